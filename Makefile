@@ -1,0 +1,34 @@
+# The two commands of the quick start: `make run` and `make test`.
+BUILD_DIR ?= build
+SAN_BUILD_DIR ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build run test test-asan clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The main job available so far: describe and run the bundled example model.
+run: build
+	@bash scripts/run-example.sh $(BUILD_DIR)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
+	@cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 2400
+
+clean:
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)

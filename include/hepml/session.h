@@ -1,0 +1,75 @@
+// hepml::Session: runs an ONNX model.
+//
+//   auto session = hepml::Session::Create("model.onnx");
+//   if (!session.ok()) ...  // the status names what is wrong with the model
+//   auto outputs = (*session)->Run({{"x", x}});
+//
+// Thread safety: after Create, a Session is immutable. Run may be called from
+// any number of threads at once on one Session; each call has its own
+// intermediate values. Dynamic dimensions (batch, number of particles, graph
+// nodes and edges) may change from call to call.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hepml/status.h"
+#include "oneapi/tbb/task_arena.h"
+#include "hepml/tensor.h"
+
+namespace hepml {
+
+struct SessionOptions {
+  // Intra-op threads. 0: all of `arena` if given, else one per core.
+  int num_threads = 0;
+  // Run inside the caller's TBB arena (a framework's): hepml then creates no
+  // threads of its own. Not owned; must outlive the Session.
+  tbb::task_arena* arena = nullptr;
+};
+
+// A graph input or output as the caller sees it.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  // -1 for a dimension not fixed by the model; dim_names holds its symbol.
+  std::vector<int64_t> shape;
+  std::vector<std::string> dim_names;
+  bool has_shape = false;  // false: rank not declared
+  // "tensor", "sequence" or "optional" (the latter two hold element dtype).
+  std::string kind = "tensor";
+};
+
+class Session {
+ public:
+  static absl::StatusOr<std::unique_ptr<Session>> Create(const std::string& model_path,
+                                                         const SessionOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Session>> CreateFromBytes(std::string_view model_bytes,
+                                                                  const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+
+  using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+  // Runs the model. `output_names` empty: every graph output, in order.
+  // Errors name the input at fault (unknown name, wrong dtype, rank or a
+  // dimension the model fixes) or the node that failed.
+  absl::StatusOr<std::vector<Tensor>> Run(const NamedTensors& inputs,
+                                          const std::vector<std::string>& output_names = {}) const;
+  // The same for models whose inputs or outputs are sequences or optionals.
+  absl::StatusOr<std::vector<Value>> RunValues(const std::vector<std::pair<std::string, Value>>& inputs,
+                                               const std::vector<std::string>& output_names = {}) const;
+
+  class Impl;
+
+ private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hepml

@@ -1,0 +1,104 @@
+// `hepml run MODEL.onnx --input NAME=FILE.npy ... [--output-dir DIR] [--threads N]`
+//
+// Writes DIR/<output name>.npy for each graph output. Characters of the name
+// other than [A-Za-z0-9._-] become '_' ("dense/BiasAdd:0" -> "dense_BiasAdd_0").
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "common/npy.h"
+#include "hepml/session.h"
+
+namespace hepml::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string SanitizeName(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  return out;
+}
+
+int RunModel(const std::string& model_path, const std::vector<std::string>& input_specs,
+             const std::string& output_dir, int threads) {
+  SessionOptions options;
+  options.num_threads = threads;
+  auto session = Session::Create(model_path, options);
+  if (!session.ok()) {
+    PrintError("run", session.status().message());
+    return kExitFailure;
+  }
+  Session::NamedTensors inputs;
+  for (const std::string& spec : input_specs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos) {
+      if (spec.size() > 4 && spec.substr(spec.size() - 4) == ".npz") {
+        auto arrays = ReadNpz(spec);
+        if (!arrays.ok()) {
+          PrintError("run", arrays.status().message());
+          return kExitFailure;
+        }
+        for (auto& [name, t] : *arrays) inputs.emplace_back(name, std::move(t));
+        continue;
+      }
+      PrintError("run", absl::StrCat("--input '", spec, "': expected NAME=FILE.npy or FILE.npz"));
+      return kExitUsage;
+    }
+    auto t = ReadNpy(spec.substr(eq + 1));
+    if (!t.ok()) {
+      PrintError("run", absl::StrCat("input '", spec.substr(0, eq), "': ", t.status().message()));
+      return kExitFailure;
+    }
+    inputs.emplace_back(spec.substr(0, eq), std::move(*t));
+  }
+  auto outputs = (*session)->Run(inputs);
+  if (!outputs.ok()) {
+    PrintError("run", outputs.status().message());
+    return kExitFailure;
+  }
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec) {
+    PrintError("run", absl::StrCat(output_dir, ": ", ec.message()));
+    return kExitFailure;
+  }
+  const auto& infos = (*session)->outputs();
+  for (size_t i = 0; i < outputs->size(); ++i) {
+    std::string path = (fs::path(output_dir) / (SanitizeName(infos[i].name) + ".npy")).string();
+    absl::Status st = WriteNpy(path, (*outputs)[i]);
+    if (!st.ok()) {
+      PrintError("run", st.message());
+      return kExitFailure;
+    }
+    std::cout << infos[i].name << ": " << DTypeName((*outputs)[i].dtype())
+              << ShapeToString((*outputs)[i].shape()) << " -> " << path << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("run", "Run an ONNX model on .npy/.npz inputs");
+  struct Args {
+    std::string model;
+    std::vector<std::string> inputs;
+    std::string output_dir = ".";
+    int threads = 1;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "ONNX model file")->required();
+  cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy, or FILE.npz holding every input by name");
+  cmd->add_option("--output-dir,-o", args->output_dir, "Folder for one <output>.npy per graph output");
+  cmd->add_option("--threads,-t", args->threads, "Intra-op threads (0: one per core)")->check(CLI::NonNegativeNumber);
+  cmd->callback([=] { *exit_code = RunModel(args->model, args->inputs, args->output_dir, args->threads); });
+}
+
+}  // namespace hepml::cli

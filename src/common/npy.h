@@ -1,0 +1,26 @@
+// NumPy .npy and .npz files (format versions 1.0, 2.0 and 3.0; C order; the
+// little-endian numeric dtypes, bool and fixed-width unicode strings).
+// .npz archives are read when stored uncompressed or deflated.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hepml/tensor.h"
+
+namespace hepml {
+
+// Errors name the file and what is wrong (bad magic, truncated data, an
+// unsupported dtype such as a Python object array or Fortran order).
+absl::StatusOr<Tensor> ReadNpy(const std::string& path);
+absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what);
+// Writes atomically (temporary file, then rename).
+absl::Status WriteNpy(const std::string& path, const Tensor& tensor);
+std::string SerializeNpy(const Tensor& tensor);
+
+// The arrays of an .npz archive, by name without the ".npy" suffix, in order.
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& path);
+
+}  // namespace hepml

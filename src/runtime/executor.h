@@ -1,0 +1,64 @@
+// Execution plans: a Graph resolved against the operator table, with values
+// numbered into slots, kernels prepared, and each value's last use known so
+// intermediate tensors are released as soon as nothing reads them.
+//
+// A plan is built once (Session creation) and is immutable afterwards; any
+// number of threads may execute one plan at once, each with its own Frame.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "oneapi/tbb/task_arena.h"
+#include "ops/op_registry.h"
+
+
+namespace hepml {
+
+struct GraphPlan;
+
+struct NodePlan {
+  const Node* node = nullptr;
+  const ops::OpDef* op = nullptr;
+  std::unique_ptr<ops::KernelState> state;
+  std::vector<int> inputs;   // slot per input, -1 when omitted
+  std::vector<int> outputs;  // slot per output, -1 when unnamed
+  std::vector<int> release;  // slots last read by this node
+  absl::flat_hash_map<std::string, std::unique_ptr<GraphPlan>> subgraphs;  // by attribute
+};
+
+struct GraphPlan {
+  const Graph* graph = nullptr;
+  int num_slots = 0;
+  absl::flat_hash_map<std::string, int> slots;
+  std::vector<std::pair<int, Value>> constants;        // initializers
+  std::vector<std::pair<int, std::string>> outer;      // read from the enclosing frame
+  std::vector<int> input_slots;                        // graph inputs in order
+  std::vector<int> output_slots;                       // graph outputs in order
+  std::vector<NodePlan> nodes;
+};
+
+// Builds the plan of `graph` (and of its subgraphs). Fails listing every node
+// whose operator (at its opset) hepml lacks, or whose kernel rejects its
+// attributes or constant inputs.
+absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlan(const Graph& graph);
+
+// Execution environment shared by all frames of one Run call.
+struct ExecutionContext {
+  oneapi::tbb::task_arena* arena = nullptr;  // null: run serially on the caller
+  int concurrency = 1;
+};
+
+// Runs `plan` with `inputs` bound to its graph inputs (an undefined Value
+// keeps the initializer default) and returns its graph outputs.
+// `parent_slots`/`parent_plan` resolve names of the enclosing graph.
+absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vector<Value> inputs,
+                                               const ExecutionContext& exec,
+                                               const GraphPlan* parent_plan = nullptr,
+                                               const std::vector<Value>* parent_slots = nullptr);
+
+}  // namespace hepml

@@ -1,0 +1,193 @@
+#include "hepml/session.h"
+
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "graph/graph.h"
+#include "onnx/importer.h"
+#include "runtime/executor.h"
+
+namespace hepml {
+
+class Session::Impl {
+ public:
+  Model model;
+  std::unique_ptr<GraphPlan> plan;
+  std::vector<TensorInfo> inputs, outputs;
+  absl::flat_hash_map<std::string, size_t> input_index;   // name -> graph input position
+  absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
+  std::unique_ptr<oneapi::tbb::task_arena> own_arena;
+  ExecutionContext exec;
+
+  absl::Status Init(const SessionOptions& options);
+  absl::Status CheckInput(const std::string& name, const Value& value, size_t* position) const;
+  absl::StatusOr<std::vector<Value>> Run(std::vector<std::pair<std::string, Value>> inputs,
+                                         const std::vector<std::string>& output_names) const;
+};
+
+namespace {
+
+TensorInfo MakeInfo(const ValueInfo& vi) {
+  TensorInfo info;
+  info.name = vi.name;
+  const TypeInfo* t = &vi.type;
+  if (t->kind == TypeInfo::Kind::kSequence) info.kind = "sequence";
+  if (t->kind == TypeInfo::Kind::kOptional) info.kind = "optional";
+  while ((t->kind == TypeInfo::Kind::kSequence || t->kind == TypeInfo::Kind::kOptional) && t->element) {
+    t = t->element.get();
+  }
+  info.dtype = t->dtype;
+  info.has_shape = t->has_shape;
+  for (const Dim& d : t->shape) {
+    info.shape.push_back(d.known() ? d.value : -1);
+    info.dim_names.push_back(d.param);
+  }
+  return info;
+}
+
+}  // namespace
+
+absl::Status Session::Impl::Init(const SessionOptions& options) {
+  for (size_t i = 0; i < model.graph.inputs.size(); ++i) {
+    const ValueInfo& vi = model.graph.inputs[i];
+    input_index[vi.name] = i;
+    if (!model.graph.IsInitializer(vi.name)) inputs.push_back(MakeInfo(vi));
+  }
+  for (size_t i = 0; i < model.graph.outputs.size(); ++i) {
+    output_index[model.graph.outputs[i].name] = i;
+    outputs.push_back(MakeInfo(model.graph.outputs[i]));
+  }
+  auto built = BuildPlan(model.graph);
+  if (!built.ok()) return built.status();
+  plan = std::move(*built);
+  if (options.arena != nullptr) {
+    exec.arena = options.arena;
+    exec.concurrency = options.arena->max_concurrency();
+  } else {
+    int threads = options.num_threads > 0 ? options.num_threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    exec.concurrency = threads;
+    if (threads > 1) {
+      own_arena = std::make_unique<oneapi::tbb::task_arena>(threads);
+      exec.arena = own_arena.get();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::Impl::CheckInput(const std::string& name, const Value& value, size_t* position) const {
+  auto it = input_index.find(name);
+  if (it == input_index.end()) {
+    std::vector<std::string> names;
+    for (const TensorInfo& info : inputs) names.push_back(info.name);
+    return absl::InvalidArgumentError(absl::StrCat("unknown input '", name, "'; the model's inputs are: ",
+                                                   absl::StrJoin(names, ", ")));
+  }
+  *position = it->second;
+  const TypeInfo& type = model.graph.inputs[it->second].type;
+  if (type.kind != TypeInfo::Kind::kTensor || value.kind != Value::Kind::kTensor) return absl::OkStatus();
+  const Tensor& t = value.tensor;
+  if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is an undefined tensor"));
+  if (type.dtype != DType::kUndefined && t.dtype() != type.dtype) {
+    return absl::InvalidArgumentError(absl::StrCat("input '", name, "' has dtype ", DTypeName(t.dtype()),
+                                                   "; the model expects ", DTypeName(type.dtype)));
+  }
+  if (!type.has_shape) return absl::OkStatus();
+  if (static_cast<size_t>(t.rank()) != type.shape.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("input '", name, "' has rank ", t.rank(), " (shape ",
+                                                   ShapeToString(t.shape()), "); the model expects rank ",
+                                                   type.shape.size(), " (", type.ToString(), ")"));
+  }
+  for (size_t d = 0; d < type.shape.size(); ++d) {
+    if (type.shape[d].known() && type.shape[d].value != t.dim(static_cast<int>(d))) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", name, "' has shape ", ShapeToString(t.shape()),
+                                                     "; the model fixes dimension ", d, " to ",
+                                                     type.shape[d].value, " (", type.ToString(), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std::string, Value>> named,
+                                                      const std::vector<std::string>& output_names) const {
+  std::vector<Value> bound(model.graph.inputs.size());
+  std::vector<bool> fed(model.graph.inputs.size(), false);
+  for (auto& [name, value] : named) {
+    size_t pos = 0;
+    HEPML_RETURN_IF_ERROR(CheckInput(name, value, &pos));
+    if (fed[pos]) return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is given twice"));
+    fed[pos] = true;
+    bound[pos] = std::move(value);
+  }
+  for (size_t i = 0; i < fed.size(); ++i) {
+    const std::string& name = model.graph.inputs[i].name;
+    if (!fed[i] && !model.graph.IsInitializer(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is missing"));
+    }
+  }
+  std::vector<size_t> wanted;
+  for (const std::string& name : output_names) {
+    auto it = output_index.find(name);
+    if (it == output_index.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown output '", name, "'"));
+    }
+    wanted.push_back(it->second);
+  }
+  absl::StatusOr<std::vector<Value>> result;
+  auto run = [&] { result = ExecutePlan(*plan, std::move(bound), exec); };
+  if (exec.arena) exec.arena->execute(run);
+  else run();
+  if (!result.ok() || wanted.empty()) return result;
+  std::vector<Value> selected;
+  for (size_t i : wanted) selected.push_back((*result)[i]);
+  return selected;
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(const std::string& model_path,
+                                                         const SessionOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  HEPML_ASSIGN_OR_RETURN(impl->model, LoadModel(model_path));
+  absl::Status st = impl->Init(options);
+  if (!st.ok()) return absl::Status(st.code(), absl::StrCat(model_path, ": ", st.message()));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Session::CreateFromBytes(std::string_view model_bytes,
+                                                                  const SessionOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  HEPML_ASSIGN_OR_RETURN(impl->model, LoadModelFromBytes(model_bytes));
+  HEPML_RETURN_IF_ERROR(impl->Init(options));
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
+
+absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
+                                                 const std::vector<std::string>& output_names) const {
+  std::vector<std::pair<std::string, Value>> values;
+  values.reserve(inputs.size());
+  for (const auto& [name, t] : inputs) values.emplace_back(name, Value::FromTensor(t));
+  HEPML_ASSIGN_OR_RETURN(std::vector<Value> out, impl_->Run(std::move(values), output_names));
+  std::vector<Tensor> tensors;
+  tensors.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].kind != Value::Kind::kTensor) {
+      return absl::InvalidArgumentError(absl::StrCat("output ", i, " is a sequence or optional; use RunValues"));
+    }
+    tensors.push_back(std::move(out[i].tensor));
+  }
+  return tensors;
+}
+
+absl::StatusOr<std::vector<Value>> Session::RunValues(const std::vector<std::pair<std::string, Value>>& inputs,
+                                                      const std::vector<std::string>& output_names) const {
+  return impl_->Run(inputs, output_names);
+}
+
+}  // namespace hepml

@@ -1,0 +1,107 @@
+// Type dispatch for kernels: calls a generic lambda with a tag of the C++ type
+// that matches a run-time DType.
+//
+//   return VisitNumeric(t.dtype(), [&](auto tag) -> absl::Status {
+//     using T = typename decltype(tag)::type;
+//     ...
+//   });
+//
+// Every visitor returns absl::Status; a dtype outside the visited set gives
+// InvalidArgument naming it.
+#pragma once
+
+#include <complex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "hepml/tensor.h"
+
+namespace hepml {
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+inline absl::Status UnsupportedDType(DType d, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": unsupported data type ", DTypeName(d)));
+}
+
+#define HEPML_VISIT_CASE(D, T) \
+  case DType::D:               \
+    return f(TypeTag<T>{});
+
+// float32, float64, float16, bfloat16.
+template <typename F>
+absl::Status VisitFloat(DType d, F&& f, absl::string_view what = "operator") {
+  switch (d) {
+    HEPML_VISIT_CASE(kFloat32, float)
+    HEPML_VISIT_CASE(kFloat64, double)
+    HEPML_VISIT_CASE(kFloat16, Float16)
+    HEPML_VISIT_CASE(kBFloat16, BFloat16)
+    default: return UnsupportedDType(d, what);
+  }
+}
+
+// Signed and unsigned integers of every width.
+template <typename F>
+absl::Status VisitInteger(DType d, F&& f, absl::string_view what = "operator") {
+  switch (d) {
+    HEPML_VISIT_CASE(kInt8, int8_t)
+    HEPML_VISIT_CASE(kInt16, int16_t)
+    HEPML_VISIT_CASE(kInt32, int32_t)
+    HEPML_VISIT_CASE(kInt64, int64_t)
+    HEPML_VISIT_CASE(kUInt8, uint8_t)
+    HEPML_VISIT_CASE(kUInt16, uint16_t)
+    HEPML_VISIT_CASE(kUInt32, uint32_t)
+    HEPML_VISIT_CASE(kUInt64, uint64_t)
+    default: return UnsupportedDType(d, what);
+  }
+}
+
+// Floating point and integers (no bool, string or complex).
+template <typename F>
+absl::Status VisitNumeric(DType d, F&& f, absl::string_view what = "operator") {
+  if (IsFloatingPoint(d)) return VisitFloat(d, f, what);
+  return VisitInteger(d, f, what);
+}
+
+// Numeric types and bool.
+template <typename F>
+absl::Status VisitNumericOrBool(DType d, F&& f, absl::string_view what = "operator") {
+  if (d == DType::kBool) return f(TypeTag<bool>{});
+  return VisitNumeric(d, f, what);
+}
+
+// Every type, string and complex included (for operators that only move data).
+template <typename F>
+absl::Status VisitAll(DType d, F&& f, absl::string_view what = "operator") {
+  switch (d) {
+    HEPML_VISIT_CASE(kString, std::string)
+    HEPML_VISIT_CASE(kComplex64, std::complex<float>)
+    HEPML_VISIT_CASE(kComplex128, std::complex<double>)
+    default: return VisitNumericOrBool(d, f, what);
+  }
+}
+
+#undef HEPML_VISIT_CASE
+
+// The arithmetic type a kernel computes T in: float for the 16-bit floats.
+template <typename T>
+struct ComputeType {
+  using type = T;
+};
+template <>
+struct ComputeType<Float16> {
+  using type = float;
+};
+template <>
+struct ComputeType<BFloat16> {
+  using type = float;
+};
+template <typename T>
+using ComputeT = typename ComputeType<T>::type;
+
+}  // namespace hepml
