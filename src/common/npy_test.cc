@@ -1,2 +1,83 @@
+#include "common/npy.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder, Builds) { EXPECT_TRUE(true); }
+
+#include <filesystem>
+#include <fstream>
+
+namespace hepml {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempPath(const std::string& name) {
+  return (fs::temp_directory_path() / ("hepml_npy_test_" + std::to_string(getpid()) + "_" + name)).string();
+}
+
+TEST(NpyTest, RoundTripsEveryNumericType) {
+  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kInt8, DType::kInt16,
+                  DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt16, DType::kUInt32,
+                  DType::kUInt64, DType::kBool}) {
+    Tensor t = Tensor::Zeros(d, {2, 3});
+    auto* bytes = static_cast<uint8_t*>(t.raw_mutable_data());
+    for (size_t i = 0; i < t.nbytes(); i += DTypeSize(d)) bytes[i] = static_cast<uint8_t>(d == DType::kBool ? 1 : i);
+    std::string path = TempPath("rt.npy");
+    ASSERT_TRUE(WriteNpy(path, t).ok());
+    auto back = ReadNpy(path);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->dtype(), d);
+    EXPECT_EQ(back->shape(), Shape({2, 3}));
+    EXPECT_EQ(std::memcmp(back->raw_data(), t.raw_data(), t.nbytes()), 0) << DTypeName(d);
+    fs::remove(path);
+  }
+}
+
+TEST(NpyTest, ScalarAndOneDimensionalShapes) {
+  for (Shape shape : {Shape{}, Shape{5}, Shape{0, 4}}) {
+    Tensor t = Tensor::Zeros(DType::kFloat32, shape);
+    auto back = ParseNpy(SerializeNpy(t), "mem");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->shape(), shape);
+  }
+}
+
+TEST(NpyTest, StringsRoundTrip) {
+  Tensor t = Tensor::FromVector<std::string>({3}, {"a", "jet", ""});
+  auto back = ParseNpy(SerializeNpy(t), "mem");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->data<std::string>()[1], "jet");
+  EXPECT_EQ(back->data<std::string>()[2], "");
+}
+
+TEST(NpyTest, TruncatedDataIsAnError) {
+  std::string bytes = SerializeNpy(Tensor::Zeros(DType::kFloat64, {100}));
+  auto back = ParseNpy(bytes.substr(0, bytes.size() - 8), "cut.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("truncated"), std::string::npos) << back.status();
+  EXPECT_NE(back.status().message().find("cut.npy"), std::string::npos);
+}
+
+TEST(NpyTest, BadMagicAndUnsupportedLayoutsAreErrors) {
+  EXPECT_FALSE(ParseNpy("hello world, not numpy", "x").ok());
+  std::string fortran = SerializeNpy(Tensor::Zeros(DType::kFloat32, {2, 2}));
+  fortran.replace(fortran.find("False"), 5, "True ");
+  auto back = ParseNpy(fortran, "f.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("Fortran"), std::string::npos);
+}
+
+TEST(NpyTest, HugeShapeInHeaderIsRefused) {
+  std::string bytes = SerializeNpy(Tensor::Zeros(DType::kFloat32, {2}));
+  size_t p = bytes.find("(2,)");
+  bytes.replace(p, 4, "(99999999999,99999999,)");
+  EXPECT_FALSE(ParseNpy(bytes, "huge.npy").ok());
+}
+
+TEST(NpyTest, MissingFileIsNotFound) {
+  auto back = ReadNpy("/nonexistent/file.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace hepml

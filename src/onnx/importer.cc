@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "graph/verifier.h"
+#include "hepml/status.h"
 #include "onnx/defs/schema.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/proto_convert.h"
@@ -35,8 +36,13 @@ int MaxOpsetOf(std::string_view domain) {
 
 class Converter {
  public:
-  Converter(const std::map<std::string, int64_t>& opsets, std::string base_dir)
-      : opsets_(opsets), base_dir_(std::move(base_dir)) {}
+  Converter(const std::map<std::string, int64_t>& opsets, std::string base_dir,
+            const onnx::ModelProto* model = nullptr)
+      : opsets_(opsets), base_dir_(std::move(base_dir)) {
+    if (model) {
+      for (const auto& f : model->functions()) functions_[{f.domain(), f.name()}] = &f;
+    }
+  }
 
   absl::StatusOr<Graph> ConvertGraph(const onnx::GraphProto& gp) {
     Graph g;
@@ -57,9 +63,7 @@ class Converter {
     }
     g.nodes.reserve(gp.node_size());
     for (int i = 0; i < gp.node_size(); ++i) {
-      auto node = ConvertNode(gp.node(i), i);
-      if (!node.ok()) return node.status();
-      g.nodes.push_back(std::move(*node));
+      HEPML_RETURN_IF_ERROR(AppendNode(gp.node(i), i, opsets_, g.nodes, 0));
     }
     return g;
   }
@@ -188,15 +192,69 @@ class Converter {
     return a;
   }
 
-  absl::StatusOr<Node> ConvertNode(const onnx::NodeProto& np, int index) {
+  // Converts one node, or inlines the body of the model-local function it calls.
+  absl::Status AppendNode(const onnx::NodeProto& np, int index, const std::map<std::string, int64_t>& opsets,
+                          std::vector<Node>& out, int depth) {
+    std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    auto fn = functions_.find({np.domain(), np.op_type()});
+    if (fn == functions_.end()) {
+      auto node = ConvertNode(np, index, opsets);
+      if (!node.ok()) return node.status();
+      out.push_back(std::move(*node));
+      return absl::OkStatus();
+    }
+    const onnx::FunctionProto& f = *fn->second;
+    if (depth > 32) {
+      return absl::InvalidArgumentError(absl::StrCat("function '", f.name(), "' calls itself too deeply (recursion?)"));
+    }
+    // Inside the body, names are prefixed to stay unique; formal inputs and
+    // outputs map to the call's actual ones.
+    const std::string prefix = absl::StrCat(np.name().empty() ? f.name() : np.name(), "/", inline_counter_++, "/");
+    std::map<std::string, std::string> rename;
+    for (int i = 0; i < f.input_size(); ++i) rename[f.input(i)] = i < np.input_size() ? np.input(i) : "";
+    for (int i = 0; i < f.output_size(); ++i) rename[f.output(i)] = i < np.output_size() ? np.output(i) : "";
+    std::map<std::string, int64_t> body_opsets = opsets;
+    for (const auto& op : f.opset_import()) body_opsets[op.domain() == "ai.onnx" ? "" : op.domain()] = op.version();
+    std::map<std::string, const onnx::AttributeProto*> call_attrs;
+    for (const auto& a : np.attribute()) call_attrs[a.name()] = &a;
+    for (int i = 0; i < f.node_size(); ++i) {
+      onnx::NodeProto body = f.node(i);
+      auto map_name = [&](std::string* name) {
+        if (name->empty()) return;
+        auto it = rename.find(*name);
+        *name = it != rename.end() ? it->second : prefix + *name;
+      };
+      for (auto& in : *body.mutable_input()) map_name(&in);
+      for (auto& o : *body.mutable_output()) map_name(&o);
+      body.set_name(prefix + body.name());
+      google::protobuf::RepeatedPtrField<onnx::AttributeProto> attrs;
+      for (const auto& a : body.attribute()) {
+        if (a.ref_attr_name().empty()) {
+          *attrs.Add() = a;
+          continue;
+        }
+        auto it = call_attrs.find(a.ref_attr_name());
+        if (it == call_attrs.end()) continue;  // unset optional attribute
+        onnx::AttributeProto* copy = attrs.Add();
+        *copy = *it->second;
+        copy->set_name(a.name());
+      }
+      *body.mutable_attribute() = attrs;
+      HEPML_RETURN_IF_ERROR(AppendNode(body, i, body_opsets, out, depth + 1));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Node> ConvertNode(const onnx::NodeProto& np, int index,
+                                   const std::map<std::string, int64_t>& opsets) {
     Node n;
     n.name = np.name();
     n.op_type = np.op_type();
     n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
     std::string where = n.op_type.empty() ? absl::StrCat("node ", index) : absl::StrCat("node ", n.Describe());
     if (n.op_type.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": empty op_type"));
-    auto it = opsets_.find(n.domain);
-    if (it == opsets_.end()) {
+    auto it = opsets.find(n.domain);
+    if (it == opsets.end()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": domain '", n.DomainName(),
                                                      "' is not among the model's opset imports"));
     }
@@ -213,6 +271,8 @@ class Converter {
 
   const std::map<std::string, int64_t>& opsets_;
   std::string base_dir_;
+  std::map<std::pair<std::string, std::string>, const onnx::FunctionProto*> functions_;
+  int inline_counter_ = 0;
 };
 
 // Declared types for intermediate values from libonnx's shape inference, for
@@ -268,7 +328,7 @@ absl::StatusOr<Model> Import(onnx::ModelProto& mp, const ImportOptions& options,
     // IR version 2 models may omit opset_import; ONNX then means opset 1.
     model.opset_imports[""] = 1;
   }
-  auto converted = Converter(model.opset_imports, options.external_data_dir).ConvertGraph(mp.graph());
+  auto converted = Converter(model.opset_imports, options.external_data_dir, &mp).ConvertGraph(mp.graph());
   if (!converted.ok()) return fail(converted.status());
   model.graph = std::move(*converted);
   absl::Status st = VerifyAndSortGraph(model.graph);

@@ -1,2 +1,192 @@
+#include "hepml/session.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder, Builds) { EXPECT_TRUE(true); }
+
+#include <thread>
+
+#include "onnx/onnx_pb.h"
+
+namespace hepml {
+namespace {
+
+void AddTensorValue(onnx::ValueInfoProto* vi, const std::string& name, int elem_type,
+                    std::vector<std::string> dims) {
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(elem_type);
+  auto* shape = tt->mutable_shape();
+  for (const std::string& d : dims) {
+    auto* dim = shape->add_dim();
+    if (std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
+    else dim->set_dim_param(d);
+  }
+}
+
+// y = (x + bias) * x, with bias an initializer of shape [3]; x is [n, 3].
+std::string AddMulModel(const std::string& extra_op = "") {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* op = m.add_opset_import();
+  op->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("add_mul");
+  AddTensorValue(g->add_input(), "x", onnx::TensorProto::FLOAT, {"n", "3"});
+  AddTensorValue(g->add_output(), "y", onnx::TensorProto::FLOAT, {"n", "3"});
+  auto* b = g->add_initializer();
+  b->set_name("bias");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(3);
+  for (float v : {1.f, 2.f, 3.f}) b->add_float_data(v);
+  auto* add = g->add_node();
+  add->set_op_type("Add");
+  add->set_name("add");
+  add->add_input("x");
+  add->add_input("bias");
+  add->add_output("s");
+  auto* mul = g->add_node();
+  mul->set_op_type("Mul");
+  mul->set_name("mul");
+  mul->add_input("s");
+  mul->add_input("x");
+  mul->add_output(extra_op.empty() ? "y" : "t");
+  if (!extra_op.empty()) {
+    auto* n = g->add_node();
+    n->set_op_type(extra_op);
+    n->set_name("mystery");
+    n->add_input("t");
+    n->add_output("y");
+  }
+  return m.SerializeAsString();
+}
+
+Tensor X(int64_t n) {
+  std::vector<float> v;
+  for (int64_t i = 0; i < n * 3; ++i) v.push_back(static_cast<float>(i));
+  return Tensor::FromVector<float>({n, 3}, v);
+}
+
+TEST(SessionTest, DescribesInputsAndOutputs) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ((*s)->inputs().size(), 1u);  // the initializer is not an input to feed
+  const TensorInfo& x = (*s)->inputs()[0];
+  EXPECT_EQ(x.name, "x");
+  EXPECT_EQ(x.dtype, DType::kFloat32);
+  EXPECT_EQ(x.shape, std::vector<int64_t>({-1, 3}));
+  EXPECT_EQ(x.dim_names[0], "n");
+}
+
+TEST(SessionTest, RunsWithChangingBatchSizes) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok()) << s.status();
+  for (int64_t n : {1, 4, 2, 0}) {
+    auto out = (*s)->Run({{"x", X(n)}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->size(), 1u);
+    const Tensor& y = (*out)[0];
+    EXPECT_EQ(y.shape(), Shape({n, 3}));
+    for (int64_t i = 0; i < n * 3; ++i) {
+      float x = static_cast<float>(i);
+      EXPECT_EQ(y.data<float>()[i], (x + static_cast<float>(i % 3 + 1)) * x);
+    }
+  }
+}
+
+TEST(SessionTest, ManyThreadsShareOneSession) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok()) << s.status();
+  const Session& session = **s;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int iter = 0; iter < 50; ++iter) {
+        int64_t n = 1 + (t + iter) % 5;
+        auto out = session.Run({{"x", X(n)}});
+        if (!out.ok() || (*out)[0].shape() != Shape({n, 3})) {
+          ++wrong;
+          continue;
+        }
+        const float* y = (*out)[0].data<float>();
+        float x_last = static_cast<float>(n * 3 - 1);
+        if (y[n * 3 - 1] != (x_last + 3.f) * x_last) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(SessionTest, UnknownInputNameIsAnError) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  auto out = (*s)->Run({{"z", X(1)}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("unknown input 'z'"), std::string::npos) << out.status();
+}
+
+TEST(SessionTest, MissingInputIsAnError) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  auto out = (*s)->Run({});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("'x' is missing"), std::string::npos) << out.status();
+}
+
+TEST(SessionTest, WrongDtypeIsAnError) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  auto out = (*s)->Run({{"x", Tensor::Zeros(DType::kFloat64, {1, 3})}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("float64"), std::string::npos) << out.status();
+}
+
+TEST(SessionTest, WrongRankIsAnError) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  auto out = (*s)->Run({{"x", Tensor::Zeros(DType::kFloat32, {3})}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("rank 1"), std::string::npos) << out.status();
+}
+
+TEST(SessionTest, ShapeContradictingTheModelIsAnError) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  auto out = (*s)->Run({{"x", Tensor::Zeros(DType::kFloat32, {2, 4})}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("fixes dimension 1 to 3"), std::string::npos) << out.status();
+}
+
+TEST(SessionTest, NanAndInfPropagateAsIeee) {
+  auto s = Session::CreateFromBytes(AddMulModel());
+  ASSERT_TRUE(s.ok());
+  float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto out = (*s)->Run({{"x", Tensor::FromVector<float>({1, 3}, {nan, inf, -inf})}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  const float* y = (*out)[0].data<float>();
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], inf);   // (inf + 2) * inf
+  EXPECT_EQ(y[2], inf);   // (-inf + 3) * -inf
+}
+
+TEST(SessionTest, MissingOperatorFailsAtCreationNamingNodes) {
+  auto s = Session::CreateFromBytes(AddMulModel("NoSuchOperator"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("NoSuchOperator"), std::string::npos) << s.status();
+  EXPECT_NE(s.status().message().find("mystery"), std::string::npos) << s.status();
+}
+
+TEST(SessionTest, RunsInsideCallersArena) {
+  oneapi::tbb::task_arena arena(2);
+  SessionOptions options;
+  options.arena = &arena;
+  auto s = Session::CreateFromBytes(AddMulModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto out = (*s)->Run({{"x", X(100000)}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].data<float>()[5], (5.f + 3.f) * 5.f);
+}
+
+}  // namespace
+}  // namespace hepml
