@@ -9,6 +9,10 @@ import * as ort from 'onnxruntime-node';
 import { readNpy, writeNpy, NPY_DTYPES } from './npy.mjs';
 
 export { ort };
+// ORT's default logger prints every failed session to stderr; errors are reported by
+// the callers, so keep the logger for fatal messages only.
+ort.env.logLevel = 'fatal';
+
 export const ORT_VERSION = ort.env.versions?.node ?? 'unknown';
 
 export function sessionOptions(threads = 1) {
@@ -17,7 +21,7 @@ export function sessionOptions(threads = 1) {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'disabled',
-    logSeverityLevel: 3,
+    logSeverityLevel: 4,
   };
 }
 
