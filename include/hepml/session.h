@@ -42,6 +42,21 @@ struct TensorInfo {
   std::string kind = "tensor";
 };
 
+// One node execution recorded by a profiled Run.
+struct ProfileEvent {
+  std::string node;     // node name (or its description when unnamed)
+  std::string op_type;  // "Conv", "com.microsoft.FusedGemm", ...
+  int depth = 0;        // 0 for the main graph, 1+ inside If/Loop/Scan bodies
+  int64_t start_ns = 0;     // since the start of the Run call
+  int64_t duration_ns = 0;
+};
+
+// Per-call profile: pass one to Run to have every node execution timed.
+struct RunProfile {
+  std::vector<ProfileEvent> events;
+  int64_t total_ns = 0;
+};
+
 class Session {
  public:
   static absl::StatusOr<std::unique_ptr<Session>> Create(const std::string& model_path,
@@ -60,10 +75,12 @@ class Session {
   // Errors name the input at fault (unknown name, wrong dtype, rank or a
   // dimension the model fixes) or the node that failed.
   absl::StatusOr<std::vector<Tensor>> Run(const NamedTensors& inputs,
-                                          const std::vector<std::string>& output_names = {}) const;
+                                          const std::vector<std::string>& output_names = {},
+                                          RunProfile* profile = nullptr) const;
   // The same for models whose inputs or outputs are sequences or optionals.
   absl::StatusOr<std::vector<Value>> RunValues(const std::vector<std::pair<std::string, Value>>& inputs,
-                                               const std::vector<std::string>& output_names = {}) const;
+                                               const std::vector<std::string>& output_names = {},
+                                               RunProfile* profile = nullptr) const;
 
   class Impl;
 

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddInfoCommand(app, &exit_code);
   hepml::cli::AddRunCommand(app, &exit_code);
   hepml::cli::AddConformanceCommand(app, &exit_code);
+  hepml::cli::AddBenchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

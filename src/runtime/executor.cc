@@ -120,8 +120,8 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlanImpl(const Graph& graph) {
 class KernelContextImpl final : public ops::KernelContext {
  public:
   KernelContextImpl(const NodePlan& np, std::vector<Value>& slots, const GraphPlan& plan,
-                    const ExecutionContext& exec)
-      : np_(np), slots_(slots), plan_(plan), exec_(exec) {}
+                    const ExecutionContext& exec, int depth)
+      : np_(np), slots_(slots), plan_(plan), exec_(exec), depth_(depth) {}
 
   const Node& node() const override { return *np_.node; }
   int opset() const override { return np_.node->opset; }
@@ -148,7 +148,7 @@ class KernelContextImpl final : public ops::KernelContext {
                                                  std::vector<Value> inputs) override {
     auto it = np_.subgraphs.find(attr);
     if (it == np_.subgraphs.end()) return Error("has no subgraph attribute '", attr, "'");
-    return ExecutePlan(*it->second, std::move(inputs), exec_, &plan_, &slots_);
+    return ExecutePlan(*it->second, std::move(inputs), exec_, &plan_, &slots_, depth_ + 1);
   }
 
   void ParallelFor(int64_t begin, int64_t end, int64_t grain,
@@ -191,6 +191,7 @@ class KernelContextImpl final : public ops::KernelContext {
   std::vector<Value>& slots_;
   const GraphPlan& plan_;
   const ExecutionContext& exec_;
+  int depth_;
 };
 
 absl::Status NodeError(const Node& node, const absl::Status& st) {
@@ -214,7 +215,7 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlan(const Graph& graph) {
 absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vector<Value> inputs,
                                                const ExecutionContext& exec,
                                                const GraphPlan* parent_plan,
-                                               const std::vector<Value>* parent_slots) {
+                                               const std::vector<Value>* parent_slots, int depth) {
   std::vector<Value> slots(plan.num_slots);
   for (const auto& [s, v] : plan.constants) slots[s] = v;
   for (const auto& [s, name] : plan.outer) {
@@ -255,8 +256,17 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
                                                        "' has no value (a graph input not fed?)"));
       }
     }
-    KernelContextImpl ctx(np, slots, plan, exec);
+    KernelContextImpl ctx(np, slots, plan, exec, depth);
+    const auto t0 = exec.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     absl::Status st = np.op->compute(ctx);
+    if (exec.profile) {
+      const auto t1 = std::chrono::steady_clock::now();
+      exec.profile->events.push_back(ProfileEvent{
+          node.name.empty() ? node.Describe() : node.name,
+          node.domain.empty() ? node.op_type : absl::StrCat(node.domain, ".", node.op_type), depth,
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t0 - exec.start).count(),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()});
+    }
     if (!st.ok()) return NodeError(node, st);
     size_t missing = 0;
     if (!ctx.OutputsComplete(&missing)) {

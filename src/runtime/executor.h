@@ -12,7 +12,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include <chrono>
+
 #include "graph/graph.h"
+#include "hepml/session.h"
 #include "oneapi/tbb/task_arena.h"
 #include "ops/op_registry.h"
 
@@ -51,6 +54,10 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlan(const Graph& graph);
 struct ExecutionContext {
   oneapi::tbb::task_arena* arena = nullptr;  // null: run serially on the caller
   int concurrency = 1;
+  // When set, every node execution is appended (not synchronised: one Run
+  // call owns it). Times are relative to `start`.
+  RunProfile* profile = nullptr;
+  std::chrono::steady_clock::time_point start;
 };
 
 // Runs `plan` with `inputs` bound to its graph inputs (an undefined Value
@@ -59,6 +66,7 @@ struct ExecutionContext {
 absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vector<Value> inputs,
                                                const ExecutionContext& exec,
                                                const GraphPlan* parent_plan = nullptr,
-                                               const std::vector<Value>* parent_slots = nullptr);
+                                               const std::vector<Value>* parent_slots = nullptr,
+                                               int depth = 0);
 
 }  // namespace hepml

@@ -24,7 +24,8 @@ class Session::Impl {
   absl::Status Init(const SessionOptions& options);
   absl::Status CheckInput(const std::string& name, const Value& value, size_t* position) const;
   absl::StatusOr<std::vector<Value>> Run(std::vector<std::pair<std::string, Value>> inputs,
-                                         const std::vector<std::string>& output_names) const;
+                                         const std::vector<std::string>& output_names,
+                                         RunProfile* profile) const;
 };
 
 namespace {
@@ -111,7 +112,8 @@ absl::Status Session::Impl::CheckInput(const std::string& name, const Value& val
 }
 
 absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std::string, Value>> named,
-                                                      const std::vector<std::string>& output_names) const {
+                                                      const std::vector<std::string>& output_names,
+                                                      RunProfile* profile) const {
   std::vector<Value> bound(model.graph.inputs.size());
   std::vector<bool> fed(model.graph.inputs.size(), false);
   for (auto& [name, value] : named) {
@@ -136,9 +138,19 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
     wanted.push_back(it->second);
   }
   absl::StatusOr<std::vector<Value>> result;
-  auto run = [&] { result = ExecutePlan(*plan, std::move(bound), exec); };
-  if (exec.arena) exec.arena->execute(run);
+  ExecutionContext call = exec;
+  if (profile) {
+    profile->events.clear();
+    call.profile = profile;
+    call.start = std::chrono::steady_clock::now();
+  }
+  auto run = [&] { result = ExecutePlan(*plan, std::move(bound), call); };
+  if (call.arena) call.arena->execute(run);
   else run();
+  if (profile) {
+    profile->total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - call.start).count();
+  }
   if (!result.ok() || wanted.empty()) return result;
   std::vector<Value> selected;
   for (size_t i : wanted) selected.push_back((*result)[i]);
@@ -169,11 +181,12 @@ const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 
 absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
-                                                 const std::vector<std::string>& output_names) const {
+                                                 const std::vector<std::string>& output_names,
+                                                 RunProfile* profile) const {
   std::vector<std::pair<std::string, Value>> values;
   values.reserve(inputs.size());
   for (const auto& [name, t] : inputs) values.emplace_back(name, Value::FromTensor(t));
-  HEPML_ASSIGN_OR_RETURN(std::vector<Value> out, impl_->Run(std::move(values), output_names));
+  HEPML_ASSIGN_OR_RETURN(std::vector<Value> out, impl_->Run(std::move(values), output_names, profile));
   std::vector<Tensor> tensors;
   tensors.reserve(out.size());
   for (size_t i = 0; i < out.size(); ++i) {
@@ -186,8 +199,9 @@ absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
 }
 
 absl::StatusOr<std::vector<Value>> Session::RunValues(const std::vector<std::pair<std::string, Value>>& inputs,
-                                                      const std::vector<std::string>& output_names) const {
-  return impl_->Run(inputs, output_names);
+                                                      const std::vector<std::string>& output_names,
+                                                      RunProfile* profile) const {
+  return impl_->Run(inputs, output_names, profile);
 }
 
 }  // namespace hepml
