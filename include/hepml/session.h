@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,18 @@ struct SessionOptions {
   // Run inside the caller's TBB arena (a framework's): hepml then creates no
   // threads of its own. Not owned; must outlive the Session.
   tbb::task_arena* arena = nullptr;
+  // Graph passes (constant folding, dead-node removal, fusion) before
+  // planning. `disabled_passes` switches single passes off by name.
+  bool optimize = true;
+  std::set<std::string> disabled_passes;
+};
+
+// What one graph pass did when the Session was created.
+struct PassInfo {
+  std::string name;
+  double milliseconds = 0;
+  bool changed = false;
+  bool skipped = false;
 };
 
 // A graph input or output as the caller sees it.
@@ -69,6 +82,8 @@ class Session {
 
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
+  // The graph passes run at creation, in order, with their times.
+  const std::vector<PassInfo>& passes() const;
 
   using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
   // Runs the model. `output_names` empty: every graph output, in order.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "graph/graph.h"
 #include "onnx/importer.h"
+#include "graph/passes/pass.h"
 #include "runtime/executor.h"
 
 namespace hepml {
@@ -16,6 +17,7 @@ class Session::Impl {
   Model model;
   std::unique_ptr<GraphPlan> plan;
   std::vector<TensorInfo> inputs, outputs;
+  std::vector<PassInfo> passes;
   absl::flat_hash_map<std::string, size_t> input_index;   // name -> graph input position
   absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
@@ -59,6 +61,11 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   for (size_t i = 0; i < model.graph.outputs.size(); ++i) {
     output_index[model.graph.outputs[i].name] = i;
     outputs.push_back(MakeInfo(model.graph.outputs[i]));
+  }
+  if (options.optimize) {
+    auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
+    if (!reports.ok()) return reports.status();
+    for (const passes::PassReport& r : *reports) passes.push_back({r.name, r.milliseconds, r.changed, r.skipped});
   }
   auto built = BuildPlan(model.graph);
   if (!built.ok()) return built.status();
@@ -179,6 +186,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::CreateFromBytes(std::string_vi
 
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
+const std::vector<PassInfo>& Session::passes() const { return impl_->passes; }
 
 absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
                                                  const std::vector<std::string>& output_names,
