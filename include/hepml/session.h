@@ -33,6 +33,9 @@ struct SessionOptions {
   // planning. `disabled_passes` switches single passes off by name.
   bool optimize = true;
   std::set<std::string> disabled_passes;
+  // Plan intermediate memory per input shape (one arena, reused between
+  // tensors that are not alive at once); off: one heap buffer per tensor.
+  bool plan_memory = true;
 };
 
 // What one graph pass did when the Session was created.

@@ -95,6 +95,7 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlanImpl(const Graph& graph) {
         if (it != plan->slots.end()) last_use[it->second] = static_cast<int>(n);
       }
       np.subgraphs[a.name] = std::move(*sub);
+      plan->has_control_flow = true;
     }
     if (np.op && np.op->prepare) {
       ops::PrepareContext pctx{node, node.opset, {}};
@@ -137,7 +138,11 @@ class KernelContextImpl final : public ops::KernelContext {
   }
   Tensor* Output(size_t i, DType dtype, Shape shape) override {
     Value& v = OutputSlot(i);
-    v = Value::FromTensor(Tensor::Empty(dtype, std::move(shape)));
+    if (depth_ == 0 && exec_.allocator != nullptr && dtype != DType::kString) {
+      v = Value::FromTensor(exec_.allocator->Allocate(dtype, std::move(shape)));
+    } else {
+      v = Value::FromTensor(Tensor::Empty(dtype, std::move(shape)));
+    }
     return &v.tensor;
   }
   void SetOutput(size_t i, Tensor tensor) override { OutputSlot(i) = Value::FromTensor(std::move(tensor)); }
@@ -258,7 +263,13 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
     }
     KernelContextImpl ctx(np, slots, plan, exec, depth);
     const auto t0 = exec.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    absl::Status st = np.op->compute(ctx);
+    if (depth == 0 && exec.allocator) exec.allocator->set_step(static_cast<int>(&np - plan.nodes.data()));
+    absl::Status st;
+    try {
+      st = np.op->compute(ctx);
+    } catch (const std::bad_alloc&) {
+      st = absl::ResourceExhaustedError("out of memory allocating an output (its size comes from the input data?)");
+    }
     if (exec.profile) {
       const auto t1 = std::chrono::steady_clock::now();
       exec.profile->events.push_back(ProfileEvent{
@@ -275,6 +286,8 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
     }
     for (int s : np.release) slots[s] = Value();
   }
+  // Values released by graph end (outputs are kept) belong to the last step.
+  if (depth == 0 && exec.allocator) exec.allocator->set_step(static_cast<int>(plan.nodes.size()));
   std::vector<Value> outputs;
   outputs.reserve(plan.output_slots.size());
   for (size_t i = 0; i < plan.output_slots.size(); ++i) {

@@ -18,6 +18,7 @@
 #include "hepml/session.h"
 #include "oneapi/tbb/task_arena.h"
 #include "ops/op_registry.h"
+#include "runtime/memory_plan.h"
 
 
 namespace hepml {
@@ -43,6 +44,9 @@ struct GraphPlan {
   std::vector<int> input_slots;                        // graph inputs in order
   std::vector<int> output_slots;                       // graph outputs in order
   std::vector<NodePlan> nodes;
+  // True if some node has a subgraph (If/Loop/Scan...): memory is then not
+  // planned, since aliasing through branches may depend on data.
+  bool has_control_flow = false;
 };
 
 // Builds the plan of `graph` (and of its subgraphs). Fails listing every node
@@ -58,6 +62,9 @@ struct ExecutionContext {
   // call owns it). Times are relative to `start`.
   RunProfile* profile = nullptr;
   std::chrono::steady_clock::time_point start;
+  // Planned memory for the top-level graph's tensors (see memory_plan.h);
+  // null: each tensor gets its own heap buffer.
+  RunAllocator* allocator = nullptr;
 };
 
 // Runs `plan` with `inputs` bound to its graph inputs (an undefined Value

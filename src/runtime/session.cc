@@ -21,6 +21,7 @@ class Session::Impl {
   absl::flat_hash_map<std::string, size_t> input_index;   // name -> graph input position
   absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
+  std::unique_ptr<MemoryPlanner> memory;
   ExecutionContext exec;
 
   absl::Status Init(const SessionOptions& options);
@@ -70,6 +71,7 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   auto built = BuildPlan(model.graph);
   if (!built.ok()) return built.status();
   plan = std::move(*built);
+  memory = std::make_unique<MemoryPlanner>(options.plan_memory && !plan->has_control_flow);
   if (options.arena != nullptr) {
     exec.arena = options.arena;
     exec.concurrency = options.arena->max_concurrency();
@@ -151,9 +153,11 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
     call.profile = profile;
     call.start = std::chrono::steady_clock::now();
   }
+  call.allocator = memory->Begin(MemoryPlanner::Signature(bound));
   auto run = [&] { result = ExecutePlan(*plan, std::move(bound), call); };
   if (call.arena) call.arena->execute(run);
   else run();
+  memory->End(call.allocator);
   if (profile) {
     profile->total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now() - call.start).count();

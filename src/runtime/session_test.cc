@@ -177,6 +177,29 @@ TEST(SessionTest, MissingOperatorFailsAtCreationNamingNodes) {
   EXPECT_NE(s.status().message().find("mystery"), std::string::npos) << s.status();
 }
 
+TEST(SessionTest, PlannedMemoryGivesTheSameResultsAsHeapMemory) {
+  SessionOptions heap_options;
+  heap_options.plan_memory = false;
+  auto planned = Session::CreateFromBytes(AddMulModel());
+  auto heap = Session::CreateFromBytes(AddMulModel(), heap_options);
+  ASSERT_TRUE(planned.ok() && heap.ok());
+  std::vector<Tensor> kept;  // outputs of earlier runs must stay intact
+  for (int round = 0; round < 4; ++round) {
+    for (int64_t n : {3, 7, 3}) {
+      auto a = (*planned)->Run({{"x", X(n)}});
+      auto b = (*heap)->Run({{"x", X(n)}});
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(std::memcmp((*a)[0].raw_data(), (*b)[0].raw_data(), (*a)[0].nbytes()), 0);
+      kept.push_back((*a)[0]);
+    }
+  }
+  for (const Tensor& t : kept) {
+    int64_t n = t.dim(0);
+    float x_last = static_cast<float>(n * 3 - 1);
+    EXPECT_EQ(t.data<float>()[n * 3 - 1], (x_last + 3.f) * x_last);
+  }
+}
+
 TEST(SessionTest, RunsInsideCallersArena) {
   oneapi::tbb::task_arena arena(2);
   SessionOptions options;

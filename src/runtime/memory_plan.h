@@ -1,0 +1,85 @@
+// Memory planning for intermediate tensors.
+//
+// The first Run with a given input signature (dtypes and shapes) records every
+// top-level allocation: its size, the step (node) that made it and the step at
+// which its last reference went away (views and aliases included, since the
+// reference count decides). Tensors still referenced when the run ends (graph
+// outputs, and anything viewing them) escape and always get their own memory.
+// From those lifetimes, AssignOffsets packs the others into one arena, reusing
+// space between tensors whose lifetimes do not overlap. Later runs with that
+// signature take an arena from a pool and place each allocation at its offset:
+// no heap allocation for intermediates in the steady state.
+//
+// Safety: graphs with control flow at the top level (If/Loop/Scan, whose
+// aliasing may depend on data) are never planned; an allocation larger than
+// planned (data-dependent sizes, e.g. NonZero) falls back to the heap; and an
+// arena still referenced after a run is not reused (the plan is dropped).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "hepml/tensor.h"
+
+namespace hepml {
+
+struct Allocation {
+  size_t bytes = 0;
+  int first_step = 0;  // node that allocated it
+  int last_step = 0;   // node after which it was released; kEscapes if never
+};
+inline constexpr int kEscapes = 1 << 30;
+
+struct MemoryPlan {
+  std::vector<int64_t> offsets;  // per allocation index; -1: own memory
+  std::vector<size_t> capacity;  // bytes planned per allocation index
+  size_t arena_bytes = 0;
+};
+
+// Packs allocations with overlapping [first_step, last_step] apart, the
+// largest first, each at the lowest 64-byte aligned offset that fits.
+MemoryPlan AssignOffsets(const std::vector<Allocation>& allocations);
+
+// Where one Run's intermediate tensors come from. Not thread-safe: one per Run.
+class RunAllocator {
+ public:
+  virtual ~RunAllocator() = default;
+  virtual Tensor Allocate(DType dtype, Shape shape) = 0;
+  void set_step(int step) { step_ = step; }
+  int step() const { return step_; }
+
+ protected:
+  int step_ = 0;
+};
+
+class MemoryPlanner {
+ public:
+  explicit MemoryPlanner(bool enabled) : enabled_(enabled) {}
+  ~MemoryPlanner();
+
+  // The allocator for a run whose inputs have this signature (see Signature).
+  // Returns null when the run is not planned (plain heap allocation).
+  RunAllocator* Begin(const std::string& signature);
+  // Called once the run's results are taken; records or recycles.
+  void End(RunAllocator* allocator);
+
+  static std::string Signature(const std::vector<Value>& inputs);
+  // Plans held; for tests and `hepml bench`.
+  size_t num_plans() const;
+  size_t arena_bytes(const std::string& signature) const;
+
+ private:
+  struct Entry;
+  class Recorder;
+  class Planned;
+
+  bool enabled_;
+  mutable std::mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Entry>> entries_;
+};
+
+}  // namespace hepml
