@@ -249,7 +249,6 @@ struct ElementsLayout {
   int64_t DataBase(int64_t o) const {
     return (outer_map.empty() ? o : outer_map[o]) * n * data_inner;
   }
-  int64_t InnerOffset(int64_t j) const { return inner_map.empty() ? j : inner_map[j]; }
 };
 
 absl::Status ComputeGatherElements(KernelContext& ctx) {
@@ -502,9 +501,16 @@ absl::Status ComputeScatterElements(KernelContext& ctx) {
           const int64_t base = L.DataBase(o);
           for (int64_t a = 0; a < L.a; ++a) {
             const int64_t row = (o * L.a + a) * L.inner;
-            for (int64_t j = j_lo; j < j_hi; ++j) {
-              const int64_t k = Wrap(static_cast<int64_t>(idx[row + j]), L.n);
-              Combine<T, R>(dst[base + k * L.data_inner + L.InnerOffset(j)], upd[row + j]);
+            const I* ir = idx + row;
+            const T* ur = upd + row;
+            if (L.inner_map.empty()) {  // contiguous rows (the GNN case)
+              for (int64_t j = j_lo; j < j_hi; ++j) {
+                Combine<T, R>(dst[base + Wrap(ir[j], L.n) * L.data_inner + j], ur[j]);
+              }
+            } else {
+              for (int64_t j = j_lo; j < j_hi; ++j) {
+                Combine<T, R>(dst[base + Wrap(ir[j], L.n) * L.data_inner + L.inner_map[j]], ur[j]);
+              }
             }
           }
         }

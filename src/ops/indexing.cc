@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -340,6 +341,9 @@ absl::Status ComputeOneHot(KernelContext& ctx) {
     return ctx.Error("depth must be a non-negative number, got ", *depth_v);
   }
   const int64_t depth = static_cast<int64_t>(*depth_v);
+  if (depth > 0 && indices.size() > std::numeric_limits<int64_t>::max() / depth) {
+    return ctx.Error("depth ", depth, " times ", indices.size(), " indices overflows the output size");
+  }
   if (values.size() != 2) {
     return ctx.Error("values must hold exactly two elements [off_value, on_value], got shape ",
                      ShapeToString(values.shape()));
