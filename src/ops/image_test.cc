@@ -171,6 +171,18 @@ TEST(ResizeTest, TfCropAndResizeExtrapolates) {
                    .ok());
 }
 
+TEST(ResizeTest, Opset11EmptyRoiAndScalesWithTfHalfPixelForNN) {
+  // ONNX suite case resize_downsample_sizes_nearest_tf_half_pixel_for_nn,
+  // with its Constant nodes replaced by empty inputs (expected output from
+  // the suite's output_0.pb).
+  auto out = RunOp("Resize", 11,
+                   {Arange4x4(), T_<float>({0}, {}), T_<float>({0}, {}), T_<int64_t>({4}, {1, 1, 3, 2})},
+                   {AttrString("mode", "nearest"), AttrString("coordinate_transformation_mode", "tf_half_pixel_for_nn")});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).shape(), Shape({1, 1, 3, 2}));
+  ExpectNear(out->at(0), {6, 8, 10, 12, 14, 16});
+}
+
 TEST(ResizeTest, EmptyInputAndBadArguments) {
   auto empty = RunOp("Resize", 13, {T_<float>({0, 1, 2, 2}, {}), Tensor(), T_<float>({4}, {1, 1, 2, 2})});
   ASSERT_TRUE(empty.ok()) << empty.status();

@@ -59,6 +59,15 @@ TEST(QuantizeLinearTest, PerAxisWithNegativeAxis) {
   EXPECT_EQ(Values<uint8_t>(out->at(0)), std::vector<uint8_t>({1, 12, 3, 14}));
 }
 
+TEST(QuantizeLinearTest, PerAxisOnOneDimensionalInput) {
+  // Rank-1 x: the default axis 1 does not exist; the only axis is used.
+  // 4/2 = 2, 9/3 = 3.
+  auto out = RunOp("QuantizeLinear", 13, {T_<float>({2}, {4.f, 9.f}), T_<float>({2}, {2.f, 3.f}),
+                                          T_<uint8_t>({2}, {0, 0})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<uint8_t>(out->at(0)), std::vector<uint8_t>({2, 3}));
+}
+
 TEST(QuantizeLinearTest, PerAxisNeedsOpset13) {
   auto out = RunOp("QuantizeLinear", 10,
                    {T_<float>({2, 2}, {1.f, 4.f, 3.f, 8.f}), T_<float>({2}, {1.f, 2.f}),
