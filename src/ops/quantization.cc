@@ -106,6 +106,9 @@ absl::StatusOr<Granularity> ResolveGranularity(const KernelContext& ctx, const S
     return g;
   }
   auto axis = NormalizeAxis(node.GetInt("axis", 1), rank);
+  // A 1-D input has only one axis to quantize along, whatever `axis` says
+  // (the default 1 is out of range for it).
+  if (!axis.ok() && rank == 1) axis = int64_t{0};
   if (!axis.ok() || rank == 0) {
     return ctx.Error("axis ", node.GetInt("axis", 1), " is out of range for input rank ", rank);
   }
