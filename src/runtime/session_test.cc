@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "onnx/onnx_pb.h"
@@ -198,6 +199,42 @@ TEST(SessionTest, PlannedMemoryGivesTheSameResultsAsHeapMemory) {
     float x_last = static_cast<float>(n * 3 - 1);
     EXPECT_EQ(t.data<float>()[n * 3 - 1], (x_last + 3.f) * x_last);
   }
+}
+
+int CountThreads() {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+// A framework hands hepml its own arena: hepml must add no thread beyond the
+// arena's concurrency (here 1: no thread at all).
+TEST(SessionTest, CreatesNoThreadBeyondTheCallersArena) {
+  oneapi::tbb::task_arena arena(1);
+  SessionOptions options;
+  options.arena = &arena;
+  const int before = CountThreads();
+  auto s = Session::CreateFromBytes(AddMulModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  for (int i = 0; i < 20; ++i) {
+    auto out = (*s)->Run({{"x", X(200000)}});  // large enough to be split if it could be
+    ASSERT_TRUE(out.ok()) << out.status();
+  }
+  EXPECT_EQ(CountThreads(), before);
+}
+
+TEST(SessionTest, OneThreadRunsOnTheCallerOnly) {
+  SessionOptions options;
+  options.num_threads = 1;
+  const int before = CountThreads();
+  auto s = Session::CreateFromBytes(AddMulModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto out = (*s)->Run({{"x", X(200000)}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(CountThreads(), before);
 }
 
 TEST(SessionTest, RunsInsideCallersArena) {
