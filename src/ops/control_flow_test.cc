@@ -255,6 +255,19 @@ TEST(ControlFlowTest, LoopRejectsBadInput) {
   ExpectError(run(T_<int64_t>({}, {3}), Tensor(), {AttrGraph("body", bad_cond)}), "body output 'cond' must be bool");
 }
 
+TEST(ControlFlowTest, OmittedRequiredInputsAreErrors) {
+  Tensor one = T_<float>({1}, {1});
+  ExpectError(RunScoped("If", 21, {""}, {{"in1", Ten(one)}, {"in2", Ten(one)}}, IfBranches()),
+              "input 'cond' is missing");
+  ExpectError(RunScoped("Loop", 21, {"m", "", ""}, {{"m", Ten(T_<int64_t>({}, {1}))}, {"step", Ten(one)}},
+                        {AttrGraph("body", AccumulateBody())}, 2),
+              "loop-carried input 0 is missing");
+  ExpectError(
+      RunScoped("Scan", 21, {"", "x"}, {{"x", Ten(one)}},
+                {AttrGraph("body", MakeGraph({Info("s"), Info("x")}, {}, {Info("s")})), AttrInt("num_scan_inputs", 1)}),
+      "input 0 is missing");
+}
+
 TEST(ControlFlowTest, LoopRejectsScanOutputsThatChangeShape) {
   // scan output = outer sequence element i, whose shapes differ.
   Graph body =

@@ -633,6 +633,7 @@ absl::Status ComputeRecurrent(KernelContext& ctx) {
     parsed = *cfg;
   }
   const RnnConfig& cfg = state ? state->config : parsed;
+  if (!ctx.HasInput(kX)) return ctx.Error("input X is missing");
   const DType dtype = ctx.Input(kX).dtype();
   const bool use_packed = state != nullptr && state->packed_dtype == dtype;
   switch (dtype) {

@@ -292,6 +292,8 @@ TEST(RecurrentTest, BadInputIsAnError) {
   };
   EXPECT_TRUE(rnn({Ten(x), Ten(w), Ten(r)}, {}).ok());
   ExpectError(rnn({Ten(T_<float>({2, 1}, {1, 2})), Ten(w), Ten(r)}, {}), "X must have rank 3");
+  ExpectError(rnn({Absent(), Ten(w), Ten(r)}, {}), "input X is missing");
+  ExpectError(rnn({Ten(x), Absent(), Ten(r)}, {}), "input W is missing");
   ExpectError(rnn({Ten(x), Ten(T_<float>({1, 2, 1}, {1, 1})), Ten(r)}, {}), "W has shape [1,2,1]");
   ExpectError(rnn({Ten(x), Ten(T_<float>({1, 1, 2}, {1, 1})), Ten(r)}, {}), "X has input size 1, W expects 2");
   ExpectError(rnn({Ten(x), Ten(w), Ten(r)}, {AttrInt("hidden_size", 2)}), "W has shape");

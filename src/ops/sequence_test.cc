@@ -119,6 +119,16 @@ TEST(SequenceTest, AtHandlesNegativePositionsAndStrings) {
               "position 0 is out of range for a sequence of 0");
 }
 
+TEST(SequenceTest, OmittedRequiredInputsAreErrors) {
+  Value seq = Seq({T_<float>({1}, {1})}, DType::kFloat32);
+  ExpectError(Exec("SequenceAt", 11, {seq, Absent()}), "input 'position' is missing");
+  ExpectError(Exec("SequenceInsert", 11, {Absent(), Ten(T_<float>({1}, {1}))}), "input 0 is missing");
+  ExpectError(Exec("SequenceInsert", 11, {seq, Absent()}), "input 'tensor' is missing");
+  ExpectError(Exec("SplitToSequence", 11, {Absent()}), "input 0 is missing");
+  ExpectError(Exec("ConcatFromSequence", 11, {Absent()}, {AttrInt("axis", 0)}), "input 0 is missing");
+  ExpectError(Exec("OptionalGetElement", 18, {Absent()}), "input 'input' is missing");
+}
+
 TEST(SequenceTest, EraseDefaultsToTheLastElement) {
   Value seq = Seq({T_<float>({1}, {1}), T_<float>({1}, {2}), T_<float>({1}, {3})}, DType::kFloat32);
   auto out = Exec("SequenceErase", 11, {seq});
