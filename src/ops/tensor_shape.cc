@@ -146,6 +146,19 @@ std::vector<int64_t> Iota(int64_t n, int64_t start, int64_t step, int64_t stride
   return v;
 }
 
+// Number of elements of an output shape computed from input values; an
+// error on negative dimensions or int64 overflow.
+absl::StatusOr<int64_t> CheckedSize(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative output dimension ", d));
+    if (__builtin_mul_overflow(n, d, &n)) {
+      return absl::InvalidArgumentError(absl::StrCat("output shape ", ShapeToString(shape), " is too large"));
+    }
+  }
+  return n;
+}
+
 // Reads an integer input as int64 values, naming it in errors.
 absl::StatusOr<std::vector<int64_t>> ReadInts(const KernelContext& ctx, size_t i, const char* what) {
   const Tensor& t = ctx.Input(i);
@@ -235,6 +248,7 @@ absl::Status ComputeConstantOfShape(KernelContext& ctx) {
     if (d < 0) return ctx.Error("shape has a negative dimension ", d);
     shape.push_back(d);
   }
+  if (auto size = CheckedSize(shape); !size.ok()) return ctx.Error(size.status().message());
   const Tensor* value = ctx.node().GetTensor("value");
   Tensor fill = value != nullptr ? *value : Tensor::Zeros(DType::kFloat32, {1});
   if (fill.size() != 1) return ctx.Error("value must hold one element, got ", fill.size());
@@ -696,6 +710,12 @@ absl::Status ComputeExpand(KernelContext& ctx) {
     ctx.SetOutput(0, in);
     return absl::OkStatus();
   }
+  auto size = CheckedSize(*shape);
+  if (!size.ok()) return ctx.Error(size.status().message());
+  if (*size == 0) {
+    ctx.Output(0, in.dtype(), *shape);
+    return absl::OkStatus();
+  }
   IndexMap m;
   m.out_shape = *shape;
   const Shape strides = BroadcastStrides(in.shape(), *shape);
@@ -726,14 +746,23 @@ absl::Status ComputeTile(KernelContext& ctx) {
     return ctx.Error("repeats has ", repeats.size(), " entries for an input of rank ", rank);
   }
   IndexMap m;
-  const Shape strides = Strides(in.shape());
   for (int d = 0; d < rank; ++d) {
     if (repeats[d] < 0) return ctx.Error("repeats has a negative entry ", repeats[d]);
+    int64_t out_dim = 0;
+    if (__builtin_mul_overflow(in.dim(d), repeats[d], &out_dim)) return ctx.Error("repeats are too large");
+    m.out_shape.push_back(out_dim);
+  }
+  auto size = CheckedSize(m.out_shape);
+  if (!size.ok()) return ctx.Error(size.status().message());
+  if (*size == 0) {
+    ctx.Output(0, in.dtype(), m.out_shape);
+    return absl::OkStatus();
+  }
+  const Shape strides = Strides(in.shape());
+  for (int d = 0; d < rank; ++d) {
     const int64_t dim = in.dim(d);
-    if (dim != 0 && repeats[d] > std::numeric_limits<int32_t>::max()) return ctx.Error("repeats are too large");
-    m.out_shape.push_back(dim * repeats[d]);
-    std::vector<int64_t> off(m.out_shape.back());
-    for (int64_t c = 0; c < m.out_shape.back(); ++c) off[c] = (c % dim) * strides[d];
+    std::vector<int64_t> off(m.out_shape[d]);
+    for (int64_t c = 0; c < m.out_shape[d]; ++c) off[c] = (c % dim) * strides[d];
     m.offsets.push_back(std::move(off));
   }
   return GatherByIndexMap(ctx, in, m, m.out_shape);
@@ -744,22 +773,40 @@ absl::Status ComputeTile(KernelContext& ctx) {
 
 enum class PadMode { kConstant, kReflect, kEdge, kWrap };
 
-// Offsets of one output dimension of a pad by (begin, end) of a dimension of
-// size `dim` (negative pads crop first, then the rest pads the cropped data).
-absl::StatusOr<std::vector<int64_t>> PadOffsets(int64_t dim, int64_t begin, int64_t end, int64_t stride,
-                                                PadMode mode) {
-  const int64_t lo = std::max<int64_t>(0, -begin);
-  const int64_t hi = dim - std::max<int64_t>(0, -end);
-  if (hi < lo) return absl::InvalidArgumentError(absl::StrCat("pads crop more than the dimension of size ", dim));
-  const int64_t kept = hi - lo;
-  const int64_t pb = std::max<int64_t>(0, begin), pe = std::max<int64_t>(0, end);
-  const int64_t out = kept + pb + pe;
-  if (kept == 0 && out > 0 && mode != PadMode::kConstant) {
+// One dimension of size `dim` padded by (begin, end): negative pads crop
+// first, then the positive ones pad the cropped data.
+struct PadDim {
+  int64_t lo = 0;    // first input index kept
+  int64_t kept = 0;  // input elements kept
+  int64_t pb = 0;    // elements added before
+  int64_t out = 0;   // output size
+};
+
+absl::StatusOr<PadDim> MakePadDim(int64_t dim, int64_t begin, int64_t end, PadMode mode) {
+  PadDim p;
+  // Crops beyond the dimension are errors, so the negations below cannot overflow.
+  if (begin < -dim || end < -dim || (begin < 0 && end < 0 && -begin > dim + end)) {
+    return absl::InvalidArgumentError(absl::StrCat("pads (", begin, ", ", end, ") crop more than the size ", dim));
+  }
+  p.lo = std::max<int64_t>(0, -begin);
+  p.kept = dim - p.lo - std::max<int64_t>(0, -end);
+  p.pb = std::max<int64_t>(0, begin);
+  if (__builtin_add_overflow(p.kept, p.pb, &p.out) ||
+      __builtin_add_overflow(p.out, std::max<int64_t>(0, end), &p.out)) {
+    return absl::InvalidArgumentError("pads are too large");
+  }
+  if (p.kept == 0 && p.out > 0 && mode != PadMode::kConstant) {
     return absl::InvalidArgumentError("cannot pad an empty dimension in reflect, edge or wrap mode");
   }
-  std::vector<int64_t> off(out);
-  for (int64_t c = 0; c < out; ++c) {
-    int64_t k = c - pb;
+  return p;
+}
+
+// Input offsets of the output coordinates of a padded dimension.
+std::vector<int64_t> PadOffsets(const PadDim& p, int64_t stride, PadMode mode) {
+  std::vector<int64_t> off(p.out);
+  const int64_t kept = p.kept;
+  for (int64_t c = 0; c < p.out; ++c) {
+    int64_t k = c - p.pb;
     if (k < 0 || k >= kept) {
       switch (mode) {
         case PadMode::kConstant:
@@ -785,9 +832,32 @@ absl::StatusOr<std::vector<int64_t>> PadOffsets(int64_t dim, int64_t begin, int6
           break;
       }
     }
-    off[c] = (lo + k) * stride;
+    off[c] = (p.lo + k) * stride;
   }
   return off;
+}
+
+// Pads (or crops) every dimension d of `in` by (begin[d], end[d]).
+absl::Status PadTensor(KernelContext& ctx, const Tensor& in, const std::vector<int64_t>& begin,
+                       const std::vector<int64_t>& end, PadMode mode, const Tensor& fill) {
+  const int rank = in.rank();
+  std::vector<PadDim> dims;
+  IndexMap m;
+  for (int d = 0; d < rank; ++d) {
+    auto p = MakePadDim(in.dim(d), begin[d], end[d], mode);
+    if (!p.ok()) return ctx.Error("axis ", d, ": ", p.status().message());
+    dims.push_back(*p);
+    m.out_shape.push_back(p->out);
+  }
+  auto size = CheckedSize(m.out_shape);
+  if (!size.ok()) return ctx.Error(size.status().message());
+  if (*size == 0) {
+    ctx.Output(0, in.dtype(), m.out_shape);
+    return absl::OkStatus();
+  }
+  const Shape strides = Strides(in.shape());
+  for (int d = 0; d < rank; ++d) m.offsets.push_back(PadOffsets(dims[d], strides[d], mode));
+  return GatherByIndexMap(ctx, in, m, m.out_shape, fill);
 }
 
 absl::Status ComputePad(KernelContext& ctx) {
@@ -850,15 +920,7 @@ absl::Status ComputePad(KernelContext& ctx) {
     begin[axes[i]] = pads[i];
     end[axes[i]] = pads[i + axes.size()];
   }
-  IndexMap m;
-  const Shape strides = Strides(in.shape());
-  for (int d = 0; d < rank; ++d) {
-    auto off = PadOffsets(in.dim(d), begin[d], end[d], strides[d], mode);
-    if (!off.ok()) return ctx.Error("axis ", d, ": ", off.status().message());
-    m.out_shape.push_back(static_cast<int64_t>(off->size()));
-    m.offsets.push_back(std::move(*off));
-  }
-  return GatherByIndexMap(ctx, in, m, m.out_shape, fill);
+  return PadTensor(ctx, in, begin, end, mode, fill);
 }
 
 absl::Status ComputeCenterCropPad(KernelContext& ctx) {
@@ -884,15 +946,7 @@ absl::Status ComputeCenterCropPad(KernelContext& ctx) {
     begin[a] = diff < 0 ? -((-diff) / 2) : diff / 2;
     end[a] = diff - begin[a];
   }
-  IndexMap m;
-  const Shape strides = Strides(in.shape());
-  for (int d = 0; d < rank; ++d) {
-    auto off = PadOffsets(in.dim(d), begin[d], end[d], strides[d], PadMode::kConstant);
-    if (!off.ok()) return ctx.Error("axis ", d, ": ", off.status().message());
-    m.out_shape.push_back(static_cast<int64_t>(off->size()));
-    m.offsets.push_back(std::move(*off));
-  }
-  return GatherByIndexMap(ctx, in, m, m.out_shape);
+  return PadTensor(ctx, in, begin, end, PadMode::kConstant, Tensor());
 }
 
 // ---------------------------------------------------------------------------
@@ -983,6 +1037,7 @@ absl::Status ComputeTrilu(KernelContext& ctx) {
   Tensor* out = ctx.Output(0, in.dtype(), in.shape());
   if (out->size() == 0) return absl::OkStatus();
   const int64_t mats = in.size() / (rows * cols);
+  const int64_t kc = std::clamp<int64_t>(k, -rows - 1, cols + 1);  // same rows kept, no overflow
   return VisitStorage(in.dtype(), [&](auto tag) -> absl::Status {
     using E = typename decltype(tag)::type;
     const E* pi = in.data<E>();
@@ -991,10 +1046,8 @@ absl::Status ComputeTrilu(KernelContext& ctx) {
       for (int64_t b = lo; b < hi; ++b) {
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t off = (b * rows + i) * cols;
-          // Kept columns: j - i >= k (upper) or j - i <= k (lower).
-          const int64_t edge = std::clamp<int64_t>(upper ? i + std::max<int64_t>(k, -cols - 1)
-                                                         : i + std::min<int64_t>(k, cols) + 1,
-                                                   0, cols);
+          // Kept columns: j >= i + k (upper) or j <= i + k (lower).
+          const int64_t edge = std::clamp<int64_t>(upper ? i + kc : i + kc + 1, 0, cols);
           if (upper) {
             std::fill_n(po + off, edge, E{});
             std::copy_n(pi + off + edge, cols - edge, po + off + edge);

@@ -31,6 +31,23 @@ bool Fails(const std::string& op, int opset, std::vector<Tensor> in, std::vector
   return !RunOp(op, opset, std::move(in), std::move(attrs), num_outputs).ok();
 }
 
+// ---- Output sizes computed from input values must not overflow ----
+
+TEST(OutputSizeTest, OverflowingShapesAreErrors) {
+  const int64_t kBig = int64_t{1} << 62;
+  EXPECT_TRUE(Fails("ConstantOfShape", 21, {T_<int64_t>({2}, {kBig, 8})}));
+  EXPECT_TRUE(Fails("Expand", 13, {T_<float>({1}, {1}), T_<int64_t>({3}, {kBig, 4, 4})}));
+  EXPECT_TRUE(Fails("Tile", 13, {T_<float>({2, 2}, {1, 2, 3, 4}), T_<int64_t>({2}, {kBig, kBig})}));
+  EXPECT_TRUE(Fails("Pad", 13, {T_<float>({2}, {1, 2}),
+                                T_<int64_t>({2}, {std::numeric_limits<int64_t>::max(), 1})}));
+  EXPECT_TRUE(Fails("Pad", 13, {T_<float>({2}, {1, 2}),
+                                T_<int64_t>({2}, {std::numeric_limits<int64_t>::min(), 0})}));
+  // A zero dimension keeps the output empty however large the others are.
+  Tensor t = Run1("Expand", 13, {T_<float>({1}, {1}), T_<int64_t>({2}, {0, kBig})});
+  EXPECT_EQ(t.shape(), Shape({0, kBig}));
+  EXPECT_EQ(t.size(), 0);
+}
+
 // ---- Identity, Constant, ConstantOfShape, Shape, Size ----
 
 TEST(IdentityTest, TensorIsSharedNotCopied) {
@@ -430,10 +447,19 @@ TEST(TriluTest, UpperAndLowerWithK) {
   EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {x, T_<int64_t>({}, {1})}, {AttrInt("upper", 0)})),
             std::vector<int32_t>({0, 1, 0, 0, 4, 5, 6, 0, 8, 9, 10, 11}));
   // Far-out k: everything or nothing kept; batches of matrices.
-  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 1, 2}), T_<int64_t>({}, {std::numeric_limits<int64_t>::max()})})),
-            std::vector<int32_t>({0, 0, 0, 0}));
-  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 1, 2}), T_<int64_t>({}, {std::numeric_limits<int64_t>::min()})})),
-            std::vector<int32_t>({0, 1, 2, 3}));
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 2, 2}), T_<int64_t>({}, {kMax})})),
+            std::vector<int32_t>(8, 0));
+  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 2, 2}), T_<int64_t>({}, {kMin})})),
+            Values<int32_t>(Iota({2, 2, 2})));
+  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 2, 2}), T_<int64_t>({}, {kMax})}, {AttrInt("upper", 0)})),
+            Values<int32_t>(Iota({2, 2, 2})));
+  EXPECT_EQ(Values<int32_t>(Run1("Trilu", 14, {Iota({2, 2, 2}), T_<int64_t>({}, {kMin})}, {AttrInt("upper", 0)})),
+            std::vector<int32_t>(8, 0));
+  // Strings: the cleared entries are empty strings.
+  EXPECT_EQ(Values<std::string>(Run1("Trilu", 14, {Strings({2, 2}, {"a", "b", "c", "d"})})),
+            std::vector<std::string>({"a", "b", "", "d"}));
   EXPECT_TRUE(Fails("Trilu", 14, {Iota({3})}));
   EXPECT_TRUE(Fails("Trilu", 14, {x, T_<int64_t>({2}, {1, 2})}));
 }
