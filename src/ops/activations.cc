@@ -320,11 +320,13 @@ void NormalizeBlock(NormKind kind, const C* x, C* y, int64_t n, int64_t inner, C
       for (int64_t i = 0; i < inner; ++i) yj[i] *= sum[i];
     }
   } else {
-    for (int64_t i = 0; i < inner; ++i) sum[i] = mx[i] + std::log(sum[i]);
+    // (x - max) - log(sum), not x - (max + log(sum)): the latter loses the
+    // small log term next to a large max.
+    for (int64_t i = 0; i < inner; ++i) sum[i] = std::log(sum[i]);
     for (int64_t j = 0; j < n; ++j) {
       const C* xj = x + j * inner;
       C* yj = y + j * inner;
-      for (int64_t i = 0; i < inner; ++i) yj[i] = xj[i] - sum[i];
+      for (int64_t i = 0; i < inner; ++i) yj[i] = (xj[i] - mx[i]) - sum[i];
     }
   }
 }
