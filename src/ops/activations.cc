@@ -58,11 +58,12 @@ absl::Status Pointwise(KernelContext& ctx, Op op, bool integers = false) {
       ctx.node().op_type);
 }
 
+// One exp of -|x| (never overflows), no data-dependent branch around it.
 template <typename C>
 C StableSigmoid(C x) {
-  if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
-  const C e = std::exp(x);
-  return e / (C(1) + e);
+  const C e = std::exp(-std::fabs(x));
+  const C r = C(1) / (C(1) + e);
+  return x >= C(0) ? r : e * r;
 }
 
 // log(1 + exp(x)) without overflow.
@@ -272,6 +273,26 @@ template <typename C>
 void NormalizeBlock(NormKind kind, const C* x, C* y, int64_t n, int64_t inner, C* scratch, int64_t* arg) {
   C* mx = scratch;
   C* sum = scratch + inner;
+  if (inner == 1 && kind != NormKind::kHardmax) {
+    // The common case (last axis): one contiguous row, sums in registers.
+    C m = -std::numeric_limits<C>::infinity();
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    C s = C(0);
+    if (kind == NormKind::kSoftmax) {
+      for (int64_t j = 0; j < n; ++j) {
+        const C e = std::exp(x[j] - m);
+        y[j] = e;
+        s += e;
+      }
+      const C inv = C(1) / s;
+      for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+    } else {
+      for (int64_t j = 0; j < n; ++j) s += std::exp(x[j] - m);
+      const C log_sum = std::log(s);
+      for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) - log_sum;
+    }
+    return;
+  }
   if (kind == NormKind::kHardmax) {
     // First index of the maximum, as numpy.argmax.
     for (int64_t i = 0; i < inner; ++i) {

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "oneapi/tbb/task_arena.h"
 #include "ops/op_test_util.h"
+#include "runtime/executor.h"
 
 namespace hepml::ops::testing {
 namespace {
@@ -18,6 +20,39 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 template <typename T>
 Tensor Scalar_(T v) {
   return T_<T>({1}, {v}).Reshaped(Shape(0));
+}
+
+// Runs one node like RunOp but inside a TBB arena of `threads` threads, so
+// that kernels split their work (RunOp runs serially).
+absl::StatusOr<std::vector<Tensor>> RunOpParallel(const std::string& op_type, int opset,
+                                                  const std::vector<Tensor>& inputs, int threads) {
+  Graph g;
+  Node node;
+  node.op_type = op_type;
+  node.opset = opset;
+  std::vector<Value> fed;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ValueInfo vi;
+    vi.name = "in" + std::to_string(i);
+    node.inputs.push_back(vi.name);
+    g.inputs.push_back(vi);
+    fed.push_back(Value::FromTensor(inputs[i]));
+  }
+  ValueInfo out_info;
+  out_info.name = "out0";
+  node.outputs.push_back(out_info.name);
+  g.outputs.push_back(out_info);
+  g.nodes.push_back(node);
+  auto plan = BuildPlan(g);
+  if (!plan.ok()) return plan.status();
+  oneapi::tbb::task_arena arena(threads);
+  ExecutionContext exec{&arena, threads};
+  absl::StatusOr<std::vector<Value>> out;
+  arena.execute([&] { out = ExecutePlan(**plan, fed, exec); });
+  if (!out.ok()) return out.status();
+  std::vector<Tensor> tensors;
+  for (Value& v : *out) tensors.push_back(v.tensor);
+  return tensors;
 }
 
 template <typename T>
@@ -81,6 +116,45 @@ TEST(ElementwiseTest, LargeBroadcastMatchesElementwiseReference) {
       ASSERT_EQ(q[r * cols + j], a[r * cols + j] + c[r]);
     }
   }
+}
+
+TEST(ElementwiseTest, ParallelSplitsMatchSerialResults) {
+  // Work split across threads starts and ends in the middle of broadcast
+  // rows; every split must give the serial result.
+  auto iota = [](Shape shape, float scale) {
+    std::vector<float> v(NumElements(shape));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 1009) * scale;
+    return T_<float>(shape, v);
+  };
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{3, 70001}, {70001}},       // long rows, split mid-row
+      {{100000, 3}, {100000, 1}},  // short rows, right operand repeats
+      {{50, 1, 2000}, {1, 40, 1}},  // both sides broadcast
+      {{1}, {200003}},             // scalar on the left
+  };
+  for (const auto& [sa, sb] : cases) {
+    SCOPED_TRACE(ShapeToString(sa) + " + " + ShapeToString(sb));
+    auto a = iota(sa, 1.0f), b = iota(sb, 0.5f);
+    auto serial = RunOp("Sub", 14, {a, b});
+    auto parallel = RunOpParallel("Sub", 14, {a, b}, 4);
+    ASSERT_TRUE(serial.ok()) << serial.status();
+    ASSERT_TRUE(parallel.ok()) << parallel.status();
+    EXPECT_EQ(parallel->at(0).shape(), serial->at(0).shape());
+    EXPECT_EQ(Values<float>(parallel->at(0)), Values<float>(serial->at(0)));
+  }
+  // Where with three broadcast inputs, and a variadic Max.
+  std::vector<bool> cond(997);
+  for (size_t i = 0; i < cond.size(); ++i) cond[i] = (i % 3) == 0;
+  auto c = T_<bool>({997, 1}, cond);
+  auto x = iota({1, 301}, 1.0f), y = iota({997, 301}, -1.0f);
+  auto serial = RunOp("Where", 16, {c, x, y});
+  auto parallel = RunOpParallel("Where", 16, {c, x, y}, 4);
+  ASSERT_TRUE(serial.ok() && parallel.ok());
+  EXPECT_EQ(Values<float>(parallel->at(0)), Values<float>(serial->at(0)));
+  serial = RunOp("Max", 13, {y, x, iota({997, 1}, 0.3f)});
+  parallel = RunOpParallel("Max", 13, {y, x, iota({997, 1}, 0.3f)}, 4);
+  ASSERT_TRUE(serial.ok() && parallel.ok());
+  EXPECT_EQ(Values<float>(parallel->at(0)), Values<float>(serial->at(0)));
 }
 
 TEST(ElementwiseTest, LegacyBroadcastAttributeAlignsAtAxis) {
