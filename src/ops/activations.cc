@@ -21,38 +21,50 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 14;
 
-// out = op(x) elementwise; op is a generic callable on ComputeT<T>. With
-// `integers`, integer types are accepted too (op then sees double and the
-// result is converted back with saturation).
-template <typename Op>
-absl::Status Pointwise(KernelContext& ctx, Op op, bool integers = false) {
+// How a pointwise activation treats integer inputs.
+enum class IntMode {
+  kReject,     // floating point only
+  kNative,     // op runs on the integer type itself (Relu)
+  kViaDouble,  // op sees double; the result is truncated back, saturating
+};
+
+// out = op(x) elementwise; op is a generic callable on ComputeT<T> (float for
+// the 16-bit floats).
+template <IntMode kIntMode = IntMode::kReject, typename Op>
+absl::Status Pointwise(KernelContext& ctx, Op op) {
   const Tensor& x = ctx.Input(0);
-  if (!integers && !IsFloatingPoint(x.dtype())) {
+  if (kIntMode == IntMode::kReject && !IsFloatingPoint(x.dtype())) {
     return ctx.Error("takes floating-point input, got ", DTypeName(x.dtype()));
   }
   return VisitNumeric(
       x.dtype(),
       [&](auto tag) -> absl::Status {
         using T = typename decltype(tag)::type;
-        using C = std::conditional_t<std::is_integral_v<T>, double, ComputeT<T>>;
         Tensor* out = ctx.Output(0, x.dtype(), x.shape());
         const T* px = x.data<T>();
         T* po = out->mutable_data<T>();
-        ctx.ParallelFor(0, x.size(), kGrain, [&](int64_t lo, int64_t hi) {
-          for (int64_t i = lo; i < hi; ++i) {
-            const C r = op(static_cast<C>(px[i]));
-            if constexpr (std::is_integral_v<T>) {
-              // Saturate (NaN -> 0): integer activations only ever shrink or
-              // shift values, so this only matters for odd attributes.
+        if constexpr (std::is_integral_v<T> && kIntMode == IntMode::kReject) {
+          return absl::OkStatus();  // unreachable: rejected above
+        } else if constexpr (std::is_integral_v<T> && kIntMode == IntMode::kNative) {
+          ctx.ParallelFor(0, x.size(), kGrain, [&](int64_t lo, int64_t hi) {
+            for (int64_t i = lo; i < hi; ++i) po[i] = static_cast<T>(op(px[i]));
+          });
+        } else if constexpr (std::is_integral_v<T>) {
+          ctx.ParallelFor(0, x.size(), kGrain, [&](int64_t lo, int64_t hi) {
+            for (int64_t i = lo; i < hi; ++i) {
+              const double r = op(static_cast<double>(px[i]));
               if (std::isnan(r)) po[i] = T(0);
               else if (r <= static_cast<double>(std::numeric_limits<T>::lowest())) po[i] = std::numeric_limits<T>::lowest();
               else if (r >= static_cast<double>(std::numeric_limits<T>::max())) po[i] = std::numeric_limits<T>::max();
               else po[i] = static_cast<T>(r);
-            } else {
-              po[i] = static_cast<T>(r);
             }
-          }
-        });
+          });
+        } else {
+          using C = ComputeT<T>;
+          ctx.ParallelFor(0, x.size(), kGrain, [&](int64_t lo, int64_t hi) {
+            for (int64_t i = lo; i < hi; ++i) po[i] = static_cast<T>(op(static_cast<C>(px[i])));
+          });
+        }
         return absl::OkStatus();
       },
       ctx.node().op_type);
@@ -73,7 +85,7 @@ C StableSoftplus(C x) {
 }
 
 absl::Status ComputeRelu(KernelContext& ctx) {
-  return Pointwise(ctx, [](auto x) { return x > decltype(x)(0) ? x : decltype(x)(0); }, true);
+  return Pointwise<IntMode::kNative>(ctx, [](auto x) { return x > decltype(x)(0) ? x : decltype(x)(0); });
 }
 
 absl::Status ComputeLeakyRelu(KernelContext& ctx) {
@@ -153,14 +165,11 @@ absl::Status ComputeThresholdedRelu(KernelContext& ctx) {
 absl::Status ComputeShrink(KernelContext& ctx) {
   const float bias = ctx.node().GetFloat("bias", 0.0f);
   const float lambd = ctx.node().GetFloat("lambd", 0.5f);
-  return Pointwise(
-      ctx,
-      [bias, lambd](auto x) {
-        using C = decltype(x);
-        const C l = static_cast<C>(lambd), b = static_cast<C>(bias);
-        return x < -l ? x + b : (x > l ? x - b : C(0));
-      },
-      true);
+  return Pointwise<IntMode::kViaDouble>(ctx, [bias, lambd](auto x) {
+    using C = decltype(x);
+    const C l = static_cast<C>(lambd), b = static_cast<C>(bias);
+    return x < -l ? x + b : (x > l ? x - b : C(0));
+  });
 }
 
 absl::Status ComputeGelu(KernelContext& ctx) {
@@ -216,7 +225,15 @@ absl::Status ComputePRelu(KernelContext& ctx) {
         T* po = out->mutable_data<T>();
         auto f = [](T v, T s) -> T {
           const C c = static_cast<C>(v);
-          return c < C(0) ? static_cast<T>(static_cast<C>(s) * c) : v;
+          if (!(c < C(0))) return v;
+          if constexpr (std::is_integral_v<T>) {
+            // Wrap like numpy instead of overflowing (signed overflow is UB).
+            using U = std::make_unsigned_t<T>;
+            using W = std::conditional_t<(sizeof(U) < sizeof(unsigned)), unsigned, U>;
+            return static_cast<T>(static_cast<U>(static_cast<W>(static_cast<U>(s)) * static_cast<W>(static_cast<U>(v))));
+          } else {
+            return static_cast<T>(static_cast<C>(s) * c);
+          }
         };
         // Slope as (outer, n, inner): x[o, j, i] uses slope[j] when the
         // slope's non-1 dimensions are contiguous; else a general walk.

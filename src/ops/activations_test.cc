@@ -91,6 +91,15 @@ TEST(ActivationsTest, IntegerReluAndShrink) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(Values<int32_t>(out->at(0)), std::vector<int32_t>({-3, 0, 0, 3}));
   EXPECT_FALSE(RunOp("Sigmoid", 13, {T_<int32_t>({1}, {1})}).ok());
+  // int64 Relu is exact beyond double's 53-bit mantissa.
+  const int64_t big = (int64_t{1} << 60) + 1;
+  out = RunOp("Relu", 14, {T_<int64_t>({2}, {big, -big})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<int64_t>(out->at(0)), std::vector<int64_t>({big, 0}));
+  // Integer PRelu wraps instead of overflowing: -2^31 * 2 = 0 mod 2^32.
+  out = RunOp("PRelu", 16, {T_<int32_t>({1}, {std::numeric_limits<int32_t>::min()}), T_<int32_t>({1}, {2})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<int32_t>(out->at(0)), std::vector<int32_t>({0}));
 }
 
 TEST(ActivationsTest, GeluAndMishVersions) {
