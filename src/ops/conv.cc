@@ -17,6 +17,15 @@ namespace hepml::ops {
 
 namespace {
 
+// Error unless inputs [0, n) are all present.
+absl::Status RequireInputs(const KernelContext& ctx, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!ctx.HasInput(i)) return ctx.Error("input ", i, " is required");
+  }
+  return absl::OkStatus();
+}
+
+
 int64_t CeilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -338,6 +347,7 @@ absl::Status ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t grou
 }
 
 absl::Status ComputeConv(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
   if (x.rank() < 3) return ctx.Error("X must have rank >= 3 (N, C, spatial...), got ", ShapeToString(x.shape()));
@@ -479,6 +489,7 @@ absl::Status ConvTransposeTyped(KernelContext& ctx, const WindowGeometry& g, int
 }
 
 absl::Status ComputeConvTranspose(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
   if (x.rank() < 3) return ctx.Error("X must have rank >= 3 (N, C, spatial...), got ", ShapeToString(x.shape()));
@@ -509,6 +520,7 @@ absl::Status ComputeConvTranspose(KernelContext& ctx) {
 // ---------------------------------------------------------------------------
 
 absl::Status ComputeCol2Im(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 3); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   auto image = ReadInt64s(ctx.Input(1));
   if (!image.ok()) return ctx.Error("image_shape: ", image.status().message());
@@ -660,6 +672,7 @@ absl::Status DeformConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_
 }
 
 absl::Status ComputeDeformConv(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 3); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
   const Tensor& offset = ctx.Input(2);

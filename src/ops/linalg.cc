@@ -15,6 +15,15 @@
 namespace hepml::ops {
 namespace {
 
+// Error unless inputs [0, n) are all present.
+absl::Status RequireInputs(const KernelContext& ctx, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!ctx.HasInput(i)) return ctx.Error("input ", i, " is required");
+  }
+  return absl::OkStatus();
+}
+
+
 // ---------------------------------------------------------------------------
 // GEMM
 // ---------------------------------------------------------------------------
@@ -316,6 +325,7 @@ absl::Status MatMulTyped(KernelContext& ctx, const MatMulShape& s) {
 }
 
 absl::Status ComputeMatMul(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
   if (a.dtype() != b.dtype()) {
@@ -382,6 +392,7 @@ absl::Status GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b, int64_t m
 }
 
 absl::Status ComputeGemm(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
   if (a.rank() != 2 || b.rank() != 2) {
@@ -706,6 +717,7 @@ double Determinant(int64_t n, std::vector<double>& lu) {
 }
 
 absl::Status ComputeDet(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.rank() < 2) return ctx.Error("input must have rank >= 2, got ", ShapeToString(x.shape()));
   const int64_t n = x.dim(x.rank() - 1);

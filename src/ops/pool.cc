@@ -13,6 +13,15 @@
 namespace hepml::ops {
 namespace {
 
+// Error unless inputs [0, n) are all present.
+absl::Status RequireInputs(const KernelContext& ctx, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!ctx.HasInput(i)) return ctx.Error("input ", i, " is required");
+  }
+  return absl::OkStatus();
+}
+
+
 constexpr int kMaxPoolDims = 8;
 
 // The windows of one spatial dim, per output coordinate: the valid kernel
@@ -184,6 +193,7 @@ struct LpWindow {
 };
 
 absl::Status ComputeAveragePool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   auto g = PoolGeometry(ctx, x);
   if (!g.ok()) return ctx.Error(g.status().message());
@@ -203,6 +213,7 @@ absl::Status ComputeAveragePool(KernelContext& ctx) {
 }
 
 absl::Status ComputeLpPool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   auto g = PoolGeometry(ctx, x);
   if (!g.ok()) return ctx.Error(g.status().message());
@@ -260,6 +271,7 @@ struct MaxWindow {
 };
 
 absl::Status ComputeMaxPool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   auto g = PoolGeometry(ctx, x);
   if (!g.ok()) return ctx.Error(g.status().message());
@@ -310,6 +322,7 @@ enum class GlobalKind { kAverage, kMax, kLp };
 
 template <GlobalKind kKind>
 absl::Status ComputeGlobalPool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.rank() < 2) return ctx.Error("X must have rank >= 2 (N, C, spatial...), got ", ShapeToString(x.shape()));
   Shape out_shape(x.rank(), 1);
@@ -352,6 +365,7 @@ absl::Status ComputeGlobalPool(KernelContext& ctx) {
 // ---------------------------------------------------------------------------
 
 absl::Status ComputeMaxUnpool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& ind = ctx.Input(1);
   if (x.rank() < 3) return ctx.Error("X must have rank >= 3 (N, C, spatial...), got ", ShapeToString(x.shape()));
@@ -429,6 +443,7 @@ absl::Status ComputeMaxUnpool(KernelContext& ctx) {
 // ---------------------------------------------------------------------------
 
 absl::Status ComputeMaxRoiPool(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& rois = ctx.Input(1);
   if (x.rank() != 4) return ctx.Error("X must have rank 4 (N, C, H, W), got ", ShapeToString(x.shape()));
