@@ -47,11 +47,24 @@ constexpr int64_t kBlockK = 128;
 constexpr int64_t kBlockN = 512;
 
 // c_r[j] += a_r * b[j] for four rows r at once: each B element loaded once
-// feeds four accumulations.
+// feeds four accumulations. The fixed-width inner blocks let the compiler's
+// straight-line (SLP) vectoriser use SIMD at -O2.
+constexpr int64_t kLanes = 8;
+
 template <typename T>
 inline void Axpy4(int64_t n, T a0, T a1, T a2, T a3, const T* __restrict b, T* __restrict c0,
                   T* __restrict c1, T* __restrict c2, T* __restrict c3) {
-  for (int64_t j = 0; j < n; ++j) {
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t u = 0; u < kLanes; ++u) {
+      const T bv = b[j + u];
+      c0[j + u] += a0 * bv;
+      c1[j + u] += a1 * bv;
+      c2[j + u] += a2 * bv;
+      c3[j + u] += a3 * bv;
+    }
+  }
+  for (; j < n; ++j) {
     const T bv = b[j];
     c0[j] += a0 * bv;
     c1[j] += a1 * bv;
@@ -62,7 +75,11 @@ inline void Axpy4(int64_t n, T a0, T a1, T a2, T a3, const T* __restrict b, T* _
 
 template <typename T>
 inline void Axpy1(int64_t n, T a0, const T* __restrict b, T* __restrict c0) {
-  for (int64_t j = 0; j < n; ++j) c0[j] += a0 * b[j];
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t u = 0; u < kLanes; ++u) c0[j + u] += a0 * b[j + u];
+  }
+  for (; j < n; ++j) c0[j] += a0 * b[j];
 }
 
 // C[i0:i1, j0:j1] = alpha * op(A) * B + beta * C for B row-major k x n (ldb).
