@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "ops/op_registry.h"
 #include "ops/op_test_util.h"
 
 namespace hepml::ops::testing {
@@ -306,6 +307,67 @@ TEST(DetTest, BadInputsAreErrors) {
   EXPECT_FALSE(RunOp("Det", 11, {T_<float>({2, 3}, Pseudo(6, 1))}).ok());
   EXPECT_FALSE(RunOp("Det", 11, {T_<float>({4}, Pseudo(4, 1))}).ok());
   EXPECT_FALSE(RunOp("Det", 11, {T_<int32_t>({1, 1}, {1})}).ok());
+}
+
+}  // namespace
+}  // namespace hepml::ops::testing
+
+namespace hepml::ops::testing {
+namespace {
+
+// Runs the registered shape function of `op` on the given input types.
+absl::StatusOr<std::vector<TypeInfo>> Infer(const std::string& op, int opset,
+                                            std::vector<TypeInfo> inputs,
+                                            std::vector<Attribute> attrs = {}, int outputs = 1) {
+  const OpDef* def = OpRegistry::Global().Find("", op, opset);
+  if (def == nullptr || def->infer == nullptr) return absl::NotFoundError("no infer function");
+  Node node;
+  node.op_type = op;
+  node.opset = opset;
+  node.attributes = std::move(attrs);
+  InferContext ctx{node, opset, std::move(inputs), {}};
+  ctx.constant_inputs.resize(ctx.input_types.size(), nullptr);
+  std::vector<TypeInfo> out(outputs);
+  absl::Status st = def->infer(ctx, out);
+  if (!st.ok()) return st;
+  return out;
+}
+
+TEST(LinalgInferTest, MatMulKeepsSymbolicBatchAndDropsVectorDims) {
+  auto out = Infer("MatMul", 13,
+                   {TypeInfo::Tensor(DType::kFloat32, {Dim{-1, "batch"}, Dim{4, ""}, Dim{3, ""}}),
+                    TypeInfo::Tensor(DType::kFloat32, {Dim{3, ""}})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).ToString(), "float32[batch,4]");
+  auto bad = Infer("MatMul", 13,
+                   {TypeInfo::Tensor(DType::kFloat32, {Dim{4, ""}, Dim{3, ""}}),
+                    TypeInfo::Tensor(DType::kFloat32, {Dim{2, ""}, Dim{5, ""}})});
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(LinalgInferTest, GemmHonoursTransposes) {
+  auto out = Infer("Gemm", 13,
+                   {TypeInfo::Tensor(DType::kFloat32, {Dim{3, ""}, Dim{2, ""}}),
+                    TypeInfo::Tensor(DType::kFloat32, {Dim{5, ""}, Dim{3, ""}})},
+                   {AttrInt("transA", 1), AttrInt("transB", 1)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).ToString(), "float32[2,5]");
+}
+
+TEST(LinalgInferTest, ConvAndPoolOutputShapes) {
+  // 7x7 input, 3x3 kernel, stride 2, pads 1: (7 + 2 - 3) / 2 + 1 = 4.
+  auto conv = Infer("Conv", 11,
+                    {TypeInfo::Tensor(DType::kFloat32, {Dim{1, ""}, Dim{3, ""}, Dim{7, ""}, Dim{7, ""}}),
+                     TypeInfo::Tensor(DType::kFloat32, {Dim{8, ""}, Dim{3, ""}, Dim{3, ""}, Dim{3, ""}})},
+                    {AttrInts("strides", {2, 2}), AttrInts("pads", {1, 1, 1, 1})});
+  ASSERT_TRUE(conv.ok()) << conv.status();
+  EXPECT_EQ(conv->at(0).ToString(), "float32[1,8,4,4]");
+  auto pool = Infer("MaxPool", 12,
+                    {TypeInfo::Tensor(DType::kFloat32, {Dim{1, ""}, Dim{3, ""}, Dim{5, ""}, Dim{5, ""}})},
+                    {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2}), AttrInt("ceil_mode", 1)}, 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  EXPECT_EQ(pool->at(0).ToString(), "float32[1,3,3,3]");
+  EXPECT_EQ(pool->at(1).ToString(), "int64[1,3,3,3]");
 }
 
 }  // namespace

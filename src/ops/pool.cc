@@ -465,6 +465,10 @@ absl::Status ComputeMaxRoiPool(KernelContext& ctx) {
     if (!(b >= 0 && b < static_cast<double>(x.dim(0)))) {
       return ctx.Error("roi ", i, " has batch index ", b, " outside [0, ", x.dim(0), ")");
     }
+    for (int k = 1; k < 5; ++k) {
+      const double v = (*r)[i * 5 + k] * scale;
+      if (!(std::fabs(v) < 1e15)) return ctx.Error("roi ", i, " has a non-finite or huge coordinate");
+    }
   }
   Tensor* y = ctx.Output(0, x.dtype(), {num_rois, channels, ph, pw});
   return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
