@@ -1,0 +1,729 @@
+// Convolution operators: Conv, ConvTranspose, Col2Im and DeformConv, all as
+// patch gathering (im2col) or scattering (col2im) around the shared GEMM
+// routine of linalg.h. Also defines the window geometry of conv.h.
+#include "ops/conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "ops/kernel_util.h"
+#include "ops/linalg.h"
+#include "ops/op_registry.h"
+#include "tensor/dispatch.h"
+
+namespace hepml::ops {
+
+namespace {
+
+// Error unless inputs [0, n) are all present.
+absl::Status RequireInputs(const KernelContext& ctx, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!ctx.HasInput(i)) return ctx.Error("input ", i, " is required");
+  }
+  return absl::OkStatus();
+}
+
+
+int64_t CeilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// An ints attribute with one value per spatial dim, or `fill` repeated.
+absl::StatusOr<Shape> PerDimAttr(const Node& node, std::string_view name, int count, int64_t fill,
+                                 int64_t min_value) {
+  std::vector<int64_t> v = node.GetInts(name);
+  if (v.empty()) return Shape(count, fill);
+  if (static_cast<int>(v.size()) != count) {
+    return absl::InvalidArgumentError(absl::StrCat("attribute '", std::string(name), "' has ", v.size(),
+                                                   " values, expected ", count));
+  }
+  for (int64_t x : v) {
+    if (x < min_value) {
+      return absl::InvalidArgumentError(absl::StrCat("attribute '", std::string(name), "' has value ", x,
+                                                     ", expected >= ", min_value));
+    }
+  }
+  return Shape(v.begin(), v.end());
+}
+
+}  // namespace
+
+absl::StatusOr<WindowGeometry> ComputeWindowGeometry(const Node& node,
+                                                     absl::Span<const int64_t> in,
+                                                     absl::Span<const int64_t> kernel,
+                                                     const WindowOptions& options) {
+  WindowGeometry g;
+  g.nd = static_cast<int>(in.size());
+  const int nd = g.nd;
+  g.in.assign(in.begin(), in.end());
+  g.kernel.assign(kernel.begin(), kernel.end());
+  if (static_cast<int>(kernel.size()) != nd) {
+    return absl::InvalidArgumentError(absl::StrCat("kernel has ", kernel.size(),
+                                                   " dims for ", nd, " spatial dims"));
+  }
+  for (int64_t k : kernel) {
+    if (k < 1) return absl::InvalidArgumentError(absl::StrCat("kernel size ", k, " is not positive"));
+  }
+  auto strides = PerDimAttr(node, "strides", nd, 1, 1);
+  if (!strides.ok()) return strides.status();
+  g.strides = *strides;
+  if (!options.allow_dilations && node.HasAttribute("dilations")) {
+    auto d = PerDimAttr(node, "dilations", nd, 1, 1);
+    if (!d.ok()) return d.status();
+    for (int64_t x : *d)
+      if (x != 1) return absl::InvalidArgumentError("attribute 'dilations' is not supported in this opset");
+  }
+  auto dilations = PerDimAttr(node, "dilations", nd, 1, 1);
+  if (!dilations.ok()) return dilations.status();
+  g.dilations = *dilations;
+  g.pads_begin.assign(nd, 0);
+  g.pads_end.assign(nd, 0);
+  g.out.assign(nd, 0);
+  const std::string auto_pad = node.GetString("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (int d = 0; d < nd; ++d) {
+      g.out[d] = CeilDiv(in[d], g.strides[d]);
+      const int64_t total =
+          std::max<int64_t>(0, (g.out[d] - 1) * g.strides[d] + g.Extent(d) - in[d]);
+      const int64_t small = total / 2, big = total - small;
+      g.pads_begin[d] = auto_pad == "SAME_UPPER" ? small : big;
+      g.pads_end[d] = auto_pad == "SAME_UPPER" ? big : small;
+    }
+    return g;
+  }
+  if (auto_pad == "VALID") {
+    for (int d = 0; d < nd; ++d) {
+      g.out[d] = in[d] >= g.Extent(d) ? (in[d] - g.Extent(d)) / g.strides[d] + 1 : 0;
+      if (g.out[d] == 0 && in[d] > 0) {
+        return absl::InvalidArgumentError(absl::StrCat("window of extent ", g.Extent(d),
+                                                       " is larger than input dim ", in[d]));
+      }
+    }
+    return g;
+  }
+  if (auto_pad != "NOTSET" && !auto_pad.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown auto_pad '", auto_pad, "'"));
+  }
+  std::vector<int64_t> pads = node.GetInts("pads");
+  if (!pads.empty()) {
+    if (static_cast<int>(pads.size()) != 2 * nd) {
+      return absl::InvalidArgumentError(absl::StrCat("attribute 'pads' has ", pads.size(),
+                                                     " values, expected ", 2 * nd));
+    }
+    for (int d = 0; d < nd; ++d) {
+      g.pads_begin[d] = pads[d];
+      g.pads_end[d] = pads[d + nd];
+      if (pads[d] < 0 || pads[d + nd] < 0) {
+        return absl::InvalidArgumentError("attribute 'pads' has a negative value");
+      }
+    }
+  }
+  for (int d = 0; d < nd; ++d) {
+    const int64_t span = in[d] + g.pads_begin[d] + g.pads_end[d] - g.Extent(d);
+    if (span < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("window of extent ", g.Extent(d), " is larger than the padded input dim ",
+                       in[d] + g.pads_begin[d] + g.pads_end[d]));
+    }
+    if (options.ceil_mode) {
+      g.out[d] = CeilDiv(span, g.strides[d]) + 1;
+      // The last window must start inside the input or its begin padding.
+      if ((g.out[d] - 1) * g.strides[d] >= in[d] + g.pads_begin[d]) --g.out[d];
+    } else {
+      g.out[d] = span / g.strides[d] + 1;
+    }
+  }
+  return g;
+}
+
+namespace {
+
+// Where the patches of a convolution sit: patch position p (a point of the
+// `grid`) with kernel offset q reads image point p * stride - pad + q * dilation.
+struct PatchGeometry {
+  Shape image;  // spatial dims of the image
+  Shape grid;   // spatial dims of the patch positions
+  Shape kernel, strides, dilations, pads_begin;
+};
+
+// Gathers (kScatter = false: col = patches of img, zero outside) or scatters
+// (kScatter = true: img += col at the patch points inside the image) the
+// patches of `channels` channels. col is [channels * kernel_size, grid_size].
+template <bool kScatter, typename C>
+void PatchTransfer(const PatchGeometry& g, int64_t channels, C* img, C* col) {
+  const int nd = static_cast<int>(g.image.size());
+  const int64_t image_size = NumElements(g.image);
+  const int64_t grid_size = NumElements(g.grid);
+  const int64_t ksize = NumElements(g.kernel);
+  if (grid_size == 0 || ksize == 0) return;
+  const Shape img_strides = Strides(g.image);
+  const int64_t inner = g.grid[nd - 1];
+  const int64_t outer = grid_size / inner;
+  const int64_t s_last = g.strides[nd - 1];
+  std::vector<int64_t> kpos(nd), opos(nd);
+  for (int64_t c = 0; c < channels; ++c) {
+    C* plane = img + c * image_size;
+    for (int64_t kidx = 0; kidx < ksize; ++kidx) {
+      int64_t rest = kidx;
+      for (int d = nd; d-- > 0;) {
+        kpos[d] = rest % g.kernel[d];
+        rest /= g.kernel[d];
+      }
+      C* row = col + (c * ksize + kidx) * grid_size;
+      const int64_t off_last = kpos[nd - 1] * g.dilations[nd - 1] - g.pads_begin[nd - 1];
+      // Range of the last grid dim whose image point is inside [0, image).
+      const int64_t w = g.image[nd - 1];
+      const int64_t lo = std::clamp<int64_t>(CeilDiv(-off_last, s_last), 0, inner);
+      const int64_t hi = std::clamp<int64_t>(FloorDiv(w - 1 - off_last, s_last) + 1, lo, inner);
+      std::fill(opos.begin(), opos.end(), 0);
+      for (int64_t o = 0; o < outer; ++o) {
+        C* run = row + o * inner;
+        int64_t base = 0;
+        bool inside = true;
+        for (int d = 0; d + 1 < nd; ++d) {
+          const int64_t p = opos[d] * g.strides[d] - g.pads_begin[d] + kpos[d] * g.dilations[d];
+          if (p < 0 || p >= g.image[d]) {
+            inside = false;
+            break;
+          }
+          base += p * img_strides[d];
+        }
+        if constexpr (kScatter) {
+          if (inside) {
+            const int64_t first = base + off_last;  // image index of grid point 0
+            for (int64_t x = lo; x < hi; ++x) plane[first + x * s_last] += run[x];
+          }
+        } else {
+          if (!inside) {
+            std::fill(run, run + inner, C(0));
+          } else {
+            const int64_t first = base + off_last;
+            std::fill(run, run + lo, C(0));
+            if (s_last == 1 && lo < hi) {
+              std::copy(plane + first + lo, plane + first + hi, run + lo);
+            } else {
+              for (int64_t x = lo; x < hi; ++x) run[x] = plane[first + x * s_last];
+            }
+            std::fill(run + hi, run + inner, C(0));
+          }
+        }
+        for (int d = nd - 1; d-- > 0;) {
+          if (++opos[d] < g.grid[d]) break;
+          opos[d] = 0;
+        }
+      }
+    }
+  }
+}
+
+// Work (multiply-adds) under which one (batch, group) GEMM is too small to
+// split: such convolutions run batch-groups in parallel instead.
+constexpr int64_t kSmallGemm = int64_t{1} << 22;
+
+// Runs body(task, col, gemm_ctx) for every task in [0, tasks): in parallel
+// over tasks when each is small (each chunk with its own col scratch of
+// col_size elements), else one task at a time with the GEMM parallel inside.
+template <typename C, typename F>
+void ForEachConvTask(KernelContext& ctx, int64_t tasks, int64_t work_per_task, int64_t col_size,
+                     F&& body) {
+  if (tasks > 1 && work_per_task < kSmallGemm) {
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(work_per_task, 1));
+    ctx.ParallelFor(0, tasks, grain, [&](int64_t lo, int64_t hi) {
+      std::vector<C> col(static_cast<size_t>(col_size));
+      for (int64_t t = lo; t < hi; ++t) body(t, col.data(), nullptr);
+    });
+  } else {
+    std::vector<C> col(static_cast<size_t>(col_size));
+    for (int64_t t = 0; t < tasks; ++t) body(t, col.data(), &ctx);
+  }
+}
+
+absl::Status CheckSameType(KernelContext& ctx, size_t i) {
+  if (ctx.HasInput(i) && ctx.Input(i).dtype() != ctx.Input(0).dtype()) {
+    return ctx.Error("input ", i, " has type ", DTypeName(ctx.Input(i).dtype()), ", X has ",
+                     DTypeName(ctx.Input(0).dtype()));
+  }
+  return absl::OkStatus();
+}
+
+// Checks the optional bias input (index i) has `channels` elements.
+absl::Status CheckBias(KernelContext& ctx, size_t i, int64_t channels) {
+  if (!ctx.HasInput(i)) return absl::OkStatus();
+  const Tensor& b = ctx.Input(i);
+  if (b.rank() != 1 || b.dim(0) != channels) {
+    return ctx.Error("bias must have shape [", channels, "], got ", ShapeToString(b.shape()));
+  }
+  return CheckSameType(ctx, i);
+}
+
+// Fills each of `channels` planes of `plane_size` in y with the bias value
+// of its channel, or zero without a bias.
+template <typename C>
+void FillBias(C* y, const C* bias, int64_t batches, int64_t channels, int64_t plane_size) {
+  for (int64_t n = 0; n < batches; ++n)
+    for (int64_t m = 0; m < channels; ++m) {
+      C* p = y + (n * channels + m) * plane_size;
+      std::fill(p, p + plane_size, bias ? bias[m] : C(0));
+    }
+}
+
+// Reads the kernel_shape attribute (when present) and checks it against W.
+absl::StatusOr<Shape> KernelShape(const Node& node, const Tensor& w) {
+  Shape from_w(w.shape().begin() + 2, w.shape().end());
+  std::vector<int64_t> attr = node.GetInts("kernel_shape");
+  if (!attr.empty() && Shape(attr.begin(), attr.end()) != from_w) {
+    return absl::InvalidArgumentError(absl::StrCat("kernel_shape ", ShapeToString(attr),
+                                                   " does not match W of shape ",
+                                                   ShapeToString(w.shape())));
+  }
+  return from_w;
+}
+
+// ---------------------------------------------------------------------------
+// Conv
+// ---------------------------------------------------------------------------
+
+absl::Status InferConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (ctx.input_types.size() < 2 || outputs.empty()) return absl::OkStatus();
+  const TypeInfo& x = ctx.input_types[0];
+  const TypeInfo& w = ctx.input_types[1];
+  outputs[0] = TypeInfo::Tensor(x.dtype);
+  auto xs = KnownShape(x);
+  auto ws = KnownShape(w);
+  if (!xs || !ws || xs->size() < 3 || ws->size() != xs->size()) return absl::OkStatus();
+  auto g = ComputeWindowGeometry(ctx.node, Shape(xs->begin() + 2, xs->end()),
+                                 Shape(ws->begin() + 2, ws->end()));
+  if (!g.ok()) return g.status();
+  Shape out = {(*xs)[0], (*ws)[0]};
+  out.insert(out.end(), g->out.begin(), g->out.end());
+  outputs[0] = TypeInfo::Tensor(x.dtype, ToDims(out));
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {
+  using C = ComputeT<T>;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  const int64_t batches = x.dim(0), in_ch = x.dim(1), out_ch = w.dim(0);
+  const int64_t cg = in_ch / group, mg = out_ch / group;
+  Shape out_shape = {batches, out_ch};
+  out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  if (y->size() == 0) return absl::OkStatus();
+  ComputeView<T> vx(x), vw(w);
+  ComputeOutput<T> vy(y);
+  std::optional<ComputeView<T>> vb;
+  if (ctx.HasInput(2)) vb.emplace(ctx.Input(2));
+  const C* px = vx.data();
+  const C* pw = vw.data();
+  C* py = vy.data();
+  const int64_t in_size = g.InSize(), out_size = g.OutSize(), ksize = g.KernelSize();
+  const int64_t kc = cg * ksize;
+  FillBias<C>(py, vb ? vb->data() : nullptr, batches, out_ch, out_size);
+  bool direct = true;  // a 1x1 convolution: the input is its own col matrix
+  for (int d = 0; d < g.nd; ++d) {
+    direct = direct && g.kernel[d] == 1 && g.strides[d] == 1 && g.pads_begin[d] == 0 &&
+             g.pads_end[d] == 0;
+  }
+  PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
+  ForEachConvTask<C>(ctx, batches * group, mg * out_size * kc, direct ? 0 : kc * out_size,
+                     [&](int64_t t, C* col, const KernelContext* gemm_ctx) {
+                       const int64_t n = t / group, gi = t % group;
+                       const C* xg = px + (n * in_ch + gi * cg) * in_size;
+                       const C* b = xg;
+                       if (!direct) {
+                         PatchTransfer<false, C>(pg, cg, const_cast<C*>(xg), col);
+                         b = col;
+                       }
+                       GemmRowMajor<C>(false, false, mg, out_size, kc, C(1), pw + gi * mg * kc,
+                                       kc, b, out_size, C(1),
+                                       py + (n * out_ch + gi * mg) * out_size, out_size,
+                                       gemm_ctx);
+                     });
+  vy.Finish();
+  return absl::OkStatus();
+}
+
+absl::Status ComputeConv(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  if (x.rank() < 3) return ctx.Error("X must have rank >= 3 (N, C, spatial...), got ", ShapeToString(x.shape()));
+  if (w.rank() != x.rank()) {
+    return ctx.Error("W of shape ", ShapeToString(w.shape()), " does not match X of shape ",
+                     ShapeToString(x.shape()));
+  }
+  if (auto st = CheckSameType(ctx, 1); !st.ok()) return st;
+  const int64_t group = ctx.node().GetInt("group", 1);
+  if (group < 1 || x.dim(1) % group != 0 || w.dim(0) % group != 0) {
+    return ctx.Error("group ", group, " does not divide the ", x.dim(1), " input and ", w.dim(0),
+                     " output channels");
+  }
+  if (w.dim(1) * group != x.dim(1)) {
+    return ctx.Error("W has ", w.dim(1), " channels per group, X has ", x.dim(1) / group);
+  }
+  if (auto st = CheckBias(ctx, 2, w.dim(0)); !st.ok()) return st;
+  auto kernel = KernelShape(ctx.node(), w);
+  if (!kernel.ok()) return ctx.Error(kernel.status().message());
+  auto g = ComputeWindowGeometry(ctx.node(), Shape(x.shape().begin() + 2, x.shape().end()), *kernel);
+  if (!g.ok()) return ctx.Error(g.status().message());
+  return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
+    return ConvTyped<typename decltype(tag)::type>(ctx, *g, group);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// ConvTranspose
+// ---------------------------------------------------------------------------
+
+// ConvTranspose's output dims and pads (they may be negative when an
+// explicit output_shape asks for more than the windows cover).
+absl::StatusOr<WindowGeometry> ConvTransposeGeometry(const Node& node, const Shape& in,
+                                                     const Shape& kernel) {
+  const int nd = static_cast<int>(in.size());
+  WindowGeometry g;
+  g.nd = nd;
+  g.in = in;
+  g.kernel = kernel;
+  for (int64_t k : kernel)
+    if (k < 1) return absl::InvalidArgumentError(absl::StrCat("kernel size ", k, " is not positive"));
+  auto strides = PerDimAttr(node, "strides", nd, 1, 1);
+  if (!strides.ok()) return strides.status();
+  auto dilations = PerDimAttr(node, "dilations", nd, 1, 1);
+  if (!dilations.ok()) return dilations.status();
+  auto output_padding = PerDimAttr(node, "output_padding", nd, 0, 0);
+  if (!output_padding.ok()) return output_padding.status();
+  g.strides = *strides;
+  g.dilations = *dilations;
+  g.pads_begin.assign(nd, 0);
+  g.pads_end.assign(nd, 0);
+  g.out.assign(nd, 0);
+  const std::string auto_pad = node.GetString("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" &&
+      auto_pad != "VALID" && !auto_pad.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown auto_pad '", auto_pad, "'"));
+  }
+  std::vector<int64_t> output_shape = node.GetInts("output_shape");
+  if (!output_shape.empty()) {
+    if (static_cast<int>(output_shape.size()) == nd + 2) output_shape.erase(output_shape.begin(), output_shape.begin() + 2);
+    if (static_cast<int>(output_shape.size()) != nd) {
+      return absl::InvalidArgumentError(absl::StrCat("attribute 'output_shape' has ",
+                                                     output_shape.size(), " values, expected ", nd));
+    }
+  }
+  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+  std::vector<int64_t> pads = node.GetInts("pads");
+  if (!pads.empty() && static_cast<int>(pads.size()) != 2 * nd) {
+    return absl::InvalidArgumentError(absl::StrCat("attribute 'pads' has ", pads.size(),
+                                                   " values, expected ", 2 * nd));
+  }
+  for (int d = 0; d < nd; ++d) {
+    const int64_t full = g.strides[d] * (in[d] - 1) + (*output_padding)[d] + g.Extent(d);
+    if (!output_shape.empty() || same) {
+      g.out[d] = !output_shape.empty() ? output_shape[d] : in[d] * g.strides[d];
+      if (g.out[d] < 0) return absl::InvalidArgumentError("attribute 'output_shape' is negative");
+      const int64_t total = full - g.out[d];
+      const int64_t half = total / 2;  // rounds toward zero, as the reference does
+      // The odd unit of padding goes to the end, except for SAME_LOWER.
+      if (auto_pad == "SAME_LOWER") {
+        g.pads_begin[d] = total - half;
+        g.pads_end[d] = half;
+      } else {
+        g.pads_begin[d] = half;
+        g.pads_end[d] = total - half;
+      }
+    } else {
+      if (!pads.empty() && auto_pad != "VALID") {
+        g.pads_begin[d] = pads[d];
+        g.pads_end[d] = pads[d + nd];
+        if (pads[d] < 0 || pads[d + nd] < 0) {
+          return absl::InvalidArgumentError("attribute 'pads' has a negative value");
+        }
+      }
+      g.out[d] = full - g.pads_begin[d] - g.pads_end[d];
+      if (g.out[d] < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("pads exceed the output along dim ", d));
+      }
+    }
+  }
+  return g;
+}
+
+template <typename T>
+absl::Status ConvTransposeTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {
+  using C = ComputeT<T>;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  const int64_t batches = x.dim(0), in_ch = x.dim(1);
+  const int64_t cg = in_ch / group, mg = w.dim(1), out_ch = mg * group;
+  Shape out_shape = {batches, out_ch};
+  out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  if (y->size() == 0) return absl::OkStatus();
+  ComputeView<T> vx(x), vw(w);
+  ComputeOutput<T> vy(y);
+  std::optional<ComputeView<T>> vb;
+  if (ctx.HasInput(2)) vb.emplace(ctx.Input(2));
+  const C* px = vx.data();
+  const C* pw = vw.data();
+  C* py = vy.data();
+  const int64_t in_size = g.InSize(), out_size = g.OutSize(), ksize = g.KernelSize();
+  const int64_t rows = mg * ksize;
+  FillBias<C>(py, vb ? vb->data() : nullptr, batches, out_ch, out_size);
+  // The patches live on the input grid and scatter into the output image.
+  PatchGeometry pg{g.out, g.in, g.kernel, g.strides, g.dilations, g.pads_begin};
+  ForEachConvTask<C>(ctx, batches * group, rows * in_size * cg, rows * in_size,
+                     [&](int64_t t, C* col, const KernelContext* gemm_ctx) {
+                       const int64_t n = t / group, gi = t % group;
+                       // col [mg*k, in] = W_g^T [mg*k, cg] x X_g [cg, in]
+                       GemmRowMajor<C>(true, false, rows, in_size, cg, C(1),
+                                       pw + gi * cg * rows, rows,
+                                       px + (n * in_ch + gi * cg) * in_size, in_size, C(0), col,
+                                       in_size, gemm_ctx);
+                       PatchTransfer<true, C>(pg, mg, py + (n * out_ch + gi * mg) * out_size, col);
+                     });
+  vy.Finish();
+  return absl::OkStatus();
+}
+
+absl::Status ComputeConvTranspose(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  if (x.rank() < 3) return ctx.Error("X must have rank >= 3 (N, C, spatial...), got ", ShapeToString(x.shape()));
+  if (w.rank() != x.rank()) {
+    return ctx.Error("W of shape ", ShapeToString(w.shape()), " does not match X of shape ",
+                     ShapeToString(x.shape()));
+  }
+  if (auto st = CheckSameType(ctx, 1); !st.ok()) return st;
+  const int64_t group = ctx.node().GetInt("group", 1);
+  if (group < 1 || x.dim(1) % group != 0) {
+    return ctx.Error("group ", group, " does not divide the ", x.dim(1), " input channels");
+  }
+  if (w.dim(0) != x.dim(1)) {
+    return ctx.Error("W has ", w.dim(0), " input channels, X has ", x.dim(1));
+  }
+  if (auto st = CheckBias(ctx, 2, w.dim(1) * group); !st.ok()) return st;
+  auto kernel = KernelShape(ctx.node(), w);
+  if (!kernel.ok()) return ctx.Error(kernel.status().message());
+  auto g = ConvTransposeGeometry(ctx.node(), Shape(x.shape().begin() + 2, x.shape().end()), *kernel);
+  if (!g.ok()) return ctx.Error(g.status().message());
+  return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
+    return ConvTransposeTyped<typename decltype(tag)::type>(ctx, *g, group);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Col2Im
+// ---------------------------------------------------------------------------
+
+absl::Status ComputeCol2Im(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 3); !st.ok()) return st;
+  const Tensor& x = ctx.Input(0);
+  auto image = ReadInt64s(ctx.Input(1));
+  if (!image.ok()) return ctx.Error("image_shape: ", image.status().message());
+  auto block = ReadInt64s(ctx.Input(2));
+  if (!block.ok()) return ctx.Error("block_shape: ", block.status().message());
+  const int nd = static_cast<int>(image->size());
+  if (nd < 1 || static_cast<int>(block->size()) != nd) {
+    return ctx.Error("image_shape and block_shape must have the same number (>= 1) of values");
+  }
+  if (x.rank() != 3) return ctx.Error("input must have rank 3 [N, C*prod(block), L], got ", ShapeToString(x.shape()));
+  for (int d = 0; d < nd; ++d) {
+    if ((*image)[d] < 0 || (*block)[d] < 1) return ctx.Error("image_shape/block_shape values out of range");
+  }
+  const Shape kernel(block->begin(), block->end());
+  const int64_t ksize = NumElements(kernel);
+  if (x.dim(1) % ksize != 0) {
+    return ctx.Error("dim 1 (", x.dim(1), ") is not a multiple of the block size ", ksize);
+  }
+  auto g = ComputeWindowGeometry(ctx.node(), *image, kernel);
+  if (!g.ok()) return ctx.Error(g.status().message());
+  if (g->OutSize() != x.dim(2)) {
+    return ctx.Error("input has ", x.dim(2), " blocks, image_shape and block_shape give ",
+                     g->OutSize());
+  }
+  const int64_t batches = x.dim(0), channels = x.dim(1) / ksize;
+  Shape out_shape = {batches, channels};
+  out_shape.insert(out_shape.end(), image->begin(), image->end());
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  PatchGeometry pg{g->in, g->out, g->kernel, g->strides, g->dilations, g->pads_begin};
+  return VisitNumeric(x.dtype(), [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    using C = ComputeT<T>;
+    if (y->size() == 0) return absl::OkStatus();
+    ComputeView<T> vx(x);
+    ComputeOutput<T> vy(y);
+    C* py = vy.data();
+    std::fill(py, py + y->size(), C(0));
+    const int64_t image_size = g->InSize(), col_size = x.dim(1) * x.dim(2);
+    ctx.ParallelFor(0, batches, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n) {
+        PatchTransfer<true, C>(pg, channels, py + n * channels * image_size,
+                               const_cast<C*>(vx.data() + n * col_size));
+      }
+    });
+    vy.Finish();
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// DeformConv
+// ---------------------------------------------------------------------------
+
+// value of channel plane `plane` (dims `dims`) at fractional point `pos`,
+// multilinear, zero outside the plane.
+template <typename C>
+C Interpolate(const C* plane, const Shape& dims, const Shape& strides, const double* pos) {
+  const int nd = static_cast<int>(dims.size());
+  int64_t base[8];
+  double frac[8];
+  for (int d = 0; d < nd; ++d) {
+    if (!(pos[d] > -1.0 && pos[d] < static_cast<double>(dims[d]))) return C(0);
+    const double f = std::floor(pos[d]);
+    base[d] = static_cast<int64_t>(f);
+    frac[d] = pos[d] - f;
+  }
+  double sum = 0;
+  for (int corner = 0; corner < (1 << nd); ++corner) {
+    double weight = 1;
+    int64_t offset = 0;
+    bool inside = true;
+    for (int d = 0; d < nd; ++d) {
+      const bool up = (corner >> d) & 1;
+      const int64_t p = base[d] + (up ? 1 : 0);
+      if (p < 0 || p >= dims[d]) {
+        inside = false;
+        break;
+      }
+      weight *= up ? frac[d] : 1.0 - frac[d];
+      offset += p * strides[d];
+    }
+    if (inside && weight != 0) sum += weight * static_cast<double>(plane[offset]);
+  }
+  return static_cast<C>(sum);
+}
+
+template <typename T>
+absl::Status DeformConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group,
+                             int64_t offset_group) {
+  using C = ComputeT<T>;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  const int64_t batches = x.dim(0), in_ch = x.dim(1), out_ch = w.dim(0);
+  const int64_t cg = in_ch / group, mg = out_ch / group;
+  const int nd = g.nd;
+  Shape out_shape = {batches, out_ch};
+  out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  if (y->size() == 0) return absl::OkStatus();
+  ComputeView<T> vx(x), vw(w), voff(ctx.Input(2));
+  std::optional<ComputeView<T>> vb, vmask;
+  if (ctx.HasInput(3)) vb.emplace(ctx.Input(3));
+  if (ctx.HasInput(4)) vmask.emplace(ctx.Input(4));
+  ComputeOutput<T> vy(y);
+  C* py = vy.data();
+  const int64_t in_size = g.InSize(), out_size = g.OutSize(), ksize = g.KernelSize();
+  const int64_t kc = cg * ksize, ch_per_og = in_ch / offset_group;
+  const Shape in_strides = Strides(g.in);
+  FillBias<C>(py, vb ? vb->data() : nullptr, batches, out_ch, out_size);
+  ForEachConvTask<C>(ctx, batches * group, mg * out_size * kc, kc * out_size,
+                     [&](int64_t t, C* col, const KernelContext* gemm_ctx) {
+    const int64_t n = t / group, gi = t % group;
+    std::vector<int64_t> kpos(nd), opos(nd);
+    double pos[8];
+    for (int64_t c = 0; c < cg; ++c) {
+      const int64_t ch = gi * cg + c, og = ch / ch_per_og;
+      const C* plane = vx.data() + (n * in_ch + ch) * in_size;
+      const C* off = voff.data() + (n * offset_group + og) * ksize * nd * out_size;
+      const C* mask = vmask ? vmask->data() + (n * offset_group + og) * ksize * out_size : nullptr;
+      for (int64_t kidx = 0; kidx < ksize; ++kidx) {
+        int64_t rest = kidx;
+        for (int d = nd; d-- > 0;) {
+          kpos[d] = rest % g.kernel[d];
+          rest /= g.kernel[d];
+        }
+        C* row = col + (c * ksize + kidx) * out_size;
+        std::fill(opos.begin(), opos.end(), 0);
+        for (int64_t o = 0; o < out_size; ++o) {
+          for (int d = 0; d < nd; ++d) {
+            pos[d] = static_cast<double>(opos[d] * g.strides[d] - g.pads_begin[d] +
+                                         kpos[d] * g.dilations[d]) +
+                     static_cast<double>(off[(kidx * nd + d) * out_size + o]);
+          }
+          C v = Interpolate<C>(plane, g.in, in_strides, pos);
+          if (mask) v *= mask[kidx * out_size + o];
+          row[o] = v;
+          for (int d = nd; d-- > 0;) {
+            if (++opos[d] < g.out[d]) break;
+            opos[d] = 0;
+          }
+        }
+      }
+    }
+    GemmRowMajor<C>(false, false, mg, out_size, kc, C(1), vw.data() + gi * mg * kc, kc, col,
+                    out_size, C(1), py + (n * out_ch + gi * mg) * out_size, out_size, gemm_ctx);
+  });
+  vy.Finish();
+  return absl::OkStatus();
+}
+
+absl::Status ComputeDeformConv(KernelContext& ctx) {
+  if (auto st = RequireInputs(ctx, 3); !st.ok()) return st;
+  const Tensor& x = ctx.Input(0);
+  const Tensor& w = ctx.Input(1);
+  const Tensor& offset = ctx.Input(2);
+  if (x.rank() < 3 || x.rank() > 10) return ctx.Error("X must have rank 3 to 10, got ", ShapeToString(x.shape()));
+  const int nd = x.rank() - 2;
+  if (w.rank() != x.rank()) {
+    return ctx.Error("W of shape ", ShapeToString(w.shape()), " does not match X of shape ",
+                     ShapeToString(x.shape()));
+  }
+  for (size_t i : {1, 2, 4})
+    if (auto st = CheckSameType(ctx, i); !st.ok()) return st;
+  const int64_t group = ctx.node().GetInt("group", 1);
+  const int64_t offset_group = ctx.node().GetInt("offset_group", 1);
+  if (group < 1 || x.dim(1) % group != 0 || w.dim(0) % group != 0 || w.dim(1) * group != x.dim(1)) {
+    return ctx.Error("group ", group, " does not fit X channels ", x.dim(1), " and W of shape ",
+                     ShapeToString(w.shape()));
+  }
+  if (offset_group < 1 || x.dim(1) % offset_group != 0) {
+    return ctx.Error("offset_group ", offset_group, " does not divide the ", x.dim(1), " channels");
+  }
+  if (auto st = CheckBias(ctx, 3, w.dim(0)); !st.ok()) return st;
+  auto kernel = KernelShape(ctx.node(), w);
+  if (!kernel.ok()) return ctx.Error(kernel.status().message());
+  if (ctx.node().HasAttribute("auto_pad")) return ctx.Error("DeformConv has no auto_pad");
+  auto g = ComputeWindowGeometry(ctx.node(), Shape(x.shape().begin() + 2, x.shape().end()), *kernel);
+  if (!g.ok()) return ctx.Error(g.status().message());
+  const int64_t ksize = g->KernelSize();
+  Shape want = {x.dim(0), offset_group * ksize * nd};
+  want.insert(want.end(), g->out.begin(), g->out.end());
+  if (offset.shape() != want) {
+    return ctx.Error("offset has shape ", ShapeToString(offset.shape()), ", expected ",
+                     ShapeToString(want));
+  }
+  if (ctx.HasInput(4)) {
+    want[1] = offset_group * ksize;
+    if (ctx.Input(4).shape() != want) {
+      return ctx.Error("mask has shape ", ShapeToString(ctx.Input(4).shape()), ", expected ",
+                       ShapeToString(want));
+    }
+  }
+  return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
+    return DeformConvTyped<typename decltype(tag)::type>(ctx, *g, group, offset_group);
+  });
+}
+
+const OpTableRegistration kConvOps({
+    {.name = "Conv", .since = 1, .types = kFloatTypes, .infer = InferConv, .compute = ComputeConv},
+    {.name = "ConvTranspose", .since = 1, .types = kFloatTypes, .compute = ComputeConvTranspose},
+    {.name = "Col2Im", .since = 18, .types = kNumericTypes, .compute = ComputeCol2Im},
+    {.name = "DeformConv", .since = 19, .types = kFloatTypes, .compute = ComputeDeformConv},
+});
+
+}  // namespace
+}  // namespace hepml::ops

@@ -1,0 +1,46 @@
+// Sliding-window geometry shared by the conv and pool families: strides,
+// dilations, explicit pads or auto_pad, ceil_mode, and the output size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "graph/graph.h"
+#include "hepml/tensor.h"
+
+namespace hepml::ops {
+
+// The windows of a convolution or pooling over nd spatial dims.
+struct WindowGeometry {
+  int nd = 0;
+  Shape in;          // input spatial dims
+  Shape kernel;      // window size per dim (before dilation)
+  Shape strides;     // >= 1
+  Shape dilations;   // >= 1
+  Shape pads_begin;  // >= 0 unless computed for ConvTranspose
+  Shape pads_end;
+  Shape out;         // output spatial dims
+
+  int64_t KernelSize() const { return NumElements(kernel); }
+  int64_t OutSize() const { return NumElements(out); }
+  int64_t InSize() const { return NumElements(in); }
+  // The extent of the dilated window along dim d.
+  int64_t Extent(int d) const { return (kernel[d] - 1) * dilations[d] + 1; }
+};
+
+struct WindowOptions {
+  bool ceil_mode = false;       // pooling: round the output size up
+  bool allow_dilations = true;  // false: a 'dilations' attribute is an error
+};
+
+// Reads strides, dilations, pads and auto_pad from `node` and computes the
+// pads and the output dims of windows of `kernel` over `in`
+// (Conv/pooling semantics). An error names the bad attribute.
+absl::StatusOr<WindowGeometry> ComputeWindowGeometry(const Node& node,
+                                                     absl::Span<const int64_t> in,
+                                                     absl::Span<const int64_t> kernel,
+                                                     const WindowOptions& options = {});
+
+}  // namespace hepml::ops
