@@ -490,7 +490,8 @@ absl::Status ComputeStringConcat(KernelContext& ctx) {
 // Python's str.split: with a delimiter, every occurrence splits (an empty
 // string gives one empty piece); without one (absent or ""), runs of
 // whitespace split and leading/trailing whitespace is dropped. At most
-// maxsplit splits when maxsplit is given and >= 0.
+// maxsplit splits when maxsplit is given and >= 0; the unsplit rest keeps
+// its trailing whitespace.
 void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std::vector<std::string>* parts) {
   parts->clear();
   if (!delim.empty()) {
@@ -511,13 +512,7 @@ void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std:
     while (i < s.size() && IsUnicodeSpace(s, i, &len)) i += len;
     if (i >= s.size()) return;
     if (maxsplit >= 0 && splits >= maxsplit) {
-      // The rest, without trailing whitespace.
-      size_t end = s.size(), j = i, last_non_space = i;
-      while (j < end) {
-        if (!IsUnicodeSpace(s, j, &len)) last_non_space = j + len;
-        j += len;
-      }
-      parts->emplace_back(s.substr(i, last_non_space - i));
+      parts->emplace_back(s.substr(i));  // the rest, trailing whitespace kept (as Python)
       return;
     }
     const size_t start = i;
