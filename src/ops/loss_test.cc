@@ -114,5 +114,10 @@ TEST(LossTest, SoftmaxCrossEntropyEmptyBatch) {
   EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({0}));
 }
 
+TEST(LossTest, MissingRequiredInputsAreErrors) {
+  EXPECT_FALSE(RunOp("NegativeLogLikelihoodLoss", 13, {kLogProbs}).ok());
+  EXPECT_FALSE(RunOp("SoftmaxCrossEntropyLoss", 13, {Tensor(), T_<int64_t>({2}, {0, 0})}).ok());
+}
+
 }  // namespace
 }  // namespace hepml::ops::testing

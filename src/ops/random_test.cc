@@ -191,5 +191,10 @@ TEST(RandomTest, DropoutBadInputs) {
   EXPECT_FALSE(RunOp("Dropout", 13, {T_<int32_t>({1}, {1})}).ok());
 }
 
+TEST(RandomTest, MissingRequiredInputsAreErrors) {
+  EXPECT_FALSE(RunOp("RandomUniformLike", 1, {}).ok());
+  EXPECT_FALSE(RunOp("Dropout", 13, {Tensor(), Scalar<float>(0.5f)}).ok());
+}
+
 }  // namespace
 }  // namespace hepml::ops::testing

@@ -227,5 +227,12 @@ TEST(SignalTest, MelWeightMatrixBadInputs) {
   EXPECT_FALSE(run(3, 32, 16000, 0, 40000).ok());  // past the Nyquist bin
 }
 
+TEST(SignalTest, MissingRequiredInputsAreErrors) {
+  EXPECT_FALSE(RunOp("DFT", 17, {Tensor()}).ok());
+  EXPECT_FALSE(RunOp("STFT", 17, {T_<float>({1, 4, 1}, {1, 2, 3, 4})}).ok());
+  EXPECT_FALSE(RunOp("HannWindow", 17, {}).ok());
+  EXPECT_FALSE(RunOp("MelWeightMatrix", 17, {Scalar<int32_t>(3), Scalar<int64_t>(32)}).ok());
+}
+
 }  // namespace
 }  // namespace hepml::ops::testing

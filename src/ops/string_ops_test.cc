@@ -162,5 +162,10 @@ TEST(StringOpsTest, StringSplitOnWhitespace) {
   EXPECT_EQ(empty->at(0).shape(), Shape({0, 0}));
 }
 
+TEST(StringOpsTest, MissingRequiredInputsAreErrors) {
+  EXPECT_FALSE(RunOp("StringConcat", 20, {Strings({1}, {"a"})}).ok());
+  EXPECT_FALSE(RunOp("StringSplit", 20, {}).ok());
+}
+
 }  // namespace
 }  // namespace hepml::ops::testing
