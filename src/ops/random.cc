@@ -24,6 +24,19 @@
 namespace hepml::ops {
 namespace {
 
+// Every input below `required` is present, and every present input is a
+// tensor (a malformed model may leave out required inputs).
+absl::Status CheckTensorInputs(KernelContext& ctx, size_t required) {
+  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
+    if (!ctx.HasInput(i)) {
+      if (i < required) return ctx.Error("required input ", i, " is missing");
+      continue;
+    }
+    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
+  }
+  return absl::OkStatus();
+}
+
 // numpy RandomState's stream on top of MT19937.
 class NumpyRandom {
  public:
@@ -160,6 +173,7 @@ Distribution ReadDistribution(const Node& node, bool normal) {
 
 template <bool kNormal>
 absl::Status ComputeRandom(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 0); !st.ok()) return st;
   auto dtype = RandomOutputDType(ctx, DType::kFloat32);
   if (!dtype.ok()) return dtype.status();
   auto shape = ShapeAttr(ctx);
@@ -170,6 +184,7 @@ absl::Status ComputeRandom(KernelContext& ctx) {
 
 template <bool kNormal>
 absl::Status ComputeRandomLike(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& in = ctx.Input(0);
   auto dtype = RandomOutputDType(ctx, in.dtype());
   if (!dtype.ok()) return dtype.status();
@@ -178,6 +193,7 @@ absl::Status ComputeRandomLike(KernelContext& ctx) {
 }
 
 absl::Status InferRandom(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty()) return absl::OkStatus();
   const Attribute* d = ctx.node.FindAttribute("dtype");
   const DType dtype = d && d->type == Attribute::Type::kInt && IsKnownDType(static_cast<int32_t>(d->i))
                           ? static_cast<DType>(d->i)
@@ -195,6 +211,7 @@ absl::Status InferRandom(const InferContext& ctx, std::vector<TypeInfo>& outputs
 
 // Output: the `dtype` attribute if set, else input 0's type; input 0's shape.
 absl::Status InferLikeInput(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty()) return absl::OkStatus();
   if (ctx.input_types.empty()) return absl::OkStatus();
   TypeInfo t = ctx.input_types[0];
   const Attribute* d = ctx.node.FindAttribute("dtype");
@@ -211,6 +228,7 @@ absl::Status InferLikeInput(const InferContext& ctx, std::vector<TypeInfo>& outp
 // function body compares Greater(u, p), which draws 1 with probability 1 - p;
 // hepml follows the operator's definition.)
 absl::Status ComputeBernoulli(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& p = ctx.Input(0);
   DType out_dtype = p.dtype();
   if (const Attribute* a = ctx.node().FindAttribute("dtype")) {
@@ -250,6 +268,7 @@ absl::Status ComputeBernoulli(KernelContext& ctx) {
 // Input [batch, classes] of unnormalised log-probabilities; output
 // [batch, sample_size] of class indices (int32 or int64).
 absl::Status ComputeMultinomial(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.rank() != 2) return ctx.Error("input must be 2-D [batch, classes], got ", ShapeToString(x.shape()));
   const int64_t batch = x.dim(0), classes = x.dim(1);
@@ -291,6 +310,7 @@ absl::Status ComputeMultinomial(KernelContext& ctx) {
 }
 
 absl::Status InferMultinomial(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty() || ctx.input_types.empty()) return absl::OkStatus();
   const DType dtype = static_cast<DType>(ctx.node.GetInt("dtype", static_cast<int64_t>(DType::kInt32)));
   std::vector<Dim> dims(2);
   const TypeInfo& in = ctx.input_types[0];
@@ -344,6 +364,7 @@ absl::Status TrainingDropout(KernelContext& ctx, const Tensor& x, double ratio) 
 // Opsets 1-11: `ratio` attribute; opsets 1 and 6 also `is_test` (default 0:
 // training); from 7 the operator is an identity at inference.
 absl::Status ComputeDropoutAttr(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const double ratio = ctx.node().GetFloat("ratio", 0.5f);
   if (!(ratio >= 0.0 && ratio <= 1.0)) return ctx.Error("ratio must be in [0, 1], got ", ratio);
@@ -355,6 +376,7 @@ absl::Status ComputeDropoutAttr(KernelContext& ctx) {
 // Opset 12+: optional inputs ratio (scalar, default 0.5) and training_mode
 // (bool scalar, default false); `seed` attribute.
 absl::Status ComputeDropout12(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   double ratio = 0.5;
   if (ctx.HasInput(1)) {
@@ -378,6 +400,7 @@ absl::Status ComputeDropout12(KernelContext& ctx) {
 }
 
 absl::Status InferDropout(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty()) return absl::OkStatus();
   if (ctx.input_types.empty()) return absl::OkStatus();
   outputs[0] = ctx.input_types[0];
   if (outputs.size() > 1) {

@@ -14,6 +14,19 @@
 namespace hepml::ops {
 namespace {
 
+// Every input below `required` is present, and every present input is a
+// tensor (a malformed model may leave out required inputs).
+absl::Status CheckTensorInputs(KernelContext& ctx, size_t required) {
+  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
+    if (!ctx.HasInput(i)) {
+      if (i < required) return ctx.Error("required input ", i, " is missing");
+      continue;
+    }
+    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
+  }
+  return absl::OkStatus();
+}
+
 // ---- UTF-8 and simple case mapping ----
 //
 // Case changes use Unicode's simple (one-to-one) mappings for Latin, Greek,
@@ -173,6 +186,7 @@ bool IsUnicodeSpace(std::string_view s, size_t i, int* len) {
 // lower-casing both unless is_case_sensitive), then changes case. An empty
 // result is one empty string: [1] or [1, 1].
 absl::Status ComputeStringNormalizer(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.dtype() != DType::kString) return ctx.Error("input must be a string tensor");
   if (!(x.rank() == 1 || (x.rank() == 2 && x.dim(0) == 1))) {
@@ -205,6 +219,7 @@ absl::Status ComputeStringNormalizer(KernelContext& ctx) {
 }
 
 absl::Status InferStringOutput(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty()) return absl::OkStatus();
   outputs[0] = TypeInfo::Tensor(DType::kString);
   if (!ctx.input_types.empty() && ctx.input_types[0].has_shape) {
     outputs[0] = TypeInfo::Tensor(DType::kString, std::vector<Dim>(ctx.input_types[0].shape.size()));
@@ -355,6 +370,7 @@ void CountRow(const TfIdfState& s, const NgramTrie<Key>& trie, const Token* row,
 }
 
 absl::Status ComputeTfIdf(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const auto& s = ctx.state_as<TfIdfState>();
   const Tensor& x = ctx.Input(0);
   if (x.rank() > 2) return ctx.Error("input must be [C] or [N, C], got ", ShapeToString(x.shape()));
@@ -396,6 +412,7 @@ absl::Status ComputeTfIdf(KernelContext& ctx) {
 }
 
 absl::Status InferTfIdf(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty() || ctx.input_types.empty()) return absl::OkStatus();
   int64_t size = -1;
   for (int64_t v : ctx.node.GetInts("ngram_indexes")) size = std::max(size, v + 1);
   const TypeInfo& in = ctx.input_types[0];
@@ -443,6 +460,7 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareRegex(const PrepareContext& 
 }
 
 absl::Status ComputeRegexFullMatch(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.dtype() != DType::kString) return ctx.Error("input must be a string tensor");
   const std::regex& re = ctx.state_as<RegexState>().re;
@@ -458,13 +476,16 @@ absl::Status ComputeRegexFullMatch(KernelContext& ctx) {
 }
 
 absl::Status InferRegex(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
-  outputs[0] = ctx.input_types[0];
+  if (outputs.empty() || ctx.input_types.empty()) return absl::OkStatus();
+  outputs[0] = ctx.input_types[0].kind == TypeInfo::Kind::kTensor ? ctx.input_types[0]
+                                                                  : TypeInfo::Tensor(DType::kBool);
   outputs[0].dtype = DType::kBool;
   return absl::OkStatus();
 }
 
 // ---- StringConcat ----
 absl::Status ComputeStringConcat(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 2); !st.ok()) return st;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
   if (a.dtype() != DType::kString || b.dtype() != DType::kString) {
@@ -490,7 +511,8 @@ absl::Status ComputeStringConcat(KernelContext& ctx) {
 // Python's str.split: with a delimiter, every occurrence splits (an empty
 // string gives one empty piece); without one (absent or ""), runs of
 // whitespace split and leading/trailing whitespace is dropped. At most
-// maxsplit splits when maxsplit is given and >= 0.
+// maxsplit splits when maxsplit is given and >= 0; the unsplit rest keeps
+// its trailing whitespace.
 void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std::vector<std::string>* parts) {
   parts->clear();
   if (!delim.empty()) {
@@ -511,13 +533,7 @@ void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std:
     while (i < s.size() && IsUnicodeSpace(s, i, &len)) i += len;
     if (i >= s.size()) return;
     if (maxsplit >= 0 && splits >= maxsplit) {
-      // The rest, without trailing whitespace.
-      size_t end = s.size(), j = i, last_non_space = i;
-      while (j < end) {
-        if (!IsUnicodeSpace(s, j, &len)) last_non_space = j + len;
-        j += len;
-      }
-      parts->emplace_back(s.substr(i, last_non_space - i));
+      parts->emplace_back(s.substr(i));  // the rest, trailing whitespace kept (as Python)
       return;
     }
     const size_t start = i;
@@ -528,6 +544,7 @@ void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std:
 }
 
 absl::Status ComputeStringSplit(KernelContext& ctx) {
+  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.dtype() != DType::kString) return ctx.Error("input must be a string tensor");
   const std::string delim = ctx.node().GetString("delimiter", "");
@@ -555,6 +572,7 @@ absl::Status ComputeStringSplit(KernelContext& ctx) {
 }
 
 absl::Status InferStringSplit(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (outputs.empty() || ctx.input_types.empty()) return absl::OkStatus();
   const TypeInfo& in = ctx.input_types[0];
   if (in.kind == TypeInfo::Kind::kTensor && in.has_shape) {
     std::vector<Dim> dims = in.shape;
@@ -570,7 +588,7 @@ absl::Status InferStringSplit(const InferContext& ctx, std::vector<TypeInfo>& ou
 
 absl::Status InferStringConcat(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
   absl::Status st = InferBroadcast(ctx, outputs);
-  if (st.ok()) outputs[0].dtype = DType::kString;
+  if (st.ok() && !outputs.empty()) outputs[0].dtype = DType::kString;
   return st;
 }
 
