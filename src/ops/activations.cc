@@ -127,6 +127,10 @@ absl::Status ComputeSigmoid(KernelContext& ctx) {
   return Pointwise(ctx, [](auto x) { return StableSigmoid(x); });
 }
 
+absl::Status ComputeTanh(KernelContext& ctx) {
+  return Pointwise(ctx, [](auto x) { return std::tanh(x); });
+}
+
 absl::Status ComputeHardSigmoid(KernelContext& ctx) {
   const float alpha = ctx.node().GetFloat("alpha", 0.2f);
   const float beta = ctx.node().GetFloat("beta", 0.5f);
@@ -433,6 +437,7 @@ const OpTableRegistration kActivationOps({
     {.name = "Selu", .since = 1, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeSelu},
     {.name = "Celu", .since = 12, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeCelu},
     {.name = "Sigmoid", .since = 1, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeSigmoid},
+    {.name = "Tanh", .since = 1, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeTanh},
     {.name = "HardSigmoid", .since = 1, .types = kFloatTypes, .infer = InferSameAsInput,
      .compute = ComputeHardSigmoid},
     {.name = "HardSwish", .since = 14, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeHardSwish},
