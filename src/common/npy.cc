@@ -143,12 +143,39 @@ absl::StatusOr<Tensor> ReadNpy(const std::string& path) {
   return ParseNpy(*bytes, path);
 }
 
+// UTF-8 to code points; invalid bytes are kept as code points 0x80-0xFF.
+namespace {
+std::vector<uint32_t> DecodeUtf8(const std::string& s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) ok = (static_cast<uint8_t>(s[i + k]) & 0xC0) == 0x80;
+    if (!ok) {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
+}
+}  // namespace
+
 std::string SerializeNpy(const Tensor& tensor) {
   std::string descr(DTypeNumpyDescr(tensor.dtype()));
   size_t max_len = 0;
+  std::vector<std::vector<uint32_t>> code_points;
   if (tensor.dtype() == DType::kString) {
     const auto* s = tensor.data<std::string>();
-    for (int64_t i = 0; i < tensor.size(); ++i) max_len = std::max(max_len, s[i].size());
+    for (int64_t i = 0; i < tensor.size(); ++i) {
+      code_points.push_back(DecodeUtf8(s[i]));
+      max_len = std::max(max_len, code_points.back().size());
+    }
     descr = absl::StrCat("<U", std::max<size_t>(max_len, 1));
   }
   std::string shape = "(";
@@ -168,11 +195,9 @@ std::string SerializeNpy(const Tensor& tensor) {
   out += header;
   if (tensor.dtype() == DType::kString) {
     size_t width = std::max<size_t>(max_len, 1);
-    const auto* s = tensor.data<std::string>();
-    for (int64_t i = 0; i < tensor.size(); ++i) {
-      // Stored as UTF-32 code units; bytes are widened one by one (ASCII).
+    for (const auto& cps : code_points) {  // numpy stores UTF-32 code units
       for (size_t c = 0; c < width; ++c) {
-        uint32_t cp = c < s[i].size() ? static_cast<uint8_t>(s[i][c]) : 0;
+        uint32_t cp = c < cps.size() ? cps[c] : 0;
         out.append(reinterpret_cast<const char*>(&cp), 4);
       }
     }

@@ -49,6 +49,16 @@ TEST(NpyTest, StringsRoundTrip) {
   EXPECT_EQ(back->data<std::string>()[2], "");
 }
 
+TEST(NpyTest, NonAsciiStringsKeepTheirCharacters) {
+  Tensor t = Tensor::FromVector<std::string>({2}, {"pre_\xce\xb1", "\xe2\x82\xac" "5"});  // "pre_alpha", "euro5"
+  std::string bytes = SerializeNpy(t);
+  EXPECT_NE(bytes.find("<U5"), std::string::npos);  // five characters, not seven bytes
+  auto back = ParseNpy(bytes, "mem");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->data<std::string>()[0], "pre_\xce\xb1");
+  EXPECT_EQ(back->data<std::string>()[1], "\xe2\x82\xac" "5");
+}
+
 TEST(NpyTest, TruncatedDataIsAnError) {
   std::string bytes = SerializeNpy(Tensor::Zeros(DType::kFloat64, {100}));
   auto back = ParseNpy(bytes.substr(0, bytes.size() - 8), "cut.npy");
