@@ -137,7 +137,8 @@ int RunConformance(const Args& a) {
     for (const auto& n : fixed) std::cerr << "now passing (remove from " << a.expect_failures << "): " << n << "\n";
     for (const auto& n : unexpected) std::cerr << "unexpected failure: " << n << "\n";
   }
-  std::cout << testing::SummaryLine(results) << std::endl;
+  // With --json, stdout holds only the JSON document.
+  (a.json ? std::cerr : std::cout) << testing::SummaryLine(results) << std::endl;
   if (!a.expect_failures.empty()) return unexpected.empty() ? kExitOk : kExitFailure;
   for (const auto& r : results)
     if (r.outcome == testing::Outcome::kFail) return kExitFailure;
