@@ -14,8 +14,14 @@ PACKAGES=(
   libzstd-dev zlib1g-dev
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-onnx python3-numpy libonnx-testdata
+  python3 python3-onnx python3-numpy python3-torch libonnx-testdata
 )
+
+# Node.js runs ONNX Runtime (npm onnxruntime-node), the peer of the
+# differential tests and benchmarks; the machine image may bring its own node.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,13 +30,20 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# ONNX Runtime for Node, pinned by bench/peers/package-lock.json. Its install
+# script would download GPU extras, so it is skipped (the CPU library ships in
+# the package).
+PEERS="$(cd "$(dirname "$0")/.." && pwd)/bench/peers"
+if [ ! -d "$PEERS/node_modules/onnxruntime-node" ]; then
+  echo "install-deps: npm install --ignore-scripts in bench/peers"
+  (cd "$PEERS" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
