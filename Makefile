@@ -26,7 +26,7 @@ test: build
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
-	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) > /dev/null
+	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
 	@cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 2400
 

@@ -14,27 +14,11 @@
 namespace hepml::ops {
 namespace {
 
-// Copies n elements from src[src_off..] to dst[dst_off..] (any dtype).
-// REQUIRES: both ranges lie inside their tensors and the dtypes match.
-void CopyElements(const Tensor& src, int64_t src_off, Tensor& dst, int64_t dst_off, int64_t n) {
-  if (n <= 0) return;
-  if (src.dtype() == DType::kString) {
-    const std::string* s = src.data<std::string>() + src_off;
-    std::string* d = dst.mutable_data<std::string>() + dst_off;
-    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-    return;
-  }
-  const size_t es = DTypeSize(src.dtype());
-  std::memcpy(static_cast<char*>(dst.raw_mutable_data()) + static_cast<size_t>(dst_off) * es,
-              static_cast<const char*>(src.raw_data()) + static_cast<size_t>(src_off) * es,
-              static_cast<size_t>(n) * es);
-}
-
 // Reads `in` as [a][b][c] blocks and returns them as [b][a][c] with `shape`.
 Tensor SwapBlocks(const Tensor& in, int64_t a, int64_t b, int64_t c, Shape shape) {
   Tensor out = Tensor::Empty(in.dtype(), std::move(shape));
   for (int64_t i = 0; i < a; ++i) {
-    for (int64_t j = 0; j < b; ++j) CopyElements(in, (i * b + j) * c, out, (j * a + i) * c, c);
+    for (int64_t j = 0; j < b; ++j) CopyTensorElements(in, (i * b + j) * c, out, (j * a + i) * c, c);
   }
   return out;
 }
@@ -131,7 +115,7 @@ class ScanAccumulator {
     Tensor out = Tensor::Empty(elems_.front().dtype(), shape);
     const int64_t n = static_cast<int64_t>(elems_.size());
     const int64_t block = elems_.front().size();
-    for (int64_t i = 0; i < n; ++i) CopyElements(elems_[i], 0, out, (reverse ? n - 1 - i : i) * block, block);
+    for (int64_t i = 0; i < n; ++i) CopyTensorElements(elems_[i], 0, out, (reverse ? n - 1 - i : i) * block, block);
     return out;
   }
 
@@ -290,7 +274,7 @@ absl::StatusOr<std::vector<int64_t>> ListAttr(const KernelContext& ctx, const ch
 Tensor LeadingSlice(const Tensor& t, int64_t index) {
   Shape shape(t.shape().begin() + 1, t.shape().end());
   Tensor out = Tensor::Empty(t.dtype(), shape);
-  CopyElements(t, index * out.size(), out, 0, out.size());
+  CopyTensorElements(t, index * out.size(), out, 0, out.size());
   return out;
 }
 
@@ -395,7 +379,7 @@ absl::Status ComputeScan8(KernelContext& ctx) {
     shape.insert(shape.begin(), batch);
     Tensor out = Tensor::Empty(final_states[j].front().dtype(), shape);
     const int64_t block = final_states[j].front().size();
-    for (int64_t b = 0; b < batch; ++b) CopyElements(final_states[j][b], 0, out, b * block, block);
+    for (int64_t b = 0; b < batch; ++b) CopyTensorElements(final_states[j][b], 0, out, b * block, block);
     ctx.SetOutput(j, std::move(out));
   }
   for (size_t k = 0; k < s.n_out && s.n_state + k < ctx.num_outputs(); ++k) {
@@ -411,7 +395,7 @@ absl::Status ComputeScan8(KernelContext& ctx) {
     const int64_t block = NumElements(out_elem_shape[k]);
     for (int64_t b = 0; b < batch; ++b) {
       const Tensor& part = scan_out[k][b];
-      if (part.defined()) CopyElements(part, 0, out, b * max_len * block, part.size());
+      if (part.defined()) CopyTensorElements(part, 0, out, b * max_len * block, part.size());
     }
     ctx.SetOutput(s.n_state + k, std::move(out));
   }

@@ -32,38 +32,6 @@ namespace {
 
 // ---- helpers -----------------------------------------------------------------
 
-// A 16-byte element (complex128) moved as a whole.
-struct Bytes16 {
-  uint64_t lo, hi;
-};
-
-// Calls f with TypeTag<S> where S is an unsigned integer type of the element's
-// size (strings: std::string). For kernels that only move elements, this needs
-// 6 instantiations instead of 16: moving a float as a uint32_t copies its bits.
-template <typename F>
-absl::Status VisitByElementSize(DType d, F&& f, absl::string_view what) {
-  if (d == DType::kString) return f(TypeTag<std::string>{});
-  switch (DTypeSize(d)) {
-    case 1: return f(TypeTag<uint8_t>{});
-    case 2: return f(TypeTag<uint16_t>{});
-    case 4: return f(TypeTag<uint32_t>{});
-    case 8: return f(TypeTag<uint64_t>{});
-    case 16: return f(TypeTag<Bytes16>{});
-    default: return UnsupportedDType(d, what);
-  }
-}
-
-// Copies n elements (memcpy for plain types).
-template <typename T>
-inline void CopyElements(T* dst, const T* src, int64_t n) {
-  if (n <= 0) return;
-  if constexpr (std::is_trivially_copyable_v<T>) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-  } else {
-    std::copy(src, src + n, dst);
-  }
-}
-
 // Calls f with TypeTag<int32_t> or TypeTag<int64_t> for an indices tensor.
 template <typename F>
 absl::Status VisitIndexType(const KernelContext& ctx, const Tensor& indices, F&& f) {
@@ -106,18 +74,12 @@ absl::Status CheckIndices(const KernelContext& ctx, const Tensor& indices, int64
 
 inline int64_t Wrap(int64_t v, int64_t n) { return v < 0 ? v + n : v; }
 
-int64_t Product(absl::Span<const int64_t> dims) {
-  int64_t p = 1;
-  for (int64_t d : dims) p *= d;
-  return p;
-}
-
 // Linear offsets, in a tensor of shape `outer` (row-major), of every element of
 // the sub-box `inner` (same rank, inner[d] <= outer[d]) anchored at the
 // origin. Empty when the shapes are equal (the mapping is the identity).
 std::vector<int64_t> SubBoxOffsets(absl::Span<const int64_t> inner, absl::Span<const int64_t> outer) {
   if (std::equal(inner.begin(), inner.end(), outer.begin(), outer.end())) return {};
-  const int64_t n = Product(inner);
+  const int64_t n = NumElements(inner);
   std::vector<int64_t> offsets(static_cast<size_t>(n));
   if (n == 0) return offsets;
   Shape strides = Strides(outer);
@@ -172,9 +134,9 @@ absl::Status ComputeGather(KernelContext& ctx) {
   out_shape.insert(out_shape.end(), indices.shape().begin(), indices.shape().end());
   out_shape.insert(out_shape.end(), data.shape().begin() + axis + 1, data.shape().end());
 
-  const int64_t outer = Product(absl::MakeConstSpan(data.shape()).subspan(0, axis));
+  const int64_t outer = NumElements(absl::MakeConstSpan(data.shape()).subspan(0, axis));
   const int64_t n = data.dim(static_cast<int>(axis));
-  const int64_t inner = Product(absl::MakeConstSpan(data.shape()).subspan(axis + 1));
+  const int64_t inner = NumElements(absl::MakeConstSpan(data.shape()).subspan(axis + 1));
   const int64_t m = indices.size();
 
   return VisitIndexType(ctx, indices, [&](auto itag) -> absl::Status {
@@ -237,11 +199,11 @@ struct ElementsLayout {
   ElementsLayout(const Shape& data, const Shape& indices, int64_t axis) {
     auto ds = absl::MakeConstSpan(data);
     auto is = absl::MakeConstSpan(indices);
-    outer = Product(is.subspan(0, axis));
+    outer = NumElements(is.subspan(0, axis));
     a = is[axis];
-    inner = Product(is.subspan(axis + 1));
+    inner = NumElements(is.subspan(axis + 1));
     n = ds[axis];
-    data_inner = Product(ds.subspan(axis + 1));
+    data_inner = NumElements(ds.subspan(axis + 1));
     outer_map = SubBoxOffsets(is.subspan(0, axis), ds.subspan(0, axis));
     inner_map = SubBoxOffsets(is.subspan(axis + 1), ds.subspan(axis + 1));
   }
@@ -332,10 +294,10 @@ absl::Status ComputeGatherND(KernelContext& ctx) {
   Shape out_shape(is.begin(), is.end() - 1);
   out_shape.insert(out_shape.end(), ds.begin() + b + k, ds.end());
 
-  const int64_t batches = Product(ds.subspan(0, b));
-  const int64_t tuples_per_batch = Product(is.subspan(b, q - 1 - b));
-  const int64_t slice = Product(ds.subspan(b + k));
-  const int64_t batch_size = Product(ds.subspan(b));
+  const int64_t batches = NumElements(ds.subspan(0, b));
+  const int64_t tuples_per_batch = NumElements(is.subspan(b, q - 1 - b));
+  const int64_t slice = NumElements(ds.subspan(b + k));
+  const int64_t batch_size = NumElements(ds.subspan(b));
   // Element strides of the k indexed dimensions within one batch.
   std::vector<int64_t> stride(k);
   for (int64_t c = k; c-- > 0;) stride[c] = c + 1 == k ? slice : stride[c + 1] * ds[b + c + 1];
@@ -556,8 +518,8 @@ absl::Status ComputeScatterND(KernelContext& ctx) {
   auto red = ParseReduction(ctx);
   if (!red.ok()) return red.status();
 
-  const int64_t tuples = Product(is.subspan(0, q - 1));
-  const int64_t slice = Product(ds.subspan(k));
+  const int64_t tuples = NumElements(is.subspan(0, q - 1));
+  const int64_t slice = NumElements(ds.subspan(k));
   std::vector<int64_t> stride(k);
   for (int64_t c = k; c-- > 0;) stride[c] = c + 1 == k ? slice : stride[c + 1] * ds[c + 1];
 

@@ -23,22 +23,6 @@
 namespace hepml::ops {
 namespace {
 
-int64_t Product(absl::Span<const int64_t> dims) {
-  int64_t p = 1;
-  for (int64_t d : dims) p *= d;
-  return p;
-}
-
-template <typename T>
-inline void CopyElements(T* dst, const T* src, int64_t n) {
-  if (n <= 0) return;
-  if constexpr (std::is_trivially_copyable_v<T>) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-  } else {
-    std::copy(src, src + n, dst);
-  }
-}
-
 // Total order with NaN above every number; other types use operator<.
 template <typename C>
 inline bool Less(const C& a, const C& b) {
@@ -85,8 +69,8 @@ absl::Status ComputeTopK(KernelContext& ctx) {
   Tensor* values = ctx.Output(0, x.dtype(), out_shape);
   Tensor* indices = ctx.Output(1, DType::kInt64, out_shape);
   if (values->size() == 0) return absl::OkStatus();
-  const int64_t outer = Product(absl::MakeConstSpan(x.shape()).subspan(0, axis));
-  const int64_t inner = Product(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
+  const int64_t outer = NumElements(absl::MakeConstSpan(x.shape()).subspan(0, axis));
+  const int64_t inner = NumElements(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
 
   return VisitNumeric(x.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
@@ -222,9 +206,9 @@ absl::Status ComputeUnique(KernelContext& ctx) {
     auto a = NormalizeAxis(ctx.node().GetInt("axis", 0), x.rank());
     if (!a.ok()) return ctx.Error(a.status().message());
     axis = static_cast<int>(*a);
-    outer = Product(absl::MakeConstSpan(x.shape()).subspan(0, axis));
+    outer = NumElements(absl::MakeConstSpan(x.shape()).subspan(0, axis));
     n = x.dim(axis);
-    inner = Product(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
+    inner = NumElements(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
   }
   if (x.dtype() == DType::kComplex64 || x.dtype() == DType::kComplex128) {
     return ctx.Error("complex inputs have no order to sort by");
@@ -354,8 +338,8 @@ absl::Status ComputeOneHot(KernelContext& ctx) {
   const int64_t axis = *axis_or;
   Shape out_shape = indices.shape();
   out_shape.insert(out_shape.begin() + axis, depth);
-  const int64_t outer = Product(absl::MakeConstSpan(indices.shape()).subspan(0, axis));
-  const int64_t inner = Product(absl::MakeConstSpan(indices.shape()).subspan(axis));
+  const int64_t outer = NumElements(absl::MakeConstSpan(indices.shape()).subspan(0, axis));
+  const int64_t inner = NumElements(absl::MakeConstSpan(indices.shape()).subspan(axis));
 
   // Each index as a position in [0, depth), or -1 where it is out of range.
   std::vector<int64_t> where(static_cast<size_t>(indices.size()));
@@ -443,9 +427,9 @@ absl::Status ComputeCompress(KernelContext& ctx) {
     auto a = NormalizeAxis(ctx.node().GetInt("axis", 0), x.rank());
     if (!a.ok()) return ctx.Error(a.status().message());
     axis = static_cast<int>(*a);
-    outer = Product(absl::MakeConstSpan(x.shape()).subspan(0, axis));
+    outer = NumElements(absl::MakeConstSpan(x.shape()).subspan(0, axis));
     n = x.dim(axis);
-    inner = Product(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
+    inner = NumElements(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
   }
   // Entries past the condition's length are dropped (ONNX); a true entry past
   // the input's length has nothing to select.

@@ -132,6 +132,29 @@ BroadcastIterator::BroadcastIterator(absl::Span<const int64_t> out_shape,
   for (const Shape& s : in_shapes) in_strides_.push_back(BroadcastStrides(s, out_shape));
 }
 
+absl::Status RequireTensorInputs(const KernelContext& ctx, size_t required) {
+  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
+    if (!ctx.HasInput(i)) {
+      if (i < required) return ctx.Error("required input ", i, " is missing");
+      continue;
+    }
+    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
+  }
+  return absl::OkStatus();
+}
+
+void CopyTensorElements(const Tensor& src, int64_t src_off, Tensor& dst, int64_t dst_off, int64_t n) {
+  if (n <= 0) return;
+  if (src.dtype() == DType::kString) {
+    CopyElements(dst.mutable_data<std::string>() + dst_off, src.data<std::string>() + src_off, n);
+    return;
+  }
+  const size_t es = DTypeSize(src.dtype());
+  std::memcpy(static_cast<char*>(dst.raw_mutable_data()) + static_cast<size_t>(dst_off) * es,
+              static_cast<const char*>(src.raw_data()) + static_cast<size_t>(src_off) * es,
+              static_cast<size_t>(n) * es);
+}
+
 std::optional<Shape> KnownShape(const TypeInfo& type) {
   if (type.kind != TypeInfo::Kind::kTensor || !type.has_shape) return std::nullopt;
   Shape s;

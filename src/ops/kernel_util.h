@@ -2,7 +2,9 @@
 // reading small integer tensors, and common shape/type functions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -69,6 +71,26 @@ class BroadcastIterator {
   Shape out_shape_;
   std::vector<Shape> in_strides_;
 };
+
+// Every input below `required` is present, and every present input is a
+// tensor (a malformed model may leave out required inputs, or feed a
+// sequence where a tensor belongs).
+absl::Status RequireTensorInputs(const KernelContext& ctx, size_t required);
+
+// Copies n elements (memcpy for trivially copyable types).
+template <typename T>
+inline void CopyElements(T* dst, const T* src, int64_t n) {
+  if (n <= 0) return;
+  if constexpr (std::is_trivially_copyable_v<T>) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+  } else {
+    std::copy(src, src + n, dst);
+  }
+}
+
+// Copies n elements from src[src_off..] to dst[dst_off..] of any dtype.
+// REQUIRES: both ranges lie inside their tensors and the dtypes match.
+void CopyTensorElements(const Tensor& src, int64_t src_off, Tensor& dst, int64_t dst_off, int64_t n);
 
 // ---- shape/type functions usable as OpDef::infer ----
 // Output 0 has input 0's type and shape.

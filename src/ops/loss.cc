@@ -16,19 +16,6 @@
 namespace hepml::ops {
 namespace {
 
-// Every input below `required` is present, and every present input is a
-// tensor (a malformed model may leave out required inputs).
-absl::Status CheckTensorInputs(KernelContext& ctx, size_t required) {
-  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
-    if (!ctx.HasInput(i)) {
-      if (i < required) return ctx.Error("required input ", i, " is missing");
-      continue;
-    }
-    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
-  }
-  return absl::OkStatus();
-}
-
 enum class Reduction { kNone, kSum, kMean };
 
 struct LossArgs {
@@ -122,7 +109,7 @@ absl::Status WriteNll(KernelContext& ctx, const LossArgs& a, const Shape& target
 }
 
 absl::Status ComputeNll(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 2); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 2); !st.ok()) return st;
   auto args = ReadLossArgs(ctx);
   if (!args.ok()) return args.status();
   const Tensor& x = ctx.Input(0);
@@ -139,7 +126,7 @@ absl::Status ComputeNll(KernelContext& ctx) {
 
 // log_prob = log_softmax(scores, axis 1); loss = NLL(log_prob, labels).
 absl::Status ComputeSoftmaxCrossEntropy(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 2); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 2); !st.ok()) return st;
   auto args = ReadLossArgs(ctx);
   if (!args.ok()) return args.status();
   const Tensor& x = ctx.Input(0);

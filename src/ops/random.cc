@@ -24,19 +24,6 @@
 namespace hepml::ops {
 namespace {
 
-// Every input below `required` is present, and every present input is a
-// tensor (a malformed model may leave out required inputs).
-absl::Status CheckTensorInputs(KernelContext& ctx, size_t required) {
-  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
-    if (!ctx.HasInput(i)) {
-      if (i < required) return ctx.Error("required input ", i, " is missing");
-      continue;
-    }
-    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
-  }
-  return absl::OkStatus();
-}
-
 // numpy RandomState's stream on top of MT19937.
 class NumpyRandom {
  public:
@@ -173,7 +160,7 @@ Distribution ReadDistribution(const Node& node, bool normal) {
 
 template <bool kNormal>
 absl::Status ComputeRandom(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 0); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 0); !st.ok()) return st;
   auto dtype = RandomOutputDType(ctx, DType::kFloat32);
   if (!dtype.ok()) return dtype.status();
   auto shape = ShapeAttr(ctx);
@@ -184,7 +171,7 @@ absl::Status ComputeRandom(KernelContext& ctx) {
 
 template <bool kNormal>
 absl::Status ComputeRandomLike(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& in = ctx.Input(0);
   auto dtype = RandomOutputDType(ctx, in.dtype());
   if (!dtype.ok()) return dtype.status();
@@ -228,7 +215,7 @@ absl::Status InferLikeInput(const InferContext& ctx, std::vector<TypeInfo>& outp
 // function body compares Greater(u, p), which draws 1 with probability 1 - p;
 // hepml follows the operator's definition.)
 absl::Status ComputeBernoulli(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& p = ctx.Input(0);
   DType out_dtype = p.dtype();
   if (const Attribute* a = ctx.node().FindAttribute("dtype")) {
@@ -268,7 +255,7 @@ absl::Status ComputeBernoulli(KernelContext& ctx) {
 // Input [batch, classes] of unnormalised log-probabilities; output
 // [batch, sample_size] of class indices (int32 or int64).
 absl::Status ComputeMultinomial(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.rank() != 2) return ctx.Error("input must be 2-D [batch, classes], got ", ShapeToString(x.shape()));
   const int64_t batch = x.dim(0), classes = x.dim(1);
@@ -364,7 +351,7 @@ absl::Status TrainingDropout(KernelContext& ctx, const Tensor& x, double ratio) 
 // Opsets 1-11: `ratio` attribute; opsets 1 and 6 also `is_test` (default 0:
 // training); from 7 the operator is an identity at inference.
 absl::Status ComputeDropoutAttr(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const double ratio = ctx.node().GetFloat("ratio", 0.5f);
   if (!(ratio >= 0.0 && ratio <= 1.0)) return ctx.Error("ratio must be in [0, 1], got ", ratio);
@@ -376,7 +363,7 @@ absl::Status ComputeDropoutAttr(KernelContext& ctx) {
 // Opset 12+: optional inputs ratio (scalar, default 0.5) and training_mode
 // (bool scalar, default false); `seed` attribute.
 absl::Status ComputeDropout12(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   double ratio = 0.5;
   if (ctx.HasInput(1)) {

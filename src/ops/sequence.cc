@@ -17,22 +17,6 @@
 namespace hepml::ops {
 namespace {
 
-// Copies n elements from src[src_off..] to dst[dst_off..] (any dtype).
-// REQUIRES: both ranges lie inside their tensors and the dtypes match.
-void CopyElements(const Tensor& src, int64_t src_off, Tensor& dst, int64_t dst_off, int64_t n) {
-  if (n <= 0) return;
-  if (src.dtype() == DType::kString) {
-    const std::string* s = src.data<std::string>() + src_off;
-    std::string* d = dst.mutable_data<std::string>() + dst_off;
-    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-    return;
-  }
-  const size_t es = DTypeSize(src.dtype());
-  std::memcpy(static_cast<char*>(dst.raw_mutable_data()) + static_cast<size_t>(dst_off) * es,
-              static_cast<const char*>(src.raw_data()) + static_cast<size_t>(src_off) * es,
-              static_cast<size_t>(n) * es);
-}
-
 absl::StatusOr<const Value*> SequenceInput(const KernelContext& ctx, size_t i) {
   if (!ctx.HasInput(i)) return ctx.Error("input ", i, " is missing");
   const Value& v = ctx.InputValue(i);
@@ -235,7 +219,7 @@ absl::Status ComputeSplitToSequence(KernelContext& ctx) {
     }
     Tensor part = Tensor::Empty(x.dtype(), shape);
     for (int64_t o = 0; o < outer; ++o) {
-      CopyElements(x, (o * dim + offset) * inner, part, o * len * inner, len * inner);
+      CopyTensorElements(x, (o * dim + offset) * inner, part, o * len * inner, len * inner);
     }
     seq.push_back(std::move(part));
     offset += len;
@@ -293,7 +277,7 @@ absl::Status ComputeConcatFromSequence(KernelContext& ctx) {
   int64_t offset = 0;
   for (const Tensor& t : items) {
     const int64_t block = item_shape(t)[axis] * inner;
-    for (int64_t o = 0; o < outer; ++o) CopyElements(t, o * block, *out, o * out_block + offset, block);
+    for (int64_t o = 0; o < outer; ++o) CopyTensorElements(t, o * block, *out, o * out_block + offset, block);
     offset += block;
   }
   return absl::OkStatus();

@@ -16,19 +16,6 @@
 namespace hepml::ops {
 namespace {
 
-// Every input below `required` is present, and every present input is a
-// tensor (a malformed model may leave out required inputs).
-absl::Status CheckTensorInputs(KernelContext& ctx, size_t required) {
-  for (size_t i = 0; i < std::max(required, ctx.num_inputs()); ++i) {
-    if (!ctx.HasInput(i)) {
-      if (i < required) return ctx.Error("required input ", i, " is missing");
-      continue;
-    }
-    if (!ctx.InputValue(i).is_tensor()) return ctx.Error("input ", i, " is not a tensor");
-  }
-  return absl::OkStatus();
-}
-
 using Complex = std::complex<double>;
 
 bool IsPowerOfTwo(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
@@ -145,7 +132,7 @@ absl::StatusOr<int64_t> ScalarIntInput(KernelContext& ctx, size_t i, const char*
 
 // ---- DFT ----
 absl::Status ComputeDFT(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const int r = x.rank();
   if (r < 2) return ctx.Error("input must have rank >= 2 ([..., 1 or 2]), got ", ShapeToString(x.shape()));
@@ -223,7 +210,7 @@ absl::Status ComputeDFT(KernelContext& ctx) {
 // signal [batch, length, 1 or 2], frame_step, window [frame_length] (optional),
 // frame_length (optional) -> [batch, frames, bins, 2].
 absl::Status ComputeSTFT(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 2); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.rank() != 3 || (x.dim(2) != 1 && x.dim(2) != 2)) {
     return ctx.Error("signal must be [batch, signal_length, 1 or 2], got ", ShapeToString(x.shape()));
@@ -317,7 +304,7 @@ enum class WindowKind { kHann, kHamming, kBlackman };
 
 template <WindowKind kKind>
 absl::Status ComputeWindow(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 1); !st.ok()) return st;
   auto dtype = OutputDatatype(ctx);
   if (!dtype.ok()) return dtype.status();
   auto size = ScalarIntInput(ctx, 0, "size");
@@ -361,7 +348,7 @@ absl::Status InferWindow(const InferContext& ctx, std::vector<TypeInfo>& outputs
 // by floor((dft_length + 1) * hz / sample_rate). Output
 // [dft_length / 2 + 1, num_mel_bins].
 absl::Status ComputeMelWeightMatrix(KernelContext& ctx) {
-  if (absl::Status st = CheckTensorInputs(ctx, 5); !st.ok()) return st;
+  if (absl::Status st = RequireTensorInputs(ctx, 5); !st.ok()) return st;
   auto dtype = OutputDatatype(ctx);
   if (!dtype.ok()) return dtype.status();
   auto num_mel = ScalarIntInput(ctx, 0, "num_mel_bins");

@@ -88,6 +88,28 @@ absl::Status VisitAll(DType d, F&& f, absl::string_view what = "operator") {
 
 #undef HEPML_VISIT_CASE
 
+// A 16-byte element (complex128) moved as raw bits.
+struct Bytes16 {
+  uint64_t lo, hi;
+};
+
+// Calls f with TypeTag<S>, S an unsigned integer type of the element's size
+// (strings: std::string; 16 bytes: Bytes16). For kernels that only move
+// elements: moving a float as a uint32_t copies its bits, so 6 instantiations
+// serve every dtype.
+template <typename F>
+absl::Status VisitByElementSize(DType d, F&& f, absl::string_view what = "operator") {
+  if (d == DType::kString) return f(TypeTag<std::string>{});
+  switch (DTypeSize(d)) {
+    case 1: return f(TypeTag<uint8_t>{});
+    case 2: return f(TypeTag<uint16_t>{});
+    case 4: return f(TypeTag<uint32_t>{});
+    case 8: return f(TypeTag<uint64_t>{});
+    case 16: return f(TypeTag<Bytes16>{});
+    default: return UnsupportedDType(d, what);
+  }
+}
+
 // The arithmetic type a kernel computes T in: float for the 16-bit floats.
 template <typename T>
 struct ComputeType {
