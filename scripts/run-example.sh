@@ -11,3 +11,6 @@ echo "== hepml info $MODEL"
 echo
 echo "== hepml run $MODEL --input features=examples/models/trigger_mlp_input.npy --output-dir $OUT"
 "$HEPML" run "$MODEL" --input features=examples/models/trigger_mlp_input.npy --output-dir "$OUT"
+echo
+echo "== hepml bench $MODEL --batch 1 --iterations 2000"
+"$HEPML" bench "$MODEL" --batch 1 --iterations 2000
