@@ -139,19 +139,18 @@ class MemoryPlanner::Planned final : public RunAllocator {
 
 MemoryPlanner::~MemoryPlanner() = default;
 
-std::string MemoryPlanner::Signature(const std::vector<Value>& inputs) {
-  std::string sig;
+void MemoryPlanner::Signature(const std::vector<Value>& inputs, std::vector<int64_t>* out) {
+  out->clear();
   for (const Value& v : inputs) {
-    if (v.kind != Value::Kind::kTensor) {
-      absl::StrAppend(&sig, "v", static_cast<int>(v.kind), ";");
-      continue;
-    }
-    absl::StrAppend(&sig, static_cast<int>(v.tensor.dtype()), ShapeToString(v.tensor.shape()), ";");
+    out->push_back(static_cast<int64_t>(v.kind));
+    if (v.kind != Value::Kind::kTensor) continue;
+    out->push_back(static_cast<int64_t>(v.tensor.dtype()));
+    out->push_back(v.tensor.rank());
+    out->insert(out->end(), v.tensor.shape().begin(), v.tensor.shape().end());
   }
-  return sig;
 }
 
-RunAllocator* MemoryPlanner::Begin(const std::string& signature) {
+RunAllocator* MemoryPlanner::Begin(const std::vector<int64_t>& signature) {
   if (!enabled_) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(signature);
@@ -217,7 +216,7 @@ size_t MemoryPlanner::num_plans() const {
   return n;
 }
 
-size_t MemoryPlanner::arena_bytes(const std::string& signature) const {
+size_t MemoryPlanner::arena_bytes(const std::vector<int64_t>& signature) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(signature);
   return it == entries_.end() || !it->second->plan ? 0 : it->second->plan->arena_bytes;

@@ -63,14 +63,16 @@ class MemoryPlanner {
 
   // The allocator for a run whose inputs have this signature (see Signature).
   // Returns null when the run is not planned (plain heap allocation).
-  RunAllocator* Begin(const std::string& signature);
+  RunAllocator* Begin(const std::vector<int64_t>& signature);
   // Called once the run's results are taken; records or recycles.
   void End(RunAllocator* allocator);
 
-  static std::string Signature(const std::vector<Value>& inputs);
+  // Encodes the inputs' kinds, dtypes and shapes into `out` (reused between
+  // calls, so the steady state does not allocate).
+  static void Signature(const std::vector<Value>& inputs, std::vector<int64_t>* out);
   // Plans held; for tests and `hepml bench`.
   size_t num_plans() const;
-  size_t arena_bytes(const std::string& signature) const;
+  size_t arena_bytes(const std::vector<int64_t>& signature) const;
 
  private:
   struct Entry;
@@ -79,7 +81,7 @@ class MemoryPlanner {
 
   bool enabled_;
   mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Entry>> entries_;
+  absl::flat_hash_map<std::vector<int64_t>, std::shared_ptr<Entry>> entries_;
 };
 
 }  // namespace hepml

@@ -38,7 +38,7 @@ TEST(AssignOffsetsTest, LiveTensorsNeverShareBytes) {
 
 TEST(MemoryPlannerTest, RecordsThenServesFromAnArena) {
   MemoryPlanner planner(true);
-  const std::string sig = "1[4];";
+  const std::vector<int64_t> sig = {0, 1, 1, 4};
   RunAllocator* first = planner.Begin(sig);
   ASSERT_NE(first, nullptr);
   {
@@ -70,7 +70,7 @@ TEST(MemoryPlannerTest, RecordsThenServesFromAnArena) {
 
 TEST(MemoryPlannerTest, DisabledPlannerGivesNoAllocator) {
   MemoryPlanner planner(false);
-  EXPECT_EQ(planner.Begin("x"), nullptr);
+  EXPECT_EQ(planner.Begin({0, 1, 0}), nullptr);
 }
 
 }  // namespace

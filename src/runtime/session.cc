@@ -153,7 +153,9 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
     call.profile = profile;
     call.start = std::chrono::steady_clock::now();
   }
-  call.allocator = memory->Begin(MemoryPlanner::Signature(bound));
+  thread_local std::vector<int64_t> signature;
+  MemoryPlanner::Signature(bound, &signature);
+  call.allocator = memory->Begin(signature);
   auto run = [&] { result = ExecutePlan(*plan, std::move(bound), call); };
   if (call.arena) call.arena->execute(run);
   else run();
