@@ -28,7 +28,9 @@ test: build
 test-asan: deps
 	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
-	@cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 2400
+	@cd $(SAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 2400 -E '^(models_|info_all_suite_models)'
+
 
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)
