@@ -123,6 +123,7 @@ class Summaries(unittest.TestCase):
         self.assertAlmostEqual(r["latency_hepml_over_ort"], 0.8)        # against the corrected 100 us
         self.assertAlmostEqual(r["latency_hepml_over_ort_raw"], 80 / 120)
         self.assertAlmostEqual(r["throughput_hepml_over_ort"], 12000.0 / (100 / 0.010))
+        self.assertAlmostEqual(r["throughput_at_p50_hepml_over_ort"], 1.25)
         self.assertAlmostEqual(r["latency_hepml_over_pytorch"], 0.2)
         self.assertAlmostEqual(r["rss_hepml_over_ort"], 0.5)
         self.assertAlmostEqual(r["rss_hepml_over_pytorch"], 0.4)
