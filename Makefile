@@ -4,7 +4,7 @@ SAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-asan clean
+.PHONY: all deps configure build run test test-asan bench clean
 
 all: build
 
@@ -31,6 +31,14 @@ test-asan: deps
 	@cd $(SAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 2400 -E '^(models_|info_all_suite_models)'
 
+
+# Side-by-side benchmark of hepml, ONNX Runtime and PyTorch on the HEP model set
+# (~8 min on 2 cores; BENCH_FLAGS=--quick for a ~1 min smoke run). Rewrites the
+# hep-models section of docs/benchmarks.md; raw data in $(BUILD_DIR)/bench.json.
+# Not part of `make test`.
+BENCH_FLAGS ?=
+bench: build
+	@/usr/bin/python3 bench/run_benchmarks.py --hepml $(BUILD_DIR)/src/cli/hepml --work $(BUILD_DIR)/bench-work --json $(BUILD_DIR)/bench.json $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)
