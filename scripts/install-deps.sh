@@ -12,6 +12,8 @@ PACKAGES=(
   libabsl-dev libtbb-dev libhwy-dev libopenblas-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libzstd-dev zlib1g-dev
+  # operator libraries: RE2 (RegexFullMatch), PNG and JPEG decoders (ImageDecoder)
+  libre2-dev libpng-dev libjpeg62-turbo-dev
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-onnx python3-numpy python3-torch libonnx-testdata

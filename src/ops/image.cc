@@ -676,7 +676,13 @@ absl::Status ComputeGridSample(KernelContext& ctx) {
           if (std::isnan(c)) c = pad == Padding::kZeros ? -(L + 8.0) : 0.0;
           if (mode == InterpMode::kNearest) c = r == 3 ? std::round(c) : std::nearbyint(c);
           if (c < lo_b || c > hi_b) {
-            if (pad == Padding::kBorder) c = std::clamp(c, 0.0, L - 1.0);
+            // Border padding clamps the coordinate for nearest and linear. Cubic
+            // keeps it and clamps each of its four taps instead, i.e. interpolates
+            // the border-extended image (as PyTorch's grid_sample and ONNX Runtime;
+            // onnx's reference op_grid_sample.py clamps both, which loses the
+            // cubic overshoot next to the border). For reflection the two are
+            // equal: the reflected extension is symmetric about both bounds.
+            if (pad == Padding::kBorder && mode != InterpMode::kCubic) c = std::clamp(c, 0.0, L - 1.0);
             else if (pad == Padding::kReflection) c = Reflect(c, lo_b, hi_b);
           }
           c = std::clamp(c, -(L + 8.0), L + 8.0);  // beyond this every tap is padding

@@ -263,6 +263,25 @@ TEST(GridSampleTest, Volumetric3dAtOpset20) {
   }
 }
 
+TEST(GridSampleTest, CubicBorderInterpolatesTheBorderExtendedImage) {
+  // X row [2, 0, 4, 8] (W = 4, H = 1), align_corners = 0. Grid x = 1.125 maps to
+  // 3.75 and -1.125 to -0.75, both outside [-0.5, 3.5]. Cubic keeps the
+  // coordinate and clamps its taps (PyTorch / ONNX Runtime): at 3.75 the taps
+  // 2..5 read [4, 8, 8, 8] with Keys (A = -0.75) weights for t = 0.75,
+  // [-0.03515625, 0.26171875, 0.87890625, -0.10546875], so 8.140625; at -0.75
+  // the taps -2..1 read [2, 2, 2, 0] with the weights for t = 0.25 (reversed),
+  // so 2 * 1.03515625 = 2.0703125. Clamping the coordinate first would give 8, 2.
+  for (int opset : {16, 20}) {
+    auto out = RunOp("GridSample", opset,
+                     {T_<float>({1, 1, 1, 4}, {2, 0, 4, 8}), T_<float>({1, 1, 2, 2}, {1.125f, 0, -1.125f, 0})},
+                     {AttrString("mode", opset == 16 ? "bicubic" : "cubic"), AttrString("padding_mode", "border"),
+                      AttrInt("align_corners", 0)});
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->at(0).shape(), Shape({1, 1, 1, 2}));
+    ExpectNear(out->at(0), {8.140625f, 2.0703125f}, 1e-6f);
+  }
+}
+
 TEST(GridSampleTest, OneDimensionalAtOpset20) {
   // X = [1,2,3,4] as [1,1,4]; grid x = -1.2, -0.5, 0.1, 0.9, 1.5 (numpy model).
   auto run = [](const char* mode, const char* padding) {

@@ -342,6 +342,14 @@ absl::Status ComputeLayerNormalization(KernelContext& ctx) {
 // GroupNormalization
 // ---------------------------------------------------------------------------
 
+// Opset 18: statistics accumulate in double and y = x * a + b runs in ComputeT.
+// Opset 21: stage one (mean, variance, normalization) runs in the precision of
+// stash_type (float32 by default, whatever X's type), as the operator's function
+// body: XU = Cast(X, stash), Normalized = (XU - Mean) / Sqrt(Var + epsilon) in
+// stash, cast back to T, then Y = scale * Normalized + bias in T. So a float64
+// X is normalized with float32 precision unless stash_type = 11 (double). The
+// statistics of XU are accumulated in double (two-pass variance) and then
+// rounded to stash, at least as accurate as the body's E[x^2] - E[x]^2.
 absl::Status ComputeGroupNormalization(KernelContext& ctx) {
   if (auto st = RequireInputs(ctx, 3); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
@@ -360,28 +368,74 @@ absl::Status ComputeGroupNormalization(KernelContext& ctx) {
   if (!scale.ok()) return scale.status();
   auto bias = ReadParam(ctx, 2, "bias", params);
   if (!bias.ok()) return bias.status();
-  const double eps = ctx.node().GetFloat("epsilon", 1e-5f);
+  const float eps = ctx.node().GetFloat("epsilon", 1e-5f);
   const int64_t cpg = channels / groups;
   const int64_t spatial = channels == 0 || batches == 0 ? 0 : x.size() / (batches * channels);
   const int64_t group_size = cpg * spatial;
+  DType stash = DType::kFloat64;
+  if (ctx.opset() >= 21) {
+    const int64_t st = ctx.node().GetInt("stash_type", 1);
+    if (st != 1 && st != 10 && st != 11 && st != 16) {
+      return ctx.Error("stash_type ", st, " is not a float type (1 float, 10 float16, 11 double, 16 bfloat16)");
+    }
+    stash = static_cast<DType>(st);
+  }
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
   return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
+    using CT = ComputeT<T>;
     const T* px = x.data<T>();
     T* py = y->mutable_data<T>();
-    ParallelRows(ctx, batches * groups, group_size, [&](int64_t ngi) {
-      const int64_t g = ngi % groups;
-      double m, v;
-      MeanVar(px + ngi * group_size, group_size, m, v);
-      const double is = 1.0 / std::sqrt(v + eps);
-      for (int64_t c = 0; c < cpg; ++c) {
-        const int64_t p = per_channel ? g * cpg + c : g;
-        const double a = (*scale)[p] * is;
-        const int64_t off = ngi * group_size + c * spatial;
-        ScaleShift(px + off, py + off, spatial, a, (*bias)[p] - m * a);
-      }
+    if (ctx.opset() < 21) {
+      ParallelRows(ctx, batches * groups, group_size, [&](int64_t ngi) {
+        const int64_t g = ngi % groups;
+        double m, v;
+        MeanVar(px + ngi * group_size, group_size, m, v);
+        const double is = 1.0 / std::sqrt(v + eps);
+        for (int64_t c = 0; c < cpg; ++c) {
+          const double a = (*scale)[g] * is;
+          const int64_t off = ngi * group_size + c * spatial;
+          ScaleShift(px + off, py + off, spatial, a, (*bias)[g] - m * a);
+        }
+      });
+      return absl::OkStatus();
+    }
+    return VisitFloat(stash, [&](auto stag) -> absl::Status {
+      using S = typename decltype(stag)::type;
+      using CS = ComputeT<S>;
+      // v rounded to S, held in S's compute type.
+      const auto in_s = [](double v) { return static_cast<CS>(static_cast<S>(static_cast<CS>(v))); };
+      const CS eps_s = in_s(eps);
+      ParallelRows(ctx, batches * groups, group_size, [&](int64_t ngi) {
+        const int64_t g = ngi % groups;
+        const T* xg = px + ngi * group_size;
+        T* yg = py + ngi * group_size;
+        const auto xu = [&](int64_t i) { return in_s(static_cast<double>(static_cast<CT>(xg[i]))); };
+        double sum = 0;
+        for (int64_t i = 0; i < group_size; ++i) sum += xu(i);
+        const double mean = group_size > 0 ? sum / static_cast<double>(group_size) : 0.0;
+        double sq = 0;
+        for (int64_t i = 0; i < group_size; ++i) {
+          const double d = static_cast<double>(xu(i)) - mean;
+          sq += d * d;
+        }
+        const CS mean_s = in_s(mean);
+        const CS var_s = in_s(group_size > 0 ? sq / static_cast<double>(group_size) : 0.0);
+        const CS sd_s = in_s(std::sqrt(static_cast<double>(in_s(static_cast<double>(var_s) + eps_s))));
+        for (int64_t c = 0; c < cpg; ++c) {
+          const int64_t p = g * cpg + c;
+          const CT a = static_cast<CT>(static_cast<T>(static_cast<CT>((*scale)[p])));
+          const CT b = static_cast<CT>(static_cast<T>(static_cast<CT>((*bias)[p])));
+          for (int64_t i = c * spatial; i < (c + 1) * spatial; ++i) {
+            const CS dev = in_s(static_cast<double>(xu(i)) - mean_s);
+            const CS norm = in_s(static_cast<double>(dev) / sd_s);
+            const CT nt = static_cast<CT>(static_cast<T>(static_cast<CT>(norm)));
+            yg[i] = static_cast<T>(a * nt + b);
+          }
+        }
+      });
+      return absl::OkStatus();
     });
-    return absl::OkStatus();
   });
 }
 

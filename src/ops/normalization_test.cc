@@ -157,6 +157,37 @@ TEST(GroupNormTest, Opset21ScalesPerChannel) {
                      {AttrInt("num_groups", 3)}).ok());
 }
 
+// Opset 21's stash_type (default 1, float32) sets the precision of stage one
+// even for float64 X. X = [0, 1 + 2^-40, 2], epsilon 0, scale 1, bias 0:
+// cast to float32, X is [0, 1, 2], so the mean is 1, the variance 2/3 and
+// y = [-n, 0, n] with n = 1 / sqrt(2/3) in float32 arithmetic. With
+// stash_type 11 (double), y[1] = (2^-40 * 2/3) / sqrt(2/3) = 2^-40 * sqrt(2/3).
+TEST(GroupNormTest, Opset21StashTypeSetsStageOnePrecision) {
+  const double tiny = std::ldexp(1.0, -40);
+  const auto inputs = [&] {
+    return std::vector<Tensor>{T_<double>({1, 1, 3}, {0, 1 + tiny, 2}), T_<double>({1}, {1}), T_<double>({1}, {0})};
+  };
+  auto f32 = RunOp("GroupNormalization", 21, inputs(), {AttrInt("num_groups", 1), AttrFloat("epsilon", 0)});
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  const float var = 2.0f / 3.0f;
+  const float sd = std::sqrt(var);
+  const double n = static_cast<double>(1.0f / sd);
+  EXPECT_THAT(Values<double>(f32->at(0)), ElementsAre(-n, 0.0, n));
+  EXPECT_NE(n, std::sqrt(1.5));  // float32 precision, not double's
+
+  auto f64 = RunOp("GroupNormalization", 21, inputs(),
+                   {AttrInt("num_groups", 1), AttrFloat("epsilon", 0), AttrInt("stash_type", 11)});
+  ASSERT_TRUE(f64.ok()) << f64.status();
+  const std::vector<double> y = Values<double>(f64->at(0));
+  EXPECT_NEAR(y[0], -std::sqrt(1.5), 1e-12);
+  EXPECT_NEAR(y[1], tiny * std::sqrt(2.0 / 3.0), 1e-3 * tiny);  // the mean is rounded at 2^-53
+  EXPECT_NEAR(y[2], std::sqrt(1.5), 1e-12);
+
+  // stash_type must name a float type.
+  EXPECT_FALSE(RunOp("GroupNormalization", 21, inputs(),
+                     {AttrInt("num_groups", 1), AttrInt("stash_type", 7)}).ok());
+}
+
 // ---- LRN ----
 
 TEST(LrnTest, AcrossChannels) {

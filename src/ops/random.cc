@@ -14,8 +14,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <type_traits>
 
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
@@ -94,15 +97,37 @@ bool IsRandomOutputType(DType d) {
   return d == DType::kFloat32 || d == DType::kFloat64 || d == DType::kFloat16;
 }
 
-// Fills `out` (a float16/float32/float64 tensor) with draw(rng) values.
+// The largest value of T below v (v finite and not the lowest value of T).
+template <typename T>
+T NextDown(T v) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    return std::nextafter(v, -std::numeric_limits<T>::infinity());
+  } else {  // Float16 / BFloat16: step the sign-magnitude bits
+    T r = v;
+    if ((r.bits & 0x7fff) == 0) r.bits = 0x8001;  // +-0 -> the negative denormal closest to 0
+    else if (r.bits & 0x8000) ++r.bits;
+    else --r.bits;
+    return r;
+  }
+}
+
+// Fills `out` (a float16/float32/float64 tensor) with draw(rng) values. With
+// `below` set, values that rounding to T brought up to or above *below (a
+// uniform draw just under `high`) become the largest T under it, so a
+// uniform sample stays in [low, high) in every output type.
 template <typename Draw>
-absl::Status FillRandom(KernelContext& ctx, Tensor* out, Draw draw) {
+absl::Status FillRandom(KernelContext& ctx, Tensor* out, Draw draw, std::optional<double> below = std::nullopt) {
   NumpyRandom rng(NodeSeed(ctx.node()));
   return VisitFloat(out->dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
+    using C = ComputeT<T>;
     T* p = out->mutable_data<T>();
     for (int64_t i = 0; i < out->size(); ++i) {
-      p[i] = static_cast<T>(static_cast<ComputeT<T>>(draw(rng)));
+      T v = static_cast<T>(static_cast<C>(draw(rng)));
+      if (below) {
+        for (int guard = 0; guard < 4 && static_cast<double>(static_cast<C>(v)) >= *below; ++guard) v = NextDown(v);
+      }
+      p[i] = v;
     }
     return absl::OkStatus();
   });
@@ -143,6 +168,11 @@ struct Distribution {
   double operator()(NumpyRandom& rng) const {
     return normal ? a + b * rng.Gauss() : a + (b - a) * rng.Uniform01();
   }
+  // The open upper end of a uniform distribution [low, high), if it has one.
+  std::optional<double> UpperBound() const {
+    if (normal || !(a < b)) return std::nullopt;
+    return b;
+  }
 };
 
 Distribution ReadDistribution(const Node& node, bool normal) {
@@ -166,7 +196,8 @@ absl::Status ComputeRandom(KernelContext& ctx) {
   auto shape = ShapeAttr(ctx);
   if (!shape.ok()) return shape.status();
   Tensor* out = ctx.Output(0, *dtype, *shape);
-  return FillRandom(ctx, out, ReadDistribution(ctx.node(), kNormal));
+  const Distribution dist = ReadDistribution(ctx.node(), kNormal);
+  return FillRandom(ctx, out, dist, dist.UpperBound());
 }
 
 template <bool kNormal>
@@ -176,7 +207,8 @@ absl::Status ComputeRandomLike(KernelContext& ctx) {
   auto dtype = RandomOutputDType(ctx, in.dtype());
   if (!dtype.ok()) return dtype.status();
   Tensor* out = ctx.Output(0, *dtype, in.shape());
-  return FillRandom(ctx, out, ReadDistribution(ctx.node(), kNormal));
+  const Distribution dist = ReadDistribution(ctx.node(), kNormal);
+  return FillRandom(ctx, out, dist, dist.UpperBound());
 }
 
 absl::Status InferRandom(const InferContext& ctx, std::vector<TypeInfo>& outputs) {

@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "ops/op_test_util.h"
 
 namespace hepml::ops::testing {
@@ -48,6 +50,33 @@ TEST(RandomTest, SeededNormalMatchesNumpy) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_THAT(Values<float>(out->at(0)),
               Pointwise(FloatNear(1e-5), std::vector<float>{4.528105f, 1.8003144f, 2.957476f, 5.4817863f, 4.735116f}));
+}
+
+// RandomUniform draws from [low, high) in every output type. In float16,
+// np.random.seed(0); np.random.uniform(0, 1, 20000) has 10 draws above
+// 1 - 2^-12 that round to 1.0; they must come out as 0.99951172 (the float16
+// just below 1) instead. RandomUniformLike follows the same rule.
+TEST(RandomTest, UniformStaysBelowHighAfterRounding) {
+  auto out = RunOp("RandomUniform", 1, {}, {AttrInts("shape", {20000}), AttrFloat("seed", 0), AttrInt("dtype", 10)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->at(0).dtype(), DType::kFloat16);
+  const Float16* p = out->at(0).data<Float16>();
+  float lo = 1, hi = 0;
+  int at_top = 0;
+  for (int64_t i = 0; i < out->at(0).size(); ++i) {
+    const float v = p[i];
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    at_top += v == 0.99951172f;
+  }
+  EXPECT_GE(lo, 0.0f);
+  EXPECT_EQ(hi, 0.99951172f);
+  EXPECT_GE(at_top, 10);
+  auto like = RunOp("RandomUniformLike", 1, {Tensor::Empty(DType::kFloat16, Shape{20000})},
+                    {AttrFloat("seed", 0), AttrFloat("low", -1)});
+  ASSERT_TRUE(like.ok()) << like.status();
+  const Float16* q = like->at(0).data<Float16>();
+  for (int64_t i = 0; i < like->at(0).size(); ++i) ASSERT_LT(static_cast<float>(q[i]), 1.0f) << i;
 }
 
 TEST(RandomTest, SeededOutputRepeatsAndUnseededVaries) {

@@ -1,7 +1,7 @@
 // String operators: StringNormalizer (10), TfIdfVectorizer (9),
 // RegexFullMatch, StringConcat and StringSplit (20).
 #include <algorithm>
-#include <regex>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
+#include "re2/re2.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -428,15 +429,14 @@ absl::Status InferTfIdf(const InferContext& ctx, std::vector<TypeInfo>& outputs)
 }
 
 // ---- RegexFullMatch ----
-// The ONNX operator is defined with RE2 syntax; hepml uses std::regex's
-// ECMAScript grammar, which agrees on the common subset (classes, anchors,
-// quantifiers, groups, alternation). Differences: a leading "(?i)" is
-// translated to case-insensitive matching, but other inline flags, named
-// groups "(?P<name>...)", \pN Unicode classes, \A and \z are RE2-only and
-// rejected; backreferences and lookahead are accepted here though RE2 lacks
-// them. Matching is per byte, so "." matches one byte of a UTF-8 character.
+// The ONNX operator is defined with RE2 syntax, so hepml matches with RE2
+// itself, in UTF-8 mode, as ONNX Runtime does: "." and classes match whole
+// code points, \pL / \p{Greek} are Unicode classes, and \d, \w, \s are
+// ASCII-only (so Arabic-Indic digits are not \d). RE2 has no backreferences
+// or lookaround; such patterns are invalid. Input bytes that are not valid
+// UTF-8 match no character class (RE2's behaviour).
 struct RegexState : KernelState {
-  std::regex re;
+  std::unique_ptr<re2::RE2> re;
 };
 
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareRegex(const PrepareContext& ctx) {
@@ -444,17 +444,12 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareRegex(const PrepareContext& 
   if (a == nullptr || a->type != Attribute::Type::kString) {
     return absl::InvalidArgumentError("required attribute 'pattern' is missing");
   }
-  std::string pattern = a->s;
-  auto flags = std::regex::ECMAScript;
-  if (pattern.rfind("(?i)", 0) == 0) {
-    pattern = pattern.substr(4);
-    flags |= std::regex::icase;
-  }
+  re2::RE2::Options options;  // UTF-8, case-sensitive, longest_match off
+  options.set_log_errors(false);
   auto state = std::make_unique<RegexState>();
-  try {
-    state->re = std::regex(pattern, flags);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid pattern '", a->s, "': ", e.what()));
+  state->re = std::make_unique<re2::RE2>(a->s, options);
+  if (!state->re->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid pattern '", a->s, "': ", state->re->error()));
   }
   return std::unique_ptr<KernelState>(std::move(state));
 }
@@ -463,15 +458,11 @@ absl::Status ComputeRegexFullMatch(KernelContext& ctx) {
   if (absl::Status st = CheckTensorInputs(ctx, 1); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   if (x.dtype() != DType::kString) return ctx.Error("input must be a string tensor");
-  const std::regex& re = ctx.state_as<RegexState>().re;
+  const re2::RE2& re = *ctx.state_as<RegexState>().re;
   Tensor* out = ctx.Output(0, DType::kBool, x.shape());
   const std::string* in = x.data<std::string>();
   bool* po = out->mutable_data<bool>();
-  try {
-    for (int64_t i = 0; i < x.size(); ++i) po[i] = std::regex_match(in[i], re);
-  } catch (const std::regex_error& e) {
-    return ctx.Error("matching failed: ", e.what());
-  }
+  for (int64_t i = 0; i < x.size(); ++i) po[i] = re2::RE2::FullMatch(in[i], re);
   return absl::OkStatus();
 }
 
@@ -512,9 +503,12 @@ absl::Status ComputeStringConcat(KernelContext& ctx) {
 // string gives one empty piece); without one (absent or ""), runs of
 // whitespace split and leading/trailing whitespace is dropped. At most
 // maxsplit splits when maxsplit is given and >= 0; the unsplit rest keeps
-// its trailing whitespace.
+// its trailing whitespace. An empty string has no substrings in either mode
+// (count 0, as ONNX Runtime), where Python's "".split("-") gives [""] and onnx's
+// reference implementation (np.char.split) therefore a count of 1.
 void SplitOne(std::string_view s, std::string_view delim, int64_t maxsplit, std::vector<std::string>* parts) {
   parts->clear();
+  if (s.empty()) return;
   if (!delim.empty()) {
     size_t pos = 0;
     for (int64_t splits = 0; maxsplit < 0 || splits < maxsplit; ++splits) {

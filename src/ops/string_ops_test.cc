@@ -119,8 +119,26 @@ TEST(StringOpsTest, RegexFullMatch) {
   ASSERT_TRUE(icase.ok()) << icase.status();
   EXPECT_THAT(Values<bool>(icase->at(0)), ElementsAre(true));
   EXPECT_FALSE(RunOp("RegexFullMatch", 20, {Strings({1}, {"a"})}, {AttrString("pattern", "(")}).ok());
+  // RE2 has no backreferences.
+  EXPECT_FALSE(RunOp("RegexFullMatch", 20, {Strings({1}, {"aa"})}, {AttrString("pattern", "(a)\\1")}).ok());
   EXPECT_FALSE(RunOp("RegexFullMatch", 20, {Strings({1}, {"a"})}).ok());
   EXPECT_FALSE(RunOp("RegexFullMatch", 19, {Strings({1}, {"a"})}, {AttrString("pattern", "a")}).ok());
+}
+
+// RE2 semantics in UTF-8: \d is ASCII [0-9] only (Arabic-Indic "١٢٣" is not
+// matched), \pL is any Unicode letter ("ü"), "." is one code point ("é" is two
+// bytes, "ab" two code points).
+TEST(StringOpsTest, RegexFullMatchUsesRe2Utf8Semantics) {
+  auto out = RunOp("RegexFullMatch", 20, {Strings({4}, {"12345", "12a45", "١٢٣", "Zürich-42"})},
+                   {AttrString("pattern", "\\d+|\\pL+-\\d+")});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(Values<bool>(out->at(0)), ElementsAre(true, false, false, true));
+  auto dot = RunOp("RegexFullMatch", 20, {Strings({3}, {"é", "ab", "€"})}, {AttrString("pattern", ".")});
+  ASSERT_TRUE(dot.ok()) << dot.status();
+  EXPECT_THAT(Values<bool>(dot->at(0)), ElementsAre(true, false, true));
+  auto greek = RunOp("RegexFullMatch", 20, {Strings({2}, {"αβγ", "abc"})}, {AttrString("pattern", "\\p{Greek}+")});
+  ASSERT_TRUE(greek.ok()) << greek.status();
+  EXPECT_THAT(Values<bool>(greek->at(0)), ElementsAre(true, false));
 }
 
 TEST(StringOpsTest, StringConcatBroadcasts) {
@@ -132,13 +150,25 @@ TEST(StringOpsTest, StringConcatBroadcasts) {
   EXPECT_FALSE(RunOp("StringConcat", 20, {Strings({1}, {"a"}), T_<int64_t>({1}, {1})}).ok());
 }
 
-// Python: "a-b-c".split("-"), "d".split("-"), "".split("-") -> [''].
+// An empty string has no substrings: count 0 (ONNX Runtime), padded with "".
 TEST(StringOpsTest, StringSplitWithDelimiter) {
   auto out = RunOp("StringSplit", 20, {Strings({3}, {"a-b-c", "d", ""})}, {AttrString("delimiter", "-")}, 2);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->at(0).shape(), Shape({3, 3}));
   EXPECT_THAT(Values<std::string>(out->at(0)), ElementsAre("a", "b", "c", "d", "", "", "", "", ""));
-  EXPECT_EQ(Values<int64_t>(out->at(1)), std::vector<int64_t>({3, 1, 1}));
+  EXPECT_EQ(Values<int64_t>(out->at(1)), std::vector<int64_t>({3, 1, 0}));
+  // The differential case: ["a-b-c", "d", "e-f", ""], maxsplit 1 -> counts 2, 1, 2, 0.
+  auto once = RunOp("StringSplit", 20, {Strings({4}, {"a-b-c", "d", "e-f", ""})},
+                    {AttrString("delimiter", "-"), AttrInt("maxsplit", 1)}, 2);
+  ASSERT_TRUE(once.ok()) << once.status();
+  EXPECT_EQ(once->at(0).shape(), Shape({4, 2}));
+  EXPECT_THAT(Values<std::string>(once->at(0)), ElementsAre("a", "b-c", "d", "", "e", "f", "", ""));
+  EXPECT_EQ(Values<int64_t>(once->at(1)), std::vector<int64_t>({2, 1, 2, 0}));
+  // Only empty strings: the substring axis has length 0.
+  auto none = RunOp("StringSplit", 20, {Strings({2}, {"", ""})}, {AttrString("delimiter", ",")}, 2);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->at(0).shape(), Shape({2, 0}));
+  EXPECT_EQ(Values<int64_t>(none->at(1)), std::vector<int64_t>({0, 0}));
   auto limited = RunOp("StringSplit", 20, {Strings({}, {"a--b--c"})},
                        {AttrString("delimiter", "--"), AttrInt("maxsplit", 1)}, 2);
   ASSERT_TRUE(limited.ok()) << limited.status();
