@@ -26,7 +26,8 @@ What it does:
        ONNX Runtime `node bench/peers/ort_bench.mjs --serve` (default graph optimizations,
                     intraOpNumThreads T, interOpNumThreads 1)
        PyTorch      `bench/peers/torch_bench.py --serve` (the generate.py module, eager,
-                    torch.no_grad, torch.set_num_threads(T), OPENBLAS_NUM_THREADS=T)
+                    torch.no_grad, torch.set_num_threads(T), OPENBLAS_NUM_THREADS=T,
+                    OMP_WAIT_POLICY=PASSIVE: see torch_bench.py)
      The peers run as one fresh process per engine and configuration that loads the
      model once and runs each round on request, idle (blocked on stdin) in between:
      Python + torch alone takes a second or more to start, too long to pay 140 times.
@@ -267,7 +268,11 @@ def render_markdown(report):
               f"load average {m['loadavg_start']} at the start, {m.get('loadavg_end', '?')} at the end",
               f"- Command: `{report['command']}`",
               f"- Engines: hepml {report['versions']['hepml']}, ONNX Runtime {report['versions']['onnxruntime']} "
-              f"(onnxruntime-node, Node {report['versions']['node']}), PyTorch {report['versions']['pytorch']} (eager)",
+              f"(onnxruntime-node, Node {report['versions']['node']}; default graph optimizations, intra-op "
+              f"threads T, inter-op 1), PyTorch {report['versions']['pytorch']} (eager, torch.no_grad, "
+              f"torch.set_num_threads(T), OPENBLAS_NUM_THREADS=T, OMP_WAIT_POLICY=PASSIVE)",
+              f"- Inputs: the same .npy files for all three engines (generate.py's input makers at batch B"
+              f"{report['settings'].get('graph_note', '')})",
               f"- Rounds: {report['settings']['rounds']} per configuration, engines interleaved (order rotated "
               f"each round, a {report['settings']['pause_s']} s pause after each engine); figures are medians "
               f"over rounds. Iterations per round calibrated on hepml to ~{report['settings']['round_seconds']} s "
@@ -275,6 +280,14 @@ def render_markdown(report):
               f"process per round; ORT (Node) and PyTorch as one fresh process per engine and configuration "
               f"that loads the model once and runs the rounds on request, idle in between.",
               f"- Wall time of the run: {report['elapsed_s']:.0f} s", ""]
+    try:
+        load = float(str(m["loadavg_start"]).split()[0])
+    except (ValueError, IndexError):
+        load = 0.0
+    if load > (m.get("cpus") or 1):
+        lines += [f"**Shared machine**: the load average ({m['loadavg_start']}) was above the CPU count while "
+                  "this ran, so absolute figures are inflated and noisy (see *noise*); the ratios, from "
+                  "interleaved rounds, hold better. Rerun on an idle machine for absolute numbers.", ""]
     if report["settings"].get("quick"):
         lines += ["**Quick smoke run** (`--quick`): batches 1 and 16, one round, short rounds; not for quoting.", ""]
     lines += ["Ratios are hepml / ONNX Runtime: latency below 1 and throughput above 1 mean hepml is "
@@ -518,6 +531,22 @@ def make_inputs(entry, batch, seed):
             raise AssertionError(f"{name}: input {inp['name']} is {a.dtype}{list(a.shape)}, "
                                  f"expected {inp['dtype']}{shapes[inp['name']]}")
     return inputs
+
+
+def graph_note(manifest, names):
+    """', NAME: B graphs of 40 nodes / 120 edges side by side' for models without a batch axis."""
+    out = ""
+    for e in manifest["models"]:
+        if e["name"] not in names or any("batch" in i["shape"] for i in e["inputs"]):
+            continue
+        sizes = {}
+        for i in e["inputs"]:
+            ref = e["data_sets"][0]["inputs"][i["name"]]["shape"]
+            for d, n in zip(i["shape"], ref):
+                if isinstance(d, str):
+                    sizes.setdefault(d, n)
+        out += f"; {e['name']}: B graphs of " + " / ".join(f"{n} {d}" for d, n in sizes.items()) + " side by side"
+    return out
 
 
 def write_inputs(work, manifest, names, batches):
@@ -883,7 +912,8 @@ def main():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(shlex.quote(x) for x in [PYTHON] + argv),
         "machine": machine, "versions": versions,
-        "settings": {"rounds": rounds, "round_seconds": round_s, "threads": threads_list, "batches": batches,
+        "settings": {"graph_note": graph_note(manifest, names),
+                     "rounds": rounds, "round_seconds": round_s, "threads": threads_list, "batches": batches,
                      "models": names, "quick": a.quick, "floor_iterations": floor_iters, "pause_s": ctx["pause_s"]},
         "baselines_kib": {e: {str(t): v for t, v in d.items()} for e, d in baselines.items()},
         "baselines_mib": {e: median(d[threads_list[0]]) / 1024 for e, d in baselines.items()},

@@ -186,6 +186,16 @@ class Inputs(unittest.TestCase):
         self.assertEqual(rb.expected_shapes(entry, 4), {"x": [160, 6], "edge_index": [2, 480]})
 
 
+    def test_graph_note(self):
+        manifest = {"models": [
+            {"name": "g", "inputs": [{"name": "x", "shape": ["nodes", 6]}, {"name": "e", "shape": [2, "edges"]}],
+             "data_sets": [{"inputs": {"x": {"shape": [40, 6]}, "e": {"shape": [2, 120]}}}]},
+            {"name": "b", "inputs": [{"name": "x", "shape": ["batch", 3]}],
+             "data_sets": [{"inputs": {"x": {"shape": [3, 3]}}}]}]}
+        self.assertEqual(rb.graph_note(manifest, ["g", "b"]), "; g: B graphs of 40 nodes / 120 edges side by side")
+        self.assertEqual(rb.graph_note(manifest, ["b"]), "")
+
+
 class DocsBlock(unittest.TestCase):
     BLOCK = rb.BEGIN + "\nnew\n" + rb.END + "\n"
 

@@ -13,8 +13,11 @@ outputs for the default batch-3 set, within 1e-5), then times `module(*inputs)` 
 torch.no_grad() with torch.set_num_threads(T).
 
 Threads: Debian's PyTorch 1.13 does its matrix products in OpenBLAS (BLAS_INFO=generic),
-whose own thread pool torch.set_num_threads does not bound; OPENBLAS_NUM_THREADS is set
-to T before torch is imported, so T is the thread count of the whole process.
+whose own pthread pool torch.set_num_threads does not bound; OPENBLAS_NUM_THREADS is set
+to T before torch is imported, so T is the thread count of the whole process. With T > 1,
+libgomp's default spin-waiting workers and OpenBLAS's workers starve each other (on a
+loaded 2-core machine a batch-1 ParT call went from 1 ms to 460 ms), so OMP_WAIT_POLICY
+is PASSIVE: the setting that serves PyTorch best here.
 
 One-shot mode prints one JSON object on stdout:
   {"engine": "pytorch", "version", "threads", "load_ms", "iterations": calls timed,
@@ -66,6 +69,7 @@ def parse_args(argv=None):
 ARGS = parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.threads)
 os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 sys.path.insert(0, os.path.join(HERE, "..", "models"))
 
 import numpy as np  # noqa: E402
