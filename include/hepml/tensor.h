@@ -36,17 +36,34 @@ enum class DType : int32_t {
   kComplex64 = 14,
   kComplex128 = 15,
   kBFloat16 = 16,
+  // 8-bit floats (onnx/docs/docs/technical/float8.md): sign, exponent and
+  // mantissa bits; FN: no infinities, FNUZ: no infinities and no negative zero.
+  kFloat8E4M3FN = 17,
+  kFloat8E4M3FNUZ = 18,
+  kFloat8E5M2 = 19,
+  kFloat8E5M2FNUZ = 20,
+  // 4-bit integers. In memory they are unpacked, one per byte: kUInt4 as a
+  // uint8_t in [0, 15], kInt4 as an int8_t in [-8, 7]. Only TensorProto
+  // storage packs them two per byte (proto_convert).
+  kUInt4 = 21,
+  kInt4 = 22,
 };
 
-// Bytes per element; 0 for kUndefined, sizeof(std::string) for kString.
+// Bytes per element; 0 for kUndefined, sizeof(std::string) for kString, 1 for
+// int4/uint4 (unpacked in memory).
 size_t DTypeSize(DType dtype);
 // ONNX-style lower-case name: "float32", "int64", "bool", "float16", ...
 const char* DTypeName(DType dtype);
 // numpy's dtype string for this type ("<f4", "|b1", ...); empty if none.
 const char* DTypeNumpyDescr(DType dtype);
-bool IsFloatingPoint(DType dtype);  // float16, bfloat16, float32, float64
-bool IsInteger(DType dtype);        // signed and unsigned integers (not bool)
+// float16, bfloat16, float32, float64 (the types arithmetic kernels compute
+// in; not the float8 types).
+bool IsFloatingPoint(DType dtype);
+// Signed and unsigned integers of 8 to 64 bits (not bool, not int4/uint4).
+bool IsInteger(DType dtype);
 bool IsSignedInteger(DType dtype);
+bool IsFloat8(DType dtype);    // the four float8 types
+bool Is4BitInt(DType dtype);   // int4, uint4
 // True for every ONNX TensorProto.DataType value hepml knows.
 bool IsKnownDType(int32_t value);
 
@@ -77,6 +94,40 @@ struct BFloat16 {
   }
 };
 
+// 8-bit floats. Each converts implicitly (and exactly) to float. From a
+// double (or float) explicitly, rounding to nearest even, with ONNX Cast's
+// rules (onnx Operators.md, Cast, float 8 tables):
+//   saturate = true:  values beyond the largest finite value (infinities
+//                     included) become +/- that value;
+//   saturate = false: they become NaN (FN, FNUZ types) or +/- infinity
+//                     (E5M2).
+// NaN stays NaN. The FNUZ types have no negative zero: -0 and negative values
+// rounding to zero give +0; their one NaN is 0x80.
+#define HEPML_DECLARE_FLOAT8(Name)                                 \
+  struct Name {                                                    \
+    uint8_t bits = 0;                                              \
+    Name() = default;                                              \
+    explicit Name(double value, bool saturate = true);             \
+    operator float() const; /* NOLINT(google-explicit-constructor) */ \
+    bool IsNaN() const;                                            \
+    bool IsInf() const;                                            \
+    static Name FromBits(uint8_t b) {                              \
+      Name h;                                                      \
+      h.bits = b;                                                  \
+      return h;                                                    \
+    }                                                              \
+  };
+// 1 sign, 4 exponent (bias 7), 3 mantissa bits; max 448; NaN S.1111.111.
+HEPML_DECLARE_FLOAT8(Float8E4M3FN)
+// 1 sign, 4 exponent (bias 8), 3 mantissa bits; max 240; NaN 0x80.
+HEPML_DECLARE_FLOAT8(Float8E4M3FNUZ)
+// 1 sign, 5 exponent (bias 15), 2 mantissa bits; max 57344; inf S.11111.00,
+// NaN S.11111.{01,10,11}.
+HEPML_DECLARE_FLOAT8(Float8E5M2)
+// 1 sign, 5 exponent (bias 16), 2 mantissa bits; max 57344; NaN 0x80.
+HEPML_DECLARE_FLOAT8(Float8E5M2FNUZ)
+#undef HEPML_DECLARE_FLOAT8
+
 template <typename T>
 struct DTypeOf;
 #define HEPML_DTYPE_OF(T, D) \
@@ -88,6 +139,10 @@ HEPML_DTYPE_OF(float, kFloat32)
 HEPML_DTYPE_OF(double, kFloat64)
 HEPML_DTYPE_OF(Float16, kFloat16)
 HEPML_DTYPE_OF(BFloat16, kBFloat16)
+HEPML_DTYPE_OF(Float8E4M3FN, kFloat8E4M3FN)
+HEPML_DTYPE_OF(Float8E4M3FNUZ, kFloat8E4M3FNUZ)
+HEPML_DTYPE_OF(Float8E5M2, kFloat8E5M2)
+HEPML_DTYPE_OF(Float8E5M2FNUZ, kFloat8E5M2FNUZ)
 HEPML_DTYPE_OF(int8_t, kInt8)
 HEPML_DTYPE_OF(int16_t, kInt16)
 HEPML_DTYPE_OF(int32_t, kInt32)

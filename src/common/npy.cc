@@ -209,7 +209,9 @@ std::string SerializeNpy(const Tensor& tensor) {
 
 absl::Status WriteNpy(const std::string& path, const Tensor& tensor) {
   if (*DTypeNumpyDescr(tensor.dtype()) == 0 && tensor.dtype() != DType::kString) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot store ", DTypeName(tensor.dtype()), " as .npy"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot store ", DTypeName(tensor.dtype()),
+                                                   " as .npy: numpy has no such type (Cast the output to a numpy "
+                                                   "type, e.g. float32 or int8, in the model)"));
   }
   std::string bytes = SerializeNpy(tensor);
   std::string tmp = path + ".tmp";

@@ -32,6 +32,17 @@ TEST(NpyTest, RoundTripsEveryNumericType) {
   }
 }
 
+TEST(NpyTest, TypesNumpyLacksAreAClearError) {
+  for (DType d : {DType::kFloat8E4M3FN, DType::kFloat8E5M2FNUZ, DType::kInt4, DType::kUInt4}) {
+    std::string path = TempPath("f8.npy");
+    absl::Status st = WriteNpy(path, Tensor::Zeros(d, {2}));
+    ASSERT_FALSE(st.ok()) << DTypeName(d);
+    EXPECT_NE(st.message().find(DTypeName(d)), std::string::npos) << st;
+    EXPECT_NE(st.message().find("numpy has no such type"), std::string::npos) << st;
+    EXPECT_FALSE(fs::exists(path));
+  }
+}
+
 TEST(NpyTest, ScalarAndOneDimensionalShapes) {
   for (Shape shape : {Shape{}, Shape{5}, Shape{0, 4}}) {
     Tensor t = Tensor::Zeros(DType::kFloat32, shape);

@@ -341,5 +341,39 @@ TEST(ImporterTest, AcceptsOpsetsUpTo21) {
   EXPECT_EQ(model->graph.nodes[0].opset, 21);
 }
 
+TEST(ImporterTest, ImportsFloat8AndInt4TensorsAndTypes) {
+  onnx::ModelProto m = SmallModel(21);
+  auto* g = m.mutable_graph();
+  auto* f8 = g->add_initializer();  // float8e4m3fn [1.0, -448]
+  f8->set_name("f8");
+  f8->set_data_type(17);
+  f8->add_dims(2);
+  f8->set_raw_data(std::string("\x38\xfe", 2));
+  auto* i4 = g->add_initializer();  // int4 [-1, 2, -8], packed
+  i4->set_name("i4");
+  i4->set_data_type(22);
+  i4->add_dims(3);
+  i4->set_raw_data(std::string("\x2f\x08", 2));
+  AddTensorValue(g->add_output(), "u4_out", 21, {"3"});
+  auto* cast = g->add_node();
+  cast->set_op_type("Cast");
+  cast->add_input("i4");
+  cast->add_output("u4_out");
+  auto* to = cast->add_attribute();
+  to->set_name("to");
+  to->set_type(onnx::AttributeProto::INT);
+  to->set_i(21);
+  auto model = LoadModelFromBytes(m.SerializeAsString());
+  ASSERT_TRUE(model.ok()) << model.status();
+  const Tensor& a = model->graph.initializers.at("f8");
+  EXPECT_EQ(a.dtype(), DType::kFloat8E4M3FN);
+  EXPECT_EQ(static_cast<float>(a.data<Float8E4M3FN>()[1]), -448.0f);
+  const Tensor& b = model->graph.initializers.at("i4");
+  EXPECT_EQ(b.dtype(), DType::kInt4);
+  EXPECT_EQ(std::vector<int8_t>(b.data<int8_t>(), b.data<int8_t>() + 3), std::vector<int8_t>({-1, 2, -8}));
+  ASSERT_EQ(model->graph.outputs.size(), 2u);
+  EXPECT_EQ(model->graph.outputs[1].type.dtype, DType::kUInt4);
+}
+
 }  // namespace
 }  // namespace hepml

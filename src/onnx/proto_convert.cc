@@ -94,7 +94,37 @@ absl::Status CopyTyped(const onnx::TensorProto& proto, const Src& field, Tensor&
   return absl::OkStatus();
 }
 
+// Bytes a tensor's values take in raw_data / external data: int4 and uint4
+// pack two per byte (an odd count pads the last high nibble), everything else
+// is stored as in memory.
+size_t StoredBytes(const Tensor& t) {
+  if (Is4BitInt(t.dtype())) return static_cast<size_t>((t.size() + 1) / 2);
+  return t.nbytes();
+}
+
+// Unpacks 4-bit values, low nibble first, into one byte each: int4 sign-extended
+// to int8, uint4 as uint8. `byte(i)` gives packed byte i.
+template <typename ByteAt>
+void Unpack4Bit(ByteAt byte, Tensor& t) {
+  const bool is_signed = t.dtype() == DType::kInt4;
+  auto* out = static_cast<uint8_t*>(t.raw_mutable_data());
+  for (int64_t i = 0; i < t.size(); ++i) {
+    uint8_t nibble = static_cast<uint8_t>((byte(i / 2) >> ((i % 2) * 4)) & 0x0f);
+    if (is_signed && (nibble & 0x08)) nibble |= 0xf0;
+    out[i] = nibble;
+  }
+}
+
 }  // namespace
+
+std::string Pack4Bit(const Tensor& t) {
+  std::string packed((t.size() + 1) / 2, '\0');
+  const auto* in = static_cast<const uint8_t*>(t.raw_data());
+  for (int64_t i = 0; i < t.size(); ++i) {
+    packed[i / 2] = static_cast<char>(static_cast<uint8_t>(packed[i / 2]) | ((in[i] & 0x0f) << ((i % 2) * 4)));
+  }
+  return packed;
+}
 
 absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::string& base_dir) {
   if (!IsKnownDType(proto.data_type())) {
@@ -119,17 +149,21 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std
     std::string external_bytes;
     const std::string* raw = &proto.raw_data();
     if (external) {
-      auto bytes = ReadExternalData(proto, base_dir, t.nbytes());
+      auto bytes = ReadExternalData(proto, base_dir, StoredBytes(t));
       if (!bytes.ok()) return bytes.status();
       external_bytes = std::move(*bytes);
       raw = &external_bytes;
     }
-    if (raw->size() != t.nbytes()) {
+    if (raw->size() != StoredBytes(t)) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", raw->size(),
                                                      " bytes of raw data; shape ", ShapeToString(t.shape()),
-                                                     " of ", DTypeName(dtype), " needs ", t.nbytes()));
+                                                     " of ", DTypeName(dtype), " needs ", StoredBytes(t)));
     }
-    if (!raw->empty()) std::memcpy(t.raw_mutable_data(), raw->data(), raw->size());
+    if (Is4BitInt(dtype)) {
+      Unpack4Bit([raw](int64_t b) { return static_cast<uint8_t>((*raw)[static_cast<size_t>(b)]); }, t);
+    } else if (!raw->empty()) {
+      std::memcpy(t.raw_mutable_data(), raw->data(), raw->size());
+    }
     return t;
   }
   absl::Status st;
@@ -149,6 +183,24 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std
     case DType::kUInt64: st = CopyTyped<uint64_t>(proto, proto.uint64_data(), t); break;
     case DType::kComplex64: st = CopyTyped<std::complex<float>>(proto, proto.float_data(), t, 2); break;
     case DType::kComplex128: st = CopyTyped<std::complex<double>>(proto, proto.double_data(), t, 2); break;
+    // float8: one code per int32 (the value's bits, as onnx.helper.make_tensor writes them).
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E5M2FNUZ: st = CopyTyped<uint8_t>(proto, proto.int32_data(), t); break;
+    // int4/uint4: int32_data holds the packed bytes, two values per entry.
+    case DType::kInt4:
+    case DType::kUInt4: {
+      const auto& field = proto.int32_data();
+      if (static_cast<size_t>(field.size()) != StoredBytes(t)) {
+        st = absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", field.size(),
+                                                     " packed int32_data entries for shape ", ShapeToString(t.shape()),
+                                                     " of ", DTypeName(dtype), "; needs ", StoredBytes(t)));
+        break;
+      }
+      Unpack4Bit([&field](int64_t b) { return static_cast<uint8_t>(field.Get(static_cast<int>(b))); }, t);
+      break;
+    }
     default: st = absl::InvalidArgumentError("unsupported tensor type");
   }
   if (!st.ok()) return st;
@@ -163,6 +215,8 @@ void TensorToProto(const Tensor& tensor, const std::string& name, onnx::TensorPr
   if (tensor.dtype() == DType::kString) {
     const auto* s = tensor.data<std::string>();
     for (int64_t i = 0; i < tensor.size(); ++i) proto->add_string_data(s[i]);
+  } else if (Is4BitInt(tensor.dtype())) {
+    proto->set_raw_data(Pack4Bit(tensor));
   } else {
     proto->set_raw_data(tensor.raw_data(), tensor.nbytes());
   }

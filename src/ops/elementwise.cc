@@ -174,7 +174,13 @@ void UnaryLoop(const KernelContext& ctx, const Tensor& x, Tensor* out, Op op) {
 template <typename T>
 inline constexpr bool kIsHalf = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
 template <typename T>
-inline constexpr bool kIsFloat = std::is_floating_point_v<T> || kIsHalf<T>;
+inline constexpr bool kIsFloat8 = std::is_same_v<T, Float8E4M3FN> || std::is_same_v<T, Float8E4M3FNUZ> ||
+                                  std::is_same_v<T, Float8E5M2> || std::is_same_v<T, Float8E5M2FNUZ>;
+// The floating-point types stored narrower than float (computed in float).
+template <typename T>
+inline constexpr bool kIsSmallFloat = kIsHalf<T> || kIsFloat8<T>;
+template <typename T>
+inline constexpr bool kIsFloat = std::is_floating_point_v<T> || kIsSmallFloat<T>;
 
 // A finite or non-finite double to an integer type the way numpy does on
 // x86-64: truncation toward zero; int32-or-narrower targets go through a
@@ -196,23 +202,52 @@ To DoubleToInt(double v) {
   }
 }
 
-// Converts one value between any two non-string element types.
+// Converts one value between any two non-string element types (int4/uint4
+// excepted, see ToInt4Value). `saturate` applies to float8 targets (ONNX
+// Cast's attribute): out-of-range values become the largest finite value
+// instead of NaN / infinity.
 template <typename To, typename From>
-To ConvertValue(From x) {
+To ConvertValue(From x, bool saturate = true) {
   if constexpr (std::is_same_v<To, From>) {
     return x;
   } else if constexpr (std::is_same_v<To, bool>) {
-    if constexpr (kIsHalf<From>) return static_cast<float>(x) != 0.0f;
+    if constexpr (kIsSmallFloat<From>) return static_cast<float>(x) != 0.0f;
     else return x != From(0);
   } else if constexpr (std::is_same_v<From, bool>) {
     if constexpr (kIsHalf<To>) return To(x ? 1.0f : 0.0f);
+    else if constexpr (kIsFloat8<To>) return To(x ? 1.0 : 0.0);
     else return static_cast<To>(x ? 1 : 0);
+  } else if constexpr (kIsFloat8<To>) {
+    return To(static_cast<double>(static_cast<ComputeT<From>>(x)), saturate);
   } else if constexpr (kIsHalf<To>) {
     return To(static_cast<float>(static_cast<ComputeT<From>>(x)));
   } else if constexpr (std::is_integral_v<To> && kIsFloat<From>) {
     return DoubleToInt<To>(static_cast<double>(static_cast<ComputeT<From>>(x)));
   } else {
     return static_cast<To>(static_cast<ComputeT<From>>(x));
+  }
+}
+
+// Converts one value to int4 (kSigned) or uint4, unpacked (int8_t in [-8, 7],
+// uint8_t in [0, 15]). Integers keep their low 4 bits (ONNX Cast: out of range
+// fixed point discards the higher bits and reinterprets, two's complement);
+// floating-point values first round to the nearest integer, ties to even
+// (onnx docs/technical/int4.md), NaN to 0, and then do the same.
+template <bool kSigned, typename From>
+std::conditional_t<kSigned, int8_t, uint8_t> ToInt4Value(From x) {
+  int64_t v;
+  if constexpr (std::is_same_v<From, bool>) {
+    v = x ? 1 : 0;
+  } else if constexpr (kIsFloat<From>) {
+    v = DoubleToInt<int64_t>(std::nearbyint(static_cast<double>(static_cast<ComputeT<From>>(x))));
+  } else {
+    v = static_cast<int64_t>(x);
+  }
+  const auto nibble = static_cast<uint8_t>(static_cast<uint64_t>(v) & 0x0f);
+  if constexpr (kSigned) {
+    return static_cast<int8_t>((nibble & 0x08) ? (nibble | 0xf0) : nibble);
+  } else {
+    return nibble;
   }
 }
 
@@ -771,19 +806,20 @@ absl::Status ComputeAtanh(KernelContext& ctx) {
 }
 
 // IsNaN / IsInf: floating point to bool.
+// Float8 inputs (opset 20) decode to float: NaN and infinity codes keep their
+// meaning.
 template <typename Pred>
 absl::Status FloatPredicate(KernelContext& ctx, Pred pred) {
   const Tensor& x = ctx.Input(0);
-  return VisitFloat(
-      x.dtype(),
-      [&](auto tag) -> absl::Status {
-        using T = typename decltype(tag)::type;
-        using C = ComputeT<T>;
-        Tensor* out = ctx.Output(0, DType::kBool, x.shape());
-        UnaryLoop<T, bool>(ctx, x, out, [pred](T v) { return pred(static_cast<C>(v)); });
-        return absl::OkStatus();
-      },
-      ctx.node().op_type);
+  auto run = [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    using C = ComputeT<T>;
+    Tensor* out = ctx.Output(0, DType::kBool, x.shape());
+    UnaryLoop<T, bool>(ctx, x, out, [pred](T v) { return pred(static_cast<C>(v)); });
+    return absl::OkStatus();
+  };
+  if (IsFloat8(x.dtype())) return VisitFloat8(x.dtype(), run, ctx.node().op_type);
+  return VisitFloat(x.dtype(), run, ctx.node().op_type);
 }
 
 absl::Status ComputeIsNaN(KernelContext& ctx) {
@@ -980,15 +1016,7 @@ absl::Status ComputeClip(KernelContext& ctx) {
 // Cast and CastLike.
 
 absl::StatusOr<DType> CheckCastTarget(int64_t v) {
-  if (v >= 17 && v <= 20) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cast to a float8 type (ONNX data type ", v, ") is not supported: float8 is not a hepml data type"));
-  }
-  if (v == 21 || v == 22) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cast to a 4-bit integer type (ONNX data type ", v, ") is not supported: int4/uint4 are not hepml data types"));
-  }
-  if (v <= 0 || !IsKnownDType(static_cast<int32_t>(v))) {
+  if (v <= 0 || v > std::numeric_limits<int32_t>::max() || !IsKnownDType(static_cast<int32_t>(v))) {
     return absl::InvalidArgumentError(absl::StrCat("attribute 'to' is not a known data type: ", v));
   }
   DType d = static_cast<DType>(v);
@@ -1057,6 +1085,8 @@ void ShortestDigits(T v, std::string* digits, int* exponent) {
 // "1.5e+16"); "nan", "inf", "-inf".
 template <typename T>
 std::string FormatFloat(T v) {
+  // float8 has no numpy type: its value is printed as a Python float would be.
+  if constexpr (kIsFloat8<T>) return FormatFloat(static_cast<double>(static_cast<float>(v)));
   const double d = static_cast<double>(static_cast<ComputeT<T>>(v));
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
@@ -1103,7 +1133,7 @@ bool ParseDouble(const std::string& s, double* out) {
 }
 
 template <typename T>
-bool FromString(const std::string& s, T* out) {
+bool FromString(const std::string& s, T* out, bool saturate = true) {
   if constexpr (std::is_same_v<T, bool>) {
     std::string l = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s));
     if (l == "true") return *out = true, true;
@@ -1128,12 +1158,32 @@ bool FromString(const std::string& s, T* out) {
   } else {
     double d;
     if (!ParseDouble(s, &d)) return false;
-    *out = ConvertValue<T>(d);
+    *out = ConvertValue<T>(d, saturate);
     return true;
   }
 }
 
-absl::Status CastTensor(KernelContext& ctx, const Tensor& x, DType to) {
+// Visits the types Cast converts between element by element: numeric, bool
+// and float8 (not string, complex or int4/uint4).
+template <typename F>
+absl::Status VisitCastable(DType d, F&& f) {
+  if (IsFloat8(d)) return VisitFloat8(d, f, "Cast");
+  return VisitNumericOrBool(d, f, "Cast");
+}
+
+// Visits the C++ type a value of `d` is read as: int4/uint4 as their unpacked
+// int8_t/uint8_t storage (exact), the others as VisitCastable.
+template <typename F>
+absl::Status VisitCastSource(DType d, F&& f) {
+  if (d == DType::kInt4) return f(TypeTag<int8_t>{});
+  if (d == DType::kUInt4) return f(TypeTag<uint8_t>{});
+  return VisitCastable(d, f);
+}
+
+// Cast's element conversion. `saturate` (opset >= 19) governs float8
+// targets. int4/uint4 sources read exactly; int4/uint4 targets follow
+// ToInt4Value.
+absl::Status CastTensor(KernelContext& ctx, const Tensor& x, DType to, bool saturate) {
   if (x.dtype() == to) {
     ctx.SetOutput(0, x);
     return absl::OkStatus();
@@ -1143,44 +1193,78 @@ absl::Status CastTensor(KernelContext& ctx, const Tensor& x, DType to) {
   }
   Tensor* out = ctx.Output(0, to, x.shape());
   if (to == DType::kString) {
-    return VisitNumericOrBool(x.dtype(), [&](auto tag) -> absl::Status {
+    return VisitCastSource(x.dtype(), [&](auto tag) -> absl::Status {
       using From = typename decltype(tag)::type;
       UnaryLoop<From, std::string>(ctx, x, out, [](From v) { return ToString(v); });
       return absl::OkStatus();
     });
   }
+  if (to == DType::kInt4 || to == DType::kUInt4) {
+    const bool is_signed = to == DType::kInt4;
+    auto from_string = [&](auto parse) -> absl::Status {
+      const std::string* in = x.data<std::string>();
+      for (int64_t i = 0; i < x.size(); ++i) {
+        int64_t v = 0;
+        if (!FromString(in[i], &v)) return ctx.Error("cannot parse \"", in[i], "\" as ", DTypeName(to));
+        parse(i, v);
+      }
+      return absl::OkStatus();
+    };
+    if (x.dtype() == DType::kString) {
+      if (is_signed) {
+        int8_t* po = out->mutable_data<int8_t>();
+        return from_string([po](int64_t i, int64_t v) { po[i] = ToInt4Value<true>(v); });
+      }
+      uint8_t* po = out->mutable_data<uint8_t>();
+      return from_string([po](int64_t i, int64_t v) { po[i] = ToInt4Value<false>(v); });
+    }
+    return VisitCastSource(x.dtype(), [&](auto tag) -> absl::Status {
+      using From = typename decltype(tag)::type;
+      if (is_signed) {
+        UnaryLoop<From, int8_t>(ctx, x, out, [](From v) { return ToInt4Value<true>(v); });
+      } else {
+        UnaryLoop<From, uint8_t>(ctx, x, out, [](From v) { return ToInt4Value<false>(v); });
+      }
+      return absl::OkStatus();
+    });
+  }
   if (x.dtype() == DType::kString) {
-    return VisitNumericOrBool(to, [&](auto tag) -> absl::Status {
+    return VisitCastable(to, [&](auto tag) -> absl::Status {
       using To = typename decltype(tag)::type;
       const std::string* in = x.data<std::string>();
       To* po = out->mutable_data<To>();
       for (int64_t i = 0; i < x.size(); ++i) {
-        if (!FromString(in[i], &po[i])) {
+        if (!FromString(in[i], &po[i], saturate)) {
           return ctx.Error("cannot parse \"", in[i], "\" as ", DTypeName(to));
         }
       }
       return absl::OkStatus();
     });
   }
-  return VisitNumericOrBool(x.dtype(), [&](auto from_tag) -> absl::Status {
+  return VisitCastSource(x.dtype(), [&](auto from_tag) -> absl::Status {
     using From = typename decltype(from_tag)::type;
-    return VisitNumericOrBool(to, [&](auto to_tag) -> absl::Status {
+    return VisitCastable(to, [&](auto to_tag) -> absl::Status {
       using To = typename decltype(to_tag)::type;
-      UnaryLoop<From, To>(ctx, x, out, [](From v) { return ConvertValue<To>(v); });
+      UnaryLoop<From, To>(ctx, x, out, [saturate](From v) { return ConvertValue<To>(v, saturate); });
       return absl::OkStatus();
     });
   });
 }
 
+// Cast's `saturate` attribute (opset >= 19; default 1).
+bool CastSaturates(const KernelContext& ctx) {
+  return ctx.opset() < 19 || ctx.node().GetInt("saturate", 1) != 0;
+}
+
 absl::Status ComputeCast(KernelContext& ctx) {
   auto to = CastTarget(ctx.node());
   if (!to.ok()) return ctx.Error(to.status().message());
-  return CastTensor(ctx, ctx.Input(0), *to);
+  return CastTensor(ctx, ctx.Input(0), *to, CastSaturates(ctx));
 }
 
 absl::Status ComputeCastLike(KernelContext& ctx) {
   if (!ctx.HasInput(1)) return ctx.Error("expects input 1 (target_type)");
-  return CastTensor(ctx, ctx.Input(0), ctx.Input(1).dtype());
+  return CastTensor(ctx, ctx.Input(0), ctx.Input(1).dtype(), CastSaturates(ctx));
 }
 
 absl::Status InferCast(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
@@ -1208,7 +1292,7 @@ constexpr DTypeSet kBool = Bit(DType::kBool);
 constexpr DTypeSet kSignedNumeric = kFloatTypes | kSignedIntTypes;
 constexpr DTypeSet kPowBase = kFloatTypes | Bit(DType::kInt32) | Bit(DType::kInt64);
 constexpr DTypeSet kEqualTypes = kNumericTypes | kBool | Bit(DType::kString);
-constexpr DTypeSet kCastTypes = kNumericTypes | kBool | Bit(DType::kString);
+constexpr DTypeSet kCastTypes = kNumericTypes | kBool | Bit(DType::kString) | kFloat8Types | kInt4Types;
 
 const OpTableRegistration kElementwiseOps({
     // Binary arithmetic: before opset 7, broadcasting follows the
@@ -1262,8 +1346,14 @@ const OpTableRegistration kElementwiseOps({
     {.name = "Asinh", .since = 9, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeAsinh},
     {.name = "Acosh", .since = 9, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeAcosh},
     {.name = "Atanh", .since = 9, .types = kFloatTypes, .infer = InferSameAsInput, .compute = ComputeAtanh},
-    {.name = "IsNaN", .since = 9, .types = kFloatTypes, .infer = InferSameShapeBool, .compute = ComputeIsNaN},
-    {.name = "IsInf", .since = 10, .types = kFloatTypes, .infer = InferSameShapeBool, .compute = ComputeIsInf},
+    {.name = "IsNaN", .since = 9, .until = 19, .types = kFloatTypes, .infer = InferSameShapeBool,
+     .compute = ComputeIsNaN},
+    {.name = "IsNaN", .since = 20, .types = kFloatTypes | kFloat8Types, .infer = InferSameShapeBool,
+     .compute = ComputeIsNaN},
+    {.name = "IsInf", .since = 10, .until = 19, .types = kFloatTypes, .infer = InferSameShapeBool,
+     .compute = ComputeIsInf},
+    {.name = "IsInf", .since = 20, .types = kFloatTypes | kFloat8Types, .infer = InferSameShapeBool,
+     .compute = ComputeIsInf},
     // Variadic (broadcasting from opset 8; equal shapes before, a subset).
     {.name = "Sum", .since = 1, .types = kFloatTypes, .infer = InferBroadcast, .compute = ComputeSum},
     {.name = "Mean", .since = 1, .types = kFloatTypes, .infer = InferBroadcast, .compute = ComputeMean},

@@ -597,17 +597,166 @@ TEST(ElementwiseTest, CastTargetForms) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->at(0).dtype(), DType::kFloat32);
   EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({1, 2}));
-  // float8 (17..20) and int4 (21, 22) are not hepml data types.
-  out = RunOp("Cast", 19, {T_<float>({1}, {1})}, {AttrInt("to", 17), AttrInt("saturate", 1)});
-  ASSERT_FALSE(out.ok());
-  EXPECT_NE(out.status().message().find("float8"), std::string::npos) << out.status();
-  EXPECT_FALSE(RunOp("Cast", 21, {T_<float>({1}, {1})}, {AttrInt("to", 22)}).ok());
+  // float4e2m1 (23) is not a hepml data type.
+  EXPECT_FALSE(RunOp("Cast", 21, {T_<float>({1}, {1})}, {AttrInt("to", 23)}).ok());
   EXPECT_FALSE(RunOp("Cast", 13, {T_<float>({1}, {1})}, {AttrInt("to", 99)}).ok());
   EXPECT_FALSE(RunOp("Cast", 13, {T_<float>({1}, {1})}).ok());  // no 'to'
   // Empty tensor.
   out = RunOp("Cast", 13, {T_<float>({0, 2}, {})}, {AttrInt("to", 7)});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->at(0).shape(), Shape({0, 2}));
+}
+
+std::vector<int> Codes(const Tensor& t) {
+  const auto* p = static_cast<const uint8_t*>(t.raw_data());
+  return std::vector<int>(p, p + t.size());
+}
+// int4 values as ints (uint4 read unsigned).
+std::vector<int> Nibbles(const Tensor& t) {
+  std::vector<int> out;
+  for (int64_t i = 0; i < t.size(); ++i) {
+    out.push_back(t.dtype() == DType::kInt4 ? t.data<int8_t>()[i] : t.data<uint8_t>()[i]);
+  }
+  return out;
+}
+Tensor Int4s(Shape shape, std::vector<int> values, DType dtype = DType::kInt4) {
+  Tensor t = Tensor::Empty(dtype, std::move(shape));
+  for (size_t i = 0; i < values.size(); ++i) static_cast<int8_t*>(t.raw_mutable_data())[i] = static_cast<int8_t>(values[i]);
+  return t;
+}
+
+TEST(ElementwiseTest, CastToFloat8FollowsSaturate) {
+  // float8e4m3fn: 1 -> 0x38; 500 beyond 448; -inf; NaN -> 0x7f.
+  std::vector<Tensor> in = {T_<float>({4}, {1.f, 500.f, -kInf, kNaN})};
+  auto out = RunOp("Cast", 19, in, {AttrInt("to", 17)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kFloat8E4M3FN);
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x38, 0x7e, 0xfe, 0x7f}));
+  out = RunOp("Cast", 19, in, {AttrInt("to", 17), AttrInt("saturate", 0)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x38, 0x7f, 0xff, 0x7f}));
+  // float8e5m2 keeps infinities when not saturating.
+  out = RunOp("Cast", 19, in, {AttrInt("to", 19), AttrInt("saturate", 0)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x3c, 0x60 /* 500 rounds to 512 */, 0xfc, 0x7f}));
+  // float16 source, FNUZ target: -0.0 has no negative zero.
+  out = RunOp("Cast", 19, {T_<Float16>({2}, {Float16(-0.0f), Float16(-2.0f)})}, {AttrInt("to", 18)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x00, 0xc8}));
+  // bool and integers.
+  out = RunOp("Cast", 19, {T_<bool>({2}, {true, false})}, {AttrInt("to", 20)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x40, 0x00}));
+  out = RunOp("Cast", 19, {T_<int64_t>({2}, {-3, 100000})}, {AttrInt("to", 17)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0xc4, 0x7e}));  // -1.5 * 2^1; saturated
+}
+
+TEST(ElementwiseTest, CastFromFloat8) {
+  auto out = RunOp("Cast", 19, {T_<Float8E5M2>({3}, {Float8E5M2::FromBits(0x7c), Float8E5M2::FromBits(0x01),
+                                                     Float8E5M2::FromBits(0xfe)})},
+                   {AttrInt("to", 1)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  const std::vector<float> v = Values<float>(out->at(0));
+  EXPECT_EQ(v[0], kInf);
+  EXPECT_EQ(v[1], 1.52587890625e-05f);  // 2^-16
+  EXPECT_TRUE(std::isnan(v[2]));
+  // float8 -> float8: 448 (e4m3fn 0x7e) is 1.75 * 2^8 in e5m2 (0x5f).
+  out = RunOp("Cast", 19, {T_<Float8E4M3FN>({1}, {Float8E4M3FN::FromBits(0x7e)})}, {AttrInt("to", 19)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x5f}));
+  // -> int32 truncates, -> bool, -> string.
+  std::vector<Tensor> in = {T_<Float8E4M3FN>({3}, {Float8E4M3FN(-2.5), Float8E4M3FN(0.0), Float8E4M3FN(0.375)})};
+  out = RunOp("Cast", 19, in, {AttrInt("to", 6)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<int32_t>(out->at(0)), std::vector<int32_t>({-2, 0, 0}));
+  out = RunOp("Cast", 19, in, {AttrInt("to", 9)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Bools(out->at(0)), std::vector<bool>({true, false, true}));
+  out = RunOp("Cast", 19, in, {AttrInt("to", 8)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<std::string>(out->at(0)), std::vector<std::string>({"-2.5", "0.0", "0.375"}));
+}
+
+TEST(ElementwiseTest, CastToInt4KeepsTheLowBitsOfIntegers) {
+  // 200 = 0xc8 -> 8 -> int4 -8, uint4 8; -9 = ...f7 -> 7; 8 -> int4 -8.
+  std::vector<Tensor> in = {T_<int32_t>({5}, {200, -9, 7, 8, -8})};
+  auto out = RunOp("Cast", 21, in, {AttrInt("to", 22)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kInt4);
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({-8, 7, 7, -8, -8}));
+  out = RunOp("Cast", 21, in, {AttrInt("to", 21)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kUInt4);
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({8, 7, 7, 8, 8}));
+}
+
+TEST(ElementwiseTest, CastFloatToInt4RoundsHalfToEven) {
+  // onnx docs/technical/int4.md: round to nearest, ties to even, then keep
+  // 4 bits: 7.5 -> 8 -> -8; NaN -> 0.
+  auto out = RunOp("Cast", 21, {T_<float>({8}, {-0.5f, 0.5f, 1.5f, 2.5f, -7.9f, 3.99f, 7.5f, kNaN})},
+                   {AttrInt("to", 22)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({0, 0, 2, 2, -8, 4, -8, 0}));
+  out = RunOp("Cast", 21, {T_<Float8E4M3FN>({2}, {Float8E4M3FN(2.5), Float8E4M3FN(14.0)})}, {AttrInt("to", 21)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({2, 14}));
+}
+
+TEST(ElementwiseTest, CastFromInt4) {
+  Tensor i4 = Int4s({3}, {-8, 7, -1});
+  auto out = RunOp("Cast", 21, {i4}, {AttrInt("to", 1)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({-8.f, 7.f, -1.f}));
+  out = RunOp("Cast", 21, {i4}, {AttrInt("to", 21)});  // int4 -> uint4 reinterprets the bits
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({8, 7, 15}));
+  out = RunOp("Cast", 21, {Int4s({2}, {15, 9}, DType::kUInt4)}, {AttrInt("to", 22)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({-1, -7}));
+  out = RunOp("Cast", 21, {Int4s({2}, {15, 9}, DType::kUInt4)}, {AttrInt("to", 3)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<int8_t>(out->at(0)), std::vector<int8_t>({15, 9}));
+  out = RunOp("Cast", 21, {i4}, {AttrInt("to", 8)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<std::string>(out->at(0)), std::vector<std::string>({"-8", "7", "-1"}));
+  out = RunOp("Cast", 21, {T_<std::string>({2}, {"9", "-3"})}, {AttrInt("to", 22)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({-7, -3}));
+  out = RunOp("Cast", 21, {i4}, {AttrInt("to", 19)});  // int4 -> float8e5m2: -8, 7, -1 exact
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0xc8, 0x47, 0xbc}));
+}
+
+TEST(ElementwiseTest, CastLikeToFloat8AndInt4) {
+  auto out = RunOp("CastLike", 21, {T_<float>({2}, {3.f, 1e6f}), T_<Float8E4M3FNUZ>({1}, {Float8E4M3FNUZ(0.0)})},
+                   {AttrInt("saturate", 0)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kFloat8E4M3FNUZ);
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x4c, 0x80}));  // 1.5 * 2^1 (bias 8); NaN
+  out = RunOp("CastLike", 21, {T_<int64_t>({2}, {-8, 17}), Int4s({1}, {0}, DType::kUInt4)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kUInt4);
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({8, 1}));
+}
+
+TEST(ElementwiseTest, IsNaNAndIsInfOnFloat8FromOpset20) {
+  Tensor e5m2 = T_<Float8E5M2>({4}, {Float8E5M2::FromBits(0x7c), Float8E5M2::FromBits(0xfc),
+                                     Float8E5M2::FromBits(0x7f), Float8E5M2::FromBits(0x3c)});
+  auto out = RunOp("IsInf", 20, {e5m2});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Bools(out->at(0)), std::vector<bool>({true, true, false, false}));
+  out = RunOp("IsInf", 20, {e5m2}, {AttrInt("detect_negative", 0)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Bools(out->at(0)), std::vector<bool>({true, false, false, false}));
+  out = RunOp("IsNaN", 20, {e5m2});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Bools(out->at(0)), std::vector<bool>({false, false, true, false}));
+  Tensor fnuz = T_<Float8E4M3FNUZ>({2}, {Float8E4M3FNUZ::FromBits(0x80), Float8E4M3FNUZ::FromBits(0x7f)});
+  out = RunOp("IsNaN", 20, {fnuz});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Bools(out->at(0)), std::vector<bool>({true, false}));
+  EXPECT_FALSE(RunOp("IsNaN", 13, {fnuz}).ok());  // float8 inputs are new in opset 20
 }
 
 TEST(ElementwiseTest, CastLikeTakesTheSecondInputsType) {

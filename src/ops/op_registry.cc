@@ -8,7 +8,7 @@ namespace hepml::ops {
 
 std::string DTypeSetToString(DTypeSet set) {
   std::vector<std::string> names;
-  for (int d = 1; d <= 16; ++d) {
+  for (int d = 1; d <= 22; ++d) {
     if (set & Bit(static_cast<DType>(d))) names.push_back(DTypeName(static_cast<DType>(d)));
   }
   return absl::StrJoin(names, ", ");

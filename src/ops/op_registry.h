@@ -39,6 +39,9 @@ inline constexpr DTypeSet kUnsignedIntTypes =
     Bit(DType::kUInt8) | Bit(DType::kUInt16) | Bit(DType::kUInt32) | Bit(DType::kUInt64);
 inline constexpr DTypeSet kIntTypes = kSignedIntTypes | kUnsignedIntTypes;
 inline constexpr DTypeSet kNumericTypes = kFloatTypes | kIntTypes;
+inline constexpr DTypeSet kFloat8Types = Bit(DType::kFloat8E4M3FN) | Bit(DType::kFloat8E4M3FNUZ) |
+                                         Bit(DType::kFloat8E5M2) | Bit(DType::kFloat8E5M2FNUZ);
+inline constexpr DTypeSet kInt4Types = Bit(DType::kInt4) | Bit(DType::kUInt4);
 inline constexpr DTypeSet kAllTypes = ~DTypeSet{0};
 std::string DTypeSetToString(DTypeSet set);
 

@@ -12,8 +12,11 @@
 //   accumulator, as float, by the float multiplier in_scale * w_scale /
 //   out_scale, rounds half to even, adds the output zero point, saturates.
 //
-// float8, int4/uint4 and float4 types are not hepml dtypes: models using them
-// are rejected (by the importer for tensors, here for `output_dtype`).
+// - float8 outputs (opset 19) convert x / scale + zero point with Cast's
+//   float8 rules (round to nearest even; `saturate`); float8 inputs
+//   dequantize exactly. int4/uint4 (opset 21) quantize like int8 with the
+//   4-bit range; in memory they are one value per byte.
+// float4 (opset 23) is not a hepml dtype.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -63,18 +66,40 @@ absl::StatusOr<std::vector<int32_t>> ReadInt32s(const Tensor& t) {
   return std::vector<int32_t>(v->begin(), v->end());
 }
 
-// Names the ONNX element types hepml does not have, for clear errors.
-const char* UnsupportedOnnxTypeName(int64_t onnx_type) {
-  switch (onnx_type) {
-    case 17: return "float8e4m3fn";
-    case 18: return "float8e4m3fnuz";
-    case 19: return "float8e5m2";
-    case 20: return "float8e5m2fnuz";
-    case 21: return "uint4";
-    case 22: return "int4";
-    case 23: return "float4e2m1";
-    default: return nullptr;
-  }
+// Zero points as doubles (exact for every quantized type: integers of at most
+// 32 bits, int4/uint4, float8).
+absl::StatusOr<std::vector<double>> ReadZeroPoints(const Tensor& t) {
+  std::vector<double> out(static_cast<size_t>(t.size()));
+  auto read = [&](auto tag) -> absl::Status {
+    using T = typename decltype(tag)::type;
+    const T* p = t.data<T>();
+    for (int64_t i = 0; i < t.size(); ++i) out[i] = static_cast<double>(static_cast<ComputeT<T>>(p[i]));
+    return absl::OkStatus();
+  };
+  absl::Status st;
+  if (t.dtype() == DType::kInt4) st = read(TypeTag<int8_t>{});
+  else if (t.dtype() == DType::kUInt4) st = read(TypeTag<uint8_t>{});
+  else if (IsFloat8(t.dtype())) st = VisitFloat8(t.dtype(), read, "zero point");
+  else st = VisitInteger(t.dtype(), read, "zero point");
+  if (!st.ok()) return st;
+  return out;
+}
+
+// The range of a 4-bit quantized type.
+template <bool kSigned>
+struct Int4Range {
+  static constexpr float kLo = kSigned ? -8.0f : 0.0f;
+  static constexpr float kHi = kSigned ? 7.0f : 15.0f;
+};
+
+// round-half-to-even(v) + zero_point saturated to the int4 / uint4 range,
+// unpacked. NaN maps to the zero point.
+template <bool kSigned>
+inline std::conditional_t<kSigned, int8_t, uint8_t> QuantizeInt4Value(float v, float zero_point) {
+  float r = std::nearbyint(v);
+  if (std::isnan(r)) r = 0.0f;
+  r = std::clamp(r + zero_point, Int4Range<kSigned>::kLo, Int4Range<kSigned>::kHi);
+  return static_cast<std::conditional_t<kSigned, int8_t, uint8_t>>(r);
 }
 
 // ---- quantization granularity ----------------------------------------------
@@ -175,9 +200,6 @@ void ForEachQuantElement(const KernelContext& ctx, const Granularity& g, F&& fn)
 // The output type: the zero point's, else `output_dtype` (opset 21), else uint8.
 absl::StatusOr<DType> QuantizeOutputType(const KernelContext& ctx) {
   const int64_t attr = ctx.opset() >= 21 ? ctx.node().GetInt("output_dtype", 0) : 0;
-  if (const char* name = UnsupportedOnnxTypeName(attr)) {
-    return ctx.Error("output_dtype ", name, " is not supported: hepml has no ", name, " type");
-  }
   DType out = DType::kUInt8;
   if (ctx.HasInput(2)) {
     out = ctx.Input(2).dtype();
@@ -185,17 +207,20 @@ absl::StatusOr<DType> QuantizeOutputType(const KernelContext& ctx) {
       return ctx.Error("output_dtype ", attr, " does not match the zero point type ", DTypeName(out));
     }
   } else if (attr != 0) {
-    if (!IsKnownDType(static_cast<int32_t>(attr))) return ctx.Error("unknown output_dtype ", attr);
+    if (attr < 0 || attr > std::numeric_limits<int32_t>::max() || !IsKnownDType(static_cast<int32_t>(attr))) {
+      return ctx.Error("output_dtype ", attr, " is not a data type hepml supports");
+    }
     out = static_cast<DType>(attr);
   }
-  const bool wide_ok = ctx.opset() >= 21;
-  if (out == DType::kInt8 || out == DType::kUInt8 ||
-      (wide_ok && (out == DType::kInt16 || out == DType::kUInt16))) {
+  const int opset = ctx.opset();
+  if (out == DType::kInt8 || out == DType::kUInt8 || (opset >= 19 && IsFloat8(out)) ||
+      (opset >= 21 && (out == DType::kInt16 || out == DType::kUInt16 || Is4BitInt(out)))) {
     return out;
   }
-  return ctx.Error("cannot quantize to ", DTypeName(out), " at opset ", ctx.opset(),
-                   wide_ok ? " (int8, uint8, int16, uint16 are supported)"
-                           : " (int8 and uint8 are supported)");
+  return ctx.Error("cannot quantize to ", DTypeName(out), " at opset ", opset,
+                   opset >= 21   ? " (int8, uint8, int16, uint16, int4, uint4 and float8 are supported)"
+                   : opset >= 19 ? " (int8, uint8 and float8 are supported)"
+                                 : " (int8 and uint8 are supported)");
 }
 
 absl::Status ComputeQuantizeLinear(KernelContext& ctx) {
@@ -214,22 +239,25 @@ absl::Status ComputeQuantizeLinear(KernelContext& ctx) {
   const Tensor* zp_t = ctx.HasInput(2) ? &ctx.Input(2) : nullptr;
   auto g = ResolveGranularity(ctx, x.shape(), scale_t, zp_t);
   if (!g.ok()) return g.status();
-  std::vector<int32_t> zp(scale->size(), 0);
+  // Zero points as floats: exact for the quantized types (at most 16 bits).
+  std::vector<float> zp(scale->size(), 0.0f);
   if (zp_t != nullptr) {
-    auto v = ReadInt32s(*zp_t);
+    auto v = ReadZeroPoints(*zp_t);
     if (!v.ok()) return ctx.Error(v.status().message());
-    zp = std::move(*v);
+    zp.assign(v->begin(), v->end());
   }
+  const bool saturate = ctx.node().GetInt("saturate", 1) != 0;  // float8 outputs only
   Tensor* y = ctx.Output(0, *out_type, x.shape());
-  return VisitInteger(*out_type, [&](auto qtag) -> absl::Status {
+  const float* ps = scale->data();
+  const float* pz = zp.data();
+  // Runs quantize(x_i / scale, zero_point) -> Q over every element.
+  auto run = [&](auto qtag, auto quantize) -> absl::Status {
     using Q = typename decltype(qtag)::type;
     Q* py = y->mutable_data<Q>();
-    const float* ps = scale->data();
-    const int32_t* pz = zp.data();
     if (x.dtype() == DType::kInt32) {
       const int32_t* px = x.data<int32_t>();
       ForEachQuantElement(ctx, *g, [&](int64_t i, int64_t p) {
-        py[i] = QuantizeValue<Q>(static_cast<float>(px[i]) / ps[p], static_cast<float>(pz[p]));
+        py[i] = quantize(static_cast<float>(px[i]) / ps[p], pz[p]);
       });
       return absl::OkStatus();
     }
@@ -237,10 +265,27 @@ absl::Status ComputeQuantizeLinear(KernelContext& ctx) {
       using T = typename decltype(xtag)::type;
       const T* px = x.data<T>();
       ForEachQuantElement(ctx, *g, [&](int64_t i, int64_t p) {
-        py[i] = QuantizeValue<Q>(static_cast<float>(px[i]) / ps[p], static_cast<float>(pz[p]));
+        py[i] = quantize(static_cast<float>(px[i]) / ps[p], pz[p]);
       });
       return absl::OkStatus();
     });
+  };
+  if (IsFloat8(*out_type)) {
+    // Cast's float8 conversion of x / scale + zero point (no integer rounding).
+    return VisitFloat8(*out_type, [&](auto qtag) -> absl::Status {
+      using Q = typename decltype(qtag)::type;
+      return run(qtag, [saturate](float v, float z) { return Q(static_cast<double>(v + z), saturate); });
+    });
+  }
+  if (*out_type == DType::kInt4) {
+    return run(TypeTag<int8_t>{}, [](float v, float z) { return QuantizeInt4Value<true>(v, z); });
+  }
+  if (*out_type == DType::kUInt4) {
+    return run(TypeTag<uint8_t>{}, [](float v, float z) { return QuantizeInt4Value<false>(v, z); });
+  }
+  return VisitInteger(*out_type, [&](auto qtag) -> absl::Status {
+    using Q = typename decltype(qtag)::type;
+    return run(qtag, [](float v, float z) { return QuantizeValue<Q>(v, z); });
   });
 }
 
@@ -279,9 +324,9 @@ absl::Status ComputeDequantizeLinear(KernelContext& ctx) {
   }
   auto g = ResolveGranularity(ctx, x.shape(), scale_t, zp_t);
   if (!g.ok()) return g.status();
-  std::vector<int32_t> zp(scale->size(), 0);
+  std::vector<double> zp(scale->size(), 0.0);
   if (zp_t != nullptr) {
-    auto v = ReadInt32s(*zp_t);
+    auto v = ReadZeroPoints(*zp_t);
     if (!v.ok()) return ctx.Error(v.status().message());
     zp = std::move(*v);
   }
@@ -291,20 +336,30 @@ absl::Status ComputeDequantizeLinear(KernelContext& ctx) {
     using O = typename decltype(otag)::type;
     O* py = y->mutable_data<O>();
     const float* ps = scale->data();
-    const int32_t* pz = zp.data();
-    return VisitInteger(x.dtype(), [&](auto xtag) -> absl::Status {
+    const double* pz = zp.data();
+    // (x - zero point) * scale; integers (at most 32 bits, int4 unpacked)
+    // subtract exactly in int64, float8 in float (both exact).
+    auto run = [&](auto xtag) -> absl::Status {
       using X = typename decltype(xtag)::type;
       if constexpr (sizeof(X) > 4) {
         return ctx.Error("unsupported input type ", DTypeName(x.dtype()));
       } else {
         const X* px = x.data<X>();
         ForEachQuantElement(ctx, *g, [&](int64_t i, int64_t p) {
-          const int64_t centered = static_cast<int64_t>(px[i]) - pz[p];
-          py[i] = static_cast<O>(static_cast<float>(centered) * ps[p]);
+          if constexpr (std::is_integral_v<X>) {
+            const int64_t centered = static_cast<int64_t>(px[i]) - static_cast<int64_t>(pz[p]);
+            py[i] = static_cast<O>(static_cast<float>(centered) * ps[p]);
+          } else {
+            py[i] = static_cast<O>((static_cast<float>(px[i]) - static_cast<float>(pz[p])) * ps[p]);
+          }
         });
         return absl::OkStatus();
       }
-    });
+    };
+    if (x.dtype() == DType::kInt4) return run(TypeTag<int8_t>{});
+    if (x.dtype() == DType::kUInt4) return run(TypeTag<uint8_t>{});
+    if (IsFloat8(x.dtype())) return VisitFloat8(x.dtype(), run);
+    return VisitInteger(x.dtype(), run);
   });
 }
 
@@ -925,16 +980,20 @@ absl::Status InferLikeOutputZeroPoint(const InferContext& ctx, std::vector<TypeI
 constexpr DTypeSet kQuantizeInputs = Bit(DType::kFloat32) | Bit(DType::kInt32);
 constexpr DTypeSet kQuantizeInputs19 = kQuantizeInputs | Bit(DType::kFloat16) | Bit(DType::kBFloat16);
 constexpr DTypeSet kDequantizeInputs = kInt8Types | Bit(DType::kInt32);
-constexpr DTypeSet kDequantizeInputs21 = kDequantizeInputs | Bit(DType::kInt16) | Bit(DType::kUInt16);
+constexpr DTypeSet kDequantizeInputs19 = kDequantizeInputs | kFloat8Types;
+constexpr DTypeSet kDequantizeInputs21 =
+    kDequantizeInputs19 | Bit(DType::kInt16) | Bit(DType::kUInt16) | kInt4Types;
 
 const OpTableRegistration kQuantizationOps({
-    // 10: per-tensor; 13: per-axis; 19: float16/bfloat16 (and float8, not
-    // supported); 21: int16/uint16, blocked, output_dtype (and int4).
+    // 10: per-tensor; 13: per-axis; 19: float16/bfloat16 scales, float8;
+    // 21: int16/uint16, int4/uint4, blocked, output_dtype.
     {.name = "QuantizeLinear", .since = 10, .until = 18, .types = kQuantizeInputs,
      .infer = InferQuantizeLinear, .compute = ComputeQuantizeLinear},
     {.name = "QuantizeLinear", .since = 19, .types = kQuantizeInputs19,
      .infer = InferQuantizeLinear, .compute = ComputeQuantizeLinear},
-    {.name = "DequantizeLinear", .since = 10, .until = 20, .types = kDequantizeInputs,
+    {.name = "DequantizeLinear", .since = 10, .until = 18, .types = kDequantizeInputs,
+     .infer = InferDequantizeLinear, .compute = ComputeDequantizeLinear},
+    {.name = "DequantizeLinear", .since = 19, .until = 20, .types = kDequantizeInputs19,
      .infer = InferDequantizeLinear, .compute = ComputeDequantizeLinear},
     {.name = "DequantizeLinear", .since = 21, .types = kDequantizeInputs21,
      .infer = InferDequantizeLinear, .compute = ComputeDequantizeLinear},

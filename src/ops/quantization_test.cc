@@ -147,13 +147,101 @@ TEST(QuantizeLinearTest, OutputDtypeAttribute) {
   ASSERT_FALSE(bad.ok());
 }
 
-TEST(QuantizeLinearTest, Float8AndInt4AreRejectedClearly) {
-  for (int64_t type : {17, 19, 21, 22}) {
-    auto out = RunOp("QuantizeLinear", 21, {T_<float>({1}, {1.f}), Sc<float>(1.f)},
-                     {AttrInt("output_dtype", type)});
-    ASSERT_FALSE(out.ok());
-    EXPECT_TRUE(HasMessage(out.status(), "not supported")) << out.status();
+// An int4 (is_signed) or uint4 tensor, unpacked one value per byte.
+Tensor Int4s(Shape shape, std::vector<int> values, bool is_signed = true) {
+  Tensor t = Tensor::Empty(is_signed ? DType::kInt4 : DType::kUInt4, std::move(shape));
+  for (size_t i = 0; i < values.size(); ++i) static_cast<int8_t*>(t.raw_mutable_data())[i] = static_cast<int8_t>(values[i]);
+  return t;
+}
+std::vector<int> Nibbles(const Tensor& t) {
+  std::vector<int> out;
+  for (int64_t i = 0; i < t.size(); ++i) {
+    out.push_back(t.dtype() == DType::kInt4 ? t.data<int8_t>()[i] : t.data<uint8_t>()[i]);
   }
+  return out;
+}
+std::vector<int> Codes(const Tensor& t) {
+  const auto* p = static_cast<const uint8_t*>(t.raw_data());
+  return std::vector<int>(p, p + t.size());
+}
+
+TEST(QuantizeLinearTest, Float8OutputUsesCastRoundingAndSaturate) {
+  // x / 2 = [0.5, 1.5, 500, -500, 0.15] in float8e4m3fn: 0.5 = 1.0 * 2^-1 ->
+  // exponent 6: 0x30; 1.5 -> 0x3c; +/-500 saturate to +/-448 (0x7e, 0xfe);
+  // 0.15 = 9.6 units of 2^-6 -> 10 -> 1.25 * 2^-3: 0x22.
+  std::vector<Tensor> in = {T_<float>({5}, {1.f, 3.f, 1000.f, -1000.f, 0.3f}), Sc<float>(2.f),
+                            Sc<Float8E4M3FN>(Float8E4M3FN(0.0))};
+  auto out = RunOp("QuantizeLinear", 19, in);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kFloat8E4M3FN);
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x30, 0x3c, 0x7e, 0xfe, 0x22}));
+  // saturate = 0: out of range gives NaN (0x7f with the sign).
+  out = RunOp("QuantizeLinear", 19, in, {AttrInt("saturate", 0)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x30, 0x3c, 0x7f, 0xff, 0x22}));
+  // float8 outputs are new in opset 19.
+  EXPECT_FALSE(RunOp("QuantizeLinear", 13, {T_<float>({1}, {1.f}), Sc<float>(1.f),
+                                            Sc<Float8E4M3FN>(Float8E4M3FN(0.0))}).ok());
+  // output_dtype = float8e5m2fnuz (20): 1.0 -> exponent 16: 0x40.
+  out = RunOp("QuantizeLinear", 21, {T_<float>({1}, {2.f}), Sc<float>(2.f)}, {AttrInt("output_dtype", 20)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kFloat8E5M2FNUZ);
+  EXPECT_EQ(Codes(out->at(0)), std::vector<int>({0x40}));
+}
+
+TEST(QuantizeLinearTest, Int4OutputSaturatesToItsRange) {
+  // x / 0.5 = [-40, -7, -2.5, 0.8, 10, 40] -> round half to even
+  // [-40, -7, -2, 1, 10, 40], + 1 -> [-39, -6, -1, 2, 11, 41] -> [-8, 7] range.
+  auto out = RunOp("QuantizeLinear", 21,
+                   {T_<float>({6}, {-20.f, -3.5f, -1.25f, 0.4f, 5.f, 20.f}), Sc<float>(0.5f),
+                    Int4s({}, {1})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kInt4);
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({-8, -6, -1, 2, 7, 7}));
+  // uint4 through output_dtype (21): [-1, 3.2, 7.5, 100] -> [0, 3, 8, 15].
+  out = RunOp("QuantizeLinear", 21, {T_<float>({4}, {-1.f, 3.2f, 7.5f, 100.f}), Sc<float>(1.f)},
+              {AttrInt("output_dtype", 21)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).dtype(), DType::kUInt4);
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({0, 3, 8, 15}));
+  // int4 is new in opset 21.
+  EXPECT_FALSE(RunOp("QuantizeLinear", 19, {T_<float>({1}, {1.f}), Sc<float>(1.f), Int4s({}, {0})}).ok());
+  // float4e2m1 (23) is not a hepml type.
+  auto bad = RunOp("QuantizeLinear", 21, {T_<float>({1}, {1.f}), Sc<float>(1.f)}, {AttrInt("output_dtype", 23)});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(HasMessage(bad.status(), "23")) << bad.status();
+}
+
+TEST(QuantizeLinearTest, Uint4Blocked) {
+  // Blocks of 2 along axis 1: scales [1, 0.5], zero points [1, 4].
+  // [0.4, 20] / 1 + 1 -> [1, 15 (21 saturated)]; [-1.5, 3] / 0.5 + 4 -> [1, 10].
+  auto out = RunOp("QuantizeLinear", 21,
+                   {T_<float>({1, 4}, {0.4f, 20.f, -1.5f, 3.f}), T_<float>({1, 2}, {1.f, 0.5f}),
+                    Int4s({1, 2}, {1, 4}, false)},
+                   {AttrInt("axis", 1), AttrInt("block_size", 2)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Nibbles(out->at(0)), std::vector<int>({1, 15, 1, 10}));
+}
+
+TEST(DequantizeLinearTest, Float8AndInt4Inputs) {
+  // float8e5m2 [1.5, -0.25] * 2 (opset 19).
+  auto out = RunOp("DequantizeLinear", 19,
+                   {T_<Float8E5M2>({2}, {Float8E5M2(1.5), Float8E5M2(-0.25)}), Sc<float>(2.f),
+                    Sc<Float8E5M2>(Float8E5M2(0.0))});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({3.f, -0.5f}));
+  // int4 (opset 21): ([-8, 7, -1] - (-1)) * 0.5 = [-3.5, 4, 0].
+  out = RunOp("DequantizeLinear", 21, {Int4s({3}, {-8, 7, -1}), Sc<float>(0.5f), Int4s({}, {-1})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({-3.5f, 4.f, 0.f}));
+  // uint4, blocks of 2 on axis 1: ([0, 15] - 1) * 1, ([3, 4] - 4) * 0.5.
+  out = RunOp("DequantizeLinear", 21,
+              {Int4s({1, 4}, {0, 15, 3, 4}, false), T_<float>({1, 2}, {1.f, 0.5f}), Int4s({1, 2}, {1, 4}, false)},
+              {AttrInt("axis", 1), AttrInt("block_size", 2)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Values<float>(out->at(0)), std::vector<float>({-1.f, 14.f, -0.5f, 0.f}));
+  // int4 input before opset 21 is refused.
+  EXPECT_FALSE(RunOp("DequantizeLinear", 19, {Int4s({1}, {1}), Sc<float>(1.f)}).ok());
 }
 
 TEST(QuantizeLinearTest, Float16InputAtOpset19) {

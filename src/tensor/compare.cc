@@ -56,7 +56,7 @@ absl::Status AllClose(const Tensor& actual, const Tensor& expected, Tolerance to
     if (d == DType::kComplex64) cmp(TypeTag<std::complex<float>>{});
     else cmp(TypeTag<std::complex<double>>{});
   } else {
-    st = VisitNumericOrBool(d, [&](auto tag) -> absl::Status {
+    auto compare = [&](auto tag) -> absl::Status {
       using T = typename decltype(tag)::type;
       const T* a = actual.data<T>();
       const T* e = expected.data<T>();
@@ -73,7 +73,13 @@ absl::Status AllClose(const Tensor& actual, const Tensor& expected, Tolerance to
         }
       }
       return absl::OkStatus();
-    });
+    };
+    // float8 compares by value like the other floats; int4/uint4 exactly, as
+    // their unpacked int8/uint8 storage.
+    if (d == DType::kInt4) st = compare(TypeTag<int8_t>{});
+    else if (d == DType::kUInt4) st = compare(TypeTag<uint8_t>{});
+    else if (IsFloat8(d)) st = VisitFloat8(d, compare, "AllClose");
+    else st = VisitNumericOrBool(d, compare, "AllClose");
   }
   if (!st.ok()) return st;
   if (mismatches > 0) {

@@ -86,6 +86,19 @@ absl::Status VisitAll(DType d, F&& f, absl::string_view what = "operator") {
   }
 }
 
+// The four float8 types (not part of VisitFloat: no arithmetic kernel
+// computes in them; Cast, quantization and IsNaN/IsInf visit them).
+template <typename F>
+absl::Status VisitFloat8(DType d, F&& f, absl::string_view what = "operator") {
+  switch (d) {
+    HEPML_VISIT_CASE(kFloat8E4M3FN, Float8E4M3FN)
+    HEPML_VISIT_CASE(kFloat8E4M3FNUZ, Float8E4M3FNUZ)
+    HEPML_VISIT_CASE(kFloat8E5M2, Float8E5M2)
+    HEPML_VISIT_CASE(kFloat8E5M2FNUZ, Float8E5M2FNUZ)
+    default: return UnsupportedDType(d, what);
+  }
+}
+
 #undef HEPML_VISIT_CASE
 
 // A 16-byte element (complex128) moved as raw bits.
@@ -110,7 +123,7 @@ absl::Status VisitByElementSize(DType d, F&& f, absl::string_view what = "operat
   }
 }
 
-// The arithmetic type a kernel computes T in: float for the 16-bit floats.
+// The arithmetic type a kernel computes T in: float for the 16- and 8-bit floats.
 template <typename T>
 struct ComputeType {
   using type = T;
@@ -121,6 +134,22 @@ struct ComputeType<Float16> {
 };
 template <>
 struct ComputeType<BFloat16> {
+  using type = float;
+};
+template <>
+struct ComputeType<Float8E4M3FN> {
+  using type = float;
+};
+template <>
+struct ComputeType<Float8E4M3FNUZ> {
+  using type = float;
+};
+template <>
+struct ComputeType<Float8E5M2> {
+  using type = float;
+};
+template <>
+struct ComputeType<Float8E5M2FNUZ> {
   using type = float;
 };
 template <typename T>

@@ -1,7 +1,10 @@
 #include "hepml/tensor.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <sstream>
 
@@ -56,6 +59,12 @@ size_t DTypeSize(DType dtype) {
     case DType::kComplex64: return 8;
     case DType::kComplex128: return 16;
     case DType::kBFloat16: return 2;
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E5M2FNUZ:
+    case DType::kUInt4:
+    case DType::kInt4: return 1;
     case DType::kUndefined: return 0;
   }
   return 0;
@@ -79,6 +88,12 @@ const char* DTypeName(DType dtype) {
     case DType::kComplex64: return "complex64";
     case DType::kComplex128: return "complex128";
     case DType::kBFloat16: return "bfloat16";
+    case DType::kFloat8E4M3FN: return "float8e4m3fn";
+    case DType::kFloat8E4M3FNUZ: return "float8e4m3fnuz";
+    case DType::kFloat8E5M2: return "float8e5m2";
+    case DType::kFloat8E5M2FNUZ: return "float8e5m2fnuz";
+    case DType::kUInt4: return "uint4";
+    case DType::kInt4: return "int4";
     case DType::kUndefined: return "undefined";
   }
   return "undefined";
@@ -117,7 +132,12 @@ bool IsInteger(DType d) {
   return IsSignedInteger(d) || d == DType::kUInt8 || d == DType::kUInt16 ||
          d == DType::kUInt32 || d == DType::kUInt64;
 }
-bool IsKnownDType(int32_t v) { return v >= 1 && v <= 16; }
+bool IsFloat8(DType d) {
+  return d == DType::kFloat8E4M3FN || d == DType::kFloat8E4M3FNUZ || d == DType::kFloat8E5M2 ||
+         d == DType::kFloat8E5M2FNUZ;
+}
+bool Is4BitInt(DType d) { return d == DType::kInt4 || d == DType::kUInt4; }
+bool IsKnownDType(int32_t v) { return v >= 1 && v <= 22; }
 
 Float16::Float16(float value) {
   uint32_t x = FloatBits(value);
@@ -189,6 +209,111 @@ BFloat16::BFloat16(float value) {
 
 BFloat16::operator float() const { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
 
+// ---- float8 -----------------------------------------------------------------
+
+namespace {
+
+// The layout of one float8 type. Codes are sign | magnitude; the magnitude
+// (code & 0x7f) orders values like the unsigned integers.
+struct Float8Format {
+  int mantissa_bits;
+  int bias;
+  bool fnuz;           // no negative zero; 0x80 is the only NaN
+  bool has_inf;        // E5M2: 0x7c is infinity, 0x7d..0x7f NaN
+  uint8_t max_code;    // magnitude code of the largest finite value
+  uint8_t nan_code;    // magnitude code of NaN (for the non-FNUZ types)
+};
+
+constexpr Float8Format kE4M3FN{3, 7, false, false, 0x7e, 0x7f};
+constexpr Float8Format kE4M3FNUZ{3, 8, true, false, 0x7f, 0};
+constexpr Float8Format kE5M2{2, 15, false, true, 0x7b, 0x7f};
+constexpr Float8Format kE5M2FNUZ{2, 16, true, false, 0x7f, 0};
+
+bool Float8IsNaN(const Float8Format& f, uint8_t code) {
+  if (f.fnuz) return code == 0x80;
+  const uint8_t mag = code & 0x7f;
+  return f.has_inf ? mag > 0x7c : mag == 0x7f;
+}
+
+bool Float8IsInf(const Float8Format& f, uint8_t code) { return f.has_inf && (code & 0x7f) == 0x7c; }
+
+float DecodeFloat8(const Float8Format& f, uint8_t code) {
+  if (Float8IsNaN(f, code)) return std::numeric_limits<float>::quiet_NaN();
+  const bool negative = (code & 0x80) != 0;
+  if (Float8IsInf(f, code)) {
+    return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+  }
+  const int m = f.mantissa_bits;
+  const int exponent = (code & 0x7f) >> m;
+  const int mantissa = code & ((1 << m) - 1);
+  // Subnormals (exponent 0) share the scale of the smallest normal binade.
+  const float magnitude = exponent == 0 ? std::ldexp(static_cast<float>(mantissa), 1 - f.bias - m)
+                                        : std::ldexp(static_cast<float>((1 << m) + mantissa), exponent - f.bias - m);
+  return negative ? -magnitude : magnitude;
+}
+
+// Decoding through a table of the 256 codes (built once per type).
+template <const Float8Format& F>
+float DecodeFloat8Cached(uint8_t code) {
+  static const auto* table = [] {
+    auto* t = new std::array<float, 256>;
+    for (int c = 0; c < 256; ++c) (*t)[c] = DecodeFloat8(F, static_cast<uint8_t>(c));
+    return t;
+  }();
+  return (*table)[code];
+}
+
+uint8_t EncodeFloat8(const Float8Format& f, double x, bool saturate) {
+  const uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  const uint8_t nan = f.fnuz ? 0x80 : static_cast<uint8_t>(sign | f.nan_code);
+  // What a value beyond the largest finite one becomes.
+  const uint8_t overflow = saturate    ? static_cast<uint8_t>(sign | f.max_code)
+                           : f.has_inf ? static_cast<uint8_t>(sign | 0x7c)
+                                       : nan;
+  if (std::isnan(x)) return nan;
+  if (std::isinf(x)) return overflow;
+  const uint8_t zero = f.fnuz ? 0 : sign;
+  const double a = std::fabs(x);
+  if (a == 0) return zero;
+  const int m = f.mantissa_bits;
+  const int min_exponent = 1 - f.bias;  // of the normal numbers
+  int e2 = 0;
+  std::frexp(a, &e2);  // a = frac * 2^e2, frac in [0.5, 1)
+  int exponent = std::max(e2 - 1, min_exponent);
+  // a in units of the last mantissa bit at that exponent: exact in double.
+  const double scaled = std::ldexp(a, m - exponent);
+  double units = std::floor(scaled);
+  const double rest = scaled - units;
+  if (rest > 0.5 || (rest == 0.5 && std::fmod(units, 2.0) != 0)) units += 1;  // nearest, ties to even
+  int64_t n = static_cast<int64_t>(units);
+  if (n == 0) return zero;
+  if (n == (int64_t{2} << m)) {  // rounded up into the next binade
+    n >>= 1;
+    ++exponent;
+  }
+  int64_t magnitude;
+  if (n < (int64_t{1} << m)) {
+    magnitude = n;  // subnormal (only at min_exponent)
+  } else {
+    magnitude = (static_cast<int64_t>(exponent + f.bias) << m) | (n - (int64_t{1} << m));
+  }
+  if (magnitude > f.max_code) return overflow;
+  return static_cast<uint8_t>(sign | magnitude);
+}
+
+}  // namespace
+
+#define HEPML_DEFINE_FLOAT8(Name, kFormat)                                                   \
+  Name::Name(double value, bool saturate) : bits(EncodeFloat8(kFormat, value, saturate)) {} \
+  Name::operator float() const { return DecodeFloat8Cached<kFormat>(bits); }               \
+  bool Name::IsNaN() const { return Float8IsNaN(kFormat, bits); }                          \
+  bool Name::IsInf() const { return Float8IsInf(kFormat, bits); }
+HEPML_DEFINE_FLOAT8(Float8E4M3FN, kE4M3FN)
+HEPML_DEFINE_FLOAT8(Float8E4M3FNUZ, kE4M3FNUZ)
+HEPML_DEFINE_FLOAT8(Float8E5M2, kE5M2)
+HEPML_DEFINE_FLOAT8(Float8E5M2FNUZ, kE5M2FNUZ)
+#undef HEPML_DEFINE_FLOAT8
+
 int64_t NumElements(absl::Span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -257,7 +382,9 @@ template <typename T>
 void AppendValue(std::ostringstream& os, const T& v) {
   if constexpr (std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>) {
     os << static_cast<int>(v);
-  } else if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>) {
+  } else if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16> ||
+                       std::is_same_v<T, Float8E4M3FN> || std::is_same_v<T, Float8E4M3FNUZ> ||
+                       std::is_same_v<T, Float8E5M2> || std::is_same_v<T, Float8E5M2FNUZ>) {
     os << static_cast<float>(v);
   } else {
     os << v;
@@ -295,6 +422,12 @@ std::string Tensor::DebugString(int max_values) const {
     case DType::kString: AppendValues<std::string>(os, *this, max_values); break;
     case DType::kComplex64: AppendValues<std::complex<float>>(os, *this, max_values); break;
     case DType::kComplex128: AppendValues<std::complex<double>>(os, *this, max_values); break;
+    case DType::kFloat8E4M3FN: AppendValues<Float8E4M3FN>(os, *this, max_values); break;
+    case DType::kFloat8E4M3FNUZ: AppendValues<Float8E4M3FNUZ>(os, *this, max_values); break;
+    case DType::kFloat8E5M2: AppendValues<Float8E5M2>(os, *this, max_values); break;
+    case DType::kFloat8E5M2FNUZ: AppendValues<Float8E5M2FNUZ>(os, *this, max_values); break;
+    case DType::kInt4: AppendValues<int8_t>(os, *this, max_values); break;
+    case DType::kUInt4: AppendValues<uint8_t>(os, *this, max_values); break;
     case DType::kUndefined: break;
   }
   os << "}";
