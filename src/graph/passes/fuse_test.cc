@@ -208,5 +208,28 @@ TEST(FuseGemmActivationTest, LeavesPerRowBiasRuntimeWeightsAndSharedOutputs) {
   EXPECT_EQ(g.nodes.size(), 6u);
 }
 
+// ---- transpose-gemm-weights ----
+
+TEST(TransposeGemmWeightsTest, ConstantBIsStoredTransposedOnceForAllReaders) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "6"}), TensorVI("w_in", {"4", "6"})};
+  g.outputs = {VI("y"), VI("z"), VI("u")};
+  g.initializers["w"] = Random({4, 6}, 1);
+  g.initializers["b"] = Random({4}, 2);
+  std::vector<Attribute> tb = {IntAttr("transB", 1)};
+  Node fused = MakeNode("FusedGemm", {"x", "w", "b"}, {"z"}, {IntAttr("transB", 1), StringAttr("activation", "Relu")}, 1);
+  fused.domain = "ai.hepml";
+  g.nodes = {MakeNode("Gemm", {"x", "w", "b"}, {"y"}, tb), fused,
+             MakeNode("Gemm", {"x", "w_in", "b"}, {"u"}, tb)};  // a graph input: the caller's layout
+  Graph before = g;
+  ASSERT_TRUE(*TransposeGemmWeights(g));
+  EXPECT_EQ(g.nodes[0].GetInt("transB", 1), 0);
+  EXPECT_EQ(g.nodes[1].GetInt("transB", 1), 0);
+  EXPECT_EQ(g.nodes[0].inputs[1], g.nodes[1].inputs[1]);  // one copy
+  EXPECT_EQ(g.initializers.at(g.nodes[0].inputs[1]).shape(), Shape({6, 4}));
+  EXPECT_EQ(g.nodes[2].GetInt("transB", 0), 1);
+  EXPECT_EQ(OutputDiff(before, g, {{"x", Random({3, 6}, 3)}, {"w_in", Random({4, 6}, 4)}}), 0.0);
+}
+
 }  // namespace
 }  // namespace hepml::passes

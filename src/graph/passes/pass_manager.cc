@@ -9,8 +9,9 @@ namespace hepml::passes {
 // Order: constants first (later passes match constant weights and shapes),
 // then shape arithmetic that static dims decide, then rewrites of the
 // numerical nodes (batch norms into weights before the dense layers are
-// fused; GELU before its Gemm takes it as an activation), then data-movement
-// clean-up, and last the removal of everything left unread.
+// fused; GELU before its Gemm takes it as an activation), weight layout for
+// the GEMM routine, then data-movement clean-up, and last the removal of
+// everything left unread.
 PassManager PassManager::Default() {
   PassManager pm;
   pm.Add({"eliminate-identities", EliminateIdentities});
@@ -20,6 +21,7 @@ PassManager PassManager::Default() {
   pm.Add({"fuse-layernorm", FuseLayerNorm});
   pm.Add({"fuse-gelu", FuseGelu});
   pm.Add({"fuse-gemm-activation", FuseGemmActivation});
+  pm.Add({"transpose-gemm-weights", TransposeGemmWeights});
   pm.Add({"cancel-transpose-reshape", CancelTransposeReshape});
   pm.Add({"eliminate-dead-nodes", EliminateDeadNodes});
   return pm;

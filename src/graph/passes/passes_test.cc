@@ -131,7 +131,8 @@ TEST(PassManagerTest, NamesTimesAndSwitchesOffPasses) {
 TEST(PassManagerTest, DefaultOrderFoldsBeforeFusingAndCleansUpLast) {
   EXPECT_EQ(PassManager::Default().Names(),
             std::vector<std::string>({"eliminate-identities", "fold-constants", "fold-shape-subgraphs", "fold-batchnorm",
-                                      "fuse-layernorm", "fuse-gelu", "fuse-gemm-activation", "cancel-transpose-reshape",
+                                      "fuse-layernorm", "fuse-gelu", "fuse-gemm-activation", "transpose-gemm-weights",
+                                      "cancel-transpose-reshape",
                                       "eliminate-dead-nodes"}));
 }
 
