@@ -119,7 +119,10 @@ class LayerNormFuser {
     const int want_reads = sq->op_type == "Mul" ? 3 : 2;
     if (index_.Reads(d->outputs[0]) != want_reads) return false;
     Node* var = index_.SoleReader(sq->outputs[0], &vi);
-    if (!Is(var, "ReduceMean", var ? var->inputs.size() : 0) || var->inputs[0] != sq->outputs[0]) return false;
+    if (var == nullptr || !var->domain.empty() || var->op_type != "ReduceMean" || var->outputs.size() != 1 ||
+        var->inputs.empty() || var->inputs[0] != sq->outputs[0]) {
+      return false;
+    }
     auto var_axes = TrailingAxes(*var);
     if (!var_axes || *var_axes != *axes) return false;
     Node* add = index_.SoleReader(var->outputs[0], &ei);
