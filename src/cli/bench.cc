@@ -1,6 +1,6 @@
 // `hepml bench MODEL.onnx [--input NAME=FILE.npy ...] [--batch B] [--dim NAME=V ...]
 //  [--threads T] [--iterations N] [--warmup W] [--json] [--profile [--trace FILE.json]]
-//  [--sweep 1,4,16 --html FILE.html]`
+//  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...]`
 //
 // Latency and throughput of one model. Without inputs it makes random ones of
 // the right dtype: a symbolic first dimension is the batch B, other symbolic
@@ -44,6 +44,7 @@ struct Args {
   std::string sweep;
   std::string html;
   uint64_t seed = 1;
+  std::vector<std::string> disabled_passes;
 };
 
 double PeakRssMib() {
@@ -330,6 +331,7 @@ int RunBenchCommand(Args a) {
   }
   SessionOptions options;
   options.num_threads = a.threads;
+  options.disabled_passes.insert(a.disabled_passes.begin(), a.disabled_passes.end());
   auto t0 = Clock::now();
   auto session = Session::Create(a.model, options);
   double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -423,6 +425,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--sweep", a->sweep, "Batch sizes to sweep, e.g. 1,4,16,64,256");
   cmd->add_option("--html", a->html, "With --sweep: write a self-contained HTML report");
   cmd->add_option("--seed", a->seed, "Seed of the random inputs");
+  cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable), e.g. fuse-gelu");
   cmd->callback([=] { *exit_code = RunBenchCommand(*a); });
 }
 

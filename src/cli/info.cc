@@ -1,11 +1,16 @@
-// `hepml info MODEL.onnx [--json]`: what a model is and whether hepml runs it.
+// `hepml info MODEL.onnx [--json] [--optimized [--disable-pass NAME ...]]`:
+// what a model is and whether hepml runs it; --optimized describes the graph
+// after the default passes (the one a Session runs), with each pass's time.
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "graph/graph.h"
+#include "graph/passes/pass.h"
 #include "nlohmann/json.hpp"
 #include "onnx/importer.h"
 #include "ops/op_registry.h"
@@ -73,11 +78,20 @@ void Summarize(const Graph& graph, Summary& s) {
   }
 }
 
-int RunInfo(const std::string& path, bool json) {
+int RunInfo(const std::string& path, bool json, bool optimized, const std::vector<std::string>& disabled) {
   auto model = LoadModel(path);
   if (!model.ok()) {
     PrintError("info", model.status().message());
     return kExitFailure;
+  }
+  std::vector<passes::PassReport> reports;
+  if (optimized) {
+    auto r = passes::PassManager::Default().Run(model->graph, std::set<std::string>(disabled.begin(), disabled.end()));
+    if (!r.ok()) {
+      PrintError("info", r.status().message());
+      return kExitFailure;
+    }
+    reports = std::move(*r);
   }
   Summary s;
   Summarize(model->graph, s);
@@ -105,6 +119,12 @@ int RunInfo(const std::string& path, bool json) {
       j["unsupported"].push_back({{"op", op}, {"opset", entry.first}, {"nodes", entry.second}});
     }
     j["metadata"] = model->metadata;
+    if (optimized) {
+      j["passes"] = ordered_json::array();
+      for (const passes::PassReport& r : reports) {
+        j["passes"].push_back({{"name", r.name}, {"skipped", r.skipped}, {"changed", r.changed}, {"milliseconds", r.milliseconds}});
+      }
+    }
     std::cout << j.dump(2) << std::endl;
     return kExitOk;
   }
@@ -123,7 +143,15 @@ int RunInfo(const std::string& path, bool json) {
   for (const ValueInfo& vi : model->graph.outputs) std::cout << "  " << vi.name << ": " << vi.type.ToString() << "\n";
   std::cout << "parameters: " << s.parameters << " (" << s.parameter_bytes << " bytes in "
             << model->graph.initializers.size() << " initializers)\n";
-  std::cout << "nodes:      " << s.nodes << "\n";
+  if (optimized) {
+    std::vector<std::string> names;
+    for (const passes::PassReport& r : reports) {
+      if (r.skipped) names.push_back(absl::StrCat(r.name, " off"));
+      else names.push_back(absl::StrFormat("%s%s %.2f ms", r.name, r.changed ? "*" : "", r.milliseconds));
+    }
+    std::cout << "passes:     " << absl::StrJoin(names, ", ") << " (* changed the graph)\n";
+  }
+  std::cout << "nodes:      " << s.nodes << (optimized ? " (after passes)" : "") << "\n";
   std::cout << "operators:\n";
   for (const auto& [op, n] : s.histogram) std::cout << "  " << op << ": " << n << "\n";
   if (s.unsupported.empty()) {
@@ -143,9 +171,13 @@ void AddInfoCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("info", "Describe an ONNX model: inputs, outputs, parameters, operators");
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto optimized = std::make_shared<bool>(false);
+  auto disabled = std::make_shared<std::vector<std::string>>();
   cmd->add_option("model", *path, "ONNX model file")->required();
   cmd->add_flag("--json", *json, "Print one JSON object");
-  cmd->callback([=] { *exit_code = RunInfo(*path, *json); });
+  auto* opt = cmd->add_flag("--optimized", *optimized, "Describe the graph after hepml's default passes (what a Session runs)");
+  cmd->add_option("--disable-pass", *disabled, "With --optimized: a pass to switch off (repeatable)")->needs(opt);
+  cmd->callback([=] { *exit_code = RunInfo(*path, *json, *optimized, *disabled); });
 }
 
 }  // namespace hepml::cli

@@ -20,10 +20,12 @@ namespace {
 namespace fs = std::filesystem;
 
 // Domains whose operators hepml knows of (it may still lack some of their
-// operators; those are reported per node, not refused at import).
+// operators; those are reported per node, not refused at import). "ai.hepml"
+// holds hepml's own fused operators (src/ops/fused.cc), which optimised
+// models hepml writes contain.
 bool IsKnownDomain(std::string_view domain) {
   return domain.empty() || domain == "ai.onnx" || domain == "ai.onnx.ml" ||
-         domain == "ai.onnx.preview.training" || domain == "com.microsoft";
+         domain == "ai.onnx.preview.training" || domain == "com.microsoft" || domain == "ai.hepml";
 }
 
 // The highest opset of each known domain that hepml reads.

@@ -284,25 +284,36 @@ absl::StatusOr<Shape> KernelShape(const Node& node, const Tensor& w) {
 // Conv
 // ---------------------------------------------------------------------------
 
+// Output dims: N from X, M from W, and each spatial dim computed when known;
+// a symbolic spatial dim is kept where the window preserves the size
+// (stride 1, pads summing to the extent - 1, e.g. 1x1 or padded 3x3).
 absl::Status InferConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
   if (ctx.input_types.size() < 2 || outputs.empty()) return absl::OkStatus();
   const TypeInfo& x = ctx.input_types[0];
   const TypeInfo& w = ctx.input_types[1];
   outputs[0] = TypeInfo::Tensor(x.dtype);
-  auto xs = KnownShape(x);
   auto ws = KnownShape(w);
-  if (!xs || !ws || xs->size() < 3 || ws->size() != xs->size()) return absl::OkStatus();
-  auto g = ComputeWindowGeometry(ctx.node, Shape(xs->begin() + 2, xs->end()),
-                                 Shape(ws->begin() + 2, ws->end()));
+  if (!x.has_shape || !ws || x.shape.size() < 3 || ws->size() != x.shape.size()) return absl::OkStatus();
+  // Unknown spatial dims stand in as a large size; their outputs are kept
+  // only where they do not depend on it.
+  constexpr int64_t kStandIn = int64_t{1} << 30;
+  Shape in;
+  for (size_t d = 2; d < x.shape.size(); ++d) in.push_back(x.shape[d].known() ? x.shape[d].value : kStandIn);
+  auto g = ComputeWindowGeometry(ctx.node, in, Shape(ws->begin() + 2, ws->end()));
   if (!g.ok()) return g.status();
-  Shape out = {(*xs)[0], (*ws)[0]};
-  out.insert(out.end(), g->out.begin(), g->out.end());
-  outputs[0] = TypeInfo::Tensor(x.dtype, ToDims(out));
+  std::vector<Dim> out = {x.shape[0], Dim{(*ws)[0], ""}};
+  for (int d = 0; d < g->nd; ++d) {
+    const Dim& xd = x.shape[d + 2];
+    if (xd.known()) out.push_back(Dim{g->out[d], ""});
+    else if (g->strides[d] == 1 && g->pads_begin[d] + g->pads_end[d] == g->Extent(d) - 1) out.push_back(xd);
+    else out.push_back(Dim{});
+  }
+  outputs[0] = TypeInfo::Tensor(x.dtype, std::move(out));
   return absl::OkStatus();
 }
 
 template <typename T>
-absl::Status ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {
+absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {
   using C = ComputeT<T>;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -311,7 +322,7 @@ absl::Status ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t grou
   Shape out_shape = {batches, out_ch};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
   Tensor* y = ctx.Output(0, x.dtype(), out_shape);
-  if (y->size() == 0) return absl::OkStatus();
+  if (y->size() == 0) return y;
   ComputeView<T> vx(x), vw(w);
   ComputeOutput<T> vy(y);
   std::optional<ComputeView<T>> vb;
@@ -343,10 +354,14 @@ absl::Status ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t grou
                                        gemm_ctx);
                      });
   vy.Finish();
-  return absl::OkStatus();
+  return y;
 }
 
-absl::Status ComputeConv(KernelContext& ctx) {
+absl::Status ComputeConv(KernelContext& ctx) { return RunConv(ctx).status(); }
+
+}  // namespace
+
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -369,10 +384,22 @@ absl::Status ComputeConv(KernelContext& ctx) {
   if (!kernel.ok()) return ctx.Error(kernel.status().message());
   auto g = ComputeWindowGeometry(ctx.node(), Shape(x.shape().begin() + 2, x.shape().end()), *kernel);
   if (!g.ok()) return ctx.Error(g.status().message());
-  return VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
-    return ConvTyped<typename decltype(tag)::type>(ctx, *g, group);
+  Tensor* result = nullptr;
+  absl::Status st = VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
+    auto y = ConvTyped<typename decltype(tag)::type>(ctx, *g, group);
+    if (!y.ok()) return y.status();
+    result = *y;
+    return absl::OkStatus();
   });
+  if (!st.ok()) return st;
+  return result;
 }
+
+absl::Status InferConvOutput(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  return InferConv(ctx, outputs);
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // ConvTranspose

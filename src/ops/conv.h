@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -42,5 +43,15 @@ absl::StatusOr<WindowGeometry> ComputeWindowGeometry(const Node& node,
                                                      absl::Span<const int64_t> in,
                                                      absl::Span<const int64_t> kernel,
                                                      const WindowOptions& options = {});
+
+class KernelContext;
+struct InferContext;
+
+// Conv's kernel (inputs X, W, optional B; Conv's attributes): checks the
+// inputs, allocates output 0 and computes it; returns the output so that
+// callers (the fused operators) can post-process it in place.
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx);
+// Conv's shape/type function (OpDef::infer).
+absl::Status InferConvOutput(const InferContext& ctx, std::vector<TypeInfo>& outputs);
 
 }  // namespace hepml::ops

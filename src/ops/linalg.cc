@@ -376,16 +376,16 @@ absl::Status InferGemm(const InferContext& ctx, std::vector<TypeInfo>& outputs) 
 }
 
 template <typename T>
-absl::Status GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n,
-                       int64_t k) {
+absl::StatusOr<Tensor*> GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                                  int64_t k, Shape out_shape) {
   using C = ComputeT<T>;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
   const bool has_c = ctx.HasInput(2);
   const float alpha = ctx.node().GetFloat("alpha", 1.0f);
   float beta = ctx.node().GetFloat("beta", 1.0f);
-  Tensor* out = ctx.Output(0, a.dtype(), {m, n});
-  if (out->size() == 0) return absl::OkStatus();
+  Tensor* out = ctx.Output(0, a.dtype(), std::move(out_shape));
+  if (out->size() == 0) return out;
   ComputeOutput<T> vo(out);
   C* po = vo.data();
   if (has_c && beta != 0.0f) {
@@ -402,17 +402,27 @@ absl::Status GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b, int64_t m
     beta = 0.0f;
   }
   ComputeView<T> va(a), vb(b);
-  GemmRowMajor<C>(trans_a, trans_b, m, n, k, static_cast<C>(alpha), va.data(), a.dim(1),
+  GemmRowMajor<C>(trans_a, trans_b, m, n, k, static_cast<C>(alpha), va.data(), a.dim(a.rank() - 1),
                   vb.data(), b.dim(1), static_cast<C>(beta), po, n, &ctx);
   vo.Finish();
-  return absl::OkStatus();
+  return out;
 }
 
 absl::Status ComputeGemm(KernelContext& ctx) {
+  if (!ctx.HasInput(2) && ctx.opset() < 11) return ctx.Error("input C is required before opset 11");
+  return RunGemm(ctx, false).status();
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
-  if (a.rank() != 2 || b.rank() != 2) {
+  const bool trans_a = ctx.node().GetInt("transA", 0) != 0;
+  const bool trans_b = ctx.node().GetInt("transB", 0) != 0;
+  const bool flat = flatten_a && !trans_a && a.rank() > 2;
+  if ((a.rank() != 2 && !flat) || b.rank() != 2) {
     return ctx.Error("A and B must be 2-D, got ", ShapeToString(a.shape()), " and ",
                      ShapeToString(b.shape()));
   }
@@ -420,16 +430,13 @@ absl::Status ComputeGemm(KernelContext& ctx) {
     return ctx.Error("inputs have different types: ", DTypeName(a.dtype()), " and ",
                      DTypeName(b.dtype()));
   }
-  const bool trans_a = ctx.node().GetInt("transA", 0) != 0;
-  const bool trans_b = ctx.node().GetInt("transB", 0) != 0;
-  const int64_t m = trans_a ? a.dim(1) : a.dim(0);
-  const int64_t k = trans_a ? a.dim(0) : a.dim(1);
+  const int64_t k = trans_a ? a.dim(0) : a.dim(a.rank() - 1);
+  const int64_t m = trans_a ? a.dim(1) : (k == 0 ? NumElements(Shape(a.shape().begin(), a.shape().end() - 1)) : a.size() / k);
   const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
   const int64_t n = trans_b ? b.dim(0) : b.dim(1);
   if (k != kb) {
     return ctx.Error("inner dimensions differ: op(A) is ", m, "x", k, ", op(B) is ", kb, "x", n);
   }
-  if (!ctx.HasInput(2) && ctx.opset() < 11) return ctx.Error("input C is required before opset 11");
   if (ctx.HasInput(2)) {
     const Tensor& c = ctx.Input(2);
     if (c.dtype() != a.dtype()) {
@@ -443,11 +450,22 @@ absl::Status ComputeGemm(KernelContext& ctx) {
                        ",", n, "]");
     }
   }
-  return VisitGemmTypes(a.dtype(), [&](auto tag) -> absl::Status {
+  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  if (!flat) out_shape = {m};
+  out_shape.push_back(n);
+  Tensor* result = nullptr;
+  absl::Status st = VisitGemmTypes(a.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
-    return GemmTyped<T>(ctx, trans_a, trans_b, m, n, k);
+    auto out = GemmTyped<T>(ctx, trans_a, trans_b, m, n, k, out_shape);
+    if (!out.ok()) return out.status();
+    result = *out;
+    return absl::OkStatus();
   });
+  if (!st.ok()) return st;
+  return result;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // Einsum

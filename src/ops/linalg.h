@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "hepml/tensor.h"
 #include "ops/kernel_context.h"
 #include "tensor/dispatch.h"
@@ -28,6 +29,14 @@ template <typename T>
 void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                   const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
                   const KernelContext* ctx);
+
+// Gemm's kernel (inputs A, B, optional C; attributes transA, transB, alpha,
+// beta): checks the inputs, allocates output 0 and computes it; returns the
+// output so that callers (the fused operators) can post-process it in place.
+// `flatten_a`: A may have rank > 2 when transA = 0; its leading dims are
+// then flattened into M and kept in the output ([..., M, K] x [K, N] ->
+// [..., M, N]), as MatMul with a 2-D B.
+absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a);
 
 // A read-only view of a tensor's data as C = ComputeT<T>: the data itself when
 // T == C, else a converted copy held by the view.

@@ -248,5 +248,78 @@ TEST(SessionTest, RunsInsideCallersArena) {
   EXPECT_EQ((*out)[0].data<float>()[5], (5.f + 3.f) * 5.f);
 }
 
+// y = relu(x @ w + b), x [n, 3, 4]: written as MatMul, Add, Relu (domain ""),
+// or as hepml's own fused node (domain "ai.hepml").
+std::string DenseModel(bool fused) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  if (fused) {
+    auto* op = m.add_opset_import();
+    op->set_domain("ai.hepml");
+    op->set_version(1);
+  }
+  auto* g = m.mutable_graph();
+  g->set_name("dense");
+  AddTensorValue(g->add_input(), "x", onnx::TensorProto::FLOAT, {"n", "3", "4"});
+  AddTensorValue(g->add_output(), "y", onnx::TensorProto::FLOAT, {"n", "3", "2"});
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(4);
+  w->add_dims(2);
+  for (float v : {1.f, -1.f, 0.5f, 2.f, -0.25f, 1.f, 0.f, -3.f}) w->add_float_data(v);
+  auto* b = g->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(2);
+  for (float v : {0.5f, -1.f}) b->add_float_data(v);
+  auto add_node = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    for (const std::string& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  if (fused) {
+    auto* n = add_node("FusedGemm", {"x", "w", "b"}, "y");
+    n->set_domain("ai.hepml");
+    auto* a = n->add_attribute();
+    a->set_name("activation");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s("Relu");
+  } else {
+    add_node("MatMul", {"x", "w"}, "m");
+    add_node("Add", {"m", "b"}, "a");
+    add_node("Relu", {"a"}, "y");
+  }
+  return m.SerializeAsString();
+}
+
+TEST(SessionTest, FusedModelsAndPassesGiveTheUnfusedResults) {
+  SessionOptions plain;
+  plain.optimize = false;
+  auto reference = Session::CreateFromBytes(DenseModel(false), plain);
+  auto optimized = Session::CreateFromBytes(DenseModel(false));
+  auto fused = Session::CreateFromBytes(DenseModel(true));  // hepml's own domain imports
+  ASSERT_TRUE(reference.ok() && optimized.ok()) << optimized.status();
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  bool fused_by_pass = false;
+  for (const PassInfo& p : (*optimized)->passes()) fused_by_pass |= p.name == "fuse-gemm-activation" && p.changed;
+  EXPECT_TRUE(fused_by_pass);
+  std::vector<float> v;
+  for (int i = 0; i < 2 * 3 * 4; ++i) v.push_back(static_cast<float>(i % 7) - 3.f);
+  const Tensor x = Tensor::FromVector<float>({2, 3, 4}, v);
+  auto a = (*reference)->Run({{"x", x}});
+  auto b = (*optimized)->Run({{"x", x}});
+  auto c = (*fused)->Run({{"x", x}});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ASSERT_EQ((*c)[0].shape(), Shape({2, 3, 2}));
+  for (int64_t i = 0; i < (*a)[0].size(); ++i) {
+    EXPECT_FLOAT_EQ((*a)[0].data<float>()[i], (*b)[0].data<float>()[i]) << i;
+    EXPECT_FLOAT_EQ((*a)[0].data<float>()[i], (*c)[0].data<float>()[i]) << i;
+  }
+}
+
 }  // namespace
 }  // namespace hepml

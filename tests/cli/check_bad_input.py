@@ -73,6 +73,8 @@ def main():
         ("info missing external data", ["info", path("external.onnx")], ["external.onnx", "weights_missing.bin"]),
         ("info cyclic graph", ["info", path("cyclic.onnx")], ["cyclic.onnx", "cycle"]),
         ("info directory", ["info", tmp], ["is a directory"]),
+        ("info unknown pass", ["info", path("good.onnx"), "--optimized", "--disable-pass", "bogus-pass"],
+         ["bogus-pass", "fold-constants"]),
         ("run missing operator", ["run", path("missing_op.onnx"), "--input", "x=" + path("x_ok.npy")], ["FancyNewOp", "fancy"]),
         ("run wrong input name", ["run", path("good.onnx"), "--input", "z=" + path("x_ok.npy")], ["unknown input 'z'"]),
         ("run wrong dtype", ["run", path("good.onnx"), "--input", "x=" + path("x_f64.npy")], ["'x'", "float64"]),

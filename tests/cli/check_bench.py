@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`hepml bench`: the JSON has the documented keys with sane values, symbolic
 dims follow --batch/--dim, --trace writes a Chrome trace, --sweep --html writes
-a self-contained page, and bad arguments fail cleanly. Ends 'N passed, M failed'."""
+a self-contained page, --disable-pass switches passes off, and bad arguments
+fail cleanly. Ends 'N passed, M failed'."""
 import argparse
 import json
 import os
@@ -67,6 +68,11 @@ def main():
           p.returncode == 1 and "n_particles" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr)
     p = run("--dim", "oops")
     check("malformed --dim is a usage error", p.returncode == 2, p.stderr)
+    p = run("--dim", "n_particles=3", "--iterations", "5", "--disable-pass", "fuse-gelu", "--disable-pass", "fold-constants")
+    check("--disable-pass switches passes off", p.returncode == 0, p.stderr)
+    p = run("--dim", "n_particles=3", "--iterations", "5", "--disable-pass", "no-such-pass")
+    check("--disable-pass with an unknown pass names it",
+          p.returncode == 1 and "no-such-pass" in p.stderr and "fuse-gelu" in p.stderr, p.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")

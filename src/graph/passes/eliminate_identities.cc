@@ -9,12 +9,6 @@
 namespace hepml::passes {
 namespace {
 
-bool IsGraphOutput(const Graph& graph, const std::string& name) {
-  for (const ValueInfo& vi : graph.outputs)
-    if (vi.name == name) return true;
-  return false;
-}
-
 // Dropout in inference: ratio irrelevant; training_mode absent or constant false.
 bool IsInferenceDropout(const Graph& graph, const Node& node, const absl::flat_hash_set<std::string>& reads) {
   if (node.op_type != "Dropout" || !node.domain.empty()) return false;

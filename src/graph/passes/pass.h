@@ -44,9 +44,16 @@ class PassManager {
   std::vector<Pass> passes_;
 };
 
-// The passes (one file each).
-absl::StatusOr<bool> EliminateDeadNodes(Graph& graph);
+// The passes (one file each), in the default pipeline's order.
 absl::StatusOr<bool> EliminateIdentities(Graph& graph);
 absl::StatusOr<bool> FoldConstants(Graph& graph);
+absl::StatusOr<bool> FoldShapeSubgraphs(Graph& graph);
+absl::StatusOr<bool> FoldBatchNorm(Graph& graph);
+absl::StatusOr<bool> FuseLayerNorm(Graph& graph);
+absl::StatusOr<bool> FuseGelu(Graph& graph);
+absl::StatusOr<bool> FuseGemmActivation(Graph& graph);
+absl::StatusOr<bool> TransposeGemmWeights(Graph& graph);
+absl::StatusOr<bool> CancelTransposeReshape(Graph& graph);
+absl::StatusOr<bool> EliminateDeadNodes(Graph& graph);
 
 }  // namespace hepml::passes

@@ -6,10 +6,23 @@
 
 namespace hepml::passes {
 
+// Order: constants first (later passes match constant weights and shapes),
+// then shape arithmetic that static dims decide, then rewrites of the
+// numerical nodes (batch norms into weights before the dense layers are
+// fused; GELU before its Gemm takes it as an activation), weight layout for
+// the GEMM routine, then data-movement clean-up, and last the removal of
+// everything left unread.
 PassManager PassManager::Default() {
   PassManager pm;
   pm.Add({"eliminate-identities", EliminateIdentities});
   pm.Add({"fold-constants", FoldConstants});
+  pm.Add({"fold-shape-subgraphs", FoldShapeSubgraphs});
+  pm.Add({"fold-batchnorm", FoldBatchNorm});
+  pm.Add({"fuse-layernorm", FuseLayerNorm});
+  pm.Add({"fuse-gelu", FuseGelu});
+  pm.Add({"fuse-gemm-activation", FuseGemmActivation});
+  pm.Add({"transpose-gemm-weights", TransposeGemmWeights});
+  pm.Add({"cancel-transpose-reshape", CancelTransposeReshape});
   pm.Add({"eliminate-dead-nodes", EliminateDeadNodes});
   return pm;
 }

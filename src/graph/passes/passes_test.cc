@@ -128,5 +128,13 @@ TEST(PassManagerTest, NamesTimesAndSwitchesOffPasses) {
   EXPECT_NE(bad.status().message().find("no-such-pass"), std::string::npos);
 }
 
+TEST(PassManagerTest, DefaultOrderFoldsBeforeFusingAndCleansUpLast) {
+  EXPECT_EQ(PassManager::Default().Names(),
+            std::vector<std::string>({"eliminate-identities", "fold-constants", "fold-shape-subgraphs", "fold-batchnorm",
+                                      "fuse-layernorm", "fuse-gelu", "fuse-gemm-activation", "transpose-gemm-weights",
+                                      "cancel-transpose-reshape",
+                                      "eliminate-dead-nodes"}));
+}
+
 }  // namespace
 }  // namespace hepml::passes

@@ -1,0 +1,235 @@
+// fuse-gelu, fuse-layernorm, fuse-gemm-activation: input graph, expected
+// graph, and the same outputs through the executor.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "graph/passes/pass.h"
+#include "graph/passes/pass_test_util.h"
+
+namespace hepml::passes {
+namespace {
+
+using namespace ::hepml::passes::testing;  // NOLINT
+
+Tensor F(float v) { return Tensor::Scalar<float>(v); }
+
+// ---- fuse-gelu ----
+
+// What PyTorch 1.13 exports for nn.GELU() at opset 17.
+Graph TorchGelu() {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "8"})};
+  g.outputs = {VI("y")};
+  g.initializers["sqrt2"] = F(1.4142135381698608f);
+  g.initializers["one"] = F(1.f);
+  g.initializers["half"] = F(0.5f);
+  g.nodes = {MakeNode("Div", {"x", "sqrt2"}, {"d"}), MakeNode("Erf", {"d"}, {"e"}),
+             MakeNode("Add", {"e", "one"}, {"a"}), MakeNode("Mul", {"x", "a"}, {"m"}),
+             MakeNode("Mul", {"m", "half"}, {"y"})};
+  return g;
+}
+
+TEST(FuseGeluTest, TorchPatternBecomesGeluAtOpset20) {
+  Graph g = TorchGelu();
+  Graph before = g;
+  ASSERT_TRUE(*FuseGelu(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"Gelu"}));
+  EXPECT_EQ(g.nodes[0].opset, 20);
+  EXPECT_EQ(g.nodes[0].inputs, std::vector<std::string>({"x"}));
+  EXPECT_EQ(g.nodes[0].outputs, std::vector<std::string>({"y"}));
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({4, 8}, 1, -4.f, 4.f)}}), 1e-6);
+}
+
+TEST(FuseGeluTest, HalfFirstAndMulByInverseSqrt2) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"8"})};
+  g.outputs = {VI("y")};
+  g.initializers["isqrt2"] = F(0.70710678f);
+  g.initializers["one"] = F(1.f);
+  g.initializers["half"] = F(0.5f);
+  g.nodes = {MakeNode("Mul", {"half", "x"}, {"h"}), MakeNode("Mul", {"isqrt2", "x"}, {"d"}),
+             MakeNode("Erf", {"d"}, {"e"}), MakeNode("Add", {"one", "e"}, {"a"}), MakeNode("Mul", {"a", "h"}, {"y"})};
+  Graph before = g;
+  ASSERT_TRUE(*FuseGelu(g));
+  EXPECT_EQ(OpTypes(g), std::vector<std::string>({"Gelu"}));
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({8}, 2, -4.f, 4.f)}}), 1e-6);
+}
+
+TEST(FuseGeluTest, LeavesWrongConstantsAndReadIntermediates) {
+  Graph g = TorchGelu();
+  g.initializers["half"] = F(0.25f);
+  EXPECT_FALSE(*FuseGelu(g));
+  Graph h = TorchGelu();
+  h.outputs.push_back(VI("e"));  // the Erf output is part of the interface
+  EXPECT_FALSE(*FuseGelu(h));
+  EXPECT_EQ(h.nodes.size(), 5u);
+}
+
+// ---- fuse-layernorm ----
+
+// nn.LayerNorm(16) as PyTorch exports it below opset 17 (here opset 13).
+Graph DecomposedLayerNorm(bool pow, bool affine) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "4", "16"})};
+  g.outputs = {VI("y")};
+  g.initializers["two"] = F(2.f);
+  g.initializers["eps"] = F(1e-5f);
+  g.initializers["gamma"] = Random({16}, 7, 0.5f, 1.5f);
+  g.initializers["beta"] = Random({16}, 8);
+  std::vector<Attribute> axes = {IntsAttr("axes", {-1})};
+  g.nodes = {MakeNode("ReduceMean", {"x"}, {"m"}, axes, 13), MakeNode("Sub", {"x", "m"}, {"d"}, {}, 13),
+             pow ? MakeNode("Pow", {"d", "two"}, {"p"}, {}, 13) : MakeNode("Mul", {"d", "d"}, {"p"}, {}, 13),
+             MakeNode("ReduceMean", {"p"}, {"v"}, axes, 13), MakeNode("Add", {"v", "eps"}, {"ve"}, {}, 13),
+             MakeNode("Sqrt", {"ve"}, {"s"}, {}, 13), MakeNode("Div", {"d", "s"}, {affine ? "n" : "y"}, {}, 13)};
+  if (affine) {
+    g.nodes.push_back(MakeNode("Mul", {"n", "gamma"}, {"ng"}, {}, 13));
+    g.nodes.push_back(MakeNode("Add", {"ng", "beta"}, {"y"}, {}, 13));
+  }
+  return g;
+}
+
+TEST(FuseLayerNormTest, DecomposedPatternBecomesLayerNormalization) {
+  for (bool pow : {true, false}) {
+    Graph g = DecomposedLayerNorm(pow, true);
+    Graph before = g;
+    ASSERT_TRUE(*FuseLayerNorm(g)) << pow;
+    ASSERT_EQ(OpTypes(g), std::vector<std::string>({"LayerNormalization"}));
+    const Node& ln = g.nodes[0];
+    EXPECT_EQ(ln.opset, 17);  // the model imports 13; the table's row starts at 17
+    EXPECT_EQ(ln.inputs, std::vector<std::string>({"x", "gamma", "beta"}));
+    EXPECT_EQ(ln.GetInt("axis", 0), -1);
+    EXPECT_FLOAT_EQ(ln.GetFloat("epsilon", 0), 1e-5f);
+    EXPECT_LT(OutputDiff(before, g, {{"x", Random({2, 4, 16}, 9, -3.f, 3.f)}}), 1e-5);
+  }
+}
+
+TEST(FuseLayerNormTest, WithoutScaleAndWithAxesInputAtOpset18) {
+  Graph g = DecomposedLayerNorm(true, false);
+  g.initializers["axes"] = Ints({-1});
+  for (Node& n : g.nodes) {
+    n.opset = 18;
+    if (n.op_type == "ReduceMean") {
+      n.attributes.clear();
+      n.inputs.push_back("axes");
+    }
+  }
+  Graph before = g;
+  ASSERT_TRUE(*FuseLayerNorm(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"LayerNormalization"}));
+  EXPECT_EQ(g.nodes[0].opset, 18);
+  EXPECT_EQ(g.nodes[0].inputs.size(), 2u);  // a scale of ones, no bias
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({2, 4, 16}, 9, -3.f, 3.f)}}), 1e-5);
+}
+
+TEST(FuseLayerNormTest, LeavesNonTrailingAxesAndSharedIntermediates) {
+  Graph g = DecomposedLayerNorm(true, true);
+  for (Node& n : g.nodes)
+    if (n.op_type == "ReduceMean") n.attributes = {IntsAttr("axes", {1})};  // not the last dim
+  EXPECT_FALSE(*FuseLayerNorm(g));
+  Graph h = DecomposedLayerNorm(true, true);
+  h.outputs.push_back(VI("v"));
+  EXPECT_FALSE(*FuseLayerNorm(h));
+  EXPECT_EQ(h.nodes.size(), 9u);
+}
+
+// ---- fuse-gemm-activation ----
+
+TEST(FuseGemmActivationTest, MatMulAddBecomesGemmOrFusedGemmByRank) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "6"}), TensorVI("t", {"batch", "5", "6"})};
+  g.outputs = {VI("y"), VI("z")};
+  g.initializers["w"] = Random({6, 4}, 1);
+  g.initializers["b"] = Random({4}, 2);
+  g.nodes = {MakeNode("MatMul", {"x", "w"}, {"xm"}), MakeNode("Add", {"xm", "b"}, {"y"}),
+             MakeNode("MatMul", {"t", "w"}, {"tm"}), MakeNode("Add", {"b", "tm"}, {"z"})};
+  Graph before = g;
+  ASSERT_TRUE(*FuseGemmActivation(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"Gemm", "FusedGemm"}));
+  EXPECT_EQ(g.nodes[0].inputs, std::vector<std::string>({"x", "w", "b"}));
+  EXPECT_EQ(g.nodes[1].domain, "ai.hepml");
+  EXPECT_EQ(g.nodes[1].outputs[0], "z");
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({3, 6}, 3)}, {"t", Random({3, 5, 6}, 4)}}), 1e-5);
+}
+
+TEST(FuseGemmActivationTest, LayersWithActivationsBecomeFusedNodes) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "6"}), TensorVI("img", {"1", "2", "5", "5"})};
+  g.outputs = {VI("r"), VI("l"), VI("s"), VI("c"), VI("ge"), VI("th")};
+  g.initializers["w"] = Random({4, 6}, 1);
+  g.initializers["b"] = Random({4}, 2);
+  g.initializers["k"] = Random({3, 2, 3, 3}, 3);
+  g.initializers["lo"] = F(-0.25f);
+  g.initializers["hi"] = F(0.5f);
+  std::vector<Attribute> tb = {IntAttr("transB", 1)};
+  g.nodes = {MakeNode("Gemm", {"x", "w", "b"}, {"g1"}, tb), MakeNode("Relu", {"g1"}, {"r"}),
+             MakeNode("Gemm", {"x", "w", "b"}, {"g2"}, tb), MakeNode("LeakyRelu", {"g2"}, {"l"}, {FloatAttr("alpha", 0.2f)}),
+             MakeNode("Conv", {"img", "k"}, {"c1"}, {IntsAttr("pads", {1, 1, 1, 1})}), MakeNode("Sigmoid", {"c1"}, {"s"}),
+             MakeNode("Conv", {"img", "k"}, {"c2"}), MakeNode("Clip", {"c2", "lo", "hi"}, {"c"}),
+             MakeNode("Gemm", {"x", "w"}, {"g3"}, tb), MakeNode("Gelu", {"g3"}, {"ge"}, {}, 20),
+             MakeNode("Gemm", {"x", "w", "b"}, {"g4"}, tb), MakeNode("Tanh", {"g4"}, {"th"})};
+  Graph before = g;
+  ASSERT_TRUE(*FuseGemmActivation(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"FusedGemm", "FusedGemm", "FusedConv", "FusedConv", "FusedGemm",
+                                                  "FusedGemm"}));
+  EXPECT_EQ(g.nodes[1].GetString("activation"), "LeakyRelu");
+  EXPECT_FLOAT_EQ(g.nodes[1].GetFloat("activation_alpha", 0), 0.2f);
+  EXPECT_EQ(g.nodes[3].GetString("activation"), "Clip");
+  EXPECT_FLOAT_EQ(g.nodes[3].GetFloat("activation_beta", 0), 0.5f);
+  EXPECT_EQ(g.nodes[4].GetString("activation"), "Gelu");
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({3, 6}, 4, -2.f, 2.f)}, {"img", Random({1, 2, 5, 5}, 5)}}), 1e-5);
+}
+
+TEST(FuseGemmActivationTest, MatMulAddThenReluIsOneNode) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "3", "6"})};
+  g.outputs = {VI("y")};
+  g.initializers["w"] = Random({6, 4}, 1);
+  g.initializers["b"] = Random({1, 4}, 2);
+  g.nodes = {MakeNode("MatMul", {"x", "w"}, {"m"}), MakeNode("Add", {"m", "b"}, {"a"}), MakeNode("Relu", {"a"}, {"y"})};
+  Graph before = g;
+  ASSERT_TRUE(*FuseGemmActivation(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"FusedGemm"}));
+  EXPECT_EQ(g.nodes[0].GetString("activation"), "Relu");
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({2, 3, 6}, 3)}}), 1e-5);
+}
+
+TEST(FuseGemmActivationTest, LeavesPerRowBiasRuntimeWeightsAndSharedOutputs) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"3", "6"}), TensorVI("w2", {"6", "4"})};
+  g.outputs = {VI("y1"), VI("y2"), VI("g"), VI("y3")};
+  g.initializers["w"] = Random({6, 4}, 1);
+  g.initializers["rows"] = Random({3, 4}, 2);  // varies per row: not Gemm's C of a column bias
+  g.initializers["b"] = Random({4}, 3);
+  g.nodes = {MakeNode("MatMul", {"x", "w"}, {"m1"}), MakeNode("Add", {"m1", "rows"}, {"y1"}),
+             MakeNode("MatMul", {"x", "w2"}, {"m2"}), MakeNode("Add", {"m2", "b"}, {"y2"}),
+             MakeNode("Gemm", {"x", "w", "b"}, {"g"}), MakeNode("Relu", {"g"}, {"y3"})};
+  EXPECT_FALSE(*FuseGemmActivation(g));
+  EXPECT_EQ(g.nodes.size(), 6u);
+}
+
+// ---- transpose-gemm-weights ----
+
+TEST(TransposeGemmWeightsTest, ConstantBIsStoredTransposedOnceForAllReaders) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "6"}), TensorVI("w_in", {"4", "6"})};
+  g.outputs = {VI("y"), VI("z"), VI("u")};
+  g.initializers["w"] = Random({4, 6}, 1);
+  g.initializers["b"] = Random({4}, 2);
+  std::vector<Attribute> tb = {IntAttr("transB", 1)};
+  Node fused = MakeNode("FusedGemm", {"x", "w", "b"}, {"z"}, {IntAttr("transB", 1), StringAttr("activation", "Relu")}, 1);
+  fused.domain = "ai.hepml";
+  g.nodes = {MakeNode("Gemm", {"x", "w", "b"}, {"y"}, tb), fused,
+             MakeNode("Gemm", {"x", "w_in", "b"}, {"u"}, tb)};  // a graph input: the caller's layout
+  Graph before = g;
+  ASSERT_TRUE(*TransposeGemmWeights(g));
+  EXPECT_EQ(g.nodes[0].GetInt("transB", 1), 0);
+  EXPECT_EQ(g.nodes[1].GetInt("transB", 1), 0);
+  EXPECT_EQ(g.nodes[0].inputs[1], g.nodes[1].inputs[1]);  // one copy
+  EXPECT_EQ(g.initializers.at(g.nodes[0].inputs[1]).shape(), Shape({6, 4}));
+  EXPECT_EQ(g.nodes[2].GetInt("transB", 0), 1);
+  EXPECT_EQ(OutputDiff(before, g, {{"x", Random({3, 6}, 3)}, {"w_in", Random({4, 6}, 4)}}), 0.0);
+}
+
+}  // namespace
+}  // namespace hepml::passes
