@@ -1,8 +1,9 @@
 // Dense matrix kernels shared by the linalg, conv and normalization families.
 //
 // GemmRowMajor is the one GEMM routine of these families (MatMul, Gemm, Conv
-// through im2col, ConvTranspose, DeformConv): an optimised implementation
-// (Highway, OpenBLAS) replaces its body without touching the callers.
+// through im2col, ConvTranspose, DeformConv, the recurrent layers). For fp32
+// it runs the packed, vectorised engine of gemm.h (which also takes
+// prepacked constant operands); the other types run a portable loop.
 #pragma once
 
 #include <cstdint>
