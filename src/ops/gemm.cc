@@ -109,17 +109,28 @@ constexpr int kMR = 6;
 // q * k * kNR floats into a packed operand.
 constexpr int64_t PanelWidth(int64_t cols_left) { return cols_left <= kL ? kL : kNR; }
 
-// Cache blocking of the blocked driver: a KC x MR sliver of A (12 KiB on
-// AVX-512) stays in L1 while the KC x NC block of B (512 KiB) streams from
-// L2; the MC x KC block of A (192 KiB) stays in L2.
-constexpr int64_t kKC = 256;
+// Cache blocking of the blocked driver: a KC x MR sliver of A (24 KiB on
+// AVX-512) stays in L1 while the KC x NC block of B (1 MiB) streams from
+// L2/L3; the MC x KC block of A is packed once per column block. Chosen by
+// measurement on Zen 4 (KC 512 beat 128-384 by 5-10% at n = 2048, equal
+// below; see docs/benchmarks.md).
+constexpr int64_t kKC = 512;
 constexpr int64_t kMC = kMR * 16;
 constexpr int64_t kNC = kNR * 16;
+
+// Products with k up to this and at most kSmallMacs multiply-adds count as
+// small: the direct driver runs them without packing A.
+constexpr int64_t kSmallK = 256;
+constexpr int64_t kSmallMacs = int64_t{1} << 21;
 
 // B may be read where it lies (row-major, full panels) when it is this
 // small: with a large, power-of-two row stride every row of a panel falls
 // in the same cache sets and the reads miss all the way to L3.
 constexpr int64_t kInPlaceFloats = int64_t{1} << 16;
+
+// Few-row products pack a B that is neither prepacked nor in place whole
+// when it is at most this large (16 MiB), once per call.
+constexpr int64_t kWholeBFloats = int64_t{1} << 22;
 
 // Where the R rows of A a tile reads live: A(r, p) is a[p * stride + r]
 // (kColMajor: packed slivers and transposed A) or a[r * stride + p].
@@ -279,36 +290,38 @@ const TileTable& Tiles(ALayout layout, int64_t width) {
 void PackBPanels(bool trans_b, const float* b, int64_t ldb, int64_t n, int64_t p0, int64_t kc,
                  int64_t j0, int64_t panels, float* HWY_RESTRICT dst) {
   const DF d;
+  const int64_t full = std::min(panels, (n - j0) / kNR);  // panels with kNR columns of B
+  if (!trans_b) {
+    // Row by row: B is read sequentially (walking down a panel instead
+    // would touch a new page, and often the same cache set, every row).
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* row = b + (p0 + p) * ldb + j0;
+      for (int64_t q = 0; q < full; ++q) {
+        float* out = dst + q * kc * kNR + p * kNR;
+        HWY_UNROLL(4)
+        for (int v = 0; v < kNV; ++v) hn::Store(hn::LoadU(d, row + q * kNR + v * kL), d, out + v * kL);
+      }
+      if (full < panels) {
+        const int64_t cols = n - j0 - full * kNR, width = PanelWidth(cols);
+        float* out = dst + full * kc * kNR + p * width;
+        std::memcpy(out, row + full * kNR, sizeof(float) * cols);
+        std::fill(out + cols, out + width, 0.0f);
+      }
+    }
+    return;
+  }
+  // B is n x k: column j of op(B) is row j of B, read contiguously.
   for (int64_t q = 0; q < panels; ++q) {
     const int64_t jq = j0 + q * kNR;
     const int64_t cols = std::min<int64_t>(kNR, n - jq);
     const int64_t width = PanelWidth(n - jq);
     float* out = dst + q * kc * kNR;
-    if (!trans_b) {
-      const float* src = b + p0 * ldb + jq;
-      if (cols == kNR) {
-        for (int64_t p = 0; p < kc; ++p) {
-          HWY_UNROLL(4)
-          for (int v = 0; v < kNV; ++v)
-            hn::Store(hn::LoadU(d, src + p * ldb + v * kL), d, out + p * kNR + v * kL);
-        }
-      } else {
-        for (int64_t p = 0; p < kc; ++p) {
-          std::memcpy(out + p * width, src + p * ldb, sizeof(float) * cols);
-          std::fill(out + p * width + cols, out + (p + 1) * width, 0.0f);
-        }
-      }
-    } else {
-      // B is n x k: column j of op(B) is row j of B, read contiguously.
-      for (int64_t jj = 0; jj < cols; ++jj) {
-        const float* src = b + (jq + jj) * ldb + p0;
-        for (int64_t p = 0; p < kc; ++p) out[p * width + jj] = src[p];
-      }
-      if (cols < width) {
-        for (int64_t p = 0; p < kc; ++p) {
-          std::fill(out + p * width + cols, out + (p + 1) * width, 0.0f);
-        }
-      }
+    for (int64_t jj = 0; jj < cols; ++jj) {
+      const float* src = b + (jq + jj) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) out[p * width + jj] = src[p];
+    }
+    if (cols < width) {
+      for (int64_t p = 0; p < kc; ++p) std::fill(out + p * width + cols, out + (p + 1) * width, 0.0f);
     }
   }
 }
@@ -355,17 +368,25 @@ void ForUnits(const Problem& pr, int64_t units, F&& fn) {
 bool BInPlace(const Problem& pr) { return !pr.trans_b && pr.k * pr.ldb <= kInPlaceFloats; }
 
 // One pass over k for every tile: A where it lies (row-major, transposed or
-// prepacked), B prepacked or in place (only its last, partial panel packed).
-// REQUIRES: pr.packed_b or BInPlace(pr).
-void DirectDriver(const Problem& pr) {
+// prepacked); B prepacked, in place (only its last, partial panel packed) or
+// packed here whole (when `pack_b`).
+// REQUIRES: pr.packed_b, BInPlace(pr) or pack_b.
+void DirectDriver(const Problem& pr, bool pack_b) {
   const int64_t m = pr.m, n = pr.n, k = pr.k;
   const int64_t panels = (n + kNR - 1) / kNR;
-  std::optional<ScratchBuffer<float>> tail_scratch;
-  const float* tail = nullptr;  // the last panel of an in-place B, when partial
-  if (pr.packed_b == nullptr && n % kNR != 0) {
-    tail_scratch.emplace(k * kNR);
-    PackBPanels(false, pr.b, pr.ldb, n, 0, k, (panels - 1) * kNR, 1, tail_scratch->data());
-    tail = tail_scratch->data();
+  std::optional<ScratchBuffer<float>> b_scratch;
+  const float* b_panels = nullptr;  // all of op(B) in panels, or null: in place
+  const float* tail = nullptr;      // the last panel of an in-place B, when partial
+  if (pr.packed_b != nullptr) {
+    b_panels = pr.packed_b->data();
+  } else if (pack_b) {
+    b_scratch.emplace(panels * k * kNR);
+    PackBPanels(pr.trans_b, pr.b, pr.ldb, n, 0, k, 0, panels, b_scratch->data());
+    b_panels = b_scratch->data();
+  } else if (n % kNR != 0) {
+    b_scratch.emplace(k * kNR);
+    PackBPanels(false, pr.b, pr.ldb, n, 0, k, (panels - 1) * kNR, 1, b_scratch->data());
+    tail = b_scratch->data();
   }
   const ALayout layout =
       pr.packed_a != nullptr || pr.trans_a ? ALayout::kColMajor : ALayout::kRowMajor;
@@ -379,8 +400,8 @@ void DirectDriver(const Problem& pr) {
       const int64_t width = PanelWidth(n - j0);
       const float* bq;
       int64_t ldb;
-      if (pr.packed_b != nullptr) {
-        bq = pr.packed_b->data() + q * k * kNR;
+      if (b_panels != nullptr) {
+        bq = b_panels + q * k * kNR;
         ldb = width;
       } else if (cols < kNR) {
         bq = tail;
@@ -409,8 +430,83 @@ void DirectDriver(const Problem& pr) {
   });
 }
 
-// MC x NC blocks of C (the units threads take); per KC slice of k the block's
-// A and B are packed (unless prepacked) and swept sliver by sliver.
+// C rows [0, R) over columns [j0, j1), B read row by row where it lies:
+// for a few rows against a large row-major B that is not packed, where
+// packing B would cost more than the product and walking down panels of it
+// would miss the caches. Sums for a chunk of columns stay in an L1 buffer
+// (not in C: rows of C, like rows of B, are often 4 KiB apart, and loads
+// that alias a pending store 4 KiB away stall) while the rows of B stream
+// past; every B vector feeds R FMAs.
+constexpr int64_t kStreamChunk = 512;
+
+template <int R>
+void RowStream(const Problem& pr, int64_t j0, int64_t j1) {
+  const DF d;
+  constexpr int64_t kChunk = kStreamChunk * 4 / R / 64 * 64;  // 8 KiB of sums
+  constexpr int64_t kStride = kChunk + 16;  // rows 64-byte aligned, not 4 KiB apart
+  alignas(64) float sums[R * kStride];
+  auto a_at = [&](int r, int64_t p) {
+    return pr.alpha * (pr.trans_a ? pr.a[p * pr.lda + r] : pr.a[r * pr.lda + p]);
+  };
+  for (int64_t jc = j0; jc < j1; jc += kChunk) {
+    const int64_t w = std::min(kChunk, j1 - jc);
+    std::fill(sums, sums + R * kStride, 0.0f);
+    for (int64_t p = 0; p < pr.k; ++p) {
+      const float* brow = pr.b + p * pr.ldb + jc;
+      VF av[R];
+      float as[R];
+      HWY_UNROLL(4)
+      for (int r = 0; r < R; ++r) {
+        as[r] = a_at(r, p);
+        av[r] = hn::Set(d, as[r]);
+      }
+      int64_t j = 0;
+      for (; j + kL <= w; j += kL) {
+        const VF bv = hn::LoadU(d, brow + j);
+        HWY_UNROLL(4)
+        for (int r = 0; r < R; ++r) {
+          float* sp = sums + r * kStride + j;
+          hn::Store(hn::MulAdd(av[r], bv, hn::Load(d, sp)), d, sp);
+        }
+      }
+      for (; j < w; ++j) {
+        for (int r = 0; r < R; ++r) sums[r * kStride + j] += as[r] * brow[j];
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      float* row = pr.c + r * pr.ldc + jc;
+      const float* sr = sums + r * kStride;
+      for (int64_t j = 0; j < w; ++j) {
+        if (pr.beta == 0.0f) row[j] = sr[j];
+        else if (pr.row_bias != nullptr) row[j] = sr[j] + pr.beta * pr.row_bias[jc + j];
+        else row[j] = sr[j] + pr.beta * row[j];
+      }
+    }
+  }
+}
+
+void RowStreamDriver(const Problem& pr) {
+  const int64_t chunks = (pr.n + kStreamChunk - 1) / kStreamChunk;
+  ForUnits(pr, chunks, [&](int64_t lo, int64_t hi) {
+    const int64_t j0 = lo * kStreamChunk, j1 = std::min(pr.n, hi * kStreamChunk);
+    for (int64_t i0 = 0; i0 < pr.m; i0 += 4) {
+      Problem rows = pr;
+      rows.a = pr.trans_a ? pr.a + i0 : pr.a + i0 * pr.lda;
+      rows.c = pr.c + i0 * pr.ldc;
+      switch (std::min<int64_t>(4, pr.m - i0)) {
+        case 1: RowStream<1>(rows, j0, j1); break;
+        case 2: RowStream<2>(rows, j0, j1); break;
+        case 3: RowStream<3>(rows, j0, j1); break;
+        default: RowStream<4>(rows, j0, j1); break;
+      }
+    }
+  });
+}
+
+// MC x NC blocks of C are the units threads take, column block by column
+// block; per KC slice of k, a thread packs the slice of its column block's B
+// once (unless prepacked) and then, for each of its row blocks, packs the A
+// block and sweeps it sliver by sliver over the B panels.
 void BlockedDriver(const Problem& pr) {
   const int64_t m = pr.m, n = pr.n, k = pr.k;
   const int64_t mb = (m + kMC - 1) / kMC, nb = (n + kNC - 1) / kNC;
@@ -418,34 +514,40 @@ void BlockedDriver(const Problem& pr) {
     std::optional<ScratchBuffer<float>> a_buf, b_buf;
     if (pr.packed_a == nullptr) a_buf.emplace(kMC * kKC);
     if (pr.packed_b == nullptr) b_buf.emplace(kNC * kKC);
-    for (int64_t u = lo; u < hi; ++u) {
-      const int64_t i0 = (u / nb) * kMC, j0 = (u % nb) * kNC;
-      const int64_t mc = std::min(kMC, m - i0), nc = std::min(kNC, n - j0);
-      const int64_t panels = (nc + kNR - 1) / kNR, slivers = (mc + kMR - 1) / kMR;
+    // Units u = jb * mb + ib: [lo, hi) is runs of row blocks per column block.
+    for (int64_t u0 = lo; u0 < hi;) {
+      const int64_t jb = u0 / mb, u1 = std::min(hi, (jb + 1) * mb);
+      const int64_t j0 = jb * kNC, nc = std::min(kNC, n - j0);
+      const int64_t panels = (nc + kNR - 1) / kNR;
       for (int64_t p0 = 0; p0 < k; p0 += kKC) {
         const int64_t kc = std::min(kKC, k - p0);
         // The first slice applies beta (to C or the bias), the others add.
-        const Epilogue first{pr.alpha, pr.beta, pr.row_bias}, rest{pr.alpha, 1.0f, nullptr};
-        const Epilogue& ep = p0 == 0 ? first : rest;
+        const Epilogue ep = p0 == 0 ? Epilogue{pr.alpha, pr.beta, pr.row_bias}
+                                    : Epilogue{pr.alpha, 1.0f, nullptr};
         if (b_buf) PackBPanels(pr.trans_b, pr.b, pr.ldb, n, p0, kc, j0, panels, b_buf->data());
-        if (a_buf) PackASlivers(pr.trans_a, pr.a, pr.lda, i0, mc, p0, kc, a_buf->data());
-        for (int64_t s = 0; s < slivers; ++s) {
-          const int64_t r0 = i0 + s * kMR, rows = std::min<int64_t>(kMR, m - r0);
-          const float* as = a_buf ? a_buf->data() + s * kMR * kc
-                                  : pr.packed_a->data() + r0 * k + p0 * rows;
-          for (int64_t q = 0; q < panels; ++q) {
-            const int64_t jq = j0 + q * kNR, cols = std::min<int64_t>(kNR, n - jq);
-            const int64_t width = PanelWidth(n - jq);
-            const float* bq = b_buf ? b_buf->data() + q * kc * kNR
-                                    : pr.packed_b->data() + jq * k + p0 * width;
-            Epilogue tile_ep = ep;
-            if (tile_ep.bias != nullptr) tile_ep.bias += jq;
-            Tiles(ALayout::kColMajor, width)[rows - 1](kc, as, rows, bq, width,
-                                                       pr.c + r0 * pr.ldc + jq, pr.ldc, cols,
-                                                       tile_ep);
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t i0 = (u % mb) * kMC, mc = std::min(kMC, m - i0);
+          const int64_t slivers = (mc + kMR - 1) / kMR;
+          if (a_buf) PackASlivers(pr.trans_a, pr.a, pr.lda, i0, mc, p0, kc, a_buf->data());
+          for (int64_t s = 0; s < slivers; ++s) {
+            const int64_t r0 = i0 + s * kMR, rows = std::min<int64_t>(kMR, m - r0);
+            const float* as = a_buf ? a_buf->data() + s * kMR * kc
+                                    : pr.packed_a->data() + r0 * k + p0 * rows;
+            for (int64_t q = 0; q < panels; ++q) {
+              const int64_t jq = j0 + q * kNR, cols = std::min<int64_t>(kNR, n - jq);
+              const int64_t width = PanelWidth(n - jq);
+              const float* bq = b_buf ? b_buf->data() + q * kc * kNR
+                                      : pr.packed_b->data() + jq * k + p0 * width;
+              Epilogue tile_ep = ep;
+              if (tile_ep.bias != nullptr) tile_ep.bias += jq;
+              Tiles(ALayout::kColMajor, width)[rows - 1](kc, as, rows, bq, width,
+                                                         pr.c + r0 * pr.ldc + jq, pr.ldc, cols,
+                                                         tile_ep);
+            }
           }
         }
       }
+      u0 = u1;
     }
   });
 }
@@ -474,12 +576,19 @@ void Relu(const float* x, float* y, int64_t n) {
 }
 
 void Gemm(const Problem& pr) {
-  // Skinny or small products read A where it lies: packing it would cost
-  // about as much as the product. The rest is cache-blocked with packing,
-  // as is any product whose B is large and neither prepacked nor in place.
-  const bool small = pr.m <= 2 * kMR || (pr.k <= kKC && pr.m * pr.n * pr.k <= (int64_t{1} << 21));
-  if (small && (pr.packed_b != nullptr || BInPlace(pr))) {
-    DirectDriver(pr);
+  // The direct driver reads A where it lies; it wins when packing A would
+  // cost about as much as using it: few rows (A is read once per panel of
+  // B anyway), few panels of B (A is not reused), or a small product. B must
+  // then be prepacked, small enough to read in place, or (few rows only)
+  // worth packing whole once. The rest runs cache-blocked with packing.
+  const int64_t panels = (pr.n + kNR - 1) / kNR;
+  const bool b_ready = pr.packed_b != nullptr || BInPlace(pr);
+  if (pr.m <= 4 && !b_ready && !pr.trans_b && pr.packed_a == nullptr) {
+    RowStreamDriver(pr);
+  } else if (pr.m <= 2 * kMR && (b_ready || pr.k * panels * kNR <= kWholeBFloats)) {
+    DirectDriver(pr, /*pack_b=*/!b_ready);
+  } else if (b_ready && (panels <= 4 || (pr.k <= kSmallK && pr.m * pr.n * pr.k <= kSmallMacs))) {
+    DirectDriver(pr, /*pack_b=*/false);
   } else {
     BlockedDriver(pr);
   }

@@ -202,23 +202,26 @@ TEST(GemmF32Test, SmallShapesEveryTransposition) {
 }
 
 TEST(GemmF32Test, SkinnyRowsAgainstWideAndDeepOperands) {
+  // Few rows against a large B: GEMV-like tiles over packed B, rows of B
+  // streamed in place, or B packed whole, depending on the size of B.
   uint32_t seed = 100;
   for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n : {5, 64, 65, 100, 1030})
       for (int64_t k : {16, 300, 1025})
-        for (bool tb : {false, true}) {
-          Case c{false, tb, m, n, k};
-          CheckAllRoutes(c, seed++);
-        }
+        for (bool ta : {false, true})
+          for (bool tb : {false, true}) {
+            Case c{ta, tb, m, n, k};
+            CheckAllRoutes(c, seed++);
+          }
 }
 
 TEST(GemmF32Test, LargeShapesCrossCacheBlocks) {
-  // Past MC, NC and KC (192/96, 512/256 and 256 floats): partial blocks in
-  // every dimension, and a k that is several blocks long.
+  // Past MC, NC and KC (192/96, 512/256 and 512 floats on AVX-512/AVX2):
+  // partial blocks in every dimension, and a k that is several blocks long.
   uint32_t seed = 200;
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      CheckAllRoutes({ta, tb, 203, 531, 300}, seed++);
+      CheckAllRoutes({ta, tb, 203, 531, 700}, seed++);
       CheckAllRoutes({ta, tb, 97, 45, 1500}, seed++);
     }
   CheckAllRoutes({false, false, 64, 64, 4099}, seed++);
@@ -291,7 +294,7 @@ TEST(GemmF32Test, EveryCompiledTargetMatchesReference) {
             for (int64_t k : {1, 9, 300}) {
               CheckAllRoutes({ta, tb, m, n, k, 0.5f, m == 5 ? 1.0f : 0.0f}, seed++);
             }
-    CheckAllRoutes({false, false, 203, 531, 300}, seed++);
+    CheckAllRoutes({false, false, 203, 531, 700}, seed++);
     ++tested;
   }
   hwy::SetSupportedTargetsForTest(0);
@@ -299,27 +302,27 @@ TEST(GemmF32Test, EveryCompiledTargetMatchesReference) {
 }
 
 TEST(GemmF32Test, RowBiasStandsForEveryRowOfC) {
-  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16},
-                         {3, 40, 7},
-                         {50, 70, 300},
-                         {200, 600, 300}}) {
-    for (float beta : {0.0f, 1.0f, -2.0f}) {
-      const Case c{false, true, m, n, k, 0.5f, beta};
-      Operands o = MakeOperands(c, 9);
-      const std::vector<float> bias = Pseudo(n, 10);
-      // The reference sees C filled with the bias rows.
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) o.c[i * o.ldc + j] = bias[j];
-      for (bool packed : {false, true}) {
-        PackedB pb;
-        if (packed) pb = PackedB::Pack(true, k, n, o.b.data(), o.ldb);
-        std::vector<float> got(o.c.size(), std::numeric_limits<float>::quiet_NaN());
-        GemmF32(false, true, m, n, k, c.alpha, o.a.data(), o.lda, nullptr, o.b.data(), o.ldb,
-                packed ? &pb : nullptr, beta, got.data(), o.ldc, nullptr, bias.data());
-        ExpectMatches(c, o, got, packed ? "row bias, packed" : "row bias");
+  // Small, few-row-large-B (streamed), blocked; B as given and prepacked.
+  const std::tuple<int64_t, int64_t, int64_t> shapes[] = {
+      {1, 5, 16}, {3, 40, 7}, {2, 600, 300}, {7, 600, 300}, {50, 70, 300}, {200, 600, 300}};
+  for (auto [m, n, k] : shapes)
+    for (float beta : {0.0f, 1.0f, -2.0f})
+      for (bool tb : {false, true}) {
+        const Case c{false, tb, m, n, k, 0.5f, beta};
+        Operands o = MakeOperands(c, 9);
+        const std::vector<float> bias = Pseudo(n, 10);
+        // The reference sees C filled with the bias rows.
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) o.c[i * o.ldc + j] = bias[j];
+        for (bool packed : {false, true}) {
+          PackedB pb;
+          if (packed) pb = PackedB::Pack(tb, k, n, o.b.data(), o.ldb);
+          std::vector<float> got(o.c.size(), std::numeric_limits<float>::quiet_NaN());
+          GemmF32(false, tb, m, n, k, c.alpha, o.a.data(), o.lda, nullptr, o.b.data(), o.ldb,
+                  packed ? &pb : nullptr, beta, got.data(), o.ldc, nullptr, bias.data());
+          ExpectMatches(c, o, got, packed ? "row bias, packed" : "row bias");
+        }
       }
-    }
-  }
 }
 
 TEST(ReluF32Test, MatchesTheScalarDefinitionForEveryLength) {
