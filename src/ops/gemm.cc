@@ -132,6 +132,9 @@ constexpr int64_t kInPlaceFloats = int64_t{1} << 16;
 // when it is at most this large (16 MiB), once per call.
 constexpr int64_t kWholeBFloats = int64_t{1} << 22;
 
+// The blocked driver packs a whole A of at most this size (16 MiB) once.
+constexpr int64_t kWholeAFloats = int64_t{1} << 22;
+
 // Where the R rows of A a tile reads live: A(r, p) is a[p * stride + r]
 // (kColMajor: packed slivers and transposed A) or a[r * stride + p].
 enum class ALayout { kColMajor, kRowMajor };
@@ -438,6 +441,9 @@ void DirectDriver(const Problem& pr, bool pack_b) {
 // that alias a pending store 4 KiB away stall) while the rows of B stream
 // past; every B vector feeds R FMAs.
 constexpr int64_t kStreamChunk = 512;
+// Rows of B at least this long stream better than tiles over B in place
+// (whose panels walk down B one short row piece per cache line set).
+constexpr int64_t kStreamMinCols = 256;
 
 template <int R>
 void RowStream(const Problem& pr, int64_t j0, int64_t j1) {
@@ -510,9 +516,31 @@ void RowStreamDriver(const Problem& pr) {
 void BlockedDriver(const Problem& pr) {
   const int64_t m = pr.m, n = pr.n, k = pr.k;
   const int64_t mb = (m + kMC - 1) / kMC, nb = (n + kNC - 1) / kNC;
+  // A in slivers over all of k (PackedA's layout): prepacked, or packed here
+  // once when several column blocks would each pack it again (packing A is
+  // a transposition, dearer than copying rows of B).
+  const float* a_slivers = pr.packed_a != nullptr ? pr.packed_a->data() : nullptr;
+  std::optional<ScratchBuffer<float>> whole_a;
+  if (a_slivers == nullptr && nb > 1 && m * k <= kWholeAFloats) {
+    whole_a.emplace(m * k);
+    const int64_t slivers = (m + kMR - 1) / kMR;
+    float* dst = whole_a->data();
+    auto pack = [&](int64_t lo, int64_t hi) {
+      for (int64_t s = lo; s < hi; ++s) {
+        PackASlivers(pr.trans_a, pr.a, pr.lda, s * kMR, std::min<int64_t>(kMR, m - s * kMR), 0, k,
+                     dst + s * kMR * k);
+      }
+    };
+    if (pr.ctx != nullptr) {
+      pr.ctx->ParallelFor(0, slivers, std::max<int64_t>(1, (int64_t{1} << 16) / (kMR * k)), pack);
+    } else {
+      pack(0, slivers);
+    }
+    a_slivers = dst;
+  }
   ForUnits(pr, mb * nb, [&](int64_t lo, int64_t hi) {
     std::optional<ScratchBuffer<float>> a_buf, b_buf;
-    if (pr.packed_a == nullptr) a_buf.emplace(kMC * kKC);
+    if (a_slivers == nullptr) a_buf.emplace(kMC * kKC);
     if (pr.packed_b == nullptr) b_buf.emplace(kNC * kKC);
     // Units u = jb * mb + ib: [lo, hi) is runs of row blocks per column block.
     for (int64_t u0 = lo; u0 < hi;) {
@@ -531,8 +559,7 @@ void BlockedDriver(const Problem& pr) {
           if (a_buf) PackASlivers(pr.trans_a, pr.a, pr.lda, i0, mc, p0, kc, a_buf->data());
           for (int64_t s = 0; s < slivers; ++s) {
             const int64_t r0 = i0 + s * kMR, rows = std::min<int64_t>(kMR, m - r0);
-            const float* as = a_buf ? a_buf->data() + s * kMR * kc
-                                    : pr.packed_a->data() + r0 * k + p0 * rows;
+            const float* as = a_buf ? a_buf->data() + s * kMR * kc : a_slivers + r0 * k + p0 * rows;
             for (int64_t q = 0; q < panels; ++q) {
               const int64_t jq = j0 + q * kNR, cols = std::min<int64_t>(kNR, n - jq);
               const int64_t width = PanelWidth(n - jq);
@@ -576,14 +603,17 @@ void Relu(const float* x, float* y, int64_t n) {
 }
 
 void Gemm(const Problem& pr) {
-  // The direct driver reads A where it lies; it wins when packing A would
-  // cost about as much as using it: few rows (A is read once per panel of
-  // B anyway), few panels of B (A is not reused), or a small product. B must
-  // then be prepacked, small enough to read in place, or (few rows only)
-  // worth packing whole once. The rest runs cache-blocked with packing.
+  // A few rows against an unpacked row-major B that is large or wide:
+  // stream B's rows. Otherwise the direct driver reads A where it lies; it
+  // wins when packing A would cost about as much as using it: few rows (A
+  // is read once per panel of B anyway), few panels of B (A is not reused),
+  // or a small product. B must then be prepacked, small enough to read in
+  // place, or (few rows only) worth packing whole once. The rest runs
+  // cache-blocked with packing.
   const int64_t panels = (pr.n + kNR - 1) / kNR;
   const bool b_ready = pr.packed_b != nullptr || BInPlace(pr);
-  if (pr.m <= 4 && !b_ready && !pr.trans_b && pr.packed_a == nullptr) {
+  if (pr.m <= 4 && pr.packed_b == nullptr && !pr.trans_b && pr.packed_a == nullptr &&
+      (!b_ready || pr.n >= kStreamMinCols)) {
     RowStreamDriver(pr);
   } else if (pr.m <= 2 * kMR && (b_ready || pr.k * panels * kNR <= kWholeBFloats)) {
     DirectDriver(pr, /*pack_b=*/!b_ready);

@@ -273,6 +273,8 @@ TEST(GemmF32Test, ThreadedMatchesReference) {
     GemmRowMajor<float>(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, o.a.data(), o.lda,
                         o.b.data(), o.ldb, c.beta, got.data(), o.ldc, &threads);
     ExpectMatches(c, o, got, "threaded");
+    // Each of these is big enough to be split.
+    EXPECT_GT(threads.calls(), 0) << Describe(c);
   }
 }
 
