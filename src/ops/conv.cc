@@ -8,9 +8,11 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
+#include "ops/scratch.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -224,19 +226,75 @@ constexpr int64_t kSmallGemm = int64_t{1} << 22;
 // Runs body(task, col, gemm_ctx) for every task in [0, tasks): in parallel
 // over tasks when each is small (each chunk with its own col scratch of
 // col_size elements), else one task at a time with the GEMM parallel inside.
+// The col scratch is the thread's reusable buffer: no allocation per call
+// once warm.
 template <typename C, typename F>
 void ForEachConvTask(KernelContext& ctx, int64_t tasks, int64_t work_per_task, int64_t col_size,
                      F&& body) {
   if (tasks > 1 && work_per_task < kSmallGemm) {
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(work_per_task, 1));
     ctx.ParallelFor(0, tasks, grain, [&](int64_t lo, int64_t hi) {
-      std::vector<C> col(static_cast<size_t>(col_size));
+      ScratchBuffer<C> col(col_size);
       for (int64_t t = lo; t < hi; ++t) body(t, col.data(), nullptr);
     });
   } else {
-    std::vector<C> col(static_cast<size_t>(col_size));
+    ScratchBuffer<C> col(col_size);
     for (int64_t t = 0; t < tasks; ++t) body(t, col.data(), &ctx);
   }
+}
+
+// Prepared state of Conv and ConvTranspose with constant fp32 weights: each
+// group's weight matrix, packed once as the GEMM's left operand.
+struct PackedConvWeights final : KernelState {
+  std::vector<PackedA> groups;
+};
+
+// The packed weights of group `gi` when they fit an m x k operand, or null.
+const PackedA* PackedGroup(const KernelContext& ctx, int64_t gi, int64_t m, int64_t k) {
+  if (ctx.state() == nullptr) return nullptr;
+  const auto& groups = ctx.state_as<PackedConvWeights>().groups;
+  if (gi >= static_cast<int64_t>(groups.size())) return nullptr;
+  const PackedA& p = groups[gi];
+  return p.m() == m && p.k() == k ? &p : nullptr;
+}
+
+// C (+)= op(A) * B for one convolution GEMM; op(A) from the packed weights
+// when there are any (fp32), else from a.
+template <typename C>
+void ConvGemm(const PackedA* packed, bool trans_a, int64_t m, int64_t n, int64_t k, const C* a,
+              int64_t lda, const C* b, C beta, C* c, const KernelContext* gemm_ctx) {
+  if constexpr (std::is_same_v<C, float>) {
+    if (packed != nullptr) {
+      GemmF32(trans_a, false, m, n, k, 1.0f, nullptr, lda, packed, b, n, nullptr, beta, c, n,
+              gemm_ctx);
+      return;
+    }
+  }
+  GemmRowMajor<C>(trans_a, false, m, n, k, C(1), a, lda, b, n, beta, c, n, gemm_ctx);
+}
+
+// Packs W (input 1) per group when it is a constant fp32 tensor. For Conv,
+// group g's A is W[g*M/G : (g+1)*M/G] as an (M/G) x (C/G * kernel) matrix;
+// for ConvTranspose (kTranspose) it is the transpose of W[g*C/G : ...] viewed
+// as (C/G) x (M/G * kernel).
+template <bool kTranspose>
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareConvWeights(const PrepareContext& ctx) {
+  std::unique_ptr<KernelState> none;
+  if (ctx.constant_inputs.size() < 2 || ctx.constant_inputs[1] == nullptr) return none;
+  const Tensor& w = *ctx.constant_inputs[1];
+  const int64_t group = ctx.node.GetInt("group", 1);
+  if (w.dtype() != DType::kFloat32 || w.rank() < 3 || w.size() == 0 || group < 1 ||
+      w.dim(0) % group != 0) {
+    return none;  // the kernel reports what is wrong
+  }
+  const int64_t per_group = w.dim(0) / group, row = w.size() / w.dim(0);
+  auto state = std::make_unique<PackedConvWeights>();
+  for (int64_t gi = 0; gi < group; ++gi) {
+    const float* wg = w.data<float>() + gi * per_group * row;
+    state->groups.push_back(kTranspose ? PackedA::Pack(true, row, per_group, wg, row)
+                                       : PackedA::Pack(false, per_group, row, wg, row));
+  }
+  return state;
 }
 
 absl::Status CheckSameType(KernelContext& ctx, size_t i) {
@@ -348,10 +406,9 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
                          PatchTransfer<false, C>(pg, cg, const_cast<C*>(xg), col);
                          b = col;
                        }
-                       GemmRowMajor<C>(false, false, mg, out_size, kc, C(1), pw + gi * mg * kc,
-                                       kc, b, out_size, C(1),
-                                       py + (n * out_ch + gi * mg) * out_size, out_size,
-                                       gemm_ctx);
+                       ConvGemm<C>(PackedGroup(ctx, gi, mg, kc), false, mg, out_size, kc,
+                                   pw + gi * mg * kc, kc, b, C(1),
+                                   py + (n * out_ch + gi * mg) * out_size, gemm_ctx);
                      });
   vy.Finish();
   return y;
@@ -360,6 +417,10 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
 absl::Status ComputeConv(KernelContext& ctx) { return RunConv(ctx).status(); }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& ctx) {
+  return PrepareConvWeights<false>(ctx);
+}
 
 absl::StatusOr<Tensor*> RunConv(KernelContext& ctx) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
@@ -505,10 +566,9 @@ absl::Status ConvTransposeTyped(KernelContext& ctx, const WindowGeometry& g, int
                      [&](int64_t t, C* col, const KernelContext* gemm_ctx) {
                        const int64_t n = t / group, gi = t % group;
                        // col [mg*k, in] = W_g^T [mg*k, cg] x X_g [cg, in]
-                       GemmRowMajor<C>(true, false, rows, in_size, cg, C(1),
-                                       pw + gi * cg * rows, rows,
-                                       px + (n * in_ch + gi * cg) * in_size, in_size, C(0), col,
-                                       in_size, gemm_ctx);
+                       ConvGemm<C>(PackedGroup(ctx, gi, rows, cg), true, rows, in_size, cg,
+                                   pw + gi * cg * rows, rows,
+                                   px + (n * in_ch + gi * cg) * in_size, C(0), col, gemm_ctx);
                        PatchTransfer<true, C>(pg, mg, py + (n * out_ch + gi * mg) * out_size, col);
                      });
   vy.Finish();
@@ -746,8 +806,10 @@ absl::Status ComputeDeformConv(KernelContext& ctx) {
 }
 
 const OpTableRegistration kConvOps({
-    {.name = "Conv", .since = 1, .types = kFloatTypes, .infer = InferConv, .compute = ComputeConv},
-    {.name = "ConvTranspose", .since = 1, .types = kFloatTypes, .compute = ComputeConvTranspose},
+    {.name = "Conv", .since = 1, .types = kFloatTypes, .infer = InferConv, .compute = ComputeConv,
+     .prepare = PrepareConvWeights<false>},
+    {.name = "ConvTranspose", .since = 1, .types = kFloatTypes, .compute = ComputeConvTranspose,
+     .prepare = PrepareConvWeights<true>},
     {.name = "Col2Im", .since = 18, .types = kNumericTypes, .compute = ComputeCol2Im},
     {.name = "DeformConv", .since = 19, .types = kFloatTypes, .compute = ComputeDeformConv},
 });

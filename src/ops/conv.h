@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "graph/graph.h"
 #include "hepml/tensor.h"
+#include "ops/op_registry.h"
 
 namespace hepml::ops {
 
@@ -51,6 +52,9 @@ struct InferContext;
 // inputs, allocates output 0 and computes it; returns the output so that
 // callers (the fused operators) can post-process it in place.
 absl::StatusOr<Tensor*> RunConv(KernelContext& ctx);
+
+// Conv's prepare step: packs constant fp32 weights per group for RunConv.
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& ctx);
 // Conv's shape/type function (OpDef::infer).
 absl::Status InferConvOutput(const InferContext& ctx, std::vector<TypeInfo>& outputs);
 

@@ -145,9 +145,10 @@ absl::Status InferFusedConv(const InferContext& ctx, std::vector<TypeInfo>& outp
 
 const OpTableRegistration kFusedOps({
     {.domain = "ai.hepml", .name = "FusedGemm", .since = 1, .until = 1, .types = kFloatTypes,
-     .infer = InferFusedGemm, .compute = ComputeFusedGemm},
+     .infer = InferFusedGemm, .compute = ComputeFusedGemm,
+     .prepare = PrepareGemmWeights},
     {.domain = "ai.hepml", .name = "FusedConv", .since = 1, .until = 1, .types = kFloatTypes,
-     .infer = InferFusedConv, .compute = ComputeFusedConv},
+     .infer = InferFusedConv, .compute = ComputeFusedConv, .prepare = PrepareConv},
 });
 
 }  // namespace

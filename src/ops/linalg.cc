@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
@@ -160,10 +162,15 @@ template <typename T>
 void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                   const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
                   const KernelContext* ctx) {
-  using A = GemmArith<T>;
-  GemmImpl<A>(trans_a, trans_b, m, n, k, static_cast<A>(alpha), reinterpret_cast<const A*>(a), lda,
-              reinterpret_cast<const A*>(b), ldb, static_cast<A>(beta), reinterpret_cast<A*>(c),
-              ldc, ctx);
+  if constexpr (std::is_same_v<T, float>) {
+    // fp32: the packed, vectorised engine of gemm.h.
+    GemmF32(trans_a, trans_b, m, n, k, alpha, a, lda, nullptr, b, ldb, nullptr, beta, c, ldc, ctx);
+  } else {
+    using A = GemmArith<T>;
+    GemmImpl<A>(trans_a, trans_b, m, n, k, static_cast<A>(alpha), reinterpret_cast<const A*>(a),
+                lda, reinterpret_cast<const A*>(b), ldb, static_cast<A>(beta),
+                reinterpret_cast<A*>(c), ldc, ctx);
+  }
 }
 
 template void GemmRowMajor<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
@@ -293,6 +300,30 @@ absl::StatusOr<MatMulShape> PlanMatMul(const Shape& a_in, const Shape& b_in) {
   return s;
 }
 
+// Prepared state of MatMul and Gemm: the constant right operand op(B),
+// packed once for the fp32 kernels. Absent for other types and for
+// operands that are only known at run time.
+struct PackedWeightState final : KernelState {
+  PackedB b;
+};
+
+// The packed op(B) of this node, or null.
+const PackedB* PackedWeight(const KernelContext& ctx) {
+  return ctx.state() == nullptr ? nullptr : &ctx.state_as<PackedWeightState>().b;
+}
+
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareMatMul(const PrepareContext& ctx) {
+  std::unique_ptr<KernelState> none;
+  if (ctx.constant_inputs.size() < 2 || ctx.constant_inputs[1] == nullptr) return none;
+  const Tensor& b = *ctx.constant_inputs[1];
+  // A 1-D B is a k x 1 matrix; batched B (rank > 2) is not packed.
+  if (b.dtype() != DType::kFloat32 || b.rank() < 1 || b.rank() > 2 || b.size() == 0) return none;
+  const int64_t k = b.dim(0), n = b.rank() == 2 ? b.dim(1) : 1;
+  auto state = std::make_unique<PackedWeightState>();
+  state->b = PackedB::Pack(false, k, n, b.data<float>(), n);
+  return state;
+}
+
 template <typename T>
 absl::Status MatMulTyped(KernelContext& ctx, const MatMulShape& s) {
   using C = ComputeT<T>;
@@ -310,6 +341,15 @@ absl::Status MatMulTyped(KernelContext& ctx, const MatMulShape& s) {
   if (NumElements(s.b_batch) == 1 && NumElements(s.a_batch) == batches) {
     // B is one matrix for every batch and A's batches are contiguous: one
     // tall GEMM (the Linear layer on a [batch, seq, features] input).
+    const PackedB* packed = PackedWeight(ctx);
+    if constexpr (std::is_same_v<C, float>) {
+      if (packed != nullptr && packed->k() == k && packed->n() == n) {
+        GemmF32(false, false, batches * m, n, k, 1.0f, pa, k, nullptr, nullptr, n, packed, 0.0f,
+                po, n, &ctx);
+        vo.Finish();
+        return absl::OkStatus();
+      }
+    }
     GemmRowMajor<C>(false, false, batches * m, n, k, C(1), pa, k, pb, n, C(0), po, n, &ctx);
   } else {
     const Shape sa = BroadcastStrides(s.a_batch, s.batch);
@@ -388,24 +428,54 @@ absl::StatusOr<Tensor*> GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b
   if (out->size() == 0) return out;
   ComputeOutput<T> vo(out);
   C* po = vo.data();
-  if (has_c && beta != 0.0f) {
+  if (!has_c) beta = 0.0f;
+  std::optional<ComputeView<T>> vc;
+  const C* row_bias = nullptr;  // C as one row broadcast over all rows
+  if (beta != 0.0f) {
     const Tensor& c = ctx.Input(2);
-    ComputeView<T> vc(c);
-    const C* pc = vc.data();
+    vc.emplace(c);
+    const C* pc = vc->data();
     // Unidirectional broadcast of C to [m, n]: its dims are 1 or match.
     const int64_t cr = c.rank() == 2 ? c.dim(0) : 1;
     const int64_t cc = c.rank() >= 1 ? c.dim(c.rank() - 1) : 1;
     const int64_t rs = cr == 1 ? 0 : cc, cs = cc == 1 ? 0 : 1;
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) po[i * n + j] = pc[i * rs + j * cs];
-  } else {
-    beta = 0.0f;
+    if (std::is_same_v<C, float> && cr == 1 && cc == n) {
+      row_bias = pc;  // the fp32 GEMM adds it in its epilogue
+    } else {
+      for (int64_t i = 0; i < m; ++i) {
+        C* row = po + i * n;
+        if (cs == 1) {
+          std::copy(pc + i * rs, pc + i * rs + n, row);
+        } else {
+          std::fill(row, row + n, pc[i * rs]);
+        }
+      }
+    }
   }
   ComputeView<T> va(a), vb(b);
-  GemmRowMajor<C>(trans_a, trans_b, m, n, k, static_cast<C>(alpha), va.data(), a.dim(a.rank() - 1),
-                  vb.data(), b.dim(1), static_cast<C>(beta), po, n, &ctx);
+  if constexpr (std::is_same_v<C, float>) {
+    const PackedB* packed = PackedWeight(ctx);
+    if (packed == nullptr || packed->k() != k || packed->n() != n) packed = nullptr;
+    GemmF32(trans_a, trans_b, m, n, k, alpha, va.data(), a.dim(a.rank() - 1), nullptr, vb.data(), b.dim(1),
+            packed, beta, po, n, &ctx, row_bias);
+  } else {
+    GemmRowMajor<C>(trans_a, trans_b, m, n, k, static_cast<C>(alpha), va.data(), a.dim(a.rank() - 1),
+                    vb.data(), b.dim(1), static_cast<C>(beta), po, n, &ctx);
+  }
   vo.Finish();
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemm(const PrepareContext& ctx) {
+  std::unique_ptr<KernelState> none;
+  if (ctx.constant_inputs.size() < 2 || ctx.constant_inputs[1] == nullptr) return none;
+  const Tensor& b = *ctx.constant_inputs[1];
+  if (b.dtype() != DType::kFloat32 || b.rank() != 2 || b.size() == 0) return none;
+  const bool trans_b = ctx.node.GetInt("transB", 0) != 0;
+  const int64_t k = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+  auto state = std::make_unique<PackedWeightState>();
+  state->b = PackedB::Pack(trans_b, k, n, b.data<float>(), b.dim(1));
+  return state;
 }
 
 absl::Status ComputeGemm(KernelContext& ctx) {
@@ -414,6 +484,10 @@ absl::Status ComputeGemm(KernelContext& ctx) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemmWeights(const PrepareContext& ctx) {
+  return PrepareGemm(ctx);
+}
 
 absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
@@ -782,9 +856,9 @@ absl::Status ComputeDet(KernelContext& ctx) {
 
 const OpTableRegistration kLinalgOps({
     {.name = "MatMul", .since = 1, .types = kFloatTypes | kGemmIntTypes, .infer = InferMatMul,
-     .compute = ComputeMatMul},
+     .compute = ComputeMatMul, .prepare = PrepareMatMul},
     {.name = "Gemm", .since = 1, .types = kFloatTypes | kGemmIntTypes, .infer = InferGemm,
-     .compute = ComputeGemm},
+     .compute = ComputeGemm, .prepare = PrepareGemm},
     {.name = "Einsum", .since = 12, .types = kNumericTypes, .compute = ComputeEinsum},
     {.name = "Det", .since = 11, .types = kFloatTypes, .infer = InferDet, .compute = ComputeDet},
 });

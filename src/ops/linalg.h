@@ -1,8 +1,9 @@
 // Dense matrix kernels shared by the linalg, conv and normalization families.
 //
 // GemmRowMajor is the one GEMM routine of these families (MatMul, Gemm, Conv
-// through im2col, ConvTranspose, DeformConv): an optimised implementation
-// (Highway, OpenBLAS) replaces its body without touching the callers.
+// through im2col, ConvTranspose, DeformConv, the recurrent layers). For fp32
+// it runs the packed, vectorised engine of gemm.h (which also takes
+// prepacked constant operands); the other types run a portable loop.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "hepml/tensor.h"
 #include "ops/kernel_context.h"
+#include "ops/op_registry.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -37,6 +39,10 @@ void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
 // then flattened into M and kept in the output ([..., M, K] x [K, N] ->
 // [..., M, N]), as MatMul with a 2-D B.
 absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a);
+
+// Gemm's prepare step: packs a constant fp32 B once for RunGemm (null state
+// otherwise). Shared with the fused operators that run through RunGemm.
+absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemmWeights(const PrepareContext& ctx);
 
 // A read-only view of a tensor's data as C = ComputeT<T>: the data itself when
 // T == C, else a converted copy held by the view.

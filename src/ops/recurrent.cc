@@ -12,7 +12,9 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "ops/gemm.h"
 #include "ops/kernel_util.h"
+#include "ops/linalg.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
 
@@ -303,49 +305,12 @@ constexpr size_t kX = 0, kW = 1, kR = 2, kB = 3, kSeqLens = 4, kInitialH = 5, kI
 // ---- GEMM ----
 
 // c[m][n] = (accumulate ? c[m][n] : 0) + sum_k a[m][k] * b[k][n] for m < M,
-// n < N, with row strides lda, ldb, ldc. Blocks of 4 rows of c share each
-// row of b; the inner loop over n vectorises.
+// n < N, with row strides lda, ldb, ldc: the shared GEMM (linalg.h), on the
+// calling thread.
 template <typename C>
 void Gemm(int64_t M, int64_t N, int64_t K, const C* a, int64_t lda, const C* b, int64_t ldb, C* c, int64_t ldc,
           bool accumulate) {
-  constexpr int64_t kBlockN = 512;
-  for (int64_t m0 = 0; m0 < M; m0 += 4) {
-    const int64_t mb = std::min<int64_t>(4, M - m0);
-    for (int64_t n0 = 0; n0 < N; n0 += kBlockN) {
-      const int64_t nb = std::min(kBlockN, N - n0);
-      if (!accumulate) {
-        for (int64_t i = 0; i < mb; ++i) std::fill_n(c + (m0 + i) * ldc + n0, nb, C(0));
-      }
-      if (mb == 4) {
-        C* __restrict c0 = c + m0 * ldc + n0;
-        C* __restrict c1 = c0 + ldc;
-        C* __restrict c2 = c1 + ldc;
-        C* __restrict c3 = c2 + ldc;
-        const C* a0 = a + m0 * lda;
-        for (int64_t k = 0; k < K; ++k) {
-          const C x0 = a0[k], x1 = a0[lda + k], x2 = a0[2 * lda + k], x3 = a0[3 * lda + k];
-          const C* __restrict bk = b + k * ldb + n0;
-          for (int64_t n = 0; n < nb; ++n) {
-            const C v = bk[n];
-            c0[n] += x0 * v;
-            c1[n] += x1 * v;
-            c2[n] += x2 * v;
-            c3[n] += x3 * v;
-          }
-        }
-      } else {
-        for (int64_t i = 0; i < mb; ++i) {
-          C* __restrict ci = c + (m0 + i) * ldc + n0;
-          const C* ai = a + (m0 + i) * lda;
-          for (int64_t k = 0; k < K; ++k) {
-            const C x = ai[k];
-            const C* __restrict bk = b + k * ldb + n0;
-            for (int64_t n = 0; n < nb; ++n) ci[n] += x * bk[n];
-          }
-        }
-      }
-    }
-  }
+  GemmRowMajor<C>(false, false, M, N, K, C(1), a, lda, b, ldb, accumulate ? C(1) : C(0), c, ldc, nullptr);
 }
 
 // ---- the recurrence ----
@@ -462,12 +427,14 @@ absl::Status RunRecurrent(KernelContext& ctx, const RnnConfig& cfg, const Packed
     const C* peep = has_p ? wts->peep.data() + d * 3 * h : nullptr;
     const Activation* act = cfg.activations.data() + d * cfg.acts_per_direction;
 
-    // Input projection for all steps: xw = X W^T + bias.
-    ctx.ParallelFor(0, (rows + 15) / 16, 1, [&](int64_t lo, int64_t hi) {
-      const int64_t r0 = lo * 16, r1 = std::min(rows, hi * 16);
-      for (int64_t r = r0; r < r1; ++r) std::copy_n(bias, gh, xw.data() + r * gh);
-      Gemm<C>(r1 - r0, gh, in, xc + r0 * in, in, wt, gh, xw.data() + r0 * gh, gh, true);
-    });
+    // Input projection for all steps: xw = X W^T + bias, one GEMM.
+    if constexpr (std::is_same_v<C, float>) {
+      GemmF32(false, false, rows, gh, in, 1.0f, xc, in, nullptr, wt, gh, nullptr, 1.0f, xw.data(), gh, &ctx,
+              bias);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) std::copy_n(bias, gh, xw.data() + r * gh);
+      GemmRowMajor<C>(false, false, rows, gh, in, C(1), xc, in, wt, gh, C(1), xw.data(), gh, &ctx);
+    }
 
     // Initial states.
     for (int64_t bi = 0; bi < batch; ++bi) {
