@@ -1029,7 +1029,8 @@ void ShortestDigits(T v, std::string* digits, int* exponent) {
   char buf[64];
   const char* end;
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+    auto r = std::to_chars(buf, buf + sizeof(buf) - 1, v, std::chars_format::scientific);
+    *r.ptr = '\0';  // to_chars does not terminate; atoi below reads up to a '\0'
     end = r.ptr;
   } else {
     // 16-bit floats: the fewest significant digits that round-trip.
