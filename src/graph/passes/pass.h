@@ -49,4 +49,10 @@ absl::StatusOr<bool> EliminateDeadNodes(Graph& graph);
 absl::StatusOr<bool> EliminateIdentities(Graph& graph);
 absl::StatusOr<bool> FoldConstants(Graph& graph);
 
+// Not in the default pipeline: the Session runs it after the default passes
+// when SessionOptions::precision asks for float16 or bfloat16. `target` is
+// DType::kFloat16 or DType::kBFloat16 (kFloat32: no change; others: error).
+inline constexpr char kMixedPrecisionPass[] = "mixed-precision";
+absl::StatusOr<bool> ConvertToMixedPrecision(Graph& graph, DType target);
+
 }  // namespace hepml::passes
