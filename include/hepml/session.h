@@ -23,6 +23,32 @@
 
 namespace hepml {
 
+// Precision of a Session's compute. kFloat32 runs the model as written.
+// kFloat16 and kBFloat16 are mixed precision: the compute-heavy operators
+// (MatMul, Gemm, Conv, ConvTranspose, Einsum; LSTM, GRU and RNN at float16
+// only) and simple operators between them (Relu, Add, Mul, MaxPool, Reshape,
+// Concat, ...) run in the reduced type, and their float32 weights are stored
+// in it (half the memory); everything else (Softmax, reductions,
+// normalisation statistics, Exp, Log, Div, integer and bool operators, If/
+// Loop/Scan bodies) stays float32. Graph inputs and outputs keep their
+// declared types, so callers feed and read the same tensors at every
+// precision.
+//
+// Accuracy: kernels compute in float and round where they store, so values
+// carry a relative rounding error of up to 2^-9 (bfloat16) or 2^-12
+// (float16) per converted layer; expect outputs within ~1e-2 (bfloat16) or
+// ~1e-3 (float16) relative of float32. float16 overflows beyond 65504.
+// Speed: until hepml has native reduced-precision kernels, the reduced
+// types are converted to float inside each kernel, so they save memory but
+// are not faster than float32.
+enum class Precision { kFloat32, kFloat16, kBFloat16 };
+
+// "fp32", "fp16", "bf16".
+const char* PrecisionName(Precision precision);
+// Parses "fp32", "fp16" or "bf16"; anything else is InvalidArgument naming
+// the accepted values.
+absl::StatusOr<Precision> ParsePrecision(std::string_view name);
+
 struct SessionOptions {
   // Intra-op threads. 0: all of `arena` if given, else one per core.
   int num_threads = 0;
@@ -36,6 +62,10 @@ struct SessionOptions {
   // Plan intermediate memory per input shape (one arena, reused between
   // tensors that are not alive at once); off: one heap buffer per tensor.
   bool plan_memory = true;
+  // See Precision. Not fp32: the "mixed-precision" pass runs after the
+  // default passes (even with optimize off) and is listed in passes();
+  // `disabled_passes` may name it to switch it off.
+  Precision precision = Precision::kFloat32;
 };
 
 // What one graph pass did when the Session was created.
@@ -87,6 +117,9 @@ class Session {
   const std::vector<TensorInfo>& outputs() const;
   // The graph passes run at creation, in order, with their times.
   const std::vector<PassInfo>& passes() const;
+  // Bytes held by the model's initializers (weights and other constants,
+  // subgraphs included) after the passes: what the Session keeps of the model.
+  size_t weight_bytes() const;
 
   using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
   // Runs the model. `output_names` empty: every graph output, in order.

@@ -1,11 +1,12 @@
 // `hepml bench MODEL.onnx [--input NAME=FILE.npy ...] [--batch B] [--dim NAME=V ...]
 //  [--threads T] [--iterations N] [--warmup W] [--json] [--profile [--trace FILE.json]]
-//  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...]`
+//  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...] [--precision fp32|fp16|bf16]`
 //
 // Latency and throughput of one model. Without inputs it makes random ones of
 // the right dtype: a symbolic first dimension is the batch B, other symbolic
 // dimensions come from --dim. Timings are wall-clock medians over the
-// iterations; peak_rss_mib is the process's high-water mark (VmHWM).
+// iterations; peak_rss_mib is the process's high-water mark (VmHWM);
+// weight_mib what the Session holds of the model's initializers.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -45,6 +46,7 @@ struct Args {
   std::string html;
   uint64_t seed = 1;
   std::vector<std::string> disabled_passes;
+  std::string precision = "fp32";
 };
 
 double PeakRssMib() {
@@ -332,6 +334,12 @@ int RunBenchCommand(Args a) {
   SessionOptions options;
   options.num_threads = a.threads;
   options.disabled_passes.insert(a.disabled_passes.begin(), a.disabled_passes.end());
+  auto precision = ParsePrecision(a.precision);
+  if (!precision.ok()) {
+    PrintError("bench", absl::StrCat("--precision: ", precision.status().message()));
+    return kExitUsage;
+  }
+  options.precision = *precision;
   auto t0 = Clock::now();
   auto session = Session::Create(a.model, options);
   double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -379,11 +387,13 @@ int RunBenchCommand(Args a) {
     }
   }
   double rss = PeakRssMib();
+  double weight_mib = static_cast<double>((*session)->weight_bytes()) / (1024.0 * 1024.0);
   if (a.json) {
     auto one = [&](const BenchResult& r) {
       ordered_json j{{"model", a.model}, {"batch", r.batch}, {"threads", a.threads},
-                     {"iterations", a.iterations}, {"load_ms", load_ms}, {"latency_us", LatencyJson(r)},
-                     {"throughput_per_s", Throughput(r)}, {"peak_rss_mib", rss}};
+                     {"iterations", a.iterations}, {"precision", a.precision}, {"load_ms", load_ms}, {"latency_us", LatencyJson(r)},
+                     {"throughput_per_s", Throughput(r)}, {"peak_rss_mib", rss},
+                     {"weight_mib", weight_mib}};
       if (a.profile) j["profile"] = ProfileJson(r);
       return j;
     };
@@ -397,11 +407,12 @@ int RunBenchCommand(Args a) {
     return kExitOk;
   }
   for (const auto& r : results) {
-    std::printf("model %s  batch %lld  threads %d  iterations %d\n", a.model.c_str(),
-                static_cast<long long>(r.batch), a.threads, a.iterations);
-    std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB\n",
+    std::printf("model %s  batch %lld  threads %d  iterations %d  precision %s\n", a.model.c_str(),
+                static_cast<long long>(r.batch), a.threads, a.iterations, a.precision.c_str());
+    std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB"
+                "  weights %.2f MiB\n",
                 load_ms, Percentile(r.latencies_us, 50), Percentile(r.latencies_us, 90),
-                Percentile(r.latencies_us, 99), Throughput(r), rss);
+                Percentile(r.latencies_us, 99), Throughput(r), rss, weight_mib);
     if (a.profile) PrintProfileTable(r);
   }
   return kExitOk;
@@ -426,6 +437,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--html", a->html, "With --sweep: write a self-contained HTML report");
   cmd->add_option("--seed", a->seed, "Seed of the random inputs");
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable), e.g. fuse-gelu");
+  cmd->add_option("--precision", a->precision, "fp32, or fp16/bf16: mixed precision (see hepml run)");
   cmd->callback([=] { *exit_code = RunBenchCommand(*a); });
 }
 

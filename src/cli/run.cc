@@ -1,4 +1,5 @@
-// `hepml run MODEL.onnx --input NAME=FILE.npy ... [--output-dir DIR] [--threads N]`
+// `hepml run MODEL.onnx --input NAME=FILE.npy ... [--output-dir DIR] [--threads N]
+//  [--precision fp32|fp16|bf16]`
 //
 // Writes DIR/<output name>.npy for each graph output. Characters of the name
 // other than [A-Za-z0-9._-] become '_' ("dense/BiasAdd:0" -> "dense_BiasAdd_0").
@@ -27,9 +28,15 @@ std::string SanitizeName(const std::string& name) {
 }
 
 int RunModel(const std::string& model_path, const std::vector<std::string>& input_specs,
-             const std::string& output_dir, int threads) {
+             const std::string& output_dir, int threads, const std::string& precision) {
   SessionOptions options;
   options.num_threads = threads;
+  auto parsed = ParsePrecision(precision);
+  if (!parsed.ok()) {
+    PrintError("run", absl::StrCat("--precision: ", parsed.status().message()));
+    return kExitUsage;
+  }
+  options.precision = *parsed;
   auto session = Session::Create(model_path, options);
   if (!session.ok()) {
     PrintError("run", session.status().message());
@@ -92,13 +99,18 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
     std::vector<std::string> inputs;
     std::string output_dir = ".";
     int threads = 1;
+    std::string precision = "fp32";
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("--input,-i", args->inputs, "NAME=FILE.npy, or FILE.npz holding every input by name");
   cmd->add_option("--output-dir,-o", args->output_dir, "Folder for one <output>.npy per graph output");
   cmd->add_option("--threads,-t", args->threads, "Intra-op threads (0: one per core)")->check(CLI::NonNegativeNumber);
-  cmd->callback([=] { *exit_code = RunModel(args->model, args->inputs, args->output_dir, args->threads); });
+  cmd->add_option("--precision", args->precision,
+                  "fp32, or fp16/bf16: mixed precision (inputs and outputs stay as declared)");
+  cmd->callback([=] {
+    *exit_code = RunModel(args->model, args->inputs, args->output_dir, args->threads, args->precision);
+  });
 }
 
 }  // namespace hepml::cli

@@ -18,6 +18,7 @@ class Session::Impl {
   std::unique_ptr<GraphPlan> plan;
   std::vector<TensorInfo> inputs, outputs;
   std::vector<PassInfo> passes;
+  size_t weight_bytes = 0;  // initializers after the passes
   absl::flat_hash_map<std::string, size_t> input_index;   // name -> graph input position
   absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
@@ -63,11 +64,27 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
     output_index[model.graph.outputs[i].name] = i;
     outputs.push_back(MakeInfo(model.graph.outputs[i]));
   }
-  if (options.optimize) {
-    auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
+  // The precision pass is not in the default pipeline, but its name may be
+  // disabled like theirs.
+  std::set<std::string> disabled_default = options.disabled_passes, disabled_precision;
+  if (disabled_default.erase(passes::kMixedPrecisionPass)) disabled_precision.insert(passes::kMixedPrecisionPass);
+  auto run_passes = [&](const passes::PassManager& pm, const std::set<std::string>& disabled) -> absl::Status {
+    auto reports = pm.Run(model.graph, disabled);
     if (!reports.ok()) return reports.status();
     for (const passes::PassReport& r : *reports) passes.push_back({r.name, r.milliseconds, r.changed, r.skipped});
+    return absl::OkStatus();
+  };
+  if (options.optimize) HEPML_RETURN_IF_ERROR(run_passes(passes::PassManager::Default(), disabled_default));
+  if (options.precision != Precision::kFloat32) {
+    const DType target = options.precision == Precision::kFloat16 ? DType::kFloat16 : DType::kBFloat16;
+    passes::PassManager precision;
+    precision.Add({passes::kMixedPrecisionPass,
+                   [target](Graph& graph) { return passes::ConvertToMixedPrecision(graph, target); }});
+    HEPML_RETURN_IF_ERROR(run_passes(precision, disabled_precision));
   }
+  ForEachGraph(model.graph, [&](const Graph& g, int) {
+    for (const auto& [name, t] : g.initializers) weight_bytes += t.nbytes();
+  });
   auto built = BuildPlan(model.graph);
   if (!built.ok()) return built.status();
   plan = std::move(*built);
@@ -193,6 +210,24 @@ absl::StatusOr<std::unique_ptr<Session>> Session::CreateFromBytes(std::string_vi
 const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 const std::vector<PassInfo>& Session::passes() const { return impl_->passes; }
+size_t Session::weight_bytes() const { return impl_->weight_bytes; }
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kFloat32: return "fp32";
+    case Precision::kFloat16: return "fp16";
+    case Precision::kBFloat16: return "bf16";
+  }
+  return "?";
+}
+
+absl::StatusOr<Precision> ParsePrecision(std::string_view name) {
+  for (Precision p : {Precision::kFloat32, Precision::kFloat16, Precision::kBFloat16}) {
+    if (name == PrecisionName(p)) return p;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown precision '", std::string(name), "'; expected fp32, fp16 or bf16"));
+}
 
 absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
                                                  const std::vector<std::string>& output_names,

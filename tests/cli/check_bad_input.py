@@ -83,6 +83,8 @@ def main():
         ("run corrupt npy", ["run", path("good.onnx"), "--input", "x=" + path("x_bad.npy")], ["x_bad.npy"]),
         ("run missing input", ["run", path("good.onnx")], ["'x' is missing"]),
         ("run bad input spec", ["run", path("good.onnx"), "--input", "x_ok.npy"], ["NAME=FILE"]),
+        ("run unknown precision", ["run", path("good.onnx"), "--input", "x=" + path("x_ok.npy"), "--precision", "fp8"],
+         ["--precision", "'fp8'", "fp32, fp16 or bf16"]),
         ("unknown subcommand", ["frobnicate"], []),
     ]
     failed = 0
@@ -107,17 +109,19 @@ def main():
             print(f"FAIL {label}: {'; '.join(problems)}; stderr: {err[:300]}")
         else:
             print(f"ok   {label}: {err[:160]}")
-    # A good run still works and writes its output.
-    out_dir = path("out")
-    proc = subprocess.run([args.hepml, "run", path("good.onnx"), "--input", "x=" + path("x_ok.npy"), "--output-dir", out_dir],
-                          capture_output=True, text=True, timeout=60)
-    y = np.load(os.path.join(out_dir, "y.npy")) if proc.returncode == 0 else None
-    if y is None or not np.array_equal(y, np.ones((2, 3), np.float32) + np.array([1, 2, 3], np.float32)):
-        failed += 1
-        print(f"FAIL good run: exit {proc.returncode} {proc.stderr.strip()}")
+    # A good run still works and writes its output, at every precision (an Add
+    # alone stays float32, so the result is exact).
+    for precision in ("fp32", "bf16", "fp16"):
+        out_dir = path("out_" + precision)
+        proc = subprocess.run([args.hepml, "run", path("good.onnx"), "--input", "x=" + path("x_ok.npy"), "--output-dir", out_dir,
+                               "--precision", precision], capture_output=True, text=True, timeout=60)
+        y = np.load(os.path.join(out_dir, "y.npy")) if proc.returncode == 0 else None
+        if y is None or not np.array_equal(y, np.ones((2, 3), np.float32) + np.array([1, 2, 3], np.float32)):
+            failed += 1
+            print(f"FAIL good run at {precision}: exit {proc.returncode} {proc.stderr.strip()}")
     import shutil
     shutil.rmtree(tmp, ignore_errors=True)
-    total = len(cases) + 1
+    total = len(cases) + 3
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -73,6 +73,25 @@ def main():
     p = run("--dim", "n_particles=3", "--iterations", "5", "--disable-pass", "no-such-pass")
     check("--disable-pass with an unknown pass names it",
           p.returncode == 1 and "no-such-pass" in p.stderr and "fuse-gelu" in p.stderr, p.stderr)
+    # --precision: echoed in the JSON; bf16 stores a MatMul weight in half the bytes.
+    dense = os.path.join(tmp, "dense.onnx")
+    w = helper.make_tensor("w", TensorProto.FLOAT, [256, 256], np.full(256 * 256, 0.01, np.float32))
+    gd = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="dense")], "dense",
+                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 256])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 256])], [w])
+    open(dense, "wb").write(helper.make_model(gd, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    weights = {}
+    for precision in ("fp32", "bf16"):
+        p = subprocess.run([a.hepml, "bench", dense, "--iterations", "3", "--json", "--precision", precision],
+                           capture_output=True, text=True, timeout=120)
+        ok = p.returncode == 0 and json.loads(p.stdout).get("precision") == precision
+        check(f"bench --precision {precision} runs and is echoed", ok, p.stderr)
+        if ok:
+            weights[precision] = json.loads(p.stdout)["weight_mib"]
+    check("bf16 halves the weights", weights.get("fp32") == 0.25 and weights.get("bf16") == 0.125, str(weights))
+    p = run("--precision", "int8")
+    check("unknown --precision is a usage error naming the choices",
+          p.returncode == 2 and "'int8'" in p.stderr and "bf16" in p.stderr, p.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")

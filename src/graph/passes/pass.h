@@ -56,4 +56,10 @@ absl::StatusOr<bool> TransposeGemmWeights(Graph& graph);
 absl::StatusOr<bool> CancelTransposeReshape(Graph& graph);
 absl::StatusOr<bool> EliminateDeadNodes(Graph& graph);
 
+// Not in the default pipeline: the Session runs it after the default passes
+// when SessionOptions::precision asks for float16 or bfloat16. `target` is
+// DType::kFloat16 or DType::kBFloat16 (kFloat32: no change; others: error).
+inline constexpr char kMixedPrecisionPass[] = "mixed-precision";
+absl::StatusOr<bool> ConvertToMixedPrecision(Graph& graph, DType target);
+
 }  // namespace hepml::passes
