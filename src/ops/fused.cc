@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "ops/conv.h"
+#include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
@@ -71,7 +72,14 @@ absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Ten
     using C = ComputeT<T>;
     switch (spec.kind) {
       case Activation::kNone: break;
-      case Activation::kRelu: ApplyInPlace<T>(ctx, y, [](C x) { return x > C(0) ? x : C(0); }); break;
+      case Activation::kRelu:
+        if constexpr (std::is_same_v<T, float>) {
+          float* p = y->mutable_data<float>();
+          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { ReluF32(p + lo, p + lo, hi - lo); });
+        } else {
+          ApplyInPlace<T>(ctx, y, [](C x) { return x > C(0) ? x : C(0); });
+        }
+        break;
       case Activation::kLeakyRelu: {
         const C a = static_cast<C>(spec.alpha);
         ApplyInPlace<T>(ctx, y, [a](C x) { return x >= C(0) ? x : a * x; });
