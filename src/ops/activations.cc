@@ -15,6 +15,7 @@
 #include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
+#include "ops/vec_math.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -133,12 +134,25 @@ absl::Status ComputeCelu(KernelContext& ctx) {
   });
 }
 
+// fp32 through a vectorised array function (vec_math.h), in chunks spread
+// over the intra-op threads; other types through Pointwise with `op`.
+template <typename Op>
+absl::Status PointwiseVec(KernelContext& ctx, void (*vec)(const float*, float*, int64_t), Op op) {
+  const Tensor& x = ctx.Input(0);
+  if (x.dtype() != DType::kFloat32) return Pointwise(ctx, op);
+  Tensor* out = ctx.Output(0, x.dtype(), x.shape());
+  const float* px = x.data<float>();
+  float* po = out->mutable_data<float>();
+  ctx.ParallelFor(0, x.size(), kGrain, [&](int64_t lo, int64_t hi) { vec(px + lo, po + lo, hi - lo); });
+  return absl::OkStatus();
+}
+
 absl::Status ComputeSigmoid(KernelContext& ctx) {
-  return Pointwise(ctx, [](auto x) { return StableSigmoid(x); });
+  return PointwiseVec(ctx, SigmoidF32, [](auto x) { return StableSigmoid(x); });
 }
 
 absl::Status ComputeTanh(KernelContext& ctx) {
-  return Pointwise(ctx, [](auto x) { return std::tanh(x); });
+  return PointwiseVec(ctx, TanhF32, [](auto x) { return std::tanh(x); });
 }
 
 absl::Status ComputeHardSigmoid(KernelContext& ctx) {
@@ -310,10 +324,14 @@ void NormalizeBlock(NormKind kind, const C* x, C* y, int64_t n, int64_t inner, C
     for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
     C s = C(0);
     if (kind == NormKind::kSoftmax) {
-      for (int64_t j = 0; j < n; ++j) {
-        const C e = std::exp(x[j] - m);
-        y[j] = e;
-        s += e;
+      if constexpr (std::is_same_v<C, float>) {
+        s = ExpShiftSumF32(x, y, n, m);
+      } else {
+        for (int64_t j = 0; j < n; ++j) {
+          const C e = std::exp(x[j] - m);
+          y[j] = e;
+          s += e;
+        }
       }
       const C inv = C(1) / s;
       for (int64_t j = 0; j < n; ++j) y[j] *= inv;

@@ -22,6 +22,7 @@
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
+#include "ops/vec_math.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -86,13 +87,25 @@ absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Ten
         break;
       }
       case Activation::kSigmoid:
+        if constexpr (std::is_same_v<T, float>) {
+          float* p = y->mutable_data<float>();
+          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { SigmoidF32(p + lo, p + lo, hi - lo); });
+          break;
+        }
         ApplyInPlace<T>(ctx, y, [](C x) {
           const C e = std::exp(-std::fabs(x));
           const C r = C(1) / (C(1) + e);
           return x >= C(0) ? r : e * r;
         });
         break;
-      case Activation::kTanh: ApplyInPlace<T>(ctx, y, [](C x) { return std::tanh(x); }); break;
+      case Activation::kTanh:
+        if constexpr (std::is_same_v<T, float>) {
+          float* p = y->mutable_data<float>();
+          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { TanhF32(p + lo, p + lo, hi - lo); });
+        } else {
+          ApplyInPlace<T>(ctx, y, [](C x) { return std::tanh(x); });
+        }
+        break;
       case Activation::kClip: {
         const C lo = static_cast<C>(spec.alpha), hi = static_cast<C>(spec.beta);
         ApplyInPlace<T>(ctx, y, [lo, hi](C x) {

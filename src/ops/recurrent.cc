@@ -16,6 +16,7 @@
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
+#include "ops/vec_math.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -77,10 +78,18 @@ void Activate(const Activation& a, C* x, int64_t n) {
       for (int64_t i = 0; i < n; ++i) x[i] = x[i] > C(0) ? x[i] : C(0);
       break;
     case ActKind::kTanh:
-      for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+      if constexpr (std::is_same_v<C, float>) {
+        TanhF32(x, x, n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+      }
       break;
     case ActKind::kSigmoid:
-      for (int64_t i = 0; i < n; ++i) x[i] = C(1) / (C(1) + std::exp(-x[i]));
+      if constexpr (std::is_same_v<C, float>) {
+        SigmoidF32(x, x, n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) x[i] = C(1) / (C(1) + std::exp(-x[i]));
+      }
       break;
     case ActKind::kAffine:
       for (int64_t i = 0; i < n; ++i) x[i] = alpha * x[i] + beta;

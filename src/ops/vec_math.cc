@@ -1,0 +1,123 @@
+// Vectorised fp32 math (see vec_math.h). Compiled once per Highway target
+// (foreach_target.h re-includes this file); HWY_DYNAMIC_DISPATCH picks the
+// best target the CPU supports on first use.
+#include "ops/vec_math.h"
+
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS \
+  (HWY_SSSE3 | HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
+#endif
+
+#include <cmath>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/vec_math.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace hepml::ops {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+
+// Applies f (vector -> vector) to full vectors, then to the tail through a
+// zero-padded vector, so the tail gets the same results as the body.
+template <typename F>
+HWY_INLINE void Map(const float* x, float* y, int64_t n, F f) {
+  const DF d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(f(d, hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) {
+    HWY_ALIGN float buf[hn::MaxLanes(d)] = {};
+    for (int64_t j = i; j < n; ++j) buf[j - i] = x[j];
+    hn::Store(f(d, hn::Load(d, buf)), d, buf);
+    for (int64_t j = i; j < n; ++j) y[j] = buf[j - i];
+  }
+}
+
+// exp(x) for every x: Highway's Exp is specified on [-FLT_MAX, 88.7]; larger
+// inputs give +inf, NaN stays NaN.
+template <class D, class V>
+HWY_INLINE V ExpAll(D d, V x) {
+  const V big = hn::Set(d, 88.72f);
+  const V e = hn::CallExp(d, hn::Min(x, big));
+  const auto over = hn::Gt(x, big);
+  const V r = hn::IfThenElse(over, hn::Set(d, HUGE_VALF), e);
+  return hn::IfThenElse(hn::IsNaN(x), x, r);
+}
+
+void Exp(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) { return ExpAll(d, v); });
+}
+
+void Sigmoid(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) {
+    const auto e = ExpAll(d, hn::Neg(hn::Abs(v)));  // in (0, 1]: no overflow
+    const auto r = hn::Div(hn::Set(d, 1.0f), hn::Add(hn::Set(d, 1.0f), e));
+    const auto s = hn::IfThenElse(hn::Ge(v, hn::Zero(d)), r, hn::Mul(e, r));
+    return hn::IfThenElse(hn::IsNaN(v), v, s);
+  });
+}
+
+void Tanh(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) {
+    const auto t = hn::CallTanh(d, v);
+    return hn::IfThenElse(hn::IsNaN(v), v, t);
+  });
+}
+
+float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
+  const DF d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto s = hn::Set(d, shift);
+  auto acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto e = ExpAll(d, hn::Sub(hn::LoadU(d, x + i), s));
+    hn::StoreU(e, d, y + i);
+    acc = hn::Add(acc, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, acc));
+  if (i < n) {
+    HWY_ALIGN float buf[hn::MaxLanes(d)] = {};
+    for (int64_t j = i; j < n; ++j) buf[j - i] = x[j];
+    hn::Store(ExpAll(d, hn::Sub(hn::Load(d, buf), s)), d, buf);
+    for (int64_t j = i; j < n; ++j) {
+      y[j] = buf[j - i];
+      sum += buf[j - i];
+    }
+  }
+  return sum;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace hepml::ops
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace hepml::ops {
+
+HWY_EXPORT(Exp);
+HWY_EXPORT(Sigmoid);
+HWY_EXPORT(Tanh);
+HWY_EXPORT(ExpShiftSum);
+
+void ExpF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Exp)(x, y, n);
+}
+void SigmoidF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Sigmoid)(x, y, n);
+}
+void TanhF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Tanh)(x, y, n);
+}
+float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift) {
+  return n > 0 ? HWY_DYNAMIC_DISPATCH(ExpShiftSum)(x, y, n, shift) : 0.0f;
+}
+
+}  // namespace hepml::ops
+#endif  // HWY_ONCE

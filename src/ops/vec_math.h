@@ -1,0 +1,27 @@
+// Vectorised fp32 transcendental functions over arrays, on Highway with
+// run-time ISA dispatch (AVX-512, AVX2, SSE4, scalar): the activations of
+// recurrent cells, Sigmoid/Tanh operators and fused activations, Softmax's
+// exponentials. Each y may equal x (in place). Accuracy: Highway's Exp and
+// Tanh (a few ULP, see hwy/contrib/math); NaN in gives NaN out; +-inf give
+// the limits (exp(-inf) = 0, sigmoid(+-inf) = 1/0, tanh(+-inf) = +-1).
+#pragma once
+
+#include <cstdint>
+
+namespace hepml::ops {
+
+// y[i] = exp(x[i]).
+void ExpF32(const float* x, float* y, int64_t n);
+
+// y[i] = 1 / (1 + exp(-x[i])), computed from exp(-|x|) so that no
+// intermediate overflows.
+void SigmoidF32(const float* x, float* y, int64_t n);
+
+// y[i] = tanh(x[i]).
+void TanhF32(const float* x, float* y, int64_t n);
+
+// y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
+// shift is the row's maximum).
+float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);
+
+}  // namespace hepml::ops

@@ -1,0 +1,88 @@
+#include "ops/vec_math.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace hepml::ops {
+namespace {
+
+// Inputs over the whole useful range, the special values, and lengths that
+// leave every possible tail after the full vectors.
+std::vector<float> Inputs(int64_t n) {
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = -95.0f + 190.0f * static_cast<float>(i) / static_cast<float>(n);
+  return x;
+}
+
+void ExpectClose(double want, float got, double rel, const char* what, float x) {
+  if (std::isinf(static_cast<float>(want))) want = static_cast<float>(want);  // overflows float
+  if (std::isnan(want)) {
+    EXPECT_TRUE(std::isnan(got)) << what << "(" << x << ")";
+  } else if (std::isinf(want)) {
+    EXPECT_EQ(want, got) << what << "(" << x << ")";
+  } else {
+    EXPECT_NEAR(want, got, rel * std::fabs(want) + 1e-37) << what << "(" << x << ")";
+  }
+}
+
+TEST(VecMathTest, MatchesLibmOverTheRangeAndEveryTailLength) {
+  for (int64_t n : {1, 3, 7, 8, 15, 16, 17, 31, 33, 1000}) {
+    std::vector<float> x = Inputs(n), y(n);
+    ExpF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) ExpectClose(std::exp(double{x[i]}), y[i], 2e-6, "exp", x[i]);
+    SigmoidF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) ExpectClose(1.0 / (1.0 + std::exp(-double{x[i]})), y[i], 2e-6, "sigmoid", x[i]);
+    TanhF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(std::tanh(double{x[i]}), y[i], 2e-6) << "tanh(" << x[i] << ")";
+    }
+  }
+}
+
+TEST(VecMathTest, SpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = {nan, inf, -inf, 0.0f, -0.0f, 89.0f, 1e30f, -1e30f, 88.0f};
+  std::vector<float> y(x.size());
+  ExpF32(x.data(), y.data(), x.size());
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], inf);
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_EQ(y[3], 1.0f);
+  EXPECT_EQ(y[5], inf);  // exp(89) overflows float
+  EXPECT_EQ(y[6], inf);
+  EXPECT_EQ(y[7], 0.0f);
+  EXPECT_TRUE(std::isfinite(y[8]));
+  SigmoidF32(x.data(), y.data(), x.size());
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 1.0f);
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_EQ(y[3], 0.5f);
+  EXPECT_EQ(y[6], 1.0f);
+  EXPECT_EQ(y[7], 0.0f);
+  TanhF32(x.data(), y.data(), x.size());
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 1.0f);
+  EXPECT_EQ(y[2], -1.0f);
+  EXPECT_EQ(y[3], 0.0f);
+}
+
+TEST(VecMathTest, ExpShiftSumIsASoftmaxNumerator) {
+  std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f, 8.0f, 9.0f, 10.0f, 11.0f};
+  std::vector<float> y(x.size());
+  const float sum = ExpShiftSumF32(x.data(), y.data(), x.size(), 11.0f);
+  double want = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_NEAR(std::exp(x[i] - 11.0), y[i], 1e-6);
+    want += std::exp(x[i] - 11.0);
+  }
+  EXPECT_NEAR(want, sum, 1e-5);
+  // In place.
+  ExpF32(x.data(), x.data(), x.size());
+  EXPECT_NEAR(std::exp(1.0), x[0], 1e-5);
+}
+
+}  // namespace
+}  // namespace hepml::ops
