@@ -203,7 +203,7 @@ absl::Status ComputeShrink(KernelContext& ctx) {
 absl::Status ComputeGelu(KernelContext& ctx) {
   const std::string approximate = ctx.node().GetString("approximate", "none");
   if (approximate == "none") {
-    return Pointwise(ctx, [](auto x) {
+    return PointwiseVec(ctx, GeluF32, [](auto x) {
       using C = decltype(x);
       return C(0.5) * x * (C(1) + std::erf(x * static_cast<C>(0.70710678118654752440084436210485)));
     });

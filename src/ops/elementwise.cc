@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
+#include "ops/vec_math.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -732,6 +733,13 @@ absl::Status ComputeSign(KernelContext& ctx) {
 
 absl::Status ComputeErf(KernelContext& ctx) {
   const Tensor& x = ctx.Input(0);
+  if (x.dtype() == DType::kFloat32) {
+    Tensor* out = ctx.Output(0, x.dtype(), x.shape());
+    const float* px = x.data<float>();
+    float* po = out->mutable_data<float>();
+    ctx.ParallelFor(0, x.size(), int64_t{1} << 14, [&](int64_t lo, int64_t hi) { ErfF32(px + lo, po + lo, hi - lo); });
+    return absl::OkStatus();
+  }
   if (IsFloatingPoint(x.dtype())) return FloatUnary(ctx, [](auto v) { return std::erf(v); });
   return VisitInteger(
       x.dtype(),

@@ -115,6 +115,11 @@ absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Ten
         break;
       }
       case Activation::kGelu:
+        if constexpr (std::is_same_v<T, float>) {
+          float* p = y->mutable_data<float>();
+          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { GeluF32(p + lo, p + lo, hi - lo); });
+          break;
+        }
         ApplyInPlace<T>(ctx, y, [](C x) {
           return C(0.5) * x * (C(1) + std::erf(x * static_cast<C>(0.70710678118654752440084436210485)));
         });

@@ -70,6 +70,39 @@ void Tanh(const float* x, float* y, int64_t n) {
   });
 }
 
+// erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (|erf| rounds to 1 in float beyond).
+template <class D, class V>
+HWY_INLINE V ErfApprox(D d, V x) {
+  const V c = hn::Min(hn::Max(x, hn::Set(d, -4.0f)), hn::Set(d, 4.0f));
+  const V x2 = hn::Mul(c, c);
+  V p = hn::Set(d, -2.72614225801306e-10f);
+  p = hn::MulAdd(p, x2, hn::Set(d, 2.77068142495902e-08f));
+  p = hn::MulAdd(p, x2, hn::Set(d, -2.10102402082508e-06f));
+  p = hn::MulAdd(p, x2, hn::Set(d, -5.69250639462346e-05f));
+  p = hn::MulAdd(p, x2, hn::Set(d, -7.34990630326855e-04f));
+  p = hn::MulAdd(p, x2, hn::Set(d, -2.95459980854025e-03f));
+  p = hn::MulAdd(p, x2, hn::Set(d, -1.60960333262415e-02f));
+  p = hn::Mul(p, c);
+  V q = hn::Set(d, -1.45660718464996e-05f);
+  q = hn::MulAdd(q, x2, hn::Set(d, -2.13374055278905e-04f));
+  q = hn::MulAdd(q, x2, hn::Set(d, -1.68282697438203e-03f));
+  q = hn::MulAdd(q, x2, hn::Set(d, -7.37332916720468e-03f));
+  q = hn::MulAdd(q, x2, hn::Set(d, -1.42647390514189e-02f));
+  const V r = hn::Div(p, q);
+  return hn::IfThenElse(hn::IsNaN(x), x, r);
+}
+
+void Erf(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) { return ErfApprox(d, v); });
+}
+
+void Gelu(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) {
+    const auto e = ErfApprox(d, hn::Mul(v, hn::Set(d, 0.70710678118654752f)));
+    return hn::Mul(hn::Mul(hn::Set(d, 0.5f), v), hn::Add(hn::Set(d, 1.0f), e));
+  });
+}
+
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   const DF d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -105,6 +138,15 @@ HWY_EXPORT(Exp);
 HWY_EXPORT(Sigmoid);
 HWY_EXPORT(Tanh);
 HWY_EXPORT(ExpShiftSum);
+HWY_EXPORT(Erf);
+HWY_EXPORT(Gelu);
+
+void ErfF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Erf)(x, y, n);
+}
+void GeluF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Gelu)(x, y, n);
+}
 
 void ExpF32(const float* x, float* y, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Exp)(x, y, n);

@@ -20,6 +20,14 @@ void SigmoidF32(const float* x, float* y, int64_t n);
 // y[i] = tanh(x[i]).
 void TanhF32(const float* x, float* y, int64_t n);
 
+// y[i] = erf(x[i]): a rational approximation on [-4, 4] (odd polynomial of
+// degree 13 over one of degree 8 in x), +-1 beyond; absolute error < 1e-6.
+void ErfF32(const float* x, float* y, int64_t n);
+
+// y[i] = 0.5 x (1 + erf(x / sqrt 2)): Gelu without approximation, with the
+// erf above.
+void GeluF32(const float* x, float* y, int64_t n);
+
 // y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
 // shift is the row's maximum).
 float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);

@@ -1,6 +1,8 @@
 #include "ops/vec_math.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -40,6 +42,32 @@ TEST(VecMathTest, MatchesLibmOverTheRangeAndEveryTailLength) {
       EXPECT_NEAR(std::tanh(double{x[i]}), y[i], 2e-6) << "tanh(" << x[i] << ")";
     }
   }
+}
+
+TEST(VecMathTest, ErfAndGeluMatchLibm) {
+  double worst = 0;
+  for (int64_t n : {1, 5, 16, 17, 20001}) {
+    std::vector<float> x(n), y(n);
+    for (int64_t i = 0; i < n; ++i) x[i] = -6.0f + 12.0f * static_cast<float>(i) / static_cast<float>(n);
+    ErfF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(std::erf(double{x[i]}), y[i], 1e-6) << "erf(" << x[i] << ")";
+      worst = std::max(worst, std::fabs(std::erf(double{x[i]}) - y[i]));
+    }
+    GeluF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double g = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
+      EXPECT_NEAR(g, y[i], 1e-6 * (1 + std::fabs(g))) << "gelu(" << x[i] << ")";
+    }
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> s = {inf, -inf, std::numeric_limits<float>::quiet_NaN(), 0.0f};
+  ErfF32(s.data(), s.data(), s.size());
+  EXPECT_EQ(s[0], 1.0f);
+  EXPECT_EQ(s[1], -1.0f);
+  EXPECT_TRUE(std::isnan(s[2]));
+  EXPECT_EQ(s[3], 0.0f);
+  RecordProperty("max_abs_erf_error", std::to_string(worst));
 }
 
 TEST(VecMathTest, SpecialValues) {
