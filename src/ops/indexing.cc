@@ -104,7 +104,11 @@ absl::Status ComputeTopK(KernelContext& ctx) {
         }
         for (int64_t i = 0; i < n; ++i) items[i] = Item{static_cast<C>(src[i * inner]), i};
         if (k < n) {
-          std::partial_sort(items.begin(), items.begin() + k, items.end(), before);
+          // before() is a strict total order (index breaks ties), so
+          // selecting the k first and sorting them equals a partial sort;
+          // selection is linear where the heap of partial_sort is n log k.
+          std::nth_element(items.begin(), items.begin() + k, items.end(), before);
+          std::sort(items.begin(), items.begin() + k, before);
         } else {
           std::sort(items.begin(), items.end(), before);
         }
