@@ -371,7 +371,8 @@ absl::Status InferConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) 
 }
 
 template <typename T>
-absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {
+absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group,
+                                  const ActivationSpec& act) {
   using C = ComputeT<T>;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -390,7 +391,11 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   C* py = vy.data();
   const int64_t in_size = g.InSize(), out_size = g.OutSize(), ksize = g.KernelSize();
   const int64_t kc = cg * ksize;
-  FillBias<C>(py, vb ? vb->data() : nullptr, batches, out_ch, out_size);
+  // fp32: the GEMM writes C (beta 0) and the epilogue adds the bias and
+  // activates each finished block; other types: C starts as the bias.
+  constexpr bool kEpilogue = std::is_same_v<C, float>;
+  const C* bias = vb ? vb->data() : nullptr;
+  if constexpr (!kEpilogue) FillBias<C>(py, bias, batches, out_ch, out_size);
   bool direct = true;  // a 1x1 convolution: the input is its own col matrix
   for (int d = 0; d < g.nd; ++d) {
     direct = direct && g.kernel[d] == 1 && g.strides[d] == 1 && g.pads_begin[d] == 0 &&
@@ -406,11 +411,26 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
                          PatchTransfer<false, C>(pg, cg, const_cast<C*>(xg), col);
                          b = col;
                        }
+                       C* yg = py + (n * out_ch + gi * mg) * out_size;
                        ConvGemm<C>(PackedGroup(ctx, gi, mg, kc), false, mg, out_size, kc,
-                                   pw + gi * mg * kc, kc, b, C(1),
-                                   py + (n * out_ch + gi * mg) * out_size, gemm_ctx);
+                                   pw + gi * mg * kc, kc, b, kEpilogue ? C(0) : C(1), yg, gemm_ctx);
+                       if constexpr (kEpilogue) {
+                         auto finish = [&](int64_t m0, int64_t m1) {
+                           for (int64_t m = m0; m < m1; ++m) {
+                             BiasActivateF32(act, bias ? bias[gi * mg + m] : 0.0f, yg + m * out_size, out_size);
+                           }
+                         };
+                         if (gemm_ctx != nullptr) {
+                           gemm_ctx->ParallelFor(0, mg, std::max<int64_t>(1, 16384 / std::max<int64_t>(out_size, 1)), finish);
+                         } else {
+                           finish(0, mg);
+                         }
+                       }
                      });
   vy.Finish();
+  if constexpr (!kEpilogue) {
+    if (auto st = ApplyActivation(ctx, act, y); !st.ok()) return st;
+  }
   return y;
 }
 
@@ -422,7 +442,7 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& c
   return PrepareConvWeights<false>(ctx);
 }
 
-absl::StatusOr<Tensor*> RunConv(KernelContext& ctx) {
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -447,7 +467,7 @@ absl::StatusOr<Tensor*> RunConv(KernelContext& ctx) {
   if (!g.ok()) return ctx.Error(g.status().message());
   Tensor* result = nullptr;
   absl::Status st = VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
-    auto y = ConvTyped<typename decltype(tag)::type>(ctx, *g, group);
+    auto y = ConvTyped<typename decltype(tag)::type>(ctx, *g, group, act);
     if (!y.ok()) return y.status();
     result = *y;
     return absl::OkStatus();

@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "graph/graph.h"
 #include "hepml/tensor.h"
+#include "ops/epilogue.h"
 #include "ops/op_registry.h"
 
 namespace hepml::ops {
@@ -49,9 +50,10 @@ class KernelContext;
 struct InferContext;
 
 // Conv's kernel (inputs X, W, optional B; Conv's attributes): checks the
-// inputs, allocates output 0 and computes it; returns the output so that
-// callers (the fused operators) can post-process it in place.
-absl::StatusOr<Tensor*> RunConv(KernelContext& ctx);
+// inputs, allocates output 0 and computes it, then applies `act` (FusedConv's
+// activation; fp32 adds the bias and activates each channel right after its
+// GEMM, while it is in cache). Returns the output.
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act = {});
 
 // Conv's prepare step: packs constant fp32 weights per group for RunConv.
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& ctx);

@@ -18,116 +18,14 @@
 #include <limits>
 
 #include "ops/conv.h"
-#include "ops/gemm.h"
+#include "ops/epilogue.h"
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
-#include "ops/vec_math.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
 namespace {
-
-constexpr int64_t kGrain = 1 << 14;
-
-enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kGelu };
-
-struct ActivationSpec {
-  Activation kind = Activation::kNone;
-  float alpha = 0;
-  float beta = 0;
-};
-
-absl::StatusOr<ActivationSpec> ParseActivation(const Node& node) {
-  const std::string name = node.GetString("activation", "");
-  ActivationSpec spec;
-  if (name.empty() || name == "None") return spec;
-  if (name == "Relu") spec.kind = Activation::kRelu;
-  else if (name == "LeakyRelu") spec.kind = Activation::kLeakyRelu;
-  else if (name == "Sigmoid") spec.kind = Activation::kSigmoid;
-  else if (name == "Tanh") spec.kind = Activation::kTanh;
-  else if (name == "Clip") spec.kind = Activation::kClip;
-  else if (name == "Gelu") spec.kind = Activation::kGelu;
-  else return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": unknown activation '", name, "'"));
-  if (spec.kind == Activation::kLeakyRelu) spec.alpha = node.GetFloat("activation_alpha", 0.01f);
-  if (spec.kind == Activation::kClip) {
-    spec.alpha = node.GetFloat("activation_alpha", -std::numeric_limits<float>::infinity());
-    spec.beta = node.GetFloat("activation_beta", std::numeric_limits<float>::infinity());
-  }
-  return spec;
-}
-
-template <typename T, typename F>
-void ApplyInPlace(KernelContext& ctx, Tensor* y, F f) {
-  using C = ComputeT<T>;
-  T* p = y->mutable_data<T>();
-  ctx.ParallelFor(0, y->size(), kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) p[i] = static_cast<T>(f(static_cast<C>(p[i])));
-  });
-}
-
-absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Tensor* y) {
-  if (spec.kind == Activation::kNone || y->size() == 0) return absl::OkStatus();
-  return VisitFloat(y->dtype(), [&](auto tag) -> absl::Status {
-    using T = typename decltype(tag)::type;
-    using C = ComputeT<T>;
-    switch (spec.kind) {
-      case Activation::kNone: break;
-      case Activation::kRelu:
-        if constexpr (std::is_same_v<T, float>) {
-          float* p = y->mutable_data<float>();
-          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { ReluF32(p + lo, p + lo, hi - lo); });
-        } else {
-          ApplyInPlace<T>(ctx, y, [](C x) { return x > C(0) ? x : C(0); });
-        }
-        break;
-      case Activation::kLeakyRelu: {
-        const C a = static_cast<C>(spec.alpha);
-        ApplyInPlace<T>(ctx, y, [a](C x) { return x >= C(0) ? x : a * x; });
-        break;
-      }
-      case Activation::kSigmoid:
-        if constexpr (std::is_same_v<T, float>) {
-          float* p = y->mutable_data<float>();
-          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { SigmoidF32(p + lo, p + lo, hi - lo); });
-          break;
-        }
-        ApplyInPlace<T>(ctx, y, [](C x) {
-          const C e = std::exp(-std::fabs(x));
-          const C r = C(1) / (C(1) + e);
-          return x >= C(0) ? r : e * r;
-        });
-        break;
-      case Activation::kTanh:
-        if constexpr (std::is_same_v<T, float>) {
-          float* p = y->mutable_data<float>();
-          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { TanhF32(p + lo, p + lo, hi - lo); });
-        } else {
-          ApplyInPlace<T>(ctx, y, [](C x) { return std::tanh(x); });
-        }
-        break;
-      case Activation::kClip: {
-        const C lo = static_cast<C>(spec.alpha), hi = static_cast<C>(spec.beta);
-        ApplyInPlace<T>(ctx, y, [lo, hi](C x) {
-          x = x < lo ? lo : x;
-          return x > hi ? hi : x;
-        });
-        break;
-      }
-      case Activation::kGelu:
-        if constexpr (std::is_same_v<T, float>) {
-          float* p = y->mutable_data<float>();
-          ctx.ParallelFor(0, y->size(), kGrain, [p](int64_t lo, int64_t hi) { GeluF32(p + lo, p + lo, hi - lo); });
-          break;
-        }
-        ApplyInPlace<T>(ctx, y, [](C x) {
-          return C(0.5) * x * (C(1) + std::erf(x * static_cast<C>(0.70710678118654752440084436210485)));
-        });
-        break;
-    }
-    return absl::OkStatus();
-  });
-}
 
 absl::Status ComputeFusedGemm(KernelContext& ctx) {
   auto spec = ParseActivation(ctx.node());
@@ -140,9 +38,7 @@ absl::Status ComputeFusedGemm(KernelContext& ctx) {
 absl::Status ComputeFusedConv(KernelContext& ctx) {
   auto spec = ParseActivation(ctx.node());
   if (!spec.ok()) return spec.status();
-  auto y = RunConv(ctx);
-  if (!y.ok()) return y.status();
-  return ApplyActivation(ctx, *spec, *y);
+  return RunConv(ctx, *spec).status();  // the activation runs in Conv's epilogue
 }
 
 absl::Status InferFusedGemm(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
