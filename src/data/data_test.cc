@@ -5,6 +5,7 @@
 // several files as one dataset; CSV and npy; and truncated, corrupt and
 // hostile files, which must give an error or the right data, never a crash.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -542,6 +543,92 @@ TEST(Npy, ArrayIsOneColumn) {
   EXPECT_EQ(batch->columns[0].values.data<float>()[0], 3.0f);
   TempFile junk("\x93NUMPY garbage", ".npy");
   EXPECT_FALSE(Dataset::Open({junk.path()}).ok());
+}
+
+// Writes an HDF5 file with the HDF5 library: a float64 [5] and an int32
+// [5,2] dataset at the root, a compound [5] {px float32, id int64, p
+// float64[3]} and a vlen<float32> [5] dataset in group "events".
+void WriteHdf5(const std::string& path) {
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t d1[1] = {5}, d2[2] = {5, 2};
+  double x[5] = {0.5, 1.5, 2.5, 3.5, 4.5};
+  int32_t y[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  hid_t s1 = H5Screate_simple(1, d1, nullptr), s2 = H5Screate_simple(2, d2, nullptr);
+  hid_t ds = H5Dcreate2(f, "x", H5T_IEEE_F64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+  H5Dclose(ds);
+  ds = H5Dcreate2(f, "y", H5T_STD_I32BE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y);
+  H5Dclose(ds);
+  hid_t g = H5Gcreate2(f, "events", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  struct Rec { float px; int64_t id; double p[3]; };
+  Rec recs[5];
+  for (int i = 0; i < 5; ++i) recs[i] = {i * 1.25f, 100 + i, {i * 1.0, i * 2.0, i * 3.0}};
+  hsize_t three[1] = {3};
+  hid_t arr = H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, three);
+  hid_t ct = H5Tcreate(H5T_COMPOUND, sizeof(Rec));
+  H5Tinsert(ct, "px", offsetof(Rec, px), H5T_NATIVE_FLOAT);
+  H5Tinsert(ct, "id", offsetof(Rec, id), H5T_NATIVE_INT64);
+  H5Tinsert(ct, "p", offsetof(Rec, p), arr);
+  ds = H5Dcreate2(g, "muons", ct, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(ds, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, recs);
+  H5Dclose(ds);
+  float items[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  hvl_t vl[5] = {{0, items}, {1, items}, {2, items + 1}, {3, items + 3}, {4, items + 6}};
+  hid_t vt = H5Tvlen_create(H5T_NATIVE_FLOAT);
+  ds = H5Dcreate2(g, "hits", vt, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(ds, vt, H5S_ALL, H5S_ALL, H5P_DEFAULT, vl);
+  H5Dclose(ds);
+  H5Tclose(vt);
+  H5Tclose(ct);
+  H5Tclose(arr);
+  H5Gclose(g);
+  H5Sclose(s1);
+  H5Sclose(s2);
+  H5Fclose(f);
+}
+
+TEST(Hdf5, DatasetsCompoundMembersAndVlen) {
+  TempFile t("", ".h5");
+  WriteHdf5(t.path());
+  auto ds = Dataset::Open({t.path()});
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  const Schema& s = (*ds)->schema();
+  ASSERT_EQ(s.columns.size(), 2u);
+  EXPECT_EQ(s.columns[s.IndexOf("y")].shape, Shape({2}));
+  EXPECT_EQ(s.columns[s.IndexOf("y")].dtype, DType::kInt32);
+  auto b = (*ds)->Read(2, 5);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->Find("x")->values.data<double>()[0], 2.5);
+  EXPECT_EQ(b->Find("y")->values.data<int32_t>()[1], 5);  // big-endian on disk, native here
+  EXPECT_EQ(b->Find("y")->values.shape(), Shape({3, 2}));
+
+  auto ev = Dataset::Open({t.path()}, {.format = Format::kHdf5, .tree = "events"});
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  const Schema& es = (*ev)->schema();
+  ASSERT_GE(es.IndexOf("px"), 0);
+  ASSERT_GE(es.IndexOf("p"), 0);
+  ASSERT_GE(es.IndexOf("hits"), 0);
+  EXPECT_EQ(es.columns[es.IndexOf("p")].shape, Shape({3}));
+  EXPECT_TRUE(es.columns[es.IndexOf("hits")].jagged);
+  ReadOptions ro;
+  ro.columns = {"id", "p", "hits"};
+  auto eb = (*ev)->Read(1, 5, ro);
+  ASSERT_TRUE(eb.ok()) << eb.status();
+  EXPECT_EQ(eb->columns[0].values.data<int64_t>()[0], 101);
+  EXPECT_EQ(eb->columns[1].values.data<double>()[3 * 3 + 2], 12.0);  // entry 4, p[2]
+  const int64_t* off = eb->columns[2].offsets.data<int64_t>();
+  EXPECT_EQ(std::vector<int64_t>(off, off + 5), std::vector<int64_t>({0, 1, 3, 6, 10}));
+  EXPECT_EQ(eb->columns[2].values.data<float>()[9], 10.0f);
+
+  auto missing = Dataset::Open({t.path()}, {.tree = "nope"});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  // A truncated HDF5 file is an error, not a crash.
+  std::string bytes = ReadAll(t.path());
+  for (size_t cut : {size_t{10}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 10}) {
+    TempFile cutf(bytes.substr(0, cut), ".h5");
+    (void)ReadEverything(cutf.path());
+  }
 }
 
 }  // namespace
