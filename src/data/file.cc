@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenFile(const std::string& ur
   std::string scheme = url.substr(0, sep);
   if (scheme == "file") return OpenLocal(url.substr(sep + 3));
   FileOpener opener;
+  bool builtin_xrootd = scheme == "root" || scheme == "xroot";
   std::vector<std::string> known = {"file"};
   {
     std::lock_guard<std::mutex> lock(SchemesMutex());
@@ -101,7 +102,10 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenFile(const std::string& ur
     if (it != Schemes().end()) opener = it->second;
     for (const auto& [name, unused] : Schemes()) known.push_back(name);
   }
+  if (!opener && builtin_xrootd) return OpenXRootDFile(url);
   if (!opener) {
+    known.push_back("root");
+    known.push_back("xroot");
     return absl::UnimplementedError(absl::StrCat(url, ": no reader for the '", scheme,
                                                  "://' scheme (available: ",
                                                  absl::StrJoin(known, ", "), ")"));

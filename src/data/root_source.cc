@@ -573,7 +573,14 @@ class RootSource final : public Source {
   // Finds every TTree (path -> key), descending into subdirectories.
   absl::Status FindTrees(const std::vector<Key>& keys, const std::string& prefix, int depth,
                          std::map<std::string, Key>* trees);
-  absl::Status LoadBasket(const ColumnPlan& p, int index, Basket* out);
+  // Checks a basket's place in the file.
+  absl::Status CheckBasketRange(const Branch& b, int index);
+  // Decodes basket `index` from its raw bytes (key, header, payload).
+  absl::Status LoadBasket(const ColumnPlan& p, int index, const std::string& raw, Basket* out);
+  // Reads the raw bytes of baskets [first, last] of a branch with vectored
+  // reads of up to kPrefetchBytes each (one request for a remote file).
+  absl::Status Prefetch(const Branch& b, int first, int last, std::map<int, std::string>* raw);
+  static constexpr int64_t kPrefetchBytes = 32 << 20;
 
   std::unique_ptr<RandomAccessFile> file_;
   DatasetOptions options_;
@@ -803,14 +810,41 @@ absl::Status RootSource::Open() {
   return absl::OkStatus();
 }
 
-absl::Status RootSource::LoadBasket(const ColumnPlan& p, int index, Basket* out) {
+absl::Status RootSource::CheckBasketRange(const Branch& b, int index) {
+  int64_t nbytes = b.basket_bytes[index];
+  int64_t seek = b.basket_seek[index];
+  if (nbytes <= 0 || seek < 0 || static_cast<uint64_t>(seek) > file_->size() ||
+      static_cast<uint64_t>(nbytes) > file_->size() - seek) {
+    return absl::DataLossError(Where(file_->name(), absl::StrCat("basket ", index, " of branch '", b.name,
+                                                                 "' at offset ", seek, " with ", nbytes,
+                                                                 " bytes lies outside the file (",
+                                                                 file_->size(), " bytes)")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RootSource::Prefetch(const Branch& b, int first, int last,
+                                  std::map<int, std::string>* raw) {
+  std::vector<RandomAccessFile::Range> ranges;
+  int64_t total = 0;
+  for (int i = first; i <= last; ++i) {
+    absl::Status s = CheckBasketRange(b, i);
+    if (!s.ok()) return s;
+    if (!ranges.empty() && total + b.basket_bytes[i] > kPrefetchBytes) break;
+    std::string& buf = (*raw)[i];
+    buf.assign(static_cast<size_t>(b.basket_bytes[i]), '\0');
+    ranges.push_back({static_cast<uint64_t>(b.basket_seek[i]), buf.size(), buf.data()});
+    total += b.basket_bytes[i];
+  }
+  return file_->ReadV(ranges);
+}
+
+absl::Status RootSource::LoadBasket(const ColumnPlan& p, int index, const std::string& raw_bytes,
+                                    Basket* out) {
   const Branch& b = *p.branch;
   std::string what = absl::StrCat("basket ", index, " of branch '", b.name, "'");
   int32_t nbytes = b.basket_bytes[index];
-  int64_t seek = b.basket_seek[index];
-  if (nbytes <= 0) return absl::DataLossError(Where(file_->name(), what + " has no bytes"));
-  auto raw = ReadBytes(seek, nbytes, what);
-  if (!raw.ok()) return raw.status();
+  const std::string* raw = &raw_bytes;
   Cursor c(raw->data(), raw->size());
   Key key = ReadKey(c);
   c.I16();  // TBasket version
@@ -896,6 +930,9 @@ absl::StatusOr<ColumnData> RootSource::ReadColumn(int column, int64_t start, int
   int64_t entry = start;
   int bi = 0;
   while (bi + 1 < b.write_basket && b.basket_entry[bi + 1] <= entry) ++bi;
+  int last = bi;
+  while (last + 1 < b.write_basket && b.basket_entry[last + 1] < stop) ++last;
+  std::map<int, std::string> raw;
   while (entry < stop) {
     if (bi >= b.write_basket) {
       return absl::DataLossError(Where(file_->name(), absl::StrCat("branch '", b.name,
@@ -904,7 +941,13 @@ absl::StatusOr<ColumnData> RootSource::ReadColumn(int column, int64_t start, int
     Basket& basket = cache_[column];
     if (basket.index != bi) {
       basket.index = -1;
-      absl::Status s = LoadBasket(p, bi, &basket);
+      if (raw.find(bi) == raw.end()) {
+        raw.clear();
+        absl::Status s = Prefetch(b, bi, last, &raw);
+        if (!s.ok()) return s;
+      }
+      absl::Status s = LoadBasket(p, bi, raw[bi], &basket);
+      raw.erase(bi);
       if (!s.ok()) return s;
     }
     int64_t lo = entry - basket.first_entry;

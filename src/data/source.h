@@ -41,6 +41,10 @@ absl::StatusOr<std::unique_ptr<Source>> OpenCsvSource(std::unique_ptr<RandomAcce
 absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
                                                        const DatasetOptions& options);
 
+// root:// and xroot:// URLs through the XRootD client (built in; other
+// schemes come from RegisterFileScheme).
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenXRootDFile(const std::string& url);
+
 // Reads the whole file, refusing files over `limit` bytes.
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit);
 
