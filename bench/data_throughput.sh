@@ -12,7 +12,7 @@ REPEATS=${3:-200}
 HERE=$(cd "$(dirname "$0")" && pwd)
 JS=$HERE/../tests/data/jsroot/dump_expected.mjs
 ZCOLS=Run,Event,E1,px1,py1,pz1,pt1,eta1,phi1,Q1,E2,px2,py2,pz2,pt2,eta2,phi2,Q2,M
-printf '%-34s %-8s %12s %10s %12s %10s %8s\n' file reader entries/s MB/s "JSROOT e/s" "MB/s" ratio
+printf '%-32s %14s %10s %14s %10s %7s\n' file "hepml entry/s" "hepml MB/s" "JSROOT entry/s" "JSROOT MB/s" ratio
 for f in uproot-Zmumu-uncompressed.root uproot-Zmumu-zlib.root uproot-Zmumu-lz4.root \
          uproot-Zmumu-zstd.root; do
   h=$("$BUILD"/bench/data_bench "$DATA/$f" events "$ZCOLS" "$REPEATS")
@@ -22,6 +22,6 @@ import json, sys
 f, h, j = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 he, hb = h["entries"] / h["seconds"], h["bytes"] / h["seconds"] / 1e6
 je, jb = j["entries"] / j["seconds"], h["bytes"] / j["seconds"] / 1e6
-print(f"{f:34s} {'hepml':8s} {he:12.3g} {hb:10.1f} {je:12.3g} {jb:10.1f} {he/je:7.1f}x")
+print(f"{f:32s} {he:14.3g} {hb:10.1f} {je:14.3g} {jb:10.1f} {he/je:6.1f}x")
 PY
 done
