@@ -1,4 +1,4 @@
-// Datasets: columnar reads of ROOT TTrees, NumPy .npy/.npz, CSV and HDF5
+// Datasets: columnar reads of ROOT TTrees and RNTuples, NumPy .npy/.npz, CSV and HDF5
 // files, local (`file://` or a plain path) or remote through a pluggable
 // positional-read backend (`root://` XRootD).
 //
@@ -153,7 +153,7 @@ struct BatchOptions : ReadOptions {
 
 struct DatasetOptions {
   Format format = Format::kAuto;
-  // ROOT: the TTree's path ("events", "dir/sub/events"); HDF5: the group
+  // ROOT: the TTree or RNTuple path ("events", "dir/sub/events"); HDF5: the group
   // holding the datasets ("/" if empty). Empty for ROOT: the file's only
   // TTree (an error if there are several).
   std::string tree;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "data/rntuple.h"
 #include "data/root_io.h"
 #include "data/source.h"
 
@@ -558,9 +559,9 @@ class RootSource final : public Source {
 
   absl::Status Open();
 
-  const Schema& schema() const override { return schema_; }
-  int64_t num_entries() const override { return tree_.entries; }
-  FileInfo Info() const override { return info_; }
+  const Schema& schema() const override { return ntuple_ ? ntuple_->schema() : schema_; }
+  int64_t num_entries() const override { return ntuple_ ? ntuple_->num_entries() : tree_.entries; }
+  FileInfo Info() const override;
   absl::StatusOr<ColumnData> ReadColumn(int column, int64_t start, int64_t stop) override;
 
  private:
@@ -590,7 +591,16 @@ class RootSource final : public Source {
   std::vector<Basket> cache_;  // the last basket of each column
   FileInfo info_;
   int64_t tree_key_len_ = 0;
+  std::unique_ptr<Source> ntuple_;  // set when the object read is an RNTuple
 };
+
+FileInfo RootSource::Info() const {
+  if (!ntuple_) return info_;
+  FileInfo info = ntuple_->Info();
+  info.facts.insert(info.facts.begin(), info_.facts.begin(), info_.facts.end());
+  info.other_objects = info_.other_objects;
+  return info;
+}
 
 absl::StatusOr<std::string> RootSource::ReadBytes(int64_t offset, int64_t length,
                                                   const std::string& what) {
@@ -668,7 +678,8 @@ absl::Status RootSource::FindTrees(const std::vector<Key>& keys, const std::stri
   if (depth > 16) return absl::DataLossError(Where(file_->name(), "directories nested too deep"));
   for (const Key& k : keys) {
     std::string path = prefix + k.name;
-    if (k.class_name == "TTree" || k.class_name == "TNtuple" || k.class_name == "TNtupleD") {
+    if (k.class_name == "TTree" || k.class_name == "TNtuple" || k.class_name == "TNtupleD" ||
+        k.class_name == "ROOT::RNTuple") {
       auto it = trees->find(path);
       if (it == trees->end() || it->second.cycle < k.cycle) (*trees)[path] = k;
     } else if (k.class_name == "TDirectoryFile" || k.class_name == "TDirectory") {
@@ -739,7 +750,7 @@ absl::Status RootSource::Open() {
   const Key* chosen = nullptr;
   std::string chosen_path;
   if (options_.tree.empty()) {
-    if (trees.empty()) return absl::NotFoundError(Where(fname, "has no TTree"));
+    if (trees.empty()) return absl::NotFoundError(Where(fname, "has no TTree or RNTuple"));
     if (trees.size() > 1) {
       std::vector<std::string> names;
       for (const auto& [p, k] : trees) names.push_back(p);
@@ -756,7 +767,7 @@ absl::Status RootSource::Open() {
     if (it == trees.end()) {
       std::vector<std::string> names;
       for (const auto& [p, k] : trees) names.push_back(p);
-      return absl::NotFoundError(Where(fname, absl::StrCat("no TTree '", options_.tree, "' (trees: ",
+      return absl::NotFoundError(Where(fname, absl::StrCat("no TTree or RNTuple '", options_.tree, "' (found: ",
                                                            names.empty() ? "none" : absl::StrJoin(names, ", "),
                                                            ")")));
     }
@@ -766,8 +777,14 @@ absl::Status RootSource::Open() {
   for (const auto& [p, k] : trees) {
     if (p != chosen_path) info_.other_objects.push_back(absl::StrCat(p, " (", k.class_name, ")"));
   }
-  auto obj = ReadObject(*chosen, absl::StrCat("TTree '", chosen_path, "'"));
+  auto obj = ReadObject(*chosen, absl::StrCat(chosen->class_name, " '", chosen_path, "'"));
   if (!obj.ok()) return obj.status();
+  if (chosen->class_name == "ROOT::RNTuple") {
+    auto nt = OpenRNTuple(file_.get(), *obj, chosen_path, options_);
+    if (!nt.ok()) return nt.status();
+    ntuple_ = std::move(*nt);
+    return absl::OkStatus();
+  }
   tree_key_len_ = chosen->keylen;
   auto tree = ParseTree(obj->data(), obj->size(), chosen->keylen, chosen->class_name, fname);
   if (!tree.ok()) return tree.status();
@@ -906,6 +923,7 @@ absl::Status RootSource::LoadBasket(const ColumnPlan& p, int index, const std::s
 }
 
 absl::StatusOr<ColumnData> RootSource::ReadColumn(int column, int64_t start, int64_t stop) {
+  if (ntuple_) return ntuple_->ReadColumn(column, start, stop);
   const ColumnPlan& p = plans_[column];
   const Column& col = schema_.columns[column];
   if (!p.unsupported.empty()) {

@@ -8,6 +8,7 @@
 // Options: --bench COLUMN-LIST FILE: time reading the listed branches instead.
 import { openFile } from 'jsroot/io';
 import { treeProcess, TSelector } from 'jsroot/tree';
+import { readHeaderFooter, rntupleProcess } from 'jsroot/rntuple';
 import path from 'node:path';
 
 function plain(v) {
@@ -38,11 +39,43 @@ async function trees(dir, prefix, out) {
     const name = prefix + key.fName;
     if (out.some(t => t.name === name)) continue;  // older cycles
     if (key.fClassName === 'TTree') out.push({ name, tree: await dir.readObject(`${key.fName};${key.fCycle}`) });
+    else if (key.fClassName === 'ROOT::RNTuple') out.push({ name, rntuple: await dir.readObject(`${key.fName};${key.fCycle}`) });
     else if (key.fClassName === 'TDirectoryFile' || key.fClassName === 'TDirectory') {
       const sub = await dir.readObject(key.fName);
       await trees(sub, name + '/', out);
     }
   }
+}
+
+// The top-level fields of an RNTuple that are not projections, and the
+// members of records inside untyped collections. JSROOT reads such a
+// member as a scalar per entry (entry i gets item i of the flat values) and
+// an untyped collection as its end offsets; the test knows this.
+async function readRNTuple(rntuple) {
+  const b = await readHeaderFooter(rntuple);
+  const names = [];
+  b.fieldDescriptors.forEach((f, i) => {
+    if (f.parentFieldId !== i || (f.flags & 2)) return;
+    names.push(f.fieldName);
+    if (f.structRole === 1) {
+      const child = b.fieldDescriptors.findIndex((c, j) => c.parentFieldId === i && j !== i);
+      if (child >= 0 && b.fieldDescriptors[child].structRole === 2) {
+        b.fieldDescriptors.forEach((m, k) => { if (m.parentFieldId === child && k !== child) names.push(m.fieldName); });
+      }
+    }
+  });
+  const cols = {};
+  let entries = 0;
+  for (const name of names) {
+    const sel = new TSelector();
+    sel.addBranch(name, 'v');
+    const values = [];
+    sel.Process = function() { values.push(plain(this.tgtobj.v)); };
+    await rntupleProcess(rntuple, sel);
+    cols[name] = values;
+    entries = values.length;
+  }
+  return { entries, rntuple: true, columns: cols };
 }
 
 async function readBranch(tree, br) {
@@ -80,7 +113,11 @@ if (args[0] === '--bench') {
     const found = [];
     await trees(f, '', found);
     const fileOut = {};
-    for (const { name, tree } of found) {
+    for (const { name, tree, rntuple } of found) {
+      if (rntuple) {
+        fileOut[name] = await readRNTuple(rntuple);
+        continue;
+      }
       const leaves = [];
       leafBranches(tree.fBranches, leaves);
       const cols = {};
