@@ -21,7 +21,10 @@ class XRootDFile final : public RandomAccessFile {
  public:
   XRootDFile(std::unique_ptr<XrdCl::File> file, uint64_t size, std::string url)
       : file_(std::move(file)), size_(size), url_(std::move(url)) {}
-  ~XRootDFile() override { (void)file_->Close(); }
+  ~XRootDFile() override {
+    XrdCl::XRootDStatus st = file_->Close();
+    (void)st;
+  }
 
   uint64_t size() const override { return size_; }
   const std::string& name() const override { return url_; }
