@@ -12,11 +12,14 @@ REPEATS=${3:-200}
 HERE=$(cd "$(dirname "$0")" && pwd)
 JS=$HERE/../tests/data/jsroot/dump_expected.mjs
 ZCOLS=Run,Event,E1,px1,py1,pz1,pt1,eta1,phi1,Q1,E2,px2,py2,pz2,pt2,eta2,phi2,Q2,M
+SCOLS=Category,Flag,Age,Service,Children,Grade,Step,Hrweek,Cost,Division,Nation
 printf '%-32s %14s %10s %14s %10s %7s\n' file "hepml entry/s" "hepml MB/s" "JSROOT entry/s" "JSROOT MB/s" ratio
-for f in uproot-Zmumu-uncompressed.root uproot-Zmumu-zlib.root uproot-Zmumu-lz4.root \
-         uproot-Zmumu-zstd.root; do
-  h=$("$BUILD"/bench/data_bench "$DATA/$f" events "$ZCOLS" "$REPEATS")
-  j=$(node "$JS" --bench "$DATA/$f" events "$ZCOLS" "$REPEATS")
+for spec in uproot-Zmumu-uncompressed.root:events:$ZCOLS uproot-Zmumu-zlib.root:events:$ZCOLS \
+            uproot-Zmumu-lz4.root:events:$ZCOLS uproot-Zmumu-zstd.root:events:$ZCOLS \
+            ntpl001_staff_rntuple_v1-0-1-0.root:Staff:$SCOLS; do
+  IFS=: read -r f tree cols <<< "$spec"
+  h=$("$BUILD"/bench/data_bench "$DATA/$f" "$tree" "$cols" "$REPEATS")
+  j=$(node "$JS" --bench "$DATA/$f" "$tree" "$cols" "$REPEATS")
   /usr/bin/python3 - "$f" "$h" "$j" <<'PY'
 import json, sys
 f, h, j = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])

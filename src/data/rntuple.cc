@@ -557,6 +557,32 @@ absl::Status RNTupleSource::Open(const std::string& anchor) {
     const Field& fd = meta_.fields[i];
     if (fd.parent == i) AddField(static_cast<uint32_t>(i), fd.name, -1, 0);
   }
+  // Stored sizes per column: its pages, over all clusters.
+  auto sizes = [&](int col, int64_t* zipped, int64_t* unzipped) {
+    if (col < 0) return;
+    for (const Cluster& c : clusters_) {
+      if (col >= static_cast<int>(c.columns.size())) continue;
+      for (const Page& pg : c.columns[col].pages) {
+        *zipped += pg.size;
+        *unzipped += (static_cast<int64_t>(pg.elements) * meta_.columns[col].bits + 7) / 8;
+      }
+    }
+  };
+  for (size_t i = 0; i < plans_.size(); ++i) {
+    if (!plans_[i].unsupported.empty()) continue;
+    int64_t zipped = 0, unzipped = 0;
+    sizes(plans_[i].value, &zipped, &unzipped);
+    sizes(plans_[i].index, &zipped, &unzipped);
+    schema_.columns[i].compressed_bytes = zipped;
+    schema_.columns[i].uncompressed_bytes = unzipped;
+  }
+  if (!clusters_.empty() && !clusters_[0].columns.empty() && !clusters_[0].columns[0].suppressed) {
+    uint32_t setting = clusters_[0].columns[0].compression;
+    static const char* kNames[] = {"zlib", "zlib", "lzma", "old ROOT", "lz4", "zstd"};
+    info_.facts.push_back({"page compression", setting == 0 ? std::string("none")
+                                                   : absl::StrCat(setting / 100 <= 5 ? kNames[setting / 100] : "unknown",
+                                                                  " level ", setting % 100)});
+  }
   info_.url = file_->name();
   info_.format = Format::kRoot;
   info_.object = name_ + " (RNTuple)";

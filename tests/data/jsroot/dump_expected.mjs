@@ -100,7 +100,8 @@ if (args[0] === '--bench') {
     for (const c of cols.split(',')) sel.addBranch(c);
     let n = 0;
     sel.Process = function() { ++n; };
-    await treeProcess(tree, sel);
+    if (tree._typename === 'ROOT::RNTuple' || tree.$kind === 'ROOT::RNTuple') await rntupleProcess(tree, sel);
+    else await treeProcess(tree, sel);
     entries += n;
   }
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
