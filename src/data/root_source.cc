@@ -37,7 +37,6 @@ struct Leaf {
   int32_t len = 1;
   int32_t len_type = 0;
   bool is_unsigned = false;
-  bool has_count = false;
   int32_t element_type = -1;  // TLeafElement::fType
 };
 
@@ -116,12 +115,12 @@ void ReadLeaf(Cursor& c, ClassRefs& refs, const std::string& cls, Leaf* leaf) {
   c.I32();  // fOffset
   c.U8();   // fIsRange
   leaf->is_unsigned = c.U8() != 0;
-  std::string count_cls = root::ReadObjectAny(c, refs, [&](const std::string& k) {
-    Leaf ignored;
-    ReadLeaf(c, refs, k, &ignored);
+  // fLeafCount: the counter leaf, inline or a reference to one read before.
+  // Which counter it is comes from the title (ParseDims), so it is skipped.
+  root::ReadObjectAny(c, refs, [&](const std::string& k) {
+    Leaf counter;
+    ReadLeaf(c, refs, k, &counter);
   });
-  // A reference to an earlier leaf reads as "" too: look at the raw tag.
-  (void)count_cls;
   root::EndObject(c, h, "TLeaf");
   if (cls == "TLeafElement" && c.ok()) {
     c.I32();  // fID
@@ -130,9 +129,8 @@ void ReadLeaf(Cursor& c, ClassRefs& refs, const std::string& cls, Leaf* leaf) {
   root::EndObject(c, outer, cls.c_str());
 }
 
-// Whether the leaf has a counter leaf: TLeaf's fLeafCount is non-null. The
-// counter may be written inline or as a reference, so decide from the
-// title, which spells the dimensions ("x[n]", "x[3]", "x[n][2]").
+// A leaf's dimensions as its title spells them ("x[n]", "x[3]", "x[n][2]"):
+// a counter branch's name first, if any, then fixed sizes.
 struct Dims {
   std::string counter;       // empty if none
   std::vector<int64_t> fixed;  // fixed dimensions, outer to inner
@@ -211,8 +209,9 @@ void ReadTBranchBody(Cursor& c, ClassRefs& refs, Branch* b, int depth) {
     b->leaves.emplace_back();
     ReadLeaf(c, refs, k, &b->leaves.back());
   });
-  // fBaskets: baskets kept in memory (none in a closed file); skipped.
-  root::SkipObject(c, "TBranch::fBaskets");
+  // fBaskets: baskets kept in memory (none in a closed file); skipped, but
+  // through ReadObjectAny so the class tags they define are known.
+  ReadTObjArray(c, refs, "TBranch::fBaskets", [](const std::string&) {});
   // Three arrays of fMaxBaskets, each after a one-byte marker.
   if (max_baskets < 0 || static_cast<size_t>(max_baskets) > c.remaining() / 20) {
     c.Fail(absl::StrCat("bad basket count ", max_baskets));
@@ -259,9 +258,12 @@ void ReadBranch(Cursor& c, ClassRefs& refs, const std::string& cls, Branch* b, i
     }
     root::EndObject(c, h, cls.c_str());
   } else {
-    // Unknown branch class (TBranchRef, TBranchSTL, ...): keep its name
-    // from the TBranch it starts with when possible, else skip it.
+    // Other branch classes (TBranchSTL, TBranchClones, ...) start with a
+    // TBranch: read it for the name (and the class tags it defines, which
+    // later objects may refer to); the column reports the class as
+    // unsupported.
     ObjectHeader h = root::ReadHeader(c);
+    ReadTBranchBody(c, refs, b, depth);
     root::EndObject(c, h, cls.c_str());
   }
 }
@@ -388,6 +390,11 @@ ColumnPlan Plan(const Branch& b, Column* col) {
   col->name = b.name;
   col->compressed_bytes = b.zip_bytes;
   col->uncompressed_bytes = b.tot_bytes;
+  if (b.cls != "TBranch" && b.cls != "TBranchElement" && b.cls != "TBranchObject") {
+    p.unsupported = absl::StrCat("branch '", b.name, "' of class ", b.cls, " is not supported");
+    col->source_type = b.cls;
+    return p;
+  }
   if (b.leaves.size() != 1) {
     p.unsupported = absl::StrCat("branch '", b.name, "' has ", b.leaves.size(),
                                  " leaves (leaf lists are not supported; title '", b.title, "')");
@@ -590,7 +597,6 @@ class RootSource final : public Source {
   std::vector<ColumnPlan> plans_;
   std::vector<Basket> cache_;  // the last basket of each column
   FileInfo info_;
-  int64_t tree_key_len_ = 0;
   std::unique_ptr<Source> ntuple_;  // set when the object read is an RNTuple
 };
 
@@ -785,7 +791,6 @@ absl::Status RootSource::Open() {
     ntuple_ = std::move(*nt);
     return absl::OkStatus();
   }
-  tree_key_len_ = chosen->keylen;
   auto tree = ParseTree(obj->data(), obj->size(), chosen->keylen, chosen->class_name, fname);
   if (!tree.ok()) return tree.status();
   tree_ = std::move(*tree);

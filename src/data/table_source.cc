@@ -83,10 +83,14 @@ absl::StatusOr<std::unique_ptr<Source>> OpenNpySource(std::unique_ptr<RandomAcce
   info.file_bytes = file->size();
   std::vector<std::pair<std::string, Tensor>> arrays;
   if (npz) {
+    std::string path = LocalPath(file->name());
+    if (path.find("://") != std::string::npos) {
+      return absl::UnimplementedError(absl::StrCat(file->name(), ": .npz archives are read from local paths only"));
+    }
     if (file->size() > static_cast<uint64_t>(options.max_object_bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(file->name(), ": too large"));
     }
-    auto r = ReadNpz(LocalPath(file->name()));
+    auto r = ReadNpz(path);
     if (!r.ok()) return r.status();
     arrays = std::move(*r);
   } else {
