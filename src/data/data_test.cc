@@ -526,6 +526,31 @@ std::vector<size_t> FindAll(const std::string& hay, const std::string& needle) {
   return at;
 }
 
+TEST(RootBadInput, EveryByteOfTheTreeMetadataCorrupted) {
+  REQUIRE_FIXTURES();
+  // The uncompressed file stores the streamed TTree as is: overwrite each
+  // of its bytes in turn (with values that make counts and offsets
+  // extreme) and read everything. Each read must end in an error or data.
+  std::string bytes = ReadAll(RootDir() + "/uproot-sample-6.20.04-uncompressed.root");
+  auto at = FindAll(bytes, "TBranch");
+  ASSERT_FALSE(at.empty());
+  size_t begin = at.front() > 300 ? at.front() - 300 : 0;
+  size_t end = std::min(bytes.size(), at.front() + 12000);
+  int errors = 0, reads = 0;
+  for (size_t pos = begin; pos < end; pos += 3) {
+    std::string bad = bytes;
+    bad[pos] = static_cast<char>(pos % 4 == 0 ? 0xFF : 0x7F);
+    TempFile t(bad);
+    absl::Status s = ReadEverything(t.path());
+    ++reads;
+    if (!s.ok()) {
+      ++errors;
+      EXPECT_FALSE(s.message().empty());
+    }
+  }
+  EXPECT_GT(errors, reads / 20) << reads << " reads";
+}
+
 TEST(RootBadInput, ObjectLargerThanTheLimitIsRefused) {
   REQUIRE_FIXTURES();
   DatasetOptions options;
