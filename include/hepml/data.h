@@ -3,7 +3,10 @@
 // positional-read backend (`root://` XRootD).
 //
 //   auto ds = hepml::data::Dataset::Open({"file:///data/run1.root"}, {.tree = "events"});
-//   auto it = (*ds)->Batches({.batch_size = 4096, .columns = {"pt", "eta"}});
+//   hepml::data::BatchOptions opts;
+//   opts.batch_size = 4096;
+//   opts.columns = {"pt", "eta"};
+//   auto it = (*ds)->Batches(opts);
 //   hepml::data::Batch batch;
 //   while (true) {
 //     auto more = it.Next(&batch);  // absl::StatusOr<bool>

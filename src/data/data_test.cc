@@ -369,6 +369,31 @@ TEST(RootTree, SeveralFilesAreOneDataset) {
     EXPECT_EQ(b->columns[0].values.data<double>()[i], e1[src].get<double>());
     EXPECT_EQ(b->columns[1].values.data<std::string>()[i], type[src].get<std::string>());
   }
+  // An entry range crossing the files, in batches.
+  BatchOptions bo;
+  bo.columns = {"Event"};
+  bo.batch_size = 64;
+  bo.entry_start = 2250;
+  bo.entry_stop = 2400;
+  BatchIterator it = (*ds)->Batches(bo);
+  Batch batch;
+  std::vector<int64_t> sizes;
+  const json& event = ExpectedFile("uproot-Zmumu-lz4.root")["events"]["columns"]["Event"];
+  while (true) {
+    auto more = it.Next(&batch);
+    ASSERT_TRUE(more.ok()) << more.status();
+    if (!*more) break;
+    sizes.push_back(batch.num_entries);
+    for (int64_t i = 0; i < batch.num_entries; ++i) {
+      int64_t e = batch.entry_start + i;
+      ASSERT_EQ(batch.columns[0].values.data<int32_t>()[i], event[e % 2304].get<int32_t>()) << e;
+    }
+  }
+  EXPECT_EQ(sizes, std::vector<int64_t>({64, 64, 22}));
+  bo.entry_stop = 5000;
+  BatchIterator bad = (*ds)->Batches(bo);
+  EXPECT_EQ(bad.Next(&batch).status().code(), absl::StatusCode::kOutOfRange);
+
   // Different columns do not make one dataset.
   auto mixed = Dataset::Open({RootDir() + "/uproot-Zmumu-lz4.root", RootDir() + "/uproot-small-flat-tree.root"});
   ASSERT_FALSE(mixed.ok());
