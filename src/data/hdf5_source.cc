@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -106,7 +107,8 @@ struct Hdf5Column {
 
 class Hdf5Source final : public Source {
  public:
-  Hdf5Source(std::string url, Id file) : url_(std::move(url)), file_(std::move(file)) {}
+  Hdf5Source(std::string url, Id file, const DatasetOptions& options)
+      : url_(std::move(url)), file_(std::move(file)), options_(options) {}
 
   absl::Status Open(const std::string& group_path);
   const Schema& schema() const override { return schema_; }
@@ -116,9 +118,18 @@ class Hdf5Source final : public Source {
 
  private:
   absl::Status AddDataset(const std::string& name, const std::string& path);
+  // Variable-length rows are decoded here, not by H5Dread: HDF5 1.10's
+  // global-heap reader trusts the heap references it follows, so a corrupt
+  // file can crash it. Every reference is checked against the file first.
+  absl::StatusOr<ColumnData> ReadVlen(hid_t ds, const Column& col, int64_t start, int64_t stop);
+  // A global heap collection's objects: index -> (offset, size) in bytes.
+  absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*> Collection(uint64_t addr);
 
   std::string url_;
   Id file_;
+  DatasetOptions options_;
+  std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
+  std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
   Schema schema_;
   std::vector<Hdf5Column> cols_;
@@ -161,6 +172,11 @@ absl::Status Hdf5Source::AddDataset(const std::string& name, const std::string& 
     if (!NumericType(base.get(), &dtype, &native)) {
       return absl::UnimplementedError(absl::StrCat(url_, ": dataset '", path, "' of type vlen<",
                                                    TypeText(base.get()), "> is not supported"));
+    }
+    if (H5Tget_order(base.get()) != H5T_ORDER_LE || H5Tget_size(base.get()) != DTypeSize(dtype) ||
+        dtype == DType::kBool) {
+      return absl::UnimplementedError(absl::StrCat(url_, ": dataset '", path, "' of type vlen<",
+                                                   TypeText(base.get()), "> (big-endian or bool items) is not supported"));
     }
     Column c{name, dtype, {}, true, absl::StrCat("vlen<", TypeText(base.get()), ">")};
     new_cols.push_back(c);
@@ -251,6 +267,104 @@ absl::Status Hdf5Source::Open(const std::string& group_path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*>
+Hdf5Source::Collection(uint64_t addr) {
+  auto it = heaps_.find(addr);
+  if (it != heaps_.end()) return &it->second;
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat(url_, ": global heap collection at ", addr, ": ", why));
+  };
+  if (heaps_.size() > 4096) heaps_.clear();
+  char head[16];
+  if (addr > raw_->size() || raw_->size() - addr < 16) return bad("outside the file");
+  absl::Status st = raw_->ReadAt(addr, 16, head);
+  if (!st.ok()) return st;
+  if (std::memcmp(head, "GCOL", 4) != 0) return bad("no GCOL signature");
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; --i) size = (size << 8) | static_cast<uint8_t>(head[8 + i]);
+  if (size < 16 || size > raw_->size() - addr || static_cast<int64_t>(size) > options_.max_object_bytes) {
+    return bad(absl::StrCat("bad size ", size));
+  }
+  auto& entry = heaps_[addr];
+  entry.first.assign(size, '\0');
+  st = raw_->ReadAt(addr, size, entry.first.data());
+  if (!st.ok()) return st;
+  const std::string& b = entry.first;
+  auto le = [&](uint64_t at, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+    return v;
+  };
+  uint64_t pos = 16;
+  while (pos + 16 <= size) {
+    uint16_t index = static_cast<uint16_t>(le(pos, 2));
+    uint64_t osize = le(pos + 8, 8);
+    if (index == 0) break;  // free space to the end
+    if (osize > size - pos - 16) return bad("object runs past the collection");
+    entry.second[index] = {pos + 16, osize};
+    pos += 16 + ((osize + 7) / 8) * 8;
+  }
+  return &entry;
+}
+
+absl::StatusOr<ColumnData> Hdf5Source::ReadVlen(hid_t ds, const Column& col, int64_t start, int64_t stop) {
+  ColumnData out;
+  haddr_t addr = H5Dget_offset(ds);
+  if (addr == HADDR_UNDEF) {
+    return absl::UnimplementedError(absl::StrCat(url_, ": '", col.name,
+                                                 "': chunked or compressed vlen datasets are not supported"));
+  }
+  Id fcpl(H5Fget_create_plist(file_.get()), H5Pclose);
+  size_t sizeof_addr = 0, sizeof_size = 0;
+  hsize_t userblock = 0;
+  H5Pget_sizes(fcpl.get(), &sizeof_addr, &sizeof_size);
+  H5Pget_userblock(fcpl.get(), &userblock);
+  if (sizeof_addr != 8 || sizeof_size != 8) {
+    return absl::UnimplementedError(absl::StrCat(url_, ": vlen data with ", sizeof_addr, "-byte addresses is not supported"));
+  }
+  if (!raw_) {
+    auto f = OpenFile(url_);
+    if (!f.ok()) return f.status();
+    raw_ = std::move(*f);
+  }
+  uint64_t n = static_cast<uint64_t>(stop - start);
+  uint64_t at = static_cast<uint64_t>(addr) + static_cast<uint64_t>(start) * 16;
+  if (at > raw_->size() || n * 16 > raw_->size() - at) {
+    return absl::DataLossError(absl::StrCat(url_, ": vlen rows of '", col.name, "' lie outside the file"));
+  }
+  std::string refs(n * 16, '\0');
+  absl::Status st = raw_->ReadAt(at, refs.size(), refs.data());
+  if (!st.ok()) return st;
+  auto le = [&](uint64_t p, int k) {
+    uint64_t v = 0;
+    for (int i = k - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(refs[p + i]);
+    return v;
+  };
+  size_t item = DTypeSize(col.dtype);
+  std::string values;
+  out.offsets.push_back(0);
+  for (uint64_t r = 0; r < n; ++r) {
+    uint64_t len = le(r * 16, 4), heap = le(r * 16 + 4, 8), index = le(r * 16 + 12, 4);
+    if (len > 0) {
+      auto c = Collection(heap + userblock);
+      if (!c.ok()) return c.status();
+      auto obj = (*c)->second.find(static_cast<uint16_t>(index));
+      if (index > 0xFFFF || obj == (*c)->second.end() || len * item > obj->second.second) {
+        return absl::DataLossError(absl::StrCat(url_, ": row ", start + r, " of '", col.name,
+                                                "' refers to a missing or short heap object"));
+      }
+      if (values.size() + len * item > static_cast<size_t>(options_.max_object_bytes)) {
+        return absl::ResourceExhaustedError(absl::StrCat(url_, ": '", col.name, "' holds too many items"));
+      }
+      values.append((*c)->first.data() + obj->second.first, len * item);
+    }
+    out.offsets.push_back(out.offsets.back() + static_cast<int64_t>(len));
+  }
+  out.values = Tensor::Empty(col.dtype, {out.offsets.back()});
+  if (!values.empty()) std::memcpy(out.values.raw_mutable_data(), values.data(), values.size());
+  return out;
+}
+
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
   const Hdf5Column& hc = cols_[column];
   const Column& col = schema_.columns[column];
@@ -272,28 +386,20 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     if (col.jagged) out.offsets = {0};
     return out;
   }
+  // Rows come from the file: bound what one read may allocate.
+  int64_t per_row = hc.vlen ? static_cast<int64_t>(sizeof(hvl_t)) : NumElements(col.shape) * DTypeSize(col.dtype);
+  if (per_row > 0 && (stop - start) > options_.max_object_bytes / per_row) {
+    return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", stop - start, " rows of '", col.name,
+                                                     "' needs more than the limit of ", options_.max_object_bytes,
+                                                     " bytes; read fewer entries at a time"));
+  }
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset, nullptr, count, nullptr);
   Id mspace(H5Screate_simple(rank, count, nullptr), H5Sclose);
   auto fail = [&]() {
     return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '",
                                             hc.dataset, "' failed (corrupt or truncated file)"));
   };
-  if (hc.vlen) {
-    Id mtype(H5Tvlen_create(hc.native), H5Tclose);
-    std::vector<hvl_t> buf(static_cast<size_t>(stop - start));
-    if (H5Dread(ds.get(), mtype.get(), mspace.get(), fspace.get(), H5P_DEFAULT, buf.data()) < 0) return fail();
-    out.offsets.push_back(0);
-    for (const hvl_t& v : buf) out.offsets.push_back(out.offsets.back() + static_cast<int64_t>(v.len));
-    out.values = Tensor::Empty(col.dtype, {out.offsets.back()});
-    size_t item = DTypeSize(col.dtype);
-    char* dst = static_cast<char*>(out.values.raw_mutable_data());
-    for (const hvl_t& v : buf) {
-      if (v.len) std::memcpy(dst, v.p, v.len * item);
-      dst += v.len * item;
-    }
-    H5Dvlen_reclaim(mtype.get(), mspace.get(), H5P_DEFAULT, buf.data());
-    return out;
-  }
+  if (hc.vlen) return ReadVlen(ds.get(), col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
   out.values = Tensor::Empty(col.dtype, shape);
@@ -334,7 +440,7 @@ absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
   }
   Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) return absl::DataLossError(absl::StrCat(url, ": cannot open the HDF5 file"));
-  auto source = std::make_unique<Hdf5Source>(url, std::move(file));
+  auto source = std::make_unique<Hdf5Source>(url, std::move(file), options);
   absl::Status s = source->Open(options.tree);
   if (!s.ok()) return s;
   return std::unique_ptr<Source>(std::move(source));
