@@ -12,6 +12,8 @@ PACKAGES=(
   libabsl-dev libtbb-dev libhwy-dev libopenblas-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libzstd-dev zlib1g-dev
+  # datasets: ROOT's compression codecs, HDF5, the XRootD client and server (tests)
+  liblzma-dev liblz4-dev libxxhash-dev libhdf5-dev libxrootd-client-dev xrootd-server
   # operator libraries: RE2 (RegexFullMatch), PNG and JPEG decoders (ImageDecoder)
   libre2-dev libpng-dev libjpeg62-turbo-dev
   # tests and test data

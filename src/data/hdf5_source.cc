@@ -1,0 +1,449 @@
+// HDF5 through the HDF5 C library: the datasets of one group are the
+// columns. A numeric dataset [N, d1, ...] is one column with per-entry shape
+// [d1, ...]; a compound dataset gives one column per numeric member (array
+// members keep their shape); a variable-length numeric dataset is a jagged
+// column. Rows are read by hyperslab, so only the requested range is read.
+#include <hdf5.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "data/source.h"
+
+namespace hepml::data {
+namespace {
+
+// RAII for HDF5 identifiers.
+class Id {
+ public:
+  Id() = default;
+  Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Id(Id&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Id& operator=(Id&& o) noexcept {
+    Reset();
+    id_ = o.id_;
+    close_ = o.close_;
+    o.id_ = -1;
+    return *this;
+  }
+  ~Id() { Reset(); }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  void Reset() {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = -1;
+  }
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+void QuietErrors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+// The native memory type and DType of a numeric HDF5 type; false if it is
+// not a plain number (or an h5py-style bool enum).
+bool NumericType(hid_t type, DType* dtype, hid_t* native) {
+  H5T_class_t cls = H5Tget_class(type);
+  size_t size = H5Tget_size(type);
+  if (cls == H5T_INTEGER) {
+    bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+    switch (size) {
+      case 1: *dtype = is_signed ? DType::kInt8 : DType::kUInt8; *native = is_signed ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8; return true;
+      case 2: *dtype = is_signed ? DType::kInt16 : DType::kUInt16; *native = is_signed ? H5T_NATIVE_INT16 : H5T_NATIVE_UINT16; return true;
+      case 4: *dtype = is_signed ? DType::kInt32 : DType::kUInt32; *native = is_signed ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT32; return true;
+      case 8: *dtype = is_signed ? DType::kInt64 : DType::kUInt64; *native = is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64; return true;
+      default: return false;
+    }
+  }
+  if (cls == H5T_FLOAT) {
+    if (size == 4) { *dtype = DType::kFloat32; *native = H5T_NATIVE_FLOAT; return true; }
+    if (size == 8) { *dtype = DType::kFloat64; *native = H5T_NATIVE_DOUBLE; return true; }
+    return false;
+  }
+  if (cls == H5T_ENUM && size == 1 && H5Tget_nmembers(type) == 2) {
+    char* n0 = H5Tget_member_name(type, 0);
+    char* n1 = H5Tget_member_name(type, 1);
+    bool is_bool = n0 && n1 && std::strcmp(n0, "FALSE") == 0 && std::strcmp(n1, "TRUE") == 0;
+    H5free_memory(n0);
+    H5free_memory(n1);
+    if (is_bool) {
+      *dtype = DType::kBool;
+      *native = H5T_NATIVE_HBOOL;
+      return H5Tget_size(H5T_NATIVE_HBOOL) == 1;
+    }
+  }
+  return false;
+}
+
+std::string TypeText(hid_t type) {
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER: return absl::StrCat(H5Tget_sign(type) == H5T_SGN_2 ? "int" : "uint", 8 * H5Tget_size(type));
+    case H5T_FLOAT: return absl::StrCat("float", 8 * H5Tget_size(type));
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "vlen";
+    case H5T_ENUM: return "enum";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_REFERENCE: return "reference";
+    default: return "other";
+  }
+}
+
+struct Hdf5Column {
+  std::string dataset;
+  std::string member;   // compound member, or empty
+  hid_t native = -1;    // the element's native type (a library constant)
+  Shape item_shape;     // array member's dims, or the dataset's inner dims
+  bool vlen = false;
+};
+
+class Hdf5Source final : public Source {
+ public:
+  Hdf5Source(std::string url, Id file, const DatasetOptions& options)
+      : url_(std::move(url)), file_(std::move(file)), options_(options) {}
+
+  absl::Status Open(const std::string& group_path);
+  const Schema& schema() const override { return schema_; }
+  int64_t num_entries() const override { return rows_; }
+  FileInfo Info() const override { return info_; }
+  absl::StatusOr<ColumnData> ReadColumn(int column, int64_t start, int64_t stop) override;
+
+ private:
+  absl::Status AddDataset(const std::string& name, const std::string& path);
+  // Variable-length rows are decoded here, not by H5Dread: HDF5 1.10's
+  // global-heap reader trusts the heap references it follows, so a corrupt
+  // file can crash it. Every reference is checked against the file first.
+  absl::StatusOr<ColumnData> ReadVlen(hid_t ds, const Column& col, int64_t start, int64_t stop);
+  // A global heap collection's objects: index -> (offset, size) in bytes.
+  absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*> Collection(uint64_t addr);
+
+  std::string url_;
+  Id file_;
+  DatasetOptions options_;
+  std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
+  std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
+  std::string group_;
+  Schema schema_;
+  std::vector<Hdf5Column> cols_;
+  int64_t rows_ = -1;
+  std::string first_dataset_;
+  FileInfo info_;
+};
+
+absl::Status Hdf5Source::AddDataset(const std::string& name, const std::string& path) {
+  Id ds(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", path, "'"));
+  Id space(H5Dget_space(ds.get()), H5Sclose);
+  Id type(H5Dget_type(ds.get()), H5Tclose);
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 1 || rank > 8) {
+    info_.other_objects.push_back(absl::StrCat(path, " (rank ", rank, ", not a column)"));
+    return absl::OkStatus();
+  }
+  hsize_t dims[8];
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  int64_t rows = static_cast<int64_t>(dims[0]);
+  if (rows_ >= 0 && rows != rows_) {
+    return absl::InvalidArgumentError(absl::StrCat(url_, ": dataset '", path, "' has ", rows,
+                                                   " rows but '", first_dataset_, "' has ", rows_,
+                                                   "; the columns of a group need the same length"));
+  }
+  Shape inner;
+  for (int i = 1; i < rank; ++i) inner.push_back(static_cast<int64_t>(dims[i]));
+  DType dtype;
+  hid_t native;
+  std::vector<Column> new_cols;
+  std::vector<Hdf5Column> new_h;
+  H5T_class_t cls = H5Tget_class(type.get());
+  if (NumericType(type.get(), &dtype, &native)) {
+    Column c{name, dtype, inner, false, TypeText(type.get())};
+    new_cols.push_back(c);
+    new_h.push_back({path, "", native, inner, false});
+  } else if (cls == H5T_VLEN && rank == 1) {
+    Id base(H5Tget_super(type.get()), H5Tclose);
+    if (!NumericType(base.get(), &dtype, &native)) {
+      return absl::UnimplementedError(absl::StrCat(url_, ": dataset '", path, "' of type vlen<",
+                                                   TypeText(base.get()), "> is not supported"));
+    }
+    if (H5Tget_order(base.get()) != H5T_ORDER_LE || H5Tget_size(base.get()) != DTypeSize(dtype) ||
+        dtype == DType::kBool) {
+      return absl::UnimplementedError(absl::StrCat(url_, ": dataset '", path, "' of type vlen<",
+                                                   TypeText(base.get()), "> (big-endian or bool items) is not supported"));
+    }
+    Column c{name, dtype, {}, true, absl::StrCat("vlen<", TypeText(base.get()), ">")};
+    new_cols.push_back(c);
+    new_h.push_back({path, "", native, {}, true});
+  } else if (cls == H5T_COMPOUND) {
+    int n = H5Tget_nmembers(type.get());
+    for (int m = 0; m < n; ++m) {
+      char* raw = H5Tget_member_name(type.get(), m);
+      std::string member = raw ? raw : "";
+      H5free_memory(raw);
+      Id mt(H5Tget_member_type(type.get(), m), H5Tclose);
+      Shape shape = inner;
+      hid_t elem = mt.get();
+      Id array_base;
+      if (H5Tget_class(mt.get()) == H5T_ARRAY) {
+        int ar = H5Tget_array_ndims(mt.get());
+        hsize_t adims[8];
+        if (ar < 1 || ar > 8) continue;
+        H5Tget_array_dims2(mt.get(), adims);
+        for (int i = 0; i < ar; ++i) shape.push_back(static_cast<int64_t>(adims[i]));
+        array_base = Id(H5Tget_super(mt.get()), H5Tclose);
+        elem = array_base.get();
+      }
+      if (!NumericType(elem, &dtype, &native)) {
+        return absl::UnimplementedError(absl::StrCat(url_, ": member '", member, "' of compound dataset '",
+                                                     path, "' has type ", TypeText(mt.get()),
+                                                     ", which is not supported"));
+      }
+      Column c{member, dtype, shape, false, absl::StrCat(TypeText(elem), " in ", name)};
+      new_cols.push_back(c);
+      new_h.push_back({path, member, native, shape, false});
+    }
+  } else {
+    return absl::UnimplementedError(absl::StrCat(url_, ": dataset '", path, "' of type ",
+                                                 TypeText(type.get()), " is not supported"));
+  }
+  if (rows_ < 0) {
+    rows_ = rows;
+    first_dataset_ = path;
+  }
+  for (size_t i = 0; i < new_cols.size(); ++i) {
+    if (schema_.IndexOf(new_cols[i].name) >= 0) new_cols[i].name = name + "." + new_cols[i].name;
+    schema_.columns.push_back(new_cols[i]);
+    cols_.push_back(new_h[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Hdf5Source::Open(const std::string& group_path) {
+  group_ = group_path.empty() ? "/" : group_path;
+  Id group(H5Gopen2(file_.get(), group_.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!group.ok()) return absl::NotFoundError(absl::StrCat(url_, ": no group '", group_, "'"));
+  std::vector<std::pair<std::string, H5O_type_t>> members;
+  H5G_info_t ginfo;
+  if (H5Gget_info(group.get(), &ginfo) < 0) return absl::DataLossError(absl::StrCat(url_, ": cannot list '", group_, "'"));
+  if (ginfo.nlinks > 100000) return absl::ResourceExhaustedError(absl::StrCat(url_, ": too many objects"));
+  for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
+    ssize_t len = H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0 || len > 4096) continue;
+    std::string name(static_cast<size_t>(len), '\0');
+    H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1, H5P_DEFAULT);
+    H5O_info_t oinfo;
+    if (H5Oget_info_by_name(group.get(), name.c_str(), &oinfo, H5P_DEFAULT) < 0) continue;
+    members.emplace_back(name, oinfo.type);
+  }
+  for (const auto& [name, type] : members) {
+    std::string path = group_ == "/" ? "/" + name : group_ + "/" + name;
+    if (type == H5O_TYPE_DATASET) {
+      absl::Status s = AddDataset(name, path);
+      if (!s.ok()) return s;
+    } else if (type == H5O_TYPE_GROUP) {
+      info_.other_objects.push_back(absl::StrCat(path, " (group)"));
+    }
+  }
+  if (schema_.columns.empty()) {
+    return absl::NotFoundError(absl::StrCat(url_, ": group '", group_, "' holds no datasets to read",
+                                            info_.other_objects.empty() ? "" : " (it holds ",
+                                            absl::StrJoin(info_.other_objects, ", "),
+                                            info_.other_objects.empty() ? "" : ")"));
+  }
+  info_.url = url_;
+  info_.format = Format::kHdf5;
+  info_.object = group_;
+  info_.num_entries = rows_;
+  hsize_t size = 0;
+  H5Fget_filesize(file_.get(), &size);
+  info_.file_bytes = size;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*>
+Hdf5Source::Collection(uint64_t addr) {
+  auto it = heaps_.find(addr);
+  if (it != heaps_.end()) return &it->second;
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat(url_, ": global heap collection at ", addr, ": ", why));
+  };
+  if (heaps_.size() > 4096) heaps_.clear();
+  char head[16];
+  if (addr > raw_->size() || raw_->size() - addr < 16) return bad("outside the file");
+  absl::Status st = raw_->ReadAt(addr, 16, head);
+  if (!st.ok()) return st;
+  if (std::memcmp(head, "GCOL", 4) != 0) return bad("no GCOL signature");
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; --i) size = (size << 8) | static_cast<uint8_t>(head[8 + i]);
+  if (size < 16 || size > raw_->size() - addr || static_cast<int64_t>(size) > options_.max_object_bytes) {
+    return bad(absl::StrCat("bad size ", size));
+  }
+  auto& entry = heaps_[addr];
+  entry.first.assign(size, '\0');
+  st = raw_->ReadAt(addr, size, entry.first.data());
+  if (!st.ok()) return st;
+  const std::string& b = entry.first;
+  auto le = [&](uint64_t at, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+    return v;
+  };
+  uint64_t pos = 16;
+  while (pos + 16 <= size) {
+    uint16_t index = static_cast<uint16_t>(le(pos, 2));
+    uint64_t osize = le(pos + 8, 8);
+    if (index == 0) break;  // free space to the end
+    if (osize > size - pos - 16) return bad("object runs past the collection");
+    entry.second[index] = {pos + 16, osize};
+    pos += 16 + ((osize + 7) / 8) * 8;
+  }
+  return &entry;
+}
+
+absl::StatusOr<ColumnData> Hdf5Source::ReadVlen(hid_t ds, const Column& col, int64_t start, int64_t stop) {
+  ColumnData out;
+  haddr_t addr = H5Dget_offset(ds);
+  if (addr == HADDR_UNDEF) {
+    return absl::UnimplementedError(absl::StrCat(url_, ": '", col.name,
+                                                 "': chunked or compressed vlen datasets are not supported"));
+  }
+  Id fcpl(H5Fget_create_plist(file_.get()), H5Pclose);
+  size_t sizeof_addr = 0, sizeof_size = 0;
+  hsize_t userblock = 0;
+  H5Pget_sizes(fcpl.get(), &sizeof_addr, &sizeof_size);
+  H5Pget_userblock(fcpl.get(), &userblock);
+  if (sizeof_addr != 8 || sizeof_size != 8) {
+    return absl::UnimplementedError(absl::StrCat(url_, ": vlen data with ", sizeof_addr, "-byte addresses is not supported"));
+  }
+  if (!raw_) {
+    auto f = OpenFile(url_);
+    if (!f.ok()) return f.status();
+    raw_ = std::move(*f);
+  }
+  uint64_t n = static_cast<uint64_t>(stop - start);
+  uint64_t at = static_cast<uint64_t>(addr) + static_cast<uint64_t>(start) * 16;
+  if (at > raw_->size() || n * 16 > raw_->size() - at) {
+    return absl::DataLossError(absl::StrCat(url_, ": vlen rows of '", col.name, "' lie outside the file"));
+  }
+  std::string refs(n * 16, '\0');
+  absl::Status st = raw_->ReadAt(at, refs.size(), refs.data());
+  if (!st.ok()) return st;
+  auto le = [&](uint64_t p, int k) {
+    uint64_t v = 0;
+    for (int i = k - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(refs[p + i]);
+    return v;
+  };
+  size_t item = DTypeSize(col.dtype);
+  std::string values;
+  out.offsets.push_back(0);
+  for (uint64_t r = 0; r < n; ++r) {
+    uint64_t len = le(r * 16, 4), heap = le(r * 16 + 4, 8), index = le(r * 16 + 12, 4);
+    if (len > 0) {
+      auto c = Collection(heap + userblock);
+      if (!c.ok()) return c.status();
+      auto obj = (*c)->second.find(static_cast<uint16_t>(index));
+      if (index > 0xFFFF || obj == (*c)->second.end() || len * item > obj->second.second) {
+        return absl::DataLossError(absl::StrCat(url_, ": row ", start + r, " of '", col.name,
+                                                "' refers to a missing or short heap object"));
+      }
+      if (values.size() + len * item > static_cast<size_t>(options_.max_object_bytes)) {
+        return absl::ResourceExhaustedError(absl::StrCat(url_, ": '", col.name, "' holds too many items"));
+      }
+      values.append((*c)->first.data() + obj->second.first, len * item);
+    }
+    out.offsets.push_back(out.offsets.back() + static_cast<int64_t>(len));
+  }
+  out.values = Tensor::Empty(col.dtype, {out.offsets.back()});
+  if (!values.empty()) std::memcpy(out.values.raw_mutable_data(), values.data(), values.size());
+  return out;
+}
+
+absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
+  const Hdf5Column& hc = cols_[column];
+  const Column& col = schema_.columns[column];
+  Id ds(H5Dopen2(file_.get(), hc.dataset.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", hc.dataset, "'"));
+  Id fspace(H5Dget_space(ds.get()), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(fspace.get());
+  hsize_t dims[8];
+  H5Sget_simple_extent_dims(fspace.get(), dims, nullptr);
+  hsize_t offset[8] = {0}, count[8];
+  for (int i = 0; i < rank; ++i) count[i] = dims[i];
+  offset[0] = static_cast<hsize_t>(start);
+  count[0] = static_cast<hsize_t>(stop - start);
+  ColumnData out;
+  if (stop == start) {
+    Shape shape{0};
+    if (!col.jagged) for (int64_t d : col.shape) shape.push_back(d);
+    out.values = Tensor::Empty(col.dtype, shape);
+    if (col.jagged) out.offsets = {0};
+    return out;
+  }
+  // Rows come from the file: bound what one read may allocate.
+  int64_t per_row = hc.vlen ? static_cast<int64_t>(sizeof(hvl_t)) : NumElements(col.shape) * DTypeSize(col.dtype);
+  if (per_row > 0 && (stop - start) > options_.max_object_bytes / per_row) {
+    return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", stop - start, " rows of '", col.name,
+                                                     "' needs more than the limit of ", options_.max_object_bytes,
+                                                     " bytes; read fewer entries at a time"));
+  }
+  H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, offset, nullptr, count, nullptr);
+  Id mspace(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  auto fail = [&]() {
+    return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '",
+                                            hc.dataset, "' failed (corrupt or truncated file)"));
+  };
+  if (hc.vlen) return ReadVlen(ds.get(), col, start, stop);
+  Shape shape{stop - start};
+  for (int64_t d : col.shape) shape.push_back(d);
+  out.values = Tensor::Empty(col.dtype, shape);
+  Id mtype;
+  hid_t read_type = hc.native;
+  if (!hc.member.empty()) {
+    // A compound with just this member: HDF5 converts by member name.
+    hid_t elem = hc.native;
+    Id array;
+    Shape member_shape(col.shape.begin() + (rank - 1), col.shape.end());
+    if (!member_shape.empty()) {
+      std::vector<hsize_t> adims(member_shape.begin(), member_shape.end());
+      array = Id(H5Tarray_create2(hc.native, static_cast<unsigned>(adims.size()), adims.data()), H5Tclose);
+      elem = array.get();
+    }
+    mtype = Id(H5Tcreate(H5T_COMPOUND, H5Tget_size(elem)), H5Tclose);
+    H5Tinsert(mtype.get(), hc.member.c_str(), 0, elem);
+    read_type = mtype.get();
+  }
+  if (H5Dread(ds.get(), read_type, mspace.get(), fspace.get(), H5P_DEFAULT, out.values.raw_mutable_data()) < 0) {
+    return fail();
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
+                                                       const DatasetOptions& options) {
+  QuietErrors();
+  std::string path = url;
+  if (path.rfind("file://", 0) == 0) path = path.substr(7);
+  if (path.find("://") != std::string::npos) {
+    return absl::UnimplementedError(absl::StrCat(url, ": HDF5 files are read from local paths only"));
+  }
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(url, ": not an HDF5 file (or unreadable)"));
+  }
+  Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) return absl::DataLossError(absl::StrCat(url, ": cannot open the HDF5 file"));
+  auto source = std::make_unique<Hdf5Source>(url, std::move(file), options);
+  absl::Status s = source->Open(options.tree);
+  if (!s.ok()) return s;
+  return std::unique_ptr<Source>(std::move(source));
+}
+
+}  // namespace hepml::data

@@ -1,0 +1,51 @@
+// One file's reader behind hepml::data::Dataset. Each format implements
+// Source; Dataset stitches several into one entry range and cuts batches.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hepml/data.h"
+
+namespace hepml::data {
+
+// The values of one column over an entry range.
+struct ColumnData {
+  // Fixed: [entries, shape...]; jagged: [items, shape...].
+  Tensor values;
+  // Jagged only: entries + 1 offsets into values' first dimension, from 0.
+  std::vector<int64_t> offsets;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual const Schema& schema() const = 0;
+  virtual int64_t num_entries() const = 0;
+  // REQUIRES: 0 <= column < schema().columns.size(), 0 <= start <= stop <=
+  // num_entries().
+  virtual absl::StatusOr<ColumnData> ReadColumn(int column, int64_t start, int64_t stop) = 0;
+  virtual FileInfo Info() const = 0;
+};
+
+// Format readers. Each names the file in its errors.
+absl::StatusOr<std::unique_ptr<Source>> OpenRootSource(std::unique_ptr<RandomAccessFile> file,
+                                                       const DatasetOptions& options);
+absl::StatusOr<std::unique_ptr<Source>> OpenNpySource(std::unique_ptr<RandomAccessFile> file,
+                                                      const DatasetOptions& options, bool npz);
+absl::StatusOr<std::unique_ptr<Source>> OpenCsvSource(std::unique_ptr<RandomAccessFile> file,
+                                                      const DatasetOptions& options);
+absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
+                                                       const DatasetOptions& options);
+
+// root:// and xroot:// URLs through the XRootD client (built in; other
+// schemes come from RegisterFileScheme).
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenXRootDFile(const std::string& url);
+
+// Reads the whole file, refusing files over `limit` bytes.
+absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit);
+
+}  // namespace hepml::data
