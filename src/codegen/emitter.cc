@@ -631,7 +631,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
   Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
                     ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
                     ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
-                    " { return ", f, "; });\n  }"));
+                    " {\n      (void)x;\n      (void)y;\n      return ", f, ";\n    });\n  }"));
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
 }
@@ -865,6 +865,29 @@ absl::Status Emitter::EmitNode(const Node& n) {
     const std::string yp = Out(y);
     Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t perm[] = {", absl::StrJoin(perm, ", "),
                       "};\n    K::Transpose<", CT(x), ">(", rank, ", dx, perm, ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "TopK") {
+    const std::string& x = n.inputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", -1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    const std::string& any_out = n.HasOutput(0) ? n.outputs[0] : n.outputs[1];
+    const Lin k = S(any_out)[axis];
+    if (!sx[axis].IsConst() || !k.IsConst()) return Unsupported(n, "the axis depends on the batch");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const size_t esize = DTypeSize(DT(x));
+    const int64_t others = std::max(ProdAt(sx, 1), ProdAt(sx, max_batch_)) / std::max<int64_t>(1, sx[axis].fixed);
+    const std::string vp = n.HasOutput(0) ? Out(n.outputs[0])
+                                          : Scratch(CT(x), static_cast<size_t>(others * k.fixed) * esize);
+    const std::string ip = n.HasOutput(1) ? Out(n.outputs[1])
+                                          : Scratch("int64_t", static_cast<size_t>(others * k.fixed) * 8);
+    const std::string order = Scratch("int64_t", static_cast<size_t>(sx[axis].fixed) * 8);
+    Code(absl::StrCat("K::TopK<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", sx[axis].fixed, ", ",
+                      ProdExpr(sx, axis + 1, rank), ", ", k.fixed, ", ", n.GetInt("largest", 1) ? "true" : "false",
+                      ", ", xp, ", ", vp, ", ", ip, ", ", order, ");"));
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }

@@ -3,6 +3,7 @@
 // reported by returning false; the generated run() then fails.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -159,6 +160,29 @@ inline void Tile(int rank, const int64_t* x_dims, const int64_t* y_dims, const T
     for (int d = rank - 1; d >= 0; --d) {
       if (++idx[d] < y_dims[d]) break;
       idx[d] = 0;
+    }
+  }
+}
+
+// TopK along the middle axis of x seen as [outer, n, inner]: the k largest
+// (or smallest) values, ties to the lower index, in order. `order` holds n
+// indices of scratch.
+template <typename T>
+inline void TopK(int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest, const T* x, T* values,
+                 int64_t* indices, int64_t* order) {
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* px = x + o * n * inner + i;
+      for (int64_t j = 0; j < n; ++j) order[j] = j;
+      std::partial_sort(order, order + k, order + n, [&](int64_t p, int64_t q) {
+        const T a = px[p * inner], b = px[q * inner];
+        if (a != b) return largest ? a > b : a < b;
+        return p < q;
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        values[(o * k + j) * inner + i] = px[order[j] * inner];
+        indices[(o * k + j) * inner + i] = order[j];
+      }
     }
   }
 }
