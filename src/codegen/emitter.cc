@@ -166,6 +166,7 @@ class Emitter {
   absl::Status EmitUnary(const Node& n);
   absl::Status EmitBinary(const Node& n);
   absl::Status EmitCopyAlias(const Node& n);
+  absl::Status EmitLstm(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
   absl::Status EmitReduce(const Node& n);
@@ -777,6 +778,78 @@ absl::Status Emitter::EmitBatchNorm(const Node& n) {
   return absl::OkStatus();
 }
 
+absl::Status Emitter::EmitLstm(const Node& n) {
+  const std::string& x = n.inputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
+  if (n.HasAttribute("clip")) return Unsupported(n, "clip");
+  if (n.GetInt("input_forget", 0) != 0) return Unsupported(n, "input_forget");
+  if (n.HasAttribute("activations")) {
+    const std::vector<std::string> acts = n.GetStrings("activations");
+    for (size_t i = 0; i < acts.size(); ++i)
+      if (acts[i] != (i % 3 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
+  }
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  const Tensor* w = Const(n.inputs[1]);
+  const Tensor* r = Const(n.inputs[2]);
+  if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
+    return Unsupported(n, "W and R that are not float constants");
+  const Tensor* bias = n.HasInput(3) ? Const(n.inputs[3]) : nullptr;
+  if (n.HasInput(3) && bias == nullptr) return Unsupported(n, "a bias that is not a constant");
+  const Tensor* peep = n.HasInput(7) ? Const(n.inputs[7]) : nullptr;
+  if (n.HasInput(7) && peep == nullptr) return Unsupported(n, "peepholes that are not constants");
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t dirs = w->dim(0), H = r->dim(2), I = w->dim(2), G = 4 * H;
+  const LinShape& sx = S(x);
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t T = sx[0].fixed;
+  const std::string B = LinExpr(sx[1]);
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  std::string h0p, c0p;
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  if (n.HasInput(6)) {
+    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", B, ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    // W^T and R^T of this direction, and its summed bias.
+    std::vector<float> wt(I * G), rt(H * G), bsum(G, 0.f);
+    const float* wd = w->data<float>() + d * G * I;
+    const float* rd = r->data<float>() + d * G * H;
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t i = 0; i < I; ++i) wt[i * G + g] = wd[g * I + i];
+      for (int64_t i = 0; i < H; ++i) rt[i * G + g] = rd[g * H + i];
+      if (bias) bsum[g] = bias->data<float>()[d * 2 * G + g] + bias->data<float>()[d * 2 * G + G + g];
+    }
+    const size_t wo = AddWeight(wt.data(), wt.size() * 4), ro = AddWeight(rt.data(), rt.size() * 4);
+    const std::string bp = bias ? absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(bsum.data(), G * 4), ")")
+                                : "nullptr";
+    const std::string pp = peep ? absl::StrCat("reinterpret_cast<const float*>(w + ",
+                                               AddWeight(peep->data<float>() + d * 3 * H, 3 * H * 4), ")")
+                                : "nullptr";
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", reinterpret_cast<const float*>(w + ", wo,
+                      "), reinterpret_cast<const float*>(w + ", ro, "), ", bp, ", ", at(h0p), ", ", at(c0p), ", ", pp,
+                      ", ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ", at(yhp), ", ",
+                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
 // Reshape-like nodes: the output shares the input's storage, unless it is a
 // graph output (then it is copied into the caller's buffer).
 absl::Status Emitter::EmitCopyAlias(const Node& n) {
@@ -807,6 +880,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     return EmitCopyAlias(n);
   }
   if (op == "Concat") return EmitConcat(n);
+  if (op == "LSTM") return EmitLstm(n);
   if (op == "Slice") return EmitSlice(n);
   if (op == "BatchNormalization") return EmitBatchNorm(n);
   if (op.rfind("Reduce", 0) == 0) return EmitReduce(n);
