@@ -62,6 +62,10 @@ struct GeneratedPackage {
   CompileReport report;
 };
 
+// The model file's stem as a usable identifier: "trigger-mlp.onnx" ->
+// "trigger_mlp", "if.onnx" -> "if_model".
+std::string DefaultPackageName(const std::string& model_path);
+
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options);
 
 // GeneratePackage, then writes the files into `out_dir` (see above).

@@ -28,18 +28,9 @@ struct Args {
   std::vector<std::string> disabled_passes;
 };
 
-// The model file's stem as an identifier: "trigger-mlp.onnx" -> "trigger_mlp".
-std::string DefaultName(const std::string& model) {
-  std::string stem = std::filesystem::path(model).stem().string();
-  for (char& c : stem)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
-  if (stem.empty() || (stem[0] >= '0' && stem[0] <= '9')) stem = "model_" + stem;
-  return stem;
-}
-
 int RunCompile(const Args& a) {
   CompileOptions options;
-  options.name = a.name.empty() ? DefaultName(a.model) : a.name;
+  options.name = a.name.empty() ? DefaultPackageName(a.model) : a.name;
   options.cpp_namespace = a.cpp_namespace;
   options.max_batch = a.max_batch;
   options.embed_weights = a.embed_weights;
@@ -77,8 +68,7 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-dir,-o", a->out_dir, "Folder to write the package into (replaced if it exists)")->required();
   cmd->add_option("--name", a->name, "C++ class and file name (default: the model file's stem)");
   cmd->add_option("--namespace", a->cpp_namespace, "C++ namespace of the class (may be nested: a::b)");
-  cmd->add_option("--max-batch", a->max_batch, "Largest batch run() accepts (buffers are planned for it)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch", a->max_batch, "Largest batch run() accepts (buffers are planned for it)");
   cmd->add_option("--dim", a->dims, "NAME=VALUE for symbolic input dimensions other than the batch");
   cmd->add_flag("--embed-weights", a->embed_weights, "Weights as a static const array in NAME.cc");
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable)");

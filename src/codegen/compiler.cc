@@ -334,6 +334,15 @@ std::vector<uint8_t> WeightsFile(const std::vector<uint8_t>& w, uint64_t hash) {
 
 }  // namespace
 
+std::string DefaultPackageName(const std::string& model_path) {
+  std::string stem = fs::path(model_path).stem().string();
+  for (char& c : stem)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+  if (stem.empty() || (stem[0] >= '0' && stem[0] <= '9')) stem = "model_" + stem;
+  if (!IsIdentifier(stem)) stem += "_model";
+  return stem;
+}
+
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
   HEPML_RETURN_IF_ERROR(CheckOptions(options));
   HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
