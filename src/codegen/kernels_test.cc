@@ -8,6 +8,7 @@
 #include "codegen/emitted/gemm.h"
 #include "codegen/emitted/normalize.h"
 #include "codegen/emitted/pool.h"
+#include "codegen/emitted/recurrent.h"
 #include "codegen/emitted/shape.h"
 #include "gtest/gtest.h"
 #include "ops/op_test_util.h"
@@ -192,6 +193,34 @@ TEST(EmittedKernels, DataMovementMatchesHepml) {
   std::vector<float> yge(8);
   ASSERT_TRUE(K::GatherElements(2, d34, d24, 0, data.data<float>(), sidx.data<int64_t>(), yge.data()));
   ExpectNear((*ge)[0], yge);
+}
+
+TEST(EmittedKernels, LstmMatchesHepml) {
+  // Bidirectional with bias, initial state and peepholes; W and R transposed
+  // as the compiler stores them.
+  const int64_t T = 4, B = 3, I = 5, H = 6, G = 4 * H;
+  Tensor x = Random({T, B, I}, 21), w = Random({2, G, I}, 22), r = Random({2, G, H}, 23), bias = Random({2, 2 * G}, 24);
+  Tensor h0 = Random({2, B, H}, 25), c0 = Random({2, B, H}, 26), p = Random({2, 3 * H}, 27);
+  auto ref = ops::testing::RunOpValues(
+      {"LSTM", 14, "", {ops::testing::AttrString("direction", "bidirectional"), AttrInt("hidden_size", H)}, 3},
+      {Value::FromTensor(x), Value::FromTensor(w), Value::FromTensor(r), Value::FromTensor(bias), Value{},
+       Value::FromTensor(h0), Value::FromTensor(c0), Value::FromTensor(p)});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<float> y(T * 2 * B * H), yh(2 * B * H), yc(2 * B * H), gates(B * G), hs(B * H), cs(B * H);
+  for (int64_t d = 0; d < 2; ++d) {
+    std::vector<float> wt(I * G), rt(H * G), bs(G);
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t i = 0; i < I; ++i) wt[i * G + g] = w.data<float>()[(d * G + g) * I + i];
+      for (int64_t i = 0; i < H; ++i) rt[i * G + g] = r.data<float>()[(d * G + g) * H + i];
+      bs[g] = bias.data<float>()[d * 2 * G + g] + bias.data<float>()[d * 2 * G + G + g];
+    }
+    K::Lstm(T, B, I, H, x.data<float>(), wt.data(), rt.data(), bs.data(), h0.data<float>() + d * B * H,
+            c0.data<float>() + d * B * H, p.data<float>() + d * 3 * H, d == 1, y.data() + d * B * H, 2 * B * H,
+            yh.data() + d * B * H, yc.data() + d * B * H, gates.data(), hs.data(), cs.data());
+  }
+  ExpectNear((*ref)[0].tensor, y);
+  ExpectNear((*ref)[1].tensor, yh);
+  ExpectNear((*ref)[2].tensor, yc);
 }
 
 }  // namespace
