@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "codegen/emitted/gemm.h"
 #include "hepml/status.h"
 
 namespace hepml::codegen {
@@ -355,15 +356,21 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   if (!sb[0].IsConst() || !sb[1].IsConst()) return Unsupported(n, "B depends on the batch");
   const int64_t N = trans_b ? sb[0].fixed : sb[1].fixed;
   std::string bptr;
-  if (trans_b && Const(bname)) {
-    // Store constant weights as [K, N] so the product runs NN.
-    const Tensor* t = Const(bname);
-    const int64_t r = t->dim(0), c = t->dim(1);
-    std::vector<float> tr(static_cast<size_t>(r * c));
-    for (int64_t i = 0; i < r; ++i)
-      for (int64_t j = 0; j < c; ++j) tr[j * r + i] = t->data<float>()[i * c + j];
-    bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(tr.data(), tr.size() * 4), ")");
-    trans_b = false;
+  const Tensor* bconst = Const(bname);
+  const bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
+  if (packed) {
+    // Constant weights: [K, N] (transposed here if stored [N, K]), then
+    // packed into the column panels the GEMM tiles read sequentially.
+    const int64_t r = bconst->dim(0), c = bconst->dim(1);
+    std::vector<float> kn(bconst->data<float>(), bconst->data<float>() + r * c);
+    if (trans_b) {
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j) kn[j * r + i] = bconst->data<float>()[i * c + j];
+    }
+    const int64_t kk = trans_b ? c : r;
+    std::vector<float> pk(kn.size());
+    hepml_emitted::PackB(kk, N, kn.data(), pk.data());
+    bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(pk.data(), pk.size() * 4), ")");
   } else {
     HEPML_ASSIGN_OR_RETURN(bptr, In(bname));
   }
@@ -389,9 +396,14 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   }
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
-  Code(absl::StrCat("K::Gemm(", M, ", ", N, ", ", K, ", ", aptr, ", ", trans_a ? "true" : "false", ", ", bptr, ", ",
-                    trans_b ? "true" : "false", ", ", FloatLit(alpha), ", ", FloatLit(beta), ", ", cptr, ", ", c_rows,
-                    ", ", c_cols, ", ", act, ", ", y, ");"));
+  if (packed) {
+    Code(absl::StrCat("K::GemmPacked(", M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
+                      FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
+  } else {
+    Code(absl::StrCat("K::Gemm(", M, ", ", N, ", ", K, ", ", aptr, ", ", trans_a ? "true" : "false", ", ", bptr, ", ",
+                      trans_b ? "true" : "false", ", ", FloatLit(alpha), ", ", FloatLit(beta), ", ", cptr, ", ", c_rows,
+                      ", ", c_cols, ", ", act, ", ", y, ");"));
+  }
   kernels_.insert("gemm.h");
   return absl::OkStatus();
 }

@@ -49,6 +49,19 @@ TEST(EmittedKernels, GemmMatchesHepmlAcrossTileEdges) {
   }
 }
 
+TEST(EmittedKernels, PackedGemmMatchesHepml) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32}}) {
+    Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
+    auto ref = RunOp("Gemm", 13, {a, b, c});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> packed(k * n), y(m * n);
+    K::PackB(k, n, b.data<float>(), packed.data());
+    K::GemmPacked(m, n, k, a.data<float>(), packed.data(), 1.f, 1.f, c.data<float>(), 1, n, K::Act::kNone, 0.f, 0.f,
+                  y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
 TEST(EmittedKernels, GemmTransposedOperandsAndColumnBias) {
   const int64_t m = 5, n = 6, k = 4;
   Tensor a = Random({k, m}, 4), b = Random({n, k}, 5), c = Random({m, 1}, 6);
