@@ -213,7 +213,7 @@ std::string Header(const CompileOptions& o, const std::string& model_path, const
       "  // Runs the model on `batch` rows. inputs[i] / outputs[i] point at\n"
       "  // kInputs[i] / kOutputs[i] (row-major). False (see error()) when the\n"
       "  // instance is not ok(), batch is outside 1..kMaxBatch, or an index input\n"
-      "  // is out of range.\n"
+      "  // is out of range. REQUIRES: outputs do not overlap inputs or each other.\n"
       "  bool run(int batch, const void* const* inputs, void* const* outputs);\n\n"
       " private:\n"
       "  bool Fail(const char* message);\n"

@@ -138,6 +138,35 @@ TEST_F(CompilerTest, UnsupportedOperatorNamesTheNodeAndWritesNothing) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);  // m.onnx only
 }
 
+TEST_F(CompilerTest, ShapeValuedOutputIsWrittenFromTheBatch) {
+  // y = Relu(x), s = Shape(x): s is [b, 3] at run time, copied into out[1].
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("shape_out");
+  AddTensorValue(g->add_input(), "x", {"n", "3"});
+  AddTensorValue(g->add_output(), "y", {"n", "3"});
+  auto* s = g->add_output();
+  s->set_name("s");
+  s->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
+  s->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(2);
+  for (const char* op : {"Relu", "Shape"}) {
+    auto* node = g->add_node();
+    node->set_op_type(op);
+    node->set_name(op);
+    node->add_input("x");
+    node->add_output(std::string(op) == "Relu" ? "y" : "s");
+  }
+  CompileOptions o;
+  o.name = "shape_out";
+  auto pkg = GeneratePackage(Write("m.onnx", m.SerializeAsString()), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  const std::string& cc = *File(*pkg, "shape_out.cc");
+  EXPECT_THAT(cc, HasSubstr("const int64_t values[] = {b, 3};"));
+  EXPECT_THAT(cc, HasSubstr("std::memcpy(out[1]"));
+}
+
 TEST_F(CompilerTest, CompileModelWritesTheFiles) {
   CompileOptions o;
   o.name = "chain";

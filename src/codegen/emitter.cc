@@ -1111,7 +1111,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     for (const std::string& o : n.outputs) {
       if (o.empty()) continue;
       const ValueShape* vs = shapes_.Find(o);
-      if (!vs || !vs->known || output_of_.count(o)) all_known = false;
+      if (!vs || !vs->known) all_known = false;  // a known graph output is copied at the end
     }
     if (all_known) continue;
     for (const std::string& o : n.outputs) {

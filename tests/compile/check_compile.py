@@ -2,7 +2,7 @@
 """End-to-end check of `hepml compile` on the HEP model set.
 
     check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
-                     [--cxx g++] [--embed-weights] [--max-batch 16] [--atol 1e-5]
+                     [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
 
 DIR is what bench/models/generate.py wrote. For each model this
 
@@ -10,7 +10,7 @@ DIR is what bench/models/generate.py wrote. For each model this
      every symbolic input axis other than "batch" (the sizes of the model's first data
      set; data sets of other sizes are skipped and listed),
   2. builds the package with cmake and the chosen compiler, flags
-     `-Wall -Wextra -Werror -O2` (any warning fails),
+     `-Wall -Wextra -Werror -O2` (any warning fails; --native adds -march=native),
   3. runs `NAME_run --input ... --output-dir` on each data set and `hepml run` on the
      same inputs, and compares every output file: same dtype and shape,
      |compiled - hepml| <= atol elementwise,
@@ -64,7 +64,7 @@ def check_model(args, m, work):
         return [f"hepml compile failed ({rc}): {out.strip()}"], []
     build = os.path.join(work, "build")
     rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
-                   f"-DCMAKE_CXX_FLAGS={FLAGS}"])
+                   f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
     if rc != 0:
         return [f"cmake configure failed: {out[-2000:]}"], []
     rc, out = run(["cmake", "--build", build, "-j", str(args.jobs)])
@@ -127,6 +127,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--embed-weights", action="store_true")
+    ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
     ap.add_argument("--atol", type=float, default=1e-5)
     args = ap.parse_args()
     if shutil.which(args.cxx) is None:
@@ -152,6 +153,7 @@ def main():
             failed += not ok
             note = f", skipped data sets of other sizes: {', '.join(skipped)}" if skipped else ""
             print(f"{'PASS' if ok else 'FAIL'} {w} ({args.cxx}{', embedded weights' if args.embed_weights else ''}"
+                  f"{', -march=native' if args.native else ''}"
                   f", atol {args.atol:g}{note})")
             for p in problems:
                 print(f"    {p}")

@@ -33,6 +33,126 @@ inline void GemmTile(int64_t kc, const float* a, int64_t lda, const float* b, in
     for (int64_t x = 0; x < kCols; ++x) c[r * ldc + x] = acc[r][x];
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+// GCC and Clang: the register tiles through vector extensions, one vector of
+// the widest size the target compiles natively (8 floats with AVX, else 4),
+// every accumulator a named local so none lives on the stack. Other
+// compilers use the portable GemmTile above.
+#define HEPML_EMITTED_GEMM_VECTOR 1
+#if defined(__AVX__)
+inline constexpr int64_t kGemmVW = 8;
+typedef float GemmVec __attribute__((vector_size(32)));
+#else
+inline constexpr int64_t kGemmVW = 4;
+typedef float GemmVec __attribute__((vector_size(16)));
+#endif
+// Unaligned loads and stores as statements: a function taking or returning
+// a vector would change the ABI between ISA levels (and GCC warns so).
+#define HEPML_LDV(v, p) std::memcpy(&(v), (p), sizeof(GemmVec))
+#define HEPML_STV(p, v) std::memcpy((p), &(v), sizeof(GemmVec))
+
+// c[4, 2 * kGemmVW] += a[4, kc] x b[kc, 2 * kGemmVW].
+inline void GemmTileV4x2(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
+  HEPML_LDV(c00, c);
+  HEPML_LDV(c01, c + w);
+  HEPML_LDV(c10, c + ldc);
+  HEPML_LDV(c11, c + ldc + w);
+  HEPML_LDV(c20, c + 2 * ldc);
+  HEPML_LDV(c21, c + 2 * ldc + w);
+  HEPML_LDV(c30, c + 3 * ldc);
+  HEPML_LDV(c31, c + 3 * ldc + w);
+  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+  for (int64_t k = 0; k < kc; ++k) {
+    HEPML_LDV(b0, b + k * ldb);
+    HEPML_LDV(b1, b + k * ldb + w);
+    c00 += a0[k] * b0;
+    c01 += a0[k] * b1;
+    c10 += a1[k] * b0;
+    c11 += a1[k] * b1;
+    c20 += a2[k] * b0;
+    c21 += a2[k] * b1;
+    c30 += a3[k] * b0;
+    c31 += a3[k] * b1;
+  }
+  HEPML_STV(c, c00);
+  HEPML_STV(c + w, c01);
+  HEPML_STV(c + ldc, c10);
+  HEPML_STV(c + ldc + w, c11);
+  HEPML_STV(c + 2 * ldc, c20);
+  HEPML_STV(c + 2 * ldc + w, c21);
+  HEPML_STV(c + 3 * ldc, c30);
+  HEPML_STV(c + 3 * ldc + w, c31);
+}
+
+// c[1, 8 * kGemmVW] += a[1, kc] x b[kc, 8 * kGemmVW].
+inline void GemmTileV1x8(int64_t kc, const float* a, const float* b, int64_t ldb, float* c) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c0, c1, c2, c3, c4, c5, c6, c7, r0, r1, r2, r3, r4, r5, r6, r7;
+  HEPML_LDV(c0, c);
+  HEPML_LDV(c1, c + w);
+  HEPML_LDV(c2, c + 2 * w);
+  HEPML_LDV(c3, c + 3 * w);
+  HEPML_LDV(c4, c + 4 * w);
+  HEPML_LDV(c5, c + 5 * w);
+  HEPML_LDV(c6, c + 6 * w);
+  HEPML_LDV(c7, c + 7 * w);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* r = b + k * ldb;
+    const float av = a[k];
+    HEPML_LDV(r0, r);
+    HEPML_LDV(r1, r + w);
+    HEPML_LDV(r2, r + 2 * w);
+    HEPML_LDV(r3, r + 3 * w);
+    HEPML_LDV(r4, r + 4 * w);
+    HEPML_LDV(r5, r + 5 * w);
+    HEPML_LDV(r6, r + 6 * w);
+    HEPML_LDV(r7, r + 7 * w);
+    c0 += av * r0;
+    c1 += av * r1;
+    c2 += av * r2;
+    c3 += av * r3;
+    c4 += av * r4;
+    c5 += av * r5;
+    c6 += av * r6;
+    c7 += av * r7;
+  }
+  HEPML_STV(c, c0);
+  HEPML_STV(c + w, c1);
+  HEPML_STV(c + 2 * w, c2);
+  HEPML_STV(c + 3 * w, c3);
+  HEPML_STV(c + 4 * w, c4);
+  HEPML_STV(c + 5 * w, c5);
+  HEPML_STV(c + 6 * w, c6);
+  HEPML_STV(c + 7 * w, c7);
+}
+#undef HEPML_LDV
+#undef HEPML_STV
+#endif
+
+// c[kGemmMR, kGemmNR] += a x b: the main tile, vectorised where the compiler
+// allows.
+inline void GemmMain(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  for (int64_t x = 0; x < kGemmNR; x += 2 * kGemmVW) GemmTileV4x2(kc, a, lda, b + x, ldb, c + x, ldc);
+#else
+  GemmTile<kGemmMR, kGemmNR>(kc, a, lda, b, ldb, c, ldc);
+#endif
+}
+
+// c[1, kGemmWide] += a x b: one row (batch-1 inference).
+inline void GemmWideRow(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  (void)lda;
+  (void)ldc;
+  for (int64_t x = 0; x < kGemmWide; x += 8 * kGemmVW) GemmTileV1x8(kc, a, b + x, ldb, c + x);
+#else
+  GemmTile<1, kGemmWide>(kc, a, lda, b, ldb, c, ldc);
+#endif
+}
+
 // The columns [j, N) left of a row block: fewer than a tile.
 inline void GemmEdge(int64_t rows, int64_t cols, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb,
                      float* c, int64_t ldc) {
@@ -58,14 +178,14 @@ inline void GemmNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
     for (; i + kGemmMR <= M; i += kGemmMR) {
       int64_t j = 0;
       for (; j + kGemmNR <= N; j += kGemmNR)
-        GemmTile<kGemmMR, kGemmNR>(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+        GemmMain(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
       if (j < N) GemmEdge(kGemmMR, N - j, kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
     }
     // Single rows (batch-1 inference): wide tiles stream more of each B row.
     for (; i < M; ++i) {
       int64_t j = 0;
       for (; j + kGemmWide <= N; j += kGemmWide)
-        GemmTile<1, kGemmWide>(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+        GemmWideRow(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
       for (; j + kGemmNR <= N; j += kGemmNR)
         GemmTile<1, kGemmNR>(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
       if (j < N) GemmEdge(1, N - j, kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
@@ -100,12 +220,12 @@ inline void GemmPackedNN(int64_t M, int64_t N, int64_t K, const float* A, int64_
       for (; i + kGemmMR <= M; i += kGemmMR) {
         int64_t x = 0;
         for (; x + kGemmNR <= w; x += kGemmNR)
-          GemmTile<kGemmMR, kGemmNR>(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
+          GemmMain(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
         if (x < w) GemmEdge(kGemmMR, w - x, kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
       }
       for (; i < M; ++i) {
         if (w == kGemmWide) {
-          GemmTile<1, kGemmWide>(kc, A + i * lda + k0, lda, bp, w, C + i * ldc + j, ldc);
+          GemmWideRow(kc, A + i * lda + k0, lda, bp, w, C + i * ldc + j, ldc);
           continue;
         }
         int64_t x = 0;
