@@ -14,7 +14,10 @@ DIR is what bench/models/generate.py wrote. For each model this
   3. runs `NAME_run --input ... --output-dir` on each data set and `hepml run` on the
      same inputs, and compares every output file: same dtype and shape,
      |compiled - hepml| <= atol elementwise,
-  4. runs `NAME_run --bench --json` once and checks the JSON object's fields.
+  4. builds tests/compile/instance_check.cc against the library: run() allocates nothing,
+     four threads with an instance each agree with a single-threaded run, batch 1 after
+     the maximum batch equals a fresh instance's, batches outside 1..max are refused,
+  5. runs `NAME_run --bench --json` once and checks the JSON object's fields.
 
 Prints one line per model and ends with `N passed, M failed`; exit status 1 on any
 failure.
@@ -102,6 +105,18 @@ def check_model(args, m, work):
                 continue
             got, ref = np.load(os.path.join(got_dir, f)), np.load(os.path.join(ref_dir, f))
             problems += [f"{ds['dir']}: output '{out_name}': {p}" for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+    # The contracts of NAME.h: no allocation in run(), one instance per thread.
+    check_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance_check.cc")
+    check_exe = os.path.join(work, "instance_check")
+    rc, out = run([args.cxx, "-std=c++17", *FLAGS.split(), f"-I{pkg}", f'-DMODEL_HEADER="{name}.h"',
+                   f"-DMODEL_CLASS=hepml_test::compiled::{name}", check_src, os.path.join(build, f"lib{name}.a"),
+                   "-pthread", "-o", check_exe])
+    if rc != 0:
+        problems.append(f"instance_check does not build: {out[-3000:]}")
+    else:
+        rc, out = run([check_exe], cwd=pkg)
+        if rc != 0 or out.strip() != "ok":
+            problems.append(f"instance_check: {out.strip()}")
     rc, out = run([exe, "--bench", "--batch", "2", "--iterations", "5", "--warmup", "1", "--json"])
     if rc != 0:
         problems.append(f"{name}_run --bench failed ({rc}): {out.strip()}")
