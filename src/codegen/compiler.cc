@@ -214,7 +214,12 @@ std::string Header(const CompileOptions& o, const std::string& model_path, const
       "  // kInputs[i] / kOutputs[i] (row-major). False (see error()) when the\n"
       "  // instance is not ok(), batch is outside 1..kMaxBatch, or an index input\n"
       "  // is out of range. REQUIRES: outputs do not overlap inputs or each other.\n"
-      "  bool run(int batch, const void* const* inputs, void* const* outputs);\n\n"
+      "  bool run(int batch, const void* const* inputs, void* const* outputs);\n"
+      "  // The same in a caller-owned arena of kArenaBytes aligned to kArenaAlignment\n"
+      "  // (e.g. one arena for several models run one after another on a thread);\n"
+      "  // the instance's own arena is left alone.\n"
+      "  bool run(int batch, const void* const* inputs, void* const* outputs, void* arena);\n"
+      "  static constexpr std::size_t kArenaAlignment = 64;\n\n"
       " private:\n"
       "  bool Fail(const char* message);\n"
       "  void LoadWeights(const char* path);\n"
@@ -292,10 +297,14 @@ std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t ha
                   "  weights_ = w;\n}\n\n");
   absl::StrAppend(&src, "bool ", N, "::Fail(const char* message) {\n  error_ = message;\n  return false;\n}\n\n");
   absl::StrAppend(&src, "bool ", N, "::run(int batch, const void* const* in, void* const* out) {\n"
+                  "  return run(batch, in, out, arena_);\n}\n\n");
+  absl::StrAppend(&src, "bool ", N, "::run(int batch, const void* const* in, void* const* out, void* arena) {\n"
                   "  if (!ok_) return false;\n"
                   "  if (batch < 1 || batch > kMaxBatch) return Fail(\"batch outside 1..kMaxBatch\");\n"
+                  "  if (kArenaBytes > 0 && (arena == nullptr || reinterpret_cast<std::uintptr_t>(arena) % kArenaAlignment != 0))\n"
+                  "    return Fail(\"arena is null or not aligned to kArenaAlignment\");\n"
                   "  const std::int64_t b = batch;\n"
-                  "  unsigned char* const a = arena_;\n"
+                  "  unsigned char* const a = static_cast<unsigned char*>(arena);\n"
                   "  const unsigned char* const w = weights_;\n"
                   "  (void)b;\n  (void)a;\n  (void)w;\n  (void)in;\n  (void)out;\n",
                   p.body, "  return true;\n}\n\n}  // namespace ", o.cpp_namespace, "\n");

@@ -2,8 +2,9 @@
 // checks the contracts NAME.h states. run() allocates nothing (global operator new is
 // counted), gives the same bytes at every batch from 1 to kMaxBatch for the same rows as
 // a fresh instance, and instances on four threads at once (one each) agree with a
-// single-threaded run. Prints "ok" or what failed; exit status 1 on failure.
+// single-threaded run, and a caller-owned arena gives the same bytes. Prints "ok" or what failed; exit status 1 on failure.
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,8 +24,13 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n) { return operator new(n); }
+// Not inlined: GCC would otherwise pair the standard library's operator new
+// calls with free() and warn (-Wmismatched-new-delete).
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -121,6 +127,20 @@ int main() {
   for (int i = 0; i < Model::kNumOutputs; ++i)
     if (std::memcmp(one.out[i].data(), fresh.out[i].data(), Bytes(Model::kOutputs[i], 1)) != 0)
       return Fail("batch 1 after batch max differs from a fresh instance");
+  // A caller-owned arena gives the same bytes.
+  {
+    std::vector<unsigned char> storage(Model::kArenaBytes + Model::kArenaAlignment);
+    void* arena = storage.data() + (Model::kArenaAlignment -
+                                    reinterpret_cast<std::uintptr_t>(storage.data()) % Model::kArenaAlignment) %
+                                       Model::kArenaAlignment;
+    Buffers mine = Make(max_batch, 7);
+    const long allocations = g_allocations.load();
+    if (!model.run(max_batch, mine.in_ptr.data(), mine.out_ptr.data(), arena)) return Fail(model.error().c_str());
+    if (g_allocations.load() != allocations) return Fail("run() with a caller arena allocated memory");
+    for (int i = 0; i < Model::kNumOutputs; ++i)
+      if (std::memcmp(mine.out[i].data(), ref.out[i].data(), Bytes(Model::kOutputs[i], max_batch)) != 0)
+        return Fail("a caller-owned arena gives other outputs");
+  }
   if (model.run(max_batch + 1, one.in_ptr.data(), one.out_ptr.data())) return Fail("run() accepted batch > kMaxBatch");
   if (model.run(0, one.in_ptr.data(), one.out_ptr.data())) return Fail("run() accepted batch 0");
   std::printf("ok\n");
