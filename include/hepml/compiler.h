@@ -15,7 +15,8 @@
 //
 // All checks happen before anything is written; the package is written into a
 // temporary sibling of `out_dir` and renamed into place, so a failed compile
-// leaves no partial folder. An existing `out_dir` is replaced.
+// leaves no partial folder. An existing `out_dir` is replaced when it is empty
+// or holds a package an earlier compile wrote; any other folder is an error.
 //
 // Thread safety: the functions are reentrant; distinct calls share nothing.
 #pragma once

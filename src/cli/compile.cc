@@ -65,7 +65,7 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("compile", "Compile an ONNX model into a dependency-free C++ package");
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "ONNX model file")->required();
-  cmd->add_option("--output-dir,-o", a->out_dir, "Folder to write the package into (replaced if it exists)")->required();
+  cmd->add_option("--output-dir,-o", a->out_dir, "Folder to write the package into (an earlier package there is replaced)")->required();
   cmd->add_option("--name", a->name, "C++ class and file name (default: the model file's stem)");
   cmd->add_option("--namespace", a->cpp_namespace, "C++ namespace of the class (may be nested: a::b)");
   cmd->add_option("--max-batch", a->max_batch, "Largest batch run() accepts (buffers are planned for it)");

@@ -91,6 +91,14 @@ def main():
             problems.append(f"left {leftovers}")
         report(not problems, name, "; ".join(problems) + f" (stderr: {p.stderr.strip()!r})")
 
+    # A folder of other files is never replaced, even by a good compile.
+    other = path("other")
+    os.makedirs(other)
+    open(os.path.join(other, "notes.txt"), "w").write("mine")
+    p = subprocess.run([args.hepml, "compile", mlp, "-o", other], capture_output=True, text=True)
+    report(p.returncode == 1 and os.listdir(other) == ["notes.txt"] and "not a package" in p.stderr,
+           "a folder of other files is not replaced", f"exit {p.returncode}, {p.stderr.strip()!r}")
+
     # A failed compile keeps an existing folder as it was.
     keep = path("keep")
     os.makedirs(keep)
