@@ -676,7 +676,7 @@ absl::Status Emitter::EmitConcat(const Node& n) {
 
 absl::Status Emitter::EmitSlice(const Node& n) {
   const std::string &x = n.inputs[0], &y = n.outputs[0];
-  const LinShape &sx = S(x), &sy = S(y);
+  const LinShape& sx = S(x);
   const int rank = static_cast<int>(sx.size());
   std::vector<int64_t> starts, ends, axes, steps;
   if (n.opset < 10) {
@@ -722,7 +722,6 @@ absl::Status Emitter::EmitSlice(const Node& n) {
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string yp = Out(y);
-  (void)sy;
   Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t dy[] = ", Dims(y),
                     ";\n    const int64_t starts[] = {", absl::StrJoin(st, ", "), "};\n    const int64_t steps[] = {",
                     absl::StrJoin(sp, ", "), "};\n    K::Slice<", CT(x), ">(", rank, ", dx, starts, steps, dy, ", xp,
