@@ -11,7 +11,6 @@
 namespace hepml_emitted {
 
 inline constexpr int64_t kGemmMR = 4;
-inline constexpr int64_t kGemmNR = 16;
 inline constexpr int64_t kGemmWide = 64;  // columns per tile for single rows
 inline constexpr int64_t kGemmKC = 256;
 
@@ -39,13 +38,17 @@ inline void GemmTile(int64_t kc, const float* a, int64_t lda, const float* b, in
 // every accumulator a named local so none lives on the stack. Other
 // compilers use the portable GemmTile above.
 #define HEPML_EMITTED_GEMM_VECTOR 1
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+inline constexpr int64_t kGemmVW = 16;
+typedef float GemmVec __attribute__((vector_size(64)));
+#elif defined(__AVX__)
 inline constexpr int64_t kGemmVW = 8;
 typedef float GemmVec __attribute__((vector_size(32)));
 #else
 inline constexpr int64_t kGemmVW = 4;
 typedef float GemmVec __attribute__((vector_size(16)));
 #endif
+inline constexpr int64_t kGemmNR = 2 * kGemmVW > 16 ? 2 * kGemmVW : 16;
 // Unaligned loads and stores as statements: a function taking or returning
 // a vector would change the ABI between ISA levels (and GCC warns so).
 #define HEPML_LDV(v, p) std::memcpy(&(v), (p), sizeof(GemmVec))
@@ -128,14 +131,42 @@ inline void GemmTileV1x8(int64_t kc, const float* a, const float* b, int64_t ldb
   HEPML_STV(c + 6 * w, c6);
   HEPML_STV(c + 7 * w, c7);
 }
+// c[1, 4 * kGemmVW] += a[1, kc] x b[kc, 4 * kGemmVW].
+inline void GemmTileV1x4(int64_t kc, const float* a, const float* b, int64_t ldb, float* c) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c0, c1, c2, c3, r0, r1, r2, r3;
+  HEPML_LDV(c0, c);
+  HEPML_LDV(c1, c + w);
+  HEPML_LDV(c2, c + 2 * w);
+  HEPML_LDV(c3, c + 3 * w);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* r = b + k * ldb;
+    const float av = a[k];
+    HEPML_LDV(r0, r);
+    HEPML_LDV(r1, r + w);
+    HEPML_LDV(r2, r + 2 * w);
+    HEPML_LDV(r3, r + 3 * w);
+    c0 += av * r0;
+    c1 += av * r1;
+    c2 += av * r2;
+    c3 += av * r3;
+  }
+  HEPML_STV(c, c0);
+  HEPML_STV(c + w, c1);
+  HEPML_STV(c + 2 * w, c2);
+  HEPML_STV(c + 3 * w, c3);
+}
 #undef HEPML_LDV
 #undef HEPML_STV
+#else
+inline constexpr int64_t kGemmNR = 16;
 #endif
 
 // c[kGemmMR, kGemmNR] += a x b: the main tile, vectorised where the compiler
 // allows.
 inline void GemmMain(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
 #ifdef HEPML_EMITTED_GEMM_VECTOR
+  static_assert(kGemmNR % (2 * kGemmVW) == 0, "a main tile is whole vector tiles");
   for (int64_t x = 0; x < kGemmNR; x += 2 * kGemmVW) GemmTileV4x2(kc, a, lda, b + x, ldb, c + x, ldc);
 #else
   GemmTile<kGemmMR, kGemmNR>(kc, a, lda, b, ldb, c, ldc);
@@ -147,7 +178,12 @@ inline void GemmWideRow(int64_t kc, const float* a, int64_t lda, const float* b,
 #ifdef HEPML_EMITTED_GEMM_VECTOR
   (void)lda;
   (void)ldc;
-  for (int64_t x = 0; x < kGemmWide; x += 8 * kGemmVW) GemmTileV1x8(kc, a, b + x, ldb, c + x);
+  if constexpr (8 * kGemmVW <= kGemmWide) {
+    for (int64_t x = 0; x < kGemmWide; x += 8 * kGemmVW) GemmTileV1x8(kc, a, b + x, ldb, c + x);
+  } else {
+    // AVX-512: a 64-column row is four vectors.
+    GemmTileV1x4(kc, a, b, ldb, c);
+  }
 #else
   GemmTile<1, kGemmWide>(kc, a, lda, b, ldb, c, ldc);
 #endif
