@@ -14,6 +14,7 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddConformanceCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddDataCommand(CLI::App& app, int* exit_code);
+void AddCompileCommand(CLI::App& app, int* exit_code);
 
 // Exit codes shared by all subcommands.
 inline constexpr int kExitOk = 0;

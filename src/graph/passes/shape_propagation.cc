@@ -372,6 +372,21 @@ class Propagator {
       out = TypeInfo::Tensor(x->dtype, std::move(dims));
       return;
     }
+    if (op == "Tile") {
+      // Each dim times its repeat: a known repeat of 1 keeps a symbolic dim.
+      out = TypeInfo::Tensor(x->dtype);
+      const std::vector<SymbolicInt>* repeats = Elements(node, 1);
+      if (!HasShape(x) || repeats == nullptr || repeats->size() != x->shape.size()) return;
+      std::vector<Dim> dims(x->shape.size());
+      for (size_t k = 0; k < dims.size(); ++k) {
+        const SymbolicInt& r = (*repeats)[k];
+        if (!r.known()) continue;
+        if (*r.number == 1) dims[k] = x->shape[k];
+        else if (x->shape[k].known() && *r.number >= 0) dims[k] = Dim{x->shape[k].value * *r.number, ""};
+      }
+      out = TypeInfo::Tensor(x->dtype, std::move(dims));
+      return;
+    }
     if (op == "ConstantOfShape") {
       const Tensor* v = node.GetTensor("value");
       const DType dtype = v ? v->dtype() : DType::kFloat32;

@@ -5,7 +5,7 @@
 // computes a TypeInfo: from the operator table's infer functions (OpDef::infer)
 // where a row has one, from a few rules of its own for the shape operators the
 // table leaves without one (Reshape, Squeeze, Unsqueeze, Concat, Slice, Expand,
-// ConstantOfShape, Flatten), and from the graph's declared value_info where
+// ConstantOfShape, Flatten, Tile), and from the graph's declared value_info where
 // neither knows more. Dims that stay unknown get a fresh symbol, so that two
 // dims are known equal exactly when they carry the same number or symbol.
 //

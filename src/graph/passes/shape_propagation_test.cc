@@ -64,6 +64,21 @@ TEST(ShapePropagationTest, ReshapeMinusOneCancelsSymbolsAndUnknownDimsGetSymbols
   EXPECT_EQ(s.Type("v").shape[0].param, s.Type("u").shape[0].param);
 }
 
+TEST(ShapePropagationTest, TileMultipliesKnownDimsAndKeepsSymbolsRepeatedOnce) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "3"}), TensorVI("n", {"nodes", "2"})};
+  g.outputs = {VI("y"), VI("z")};
+  g.initializers["once_thrice"] = Ints({1, 3});
+  g.initializers["twice"] = Ints({2, 1});
+  g.nodes = {MakeNode("Tile", {"x", "once_thrice"}, {"y"}), MakeNode("Tile", {"n", "twice"}, {"z"})};
+  ShapePropagation s = ShapePropagation::Run(g);
+  EXPECT_EQ(Dims(s, "y"), "float32[batch,9]");
+  // A symbol repeated twice is not a known dim: it gets a fresh symbol.
+  ASSERT_EQ(s.Rank("z"), 2);
+  EXPECT_NE(s.Type("z").shape[0].param, "nodes");
+  EXPECT_EQ(s.Type("z").shape[1].value, 2);
+}
+
 TEST(ShapePropagationTest, DeclaredValueInfoFillsWhatTheTableCannot) {
   Graph g;
   g.inputs = {TensorVI("x", {"batch", "8"})};

@@ -1,0 +1,76 @@
+// hepml::Compile: ahead-of-time compilation of an ONNX model into a
+// dependency-free C++17 package.
+//
+//   hepml::CompileOptions options;
+//   options.name = "trigger";
+//   options.max_batch = 64;
+//   auto report = hepml::CompileModel("trigger.onnx", "out/trigger", options);
+//   if (!report.ok()) ...  // names the operator, node, input or option at fault
+//
+// The package (see docs/architecture.md, "codegen"): NAME.h and NAME.cc (one
+// class NS::NAME whose run() executes the optimised graph with every
+// intermediate buffer planned ahead of time in one arena), NAME.weights (or
+// the weights embedded in NAME.cc), NAME_run.cc (a command-line runner that
+// mirrors `hepml run` and `hepml bench --json`) and a CMakeLists.txt.
+//
+// All checks happen before anything is written; the package is written into a
+// temporary sibling of `out_dir` and renamed into place, so a failed compile
+// leaves no partial folder. An existing `out_dir` is replaced when it is empty
+// or holds a package an earlier compile wrote; any other folder is an error.
+//
+// Thread safety: the functions are reentrant; distinct calls share nothing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hepml/status.h"
+
+namespace hepml {
+
+struct CompileOptions {
+  // C++ identifier of the generated class and the files' stem.
+  std::string name = "model";
+  // C++ namespace of the class; may be nested ("trigger::l1").
+  std::string cpp_namespace = "hepml_generated";
+  // Largest batch run() accepts; buffers are planned for it. The batch is the
+  // first dimension of every input whose first dimension is symbolic and not
+  // fixed by `dims`.
+  int64_t max_batch = 64;
+  // Values for other symbolic input dimensions, by symbol name.
+  std::map<std::string, int64_t> dims;
+  // Weights as a static const array in NAME.cc instead of NAME.weights.
+  bool embed_weights = false;
+  // Graph passes to switch off (see `hepml info --optimized`).
+  std::set<std::string> disabled_passes;
+};
+
+struct CompileReport {
+  std::vector<std::string> files;        // written, relative to out_dir
+  int num_steps = 0;                     // kernel calls in run()
+  std::vector<std::string> kernel_files; // emitted kernel families
+  size_t arena_bytes = 0;                // intermediate memory at max_batch
+  size_t weight_bytes = 0;
+};
+
+// The package's files (name -> contents), without writing anything.
+struct GeneratedPackage {
+  std::vector<std::pair<std::string, std::string>> files;
+  CompileReport report;
+};
+
+// The model file's stem as a usable identifier: "trigger-mlp.onnx" ->
+// "trigger_mlp", "if.onnx" -> "if_model".
+std::string DefaultPackageName(const std::string& model_path);
+
+absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options);
+
+// GeneratePackage, then writes the files into `out_dir` (see above).
+absl::StatusOr<CompileReport> CompileModel(const std::string& model_path, const std::string& out_dir,
+                                           const CompileOptions& options);
+
+}  // namespace hepml

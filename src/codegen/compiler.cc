@@ -1,0 +1,458 @@
+// hepml::CompileModel: import, optimise (the Session's pass pipeline),
+// resolve shapes, emit, then assemble the package's files.
+#include "hepml/compiler.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "codegen/analysis.h"
+#include "codegen/emitter.h"
+#include "graph/passes/pass.h"
+#include "onnx/importer.h"
+
+namespace hepml {
+namespace codegen {
+
+// The kernel library and runner, embedded at build time (embedded_sources.cc).
+struct EmbeddedFile {
+  const char* name;
+  const char* text;
+};
+extern const EmbeddedFile kEmbeddedFiles[];
+extern const int kNumEmbeddedFiles;
+
+}  // namespace codegen
+
+namespace {
+
+namespace fs = std::filesystem;
+using codegen::EmittedProgram;
+using codegen::IoSpec;
+
+const char* const kKeywords[] = {
+    "alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char", "class", "const",
+    "constexpr", "continue", "default", "delete", "do", "double", "else", "enum", "explicit", "export", "extern",
+    "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new",
+    "noexcept", "not", "nullptr", "operator", "or", "private", "protected", "public", "register", "return", "short",
+    "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true", "try", "typedef",
+    "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "std", "K"};
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  if (s.find("__") != std::string::npos || (s.size() > 1 && s[0] == '_' && s[1] >= 'A' && s[1] <= 'Z')) return false;
+  for (const char* k : kKeywords)
+    if (s == k) return false;
+  return true;
+}
+
+absl::Status CheckOptions(const CompileOptions& o) {
+  if (!IsIdentifier(o.name)) {
+    return absl::InvalidArgumentError(absl::StrCat("--name '", o.name,
+                                                   "': not a usable C++ identifier (letters, digits, '_'; no keyword)"));
+  }
+  for (absl::string_view part : absl::StrSplit(o.cpp_namespace, "::")) {
+    if (!IsIdentifier(std::string(part))) {
+      return absl::InvalidArgumentError(absl::StrCat("--namespace '", o.cpp_namespace,
+                                                     "': expected C++ identifiers separated by '::'"));
+    }
+  }
+  if (o.max_batch < 1 || o.max_batch > (1 << 24)) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-batch ", o.max_batch, ": expected 1 to 16777216"));
+  }
+  for (const auto& [name, v] : o.dims) {
+    if (v < 1) return absl::InvalidArgumentError(absl::StrCat("--dim ", name, "=", v, ": expected a positive size"));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t Fnv1a(const std::vector<uint8_t>& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t b : bytes) {
+    h ^= b;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+const char* SpecDType(DType t) {
+  switch (t) {
+    case DType::kFloat32: return "DType::kFloat32";
+    case DType::kInt64: return "DType::kInt64";
+    case DType::kInt32: return "DType::kInt32";
+    default: return "DType::kBool";
+  }
+}
+
+std::string SpecRow(const IoSpec& s) {
+  std::vector<std::string> pb, fx;
+  for (const codegen::Lin& l : s.shape) {
+    pb.push_back(absl::StrCat(l.per_batch));
+    fx.push_back(absl::StrCat(l.fixed));
+  }
+  if (pb.empty()) pb.push_back("0"), fx.push_back("0");
+  return absl::StrCat("    {\"", absl::CEscape(s.name), "\", ", SpecDType(s.dtype), ", ", s.shape.size(), ", {",
+                      absl::StrJoin(pb, ", "), "}, {", absl::StrJoin(fx, ", "), "}},\n");
+}
+
+std::string ShapeComment(const IoSpec& s) {
+  std::vector<std::string> d;
+  for (const codegen::Lin& l : s.shape) {
+    if (l.per_batch == 0) d.push_back(absl::StrCat(l.fixed));
+    else if (l.per_batch == 1 && l.fixed == 0) d.push_back("batch");
+    else d.push_back(absl::StrCat(l.per_batch, "*batch", l.fixed ? absl::StrCat("+", l.fixed) : ""));
+  }
+  return absl::StrCat(DTypeName(s.dtype), "[", absl::StrJoin(d, ", "), "]");
+}
+
+// The kernel files in dependency order, namespace renamed, project includes
+// dropped; their standard includes collected separately.
+std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
+  static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "pool.h", "elementwise.h", "normalize.h",
+                                       "shape.h",  "recurrent.h"};
+  std::string out;
+  for (const char* name : kOrder) {
+    if (std::string(name) != "common.h" && !wanted.count(name)) continue;
+    for (int i = 0; i < codegen::kNumEmbeddedFiles; ++i) {
+      if (std::string(codegen::kEmbeddedFiles[i].name) != name) continue;
+      absl::StrAppend(&out, "// ---- ", name, "\n");
+      bool in_header_comment = true;
+      for (absl::string_view line : absl::StrSplit(codegen::kEmbeddedFiles[i].text, '\n')) {
+        if (in_header_comment && absl::StartsWith(line, "//")) continue;
+        in_header_comment = false;
+        if (absl::StartsWith(line, "#pragma once") || absl::StartsWith(line, "#include \"")) continue;
+        if (absl::StartsWith(line, "#include <")) {
+          includes->insert(std::string(line));
+          continue;
+        }
+        if (line == "namespace hepml_emitted {") {
+          absl::StrAppend(&out, "namespace ", kernel_ns, " {\n");
+          continue;
+        }
+        absl::StrAppend(&out, line, "\n");
+      }
+    }
+  }
+  return out;
+}
+
+const char* Embedded(const std::string& name) {
+  for (int i = 0; i < codegen::kNumEmbeddedFiles; ++i)
+    if (name == codegen::kEmbeddedFiles[i].name) return codegen::kEmbeddedFiles[i].text;
+  return "";
+}
+
+std::string Header(const CompileOptions& o, const std::string& model_path, const EmittedProgram& p) {
+  const std::string& N = o.name;
+  std::string io;
+  for (size_t i = 0; i < p.inputs.size(); ++i)
+    absl::StrAppend(&io, "//   input ", i, "  '", p.inputs[i].name, "'  ", ShapeComment(p.inputs[i]), "\n");
+  for (size_t i = 0; i < p.outputs.size(); ++i)
+    absl::StrAppend(&io, "//   output ", i, " '", p.outputs[i].name, "'  ", ShapeComment(p.outputs[i]), "\n");
+  const std::string weights_doc =
+      o.embed_weights ? "//   The weights are embedded (read-only, in .rodata); NAME(path) may still load a\n"
+                        "//   NAME.weights file of the same compile.\n"
+                      : "//   NAME() reads the weights file named by HEPML_WEIGHTS_FILE when NAME.cc was\n"
+                        "//   built (the package's CMakeLists.txt sets it to its NAME.weights), else\n"
+                        "//   \"NAME.weights\"; NAME(path) reads the given file. The file must come from the\n"
+                        "//   same compile (a hash check rejects any other).\n";
+  return absl::StrCat(
+      "// ", N, ": generated by `hepml compile` from ", model_path, ". Do not edit.\n"
+      "//\n"
+      "//   ", o.cpp_namespace, "::", N, " model;\n"
+      "//   if (!model.ok()) { /* model.error() says why */ }\n"
+      "//   const void* in[", N, "::kNumInputs] = {...};   // kInputs[i]: row-major, its dtype\n"
+      "//   void* out[", N, "::kNumOutputs] = {...};       // kOutputs[i]: room for its shape\n"
+      "//   if (!model.run(batch, in, out)) { /* model.error() */ }\n"
+      "//\n"
+      "// Tensors (batch is run()'s argument, 1..kMaxBatch):\n", io,
+      "//\n", absl::StrReplaceAll(weights_doc, {{"NAME", N}}),
+      "//\n"
+      "// Thread safety: one instance per thread. run() works in the instance's own\n"
+      "// arena (kArenaBytes, allocated by the constructor) and allocates nothing;\n"
+      "// distinct instances may run at the same time. The weights are read-only.\n"
+      "#pragma once\n\n"
+      "#include <cstddef>\n#include <cstdint>\n#include <memory>\n#include <string>\n\n"
+      "namespace ", o.cpp_namespace, " {\n\n"
+      "class ", N, " {\n"
+      " public:\n"
+      "  enum class DType { kFloat32, kInt64, kInt32, kBool };\n"
+      "  // dimension d of the tensor = per_batch[d] * batch + fixed[d].\n"
+      "  struct TensorSpec {\n"
+      "    const char* name;\n"
+      "    DType dtype;\n"
+      "    int rank;\n"
+      "    std::int64_t per_batch[8];\n"
+      "    std::int64_t fixed[8];\n"
+      "  };\n"
+      "  static constexpr int kNumInputs = ", p.inputs.size(), ";\n"
+      "  static constexpr int kNumOutputs = ", p.outputs.size(), ";\n"
+      "  static constexpr int kMaxBatch = ", o.max_batch, ";\n"
+      "  static constexpr std::size_t kArenaBytes = ", p.arena_bytes, ";\n"
+      "  static constexpr std::size_t kWeightBytes = ", p.weights.size(), ";\n"
+      "  static const TensorSpec kInputs[kNumInputs];\n"
+      "  static const TensorSpec kOutputs[kNumOutputs];\n\n"
+      "  ", N, "();\n"
+      "  explicit ", N, "(const char* weights_path);\n"
+      "  ", N, "(const ", N, "&) = delete;\n"
+      "  ", N, "& operator=(const ", N, "&) = delete;\n\n"
+      "  bool ok() const { return ok_; }\n"
+      "  // Why the constructor or the last run() failed.\n"
+      "  const std::string& error() const { return error_; }\n"
+      "  // Runs the model on `batch` rows. inputs[i] / outputs[i] point at\n"
+      "  // kInputs[i] / kOutputs[i] (row-major). False (see error()) when the\n"
+      "  // instance is not ok(), batch is outside 1..kMaxBatch, or an index input\n"
+      "  // is out of range. REQUIRES: outputs do not overlap inputs or each other.\n"
+      "  bool run(int batch, const void* const* inputs, void* const* outputs);\n"
+      "  // The same in a caller-owned arena of kArenaBytes aligned to kArenaAlignment\n"
+      "  // (e.g. one arena for several models run one after another on a thread);\n"
+      "  // the instance's own arena is left alone.\n"
+      "  bool run(int batch, const void* const* inputs, void* const* outputs, void* arena);\n"
+      "  static constexpr std::size_t kArenaAlignment = 64;\n\n"
+      " private:\n"
+      "  bool Fail(const char* message);\n"
+      "  void LoadWeights(const char* path);\n"
+      "  void AllocateArena();\n"
+      "  std::unique_ptr<unsigned char[]> arena_storage_, weight_storage_;\n"
+      "  unsigned char* arena_ = nullptr;\n"
+      "  const unsigned char* weights_ = nullptr;\n"
+      "  bool ok_ = false;\n"
+      "  std::string error_;\n"
+      "};\n\n"
+      "}  // namespace ", o.cpp_namespace, "\n");
+}
+
+std::string EmbeddedWeights(const std::vector<uint8_t>& w) {
+  std::string out = "alignas(64) const unsigned char kEmbeddedWeights[] =\n";
+  static const char kHex[] = "0123456789abcdef";
+  if (w.empty()) return out + "    \"\";\n";
+  for (size_t i = 0; i < w.size(); i += 64) {
+    out += "    \"";
+    for (size_t j = i; j < std::min(w.size(), i + 64); ++j) {
+      out += "\\x";
+      out += kHex[w[j] >> 4];
+      out += kHex[w[j] & 15];
+    }
+    out += "\"\n";
+  }
+  return out + "    ;\n";
+}
+
+std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t hash) {
+  const std::string& N = o.name;
+  const std::string kernel_ns = absl::StrCat(o.cpp_namespace, "::", N, "_kernels");
+  std::set<std::string> includes = {"#include <cstdint>", "#include <cstring>", "#include <cstdio>",
+                                    "#include <fstream>", "#include <new>"};
+  const std::string kernels = KernelText(p.kernel_files, kernel_ns, &includes);
+  std::string specs_in, specs_out;
+  for (const IoSpec& s : p.inputs) specs_in += SpecRow(s);
+  for (const IoSpec& s : p.outputs) specs_out += SpecRow(s);
+  std::string src = absl::StrCat("// ", N, ": generated by `hepml compile`. Do not edit.\n#include \"", N, ".h\"\n\n",
+                                 absl::StrJoin(includes, "\n"), "\n\n", kernels, "\n");
+  absl::StrAppend(&src, "namespace ", o.cpp_namespace, " {\nnamespace {\n\nnamespace K = ::", kernel_ns, ";\n\n",
+                  "constexpr std::uint64_t kWeightsHash = 0x", absl::Hex(hash), "ull;\n");
+  if (o.embed_weights) absl::StrAppend(&src, EmbeddedWeights(p.weights));
+  absl::StrAppend(&src, "\n}  // namespace\n\n");
+  absl::StrAppend(&src, "const ", N, "::TensorSpec ", N, "::kInputs[", N, "::kNumInputs] = {\n", specs_in, "};\n");
+  absl::StrAppend(&src, "const ", N, "::TensorSpec ", N, "::kOutputs[", N, "::kNumOutputs] = {\n", specs_out, "};\n\n");
+  if (o.embed_weights) {
+    absl::StrAppend(&src, N, "::", N, "() {\n  weights_ = kEmbeddedWeights;\n  AllocateArena();\n}\n\n");
+  } else {
+    absl::StrAppend(&src, "#ifndef HEPML_WEIGHTS_FILE\n#define HEPML_WEIGHTS_FILE \"", N, ".weights\"\n#endif\n\n", N,
+                    "::", N, "() : ", N, "(HEPML_WEIGHTS_FILE) {}\n\n");
+  }
+  absl::StrAppend(&src, N, "::", N, "(const char* weights_path) {\n  LoadWeights(weights_path);\n  if (error_.empty()) AllocateArena();\n}\n\n");
+  absl::StrAppend(&src, "void ", N, "::AllocateArena() {\n"
+                  "  arena_storage_.reset(new unsigned char[kArenaBytes + 64]);\n"
+                  "  std::uintptr_t p = reinterpret_cast<std::uintptr_t>(arena_storage_.get());\n"
+                  "  arena_ = arena_storage_.get() + ((64 - p % 64) % 64);\n"
+                  "  ok_ = true;\n}\n\n");
+  absl::StrAppend(&src, "void ", N, "::LoadWeights(const char* path) {\n"
+                  "  // Layout: \"HEPMLW01\", u64 hash, u64 size, padding to 64, the bytes.\n"
+                  "  std::ifstream in(path, std::ios::binary);\n"
+                  "  if (!in) {\n    error_ = std::string(path) + \": cannot open the weights file\";\n    return;\n  }\n"
+                  "  char header[64];\n"
+                  "  std::uint64_t hash = 0, size = 0;\n"
+                  "  if (!in.read(header, 64) || std::memcmp(header, \"HEPMLW01\", 8) != 0) {\n"
+                  "    error_ = std::string(path) + \": not a hepml weights file\";\n    return;\n  }\n"
+                  "  std::memcpy(&hash, header + 8, 8);\n  std::memcpy(&size, header + 16, 8);\n"
+                  "  if (hash != kWeightsHash || size != kWeightBytes) {\n"
+                  "    error_ = std::string(path) + \": weights of another compile (", N, " expects its own ", N, ".weights)\";\n    return;\n  }\n"
+                  "  weight_storage_.reset(new unsigned char[kWeightBytes + 64]);\n"
+                  "  std::uintptr_t p = reinterpret_cast<std::uintptr_t>(weight_storage_.get());\n"
+                  "  unsigned char* w = weight_storage_.get() + ((64 - p % 64) % 64);\n"
+                  "  if (kWeightBytes && !in.read(reinterpret_cast<char*>(w), static_cast<std::streamsize>(kWeightBytes))) {\n"
+                  "    error_ = std::string(path) + \": truncated weights file\";\n    return;\n  }\n"
+                  "  weights_ = w;\n}\n\n");
+  absl::StrAppend(&src, "bool ", N, "::Fail(const char* message) {\n  error_ = message;\n  return false;\n}\n\n");
+  absl::StrAppend(&src, "bool ", N, "::run(int batch, const void* const* in, void* const* out) {\n"
+                  "  return run(batch, in, out, arena_);\n}\n\n");
+  absl::StrAppend(&src, "bool ", N, "::run(int batch, const void* const* in, void* const* out, void* arena) {\n"
+                  "  if (!ok_) return false;\n"
+                  "  if (batch < 1 || batch > kMaxBatch) return Fail(\"batch outside 1..kMaxBatch\");\n"
+                  "  if (kArenaBytes > 0 && (arena == nullptr || reinterpret_cast<std::uintptr_t>(arena) % kArenaAlignment != 0))\n"
+                  "    return Fail(\"arena is null or not aligned to kArenaAlignment\");\n"
+                  "  const std::int64_t b = batch;\n"
+                  "  unsigned char* const a = static_cast<unsigned char*>(arena);\n"
+                  "  const unsigned char* const w = weights_;\n"
+                  "  (void)b;\n  (void)a;\n  (void)w;\n  (void)in;\n  (void)out;\n",
+                  p.body, "  return true;\n}\n\n}  // namespace ", o.cpp_namespace, "\n");
+  return src;
+}
+
+std::string CMakeText(const CompileOptions& o) {
+  const std::string& N = o.name;
+  std::string weights_def = o.embed_weights ? "" : absl::StrCat(
+      "# ", N, "() reads this file; ", N, "(path) reads another copy of it.\n"
+      "target_compile_definitions(", N, " PRIVATE HEPML_WEIGHTS_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/", N, ".weights\")\n");
+  return absl::StrCat(
+      "# Generated by `hepml compile`: the static library ", N, " and its runner ", N, "_run.\n"
+      "# Needs only a C++17 compiler and its standard library.\n"
+      "cmake_minimum_required(VERSION 3.16)\n"
+      "project(", N, " LANGUAGES CXX)\n\n"
+      "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n"
+      "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\nset(CMAKE_CXX_EXTENSIONS OFF)\n\n"
+      "option(", N, "_NATIVE \"Compile for this machine's CPU (-march=native)\" OFF)\n\n"
+      "add_library(", N, " STATIC ", N, ".cc)\n"
+      "target_include_directories(", N, " PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n", weights_def,
+      "if(", N, "_NATIVE)\n  target_compile_options(", N, " PRIVATE -march=native)\nendif()\n\n"
+      "add_executable(", N, "_run ", N, "_run.cc)\n"
+      "target_link_libraries(", N, "_run PRIVATE ", N, ")\n");
+}
+
+std::vector<uint8_t> WeightsFile(const std::vector<uint8_t>& w, uint64_t hash) {
+  std::vector<uint8_t> out(64, 0);
+  std::memcpy(out.data(), "HEPMLW01", 8);
+  const uint64_t size = w.size();
+  std::memcpy(out.data() + 8, &hash, 8);
+  std::memcpy(out.data() + 16, &size, 8);
+  out.insert(out.end(), w.begin(), w.end());
+  return out;
+}
+
+}  // namespace
+
+std::string DefaultPackageName(const std::string& model_path) {
+  std::string stem = fs::path(model_path).stem().string();
+  for (char& c : stem)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+  if (stem.empty() || (stem[0] >= '0' && stem[0] <= '9')) stem = "model_" + stem;
+  if (!IsIdentifier(stem)) stem += "_model";
+  return stem;
+}
+
+absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
+  HEPML_RETURN_IF_ERROR(CheckOptions(options));
+  HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
+  if (!reports.ok()) return reports.status();
+  for (const Node& n : model.graph.nodes) {
+    for (const Attribute& a : n.attributes) {
+      if (a.type == Attribute::Type::kGraph || a.type == Attribute::Type::kGraphs) {
+        return absl::UnimplementedError(absl::StrCat(n.Describe(), ": hepml compile cannot emit ", n.op_type,
+                                                     " (control flow with subgraphs)"));
+      }
+    }
+  }
+  HEPML_ASSIGN_OR_RETURN(codegen::GraphShapes shapes,
+                         codegen::ResolveShapes(model.graph, options.dims, options.max_batch));
+  HEPML_ASSIGN_OR_RETURN(EmittedProgram prog, codegen::EmitProgram(model.graph, shapes, options.max_batch));
+  for (const auto* list : {&prog.inputs, &prog.outputs})
+    for (const IoSpec& s : *list)
+      if (s.shape.size() > 8) {
+        return absl::UnimplementedError(absl::StrCat("'", s.name, "' has rank ", s.shape.size(), "; at most 8"));
+      }
+  const uint64_t hash = Fnv1a(prog.weights);
+  GeneratedPackage pkg;
+  const std::string& N = options.name;
+  pkg.files.emplace_back(N + ".h", Header(options, model_path, prog));
+  pkg.files.emplace_back(N + ".cc", Source(options, prog, hash));
+  if (!options.embed_weights) {
+    std::vector<uint8_t> w = WeightsFile(prog.weights, hash);
+    pkg.files.emplace_back(N + ".weights", std::string(w.begin(), w.end()));
+  }
+  pkg.files.emplace_back(N + "_run.cc",
+                         absl::StrReplaceAll(Embedded("runner.cc"), {{"@NAME@", N},
+                                                                     {"@NS@", options.cpp_namespace},
+                                                                     {"@MODEL@", absl::CEscape(model_path)}}));
+  pkg.files.emplace_back("CMakeLists.txt", CMakeText(options));
+  pkg.report.num_steps = prog.num_steps;
+  pkg.report.arena_bytes = prog.arena_bytes;
+  pkg.report.weight_bytes = prog.weights.size();
+  pkg.report.kernel_files.assign(prog.kernel_files.begin(), prog.kernel_files.end());
+  for (const auto& [name, text] : pkg.files) pkg.report.files.push_back(name);
+  return pkg;
+}
+
+absl::StatusOr<CompileReport> CompileModel(const std::string& model_path, const std::string& out_dir,
+                                           const CompileOptions& options) {
+  HEPML_ASSIGN_OR_RETURN(GeneratedPackage pkg, GeneratePackage(model_path, options));
+  fs::path target = fs::absolute(fs::path(out_dir)).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat(target.parent_path().string(), ": ", ec.message()));
+  if (fs::exists(target) && !fs::is_directory(target)) {
+    return absl::AlreadyExistsError(absl::StrCat(target.string(), " exists and is not a folder"));
+  }
+  if (fs::is_directory(target) && !fs::is_empty(target)) {
+    // Only a package an earlier compile wrote is replaced, never a folder of
+    // other files.
+    std::ifstream cmake(target / "CMakeLists.txt");
+    std::string first;
+    std::getline(cmake, first);
+    if (first.rfind("# Generated by `hepml compile`", 0) != 0) {
+      return absl::AlreadyExistsError(absl::StrCat(target.string(),
+                                                   " exists and is not a package hepml compile wrote: remove it or "
+                                                   "choose another folder"));
+    }
+  }
+  std::string tmpl = (target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat(target.parent_path().string(), ": cannot create a folder"));
+  }
+  const fs::path tmp(tmpl);
+  auto cleanup = [&] { fs::remove_all(tmp, ec); };
+  for (const auto& [name, text] : pkg.files) {
+    std::ofstream out(tmp / name, std::ios::binary);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();
+    if (!out) {
+      cleanup();
+      return absl::ResourceExhaustedError(absl::StrCat((tmp / name).string(), ": write failed"));
+    }
+  }
+  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec, ec);
+  fs::path old;
+  if (fs::exists(target)) {
+    old = fs::path(tmpl + ".old");
+    fs::rename(target, old, ec);
+    if (ec) {
+      cleanup();
+      return absl::PermissionDeniedError(absl::StrCat(target.string(), ": cannot replace: ", ec.message()));
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::string msg = ec.message();
+    if (!old.empty()) fs::rename(old, target, ec);
+    cleanup();
+    return absl::PermissionDeniedError(absl::StrCat(target.string(), ": ", msg));
+  }
+  if (!old.empty()) fs::remove_all(old, ec);
+  return pkg.report;
+}
+
+}  // namespace hepml

@@ -1,0 +1,182 @@
+// hepml::GeneratePackage / CompileModel on small models built here: the
+// package's files, the planned arena, the batch and --dim handling, and
+// errors that leave nothing behind. The generated code itself is built and
+// run against `hepml run` by tests/compile/check_compile.py.
+#include "hepml/compiler.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "onnx/onnx_pb.h"
+
+namespace hepml {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+void AddTensorValue(onnx::ValueInfoProto* v, const std::string& name, const std::vector<std::string>& dims) {
+  v->set_name(name);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  auto* shape = t->mutable_shape();
+  for (const std::string& d : dims) {
+    auto* dim = shape->add_dim();
+    if (std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
+    else dim->set_dim_param(d);
+  }
+}
+
+// x [n, 3] -> a chain of unary ops -> y [n, 3].
+std::string ChainModel(const std::vector<std::string>& ops) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("chain");
+  AddTensorValue(g->add_input(), "x", {"n", "3"});
+  AddTensorValue(g->add_output(), "y", {"n", "3"});
+  std::string prev = "x";
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto* node = g->add_node();
+    node->set_op_type(ops[i]);
+    node->set_name("step" + std::to_string(i));
+    node->add_input(prev);
+    prev = i + 1 == ops.size() ? "y" : "t" + std::to_string(i);
+    node->add_output(prev);
+  }
+  return m.SerializeAsString();
+}
+
+class CompilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hepml_compiler_test_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& bytes) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+  static const std::string* File(const GeneratedPackage& p, const std::string& name) {
+    for (const auto& [n, text] : p.files)
+      if (n == name) return &text;
+    return nullptr;
+  }
+  fs::path dir_;
+};
+
+TEST_F(CompilerTest, PackageHoldsHeaderSourceWeightsRunnerAndCMake) {
+  CompileOptions o;
+  o.name = "chain";
+  o.cpp_namespace = "l1::trigger";
+  o.max_batch = 8;
+  auto pkg = GeneratePackage(Write("m.onnx", ChainModel({"Relu", "Neg"})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_THAT(pkg->report.files,
+              ::testing::ElementsAre("chain.h", "chain.cc", "chain.weights", "chain_run.cc", "CMakeLists.txt"));
+  const std::string& h = *File(*pkg, "chain.h");
+  EXPECT_THAT(h, HasSubstr("namespace l1::trigger {"));
+  EXPECT_THAT(h, HasSubstr("static constexpr int kMaxBatch = 8;"));
+  EXPECT_THAT(h, HasSubstr("one instance per thread"));
+  EXPECT_THAT(h, HasSubstr("input 0  'x'  float32[batch, 3]"));
+  EXPECT_THAT(*File(*pkg, "CMakeLists.txt"), HasSubstr("add_executable(chain_run chain_run.cc)"));
+  // The weights file starts with its magic; the source only names it.
+  EXPECT_EQ(File(*pkg, "chain.weights")->substr(0, 8), "HEPMLW01");
+  EXPECT_THAT(*File(*pkg, "chain.cc"), ::testing::Not(HasSubstr("kEmbeddedWeights")));
+}
+
+TEST_F(CompilerTest, EmbeddedWeightsLeaveNoWeightsFile) {
+  CompileOptions o;
+  o.name = "chain";
+  o.embed_weights = true;
+  auto pkg = GeneratePackage(Write("m.onnx", ChainModel({"Relu"})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_EQ(File(*pkg, "chain.weights"), nullptr);
+  EXPECT_THAT(*File(*pkg, "chain.cc"), HasSubstr("kEmbeddedWeights"));
+}
+
+TEST_F(CompilerTest, ArenaReusesBuffersOfDeadValues) {
+  // Five intermediates of 8 x 3 floats (96 bytes, 128 aligned), never more
+  // than two alive at once.
+  CompileOptions o;
+  o.name = "chain";
+  o.max_batch = 8;
+  auto pkg = GeneratePackage(Write("m.onnx", ChainModel({"Relu", "Neg", "Relu", "Neg", "Relu", "Neg"})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_EQ(pkg->report.arena_bytes, 256u);
+  EXPECT_EQ(pkg->report.num_steps, 6);
+}
+
+TEST_F(CompilerTest, DimFixesASymbolicAxisInsteadOfTheBatch) {
+  CompileOptions o;
+  o.name = "chain";
+  o.dims["n"] = 5;
+  auto pkg = GeneratePackage(Write("m.onnx", ChainModel({"Relu"})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_THAT(*File(*pkg, "chain.h"), HasSubstr("'x'  float32[5, 3]"));
+  o.dims = {{"m", 5}};
+  auto bad = GeneratePackage(Write("m.onnx", ChainModel({"Relu"})), o);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("--dim m"));
+}
+
+TEST_F(CompilerTest, UnsupportedOperatorNamesTheNodeAndWritesNothing) {
+  CompileOptions o;
+  o.name = "chain";
+  const std::string out = (dir_ / "pkg").string();
+  auto r = CompileModel(Write("m.onnx", ChainModel({"Relu", "Hardmax"})), out, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("Hardmax 'step1'"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);  // m.onnx only
+}
+
+TEST_F(CompilerTest, ShapeValuedOutputIsWrittenFromTheBatch) {
+  // y = Relu(x), s = Shape(x): s is [b, 3] at run time, copied into out[1].
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("shape_out");
+  AddTensorValue(g->add_input(), "x", {"n", "3"});
+  AddTensorValue(g->add_output(), "y", {"n", "3"});
+  auto* s = g->add_output();
+  s->set_name("s");
+  s->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
+  s->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(2);
+  for (const char* op : {"Relu", "Shape"}) {
+    auto* node = g->add_node();
+    node->set_op_type(op);
+    node->set_name(op);
+    node->add_input("x");
+    node->add_output(std::string(op) == "Relu" ? "y" : "s");
+  }
+  CompileOptions o;
+  o.name = "shape_out";
+  auto pkg = GeneratePackage(Write("m.onnx", m.SerializeAsString()), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  const std::string& cc = *File(*pkg, "shape_out.cc");
+  EXPECT_THAT(cc, HasSubstr("const int64_t values[] = {b, 3};"));
+  EXPECT_THAT(cc, HasSubstr("std::memcpy(out[1]"));
+}
+
+TEST_F(CompilerTest, CompileModelWritesTheFiles) {
+  CompileOptions o;
+  o.name = "chain";
+  const std::string out = (dir_ / "sub" / "pkg").string();
+  auto r = CompileModel(Write("m.onnx", ChainModel({"Sigmoid"})), out, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const std::string& f : r->files) EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  EXPECT_EQ(DefaultPackageName("/x/trigger-mlp.v2.onnx"), "trigger_mlp_v2");
+  EXPECT_EQ(DefaultPackageName("if.onnx"), "if_model");
+}
+
+}  // namespace
+}  // namespace hepml

@@ -1,0 +1,339 @@
+// Dense matrix products of the emitted code: a cache-blocked loop over 4x16
+// register tiles that compilers auto-vectorise (fixed-width inner loops over
+// a local accumulator). Row-major throughout; lda/ldb/ldc are row strides.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "codegen/emitted/common.h"
+
+namespace hepml_emitted {
+
+inline constexpr int64_t kGemmMR = 4;
+inline constexpr int64_t kGemmWide = 64;  // columns per tile for single rows
+inline constexpr int64_t kGemmKC = 256;
+
+// c[kRows, kCols] += a[kRows, kc] x b[kc, kCols] through a local accumulator:
+// fixed trip counts and no aliasing, so the inner loop vectorises at -O2.
+template <int64_t kRows, int64_t kCols>
+inline void GemmTile(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  float acc[kRows][kCols];
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t x = 0; x < kCols; ++x) acc[r][x] = c[r * ldc + x];
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* brow = b + k * ldb;
+    for (int64_t r = 0; r < kRows; ++r) {
+      const float av = a[r * lda + k];
+      for (int64_t x = 0; x < kCols; ++x) acc[r][x] += av * brow[x];
+    }
+  }
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t x = 0; x < kCols; ++x) c[r * ldc + x] = acc[r][x];
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+// GCC and Clang: the register tiles through vector extensions, one vector of
+// the widest size the target compiles natively (8 floats with AVX, else 4),
+// every accumulator a named local so none lives on the stack. Other
+// compilers use the portable GemmTile above.
+#define HEPML_EMITTED_GEMM_VECTOR 1
+#if defined(__AVX512F__)
+inline constexpr int64_t kGemmVW = 16;
+typedef float GemmVec __attribute__((vector_size(64)));
+#elif defined(__AVX__)
+inline constexpr int64_t kGemmVW = 8;
+typedef float GemmVec __attribute__((vector_size(32)));
+#else
+inline constexpr int64_t kGemmVW = 4;
+typedef float GemmVec __attribute__((vector_size(16)));
+#endif
+inline constexpr int64_t kGemmNR = 2 * kGemmVW > 16 ? 2 * kGemmVW : 16;
+// Unaligned loads and stores as statements: a function taking or returning
+// a vector would change the ABI between ISA levels (and GCC warns so).
+#define HEPML_LDV(v, p) std::memcpy(&(v), (p), sizeof(GemmVec))
+#define HEPML_STV(p, v) std::memcpy((p), &(v), sizeof(GemmVec))
+
+// c[4, 2 * kGemmVW] += a[4, kc] x b[kc, 2 * kGemmVW].
+inline void GemmTileV4x2(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
+  HEPML_LDV(c00, c);
+  HEPML_LDV(c01, c + w);
+  HEPML_LDV(c10, c + ldc);
+  HEPML_LDV(c11, c + ldc + w);
+  HEPML_LDV(c20, c + 2 * ldc);
+  HEPML_LDV(c21, c + 2 * ldc + w);
+  HEPML_LDV(c30, c + 3 * ldc);
+  HEPML_LDV(c31, c + 3 * ldc + w);
+  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+  for (int64_t k = 0; k < kc; ++k) {
+    HEPML_LDV(b0, b + k * ldb);
+    HEPML_LDV(b1, b + k * ldb + w);
+    c00 += a0[k] * b0;
+    c01 += a0[k] * b1;
+    c10 += a1[k] * b0;
+    c11 += a1[k] * b1;
+    c20 += a2[k] * b0;
+    c21 += a2[k] * b1;
+    c30 += a3[k] * b0;
+    c31 += a3[k] * b1;
+  }
+  HEPML_STV(c, c00);
+  HEPML_STV(c + w, c01);
+  HEPML_STV(c + ldc, c10);
+  HEPML_STV(c + ldc + w, c11);
+  HEPML_STV(c + 2 * ldc, c20);
+  HEPML_STV(c + 2 * ldc + w, c21);
+  HEPML_STV(c + 3 * ldc, c30);
+  HEPML_STV(c + 3 * ldc + w, c31);
+}
+
+// c[1, 8 * kGemmVW] += a[1, kc] x b[kc, 8 * kGemmVW].
+inline void GemmTileV1x8(int64_t kc, const float* a, const float* b, int64_t ldb, float* c) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c0, c1, c2, c3, c4, c5, c6, c7, r0, r1, r2, r3, r4, r5, r6, r7;
+  HEPML_LDV(c0, c);
+  HEPML_LDV(c1, c + w);
+  HEPML_LDV(c2, c + 2 * w);
+  HEPML_LDV(c3, c + 3 * w);
+  HEPML_LDV(c4, c + 4 * w);
+  HEPML_LDV(c5, c + 5 * w);
+  HEPML_LDV(c6, c + 6 * w);
+  HEPML_LDV(c7, c + 7 * w);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* r = b + k * ldb;
+    const float av = a[k];
+    HEPML_LDV(r0, r);
+    HEPML_LDV(r1, r + w);
+    HEPML_LDV(r2, r + 2 * w);
+    HEPML_LDV(r3, r + 3 * w);
+    HEPML_LDV(r4, r + 4 * w);
+    HEPML_LDV(r5, r + 5 * w);
+    HEPML_LDV(r6, r + 6 * w);
+    HEPML_LDV(r7, r + 7 * w);
+    c0 += av * r0;
+    c1 += av * r1;
+    c2 += av * r2;
+    c3 += av * r3;
+    c4 += av * r4;
+    c5 += av * r5;
+    c6 += av * r6;
+    c7 += av * r7;
+  }
+  HEPML_STV(c, c0);
+  HEPML_STV(c + w, c1);
+  HEPML_STV(c + 2 * w, c2);
+  HEPML_STV(c + 3 * w, c3);
+  HEPML_STV(c + 4 * w, c4);
+  HEPML_STV(c + 5 * w, c5);
+  HEPML_STV(c + 6 * w, c6);
+  HEPML_STV(c + 7 * w, c7);
+}
+// c[1, 4 * kGemmVW] += a[1, kc] x b[kc, 4 * kGemmVW].
+inline void GemmTileV1x4(int64_t kc, const float* a, const float* b, int64_t ldb, float* c) {
+  constexpr int64_t w = kGemmVW;
+  GemmVec c0, c1, c2, c3, r0, r1, r2, r3;
+  HEPML_LDV(c0, c);
+  HEPML_LDV(c1, c + w);
+  HEPML_LDV(c2, c + 2 * w);
+  HEPML_LDV(c3, c + 3 * w);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* r = b + k * ldb;
+    const float av = a[k];
+    HEPML_LDV(r0, r);
+    HEPML_LDV(r1, r + w);
+    HEPML_LDV(r2, r + 2 * w);
+    HEPML_LDV(r3, r + 3 * w);
+    c0 += av * r0;
+    c1 += av * r1;
+    c2 += av * r2;
+    c3 += av * r3;
+  }
+  HEPML_STV(c, c0);
+  HEPML_STV(c + w, c1);
+  HEPML_STV(c + 2 * w, c2);
+  HEPML_STV(c + 3 * w, c3);
+}
+#undef HEPML_LDV
+#undef HEPML_STV
+#else
+inline constexpr int64_t kGemmNR = 16;
+#endif
+
+// c[kGemmMR, kGemmNR] += a x b: the main tile, vectorised where the compiler
+// allows.
+inline void GemmMain(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  static_assert(kGemmNR % (2 * kGemmVW) == 0, "a main tile is whole vector tiles");
+  for (int64_t x = 0; x < kGemmNR; x += 2 * kGemmVW) GemmTileV4x2(kc, a, lda, b + x, ldb, c + x, ldc);
+#else
+  GemmTile<kGemmMR, kGemmNR>(kc, a, lda, b, ldb, c, ldc);
+#endif
+}
+
+// c[1, kGemmWide] += a x b: one row (batch-1 inference).
+inline void GemmWideRow(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  (void)lda;
+  (void)ldc;
+  if constexpr (8 * kGemmVW <= kGemmWide) {
+    for (int64_t x = 0; x < kGemmWide; x += 8 * kGemmVW) GemmTileV1x8(kc, a, b + x, ldb, c + x);
+  } else {
+    // AVX-512: a 64-column row is four vectors.
+    GemmTileV1x4(kc, a, b, ldb, c);
+  }
+#else
+  GemmTile<1, kGemmWide>(kc, a, lda, b, ldb, c, ldc);
+#endif
+}
+
+// The columns [j, N) left of a row block: fewer than a tile.
+inline void GemmEdge(int64_t rows, int64_t cols, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb,
+                     float* c, int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* crow = c + i * ldc;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float av = a[i * lda + k];
+      const float* brow = b + k * ldb;
+      for (int64_t x = 0; x < cols; ++x) crow[x] += av * brow[x];
+    }
+  }
+}
+
+// C[M, N] (+)= A[M, K] x B[K, N]. accumulate = false overwrites C.
+inline void GemmNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   float* C, int64_t ldc, bool accumulate) {
+  if (!accumulate)
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+  for (int64_t k0 = 0; k0 < K; k0 += kGemmKC) {
+    const int64_t kc = K - k0 < kGemmKC ? K - k0 : kGemmKC;
+    const float* bk = B + k0 * ldb;
+    int64_t i = 0;
+    for (; i + kGemmMR <= M; i += kGemmMR) {
+      int64_t j = 0;
+      for (; j + kGemmNR <= N; j += kGemmNR)
+        GemmMain(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+      if (j < N) GemmEdge(kGemmMR, N - j, kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+    }
+    // Single rows (batch-1 inference): wide tiles stream more of each B row.
+    for (; i < M; ++i) {
+      int64_t j = 0;
+      for (; j + kGemmWide <= N; j += kGemmWide)
+        GemmWideRow(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+      for (; j + kGemmNR <= N; j += kGemmNR)
+        GemmTile<1, kGemmNR>(kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+      if (j < N) GemmEdge(1, N - j, kc, A + i * lda + k0, lda, bk + j, ldb, C + i * ldc + j, ldc);
+    }
+  }
+}
+
+// Constant weights B [K, N] packed ahead of time: column panels of
+// kGemmWide, each [K, kGemmWide] contiguous, then the last N % kGemmWide
+// columns as [K, N % kGemmWide]. Same size as B. Tiles then read B in
+// sequence instead of striding over whole rows.
+inline void PackB(int64_t K, int64_t N, const float* b, float* packed) {
+  int64_t at = 0;
+  for (int64_t j = 0; j < N; j += kGemmWide) {
+    const int64_t w = N - j < kGemmWide ? N - j : kGemmWide;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t x = 0; x < w; ++x) packed[at++] = b[k * N + j + x];
+  }
+}
+
+// C[M, N] = A[M, K] x B, B packed by PackB.
+inline void GemmPackedNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, float* C,
+                         int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+  for (int64_t j = 0; j < N; j += kGemmWide) {
+    const int64_t w = N - j < kGemmWide ? N - j : kGemmWide;
+    const float* panel = packed + j * K;
+    for (int64_t k0 = 0; k0 < K; k0 += kGemmKC) {
+      const int64_t kc = K - k0 < kGemmKC ? K - k0 : kGemmKC;
+      const float* bp = panel + k0 * w;
+      int64_t i = 0;
+      for (; i + kGemmMR <= M; i += kGemmMR) {
+        int64_t x = 0;
+        for (; x + kGemmNR <= w; x += kGemmNR)
+          GemmMain(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
+        if (x < w) GemmEdge(kGemmMR, w - x, kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
+      }
+      for (; i < M; ++i) {
+        if (w == kGemmWide) {
+          GemmWideRow(kc, A + i * lda + k0, lda, bp, w, C + i * ldc + j, ldc);
+          continue;
+        }
+        int64_t x = 0;
+        for (; x + kGemmNR <= w; x += kGemmNR)
+          GemmTile<1, kGemmNR>(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
+        if (x < w) GemmEdge(1, w - x, kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
+      }
+    }
+  }
+}
+
+// Y = act(alpha * Y + beta * C), C broadcast from c_rows x c_cols (each 1 or
+// the full size; C may be null).
+inline void GemmEpilogue(int64_t M, int64_t N, float alpha, float beta, const float* C, int64_t c_rows,
+                         int64_t c_cols, Act act, float act_alpha, float act_beta, float* Y) {
+  const int64_t n = M * N;
+  if (alpha != 1.f)
+    for (int64_t i = 0; i < n; ++i) Y[i] *= alpha;
+  if (C != nullptr && beta != 0.f) {
+    for (int64_t i = 0; i < M; ++i) {
+      const float* crow = C + (c_rows == 1 ? 0 : i) * c_cols;
+      float* yrow = Y + i * N;
+      if (c_cols == 1) {
+        const float v = beta * crow[0];
+        for (int64_t j = 0; j < N; ++j) yrow[j] += v;
+      } else if (beta == 1.f) {
+        for (int64_t j = 0; j < N; ++j) yrow[j] += crow[j];
+      } else {
+        for (int64_t j = 0; j < N; ++j) yrow[j] += beta * crow[j];
+      }
+    }
+  }
+  ActInPlace(act, Y, n, act_alpha, act_beta);
+}
+
+// ONNX Gemm: Y[M, N] = act(alpha * op(A) x op(B) + beta * C), op = transpose
+// when trans*. Transposed operands are read through strides (slower); the
+// compiler packs constant weights (GemmPacked) so the usual case is fast.
+inline void Gemm(int64_t M, int64_t N, int64_t K, const float* A, bool trans_a, const float* B, bool trans_b,
+                 float alpha, float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha,
+                 float act_beta, float* Y) {
+  if (!trans_a && !trans_b) {
+    GemmNN(M, N, K, A, K, B, N, Y, N, false);
+  } else {
+    for (int64_t i = 0; i < M; ++i) {
+      for (int64_t j = 0; j < N; ++j) {
+        float s = 0.f;
+        for (int64_t k = 0; k < K; ++k) {
+          const float a = trans_a ? A[k * M + i] : A[i * K + k];
+          const float bv = trans_b ? B[j * K + k] : B[k * N + j];
+          s += a * bv;
+        }
+        Y[i * N + j] = s;
+      }
+    }
+  }
+  GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
+// Gemm with A not transposed and B packed by PackB.
+inline void GemmPacked(int64_t M, int64_t N, int64_t K, const float* A, const float* packed_b, float alpha, float beta,
+                       const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha, float act_beta,
+                       float* Y) {
+  GemmPackedNN(M, N, K, A, K, packed_b, Y, N);
+  GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
+// MatMul with numpy batching: `count` products of A [M, K] x B [K, N]; the
+// p-th reads A + p * a_step and B + p * b_step (a step of 0 broadcasts).
+inline void BatchedMatMul(int64_t count, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_step,
+                          const float* B, int64_t b_step, float* Y) {
+  for (int64_t p = 0; p < count; ++p) GemmNN(M, N, K, A + p * a_step, K, B + p * b_step, N, Y + p * M * N, N, false);
+}
+
+}  // namespace hepml_emitted

@@ -1,0 +1,66 @@
+// MaxPool / AveragePool (spatial rank 1 to 3) and the global poolings of the
+// emitted code. Padding never wins a max; averages divide by the count of
+// real elements unless count_include_pad.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "codegen/emitted/common.h"
+#include "codegen/emitted/conv.h"
+
+namespace hepml_emitted {
+
+inline void Pool(const ConvGeometry& g, int64_t planes, bool max, bool count_include_pad, const float* x, float* y) {
+  int64_t in[3], out[3], ker[3], str[3], dil[3], pad[3];
+  const int lead = 3 - g.spatial;
+  for (int i = 0; i < 3; ++i) {
+    const bool real = i >= lead;
+    in[i] = real ? g.in[i - lead] : 1;
+    out[i] = real ? g.out[i - lead] : 1;
+    ker[i] = real ? g.kernel[i - lead] : 1;
+    str[i] = real ? g.stride[i - lead] : 1;
+    dil[i] = real ? g.dilation[i - lead] : 1;
+    pad[i] = real ? g.pad_begin[i - lead] : 0;
+  }
+  const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * in_size;
+    float* yp = y + p * out_size;
+    for (int64_t o0 = 0; o0 < out[0]; ++o0)
+      for (int64_t o1 = 0; o1 < out[1]; ++o1)
+        for (int64_t o2 = 0; o2 < out[2]; ++o2) {
+          float acc = max ? -INFINITY : 0.f;
+          int64_t count = 0;
+          for (int64_t k0 = 0; k0 < ker[0]; ++k0) {
+            const int64_t i0 = o0 * str[0] - pad[0] + k0 * dil[0];
+            if (i0 < 0 || i0 >= in[0]) continue;
+            for (int64_t k1 = 0; k1 < ker[1]; ++k1) {
+              const int64_t i1 = o1 * str[1] - pad[1] + k1 * dil[1];
+              if (i1 < 0 || i1 >= in[1]) continue;
+              for (int64_t k2 = 0; k2 < ker[2]; ++k2) {
+                const int64_t i2 = o2 * str[2] - pad[2] + k2 * dil[2];
+                if (i2 < 0 || i2 >= in[2]) continue;
+                const float v = xp[(i0 * in[1] + i1) * in[2] + i2];
+                if (max) acc = v > acc ? v : acc;
+                else acc += v;
+                ++count;
+              }
+            }
+          }
+          if (!max) acc /= static_cast<float>(count_include_pad ? ker[0] * ker[1] * ker[2] : (count ? count : 1));
+          yp[(o0 * out[1] + o1) * out[2] + o2] = acc;
+        }
+  }
+}
+
+// y[p] = max or mean of x[p * n .. p * n + n).
+inline void GlobalPool(int64_t planes, int64_t n, bool max, const float* x, float* y) {
+  for (int64_t p = 0; p < planes; ++p) {
+    float acc = max ? -INFINITY : 0.f;
+    for (int64_t i = 0; i < n; ++i) acc = max ? (x[p * n + i] > acc ? x[p * n + i] : acc) : acc + x[p * n + i];
+    y[p] = max ? acc : acc / static_cast<float>(n);
+  }
+}
+
+}  // namespace hepml_emitted

@@ -1,0 +1,190 @@
+// Data movement of the emitted code: Transpose, Concat, Slice, Gather,
+// GatherElements, ScatterElements, Tile (rank <= 8). Index errors are
+// reported by returning false; the generated run() then fails.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "codegen/emitted/common.h"
+
+namespace hepml_emitted {
+
+// y = transpose(x, perm); dims are x's.
+template <typename T>
+inline void Transpose(int rank, const int64_t* dims, const int64_t* perm, const T* x, T* y) {
+  int64_t xs[8], ys_dims[8], idx[8] = {0};
+  Strides(rank, dims, xs);
+  for (int d = 0; d < rank; ++d) ys_dims[d] = dims[perm[d]];
+  const int64_t n = Product(rank, dims);
+  if (n == 0) return;
+  if (rank == 0) {
+    y[0] = x[0];
+    return;
+  }
+  const int64_t inner = ys_dims[rank - 1], step = xs[perm[rank - 1]];
+  int64_t off = 0;
+  for (int64_t o = 0; o < n / inner; ++o) {
+    T* py = y + o * inner;
+    for (int64_t j = 0; j < inner; ++j) py[j] = x[off + j * step];
+    for (int d = rank - 2; d >= 0; --d) {
+      ++idx[d];
+      off += xs[perm[d]];
+      if (idx[d] < ys_dims[d]) break;
+      off -= xs[perm[d]] * ys_dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Copies `rows` rows of `row` elements from x to y with row strides.
+template <typename T>
+inline void CopyRows(int64_t rows, int64_t row, const T* x, int64_t x_stride, T* y, int64_t y_stride) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * y_stride, x + r * x_stride, static_cast<size_t>(row) * sizeof(T));
+}
+
+// y = x[starts + i * steps] for i over out_dims (steps may be negative).
+template <typename T>
+inline void Slice(int rank, const int64_t* in_dims, const int64_t* starts, const int64_t* steps,
+                  const int64_t* out_dims, const T* x, T* y) {
+  int64_t xs[8], idx[8] = {0};
+  Strides(rank, in_dims, xs);
+  const int64_t n = Product(rank, out_dims);
+  if (n == 0) return;
+  int64_t base = 0;
+  for (int d = 0; d < rank; ++d) base += starts[d] * xs[d];
+  const int64_t inner = out_dims[rank - 1], step = steps[rank - 1] * xs[rank - 1];
+  int64_t off = base;
+  for (int64_t o = 0; o < n / inner; ++o) {
+    T* py = y + o * inner;
+    for (int64_t j = 0; j < inner; ++j) py[j] = x[off + j * step];
+    for (int d = rank - 2; d >= 0; --d) {
+      ++idx[d];
+      off += steps[d] * xs[d];
+      if (idx[d] < out_dims[d]) break;
+      off -= steps[d] * xs[d] * out_dims[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Gather along an axis: x seen as [outer, n, inner], `count` indices.
+template <typename T, typename I>
+inline bool Gather(int64_t outer, int64_t n, int64_t inner, const T* x, int64_t count, const I* indices, T* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < count; ++c) {
+      int64_t i = static_cast<int64_t>(indices[c]);
+      if (i < 0) i += n;
+      if (i < 0 || i >= n) return false;
+      std::memcpy(y + (o * count + c) * inner, x + (o * n + i) * inner, static_cast<size_t>(inner) * sizeof(T));
+    }
+  return true;
+}
+
+// GatherElements / ScatterElements on tensors seen as [outer, n, inner]
+// along the axis; indices have shape [outer, m, inner] (same rank, each dim
+// no larger than the data's: sizes given as idx_dims with the data's strides).
+template <typename T, typename I>
+inline bool GatherElements(int rank, const int64_t* x_dims, const int64_t* idx_dims, int axis, const T* x,
+                           const I* indices, T* y) {
+  int64_t xs[8], idx[8] = {0};
+  Strides(rank, x_dims, xs);
+  const int64_t n = Product(rank, idx_dims);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t off = 0;
+    for (int d = 0; d < rank; ++d) {
+      int64_t v = idx[d];
+      if (d == axis) {
+        v = static_cast<int64_t>(indices[e]);
+        if (v < 0) v += x_dims[axis];
+        if (v < 0 || v >= x_dims[axis]) return false;
+      }
+      off += v * xs[d];
+    }
+    y[e] = x[off];
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < idx_dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
+// y (a copy of data, made by the caller) updated at indices with updates:
+// reduction 0 none, 1 add, 2 mul, 3 max, 4 min.
+template <typename T, typename I>
+inline bool ScatterElements(int rank, const int64_t* y_dims, const int64_t* idx_dims, int axis, const I* indices,
+                            const T* updates, int reduction, T* y) {
+  int64_t ys[8], idx[8] = {0};
+  Strides(rank, y_dims, ys);
+  const int64_t n = Product(rank, idx_dims);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t off = 0;
+    for (int d = 0; d < rank; ++d) {
+      int64_t v = idx[d];
+      if (d == axis) {
+        v = static_cast<int64_t>(indices[e]);
+        if (v < 0) v += y_dims[axis];
+        if (v < 0 || v >= y_dims[axis]) return false;
+      }
+      off += v * ys[d];
+    }
+    T& t = y[off];
+    const T u = updates[e];
+    switch (reduction) {
+      case 1: t = t + u; break;
+      case 2: t = t * u; break;
+      case 3: t = u > t ? u : t; break;
+      case 4: t = u < t ? u : t; break;
+      default: t = u; break;
+    }
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < idx_dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
+// Tile: y[i] = x[i mod x_dims] per dim.
+template <typename T>
+inline void Tile(int rank, const int64_t* x_dims, const int64_t* y_dims, const T* x, T* y) {
+  int64_t xs[8], idx[8] = {0};
+  Strides(rank, x_dims, xs);
+  const int64_t n = Product(rank, y_dims);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t off = 0;
+    for (int d = 0; d < rank; ++d) off += (idx[d] % x_dims[d]) * xs[d];
+    y[e] = x[off];
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < y_dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// TopK along the middle axis of x seen as [outer, n, inner]: the k largest
+// (or smallest) values, ties to the lower index, in order. `order` holds n
+// indices of scratch.
+template <typename T>
+inline void TopK(int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest, const T* x, T* values,
+                 int64_t* indices, int64_t* order) {
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* px = x + o * n * inner + i;
+      for (int64_t j = 0; j < n; ++j) order[j] = j;
+      std::partial_sort(order, order + k, order + n, [&](int64_t p, int64_t q) {
+        const T a = px[p * inner], b = px[q * inner];
+        if (a != b) return largest ? a > b : a < b;
+        return p < q;
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        values[(o * k + j) * inner + i] = px[order[j] * inner];
+        indices[(o * k + j) * inner + i] = order[j];
+      }
+    }
+  }
+}
+
+}  // namespace hepml_emitted

@@ -1,0 +1,1204 @@
+// Emits one block of C++ per graph node into the generated run(), using the
+// kernels of src/codegen/emitted/. Every value lives in one of: a graph input
+// (the caller's pointer), a graph output (the caller's pointer, written in
+// place by the node that makes it), the weights (initializers and folded
+// shape values), or the arena. Reshape-like nodes alias their input. Arena
+// offsets are planned after emission from each value's live range (first
+// write to last read), first fit, 64-byte aligned, for the maximum batch;
+// code refers to them through placeholders replaced at the end.
+#include "codegen/emitter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "codegen/emitted/gemm.h"
+#include "hepml/status.h"
+
+namespace hepml::codegen {
+
+const char* CTypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "float";
+    case DType::kInt64: return "int64_t";
+    case DType::kInt32: return "int32_t";
+    case DType::kBool: return "bool";
+    default: return nullptr;
+  }
+}
+
+namespace {
+
+constexpr size_t kAlign = 64;
+
+size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+std::string LinExpr(const Lin& l) {
+  if (l.per_batch == 0) return absl::StrCat(l.fixed);
+  std::string s = l.per_batch == 1 ? "b" : absl::StrCat(l.per_batch, " * b");
+  if (l.fixed > 0) return absl::StrCat("(", s, " + ", l.fixed, ")");
+  if (l.fixed < 0) return absl::StrCat("(", s, " - ", -l.fixed, ")");
+  return l.per_batch == 1 ? s : absl::StrCat("(", s, ")");
+}
+
+// Product of dims [from, to) as an expression (linear factors multiply).
+std::string ProdExpr(const LinShape& s, size_t from, size_t to) {
+  int64_t constant = 1;
+  std::vector<std::string> parts;
+  for (size_t d = from; d < to && d < s.size(); ++d) {
+    if (s[d].IsConst()) constant *= s[d].fixed;
+    else parts.push_back(LinExpr(s[d]));
+  }
+  if (constant != 1 || parts.empty()) parts.insert(parts.begin(), absl::StrCat(constant));
+  return absl::StrJoin(parts, " * ");
+}
+
+int64_t ProdAt(const LinShape& s, int64_t batch) {
+  int64_t n = 1;
+  for (const Lin& l : s) n *= l.At(batch);
+  return n;
+}
+
+std::string FloatLit(float f) {
+  if (std::isinf(f)) return f > 0 ? "INFINITY" : "-INFINITY";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9gf", f);
+  std::string s = buf;
+  if (s.find_first_of(".en") == std::string::npos) s.insert(s.size() - 1, ".0");
+  return s;
+}
+
+enum class Loc { kInput, kOutput, kWeight, kArena };
+
+struct Storage {
+  Loc loc = Loc::kArena;
+  int index = 0;          // input / output position
+  size_t offset = 0;      // weights offset (arena: planned later)
+  std::string base;       // the value whose storage this one shares ("" = own)
+};
+
+struct Step {
+  std::string code;
+  std::set<std::string> reads, writes;
+};
+
+struct ArenaBlock {
+  std::string name;
+  size_t bytes = 0;
+  int first = -1, last = -1;
+  size_t offset = 0;
+};
+
+class Emitter {
+ public:
+  Emitter(const Graph& graph, const GraphShapes& shapes, int64_t max_batch)
+      : graph_(graph), shapes_(shapes), max_batch_(max_batch) {}
+
+  absl::StatusOr<EmittedProgram> Run();
+
+ private:
+  // ---- values
+  const ValueShape& VS(const std::string& v) const { return shapes_.values.at(v); }
+  const LinShape& S(const std::string& v) const { return VS(v).shape; }
+  int Rank(const std::string& v) const { return static_cast<int>(S(v).size()); }
+  DType DT(const std::string& v) const { return VS(v).dtype; }
+  std::string CT(const std::string& v) const { return CTypeOf(DT(v)); }
+  std::string Dims(const std::string& v) const {
+    std::vector<std::string> d;
+    for (const Lin& l : S(v)) d.push_back(LinExpr(l));
+    if (d.empty()) d.push_back("1");
+    return absl::StrCat("{", absl::StrJoin(d, ", "), "}");
+  }
+  std::string Count(const std::string& v) const { return ProdExpr(S(v), 0, S(v).size()); }
+  const Tensor* Const(const std::string& v) const {
+    auto it = graph_.initializers.find(v);
+    return it == graph_.initializers.end() ? nullptr : &it->second;
+  }
+  // Compile-time integer values of a constant or batch-independent known value.
+  std::optional<std::vector<int64_t>> ConstInts(const std::string& v) const;
+  std::optional<std::vector<float>> ConstFloats(const std::string& v) const;
+
+  std::string Root(const std::string& v) const {
+    std::string r = v;
+    for (auto it = storage_.find(r); it != storage_.end() && !it->second.base.empty(); it = storage_.find(r))
+      r = it->second.base;
+    return r;
+  }
+  size_t AddWeight(const void* data, size_t bytes) {
+    size_t off = AlignUp(weights_.size());
+    weights_.resize(off + std::max<size_t>(bytes, 1), 0);
+    if (bytes) std::memcpy(weights_.data() + off, data, bytes);
+    return off;
+  }
+  // Pointer expression for reading value v (registers the read).
+  absl::StatusOr<std::string> In(const std::string& v);
+  // Pointer expression for writing output v of the current node.
+  std::string Out(const std::string& v);
+  // A scratch arena buffer of `bytes` for the current step.
+  std::string Scratch(const std::string& ctype, size_t bytes);
+  std::string Ptr(const std::string& v, bool write) const;
+
+  void BeginStep(const Node& n) {
+    cur_ = Step{};
+    cur_.code = absl::StrCat("  // ", absl::StrReplaceAll(n.Describe(), {{"\n", " "}, {"\r", " "}}), "\n");
+  }
+  void Code(const std::string& s) { absl::StrAppend(&cur_.code, "  ", s, "\n"); }
+  void EndStep() {
+    steps_.push_back(std::move(cur_));
+    cur_ = Step{};
+  }
+  absl::Status Unsupported(const Node& n, const std::string& why) const {
+    return absl::UnimplementedError(absl::StrCat(n.Describe(), ": hepml compile cannot emit ", n.op_type,
+                                                 why.empty() ? "" : absl::StrCat(" (", why, ")")));
+  }
+  absl::Status EmitNode(const Node& n);
+  absl::Status EmitGemm(const Node& n);
+  absl::Status EmitMatMul(const Node& n);
+  absl::Status EmitConv(const Node& n);
+  absl::Status EmitPool(const Node& n);
+  absl::Status EmitUnary(const Node& n);
+  absl::Status EmitBinary(const Node& n);
+  absl::Status EmitCopyAlias(const Node& n);
+  absl::Status EmitLstm(const Node& n);
+  absl::Status EmitConcat(const Node& n);
+  absl::Status EmitSlice(const Node& n);
+  absl::Status EmitReduce(const Node& n);
+  absl::Status EmitBatchNorm(const Node& n);
+  absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
+
+  const Graph& graph_;
+  const GraphShapes& shapes_;
+  int64_t max_batch_;
+  absl::flat_hash_map<std::string, Storage> storage_;
+  absl::flat_hash_map<std::string, int> output_of_;  // graph output value -> position
+  std::vector<uint8_t> weights_;
+  std::vector<Step> steps_;
+  Step cur_;
+  std::vector<ArenaBlock> scratch_;
+  std::set<std::string> kernels_;
+  std::vector<IoSpec> inputs_, outputs_;
+  int next_scratch_ = 0;
+};
+
+std::optional<std::vector<int64_t>> Emitter::ConstInts(const std::string& v) const {
+  if (v.empty()) return std::nullopt;
+  if (const Tensor* t = Const(v)) {
+    std::vector<int64_t> out;
+    if (t->dtype() == DType::kInt64) out.assign(t->data<int64_t>(), t->data<int64_t>() + t->size());
+    else if (t->dtype() == DType::kInt32) out.assign(t->data<int32_t>(), t->data<int32_t>() + t->size());
+    else return std::nullopt;
+    return out;
+  }
+  const ValueShape* vs = shapes_.Find(v);
+  if (vs && vs->known) {
+    std::vector<int64_t> out;
+    for (const Lin& l : *vs->known) {
+      if (!l.IsConst()) return std::nullopt;
+      out.push_back(l.fixed);
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<float>> Emitter::ConstFloats(const std::string& v) const {
+  const Tensor* t = v.empty() ? nullptr : Const(v);
+  if (t == nullptr || t->dtype() != DType::kFloat32) return std::nullopt;
+  return std::vector<float>(t->data<float>(), t->data<float>() + t->size());
+}
+
+std::string Emitter::Ptr(const std::string& v, bool write) const {
+  const std::string root = Root(v);
+  const Storage& st = storage_.at(root);
+  const std::string ct = CT(v);
+  const std::string cst = write ? "" : "const ";
+  switch (st.loc) {
+    case Loc::kInput: return absl::StrCat("static_cast<const ", ct, "*>(in[", st.index, "])");
+    case Loc::kOutput: return absl::StrCat("static_cast<", cst, ct, "*>(out[", st.index, "])");
+    case Loc::kWeight: return absl::StrCat("reinterpret_cast<const ", ct, "*>(w + ", st.offset, ")");
+    case Loc::kArena: return absl::StrCat("reinterpret_cast<", cst, ct, "*>(a + @OFF{", root, "}@)");
+  }
+  return "";
+}
+
+absl::StatusOr<std::string> Emitter::In(const std::string& v) {
+  if (!storage_.count(v) && Const(v) != nullptr) {
+    // Initializers join the weights when a kernel first reads them.
+    const Tensor* t = Const(v);
+    if (CTypeOf(t->dtype()) == nullptr)
+      return absl::UnimplementedError(absl::StrCat("constant '", v, "' is ", DTypeName(t->dtype())));
+    storage_[v] = Storage{Loc::kWeight, 0, AddWeight(t->raw_data(), t->nbytes()), ""};
+  }
+  if (!storage_.count(v)) {
+    // A value not yet stored: a folded shape value the kernel reads as data.
+    const ValueShape* vs = shapes_.Find(v);
+    if (vs == nullptr || !vs->known) return absl::InternalError(absl::StrCat("value '", v, "' has no storage"));
+    const char* ct = CTypeOf(vs->dtype);
+    if (ct == nullptr) return absl::UnimplementedError(absl::StrCat("value '", v, "' of type ", DTypeName(vs->dtype)));
+    bool constant = true;
+    for (const Lin& l : *vs->known) constant &= l.IsConst();
+    if (constant) {
+      std::vector<uint8_t> bytes(vs->known->size() * DTypeSize(vs->dtype));
+      for (size_t i = 0; i < vs->known->size(); ++i) {
+        const int64_t x = (*vs->known)[i].fixed;
+        switch (vs->dtype) {
+          case DType::kInt64: std::memcpy(bytes.data() + 8 * i, &x, 8); break;
+          case DType::kInt32: {
+            int32_t y = static_cast<int32_t>(x);
+            std::memcpy(bytes.data() + 4 * i, &y, 4);
+            break;
+          }
+          case DType::kBool: bytes[i] = x != 0; break;
+          case DType::kFloat32: {
+            float f = static_cast<float>(x);
+            std::memcpy(bytes.data() + 4 * i, &f, 4);
+            break;
+          }
+          default: break;
+        }
+      }
+      storage_[v] = Storage{Loc::kWeight, 0, AddWeight(bytes.data(), bytes.size()), ""};
+    } else {
+      // Depends on the batch: written at the start of run().
+      storage_[v] = Storage{Loc::kArena, 0, 0, ""};
+      Step s;
+      std::vector<std::string> vals;
+      for (const Lin& l : *vs->known) vals.push_back(LinExpr(l));
+      s.code = absl::StrCat("  // shape value '", v, "'\n  {\n    const ", ct, " values[] = {", absl::StrJoin(vals, ", "),
+                            "};\n    std::memcpy(", Ptr(v, true), ", values, sizeof(values));\n  }\n");
+      s.writes.insert(v);
+      steps_.insert(steps_.begin(), std::move(s));
+    }
+  }
+  cur_.reads.insert(Root(v));
+  return Ptr(v, false);
+}
+
+std::string Emitter::Out(const std::string& v) {
+  if (!storage_.count(v)) {
+    auto it = output_of_.find(v);
+    if (it != output_of_.end()) storage_[v] = Storage{Loc::kOutput, it->second, 0, ""};
+    else storage_[v] = Storage{Loc::kArena, 0, 0, ""};
+  }
+  cur_.writes.insert(Root(v));
+  return Ptr(v, true);
+}
+
+std::string Emitter::Scratch(const std::string& ctype, size_t bytes) {
+  const std::string name = absl::StrCat("@scratch", next_scratch_++);
+  ArenaBlock blk;
+  blk.name = name;
+  blk.bytes = bytes;
+  scratch_.push_back(blk);
+  cur_.reads.insert(name);
+  cur_.writes.insert(name);
+  return absl::StrCat("reinterpret_cast<", ctype, "*>(a + @OFF{", name, "}@)");
+}
+
+absl::Status Emitter::EmitCopy(const std::string& from, const std::string& to, const std::string& label) {
+  Step s;
+  cur_ = Step{};
+  HEPML_ASSIGN_OR_RETURN(std::string src, In(from));
+  std::string dst = Out(to);
+  cur_.code = absl::StrCat("  // ", label, "\n  std::memcpy(", dst, ", ", src, ", sizeof(", CT(to), ") * static_cast<size_t>(",
+                           Count(to), "));\n");
+  EndStep();
+  return absl::OkStatus();
+}
+
+std::optional<int> ActEnum(const std::string& name, std::string* out) {
+  static const std::map<std::string, std::string> kActs = {
+      {"", "K::Act::kNone"},         {"None", "K::Act::kNone"},     {"Relu", "K::Act::kRelu"},
+      {"LeakyRelu", "K::Act::kLeakyRelu"}, {"Sigmoid", "K::Act::kSigmoid"}, {"Tanh", "K::Act::kTanh"},
+      {"Clip", "K::Act::kClip"},     {"Gelu", "K::Act::kGelu"}};
+  auto it = kActs.find(name);
+  if (it == kActs.end()) return std::nullopt;
+  *out = it->second;
+  return 0;
+}
+
+// act enum, alpha, beta of a FusedGemm / FusedConv.
+absl::StatusOr<std::string> ActArgs(const Node& n) {
+  std::string act;
+  const std::string name = n.GetString("activation", "");
+  if (!ActEnum(name, &act)) {
+    return absl::UnimplementedError(absl::StrCat(n.Describe(), ": activation '", name, "' cannot be emitted"));
+  }
+  float alpha = 0, beta = 0;
+  if (name == "LeakyRelu") alpha = n.GetFloat("activation_alpha", 0.01f);
+  if (name == "Clip") {
+    alpha = n.GetFloat("activation_alpha", -std::numeric_limits<float>::infinity());
+    beta = n.GetFloat("activation_beta", std::numeric_limits<float>::infinity());
+  }
+  return absl::StrCat(act, ", ", FloatLit(alpha), ", ", FloatLit(beta));
+}
+
+absl::Status Emitter::EmitGemm(const Node& n) {
+  const bool fused = n.op_type == "FusedGemm";
+  const std::string& a = n.inputs[0];
+  const std::string& bname = n.inputs[1];
+  if (DT(a) != DType::kFloat32) return Unsupported(n, "only float32");
+  bool trans_a = n.GetInt("transA", 0) != 0, trans_b = n.GetInt("transB", 0) != 0;
+  const float alpha = n.GetFloat("alpha", 1.f), beta = n.GetFloat("beta", 1.f);
+  const LinShape& sa = S(a);
+  const LinShape& sb = S(bname);
+  if (sb.size() != 2 || sa.size() < 2 || (sa.size() > 2 && trans_a)) return Unsupported(n, "operand ranks");
+  const std::string M = trans_a ? LinExpr(sa[1]) : ProdExpr(sa, 0, sa.size() - 1);
+  const std::string K = trans_a ? LinExpr(sa[0]) : LinExpr(sa.back());
+  if (!sb[0].IsConst() || !sb[1].IsConst()) return Unsupported(n, "B depends on the batch");
+  const int64_t N = trans_b ? sb[0].fixed : sb[1].fixed;
+  std::string bptr;
+  const Tensor* bconst = Const(bname);
+  const bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
+  if (packed) {
+    // Constant weights: [K, N] (transposed here if stored [N, K]), then
+    // packed into the column panels the GEMM tiles read sequentially.
+    const int64_t r = bconst->dim(0), c = bconst->dim(1);
+    std::vector<float> kn(bconst->data<float>(), bconst->data<float>() + r * c);
+    if (trans_b) {
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j) kn[j * r + i] = bconst->data<float>()[i * c + j];
+    }
+    const int64_t kk = trans_b ? c : r;
+    std::vector<float> pk(kn.size());
+    hepml_emitted::PackB(kk, N, kn.data(), pk.data());
+    bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(pk.data(), pk.size() * 4), ")");
+  } else {
+    HEPML_ASSIGN_OR_RETURN(bptr, In(bname));
+  }
+  std::string cptr = "nullptr";
+  int64_t c_rows = 1, c_cols = 1;
+  if (n.HasInput(2)) {
+    const LinShape& sc = S(n.inputs[2]);
+    for (const Lin& l : sc)
+      if (!l.IsConst()) return Unsupported(n, "bias depends on the batch");
+    if (sc.size() == 1) c_cols = sc[0].fixed;
+    else if (sc.size() == 2) {
+      c_rows = sc[0].fixed;
+      c_cols = sc[1].fixed;
+      if (c_rows != 1 && fused && sa.size() > 2) return Unsupported(n, "per-row bias with a rank > 2 input");
+    } else if (sc.size() > 2) {
+      return Unsupported(n, "bias rank");
+    }
+    HEPML_ASSIGN_OR_RETURN(cptr, In(n.inputs[2]));
+  }
+  std::string act = "K::Act::kNone, 0.f, 0.f";
+  if (fused) {
+    HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
+  const std::string y = Out(n.outputs[0]);
+  if (packed) {
+    Code(absl::StrCat("K::GemmPacked(", M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
+                      FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
+  } else {
+    Code(absl::StrCat("K::Gemm(", M, ", ", N, ", ", K, ", ", aptr, ", ", trans_a ? "true" : "false", ", ", bptr, ", ",
+                      trans_b ? "true" : "false", ", ", FloatLit(alpha), ", ", FloatLit(beta), ", ", cptr, ", ", c_rows,
+                      ", ", c_cols, ", ", act, ", ", y, ");"));
+  }
+  kernels_.insert("gemm.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitMatMul(const Node& n) {
+  const std::string &a = n.inputs[0], &bn = n.inputs[1];
+  if (DT(a) != DType::kFloat32) return Unsupported(n, "only float32");
+  const LinShape &sa = S(a), &sb = S(bn);
+  if (sa.size() < 2 || sb.size() < 2) return Unsupported(n, "1-D operands");
+  const std::string K = LinExpr(sa.back());
+  HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
+  HEPML_ASSIGN_OR_RETURN(std::string bp, In(bn));
+  const std::string y = Out(n.outputs[0]);
+  const std::string N = LinExpr(sb.back());
+  if (sb.size() == 2) {
+    Code(absl::StrCat("K::GemmNN(", ProdExpr(sa, 0, sa.size() - 1), ", ", N, ", ", K, ", ", ap, ", ", K, ", ", bp, ", ",
+                      N, ", ", y, ", ", N, ", false);"));
+  } else {
+    // Batched: equal batch dims, or one side's batch all ones.
+    const LinShape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+    auto all_one = [](const LinShape& s) {
+      for (const Lin& l : s)
+        if (!(l.IsConst() && l.fixed == 1)) return false;
+      return true;
+    };
+    const LinShape& out_batch = ba.size() >= bb.size() ? ba : bb;
+    std::string a_step = absl::StrCat(LinExpr(sa[sa.size() - 2]), " * ", K);
+    std::string b_step = absl::StrCat(K, " * ", N);
+    if (ba != bb) {
+      if (all_one(ba)) a_step = "0";
+      else if (all_one(bb)) b_step = "0";
+      else return Unsupported(n, "broadcast batch dims");
+    }
+    Code(absl::StrCat("K::BatchedMatMul(", ProdExpr(out_batch, 0, out_batch.size()), ", ", LinExpr(sa[sa.size() - 2]),
+                      ", ", N, ", ", K, ", ", ap, ", ", a_step, ", ", bp, ", ", b_step, ", ", y, ");"));
+  }
+  kernels_.insert("gemm.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitConv(const Node& n) {
+  const std::string& x = n.inputs[0];
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  for (size_t d = 1; d < sx.size(); ++d)
+    if (!sx[d].IsConst() || !sy[d].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+  const int64_t group = n.GetInt("group", 1);
+  std::vector<int64_t> kernel(sw.size() - 2);
+  for (size_t i = 0; i < kernel.size(); ++i) kernel[i] = sw[i + 2].fixed;
+  std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
+  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
+  for (int i = 0; i < spatial; ++i) {
+    const int64_t in = sx[i + 2].fixed, out = sy[i + 2].fixed;
+    int64_t pad = pads[i];
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - in);
+      pad = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (auto_pad == "VALID") {
+      pad = 0;
+    }
+    absl::StrAppend(&geo, "    g.in[", i, "] = ", in, "; g.out[", i, "] = ", out, "; g.kernel[", i, "] = ", kernel[i],
+                    "; g.stride[", i, "] = ", strides[i], "; g.dilation[", i, "] = ", dil[i], "; g.pad_begin[", i,
+                    "] = ", pad, ";\n");
+  }
+  const int64_t c_in = sx[1].fixed, c_out = sw[0].fixed;
+  int64_t col = c_in / group;
+  int64_t out_size = 1;
+  for (int i = 0; i < spatial; ++i) {
+    col *= kernel[i];
+    out_size *= sy[i + 2].fixed;
+  }
+  std::string act = "K::Act::kNone, 0.f, 0.f";
+  if (n.op_type == "FusedConv") {
+    HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  std::string bp = "nullptr";
+  if (n.HasInput(2)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+  }
+  const std::string scratch = Scratch("float", static_cast<size_t>(col * out_size) * 4);
+  const std::string y = Out(n.outputs[0]);
+  Code(absl::StrCat("{\n    ", geo, "    K::Conv(g, ", LinExpr(sx[0]), ", ", c_in, ", ", c_out, ", ", group, ", ", xp,
+                    ", ", wp, ", ", bp, ", ", act, ", ", scratch, ", ", y, ");\n  }"));
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitPool(const Node& n) {
+  const std::string& x = n.inputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
+  const LinShape &sx = S(x), &sy = S(n.outputs[0]);
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string y = Out(n.outputs[0]);
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  kernels_.insert("pool.h");
+  const std::string planes = ProdExpr(sx, 0, 2);
+  if (n.op_type == "GlobalAveragePool" || n.op_type == "GlobalMaxPool") {
+    Code(absl::StrCat("K::GlobalPool(", planes, ", ", ProdExpr(sx, 2, sx.size()), ", ",
+                      n.op_type == "GlobalMaxPool" ? "true" : "false", ", ", xp, ", ", y, ");"));
+    return absl::OkStatus();
+  }
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  std::vector<int64_t> kernel = n.GetInts("kernel_shape");
+  std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
+  if (static_cast<int>(kernel.size()) != spatial) return Unsupported(n, "kernel_shape");
+  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
+  for (int i = 0; i < spatial; ++i) {
+    if (!sx[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+    const int64_t in = sx[i + 2].fixed, out = sy[i + 2].fixed;
+    int64_t pad = pads[i];
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - in);
+      pad = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (auto_pad == "VALID") {
+      pad = 0;
+    }
+    absl::StrAppend(&geo, "    g.in[", i, "] = ", in, "; g.out[", i, "] = ", out, "; g.kernel[", i, "] = ", kernel[i],
+                    "; g.stride[", i, "] = ", strides[i], "; g.dilation[", i, "] = ", dil[i], "; g.pad_begin[", i,
+                    "] = ", pad, ";\n");
+  }
+  const bool max = n.op_type == "MaxPool";
+  Code(absl::StrCat("{\n    ", geo, "    K::Pool(g, ", planes, ", ", max ? "true" : "false", ", ",
+                    n.GetInt("count_include_pad", 0) ? "true" : "false", ", ", xp, ", ", y, ");\n  }"));
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitUnary(const Node& n) {
+  const std::string& x = n.inputs[0];
+  const std::string& op = n.op_type;
+  const std::string ti = CT(x);
+  const std::string to = CT(n.outputs[0]);
+  std::string f;
+  auto fl = [&](const char* attr, float d) { return FloatLit(n.GetFloat(attr, d)); };
+  const bool is_float = DT(x) == DType::kFloat32;
+  if (op == "Cast") {
+    f = DT(n.outputs[0]) == DType::kBool ? "v != 0" : absl::StrCat("static_cast<", to, ">(v)");
+  } else if (op == "Not") {
+    f = "!v";
+  } else if (op == "Neg") {
+    f = "-v";
+  } else if (op == "Abs") {
+    f = is_float ? "std::fabs(v)" : "v < 0 ? -v : v";
+  } else if (!is_float) {
+    return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+  } else if (op == "Relu") {
+    f = "v > 0.f ? v : 0.f";
+  } else if (op == "LeakyRelu") {
+    f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 0.01f), " * v");
+  } else if (op == "Elu") {
+    f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 1.f), " * (std::exp(v) - 1.f)");
+  } else if (op == "Sigmoid") {
+    f = "1.f / (1.f + std::exp(-v))";
+  } else if (op == "HardSigmoid") {
+    f = absl::StrCat("std::fmax(0.f, std::fmin(1.f, ", fl("alpha", 0.2f), " * v + ", fl("beta", 0.5f), "))");
+  } else if (op == "Tanh") {
+    f = "std::tanh(v)";
+  } else if (op == "Exp") {
+    f = "std::exp(v)";
+  } else if (op == "Log") {
+    f = "std::log(v)";
+  } else if (op == "Sqrt") {
+    f = "std::sqrt(v)";
+  } else if (op == "Reciprocal") {
+    f = "1.f / v";
+  } else if (op == "Floor") {
+    f = "std::floor(v)";
+  } else if (op == "Ceil") {
+    f = "std::ceil(v)";
+  } else if (op == "Erf") {
+    f = "std::erf(v)";
+  } else if (op == "Softplus") {
+    f = "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))";
+  } else if (op == "Gelu") {
+    if (n.GetString("approximate", "none") == "tanh")
+      f = "0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))";
+    else
+      f = "0.5f * v * (1.f + std::erf(v * 0.70710678118654752440f))";
+  } else if (op == "Clip") {
+    std::string lo = "-INFINITY", hi = "INFINITY";
+    if (n.opset < 11) {
+      lo = fl("min", -std::numeric_limits<float>::infinity());
+      hi = fl("max", std::numeric_limits<float>::infinity());
+    } else {
+      for (int i = 1; i <= 2; ++i) {
+        if (!n.HasInput(i)) continue;
+        auto c = ConstFloats(n.inputs[i]);
+        if (!c || c->size() != 1) return Unsupported(n, "bounds that are not constants");
+        (i == 1 ? lo : hi) = FloatLit((*c)[0]);
+      }
+    }
+    f = absl::StrCat("v < ", lo, " ? ", lo, " : (v > ", hi, " ? ", hi, " : v)");
+  } else {
+    return Unsupported(n, "");
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string y = Out(n.outputs[0]);
+  Code(absl::StrCat("K::Unary(", Count(x), ", ", xp, ", ", y, ", [](", ti, " v) -> ", to, " { return ", f, "; });"));
+  kernels_.insert("elementwise.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitBinary(const Node& n) {
+  const std::string& op = n.op_type;
+  static const std::map<std::string, std::string> kOps = {
+      {"Add", "x + y"},   {"Sub", "x - y"},       {"Mul", "x * y"},       {"Div", "x / y"},
+      {"Equal", "x == y"}, {"Less", "x < y"},      {"Greater", "x > y"},   {"LessOrEqual", "x <= y"},
+      {"GreaterOrEqual", "x >= y"}, {"And", "x && y"}, {"Or", "x || y"}, {"Xor", "x != y"},
+      {"Max", "x > y ? x : y"}, {"Min", "x < y ? x : y"}, {"Pow", "std::pow(x, y)"}};
+  auto it = kOps.find(op);
+  if (it == kOps.end()) return Unsupported(n, "");
+  if (n.inputs.size() != 2) return Unsupported(n, "only two inputs");
+  const std::string &a = n.inputs[0], &bv = n.inputs[1], &y = n.outputs[0];
+  std::string f = it->second;
+  if (op == "Div" && DT(a) != DType::kFloat32) return Unsupported(n, "integer division");
+  if (op == "Pow") {
+    if (DT(a) != DType::kFloat32) return Unsupported(n, "integer power");
+    if (DT(bv) != DType::kFloat32) f = "std::pow(x, static_cast<float>(y))";
+    auto c = ConstFloats(bv);
+    if (c && c->size() == 1 && (*c)[0] == 2.f) f = "x * x";
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
+  HEPML_ASSIGN_OR_RETURN(std::string bp, In(bv));
+  const std::string yp = Out(y);
+  Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
+                    ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
+                    ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
+                    " {\n      (void)x;\n      (void)y;\n      return ", f, ";\n    });\n  }"));
+  kernels_.insert("elementwise.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitConcat(const Node& n) {
+  const std::string& y = n.outputs[0];
+  const int rank = Rank(y);
+  int64_t axis = n.GetInt("axis", 0);
+  if (axis < 0) axis += rank;
+  const LinShape& sy = S(y);
+  const std::string outer = ProdExpr(sy, 0, axis), inner = ProdExpr(sy, axis + 1, rank);
+  const std::string yp = Out(y);
+  const std::string ct = CT(y);
+  std::string offset = "0";
+  Code("{");
+  Code(absl::StrCat("  const int64_t outer = ", outer, ", inner = ", inner, ", out_row = ", LinExpr(sy[axis]),
+                    " * inner;"));
+  Code(absl::StrCat("  int64_t at = 0;"));
+  for (const std::string& x : n.inputs) {
+    if (x.empty()) continue;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    Code(absl::StrCat("  { const int64_t row = ", LinExpr(S(x)[axis]), " * inner; K::CopyRows<", ct, ">(outer, row, ",
+                      xp, ", row, ", yp, " + at, out_row); at += row; }"));
+  }
+  Code("}");
+  kernels_.insert("shape.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitSlice(const Node& n) {
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  const LinShape& sx = S(x);
+  const int rank = static_cast<int>(sx.size());
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (n.opset < 10) {
+    starts = n.GetInts("starts");
+    ends = n.GetInts("ends");
+    axes = n.GetInts("axes");
+  } else {
+    auto s = ConstInts(n.inputs[1]);
+    auto e = ConstInts(n.inputs[2]);
+    if (!s || !e) return Unsupported(n, "starts/ends that are not constants");
+    starts = *s;
+    ends = *e;
+    if (n.HasInput(3)) {
+      auto a = ConstInts(n.inputs[3]);
+      if (!a) return Unsupported(n, "axes that are not constants");
+      axes = *a;
+    }
+    if (n.HasInput(4)) {
+      auto st = ConstInts(n.inputs[4]);
+      if (!st) return Unsupported(n, "steps that are not constants");
+      steps = *st;
+    }
+  }
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  std::vector<std::string> st(rank, "0"), sp(rank, "1");
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t ax = axes[i] < 0 ? axes[i] + rank : axes[i];
+    int64_t start = starts[i];
+    const int64_t step = steps[i];
+    if (!sx[ax].IsConst()) {
+      if (start < 0 || step < 0) return Unsupported(n, "a negative start or step on the batch axis");
+      st[ax] = absl::StrCat(start);
+    } else {
+      const int64_t dim = sx[ax].fixed;
+      if (start < 0) start += dim;
+      if (step > 0) start = std::clamp<int64_t>(start, 0, dim);
+      else start = std::clamp<int64_t>(start, 0, dim - 1);
+      st[ax] = absl::StrCat(start);
+    }
+    sp[ax] = absl::StrCat(step);
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string yp = Out(y);
+  Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t dy[] = ", Dims(y),
+                    ";\n    const int64_t starts[] = {", absl::StrJoin(st, ", "), "};\n    const int64_t steps[] = {",
+                    absl::StrJoin(sp, ", "), "};\n    K::Slice<", CT(x), ">(", rank, ", dx, starts, steps, dy, ", xp,
+                    ", ", yp, ");\n  }"));
+  kernels_.insert("shape.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitReduce(const Node& n) {
+  static const std::map<std::string, int> kKinds = {{"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2},
+                                                    {"ReduceMin", 3}, {"ReduceProd", 4}, {"ReduceSumSquare", 5},
+                                                    {"ReduceL2", 6}};
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  const int rank = Rank(x);
+  std::vector<int64_t> axes;
+  const bool axes_input = (n.op_type == "ReduceSum" && n.opset >= 13) || n.opset >= 18;
+  if (axes_input) {
+    if (n.HasInput(1)) {
+      auto a = ConstInts(n.inputs[1]);
+      if (!a) return Unsupported(n, "axes that are not constants");
+      axes = *a;
+    }
+  } else {
+    axes = n.GetInts("axes");
+  }
+  if (axes.empty()) {
+    if (n.GetInt("noop_with_empty_axes", 0)) return EmitCopyAlias(n);
+    for (int d = 0; d < rank; ++d) axes.push_back(d);
+  }
+  for (int64_t& a : axes)
+    if (a < 0) a += rank;
+  std::sort(axes.begin(), axes.end());
+  for (size_t i = 1; i < axes.size(); ++i)
+    if (axes[i] != axes[i - 1] + 1) return Unsupported(n, "axes that are not contiguous");
+  const LinShape& sx = S(x);
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string yp = Out(y);
+  Code(absl::StrCat("K::Reduce(", ProdExpr(sx, 0, axes.front()), ", ", ProdExpr(sx, axes.front(), axes.back() + 1),
+                    ", ", ProdExpr(sx, axes.back() + 1, rank), ", ", kKinds.at(n.op_type), ", ", xp, ", ", yp, ");"));
+  kernels_.insert("normalize.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitBatchNorm(const Node& n) {
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  auto scale = ConstFloats(n.inputs[1]), bias = ConstFloats(n.inputs[2]), mean = ConstFloats(n.inputs[3]),
+       var = ConstFloats(n.inputs[4]);
+  if (!scale || !bias || !mean || !var) return Unsupported(n, "statistics that are not constants");
+  if (n.HasOutput(1)) return Unsupported(n, "training mode");
+  const float eps = n.GetFloat("epsilon", 1e-5f);
+  std::vector<float> s(scale->size()), t(scale->size());
+  for (size_t c = 0; c < s.size(); ++c) {
+    s[c] = (*scale)[c] / std::sqrt((*var)[c] + eps);
+    t[c] = (*bias)[c] - (*mean)[c] * s[c];
+  }
+  const LinShape& sx = S(x);
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string yp = Out(y);
+  Code(absl::StrCat("K::ChannelAffine(", LinExpr(sx[0]), ", ", sx.size() > 1 ? LinExpr(sx[1]) : "1", ", ",
+                    ProdExpr(sx, 2, sx.size()), ", ", xp, ", reinterpret_cast<const float*>(w + ",
+                    AddWeight(s.data(), s.size() * 4), "), reinterpret_cast<const float*>(w + ",
+                    AddWeight(t.data(), t.size() * 4), "), ", yp, ");"));
+  kernels_.insert("normalize.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitLstm(const Node& n) {
+  const std::string& x = n.inputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
+  if (n.HasAttribute("clip")) return Unsupported(n, "clip");
+  if (n.GetInt("input_forget", 0) != 0) return Unsupported(n, "input_forget");
+  if (n.HasAttribute("activations")) {
+    const std::vector<std::string> acts = n.GetStrings("activations");
+    for (size_t i = 0; i < acts.size(); ++i)
+      if (acts[i] != (i % 3 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
+  }
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  const Tensor* w = Const(n.inputs[1]);
+  const Tensor* r = Const(n.inputs[2]);
+  if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
+    return Unsupported(n, "W and R that are not float constants");
+  const Tensor* bias = n.HasInput(3) ? Const(n.inputs[3]) : nullptr;
+  if (n.HasInput(3) && bias == nullptr) return Unsupported(n, "a bias that is not a constant");
+  const Tensor* peep = n.HasInput(7) ? Const(n.inputs[7]) : nullptr;
+  if (n.HasInput(7) && peep == nullptr) return Unsupported(n, "peepholes that are not constants");
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t dirs = w->dim(0), H = r->dim(2), I = w->dim(2), G = 4 * H;
+  const LinShape& sx = S(x);
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t T = sx[0].fixed;
+  const std::string B = LinExpr(sx[1]);
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  std::string h0p, c0p;
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  if (n.HasInput(6)) {
+    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", B, ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    // W^T and R^T of this direction, and its summed bias.
+    std::vector<float> wt(I * G), rt(H * G), bsum(G, 0.f);
+    const float* wd = w->data<float>() + d * G * I;
+    const float* rd = r->data<float>() + d * G * H;
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t i = 0; i < I; ++i) wt[i * G + g] = wd[g * I + i];
+      for (int64_t i = 0; i < H; ++i) rt[i * G + g] = rd[g * H + i];
+      if (bias) bsum[g] = bias->data<float>()[d * 2 * G + g] + bias->data<float>()[d * 2 * G + G + g];
+    }
+    const size_t wo = AddWeight(wt.data(), wt.size() * 4), ro = AddWeight(rt.data(), rt.size() * 4);
+    const std::string bp = bias ? absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(bsum.data(), G * 4), ")")
+                                : "nullptr";
+    const std::string pp = peep ? absl::StrCat("reinterpret_cast<const float*>(w + ",
+                                               AddWeight(peep->data<float>() + d * 3 * H, 3 * H * 4), ")")
+                                : "nullptr";
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", reinterpret_cast<const float*>(w + ", wo,
+                      "), reinterpret_cast<const float*>(w + ", ro, "), ", bp, ", ", at(h0p), ", ", at(c0p), ", ", pp,
+                      ", ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ", at(yhp), ", ",
+                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
+// Reshape-like nodes: the output shares the input's storage, unless it is a
+// graph output (then it is copied into the caller's buffer).
+absl::Status Emitter::EmitCopyAlias(const Node& n) {
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (output_of_.count(y) || !storage_.count(x)) {
+    cur_.code.clear();
+    return EmitCopy(x, y, n.Describe());
+  }
+  storage_[y] = Storage{Loc::kArena, 0, 0, x};
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitNode(const Node& n) {
+  const std::string& op = n.op_type;
+  if (n.domain == "ai.hepml") {
+    if (op == "FusedGemm") return EmitGemm(n);
+    if (op == "FusedConv") return EmitConv(n);
+    return Unsupported(n, "");
+  }
+  if (!n.domain.empty() && n.domain != "ai.onnx") return Unsupported(n, absl::StrCat("domain ", n.domain));
+  if (op == "Gemm") return EmitGemm(n);
+  if (op == "MatMul") return EmitMatMul(n);
+  if (op == "Conv") return EmitConv(n);
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") return EmitPool(n);
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" ||
+      op == "Dropout") {
+    if (op == "Dropout" && n.HasOutput(1)) return Unsupported(n, "the mask output");
+    return EmitCopyAlias(n);
+  }
+  if (op == "Concat") return EmitConcat(n);
+  if (op == "LSTM") return EmitLstm(n);
+  if (op == "Slice") return EmitSlice(n);
+  if (op == "BatchNormalization") return EmitBatchNorm(n);
+  if (op.rfind("Reduce", 0) == 0) return EmitReduce(n);
+  if (op == "Softmax" || op == "LogSoftmax") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", n.opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    std::string outer = ProdExpr(sx, 0, axis), mid, inner;
+    if (n.opset >= 13) {
+      mid = LinExpr(sx[axis]);
+      inner = ProdExpr(sx, axis + 1, rank);
+    } else {
+      mid = ProdExpr(sx, axis, rank);
+      inner = "1";
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Softmax(", outer, ", ", mid, ", ", inner, ", ", xp, ", ", yp, ", ",
+                      op == "LogSoftmax" ? "true" : "false", ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "LayerNormalization") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    if (n.HasOutput(1) || n.HasOutput(2)) return Unsupported(n, "the Mean / InvStdDev outputs");
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", -1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    const LinShape ns(sx.begin() + axis, sx.end());
+    if (ProdAt(S(n.inputs[1]), 1) != ProdAt(ns, 1) || (n.HasInput(2) && ProdAt(S(n.inputs[2]), 1) != ProdAt(ns, 1)))
+      return Unsupported(n, "broadcast scale or bias");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string sp, In(n.inputs[1]));
+    std::string bp = "nullptr";
+    if (n.HasInput(2)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+  }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::LayerNorm(", ProdExpr(sx, 0, axis), ", ", ProdExpr(sx, axis, rank), ", ", xp, ", ", sp, ", ",
+                      bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "Transpose") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const int rank = Rank(x);
+    std::vector<int64_t> perm = n.GetInts("perm");
+    if (perm.empty())
+      for (int d = rank - 1; d >= 0; --d) perm.push_back(d);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t perm[] = {", absl::StrJoin(perm, ", "),
+                      "};\n    K::Transpose<", CT(x), ">(", rank, ", dx, perm, ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "TopK") {
+    const std::string& x = n.inputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", -1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    const std::string& any_out = n.HasOutput(0) ? n.outputs[0] : n.outputs[1];
+    const Lin k = S(any_out)[axis];
+    if (!sx[axis].IsConst() || !k.IsConst()) return Unsupported(n, "the axis depends on the batch");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const size_t esize = DTypeSize(DT(x));
+    const int64_t others = std::max(ProdAt(sx, 1), ProdAt(sx, max_batch_)) / std::max<int64_t>(1, sx[axis].fixed);
+    const std::string vp = n.HasOutput(0) ? Out(n.outputs[0])
+                                          : Scratch(CT(x), static_cast<size_t>(others * k.fixed) * esize);
+    const std::string ip = n.HasOutput(1) ? Out(n.outputs[1])
+                                          : Scratch("int64_t", static_cast<size_t>(others * k.fixed) * 8);
+    const std::string order = Scratch("int64_t", static_cast<size_t>(sx[axis].fixed) * 8);
+    Code(absl::StrCat("K::TopK<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", sx[axis].fixed, ", ",
+                      ProdExpr(sx, axis + 1, rank), ", ", k.fixed, ", ", n.GetInt("largest", 1) ? "true" : "false",
+                      ", ", xp, ", ", vp, ", ", ip, ", ", order, ");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "Gather") {
+    const std::string &x = n.inputs[0], &idx = n.inputs[1], &y = n.outputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("if (!K::Gather<", CT(x), ", ", CT(idx), ">(", ProdExpr(sx, 0, axis), ", ", LinExpr(sx[axis]), ", ",
+                      ProdExpr(sx, axis + 1, rank), ", ", xp, ", ", Count(idx), ", ", ip, ", ", yp,
+                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "GatherElements") {
+    const std::string &x = n.inputs[0], &idx = n.inputs[1], &y = n.outputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t di[] = ", Dims(idx),
+                      ";\n    if (!K::GatherElements<", CT(x), ", ", CT(idx), ">(", rank, ", dx, di, ", axis, ", ", xp,
+                      ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "ScatterElements") {
+    const std::string &x = n.inputs[0], &idx = n.inputs[1], &upd = n.inputs[2], &y = n.outputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    static const std::map<std::string, int> kRed = {{"none", 0}, {"add", 1}, {"mul", 2}, {"max", 3}, {"min", 4}};
+    auto red = kRed.find(n.GetString("reduction", "none"));
+    if (red == kRed.end()) return Unsupported(n, "reduction");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    HEPML_ASSIGN_OR_RETURN(std::string up, In(upd));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t di[] = ", Dims(idx),
+                      ";\n    std::memcpy(", yp, ", ", xp, ", sizeof(", CT(y), ") * static_cast<size_t>(", Count(y),
+                      "));\n    if (!K::ScatterElements<", CT(y), ", ", CT(idx), ">(", rank, ", dy, di, ", axis, ", ", ip,
+                      ", ", up, ", ", red->second, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ": index out of range\");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "Expand") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t dx[] = ", Dims(x),
+                      ";\n    K::BroadcastCopy<", CT(x), ">(", Rank(y), ", dy, ", xp, ", ", Rank(x), ", dx, ", yp,
+                      ");\n  }"));
+    kernels_.insert("elementwise.h");
+    return absl::OkStatus();
+  }
+  if (op == "Tile") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t dy[] = ", Dims(y),
+                      ";\n    K::Tile<", CT(x), ">(", Rank(x), ", dx, dy, ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "Where") {
+    const std::string &c = n.inputs[0], &a = n.inputs[1], &bv = n.inputs[2], &y = n.outputs[0];
+    HEPML_ASSIGN_OR_RETURN(std::string cp, In(c));
+    HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(bv));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t dc[] = ", Dims(c),
+                      ";\n    const int64_t da[] = ", Dims(a), ";\n    const int64_t db[] = ", Dims(bv),
+                      ";\n    K::Ternary(", Rank(y), ", dy, ", cp, ", ", Rank(c), ", dc, ", ap, ", ", Rank(a), ", da, ",
+                      bp, ", ", Rank(bv), ", db, ", yp, ", [](bool c, ", CT(a), " x, ", CT(a), " y) { return c ? x : y; });\n  }"));
+    kernels_.insert("elementwise.h");
+    return absl::OkStatus();
+  }
+  if (op == "ConstantOfShape") {
+    const std::string& y = n.outputs[0];
+    std::string value = "0";
+    if (const Tensor* t = n.GetTensor("value")) {
+      if (t->dtype() == DType::kFloat32) value = FloatLit(t->data<float>()[0]);
+      else if (t->dtype() == DType::kInt64) value = absl::StrCat(t->data<int64_t>()[0]);
+      else if (t->dtype() == DType::kInt32) value = absl::StrCat(t->data<int32_t>()[0]);
+      else if (t->dtype() == DType::kBool) value = t->data<bool>()[0] ? "true" : "false";
+      else return Unsupported(n, "value type");
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    ", CT(y), "* p = ", yp, ";\n    for (int64_t i = 0, e = ", Count(y),
+                      "; i < e; ++i) p[i] = ", value, ";\n  }"));
+    return absl::OkStatus();
+  }
+  static const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater",
+                                                 "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Max", "Min",
+                                                 "Pow"};
+  if (kBinary.count(op)) return EmitBinary(n);
+  if (n.inputs.size() >= 1 && n.outputs.size() == 1) return EmitUnary(n);
+  return Unsupported(n, "");
+}
+
+absl::StatusOr<EmittedProgram> Emitter::Run() {
+  // Inputs and outputs.
+  int k = 0;
+  for (const ValueInfo* vi : graph_.RequiredInputs()) {
+    const ValueShape* vs = shapes_.Find(vi->name);
+    if (vs == nullptr) return absl::InternalError(absl::StrCat("input '", vi->name, "' has no resolved shape"));
+    if (CTypeOf(vs->dtype) == nullptr) {
+      return absl::UnimplementedError(absl::StrCat("input '", vi->name, "' is ", DTypeName(vs->dtype),
+                                                   ": hepml compile handles float32, int64, int32 and bool inputs"));
+    }
+    inputs_.push_back(IoSpec{vi->name, vs->dtype, vs->shape});
+    storage_[vi->name] = Storage{Loc::kInput, k++, 0, ""};
+  }
+  for (size_t i = 0; i < graph_.outputs.size(); ++i) {
+    const std::string& name = graph_.outputs[i].name;
+    const ValueShape* vs = shapes_.Find(name);
+    if (vs == nullptr) return absl::UnimplementedError(absl::StrCat("output '", name, "' has no resolved shape"));
+    if (CTypeOf(vs->dtype) == nullptr) {
+      return absl::UnimplementedError(absl::StrCat("output '", name, "' is ", DTypeName(vs->dtype),
+                                                   ": hepml compile handles float32, int64, int32 and bool outputs"));
+    }
+    outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
+    if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);
+  }
+  // Nodes in order; nodes whose outputs are all folded shape values vanish.
+  for (const Node& n : graph_.nodes) {
+    bool all_known = true;
+    for (const std::string& o : n.outputs) {
+      if (o.empty()) continue;
+      const ValueShape* vs = shapes_.Find(o);
+      if (!vs || !vs->known) all_known = false;  // a known graph output is copied at the end
+    }
+    if (all_known) continue;
+    for (const std::string& o : n.outputs) {
+      if (o.empty()) continue;
+      if (CTypeOf(DT(o)) == nullptr) {
+        return absl::UnimplementedError(absl::StrCat(n.Describe(), ": output '", o, "' is ", DTypeName(DT(o)),
+                                                     ": hepml compile handles float32, int64, int32 and bool"));
+      }
+    }
+    BeginStep(n);
+    HEPML_RETURN_IF_ERROR(EmitNode(n));
+    if (!cur_.code.empty() && (!cur_.writes.empty())) EndStep();
+  }
+  // Graph outputs not written in place: inputs, weights, aliases, duplicates.
+  std::set<int> written;
+  for (const auto& [name, st] : storage_)
+    if (st.loc == Loc::kOutput && st.base.empty()) written.insert(st.index);
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (written.count(static_cast<int>(i))) continue;
+    const std::string& name = outputs_[i].name;
+    cur_ = Step{};
+    HEPML_ASSIGN_OR_RETURN(std::string src, In(name));
+    cur_.code = absl::StrCat("  // output '", name, "'\n  std::memcpy(out[", i, "], ", src, ", sizeof(", CT(name),
+                             ") * static_cast<size_t>(", Count(name), "));\n");
+    cur_.writes.insert(absl::StrCat("@out", i));
+    EndStep();
+  }
+  // Live ranges of arena values and scratch buffers.
+  std::map<std::string, ArenaBlock> blocks;
+  for (const ArenaBlock& s : scratch_) blocks[s.name] = s;
+  for (const auto& [name, st] : storage_) {
+    if (st.loc != Loc::kArena || !st.base.empty()) continue;
+    const LinShape& s = S(name);
+    const size_t bytes = static_cast<size_t>(std::max(ProdAt(s, 1), ProdAt(s, max_batch_))) * DTypeSize(DT(name));
+    blocks[name] = ArenaBlock{name, bytes, -1, -1, 0};
+  }
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i) {
+    for (const auto* set : {&steps_[i].reads, &steps_[i].writes}) {
+      for (const std::string& v : *set) {
+        auto it = blocks.find(v);
+        if (it == blocks.end()) continue;
+        if (it->second.first < 0) it->second.first = i;
+        it->second.last = i;
+      }
+    }
+  }
+  // First fit in order of first use.
+  std::vector<ArenaBlock*> order;
+  for (auto& [name, blk] : blocks)
+    if (blk.first >= 0) order.push_back(&blk);
+  std::sort(order.begin(), order.end(), [](const ArenaBlock* x, const ArenaBlock* y) {
+    return x->first != y->first ? x->first < y->first : x->bytes > y->bytes;
+  });
+  size_t arena = 0;
+  std::vector<const ArenaBlock*> placed;
+  for (ArenaBlock* blk : order) {
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (const ArenaBlock* p : placed)
+      if (p->first <= blk->last && blk->first <= p->last) busy.emplace_back(p->offset, p->offset + AlignUp(p->bytes));
+    std::sort(busy.begin(), busy.end());
+    size_t off = 0;
+    for (const auto& [lo, hi] : busy) {
+      if (off + AlignUp(blk->bytes) <= lo) break;
+      off = std::max(off, hi);
+    }
+    blk->offset = off;
+    arena = std::max(arena, off + AlignUp(blk->bytes));
+    placed.push_back(blk);
+  }
+  EmittedProgram prog;
+  for (const Step& s : steps_) absl::StrAppend(&prog.body, s.code);
+  std::vector<std::pair<std::string, std::string>> repl;
+  for (const auto& [name, blk] : blocks) repl.emplace_back(absl::StrCat("@OFF{", name, "}@"), absl::StrCat(blk.offset));
+  prog.body = absl::StrReplaceAll(prog.body, repl);
+  prog.inputs = inputs_;
+  prog.outputs = outputs_;
+  prog.weights = std::move(weights_);
+  prog.arena_bytes = arena;
+  prog.kernel_files = kernels_;
+  prog.num_steps = static_cast<int>(steps_.size());
+  return prog;
+}
+
+}  // namespace
+
+absl::StatusOr<EmittedProgram> EmitProgram(const Graph& graph, const GraphShapes& shapes, int64_t max_batch) {
+  Emitter e(graph, shapes, max_batch);
+  return e.Run();
+}
+
+}  // namespace hepml::codegen

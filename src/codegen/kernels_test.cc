@@ -1,0 +1,240 @@
+// The emitted kernel library (src/codegen/emitted/), compiled here as plain
+// headers, against hepml's own operators on the same inputs.
+#include <random>
+
+#include "codegen/emitted/common.h"
+#include "codegen/emitted/conv.h"
+#include "codegen/emitted/elementwise.h"
+#include "codegen/emitted/gemm.h"
+#include "codegen/emitted/normalize.h"
+#include "codegen/emitted/pool.h"
+#include "codegen/emitted/recurrent.h"
+#include "codegen/emitted/shape.h"
+#include "gtest/gtest.h"
+#include "ops/op_test_util.h"
+
+namespace hepml {
+namespace {
+
+namespace K = hepml_emitted;
+using ops::testing::AttrFloat;
+using ops::testing::AttrInt;
+using ops::testing::AttrInts;
+using ops::testing::RunOp;
+
+Tensor Random(Shape shape, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  Tensor t = Tensor::Empty(DType::kFloat32, shape);
+  for (int64_t i = 0; i < t.size(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
+void ExpectNear(const Tensor& expected, const std::vector<float>& got, float tol = 1e-5f) {
+  ASSERT_EQ(expected.size(), static_cast<int64_t>(got.size()));
+  for (int64_t i = 0; i < expected.size(); ++i)
+    ASSERT_NEAR(expected.data<float>()[i], got[i], tol) << "element " << i;
+}
+
+TEST(EmittedKernels, GemmMatchesHepmlAcrossTileEdges) {
+  // Sizes straddle the 4x16 register tile and the 256-deep K block.
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 16, 7}, {7, 37, 300}, {8, 64, 32}}) {
+    Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
+    auto ref = RunOp("Gemm", 13, {a, b, c}, {AttrFloat("alpha", 0.5f)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(m * n);
+    K::Gemm(m, n, k, a.data<float>(), false, b.data<float>(), false, 0.5f, 1.f, c.data<float>(), 1, n, K::Act::kNone,
+            0.f, 0.f, y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
+TEST(EmittedKernels, PackedGemmMatchesHepml) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32}}) {
+    Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
+    auto ref = RunOp("Gemm", 13, {a, b, c});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> packed(k * n), y(m * n);
+    K::PackB(k, n, b.data<float>(), packed.data());
+    K::GemmPacked(m, n, k, a.data<float>(), packed.data(), 1.f, 1.f, c.data<float>(), 1, n, K::Act::kNone, 0.f, 0.f,
+                  y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
+TEST(EmittedKernels, GemmTransposedOperandsAndColumnBias) {
+  const int64_t m = 5, n = 6, k = 4;
+  Tensor a = Random({k, m}, 4), b = Random({n, k}, 5), c = Random({m, 1}, 6);
+  auto ref = RunOp("Gemm", 13, {a, b, c}, {AttrInt("transA", 1), AttrInt("transB", 1), AttrFloat("beta", 2.f)});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<float> y(m * n);
+  K::Gemm(m, n, k, a.data<float>(), true, b.data<float>(), true, 1.f, 2.f, c.data<float>(), m, 1, K::Act::kNone, 0.f,
+          0.f, y.data());
+  ExpectNear((*ref)[0], y);
+}
+
+TEST(EmittedKernels, ConvMatchesHepml) {
+  // 2-D with padding, stride and dilation; 1-D grouped.
+  {
+    Tensor x = Random({2, 3, 9, 8}, 7), w = Random({4, 3, 3, 3}, 8), bias = Random({4}, 9);
+    auto ref = RunOp("Conv", 11, {x, w, bias},
+                     {AttrInts("pads", {1, 2, 1, 2}), AttrInts("strides", {2, 1}), AttrInts("dilations", {1, 2})});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    const Tensor& r = (*ref)[0];
+    K::ConvGeometry g;
+    g.spatial = 2;
+    for (int i = 0; i < 2; ++i) {
+      g.in[i] = x.dim(2 + i);
+      g.out[i] = r.dim(2 + i);
+      g.kernel[i] = 3;
+    }
+    g.stride[0] = 2;
+    g.dilation[1] = 2;
+    g.pad_begin[0] = 1;
+    g.pad_begin[1] = 2;
+    std::vector<float> col(3 * 9 * r.dim(2) * r.dim(3)), y(r.size());
+    K::Conv(g, 2, 3, 4, 1, x.data<float>(), w.data<float>(), bias.data<float>(), K::Act::kNone, 0.f, 0.f, col.data(),
+            y.data());
+    ExpectNear(r, y);
+  }
+  {
+    Tensor x = Random({3, 4, 10}, 10), w = Random({6, 2, 1}, 11);
+    auto ref = RunOp("Conv", 11, {x, w}, {AttrInt("group", 2)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    K::ConvGeometry g;
+    g.in[0] = g.out[0] = 10;
+    std::vector<float> y((*ref)[0].size());
+    K::Conv(g, 3, 4, 6, 2, x.data<float>(), w.data<float>(), nullptr, K::Act::kRelu, 0.f, 0.f, nullptr, y.data());
+    auto relu = RunOp("Relu", 14, {(*ref)[0]});
+    ExpectNear((*relu)[0], y);
+  }
+}
+
+TEST(EmittedKernels, PoolingMatchesHepml) {
+  Tensor x = Random({2, 3, 7, 6}, 12);
+  auto ref = RunOp("MaxPool", 12, {x}, {AttrInts("kernel_shape", {3, 2}), AttrInts("strides", {2, 2}),
+                                         AttrInts("pads", {1, 0, 1, 0})});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const Tensor& r = (*ref)[0];
+  K::ConvGeometry g;
+  g.spatial = 2;
+  g.in[0] = 7;
+  g.in[1] = 6;
+  g.out[0] = r.dim(2);
+  g.out[1] = r.dim(3);
+  g.kernel[0] = 3;
+  g.kernel[1] = 2;
+  g.stride[0] = g.stride[1] = 2;
+  g.pad_begin[0] = 1;
+  std::vector<float> y(r.size());
+  K::Pool(g, 6, true, false, x.data<float>(), y.data());
+  ExpectNear(r, y);
+  auto avg = RunOp("GlobalAveragePool", 1, {x});
+  std::vector<float> ya(6);
+  K::GlobalPool(6, 42, false, x.data<float>(), ya.data());
+  ExpectNear((*avg)[0], ya);
+}
+
+TEST(EmittedKernels, SoftmaxLayerNormReduceMatchHepml) {
+  Tensor x = Random({3, 5, 4}, 13);
+  auto sm = RunOp("Softmax", 13, {x}, {AttrInt("axis", 1)});
+  std::vector<float> y(60);
+  K::Softmax(3, 5, 4, x.data<float>(), y.data(), false);
+  ExpectNear((*sm)[0], y);
+  auto lsm = RunOp("LogSoftmax", 13, {x}, {AttrInt("axis", -1)});
+  K::Softmax(15, 4, 1, x.data<float>(), y.data(), true);
+  ExpectNear((*lsm)[0], y);
+  Tensor scale = Random({4}, 14), bias = Random({4}, 15);
+  auto ln = RunOp("LayerNormalization", 17, {x, scale, bias}, {AttrFloat("epsilon", 1e-5f)});
+  ASSERT_TRUE(ln.ok()) << ln.status();
+  K::LayerNorm(15, 4, x.data<float>(), scale.data<float>(), bias.data<float>(), 1e-5f, y.data());
+  ExpectNear((*ln)[0], y);
+  auto mean = RunOp("ReduceMean", 13, {x}, {AttrInts("axes", {1}), AttrInt("keepdims", 0)});
+  std::vector<float> ym(12);
+  K::Reduce(3, 5, 4, 1, x.data<float>(), ym.data());
+  ExpectNear((*mean)[0], ym);
+  auto mx = RunOp("ReduceMax", 13, {x}, {AttrInts("axes", {1, 2}), AttrInt("keepdims", 1)});
+  std::vector<float> yx(3);
+  K::Reduce(3, 20, 1, 2, x.data<float>(), yx.data());
+  ExpectNear((*mx)[0], yx);
+}
+
+TEST(EmittedKernels, BroadcastBinaryMatchesHepml) {
+  Tensor a = Random({2, 1, 4}, 16), b = Random({3, 1}, 17);
+  auto ref = RunOp("Sub", 14, {a, b});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const int64_t dy[] = {2, 3, 4}, da[] = {2, 1, 4}, db[] = {3, 1};
+  std::vector<float> y(24);
+  K::Binary(3, dy, a.data<float>(), 3, da, b.data<float>(), 2, db, y.data(), [](float x, float z) { return x - z; });
+  ExpectNear((*ref)[0], y);
+}
+
+TEST(EmittedKernels, DataMovementMatchesHepml) {
+  Tensor x = Random({2, 3, 4}, 18);
+  auto tr = RunOp("Transpose", 13, {x}, {AttrInts("perm", {2, 0, 1})});
+  const int64_t dx[] = {2, 3, 4}, perm[] = {2, 0, 1};
+  std::vector<float> y(24);
+  K::Transpose<float>(3, dx, perm, x.data<float>(), y.data());
+  ExpectNear((*tr)[0], y);
+
+  Tensor idx = Tensor::FromVector<int64_t>({2, 2}, {2, -1, 0, 1});
+  auto g = RunOp("Gather", 13, {x, idx}, {AttrInt("axis", 1)});
+  std::vector<float> yg(2 * 4 * 4);
+  ASSERT_TRUE(K::Gather(2, 3, 4, x.data<float>(), 4, idx.data<int64_t>(), yg.data()));
+  ExpectNear((*g)[0], yg);
+  const int64_t bad[] = {3};
+  EXPECT_FALSE(K::Gather(2, 3, 4, x.data<float>(), 1, bad, yg.data()));
+
+  Tensor starts = Tensor::FromVector<int64_t>({2}, {1, -1}), ends = Tensor::FromVector<int64_t>({2}, {3, -5}),
+         axes = Tensor::FromVector<int64_t>({2}, {1, 2}), steps = Tensor::FromVector<int64_t>({2}, {1, -2});
+  auto sl = RunOp("Slice", 13, {x, starts, ends, axes, steps});
+  ASSERT_TRUE(sl.ok()) << sl.status();
+  const int64_t st[] = {0, 1, 3}, sp[] = {1, 1, -2}, dy[] = {2, 2, 2};
+  std::vector<float> ys(8);
+  K::Slice<float>(3, dx, st, sp, dy, x.data<float>(), ys.data());
+  ExpectNear((*sl)[0], ys);
+
+  Tensor data = Random({3, 4}, 19), upd = Random({2, 4}, 20);
+  Tensor sidx = Tensor::FromVector<int64_t>({2, 4}, {0, 2, 1, 0, 2, 2, 0, 1});
+  auto sc = RunOp("ScatterElements", 16, {data, sidx, upd}, {ops::testing::AttrString("reduction", "add")});
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  std::vector<float> ysc(data.data<float>(), data.data<float>() + 12);
+  const int64_t d34[] = {3, 4}, d24[] = {2, 4};
+  ASSERT_TRUE(K::ScatterElements(2, d34, d24, 0, sidx.data<int64_t>(), upd.data<float>(), 1, ysc.data()));
+  ExpectNear((*sc)[0], ysc);
+  auto ge = RunOp("GatherElements", 13, {data, sidx}, {AttrInt("axis", 0)});
+  std::vector<float> yge(8);
+  ASSERT_TRUE(K::GatherElements(2, d34, d24, 0, data.data<float>(), sidx.data<int64_t>(), yge.data()));
+  ExpectNear((*ge)[0], yge);
+}
+
+TEST(EmittedKernels, LstmMatchesHepml) {
+  // Bidirectional with bias, initial state and peepholes; W and R transposed
+  // as the compiler stores them.
+  const int64_t T = 4, B = 3, I = 5, H = 6, G = 4 * H;
+  Tensor x = Random({T, B, I}, 21), w = Random({2, G, I}, 22), r = Random({2, G, H}, 23), bias = Random({2, 2 * G}, 24);
+  Tensor h0 = Random({2, B, H}, 25), c0 = Random({2, B, H}, 26), p = Random({2, 3 * H}, 27);
+  auto ref = ops::testing::RunOpValues(
+      {"LSTM", 14, "", {ops::testing::AttrString("direction", "bidirectional"), AttrInt("hidden_size", H)}, 3},
+      {Value::FromTensor(x), Value::FromTensor(w), Value::FromTensor(r), Value::FromTensor(bias), Value{},
+       Value::FromTensor(h0), Value::FromTensor(c0), Value::FromTensor(p)});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<float> y(T * 2 * B * H), yh(2 * B * H), yc(2 * B * H), gates(B * G), hs(B * H), cs(B * H);
+  for (int64_t d = 0; d < 2; ++d) {
+    std::vector<float> wt(I * G), rt(H * G), bs(G);
+    for (int64_t g = 0; g < G; ++g) {
+      for (int64_t i = 0; i < I; ++i) wt[i * G + g] = w.data<float>()[(d * G + g) * I + i];
+      for (int64_t i = 0; i < H; ++i) rt[i * G + g] = r.data<float>()[(d * G + g) * H + i];
+      bs[g] = bias.data<float>()[d * 2 * G + g] + bias.data<float>()[d * 2 * G + G + g];
+    }
+    K::Lstm(T, B, I, H, x.data<float>(), wt.data(), rt.data(), bs.data(), h0.data<float>() + d * B * H,
+            c0.data<float>() + d * B * H, p.data<float>() + d * 3 * H, d == 1, y.data() + d * B * H, 2 * B * H,
+            yh.data() + d * B * H, yc.data() + d * B * H, gates.data(), hs.data(), cs.data());
+  }
+  ExpectNear((*ref)[0].tensor, y);
+  ExpectNear((*ref)[1].tensor, yh);
+  ExpectNear((*ref)[2].tensor, yc);
+}
+
+}  // namespace
+}  // namespace hepml

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""End-to-end check of `hepml compile` on the HEP model set.
+
+    check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
+                     [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
+
+DIR is what bench/models/generate.py wrote. For each model this
+
+  1. runs `hepml compile DIR/NAME.onnx -o WORK/NAME/pkg --max-batch B`, with --dim for
+     every symbolic input axis other than "batch": once per distinct set of sizes among
+     the model's data sets (steps 2-3 for each),
+  2. builds the package with cmake and the chosen compiler, flags
+     `-Wall -Wextra -Werror -O2` (any warning fails; --native adds -march=native),
+  3. runs `NAME_run --input ... --output-dir` on each data set and `hepml run` on the
+     same inputs, and compares every output file: same dtype and shape,
+     |compiled - hepml| <= atol elementwise,
+  4. (first package) builds tests/compile/instance_check.cc against the library: run() allocates nothing,
+     four threads with an instance each agree with a single-threaded run, batch 1 after
+     the maximum batch equals a fresh instance's, batches outside 1..max are refused,
+  5. (first package) runs `NAME_run --bench --json` once and checks the JSON object's fields.
+
+Prints one line per model and ends with `N passed, M failed`; exit status 1 on any
+failure.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "differential"))
+from npcompare import compare, sanitize  # noqa: E402
+
+FLAGS = "-Wall -Wextra -Werror -O2"
+BENCH_KEYS = ["model", "batch", "threads", "iterations", "load_ms", "latency_us", "throughput_per_s", "peak_rss_mib"]
+
+
+def run(cmd, timeout=600, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, **kw)
+    return p.returncode, p.stdout
+
+
+def data_set_dims(m, ds):
+    """The sizes of the model's symbolic input axes other than "batch" in data set ds."""
+    dims = {}
+    for spec in m["inputs"]:
+        shape = ds["inputs"][spec["name"]]["shape"]
+        for axis, d in enumerate(spec["shape"]):
+            if isinstance(d, str) and d != "batch":
+                dims[d] = shape[axis]
+    return dims
+
+
+def check_model(args, m, work):
+    """One package per distinct set of --dim values among the data sets."""
+    groups = []
+    for ds in m["data_sets"]:
+        dims = data_set_dims(m, ds)
+        for g in groups:
+            if g[0] == dims:
+                g[1].append(ds)
+                break
+        else:
+            groups.append((dims, [ds]))
+    problems = []
+    for i, (dims, sets) in enumerate(groups):
+        sub = os.path.join(work, f"dims{i}")
+        os.makedirs(sub, exist_ok=True)
+        problems += check_package(args, m, sub, dims, sets, contracts=i == 0)
+    return problems, [", ".join(f"{k}={v}" for k, v in sorted(g[0].items())) for g in groups if g[0]]
+
+
+def check_package(args, m, work, dims, data_sets, contracts):
+    problems = []
+    name = m["name"]
+    root = args.models
+    pkg = os.path.join(work, "pkg")
+    cmd = [args.hepml, "compile", os.path.join(root, m["file"]), "-o", pkg, "--name", name,
+           "--namespace", "hepml_test::compiled", "--max-batch", str(args.max_batch)]
+    for k, v in sorted(dims.items()):
+        cmd += ["--dim", f"{k}={v}"]
+    if args.embed_weights:
+        cmd.append("--embed-weights")
+    rc, out = run(cmd)
+    if rc != 0:
+        return [f"hepml compile failed ({rc}): {out.strip()}"]
+    build = os.path.join(work, "build")
+    rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
+                   f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
+    if rc != 0:
+        return [f"cmake configure failed: {out[-2000:]}"]
+    rc, out = run(["cmake", "--build", build, "-j", str(args.jobs)])
+    if rc != 0:
+        return [f"build failed: {out[-4000:]}"]
+    exe = os.path.join(build, f"{name}_run")
+    for ds in data_sets:
+        feeds = []
+        for n, spec in ds["inputs"].items():
+            feeds += ["--input", f"{n}={os.path.join(root, spec['file'])}"]
+        tag = ds["dir"].replace("/", "_")
+        got_dir, ref_dir = os.path.join(work, "got", tag), os.path.join(work, "ref", tag)
+        rc, out = run([exe] + feeds + ["--output-dir", got_dir])
+        if rc != 0:
+            problems.append(f"{ds['dir']}: {name}_run failed ({rc}): {out.strip()}")
+            continue
+        rc, out = run([args.hepml, "run", os.path.join(root, m["file"])] + feeds + ["--output-dir", ref_dir])
+        if rc != 0:
+            problems.append(f"{ds['dir']}: hepml run failed ({rc}): {out.strip()}")
+            continue
+        for out_name in ds["outputs"]:
+            f = sanitize(out_name) + ".npy"
+            if not os.path.exists(os.path.join(got_dir, f)):
+                problems.append(f"{ds['dir']}: output '{out_name}': {name}_run wrote no {f}")
+                continue
+            got, ref = np.load(os.path.join(got_dir, f)), np.load(os.path.join(ref_dir, f))
+            problems += [f"{ds['dir']}: output '{out_name}': {p}" for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+    if not contracts:
+        return problems
+    # The contracts of NAME.h: no allocation in run(), one instance per thread.
+    check_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance_check.cc")
+    check_exe = os.path.join(work, "instance_check")
+    rc, out = run([args.cxx, "-std=c++17", *FLAGS.split(), f"-I{pkg}", f'-DMODEL_HEADER="{name}.h"',
+                   f"-DMODEL_CLASS=hepml_test::compiled::{name}", check_src, os.path.join(build, f"lib{name}.a"),
+                   "-pthread", "-o", check_exe])
+    if rc != 0:
+        problems.append(f"instance_check does not build: {out[-3000:]}")
+    else:
+        rc, out = run([check_exe], cwd=pkg)
+        if rc != 0 or out.strip() != "ok":
+            problems.append(f"instance_check: {out.strip()}")
+    rc, out = run([exe, "--bench", "--batch", "2", "--iterations", "5", "--warmup", "1", "--json"])
+    if rc != 0:
+        problems.append(f"{name}_run --bench failed ({rc}): {out.strip()}")
+    else:
+        try:
+            j = json.loads(out)
+            missing = [k for k in BENCH_KEYS if k not in j]
+            if missing or j["batch"] != 2 or j["iterations"] != 5 or not all(
+                    k in j["latency_us"] for k in ("p50", "p90", "p99", "mean")):
+                problems.append(f"{name}_run --bench --json: unexpected object {j}")
+        except ValueError:
+            problems.append(f"{name}_run --bench --json printed no JSON: {out[:300]}")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hepml", required=True)
+    ap.add_argument("--models", required=True, help="folder written by bench/models/generate.py")
+    ap.add_argument("--only", required=True, help="comma-separated model names")
+    ap.add_argument("--work", help="scratch folder (default: a temporary one, removed)")
+    ap.add_argument("--cxx", default="g++")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--embed-weights", action="store_true")
+    ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
+    ap.add_argument("--atol", type=float, default=1e-5)
+    args = ap.parse_args()
+    if shutil.which(args.cxx) is None:
+        print(f"check_compile: compiler {args.cxx} not found")
+        return 1
+    with open(os.path.join(args.models, "models.json")) as f:
+        models = {m["name"]: m for m in json.load(f)["models"]}
+    wanted = args.only.split(",")
+    unknown = [w for w in wanted if w not in models]
+    if unknown:
+        sys.exit(f"check_compile: not in models.json: {unknown}")
+    import tempfile
+    work = args.work or tempfile.mkdtemp(prefix="hepml_compile_")
+    passed = failed = 0
+    try:
+        for w in wanted:
+            mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}")
+            shutil.rmtree(mwork, ignore_errors=True)
+            os.makedirs(mwork)
+            problems, compiled_dims = check_model(args, models[w], mwork)
+            ok = not problems
+            passed += ok
+            failed += not ok
+            note = f", compiled for {'; '.join(compiled_dims)}" if compiled_dims else ""
+            print(f"{'PASS' if ok else 'FAIL'} {w} ({args.cxx}{', embedded weights' if args.embed_weights else ''}"
+                  f"{', -march=native' if args.native else ''}"
+                  f", atol {args.atol:g}{note})")
+            for p in problems:
+                print(f"    {p}")
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
