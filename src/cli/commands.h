@@ -13,6 +13,7 @@ void AddInfoCommand(CLI::App& app, int* exit_code);
 void AddRunCommand(CLI::App& app, int* exit_code);
 void AddConformanceCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
+void AddServeCommand(CLI::App& app, int* exit_code);
 
 // Exit codes shared by all subcommands.
 inline constexpr int kExitOk = 0;

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddRunCommand(app, &exit_code);
   hepml::cli::AddConformanceCommand(app, &exit_code);
   hepml::cli::AddBenchCommand(app, &exit_code);
+  hepml::cli::AddServeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
