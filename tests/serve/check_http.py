@@ -25,6 +25,11 @@ output [ { name: "class_probabilities" data_type: TYPE_FP32 dims: [ 5 ] } ]
 dynamic_batching { max_queue_delay_microseconds: 20000 }
 instance_group [ { count: 1 kind: KIND_CPU } ]
 """
+# Requests wait up to 2 s for a batch of 64: SIGTERM finds them queued.
+QUEUED_CONFIG = """
+max_batch_size: 64
+dynamic_batching { max_queue_delay_microseconds: 2000000 }
+"""
 
 
 def binary_request(x, outputs_binary=True, declared=None):
@@ -42,7 +47,8 @@ def main():
     args = ap.parse_args()
     f = Failures()
     work = tempfile.mkdtemp(prefix="hepml-serve-http-")
-    repo = make_repository(os.path.join(work, "repo"), {"trigger_mlp": (CONFIG, {1: TRIGGER_MLP})})
+    repo = make_repository(os.path.join(work, "repo"), {"trigger_mlp": (CONFIG, {1: TRIGGER_MLP}),
+                                                        "queued_mlp": (QUEUED_CONFIG, {1: TRIGGER_MLP})})
     x = np.load(TRIGGER_INPUT)
     expected = hepml_run(args.hepml, TRIGGER_MLP, {"features": x}, work)["class_probabilities"]
 
@@ -194,22 +200,27 @@ def main():
                 "metric success count 4")
         f.check('nv_inference_count{model="trigger_mlp",version="1"} 16\n' in text, "metric inference count 16")
 
-        # SIGTERM while requests are in flight: each is answered, exit 0.
+        # SIGTERM while requests wait in the batcher's queue: each is
+        # answered, then the server exits 0.
+        queued = base + "/v2/models/queued_mlp/infer"
+
         def one(i):
             body = {"inputs": [{"name": "features", "shape": [1, 16], "datatype": "FP32", "data": x[i % 4].tolist()}]}
-            return curl_json(infer, "POST", body)[0]
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            futures = [pool.submit(one, i) for i in range(64)]
-            time.sleep(0.05)
+            return curl_json(queued, "POST", body)
+
+        pending_metric = 'nv_inference_pending_request_count{model="queued_mlp",version="1"} 8\n'
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(one, i) for i in range(8)]
+            deadline = time.time() + 60
+            while time.time() < deadline and pending_metric not in curl(server.metrics)[1].decode():
+                time.sleep(0.02)
+            f.check(pending_metric in curl(server.metrics)[1].decode(), "8 requests pending before SIGTERM")
             rc = server.stop()
-            codes = [fu.result() for fu in futures]
+            answers = [fu.result() for fu in futures]
         f.check(rc == 0, f"exit code after SIGTERM: {rc}\n{server.read_log()[-2000:]}")
-        answered = [c for c in codes if c == 200]
-        refused = [c for c in codes if c != 200]
-        # Requests either completed (200) or were refused before reaching the
-        # server (curl: 000, connection refused); none is cut off mid-way.
-        f.check(all(c in (200, 0) for c in codes), f"requests around SIGTERM: {sorted(set(codes))}")
-        print(f"around SIGTERM: {len(answered)} answered, {len(refused)} refused", flush=True)
+        f.check(all(code == 200 for code, _ in answers), f"queued requests answered: {[c for c, _ in answers]}")
+        f.check(all(np.allclose(np.array(res["outputs"][0]["data"]), expected[i % 4], atol=1e-6)
+                    for i, (code, res) in enumerate(answers) if code == 200), "queued requests got their outputs")
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
