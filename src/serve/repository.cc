@@ -310,16 +310,22 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const S
     else
       wanted.insert(m);
   }
-  std::lock_guard<std::mutex> lock(repo->mu_);
+  bool failed = false;
   for (const std::string& m : wanted)
     if (!found.count(m) && !all) {
       Log(options, absl::StrCat("model '", m, "' (--load-model) is not in any model repository"));
-      repo->startup_failed_ = true;
+      failed = true;
     }
-  for (const auto& [name, dir] : found) {
-    if (!all && !wanted.count(name)) continue;
-    absl::Status st = repo->LoadLocked(name, dir);
-    if (!st.ok()) repo->startup_failed_ = true;
+  {
+    std::lock_guard<std::mutex> load_lock(repo->load_mu_);
+    for (const auto& [name, dir] : found) {
+      if (!all && !wanted.count(name)) continue;
+      if (!repo->LoadModel(name, dir).ok()) failed = true;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(repo->mu_);
+    repo->startup_failed_ = failed;
   }
   if (options.model_control_mode == ModelControlMode::kPoll) {
     ModelRepository* self = repo.get();
@@ -356,13 +362,24 @@ absl::StatusOr<std::map<std::string, std::string>> ModelRepository::Scan() const
   return found;
 }
 
-absl::Status ModelRepository::LoadLocked(const std::string& name, const std::string& dir) {
+absl::Status ModelRepository::LoadModel(const std::string& name, const std::string& dir) {
   std::string signature = ModelFolderSignature(dir);
   auto fail = [&](const absl::Status& st) {
     std::string reason(st.message());
-    Log(options_, absl::StrCat("model '", name, "' failed to load: ", reason));
-    UnloadLocked(name, reason);
-    models_[name].signature = signature;  // polling retries once the files change
+    bool serving = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& entry = models_[name];
+      serving = !entry.versions.empty();
+      if (!serving) {
+        entry.state = "UNAVAILABLE";
+        entry.reason = reason;
+      }
+      entry.signature = signature;  // polling retries once the files change
+    }
+    // A failed reload leaves the versions already loaded serving.
+    Log(options_, absl::StrCat("model '", name, "' failed to load: ", reason,
+                               serving ? " (the loaded versions stay in service)" : ""));
     return absl::InvalidArgumentError(absl::StrCat("failed to load '", name, "': ", reason));
   };
   inference::ModelConfig config;
@@ -418,27 +435,36 @@ absl::Status ModelRepository::LoadLocked(const std::string& name, const std::str
       return fail(absl::InvalidArgumentError(absl::StrCat("version ", v, ": ", loaded.status().message())));
     versions[v] = std::move(*loaded);
   }
-  Entry& entry = models_[name];
-  auto old = std::move(entry.versions);
-  entry.versions = std::move(versions);
-  entry.state = "READY";
-  entry.reason.clear();
-  entry.signature = signature;
-  for (auto& [v, m] : old) m->Shutdown();
-  for (const auto& [v, m] : entry.versions)
+  for (const auto& [v, m] : versions)
     Log(options_, absl::StrCat("model '", name, "' version ", v, " loaded (max_batch_size ",
                                m->config().max_batch_size(),
                                m->config().has_dynamic_batching() ? ", dynamic batching" : "", ")"));
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& entry = models_[name];
+    old = std::move(entry.versions);
+    entry.versions = std::move(versions);
+    entry.state = "READY";
+    entry.reason.clear();
+    entry.signature = signature;
+  }
+  // The old versions are out of reach now: finish what they queued.
+  for (auto& [v, m] : old) m->Shutdown();
   return absl::OkStatus();
 }
 
-void ModelRepository::UnloadLocked(const std::string& name, const std::string& reason) {
-  Entry& entry = models_[name];
-  auto old = std::move(entry.versions);
-  entry.versions.clear();
-  entry.state = "UNAVAILABLE";
-  entry.reason = reason;
-  entry.signature.clear();
+void ModelRepository::UnloadModel(const std::string& name, const std::string& reason) {
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& entry = models_[name];
+    old = std::move(entry.versions);
+    entry.versions.clear();
+    entry.state = "UNAVAILABLE";
+    entry.reason = reason;
+    entry.signature.clear();
+  }
   for (auto& [v, m] : old) m->Shutdown();
 }
 
@@ -449,19 +475,25 @@ absl::Status ModelRepository::Load(const std::string& name) {
   auto it = found.find(name);
   if (it == found.end())
     return absl::NotFoundError(absl::StrCat("failed to load '", name, "': no model folder of that name in the repositories"));
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shut_down_) return absl::UnavailableError("the server is shutting down");
-  return LoadLocked(name, it->second);
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return absl::UnavailableError("the server is shutting down");
+  }
+  return LoadModel(name, it->second);
 }
 
 absl::Status ModelRepository::Unload(const std::string& name) {
   if (options_.model_control_mode != ModelControlMode::kExplicit)
     return absl::FailedPreconditionError("explicit model load / unload is not allowed unless the server runs with --model-control-mode explicit");
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = models_.find(name);
-  if (it == models_.end() || it->second.versions.empty())
-    return absl::NotFoundError(absl::StrCat("failed to unload '", name, "': the model is not loaded"));
-  UnloadLocked(name, "unloaded");
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end() || it->second.versions.empty())
+      return absl::NotFoundError(absl::StrCat("failed to unload '", name, "': the model is not loaded"));
+  }
+  UnloadModel(name, "unloaded");
   Log(options_, absl::StrCat("model '", name, "' unloaded"));
   return absl::OkStatus();
 }
@@ -537,19 +569,26 @@ void ModelRepository::Poll() {
     Log(options_, absl::StrCat("repository poll: ", found.status().message()));
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shut_down_) return;
-  for (const auto& [name, dir] : *found) {
-    auto it = models_.find(name);
-    std::string signature = ModelFolderSignature(dir);
-    if (it != models_.end() && it->second.signature == signature) continue;
-    (void)LoadLocked(name, dir);
-  }
-  for (auto& [name, entry] : models_)
-    if (!found->count(name) && !entry.versions.empty()) {
-      UnloadLocked(name, "removed from the repository");
-      Log(options_, absl::StrCat("model '", name, "' unloaded (removed from the repository)"));
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  std::map<std::string, std::string> signatures;
+  std::vector<std::string> removed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return;
+    for (const auto& [name, entry] : models_) {
+      signatures[name] = entry.signature;
+      if (!found->count(name) && !entry.versions.empty()) removed.push_back(name);
     }
+  }
+  for (const auto& [name, dir] : *found) {
+    auto it = signatures.find(name);
+    if (it != signatures.end() && it->second == ModelFolderSignature(dir)) continue;
+    (void)LoadModel(name, dir);
+  }
+  for (const std::string& name : removed) {
+    UnloadModel(name, "removed from the repository");
+    Log(options_, absl::StrCat("model '", name, "' unloaded (removed from the repository)"));
+  }
 }
 
 void ModelRepository::Shutdown() {
@@ -559,11 +598,16 @@ void ModelRepository::Shutdown() {
   }
   poll_cv_.notify_all();
   if (poller_.joinable()) poller_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shut_down_) return;
-  shut_down_ = true;
-  for (auto& [name, entry] : models_)
-    for (auto& [v, m] : entry.versions) m->Shutdown();
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  std::vector<std::shared_ptr<ModelVersion>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    for (auto& [name, entry] : models_)
+      for (auto& [v, m] : entry.versions) all.push_back(m);
+  }
+  for (auto& m : all) m->Shutdown();
 }
 
 }  // namespace hepml::serve

@@ -147,11 +147,14 @@ class ModelRepository {
   explicit ModelRepository(ServerOptions options);
   // Model folders by name across repositories; duplicates are an error.
   absl::StatusOr<std::map<std::string, std::string>> Scan() const;
-  absl::Status LoadLocked(const std::string& name, const std::string& dir);
-  void UnloadLocked(const std::string& name, const std::string& reason);
+  // REQUIRES: load_mu_ held, mu_ not held. Sessions are created without mu_,
+  // so requests to other models go on while a model loads.
+  absl::Status LoadModel(const std::string& name, const std::string& dir);
+  void UnloadModel(const std::string& name, const std::string& reason);
 
   const ServerOptions options_;
-  mutable std::mutex mu_;
+  std::mutex load_mu_;  // one load, unload or poll at a time
+  mutable std::mutex mu_;  // models_, startup_failed_, shut_down_
   std::map<std::string, Entry> models_;
   bool startup_failed_ = false;
   bool shut_down_ = false;

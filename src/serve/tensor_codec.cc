@@ -57,6 +57,10 @@ absl::StatusOr<Tensor> TensorFromRaw(const std::string& what, DType dtype, const
                                      std::string_view bytes) {
   int64_t n = NumElements(shape);
   if (dtype == DType::kString) {
+    // Each element takes at least its 4-byte length: check before allocating.
+    if (static_cast<uint64_t>(n) > bytes.size() / 4)
+      return absl::InvalidArgumentError(absl::StrCat(what, ": ", bytes.size(), " bytes cannot hold ", n,
+                                                     " BYTES elements (each needs a 4-byte length)"));
     Tensor t = Tensor::Empty(dtype, shape);
     std::string* out = t.mutable_data<std::string>();
     size_t pos = 0;

@@ -24,12 +24,14 @@ struct HttpServer::Connection {
   std::thread thread;
 };
 
-HttpServer::HttpServer(HttpHandler handler) : handler_(std::move(handler)), acceptor_(io_) {}
+HttpServer::HttpServer(HttpHandler handler, size_t max_connections)
+    : handler_(std::move(handler)), max_connections_(max_connections), acceptor_(io_) {}
 
 HttpServer::~HttpServer() { Shutdown(); }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port, HttpHandler handler) {
-  std::unique_ptr<HttpServer> server(new HttpServer(std::move(handler)));
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port, HttpHandler handler,
+                                                              size_t max_connections) {
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(handler), max_connections));
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("host '", host, "' is not an IP address"));
@@ -52,6 +54,20 @@ void HttpServer::Accept() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
+      if (connections_.size() >= max_connections_) {
+        // Over the limit: a short answer (fits the socket buffer) and close.
+        HttpResponse res{http::status::service_unavailable, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = absl::StrCat("{\"error\":\"too many open connections (", max_connections_, ")\"}");
+        res.keep_alive(false);
+        res.prepare_payload();
+        boost::system::error_code wec;
+        http::write(socket, res, wec);
+        socket.shutdown(tcp::socket::shutdown_both, wec);
+        socket.close(wec);
+        Accept();
+        return;
+      }
       auto conn = std::make_shared<Connection>(std::move(socket));
       connections_.push_back(conn);
       conn->thread = std::thread([this, conn] { Serve(conn); });

@@ -27,8 +27,10 @@ using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
 
 class HttpServer {
  public:
-  // Binds host:port (0: any free port) and starts accepting.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, HttpHandler handler);
+  // Binds host:port (0: any free port) and starts accepting. Beyond
+  // `max_connections` open connections, a new one is answered 503 and closed.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, HttpHandler handler,
+                                                           size_t max_connections = 1024);
   ~HttpServer();  // Shutdown()
 
   int port() const { return port_; }
@@ -39,11 +41,12 @@ class HttpServer {
 
  private:
   struct Connection;
-  explicit HttpServer(HttpHandler handler);
+  HttpServer(HttpHandler handler, size_t max_connections);
   void Accept();
   void Serve(std::shared_ptr<Connection> conn);
 
   HttpHandler handler_;
+  const size_t max_connections_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   int port_ = 0;
