@@ -3,6 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "grpc_service.grpc.pb.h"
 #include "serve/http/kserve_http.h"
@@ -174,29 +179,80 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Servic
     ToProto(*response, res);
     return grpc::Status::OK;
   }
+  // Requests of a stream run concurrently (so they can share batches);
+  // responses are written in completion order by a writer thread, each with
+  // its request's id.
   grpc::Status ModelStreamInfer(
       grpc::ServerContext*,
       grpc::ServerReaderWriter<inference::ModelStreamInferResponse, inference::ModelInferRequest>* stream) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<inference::ModelStreamInferResponse> ready;
+    int outstanding = 0;
+    bool reading_done = false;
+    auto finish = [&](inference::ModelStreamInferResponse out) {
+      std::lock_guard<std::mutex> lock(mu);
+      ready.push_back(std::move(out));
+      --outstanding;
+      cv.notify_all();
+    };
+    std::thread writer([&] {
+      bool ok = true;
+      std::unique_lock<std::mutex> lock(mu);
+      for (;;) {
+        cv.wait(lock, [&] { return !ready.empty() || (reading_done && outstanding == 0); });
+        if (ready.empty()) return;
+        inference::ModelStreamInferResponse out = std::move(ready.front());
+        ready.pop_front();
+        lock.unlock();
+        if (ok) ok = stream->Write(out);  // after a failed write, drain without writing
+        lock.lock();
+      }
+    });
     inference::ModelInferRequest req;
     while (stream->Read(&req)) {
-      inference::ModelStreamInferResponse out;
-      out.mutable_infer_response()->set_model_name(req.model_name());
-      out.mutable_infer_response()->set_id(req.id());
-      absl::Status st;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ++outstanding;
+      }
+      auto error = [&](const absl::Status& st) {
+        inference::ModelStreamInferResponse out;
+        out.set_error_message(std::string(st.message()));
+        out.mutable_infer_response()->set_model_name(req.model_name());
+        out.mutable_infer_response()->set_model_version(req.model_version());
+        out.mutable_infer_response()->set_id(req.id());
+        finish(std::move(out));
+      };
       auto m = repo_->Get(req.model_name(), req.model_version());
       if (!m.ok()) {
-        st = m.status();
-      } else if (auto request = FromProto(req); !request.ok()) {
-        st = request.status();
-      } else if (auto response = (*m)->Infer(std::move(*request)); !response.ok()) {
-        st = response.status();
-      } else {
-        out.mutable_infer_response()->Clear();
-        ToProto(*response, out.mutable_infer_response());
+        error(m.status());
+        continue;
       }
-      if (!st.ok()) out.set_error_message(std::string(st.message()));
-      if (!stream->Write(out)) break;
+      auto request = FromProto(req);
+      if (!request.ok()) {
+        error(request.status());
+        continue;
+      }
+      (*m)->InferAsync(std::move(*request), [&finish, name = req.model_name(), version = req.model_version(),
+                                              id = req.id()](absl::StatusOr<InferResponse> response) {
+        inference::ModelStreamInferResponse out;
+        if (response.ok()) {
+          ToProto(*response, out.mutable_infer_response());
+        } else {
+          out.set_error_message(std::string(response.status().message()));
+          out.mutable_infer_response()->set_model_name(name);
+          out.mutable_infer_response()->set_model_version(version);
+          out.mutable_infer_response()->set_id(id);
+        }
+        finish(std::move(out));
+      });
     }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      reading_done = true;
+      cv.notify_all();
+    }
+    writer.join();
     return grpc::Status::OK;
   }
   grpc::Status ModelConfig(grpc::ServerContext*, const inference::ModelConfigRequest* req,
