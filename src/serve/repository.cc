@@ -310,22 +310,22 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const S
     else
       wanted.insert(m);
   }
-  bool failed = false;
+  bool missing = false;
   for (const std::string& m : wanted)
     if (!found.count(m) && !all) {
       Log(options, absl::StrCat("model '", m, "' (--load-model) is not in any model repository"));
-      failed = true;
+      missing = true;
     }
   {
     std::lock_guard<std::mutex> load_lock(repo->load_mu_);
     for (const auto& [name, dir] : found) {
       if (!all && !wanted.count(name)) continue;
-      if (!repo->LoadModel(name, dir).ok()) failed = true;
+      (void)repo->LoadModel(name, dir);
     }
   }
   {
     std::lock_guard<std::mutex> lock(repo->mu_);
-    repo->startup_failed_ = failed;
+    repo->startup_missing_ = missing;
   }
   if (options.model_control_mode == ModelControlMode::kPoll) {
     ModelRepository* self = repo.get();
@@ -374,6 +374,7 @@ absl::Status ModelRepository::LoadModel(const std::string& name, const std::stri
       if (!serving) {
         entry.state = "UNAVAILABLE";
         entry.reason = reason;
+        entry.failed = true;
       }
       entry.signature = signature;  // polling retries once the files change
     }
@@ -447,6 +448,7 @@ absl::Status ModelRepository::LoadModel(const std::string& name, const std::stri
     entry.versions = std::move(versions);
     entry.state = "READY";
     entry.reason.clear();
+    entry.failed = false;
     entry.signature = signature;
   }
   // The old versions are out of reach now: finish what they queued.
@@ -463,6 +465,7 @@ void ModelRepository::UnloadModel(const std::string& name, const std::string& re
     entry.versions.clear();
     entry.state = "UNAVAILABLE";
     entry.reason = reason;
+    entry.failed = false;
     entry.signature.clear();
   }
   for (auto& [v, m] : old) m->Shutdown();
@@ -560,7 +563,10 @@ std::vector<ModelIndexEntry> ModelRepository::Index(bool ready_only) const {
 
 bool ModelRepository::Ready() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return !startup_failed_ && !shut_down_;
+  if (startup_missing_ || shut_down_) return false;
+  for (const auto& [name, entry] : models_)
+    if (entry.failed) return false;
+  return true;
 }
 
 void ModelRepository::Poll() {

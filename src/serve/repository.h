@@ -127,7 +127,8 @@ class ModelRepository {
   std::vector<int64_t> Versions(const std::string& name) const;
   std::vector<std::shared_ptr<ModelVersion>> Loaded() const;
   std::vector<ModelIndexEntry> Index(bool ready_only) const;
-  // Every model asked for at startup loaded.
+  // No model is left unavailable by a failed load (a later successful
+  // load or an unload clears it) and every --load-model name was found.
   bool Ready() const;
 
   // Rescans the repositories: loads new and changed models, unloads removed
@@ -141,6 +142,7 @@ class ModelRepository {
     std::string state;  // READY, UNAVAILABLE
     std::string reason;
     std::string signature;  // file times and sizes when loaded (poll)
+    bool failed = false;    // the last load failed and nothing serves: server not ready
     std::map<int64_t, std::shared_ptr<ModelVersion>> versions;
   };
 
@@ -154,9 +156,9 @@ class ModelRepository {
 
   const ServerOptions options_;
   std::mutex load_mu_;  // one load, unload or poll at a time
-  mutable std::mutex mu_;  // models_, startup_failed_, shut_down_
+  mutable std::mutex mu_;  // models_, startup_missing_, shut_down_
   std::map<std::string, Entry> models_;
-  bool startup_failed_ = false;
+  bool startup_missing_ = false;  // a --load-model name in no repository
   bool shut_down_ = false;
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;

@@ -112,10 +112,18 @@ def main():
 
     # Poll mode: a model copied in while running is picked up, a removed one
     # goes away.
-    repo_c = make_repository(os.path.join(work, "c"), {"first": (GOOD, {1: TRIGGER_MLP})})
+    repo_c = make_repository(os.path.join(work, "c"), {"first": (GOOD, {1: TRIGGER_MLP}),
+                                                       "fixme": (WRONG_DTYPE, {1: TRIGGER_MLP})})
     server = Server(args.hepml, [repo_c], ["--model-control-mode", "poll", "--repository-poll-secs", "1"])
     try:
-        f.check(server.wait_ready(), "poll server ready")
+        deadline = time.time() + 60
+        while time.time() < deadline and curl(server.http + "/v2/models/first/ready")[0] != 200:
+            time.sleep(0.1)
+        f.check(curl(server.http + "/v2/health/ready")[0] != 200, "not ready while fixme fails to load")
+        with open(os.path.join(repo_c, "fixme", "config.pbtxt"), "w") as cfg:
+            cfg.write(GOOD)
+        f.check(server.wait_ready(), "ready once fixme's config is fixed and polled")
+        f.check(curl(server.http + "/v2/models/fixme/ready")[0] == 200, "fixme loaded after the fix")
         staging = make_repository(os.path.join(work, "staging"), {"second": (GOOD, {1: TRIGGER_MLP})})
         shutil.move(os.path.join(staging, "second"), os.path.join(repo_c, "second"))
         deadline = time.time() + 30
@@ -133,6 +141,30 @@ def main():
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
+
+    # Command-line and startup errors: one line on stderr, exit 1 (startup) or 2 (usage).
+    import subprocess
+    for what, argv, want in [
+        ("missing repository", ["--model-repository", os.path.join(work, "absent")], 1),
+        ("bad control mode", ["--model-repository", repo_a, "--model-control-mode", "sometimes"], 2),
+        ("--load-model outside explicit mode", ["--model-repository", repo_a, "--load-model", "mlp"], 2),
+        ("no repository", [], 2),
+        ("bad port", ["--model-repository", repo_a, "--http-port", "70000"], 2),
+    ]:
+        out = subprocess.run([args.hepml, "serve", "--grpc-port", "-1", "--metrics-port", "-1"] + argv,
+                             capture_output=True, text=True, timeout=60)
+        f.check(out.returncode == want and out.stderr.strip(),
+                f"{what}: want exit {want} and a message, got {out.returncode} {out.stderr.strip()[:200]}")
+    blocker = Server(args.hepml, [repo_c])
+    try:
+        port = blocker.ports["HTTPService"]
+        out = subprocess.run([args.hepml, "serve", "--model-repository", repo_c, "--http-port", str(port),
+                              "--grpc-port", "0", "--metrics-port", "0"], capture_output=True, text=True, timeout=60)
+        f.check(out.returncode == 1 and str(port) in out.stderr, f"port in use: {out.returncode} {out.stderr.strip()}")
+        blocker.stop()
+    finally:
+        if blocker.proc.poll() is None:
+            blocker.proc.kill()
     f.finish()
 
 
