@@ -23,6 +23,13 @@ output [ { name: "class_probabilities" data_type: TYPE_FP32 dims: [ 5 ] } ]
 dynamic_batching { max_queue_delay_microseconds: 50000 }
 instance_group [ { count: 1 kind: KIND_CPU } ]
 """
+# Clients send 4x4 features; the model sees 16 (input reshape), and its 5
+# probabilities come back as 5x1 (output reshape).
+RESHAPED = """
+max_batch_size: 8
+input [ { name: "features" data_type: TYPE_FP32 dims: [ 4, 4 ] reshape: { shape: [ 16 ] } } ]
+output [ { name: "class_probabilities" data_type: TYPE_FP32 dims: [ 5, 1 ] reshape: { shape: [ 5 ] } } ]
+"""
 
 
 def main():
@@ -33,7 +40,8 @@ def main():
     work = tempfile.mkdtemp(prefix="hepml-serve-grpc-")
     pb, pb_grpc, mc = grpc_stubs(work)
     repo = make_repository(os.path.join(work, "repo"), {"trigger_mlp": (CONFIG, {1: TRIGGER_MLP}),
-                                                        "auto_mlp": (None, {1: TRIGGER_MLP, 2: TRIGGER_MLP})})
+                                                        "auto_mlp": (None, {1: TRIGGER_MLP, 2: TRIGGER_MLP}),
+                                                        "reshaped_mlp": (RESHAPED, {1: TRIGGER_MLP})})
     x = np.load(TRIGGER_INPUT)
     expected = hepml_run(args.hepml, TRIGGER_MLP, {"features": x}, work)["class_probabilities"]
 
@@ -85,6 +93,13 @@ def main():
         f.check(np.allclose(output(res), expected, atol=1e-6), "typed-contents ModelInfer equals hepml run")
         res = stub.ModelInfer(request(x, model="auto_mlp"))
         f.check(np.allclose(output(res), expected, atol=1e-6), "auto_mlp (derived config) equals hepml run")
+
+        mm = stub.ModelMetadata(pb.ModelMetadataRequest(name="reshaped_mlp"))
+        f.check(list(mm.inputs[0].shape) == [-1, 4, 4] and list(mm.outputs[0].shape) == [-1, 5, 1],
+                f"reshaped metadata {mm}")
+        res = stub.ModelInfer(request(x.reshape(4, 4, 4), model="reshaped_mlp"))
+        f.check(list(res.outputs[0].shape) == [4, 5, 1] and np.allclose(output(res).reshape(4, 5), expected, atol=1e-6),
+                f"reshaped input and output: {list(res.outputs[0].shape)}")
 
         def code_of(req):
             try:
@@ -167,7 +182,8 @@ def main():
 
         index = stub.RepositoryIndex(pb.RepositoryIndexRequest())
         f.check(sorted((m.name, m.version, m.state) for m in index.models)
-                == [("auto_mlp", "2", "READY"), ("trigger_mlp", "1", "READY")], f"RepositoryIndex {index}")
+                == [("auto_mlp", "2", "READY"), ("reshaped_mlp", "1", "READY"), ("trigger_mlp", "1", "READY")],
+                f"RepositoryIndex {index}")
         try:
             stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="trigger_mlp"))
             f.check(False, "unload refused outside explicit mode")
