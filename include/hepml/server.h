@@ -40,8 +40,9 @@ struct ServerOptions {
   // kExplicit: models loaded at start ("*": all).
   std::vector<std::string> startup_models;
   int repository_poll_secs = 15;
-  // Threads serving HTTP connections at once (more connections wait).
-  int http_threads = 64;
+  // Open HTTP connections served at once (one thread each); a connection
+  // beyond them is answered 503 and closed.
+  int http_max_connections = 1024;
   // Log lines ("model 'x' version 1 loaded", load errors); default stderr.
   std::function<void(const std::string&)> log;
 };

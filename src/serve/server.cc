@@ -1,5 +1,6 @@
 #include "hepml/server.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -32,7 +33,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   auto ready = [raw, repo] { return !raw->stopping && repo->Ready(); };
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   if (options.http_port >= 0) {
-    auto http = serve::HttpServer::Start(options.host, options.http_port, serve::MakeKServeHttpHandler(repo, ready));
+    auto http = serve::HttpServer::Start(options.host, options.http_port, serve::MakeKServeHttpHandler(repo, ready),
+                                         static_cast<size_t>(std::max(1, options.http_max_connections)));
     if (!http.ok()) return absl::Status(http.status().code(), absl::StrCat("HTTP: ", http.status().message()));
     raw->http = std::move(*http);
   }
