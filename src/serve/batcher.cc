@@ -143,11 +143,42 @@ std::vector<size_t> Batcher::Gather(bool* run_now) const {
   return picked;
 }
 
+void Batcher::ExpireLocked(std::unique_lock<std::mutex>& lock) {
+  if (options_.queue_timeout_us <= 0) return;
+  auto now = Clock::now();
+  auto timeout = std::chrono::microseconds(options_.queue_timeout_us);
+  std::vector<Pending> expired;
+  // FIFO with one timeout: the expired requests are at the front.
+  while (!queue_.empty() && queue_.front().enqueued + timeout <= now) {
+    expired.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  if (expired.empty()) return;
+  lock.unlock();
+  for (Pending& p : expired) {
+    RequestTiming timing;
+    timing.queue_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - p.enqueued).count();
+    p.item.done(absl::UnavailableError(absl::StrCat("request timeout expired: queued longer than ",
+                                                    options_.queue_timeout_us, " us")),
+                timing);
+  }
+  lock.lock();
+}
+
 void Batcher::ScheduleLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    schedule_cv_.wait(lock, [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && idle_ > 0); });
-    if (queue_.empty()) break;  // stopping and drained
+    ExpireLocked(lock);
+    if (stopping_ && queue_.empty()) break;
+    if (queue_.empty() || idle_ == 0) {
+      // Woken by a new request, an idle instance or stop; or to expire the
+      // oldest request.
+      if (options_.queue_timeout_us > 0 && !queue_.empty())
+        schedule_cv_.wait_until(lock, queue_.front().enqueued + std::chrono::microseconds(options_.queue_timeout_us));
+      else
+        schedule_cv_.wait(lock);
+      continue;
+    }
     bool run_now = false;
     std::vector<size_t> picked = Gather(&run_now);
     if (!run_now) {

@@ -45,6 +45,9 @@ struct BatcherOptions {
   size_t max_queue_size = 0;
   // Batches executed at once (model instances).
   int instances = 1;
+  // A request still queued this long is answered UNAVAILABLE ("timeout")
+  // without running. 0: requests wait as long as it takes.
+  int64_t queue_timeout_us = 0;
 };
 
 // Where a request's time went, in nanoseconds. The compute times are those
@@ -107,6 +110,9 @@ class Batcher {
   using Batch = std::vector<Pending>;
 
   void ScheduleLoop();
+  // REQUIRES: lock holds mu_. Answers the queued requests past their queue
+  // timeout (releasing the lock while their callbacks run).
+  void ExpireLocked(std::unique_lock<std::mutex>& lock);
   void WorkerLoop(int instance);
   // REQUIRES: mu_ held, queue_ not empty. Indices of queue_ entries for the
   // next batch, and whether it should run now.

@@ -188,6 +188,26 @@ TEST(BatcherTest, FullQueueRejectsWithUnavailable) {
   EXPECT_TRUE(b.future.get().ok());
 }
 
+TEST(BatcherTest, RequestsPastTheQueueTimeoutAreRejected) {
+  Recorder rec;
+  rec.hold_first = true;
+  Batcher batcher({.max_batch_size = 8, .dynamic = true, .instances = 1, .queue_timeout_us = 20000}, rec.Executor());
+  Result first, a, b;
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, 0), &first)).ok());
+  rec.first_started.get_future().wait();
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, 0), &a)).ok());
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, 0), &b)).ok());
+  // The only instance stays busy until both have been answered.
+  auto ra = a.future.get();
+  auto rb = b.future.get();
+  EXPECT_TRUE(absl::IsUnavailable(ra.status())) << ra.status();
+  EXPECT_TRUE(absl::IsUnavailable(rb.status())) << rb.status();
+  EXPECT_NE(ra.status().message().find("timeout"), std::string::npos);
+  rec.release.set_value();
+  ExpectRows(first, 1, 1, 0);
+  EXPECT_EQ(rec.Sizes(), (std::vector<int64_t>{1}));
+}
+
 TEST(BatcherTest, BatchSizeOutsideLimitIsInvalid) {
   Recorder rec;
   Batcher batcher({.max_batch_size = 4, .dynamic = true}, rec.Executor());

@@ -264,7 +264,7 @@ std::string ModelConfigToJson(const inference::ModelConfig& config) {
     }
   };
   fix(j);
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<int64_t> ProtocolShape(const inference::ModelConfig& config,

@@ -77,6 +77,8 @@ ModelVersion::ModelVersion(int64_t version, inference::ModelConfig config, std::
   options.preferred_batch_sizes.assign(db.preferred_batch_size().begin(), db.preferred_batch_size().end());
   options.max_queue_delay_us = static_cast<int64_t>(db.max_queue_delay_microseconds());
   options.max_queue_size = db.default_queue_policy().max_queue_size();
+  if (db.default_queue_policy().timeout_action() == inference::ModelQueuePolicy::REJECT)
+    options.queue_timeout_us = static_cast<int64_t>(db.default_queue_policy().default_timeout_microseconds());
   int instances = 0;
   for (const auto& g : config_.instance_group()) instances += std::max(1, g.count());
   options.instances = std::max(1, instances);

@@ -107,7 +107,15 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
     HttpRequest req = parser.release();
     HttpResponse res{http::status::ok, req.version()};
     res.set(http::field::server, "hepml");
-    handler_(req, res);
+    try {
+      handler_(req, res);
+    } catch (const std::exception& e) {
+      // Handlers return errors as responses; this is a last guard so that no
+      // request can take the server down.
+      res = HttpResponse{http::status::internal_server_error, req.version()};
+      res.set(http::field::content_type, "application/json");
+      res.body() = absl::StrCat("{\"error\":\"internal error\"}");
+    }
     bool keep_alive = req.keep_alive();
     {
       std::lock_guard<std::mutex> lock(mu_);
