@@ -114,6 +114,11 @@ absl::StatusOr<inference::ModelConfig> ParseModelConfig(const std::string& text,
   parser.AllowUnknownField(true);
   if (!parser.ParseFromString(text, &config))
     return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", errors.error.empty() ? "parse error" : errors.error));
+  // Skipping these would serve the model with the wrong semantics.
+  for (const char* field : {"sequence_batching", "ensemble_scheduling", "batch_input", "batch_output"})
+    for (const std::string& w : errors.warnings)
+      if (w.find(absl::StrCat("\"", field, "\"")) != std::string::npos)
+        return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", field, " is not supported by hepml serve"));
   if (ignored) ignored->insert(ignored->end(), errors.warnings.begin(), errors.warnings.end());
   return config;
 }

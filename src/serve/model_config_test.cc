@@ -66,6 +66,12 @@ TEST(ModelConfigTest, UnknownFieldsAreSkippedAndReported) {
   EXPECT_NE(ignored[0].find("optimization"), std::string::npos) << ignored[0];
 }
 
+TEST(ModelConfigTest, SchedulingHepmlCannotHonourIsAnError) {
+  auto c = ParseModelConfig("name: \"m\"\nsequence_batching { max_sequence_idle_microseconds: 5000 }\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("sequence_batching"), std::string::npos) << c.status();
+}
+
 TEST(ModelConfigTest, SyntaxErrorNamesTheLine) {
   auto c = ParseModelConfig("name: \"m\"\nmax_batch_size: \"eight\"\n");
   ASSERT_FALSE(c.ok());
