@@ -114,7 +114,7 @@ std::vector<size_t> Batcher::Gather(bool* run_now) const {
       total += p.batch_size;
     }
   }
-  if (!batching || total >= options_.max_batch_size || stopping_) {
+  if (!batching || total >= options_.max_batch_size || stopping_ || flushing_) {
     *run_now = true;
     return picked;
   }
@@ -283,6 +283,14 @@ void Batcher::Execute(Batch batch, int instance) {
     timings[i].batch_size = report.batch_size;
     batch[i].item.done(std::move(results[i]), timings[i]);
   }
+}
+
+void Batcher::Flush() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flushing_ = true;
+  }
+  schedule_cv_.notify_all();
 }
 
 void Batcher::Shutdown() {

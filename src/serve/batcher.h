@@ -95,6 +95,10 @@ class Batcher {
   // [1, max_batch_size]. On error `item.done` is not called.
   absl::Status Submit(BatchItem item);
 
+  // From now on batches run as soon as an instance is idle, without waiting
+  // for max_queue_delay (the server is stopping); submissions still accepted.
+  void Flush();
+
   // Runs every queued request, then stops the threads. Idempotent.
   void Shutdown();
 
@@ -129,6 +133,7 @@ class Batcher {
   std::deque<Pending> queue_;
   std::deque<Batch> ready_;
   int idle_ = 0;
+  bool flushing_ = false;       // do not wait for max_queue_delay
   bool stopping_ = false;       // no more submissions; drain
   bool workers_stop_ = false;   // ready_ drained; workers exit
   bool shut_down_ = false;

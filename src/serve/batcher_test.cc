@@ -254,6 +254,18 @@ TEST(BatcherTest, ShutdownAnswersEveryQueuedRequest) {
   EXPECT_TRUE(absl::IsUnavailable(batcher->Submit(Item(Rows(1, 1, 0), &late))));
 }
 
+TEST(BatcherTest, FlushRunsWithoutWaitingForTheDelay) {
+  Recorder rec;
+  Batcher batcher({.max_batch_size = 8, .dynamic = true, .max_queue_delay_us = 600000000}, rec.Executor());
+  Result a;
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, 3), &a)).ok());
+  batcher.Flush();  // else `a` would wait ten minutes for company
+  ExpectRows(a, 1, 1, 3);
+  Result b;
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, 4), &b)).ok());
+  ExpectRows(b, 1, 1, 4);
+}
+
 TEST(BatcherTest, InstancesRunBatchesConcurrently) {
   // Two instances: while the first batch is held, a second runs.
   Recorder rec;

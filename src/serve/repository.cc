@@ -599,6 +599,10 @@ void ModelRepository::Poll() {
   }
 }
 
+void ModelRepository::Flush() {
+  for (auto& m : Loaded()) m->Flush();
+}
+
 void ModelRepository::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(poll_mu_);

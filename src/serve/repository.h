@@ -83,6 +83,10 @@ class ModelVersion {
 
   ModelStats stats() const;
   size_t pending() const { return batcher_ ? batcher_->queued() : 0; }
+  // Queued and later requests run without waiting for max_queue_delay.
+  void Flush() {
+    if (batcher_) batcher_->Flush();
+  }
   // Finishes queued requests; later ones get UNAVAILABLE.
   void Shutdown();
 
@@ -134,6 +138,9 @@ class ModelRepository {
   // Rescans the repositories: loads new and changed models, unloads removed
   // ones (poll mode calls this periodically).
   void Poll();
+  // Every loaded model stops waiting to fill batches (the server is stopping
+  // but still answers the requests in flight).
+  void Flush();
   // Stops polling and drains every model. Idempotent.
   void Shutdown();
 

@@ -59,8 +59,10 @@ int Server::metrics_port() const { return impl_->metrics ? impl_->metrics->port(
 void Server::Shutdown() {
   std::lock_guard<std::mutex> lock(impl_->shutdown_mu);
   impl_->stopping = true;
-  // Front ends first (they answer what is in flight, which needs the
-  // batchers), then the models, then metrics.
+  // Requests in flight must not wait to fill a batch any more. Then the front
+  // ends (they answer what is in flight, which needs the batchers), then the
+  // models, then metrics.
+  if (impl_->repository) impl_->repository->Flush();
   if (impl_->http) impl_->http->Shutdown();
   if (impl_->grpc) impl_->grpc->Shutdown();
   if (impl_->repository) impl_->repository->Shutdown();

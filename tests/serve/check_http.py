@@ -25,10 +25,11 @@ output [ { name: "class_probabilities" data_type: TYPE_FP32 dims: [ 5 ] } ]
 dynamic_batching { max_queue_delay_microseconds: 20000 }
 instance_group [ { count: 1 kind: KIND_CPU } ]
 """
-# Requests wait up to 2 s for a batch of 64: SIGTERM finds them queued.
+# Requests wait up to ten minutes for a batch of 64: SIGTERM finds them
+# queued, and must run them at once.
 QUEUED_CONFIG = """
 max_batch_size: 64
-dynamic_batching { max_queue_delay_microseconds: 2000000 }
+dynamic_batching { max_queue_delay_microseconds: 600000000 }
 """
 
 
