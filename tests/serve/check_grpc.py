@@ -12,7 +12,8 @@ import tempfile
 import grpc
 import numpy as np
 
-from serve_harness import TRIGGER_INPUT, TRIGGER_MLP, Failures, Server, grpc_stubs, hepml_run, make_repository
+from serve_harness import (TRIGGER_INPUT, TRIGGER_MLP, Failures, Server, grpc_stubs, hepml_run, make_repository,
+                           temp_dir)
 
 CONFIG = """
 name: "trigger_mlp"
@@ -37,7 +38,7 @@ def main():
     ap.add_argument("--hepml", required=True)
     args = ap.parse_args()
     f = Failures()
-    work = tempfile.mkdtemp(prefix="hepml-serve-grpc-")
+    work = temp_dir("hepml-serve-grpc-")
     pb, pb_grpc, mc = grpc_stubs(work)
     repo = make_repository(os.path.join(work, "repo"), {"trigger_mlp": (CONFIG, {1: TRIGGER_MLP}),
                                                         "auto_mlp": (None, {1: TRIGGER_MLP, 2: TRIGGER_MLP}),

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from serve_harness import (TRIGGER_INPUT, TRIGGER_MLP, Failures, Server, curl, curl_json, hepml_run,
-                           make_repository)
+                           make_repository, temp_dir)
 
 CONFIG = """
 name: "trigger_mlp"
@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--hepml", required=True)
     args = ap.parse_args()
     f = Failures()
-    work = tempfile.mkdtemp(prefix="hepml-serve-http-")
+    work = temp_dir("hepml-serve-http-")
     repo = make_repository(os.path.join(work, "repo"), {"trigger_mlp": (CONFIG, {1: TRIGGER_MLP}),
                                                         "queued_mlp": (QUEUED_CONFIG, {1: TRIGGER_MLP})})
     x = np.load(TRIGGER_INPUT)

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 
-from serve_harness import TRIGGER_MLP, Failures, Server, curl, curl_json, make_repository
+from serve_harness import TRIGGER_MLP, Failures, Server, curl, curl_json, make_repository, temp_dir
 
 GOOD = """
 max_batch_size: 8
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--hepml", required=True)
     args = ap.parse_args()
     f = Failures()
-    work = tempfile.mkdtemp(prefix="hepml-serve-repo-")
+    work = temp_dir("hepml-serve-repo-")
     repo_a = make_repository(os.path.join(work, "a"), {
         "mlp": (GOOD, {1: TRIGGER_MLP}),
         "mlp_all": (ALL_VERSIONS, {1: TRIGGER_MLP, 3: TRIGGER_MLP}),

@@ -4,6 +4,7 @@ files. Shared by the serve integration tests; run with /usr/bin/python3."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,17 @@ TRIGGER_MLP = os.path.join(SOURCE, "examples", "models", "trigger_mlp.onnx")
 TRIGGER_INPUT = os.path.join(SOURCE, "examples", "models", "trigger_mlp_input.npy")
 
 
+# Temporary folders and server logs, removed when every check passed (kept
+# for a look otherwise).
+TEMPORARIES = []
+
+
+def temp_dir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    TEMPORARIES.append(d)
+    return d
+
+
 class Failures:
     def __init__(self):
         self.items = []
@@ -30,8 +42,13 @@ class Failures:
 
     def finish(self):
         if self.items:
-            print(f"{len(self.items)} check(s) failed", flush=True)
+            print(f"{len(self.items)} check(s) failed; files kept: {' '.join(TEMPORARIES)}", flush=True)
             sys.exit(1)
+        for path in TEMPORARIES:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
         print("all checks passed", flush=True)
 
 
@@ -40,6 +57,7 @@ class Server:
 
     def __init__(self, hepml, repos, extra=()):
         self.log_path = tempfile.mktemp(prefix="hepml-serve-", suffix=".log")
+        TEMPORARIES.append(self.log_path)
         self.log = open(self.log_path, "w")
         cmd = [hepml, "serve", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
         for r in repos:
