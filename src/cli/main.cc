@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddBenchCommand(app, &exit_code);
   hepml::cli::AddDataCommand(app, &exit_code);
   hepml::cli::AddCompileCommand(app, &exit_code);
+  hepml::cli::AddServeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,74 @@
+// hepml::Server: a Triton-compatible inference server (KServe v2 protocol
+// over HTTP/REST and gRPC, Prometheus metrics) for ONNX models in a
+// Triton-layout model repository, with a dynamic batcher per model.
+//
+//   hepml::ServerOptions options;
+//   options.model_repositories = {"/models"};
+//   options.http_port = 0;  // any free port
+//   auto server = hepml::Server::Start(options);
+//   if (!server.ok()) ...   // the status names what failed (a port, a repository)
+//   int port = (*server)->http_port();
+//   ...
+//   (*server)->Shutdown();  // finishes requests in flight
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hepml/status.h"
+
+namespace hepml {
+
+enum class ModelControlMode {
+  kNone,      // load every model at start; no load/unload requests
+  kPoll,      // as kNone, then rescan the repositories periodically
+  kExplicit,  // load only startup_models; clients load and unload
+};
+
+struct ServerOptions {
+  std::vector<std::string> model_repositories;
+  std::string host = "127.0.0.1";
+  // 0: any free port (read it back from the Server); -1: not started.
+  int http_port = 8000;
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  ModelControlMode model_control_mode = ModelControlMode::kNone;
+  // kExplicit: models loaded at start ("*": all).
+  std::vector<std::string> startup_models;
+  int repository_poll_secs = 15;
+  // Open HTTP connections served at once (one thread each); a connection
+  // beyond them is answered 503 and closed.
+  int http_max_connections = 1024;
+  // Log lines ("model 'x' version 1 loaded", load errors); default stderr.
+  std::function<void(const std::string&)> log;
+};
+
+class Server {
+ public:
+  // Loads the models and starts the front ends. A model that fails to load
+  // does not stop the server (it is UNAVAILABLE and the server not ready);
+  // an unusable port or a missing repository does.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();  // Shutdown()
+
+  // Bound ports (-1 for a front end not started).
+  int http_port() const;
+  int grpc_port() const;
+  int metrics_port() const;
+
+  // Stops accepting requests, answers those in flight, drains the batchers.
+  // Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hepml

@@ -1,0 +1,116 @@
+// `hepml serve --model-repository DIR [--model-repository DIR ...]
+//  [--http-port 8000] [--grpc-port 8001] [--metrics-port 8002]
+//  [--model-control-mode none|poll|explicit] [--load-model NAME ...]
+//  [--repository-poll-secs 15] [--host 127.0.0.1]`
+//
+// Serves the repositories' ONNX models over the KServe v2 / Triton protocol
+// until SIGTERM or SIGINT, then answers the requests in flight and exits 0.
+// Prints one line per front end, as Triton does:
+//   Started HTTPService at 127.0.0.1:8000
+//   Started GRPCInferenceService at 127.0.0.1:8001
+//   Started Metrics Service at 127.0.0.1:8002
+// (with the bound port when a port is 0). A port of -1 leaves that front end off.
+#include <signal.h>
+
+#include <iostream>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "hepml/server.h"
+
+namespace hepml::cli {
+namespace {
+
+struct ServeArgs {
+  std::vector<std::string> repositories;
+  std::string host = "127.0.0.1";
+  int http_port = 8000;
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  std::string control_mode = "none";
+  std::vector<std::string> load_models;
+  int poll_secs = 15;
+};
+
+int Serve(const ServeArgs& args) {
+  ServerOptions options;
+  options.model_repositories = args.repositories;
+  options.host = args.host;
+  options.http_port = args.http_port;
+  options.grpc_port = args.grpc_port;
+  options.metrics_port = args.metrics_port;
+  options.repository_poll_secs = args.poll_secs;
+  if (args.control_mode == "none") {
+    options.model_control_mode = ModelControlMode::kNone;
+  } else if (args.control_mode == "poll") {
+    options.model_control_mode = ModelControlMode::kPoll;
+  } else if (args.control_mode == "explicit") {
+    options.model_control_mode = ModelControlMode::kExplicit;
+  } else {
+    PrintError("serve", absl::StrCat("--model-control-mode '", args.control_mode, "': expected none, poll or explicit"));
+    return kExitUsage;
+  }
+  if (!args.load_models.empty() && options.model_control_mode != ModelControlMode::kExplicit) {
+    PrintError("serve", "--load-model needs --model-control-mode explicit");
+    return kExitUsage;
+  }
+  options.startup_models = args.load_models;
+  static std::mutex log_mu;
+  options.log = [](const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    std::cerr << "hepml serve: " << line << std::endl;
+  };
+
+  // Signals are taken by sigwait below: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = Server::Start(options);
+  if (!server.ok()) {
+    PrintError("serve", server.status().message());
+    return kExitFailure;
+  }
+  if ((*server)->grpc_port() >= 0)
+    std::cout << "Started GRPCInferenceService at " << args.host << ":" << (*server)->grpc_port() << "\n";
+  if ((*server)->http_port() >= 0)
+    std::cout << "Started HTTPService at " << args.host << ":" << (*server)->http_port() << "\n";
+  if ((*server)->metrics_port() >= 0)
+    std::cout << "Started Metrics Service at " << args.host << ":" << (*server)->metrics_port() << "\n";
+  std::cout << std::flush;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "hepml serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            << ": finishing requests in flight" << std::endl;
+  (*server)->Shutdown();
+  server->reset();
+  std::cerr << "hepml serve: stopped" << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("serve", "Serve ONNX models over the KServe v2 / Triton protocol (HTTP, gRPC)");
+  auto args = std::make_shared<ServeArgs>();
+  cmd->add_option("--model-repository", args->repositories, "Triton-layout model repository (repeatable)")
+      ->required();
+  cmd->add_option("--host", args->host, "Address to listen on");
+  cmd->add_option("--http-port", args->http_port, "HTTP/REST port (0: any free port, -1: off)")
+      ->check(CLI::Range(-1, 65535));
+  cmd->add_option("--grpc-port", args->grpc_port, "gRPC port (0: any free port, -1: off)")->check(CLI::Range(-1, 65535));
+  cmd->add_option("--metrics-port", args->metrics_port, "Prometheus metrics port (0: any free port, -1: off)")
+      ->check(CLI::Range(-1, 65535));
+  cmd->add_option("--model-control-mode", args->control_mode, "none, poll or explicit");
+  cmd->add_option("--load-model", args->load_models, "Model to load at start in explicit mode ('*': all; repeatable)");
+  cmd->add_option("--repository-poll-secs", args->poll_secs, "Seconds between repository scans in poll mode")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([=] { *exit_code = Serve(*args); });
+}
+
+}  // namespace hepml::cli

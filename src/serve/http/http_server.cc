@@ -1,0 +1,161 @@
+#include "serve/http/http_server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace hepml::serve {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// Largest request body accepted (a large batch of tensors).
+constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 30;
+
+struct HttpServer::Connection {
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  bool busy = false;  // a request is being handled; guarded by mu_
+  std::thread thread;
+};
+
+HttpServer::HttpServer(HttpHandler handler, size_t max_connections)
+    : handler_(std::move(handler)), max_connections_(max_connections), acceptor_(io_) {}
+
+HttpServer::~HttpServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port, HttpHandler handler,
+                                                              size_t max_connections) {
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(handler), max_connections));
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("host '", host, "' is not an IP address"));
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  server->acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) server->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) server->acceptor_.bind(endpoint, ec);
+  if (!ec) server->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":", port, ": ", ec.message()));
+  server->port_ = server->acceptor_.local_endpoint().port();
+  server->Accept();
+  HttpServer* self = server.get();
+  server->accept_thread_ = std::thread([self] { self->io_.run(); });
+  return server;
+}
+
+void HttpServer::Accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec) return;  // closed by Shutdown
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      if (connections_.size() >= max_connections_) {
+        // Over the limit: a short answer (fits the socket buffer) and close.
+        HttpResponse res{http::status::service_unavailable, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = absl::StrCat("{\"error\":\"too many open connections (", max_connections_, ")\"}");
+        res.keep_alive(false);
+        res.prepare_payload();
+        boost::system::error_code wec;
+        http::write(socket, res, wec);
+        socket.shutdown(tcp::socket::shutdown_both, wec);
+        socket.close(wec);
+        Accept();
+        return;
+      }
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      connections_.push_back(conn);
+      conn->thread = std::thread([this, conn] { Serve(conn); });
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Serve(std::shared_ptr<Connection> conn) {
+  beast::flat_buffer buffer;
+  boost::system::error_code ec;
+  conn->socket.set_option(tcp::no_delay(true), ec);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+      conn->busy = false;
+    }
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(kMaxBodyBytes);
+    http::read(conn->socket, buffer, parser, ec);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conn->busy = true;
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
+    if (ec) {
+      // Malformed HTTP: answer 400 and close (the stream cannot be resynced).
+      HttpResponse res{http::status::bad_request, 11};
+      res.set(http::field::content_type, "application/json");
+      res.body() = absl::StrCat("{\"error\":\"malformed HTTP request: ", ec.message(), "\"}");
+      res.keep_alive(false);
+      res.prepare_payload();
+      http::write(conn->socket, res, ec);
+      break;
+    }
+    HttpRequest req = parser.release();
+    HttpResponse res{http::status::ok, req.version()};
+    res.set(http::field::server, "hepml");
+    try {
+      handler_(req, res);
+    } catch (const std::exception& e) {
+      // Handlers return errors as responses; this is a last guard so that no
+      // request can take the server down.
+      res = HttpResponse{http::status::internal_server_error, req.version()};
+      res.set(http::field::content_type, "application/json");
+      res.body() = absl::StrCat("{\"error\":\"internal error\"}");
+    }
+    bool keep_alive = req.keep_alive();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) keep_alive = false;
+    }
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    http::write(conn->socket, res, ec);
+    if (ec || !keep_alive) break;
+  }
+  conn->socket.shutdown(tcp::socket::shutdown_both, ec);
+  conn->socket.close(ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = connections_.begin(); it != connections_.end(); ++it)
+    if (*it == conn) {
+      it->get()->thread.detach();
+      connections_.erase(it);
+      break;
+    }
+  done_cv_.notify_all();
+}
+
+void HttpServer::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    stopping_ = true;
+  }
+  asio::post(io_, [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  if (accept_thread_.joinable()) accept_thread_.join();
+  std::unique_lock<std::mutex> lock(mu_);
+  // Idle connections wait in read: end their reads. Busy ones finish their
+  // request and close.
+  for (auto& conn : connections_)
+    if (!conn->busy) ::shutdown(conn->socket.native_handle(), SHUT_RD);
+  done_cv_.wait(lock, [&] { return connections_.empty(); });
+}
+
+}  // namespace hepml::serve

@@ -1,0 +1,62 @@
+// A small HTTP/1.1 server on Boost.Beast: one thread accepts, one thread per
+// open connection reads requests (keep-alive) and calls the handler.
+//
+// Thread safety: the handler runs on many connection threads at once.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+
+#include "hepml/status.h"
+
+namespace hepml::serve {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+class HttpServer {
+ public:
+  // Binds host:port (0: any free port) and starts accepting. Beyond
+  // `max_connections` open connections, a new one is answered 503 and closed.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, HttpHandler handler,
+                                                           size_t max_connections = 1024);
+  ~HttpServer();  // Shutdown()
+
+  int port() const { return port_; }
+
+  // Stops accepting, closes idle connections, waits for requests being
+  // handled to be answered. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Connection;
+  HttpServer(HttpHandler handler, size_t max_connections);
+  void Accept();
+  void Serve(std::shared_ptr<Connection> conn);
+
+  HttpHandler handler_;
+  const size_t max_connections_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread accept_thread_;
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::list<std::shared_ptr<Connection>> connections_;
+  bool stopping_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace hepml::serve

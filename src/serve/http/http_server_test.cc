@@ -1,0 +1,111 @@
+#include "serve/http/http_server.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <future>
+
+#include "gtest/gtest.h"
+
+namespace hepml::serve {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+struct Client {
+  asio::io_context io;
+  tcp::socket socket{io};
+  boost::beast::flat_buffer buffer;
+  explicit Client(int port) { socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+  HttpResponse Get(const std::string& target, boost::system::error_code* ec = nullptr) {
+    HttpRequest req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    boost::system::error_code e;
+    http::write(socket, req, e);
+    HttpResponse res;
+    if (!e) http::read(socket, buffer, res, e);
+    if (ec) *ec = e;
+    return res;
+  }
+  HttpResponse Read() {
+    HttpResponse res;
+    boost::system::error_code e;
+    http::read(socket, buffer, res, e);
+    return res;
+  }
+};
+
+HttpHandler Echo() {
+  return [](const HttpRequest& req, HttpResponse& res) {
+    res.body() = std::string(req.target());
+  };
+}
+
+TEST(HttpServerTest, AnswersOnKeepAliveConnections) {
+  auto server = HttpServer::Start("127.0.0.1", 0, Echo());
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  EXPECT_EQ(c.Get("/a").body(), "/a");
+  EXPECT_EQ(c.Get("/b").body(), "/b");  // same connection
+}
+
+TEST(HttpServerTest, RefusesConnectionsBeyondTheLimit) {
+  auto server = HttpServer::Start("127.0.0.1", 0, Echo(), 2);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client a((*server)->port()), b((*server)->port());
+  EXPECT_EQ(a.Get("/a").result(), http::status::ok);
+  EXPECT_EQ(b.Get("/b").result(), http::status::ok);
+  Client c((*server)->port());
+  EXPECT_EQ(c.Read().result(), http::status::service_unavailable);
+  EXPECT_EQ(a.Get("/a").result(), http::status::ok);  // the others carry on
+}
+
+TEST(HttpServerTest, ShutdownClosesIdleConnectionsAndFinishesBusyOnes) {
+  std::promise<void> entered, release;
+  auto release_future = release.get_future().share();
+  auto server = HttpServer::Start("127.0.0.1", 0, [&](const HttpRequest& req, HttpResponse& res) {
+    if (req.target() == "/slow") {
+      entered.set_value();
+      release_future.wait();
+    }
+    res.body() = "done";
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client idle((*server)->port()), busy((*server)->port());
+  EXPECT_EQ(idle.Get("/x").body(), "done");
+  auto answer = std::async(std::launch::async, [&] { return busy.Get("/slow"); });
+  entered.get_future().wait();
+  auto shutdown = std::async(std::launch::async, [&] { (*server)->Shutdown(); });
+  EXPECT_EQ(shutdown.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);  // waits for /slow
+  release.set_value();
+  HttpResponse res = answer.get();
+  EXPECT_EQ(res.body(), "done");
+  EXPECT_FALSE(res.keep_alive());
+  shutdown.get();
+  boost::system::error_code ec;
+  idle.Get("/x", &ec);
+  EXPECT_TRUE(ec) << "the idle connection is closed";
+}
+
+TEST(HttpServerTest, MalformedRequestGets400) {
+  auto server = HttpServer::Start("127.0.0.1", 0, Echo());
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  asio::write(c.socket, asio::buffer(std::string("NOT HTTP\r\n\r\n")));
+  EXPECT_EQ(c.Read().result(), http::status::bad_request);
+  Client d((*server)->port());
+  EXPECT_EQ(d.Get("/still").body(), "/still");
+}
+
+TEST(HttpServerTest, PortInUseIsAnError) {
+  auto first = HttpServer::Start("127.0.0.1", 0, Echo());
+  ASSERT_TRUE(first.ok());
+  auto second = HttpServer::Start("127.0.0.1", (*first)->port(), Echo());
+  EXPECT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find(std::to_string((*first)->port())), std::string::npos);
+  EXPECT_FALSE(HttpServer::Start("not-an-ip", 0, Echo()).ok());
+}
+
+}  // namespace
+}  // namespace hepml::serve
