@@ -31,11 +31,11 @@ endif
 
 # The ONNX backend suite (and the extra cases), the CLI's bad-input checks and the
 # kernels' unit tests under AddressSanitizer and UndefinedBehaviorSanitizer: a
-# RelWithDebInfo build of just the `hepml` command and `ops_test`. Any report
+# RelWithDebInfo build of just the `hepml` command (inference core only) and `ops_test`. Any report
 # fails the run (UBSan does not recover; ASan aborts; leaks are reported).
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test-asan: deps
-	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
+	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DHEPML_SANITIZE=ON -DHEPML_SERVICES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS) --target hepml ops_test
 	@cd $(SAN_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 2400 \
 	  -R '^(conformance_extra_cases|conformance_backend_suite|cli_bad_input)$$'

@@ -33,9 +33,11 @@ int main(int argc, char** argv) {
   hepml::cli::AddRunCommand(app, &exit_code);
   hepml::cli::AddConformanceCommand(app, &exit_code);
   hepml::cli::AddBenchCommand(app, &exit_code);
+#if HEPML_SERVICES
   hepml::cli::AddDataCommand(app, &exit_code);
   hepml::cli::AddCompileCommand(app, &exit_code);
   hepml::cli::AddServeCommand(app, &exit_code);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
