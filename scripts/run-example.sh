@@ -32,6 +32,8 @@ From another terminal, once the three "Started ..." lines appear:
   # per-model statistics and Prometheus metrics
   curl -s -w '\n' localhost:8000/v2/models/trigger_mlp/stats
   curl -s localhost:8002/metrics | grep '^nv_inference'
+  # load test over gRPC: throughput and latency at 1, 2, 4 and 8 concurrent clients
+  $HEPML perf -m trigger_mlp -u localhost:8001 -i grpc --concurrency-range 1:8:x2 --measurement-interval 2000
 
 Ctrl-C stops the server (requests in flight are answered first).
 
