@@ -17,7 +17,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job available so far: describe and run the bundled example model.
+# A short look at the example model (info, run, bench), then `hepml serve` on
+# examples/model_repository in the foreground (ports 8000/8001/8002) after
+# printing curl commands to try against it.
 run: build
 	@bash scripts/run-example.sh $(BUILD_DIR)
 

@@ -18,6 +18,8 @@ PACKAGES=(
   libre2-dev libpng-dev libjpeg62-turbo-dev
   # serve: gRPC (C++ and the Python client of the tests), Boost.Beast, curl
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
+  # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML
+  python3-yaml
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-onnx python3-numpy python3-torch libonnx-testdata
