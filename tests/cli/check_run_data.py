@@ -202,19 +202,26 @@ def main():
         # The 8-column map does not fit x[batch,3]: a usage error first.
         check(rc == 2, f"8 columns into x[batch,3]: exit {rc}")
         one_line_error(err, "x", "8 columns into x[batch,3]")
-        corrupt_ok = False
-        for cols3 in ["px1,py1,pz1", "px2,py2,pz2", "E1,E2,Q1"]:
-            rc, so, err = hepml_run(hepml, mlp_path, "--data", bad, "--map", "x=" + cols3, "--batch-size", "64", "--out", out)
-            if rc != 0:
-                corrupt_ok = True
-                check(rc == 1, f"corrupt: exit {rc}")
-                one_line_error(err, "corrupt.root", "corrupt file")
-                check("--resume" in err, f"corrupt: error does not say how to resume: {err!r}")
-                check(not os.path.exists(out), "corrupt: a final file was written")
-                check(os.path.exists(out + ".progress"), "corrupt: no progress file")
-                break
-            os.remove(out)  # these columns' baskets were intact
-        check(corrupt_ok, "corrupt: no column set hit the damaged bytes")
+        # The second file's pz2 basket is damaged: the first file's entries are
+        # written, then a one-line error naming the file; no final file.
+        rc, so, err = hepml_run(hepml, mlp_path, "--data", zmumu, "--data", bad, "--map", "x=px2,py2,pz2",
+                                "--batch-size", "64", "--out", out)
+        check(rc == 1, f"corrupt: exit {rc}: {err}")
+        one_line_error(err, "corrupt.root", "corrupt file")
+        check("2304 of 4608 entries written" in err and "--resume" in err, f"corrupt: {err!r}")
+        check(not os.path.exists(out), "corrupt: a final file was written")
+        check(os.path.exists(out + ".progress") and os.path.exists(out + ".partial"), "corrupt: no resumable state")
+        # Repaired (a fresh copy), the job resumes after the first file.
+        shutil.copyfile(zmumu, bad)
+        rc, so, err = hepml_run(hepml, mlp_path, "--data", zmumu, "--data", bad, "--map", "x=px2,py2,pz2",
+                                "--batch-size", "64", "--out", out, "--resume")
+        if check(rc == 0, f"corrupt then resume: exit {rc}: {err}"):
+            check(so.strip().splitlines()[-1].startswith("2304 entries") and "(resumed)" in so,
+                  f"corrupt then resume: {so!r}")
+            one = os.path.join(tmp, "zmumu2.npy")
+            rc, so, err = hepml_run(hepml, mlp_path, "--data", zmumu, "--map", "x=px2,py2,pz2", "--out", one)
+            y1 = np.load(one)
+            check(np.array_equal(np.load(out), np.concatenate([y1, y1])), "corrupt then resume: output differs")
 
     # --- kill mid-way, then --resume: identical output, nothing redone or duplicated.
     big = os.path.join(tmp, "big.npz")
@@ -247,6 +254,11 @@ def main():
         # Appending a torn chunk simulates a write interrupted after the last checkpoint.
         with open(killed + ".partial", "ab") as f:
             f.write(b"\x01" * 24)
+        # Resuming with other arguments would mix two jobs: refused, state kept.
+        rc, so, err = hepml_run(hepml, mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "64", "--out",
+                                killed, "--resume")
+        check(rc == 2, f"resume with another batch size: exit {rc}")
+        one_line_error(err, "other arguments", "resume with another batch size")
         rc, so, err = hepml_run(hepml, mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "32", "--out", killed,
                                 "--resume", timeout=900)
         if check(rc == 0, f"resume: exit {rc}: {err}"):
@@ -256,10 +268,11 @@ def main():
             a, b = np.load(killed), np.load(full)
             check(a.shape == b.shape == (60000, 2), f"resume: shape {a.shape}")
             check(np.array_equal(a, b), "resume: output differs from the uninterrupted run")
-        # Resuming with other arguments is refused.
-    rc, so, err = hepml_run(hepml, mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "32", "--out", killed,
+    # --resume of a finished job (no progress file) runs it again from the start.
+    rc, so, err = hepml_run(hepml, mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "4096", "--out", killed,
                             "--resume")
-    check(rc == 0 or rc == 1, "resume of a finished job")
+    check(rc == 0 and "(resumed)" not in so, f"resume of a finished job: exit {rc}: {err}")
+    check(rc == 0 and np.array_equal(np.load(killed), np.load(full)), "resume of a finished job: output differs")
 
     # --- jagged columns: --pad (generated npz cannot hold jagged data; use a ROOT fixture if present).
     sample = os.path.join(args.data, "root", "uproot-sample-6.20.04-uncompressed.root")
