@@ -110,6 +110,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
     std::string tree, format = "auto", out, shard;
     int64_t batch_size = 1024;
     bool resume = false;
+    double checkpoint_seconds = 1.0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -127,6 +128,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--out", args->out, "--data: FILE.npy for the output (several outputs: FILE.<output>.npy)");
   cmd->add_option("--shard", args->shard, "--data: I/N: process part I of N (files, or entries for one file)");
   cmd->add_flag("--resume", args->resume, "--data: continue an interrupted job from its last complete batch");
+  cmd->add_option("--checkpoint-seconds", args->checkpoint_seconds,
+                  "--data: seconds between checkpoints (fsync + progress file); 0: after every batch")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([=] {
     if (!args->data.empty() || !args->maps.empty() || !args->out.empty()) {
 #ifdef HEPML_SERVICES
@@ -151,6 +155,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       d.out = args->out;
       d.shard = args->shard;
       d.resume = args->resume;
+      d.checkpoint_seconds = args->checkpoint_seconds;
       d.threads = args->threads;
       d.precision = args->precision;
       *exit_code = RunOverDataset(d);

@@ -4,9 +4,10 @@
 // A reader thread reads batches from the Dataset and builds the model inputs
 // (read-ahead of two batches, so I/O and decompression overlap compute); the
 // main thread runs the Session and appends each batch's outputs to
-// FILE.npy.partial. After each batch the partial files are fsync'ed and then
-// the sidecar FILE.npy.progress (entries done, bytes of each output) is
-// replaced atomically, so a killed job resumes from the last complete batch:
+// FILE.npy.partial. After each chunk (the batches of --checkpoint-seconds, 1 s
+// by default) the partial files are fsync'ed and then the sidecar
+// FILE.npy.progress (entries done, bytes of each output) is replaced
+// atomically, so a killed job resumes from the last complete chunk:
 // `--resume` truncates the partial files to the recorded sizes and reads on
 // from the next entry. When every entry is done the .npy headers are
 // rewritten with the final shapes and the partial files renamed; an
@@ -30,6 +31,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -660,7 +662,7 @@ int RunOverDataset(const RunDataArgs& a) {
   auto checkpoint = [&]() -> absl::Status {
     for (auto& o : outs)
       if (o.fd >= 0 && ::fsync(o.fd) != 0)
-        return absl::InternalError(absl::StrCat(o.partial_path, ": fsync: ", std::strerror(errno)));
+        return absl::InternalError(absl::StrCat("checkpoint: ", o.partial_path, ": fsync: ", std::strerror(errno)));
     progress.outs.clear();
     for (auto& o : outs) {
       Progress::Out po;
@@ -671,7 +673,9 @@ int RunOverDataset(const RunDataArgs& a) {
       po.row_shape.assign(o.row_shape.begin(), o.row_shape.end());
       progress.outs.push_back(po);
     }
-    return WriteFileAtomically(progress_path, SerializeProgress(progress));
+    absl::Status st = WriteFileAtomically(progress_path, SerializeProgress(progress));
+    if (!st.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", st.message()));
+    return st;
   };
   if (!resumed) {
     absl::Status st = checkpoint();
@@ -696,6 +700,9 @@ int RunOverDataset(const RunDataArgs& a) {
   const bool tty = ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   auto last_print = t0;
+  auto last_checkpoint = t0;
+  const auto checkpoint_every = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(std::max(a.checkpoint_seconds, 0.0)));
   int64_t entries_this_run = 0;
   uint64_t bytes_this_run = 0;
   const int64_t total = stop - start;
@@ -718,6 +725,8 @@ int RunOverDataset(const RunDataArgs& a) {
         break;
       }
       const int64_t rows = r.inputs.empty() ? r.num_entries : r.inputs[0].second.dim(0);
+      std::vector<uint64_t> bytes_before;
+      for (const OutFile& o : outs) bytes_before.push_back(o.bytes);
       for (size_t i = 0; i < outs.size() && failure.ok(); ++i) {
         const Tensor& t = (*outputs)[i];
         OutFile& o = outs[i];
@@ -748,16 +757,25 @@ int RunOverDataset(const RunDataArgs& a) {
         if (!st.ok()) failure = st;
         o.bytes += n;
       }
-      if (!failure.ok()) break;
+      if (!failure.ok()) {
+        // This batch is incomplete: the next checkpoint records the sizes before it.
+        for (size_t i = 0; i < outs.size(); ++i) outs[i].bytes = bytes_before[i];
+        break;
+      }
       progress.done += r.num_entries;
       entries_this_run += r.num_entries;
       bytes_this_run += r.input_bytes;
-      absl::Status st = checkpoint();
-      if (!st.ok()) {
-        failure = st;
-        break;
-      }
       auto now = std::chrono::steady_clock::now();
+      // A chunk ends after checkpoint_seconds (fsync costs milliseconds per call;
+      // once per batch would dominate small models) or at the last entry.
+      if (progress.done == total || now - last_checkpoint >= checkpoint_every) {
+        absl::Status st = checkpoint();
+        if (!st.ok()) {
+          failure = st;
+          break;
+        }
+        last_checkpoint = now;
+      }
       if (tty && (now - last_print > std::chrono::milliseconds(500) || progress.done == total)) {
         last_print = now;
         double secs = std::chrono::duration<double>(now - t0).count();
@@ -774,6 +792,11 @@ int RunOverDataset(const RunDataArgs& a) {
   if (failure.ok() && progress.done != total)
     failure = absl::DataLossError(absl::StrCat("the dataset ended after ", start + progress.done, " of ", stop, " entries"));
   if (!failure.ok()) {
+    // Record the complete batches so that --resume continues after them.
+    if (progress.done > 0 && !absl::StartsWith(failure.message(), "checkpoint:")) {
+      absl::Status st = checkpoint();
+      if (!st.ok()) progress.done = 0;
+    }
     close_all();
     return Fail(absl::StrCat(failure.message(), " (", progress.done, " of ", total,
                              " entries written; rerun with --resume to continue)"));

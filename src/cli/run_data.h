@@ -18,6 +18,9 @@ struct RunDataArgs {
   std::string out;                // FILE.npy (one output) or a stem (several)
   std::string shard;              // "I/N", empty: everything
   bool resume = false;
+  // Seconds between checkpoints (fsync of the outputs, then the progress
+  // file); 0: after every batch.
+  double checkpoint_seconds = 1.0;
   int threads = 1;
   std::string precision = "fp32";
 };

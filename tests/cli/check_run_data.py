@@ -230,7 +230,8 @@ def main():
     rc, so, err = hepml_run(hepml, mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "4096", "--out", full)
     check(rc == 0, f"big full: {err}")
     killed = os.path.join(tmp, "big_killed.npy")
-    argv = [hepml, "run", mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "32", "--out", killed]
+    argv = [hepml, "run", mlp_path, "--data", big, "--map", "x=a,b,c", "--batch-size", "32", "--out", killed,
+            "--checkpoint-seconds", "0"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     prog = killed + ".progress"
     deadline = time.time() + 120
