@@ -15,6 +15,7 @@
 #include "cli/run_data.h"
 
 #include <fcntl.h>
+#include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -523,6 +524,85 @@ std::string HumanSeconds(double s) {
   return absl::StrCat(t, "s");
 }
 
+hid_t H5TypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return H5T_NATIVE_FLOAT;
+    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
+    case DType::kInt8: return H5T_NATIVE_INT8;
+    case DType::kInt16: return H5T_NATIVE_INT16;
+    case DType::kInt32: return H5T_NATIVE_INT32;
+    case DType::kInt64: return H5T_NATIVE_INT64;
+    case DType::kUInt8: return H5T_NATIVE_UINT8;
+    case DType::kBool: return H5T_NATIVE_UINT8;
+    case DType::kUInt16: return H5T_NATIVE_UINT16;
+    case DType::kUInt32: return H5T_NATIVE_UINT32;
+    case DType::kUInt64: return H5T_NATIVE_UINT64;
+    default: return -1;
+  }
+}
+
+// Copies the completed .npy outputs into one HDF5 file (a dataset per output,
+// named after it), written as PATH.partial and renamed: HDF5 files are not
+// safe against a kill mid-write, so the resumable state stays in .npy files
+// and the HDF5 file appears only complete. Reads 16 MiB at a time.
+absl::Status WriteHdf5(const std::string& path, const std::vector<OutFile>& outs, int64_t rows) {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  const std::string partial = path + ".partial";
+  hid_t file = H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file < 0) return absl::InternalError(absl::StrCat(partial, ": HDF5 cannot create the file"));
+  absl::Status st;
+  std::vector<char> buf;
+  for (const OutFile& o : outs) {
+    hid_t type = H5TypeOf(o.dtype);
+    if (type < 0) {
+      st = absl::InvalidArgumentError(absl::StrCat("output '", o.name, "' is ", DTypeName(o.dtype), ", which --out .h5 cannot hold"));
+      break;
+    }
+    std::vector<hsize_t> dims = {static_cast<hsize_t>(rows)};
+    int64_t row_elems = 1;
+    for (int64_t d : o.row_shape) dims.push_back(static_cast<hsize_t>(d)), row_elems *= d;
+    const size_t row_bytes = static_cast<size_t>(row_elems) * DTypeSize(o.dtype);
+    hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t dset = H5Dcreate2(file, Sanitize(o.name).c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int fd = ::open(o.final_path.c_str(), O_RDONLY);
+    if (dset < 0 || fd < 0) {
+      st = absl::InternalError(absl::StrCat(partial, ": cannot write dataset '", o.name, "'"));
+    } else if (rows > 0 && row_bytes > 0) {
+      const int64_t step = std::max<int64_t>(1, static_cast<int64_t>((16 << 20) / row_bytes));
+      buf.resize(static_cast<size_t>(step) * row_bytes);
+      for (int64_t r = 0; r < rows && st.ok(); r += step) {
+        const int64_t n = std::min(step, rows - r);
+        const size_t nb = static_cast<size_t>(n) * row_bytes;
+        if (::pread(fd, buf.data(), nb, static_cast<off_t>(kNpyHeaderBytes + r * row_bytes)) != static_cast<ssize_t>(nb)) {
+          st = absl::InternalError(absl::StrCat(o.final_path, ": short read"));
+          break;
+        }
+        std::vector<hsize_t> start(dims.size(), 0), count = dims;
+        start[0] = static_cast<hsize_t>(r);
+        count[0] = static_cast<hsize_t>(n);
+        hid_t mem = H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr);
+        H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+        if (H5Dwrite(dset, type, mem, space, H5P_DEFAULT, buf.data()) < 0)
+          st = absl::InternalError(absl::StrCat(partial, ": HDF5 write of '", o.name, "' failed"));
+        H5Sclose(mem);
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    if (dset >= 0) H5Dclose(dset);
+    H5Sclose(space);
+    if (!st.ok()) break;
+  }
+  if (H5Fclose(file) < 0 && st.ok()) st = absl::InternalError(absl::StrCat(partial, ": HDF5 close failed"));
+  if (st.ok()) {
+    int fd = ::open(partial.c_str(), O_RDONLY);
+    if (fd >= 0) ::fsync(fd), ::close(fd);
+    if (::rename(partial.c_str(), path.c_str()) != 0) st = absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  if (!st.ok()) ::unlink(partial.c_str());
+  return st;
+}
+
 int Fail(absl::string_view message, int code = kExitFailure) {
   PrintError(kCmd, message);
   return code;
@@ -534,8 +614,7 @@ int RunOverDataset(const RunDataArgs& a) {
   if (a.batch_size <= 0) return Fail("--batch-size must be > 0", kExitUsage);
   if (a.out.empty()) return Fail("--data needs --out FILE.npy", kExitUsage);
   if (a.maps.empty()) return Fail("--data needs --map INPUT=COL[,COL...] for the model's inputs", kExitUsage);
-  if (a.out.size() >= 3 && a.out.substr(a.out.size() - 3) == ".h5")
-    return Fail("--out: only .npy output is supported (FILE.npy, or a stem for several outputs)", kExitUsage);
+  const bool h5 = absl::EndsWith(a.out, ".h5") || absl::EndsWith(a.out, ".hdf5");
   int64_t shard_i = 0, shard_n = 1;
   if (!a.shard.empty()) {
     std::vector<std::string> parts = absl::StrSplit(a.shard, '/');
@@ -593,7 +672,9 @@ int RunOverDataset(const RunDataArgs& a) {
     if (out_infos[i].kind != "tensor")
       return Fail(absl::StrCat("output '", out_infos[i].name, "' is a ", out_infos[i].kind, ", not a tensor"));
     outs[i].name = out_infos[i].name;
-    outs[i].final_path = out_infos.size() == 1 ? a.out : absl::StrCat(stem, ".", Sanitize(out_infos[i].name), ".npy");
+    outs[i].final_path = h5 ? absl::StrCat(a.out, ".", Sanitize(out_infos[i].name), ".npy")
+                         : out_infos.size() == 1 ? a.out
+                                                 : absl::StrCat(stem, ".", Sanitize(out_infos[i].name), ".npy");
     outs[i].partial_path = outs[i].final_path + ".partial";
   }
   const std::string progress_path = a.out + ".progress";
@@ -824,11 +905,17 @@ int RunOverDataset(const RunDataArgs& a) {
     SyncDir(o.final_path);
   }
   std::error_code ec;
+  if (h5) {
+    absl::Status st = WriteHdf5(a.out, outs, total);
+    if (!st.ok()) return Fail(absl::StrCat(st.message(), " (rerun with --resume to retry)"));
+    for (const OutFile& o : outs) fs::remove(o.final_path, ec);
+  }
   fs::remove(progress_path, ec);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const OutFile& o : outs)
     std::cout << o.name << ": " << DTypeName(o.dtype) << "[" << total
-              << (o.row_shape.empty() ? "" : ",") << absl::StrJoin(o.row_shape, ",") << "] -> " << o.final_path << "\n";
+              << (o.row_shape.empty() ? "" : ",") << absl::StrJoin(o.row_shape, ",") << "] -> "
+              << (h5 ? absl::StrCat(a.out, ":/", Sanitize(o.name)) : o.final_path) << "\n";
   std::cout << entries_this_run << " entries in " << secs << " s" << (resumed ? " (resumed)" : "") << "\n";
   return kExitOk;
 }

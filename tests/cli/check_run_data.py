@@ -154,6 +154,23 @@ def main():
         check(s.shape == (1000,) and np.allclose(s, xf.sum(axis=1) + cols["k"], atol=1e-4), "two outputs: s")
         check(d.shape == (1000, 3) and np.allclose(d, 2 * xf), "two outputs: d")
 
+    # --- --out FILE.h5: one HDF5 file, a dataset per output, same values as the .npy files.
+    h5out = os.path.join(tmp, "res.h5")
+    rc, so, err = hepml_run(hepml, two_path, "--data", npz, "--map", "x=a,b,c", "--map", "n=k", "--batch-size", "300",
+                            "--out", h5out)
+    if check(rc == 0, f"h5 output: exit {rc}: {err}"):
+        check(not [f for f in os.listdir(tmp) if f.startswith("res.h5.")], f"h5 output: leftovers {os.listdir(tmp)}")
+        try:
+            import h5py
+        except ImportError:
+            h5py = None
+            print("h5py missing: .h5 values not checked")
+        if h5py:
+            with h5py.File(h5out, "r") as f:
+                check(sorted(f.keys()) == ["d", "s"], f"h5 output: datasets {list(f.keys())}")
+                check(np.array_equal(f["s"][()], np.load(os.path.join(tmp, "multi", "res.s.npy"))), "h5 output: s")
+                check(np.array_equal(f["d"][()], np.load(os.path.join(tmp, "multi", "res.d.npy"))), "h5 output: d")
+
     # --- several files: --shard splits the file list; shards in order give the full run.
     files = []
     for i in range(3):
