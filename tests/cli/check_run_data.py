@@ -128,6 +128,7 @@ def main():
             y = np.load(out)
             check(y.shape == (1000, 2) and y.dtype == np.float32, f"npz batch {bs}: shape {y.shape} {y.dtype}")
             check(np.allclose(y, mlp(x), atol=1e-4, rtol=1e-5), f"npz batch {bs}: values differ from numpy")
+            check(err == "", f"npz batch {bs}: stderr without a terminal: {err!r}")
             check(not os.path.exists(out + ".progress") and not os.path.exists(out + ".partial"),
                   f"npz batch {bs}: progress/partial files left behind")
 
@@ -153,6 +154,19 @@ def main():
         xf = x.astype(np.float32)
         check(s.shape == (1000,) and np.allclose(s, xf.sum(axis=1) + cols["k"], atol=1e-4), "two outputs: s")
         check(d.shape == (1000, 3) and np.allclose(d, 2 * xf), "two outputs: d")
+
+    # --- a fixed-array column (.npy of [N, 3]) maps as is; one of [N, 4] does not fit x[batch,3].
+    arr = os.path.join(tmp, "arr.npy")
+    np.save(arr, x.astype(np.float64))
+    out = os.path.join(tmp, "arr_out.npy")
+    rc, so, err = hepml_run(hepml, mlp_path, "--data", arr, "--map", "x=arr", "--batch-size", "128", "--out", out)
+    if check(rc == 0, f"fixed array: exit {rc}: {err}"):
+        check(np.allclose(np.load(out), mlp(x), atol=1e-4, rtol=1e-5), "fixed array: values differ from numpy")
+    arr4 = os.path.join(tmp, "arr4.npy")
+    np.save(arr4, np.zeros((10, 4), np.float32))
+    rc, so, err = hepml_run(hepml, mlp_path, "--data", arr4, "--map", "x=arr4", "--out", out + "4")
+    check(rc == 2, f"fixed array [4] into [batch,3]: exit {rc}")
+    one_line_error(err, "gives [batch,4]", "fixed array [4] into [batch,3]")
 
     # --- --out FILE.h5: one HDF5 file, a dataset per output, same values as the .npy files.
     h5out = os.path.join(tmp, "res.h5")
@@ -330,6 +344,27 @@ def main():
                 ref.append(sum(vals[:4]))
             t = np.load(out)
             check(t.shape == (len(ref),) and np.allclose(t, ref, atol=1e-4), f"pad: sums differ {t[:5]} {ref[:5]}")
+        # Two jagged columns into [batch, 2, 4] (columns first): sums of both.
+        pad2 = os.path.join(tmp, "sumpad2.onnx")
+        nodes = [helper.make_node("ReduceSum", ["p", "axes"], ["t"], keepdims=0)]
+        g = helper.make_graph(nodes, "sumpad2", [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["batch", 2, 4])],
+                              [helper.make_tensor_value_info("t", TensorProto.FLOAT, ["batch", 2])],
+                              [numpy_helper.from_array(np.array([2], np.int64), "axes")])
+        save(g, pad2)
+        out2 = os.path.join(tmp, "pad2.npy")
+        rc, so, err = hepml_run(hepml, pad2, "--data", sample, "--map", "p=Af8,Ai4", "--pad", "p=4", "--batch-size", "8",
+                                "--out", out2)
+        if check(rc == 0, f"pad two columns: exit {rc}: {err}"):
+            p = subprocess.run([hepml, "data", "head", sample, "-n", "1000", "--columns", "Ai4"],
+                               capture_output=True, text=True, timeout=120)
+            ref_i = []
+            for line in p.stdout.splitlines():
+                body = line.split("Ai4=", 1)[1].strip().strip("[]")
+                vals = [float(v) for v in body.replace(",", " ").split()] if body else []
+                ref_i.append(sum(vals[:4]))
+            t2 = np.load(out2)
+            check(t2.shape == (len(ref), 2) and np.allclose(t2[:, 0], ref, atol=1e-4) and
+                  np.allclose(t2[:, 1], ref_i, atol=1e-4), f"pad two columns: {t2[:4]}")
         rc, so, err = hepml_run(hepml, pad_model, "--data", sample, "--map", "p=Af8", "--out", out)
         check(rc == 2, f"jagged without --pad: exit {rc}")
         one_line_error(err, "--pad p=", "jagged without --pad")
