@@ -1,5 +1,7 @@
 // `hepml run MODEL.onnx --input NAME=FILE.npy ... [--output-dir DIR] [--threads N]
 //  [--precision fp32|fp16|bf16]`
+// `hepml run MODEL.onnx --data URL... --map INPUT=COL,... --out FILE.npy ...`:
+// batch inference over a dataset (run_data.cc; builds with HEPML_SERVICES).
 //
 // Writes DIR/<output name>.npy for each graph output. Characters of the name
 // other than [A-Za-z0-9._-] become '_' ("dense/BiasAdd:0" -> "dense_BiasAdd_0").
@@ -8,6 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#ifdef HEPML_SERVICES
+#include "cli/run_data.h"
+#endif
 #include "common/npy.h"
 #include "hepml/session.h"
 
@@ -93,13 +98,19 @@ int RunModel(const std::string& model_path, const std::vector<std::string>& inpu
 }  // namespace
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("run", "Run an ONNX model on .npy/.npz inputs");
+  auto* cmd = app.add_subcommand("run", "Run an ONNX model on .npy/.npz inputs, or in batches over a dataset (--data)");
   struct Args {
     std::string model;
     std::vector<std::string> inputs;
     std::string output_dir = ".";
     int threads = 1;
     std::string precision = "fp32";
+    // Batch inference over a dataset.
+    std::vector<std::string> data, maps, pads;
+    std::string tree, format = "auto", out, shard;
+    int64_t batch_size = 1024;
+    bool resume = false;
+    double checkpoint_seconds = 1.0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
@@ -108,7 +119,52 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads,-t", args->threads, "Intra-op threads (0: one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--precision", args->precision,
                   "fp32, or fp16/bf16: mixed precision (inputs and outputs stay as declared)");
+  cmd->add_option("--data", args->data, "Dataset URL (ROOT, HDF5, CSV, npy/npz; file:// or root://); repeat for several files");
+  cmd->add_option("--tree", args->tree, "--data: the ROOT TTree/RNTuple path, or the HDF5 group");
+  cmd->add_option("--format", args->format, "--data: auto, root, npy, npz, csv or hdf5");
+  cmd->add_option("--map", args->maps, "--data: INPUT=COL[,COL...]: the columns that make the model input INPUT");
+  cmd->add_option("--pad", args->pads, "--data: INPUT=LEN: pad or cut the jagged columns of INPUT to LEN items");
+  cmd->add_option("--batch-size", args->batch_size, "--data: entries per model call (and per checkpoint)");
+  cmd->add_option("--out", args->out, "--data: FILE.npy for the output (several outputs: FILE.<output>.npy)");
+  cmd->add_option("--shard", args->shard, "--data: I/N: process part I of N (files, or entries for one file)");
+  cmd->add_flag("--resume", args->resume, "--data: continue an interrupted job from its last complete batch");
+  cmd->add_option("--checkpoint-seconds", args->checkpoint_seconds,
+                  "--data: seconds between checkpoints (fsync + progress file); 0: after every batch")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([=] {
+    if (!args->data.empty() || !args->maps.empty() || !args->out.empty()) {
+#ifdef HEPML_SERVICES
+      if (args->data.empty()) {
+        PrintError("run", "--map and --out go with --data URL");
+        *exit_code = kExitUsage;
+        return;
+      }
+      if (!args->inputs.empty()) {
+        PrintError("run", "--input and --data cannot be combined");
+        *exit_code = kExitUsage;
+        return;
+      }
+      RunDataArgs d;
+      d.model = args->model;
+      d.data = args->data;
+      d.tree = args->tree;
+      d.format = args->format;
+      d.maps = args->maps;
+      d.pads = args->pads;
+      d.batch_size = args->batch_size;
+      d.out = args->out;
+      d.shard = args->shard;
+      d.resume = args->resume;
+      d.checkpoint_seconds = args->checkpoint_seconds;
+      d.threads = args->threads;
+      d.precision = args->precision;
+      *exit_code = RunOverDataset(d);
+#else
+      PrintError("run", "--data needs a build with HEPML_SERVICES=ON");
+      *exit_code = kExitUsage;
+#endif
+      return;
+    }
     *exit_code = RunModel(args->model, args->inputs, args->output_dir, args->threads, args->precision);
   });
 }
