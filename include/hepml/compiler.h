@@ -32,6 +32,14 @@
 
 namespace hepml {
 
+// How the weights of Gemm/FusedGemm/MatMul/Conv/FusedConv are stored in the
+// package: float, IEEE half or bfloat16 (both rounded to nearest even, widened
+// back to float where the kernels read them; products accumulate in float).
+enum class WeightPrecision { kFp32, kFp16, kBf16 };
+const char* WeightPrecisionName(WeightPrecision p);  // "fp32", "fp16", "bf16"
+// "fp32" / "fp16" / "bf16" -> the precision; an error naming the text otherwise.
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text);
+
 struct CompileOptions {
   // C++ identifier of the generated class and the files' stem.
   std::string name = "model";
@@ -47,6 +55,10 @@ struct CompileOptions {
   bool embed_weights = false;
   // Graph passes to switch off (see `hepml info --optimized`).
   std::set<std::string> disabled_passes;
+  // Storage of the weights of matrix products and convolutions (the rest stay
+  // float), and per node of the optimised graph by name (overrides).
+  WeightPrecision precision = WeightPrecision::kFp32;
+  std::map<std::string, WeightPrecision> layer_precision;
 };
 
 struct CompileReport {

@@ -26,6 +26,7 @@ struct Args {
   std::vector<std::string> dims;
   bool embed_weights = false;
   std::vector<std::string> disabled_passes;
+  std::string precision = "fp32";
 };
 
 int RunCompile(const Args& a) {
@@ -35,6 +36,12 @@ int RunCompile(const Args& a) {
   options.max_batch = a.max_batch;
   options.embed_weights = a.embed_weights;
   options.disabled_passes.insert(a.disabled_passes.begin(), a.disabled_passes.end());
+  auto precision = ParseWeightPrecision(a.precision);
+  if (!precision.ok()) {
+    PrintError("compile", precision.status().message());
+    return kExitUsage;
+  }
+  options.precision = *precision;
   for (const std::string& spec : a.dims) {
     size_t eq = spec.find('=');
     int64_t v = 0;
@@ -54,7 +61,7 @@ int RunCompile(const Args& a) {
             << ", max batch " << options.max_batch << ")\n"
             << "  files: " << absl::StrJoin(report->files, ", ") << "\n"
             << "  kernel calls " << report->num_steps << ", arena " << report->arena_bytes << " bytes, weights "
-            << report->weight_bytes << " bytes\n"
+            << report->weight_bytes << " bytes (" << WeightPrecisionName(options.precision) << ")\n"
             << "  build: cmake -S " << a.out_dir << " -B BUILD && cmake --build BUILD\n";
   return kExitOk;
 }
@@ -72,6 +79,8 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--dim", a->dims, "NAME=VALUE for symbolic input dimensions other than the batch");
   cmd->add_flag("--embed-weights", a->embed_weights, "Weights as a static const array in NAME.cc");
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable)");
+  cmd->add_option("--precision", a->precision,
+                  "Weight storage of Gemm/MatMul/Conv: fp32 (default), fp16 or bf16 (float accumulation)");
   cmd->callback([=] { *exit_code = RunCompile(*a); });
 }
 

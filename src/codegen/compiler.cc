@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "codegen/analysis.h"
+#include "codegen/emitted/gemm.h"
 #include "codegen/emitter.h"
 #include "graph/passes/pass.h"
 #include "onnx/importer.h"
@@ -352,6 +353,23 @@ std::string DefaultPackageName(const std::string& model_path) {
   return stem;
 }
 
+const char* WeightPrecisionName(WeightPrecision p) {
+  switch (p) {
+    case WeightPrecision::kFp32: return "fp32";
+    case WeightPrecision::kFp16: return "fp16";
+    case WeightPrecision::kBf16: return "bf16";
+  }
+  return "?";
+}
+
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text) {
+  if (text == "fp32") return WeightPrecision::kFp32;
+  if (text == "fp16") return WeightPrecision::kFp16;
+  if (text == "bf16") return WeightPrecision::kBf16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--precision '", text, "': expected fp32, fp16 or bf16"));
+}
+
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
   HEPML_RETURN_IF_ERROR(CheckOptions(options));
   HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
@@ -367,7 +385,25 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   }
   HEPML_ASSIGN_OR_RETURN(codegen::GraphShapes shapes,
                          codegen::ResolveShapes(model.graph, options.dims, options.max_batch));
-  HEPML_ASSIGN_OR_RETURN(EmittedProgram prog, codegen::EmitProgram(model.graph, shapes, options.max_batch));
+  codegen::WeightFormats formats;
+  auto format_of = [](WeightPrecision p) {
+    return p == WeightPrecision::kFp16 ? hepml_emitted::kWeightF16
+                                       : p == WeightPrecision::kBf16 ? hepml_emitted::kWeightBF16 : 0;
+  };
+  formats.fallback = format_of(options.precision);
+  if (!options.layer_precision.empty()) {
+    std::set<std::string> names;
+    for (const Node& n : model.graph.nodes) names.insert(n.name);
+    for (const auto& [name, p] : options.layer_precision) {
+      if (!names.count(name)) {
+        return absl::InvalidArgumentError(absl::StrCat("--precision-file: '", name,
+                                                       "' is not a node of the optimised graph (see `hepml info --optimized`)"));
+      }
+      formats.by_node[name] = format_of(p);
+    }
+  }
+  HEPML_ASSIGN_OR_RETURN(EmittedProgram prog,
+                         codegen::EmitProgram(model.graph, shapes, options.max_batch, formats));
   for (const auto* list : {&prog.inputs, &prog.outputs})
     for (const IoSpec& s : *list)
       if (s.shape.size() > 8) {

@@ -52,6 +52,36 @@ std::string ChainModel(const std::vector<std::string>& ops) {
   return m.SerializeAsString();
 }
 
+// x [n, 64] -> Gemm "fc" (weights [64, 96], bias [96]) -> y [n, 96].
+std::string GemmModel() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("gemm");
+  AddTensorValue(g->add_input(), "x", {"n", "64"});
+  AddTensorValue(g->add_output(), "y", {"n", "96"});
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(64);
+  w->add_dims(96);
+  for (int i = 0; i < 64 * 96; ++i) w->add_float_data(0.01f * static_cast<float>(i % 17) - 0.08f);
+  auto* b = g->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(96);
+  for (int i = 0; i < 96; ++i) b->add_float_data(0.5f);
+  auto* node = g->add_node();
+  node->set_op_type("Gemm");
+  node->set_name("fc");
+  node->add_input("x");
+  node->add_input("w");
+  node->add_input("b");
+  node->add_output("y");
+  return m.SerializeAsString();
+}
+
 class CompilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -165,6 +195,41 @@ TEST_F(CompilerTest, ShapeValuedOutputIsWrittenFromTheBatch) {
   const std::string& cc = *File(*pkg, "shape_out.cc");
   EXPECT_THAT(cc, HasSubstr("const int64_t values[] = {b, 3};"));
   EXPECT_THAT(cc, HasSubstr("std::memcpy(out[1]"));
+}
+
+TEST_F(CompilerTest, SixteenBitWeightsHalveTheGemmWeights) {
+  const std::string model = Write("g.onnx", GemmModel());
+  CompileOptions o;
+  o.name = "g";
+  auto fp32 = GeneratePackage(model, o);
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  for (WeightPrecision p : {WeightPrecision::kFp16, WeightPrecision::kBf16}) {
+    o.precision = p;
+    auto pkg = GeneratePackage(model, o);
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    // 64 x 96 weights in 2 bytes instead of 4; the 96 biases stay float.
+    EXPECT_LT(pkg->report.weight_bytes, fp32->report.weight_bytes * 55 / 100) << WeightPrecisionName(p);
+    EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr(p == WeightPrecision::kFp16 ? "GemmPacked16<1>" : "GemmPacked16<2>"));
+  }
+  // Per layer: "fc" back to float overrides the default.
+  o.precision = WeightPrecision::kBf16;
+  o.layer_precision["fc"] = WeightPrecision::kFp32;
+  auto mixed = GeneratePackage(model, o);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->report.weight_bytes, fp32->report.weight_bytes);
+}
+
+TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
+  CompileOptions o;
+  o.name = "g";
+  o.layer_precision["fc2"] = WeightPrecision::kFp16;
+  const fs::path out = dir_ / "pkg";
+  auto r = CompileModel(Write("g.onnx", GemmModel()), out.string(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("'fc2' is not a node"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(ParseWeightPrecision("fp8").ok());
+  EXPECT_EQ(*ParseWeightPrecision("bf16"), WeightPrecision::kBf16);
 }
 
 TEST_F(CompilerTest, CompileModelWritesTheFiles) {

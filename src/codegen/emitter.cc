@@ -99,8 +99,8 @@ struct ArenaBlock {
 
 class Emitter {
  public:
-  Emitter(const Graph& graph, const GraphShapes& shapes, int64_t max_batch)
-      : graph_(graph), shapes_(shapes), max_batch_(max_batch) {}
+  Emitter(const Graph& graph, const GraphShapes& shapes, int64_t max_batch, const WeightFormats& formats)
+      : graph_(graph), shapes_(shapes), max_batch_(max_batch), formats_(formats) {}
 
   absl::StatusOr<EmittedProgram> Run();
 
@@ -137,6 +137,25 @@ class Emitter {
     weights_.resize(off + std::max<size_t>(bytes, 1), 0);
     if (bytes) std::memcpy(weights_.data() + off, data, bytes);
     return off;
+  }
+  // 16-bit copy of float weights in the blob; returns its offset.
+  size_t AddWeight16(const float* data, size_t count, int format) {
+    std::vector<uint16_t> h(count);
+    for (size_t i = 0; i < count; ++i)
+      h[i] = format == hepml_emitted::kWeightBF16 ? hepml_emitted::FloatToBf16(data[i]) : hepml_emitted::FloatToHalf(data[i]);
+    return AddWeight(h.data(), count * 2);
+  }
+  // For a constant float weight v of node n stored 16-bit: emits its widening
+  // into a scratch buffer and returns the buffer's pointer; "" when v stays float.
+  std::string Widened16(const Node& n, const std::string& v) {
+    const int format = formats_.For(n.name);
+    const Tensor* t = Const(v);
+    if (format == 0 || t == nullptr || t->dtype() != DType::kFloat32) return "";
+    const size_t off = AddWeight16(t->data<float>(), t->size(), format);
+    const std::string buf = Scratch("float", t->size() * 4);
+    Code(absl::StrCat("K::DecodeWeights<", format, ">(", t->size(), ", reinterpret_cast<const uint16_t*>(w + ", off,
+                      "), ", buf, ");"));
+    return buf;
   }
   // Pointer expression for reading value v (registers the read).
   absl::StatusOr<std::string> In(const std::string& v);
@@ -177,6 +196,7 @@ class Emitter {
   const Graph& graph_;
   const GraphShapes& shapes_;
   int64_t max_batch_;
+  const WeightFormats& formats_;
   absl::flat_hash_map<std::string, Storage> storage_;
   absl::flat_hash_map<std::string, int> output_of_;  // graph output value -> position
   std::vector<uint8_t> weights_;
@@ -358,6 +378,7 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   std::string bptr;
   const Tensor* bconst = Const(bname);
   const bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
+  int format = 0;
   if (packed) {
     // Constant weights: [K, N] (transposed here if stored [N, K]), then
     // packed into the column panels the GEMM tiles read sequentially.
@@ -370,7 +391,12 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     const int64_t kk = trans_b ? c : r;
     std::vector<float> pk(kn.size());
     hepml_emitted::PackB(kk, N, kn.data(), pk.data());
-    bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(pk.data(), pk.size() * 4), ")");
+    format = formats_.For(n.name);
+    if (format != 0) {
+      bptr = absl::StrCat("reinterpret_cast<const uint16_t*>(w + ", AddWeight16(pk.data(), pk.size(), format), ")");
+    } else {
+      bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(pk.data(), pk.size() * 4), ")");
+    }
   } else {
     HEPML_ASSIGN_OR_RETURN(bptr, In(bname));
   }
@@ -397,7 +423,7 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
   if (packed) {
-    Code(absl::StrCat("K::GemmPacked(", M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
+    Code(absl::StrCat(format != 0 ? absl::StrCat("K::GemmPacked16<", format, ">(") : std::string("K::GemmPacked("), M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
                       FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
   } else {
     Code(absl::StrCat("K::Gemm(", M, ", ", N, ", ", K, ", ", aptr, ", ", trans_a ? "true" : "false", ", ", bptr, ", ",
@@ -415,7 +441,10 @@ absl::Status Emitter::EmitMatMul(const Node& n) {
   if (sa.size() < 2 || sb.size() < 2) return Unsupported(n, "1-D operands");
   const std::string K = LinExpr(sa.back());
   HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
-  HEPML_ASSIGN_OR_RETURN(std::string bp, In(bn));
+  std::string bp = Widened16(n, bn);
+  if (bp.empty()) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(bn));
+  }
   const std::string y = Out(n.outputs[0]);
   const std::string N = LinExpr(sb.back());
   if (sb.size() == 2) {
@@ -485,7 +514,10 @@ absl::Status Emitter::EmitConv(const Node& n) {
     HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
-  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  std::string wp = Widened16(n, n.inputs[1]);
+  if (wp.empty()) {
+    HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[1]));
+  }
   std::string bp = "nullptr";
   if (n.HasInput(2)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
@@ -1196,8 +1228,9 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
 
 }  // namespace
 
-absl::StatusOr<EmittedProgram> EmitProgram(const Graph& graph, const GraphShapes& shapes, int64_t max_batch) {
-  Emitter e(graph, shapes, max_batch);
+absl::StatusOr<EmittedProgram> EmitProgram(const Graph& graph, const GraphShapes& shapes, int64_t max_batch,
+                                           const WeightFormats& formats) {
+  Emitter e(graph, shapes, max_batch, formats);
   return e.Run();
 }
 

@@ -65,6 +65,7 @@ def main():
         ("keyword as name", [mlp, "--name", "class"], {2}, ["--name 'class'", "identifier"]),
         ("bad namespace", [mlp, "--namespace", "a::1b"], {2}, ["--namespace 'a::1b'"]),
         ("max batch zero", [mlp, "--max-batch", "0"], {2}, ["max-batch"]),
+        ("unknown precision", [mlp, "--precision", "fp8"], {2}, ["--precision 'fp8'", "fp16", "bf16"]),
     ]
     passed = failed = 0
 

@@ -3,6 +3,7 @@
 
     check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
                      [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
+                     [--precision fp16|bf16 --rel-bound R]
 
 DIR is what bench/models/generate.py wrote. For each model this
 
@@ -18,6 +19,13 @@ DIR is what bench/models/generate.py wrote. For each model this
      four threads with an instance each agree with a single-threaded run, batch 1 after
      the maximum batch equals a fresh instance's, batches outside 1..max are refused,
   5. (first package) runs `NAME_run --bench --json` once and checks the JSON object's fields.
+
+With --precision fp16|bf16 the package stores its Gemm/MatMul/Conv weights in 16 bits; step 3
+then bounds the error against `hepml run` (float weights) relative to the output's scale,
+max|compiled - hepml| <= R * max(max|hepml|, 1) (default R: 2e-3 for fp16, 2e-2 for bf16, the
+rounding of 11 and 8 significant bits over a few layers), and the model is also compiled at fp32
+to check that NAME.weights shrank to at most 55% of the fp32 file (biases stay float). The
+contract checks (steps 4-5) run as usual.
 
 Prints one line per model and ends with `N passed, M failed`; exit status 1 on any
 failure.
@@ -85,9 +93,20 @@ def check_package(args, m, work, dims, data_sets, contracts):
         cmd += ["--dim", f"{k}={v}"]
     if args.embed_weights:
         cmd.append("--embed-weights")
+    if args.precision != "fp32":
+        rc, out = run(cmd)
+        if rc != 0:
+            return [f"hepml compile (fp32) failed ({rc}): {out.strip()}"]
+        fp32_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights")) if not args.embed_weights else None
+        cmd += ["--precision", args.precision]
     rc, out = run(cmd)
     if rc != 0:
         return [f"hepml compile failed ({rc}): {out.strip()}"]
+    if args.precision != "fp32" and fp32_bytes is not None:
+        got_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights"))
+        if got_bytes > 0.55 * fp32_bytes:
+            problems.append(f"{name}.weights is {got_bytes} bytes at {args.precision}, {fp32_bytes} at fp32 "
+                            "(expected at most 55%)")
     build = os.path.join(work, "build")
     rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
                    f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
@@ -117,7 +136,21 @@ def check_package(args, m, work, dims, data_sets, contracts):
                 problems.append(f"{ds['dir']}: output '{out_name}': {name}_run wrote no {f}")
                 continue
             got, ref = np.load(os.path.join(got_dir, f)), np.load(os.path.join(ref_dir, f))
-            problems += [f"{ds['dir']}: output '{out_name}': {p}" for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+            if args.precision == "fp32":
+                problems += [f"{ds['dir']}: output '{out_name}': {p}"
+                             for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+                continue
+            if got.shape != ref.shape or got.dtype != ref.dtype:
+                problems.append(f"{ds['dir']}: output '{out_name}': {got.dtype}{got.shape} vs {ref.dtype}{ref.shape}")
+                continue
+            if got.dtype.kind != "f":
+                if not np.array_equal(got, ref):
+                    problems.append(f"{ds['dir']}: output '{out_name}': differs")
+                continue
+            scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
+            err = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+            if not np.all(np.isfinite(got)) or err > args.rel_bound * scale:
+                problems.append(f"{ds['dir']}: output '{out_name}': max error {err:.3g} > {args.rel_bound:g} x {scale:.3g}")
     if not contracts:
         return problems
     # The contracts of NAME.h: no allocation in run(), one instance per thread.
@@ -159,7 +192,11 @@ def main():
     ap.add_argument("--embed-weights", action="store_true")
     ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
     ap.add_argument("--atol", type=float, default=1e-5)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--rel-bound", type=float, help="error bound relative to the output scale (16-bit weights)")
     args = ap.parse_args()
+    if args.rel_bound is None:
+        args.rel_bound = {"fp16": 2e-3, "bf16": 2e-2}.get(args.precision, 0.0)
     if shutil.which(args.cxx) is None:
         print(f"check_compile: compiler {args.cxx} not found")
         return 1
@@ -174,7 +211,8 @@ def main():
     passed = failed = 0
     try:
         for w in wanted:
-            mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}")
+            mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}"
+                                       f"-{args.precision}")
             shutil.rmtree(mwork, ignore_errors=True)
             os.makedirs(mwork)
             problems, compiled_dims = check_model(args, models[w], mwork)
@@ -184,7 +222,8 @@ def main():
             note = f", compiled for {'; '.join(compiled_dims)}" if compiled_dims else ""
             print(f"{'PASS' if ok else 'FAIL'} {w} ({args.cxx}{', embedded weights' if args.embed_weights else ''}"
                   f"{', -march=native' if args.native else ''}"
-                  f", atol {args.atol:g}{note})")
+                  + (f", atol {args.atol:g}" if args.precision == "fp32" else
+                     f", {args.precision} weights, bound {args.rel_bound:g} x scale") + f"{note})")
             for p in problems:
                 print(f"    {p}")
     finally:
