@@ -59,6 +59,19 @@ struct CompileOptions {
   // float), and per node of the optimised graph by name (overrides).
   WeightPrecision precision = WeightPrecision::kFp32;
   std::map<std::string, WeightPrecision> layer_precision;
+  // Magnitude pruning of the Gemm/MatMul/Conv weights: "" none, "0.8"
+  // unstructured (that fraction of each tensor zero), "2:4" N:M along the
+  // reduction axis. Gemm weights left at most 30% non-zero then get the sparse
+  // kernel (CSR by output column).
+  std::string prune;
+  // With `prune`: also write the pruned ONNX model here (after the package).
+  std::string write_pruned;
+};
+
+struct PrunedLayerReport {
+  std::string node, weight;
+  int64_t size = 0;
+  double zeros_before = 0, zeros_after = 0;  // fractions of the tensor
 };
 
 struct CompileReport {
@@ -67,12 +80,19 @@ struct CompileReport {
   std::vector<std::string> kernel_files; // emitted kernel families
   size_t arena_bytes = 0;                // intermediate memory at max_batch
   size_t weight_bytes = 0;
+  // Every Gemm/MatMul/Conv weight (also without pruning: weights already at
+  // least half zero are worth reporting).
+  std::vector<PrunedLayerReport> layers;
+  // Gemm nodes of the optimised graph emitted with the sparse (CSR) kernel:
+  // "NODE (NNZ of SIZE non-zero)".
+  std::vector<std::string> sparse_layers;
 };
 
 // The package's files (name -> contents), without writing anything.
 struct GeneratedPackage {
   std::vector<std::pair<std::string, std::string>> files;
   CompileReport report;
+  std::string pruned_model;  // ONNX bytes for CompileOptions::write_pruned
 };
 
 // The model file's stem as a usable identifier: "trigger-mlp.onnx" ->

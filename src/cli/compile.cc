@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "hepml/compiler.h"
@@ -27,6 +28,7 @@ struct Args {
   bool embed_weights = false;
   std::vector<std::string> disabled_passes;
   std::string precision = "fp32";
+  std::string prune, write_pruned;
 };
 
 int RunCompile(const Args& a) {
@@ -42,6 +44,8 @@ int RunCompile(const Args& a) {
     return kExitUsage;
   }
   options.precision = *precision;
+  options.prune = a.prune;
+  options.write_pruned = a.write_pruned;
   for (const std::string& spec : a.dims) {
     size_t eq = spec.find('=');
     int64_t v = 0;
@@ -62,7 +66,18 @@ int RunCompile(const Args& a) {
             << "  files: " << absl::StrJoin(report->files, ", ") << "\n"
             << "  kernel calls " << report->num_steps << ", arena " << report->arena_bytes << " bytes, weights "
             << report->weight_bytes << " bytes (" << WeightPrecisionName(options.precision) << ")\n"
-            << "  build: cmake -S " << a.out_dir << " -B BUILD && cmake --build BUILD\n";
+            ;
+  for (const PrunedLayerReport& l : report->layers) {
+    const bool was_sparse = l.zeros_before >= 0.5;
+    if (options.prune.empty() && !was_sparse) continue;
+    std::cout << "  weights " << l.weight << " of " << l.node << " (" << l.size << "): "
+              << absl::StrFormat("%.1f%% zero", 100 * l.zeros_before);
+    if (!options.prune.empty()) std::cout << absl::StrFormat(" -> %.1f%% zero", 100 * l.zeros_after);
+    if (was_sparse) std::cout << " (already at least half zero)";
+    std::cout << "\n";
+  }
+  for (const std::string& s : report->sparse_layers) std::cout << "  sparse kernel (CSR): " << s << "\n";
+  std::cout << "  build: cmake -S " << a.out_dir << " -B BUILD && cmake --build BUILD\n";
   return kExitOk;
 }
 
@@ -81,6 +96,9 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable)");
   cmd->add_option("--precision", a->precision,
                   "Weight storage of Gemm/MatMul/Conv: fp32 (default), fp16 or bf16 (float accumulation)");
+  cmd->add_option("--prune", a->prune,
+                  "Magnitude pruning of Gemm/MatMul/Conv weights: SPARSITY (e.g. 0.8) or N:M (e.g. 2:4)");
+  cmd->add_option("--write-pruned", a->write_pruned, "With --prune: also write the pruned ONNX model to this file");
   cmd->callback([=] { *exit_code = RunCompile(*a); });
 }
 

@@ -18,6 +18,9 @@
 #include "codegen/analysis.h"
 #include "codegen/emitted/gemm.h"
 #include "codegen/emitter.h"
+#include "codegen/prune.h"
+#include "onnx/onnx_pb.h"
+#include "onnx/proto_convert.h"
 #include "graph/passes/pass.h"
 #include "onnx/importer.h"
 
@@ -372,7 +375,33 @@ absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text) {
 
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
   HEPML_RETURN_IF_ERROR(CheckOptions(options));
+  codegen::PruneSpec prune;
+  if (!options.prune.empty()) {
+    HEPML_ASSIGN_OR_RETURN(prune, codegen::ParsePruneSpec(options.prune));
+  } else if (!options.write_pruned.empty()) {
+    return absl::InvalidArgumentError("--write-pruned needs --prune");
+  }
   HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  // Pruning works on the imported weights, before the passes fold anything
+  // into them, so the pruned ONNX model is what the package computes.
+  const std::vector<codegen::PrunedLayer> layers = codegen::PruneWeights(model.graph, prune);
+  std::string pruned_model;
+  if (!options.write_pruned.empty()) {
+    std::ifstream in(model_path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat(model_path, ": cannot reparse"));
+    std::map<std::string, const Tensor*> changed;
+    for (const auto& l : layers) changed[l.weight] = &model.graph.initializers.at(l.weight);
+    for (onnx::TensorProto& t : *proto.mutable_graph()->mutable_initializer()) {
+      auto it = changed.find(t.name());
+      if (it == changed.end()) continue;
+      onnx::TensorProto fresh;
+      TensorToProto(*it->second, t.name(), &fresh);
+      t = fresh;
+    }
+    pruned_model = proto.SerializeAsString();
+  }
   auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
@@ -391,6 +420,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
                                        : p == WeightPrecision::kBf16 ? hepml_emitted::kWeightBF16 : 0;
   };
   formats.fallback = format_of(options.precision);
+  formats.sparse_gemm = !options.prune.empty();
   if (!options.layer_precision.empty()) {
     std::set<std::string> names;
     for (const Node& n : model.graph.nodes) names.insert(n.name);
@@ -426,6 +456,17 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   pkg.report.num_steps = prog.num_steps;
   pkg.report.arena_bytes = prog.arena_bytes;
   pkg.report.weight_bytes = prog.weights.size();
+  pkg.pruned_model = std::move(pruned_model);
+  pkg.report.sparse_layers.assign(prog.sparse_nodes.begin(), prog.sparse_nodes.end());
+  for (const auto& l : layers) {
+    PrunedLayerReport r;
+    r.node = l.node;
+    r.weight = l.weight;
+    r.size = l.size;
+    r.zeros_before = l.zeros_before;
+    r.zeros_after = l.zeros_after;
+    pkg.report.layers.push_back(r);
+  }
   pkg.report.kernel_files.assign(prog.kernel_files.begin(), prog.kernel_files.end());
   for (const auto& [name, text] : pkg.files) pkg.report.files.push_back(name);
   return pkg;
@@ -488,6 +529,17 @@ absl::StatusOr<CompileReport> CompileModel(const std::string& model_path, const 
     return absl::PermissionDeniedError(absl::StrCat(target.string(), ": ", msg));
   }
   if (!old.empty()) fs::remove_all(old, ec);
+  if (!options.write_pruned.empty()) {
+    const fs::path p(options.write_pruned);
+    const fs::path t = p.parent_path() / ("." + p.filename().string() + ".tmp");
+    {
+      std::ofstream f(t, std::ios::binary);
+      f.write(pkg.pruned_model.data(), static_cast<std::streamsize>(pkg.pruned_model.size()));
+      if (!f) return absl::PermissionDeniedError(absl::StrCat(options.write_pruned, ": write failed"));
+    }
+    fs::rename(t, p, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat(options.write_pruned, ": ", ec.message()));
+  }
   return pkg.report;
 }
 

@@ -232,6 +232,34 @@ TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
   EXPECT_EQ(*ParseWeightPrecision("bf16"), WeightPrecision::kBf16);
 }
 
+TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
+  const std::string model = Write("g.onnx", GemmModel());
+  CompileOptions o;
+  o.name = "g";
+  o.prune = "0.8";
+  auto pkg = GeneratePackage(model, o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  ASSERT_EQ(pkg->report.layers.size(), 1u);
+  EXPECT_EQ(pkg->report.layers[0].weight, "w");
+  EXPECT_GE(pkg->report.layers[0].zeros_after, 0.8);
+  EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 96) + 1e-9);
+  ASSERT_EQ(pkg->report.sparse_layers.size(), 1u);
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmCsr("));
+  // 2:4 leaves half the weights: the dense kernel stays.
+  o.prune = "2:4";
+  pkg = GeneratePackage(model, o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_NEAR(pkg->report.layers[0].zeros_after, 0.5, 1e-9);
+  EXPECT_TRUE(pkg->report.sparse_layers.empty());
+  EXPECT_THAT(*File(*pkg, "g.cc"), ::testing::Not(HasSubstr("K::GemmCsr(")));
+  for (const char* bad : {"1.0", "-0.1", "x", "0:4", "4:4", "2:"}) {
+    o.prune = bad;
+    auto r = GeneratePackage(model, o);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string("--prune '") + bad + "'"));
+  }
+}
+
 TEST_F(CompilerTest, CompileModelWritesTheFiles) {
   CompileOptions o;
   o.name = "chain";

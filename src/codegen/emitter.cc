@@ -204,6 +204,7 @@ class Emitter {
   Step cur_;
   std::vector<ArenaBlock> scratch_;
   std::set<std::string> kernels_;
+  std::set<std::string> sparse_nodes_;
   std::vector<IoSpec> inputs_, outputs_;
   int next_scratch_ = 0;
 };
@@ -377,9 +378,36 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   const int64_t N = trans_b ? sb[0].fixed : sb[1].fixed;
   std::string bptr;
   const Tensor* bconst = Const(bname);
-  const bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
+  bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
   int format = 0;
-  if (packed) {
+  std::string csr;  // "ptr, idx, val" of the sparse kernel
+  if (packed && formats_.sparse_gemm) {
+    const int64_t r = bconst->dim(0), c = bconst->dim(1), kk = trans_b ? c : r;
+    const float* src = bconst->data<float>();
+    auto at = [&](int64_t k, int64_t j) { return trans_b ? src[j * c + k] : src[k * N + j]; };
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < r * c; ++i) nnz += src[i] != 0.f;
+    if (nnz * 10 <= r * c * 3) {
+      // CSR by output column: for column j, the k and w[k, j] of its non-zeros.
+      std::vector<int32_t> ptr(N + 1, 0), idx;
+      std::vector<float> val;
+      for (int64_t j = 0; j < N; ++j) {
+        for (int64_t k = 0; k < kk; ++k)
+          if (at(k, j) != 0.f) {
+            idx.push_back(static_cast<int32_t>(k));
+            val.push_back(at(k, j));
+          }
+        ptr[j + 1] = static_cast<int32_t>(idx.size());
+      }
+      csr = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(ptr.data(), ptr.size() * 4),
+                         "), reinterpret_cast<const int32_t*>(w + ", AddWeight(idx.data(), idx.size() * 4),
+                         "), reinterpret_cast<const float*>(w + ", AddWeight(val.data(), val.size() * 4), ")");
+      packed = false;
+      sparse_nodes_.insert(absl::StrCat(n.name, " (", nnz, " of ", r * c, " non-zero)"));
+    }
+  }
+  if (!csr.empty()) {
+  } else if (packed) {
     // Constant weights: [K, N] (transposed here if stored [N, K]), then
     // packed into the column panels the GEMM tiles read sequentially.
     const int64_t r = bconst->dim(0), c = bconst->dim(1);
@@ -422,7 +450,10 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   }
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
-  if (packed) {
+  if (!csr.empty()) {
+    Code(absl::StrCat("K::GemmCsr(", M, ", ", N, ", ", K, ", ", aptr, ", ", csr, ", ", FloatLit(alpha), ", ",
+                      FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
+  } else if (packed) {
     Code(absl::StrCat(format != 0 ? absl::StrCat("K::GemmPacked16<", format, ">(") : std::string("K::GemmPacked("), M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
                       FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
   } else {
@@ -1220,6 +1251,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
   prog.inputs = inputs_;
   prog.outputs = outputs_;
   prog.weights = std::move(weights_);
+  prog.sparse_nodes = sparse_nodes_;
   prog.arena_bytes = arena;
   prog.kernel_files = kernels_;
   prog.num_steps = static_cast<int>(steps_.size());

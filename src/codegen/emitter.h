@@ -29,6 +29,7 @@ struct EmittedProgram {
   size_t arena_bytes = 0;             // at max batch
   std::set<std::string> kernel_files; // "gemm.h", ... (common.h always)
   int num_steps = 0;
+  std::set<std::string> sparse_nodes;  // "NODE (NNZ of SIZE non-zero)" of each Gemm emitted with GemmCsr
 };
 
 // Weight storage of matrix products and convolutions: 0 float, else
@@ -37,6 +38,8 @@ struct EmittedProgram {
 struct WeightFormats {
   int fallback = 0;
   std::map<std::string, int> by_node;
+  // Gemm weights at most 30% non-zero as CSR (GemmCsr) instead of dense panels.
+  bool sparse_gemm = false;
   int For(const std::string& node) const {
     auto it = by_node.find(node);
     return it == by_node.end() ? fallback : it->second;

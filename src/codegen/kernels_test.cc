@@ -122,6 +122,31 @@ TEST(EmittedKernels, Packed16GemmMatchesWidenedWeights) {
   }
 }
 
+TEST(EmittedKernels, CsrGemmMatchesHepmlOnSparseWeights) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {2, 37, 301}}) {
+    Tensor a = Random({m, k}, 4), b = Random({k, n}, 5), c = Random({n}, 6);
+    float* bd = b.mutable_data<float>();
+    for (int64_t i = 0; i < k * n; ++i)
+      if (i % 5 != 0) bd[i] = 0.f;
+    auto ref = RunOp("Gemm", 13, {a, b, c});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<int32_t> ptr(n + 1, 0), idx;
+    std::vector<float> val, y(m * n);
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t kk = 0; kk < k; ++kk)
+        if (bd[kk * n + j] != 0.f) {
+          idx.push_back(static_cast<int32_t>(kk));
+          val.push_back(bd[kk * n + j]);
+        }
+      ptr[j + 1] = static_cast<int32_t>(idx.size());
+    }
+    K::GemmCsr(m, n, k, a.data<float>(), ptr.data(), idx.data(), val.data(), 1.f, 1.f, c.data<float>(), 1, n,
+               K::Act::kRelu, 0.f, 0.f, y.data());
+    for (int64_t i = 0; i < m * n; ++i) (*ref)[0].mutable_data<float>()[i] = std::max(0.f, (*ref)[0].data<float>()[i]);
+    ExpectNear((*ref)[0], y);
+  }
+}
+
 TEST(EmittedKernels, GemmTransposedOperandsAndColumnBias) {
   const int64_t m = 5, n = 6, k = 4;
   Tensor a = Random({k, m}, 4), b = Random({n, k}, 5), c = Random({m, 1}, 6);

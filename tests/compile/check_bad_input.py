@@ -65,6 +65,9 @@ def main():
         ("keyword as name", [mlp, "--name", "class"], {2}, ["--name 'class'", "identifier"]),
         ("bad namespace", [mlp, "--namespace", "a::1b"], {2}, ["--namespace 'a::1b'"]),
         ("max batch zero", [mlp, "--max-batch", "0"], {2}, ["max-batch"]),
+        ("sparsity above one", [mlp, "--prune", "1.5"], {2}, ["--prune '1.5'", "[0, 1)"]),
+        ("bad N:M", [mlp, "--prune", "4:2"], {2}, ["--prune '4:2'", "N:M"]),
+        ("write-pruned alone", [mlp, "--write-pruned", path("p.onnx")], {2}, ["--write-pruned needs --prune"]),
         ("unknown precision", [mlp, "--precision", "fp8"], {2}, ["--precision 'fp8'", "fp16", "bf16"]),
     ]
     passed = failed = 0

@@ -3,7 +3,7 @@
 
     check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
                      [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
-                     [--precision fp16|bf16 --rel-bound R]
+                     [--precision fp16|bf16 --rel-bound R] [--prune SPEC]
 
 DIR is what bench/models/generate.py wrote. For each model this
 
@@ -26,6 +26,11 @@ max|compiled - hepml| <= R * max(max|hepml|, 1) (default R: 2e-3 for fp16, 2e-2 
 rounding of 11 and 8 significant bits over a few layers), and the model is also compiled at fp32
 to check that NAME.weights shrank to at most 55% of the fp32 file (biases stay float). The
 contract checks (steps 4-5) run as usual.
+
+With --prune SPEC (0.8, 2:4) the model is compiled with `--prune SPEC --write-pruned P.onnx`;
+the weights of every Gemm/MatMul/Conv in P.onnx are read back and checked for the sparsity
+(unstructured: at least that fraction zero; N:M: at most N non-zeros in each group of M along the
+reduction axis), and step 3 compares with `hepml run P.onnx` (same pruned weights; --atol).
 
 Prints one line per model and ends with `N passed, M failed`; exit status 1 on any
 failure.
@@ -82,6 +87,43 @@ def check_model(args, m, work):
     return problems, [", ".join(f"{k}={v}" for k, v in sorted(g[0].items())) for g in groups if g[0]]
 
 
+def check_sparsity(path, spec):
+    """The weights of every Gemm/MatMul/Conv of the pruned model, read back."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    problems, seen = [], 0
+    for node in g.node:
+        if node.op_type not in ("Gemm", "MatMul", "Conv") or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        w = inits[node.input[1]]
+        if w.dtype != np.float32 or w.ndim < 2:
+            continue
+        seen += 1
+        if ":" in spec:
+            n, mm = (int(x) for x in spec.split(":"))
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            if node.op_type == "Conv":
+                red = w.reshape(w.shape[0], -1)                 # [C_out, reduction]
+            elif node.op_type == "Gemm" and trans_b:
+                red = w                                         # [N, K]
+            else:
+                red = np.moveaxis(w, -2, -1).reshape(-1, w.shape[-2])  # [..., N, K]
+            k = red.shape[-1] // mm * mm
+            groups = (red[:, :k].reshape(red.shape[0], -1, mm) != 0).sum(axis=-1)
+            if groups.size and groups.max() > n:
+                problems.append(f"{node.name or node.op_type}: a group of {mm} keeps {groups.max()} > {n} weights")
+        else:
+            zero = float(np.mean(w == 0))
+            want = float(spec)
+            if zero + 1.0 / w.size < want:
+                problems.append(f"{node.name or node.op_type}: {zero:.3f} of {node.input[1]} zero, expected {want}")
+    if seen == 0:
+        problems.append("no Gemm/MatMul/Conv weights in the pruned model")
+    return problems
+
+
 def check_package(args, m, work, dims, data_sets, contracts):
     problems = []
     name = m["name"]
@@ -99,9 +141,15 @@ def check_package(args, m, work, dims, data_sets, contracts):
             return [f"hepml compile (fp32) failed ({rc}): {out.strip()}"]
         fp32_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights")) if not args.embed_weights else None
         cmd += ["--precision", args.precision]
+    model_file = os.path.join(root, m["file"])
+    if args.prune:
+        model_file = os.path.join(work, "pruned.onnx")
+        cmd += ["--prune", args.prune, "--write-pruned", model_file]
     rc, out = run(cmd)
     if rc != 0:
         return [f"hepml compile failed ({rc}): {out.strip()}"]
+    if args.prune:
+        problems += check_sparsity(model_file, args.prune)
     if args.precision != "fp32" and fp32_bytes is not None:
         got_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights"))
         if got_bytes > 0.55 * fp32_bytes:
@@ -126,7 +174,7 @@ def check_package(args, m, work, dims, data_sets, contracts):
         if rc != 0:
             problems.append(f"{ds['dir']}: {name}_run failed ({rc}): {out.strip()}")
             continue
-        rc, out = run([args.hepml, "run", os.path.join(root, m["file"])] + feeds + ["--output-dir", ref_dir])
+        rc, out = run([args.hepml, "run", model_file] + feeds + ["--output-dir", ref_dir])
         if rc != 0:
             problems.append(f"{ds['dir']}: hepml run failed ({rc}): {out.strip()}")
             continue
@@ -193,6 +241,7 @@ def main():
     ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--prune", help="compile with --prune SPEC and check against the pruned model")
     ap.add_argument("--rel-bound", type=float, help="error bound relative to the output scale (16-bit weights)")
     args = ap.parse_args()
     if args.rel_bound is None:
@@ -212,7 +261,7 @@ def main():
     try:
         for w in wanted:
             mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}"
-                                       f"-{args.precision}")
+                                       f"-{args.precision}{'-prune' if args.prune else ''}")
             shutil.rmtree(mwork, ignore_errors=True)
             os.makedirs(mwork)
             problems, compiled_dims = check_model(args, models[w], mwork)
@@ -223,7 +272,8 @@ def main():
             print(f"{'PASS' if ok else 'FAIL'} {w} ({args.cxx}{', embedded weights' if args.embed_weights else ''}"
                   f"{', -march=native' if args.native else ''}"
                   + (f", atol {args.atol:g}" if args.precision == "fp32" else
-                     f", {args.precision} weights, bound {args.rel_bound:g} x scale") + f"{note})")
+                     f", {args.precision} weights, bound {args.rel_bound:g} x scale")
+                  + (f", pruned {args.prune}" if args.prune else "") + f"{note})")
             for p in problems:
                 print(f"    {p}")
     finally:

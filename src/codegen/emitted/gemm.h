@@ -427,6 +427,31 @@ inline void GemmPacked16(int64_t M, int64_t N, int64_t K, const float* A, const 
   GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
 }
 
+// Gemm with sparse constant weights, CSR by output column: column j of B
+// holds val[p] at row idx[p] for p in [ptr[j], ptr[j + 1]). Y[i, j] is a dot
+// product over the non-zeros only: for batch-1 layers with few non-zeros this
+// reads less memory than the dense panels.
+inline void GemmCsr(int64_t M, int64_t N, int64_t K, const float* A, const int32_t* ptr, const int32_t* idx,
+                    const float* val, float alpha, float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act,
+                    float act_alpha, float act_beta, float* Y) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * K;
+    float* y = Y + i * N;
+    for (int64_t j = 0; j < N; ++j) {
+      float s0 = 0.f, s1 = 0.f;
+      int32_t p = ptr[j];
+      const int32_t end = ptr[j + 1];
+      for (; p + 1 < end; p += 2) {
+        s0 += val[p] * a[idx[p]];
+        s1 += val[p + 1] * a[idx[p + 1]];
+      }
+      if (p < end) s0 += val[p] * a[idx[p]];
+      y[j] = s0 + s1;
+    }
+  }
+  GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
 // MatMul with numpy batching: `count` products of A [M, K] x B [K, N]; the
 // p-th reads A + p * a_step and B + p * b_step (a step of 0 broadcasts).
 inline void BatchedMatMul(int64_t count, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_step,
