@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -39,6 +40,16 @@ enum class WeightPrecision { kFp32, kFp16, kBf16 };
 const char* WeightPrecisionName(WeightPrecision p);  // "fp32", "fp16", "bf16"
 // "fp32" / "fp16" / "bf16" -> the precision; an error naming the text otherwise.
 absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text);
+
+// A --precision-file: an optional default and precisions by node name of the
+// optimised graph (see `hepml info --optimized`).
+struct PrecisionFile {
+  std::optional<WeightPrecision> fallback;
+  std::map<std::string, WeightPrecision> layers;
+};
+// Reads the YAML file (format in src/codegen/precision_file.cc); errors name
+// the file and the entry at fault.
+absl::StatusOr<PrecisionFile> ReadPrecisionFile(const std::string& path);
 
 struct CompileOptions {
   // C++ identifier of the generated class and the files' stem.

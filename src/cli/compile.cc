@@ -28,7 +28,7 @@ struct Args {
   bool embed_weights = false;
   std::vector<std::string> disabled_passes;
   std::string precision = "fp32";
-  std::string prune, write_pruned;
+  std::string prune, write_pruned, precision_file;
 };
 
 int RunCompile(const Args& a) {
@@ -44,6 +44,15 @@ int RunCompile(const Args& a) {
     return kExitUsage;
   }
   options.precision = *precision;
+  if (!a.precision_file.empty()) {
+    auto file = ReadPrecisionFile(a.precision_file);
+    if (!file.ok()) {
+      PrintError("compile", file.status().message());
+      return absl::IsNotFound(file.status()) ? kExitFailure : kExitUsage;
+    }
+    if (file->fallback) options.precision = *file->fallback;
+    options.layer_precision = file->layers;
+  }
   options.prune = a.prune;
   options.write_pruned = a.write_pruned;
   for (const std::string& spec : a.dims) {
@@ -98,6 +107,9 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
                   "Weight storage of Gemm/MatMul/Conv: fp32 (default), fp16 or bf16 (float accumulation)");
   cmd->add_option("--prune", a->prune,
                   "Magnitude pruning of Gemm/MatMul/Conv weights: SPARSITY (e.g. 0.8) or N:M (e.g. 2:4)");
+  cmd->add_option("--precision-file", a->precision_file,
+                  "YAML: 'layers' maps node names of the optimised graph to fp32/fp16/bf16; 'default' replaces "
+                  "--precision");
   cmd->add_option("--write-pruned", a->write_pruned, "With --prune: also write the pruned ONNX model to this file");
   cmd->callback([=] { *exit_code = RunCompile(*a); });
 }

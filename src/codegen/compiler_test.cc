@@ -260,6 +260,24 @@ TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
   }
 }
 
+TEST_F(CompilerTest, PrecisionFileMapsLayersAndRejectsBadEntries) {
+  auto file = ReadPrecisionFile(Write("p.yaml", "default: fp16\nlayers:\n  fc: bf16\n  other: fp32\n"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->fallback, WeightPrecision::kFp16);
+  EXPECT_EQ(file->layers.at("fc"), WeightPrecision::kBf16);
+  EXPECT_EQ(file->layers.at("other"), WeightPrecision::kFp32);
+  auto bad = ReadPrecisionFile(Write("q.yaml", "layers:\n  fc: half\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("layer 'fc': 'half'"));
+  // Applied: the file's layer list goes to CompileOptions::layer_precision.
+  CompileOptions o;
+  o.name = "g";
+  o.layer_precision["fc"] = WeightPrecision::kBf16;
+  auto pkg = GeneratePackage(Write("g.onnx", GemmModel()), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("GemmPacked16<2>"));
+}
+
 TEST_F(CompilerTest, CompileModelWritesTheFiles) {
   CompileOptions o;
   o.name = "chain";
