@@ -451,6 +451,9 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   pkg.files.emplace_back(N + "_run.cc",
                          absl::StrReplaceAll(Embedded("runner.cc"), {{"@NAME@", N},
                                                                      {"@NS@", options.cpp_namespace},
+                                                                     {"@PRECISION@", options.layer_precision.empty()
+                                                                                         ? WeightPrecisionName(options.precision)
+                                                                                         : "mixed"},
                                                                      {"@MODEL@", absl::CEscape(model_path)}}));
   pkg.files.emplace_back("CMakeLists.txt", CMakeText(options));
   pkg.report.num_steps = prog.num_steps;

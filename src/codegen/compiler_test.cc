@@ -52,26 +52,26 @@ std::string ChainModel(const std::vector<std::string>& ops) {
   return m.SerializeAsString();
 }
 
-// x [n, 64] -> Gemm "fc" (weights [64, 96], bias [96]) -> y [n, 96].
-std::string GemmModel() {
+// x [n, 64] -> Gemm "fc" (weights [64, cols], bias [cols]) -> y [n, cols].
+std::string GemmModel(int cols = 96) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.add_opset_import()->set_version(17);
   auto* g = m.mutable_graph();
   g->set_name("gemm");
   AddTensorValue(g->add_input(), "x", {"n", "64"});
-  AddTensorValue(g->add_output(), "y", {"n", "96"});
+  AddTensorValue(g->add_output(), "y", {"n", std::to_string(cols)});
   auto* w = g->add_initializer();
   w->set_name("w");
   w->set_data_type(onnx::TensorProto::FLOAT);
   w->add_dims(64);
-  w->add_dims(96);
-  for (int i = 0; i < 64 * 96; ++i) w->add_float_data(0.01f * static_cast<float>(i % 17) - 0.08f);
+  w->add_dims(cols);
+  for (int i = 0; i < 64 * cols; ++i) w->add_float_data(0.01f * static_cast<float>(i % 17) - 0.08f);
   auto* b = g->add_initializer();
   b->set_name("b");
   b->set_data_type(onnx::TensorProto::FLOAT);
-  b->add_dims(96);
-  for (int i = 0; i < 96; ++i) b->add_float_data(0.5f);
+  b->add_dims(cols);
+  for (int i = 0; i < cols; ++i) b->add_float_data(0.5f);
   auto* node = g->add_node();
   node->set_op_type("Gemm");
   node->set_name("fc");
@@ -233,7 +233,8 @@ TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
 }
 
 TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
-  const std::string model = Write("g.onnx", GemmModel());
+  // 48 outputs: narrower than a 64-column panel, so 20% non-zero goes sparse.
+  const std::string model = Write("g.onnx", GemmModel(48));
   CompileOptions o;
   o.name = "g";
   o.prune = "0.8";
@@ -242,9 +243,13 @@ TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
   ASSERT_EQ(pkg->report.layers.size(), 1u);
   EXPECT_EQ(pkg->report.layers[0].weight, "w");
   EXPECT_GE(pkg->report.layers[0].zeros_after, 0.8);
-  EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 96) + 1e-9);
+  EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 48) + 1e-9);
   ASSERT_EQ(pkg->report.sparse_layers.size(), 1u);
   EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmCsr("));
+  // 96 outputs: the vectorised dense tiles stay.
+  auto wide = GeneratePackage(Write("g96.onnx", GemmModel(96)), o);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_TRUE(wide->report.sparse_layers.empty());
   // 2:4 leaves half the weights: the dense kernel stays.
   o.prune = "2:4";
   pkg = GeneratePackage(model, o);

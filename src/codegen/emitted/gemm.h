@@ -299,8 +299,8 @@ inline uint32_t FloatToBits(float f) {
 // magnitude bits moved to float's place and rescaled by 2^112.
 inline float HalfToFloat(uint16_t h) {
   float f = BitsToFloat(static_cast<uint32_t>(h & 0x7fffu) << 13) * 0x1p112f;
-  uint32_t b = FloatToBits(f);
-  if ((h & 0x7c00u) == 0x7c00u) b |= 0x7f800000u;  // infinity / NaN
+  // Infinity / NaN: exponent all ones (a select, so the loop vectorises).
+  const uint32_t b = FloatToBits(f) | ((h & 0x7c00u) == 0x7c00u ? 0x7f800000u : 0u);
   return BitsToFloat(b | (static_cast<uint32_t>(h & 0x8000u) << 16));
 }
 
