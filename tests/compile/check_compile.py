@@ -150,6 +150,10 @@ def check_package(args, m, work, dims, data_sets, contracts):
         return [f"hepml compile failed ({rc}): {out.strip()}"]
     if args.prune:
         problems += check_sparsity(model_file, args.prune)
+        # Compiling the pruned model again reports its weights as already sparse.
+        rc, again = run([args.hepml, "compile", model_file, "-o", os.path.join(work, "again"), "--name", name])
+        if rc != 0 or "(already at least half zero)" not in again:
+            problems.append(f"recompiling the pruned model does not report sparse weights ({rc}): {again.strip()}")
     if args.precision != "fp32" and fp32_bytes is not None:
         got_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights"))
         if got_bytes > 0.55 * fp32_bytes:
