@@ -16,6 +16,8 @@ PACKAGES=(
   liblzma-dev liblz4-dev libxxhash-dev libhdf5-dev libxrootd-client-dev xrootd-server
   # operator libraries: RE2 (RegexFullMatch), PNG and JPEG decoders (ImageDecoder)
   libre2-dev libpng-dev libjpeg62-turbo-dev
+  # compile: --precision-file (YAML)
+  libyaml-cpp-dev
   # serve: gRPC (C++ and the Python client of the tests), Boost.Beast, curl
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
   # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML

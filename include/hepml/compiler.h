@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -31,6 +32,24 @@
 #include "hepml/status.h"
 
 namespace hepml {
+
+// How the weights of Gemm/FusedGemm/MatMul/Conv/FusedConv are stored in the
+// package: float, IEEE half or bfloat16 (both rounded to nearest even, widened
+// back to float where the kernels read them; products accumulate in float).
+enum class WeightPrecision { kFp32, kFp16, kBf16 };
+const char* WeightPrecisionName(WeightPrecision p);  // "fp32", "fp16", "bf16"
+// "fp32" / "fp16" / "bf16" -> the precision; an error naming the text otherwise.
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text);
+
+// A --precision-file: an optional default and precisions by node name of the
+// optimised graph (see `hepml info --optimized`).
+struct PrecisionFile {
+  std::optional<WeightPrecision> fallback;
+  std::map<std::string, WeightPrecision> layers;
+};
+// Reads the YAML file (format in src/codegen/precision_file.cc); errors name
+// the file and the entry at fault.
+absl::StatusOr<PrecisionFile> ReadPrecisionFile(const std::string& path);
 
 struct CompileOptions {
   // C++ identifier of the generated class and the files' stem.
@@ -47,6 +66,23 @@ struct CompileOptions {
   bool embed_weights = false;
   // Graph passes to switch off (see `hepml info --optimized`).
   std::set<std::string> disabled_passes;
+  // Storage of the weights of matrix products and convolutions (the rest stay
+  // float), and per node of the optimised graph by name (overrides).
+  WeightPrecision precision = WeightPrecision::kFp32;
+  std::map<std::string, WeightPrecision> layer_precision;
+  // Magnitude pruning of the Gemm/MatMul/Conv weights: "" none, "0.8"
+  // unstructured (that fraction of each tensor zero), "2:4" N:M along the
+  // reduction axis. Gemm weights left at most 30% non-zero then get the sparse
+  // kernel (CSR by output column).
+  std::string prune;
+  // With `prune`: also write the pruned ONNX model here (after the package).
+  std::string write_pruned;
+};
+
+struct PrunedLayerReport {
+  std::string node, weight;
+  int64_t size = 0;
+  double zeros_before = 0, zeros_after = 0;  // fractions of the tensor
 };
 
 struct CompileReport {
@@ -55,12 +91,19 @@ struct CompileReport {
   std::vector<std::string> kernel_files; // emitted kernel families
   size_t arena_bytes = 0;                // intermediate memory at max_batch
   size_t weight_bytes = 0;
+  // Every Gemm/MatMul/Conv weight (also without pruning: weights already at
+  // least half zero are worth reporting).
+  std::vector<PrunedLayerReport> layers;
+  // Gemm nodes of the optimised graph emitted with the sparse (CSR) kernel:
+  // "NODE (NNZ of SIZE non-zero)".
+  std::vector<std::string> sparse_layers;
 };
 
 // The package's files (name -> contents), without writing anything.
 struct GeneratedPackage {
   std::vector<std::pair<std::string, std::string>> files;
   CompileReport report;
+  std::string pruned_model;  // ONNX bytes for CompileOptions::write_pruned
 };
 
 // The model file's stem as a usable identifier: "trigger-mlp.onnx" ->

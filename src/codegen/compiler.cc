@@ -16,7 +16,11 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "codegen/analysis.h"
+#include "codegen/emitted/gemm.h"
 #include "codegen/emitter.h"
+#include "codegen/prune.h"
+#include "onnx/onnx_pb.h"
+#include "onnx/proto_convert.h"
 #include "graph/passes/pass.h"
 #include "onnx/importer.h"
 
@@ -352,9 +356,52 @@ std::string DefaultPackageName(const std::string& model_path) {
   return stem;
 }
 
+const char* WeightPrecisionName(WeightPrecision p) {
+  switch (p) {
+    case WeightPrecision::kFp32: return "fp32";
+    case WeightPrecision::kFp16: return "fp16";
+    case WeightPrecision::kBf16: return "bf16";
+  }
+  return "?";
+}
+
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text) {
+  if (text == "fp32") return WeightPrecision::kFp32;
+  if (text == "fp16") return WeightPrecision::kFp16;
+  if (text == "bf16") return WeightPrecision::kBf16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--precision '", text, "': expected fp32, fp16 or bf16"));
+}
+
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
   HEPML_RETURN_IF_ERROR(CheckOptions(options));
+  codegen::PruneSpec prune;
+  if (!options.prune.empty()) {
+    HEPML_ASSIGN_OR_RETURN(prune, codegen::ParsePruneSpec(options.prune));
+  } else if (!options.write_pruned.empty()) {
+    return absl::InvalidArgumentError("--write-pruned needs --prune");
+  }
   HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  // Pruning works on the imported weights, before the passes fold anything
+  // into them, so the pruned ONNX model is what the package computes.
+  const std::vector<codegen::PrunedLayer> layers = codegen::PruneWeights(model.graph, prune);
+  std::string pruned_model;
+  if (!options.write_pruned.empty()) {
+    std::ifstream in(model_path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat(model_path, ": cannot reparse"));
+    std::map<std::string, const Tensor*> changed;
+    for (const auto& l : layers) changed[l.weight] = &model.graph.initializers.at(l.weight);
+    for (onnx::TensorProto& t : *proto.mutable_graph()->mutable_initializer()) {
+      auto it = changed.find(t.name());
+      if (it == changed.end()) continue;
+      onnx::TensorProto fresh;
+      TensorToProto(*it->second, t.name(), &fresh);
+      t = fresh;
+    }
+    pruned_model = proto.SerializeAsString();
+  }
   auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
@@ -367,7 +414,26 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   }
   HEPML_ASSIGN_OR_RETURN(codegen::GraphShapes shapes,
                          codegen::ResolveShapes(model.graph, options.dims, options.max_batch));
-  HEPML_ASSIGN_OR_RETURN(EmittedProgram prog, codegen::EmitProgram(model.graph, shapes, options.max_batch));
+  codegen::WeightFormats formats;
+  auto format_of = [](WeightPrecision p) {
+    return p == WeightPrecision::kFp16 ? hepml_emitted::kWeightF16
+                                       : p == WeightPrecision::kBf16 ? hepml_emitted::kWeightBF16 : 0;
+  };
+  formats.fallback = format_of(options.precision);
+  formats.sparse_gemm = !options.prune.empty();
+  if (!options.layer_precision.empty()) {
+    std::set<std::string> names;
+    for (const Node& n : model.graph.nodes) names.insert(n.name);
+    for (const auto& [name, p] : options.layer_precision) {
+      if (!names.count(name)) {
+        return absl::InvalidArgumentError(absl::StrCat("--precision-file: '", name,
+                                                       "' is not a node of the optimised graph (see `hepml info --optimized`)"));
+      }
+      formats.by_node[name] = format_of(p);
+    }
+  }
+  HEPML_ASSIGN_OR_RETURN(EmittedProgram prog,
+                         codegen::EmitProgram(model.graph, shapes, options.max_batch, formats));
   for (const auto* list : {&prog.inputs, &prog.outputs})
     for (const IoSpec& s : *list)
       if (s.shape.size() > 8) {
@@ -385,11 +451,25 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   pkg.files.emplace_back(N + "_run.cc",
                          absl::StrReplaceAll(Embedded("runner.cc"), {{"@NAME@", N},
                                                                      {"@NS@", options.cpp_namespace},
+                                                                     {"@PRECISION@", options.layer_precision.empty()
+                                                                                         ? WeightPrecisionName(options.precision)
+                                                                                         : "mixed"},
                                                                      {"@MODEL@", absl::CEscape(model_path)}}));
   pkg.files.emplace_back("CMakeLists.txt", CMakeText(options));
   pkg.report.num_steps = prog.num_steps;
   pkg.report.arena_bytes = prog.arena_bytes;
   pkg.report.weight_bytes = prog.weights.size();
+  pkg.pruned_model = std::move(pruned_model);
+  pkg.report.sparse_layers.assign(prog.sparse_nodes.begin(), prog.sparse_nodes.end());
+  for (const auto& l : layers) {
+    PrunedLayerReport r;
+    r.node = l.node;
+    r.weight = l.weight;
+    r.size = l.size;
+    r.zeros_before = l.zeros_before;
+    r.zeros_after = l.zeros_after;
+    pkg.report.layers.push_back(r);
+  }
   pkg.report.kernel_files.assign(prog.kernel_files.begin(), prog.kernel_files.end());
   for (const auto& [name, text] : pkg.files) pkg.report.files.push_back(name);
   return pkg;
@@ -452,6 +532,17 @@ absl::StatusOr<CompileReport> CompileModel(const std::string& model_path, const 
     return absl::PermissionDeniedError(absl::StrCat(target.string(), ": ", msg));
   }
   if (!old.empty()) fs::remove_all(old, ec);
+  if (!options.write_pruned.empty()) {
+    const fs::path p(options.write_pruned);
+    const fs::path t = p.parent_path() / ("." + p.filename().string() + ".tmp");
+    {
+      std::ofstream f(t, std::ios::binary);
+      f.write(pkg.pruned_model.data(), static_cast<std::streamsize>(pkg.pruned_model.size()));
+      if (!f) return absl::PermissionDeniedError(absl::StrCat(options.write_pruned, ": write failed"));
+    }
+    fs::rename(t, p, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat(options.write_pruned, ": ", ec.message()));
+  }
   return pkg.report;
 }
 

@@ -52,6 +52,36 @@ std::string ChainModel(const std::vector<std::string>& ops) {
   return m.SerializeAsString();
 }
 
+// x [n, 64] -> Gemm "fc" (weights [64, cols], bias [cols]) -> y [n, cols].
+std::string GemmModel(int cols = 96) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("gemm");
+  AddTensorValue(g->add_input(), "x", {"n", "64"});
+  AddTensorValue(g->add_output(), "y", {"n", std::to_string(cols)});
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(64);
+  w->add_dims(cols);
+  for (int i = 0; i < 64 * cols; ++i) w->add_float_data(0.01f * static_cast<float>(i % 17) - 0.08f);
+  auto* b = g->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(cols);
+  for (int i = 0; i < cols; ++i) b->add_float_data(0.5f);
+  auto* node = g->add_node();
+  node->set_op_type("Gemm");
+  node->set_name("fc");
+  node->add_input("x");
+  node->add_input("w");
+  node->add_input("b");
+  node->add_output("y");
+  return m.SerializeAsString();
+}
+
 class CompilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -165,6 +195,92 @@ TEST_F(CompilerTest, ShapeValuedOutputIsWrittenFromTheBatch) {
   const std::string& cc = *File(*pkg, "shape_out.cc");
   EXPECT_THAT(cc, HasSubstr("const int64_t values[] = {b, 3};"));
   EXPECT_THAT(cc, HasSubstr("std::memcpy(out[1]"));
+}
+
+TEST_F(CompilerTest, SixteenBitWeightsHalveTheGemmWeights) {
+  const std::string model = Write("g.onnx", GemmModel());
+  CompileOptions o;
+  o.name = "g";
+  auto fp32 = GeneratePackage(model, o);
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  for (WeightPrecision p : {WeightPrecision::kFp16, WeightPrecision::kBf16}) {
+    o.precision = p;
+    auto pkg = GeneratePackage(model, o);
+    ASSERT_TRUE(pkg.ok()) << pkg.status();
+    // 64 x 96 weights in 2 bytes instead of 4; the 96 biases stay float.
+    EXPECT_LT(pkg->report.weight_bytes, fp32->report.weight_bytes * 55 / 100) << WeightPrecisionName(p);
+    EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr(p == WeightPrecision::kFp16 ? "GemmPacked16<1>" : "GemmPacked16<2>"));
+  }
+  // Per layer: "fc" back to float overrides the default.
+  o.precision = WeightPrecision::kBf16;
+  o.layer_precision["fc"] = WeightPrecision::kFp32;
+  auto mixed = GeneratePackage(model, o);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->report.weight_bytes, fp32->report.weight_bytes);
+}
+
+TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
+  CompileOptions o;
+  o.name = "g";
+  o.layer_precision["fc2"] = WeightPrecision::kFp16;
+  const fs::path out = dir_ / "pkg";
+  auto r = CompileModel(Write("g.onnx", GemmModel()), out.string(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("'fc2' is not a node"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(ParseWeightPrecision("fp8").ok());
+  EXPECT_EQ(*ParseWeightPrecision("bf16"), WeightPrecision::kBf16);
+}
+
+TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
+  // 48 outputs: narrower than a 64-column panel, so 20% non-zero goes sparse.
+  const std::string model = Write("g.onnx", GemmModel(48));
+  CompileOptions o;
+  o.name = "g";
+  o.prune = "0.8";
+  auto pkg = GeneratePackage(model, o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  ASSERT_EQ(pkg->report.layers.size(), 1u);
+  EXPECT_EQ(pkg->report.layers[0].weight, "w");
+  EXPECT_GE(pkg->report.layers[0].zeros_after, 0.8);
+  EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 48) + 1e-9);
+  ASSERT_EQ(pkg->report.sparse_layers.size(), 1u);
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmCsr("));
+  // 96 outputs: the vectorised dense tiles stay.
+  auto wide = GeneratePackage(Write("g96.onnx", GemmModel(96)), o);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_TRUE(wide->report.sparse_layers.empty());
+  // 2:4 leaves half the weights: the dense kernel stays.
+  o.prune = "2:4";
+  pkg = GeneratePackage(model, o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_NEAR(pkg->report.layers[0].zeros_after, 0.5, 1e-9);
+  EXPECT_TRUE(pkg->report.sparse_layers.empty());
+  EXPECT_THAT(*File(*pkg, "g.cc"), ::testing::Not(HasSubstr("K::GemmCsr(")));
+  for (const char* bad : {"1.0", "-0.1", "x", "0:4", "4:4", "2:"}) {
+    o.prune = bad;
+    auto r = GeneratePackage(model, o);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string("--prune '") + bad + "'"));
+  }
+}
+
+TEST_F(CompilerTest, PrecisionFileMapsLayersAndRejectsBadEntries) {
+  auto file = ReadPrecisionFile(Write("p.yaml", "default: fp16\nlayers:\n  fc: bf16\n  other: fp32\n"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->fallback, WeightPrecision::kFp16);
+  EXPECT_EQ(file->layers.at("fc"), WeightPrecision::kBf16);
+  EXPECT_EQ(file->layers.at("other"), WeightPrecision::kFp32);
+  auto bad = ReadPrecisionFile(Write("q.yaml", "layers:\n  fc: half\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("layer 'fc': 'half'"));
+  // Applied: the file's layer list goes to CompileOptions::layer_precision.
+  CompileOptions o;
+  o.name = "g";
+  o.layer_precision["fc"] = WeightPrecision::kBf16;
+  auto pkg = GeneratePackage(Write("g.onnx", GemmModel()), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("GemmPacked16<2>"));
 }
 
 TEST_F(CompilerTest, CompileModelWritesTheFiles) {

@@ -1,5 +1,6 @@
 // The emitted kernel library (src/codegen/emitted/), compiled here as plain
 // headers, against hepml's own operators on the same inputs.
+#include <cmath>
 #include <random>
 
 #include "codegen/emitted/common.h"
@@ -58,6 +59,90 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
     K::PackB(k, n, b.data<float>(), packed.data());
     K::GemmPacked(m, n, k, a.data<float>(), packed.data(), 1.f, 1.f, c.data<float>(), 1, n, K::Act::kNone, 0.f, 0.f,
                   y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
+TEST(EmittedKernels, HalfAndBfloat16Conversions) {
+  // Every half round-trips through float (NaN stays NaN).
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    const float f = K::HalfToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      ASSERT_EQ((h & 0x7c00u), 0x7c00u);
+      ASSERT_TRUE(std::isnan(K::HalfToFloat(K::FloatToHalf(f))));
+      continue;
+    }
+    ASSERT_EQ(K::FloatToHalf(f), h) << "half 0x" << std::hex << h;
+    // bfloat16 keeps 8 significant bits: within half a unit (2^-8) relative.
+    if (std::isinf(f)) ASSERT_EQ(K::Bf16ToFloat(K::FloatToBf16(f)), f);
+    else ASSERT_LE(std::fabs(K::Bf16ToFloat(K::FloatToBf16(f)) - f), std::fabs(f) * 0x1p-8f) << f;
+  }
+  EXPECT_EQ(K::HalfToFloat(0x3c00u), 1.f);
+  EXPECT_EQ(K::HalfToFloat(0x0001u), 0x1p-24f);  // smallest subnormal
+  EXPECT_EQ(K::HalfToFloat(0xfbffu), -65504.f);
+  // Round to nearest even: 1 + 2^-11 is halfway between 1 and 1 + 2^-10.
+  EXPECT_EQ(K::FloatToHalf(1.f + 0x1p-11f), 0x3c00u);
+  EXPECT_EQ(K::FloatToHalf(1.f + 3 * 0x1p-11f), 0x3c02u);
+  EXPECT_EQ(K::FloatToHalf(65520.f), 0x7c00u);  // overflows to infinity
+  EXPECT_EQ(K::FloatToHalf(65519.f), 0x7bffu);
+  EXPECT_EQ(K::FloatToHalf(0x1p-25f), 0x0000u);  // halfway to the smallest subnormal: even
+  EXPECT_EQ(K::FloatToHalf(0x1.8p-24f), 0x0002u);
+  EXPECT_EQ(K::FloatToBf16(1.f + 0x1p-8f), 0x3f80u);
+  EXPECT_EQ(K::FloatToBf16(1.f + 3 * 0x1p-8f), 0x3f82u);
+  EXPECT_EQ(K::FloatToBf16(-2.f), 0xc000u);
+}
+
+TEST(EmittedKernels, Packed16GemmMatchesWidenedWeights) {
+  for (int format : {K::kWeightF16, K::kWeightBF16}) {
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {11, 37, 300}, {1, 128, 600}}) {
+      Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
+      // The reference: float GEMM on the weights rounded to 16 bits.
+      Tensor rounded = b;
+      std::vector<uint16_t> h(k * n);
+      for (int64_t i = 0; i < k * n; ++i) {
+        h[i] = format == K::kWeightF16 ? K::FloatToHalf(b.data<float>()[i]) : K::FloatToBf16(b.data<float>()[i]);
+        rounded.mutable_data<float>()[i] = format == K::kWeightF16 ? K::HalfToFloat(h[i]) : K::Bf16ToFloat(h[i]);
+      }
+      auto ref = RunOp("Gemm", 13, {a, rounded, c});
+      ASSERT_TRUE(ref.ok()) << ref.status();
+      std::vector<float> packed(k * n), widened(k * n), y(m * n);
+      K::PackB(k, n, rounded.data<float>(), widened.data());
+      std::vector<uint16_t> packed16(k * n);
+      std::vector<float> hf(h.begin(), h.end());
+      K::PackB(k, n, hf.data(), packed.data());  // the same permutation on the raw bits
+      for (int64_t i = 0; i < k * n; ++i) packed16[i] = static_cast<uint16_t>(packed[i]);
+      if (format == K::kWeightF16)
+        K::GemmPacked16<K::kWeightF16>(m, n, k, a.data<float>(), packed16.data(), 1.f, 1.f, c.data<float>(), 1, n,
+                                       K::Act::kNone, 0.f, 0.f, y.data());
+      else
+        K::GemmPacked16<K::kWeightBF16>(m, n, k, a.data<float>(), packed16.data(), 1.f, 1.f, c.data<float>(), 1, n,
+                                        K::Act::kNone, 0.f, 0.f, y.data());
+      ExpectNear((*ref)[0], y, 1e-4f);
+    }
+  }
+}
+
+TEST(EmittedKernels, CsrGemmMatchesHepmlOnSparseWeights) {
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {2, 37, 301}}) {
+    Tensor a = Random({m, k}, 4), b = Random({k, n}, 5), c = Random({n}, 6);
+    float* bd = b.mutable_data<float>();
+    for (int64_t i = 0; i < k * n; ++i)
+      if (i % 5 != 0) bd[i] = 0.f;
+    auto ref = RunOp("Gemm", 13, {a, b, c});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<int32_t> ptr(n + 1, 0), idx;
+    std::vector<float> val, y(m * n);
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t kk = 0; kk < k; ++kk)
+        if (bd[kk * n + j] != 0.f) {
+          idx.push_back(static_cast<int32_t>(kk));
+          val.push_back(bd[kk * n + j]);
+        }
+      ptr[j + 1] = static_cast<int32_t>(idx.size());
+    }
+    K::GemmCsr(m, n, k, a.data<float>(), ptr.data(), idx.data(), val.data(), 1.f, 1.f, c.data<float>(), 1, n,
+               K::Act::kRelu, 0.f, 0.f, y.data());
+    for (int64_t i = 0; i < m * n; ++i) (*ref)[0].mutable_data<float>()[i] = std::max(0.f, (*ref)[0].data<float>()[i]);
     ExpectNear((*ref)[0], y);
   }
 }

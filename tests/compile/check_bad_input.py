@@ -50,6 +50,10 @@ def main():
     open(path("text.onnx"), "w").write("not a model\n")
     mlp = os.path.join(args.models, "trigger_mlp.onnx")
     pn = os.path.join(args.models, "particlenet.onnx")
+    open(path("unknown_layer.yaml"), "w").write("default: bf16\nlayers:\n  /net/net.1/Relu: fp16\n  /net/dense9: fp32\n")
+    open(path("bad_precision.yaml"), "w").write("layers:\n  /net/net.1/Relu: fp8\n")
+    open(path("bad_key.yaml"), "w").write("layer:\n  /net/net.1/Relu: fp16\n")
+    open(path("bad_syntax.yaml"), "w").write("layers: [unclosed\n")
 
     # (name, argv after `compile`, expected exit codes, substrings of the message)
     cases = [
@@ -65,6 +69,18 @@ def main():
         ("keyword as name", [mlp, "--name", "class"], {2}, ["--name 'class'", "identifier"]),
         ("bad namespace", [mlp, "--namespace", "a::1b"], {2}, ["--namespace 'a::1b'"]),
         ("max batch zero", [mlp, "--max-batch", "0"], {2}, ["max-batch"]),
+        ("sparsity above one", [mlp, "--prune", "1.5"], {2}, ["--prune '1.5'", "[0, 1)"]),
+        ("bad N:M", [mlp, "--prune", "4:2"], {2}, ["--prune '4:2'", "N:M"]),
+        ("write-pruned alone", [mlp, "--write-pruned", path("p.onnx")], {2}, ["--write-pruned needs --prune"]),
+        ("unknown layer in the precision file", [mlp, "--precision-file", path("unknown_layer.yaml")], {2},
+         ["'/net/dense9' is not a node"]),
+        ("bad precision in the precision file", [mlp, "--precision-file", path("bad_precision.yaml")], {2},
+         ["bad_precision.yaml", "'/net/net.1/Relu'", "'fp8'"]),
+        ("unknown key in the precision file", [mlp, "--precision-file", path("bad_key.yaml")], {2},
+         ["bad_key.yaml", "unknown key 'layer'"]),
+        ("precision file not YAML", [mlp, "--precision-file", path("bad_syntax.yaml")], {2}, ["bad_syntax.yaml"]),
+        ("missing precision file", [mlp, "--precision-file", path("absent.yaml")], {1}, ["absent.yaml", "cannot open"]),
+        ("unknown precision", [mlp, "--precision", "fp8"], {2}, ["--precision 'fp8'", "fp16", "bf16"]),
     ]
     passed = failed = 0
 

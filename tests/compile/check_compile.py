@@ -3,6 +3,7 @@
 
     check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
                      [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
+                     [--precision fp16|bf16 --rel-bound R] [--prune SPEC]
 
 DIR is what bench/models/generate.py wrote. For each model this
 
@@ -18,6 +19,18 @@ DIR is what bench/models/generate.py wrote. For each model this
      four threads with an instance each agree with a single-threaded run, batch 1 after
      the maximum batch equals a fresh instance's, batches outside 1..max are refused,
   5. (first package) runs `NAME_run --bench --json` once and checks the JSON object's fields.
+
+With --precision fp16|bf16 the package stores its Gemm/MatMul/Conv weights in 16 bits; step 3
+then bounds the error against `hepml run` (float weights) relative to the output's scale,
+max|compiled - hepml| <= R * max(max|hepml|, 1) (default R: 2e-3 for fp16, 2e-2 for bf16, the
+rounding of 11 and 8 significant bits over a few layers), and the model is also compiled at fp32
+to check that NAME.weights shrank to at most 55% of the fp32 file (biases stay float). The
+contract checks (steps 4-5) run as usual.
+
+With --prune SPEC (0.8, 2:4) the model is compiled with `--prune SPEC --write-pruned P.onnx`;
+the weights of every Gemm/MatMul/Conv in P.onnx are read back and checked for the sparsity
+(unstructured: at least that fraction zero; N:M: at most N non-zeros in each group of M along the
+reduction axis), and step 3 compares with `hepml run P.onnx` (same pruned weights; --atol).
 
 Prints one line per model and ends with `N passed, M failed`; exit status 1 on any
 failure.
@@ -74,6 +87,43 @@ def check_model(args, m, work):
     return problems, [", ".join(f"{k}={v}" for k, v in sorted(g[0].items())) for g in groups if g[0]]
 
 
+def check_sparsity(path, spec):
+    """The weights of every Gemm/MatMul/Conv of the pruned model, read back."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    problems, seen = [], 0
+    for node in g.node:
+        if node.op_type not in ("Gemm", "MatMul", "Conv") or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        w = inits[node.input[1]]
+        if w.dtype != np.float32 or w.ndim < 2:
+            continue
+        seen += 1
+        if ":" in spec:
+            n, mm = (int(x) for x in spec.split(":"))
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            if node.op_type == "Conv":
+                red = w.reshape(w.shape[0], -1)                 # [C_out, reduction]
+            elif node.op_type == "Gemm" and trans_b:
+                red = w                                         # [N, K]
+            else:
+                red = np.moveaxis(w, -2, -1).reshape(-1, w.shape[-2])  # [..., N, K]
+            k = red.shape[-1] // mm * mm
+            groups = (red[:, :k].reshape(red.shape[0], -1, mm) != 0).sum(axis=-1)
+            if groups.size and groups.max() > n:
+                problems.append(f"{node.name or node.op_type}: a group of {mm} keeps {groups.max()} > {n} weights")
+        else:
+            zero = float(np.mean(w == 0))
+            want = float(spec)
+            if zero + 1.0 / w.size < want:
+                problems.append(f"{node.name or node.op_type}: {zero:.3f} of {node.input[1]} zero, expected {want}")
+    if seen == 0:
+        problems.append("no Gemm/MatMul/Conv weights in the pruned model")
+    return problems
+
+
 def check_package(args, m, work, dims, data_sets, contracts):
     problems = []
     name = m["name"]
@@ -85,9 +135,30 @@ def check_package(args, m, work, dims, data_sets, contracts):
         cmd += ["--dim", f"{k}={v}"]
     if args.embed_weights:
         cmd.append("--embed-weights")
+    if args.precision != "fp32":
+        rc, out = run(cmd)
+        if rc != 0:
+            return [f"hepml compile (fp32) failed ({rc}): {out.strip()}"]
+        fp32_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights")) if not args.embed_weights else None
+        cmd += ["--precision", args.precision]
+    model_file = os.path.join(root, m["file"])
+    if args.prune:
+        model_file = os.path.join(work, "pruned.onnx")
+        cmd += ["--prune", args.prune, "--write-pruned", model_file]
     rc, out = run(cmd)
     if rc != 0:
         return [f"hepml compile failed ({rc}): {out.strip()}"]
+    if args.prune:
+        problems += check_sparsity(model_file, args.prune)
+        # Compiling the pruned model again reports its weights as already sparse.
+        rc, again = run([args.hepml, "compile", model_file, "-o", os.path.join(work, "again"), "--name", name])
+        if rc != 0 or "(already at least half zero)" not in again:
+            problems.append(f"recompiling the pruned model does not report sparse weights ({rc}): {again.strip()}")
+    if args.precision != "fp32" and fp32_bytes is not None:
+        got_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights"))
+        if got_bytes > 0.55 * fp32_bytes:
+            problems.append(f"{name}.weights is {got_bytes} bytes at {args.precision}, {fp32_bytes} at fp32 "
+                            "(expected at most 55%)")
     build = os.path.join(work, "build")
     rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
                    f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
@@ -107,7 +178,7 @@ def check_package(args, m, work, dims, data_sets, contracts):
         if rc != 0:
             problems.append(f"{ds['dir']}: {name}_run failed ({rc}): {out.strip()}")
             continue
-        rc, out = run([args.hepml, "run", os.path.join(root, m["file"])] + feeds + ["--output-dir", ref_dir])
+        rc, out = run([args.hepml, "run", model_file] + feeds + ["--output-dir", ref_dir])
         if rc != 0:
             problems.append(f"{ds['dir']}: hepml run failed ({rc}): {out.strip()}")
             continue
@@ -117,7 +188,21 @@ def check_package(args, m, work, dims, data_sets, contracts):
                 problems.append(f"{ds['dir']}: output '{out_name}': {name}_run wrote no {f}")
                 continue
             got, ref = np.load(os.path.join(got_dir, f)), np.load(os.path.join(ref_dir, f))
-            problems += [f"{ds['dir']}: output '{out_name}': {p}" for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+            if args.precision == "fp32":
+                problems += [f"{ds['dir']}: output '{out_name}': {p}"
+                             for p in compare(got, ref, rtol=0.0, atol=args.atol)]
+                continue
+            if got.shape != ref.shape or got.dtype != ref.dtype:
+                problems.append(f"{ds['dir']}: output '{out_name}': {got.dtype}{got.shape} vs {ref.dtype}{ref.shape}")
+                continue
+            if got.dtype.kind != "f":
+                if not np.array_equal(got, ref):
+                    problems.append(f"{ds['dir']}: output '{out_name}': differs")
+                continue
+            scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
+            err = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+            if not np.all(np.isfinite(got)) or err > args.rel_bound * scale:
+                problems.append(f"{ds['dir']}: output '{out_name}': max error {err:.3g} > {args.rel_bound:g} x {scale:.3g}")
     if not contracts:
         return problems
     # The contracts of NAME.h: no allocation in run(), one instance per thread.
@@ -159,7 +244,12 @@ def main():
     ap.add_argument("--embed-weights", action="store_true")
     ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
     ap.add_argument("--atol", type=float, default=1e-5)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--prune", help="compile with --prune SPEC and check against the pruned model")
+    ap.add_argument("--rel-bound", type=float, help="error bound relative to the output scale (16-bit weights)")
     args = ap.parse_args()
+    if args.rel_bound is None:
+        args.rel_bound = {"fp16": 2e-3, "bf16": 2e-2}.get(args.precision, 0.0)
     if shutil.which(args.cxx) is None:
         print(f"check_compile: compiler {args.cxx} not found")
         return 1
@@ -174,7 +264,8 @@ def main():
     passed = failed = 0
     try:
         for w in wanted:
-            mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}")
+            mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}"
+                                       f"-{args.precision}{'-prune' if args.prune else ''}")
             shutil.rmtree(mwork, ignore_errors=True)
             os.makedirs(mwork)
             problems, compiled_dims = check_model(args, models[w], mwork)
@@ -184,7 +275,9 @@ def main():
             note = f", compiled for {'; '.join(compiled_dims)}" if compiled_dims else ""
             print(f"{'PASS' if ok else 'FAIL'} {w} ({args.cxx}{', embedded weights' if args.embed_weights else ''}"
                   f"{', -march=native' if args.native else ''}"
-                  f", atol {args.atol:g}{note})")
+                  + (f", atol {args.atol:g}" if args.precision == "fp32" else
+                     f", {args.precision} weights, bound {args.rel_bound:g} x scale")
+                  + (f", pruned {args.prune}" if args.prune else "") + f"{note})")
             for p in problems:
                 print(f"    {p}")
     finally:

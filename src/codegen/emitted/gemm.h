@@ -242,6 +242,28 @@ inline void PackB(int64_t K, int64_t N, const float* b, float* packed) {
   }
 }
 
+// One k-block of one packed panel: C[M, w] += A[M, k0:k0+kc] x bp[kc, w],
+// bp the panel's rows k0.. (row stride w), C already offset to the panel's
+// first column.
+inline void GemmPanelBlock(int64_t M, int64_t w, int64_t kc, const float* A, int64_t lda, const float* bp, float* C,
+                           int64_t ldc) {
+  int64_t i = 0;
+  for (; i + kGemmMR <= M; i += kGemmMR) {
+    int64_t x = 0;
+    for (; x + kGemmNR <= w; x += kGemmNR) GemmMain(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+    if (x < w) GemmEdge(kGemmMR, w - x, kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+  }
+  for (; i < M; ++i) {
+    if (w == kGemmWide) {
+      GemmWideRow(kc, A + i * lda, lda, bp, w, C + i * ldc, ldc);
+      continue;
+    }
+    int64_t x = 0;
+    for (; x + kGemmNR <= w; x += kGemmNR) GemmTile<1, kGemmNR>(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+    if (x < w) GemmEdge(1, w - x, kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+  }
+}
+
 // C[M, N] = A[M, K] x B, B packed by PackB.
 inline void GemmPackedNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, float* C,
                          int64_t ldc) {
@@ -251,24 +273,91 @@ inline void GemmPackedNN(int64_t M, int64_t N, int64_t K, const float* A, int64_
     const float* panel = packed + j * K;
     for (int64_t k0 = 0; k0 < K; k0 += kGemmKC) {
       const int64_t kc = K - k0 < kGemmKC ? K - k0 : kGemmKC;
-      const float* bp = panel + k0 * w;
-      int64_t i = 0;
-      for (; i + kGemmMR <= M; i += kGemmMR) {
-        int64_t x = 0;
-        for (; x + kGemmNR <= w; x += kGemmNR)
-          GemmMain(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
-        if (x < w) GemmEdge(kGemmMR, w - x, kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
-      }
-      for (; i < M; ++i) {
-        if (w == kGemmWide) {
-          GemmWideRow(kc, A + i * lda + k0, lda, bp, w, C + i * ldc + j, ldc);
-          continue;
-        }
-        int64_t x = 0;
-        for (; x + kGemmNR <= w; x += kGemmNR)
-          GemmTile<1, kGemmNR>(kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
-        if (x < w) GemmEdge(1, w - x, kc, A + i * lda + k0, lda, bp + x, w, C + i * ldc + j + x, ldc);
-      }
+      GemmPanelBlock(M, w, kc, A + k0, lda, panel + k0 * w, C + j, ldc);
+    }
+  }
+}
+
+// ---- 16-bit weights (hepml compile --precision fp16|bf16). Weights are
+// stored as IEEE half (kWeightF16) or bfloat16 (kWeightBF16) and widened to
+// float where a kernel reads them; products accumulate in float.
+inline constexpr int kWeightF16 = 1;
+inline constexpr int kWeightBF16 = 2;
+
+inline float BitsToFloat(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+inline uint32_t FloatToBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+// IEEE half -> float, exact (subnormals, infinities and NaN included): the
+// magnitude bits moved to float's place and rescaled by 2^112.
+inline float HalfToFloat(uint16_t h) {
+  float f = BitsToFloat(static_cast<uint32_t>(h & 0x7fffu) << 13) * 0x1p112f;
+  // Infinity / NaN: exponent all ones (a select, so the loop vectorises).
+  const uint32_t b = FloatToBits(f) | ((h & 0x7c00u) == 0x7c00u ? 0x7f800000u : 0u);
+  return BitsToFloat(b | (static_cast<uint32_t>(h & 0x8000u) << 16));
+}
+
+inline float Bf16ToFloat(uint16_t h) { return BitsToFloat(static_cast<uint32_t>(h) << 16); }
+
+// float -> IEEE half, round to nearest even; overflow gives infinity.
+inline uint16_t FloatToHalf(float f) {
+  uint32_t x = FloatToBits(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  x &= 0x7fffffffu;
+  uint32_t o;
+  if (x >= 0x7f800000u) {
+    o = x > 0x7f800000u ? 0x7e00u : 0x7c00u;
+  } else if (x >= 0x477ff000u) {  // rounds to 65536 and above
+    o = 0x7c00u;
+  } else if (x < 0x38800000u) {  // below 2^-14: subnormal half, the FPU rounds
+    o = FloatToBits(BitsToFloat(x) + 0.5f) - 0x3f000000u;
+  } else {
+    const uint32_t odd = (x >> 13) & 1u;
+    x += 0xc8000fffu + odd;  // rebias exponent (15 - 127) << 23, round half to even
+    o = x >> 13;
+  }
+  return static_cast<uint16_t>(o | sign);
+}
+
+// float -> bfloat16, round to nearest even; NaN stays NaN.
+inline uint16_t FloatToBf16(float f) {
+  const uint32_t x = FloatToBits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+template <int kFormat>
+inline float DecodeWeight(uint16_t h) {
+  if constexpr (kFormat == kWeightBF16) return Bf16ToFloat(h);
+  else return HalfToFloat(h);
+}
+
+template <int kFormat>
+inline void DecodeWeights(int64_t n, const uint16_t* src, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = DecodeWeight<kFormat>(src[i]);
+}
+
+// GemmPackedNN with 16-bit panels: each [kc, w] block of a panel is widened
+// into a float block on the stack (64 KiB) just before the tiles read it.
+template <int kFormat>
+inline void GemmPacked16NN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                           float* C, int64_t ldc) {
+  alignas(64) float block[kGemmKC * kGemmWide];
+  for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
+  for (int64_t j = 0; j < N; j += kGemmWide) {
+    const int64_t w = N - j < kGemmWide ? N - j : kGemmWide;
+    const uint16_t* panel = packed + j * K;
+    for (int64_t k0 = 0; k0 < K; k0 += kGemmKC) {
+      const int64_t kc = K - k0 < kGemmKC ? K - k0 : kGemmKC;
+      DecodeWeights<kFormat>(kc * w, panel + k0 * w, block);
+      GemmPanelBlock(M, w, kc, A + k0, lda, block, C + j, ldc);
     }
   }
 }
@@ -326,6 +415,40 @@ inline void GemmPacked(int64_t M, int64_t N, int64_t K, const float* A, const fl
                        const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha, float act_beta,
                        float* Y) {
   GemmPackedNN(M, N, K, A, K, packed_b, Y, N);
+  GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
+// GemmPacked with B stored as 16-bit panels (kWeightF16 / kWeightBF16).
+template <int kFormat>
+inline void GemmPacked16(int64_t M, int64_t N, int64_t K, const float* A, const uint16_t* packed_b, float alpha,
+                         float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha,
+                         float act_beta, float* Y) {
+  GemmPacked16NN<kFormat>(M, N, K, A, K, packed_b, Y, N);
+  GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
+// Gemm with sparse constant weights, CSR by output column: column j of B
+// holds val[p] at row idx[p] for p in [ptr[j], ptr[j + 1]). Y[i, j] is a dot
+// product over the non-zeros only: for batch-1 layers with few non-zeros this
+// reads less memory than the dense panels.
+inline void GemmCsr(int64_t M, int64_t N, int64_t K, const float* A, const int32_t* ptr, const int32_t* idx,
+                    const float* val, float alpha, float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act,
+                    float act_alpha, float act_beta, float* Y) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * K;
+    float* y = Y + i * N;
+    for (int64_t j = 0; j < N; ++j) {
+      float s0 = 0.f, s1 = 0.f;
+      int32_t p = ptr[j];
+      const int32_t end = ptr[j + 1];
+      for (; p + 1 < end; p += 2) {
+        s0 += val[p] * a[idx[p]];
+        s1 += val[p + 1] * a[idx[p + 1]];
+      }
+      if (p < end) s0 += val[p] * a[idx[p]];
+      y[j] = s0 + s1;
+    }
+  }
   GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
 }
 

@@ -397,14 +397,14 @@ int RunBench(const Args& a) {
   const double weight_mib = static_cast<double>(Model::kWeightBytes) / (1024.0 * 1024.0);
   if (a.json) {
     std::cout << "{\n  \"model\": " << JsonString("@MODEL@") << ",\n  \"batch\": " << a.batch
-              << ",\n  \"threads\": 1,\n  \"iterations\": " << a.iterations << ",\n  \"precision\": \"fp32\",\n  \"load_ms\": "
+              << ",\n  \"threads\": 1,\n  \"iterations\": " << a.iterations << ",\n  \"precision\": \"@PRECISION@\",\n  \"load_ms\": "
               << Num(load_ms) << ",\n  \"latency_us\": {\n    \"p50\": " << Num(Percentile(lat, 50)) << ",\n    \"p90\": "
               << Num(Percentile(lat, 90)) << ",\n    \"p99\": " << Num(Percentile(lat, 99)) << ",\n    \"mean\": " << Num(mean)
               << "\n  },\n  \"throughput_per_s\": " << Num(throughput) << ",\n  \"peak_rss_mib\": " << Num(rss)
               << ",\n  \"weight_mib\": " << Num(weight_mib) << "\n}" << std::endl;
     return 0;
   }
-  std::printf("model %s  batch %d  threads 1  iterations %d  precision fp32\n", "@MODEL@", a.batch, a.iterations);
+  std::printf("model %s  batch %d  threads 1  iterations %d  precision @PRECISION@\n", "@MODEL@", a.batch, a.iterations);
   std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB  weights %.2f MiB\n",
               load_ms, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), throughput, rss, weight_mib);
   return 0;

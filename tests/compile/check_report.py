@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""`hepml compile --report` on trigger_mlp: for fp16 and bf16, with its calibration data and with
+random inputs, the report names the precision, the weight bytes shrink to at most 55% of fp32,
+the object sizes are positive, and the printed max/mean absolute output errors are non-zero and
+within the documented bounds (2e-3 fp16, 2e-2 bf16, relative to the output's scale of 1: the
+model ends in a softmax). A malformed --calibration is a usage error.
+
+    check_report.py --hepml PATH --models DIR
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hepml", required=True)
+    ap.add_argument("--models", required=True)
+    args = ap.parse_args()
+    model = os.path.join(args.models, "trigger_mlp.onnx")
+    calib = os.path.join(args.models, "trigger_mlp", "batch1", "input_x.npy")
+    tmp = tempfile.mkdtemp(prefix="hepml_compile_report_")
+    failed = 0
+    try:
+        for precision, bound in (("fp16", 2e-3), ("bf16", 2e-2)):
+            for extra in (["--calibration", f"x={calib}"], []):
+                out = os.path.join(tmp, f"pkg_{precision}_{len(extra)}")
+                p = subprocess.run([args.hepml, "compile", model, "-o", out, "--precision", precision, "--report"]
+                                   + extra, capture_output=True, text=True, timeout=300)
+                problems = []
+                w = re.search(r"weights (\d+) -> (\d+) bytes, object \S+ (\d+) -> (\d+) bytes", p.stdout)
+                e = re.search(r"output probs: max abs error (\S+), mean abs error (\S+)", p.stdout)
+                if p.returncode != 0:
+                    problems.append(f"exit {p.returncode}: {p.stderr.strip()}")
+                elif f"report: {precision} against fp32" not in p.stdout or not w or not e:
+                    problems.append(f"unexpected report: {p.stdout!r}")
+                else:
+                    fp32, got, obj32, obj = (int(x) for x in w.groups())
+                    if got > 0.55 * fp32 or obj32 <= 0 or obj <= 0:
+                        problems.append(f"weights {fp32} -> {got}, objects {obj32} -> {obj}")
+                    mx, mean = float(e.group(1)), float(e.group(2))
+                    if not (0 < mean <= mx <= bound):
+                        problems.append(f"errors max {mx} mean {mean}, bound {bound}")
+                ok = not problems
+                failed += not ok
+                print(f"{'PASS' if ok else 'FAIL'} {precision} {'calibration' if extra else 'random inputs'}"
+                      + ("" if ok else ": " + "; ".join(problems)))
+        p = subprocess.run([args.hepml, "compile", model, "-o", os.path.join(tmp, "bad"), "--precision", "bf16",
+                            "--report", "--calibration", "x"], capture_output=True, text=True, timeout=300)
+        ok = p.returncode == 2 and "--calibration 'x'" in p.stderr and not os.path.exists(os.path.join(tmp, "bad"))
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} malformed --calibration" + ("" if ok else f": {p.returncode} {p.stderr!r}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("failed" if failed else "all passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
