@@ -151,7 +151,8 @@ def check_package(args, m, work, dims, data_sets, contracts):
     if args.prune:
         problems += check_sparsity(model_file, args.prune)
         # Compiling the pruned model again reports its weights as already sparse.
-        rc, again = run([args.hepml, "compile", model_file, "-o", os.path.join(work, "again"), "--name", name])
+        rc, again = run([args.hepml, "compile", model_file, "-o", os.path.join(work, "again"), "--name", name]
+                        + [x for k, v in sorted(dims.items()) for x in ("--dim", f"{k}={v}")])
         if rc != 0 or "(already at least half zero)" not in again:
             problems.append(f"recompiling the pruned model does not report sparse weights ({rc}): {again.strip()}")
     if args.precision != "fp32" and fp32_bytes is not None:
