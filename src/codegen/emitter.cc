@@ -611,6 +611,21 @@ absl::Status Emitter::EmitPool(const Node& n) {
   return absl::OkStatus();
 }
 
+// fp32 unary operators without attributes: the expression of `v` each
+// element computes (the standalone operators' arithmetic).
+const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
+    {"Sigmoid", "1.f / (1.f + std::exp(-v))"},
+    {"Tanh", "std::tanh(v)"},
+    {"Exp", "std::exp(v)"},
+    {"Log", "std::log(v)"},
+    {"Sqrt", "std::sqrt(v)"},
+    {"Reciprocal", "1.f / v"},
+    {"Floor", "std::floor(v)"},
+    {"Ceil", "std::ceil(v)"},
+    {"Erf", "std::erf(v)"},
+    {"Softplus", "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))"},
+};
+
 absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string& x = n.inputs[0];
   const std::string& op = n.op_type;
@@ -629,34 +644,16 @@ absl::Status Emitter::EmitUnary(const Node& n) {
     f = is_float ? "std::fabs(v)" : "v < 0 ? -v : v";
   } else if (!is_float) {
     return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+  } else if (auto it = kFloatUnary.find(op); it != kFloatUnary.end()) {
+    f = it->second;
   } else if (op == "Relu") {
     f = "v > 0.f ? v : 0.f";
   } else if (op == "LeakyRelu") {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 0.01f), " * v");
   } else if (op == "Elu") {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 1.f), " * (std::exp(v) - 1.f)");
-  } else if (op == "Sigmoid") {
-    f = "1.f / (1.f + std::exp(-v))";
   } else if (op == "HardSigmoid") {
     f = absl::StrCat("std::fmax(0.f, std::fmin(1.f, ", fl("alpha", 0.2f), " * v + ", fl("beta", 0.5f), "))");
-  } else if (op == "Tanh") {
-    f = "std::tanh(v)";
-  } else if (op == "Exp") {
-    f = "std::exp(v)";
-  } else if (op == "Log") {
-    f = "std::log(v)";
-  } else if (op == "Sqrt") {
-    f = "std::sqrt(v)";
-  } else if (op == "Reciprocal") {
-    f = "1.f / v";
-  } else if (op == "Floor") {
-    f = "std::floor(v)";
-  } else if (op == "Ceil") {
-    f = "std::ceil(v)";
-  } else if (op == "Erf") {
-    f = "std::erf(v)";
-  } else if (op == "Softplus") {
-    f = "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))";
   } else if (op == "Gelu") {
     if (n.GetString("approximate", "none") == "tanh")
       f = "0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))";
