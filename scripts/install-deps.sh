@@ -16,15 +16,15 @@ PACKAGES=(
   liblzma-dev liblz4-dev libxxhash-dev libhdf5-dev libxrootd-client-dev xrootd-server
   # operator libraries: RE2 (RegexFullMatch), PNG and JPEG decoders (ImageDecoder)
   libre2-dev libpng-dev libjpeg62-turbo-dev
-  # compile: --precision-file (YAML)
-  libyaml-cpp-dev
+  # compile: --precision-file (YAML); clang++ builds the generated packages in the tests too
+  libyaml-cpp-dev clang
   # serve: gRPC (C++ and the Python client of the tests), Boost.Beast, curl
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
   # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML
   python3-yaml
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-onnx python3-numpy python3-torch libonnx-testdata
+  python3 python3-onnx python3-numpy python3-torch python3-h5py libonnx-testdata
 )
 
 # Node.js runs ONNX Runtime (npm onnxruntime-node), the peer of the
