@@ -22,6 +22,7 @@
 #include "absl/strings/str_replace.h"
 #include "codegen/emitted/gemm.h"
 #include "hepml/status.h"
+#include "ops/conv.h"
 
 namespace hepml::codegen {
 
@@ -508,6 +509,26 @@ absl::Status Emitter::EmitMatMul(const Node& n) {
   return absl::OkStatus();
 }
 
+// The generated K::ConvGeometry of a Conv or pooling node over constant
+// spatial dims: strides, dilations, pads, auto_pad and ceil_mode resolved by
+// the same rules as the runtime's kernels (ops::ComputeWindowGeometry).
+absl::StatusOr<std::string> WindowGeometryCode(const Node& n, const LinShape& sx, const std::vector<int64_t>& kernel) {
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  Shape in(spatial);
+  for (int i = 0; i < spatial; ++i) in[i] = sx[i + 2].fixed;
+  ops::WindowOptions options;
+  options.ceil_mode = n.GetInt("ceil_mode", 0) != 0;
+  auto g = ops::ComputeWindowGeometry(n, in, kernel, options);
+  if (!g.ok()) return g.status();
+  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
+  for (int i = 0; i < spatial; ++i) {
+    absl::StrAppend(&geo, "    g.in[", i, "] = ", g->in[i], "; g.out[", i, "] = ", g->out[i], "; g.kernel[", i,
+                    "] = ", g->kernel[i], "; g.stride[", i, "] = ", g->strides[i], "; g.dilation[", i,
+                    "] = ", g->dilations[i], "; g.pad_begin[", i, "] = ", g->pads_begin[i], ";\n");
+  }
+  return geo;
+}
+
 absl::Status Emitter::EmitConv(const Node& n) {
   const std::string& x = n.inputs[0];
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
@@ -519,24 +540,9 @@ absl::Status Emitter::EmitConv(const Node& n) {
   const int64_t group = n.GetInt("group", 1);
   std::vector<int64_t> kernel(sw.size() - 2);
   for (size_t i = 0; i < kernel.size(); ++i) kernel[i] = sw[i + 2].fixed;
-  std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
-  std::vector<int64_t> dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
-  std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
-  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
-  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
-  for (int i = 0; i < spatial; ++i) {
-    const int64_t in = sx[i + 2].fixed, out = sy[i + 2].fixed;
-    int64_t pad = pads[i];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - in);
-      pad = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    } else if (auto_pad == "VALID") {
-      pad = 0;
-    }
-    absl::StrAppend(&geo, "    g.in[", i, "] = ", in, "; g.out[", i, "] = ", out, "; g.kernel[", i, "] = ", kernel[i],
-                    "; g.stride[", i, "] = ", strides[i], "; g.dilation[", i, "] = ", dil[i], "; g.pad_begin[", i,
-                    "] = ", pad, ";\n");
-  }
+  auto geometry = WindowGeometryCode(n, sx, kernel);
+  if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+  const std::string& geo = *geometry;
   const int64_t c_in = sx[1].fixed, c_out = sw[0].fixed;
   int64_t col = c_in / group;
   int64_t out_size = 1;
@@ -570,7 +576,7 @@ absl::Status Emitter::EmitPool(const Node& n) {
   const std::string& x = n.inputs[0];
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
-  const LinShape &sx = S(x), &sy = S(n.outputs[0]);
+  const LinShape& sx = S(x);
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string y = Out(n.outputs[0]);
   kernels_.insert("gemm.h");
@@ -585,26 +591,13 @@ absl::Status Emitter::EmitPool(const Node& n) {
   const int spatial = static_cast<int>(sx.size()) - 2;
   if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
   std::vector<int64_t> kernel = n.GetInts("kernel_shape");
-  std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(spatial, 1));
-  std::vector<int64_t> dil = n.GetInts("dilations", std::vector<int64_t>(spatial, 1));
-  std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
-  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
   if (static_cast<int>(kernel.size()) != spatial) return Unsupported(n, "kernel_shape");
-  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
   for (int i = 0; i < spatial; ++i) {
     if (!sx[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
-    const int64_t in = sx[i + 2].fixed, out = sy[i + 2].fixed;
-    int64_t pad = pads[i];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      const int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - in);
-      pad = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    } else if (auto_pad == "VALID") {
-      pad = 0;
-    }
-    absl::StrAppend(&geo, "    g.in[", i, "] = ", in, "; g.out[", i, "] = ", out, "; g.kernel[", i, "] = ", kernel[i],
-                    "; g.stride[", i, "] = ", strides[i], "; g.dilation[", i, "] = ", dil[i], "; g.pad_begin[", i,
-                    "] = ", pad, ";\n");
   }
+  auto geometry = WindowGeometryCode(n, sx, kernel);
+  if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+  const std::string& geo = *geometry;
   const bool max = n.op_type == "MaxPool";
   Code(absl::StrCat("{\n    ", geo, "    K::Pool(g, ", planes, ", ", max ? "true" : "false", ", ",
                     n.GetInt("count_include_pad", 0) ? "true" : "false", ", ", xp, ", ", y, ");\n  }"));
