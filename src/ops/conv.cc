@@ -370,6 +370,102 @@ absl::Status InferConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) 
   return absl::OkStatus();
 }
 
+// A stride-1 2-D fp32 convolution as an implicit GEMM, without im2col. The
+// input planes of a group are copied once into a zero-padded buffer of Hp x
+// Wp per channel; then row (c, kh, kw) of the patch matrix is the padded
+// buffer itself, shifted by c * Hp * Wp + kh * dh * Wp + kw * dw, read over
+// N' = (OH - 1) * Wp + OW points: output pixel (oh, ow) sits at oh * Wp + ow,
+// and the Wp - OW points at the end of each row are windows that wrap into
+// the next row, computed and dropped. The GEMM engine packs those rows
+// straight from the buffer (contiguous runs, no per-pixel bounds checks),
+// which costs Wp / OW more columns and saves the im2col pass. The epilogue
+// then writes each output row with bias and activation.
+void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
+                     const ActivationSpec& act, const float* px, const float* pw,
+                     const float* bias, float* py, int64_t batches, int64_t in_ch,
+                     int64_t out_ch) {
+  const int64_t cg = in_ch / group, mg = out_ch / group;
+  const int64_t h = g.in[0], w = g.in[1], oh_n = g.out[0], ow_n = g.out[1];
+  const int64_t kh_n = g.kernel[0], kw_n = g.kernel[1], dh = g.dilations[0], dw = g.dilations[1];
+  const int64_t pt = g.pads_begin[0], pl = g.pads_begin[1];
+  const int64_t hp = oh_n + dh * (kh_n - 1), wp = ow_n + dw * (kw_n - 1);
+  const int64_t in_size = h * w, out_size = oh_n * ow_n, plane = hp * wp;
+  const int64_t kc = cg * kh_n * kw_n;
+  const int64_t np = (oh_n - 1) * wp + ow_n;  // GEMM columns
+  // The padded buffer is needed unless the window never leaves the input
+  // (no pads, or pads the windows never reach); C' unless rows are dense.
+  const bool copy = !(pt == 0 && pl == 0 && hp == h && wp == w);
+  const bool dense_rows = wp == ow_n;
+  const int64_t scratch = (copy ? cg * plane : 0) + (dense_rows ? 0 : mg * np);
+  ForEachConvTask<float>(
+      ctx, batches * group, mg * np * kc, scratch, [&](int64_t t, float* buf, const KernelContext* gemm_ctx) {
+        const int64_t n = t / group, gi = t % group;
+        const float* xg = px + (n * in_ch + gi * cg) * in_size;
+        const float* src = xg;
+        int64_t src_plane = in_size;
+        if (copy) {
+          // Rows [pt, pt + h) and columns [pl, pl + w) of the padded plane
+          // hold the input; windows may also reach past its bottom/right
+          // edge (pads_end), which the zeros cover.
+          for (int64_t c = 0; c < cg; ++c) {
+            float* dst = buf + c * plane;
+            const float* in = xg + c * in_size;
+            for (int64_t r = 0; r < hp; ++r) {
+              float* row = dst + r * wp;
+              const int64_t ir = r - pt;
+              if (ir < 0 || ir >= h) {
+                std::fill(row, row + wp, 0.0f);
+                continue;
+              }
+              const int64_t c0 = std::clamp<int64_t>(pl, 0, wp), c1 = std::clamp<int64_t>(pl + w, c0, wp);
+              std::fill(row, row + c0, 0.0f);
+              std::copy(in + ir * w + (c0 - pl), in + ir * w + (c1 - pl), row + c0);
+              std::fill(row + c1, row + wp, 0.0f);
+            }
+          }
+          src = buf;
+          src_plane = plane;
+        }
+        ScratchBuffer<const float*> rows(kc);
+        const float** rp = rows.data();
+        for (int64_t c = 0; c < cg; ++c)
+          for (int64_t kh = 0; kh < kh_n; ++kh)
+            for (int64_t kw = 0; kw < kw_n; ++kw)
+              *rp++ = src + c * src_plane + kh * dh * wp + kw * dw;
+        float* yg = py + (n * out_ch + gi * mg) * out_size;
+        float* cp = dense_rows ? yg : buf + (copy ? cg * plane : 0);
+        GemmF32Rows(mg, np, kc, pw + gi * mg * kc, kc, PackedGroup(ctx, gi, mg, kc), rows.data(), 0.0f,
+                    cp, np, gemm_ctx);
+        auto finish = [&](int64_t m0, int64_t m1) {
+          for (int64_t m = m0; m < m1; ++m) {
+            float* out = yg + m * out_size;
+            const float b = bias ? bias[gi * mg + m] : 0.0f;
+            if (dense_rows) {
+              BiasActivateF32(act, b, out, out_size);
+              continue;
+            }
+            // Drop the wrapped windows at each row's end as the bias and
+            // activation are applied (one pass for Relu and none).
+            const float* cm = cp + m * np;
+            const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
+            for (int64_t r = 0; r < oh_n; ++r) {
+              if (fused) {
+                BiasReluF32(cm + r * wp, out + r * ow_n, b, act.kind == Activation::kRelu, ow_n);
+              } else {
+                std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
+              }
+            }
+            if (!fused) BiasActivateF32(act, b, out, out_size);
+          }
+        };
+        if (gemm_ctx != nullptr) {
+          gemm_ctx->ParallelFor(0, mg, std::max<int64_t>(1, 16384 / std::max<int64_t>(out_size, 1)), finish);
+        } else {
+          finish(0, mg);
+        }
+      });
+}
+
 template <typename T>
 absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group,
                                   const ActivationSpec& act) {
@@ -402,6 +498,13 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
              g.pads_end[d] == 0;
   }
   PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
+  if constexpr (kEpilogue) {
+    if (!direct && g.nd == 2 && g.strides[0] == 1 && g.strides[1] == 1) {
+      ShiftedViewConv(ctx, g, group, act, px, pw, bias, py, batches, in_ch, out_ch);
+      vy.Finish();
+      return y;
+    }
+  }
   ForEachConvTask<C>(ctx, batches * group, mg * out_size * kc, direct ? 0 : kc * out_size,
                      [&](int64_t t, C* col, const KernelContext* gemm_ctx) {
                        const int64_t n = t / group, gi = t % group;

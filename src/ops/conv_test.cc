@@ -99,6 +99,30 @@ TEST(ConvTest, GroupsStridesDilationsAsymmetricPadsMatchDirectLoops) {
                         true);
 }
 
+// Stride-1 2-D convolutions run as an implicit GEMM over shifted views of a
+// padded copy of the input: every way the padding, dilation, kernel width and
+// channel count change that layout.
+TEST(ConvTest, StrideOneShiftedViewsMatchDirectLoops) {
+  const Conv2dParams cases[] = {
+      {.n = 2, .c = 3, .h = 9, .w = 7, .m = 5, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 1, .c = 2, .h = 6, .w = 8, .m = 4, .kh = 3, .kw = 2, .dh = 2, .dw = 3,
+       .pt = 2, .pl = 0, .pb = 1, .pr = 3},
+      {.n = 2, .c = 4, .h = 5, .w = 5, .m = 3, .kh = 2, .kw = 2},                      // no padding
+      {.n = 1, .c = 3, .h = 6, .w = 4, .m = 2, .kh = 3, .kw = 1, .pt = 1, .pb = 1},    // dense rows
+      {.n = 1, .c = 2, .h = 4, .w = 4, .m = 3, .kh = 2, .kw = 2, .pt = 3, .pl = 2, .pb = 3, .pr = 4},
+      {.n = 1, .c = 4, .h = 6, .w = 6, .m = 6, .kh = 3, .kw = 3, .group = 2,
+       .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      // k = 64 * 9 = 576 spans two k slices of the blocked GEMM; m = 40 rows.
+      {.n = 1, .c = 64, .h = 8, .w = 8, .m = 40, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+  };
+  for (const Conv2dParams& p : cases) {
+    SCOPED_TRACE(::testing::Message() << "c=" << p.c << " h=" << p.h << " w=" << p.w << " k=" << p.kh
+                                    << "x" << p.kw << " group=" << p.group);
+    CheckConvAgainstNaive(p, true);
+    CheckConvAgainstNaive(p, false);
+  }
+}
+
 TEST(ConvTest, DepthwiseWithMultiplier) {
   CheckConvAgainstNaive({.n = 1, .c = 3, .h = 5, .w = 5, .m = 6, .kh = 3, .kw = 3, .group = 3,
                          .pt = 1, .pl = 1, .pb = 1, .pr = 1},

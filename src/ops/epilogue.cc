@@ -93,9 +93,11 @@ absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Ten
 }
 
 void BiasActivateF32(const ActivationSpec& spec, float bias, float* y, int64_t n) {
-  if (bias != 0.0f) {
-    for (int64_t i = 0; i < n; ++i) y[i] += bias;
+  if (spec.kind == Activation::kNone || spec.kind == Activation::kRelu) {
+    if (bias != 0.0f || spec.kind == Activation::kRelu) BiasReluF32(y, y, bias, spec.kind == Activation::kRelu, n);
+    return;
   }
+  if (bias != 0.0f) BiasReluF32(y, y, bias, false, n);
   switch (spec.kind) {
     case Activation::kNone: break;
     case Activation::kRelu: ReluF32(y, y, n); break;

@@ -60,6 +60,9 @@ struct Problem {
   int64_t ldc;
   const KernelContext* ctx;
   const float* row_bias;  // see GemmF32
+  // When set, row p of op(B) starts at b_rows[p] (n contiguous floats;
+  // trans_b is false and b/ldb are unused): see GemmF32Rows.
+  const float* const* b_rows = nullptr;
 };
 
 // Multiply-adds under which a product stays on the calling thread: a
@@ -291,14 +294,15 @@ const TileTable& Tiles(ALayout layout, int64_t width) {
 // multiple of kNR), into dst (panel q at dst + q * kc * kNR), zero-padded
 // past column n.
 void PackBPanels(bool trans_b, const float* b, int64_t ldb, int64_t n, int64_t p0, int64_t kc,
-                 int64_t j0, int64_t panels, float* HWY_RESTRICT dst) {
+                 int64_t j0, int64_t panels, float* HWY_RESTRICT dst,
+                 const float* const* b_rows = nullptr) {
   const DF d;
   const int64_t full = std::min(panels, (n - j0) / kNR);  // panels with kNR columns of B
   if (!trans_b) {
     // Row by row: B is read sequentially (walking down a panel instead
     // would touch a new page, and often the same cache set, every row).
     for (int64_t p = 0; p < kc; ++p) {
-      const float* row = b + (p0 + p) * ldb + j0;
+      const float* row = (b_rows != nullptr ? b_rows[p0 + p] : b + (p0 + p) * ldb) + j0;
       for (int64_t q = 0; q < full; ++q) {
         float* out = dst + q * kc * kNR + p * kNR;
         HWY_UNROLL(4)
@@ -368,7 +372,9 @@ void ForUnits(const Problem& pr, int64_t units, F&& fn) {
 }
 
 // B can be used by the direct driver without packing all of it.
-bool BInPlace(const Problem& pr) { return !pr.trans_b && pr.k * pr.ldb <= kInPlaceFloats; }
+bool BInPlace(const Problem& pr) {
+  return pr.b_rows == nullptr && !pr.trans_b && pr.k * pr.ldb <= kInPlaceFloats;
+}
 
 // One pass over k for every tile: A where it lies (row-major, transposed or
 // prepacked); B prepacked, in place (only its last, partial panel packed) or
@@ -384,7 +390,7 @@ void DirectDriver(const Problem& pr, bool pack_b) {
     b_panels = pr.packed_b->data();
   } else if (pack_b) {
     b_scratch.emplace(panels * k * kNR);
-    PackBPanels(pr.trans_b, pr.b, pr.ldb, n, 0, k, 0, panels, b_scratch->data());
+    PackBPanels(pr.trans_b, pr.b, pr.ldb, n, 0, k, 0, panels, b_scratch->data(), pr.b_rows);
     b_panels = b_scratch->data();
   } else if (n % kNR != 0) {
     b_scratch.emplace(k * kNR);
@@ -458,7 +464,7 @@ void RowStream(const Problem& pr, int64_t j0, int64_t j1) {
     const int64_t w = std::min(kChunk, j1 - jc);
     std::fill(sums, sums + R * kStride, 0.0f);
     for (int64_t p = 0; p < pr.k; ++p) {
-      const float* brow = pr.b + p * pr.ldb + jc;
+      const float* brow = (pr.b_rows != nullptr ? pr.b_rows[p] : pr.b + p * pr.ldb) + jc;
       VF av[R];
       float as[R];
       HWY_UNROLL(4)
@@ -552,7 +558,7 @@ void BlockedDriver(const Problem& pr) {
         // The first slice applies beta (to C or the bias), the others add.
         const Epilogue ep = p0 == 0 ? Epilogue{pr.alpha, pr.beta, pr.row_bias}
                                     : Epilogue{pr.alpha, 1.0f, nullptr};
-        if (b_buf) PackBPanels(pr.trans_b, pr.b, pr.ldb, n, p0, kc, j0, panels, b_buf->data());
+        if (b_buf) PackBPanels(pr.trans_b, pr.b, pr.ldb, n, p0, kc, j0, panels, b_buf->data(), pr.b_rows);
         for (int64_t u = u0; u < u1; ++u) {
           const int64_t i0 = (u % mb) * kMC, mc = std::min(kMC, m - i0);
           const int64_t slivers = (mc + kMR - 1) / kMR;
@@ -602,6 +608,21 @@ void Relu(const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+void BiasRelu(const float* x, float* y, float bias, bool relu, int64_t n) {
+  const DF d;
+  const VF b = hn::Set(d, bias), zero = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + kL <= n; i += kL) {
+    VF v = hn::Add(hn::LoadU(d, x + i), b);
+    if (relu) v = hn::IfThenElseZero(hn::Gt(v, zero), v);
+    hn::StoreU(v, d, y + i);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] + bias;
+    y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+  }
+}
+
 void Gemm(const Problem& pr) {
   // A few rows against an unpacked row-major B that is large or wide:
   // stream B's rows. Otherwise the direct driver reads A where it lies; it
@@ -636,11 +657,16 @@ HWY_EXPORT(PackB);
 HWY_EXPORT(PackA);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(Relu);
+HWY_EXPORT(BiasRelu);
 
 GemmKernelShape GemmF32KernelShape() { return HWY_DYNAMIC_DISPATCH(KernelShape)(); }
 
 void ReluF32(const float* x, float* y, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Relu)(x, y, n);
+}
+
+void BiasReluF32(const float* x, float* y, float bias, bool relu, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(BiasRelu)(x, y, bias, relu, n);
 }
 
 AlignedFloats::AlignedFloats(int64_t n)
@@ -694,6 +720,20 @@ void GemmF32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
   }
   HWY_DYNAMIC_DISPATCH(Gemm)(gemm_internal::Problem{trans_a, trans_b, m, n, k, alpha, a, lda, packed_a, b, ldb, packed_b,
                               beta, c, ldc, ctx, row_bias});
+}
+
+void GemmF32Rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                 const PackedA* packed_a, const float* const* b_rows, float beta, float* c,
+                 int64_t ldc, const KernelContext* ctx) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    GemmF32(false, false, m, n, 0, 1.0f, a, lda, packed_a, nullptr, n, nullptr, beta, c, ldc, ctx);
+    return;
+  }
+  gemm_internal::Problem pr{false, false, m, n, k, 1.0f, a, lda, packed_a, nullptr, n, nullptr,
+                            beta, c, ldc, ctx, nullptr};
+  pr.b_rows = b_rows;
+  HWY_DYNAMIC_DISPATCH(Gemm)(pr);
 }
 
 }  // namespace hepml::ops

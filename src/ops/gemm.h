@@ -99,8 +99,21 @@ void GemmF32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
              const PackedB* packed_b, float beta, float* c, int64_t ldc,
              const KernelContext* ctx, const float* row_bias = nullptr);
 
+// C = op(A) * B + beta * C where row p of B (k x n) is the n contiguous
+// floats at b_rows[p]: B need not exist as a matrix. A convolution passes
+// shifted views of its (padded) input as the rows, an implicit im2col; the
+// engine reads each row once while packing. op(A) is A (m x k, row stride
+// lda) or `packed_a`. Otherwise as GemmF32.
+void GemmF32Rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                 const PackedA* packed_a, const float* const* b_rows, float beta, float* c,
+                 int64_t ldc, const KernelContext* ctx);
+
 // y[i] = x[i] > 0 ? x[i] : 0 for i < n (NaN and -0 give +0), vectorised for
 // the CPU: the activation that follows most GEMMs. x == y is allowed.
 void ReluF32(const float* x, float* y, int64_t n);
+
+// y[i] = x[i] + bias, then (with `relu`) y[i] = max(y[i], 0) as ReluF32, in
+// one vectorised pass: a convolution channel's epilogue. x == y is allowed.
+void BiasReluF32(const float* x, float* y, float bias, bool relu, int64_t n);
 
 }  // namespace hepml::ops

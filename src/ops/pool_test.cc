@@ -34,6 +34,35 @@ TEST(MaxPoolTest, IndicesInBothStorageOrders) {
   EXPECT_THAT(Values<int64_t>(col->at(1)), ElementsAre(3, 7, 5, 5, 12, 16, 14, 14));
 }
 
+TEST(MaxPoolTest, TwoByTwoStrideTwoDropsTheOddEdge) {
+  // A 5x5 plane v(h, w) = (3h + 7w) mod 11 with 2x2 windows at stride 2:
+  // 2x2 outputs from rows/columns 0-3; row and column 4 are dropped.
+  //   rows 0-1: v = [[0,7,3,10,6],[3,10,6,2,9]] -> max(0,7,3,10)=10, max(3,10,6,2)=10
+  //   rows 2-3: v = [[6,2,9,5,1],[9,5,1,8,4]]  -> max(6,2,9,5)=9,  max(9,5,1,8)=9
+  // The second plane is the first negated: windows' maxima are the minima negated:
+  //   -min(0,7,3,10)=0, -min(3,10,6,2)=-2, -min(6,2,9,5)=-2, -min(9,5,1,8)=-1.
+  std::vector<float> x(50);
+  for (int h = 0; h < 5; ++h)
+    for (int w = 0; w < 5; ++w) {
+      x[h * 5 + w] = static_cast<float>((3 * h + 7 * w) % 11);
+      x[25 + h * 5 + w] = -x[h * 5 + w];
+    }
+  auto out = RunOp("MaxPool", 12, {T_<float>({1, 2, 5, 5}, x)},
+                   {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->at(0).shape(), Shape({1, 2, 2, 2}));
+  EXPECT_THAT(Values<float>(out->at(0)), ElementsAre(10, 10, 9, 9, 0, -2, -2, -1));
+  // NaN: a window that starts with NaN gives NaN; a later NaN is passed over.
+  const float nan = std::nanf("");
+  auto n = RunOp("MaxPool", 12, {T_<float>({1, 1, 2, 4}, {nan, 1, 2, nan, 3, 4, 5, 6})},
+                 {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+  ASSERT_TRUE(n.ok()) << n.status();
+  const auto v = Values<float>(n->at(0));
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], 6.0f);
+}
+
 TEST(MaxPoolTest, PaddingIsIgnoredForNegativeIntegers) {
   // int8 [-5,-7,-3], window 2 with one pad each side: [-5,-5,-3,-3] (pad is not 0).
   auto out = RunOp("MaxPool", 12, {T_<int8_t>({1, 1, 1, 3}, {-5, -7, -3})},
