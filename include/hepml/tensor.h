@@ -193,6 +193,14 @@ class Tensor {
   }
 
   bool defined() const { return dtype_ != DType::kUndefined; }
+  // Makes this an undefined tensor again, releasing its storage.
+  void Reset() {
+    dtype_ = DType::kUndefined;
+    shape_.clear();
+    size_ = 0;
+    data_ = nullptr;
+    storage_.reset();
+  }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
@@ -264,6 +272,14 @@ struct Value {
     return v;
   }
   bool is_tensor() const { return kind == Kind::kTensor; }
+  // Back to the default (an undefined tensor), releasing what it held.
+  void Clear() {
+    kind = Kind::kTensor;
+    tensor.Reset();
+    sequence.clear();
+    element_dtype = DType::kUndefined;
+    none_is_sequence = false;
+  }
 };
 
 }  // namespace hepml

@@ -28,7 +28,7 @@ namespace hepml::ops {
 namespace {
 
 absl::Status ComputeFusedGemm(KernelContext& ctx) {
-  auto spec = ParseActivation(ctx.node());
+  auto spec = GemmActivation(ctx);
   if (!spec.ok()) return spec.status();
   auto y = RunGemm(ctx, /*flatten_a=*/true);
   if (!y.ok()) return y.status();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ops/epilogue.h"
 #include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
@@ -303,13 +304,33 @@ absl::StatusOr<MatMulShape> PlanMatMul(const Shape& a_in, const Shape& b_in) {
 // Prepared state of MatMul and Gemm: the constant right operand op(B),
 // packed once for the fp32 kernels. Absent for other types and for
 // operands that are only known at run time.
-struct PackedWeightState final : KernelState {
-  PackedB b;
+// Gemm's (and FusedGemm's) state also holds the attributes, read once: a
+// per-call attribute lookup is a string search, which costs more than a
+// small layer's arithmetic.
+struct GemmAttrs {
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.0f, beta = 1.0f;
 };
+GemmAttrs ReadGemmAttrs(const Node& node) {
+  return {node.GetInt("transA", 0) != 0, node.GetInt("transB", 0) != 0, node.GetFloat("alpha", 1.0f),
+          node.GetFloat("beta", 1.0f)};
+}
+
+struct PackedWeightState final : KernelState {
+  bool has_b = false;
+  PackedB b;
+  std::optional<GemmAttrs> gemm;
+  std::optional<ActivationSpec> act;
+};
+
+const PackedWeightState* WeightState(const KernelContext& ctx) {
+  return ctx.state() == nullptr ? nullptr : &ctx.state_as<PackedWeightState>();
+}
 
 // The packed op(B) of this node, or null.
 const PackedB* PackedWeight(const KernelContext& ctx) {
-  return ctx.state() == nullptr ? nullptr : &ctx.state_as<PackedWeightState>().b;
+  const PackedWeightState* s = WeightState(ctx);
+  return s != nullptr && s->has_b ? &s->b : nullptr;
 }
 
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareMatMul(const PrepareContext& ctx) {
@@ -320,6 +341,7 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareMatMul(const PrepareContext&
   if (b.dtype() != DType::kFloat32 || b.rank() < 1 || b.rank() > 2 || b.size() == 0) return none;
   const int64_t k = b.dim(0), n = b.rank() == 2 ? b.dim(1) : 1;
   auto state = std::make_unique<PackedWeightState>();
+  state->has_b = true;
   state->b = PackedB::Pack(false, k, n, b.data<float>(), n);
   return state;
 }
@@ -416,14 +438,15 @@ absl::Status InferGemm(const InferContext& ctx, std::vector<TypeInfo>& outputs) 
 }
 
 template <typename T>
-absl::StatusOr<Tensor*> GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64_t n,
+absl::StatusOr<Tensor*> GemmTyped(KernelContext& ctx, const GemmAttrs& attrs, int64_t m, int64_t n,
                                   int64_t k, Shape out_shape) {
   using C = ComputeT<T>;
+  const bool trans_a = attrs.trans_a, trans_b = attrs.trans_b;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
   const bool has_c = ctx.HasInput(2);
-  const float alpha = ctx.node().GetFloat("alpha", 1.0f);
-  float beta = ctx.node().GetFloat("beta", 1.0f);
+  const float alpha = attrs.alpha;
+  float beta = attrs.beta;
   Tensor* out = ctx.Output(0, a.dtype(), std::move(out_shape));
   if (out->size() == 0) return out;
   ComputeOutput<T> vo(out);
@@ -467,13 +490,17 @@ absl::StatusOr<Tensor*> GemmTyped(KernelContext& ctx, bool trans_a, bool trans_b
 }
 
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemm(const PrepareContext& ctx) {
-  std::unique_ptr<KernelState> none;
-  if (ctx.constant_inputs.size() < 2 || ctx.constant_inputs[1] == nullptr) return none;
-  const Tensor& b = *ctx.constant_inputs[1];
-  if (b.dtype() != DType::kFloat32 || b.rank() != 2 || b.size() == 0) return none;
-  const bool trans_b = ctx.node.GetInt("transB", 0) != 0;
-  const int64_t k = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
   auto state = std::make_unique<PackedWeightState>();
+  state->gemm = ReadGemmAttrs(ctx.node);
+  // The activation of FusedGemm (none for Gemm); a bad one is reported by
+  // the kernel, as it would be without a prepare step.
+  if (auto act = ParseActivation(ctx.node); act.ok()) state->act = *act;
+  if (ctx.constant_inputs.size() < 2 || ctx.constant_inputs[1] == nullptr) return state;
+  const Tensor& b = *ctx.constant_inputs[1];
+  if (b.dtype() != DType::kFloat32 || b.rank() != 2 || b.size() == 0) return state;
+  const bool trans_b = state->gemm->trans_b;
+  const int64_t k = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+  state->has_b = true;
   state->b = PackedB::Pack(trans_b, k, n, b.data<float>(), b.dim(1));
   return state;
 }
@@ -489,12 +516,19 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemmWeights(const PrepareCon
   return PrepareGemm(ctx);
 }
 
+absl::StatusOr<ActivationSpec> GemmActivation(const KernelContext& ctx) {
+  const PackedWeightState* state = WeightState(ctx);
+  if (state != nullptr && state->act) return *state->act;
+  return ParseActivation(ctx.node());
+}
+
 absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& a = ctx.Input(0);
   const Tensor& b = ctx.Input(1);
-  const bool trans_a = ctx.node().GetInt("transA", 0) != 0;
-  const bool trans_b = ctx.node().GetInt("transB", 0) != 0;
+  const PackedWeightState* state = WeightState(ctx);
+  const GemmAttrs attrs = state != nullptr && state->gemm ? *state->gemm : ReadGemmAttrs(ctx.node());
+  const bool trans_a = attrs.trans_a, trans_b = attrs.trans_b;
   const bool flat = flatten_a && !trans_a && a.rank() > 2;
   if ((a.rank() != 2 && !flat) || b.rank() != 2) {
     return ctx.Error("A and B must be 2-D, got ", ShapeToString(a.shape()), " and ",
@@ -530,7 +564,7 @@ absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a) {
   Tensor* result = nullptr;
   absl::Status st = VisitGemmTypes(a.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;
-    auto out = GemmTyped<T>(ctx, trans_a, trans_b, m, n, k, out_shape);
+    auto out = GemmTyped<T>(ctx, attrs, m, n, k, out_shape);
     if (!out.ok()) return out.status();
     result = *out;
     return absl::OkStatus();

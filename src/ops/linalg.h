@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "hepml/tensor.h"
+#include "ops/epilogue.h"
 #include "ops/kernel_context.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
@@ -40,9 +41,14 @@ void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
 // [..., M, N]), as MatMul with a 2-D B.
 absl::StatusOr<Tensor*> RunGemm(KernelContext& ctx, bool flatten_a);
 
-// Gemm's prepare step: packs a constant fp32 B once for RunGemm (null state
-// otherwise). Shared with the fused operators that run through RunGemm.
+// Gemm's prepare step: reads the attributes (and FusedGemm's activation)
+// once and packs a constant fp32 B for RunGemm. Shared with the fused
+// operators that run through RunGemm.
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareGemmWeights(const PrepareContext& ctx);
+
+// The activation of a node run through RunGemm (FusedGemm's `activation`
+// attributes, parsed at prepare time when there was one).
+absl::StatusOr<ActivationSpec> GemmActivation(const KernelContext& ctx);
 
 // A read-only view of a tensor's data as C = ComputeT<T>: the data itself when
 // T == C, else a converted copy held by the view.

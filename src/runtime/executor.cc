@@ -115,6 +115,8 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlanImpl(const Graph& graph) {
   for (int s = 0; s < plan->num_slots; ++s) {
     if (last_use[s] >= 0 && !keep.contains(s)) plan->nodes[last_use[s]].release.push_back(s);
   }
+  plan->constant_of_slot.assign(plan->num_slots, nullptr);
+  for (const auto& [s, v] : plan->constants) plan->constant_of_slot[s] = &v;
   return plan;
 }
 
@@ -130,8 +132,8 @@ class KernelContextImpl final : public ops::KernelContext {
   bool HasInput(size_t i) const override {
     return i < np_.inputs.size() && np_.inputs[i] >= 0;
   }
-  const Tensor& Input(size_t i) const override { return slots_[np_.inputs[i]].tensor; }
-  const Value& InputValue(size_t i) const override { return slots_[np_.inputs[i]]; }
+  const Tensor& Input(size_t i) const override { return SlotValue(plan_, slots_, np_.inputs[i]).tensor; }
+  const Value& InputValue(size_t i) const override { return SlotValue(plan_, slots_, np_.inputs[i]); }
   size_t num_outputs() const override { return np_.outputs.size(); }
   bool HasOutput(size_t i) const override {
     return i < np_.outputs.size() && np_.outputs[i] >= 0;
@@ -199,6 +201,40 @@ class KernelContextImpl final : public ops::KernelContext {
   int depth_;
 };
 
+// Slot vectors reused per thread: constructing and destroying a frame's
+// values costs more than the arithmetic of a small model. A frame borrows
+// a vector for the duration of ExecutePlan (nested frames of subgraphs
+// borrow others) and clears every value before giving it back, so nothing
+// it held (e.g. planned memory) outlives the call.
+class FrameSlots {
+ public:
+  explicit FrameSlots(int n) {
+    std::vector<std::vector<Value>>& pool = Pool();
+    if (!pool.empty()) {
+      slots_ = std::move(pool.back());
+      pool.pop_back();
+    }
+    slots_.resize(n);
+  }
+  ~FrameSlots() {
+    for (Value& v : slots_) {
+      if (v.kind != Value::Kind::kTensor || v.tensor.defined()) v.Clear();
+    }
+    if (slots_.capacity() <= kMaxPooledSlots) Pool().push_back(std::move(slots_));
+  }
+  FrameSlots(const FrameSlots&) = delete;
+  FrameSlots& operator=(const FrameSlots&) = delete;
+  std::vector<Value>& get() { return slots_; }
+
+ private:
+  static constexpr size_t kMaxPooledSlots = 1 << 16;
+  static std::vector<std::vector<Value>>& Pool() {
+    thread_local std::vector<std::vector<Value>> pool;
+    return pool;
+  }
+  std::vector<Value> slots_;
+};
+
 absl::Status NodeError(const Node& node, const absl::Status& st) {
   if (absl::StartsWith(st.message(), node.Describe())) return st;
   return absl::Status(st.code(), absl::StrCat(node.Describe(), ": ", st.message()));
@@ -221,8 +257,8 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
                                                const ExecutionContext& exec,
                                                const GraphPlan* parent_plan,
                                                const std::vector<Value>* parent_slots, int depth) {
-  std::vector<Value> slots(plan.num_slots);
-  for (const auto& [s, v] : plan.constants) slots[s] = v;
+  FrameSlots frame(plan.num_slots);
+  std::vector<Value>& slots = frame.get();  // initializers are read from the plan (SlotValue)
   for (const auto& [s, name] : plan.outer) {
     if (parent_plan == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("value '", name, "' is not defined"));
@@ -231,7 +267,7 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
     if (it == parent_plan->slots.end()) {
       return absl::InvalidArgumentError(absl::StrCat("value '", name, "' is not defined in the enclosing graph"));
     }
-    slots[s] = (*parent_slots)[it->second];
+    slots[s] = SlotValue(*parent_plan, *parent_slots, it->second);
   }
   if (inputs.size() > plan.input_slots.size()) {
     return absl::InvalidArgumentError(absl::StrCat("graph '", plan.graph->name, "' takes ",
@@ -245,7 +281,7 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
   for (const NodePlan& np : plan.nodes) {
     const Node& node = *np.node;
     if (np.op->types != ops::kAllTypes && !np.inputs.empty() && np.inputs[0] >= 0) {
-      const Value& in0 = slots[np.inputs[0]];
+      const Value& in0 = SlotValue(plan, slots, np.inputs[0]);
       if (in0.kind == Value::Kind::kTensor && in0.tensor.defined() &&
           !(np.op->types & ops::Bit(in0.tensor.dtype()))) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -255,7 +291,7 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
     }
     for (size_t i = 0; i < np.inputs.size(); ++i) {
       if (np.inputs[i] < 0) continue;
-      const Value& v = slots[np.inputs[i]];
+      const Value& v = SlotValue(plan, slots, np.inputs[i]);
       if (v.kind == Value::Kind::kTensor && !v.tensor.defined()) {
         return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": input '", node.inputs[i],
                                                        "' has no value (a graph input not fed?)"));
@@ -284,14 +320,14 @@ absl::StatusOr<std::vector<Value>> ExecutePlan(const GraphPlan& plan, std::vecto
       return absl::InternalError(absl::StrCat(node.Describe(), ": kernel did not produce output ", missing,
                                               " ('", node.outputs[missing], "')"));
     }
-    for (int s : np.release) slots[s] = Value();
+    for (int s : np.release) slots[s].Clear();
   }
   // Values released by graph end (outputs are kept) belong to the last step.
   if (depth == 0 && exec.allocator) exec.allocator->set_step(static_cast<int>(plan.nodes.size()));
   std::vector<Value> outputs;
   outputs.reserve(plan.output_slots.size());
   for (size_t i = 0; i < plan.output_slots.size(); ++i) {
-    const Value& v = slots[plan.output_slots[i]];
+    const Value& v = SlotValue(plan, slots, plan.output_slots[i]);
     if (v.kind == Value::Kind::kTensor && !v.tensor.defined()) {
       return absl::InvalidArgumentError(absl::StrCat("graph output '", plan.graph->outputs[i].name,
                                                      "' has no value"));

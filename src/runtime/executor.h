@@ -40,6 +40,9 @@ struct GraphPlan {
   int num_slots = 0;
   absl::flat_hash_map<std::string, int> slots;
   std::vector<std::pair<int, Value>> constants;        // initializers
+  // Per slot: its initializer in `constants`, or null. A frame does not copy
+  // the initializers into its slots; a slot without a value reads this.
+  std::vector<const Value*> constant_of_slot;
   std::vector<std::pair<int, std::string>> outer;      // read from the enclosing frame
   std::vector<int> input_slots;                        // graph inputs in order
   std::vector<int> output_slots;                       // graph outputs in order
@@ -66,6 +69,16 @@ struct ExecutionContext {
   // null: each tensor gets its own heap buffer.
   RunAllocator* allocator = nullptr;
 };
+
+// The value of `slot` in a frame of `plan`: the frame's own, else the
+// initializer the plan holds for it (not copied into the frame).
+inline const Value& SlotValue(const GraphPlan& plan, const std::vector<Value>& slots, int slot) {
+  const Value& v = slots[slot];
+  if (v.kind == Value::Kind::kTensor && !v.tensor.defined()) {
+    if (const Value* c = plan.constant_of_slot[slot]) return *c;
+  }
+  return v;
+}
 
 // Runs `plan` with `inputs` bound to its graph inputs (an undefined Value
 // keeps the initializer default) and returns its graph outputs.
