@@ -35,6 +35,9 @@ struct ChunkerOptions {
   uint64_t avg_size = 1 << 20;
   uint64_t max_size = 4 << 20;
   int zstd_level = 3;
+  // Chunks hashed, compressed and written (or fetched and checked) at once;
+  // 0 picks the backend's default (3 for file://, 8 for root://).
+  int threads = 0;
 };
 
 struct ChunkRef {
