@@ -424,8 +424,16 @@ TEST_F(TmpfsTest, ReadOnlyStoreRefusesPushesAndStillServesPulls) {
   absl::StatusOr<std::string> got = store->GetBytes(m->id);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, data);
+  // A read-only store opens for pulls; a store that cannot be created does not.
   auto reopened = BlobStore::Open("file://" + root_.string(), Small());
-  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kPermissionDenied) << reopened.status();
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  got = (*reopened)->GetBytes(m->id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, data);
+  EXPECT_EQ((*reopened)->PutBytes("new bytes").status().code(), absl::StatusCode::kPermissionDenied);
+  auto fresh = BlobStore::Open("file://" + (mnt_ / "other").string(), Small());
+  EXPECT_EQ(fresh.status().code(), absl::StatusCode::kPermissionDenied) << fresh.status();
+  EXPECT_NE(std::string(fresh.status().message()).find("Read-only file system"), std::string::npos);
 }
 
 TEST_F(BlobStoreTest, PushKilledAtRandomPointsLeavesAConsistentStore) {

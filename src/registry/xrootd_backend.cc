@@ -62,7 +62,12 @@ class XRootDBackend final : public Backend {
     XrdCl::FileSystem fs{XrdCl::URL(server_)};
     for (const char* sub : {"/chunks", "/manifests", "/tmp"}) {
       XrdCl::XRootDStatus st = fs.MkDir(root_ + sub, XrdCl::MkDirFlags::MakePath, DirMode());
-      if (!st.IsOK() && !(st.code == XrdCl::errErrorResponse && st.errNo == kXR_ItExists)) {
+      if (st.IsOK() || (st.code == XrdCl::errErrorResponse && st.errNo == kXR_ItExists)) continue;
+      // A read-only server refuses even existing folders: fine if they are there.
+      XrdCl::StatInfo* info = nullptr;
+      XrdCl::XRootDStatus exists = fs.Stat(root_ + sub, info);
+      std::unique_ptr<XrdCl::StatInfo> owned(info);
+      if (!exists.IsOK() || !info->TestFlags(XrdCl::StatInfo::IsDir)) {
         return Failed(XrdError(st, absl::StrCat("creating ", root_, sub)));
       }
     }
