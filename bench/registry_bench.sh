@@ -35,6 +35,7 @@ seconds() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.rea
 cp_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; timeit cp "$WORK/model.bin" "$WORK/cp.bin"; done | best)
 cps_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; timeit bash -c "cp '$WORK/model.bin' '$WORK/cp.bin' && sync '$WORK/cp.bin'"; done | best)
 push_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
+push1_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; REGISTRY_BENCH_LEVEL=1 "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
 ID=$(sha256sum "$WORK/model.bin" | cut -d' ' -f1)
 pull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/pulled.bin"; "$BENCH" pull "file://$WORK/store" "$ID" "$WORK/pulled.bin" | seconds; done | best)
 cmp "$WORK/model.bin" "$WORK/pulled.bin"
@@ -55,17 +56,18 @@ rpull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/rpulled.bin"; "$BENCH" pul
 cmp "$WORK/model.bin" "$WORK/rpulled.bin"
 
 echo "== throughput: ${MB} MB, best of $REPEATS (MB/s = 2^20 bytes/s)"
-/usr/bin/python3 - "$MB" "$cp_t" "$cps_t" "$push_t" "$pull_t" "$xup_t" "$xdown_t" "$rpush_t" "$rpull_t" <<'PY'
+/usr/bin/python3 - "$MB" "$cp_t" "$cps_t" "$push_t" "$push1_t" "$pull_t" "$xup_t" "$xdown_t" "$rpush_t" "$rpull_t" <<'PY'
 import sys
-mb = float(sys.argv[1]); cp, cps, push, pull, xup, xdown, rpush, rpull = map(float, sys.argv[2:])
+mb = float(sys.argv[1]); cp, cps, push, push1, pull, xup, xdown, rpush, rpull = map(float, sys.argv[2:])
 r = lambda t: mb / t
 rows = [("file:// push", push, cp, "cp", cps, "cp + fsync"),
+        ("file:// push, zstd -1", push1, cp, "cp", cps, "cp + fsync"),
         ("file:// pull", pull, cp, "cp", cps, "cp + fsync"),
         ("root:// push", rpush, xup, "xrdcp up", None, None),
         ("root:// pull", rpull, xdown, "xrdcp down", None, None)]
-print(f"{'operation':14s} {'MB/s':>8s}   {'peer':12s} {'MB/s':>8s} {'ratio':>6s}   {'peer 2':12s} {'MB/s':>8s} {'ratio':>6s}")
+print(f"{'operation':22s} {'MB/s':>8s}   {'peer':12s} {'MB/s':>8s} {'ratio':>6s}   {'peer 2':12s} {'MB/s':>8s} {'ratio':>6s}")
 for name, t, p, pn, p2, p2n in rows:
-    line = f"{name:14s} {r(t):8.0f}   {pn:12s} {r(p):8.0f} {p/t:6.2f}"
+    line = f"{name:22s} {r(t):8.0f}   {pn:12s} {r(p):8.0f} {p/t:6.2f}"
     if p2: line += f"   {p2n:12s} {r(p2):8.0f} {p2/t:6.2f}"
     print(line)
 PY

@@ -364,7 +364,7 @@ TEST_F(BlobStoreTest, GcKeepsChunksAPushJustReused) {
 }
 
 // Mounts a tmpfs for the test; skips when mounting is not allowed.
-class TmpfsTest : public BlobStoreTest {
+class BlobStoreTmpfsTest : public BlobStoreTest {
  protected:
   void SetUp() override {
     BlobStoreTest::SetUp();
@@ -384,7 +384,7 @@ class TmpfsTest : public BlobStoreTest {
   bool mounted_ = false;
 };
 
-TEST_F(TmpfsTest, FullDiskIsAClearErrorAndLeavesNothingHalfVisible) {
+TEST_F(BlobStoreTmpfsTest, FullDiskIsAClearErrorAndLeavesNothingHalfVisible) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   absl::StatusOr<Manifest> small = store->PutBytes(RandomBytes(1 << 20, 20));
@@ -412,7 +412,7 @@ TEST_F(TmpfsTest, FullDiskIsAClearErrorAndLeavesNothingHalfVisible) {
   EXPECT_FALSE(fs::exists(mnt_ / "out.bin"));
 }
 
-TEST_F(TmpfsTest, ReadOnlyStoreRefusesPushesAndStillServesPulls) {
+TEST_F(BlobStoreTmpfsTest, ReadOnlyStoreRefusesPushesAndStillServesPulls) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   std::string data = RandomBytes(200 << 10, 30);
