@@ -5,7 +5,8 @@
 #      root:// to a local xrootd vs `xrdcp` both ways. Best of REPEATS runs each.
 # The store fsyncs every chunk and manifest before a push returns and fsyncs the pulled
 # file before renaming it into place; plain `cp` and `xrdcp` do not, so both figures
-# are given. Usage (as root: xrootd is started as user nobody):
+# are given. Every timed run starts after a `sync`, so none pays for another's dirty pages
+# (ext4 in ordered mode flushes them on the next fsync). Usage (as root: xrootd is started as user nobody):
 #   bench/registry_bench.sh BUILD_DIR [MB] [REPEATS]
 set -euo pipefail
 BUILD=${1:-build}
@@ -32,12 +33,12 @@ best() { sort -g | head -1; }
 timeit() { local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
 seconds() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["seconds"])'; }
 
-cp_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; timeit cp "$WORK/model.bin" "$WORK/cp.bin"; done | best)
-cps_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; timeit bash -c "cp '$WORK/model.bin' '$WORK/cp.bin' && sync '$WORK/cp.bin'"; done | best)
-push_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
-push1_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; REGISTRY_BENCH_LEVEL=1 "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
+cp_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; sync; timeit cp "$WORK/model.bin" "$WORK/cp.bin"; done | best)
+cps_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/cp.bin"; sync; timeit bash -c "cp '$WORK/model.bin' '$WORK/cp.bin' && sync '$WORK/cp.bin'"; done | best)
+push_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; sync; "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
+push1_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/store"; sync; REGISTRY_BENCH_LEVEL=1 "$BENCH" push "file://$WORK/store" "$WORK/model.bin" | seconds; done | best)
 ID=$(sha256sum "$WORK/model.bin" | cut -d' ' -f1)
-pull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/pulled.bin"; "$BENCH" pull "file://$WORK/store" "$ID" "$WORK/pulled.bin" | seconds; done | best)
+pull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/pulled.bin"; sync; "$BENCH" pull "file://$WORK/store" "$ID" "$WORK/pulled.bin" | seconds; done | best)
 cmp "$WORK/model.bin" "$WORK/pulled.bin"
 
 # A local xrootd serving $WORK/export as user nobody.
@@ -49,10 +50,10 @@ xrootd -R nobody -p "$PORT" -l "$WORK/xrootd.log" "$WORK/export" > /dev/null 2>&
 XRD_PID=$!
 for i in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 R="root://127.0.0.1:$PORT/$WORK/export"
-xup_t=$(for i in $(seq "$REPEATS"); do timeit xrdcp -s -f "$WORK/model.bin" "$R/copy.bin"; done | best)
-xdown_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/xdown.bin"; timeit xrdcp -s -f "$R/copy.bin" "$WORK/xdown.bin"; done | best)
-rpush_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/export/store"; "$BENCH" push "$R/store" "$WORK/model.bin" | seconds; done | best)
-rpull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/rpulled.bin"; "$BENCH" pull "$R/store" "$ID" "$WORK/rpulled.bin" | seconds; done | best)
+xup_t=$(for i in $(seq "$REPEATS"); do sync; timeit xrdcp -s -f "$WORK/model.bin" "$R/copy.bin"; done | best)
+xdown_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/xdown.bin"; sync; timeit xrdcp -s -f "$R/copy.bin" "$WORK/xdown.bin"; done | best)
+rpush_t=$(for i in $(seq "$REPEATS"); do rm -rf "$WORK/export/store"; sync; "$BENCH" push "$R/store" "$WORK/model.bin" | seconds; done | best)
+rpull_t=$(for i in $(seq "$REPEATS"); do rm -f "$WORK/rpulled.bin"; sync; "$BENCH" pull "$R/store" "$ID" "$WORK/rpulled.bin" | seconds; done | best)
 cmp "$WORK/model.bin" "$WORK/rpulled.bin"
 
 echo "== throughput: ${MB} MB, best of $REPEATS (MB/s = 2^20 bytes/s)"

@@ -584,7 +584,7 @@ class Store final : public BlobStore {
       }
       return stored.status();
     }
-    return DecodeChunk(c.id, *stored, c.size);
+    return DecodeChunk(c.id, std::move(*stored), c.size);
   }
 
   // Fetches chunks [first, n) of `m` on worker threads, at most a window

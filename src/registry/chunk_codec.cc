@@ -89,7 +89,10 @@ absl::StatusOr<std::string> ChunkEncoder::Encode(std::string_view raw) {
   return out;
 }
 
-absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored, uint64_t expected_size) {
+namespace {
+
+absl::StatusOr<std::string> Decode(const std::string& id, std::string_view stored, uint64_t expected_size,
+                                   std::string* reusable) {
   auto corrupt = [&](const std::string& why) {
     return absl::DataLossError(absl::StrCat("chunk ", id, " is corrupt: ", why));
   };
@@ -107,7 +110,12 @@ absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view 
   std::string raw;
   if (codec == kRaw) {
     if (payload.size() != size) return corrupt(absl::StrCat(payload.size(), " bytes stored, header says ", size));
-    raw.assign(payload);
+    if (reusable != nullptr) {
+      reusable->erase(0, kHeader);
+      raw = std::move(*reusable);
+    } else {
+      raw.assign(payload);
+    }
   } else if (codec == kZstd) {
     raw.resize(size);
     size_t n = ZSTD_decompress(raw.data(), raw.size(), payload.data(), payload.size());
@@ -119,6 +127,16 @@ absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view 
   std::string actual = Sha256Hex(raw);
   if (actual != id) return corrupt(absl::StrCat("its content hashes to ", actual));
   return raw;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored, uint64_t expected_size) {
+  return Decode(id, stored, expected_size, nullptr);
+}
+
+absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string&& stored, uint64_t expected_size) {
+  return Decode(id, stored, expected_size, &stored);
 }
 
 }  // namespace hepml::registry

@@ -56,6 +56,9 @@ class ChunkEncoder {
 // bytes when that is not UINT64_MAX). DataLoss naming `id` otherwise.
 absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored,
                                         uint64_t expected_size = UINT64_MAX);
+// The same, reusing `stored`'s buffer for a raw chunk (no second copy).
+absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string&& stored,
+                                        uint64_t expected_size = UINT64_MAX);
 
 }  // namespace hepml::registry
 
