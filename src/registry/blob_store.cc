@@ -180,7 +180,7 @@ class Store final : public BlobStore {
  public:
   Store(std::unique_ptr<Backend> backend, const ChunkerOptions& options)
       : backend_(std::move(backend)), options_(options) {
-    threads_ = options.threads > 0 ? options.threads : backend_->parallelism();
+    threads_ = std::clamp(options.threads > 0 ? options.threads : backend_->parallelism(), 1, 64);
   }
 
   const std::string& uri() const override { return backend_->uri(); }

@@ -488,6 +488,15 @@ TEST_F(BlobStoreTest, PushKilledAtRandomPointsLeavesAConsistentStore) {
   absl::StatusOr<FsckReport> r = store->Fsck({id});
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok());
+  // Gc clears what the killed pushes left (temporaries, unreferenced chunks).
+  AgeEverything(root_, 7200);
+  absl::StatusOr<GcReport> g = store->Gc({id}, 3600);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(CountFiles(root_ / "tmp"), 0u);
+  EXPECT_EQ(CountFiles(root_ / "manifests"), 1u);
+  absl::StatusOr<std::string> got = store->GetBytes(id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, data);
 }
 
 // --- root:// against a real xrootd --------------------------------------
