@@ -71,6 +71,10 @@ struct GcReport {
   uint64_t manifests_removed = 0;
 };
 
+// Thread-safe: a store may be used from several threads at once (each call
+// runs its own ChunkerOptions::threads workers). Memory per call stays
+// bounded whatever the file size: at most about (4 * threads + 4) *
+// max_size (the default options: 64 MiB for file://, 144 MiB for root://).
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
