@@ -16,6 +16,8 @@ PACKAGES=(
   liblzma-dev liblz4-dev libxxhash-dev libhdf5-dev libxrootd-client-dev xrootd-server
   # operator libraries: RE2 (RegexFullMatch), PNG and JPEG decoders (ImageDecoder)
   libre2-dev libpng-dev libjpeg62-turbo-dev
+  # registry blob store: SHA-256 (OpenSSL); xrdcp is the peer of its benchmark
+  libssl-dev xrootd-client
   # compile: --precision-file (YAML); clang++ builds the generated packages in the tests too
   libyaml-cpp-dev clang
   # serve: gRPC (C++ and the Python client of the tests), Boost.Beast, curl

@@ -35,6 +35,9 @@ struct ChunkerOptions {
   uint64_t avg_size = 1 << 20;
   uint64_t max_size = 4 << 20;
   int zstd_level = 3;
+  // Chunks hashed, compressed and written (or fetched and checked) at once;
+  // 0 picks the backend's default (3 for file://, 8 for root://).
+  int threads = 0;
 };
 
 struct ChunkRef {
@@ -68,6 +71,10 @@ struct GcReport {
   uint64_t manifests_removed = 0;
 };
 
+// Thread-safe: a store may be used from several threads at once (each call
+// runs its own ChunkerOptions::threads workers). Memory per call stays
+// bounded whatever the file size: at most about (4 * threads + 4) *
+// max_size (the default options: 64 MiB for file://, 144 MiB for root://).
 class BlobStore {
  public:
   virtual ~BlobStore() = default;

@@ -1,0 +1,75 @@
+// Where the blob store keeps its objects: one small interface with a local
+// folder (file://) and an XRootD server (root://) behind it. Names are
+// relative to the store's root ("chunks/ab/abcd...", "manifests/..",
+// "tmp/..."). Every method is thread-safe: the store calls them from several
+// workers at once.
+#ifndef HEPML_REGISTRY_BACKEND_H_
+#define HEPML_REGISTRY_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hepml::registry {
+
+struct ObjectInfo {
+  std::string name;  // relative to the root, e.g. "chunks/ab/abcdef..."
+  uint64_t size = 0;
+  int64_t mtime = 0;  // seconds since the epoch
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const std::string& uri() const = 0;
+
+  // Creates the root and chunks/, manifests/, tmp/ when they are missing.
+  virtual absl::Status Init() = 0;
+
+  // Writes `data` under `name` atomically and durably: into tmp/ first,
+  // flushed to stable storage, then renamed into place (replacing an object
+  // of that name). On error nothing is visible under `name` and the
+  // temporary is removed. ResourceExhausted when the device is full.
+  virtual absl::Status Put(const std::string& name, std::string_view data) = 0;
+
+  // The object's bytes; NotFound when it is absent.
+  virtual absl::StatusOr<std::string> Get(const std::string& name) = 0;
+
+  // Size and modification time; NotFound when absent.
+  virtual absl::StatusOr<ObjectInfo> Stat(const std::string& name) = 0;
+
+  // Sets the object's modification time to now when it exists and says
+  // whether it did (Gc keeps young objects, so a push that reuses a chunk
+  // refreshes it first).
+  virtual absl::StatusOr<bool> TouchIfExists(const std::string& name) = 0;
+
+  // Every object below the folder `prefix` (recursively), with sizes and
+  // times. An absent folder lists as empty.
+  virtual absl::StatusOr<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
+
+  // Removes one object; OK when it is already gone.
+  virtual absl::Status Delete(const std::string& name) = 0;
+
+  // Makes the renames of earlier Puts durable (fsyncs the folders they
+  // touched, where the backend needs it).
+  virtual absl::Status Sync() = 0;
+
+  // How many Puts/Gets the store should keep in flight.
+  virtual int parallelism() const = 0;
+};
+
+// `root`: an absolute local path.
+absl::StatusOr<std::unique_ptr<Backend>> OpenFileBackend(const std::string& uri, const std::string& root);
+// `server`: "root://host:port"; `root`: an absolute path on that server.
+absl::StatusOr<std::unique_ptr<Backend>> OpenXRootDBackend(const std::string& uri, const std::string& server,
+                                                           const std::string& root);
+
+}  // namespace hepml::registry
+
+#endif  // HEPML_REGISTRY_BACKEND_H_

@@ -1,0 +1,698 @@
+// BlobStore over a Backend: the push pipeline (the calling thread reads and
+// cuts the file and hashes it whole; workers hash, compress and write chunks),
+// the pull pipeline (workers fetch, decompress and verify chunks ahead of the
+// writer, in a bounded window), fsck and gc.
+//
+// Garbage collection and concurrent pushes. A push writes (or, when a chunk
+// is already there, refreshes the modification time of) every chunk before
+// it writes the manifest, and the metadata store commits the version only
+// after that. Gc therefore keeps:
+//   - every manifest in `live_manifests`, and every manifest younger than the
+//     grace period (a push whose metadata commit has not happened yet);
+//   - every chunk such a manifest lists;
+//   - every chunk younger than the grace period (a push still writing).
+// The chunk's time is read again right before it is removed, so a push that
+// reuses the chunk after gc listed it keeps it. The rule holds as long as no
+// push takes longer than the grace period between its first chunk and its
+// metadata commit.
+#include "registry/blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "registry/backend.h"
+#include "registry/chunk_codec.h"
+#include "registry/chunker.h"
+
+namespace hepml::registry {
+namespace {
+
+constexpr const char* kManifestFormat = "hepml-manifest/1";
+
+std::string ChunkName(const std::string& id) { return absl::StrCat("chunks/", id.substr(0, 2), "/", id); }
+std::string ManifestName(const std::string& id) { return absl::StrCat("manifests/", id.substr(0, 2), "/", id); }
+
+// "chunks/ab/abcd..." -> "abcd..." when the name is well formed, else "".
+std::string IdFromName(const std::string& name, const std::string& prefix) {
+  if (!absl::StartsWith(name, prefix + "/")) return "";
+  std::string rest = name.substr(prefix.size() + 1);
+  if (rest.size() != 67 || rest[2] != '/') return "";
+  std::string id = rest.substr(3);
+  if (!IsHexId(id) || id.compare(0, 2, rest, 0, 2) != 0) return "";
+  return id;
+}
+
+absl::Status ErrnoError(int err, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(msg);
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return absl::ResourceExhaustedError(msg);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+std::string ManifestJson(const Manifest& m, const ChunkerOptions& o) {
+  nlohmann::json chunks = nlohmann::json::array();
+  for (const ChunkRef& c : m.chunks) chunks.push_back({c.id, c.size});
+  nlohmann::json j = {
+      {"format", kManifestFormat},
+      {"id", m.id},
+      {"size", m.size},
+      {"chunker",
+       {{"algorithm", "fastcdc"}, {"min", o.min_size}, {"avg", o.avg_size}, {"max", o.max_size},
+        {"gear_seed", absl::StrCat(kGearSeed)}}},
+      {"chunks", chunks},
+  };
+  return j.dump();
+}
+
+absl::StatusOr<Manifest> ParseManifest(const std::string& id, const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat("manifest ", id, " is corrupt: ", why));
+  };
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return bad(absl::StrCat("not valid JSON (", text.size(), " bytes; truncated?)"));
+  if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
+      j["format"].get<std::string>() != kManifestFormat) {
+    return bad(absl::StrCat("missing or unknown \"format\" (expected ", kManifestFormat, ")"));
+  }
+  if (!j.contains("id") || !j["id"].is_string() || j["id"].get<std::string>() != id) {
+    return bad("its \"id\" does not match its name");
+  }
+  if (!j.contains("size") || !j["size"].is_number_unsigned()) return bad("no \"size\"");
+  if (!j.contains("chunks") || !j["chunks"].is_array()) return bad("no \"chunks\" list");
+  Manifest m;
+  m.id = id;
+  m.size = j["size"].get<uint64_t>();
+  uint64_t total = 0;
+  for (const auto& c : j["chunks"]) {
+    if (!c.is_array() || c.size() != 2 || !c[0].is_string() || !c[1].is_number_unsigned()) {
+      return bad(absl::StrCat("chunk entry ", m.chunks.size(), " is not [id, size]"));
+    }
+    ChunkRef ref{c[0].get<std::string>(), c[1].get<uint64_t>()};
+    if (!IsHexId(ref.id)) return bad(absl::StrCat("chunk entry ", m.chunks.size(), " has a malformed id"));
+    if (ref.size == 0 || ref.size > (uint64_t{1} << 30)) {
+      return bad(absl::StrCat("chunk ", ref.id, " has an impossible size ", ref.size));
+    }
+    total += ref.size;
+    m.chunks.push_back(std::move(ref));
+  }
+  if (total != m.size) return bad(absl::StrCat("chunk sizes add up to ", total, ", not ", m.size));
+  return m;
+}
+
+// A bounded multi-producer multi-consumer queue.
+template <typename T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(size_t capacity) : capacity_(capacity) {}
+  void Push(T v) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_full_.wait(lock, [&] { return q_.size() < capacity_; });
+    q_.push_back(std::move(v));
+    not_empty_.notify_one();
+  }
+  bool Pop(T& out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_empty_.wait(lock, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    out = std::move(q_.front());
+    q_.pop_front();
+    not_full_.notify_one();
+    return true;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+
+ private:
+  size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<T> q_;
+  bool closed_ = false;
+};
+
+// Runs fn(i) for i in [0, n) on `threads` threads.
+void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto body = [&] {
+    for (size_t i = next++; i < n; i = next++) fn(i);
+  };
+  std::vector<std::thread> pool;
+  int extra = static_cast<int>(std::min<size_t>(n, static_cast<size_t>(threads))) - 1;
+  for (int t = 0; t < extra; ++t) pool.emplace_back(body);
+  body();
+  for (auto& t : pool) t.join();
+}
+
+class Store final : public BlobStore {
+ public:
+  Store(std::unique_ptr<Backend> backend, const ChunkerOptions& options)
+      : backend_(std::move(backend)), options_(options) {
+    threads_ = std::clamp(options.threads > 0 ? options.threads : backend_->parallelism(), 1, 64);
+  }
+
+  const std::string& uri() const override { return backend_->uri(); }
+
+  absl::StatusOr<Manifest> PutFile(const std::string& path, PutStats* stats) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, "opening " + path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto read = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+      for (;;) {
+        ssize_t r = ::read(fd, buf, n);
+        if (r >= 0) return static_cast<size_t>(r);
+        if (errno != EINTR) return ErrnoError(errno, "reading " + path);
+      }
+    };
+    absl::StatusOr<Manifest> m = Put(read, stats);
+    ::close(fd);
+    return m;
+  }
+
+  absl::StatusOr<Manifest> PutBytes(const std::string& bytes, PutStats* stats) override {
+    size_t pos = 0;
+    auto read = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+      size_t k = std::min(n, bytes.size() - pos);
+      std::memcpy(buf, bytes.data() + pos, k);
+      pos += k;
+      return k;
+    };
+    return Put(read, stats);
+  }
+
+  absl::StatusOr<Manifest> GetManifest(const std::string& manifest_id) override {
+    if (!IsHexId(manifest_id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest id '", manifest_id, "' is not a SHA-256 (64 lowercase hex digits)"));
+    }
+    absl::StatusOr<std::string> text = backend_->Get(ManifestName(manifest_id));
+    if (!text.ok()) {
+      if (absl::IsNotFound(text.status())) {
+        return absl::NotFoundError(absl::StrCat("manifest ", manifest_id, " is not in store ", uri()));
+      }
+      return text.status();
+    }
+    return ParseManifest(manifest_id, *text);
+  }
+
+  bool HasManifest(const std::string& manifest_id) override {
+    return IsHexId(manifest_id) && backend_->Stat(ManifestName(manifest_id)).ok();
+  }
+
+  absl::Status GetFile(const std::string& manifest_id, const std::string& dest_path) override {
+    absl::StatusOr<Manifest> m = GetManifest(manifest_id);
+    if (!m.ok()) return m.status();
+    std::string partial = dest_path + ".partial";
+    int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError(errno, "creating " + partial);
+    struct Closer {
+      int fd;
+      ~Closer() {
+        if (fd >= 0) ::close(fd);
+      }
+    } closer{fd};
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return ErrnoError(errno, partial);
+
+    // Resume: keep the leading chunks of an earlier attempt that check out.
+    Sha256 file_hash;
+    uint64_t offset = 0;
+    size_t first = 0;
+    std::string buf;
+    while (first < m->chunks.size()) {
+      const ChunkRef& c = m->chunks[first];
+      if (offset + c.size > static_cast<uint64_t>(st.st_size)) break;
+      buf.resize(c.size);
+      ssize_t r = ::pread(fd, buf.data(), c.size, static_cast<off_t>(offset));
+      if (r != static_cast<ssize_t>(c.size) || Sha256Hex(buf) != c.id) break;
+      file_hash.Update(buf);
+      offset += c.size;
+      ++first;
+    }
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return ErrnoError(errno, "truncating " + partial);
+
+    absl::Status s = Fetch(*m, first, [&](const ChunkRef& c, const std::string& data) -> absl::Status {
+      const char* p = data.data();
+      size_t left = data.size();
+      while (left > 0) {
+        ssize_t w = ::pwrite(fd, p, left, static_cast<off_t>(offset));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          return ErrnoError(errno, absl::StrCat("writing ", partial));
+        }
+        p += w;
+        left -= static_cast<size_t>(w);
+        offset += static_cast<uint64_t>(w);
+      }
+      file_hash.Update(data);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;  // the verified prefix stays for a later attempt
+    std::string actual = file_hash.HexDigest();
+    if (actual != m->id) {
+      ::unlink(partial.c_str());
+      return absl::DataLossError(
+          absl::StrCat("file rebuilt from manifest ", m->id, " hashes to ", actual, "; removed ", partial));
+    }
+    if (::fsync(fd) != 0) return ErrnoError(errno, "fsync of " + partial);
+    ::close(fd);
+    closer.fd = -1;
+    if (::rename(partial.c_str(), dest_path.c_str()) != 0) {
+      return ErrnoError(errno, absl::StrCat("renaming ", partial, " to ", dest_path));
+    }
+    std::string dir = dest_path.find('/') == std::string::npos ? "." : dest_path.substr(0, dest_path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> GetBytes(const std::string& manifest_id) override {
+    absl::StatusOr<Manifest> m = GetManifest(manifest_id);
+    if (!m.ok()) return m.status();
+    std::string out;
+    out.reserve(m->size);
+    absl::Status s = Fetch(*m, 0, [&](const ChunkRef&, const std::string& data) {
+      out += data;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    std::string actual = Sha256Hex(out);
+    if (actual != m->id) {
+      return absl::DataLossError(absl::StrCat("bytes rebuilt from manifest ", m->id, " hash to ", actual));
+    }
+    return out;
+  }
+
+  absl::StatusOr<FsckReport> Fsck(const std::vector<std::string>& referenced) override {
+    FsckReport report;
+    absl::StatusOr<std::vector<ObjectInfo>> manifests = backend_->List("manifests");
+    if (!manifests.ok()) return manifests.status();
+    std::unordered_set<std::string> manifest_ids;
+    // chunk id -> (manifest, offset) of one user, for the message.
+    std::unordered_map<std::string, std::pair<std::string, uint64_t>> needed;
+    for (const ObjectInfo& o : *manifests) {
+      std::string id = IdFromName(o.name, "manifests");
+      if (id.empty()) {
+        report.problems.push_back(absl::StrCat(o.name, ": not a manifest name"));
+        continue;
+      }
+      ++report.manifests_checked;
+      manifest_ids.insert(id);
+      absl::StatusOr<Manifest> m = GetManifest(id);
+      if (!m.ok()) {
+        report.problems.push_back(std::string(m.status().message()));
+        continue;
+      }
+      uint64_t offset = 0;
+      for (const ChunkRef& c : m->chunks) {
+        needed.emplace(c.id, std::make_pair(id, offset));
+        offset += c.size;
+      }
+    }
+    absl::StatusOr<std::vector<ObjectInfo>> chunks = backend_->List("chunks");
+    if (!chunks.ok()) return chunks.status();
+    std::unordered_set<std::string> chunk_ids;
+    std::vector<std::string> ids(chunks->size());
+    for (size_t i = 0; i < chunks->size(); ++i) {
+      ids[i] = IdFromName((*chunks)[i].name, "chunks");
+      if (ids[i].empty()) {
+        report.problems.push_back(absl::StrCat((*chunks)[i].name, ": not a chunk name"));
+      } else {
+        chunk_ids.insert(ids[i]);
+      }
+    }
+    std::mutex mu;
+    ParallelFor(ids.size(), threads_, [&](size_t i) {
+      if (ids[i].empty()) return;
+      absl::StatusOr<std::string> stored = backend_->Get((*chunks)[i].name);
+      absl::Status s = stored.ok() ? DecodeChunk(ids[i], *stored).status() : stored.status();
+      std::lock_guard<std::mutex> lock(mu);
+      ++report.chunks_checked;
+      if (!s.ok()) report.problems.push_back(std::string(s.message()));
+    });
+    std::vector<std::string> missing;
+    for (const auto& [chunk, user] : needed) {
+      if (chunk_ids.count(chunk) == 0) {
+        missing.push_back(absl::StrCat("manifest ", user.first, ": chunk ", chunk, " (at offset ", user.second,
+                                       ") is missing"));
+      }
+    }
+    std::sort(missing.begin(), missing.end());
+    for (auto& p : missing) report.problems.push_back(std::move(p));
+    for (const std::string& r : referenced) {
+      if (manifest_ids.count(r) == 0) {
+        report.problems.push_back(absl::StrCat("manifest ", r, " is referenced but not in the store"));
+      }
+    }
+    return report;
+  }
+
+  absl::StatusOr<GcReport> Gc(const std::vector<std::string>& live_manifests, int64_t grace_seconds) override {
+    GcReport report;
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    auto young = [&](int64_t mtime) { return now - mtime < grace_seconds; };
+    std::unordered_set<std::string> live(live_manifests.begin(), live_manifests.end());
+    absl::StatusOr<std::vector<ObjectInfo>> manifests = backend_->List("manifests");
+    if (!manifests.ok()) return manifests.status();
+    std::unordered_set<std::string> present;
+    for (const ObjectInfo& o : *manifests) present.insert(IdFromName(o.name, "manifests"));
+    for (const std::string& id : live) {
+      if (present.count(id) == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "gc refused: live manifest ", id, " is not in store ", uri(), " (run fsck; nothing was removed)"));
+      }
+    }
+    // Chunks to keep: those of live and young manifests. Read them all
+    // before removing anything.
+    std::unordered_set<std::string> keep;
+    std::vector<ObjectInfo> doomed_manifests;
+    for (const ObjectInfo& o : *manifests) {
+      std::string id = IdFromName(o.name, "manifests");
+      if (id.empty()) continue;  // not ours: left alone
+      if (live.count(id) == 0 && !young(o.mtime)) {
+        doomed_manifests.push_back(o);
+        continue;
+      }
+      absl::StatusOr<Manifest> m = GetManifest(id);
+      if (!m.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("gc refused: ", m.status().message(), " (run fsck; nothing was removed)"));
+      }
+      for (const ChunkRef& c : m->chunks) keep.insert(c.id);
+    }
+    for (const ObjectInfo& o : doomed_manifests) {
+      absl::Status s = backend_->Delete(o.name);
+      if (!s.ok()) return s;
+      ++report.manifests_removed;
+    }
+    absl::StatusOr<std::vector<ObjectInfo>> chunks = backend_->List("chunks");
+    if (!chunks.ok()) return chunks.status();
+    std::vector<const ObjectInfo*> candidates;
+    for (const ObjectInfo& o : *chunks) {
+      std::string id = IdFromName(o.name, "chunks");
+      if (id.empty() || keep.count(id) || young(o.mtime)) continue;
+      candidates.push_back(&o);
+    }
+    std::mutex mu;
+    absl::Status error;
+    ParallelFor(candidates.size(), threads_, [&](size_t i) {
+      const ObjectInfo& o = *candidates[i];
+      // A push may have reused the chunk since it was listed.
+      absl::StatusOr<ObjectInfo> fresh = backend_->Stat(o.name);
+      if (!fresh.ok() || young(fresh->mtime)) return;
+      absl::Status s = backend_->Delete(o.name);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!s.ok()) {
+        if (error.ok()) error = s;
+        return;
+      }
+      ++report.chunks_removed;
+      report.bytes_freed += fresh->size;
+    });
+    if (!error.ok()) return error;
+    // Temporaries of pushes that died.
+    absl::StatusOr<std::vector<ObjectInfo>> tmps = backend_->List("tmp");
+    if (!tmps.ok()) return tmps.status();
+    for (const ObjectInfo& o : *tmps) {
+      if (young(o.mtime)) continue;
+      if (backend_->Delete(o.name).ok()) report.bytes_freed += o.size;
+    }
+    absl::Status s = backend_->Sync();
+    if (!s.ok()) return s;
+    return report;
+  }
+
+ private:
+  absl::StatusOr<Manifest> Put(const ChunkStream::ReadFn& read, PutStats* stats) {
+    struct Job {
+      size_t index = 0;
+      std::string data;
+    };
+    BoundedQueue<Job> queue(static_cast<size_t>(threads_));
+    std::mutex mu;
+    std::vector<ChunkRef> refs;
+    absl::Status error;
+    std::atomic<bool> failed{false};
+    std::atomic<uint64_t> reused{0}, stored{0};
+
+    auto worker = [&] {
+      ChunkEncoder encoder(options_.zstd_level);
+      Job job;
+      while (queue.Pop(job)) {
+        if (failed) continue;
+        std::string id = Sha256Hex(job.data);
+        absl::Status s = StoreChunk(id, job.data, encoder, reused, stored);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s.ok()) {
+          if (error.ok()) error = s;
+          failed = true;
+          continue;
+        }
+        refs[job.index].id = std::move(id);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads_; ++t) pool.emplace_back(worker);
+
+    Sha256 file_hash;
+    uint64_t total = 0;
+    ChunkStream stream(options_, read);
+    for (size_t index = 0; !failed; ++index) {
+      absl::StatusOr<std::string_view> chunk = stream.Next();
+      if (!chunk.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (error.ok()) error = chunk.status();
+        failed = true;
+        break;
+      }
+      if (chunk->empty()) break;
+      file_hash.Update(*chunk);
+      total += chunk->size();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        refs.push_back({"", chunk->size()});
+      }
+      queue.Push(Job{index, std::string(*chunk)});
+    }
+    queue.Close();
+    for (auto& t : pool) t.join();
+    if (!error.ok()) return error;
+
+    // Chunks are durable; now the manifest that points at them.
+    absl::Status s = backend_->Sync();
+    if (!s.ok()) return s;
+    Manifest m;
+    m.id = file_hash.HexDigest();
+    m.size = total;
+    m.chunks = std::move(refs);
+    absl::StatusOr<bool> had = backend_->TouchIfExists(ManifestName(m.id));
+    if (!had.ok()) return had.status();
+    bool write = !*had;
+    if (*had) {
+      // Already stored (the same file pushed before): keep it unless it is
+      // damaged.
+      absl::StatusOr<Manifest> existing = GetManifest(m.id);
+      if (existing.ok()) {
+        FillStats(stats, total, m.chunks.size(), reused, stored);
+        return *existing;
+      }
+      write = true;
+    }
+    if (write) {
+      s = backend_->Put(ManifestName(m.id), ManifestJson(m, options_));
+      if (!s.ok()) return s;
+      s = backend_->Sync();
+      if (!s.ok()) return s;
+    }
+    FillStats(stats, total, m.chunks.size(), reused, stored);
+    return m;
+  }
+
+  static void FillStats(PutStats* stats, uint64_t total, uint64_t chunks, uint64_t reused, uint64_t stored) {
+    if (stats == nullptr) return;
+    stats->bytes_in = total;
+    stats->chunks_total = chunks;
+    stats->chunks_reused = reused;
+    stats->bytes_stored = stored;
+  }
+
+  absl::Status StoreChunk(const std::string& id, const std::string& data, ChunkEncoder& encoder,
+                          std::atomic<uint64_t>& reused, std::atomic<uint64_t>& stored) {
+    std::string name = ChunkName(id);
+    absl::StatusOr<bool> exists = backend_->TouchIfExists(name);
+    if (!exists.ok()) return exists.status();
+    if (*exists) {
+      ++reused;
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::string> encoded = encoder.Encode(data);
+    if (!encoded.ok()) return encoded.status();
+    absl::Status s = backend_->Put(name, *encoded);
+    if (!s.ok()) return s;
+    stored += encoded->size();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> FetchChunk(const Manifest& m, size_t i, uint64_t offset) {
+    const ChunkRef& c = m.chunks[i];
+    absl::StatusOr<std::string> stored = backend_->Get(ChunkName(c.id));
+    if (!stored.ok()) {
+      if (absl::IsNotFound(stored.status())) {
+        return absl::DataLossError(absl::StrCat("chunk ", c.id, " (manifest ", m.id, ", offset ", offset,
+                                                ") is missing from store ", uri()));
+      }
+      return stored.status();
+    }
+    return DecodeChunk(c.id, std::move(*stored), c.size);
+  }
+
+  // Fetches chunks [first, n) of `m` on worker threads, at most a window
+  // ahead of the caller, and hands each verified chunk to `sink` in order.
+  absl::Status Fetch(const Manifest& m, size_t first,
+                     const std::function<absl::Status(const ChunkRef&, const std::string&)>& sink) {
+    const size_t n = m.chunks.size();
+    if (first >= n) return absl::OkStatus();
+    std::vector<uint64_t> offsets(n, 0);
+    for (size_t i = 1; i < n; ++i) offsets[i] = offsets[i - 1] + m.chunks[i - 1].size;
+    const size_t window = 2 * static_cast<size_t>(threads_);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::optional<absl::StatusOr<std::string>>> slots(n);
+    size_t next = first, consumed = first;
+    bool stop = false;
+    auto worker = [&] {
+      for (;;) {
+        size_t i;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return stop || next >= n || next < consumed + window; });
+          if (stop || next >= n) return;
+          i = next++;
+        }
+        absl::StatusOr<std::string> chunk = FetchChunk(m, i, offsets[i]);
+        std::lock_guard<std::mutex> lock(mu);
+        slots[i] = std::move(chunk);
+        cv.notify_all();
+      }
+    };
+    int nthreads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads_), n - first));
+    std::vector<std::thread> pool;
+    for (int t = 0; t < nthreads; ++t) pool.emplace_back(worker);
+    absl::Status result;
+    for (size_t i = first; i < n; ++i) {
+      absl::StatusOr<std::string> chunk;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return slots[i].has_value(); });
+        chunk = std::move(*slots[i]);
+        slots[i].reset();
+      }
+      if (chunk.ok()) result = sink(m.chunks[i], *chunk);
+      else result = chunk.status();
+      std::lock_guard<std::mutex> lock(mu);
+      consumed = i + 1;
+      if (!result.ok()) stop = true;
+      cv.notify_all();
+      if (!result.ok()) break;
+    }
+    for (auto& t : pool) t.join();
+    return result;
+  }
+
+  std::unique_ptr<Backend> backend_;
+  ChunkerOptions options_;
+  int threads_;
+};
+
+absl::Status BadUri(const std::string& uri, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("store URI '", uri, "': ", why,
+                                                 " (expected file:///ABS/PATH or root://HOST:PORT//ABS/PATH)"));
+}
+
+absl::StatusOr<std::string> CleanPath(const std::string& uri, std::string path) {
+  if (path.empty() || path[0] != '/') return BadUri(uri, "the path is not absolute");
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  for (size_t pos = 0; pos <= path.size();) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(pos, end - pos);
+    if (part == "." || part == "..") return BadUri(uri, "the path contains '.' or '..'");
+    pos = end + 1;
+  }
+  if (path.find('\0') != std::string::npos) return BadUri(uri, "the path contains a NUL byte");
+  return path;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& uri, const ChunkerOptions& options) {
+  absl::Status valid = ValidateChunkerOptions(options);
+  if (!valid.ok()) return valid;
+  std::unique_ptr<Backend> backend;
+  if (absl::StartsWith(uri, "file://")) {
+    absl::StatusOr<std::string> path = CleanPath(uri, uri.substr(7));
+    if (!path.ok()) return path.status();
+    absl::StatusOr<std::unique_ptr<Backend>> b = OpenFileBackend(uri, *path);
+    if (!b.ok()) return b.status();
+    backend = std::move(*b);
+  } else if (absl::StartsWith(uri, "root://") || absl::StartsWith(uri, "xroot://")) {
+    size_t host_begin = uri.find("://") + 3;
+    size_t slash = uri.find('/', host_begin);
+    if (slash == std::string::npos || slash == host_begin) return BadUri(uri, "no host");
+    std::string host = uri.substr(host_begin, slash - host_begin);
+    if (host.find_first_of("?#@ ") != std::string::npos) return BadUri(uri, "unexpected characters in the host");
+    if (uri.compare(slash, 2, "//") != 0) return BadUri(uri, "the path must be absolute (two slashes after the host)");
+    absl::StatusOr<std::string> path = CleanPath(uri, uri.substr(slash + 1));
+    if (!path.ok()) return path.status();
+    absl::StatusOr<std::unique_ptr<Backend>> b =
+        OpenXRootDBackend(uri, uri.substr(0, host_begin) + host, *path);
+    if (!b.ok()) return b.status();
+    backend = std::move(*b);
+  } else {
+    return BadUri(uri, "unknown scheme");
+  }
+  return std::unique_ptr<BlobStore>(new Store(std::move(backend), options));
+}
+
+}  // namespace hepml::registry
