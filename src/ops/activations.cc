@@ -172,7 +172,7 @@ absl::Status ComputeHardSwish(KernelContext& ctx) {
 }
 
 absl::Status ComputeSoftplus(KernelContext& ctx) {
-  return Pointwise(ctx, [](auto x) { return StableSoftplus(x); });
+  return PointwiseVec(ctx, SoftplusF32, [](auto x) { return StableSoftplus(x); });
 }
 
 absl::Status ComputeSoftsign(KernelContext& ctx) {

@@ -63,6 +63,15 @@ void Sigmoid(const float* x, float* y, int64_t n) {
   });
 }
 
+// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): exp never overflows.
+void Softplus(const float* x, float* y, int64_t n) {
+  Map(x, y, n, [](DF d, hn::Vec<DF> v) {
+    const auto e = ExpAll(d, hn::Neg(hn::Abs(v)));
+    const auto s = hn::Add(hn::Max(v, hn::Zero(d)), hn::CallLog1p(d, e));
+    return hn::IfThenElse(hn::IsNaN(v), v, s);
+  });
+}
+
 void Tanh(const float* x, float* y, int64_t n) {
   Map(x, y, n, [](DF d, hn::Vec<DF> v) {
     const auto t = hn::CallTanh(d, v);
@@ -136,6 +145,7 @@ namespace hepml::ops {
 
 HWY_EXPORT(Exp);
 HWY_EXPORT(Sigmoid);
+HWY_EXPORT(Softplus);
 HWY_EXPORT(Tanh);
 HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(Erf);
@@ -153,6 +163,9 @@ void ExpF32(const float* x, float* y, int64_t n) {
 }
 void SigmoidF32(const float* x, float* y, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Sigmoid)(x, y, n);
+}
+void SoftplusF32(const float* x, float* y, int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Softplus)(x, y, n);
 }
 void TanhF32(const float* x, float* y, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Tanh)(x, y, n);

@@ -17,6 +17,10 @@ void ExpF32(const float* x, float* y, int64_t n);
 // intermediate overflows.
 void SigmoidF32(const float* x, float* y, int64_t n);
 
+// y[i] = log(1 + exp(x[i])) as max(x, 0) + log1p(exp(-|x|)): no
+// intermediate overflows (Softplus).
+void SoftplusF32(const float* x, float* y, int64_t n);
+
 // y[i] = tanh(x[i]).
 void TanhF32(const float* x, float* y, int64_t n);
 

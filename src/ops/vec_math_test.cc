@@ -41,6 +41,11 @@ TEST(VecMathTest, MatchesLibmOverTheRangeAndEveryTailLength) {
     for (int64_t i = 0; i < n; ++i) {
       EXPECT_NEAR(std::tanh(double{x[i]}), y[i], 2e-6) << "tanh(" << x[i] << ")";
     }
+    SoftplusF32(x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[i];
+      ExpectClose(v > 30 ? v : std::log1p(std::exp(v)), y[i], 4e-6, "softplus", x[i]);
+    }
   }
 }
 
@@ -95,6 +100,13 @@ TEST(VecMathTest, SpecialValues) {
   EXPECT_EQ(y[1], 1.0f);
   EXPECT_EQ(y[2], -1.0f);
   EXPECT_EQ(y[3], 0.0f);
+  SoftplusF32(x.data(), y.data(), x.size());
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], inf);
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_NEAR(y[3], std::log(2.0f), 1e-7f);
+  EXPECT_EQ(y[6], 1e30f);  // no overflow through exp(x)
+  EXPECT_EQ(y[7], 0.0f);
 }
 
 TEST(VecMathTest, ExpShiftSumIsASoftmaxNumerator) {
