@@ -448,14 +448,12 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
             // activation are applied (one pass for Relu and none).
             const float* cm = cp + m * np;
             const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
-            for (int64_t r = 0; r < oh_n; ++r) {
-              if (fused) {
-                BiasReluF32(cm + r * wp, out + r * ow_n, b, act.kind == Activation::kRelu, ow_n);
-              } else {
-                std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
-              }
+            if (fused) {
+              BiasReluRowsF32(cm, wp, out, oh_n, ow_n, b, act.kind == Activation::kRelu);
+              continue;
             }
-            if (!fused) BiasActivateF32(act, b, out, out_size);
+            for (int64_t r = 0; r < oh_n; ++r) std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
+            BiasActivateF32(act, b, out, out_size);
           }
         };
         if (gemm_ctx != nullptr) {
