@@ -331,6 +331,10 @@ class Registry {
 
  private:
   Registry();
+  static absl::StatusOr<std::unique_ptr<Registry>> OpenImpl(const std::string& metadata_uri,
+                                                            std::unique_ptr<BlobStore> blobs,
+                                                            const std::string& blob_uri,
+                                                            const RegistryOptions& options);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

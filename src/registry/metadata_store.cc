@@ -461,7 +461,7 @@ absl::Status MetadataStore::AddInterval(const std::string& tag, const std::strin
     // interval's end can overlap it.
     HEPML_ASSIGN_OR_RETURN(
         auto prev, db_->Query(absl::StrCat(kIntervalSelect,
-                                           " WHERE i.tag_id = ? AND i.first_run <= ? ORDER BY i.first_run DESC LIMIT 1"),
+                                           " WHERE i.tag_id = ? AND i.first_run <= ? ORDER BY i.tag_id DESC, i.first_run DESC LIMIT 1"),
                               {tag_id, range.last_run}));
     if (!prev.empty() && prev[0].Int(2) >= range.first_run) {
       Interval other = IntervalFromRow(prev[0]);
@@ -489,10 +489,15 @@ absl::StatusOr<std::vector<Interval>> MetadataStore::ListIntervals(const std::st
   return out;
 }
 
+// The tag id comes from a scalar subquery and the ORDER BY names both index
+// columns, so both planners walk the (tag_id, first_run) index backwards and
+// stop at the first row; with a join on the tag's name instead, PostgreSQL
+// sorts every earlier interval of the tag (O(intervals) per call).
 absl::StatusOr<Interval> MetadataStore::Resolve(const std::string& tag, int64_t run) {
   HEPML_ASSIGN_OR_RETURN(
       auto rows, db_->Query(absl::StrCat(kIntervalSelect,
-                                         " WHERE t.name = ? AND i.first_run <= ? ORDER BY i.first_run DESC LIMIT 1"),
+                                         " WHERE i.tag_id = (SELECT id FROM iov_tags WHERE name = ?) AND i.first_run"
+                                         " <= ? ORDER BY i.tag_id DESC, i.first_run DESC LIMIT 1"),
                             {tag, run}));
   if (!rows.empty() && rows[0].Int(2) >= run) return IntervalFromRow(rows[0]);
   HEPML_ASSIGN_OR_RETURN(auto t, db_->Query("SELECT id FROM iov_tags WHERE name = ?", {tag}));

@@ -239,23 +239,33 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::OpenDir(const std::string& d
 
 absl::StatusOr<std::unique_ptr<Registry>> Registry::Open(const std::string& metadata_uri, const std::string& blob_uri,
                                                          const RegistryOptions& options) {
-  // The metadata URI is checked first: it is the one users mistype most.
-  if (auto probe = MetadataDb::Open(metadata_uri); !probe.ok()) return probe.status();
-  auto blobs = BlobStore::Open(blob_uri);
-  if (!blobs.ok()) {
-    return absl::Status(blobs.status().code(),
-                        absl::StrCat("blob store '", blob_uri, "': ", blobs.status().message()));
-  }
-  return OpenWithBlobStore(metadata_uri, std::move(*blobs), options);
+  return OpenImpl(metadata_uri, nullptr, blob_uri, options);
 }
 
 absl::StatusOr<std::unique_ptr<Registry>> Registry::OpenWithBlobStore(const std::string& metadata_uri,
                                                                       std::unique_ptr<BlobStore> blobs,
                                                                       const RegistryOptions& options) {
   if (!blobs) return absl::InvalidArgumentError("no blob store");
+  return OpenImpl(metadata_uri, std::move(blobs), "", options);
+}
+
+// The metadata store is opened (and migrated) first: its URI is the one users
+// mistype most, and it must be readable before any blob is touched.
+absl::StatusOr<std::unique_ptr<Registry>> Registry::OpenImpl(const std::string& metadata_uri,
+                                                             std::unique_ptr<BlobStore> blobs,
+                                                             const std::string& blob_uri,
+                                                             const RegistryOptions& options) {
   RegistryOptions opts = options;
   if (opts.user.empty()) opts.user = DefaultUser();
   HEPML_ASSIGN_OR_RETURN(std::unique_ptr<MetadataStore> md, MetadataStore::Open(metadata_uri, opts.user));
+  if (!blobs) {
+    auto opened = BlobStore::Open(blob_uri);
+    if (!opened.ok()) {
+      return absl::Status(opened.status().code(),
+                          absl::StrCat("blob store '", blob_uri, "': ", opened.status().message()));
+    }
+    blobs = std::move(*opened);
+  }
   std::unique_ptr<Registry> r(new Registry());
   r->impl_->md = std::move(md);
   r->impl_->blob_uri = blobs->uri();
