@@ -245,6 +245,9 @@ struct GcResult {
 struct RegistryOptions {
   std::string user;         // recorded as created_by/moved_by; default $USER
   bool run_hooks = true;    // fire hooks after commits
+  // OpenDir only: create DIR and an empty registry when DIR/registry.db is
+  // missing (else NotFound, so a mistyped folder is not a new registry).
+  bool create_if_missing = true;
 };
 
 class Registry {

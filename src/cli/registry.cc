@@ -52,11 +52,15 @@ struct Fail {
   std::string message;
 };
 
-absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w) {
+absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
   if (!w.dir.empty() && (!w.metadata.empty() || !w.blobs.empty())) {
     return absl::InvalidArgumentError("give either --registry DIR or --metadata URI --blobs URI, not both");
   }
-  if (!w.dir.empty()) return Registry::OpenDir(w.dir);
+  if (!w.dir.empty()) {
+    RegistryOptions o;
+    o.create_if_missing = create;
+    return Registry::OpenDir(w.dir, o);
+  }
   if (!w.metadata.empty() && !w.blobs.empty()) return Registry::Open(w.metadata, w.blobs);
   if (!w.metadata.empty() || !w.blobs.empty()) {
     return absl::InvalidArgumentError("--metadata and --blobs go together");
@@ -215,13 +219,14 @@ void PrintInterval(const Interval& iv) {
 struct Context {
   Where where;
   bool json = false;
+  bool create = false;  // init only
   int* exit_code = nullptr;
 };
 
 using Action = std::function<absl::Status(Registry&)>;
 
 void Run(Context& ctx, const Action& action) {
-  auto reg = OpenFrom(ctx.where);
+  auto reg = OpenFrom(ctx.where, ctx.create);
   if (!reg.ok()) {
     PrintError(kCmd, reg.status().message());
     *ctx.exit_code = absl::IsInvalidArgument(reg.status()) && reg.status().message().find("give") != std::string::npos
@@ -260,6 +265,7 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
 
   // init
   Sub(reg, "init", "Create (or open and migrate) the registry")->callback([ctx] {
+    ctx->create = true;
     Run(*ctx, [ctx](Registry& r) {
       std::cout << "registry ready: metadata " << r.metadata_uri() << ", blobs " << r.blob_uri() << "\n";
       return absl::OkStatus();

@@ -231,6 +231,9 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::OpenDir(const std::string& d
   std::error_code ec;
   fs::path root = fs::absolute(dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("registry directory '", dir, "': ", ec.message()));
+  if (!options.create_if_missing && !fs::exists(root / "registry.db", ec)) {
+    return absl::NotFoundError(absl::StrCat("no registry at '", dir, "' (no registry.db; create one with init)"));
+  }
   fs::create_directories(root / "blobs", ec);
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create registry directory '", dir, "': ", ec.message()));
   return Open(absl::StrCat("sqlite://", (root / "registry.db").string()), absl::StrCat("file://", (root / "blobs").string()),

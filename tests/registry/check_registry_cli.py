@@ -123,7 +123,10 @@ class Suite:
             assert v["version"] == 1 and v["params"] == {"lr": "0.01"} and v["metrics"] == {"auc": 0.93}, v
             assert v["inputs"][0]["name"] == "x" and "batch" in v["inputs"][0]["type"], v
             assert v["files"][0]["size"] == os.path.getsize(self.p("m1.onnx")), v
-            models = json.loads(self.ok("model", "list", "--json"))
+            # Options may also follow the subcommand.
+            rc, out, err = self.run("model", "list", "--json", *self.where, where=[])
+            assert rc == 0, err
+            models = json.loads(out)
             assert [m["name"] for m in models] == ["btag"] and models[0]["latest_version"] == 2, models
             self.ok("pull", "btag@1", self.p("out1.onnx"))
             assert read("out1.onnx") == read("m1.onnx")
@@ -265,6 +268,8 @@ def opening_errors(hepml, tmp):
         s.refused(["--metadata", f"postgresql://postgres@127.0.0.1:{free_port()}/x", "--blobs", f"file://{tmp}/b",
                    "init"], 1, "cannot connect")
         s.refused(["--registry", tmp, "--metadata", "sqlite:///x.db", "init"], 2, "not both")
+        s.refused(["--registry", os.path.join(tmp, "typo"), "model", "list"], 1, "no registry at")
+        assert not os.path.exists(os.path.join(tmp, "typo"))
         corrupt = os.path.join(tmp, "corrupt")
         os.makedirs(corrupt)
         garbage = b"garbage!" * 1024
