@@ -18,6 +18,17 @@ using nlohmann::json;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+// An optional value as a parameter (NULL when absent). The variant is built
+// by emplace, not a conditional expression, which keeps g++ 12's
+// -Wmaybe-uninitialized quiet.
+template <typename T>
+SqlValue Opt(const std::optional<T>& v) {
+  SqlValue out;
+  if (v) out.template emplace<T>(*v);
+  else out.template emplace<std::nullptr_t>(nullptr);
+  return out;
+}
+
 // Forwards a failed StatusOr / Status out of the enclosing function.
 #define HEPML_RETURN_IF_ERROR(expr)            \
   do {                                         \
@@ -234,7 +245,7 @@ absl::StatusOr<ModelVersion> MetadataStore::PublishVersion(const std::string& mo
       dataset_ids.push_back(id);
     }
     if (v.options.source_run) HEPML_RETURN_IF_ERROR(RunStatus(*v.options.source_run).status());
-    SqlValue run = v.options.source_run ? SqlValue(*v.options.source_run) : SqlValue(nullptr);
+    SqlValue run = Opt(v.options.source_run);
     HEPML_ASSIGN_OR_RETURN(
         auto ins, db_->Query("INSERT INTO model_versions (model_id, version, inputs_json, outputs_json, params_json,"
                              " metrics_json, tags_json, source_run_id, code_version, created_at, created_by)"
@@ -360,7 +371,7 @@ absl::Status MetadataStore::SetAlias(const std::string& model, const std::string
         {model_id, alias, version_id, now, user_}));
     HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO alias_history (model_id, alias, from_version, to_version, moved_at,"
                                     " moved_by) VALUES (?, ?, ?, ?, ?, ?)",
-                                    {model_id, alias, from ? SqlValue(*from) : SqlValue(nullptr), version, now, user_}));
+                                    {model_id, alias, Opt(from), version, now, user_}));
     json payload = {{"model", model}, {"alias", alias}, {"to", version}, {"user", user_}};
     payload["from"] = from ? json(*from) : json(nullptr);
     return RecordEvent("alias.moved", payload.dump());
@@ -470,8 +481,8 @@ absl::Status MetadataStore::AddInterval(const std::string& tag, const std::strin
           other.range.last_run, " of tag '", tag, "' (", other.model, "@", other.version,
           "); intervals of one tag may not overlap"));
     }
-    SqlValue ft = range.first_time ? SqlValue(*range.first_time) : SqlValue(nullptr);
-    SqlValue lt = range.last_time ? SqlValue(*range.last_time) : SqlValue(nullptr);
+    SqlValue ft = Opt(range.first_time);
+    SqlValue lt = Opt(range.last_time);
     return db_->Exec("INSERT INTO iovs (tag_id, first_run, last_run, first_time, last_time, version_id, created_at,"
                      " created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      {tag_id, range.first_run, range.last_run, ft, lt, version_id, now, user_});
@@ -608,7 +619,7 @@ absl::StatusOr<DatasetVersion> MetadataStore::AddDatasetVersion(const std::strin
                                                  {dataset}));
     int64_t dataset_id = rows.at(0).Int(0);
     version = rows[0].Int(1);
-    SqlValue entries = options.entries ? SqlValue(*options.entries) : SqlValue(nullptr);
+    SqlValue entries = Opt(options.entries);
     HEPML_ASSIGN_OR_RETURN(auto ins, db_->Query("INSERT INTO dataset_versions (dataset_id, version, schema_json,"
                                                 " entries, stats_json, created_at, created_by) VALUES (?, ?, ?, ?, ?,"
                                                 " ?, ?) RETURNING id",
@@ -742,11 +753,10 @@ absl::Status MetadataStore::EndRun(int64_t run, const RunEnd& end) {
   return Write([&]() -> absl::Status {
     HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
-    auto opt_d = [](const std::optional<double>& d) { return d ? SqlValue(*d) : SqlValue(nullptr); };
     return db_->Exec("UPDATE runs SET status = ?, end_at = ?, cpu_seconds = ?, gpu_seconds = ?,"
                      " peak_memory_bytes = ? WHERE id = ?",
-                     {end.status, NowMs(), opt_d(end.cpu_seconds), opt_d(end.gpu_seconds),
-                      end.peak_memory_bytes ? SqlValue(*end.peak_memory_bytes) : SqlValue(nullptr), run});
+                     {end.status, NowMs(), Opt(end.cpu_seconds), Opt(end.gpu_seconds),
+                      Opt(end.peak_memory_bytes), run});
   });
 }
 
