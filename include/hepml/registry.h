@@ -297,6 +297,9 @@ class Registry {
                            const IntervalSpec& range);
   absl::StatusOr<std::vector<Interval>> ListIntervals(const std::string& tag);
   absl::StatusOr<Interval> Resolve(const std::string& tag, int64_t run);
+  // The interval of `tag` whose time range covers `unix_seconds` (intervals
+  // without a time range are not considered).
+  absl::StatusOr<Interval> ResolveTime(const std::string& tag, int64_t unix_seconds);
   absl::Status CreateGlobalTag(const std::string& name, const std::string& description = "");
   absl::Status AddToGlobalTag(const std::string& global_tag, const std::string& tag, const std::string& record = "");
   absl::StatusOr<std::vector<GlobalTagEntry>> ListGlobalTag(const std::string& global_tag);

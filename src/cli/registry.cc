@@ -7,7 +7,7 @@
 //   hepml registry pull MODEL@VERSION|MODEL@ALIAS|MODEL@tag:TAG:RUN DEST
 //   hepml registry alias set MODEL ALIAS VERSION | show MODEL [ALIAS] | history MODEL [ALIAS] | rm MODEL ALIAS
 //   hepml registry iov add TAG MODEL@V --runs A-B [--times T1-T2] | list TAG
-//   hepml registry resolve TAG RUN
+//   hepml registry resolve TAG RUN | resolve TAG --time UNIX_SECONDS
 //   hepml registry globaltag create NAME | add GT TAG [--record R] | show GT | resolve GT RECORD RUN
 //   hepml registry dataset add NAME FILES... [--schema JSON|@FILE] [--entries N] [--stats JSON|@FILE] | show NAME[@V]
 //   hepml registry run start [--name N] [--param k=v] [--dataset NAME:V] | log ID ... | end ID ... | show ID
@@ -496,7 +496,7 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
     iov->require_subcommand(1);
     struct IovArgs {
       std::string tag, ref, runs, times;
-      int64_t run = 0;
+      int64_t run = 0, time = 0;
     };
     auto a = std::make_shared<IovArgs>();
     CLI::App* add = Sub(iov, "add", "Map runs FIRST-LAST of TAG to MODEL@V");
@@ -549,12 +549,20 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
         return absl::OkStatus();
       });
     });
-    CLI::App* resolve = Sub(reg, "resolve", "The version TAG gives for RUN");
+    CLI::App* resolve = Sub(reg, "resolve", "The version TAG gives for RUN (or for --time T)");
     resolve->add_option("tag", a->tag)->required();
-    resolve->add_option("run", a->run)->required();
-    resolve->callback([ctx, a] {
+    auto* run_opt = resolve->add_option("run", a->run);
+    auto* time_opt = resolve->add_option("--time", a->time, "Unix seconds: the interval whose time range covers T");
+    run_opt->excludes(time_opt);
+    resolve->callback([ctx, a, run_opt, time_opt] {
+      if (run_opt->count() == 0 && time_opt->count() == 0) {
+        PrintError(kCmd, "resolve needs a RUN or --time T");
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      bool by_time = time_opt->count() > 0;
       Run(*ctx, [&](Registry& r) -> absl::Status {
-        auto iv = r.Resolve(a->tag, a->run);
+        auto iv = by_time ? r.ResolveTime(a->tag, a->time) : r.Resolve(a->tag, a->run);
         if (!iv.ok()) return iv.status();
         if (ctx->json) std::cout << IntervalJson(*iv).dump(2) << "\n";
         else std::cout << iv->model << "@" << iv->version << "\n";

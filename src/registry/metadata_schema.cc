@@ -66,6 +66,11 @@ const std::vector<Migration>& SchemaMigrations() {
            "CREATE TABLE hooks (id @ID@, event_kind TEXT NOT NULL, command TEXT NOT NULL, url TEXT NOT NULL,"
            " created_at BIGINT NOT NULL)",
        }},
+      {2,
+       "validity intervals by time: index on (tag, first_time)",
+       {
+           "CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)",
+       }},
   };
   return kMigrations;
 }

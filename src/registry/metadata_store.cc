@@ -481,6 +481,21 @@ absl::Status MetadataStore::AddInterval(const std::string& tag, const std::strin
           other.range.last_run, " of tag '", tag, "' (", other.model, "@", other.version,
           "); intervals of one tag may not overlap"));
     }
+    if (range.first_time) {
+      // Time ranges of one tag may not overlap either (same argument).
+      HEPML_ASSIGN_OR_RETURN(
+          auto prev_t, db_->Query(absl::StrCat(kIntervalSelect,
+                                               " WHERE i.tag_id = ? AND i.first_time IS NOT NULL AND i.first_time <= ?"
+                                               " ORDER BY i.tag_id DESC, i.first_time DESC LIMIT 1"),
+                                  {tag_id, *range.last_time}));
+      if (!prev_t.empty() && prev_t[0].Int(4) >= *range.first_time) {
+        Interval other = IntervalFromRow(prev_t[0]);
+        return absl::FailedPreconditionError(absl::StrCat(
+            "interval times ", *range.first_time, "-", *range.last_time, " overlap times ", *other.range.first_time,
+            "-", *other.range.last_time, " of tag '", tag, "' (", other.model, "@", other.version,
+            ", runs ", other.range.first_run, "-", other.range.last_run, "); intervals of one tag may not overlap"));
+      }
+    }
     SqlValue ft = Opt(range.first_time);
     SqlValue lt = Opt(range.last_time);
     return db_->Exec("INSERT INTO iovs (tag_id, first_run, last_run, first_time, last_time, version_id, created_at,"
@@ -514,6 +529,19 @@ absl::StatusOr<Interval> MetadataStore::Resolve(const std::string& tag, int64_t 
   HEPML_ASSIGN_OR_RETURN(auto t, db_->Query("SELECT id FROM iov_tags WHERE name = ?", {tag}));
   if (t.empty()) return absl::NotFoundError(absl::StrCat("unknown IOV tag '", tag, "'"));
   return absl::NotFoundError(absl::StrCat("no interval of tag '", tag, "' covers run ", run));
+}
+
+absl::StatusOr<Interval> MetadataStore::ResolveTime(const std::string& tag, int64_t unix_seconds) {
+  HEPML_ASSIGN_OR_RETURN(
+      auto rows, db_->Query(absl::StrCat(kIntervalSelect,
+                                         " WHERE i.tag_id = (SELECT id FROM iov_tags WHERE name = ?) AND i.first_time"
+                                         " IS NOT NULL AND i.first_time <= ? ORDER BY i.tag_id DESC, i.first_time DESC"
+                                         " LIMIT 1"),
+                            {tag, unix_seconds}));
+  if (!rows.empty() && rows[0].Int(4) >= unix_seconds) return IntervalFromRow(rows[0]);
+  HEPML_ASSIGN_OR_RETURN(auto t, db_->Query("SELECT id FROM iov_tags WHERE name = ?", {tag}));
+  if (t.empty()) return absl::NotFoundError(absl::StrCat("unknown IOV tag '", tag, "'"));
+  return absl::NotFoundError(absl::StrCat("no interval of tag '", tag, "' covers time ", unix_seconds));
 }
 
 absl::Status MetadataStore::CreateGlobalTag(const std::string& name, const std::string& description) {

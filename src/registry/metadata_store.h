@@ -64,6 +64,7 @@ class MetadataStore {
                            const IntervalSpec& range);
   absl::StatusOr<std::vector<Interval>> ListIntervals(const std::string& tag);
   absl::StatusOr<Interval> Resolve(const std::string& tag, int64_t run);
+  absl::StatusOr<Interval> ResolveTime(const std::string& tag, int64_t unix_seconds);
   absl::Status CreateGlobalTag(const std::string& name, const std::string& description);
   absl::Status AddToGlobalTag(const std::string& global_tag, const std::string& tag, const std::string& record);
   absl::StatusOr<std::vector<GlobalTagEntry>> ListGlobalTag(const std::string& global_tag);

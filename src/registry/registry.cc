@@ -435,6 +435,10 @@ absl::StatusOr<Interval> Registry::Resolve(const std::string& tag, int64_t run) 
   LOCKED;
   return impl_->md->Resolve(tag, run);
 }
+absl::StatusOr<Interval> Registry::ResolveTime(const std::string& tag, int64_t unix_seconds) {
+  LOCKED;
+  return impl_->md->ResolveTime(tag, unix_seconds);
+}
 absl::Status Registry::CreateGlobalTag(const std::string& name, const std::string& description) {
   LOCKED;
   return impl_->md->CreateGlobalTag(name, description);

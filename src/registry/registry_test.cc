@@ -375,6 +375,18 @@ TEST_P(RegistryTest, IntervalsResolveRunsAndRefuseOverlaps) {
   ASSERT_EQ(list->size(), 3u);
   EXPECT_EQ((*list)[2].range.first_time, 1700000000);
 
+  // Time ranges: resolved by time, and refused when they overlap.
+  auto by_time = reg_->ResolveTime("btag_2026", 1700000100);
+  ASSERT_TRUE(by_time.ok()) << by_time.status();
+  EXPECT_EQ(by_time->range.first_run, 500);
+  EXPECT_TRUE(absl::IsNotFound(reg_->ResolveTime("btag_2026", 1600000000).status()));
+  auto t_overlap = reg_->AddInterval("btag_2026", "btag", 2,
+                                     {.first_run = 700, .last_run = 800, .first_time = 1700080000, .last_time = 1700090000});
+  EXPECT_TRUE(absl::IsFailedPrecondition(t_overlap)) << t_overlap;
+  EXPECT_TRUE(absl::StrContains(t_overlap.message(), "overlap times")) << t_overlap;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      reg_->AddInterval("btag_2026", "btag", 2, {.first_run = 700, .last_run = 800, .first_time = 5})));
+
   auto by_tag = reg_->ResolveRef("btag@tag:btag_2026:150");
   ASSERT_TRUE(by_tag.ok()) << by_tag.status();
   EXPECT_EQ(by_tag->version, 2);
@@ -621,6 +633,28 @@ TEST_P(RegistryTest, NewerSchemaIsRefusedByAnOlderBinary) {
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "999")) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "newer")) << r.status();
+}
+
+TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  reg_.reset();
+  {
+    // Take the database back to schema version 1.
+    auto db = MetadataDb::Open(uri_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX iovs_by_tag_first_time").ok());
+    ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 2").ok());
+  }
+  reg_ = OpenRegistry();
+  ASSERT_NE(reg_, nullptr);
+  EXPECT_TRUE(reg_->GetModel("btag").ok());  // data kept
+  auto db = MetadataDb::Open(uri_);
+  auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].Int(0), 2);
+  // The index of migration 2 is back: creating it again fails.
+  EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
 }
 
 // 16 writers, each with its own connection, push versions of one model at

@@ -153,6 +153,8 @@ class Suite:
             assert self.ok("resolve", "btag_2026", "1500").strip() == "btag@1"
             assert self.ok("resolve", "btag_2026", "2000").strip() == "btag@2"
             assert json.loads(self.ok("resolve", "btag_2026", "2999", "--json"))["first_time"] == 1700000000
+            assert self.ok("resolve", "btag_2026", "--time", "1700000500").strip() == "btag@2"
+            self.refused(["resolve", "btag_2026"], 2, "RUN or --time")
             self.refused(["iov", "add", "btag_2026", "btag@2", "--runs", "1900-2100"], 1, "overlaps runs 2000-2999")
             self.refused(["iov", "add", "btag_2026", "btag@2", "--runs", "x-y"], 2, "--runs")
             self.refused(["resolve", "btag_2026", "5000"], 1, "covers run 5000")
