@@ -21,6 +21,17 @@ std::optional<int64_t> SqlRow::OptInt(size_t i) const {
   return Int(i);
 }
 
+std::string RedactPassword(const std::string& uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  auto at = uri.find('@', scheme + 3);
+  auto slash = uri.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return uri;
+  auto colon = uri.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return uri;
+  return uri.substr(0, colon + 1) + "***" + uri.substr(at);
+}
+
 absl::StatusOr<std::unique_ptr<MetadataDb>> MetadataDb::Open(const std::string& uri) {
   if (absl::StartsWith(uri, "sqlite://")) {
     std::string path = uri.substr(9);
@@ -36,7 +47,7 @@ absl::StatusOr<std::unique_ptr<MetadataDb>> MetadataDb::Open(const std::string& 
       return absl::InvalidArgumentError(
           absl::StrCat("metadata URI '", uri, "': expected postgresql://USER@HOST:PORT/DATABASE"));
     }
-    return OpenPostgresDb(uri, uri);
+    return OpenPostgresDb(uri, RedactPassword(uri));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "metadata URI '", uri, "': unknown scheme (expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB)"));

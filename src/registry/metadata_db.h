@@ -44,6 +44,7 @@ class MetadataDb {
   static absl::StatusOr<std::unique_ptr<MetadataDb>> Open(const std::string& uri);
 
   virtual SqlDialect dialect() const = 0;
+  // The URI opened, with any password replaced by *** (safe to print).
   virtual const std::string& uri() const = 0;
 
   // Runs one statement; rows are returned for SELECT and ... RETURNING.
@@ -70,6 +71,9 @@ class MetadataDb {
   // Whether `table` exists.
   virtual absl::StatusOr<bool> HasTable(const std::string& table) = 0;
 };
+
+// `uri` with any password replaced by *** (for messages and uri()).
+std::string RedactPassword(const std::string& uri);
 
 absl::StatusOr<std::unique_ptr<MetadataDb>> OpenSqliteDb(const std::string& path, const std::string& uri);
 absl::StatusOr<std::unique_ptr<MetadataDb>> OpenPostgresDb(const std::string& conninfo, const std::string& uri);

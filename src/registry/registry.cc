@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <pthread.h>
+#include <signal.h>
 #include <cstring>
 #include <filesystem>
 
@@ -93,17 +95,29 @@ absl::Status RunCommandHook(const std::string& command, const Event& e, const st
     close(fds[1]);
     return absl::InternalError(absl::StrCat("cannot start hook command: ", std::strerror(rc)));
   }
-  // A command that does not read stdin must not kill us with SIGPIPE.
-  sighandler_t old = std::signal(SIGPIPE, SIG_IGN);
+  // A command that does not read stdin must not kill us with SIGPIPE: block
+  // it in this thread while writing and consume one raised by our write.
+  sigset_t pipe_set, old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  bool broken = false;
   size_t off = 0;
   while (off < body.size()) {
     ssize_t n = write(fds[1], body.data() + off, body.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) {
+      broken = n < 0 && errno == EPIPE;
+      break;
+    }
     off += static_cast<size_t>(n);
   }
   close(fds[1]);
-  std::signal(SIGPIPE, old);
+  if (broken) {
+    timespec zero{0, 0};
+    sigtimedwait(&pipe_set, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -555,8 +555,9 @@ TEST_P(RegistryTest, EventsFireHooksAfterCommit) {
   ASSERT_TRUE(reg_->AddHook("model_version.created", absl::StrCat("cat > ", out, "/$HEPML_EVENT_ID.json")).ok());
   ASSERT_TRUE(reg_->AddHook("model_version.created", absl::StrCat("http://127.0.0.1:", http.port(), "/hook")).ok());
   ASSERT_TRUE(reg_->AddHook("alias.moved", "exit 3").ok());
+  ASSERT_TRUE(reg_->AddHook("*", "true").ok());  // never reads stdin
   EXPECT_TRUE(absl::IsInvalidArgument(reg_->AddHook("nosuch.event", "true").status()));
-  EXPECT_EQ(reg_->ListHooks()->size(), 3u);
+  EXPECT_EQ(reg_->ListHooks()->size(), 4u);
 
   auto v = reg_->PushModelVersion("btag", {P("m1.onnx")});
   ASSERT_TRUE(v.ok());
@@ -742,10 +743,12 @@ TEST(RegistryOpenSqlite, BrokenUrisAndCorruptFilesAreClearErrors) {
     ASSERT_FALSE(r.ok()) << uri;
     EXPECT_TRUE(absl::StrContains(r.status().message(), uri.substr(0, 6))) << r.status();
   }
-  auto unreachable = Registry::OpenWithBlobStore(absl::StrCat("postgresql://postgres@127.0.0.1:", FreePort(), "/x"),
-                                                 blobs());
+  auto unreachable = Registry::OpenWithBlobStore(
+      absl::StrCat("postgresql://postgres:s3cret@127.0.0.1:", FreePort(), "/x"), blobs());
   ASSERT_FALSE(unreachable.ok());
   EXPECT_TRUE(absl::IsUnavailable(unreachable.status())) << unreachable.status();
+  EXPECT_TRUE(absl::StrContains(unreachable.status().message(), "postgres:***@127.0.0.1")) << unreachable.status();
+  EXPECT_FALSE(absl::StrContains(unreachable.status().message(), "s3cret")) << unreachable.status();
 
   WriteFile(dir / "garbage.db", std::string(8192, 'x'));
   auto corrupt = Registry::OpenWithBlobStore(absl::StrCat("sqlite://", (dir / "garbage.db").string()), blobs());
