@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "hepml/status.h"
 #include "nlohmann/json.hpp"
 #include "registry/metadata_schema.h"
 
@@ -29,19 +30,6 @@ SqlValue Opt(const std::optional<T>& v) {
   return out;
 }
 
-// Forwards a failed StatusOr / Status out of the enclosing function.
-#define HEPML_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    absl::Status _s = (expr);                  \
-    if (!_s.ok()) return _s;                   \
-  } while (0)
-#define HEPML_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                \
-  if (!tmp.ok()) return tmp.status();               \
-  lhs = std::move(*tmp)
-#define HEPML_CONCAT2(a, b) a##b
-#define HEPML_CONCAT(a, b) HEPML_CONCAT2(a, b)
-#define HEPML_ASSIGN_OR_RETURN(lhs, expr) HEPML_ASSIGN_OR_RETURN_IMPL(HEPML_CONCAT(_so_, __LINE__), lhs, expr)
 
 std::string SignatureJson(const std::vector<TensorSignature>& sig) {
   json j = json::array();

@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "hepml/status.h"
 #include "nlohmann/json.hpp"
 #include "onnx/importer.h"
 #include "registry/blob_store.h"
@@ -34,18 +35,6 @@ extern char** environ;
 namespace hepml::registry {
 namespace fs = std::filesystem;
 
-#define HEPML_RETURN_IF_ERROR(expr) \
-  do {                              \
-    absl::Status _s = (expr);       \
-    if (!_s.ok()) return _s;        \
-  } while (0)
-#define HEPML_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                \
-  if (!tmp.ok()) return tmp.status();               \
-  lhs = std::move(*tmp)
-#define HEPML_CONCAT2(a, b) a##b
-#define HEPML_CONCAT(a, b) HEPML_CONCAT2(a, b)
-#define HEPML_ASSIGN_OR_RETURN(lhs, expr) HEPML_ASSIGN_OR_RETURN_IMPL(HEPML_CONCAT(_so_, __LINE__), lhs, expr)
 
 namespace {
 
