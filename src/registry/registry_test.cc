@@ -658,6 +658,38 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
   EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
 }
 
+// 16 processes' worth of first opens of one empty database at once: the
+// schema is created once, every open succeeds.
+TEST_P(RegistryTest, ConcurrentFirstOpensMigrateOnce) {
+  std::string uri = GetParam() == "Postgres" ? PostgresServer::Get().NewDatabase()
+                                              : absl::StrCat("sqlite://", (dir_ / "fresh.db").string());
+  constexpr int kOpeners = 16;
+  std::vector<std::string> errors(kOpeners);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      auto blobs = OpenTestingBlobStore((dir_ / "blobs").string());
+      auto r = Registry::OpenWithBlobStore(uri, std::move(*blobs));
+      if (!r.ok()) {
+        errors[i] = std::string(r.status().message());
+        return;
+      }
+      auto m = (*r)->CreateModel(absl::StrCat("model", i));
+      if (!m.ok()) errors[i] = std::string(m.status().message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kOpeners; ++i) EXPECT_EQ(errors[i], "") << "opener " << i;
+  auto db = MetadataDb::Open(uri);
+  ASSERT_TRUE(db.ok());
+  auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
+  auto models = (*db)->Query("SELECT count(*) FROM models");
+  ASSERT_TRUE(models.ok());
+  EXPECT_EQ((*models)[0].Int(0), kOpeners);
+}
+
 // 16 writers, each with its own connection, push versions of one model at
 // once: every push succeeds, numbers are unique and dense.
 TEST_P(RegistryTest, ConcurrentPushesGetUniqueDenseVersions) {
