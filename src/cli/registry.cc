@@ -52,20 +52,26 @@ struct Fail {
   std::string message;
 };
 
-absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
+// What is wrong with how the registry was named ("" when nothing): a bad
+// command line, exit 2.
+std::string WhereProblem(const Where& w) {
   if (!w.dir.empty() && (!w.metadata.empty() || !w.blobs.empty())) {
-    return absl::InvalidArgumentError("give either --registry DIR or --metadata URI --blobs URI, not both");
+    return "give either --registry DIR or --metadata URI --blobs URI, not both";
   }
+  if (w.dir.empty() && w.metadata.empty() && w.blobs.empty()) {
+    return "no registry: give --registry DIR (or set HEPML_REGISTRY), or --metadata URI --blobs URI";
+  }
+  if (w.dir.empty() && (w.metadata.empty() || w.blobs.empty())) return "--metadata and --blobs go together";
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
   if (!w.dir.empty()) {
     RegistryOptions o;
     o.create_if_missing = create;
     return Registry::OpenDir(w.dir, o);
   }
-  if (!w.metadata.empty() && !w.blobs.empty()) return Registry::Open(w.metadata, w.blobs);
-  if (!w.metadata.empty() || !w.blobs.empty()) {
-    return absl::InvalidArgumentError("--metadata and --blobs go together");
-  }
-  return absl::InvalidArgumentError("no registry: give --registry DIR (or set HEPML_REGISTRY), or --metadata URI --blobs URI");
+  return Registry::Open(w.metadata, w.blobs);
 }
 
 std::string Time(int64_t ms) {
@@ -226,12 +232,15 @@ struct Context {
 using Action = std::function<absl::Status(Registry&)>;
 
 void Run(Context& ctx, const Action& action) {
+  if (std::string problem = WhereProblem(ctx.where); !problem.empty()) {
+    PrintError(kCmd, problem);
+    *ctx.exit_code = kExitUsage;
+    return;
+  }
   auto reg = OpenFrom(ctx.where, ctx.create);
   if (!reg.ok()) {
     PrintError(kCmd, reg.status().message());
-    *ctx.exit_code = absl::IsInvalidArgument(reg.status()) && reg.status().message().find("give") != std::string::npos
-                         ? kExitUsage
-                         : kExitFailure;
+    *ctx.exit_code = kExitFailure;
     return;
   }
   absl::Status s = action(**reg);
