@@ -24,6 +24,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
   # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML
   python3-yaml
+  # registry: SQLite (embedded metadata), libpq (PostgreSQL metadata), OpenSSL
+  # (SHA-256); the PostgreSQL 15 server for the registry's tests
+  libsqlite3-dev libpq-dev libssl-dev postgresql-15
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-onnx python3-numpy python3-torch python3-h5py libonnx-testdata

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddCompileCommand(app, &exit_code);
   hepml::cli::AddServeCommand(app, &exit_code);
   hepml::cli::AddPerfCommand(app, &exit_code);
+  hepml::cli::AddRegistryCommand(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

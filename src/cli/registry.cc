@@ -1,0 +1,941 @@
+// `hepml registry`: the model, dataset and run registry from the shell.
+//
+//   hepml registry --registry DIR init
+//   hepml registry model create|list|show ...
+//   hepml registry push MODEL[@V] FILE.onnx [FILE...] [--param k=v] [--metric k=v] [--tag k=v]
+//                       [--run ID] [--dataset NAME:V] [--code-version SHA]
+//   hepml registry pull MODEL@VERSION|MODEL@ALIAS|MODEL@tag:TAG:RUN DEST
+//   hepml registry alias set MODEL ALIAS VERSION | show MODEL [ALIAS] | history MODEL [ALIAS] | rm MODEL ALIAS
+//   hepml registry iov add TAG MODEL@V --runs A-B [--times T1-T2] | list TAG
+//   hepml registry resolve TAG RUN | resolve TAG --time UNIX_SECONDS
+//   hepml registry globaltag create NAME | add GT TAG [--record R] | show GT | resolve GT RECORD RUN
+//   hepml registry dataset add NAME FILES... [--schema JSON|@FILE] [--entries N] [--stats JSON|@FILE] | show NAME[@V]
+//   hepml registry run start [--name N] [--param k=v] [--dataset NAME:V] | log ID ... | end ID ... | show ID
+//   hepml registry lineage MODEL@V | lineage --down DATASET@V
+//   hepml registry hook add EVENT COMMAND|URL | hook list | events [--after ID]
+//   hepml registry fsck | gc [--grace SECONDS]
+//
+// Every command takes --registry DIR (embedded: DIR/registry.db and
+// DIR/blobs; also $HEPML_REGISTRY) or --metadata URI --blobs URI, before or
+// after the subcommand. Exit 0 on success, 1 when the registry refuses or
+// fails (one line on stderr says what and why), 2 for a bad command line.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "cli/commands.h"
+#include "hepml/registry.h"
+#include "nlohmann/json.hpp"
+
+namespace hepml::cli {
+namespace {
+
+using nlohmann::ordered_json;
+using namespace hepml::registry;
+
+constexpr const char* kCmd = "registry";
+
+struct Where {
+  std::string dir;
+  std::string metadata;
+  std::string blobs;
+};
+
+// A failure to report: exit code and message.
+struct Fail {
+  int code;
+  std::string message;
+};
+
+// What is wrong with how the registry was named ("" when nothing): a bad
+// command line, exit 2.
+std::string WhereProblem(const Where& w) {
+  if (!w.dir.empty() && (!w.metadata.empty() || !w.blobs.empty())) {
+    return "give either --registry DIR or --metadata URI --blobs URI, not both";
+  }
+  if (w.dir.empty() && w.metadata.empty() && w.blobs.empty()) {
+    return "no registry: give --registry DIR (or set HEPML_REGISTRY), or --metadata URI --blobs URI";
+  }
+  if (w.dir.empty() && (w.metadata.empty() || w.blobs.empty())) return "--metadata and --blobs go together";
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
+  if (!w.dir.empty()) {
+    RegistryOptions o;
+    o.create_if_missing = create;
+    return Registry::OpenDir(w.dir, o);
+  }
+  return Registry::Open(w.metadata, w.blobs);
+}
+
+std::string Time(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+// "k=v" pairs.
+absl::StatusOr<std::map<std::string, std::string>> ParsePairs(const std::string& flag,
+                                                              const std::vector<std::string>& items) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, " '", item, "': expected KEY=VALUE"));
+    }
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, double>> ParseMetrics(const std::vector<std::string>& items) {
+  auto pairs = ParsePairs("--metric", items);
+  if (!pairs.ok()) return pairs.status();
+  std::map<std::string, double> out;
+  for (const auto& [k, v] : *pairs) {
+    double d = 0;
+    if (!absl::SimpleAtod(v, &d)) {
+      return absl::InvalidArgumentError(absl::StrCat("--metric ", k, "=", v, ": the value is not a number"));
+    }
+    out[k] = d;
+  }
+  return out;
+}
+
+// "NAME:V" or "NAME@V".
+absl::StatusOr<DatasetVersionRef> ParseDatasetRef(const std::string& s) {
+  auto sep = s.find_last_of(":@");
+  DatasetVersionRef ref;
+  if (sep == std::string::npos || sep == 0 || !absl::SimpleAtoi(s.substr(sep + 1), &ref.version)) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset '", s, "': expected NAME:VERSION"));
+  }
+  ref.dataset = s.substr(0, sep);
+  return ref;
+}
+
+// "MODEL@V" with a number.
+absl::StatusOr<std::pair<std::string, int64_t>> ParseVersionRef(const std::string& what, const std::string& s) {
+  auto at = s.find('@');
+  int64_t v = 0;
+  if (at == std::string::npos || at == 0 || !absl::SimpleAtoi(s.substr(at + 1), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " '", s, "': expected NAME@VERSION (a number)"));
+  }
+  return std::make_pair(s.substr(0, at), v);
+}
+
+// "A-B" of two integers.
+absl::StatusOr<std::pair<int64_t, int64_t>> ParseRange(const std::string& flag, const std::string& s) {
+  std::vector<std::string> parts = absl::StrSplit(s, '-');
+  int64_t a = 0, b = 0;
+  if (parts.size() == 1 && absl::SimpleAtoi(parts[0], &a)) return std::make_pair(a, a);
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &a) || !absl::SimpleAtoi(parts[1], &b)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " '", s, "': expected FIRST-LAST (non-negative integers)"));
+  }
+  return std::make_pair(a, b);
+}
+
+// A JSON value given inline or as @FILE.
+absl::StatusOr<std::string> JsonArg(const std::string& flag, const std::string& s) {
+  if (s.empty()) return s;
+  std::string text = s;
+  if (s[0] == '@') {
+    std::ifstream in(s.substr(1), std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read '", s.substr(1), "'"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  if (ordered_json::parse(text, nullptr, false).is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": not valid JSON"));
+  }
+  return text;
+}
+
+ordered_json FilesJson(const std::vector<FileEntry>& files) {
+  ordered_json j = ordered_json::array();
+  for (const auto& f : files) j.push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}, {"manifest", f.manifest_id}});
+  return j;
+}
+
+ordered_json VersionJson(const ModelVersion& v) {
+  ordered_json j;
+  j["model"] = v.model;
+  j["version"] = v.version;
+  j["files"] = FilesJson(v.files);
+  auto sig = [](const std::vector<TensorSignature>& s) {
+    ordered_json a = ordered_json::array();
+    for (const auto& t : s) a.push_back({{"name", t.name}, {"type", t.type}});
+    return a;
+  };
+  j["inputs"] = sig(v.inputs);
+  j["outputs"] = sig(v.outputs);
+  j["params"] = v.params;
+  j["metrics"] = v.metrics;
+  j["tags"] = v.tags;
+  j["source_run"] = v.source_run ? ordered_json(*v.source_run) : ordered_json(nullptr);
+  ordered_json ds = ordered_json::array();
+  for (const auto& d : v.datasets) ds.push_back(absl::StrCat(d.dataset, "@", d.version));
+  j["datasets"] = ds;
+  j["code_version"] = v.code_version;
+  j["aliases"] = v.aliases;
+  j["created_by"] = v.created_by;
+  j["created_at_ms"] = v.created_at_ms;
+  return j;
+}
+
+void PrintVersion(const ModelVersion& v) {
+  std::cout << v.model << "@" << v.version;
+  if (!v.aliases.empty()) std::cout << " (" << absl::StrJoin(v.aliases, ", ") << ")";
+  std::cout << "\n  created " << Time(v.created_at_ms) << " by " << v.created_by << "\n";
+  for (const auto& f : v.files) std::cout << "  file " << f.name << " " << f.size << " bytes sha256:" << f.sha256 << "\n";
+  for (const auto& t : v.inputs) std::cout << "  input " << t.name << " " << t.type << "\n";
+  for (const auto& t : v.outputs) std::cout << "  output " << t.name << " " << t.type << "\n";
+  for (const auto& [k, val] : v.params) std::cout << "  param " << k << "=" << val << "\n";
+  for (const auto& [k, val] : v.metrics) std::cout << "  metric " << k << "=" << val << "\n";
+  for (const auto& [k, val] : v.tags) std::cout << "  tag " << k << "=" << val << "\n";
+  if (v.source_run) std::cout << "  run " << *v.source_run << "\n";
+  for (const auto& d : v.datasets) std::cout << "  dataset " << d.dataset << "@" << d.version << "\n";
+  if (!v.code_version.empty()) std::cout << "  code " << v.code_version << "\n";
+}
+
+ordered_json IntervalJson(const Interval& iv) {
+  ordered_json j;
+  j["tag"] = iv.tag;
+  j["first_run"] = iv.range.first_run;
+  j["last_run"] = iv.range.last_run;
+  j["first_time"] = iv.range.first_time ? ordered_json(*iv.range.first_time) : ordered_json(nullptr);
+  j["last_time"] = iv.range.last_time ? ordered_json(*iv.range.last_time) : ordered_json(nullptr);
+  j["model"] = iv.model;
+  j["version"] = iv.version;
+  return j;
+}
+
+void PrintInterval(const Interval& iv) {
+  std::cout << iv.model << "@" << iv.version << "  runs " << iv.range.first_run << "-" << iv.range.last_run;
+  if (iv.range.first_time) std::cout << "  times " << *iv.range.first_time << "-" << *iv.range.last_time;
+  std::cout << "  (tag " << iv.tag << ")\n";
+}
+
+// Everything the subcommands share: where the registry is, and the
+// function that runs once parsing is done.
+struct Context {
+  Where where;
+  bool json = false;
+  bool create = false;  // init only
+  int* exit_code = nullptr;
+};
+
+using Action = std::function<absl::Status(Registry&)>;
+
+void Run(Context& ctx, const Action& action) {
+  if (std::string problem = WhereProblem(ctx.where); !problem.empty()) {
+    PrintError(kCmd, problem);
+    *ctx.exit_code = kExitUsage;
+    return;
+  }
+  auto reg = OpenFrom(ctx.where, ctx.create);
+  if (!reg.ok()) {
+    PrintError(kCmd, reg.status().message());
+    *ctx.exit_code = kExitFailure;
+    return;
+  }
+  absl::Status s = action(**reg);
+  for (const HookFailure& f : (*reg)->last_hook_failures()) {
+    PrintError(kCmd, absl::StrCat("warning: hook ", f.hook_id, " failed: ", f.message));
+  }
+  if (!s.ok()) {
+    PrintError(kCmd, s.message());
+    *ctx.exit_code = kExitFailure;
+  }
+}
+
+CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help) {
+  CLI::App* c = parent->add_subcommand(name, help);
+  c->fallthrough();
+  return c;
+}
+
+}  // namespace
+
+void AddRegistryCommand(CLI::App& app, int* exit_code) {
+  auto ctx = std::make_shared<Context>();
+  ctx->exit_code = exit_code;
+  CLI::App* reg = app.add_subcommand("registry", "Models, datasets and runs: versions, aliases, run-range validity, lineage");
+  reg->require_subcommand(1);
+  reg->fallthrough();
+  reg->add_option("--registry", ctx->where.dir, "Registry folder (DIR/registry.db, DIR/blobs)")->envname("HEPML_REGISTRY");
+  reg->add_option("--metadata", ctx->where.metadata, "Metadata URI: sqlite:///PATH or postgresql://USER@HOST:PORT/DB");
+  reg->add_option("--blobs", ctx->where.blobs, "Blob store URI: file:///PATH or root://HOST:PORT//PATH");
+  reg->add_flag("--json", ctx->json, "Print JSON (show, list, resolve, lineage, run show, events)");
+
+  // init
+  Sub(reg, "init", "Create (or open and migrate) the registry")->callback([ctx] {
+    ctx->create = true;
+    Run(*ctx, [ctx](Registry& r) {
+      std::cout << "registry ready: metadata " << r.metadata_uri() << ", blobs " << r.blob_uri() << "\n";
+      return absl::OkStatus();
+    });
+  });
+
+  // model create|list|show
+  {
+    CLI::App* model = Sub(reg, "model", "Create, list and show models");
+    model->require_subcommand(1);
+    auto name = std::make_shared<std::string>();
+    auto desc = std::make_shared<std::string>();
+    CLI::App* create = Sub(model, "create", "Create a model");
+    create->add_option("name", *name, "Model name")->required();
+    create->add_option("--description", *desc, "What the model is");
+    create->callback([ctx, name, desc] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto m = r.CreateModel(*name, *desc);
+        if (!m.ok()) return m.status();
+        std::cout << "created model " << m->name << "\n";
+        return absl::OkStatus();
+      });
+    });
+    Sub(model, "list", "List models")->callback([ctx] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto models = r.ListModels();
+        if (!models.ok()) return models.status();
+        ordered_json j = ordered_json::array();
+        for (const auto& m : *models) {
+          if (ctx->json) {
+            j.push_back({{"name", m.name}, {"description", m.description}, {"latest_version", m.latest_version},
+                         {"created_at_ms", m.created_at_ms}});
+          } else {
+            std::cout << m.name << "  latest " << m.latest_version << "  " << m.description << "\n";
+          }
+        }
+        if (ctx->json) std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+    auto ref = std::make_shared<std::string>();
+    CLI::App* show = Sub(model, "show", "Show a model's versions, or one version (MODEL@VERSION|ALIAS|tag:TAG:RUN)");
+    show->add_option("model", *ref, "MODEL or a version reference")->required();
+    show->callback([ctx, ref] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        if (ref->find('@') != std::string::npos) {
+          auto v = r.ResolveRef(*ref);
+          if (!v.ok()) return v.status();
+          if (ctx->json) std::cout << VersionJson(*v).dump(2) << "\n";
+          else PrintVersion(*v);
+          return absl::OkStatus();
+        }
+        auto m = r.GetModel(*ref);
+        if (!m.ok()) return m.status();
+        auto versions = r.ListVersions(*ref);
+        if (!versions.ok()) return versions.status();
+        if (ctx->json) {
+          ordered_json j = {{"name", m->name}, {"description", m->description}, {"latest_version", m->latest_version}};
+          j["versions"] = ordered_json::array();
+          for (const auto& v : *versions) j["versions"].push_back(VersionJson(v));
+          std::cout << j.dump(2) << "\n";
+          return absl::OkStatus();
+        }
+        std::cout << m->name << ": " << m->description << "\n";
+        for (const auto& v : *versions) {
+          std::cout << "  " << v.version << "  " << Time(v.created_at_ms) << "  " << v.created_by;
+          if (!v.aliases.empty()) std::cout << "  (" << absl::StrJoin(v.aliases, ", ") << ")";
+          std::cout << "\n";
+        }
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // push
+  {
+    struct PushArgs {
+      std::string model;
+      std::vector<std::string> files, params, metrics, tags, datasets;
+      int64_t run = -1;
+      std::string code_version;
+    };
+    auto a = std::make_shared<PushArgs>();
+    CLI::App* push = Sub(reg, "push", "Store files and publish the model's next version");
+    push->add_option("model", a->model, "MODEL (or MODEL@V to insist on version V)")->required();
+    push->add_option("files", a->files, "FILE.onnx and any other files of the version")->required();
+    push->add_option("--param", a->params, "Training parameter KEY=VALUE");
+    push->add_option("--metric", a->metrics, "Metric KEY=NUMBER");
+    push->add_option("--tag", a->tags, "Tag KEY=VALUE");
+    push->add_option("--run", a->run, "The run that produced it");
+    push->add_option("--dataset", a->datasets, "Dataset version NAME:V it was trained on");
+    push->add_option("--code-version", a->code_version, "Git commit of the training code");
+    push->callback([ctx, a] {
+      PushOptions o;
+      std::string model = a->model;
+      auto parse = [&]() -> absl::Status {
+        auto p = ParsePairs("--param", a->params);
+        if (!p.ok()) return p.status();
+        o.params = *p;
+        auto t = ParsePairs("--tag", a->tags);
+        if (!t.ok()) return t.status();
+        o.tags = *t;
+        auto m = ParseMetrics(a->metrics);
+        if (!m.ok()) return m.status();
+        o.metrics = *m;
+        for (const auto& d : a->datasets) {
+          auto ref = ParseDatasetRef(d);
+          if (!ref.ok()) return ref.status();
+          o.datasets.push_back(*ref);
+        }
+        if (a->run >= 0) o.source_run = a->run;
+        o.code_version = a->code_version;
+        if (auto at = model.find('@'); at != std::string::npos) {
+          auto vr = ParseVersionRef("model", model);
+          if (!vr.ok()) return vr.status();
+          model = vr->first;
+          o.version = vr->second;
+        }
+        return absl::OkStatus();
+      };
+      if (absl::Status s = parse(); !s.ok()) {
+        PrintError(kCmd, s.message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto v = r.PushModelVersion(model, a->files, o);
+        if (!v.ok()) return v.status();
+        if (ctx->json) {
+          std::cout << VersionJson(*v).dump(2) << "\n";
+        } else {
+          std::cout << "pushed " << v->model << "@" << v->version;
+          for (const auto& f : v->files) std::cout << "  " << f.name << " sha256:" << f.sha256.substr(0, 12);
+          std::cout << "\n";
+        }
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // pull
+  {
+    auto ref = std::make_shared<std::string>();
+    auto dest = std::make_shared<std::string>();
+    CLI::App* pull = Sub(reg, "pull", "Write a version's files (MODEL@VERSION|MODEL@ALIAS|MODEL@tag:TAG:RUN)");
+    pull->add_option("ref", *ref, "Version reference")->required();
+    pull->add_option("dest", *dest, "Destination file (one-file versions) or folder")->required();
+    pull->callback([ctx, ref, dest] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto paths = r.Pull(*ref, *dest);
+        if (!paths.ok()) return paths.status();
+        for (const auto& p : *paths) std::cout << p << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // alias set|show|history|rm
+  {
+    CLI::App* alias = Sub(reg, "alias", "Named pointers to versions (production, staging, ...)");
+    alias->require_subcommand(1);
+    struct AliasArgs {
+      std::string model, alias;
+      int64_t version = 0;
+    };
+    auto a = std::make_shared<AliasArgs>();
+    CLI::App* set = Sub(alias, "set", "Point ALIAS of MODEL at VERSION");
+    set->add_option("model", a->model)->required();
+    set->add_option("alias", a->alias)->required();
+    set->add_option("version", a->version)->required();
+    set->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        absl::Status s = r.SetAlias(a->model, a->alias, a->version);
+        if (s.ok()) std::cout << a->model << "@" << a->alias << " -> " << a->version << "\n";
+        return s;
+      });
+    });
+    CLI::App* rm = Sub(alias, "rm", "Remove an alias");
+    rm->add_option("model", a->model)->required();
+    rm->add_option("alias", a->alias)->required();
+    rm->callback([ctx, a] { Run(*ctx, [&](Registry& r) { return r.RemoveAlias(a->model, a->alias); }); });
+    CLI::App* show = Sub(alias, "show", "Where a model's aliases point");
+    show->add_option("model", a->model)->required();
+    show->add_option("alias", a->alias);
+    show->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        if (!a->alias.empty()) {
+          auto v = r.GetAlias(a->model, a->alias);
+          if (!v.ok()) return v.status();
+          std::cout << a->model << "@" << a->alias << " -> " << v->version << "\n";
+          return absl::OkStatus();
+        }
+        auto versions = r.ListVersions(a->model);
+        if (!versions.ok()) return versions.status();
+        for (const auto& v : *versions)
+          for (const auto& al : v.aliases) std::cout << a->model << "@" << al << " -> " << v.version << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* hist = Sub(alias, "history", "Every move of a model's aliases: when, who, from, to");
+    hist->add_option("model", a->model)->required();
+    hist->add_option("alias", a->alias);
+    hist->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto h = r.AliasHistory(a->model, a->alias);
+        if (!h.ok()) return h.status();
+        ordered_json j = ordered_json::array();
+        for (const auto& m : *h) {
+          auto opt = [](const std::optional<int64_t>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
+          if (ctx->json) {
+            j.push_back({{"alias", m.alias}, {"from", opt(m.from_version)}, {"to", opt(m.to_version)},
+                         {"by", m.moved_by}, {"at_ms", m.moved_at_ms}});
+            continue;
+          }
+          std::cout << Time(m.moved_at_ms) << "  " << m.moved_by << "  " << m.alias << ": "
+                    << (m.from_version ? std::to_string(*m.from_version) : "-") << " -> "
+                    << (m.to_version ? std::to_string(*m.to_version) : "-") << "\n";
+        }
+        if (ctx->json) std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // iov add|list, resolve
+  {
+    CLI::App* iov = Sub(reg, "iov", "Intervals of validity: run ranges of a tag mapped to versions");
+    iov->require_subcommand(1);
+    struct IovArgs {
+      std::string tag, ref, runs, times;
+      int64_t run = 0, time = 0;
+    };
+    auto a = std::make_shared<IovArgs>();
+    CLI::App* add = Sub(iov, "add", "Map runs FIRST-LAST of TAG to MODEL@V");
+    add->add_option("tag", a->tag)->required();
+    add->add_option("ref", a->ref, "MODEL@VERSION")->required();
+    add->add_option("--runs", a->runs, "FIRST-LAST (inclusive)")->required();
+    add->add_option("--times", a->times, "FIRST-LAST Unix seconds (optional)");
+    add->callback([ctx, a] {
+      IntervalSpec spec;
+      std::pair<std::string, int64_t> ref;
+      auto parse = [&]() -> absl::Status {
+        auto vr = ParseVersionRef("model version", a->ref);
+        if (!vr.ok()) return vr.status();
+        ref = *vr;
+        auto runs = ParseRange("--runs", a->runs);
+        if (!runs.ok()) return runs.status();
+        spec.first_run = runs->first;
+        spec.last_run = runs->second;
+        if (!a->times.empty()) {
+          auto t = ParseRange("--times", a->times);
+          if (!t.ok()) return t.status();
+          spec.first_time = t->first;
+          spec.last_time = t->second;
+        }
+        return absl::OkStatus();
+      };
+      if (absl::Status s = parse(); !s.ok()) {
+        PrintError(kCmd, s.message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        absl::Status s = r.AddInterval(a->tag, ref.first, ref.second, spec);
+        if (s.ok()) std::cout << a->tag << ": runs " << spec.first_run << "-" << spec.last_run << " -> " << a->ref << "\n";
+        return s;
+      });
+    });
+    CLI::App* list = Sub(iov, "list", "A tag's intervals");
+    list->add_option("tag", a->tag)->required();
+    list->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto ivs = r.ListIntervals(a->tag);
+        if (!ivs.ok()) return ivs.status();
+        ordered_json j = ordered_json::array();
+        for (const auto& iv : *ivs) {
+          if (ctx->json) j.push_back(IntervalJson(iv));
+          else PrintInterval(iv);
+        }
+        if (ctx->json) std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* resolve = Sub(reg, "resolve", "The version TAG gives for RUN (or for --time T)");
+    resolve->add_option("tag", a->tag)->required();
+    auto* run_opt = resolve->add_option("run", a->run);
+    auto* time_opt = resolve->add_option("--time", a->time, "Unix seconds: the interval whose time range covers T");
+    run_opt->excludes(time_opt);
+    resolve->callback([ctx, a, run_opt, time_opt] {
+      if (run_opt->count() == 0 && time_opt->count() == 0) {
+        PrintError(kCmd, "resolve needs a RUN or --time T");
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      bool by_time = time_opt->count() > 0;
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto iv = by_time ? r.ResolveTime(a->tag, a->time) : r.Resolve(a->tag, a->run);
+        if (!iv.ok()) return iv.status();
+        if (ctx->json) std::cout << IntervalJson(*iv).dump(2) << "\n";
+        else std::cout << iv->model << "@" << iv->version << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // globaltag create|add|show|resolve
+  {
+    CLI::App* gt = Sub(reg, "globaltag", "Global tags: a fixed set of tags under record names");
+    gt->require_subcommand(1);
+    struct GtArgs {
+      std::string name, tag, record, description;
+      int64_t run = 0;
+    };
+    auto a = std::make_shared<GtArgs>();
+    CLI::App* create = Sub(gt, "create", "Create a global tag");
+    create->add_option("name", a->name)->required();
+    create->add_option("--description", a->description);
+    create->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) { return r.CreateGlobalTag(a->name, a->description); });
+    });
+    CLI::App* add = Sub(gt, "add", "Pin TAG in the global tag (as --record, default the tag's name)");
+    add->add_option("name", a->name)->required();
+    add->add_option("tag", a->tag)->required();
+    add->add_option("--record", a->record);
+    add->callback([ctx, a] { Run(*ctx, [&](Registry& r) { return r.AddToGlobalTag(a->name, a->tag, a->record); }); });
+    CLI::App* show = Sub(gt, "show", "A global tag's records");
+    show->add_option("name", a->name)->required();
+    show->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto entries = r.ListGlobalTag(a->name);
+        if (!entries.ok()) return entries.status();
+        for (const auto& e : *entries) std::cout << e.record << " -> " << e.tag << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* resolve = Sub(gt, "resolve", "The version a global tag's RECORD gives for RUN");
+    resolve->add_option("name", a->name)->required();
+    resolve->add_option("record", a->record)->required();
+    resolve->add_option("run", a->run)->required();
+    resolve->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto iv = r.Resolve(a->name, a->record, a->run);
+        if (!iv.ok()) return iv.status();
+        if (ctx->json) std::cout << IntervalJson(*iv).dump(2) << "\n";
+        else std::cout << iv->model << "@" << iv->version << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // dataset add|show
+  {
+    CLI::App* ds = Sub(reg, "dataset", "Versioned datasets (file manifests, schema, entries, statistics)");
+    ds->require_subcommand(1);
+    struct DsArgs {
+      std::string name, schema, stats, description;
+      std::vector<std::string> files;
+      int64_t entries = -1;
+    };
+    auto a = std::make_shared<DsArgs>();
+    CLI::App* add = Sub(ds, "add", "Store files as the dataset's next version");
+    add->add_option("name", a->name)->required();
+    add->add_option("files", a->files)->required();
+    add->add_option("--schema", a->schema, "Schema JSON (inline or @FILE)");
+    add->add_option("--entries", a->entries, "Number of entries");
+    add->add_option("--stats", a->stats, "Statistics JSON (inline or @FILE)");
+    add->add_option("--description", a->description);
+    add->callback([ctx, a] {
+      DatasetOptions o;
+      auto parse = [&]() -> absl::Status {
+        auto schema = JsonArg("--schema", a->schema);
+        if (!schema.ok()) return schema.status();
+        auto stats = JsonArg("--stats", a->stats);
+        if (!stats.ok()) return stats.status();
+        o.schema_json = *schema;
+        o.stats_json = *stats;
+        if (a->entries >= 0) o.entries = a->entries;
+        o.description = a->description;
+        return absl::OkStatus();
+      };
+      if (absl::Status s = parse(); !s.ok()) {
+        PrintError(kCmd, s.message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto v = r.AddDatasetVersion(a->name, a->files, o);
+        if (!v.ok()) return v.status();
+        std::cout << "added " << v->dataset << "@" << v->version << " (" << v->files.size() << " files)\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* show = Sub(ds, "show", "A dataset's versions, or one (NAME@V)");
+    show->add_option("name", a->name)->required();
+    show->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        std::vector<DatasetVersion> versions;
+        if (a->name.find('@') != std::string::npos) {
+          auto ref = ParseVersionRef("dataset", a->name);
+          if (!ref.ok()) return ref.status();
+          auto v = r.GetDatasetVersion(ref->first, ref->second);
+          if (!v.ok()) return v.status();
+          versions.push_back(*v);
+        } else {
+          auto all = r.ListDatasetVersions(a->name);
+          if (!all.ok()) return all.status();
+          versions = *all;
+        }
+        ordered_json j = ordered_json::array();
+        for (const auto& v : versions) {
+          if (ctx->json) {
+            ordered_json e = {{"dataset", v.dataset}, {"version", v.version}, {"files", FilesJson(v.files)}};
+            e["entries"] = v.entries ? ordered_json(*v.entries) : ordered_json(nullptr);
+            e["schema"] = v.schema_json.empty() ? ordered_json(nullptr) : ordered_json::parse(v.schema_json);
+            e["stats"] = v.stats_json.empty() ? ordered_json(nullptr) : ordered_json::parse(v.stats_json);
+            j.push_back(e);
+            continue;
+          }
+          std::cout << v.dataset << "@" << v.version << "  " << Time(v.created_at_ms) << "  " << v.created_by;
+          if (v.entries) std::cout << "  " << *v.entries << " entries";
+          std::cout << "\n";
+          for (const auto& f : v.files) std::cout << "  file " << f.name << " " << f.size << " bytes sha256:" << f.sha256 << "\n";
+        }
+        if (ctx->json) std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // run start|log|end|show
+  {
+    CLI::App* run = Sub(reg, "run", "Training runs: parameters, metrics, artifacts, resources");
+    run->require_subcommand(1);
+    struct RunArgs {
+      int64_t id = 0;
+      std::string name, code_version, status = "finished";
+      std::vector<std::string> params, metrics, datasets, artifacts;
+      int64_t step = -1;
+      double cpu = -1, gpu = -1;
+      int64_t peak = -1;
+    };
+    auto a = std::make_shared<RunArgs>();
+    CLI::App* start = Sub(run, "start", "Start a run; prints its id");
+    start->add_option("--name", a->name);
+    start->add_option("--param", a->params, "KEY=VALUE");
+    start->add_option("--dataset", a->datasets, "Input dataset version NAME:V");
+    start->add_option("--code-version", a->code_version);
+    start->callback([ctx, a] {
+      RunStart rs;
+      rs.name = a->name;
+      rs.code_version = a->code_version;
+      auto parse = [&]() -> absl::Status {
+        auto p = ParsePairs("--param", a->params);
+        if (!p.ok()) return p.status();
+        rs.params = *p;
+        for (const auto& d : a->datasets) {
+          auto ref = ParseDatasetRef(d);
+          if (!ref.ok()) return ref.status();
+          rs.inputs.push_back(*ref);
+        }
+        return absl::OkStatus();
+      };
+      if (absl::Status s = parse(); !s.ok()) {
+        PrintError(kCmd, s.message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto id = r.StartRun(rs);
+        if (!id.ok()) return id.status();
+        std::cout << *id << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* log = Sub(run, "log", "Log parameters, metrics (at --step, default the next) and artifacts");
+    log->add_option("id", a->id)->required();
+    log->add_option("--param", a->params, "KEY=VALUE");
+    log->add_option("--metric", a->metrics, "KEY=NUMBER");
+    log->add_option("--step", a->step, "Step of the metrics (default: one after the last logged)");
+    log->add_option("--artifact", a->artifacts, "File to store with the run");
+    log->callback([ctx, a] {
+      std::map<std::string, std::string> params;
+      std::map<std::string, double> metrics;
+      auto parse = [&]() -> absl::Status {
+        auto p = ParsePairs("--param", a->params);
+        if (!p.ok()) return p.status();
+        params = *p;
+        auto m = ParseMetrics(a->metrics);
+        if (!m.ok()) return m.status();
+        metrics = *m;
+        return absl::OkStatus();
+      };
+      if (absl::Status s = parse(); !s.ok()) {
+        PrintError(kCmd, s.message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto info = r.GetRun(a->id);
+        if (!info.ok()) return info.status();
+        for (const auto& [k, v] : params)
+          if (absl::Status s = r.LogParam(a->id, k, v); !s.ok()) return s;
+        for (const auto& [k, v] : metrics) {
+          int64_t step = a->step;
+          if (step < 0) {
+            step = 0;
+            for (const auto& p : info->metrics)
+              if (p.key == k) step = std::max(step, p.step + 1);
+          }
+          if (absl::Status s = r.LogMetric(a->id, k, v, step); !s.ok()) return s;
+        }
+        for (const auto& f : a->artifacts) {
+          auto e = r.LogArtifact(a->id, f);
+          if (!e.ok()) return e.status();
+        }
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* end = Sub(run, "end", "End a run with its status and resource use");
+    end->add_option("id", a->id)->required();
+    end->add_option("--status", a->status, "finished, failed or killed")->check(CLI::IsMember({"finished", "failed", "killed"}));
+    end->add_option("--cpu-seconds", a->cpu);
+    end->add_option("--gpu-seconds", a->gpu);
+    end->add_option("--peak-memory", a->peak, "Bytes");
+    end->callback([ctx, a] {
+      RunEnd e;
+      e.status = a->status;
+      if (a->cpu >= 0) e.cpu_seconds = a->cpu;
+      if (a->gpu >= 0) e.gpu_seconds = a->gpu;
+      if (a->peak >= 0) e.peak_memory_bytes = a->peak;
+      Run(*ctx, [&](Registry& r) { return r.EndRun(a->id, e); });
+    });
+    CLI::App* show = Sub(run, "show", "A run's record");
+    show->add_option("id", a->id)->required();
+    show->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto info = r.GetRun(a->id);
+        if (!info.ok()) return info.status();
+        ordered_json j = {{"id", info->id},         {"name", info->name}, {"status", info->status},
+                          {"host", info->host},     {"params", info->params},
+                          {"start_ms", info->start_ms}, {"created_by", info->created_by}};
+        j["end_ms"] = info->end_ms ? ordered_json(*info->end_ms) : ordered_json(nullptr);
+        j["cpu_seconds"] = info->cpu_seconds ? ordered_json(*info->cpu_seconds) : ordered_json(nullptr);
+        j["gpu_seconds"] = info->gpu_seconds ? ordered_json(*info->gpu_seconds) : ordered_json(nullptr);
+        j["peak_memory_bytes"] = info->peak_memory_bytes ? ordered_json(*info->peak_memory_bytes) : ordered_json(nullptr);
+        ordered_json metrics = ordered_json::array();
+        for (const auto& m : info->metrics) metrics.push_back({{"key", m.key}, {"step", m.step}, {"value", m.value}});
+        j["metrics"] = metrics;
+        j["artifacts"] = FilesJson(info->artifacts);
+        ordered_json inputs = ordered_json::array();
+        for (const auto& d : info->inputs) inputs.push_back(absl::StrCat(d.dataset, "@", d.version));
+        j["inputs"] = inputs;
+        std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // lineage
+  {
+    auto ref = std::make_shared<std::string>();
+    auto down = std::make_shared<bool>(false);
+    CLI::App* lineage = Sub(reg, "lineage", "Upstream of MODEL@V (its run and datasets), or --down from DATASET@V");
+    lineage->add_option("ref", *ref, "MODEL@V (or DATASET@V with --down)")->required();
+    lineage->add_flag("--down", *down, "Downstream of a dataset version: the runs that read it, the versions they made");
+    lineage->callback([ctx, ref, down] {
+      auto vr = ParseVersionRef(*down ? "dataset version" : "model version", *ref);
+      if (!vr.ok()) {
+        PrintError(kCmd, vr.status().message());
+        *ctx->exit_code = kExitUsage;
+        return;
+      }
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto l = *down ? r.Downstream(vr->first, vr->second) : r.Upstream(vr->first, vr->second);
+        if (!l.ok()) return l.status();
+        if (ctx->json) {
+          ordered_json j;
+          j["nodes"] = ordered_json::array();
+          for (const auto& n : l->nodes) j["nodes"].push_back({{"kind", n.kind}, {"ref", n.ref}});
+          j["edges"] = ordered_json::array();
+          for (const auto& e : l->edges) j["edges"].push_back({{"from", e.from}, {"relation", e.relation}, {"to", e.to}});
+          std::cout << j.dump(2) << "\n";
+          return absl::OkStatus();
+        }
+        for (const auto& e : l->edges) std::cout << e.from << " " << e.relation << " " << e.to << "\n";
+        if (l->edges.empty()) std::cout << "(no lineage recorded for " << *ref << ")\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // hook add|list, events
+  {
+    CLI::App* hook = Sub(reg, "hook", "Commands or HTTP URLs run after events commit");
+    hook->require_subcommand(1);
+    auto event = std::make_shared<std::string>();
+    auto target = std::make_shared<std::string>();
+    CLI::App* add = Sub(hook, "add", "Run COMMAND (event JSON on stdin) or POST to http://URL on EVENT");
+    add->add_option("event", *event, "model_version.created, alias.moved, dataset_version.created or *")->required();
+    add->add_option("target", *target, "Shell command or http:// URL")->required();
+    add->callback([ctx, event, target] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto h = r.AddHook(*event, *target);
+        if (!h.ok()) return h.status();
+        std::cout << "hook " << h->id << "\n";
+        return absl::OkStatus();
+      });
+    });
+    Sub(hook, "list", "Registered hooks")->callback([ctx] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto hooks = r.ListHooks();
+        if (!hooks.ok()) return hooks.status();
+        for (const auto& h : *hooks)
+          std::cout << h.id << "  " << h.event_kind << "  " << (h.url.empty() ? h.command : h.url) << "\n";
+        return absl::OkStatus();
+      });
+    });
+    auto after = std::make_shared<int64_t>(0);
+    CLI::App* events = Sub(reg, "events", "Recorded events, oldest first");
+    events->add_option("--after", *after, "Only events after this id");
+    events->callback([ctx, after] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto ev = r.Events(*after);
+        if (!ev.ok()) return ev.status();
+        for (const auto& e : *ev) {
+          std::cout << ordered_json({{"id", e.id}, {"kind", e.kind}, {"created_at_ms", e.created_at_ms},
+                                     {"payload", ordered_json::parse(e.payload_json, nullptr, false)}})
+                           .dump()
+                    << "\n";
+        }
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // fsck, gc
+  Sub(reg, "fsck", "Check every blob the metadata references, and every stored chunk")->callback([ctx] {
+    Run(*ctx, [&](Registry& r) -> absl::Status {
+      auto f = r.Fsck();
+      if (!f.ok()) return f.status();
+      for (const auto& p : f->problems) std::cout << "problem: " << p << "\n";
+      std::cout << f->referenced << " referenced manifests, " << f->manifests_checked << " manifests and "
+                << f->chunks_checked << " chunks checked, " << f->problems.size() << " problems\n";
+      if (!f->ok()) return absl::DataLossError(absl::StrCat("fsck found ", f->problems.size(), " problems"));
+      return absl::OkStatus();
+    });
+  });
+  {
+    auto grace = std::make_shared<int64_t>(3600);
+    CLI::App* gc = Sub(reg, "gc", "Remove blobs no version, dataset or run references");
+    gc->add_option("--grace", *grace, "Keep objects younger than this many seconds (default 3600)");
+    gc->callback([ctx, grace] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto g = r.Gc(*grace);
+        if (!g.ok()) return g.status();
+        std::cout << g->live_manifests << " live manifests; removed " << g->manifests_removed << " manifests, "
+                  << g->chunks_removed << " chunks, " << g->bytes_freed << " bytes\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+}
+
+}  // namespace hepml::cli

@@ -1,0 +1,806 @@
+// The Registry API on both metadata backends: SQLite (a temp file) and a real
+// PostgreSQL 15 server this binary starts on a free loopback port (skipped,
+// with a message, only when the PostgreSQL binaries are absent).
+#include "hepml/registry.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "onnx/onnx_pb.h"
+#include "registry/metadata_db.h"
+#include "registry/blob_store.h"
+
+namespace hepml::registry {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out << bytes;
+}
+
+// A one-node ONNX model y = x + bias (x: float[batch, 3]); `bias` makes
+// distinct files.
+void WriteOnnxModel(const fs::path& path, float bias) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->set_name("add");
+  auto value = [](onnx::ValueInfoProto* v, const char* name) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    t->mutable_shape()->add_dim()->set_dim_param("batch");
+    t->mutable_shape()->add_dim()->set_dim_value(3);
+  };
+  value(g->add_input(), "x");
+  value(g->add_output(), "y");
+  onnx::TensorProto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(3);
+  for (int i = 0; i < 3; ++i) w->add_float_data(bias + i);
+  onnx::NodeProto* n = g->add_node();
+  n->set_op_type("Add");
+  n->add_input("x");
+  n->add_input("w");
+  n->add_output("y");
+  std::ofstream out(path, std::ios::binary);
+  m.SerializeToOstream(&out);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// One PostgreSQL server for the whole binary, started on first use and
+// stopped by the test environment at exit.
+class PostgresServer {
+ public:
+  static PostgresServer& Get() {
+    static PostgresServer* server = new PostgresServer();
+    return *server;
+  }
+  const std::string& skip_reason() const { return skip_reason_; }
+
+  // A fresh, empty database; returns its URI.
+  std::string NewDatabase() {
+    std::string name = absl::StrCat("t", ++databases_);
+    auto admin = MetadataDb::Open(absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/postgres"));
+    EXPECT_TRUE(admin.ok()) << admin.status();
+    if (!admin.ok()) return "";
+    EXPECT_TRUE((*admin)->Exec(absl::StrCat("CREATE DATABASE ", name)).ok());
+    return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/", name);
+  }
+
+  void Stop() {
+    if (!started_) return;
+    std::system(absl::StrCat(AsPostgres(absl::StrCat(kPgBin, "/pg_ctl -D ", dir_, "/data -m fast -w stop")),
+                             " > /dev/null 2>&1")
+                    .c_str());
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    started_ = false;
+  }
+
+ private:
+  PostgresServer() {
+    if (!fs::exists(fs::path(kPgBin) / "initdb") || !fs::exists(fs::path(kPgBin) / "pg_ctl")) {
+      skip_reason_ = absl::StrCat("PostgreSQL 15 binaries not found in ", kPgBin,
+                                  " (apt-get install postgresql-15); PostgreSQL cases skipped");
+      return;
+    }
+    char tmpl[] = "/tmp/hepml_pg_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    as_root_ = geteuid() == 0;
+    if (as_root_) {
+      std::system(absl::StrCat("chown postgres ", dir_).c_str());
+      fs::permissions(dir_, fs::perms::owner_all);
+    }
+    port_ = FreePort();
+    std::string init = AsPostgres(absl::StrCat(kPgBin, "/initdb -D ", dir_, "/data -A trust -U postgres"));
+    if (std::system(absl::StrCat(init, " > ", dir_, "/initdb.log 2>&1").c_str()) != 0) {
+      ADD_FAILURE() << "initdb failed: " << ReadFile(fs::path(dir_) / "initdb.log");
+      skip_reason_ = "initdb failed";
+      return;
+    }
+    std::string start = AsPostgres(absl::StrCat(kPgBin, "/pg_ctl -D ", dir_, "/data -w -o \\\"-p ", port_, " -k ", dir_,
+                                                " -c listen_addresses=127.0.0.1\\\" -l ", dir_, "/log start"));
+    if (std::system(absl::StrCat(start, " > /dev/null 2>&1").c_str()) != 0) {
+      ADD_FAILURE() << "pg_ctl start failed: " << ReadFile(fs::path(dir_) / "log");
+      skip_reason_ = "PostgreSQL did not start";
+      return;
+    }
+    started_ = true;
+  }
+
+  std::string AsPostgres(const std::string& cmd) const {
+    if (!as_root_) return absl::StrCat("sh -c \"", cmd, "\"");
+    return absl::StrCat("su postgres -s /bin/sh -c \"", cmd, "\"");
+  }
+
+  std::string dir_;
+  std::string skip_reason_;
+  bool as_root_ = false;
+  bool started_ = false;
+  int port_ = 0;
+  int databases_ = 0;
+};
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { PostgresServer::Get().Stop(); }
+};
+::testing::Environment* const kPgEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+// ---------------------------------------------------------------------------
+
+class RegistryTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hepml_registry_test_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    if (GetParam() == "Postgres") {
+      PostgresServer& pg = PostgresServer::Get();
+      if (!pg.skip_reason().empty()) GTEST_SKIP() << pg.skip_reason();
+      uri_ = pg.NewDatabase();
+      ASSERT_FALSE(uri_.empty());
+    } else {
+      uri_ = absl::StrCat("sqlite://", (dir_ / "registry.db").string());
+    }
+    reg_ = OpenRegistry();
+    ASSERT_NE(reg_, nullptr);
+    WriteOnnxModel(dir_ / "m1.onnx", 1.0f);
+    WriteOnnxModel(dir_ / "m2.onnx", 2.0f);
+    WriteOnnxModel(dir_ / "m3.onnx", 3.0f);
+  }
+  void TearDown() override {
+    reg_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Registry> OpenRegistry(const std::string& user = "tester") {
+    auto blobs = BlobStore::Open(BlobUri());
+    EXPECT_TRUE(blobs.ok()) << blobs.status();
+    RegistryOptions opts;
+    opts.user = user;
+    auto r = Registry::OpenWithBlobStore(uri_, std::move(*blobs), opts);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+  std::string BlobUri() const { return "file://" + (dir_ / "blobs").string(); }
+
+  fs::path dir_;
+  std::string uri_;
+  std::unique_ptr<Registry> reg_;
+};
+
+TEST_P(RegistryTest, PushedVersionsAreNumberedAndCarryTheirRecord) {
+  ASSERT_TRUE(reg_->CreateModel("btag", "jet flavour").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->CreateModel("btag").status()));
+  PushOptions o;
+  o.params = {{"lr", "0.001"}};
+  o.metrics = {{"auc", 0.93}};
+  o.tags = {{"owner", "btv"}};
+  o.code_version = "abc123";
+  auto v1 = reg_->PushModelVersion("btag", {P("m1.onnx")}, o);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  auto v2 = reg_->PushModelVersion("btag", {P("m2.onnx")});
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_EQ(v2->version, 2);
+
+  auto got = reg_->GetVersion("btag", 1);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->files.size(), 1u);
+  EXPECT_EQ(got->files[0].name, "m1.onnx");
+  EXPECT_EQ(got->files[0].size, fs::file_size(dir_ / "m1.onnx"));
+  EXPECT_EQ(got->files[0].sha256.size(), 64u);
+  EXPECT_NE(got->files[0].sha256, v2->files[0].sha256);
+  ASSERT_EQ(got->inputs.size(), 1u);
+  EXPECT_EQ(got->inputs[0].name, "x");
+  EXPECT_TRUE(absl::StrContains(got->inputs[0].type, "float")) << got->inputs[0].type;
+  EXPECT_TRUE(absl::StrContains(got->inputs[0].type, "batch")) << got->inputs[0].type;
+  ASSERT_EQ(got->outputs.size(), 1u);
+  EXPECT_EQ(got->outputs[0].name, "y");
+  EXPECT_EQ(got->params.at("lr"), "0.001");
+  EXPECT_DOUBLE_EQ(got->metrics.at("auc"), 0.93);
+  EXPECT_EQ(got->tags.at("owner"), "btv");
+  EXPECT_EQ(got->code_version, "abc123");
+  EXPECT_EQ(got->created_by, "tester");
+
+  auto models = reg_->ListModels();
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_EQ((*models)[0].latest_version, 2);
+
+  // Pull by number and by "latest" gives back the exact bytes.
+  ASSERT_TRUE(reg_->Pull("btag@1", P("out1.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "out1.onnx"), ReadFile(dir_ / "m1.onnx"));
+  ASSERT_TRUE(reg_->Pull("btag", P("latest.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "latest.onnx"), ReadFile(dir_ / "m2.onnx"));
+  fs::create_directories(dir_ / "pulled");
+  auto paths = reg_->Pull("btag@2", P("pulled"));
+  ASSERT_TRUE(paths.ok());
+  EXPECT_EQ(ReadFile(dir_ / "pulled" / "m2.onnx"), ReadFile(dir_ / "m2.onnx"));
+}
+
+TEST_P(RegistryTest, BadPushesLeaveTheRegistryUnchanged) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m1.onnx")}).ok());
+
+  PushOptions over;
+  over.version = 1;
+  auto s = reg_->PushModelVersion("btag", {P("m2.onnx")}, over).status();
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "immutable")) << s;
+
+  auto unknown = reg_->PushModelVersion("nosuch", {P("m1.onnx")}).status();
+  EXPECT_TRUE(absl::IsNotFound(unknown)) << unknown;
+  EXPECT_TRUE(absl::StrContains(unknown.message(), "nosuch")) << unknown;
+
+  WriteFile(dir_ / "text.onnx", "this is not an ONNX model\n");
+  auto bad = reg_->PushModelVersion("btag", {P("text.onnx")}).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(bad)) << bad;
+  EXPECT_TRUE(absl::StrContains(bad.message(), "text.onnx")) << bad;
+
+  auto missing = reg_->PushModelVersion("btag", {P("missing.onnx")}).status();
+  EXPECT_TRUE(absl::IsNotFound(missing)) << missing;
+
+  PushOptions bad_ds;
+  bad_ds.datasets = {{"nods", 1}};
+  EXPECT_TRUE(absl::IsNotFound(reg_->PushModelVersion("btag", {P("m2.onnx")}, bad_ds).status()));
+
+  auto versions = reg_->ListVersions("btag");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 1u);
+  EXPECT_EQ(ReadFile(dir_ / "m1.onnx").size(), (*versions)[0].files[0].size);
+  // The number refused pushes drew is given back: the next one is 2.
+  auto next = reg_->PushModelVersion("btag", {P("m2.onnx")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 2);
+  auto events = reg_->Events();
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 2u);
+}
+
+TEST_P(RegistryTest, AliasesMoveAndKeepTheirHistory) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m1.onnx")}).ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m2.onnx")}).ok());
+  ASSERT_TRUE(reg_->SetAlias("btag", "production", 1).ok());
+  auto other = OpenRegistry("shifter");
+  ASSERT_TRUE(other->SetAlias("btag", "production", 2).ok());
+  ASSERT_TRUE(reg_->SetAlias("btag", "staging", 1).ok());
+
+  auto prod = reg_->ResolveRef("btag@production");
+  ASSERT_TRUE(prod.ok()) << prod.status();
+  EXPECT_EQ(prod->version, 2);
+  EXPECT_EQ(prod->aliases, std::vector<std::string>{"production"});
+  ASSERT_TRUE(reg_->Pull("btag@staging", P("staging.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "staging.onnx"), ReadFile(dir_ / "m1.onnx"));
+
+  auto hist = reg_->AliasHistory("btag", "production");
+  ASSERT_TRUE(hist.ok());
+  ASSERT_EQ(hist->size(), 2u);
+  EXPECT_FALSE((*hist)[0].from_version.has_value());
+  EXPECT_EQ((*hist)[0].to_version, 1);
+  EXPECT_EQ((*hist)[0].moved_by, "tester");
+  EXPECT_EQ((*hist)[1].from_version, 1);
+  EXPECT_EQ((*hist)[1].to_version, 2);
+  EXPECT_EQ((*hist)[1].moved_by, "shifter");
+
+  // Bad moves: clear errors, alias and history unchanged.
+  EXPECT_TRUE(absl::IsNotFound(reg_->SetAlias("btag", "production", 7)));
+  EXPECT_TRUE(absl::IsNotFound(reg_->SetAlias("nosuch", "production", 1)));
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->SetAlias("btag", "42", 1)));
+  EXPECT_TRUE(absl::IsNotFound(reg_->ResolveRef("btag@nosuch").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->ResolveRef("btag@").status()));
+  EXPECT_EQ(reg_->GetAlias("btag", "production")->version, 2);
+  EXPECT_EQ(reg_->AliasHistory("btag", "production")->size(), 2u);
+
+  ASSERT_TRUE(reg_->RemoveAlias("btag", "staging").ok());
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetAlias("btag", "staging").status()));
+  auto all = reg_->AliasHistory("btag");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 4u);
+  EXPECT_FALSE(all->back().to_version.has_value());
+}
+
+TEST_P(RegistryTest, IntervalsResolveRunsAndRefuseOverlaps) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m1.onnx")}).ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m2.onnx")}).ok());
+  ASSERT_TRUE(reg_->AddInterval("btag_2026", "btag", 1, {.first_run = 1, .last_run = 100}).ok());
+  ASSERT_TRUE(reg_->AddInterval("btag_2026", "btag", 2, {.first_run = 101, .last_run = 200}).ok());
+  ASSERT_TRUE(reg_->AddInterval("btag_2026", "btag", 1,
+                                {.first_run = 500, .last_run = 600, .first_time = 1700000000, .last_time = 1700086400})
+                  .ok());
+  for (auto [run, version] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {50, 1}, {100, 1}, {101, 2}, {200, 2}, {550, 1}}) {
+    auto iv = reg_->Resolve("btag_2026", run);
+    ASSERT_TRUE(iv.ok()) << run << ": " << iv.status();
+    EXPECT_EQ(iv->version, version) << "run " << run;
+    EXPECT_EQ(iv->model, "btag");
+  }
+  auto gap = reg_->Resolve("btag_2026", 300).status();
+  EXPECT_TRUE(absl::IsNotFound(gap));
+  EXPECT_TRUE(absl::StrContains(gap.message(), "300")) << gap;
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("btag_2026", 0).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("btag_2026", 601).status()));
+  EXPECT_TRUE(absl::StrContains(reg_->Resolve("nosuch", 1).status().message(), "unknown IOV tag"));
+
+  for (IntervalSpec bad : {IntervalSpec{150, 250}, IntervalSpec{50, 60}, IntervalSpec{0, 1}, IntervalSpec{200, 200},
+                           IntervalSpec{0, 1000}}) {
+    auto s = reg_->AddInterval("btag_2026", "btag", 2, bad);
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << bad.first_run << "-" << bad.last_run << ": " << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "overlaps")) << s;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->AddInterval("btag_2026", "btag", 2, {.first_run = 9, .last_run = 3})));
+  EXPECT_TRUE(absl::IsNotFound(reg_->AddInterval("btag_2026", "btag", 9, {.first_run = 300, .last_run = 301})));
+  auto list = reg_->ListIntervals("btag_2026");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[2].range.first_time, 1700000000);
+
+  // Time ranges: resolved by time, and refused when they overlap.
+  auto by_time = reg_->ResolveTime("btag_2026", 1700000100);
+  ASSERT_TRUE(by_time.ok()) << by_time.status();
+  EXPECT_EQ(by_time->range.first_run, 500);
+  EXPECT_TRUE(absl::IsNotFound(reg_->ResolveTime("btag_2026", 1600000000).status()));
+  auto t_overlap = reg_->AddInterval("btag_2026", "btag", 2,
+                                     {.first_run = 700, .last_run = 800, .first_time = 1700080000, .last_time = 1700090000});
+  EXPECT_TRUE(absl::IsFailedPrecondition(t_overlap)) << t_overlap;
+  EXPECT_TRUE(absl::StrContains(t_overlap.message(), "overlap times")) << t_overlap;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      reg_->AddInterval("btag_2026", "btag", 2, {.first_run = 700, .last_run = 800, .first_time = 5})));
+
+  auto by_tag = reg_->ResolveRef("btag@tag:btag_2026:150");
+  ASSERT_TRUE(by_tag.ok()) << by_tag.status();
+  EXPECT_EQ(by_tag->version, 2);
+  ASSERT_TRUE(reg_->Pull("btag@tag:btag_2026:42", P("run42.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "run42.onnx"), ReadFile(dir_ / "m1.onnx"));
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->ResolveRef("btag@tag:btag_2026").status()));
+
+  // Global tags pin a set of tags under record names.
+  ASSERT_TRUE(reg_->CreateGlobalTag("GT_2026_v1", "first 2026 set").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->CreateGlobalTag("GT_2026_v1")));
+  ASSERT_TRUE(reg_->AddToGlobalTag("GT_2026_v1", "btag_2026", "btag").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->AddToGlobalTag("GT_2026_v1", "btag_2026", "btag")));
+  EXPECT_TRUE(absl::IsNotFound(reg_->AddToGlobalTag("GT_2026_v1", "nosuch", "other")));
+  auto gt = reg_->Resolve("GT_2026_v1", "btag", 150);
+  ASSERT_TRUE(gt.ok()) << gt.status();
+  EXPECT_EQ(gt->version, 2);
+  EXPECT_EQ(gt->tag, "btag_2026");
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("GT_2026_v1", "nosuch", 150).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("GT_nosuch", "btag", 150).status()));
+  auto entries = reg_->ListGlobalTag("GT_2026_v1");
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].tag, "btag_2026");
+}
+
+TEST_P(RegistryTest, DatasetsRunsAndLineage) {
+  WriteFile(dir_ / "a.csv", "x,y\n1,2\n");
+  WriteFile(dir_ / "b.csv", "x,y\n3,4\n");
+  DatasetOptions dso;
+  dso.schema_json = R"({"x":"int","y":"int"})";
+  dso.entries = 2;
+  dso.stats_json = R"({"x":{"mean":2}})";
+  auto ds1 = reg_->AddDatasetVersion("jets", {P("a.csv"), P("b.csv")}, dso);
+  ASSERT_TRUE(ds1.ok()) << ds1.status();
+  EXPECT_EQ(ds1->version, 1);
+  EXPECT_EQ(ds1->files.size(), 2u);
+  EXPECT_EQ(ds1->entries, 2);
+  auto ds2 = reg_->AddDatasetVersion("jets", {P("a.csv")});
+  ASSERT_TRUE(ds2.ok());
+  EXPECT_EQ(ds2->version, 2);
+  DatasetOptions bad;
+  bad.schema_json = "{not json";
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->AddDatasetVersion("jets", {P("a.csv")}, bad).status()));
+  EXPECT_EQ(reg_->ListDatasetVersions("jets")->size(), 2u);
+
+  RunStart rs;
+  rs.name = "train-btag";
+  rs.params = {{"epochs", "10"}};
+  rs.inputs = {{"jets", 1}};
+  auto run = reg_->StartRun(rs);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_TRUE(reg_->LogParam(*run, "lr", "0.01").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->LogParam(*run, "lr", "0.02")));
+  for (int step = 0; step < 3; ++step) ASSERT_TRUE(reg_->LogMetric(*run, "loss", 1.0 / (step + 1), step).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->LogMetric(*run, "loss", 0.1, 2)));
+  WriteFile(dir_ / "curve.txt", "loss curve");
+  ASSERT_TRUE(reg_->LogArtifact(*run, P("curve.txt")).ok());
+  RunEnd end;
+  end.cpu_seconds = 12.5;
+  end.gpu_seconds = 3.0;
+  end.peak_memory_bytes = 1 << 20;
+  ASSERT_TRUE(reg_->EndRun(*run, end).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->LogMetric(*run, "loss", 0.1, 9)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->EndRun(*run, end)));
+  EXPECT_TRUE(absl::IsNotFound(reg_->LogParam(9999, "a", "b")));
+
+  auto info = reg_->GetRun(*run);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, "finished");
+  EXPECT_EQ(info->params.at("epochs"), "10");
+  EXPECT_EQ(info->params.at("lr"), "0.01");
+  ASSERT_EQ(info->metrics.size(), 3u);
+  EXPECT_DOUBLE_EQ(info->metrics[2].value, 1.0 / 3);
+  EXPECT_EQ(info->metrics[2].step, 2);
+  EXPECT_EQ(info->artifacts.size(), 1u);
+  EXPECT_EQ(info->cpu_seconds, 12.5);
+  EXPECT_EQ(info->peak_memory_bytes, 1 << 20);
+  EXPECT_TRUE(info->end_ms.has_value());
+  EXPECT_FALSE(info->host.empty());
+
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  PushOptions po;
+  po.source_run = *run;
+  po.datasets = {{"jets", 2}};
+  auto v = reg_->PushModelVersion("btag", {P("m1.onnx")}, po);
+  ASSERT_TRUE(v.ok()) << v.status();
+
+  auto up = reg_->Upstream("btag", 1);
+  ASSERT_TRUE(up.ok()) << up.status();
+  std::set<std::string> edges;
+  for (const auto& e : up->edges) edges.insert(absl::StrCat(e.from, " ", e.relation, " ", e.to));
+  std::string run_ref = absl::StrCat("run:", *run);
+  EXPECT_TRUE(edges.count(absl::StrCat("btag@1 produced_by ", run_ref)));
+  EXPECT_TRUE(edges.count(absl::StrCat(run_ref, " consumed jets@1")));
+  EXPECT_TRUE(edges.count("btag@1 trained_on jets@2"));
+
+  auto down = reg_->Downstream("jets", 1);
+  ASSERT_TRUE(down.ok());
+  std::set<std::string> refs;
+  for (const auto& n : down->nodes) refs.insert(n.ref);
+  EXPECT_TRUE(refs.count(run_ref));
+  EXPECT_TRUE(refs.count("btag@1"));
+  auto down2 = reg_->Downstream("jets", 2);
+  ASSERT_TRUE(down2.ok());
+  EXPECT_EQ(down2->edges.size(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(reg_->Downstream("jets", 3).status()));
+}
+
+// A minimal HTTP server on a loopback port: records one POST body, answers 200.
+class OneShotHttpServer {
+ public:
+  OneShotHttpServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 4);
+    thread_ = std::thread([this] {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (true) {
+        ssize_t n = recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        req.append(buf, n);
+        auto hdr_end = req.find("\r\n\r\n");
+        if (hdr_end == std::string::npos) continue;
+        auto cl = req.find("Content-Length: ");
+        size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
+        if (req.size() >= hdr_end + 4 + want) break;
+      }
+      request_ = req;
+      std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+      close(c);
+    });
+  }
+  ~OneShotHttpServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return port_; }
+  std::string Request() {
+    if (thread_.joinable()) thread_.join();
+    return request_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::string request_;
+};
+
+TEST_P(RegistryTest, EventsFireHooksAfterCommit) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  OneShotHttpServer http;
+  std::string out = P("hook_out");
+  fs::create_directories(out);
+  ASSERT_TRUE(reg_->AddHook("model_version.created", absl::StrCat("cat > ", out, "/$HEPML_EVENT_ID.json")).ok());
+  ASSERT_TRUE(reg_->AddHook("model_version.created", absl::StrCat("http://127.0.0.1:", http.port(), "/hook")).ok());
+  ASSERT_TRUE(reg_->AddHook("alias.moved", "exit 3").ok());
+  ASSERT_TRUE(reg_->AddHook("*", "true").ok());  // never reads stdin
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->AddHook("nosuch.event", "true").status()));
+  EXPECT_EQ(reg_->ListHooks()->size(), 4u);
+
+  auto v = reg_->PushModelVersion("btag", {P("m1.onnx")});
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(reg_->last_hook_failures().empty());
+  auto events = reg_->Events();
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].kind, "model_version.created");
+  auto from_cmd = nlohmann::json::parse(ReadFile(fs::path(out) / absl::StrCat((*events)[0].id, ".json")));
+  EXPECT_EQ(from_cmd["kind"], "model_version.created");
+  EXPECT_EQ(from_cmd["payload"]["model"], "btag");
+  EXPECT_EQ(from_cmd["payload"]["version"], 1);
+  std::string req = http.Request();
+  EXPECT_TRUE(absl::StartsWith(req, "POST /hook HTTP/1.1")) << req;
+  EXPECT_TRUE(absl::StrContains(req, "\"model_version.created\"")) << req;
+
+  // A failing hook is reported; the change stays.
+  ASSERT_TRUE(reg_->SetAlias("btag", "production", 1).ok());
+  auto failures = reg_->last_hook_failures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(failures[0].message, "exited with 3")) << failures[0].message;
+  EXPECT_EQ(reg_->GetAlias("btag", "production")->version, 1);
+  // A refused change records no event and fires nothing.
+  EXPECT_FALSE(reg_->SetAlias("btag", "production", 5).ok());
+  EXPECT_TRUE(reg_->last_hook_failures().empty());
+  EXPECT_EQ(reg_->Events()->size(), 2u);
+}
+
+TEST_P(RegistryTest, FsckAndGcUseTheManifestsMetadataReferences) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m1.onnx")}).ok());
+  WriteFile(dir_ / "a.csv", "x\n1\n");
+  ASSERT_TRUE(reg_->AddDatasetVersion("jets", {P("a.csv")}).ok());
+  auto fsck = reg_->Fsck();
+  ASSERT_TRUE(fsck.ok()) << fsck.status();
+  EXPECT_TRUE(fsck->ok());
+  EXPECT_EQ(fsck->referenced, 2u);
+
+  // An orphan (stored, never committed) goes; referenced data stays.
+  auto blobs = BlobStore::Open(BlobUri());
+  ASSERT_TRUE(blobs.ok());
+  auto orphan = (*blobs)->PutBytes("orphan bytes");
+  ASSERT_TRUE(orphan.ok());
+  auto gc = reg_->Gc(/*grace_seconds=*/0);
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(gc->live_manifests, 2u);
+  EXPECT_EQ(gc->manifests_removed, 1u);
+  EXPECT_FALSE((*blobs)->HasManifest(orphan->id));
+  ASSERT_TRUE(reg_->Pull("btag@1", P("back.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "back.onnx"), ReadFile(dir_ / "m1.onnx"));
+
+  // A referenced blob that went missing is a problem fsck names.
+  auto v = reg_->GetVersion("btag", 1);
+  std::string id = v->files[0].manifest_id;
+  // (Whatever the store's layout: every stored file under blobs/ goes.)
+  std::vector<fs::path> stored;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "blobs")) {
+    if (e.is_regular_file()) stored.push_back(e.path());
+  }
+  for (const auto& p : stored) fs::remove(p);
+  fsck = reg_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  ASSERT_FALSE(fsck->ok());
+  bool named = false;
+  for (const auto& p : fsck->problems) named = named || absl::StrContains(p, id);
+  EXPECT_TRUE(named) << "no problem names " << id << ": " << fsck->problems[0];
+  EXPECT_FALSE(reg_->Pull("btag@1", P("gone.onnx")).ok());
+  EXPECT_FALSE(fs::exists(dir_ / "gone.onnx"));
+}
+
+TEST_P(RegistryTest, NewerSchemaIsRefusedByAnOlderBinary) {
+  reg_.reset();
+  {
+    auto db = MetadataDb::Open(uri_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                            {int64_t{999}, std::string("from the future"), int64_t{0}})
+                    .ok());
+  }
+  auto blobs = BlobStore::Open(BlobUri());
+  auto r = Registry::OpenWithBlobStore(uri_, std::move(*blobs));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "999")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "newer")) << r.status();
+}
+
+TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  reg_.reset();
+  {
+    // Take the database back to schema version 1.
+    auto db = MetadataDb::Open(uri_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX iovs_by_tag_first_time").ok());
+    ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 2").ok());
+  }
+  reg_ = OpenRegistry();
+  ASSERT_NE(reg_, nullptr);
+  EXPECT_TRUE(reg_->GetModel("btag").ok());  // data kept
+  auto db = MetadataDb::Open(uri_);
+  auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].Int(0), 2);
+  // The index of migration 2 is back: creating it again fails.
+  EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
+}
+
+// 16 processes' worth of first opens of one empty database at once: the
+// schema is created once, every open succeeds.
+TEST_P(RegistryTest, ConcurrentFirstOpensMigrateOnce) {
+  std::string uri = GetParam() == "Postgres" ? PostgresServer::Get().NewDatabase()
+                                              : absl::StrCat("sqlite://", (dir_ / "fresh.db").string());
+  constexpr int kOpeners = 16;
+  std::vector<std::string> errors(kOpeners);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      auto blobs = BlobStore::Open(BlobUri());
+      auto r = Registry::OpenWithBlobStore(uri, std::move(*blobs));
+      if (!r.ok()) {
+        errors[i] = std::string(r.status().message());
+        return;
+      }
+      auto m = (*r)->CreateModel(absl::StrCat("model", i));
+      if (!m.ok()) errors[i] = std::string(m.status().message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kOpeners; ++i) EXPECT_EQ(errors[i], "") << "opener " << i;
+  auto db = MetadataDb::Open(uri);
+  ASSERT_TRUE(db.ok());
+  auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
+  auto models = (*db)->Query("SELECT count(*) FROM models");
+  ASSERT_TRUE(models.ok());
+  EXPECT_EQ((*models)[0].Int(0), kOpeners);
+}
+
+// 16 writers, each with its own connection, push versions of one model at
+// once: every push succeeds, numbers are unique and dense.
+TEST_P(RegistryTest, ConcurrentPushesGetUniqueDenseVersions) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  constexpr int kWriters = 16, kPushes = 4;
+  std::vector<std::unique_ptr<Registry>> regs;
+  for (int i = 0; i < kWriters; ++i) {
+    regs.push_back(OpenRegistry(absl::StrCat("writer", i)));
+    ASSERT_NE(regs.back(), nullptr);
+  }
+  std::vector<std::vector<int64_t>> got(kWriters);
+  std::vector<std::string> errors(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < kPushes; ++k) {
+        PushOptions o;
+        o.params = {{"writer", std::to_string(i)}, {"k", std::to_string(k)}};
+        auto v = regs[i]->PushModelVersion("btag", {P(k % 2 ? "m1.onnx" : "m2.onnx")}, o);
+        if (!v.ok()) {
+          errors[i] = std::string(v.status().message());
+          return;
+        }
+        got[i].push_back(v->version);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<int64_t> all;
+  size_t count = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_EQ(errors[i], "") << "writer " << i;
+    for (int64_t v : got[i]) all.insert(v);
+    count += got[i].size();
+  }
+  EXPECT_EQ(count, static_cast<size_t>(kWriters * kPushes));
+  EXPECT_EQ(all.size(), count) << "a version number was handed out twice";
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), kWriters * kPushes);
+  auto versions = reg_->ListVersions("btag");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), static_cast<size_t>(kWriters * kPushes));
+  // No lost writes: each stored version carries the writer that pushed it.
+  for (const ModelVersion& v : *versions) {
+    int w = std::stoi(v.params.at("writer"));
+    EXPECT_EQ(v.created_by, absl::StrCat("writer", w));
+    EXPECT_NE(std::find(got[w].begin(), got[w].end(), v.version), got[w].end());
+  }
+}
+
+// 16 writers race to claim the same run range: exactly one wins.
+TEST_P(RegistryTest, ConcurrentOverlappingIntervalsOneWins) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("btag", {P("m1.onnx")}).ok());
+  constexpr int kWriters = 16;
+  std::vector<std::unique_ptr<Registry>> regs;
+  for (int i = 0; i < kWriters; ++i) regs.push_back(OpenRegistry());
+  std::atomic<int> ok{0}, overlap{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      auto s = regs[i]->AddInterval("race", "btag", 1, {.first_run = 100 + i, .last_run = 200 + i});
+      if (s.ok()) ++ok;
+      else if (absl::IsFailedPrecondition(s)) ++overlap;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(overlap.load(), kWriters - 1);
+  EXPECT_EQ(reg_->ListIntervals("race")->size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RegistryTest, ::testing::Values("Sqlite", "Postgres"),
+                         [](const auto& info) { return info.param; });
+
+// Opening: broken URIs and a corrupt database file are clear errors.
+TEST(RegistryOpenSqlite, BrokenUrisAndCorruptFilesAreClearErrors) {
+  char tmpl[] = "/tmp/hepml_registry_open_XXXXXX";
+  fs::path dir = mkdtemp(tmpl);
+  auto blobs = [&] { return std::move(*BlobStore::Open("file://" + (dir / "blobs").string())); };
+  for (std::string uri : {"mysql://db", "sqlite://relative.db", "postgresql://", "sqlite:///"}) {
+    auto r = Registry::OpenWithBlobStore(uri, blobs());
+    ASSERT_FALSE(r.ok()) << uri;
+    EXPECT_TRUE(absl::StrContains(r.status().message(), uri.substr(0, 6))) << r.status();
+  }
+  auto unreachable = Registry::OpenWithBlobStore(
+      absl::StrCat("postgresql://postgres:s3cret@127.0.0.1:", FreePort(), "/x"), blobs());
+  ASSERT_FALSE(unreachable.ok());
+  EXPECT_TRUE(absl::IsUnavailable(unreachable.status())) << unreachable.status();
+  EXPECT_TRUE(absl::StrContains(unreachable.status().message(), "postgres:***@127.0.0.1")) << unreachable.status();
+  EXPECT_FALSE(absl::StrContains(unreachable.status().message(), "s3cret")) << unreachable.status();
+
+  WriteFile(dir / "garbage.db", std::string(8192, 'x'));
+  auto corrupt = Registry::OpenWithBlobStore(absl::StrCat("sqlite://", (dir / "garbage.db").string()), blobs());
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_TRUE(absl::IsDataLoss(corrupt.status())) << corrupt.status();
+  EXPECT_TRUE(absl::StrContains(corrupt.status().message(), "garbage.db")) << corrupt.status();
+  EXPECT_EQ(ReadFile(dir / "garbage.db"), std::string(8192, 'x'));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace hepml::registry
