@@ -66,8 +66,23 @@ install(FILES ${HEPML_STATIC_ARCHIVE} DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS hepml RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(EXPORT hepmlTargets NAMESPACE hepml:: DESTINATION ${HEPML_INSTALL_CMAKEDIR})
 
-# Extra installed targets (hepml::remote) add themselves to this list.
-get_property(HEPML_EXTRA_COMPONENTS GLOBAL PROPERTY HEPML_INSTALL_COMPONENTS)
+# libhepml_remote.so (hepml::remote, include/hepml/remote_session.h), with
+# the services: RemoteSession's sources again, over libhepml.so (one copy of
+# the core per process) and the generated gRPC stubs (private).
+if(TARGET hepml_remote)
+  get_target_property(HEPML_REMOTE_SOURCES hepml_remote SOURCES)
+  list(TRANSFORM HEPML_REMOTE_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/src/remote/)
+  add_library(hepml_remote_shared SHARED ${HEPML_REMOTE_SOURCES})
+  set_target_properties(hepml_remote_shared PROPERTIES
+    OUTPUT_NAME hepml_remote EXPORT_NAME remote
+    VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
+    INSTALL_RPATH "$ORIGIN")
+  target_include_directories(hepml_remote_shared PRIVATE ${HEPML_PRIVATE_INCLUDE})
+  target_link_libraries(hepml_remote_shared PUBLIC hepml_shared
+    PRIVATE hepml_serve_proto absl::strings Threads::Threads)
+  target_link_options(hepml_remote_shared PRIVATE -Wl,--no-undefined)
+  install(TARGETS hepml_remote_shared EXPORT hepmlTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/hepmlConfig.cmake.in
   ${CMAKE_BINARY_DIR}/hepmlConfig.cmake INSTALL_DESTINATION ${HEPML_INSTALL_CMAKEDIR})
 write_basic_package_version_file(${CMAKE_BINARY_DIR}/hepmlConfigVersion.cmake
@@ -99,6 +114,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "libabsl-dev, libtbb-dev, libabsl20220623, libtbb12, libonnx1, libprotobuf32, libhwy1, libre2-9, libpng16-16, libjpeg62-turbo, zlib1g")
 if(HEPML_SERVICES)
-  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libgrpc++-dev")
+  # The full command and libhepml_remote.so need gRPC, HDF5, XRootD, ...:
+  # dpkg-shlibdeps (dpkg-dev) adds their packages.
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 endif()
 include(CPack)
