@@ -9,6 +9,9 @@
 //   hepml_framework_example --model trigger_mlp.onnx --server 127.0.0.1:8001 \
 //       --remote-model trigger_mlp --inflight 64 --coalesce 0,64
 //
+// --caller-threads: --inflight threads each calling Run (blocking) instead of
+// one loop with --inflight RunAsync calls in flight.
+//
 // Prints one line per run: events/s, VmRSS and VmHWM (from /proc/self/status)
 // and a checksum of every output value (the same for every run of the same
 // events: in process or remote, any thread count, coalesced or not), then the
@@ -24,7 +27,10 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "hepml/remote_session.h"
 #include "hepml/session.h"
@@ -44,6 +50,8 @@ struct Args {
   int inflight = 64;
   std::vector<int> coalesce = {0, 64};
   int64_t remote_events = 0;  // 0: same as events
+  int max_delay_us = 200;       // RemoteSessionOptions::max_delay
+  bool caller_threads = false;  // --inflight threads calling Run, not RunAsync
 };
 
 std::vector<int> ParseList(const char* text) {
@@ -64,6 +72,13 @@ std::pair<double, double> ResidentMiB() {
     if (line.rfind("VmHWM:", 0) == 0) hwm = std::atof(line.c_str() + 6) / 1024.0;
   }
   return {rss, hwm};
+}
+
+// CPU seconds this process used so far (all threads, user + system).
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 // The event's inputs: every free dimension 1 (one event), values from the
@@ -127,10 +142,12 @@ int main(int argc, char** argv) {
     else if (a == "--inflight") args.inflight = std::atoi(next());
     else if (a == "--coalesce") args.coalesce = ParseList(next());
     else if (a == "--remote-events") args.remote_events = std::atoll(next());
+    else if (a == "--caller-threads") args.caller_threads = true;
+    else if (a == "--max-delay-us") args.max_delay_us = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: %s --model MODEL.onnx [--events N] [--threads 1,2] [--server HOST:PORT "
-                   "--remote-model NAME [--inflight 64] [--coalesce 0,64] [--remote-events N]]\n",
+                   "--remote-model NAME [--inflight 64] [--caller-threads] [--coalesce 0,64] [--max-delay-us 200] [--remote-events N]]\n",
                    argv[0]);
       return 2;
     }
@@ -161,6 +178,7 @@ int main(int argc, char** argv) {
     AtomicSum checksum;
     std::atomic<int64_t> errors{0};
     const Clock::time_point start = Clock::now();
+    const double cpu_start = CpuSeconds();
     arena.execute([&] {
       tbb::parallel_for(int64_t{0}, args.events, [&](int64_t e) {
         auto out = (*session)->Run(EventInputs(infos, e));
@@ -172,13 +190,17 @@ int main(int argc, char** argv) {
       });
     });
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu = CpuSeconds() - cpu_start;
     if (errors > 0) {
       std::fprintf(stderr, "error: %lld events failed\n", static_cast<long long>(errors.load()));
       return 1;
     }
     auto [rss, hwm] = ResidentMiB();
-    std::printf("session threads=%d events=%lld events_per_s=%.0f vmrss_mib=%.1f vmhwm_mib=%.1f checksum=%.6f\n",
-                threads, static_cast<long long>(args.events), args.events / seconds, rss, hwm,
+    // events per CPU second: what the threads did with the CPU they got (on
+    // a shared machine events/s also depends on what else runs).
+    std::printf("session threads=%d events=%lld events_per_s=%.0f events_per_cpu_s=%.0f cpu_s=%.2f vmrss_mib=%.1f "
+                "vmhwm_mib=%.1f checksum=%.6f\n",
+                threads, static_cast<long long>(args.events), args.events / seconds, args.events / cpu, cpu, rss, hwm,
                 checksum.value.load());
     if (base_rss < 0) {
       base_rss = rss;
@@ -204,7 +226,7 @@ int main(int argc, char** argv) {
     options.model = args.remote_model;
     options.servers = {args.server};
     options.max_batch_size = max_batch;
-    options.max_delay = std::chrono::microseconds(200);
+    options.max_delay = std::chrono::microseconds(args.max_delay_us);
     auto remote = hepml::RemoteSession::Create(options);
     if (!remote.ok()) return Fail(remote.status());
     const auto& infos = (*remote)->inputs();
@@ -214,26 +236,39 @@ int main(int argc, char** argv) {
     AtomicSum checksum;
     std::atomic<int64_t> errors{0};
     std::string first_error;
-    const Clock::time_point start = Clock::now();
-    for (int64_t e = 0; e < args.remote_events; ++e) {
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return inflight < args.inflight; });
-        ++inflight;
-      }
-      (*remote)->RunAsync(EventInputs(infos, e), {}, [&](hepml::RemoteSession::Result r) {
-        if (r.ok()) {
-          checksum.Add(Checksum(*r));
-        } else if (errors++ == 0) {
-          std::lock_guard<std::mutex> lock(mu);
-          first_error = r.status().ToString();
-        }
+    auto record = [&](const hepml::RemoteSession::Result& r) {
+      if (r.ok()) {
+        checksum.Add(Checksum(*r));
+      } else if (errors++ == 0) {
         std::lock_guard<std::mutex> lock(mu);
-        --inflight;
-        cv.notify_all();
-      });
-    }
-    {
+        first_error = r.status().ToString();
+      }
+    };
+    const Clock::time_point start = Clock::now();
+    if (args.caller_threads) {
+      // --inflight threads, each waiting on its own calls (Run).
+      std::atomic<int64_t> next_event{0};
+      std::vector<std::thread> callers;
+      for (int t = 0; t < args.inflight; ++t) {
+        callers.emplace_back([&] {
+          for (int64_t e; (e = next_event++) < args.remote_events;) record((*remote)->Run(EventInputs(infos, e)));
+        });
+      }
+      for (auto& c : callers) c.join();
+    } else {
+      for (int64_t e = 0; e < args.remote_events; ++e) {
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return inflight < args.inflight; });
+          ++inflight;
+        }
+        (*remote)->RunAsync(EventInputs(infos, e), {}, [&](hepml::RemoteSession::Result r) {
+          record(r);
+          std::lock_guard<std::mutex> lock(mu);
+          --inflight;
+          cv.notify_all();
+        });
+      }
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return inflight == 0; });
     }
@@ -245,9 +280,10 @@ int main(int argc, char** argv) {
     }
     hepml::RemoteSessionStats stats = (*remote)->stats();
     auto [rss, hwm] = ResidentMiB();
-    std::printf("remote inflight=%d max_batch=%d events=%lld events_per_s=%.0f requests=%llu mean_batch=%.2f "
+    std::printf("remote %s=%d max_batch=%d events=%lld events_per_s=%.0f requests=%llu mean_batch=%.2f "
                 "vmrss_mib=%.1f vmhwm_mib=%.1f checksum=%.6f\n",
-                args.inflight, max_batch, static_cast<long long>(args.remote_events), args.remote_events / seconds,
+                args.caller_threads ? "caller_threads" : "inflight", args.inflight, max_batch,
+                static_cast<long long>(args.remote_events), args.remote_events / seconds,
                 static_cast<unsigned long long>(stats.batches), stats.mean_batch_size(), rss, hwm,
                 checksum.value.load());
     std::fflush(stdout);
