@@ -22,6 +22,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
   # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML
   python3-yaml
+  # the hepml Python module
+  pybind11-dev python3-dev
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-onnx python3-numpy python3-torch python3-h5py libonnx-testdata

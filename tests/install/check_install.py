@@ -47,7 +47,7 @@ def cmd_build(a):
     prefix = os.path.join(a.work, "prefix")
     shutil.rmtree(prefix, ignore_errors=True)
     run(["cmake", "-S", a.source, "-B", build, "-G", "Ninja", f"-DCMAKE_BUILD_TYPE={a.build_type}",
-         "-DHEPML_SERVICES=OFF", "-DHEPML_BUILD_TESTS=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+         "-DHEPML_SERVICES=OFF", "-DHEPML_BUILD_TESTS=OFF", "-DHEPML_PYTHON=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
     run(["cmake", "--build", build, "-j", "2"])
     run(["cmake", "--install", build])
     deb = os.path.join(a.work, "deb")
