@@ -3,9 +3,9 @@
 against it (find_package and pkg-config, shared and static), and the Debian
 package unpacked into a scratch root.
 
-  check_install.py build --source S --work W --build-type T
-      configure S (core only: no services, no tests), build, install into
-      W/prefix, cpack -G DEB into W/deb
+  check_install.py build --source S --work W --build-type T [--build B]
+      configure S in B (default W/build; core only: no services, no tests, no
+      Python module), build, install into W/prefix, cpack -G DEB into W/deb
   check_install.py consume --source S --work W --hepml HEPML
       the install tree's layout; tests/install/consumer built with
       find_package (hepml::runtime and hepml::runtime_static) and with
@@ -43,7 +43,7 @@ def fail(msg):
 
 
 def cmd_build(a):
-    build = os.path.join(a.work, "build")
+    build = a.build or os.path.join(a.work, "build")
     prefix = os.path.join(a.work, "prefix")
     shutil.rmtree(prefix, ignore_errors=True)
     run(["cmake", "-S", a.source, "-B", build, "-G", "Ninja", f"-DCMAKE_BUILD_TYPE={a.build_type}",
@@ -52,7 +52,7 @@ def cmd_build(a):
     run(["cmake", "--install", build])
     deb = os.path.join(a.work, "deb")
     shutil.rmtree(deb, ignore_errors=True)
-    run(["cpack", "-G", "DEB", "-B", deb], cwd=build)
+    run(["cpack", "-G", "DEB", "-B", deb, "--config", os.path.join(build, "CPackConfig.cmake")], cwd=build)
     debs = glob.glob(os.path.join(deb, "*.deb"))
     if len(debs) != 1:
         fail(f"expected one .deb in {deb}, found {debs}")
@@ -220,10 +220,13 @@ def main():
     p.add_argument("--source", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--build-type", default="Release")
+    p.add_argument("--build", help="build folder of the build step (default WORK/build)")
     p.add_argument("--hepml")
     a = p.parse_args()
     a.source = os.path.abspath(a.source)
     a.work = os.path.abspath(a.work)
+    if a.build:
+        a.build = os.path.abspath(a.build)
     os.makedirs(a.work, exist_ok=True)
     {"build": cmd_build, "consume": cmd_consume, "deb": cmd_deb}[a.step](a)
 
