@@ -6,7 +6,7 @@
 // the loop goes on; the callback completes the event).
 //
 //   hepml_framework_example --model trigger_mlp.onnx --events 20000 --threads 1,2
-//   hepml_framework_example --model trigger_mlp.onnx --server 127.0.0.1:8001 \
+//   hepml_framework_example --model trigger_mlp.onnx --server 127.0.0.1:8001
 //       --remote-model trigger_mlp --inflight 64 --coalesce 0,64
 //
 // --caller-threads: --inflight threads each calling Run (blocking) instead of
@@ -177,10 +177,17 @@ int main(int argc, char** argv) {
     });
     AtomicSum checksum;
     std::atomic<int64_t> errors{0};
+    // Events per arena slot: how the loop's work spread over its threads.
+    struct alignas(64) Count {
+      std::atomic<int64_t> n{0};
+    };
+    std::vector<Count> per_thread(threads);
     const Clock::time_point start = Clock::now();
     const double cpu_start = CpuSeconds();
     arena.execute([&] {
       tbb::parallel_for(int64_t{0}, args.events, [&](int64_t e) {
+        const int slot = tbb::this_task_arena::current_thread_index();
+        if (slot >= 0 && slot < threads) per_thread[slot].n.fetch_add(1, std::memory_order_relaxed);
         auto out = (*session)->Run(EventInputs(infos, e));
         if (!out.ok()) {
           ++errors;
@@ -198,10 +205,15 @@ int main(int argc, char** argv) {
     auto [rss, hwm] = ResidentMiB();
     // events per CPU second: what the threads did with the CPU they got (on
     // a shared machine events/s also depends on what else runs).
+    std::string spread;
+    for (int t = 0; t < threads; ++t) {
+      if (t > 0) spread += '/';
+      spread += std::to_string(per_thread[t].n.load());
+    }
     std::printf("session threads=%d events=%lld events_per_s=%.0f events_per_cpu_s=%.0f cpu_s=%.2f vmrss_mib=%.1f "
-                "vmhwm_mib=%.1f checksum=%.6f\n",
+                "vmhwm_mib=%.1f events_by_thread=%s checksum=%.6f\n",
                 threads, static_cast<long long>(args.events), args.events / seconds, args.events / cpu, cpu, rss, hwm,
-                checksum.value.load());
+                spread.c_str(), checksum.value.load());
     if (base_rss < 0) {
       base_rss = rss;
       base_threads = threads;
