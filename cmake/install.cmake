@@ -90,6 +90,12 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/hepmlConfigVersion.cmake
 install(FILES ${CMAKE_BINARY_DIR}/hepmlConfig.cmake ${CMAKE_BINARY_DIR}/hepmlConfigVersion.cmake
   DESTINATION ${HEPML_INSTALL_CMAKEDIR})
 
+# The Python module (src/python), where Debian's python3 looks for modules.
+if(TARGET hepml_python)
+  install(TARGETS hepml_python LIBRARY DESTINATION lib/python3/dist-packages)
+  install(FILES ${CMAKE_SOURCE_DIR}/src/python/hepml.pyi DESTINATION lib/python3/dist-packages)
+endif()
+
 # pkg-config: prefix found from the .pc file's own place, so an unpacked
 # package (dpkg -x) or a moved prefix works as well as the install prefix.
 file(RELATIVE_PATH HEPML_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)

@@ -309,6 +309,25 @@ TEST_F(RemoteSessionTest, ServerWithAnotherSignatureIsAClearError) {
   auto again = RemoteSession::Create(explicit_sig);
   ASSERT_FALSE(again.ok());
   EXPECT_THAT(again.status().message(), HasSubstr("expected [class_probabilities]"));
+
+  // A server that did not answer at Create (stopped) and answers later: the
+  // call that first reaches it gets the mismatch, not the fallback's result.
+  server.Stop();
+  options.servers = {server.address()};
+  options.deadline = std::chrono::milliseconds(300);
+  options.retry_after = std::chrono::milliseconds(0);
+  auto late = RemoteSession::Create(options);
+  ASSERT_TRUE(late.ok()) << late.status();
+  server.Continue();
+  RemoteSession::Result out = absl::UnavailableError("not run");
+  // Until the server has caught up with its stalled connection the call may
+  // still time out (and fall back); it must end with the mismatch.
+  for (int i = 0; i < 50 && out.status().code() != absl::StatusCode::kFailedPrecondition; ++i) {
+    out = (*late)->Run({{"features", Features(1, 0)}});
+    ASSERT_TRUE(out.ok() || out.status().code() == absl::StatusCode::kFailedPrecondition) << out.status();
+  }
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(out.status().message(), HasSubstr("expected [class_probabilities]"));
   fs::remove_all(repo);
 }
 
