@@ -38,9 +38,11 @@
 //
 // Thread safety: every method may be called from any number of threads at
 // once. Callbacks of RunAsync run on the RemoteSession's completion thread
-// (or on the caller's thread for errors found before sending): keep them
-// short, and do not destroy the RemoteSession in one. The destructor waits
-// for the calls in flight.
+// (or on the caller's thread for errors found before sending, and when every
+// server is being skipped): keep them short, do not call Run from one (it
+// would wait for the thread it blocks), and do not destroy the RemoteSession
+// in one. Fallback runs happen on the same thread as the callback they feed.
+// The destructor waits for the calls in flight.
 #pragma once
 
 #include <chrono>
