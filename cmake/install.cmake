@@ -57,8 +57,14 @@ add_custom_command(OUTPUT ${HEPML_STATIC_ARCHIVE}
   COMMENT "ld -r: libhepml.a")
 add_custom_target(hepml_static ALL DEPENDS ${HEPML_STATIC_ARCHIVE})
 
-install(DIRECTORY ${HEPML_PUBLIC_INCLUDE}/hepml DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.h")
+# The headers of what is installed: the core's, and with the services the
+# headers of the parts whose libraries come with them.
+set(HEPML_INSTALL_HEADERS status.h tensor.h session.h)
+if(TARGET hepml_remote)
+  list(APPEND HEPML_INSTALL_HEADERS remote_session.h)
+endif()
+list(TRANSFORM HEPML_INSTALL_HEADERS PREPEND ${HEPML_PUBLIC_INCLUDE}/hepml/)
+install(FILES ${HEPML_INSTALL_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/hepml)
 install(TARGETS hepml_shared EXPORT hepmlTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
