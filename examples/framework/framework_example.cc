@@ -50,6 +50,7 @@ struct Args {
   int inflight = 64;
   std::vector<int> coalesce = {0, 64};
   int64_t remote_events = 0;  // 0: same as events
+  bool plan_memory = true;      // SessionOptions::plan_memory
   int max_delay_us = 200;       // RemoteSessionOptions::max_delay
   bool caller_threads = false;  // --inflight threads calling Run, not RunAsync
 };
@@ -144,9 +145,10 @@ int main(int argc, char** argv) {
     else if (a == "--remote-events") args.remote_events = std::atoll(next());
     else if (a == "--caller-threads") args.caller_threads = true;
     else if (a == "--max-delay-us") args.max_delay_us = std::atoi(next());
+    else if (a == "--no-plan-memory") args.plan_memory = false;
     else {
       std::fprintf(stderr,
-                   "usage: %s --model MODEL.onnx [--events N] [--threads 1,2] [--server HOST:PORT "
+                   "usage: %s --model MODEL.onnx [--events N] [--threads 1,2] [--no-plan-memory] [--server HOST:PORT "
                    "--remote-model NAME [--inflight 64] [--caller-threads] [--coalesce 0,64] [--max-delay-us 200] [--remote-events N]]\n",
                    argv[0]);
       return 2;
@@ -168,6 +170,7 @@ int main(int argc, char** argv) {
     tbb::task_arena arena(threads);
     hepml::SessionOptions options;
     options.arena = &arena;
+    options.plan_memory = args.plan_memory;
     auto session = hepml::Session::Create(args.model, options);
     if (!session.ok()) return Fail(session.status());
     const auto& infos = (*session)->inputs();

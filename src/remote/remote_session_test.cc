@@ -331,7 +331,10 @@ TEST_F(RemoteSessionTest, ServerWithAnotherSignatureIsAClearError) {
   fs::remove_all(repo);
 }
 
-TEST_F(RemoteSessionTest, KilledServerFailsOverToTheNextAndThenToTheFallback) {
+class KilledServerTest : public RemoteSessionTest, public ::testing::WithParamInterface<int> {};
+
+// Without coalescing (0) and with batches of up to 8 calls.
+TEST_P(KilledServerTest, FailsOverToTheNextServerAndThenToTheFallback) {
   ServeProcess first(kRepository), second(kRepository);
   ASSERT_FALSE(first.address().empty());
   ASSERT_FALSE(second.address().empty());
@@ -341,6 +344,8 @@ TEST_F(RemoteSessionTest, KilledServerFailsOverToTheNextAndThenToTheFallback) {
   options.fallback_model_path = kModel;
   options.fallback_options.num_threads = 1;
   options.deadline = std::chrono::milliseconds(5000);
+  options.max_batch_size = GetParam();
+  options.max_delay = std::chrono::milliseconds(1);
   auto remote = RemoteSession::Create(options);
   ASSERT_TRUE(remote.ok()) << remote.status();
   constexpr int kThreads = 4, kCalls = 60;
@@ -381,6 +386,8 @@ TEST_F(RemoteSessionTest, KilledServerFailsOverToTheNextAndThenToTheFallback) {
   EXPECT_GT(stats.remote, remote_before_second_kill);  // the second server answered after the first died
   EXPECT_GT(stats.fallback, 0u);                        // and the fallback after both
 }
+
+INSTANTIATE_TEST_SUITE_P(Coalescing, KilledServerTest, ::testing::Values(0, 8));
 
 TEST_F(RemoteSessionTest, HangingServerIsADeadlineErrorOrTheFallback) {
   ServeProcess server(kRepository);
