@@ -14,11 +14,11 @@
 
 #include <atomic>
 #include <barrier>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -55,11 +55,13 @@ class ServeProcess {
     close(out[1]);
     FILE* f = fdopen(out[0], "r");
     char line[512];
-    const std::regex started("Started GRPCInferenceService at ([0-9.]+:[0-9]+)");
+    const std::string started = "Started GRPCInferenceService at ";
     while (fgets(line, sizeof line, f) != nullptr) {
-      std::cmatch m;
-      if (std::regex_search(line, m, started)) {
-        address_ = m[1];
+      const std::string text = line;
+      const size_t at = text.find(started);
+      if (at != std::string::npos) {
+        address_ = text.substr(at + started.size());
+        while (!address_.empty() && std::isspace(static_cast<unsigned char>(address_.back()))) address_.pop_back();
         break;
       }
     }
