@@ -52,4 +52,4 @@ bench: build
 	@/usr/bin/python3 bench/run_benchmarks.py --hepml $(BUILD_DIR)/src/cli/hepml --work $(BUILD_DIR)/bench-work --json $(BUILD_DIR)/bench.json $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(BUILD_DIR)-install-test

@@ -27,6 +27,8 @@ PACKAGES=(
   # registry: SQLite (embedded metadata), libpq (PostgreSQL metadata), OpenSSL
   # (SHA-256); the PostgreSQL 15 server for the registry's tests
   libsqlite3-dev libpq-dev libssl-dev postgresql-15
+  # the hepml Python module
+  pybind11-dev python3-dev
   # tests and test data
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-onnx python3-numpy python3-torch python3-h5py libonnx-testdata

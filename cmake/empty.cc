@@ -1,0 +1,1 @@
+// libhepml.so is made of whole static libraries; CMake wants one source.
