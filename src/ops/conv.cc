@@ -449,7 +449,7 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
             const float* cm = cp + m * np;
             const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
             if (fused) {
-              BiasReluRowsF32(cm, wp, out, oh_n, ow_n, b, act.kind == Activation::kRelu);
+              BiasReluRowsF32(cm, wp, out, ow_n, oh_n, ow_n, b, act.kind == Activation::kRelu);
               continue;
             }
             for (int64_t r = 0; r < oh_n; ++r) std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
@@ -462,6 +462,44 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
           finish(0, mg);
         }
       });
+}
+
+// A pointwise (1x1, stride 1, unpadded) fp32 convolution of a batch of
+// small images as one GEMM: the per-image products (out_ch x in_ch times
+// in_ch x L, with L the few positions of a particle list) are too small to
+// use the GEMM engine well, so the batch is laid side by side: X as
+// [in_ch, N * L] (one transposing copy), one product into [out_ch, N * L],
+// and the epilogue writes each image's rows back with bias and activation.
+void BatchedPointwiseConv(KernelContext& ctx, const ActivationSpec& act, const float* px,
+                          const float* pw, const float* bias, float* py, int64_t batches,
+                          int64_t in_ch, int64_t out_ch, int64_t len) {
+  const int64_t cols = batches * len;
+  ScratchBuffer<float> xt(in_ch * cols), yt(out_ch * cols);
+  float* pxt = xt.data();
+  float* pyt = yt.data();
+  ctx.ParallelFor(0, in_ch, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t n = 0; n < batches; ++n)
+        std::copy(px + (n * in_ch + c) * len, px + (n * in_ch + c + 1) * len, pxt + c * cols + n * len);
+  });
+  GemmF32(false, false, out_ch, cols, in_ch, 1.0f, pw, in_ch, PackedGroup(ctx, 0, out_ch, in_ch), pxt, cols,
+          nullptr, 0.0f, pyt, cols, &ctx);
+  const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
+  ctx.ParallelFor(0, out_ch, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float b = bias ? bias[m] : 0.0f;
+      float* out = py + m * len;  // image n's row m is at out + n * out_ch * len
+      if (fused) {
+        BiasReluRowsF32(pyt + m * cols, len, out, out_ch * len, batches, len, b, act.kind == Activation::kRelu);
+        continue;
+      }
+      for (int64_t n = 0; n < batches; ++n) {
+        float* row = out + n * out_ch * len;
+        std::copy(pyt + m * cols + n * len, pyt + m * cols + (n + 1) * len, row);
+        BiasActivateF32(act, b, row, len);
+      }
+    }
+  });
 }
 
 template <typename T>
@@ -497,6 +535,12 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   }
   PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
   if constexpr (kEpilogue) {
+    // Several images of a few positions each (particle lists): one GEMM.
+    if (direct && group == 1 && batches > 1 && out_size < 256) {
+      BatchedPointwiseConv(ctx, act, px, pw, bias, py, batches, in_ch, out_ch, out_size);
+      vy.Finish();
+      return y;
+    }
     if (!direct && g.nd == 2 && g.strides[0] == 1 && g.strides[1] == 1) {
       ShiftedViewConv(ctx, g, group, act, px, pw, bias, py, batches, in_ch, out_ch);
       vy.Finish();

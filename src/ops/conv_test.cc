@@ -133,6 +133,13 @@ TEST(ConvTest, PointwiseConvolutionRunsAsGemm) {
   CheckConvAgainstNaive({.n = 2, .c = 5, .h = 4, .w = 3, .m = 7, .kh = 1, .kw = 1}, true);
 }
 
+TEST(ConvTest, PointwiseOverABatchOfParticleListsMatchesDirectLoops) {
+  // 33 lists of 25 particles with 16 features -> 24 channels (the images
+  // are laid side by side for one GEMM), with and without bias.
+  CheckConvAgainstNaive({.n = 33, .c = 16, .h = 1, .w = 25, .m = 24, .kh = 1, .kw = 1}, true);
+  CheckConvAgainstNaive({.n = 3, .c = 5, .h = 2, .w = 3, .m = 7, .kh = 1, .kw = 1}, false);
+}
+
 TEST(ConvTest, ManyBatchesRunInParallelTasks) {
   CheckConvAgainstNaive({.n = 9, .c = 2, .h = 6, .w = 6, .m = 3, .kh = 3, .kw = 3, .sh = 2,
                          .sw = 2, .pt = 1, .pl = 1, .pb = 0, .pr = 0},

@@ -91,16 +91,29 @@ TEST(FusedGemmTest, FlattensLeadingDimsOfAAsMatMulDoes) {
 }
 
 TEST(FusedConvTest, EqualsConvThenActivation) {
-  const Tensor x = Rand({2, 3, 6, 6}, 1), w = Rand({4, 3, 3, 3}, 2), b = Rand({4}, 3);
-  std::vector<Attribute> conv_attrs = {AttrInts("pads", {1, 1, 1, 1}), AttrInts("strides", {2, 2})};
-  auto conv = RunOp("Conv", 11, {x, w, b}, conv_attrs);
-  ASSERT_TRUE(conv.ok()) << conv.status();
-  for (const Case& k : Cases()) {
-    std::vector<Attribute> attrs = conv_attrs;
-    for (const Attribute& a : k.fused_attrs) attrs.push_back(a);
-    auto fused = Fused("FusedConv", {x, w, b}, attrs);
-    ASSERT_TRUE(fused.ok()) << k.op << ": " << fused.status();
-    ExpectNear(*fused, Activate(k.op, (*conv)[0], k.op_attrs, k.extra), 1e-6f);
+  // Each way Conv computes: patches (stride 2), shifted views of a padded
+  // input (stride 1), and a batch of pointwise products as one GEMM; each
+  // applies the activation in its own epilogue.
+  struct Geometry {
+    Shape x, w;
+    std::vector<Attribute> attrs;
+  };
+  const Geometry geometries[] = {
+      {{2, 3, 6, 6}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1}), AttrInts("strides", {2, 2})}},
+      {{2, 3, 6, 5}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1})}},
+      {{5, 3, 1, 7}, {4, 3, 1, 1}, {}},
+  };
+  for (const Geometry& g : geometries) {
+    const Tensor x = Rand(g.x, 1), w = Rand(g.w, 2), b = Rand({4}, 3);
+    auto conv = RunOp("Conv", 11, {x, w, b}, g.attrs);
+    ASSERT_TRUE(conv.ok()) << conv.status();
+    for (const Case& k : Cases()) {
+      std::vector<Attribute> attrs = g.attrs;
+      for (const Attribute& a : k.fused_attrs) attrs.push_back(a);
+      auto fused = Fused("FusedConv", {x, w, b}, attrs);
+      ASSERT_TRUE(fused.ok()) << k.op << ": " << fused.status();
+      ExpectNear(*fused, Activate(k.op, (*conv)[0], k.op_attrs, k.extra), 1e-6f);
+    }
   }
 }
 

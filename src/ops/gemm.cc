@@ -608,11 +608,11 @@ void Relu(const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void BiasRelu(const float* x, int64_t x_stride, float* y, int64_t rows, int64_t n, float bias,
-              bool relu) {
+void BiasRelu(const float* x, int64_t x_stride, float* y, int64_t y_stride, int64_t rows, int64_t n,
+              float bias, bool relu) {
   const DF d;
   const VF b = hn::Set(d, bias), zero = hn::Zero(d);
-  for (int64_t r = 0; r < rows; ++r, x += x_stride, y += n) {
+  for (int64_t r = 0; r < rows; ++r, x += x_stride, y += y_stride) {
     int64_t i = 0;
     for (; i + kL <= n; i += kL) {
       VF v = hn::Add(hn::LoadU(d, x + i), b);
@@ -669,12 +669,12 @@ void ReluF32(const float* x, float* y, int64_t n) {
 }
 
 void BiasReluF32(const float* x, float* y, float bias, bool relu, int64_t n) {
-  if (n > 0) HWY_DYNAMIC_DISPATCH(BiasRelu)(x, n, y, 1, n, bias, relu);
+  if (n > 0) HWY_DYNAMIC_DISPATCH(BiasRelu)(x, n, y, n, 1, n, bias, relu);
 }
 
-void BiasReluRowsF32(const float* x, int64_t x_stride, float* y, int64_t rows, int64_t n, float bias,
-                     bool relu) {
-  if (rows > 0 && n > 0) HWY_DYNAMIC_DISPATCH(BiasRelu)(x, x_stride, y, rows, n, bias, relu);
+void BiasReluRowsF32(const float* x, int64_t x_stride, float* y, int64_t y_stride, int64_t rows,
+                     int64_t n, float bias, bool relu) {
+  if (rows > 0 && n > 0) HWY_DYNAMIC_DISPATCH(BiasRelu)(x, x_stride, y, y_stride, rows, n, bias, relu);
 }
 
 AlignedFloats::AlignedFloats(int64_t n)

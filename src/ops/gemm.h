@@ -116,8 +116,8 @@ void ReluF32(const float* x, float* y, int64_t n);
 // one vectorised pass: a convolution channel's epilogue. x == y is allowed.
 void BiasReluF32(const float* x, float* y, float bias, bool relu, int64_t n);
 // The same over `rows` rows of n floats, read x_stride apart from x and
-// written back to back into y.
-void BiasReluRowsF32(const float* x, int64_t x_stride, float* y, int64_t rows, int64_t n, float bias,
-                     bool relu);
+// written y_stride apart into y.
+void BiasReluRowsF32(const float* x, int64_t x_stride, float* y, int64_t y_stride, int64_t rows,
+                     int64_t n, float bias, bool relu);
 
 }  // namespace hepml::ops
