@@ -192,7 +192,8 @@ class SessionTest(unittest.TestCase):
         self.assertIn("num_threads", hepml.Session.__doc__)
         stub = os.path.join(os.path.dirname(hepml.__file__), "hepml.pyi")
         self.assertTrue(os.path.exists(stub), stub)
-        tree = ast.parse(open(stub).read())
+        with open(stub) as f:
+            tree = ast.parse(f.read())
         classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
         self.assertIn("Session", classes)
         stub_members = {n.name for n in classes["Session"].body if isinstance(n, ast.FunctionDef)}
@@ -241,6 +242,12 @@ class ServeProcess:
         if self.reader.is_alive():
             self.reader.join()
         self.proc.stdout.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+
+    def cont(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def __enter__(self):
         return self
@@ -337,6 +344,19 @@ class RemoteSessionTest(unittest.TestCase):
             with self.assertRaises(ConnectionError) as e:
                 remote.run({"features": self.x})
             self.assertIn(server.address, str(e.exception))
+            self.assertEqual(remote.stats()["failed"], 1)
+
+    def test_server_that_does_not_answer_is_a_timeout(self):
+        with ServeProcess(os.path.join(SOURCE, "examples", "model_repository")) as server:
+            remote = hepml.RemoteSession([server.address], "trigger_mlp", deadline=0.5)
+            remote.run({"features": self.x})
+            server.stop()
+            try:
+                with self.assertRaises(TimeoutError) as e:
+                    remote.run({"features": self.x})
+                self.assertIn(server.address, str(e.exception))
+            finally:
+                server.cont()
             self.assertEqual(remote.stats()["failed"], 1)
 
     def test_bad_options_and_inputs(self):
