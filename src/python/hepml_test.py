@@ -613,6 +613,25 @@ class DatasetTest(unittest.TestCase):
         np.testing.assert_array_equal(b["features"], np.concatenate([x[90:], x[:10]]))
         np.testing.assert_array_equal(ds.read(5, 7)["features"], x[5:7])
 
+        # Threads sharing the Dataset and iterating it at once each get every batch.
+        results, errors = [], []
+
+        def work():
+            try:
+                results.append(np.concatenate([b["features"] for b in ds.batches(batch_size=7)]))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 4)
+        for r in results:
+            np.testing.assert_array_equal(r, x)
+
     def test_csv_columns(self):
         path = os.path.join(self.tmp.name, "jets.csv")
         with open(path, "w") as f:

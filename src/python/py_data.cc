@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -136,6 +137,7 @@ class PyDataset {
     absl::StatusOr<data::Batch> batch;
     {
       py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(*mutex_);
       batch = dataset_->Read(start, stop, options);
     }
     return BatchDict(Unwrap(std::move(batch)));
@@ -143,21 +145,27 @@ class PyDataset {
 
   data::BatchIterator Batches(const data::BatchOptions& options) { return dataset_->Batches(options); }
   const data::BatchOptions& defaults() const { return defaults_; }
+  const std::shared_ptr<std::mutex>& mutex() const { return mutex_; }
 
  private:
   std::unique_ptr<data::Dataset> dataset_;
+  // A Dataset and its iterators share the files' readers, which are not
+  // synchronised: reads from several Python threads take turns.
+  std::shared_ptr<std::mutex> mutex_ = std::make_shared<std::mutex>();
   data::BatchOptions defaults_;
 };
 
 class PyBatchIterator {
  public:
-  explicit PyBatchIterator(data::BatchIterator it) : it_(std::move(it)) {}
+  PyBatchIterator(data::BatchIterator it, std::shared_ptr<std::mutex> mutex)
+      : it_(std::move(it)), mutex_(std::move(mutex)) {}
   py::dict Next() {
     if (done_) throw py::stop_iteration();
     data::Batch batch;
     absl::StatusOr<bool> more;
     {
       py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(*mutex_);
       more = it_.Next(&batch);
     }
     if (!more.ok() || !*more) done_ = true;
@@ -167,6 +175,7 @@ class PyBatchIterator {
 
  private:
   data::BatchIterator it_;
+  std::shared_ptr<std::mutex> mutex_;
   bool done_ = false;
 };
 
@@ -186,6 +195,7 @@ per entry) is a tuple (values, offsets): the flat items and int64 offsets
 > 0 it is (values, mask) instead: values [entries, pad_length, ...] (zero
 where unused) and a bool mask of the items present. Arrays are the batch's
 own memory (writable, no copy); text columns are object arrays of str.
+Reads release the GIL; threads sharing one Dataset take turns.
 )doc")
       .def_property_readonly("schema", &PyDataset::Schema, R"doc(
 The columns: a list of dicts with "name", "dtype" (numpy name), "shape" (per
@@ -211,7 +221,7 @@ type as the file spells it).
             if (entry_start) o.entry_start = *entry_start;
             if (entry_stop) o.entry_stop = *entry_stop;
             PyDataset::CheckOptions(o);
-            return PyBatchIterator(d.Batches(o));
+            return PyBatchIterator(d.Batches(o), d.mutex());
           },
           py::keep_alive<0, 1>(), py::kw_only(), py::arg("batch_size") = py::none(), py::arg("columns") = py::none(),
           py::arg("pad_length") = py::none(), py::arg("entry_start") = py::none(), py::arg("entry_stop") = py::none(),
@@ -221,7 +231,7 @@ An iterator of batch dicts over [entry_start, entry_stop) with these options
 with the file's name and what is wrong.
 )doc")
       .def(
-          "__iter__", [](PyDataset& d) { return PyBatchIterator(d.Batches(d.defaults())); }, py::keep_alive<0, 1>());
+          "__iter__", [](PyDataset& d) { return PyBatchIterator(d.Batches(d.defaults()), d.mutex()); }, py::keep_alive<0, 1>());
 
   m.def(
       "open_dataset",
