@@ -92,7 +92,7 @@ class CompileReport(TypedDict):
     sparse_layers: List[str]
 
 
-def compile(model_path: str, out_dir: str, *, name: Optional[str] = None, namespace: str = "hepml_generated",
+def compile(model_path: "PathLike", out_dir: "PathLike", *, name: Optional[str] = None, namespace: str = "hepml_generated",
             max_batch: int = 64, dims: Dict[str, int] = ..., embed_weights: bool = False,
             disabled_passes: List[str] = ..., precision: str = "fp32", layer_precision: Dict[str, str] = ...,
             prune: str = "", write_pruned: str = "") -> CompileReport:
@@ -164,7 +164,7 @@ class Registry:
     """The registry of models, datasets and training runs (Registry(dir) or
     Registry(metadata_uri=..., blob_uri=...))."""
 
-    def __init__(self, dir: Optional[str] = None, *, metadata_uri: Optional[str] = None,
+    def __init__(self, dir: Optional["PathLike"] = None, *, metadata_uri: Optional[str] = None,
                  blob_uri: Optional[str] = None, user: str = "", create_if_missing: bool = True,
                  run_hooks: bool = True) -> None: ...
 
@@ -181,7 +181,7 @@ class Registry:
 
     def log_metric(self, run: int, key: str, value: float, step: int = 0) -> None: ...
 
-    def log_artifact(self, run: int, path: str) -> FileEntry: ...
+    def log_artifact(self, run: int, path: "PathLike") -> FileEntry: ...
 
     def end_run(self, run: int, status: str = "finished", *, cpu_seconds: Optional[float] = None,
                 gpu_seconds: Optional[float] = None, peak_memory_bytes: Optional[int] = None) -> None: ...

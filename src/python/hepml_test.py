@@ -12,6 +12,7 @@ import argparse
 import ast
 import ctypes
 import os
+import pathlib
 import shutil
 import signal
 import socket
@@ -419,7 +420,7 @@ class CompileTest(unittest.TestCase):
 
     def test_fp16_weights_are_smaller(self):
         with tempfile.TemporaryDirectory() as tmp:
-            fp32 = hepml.compile(model_path(), os.path.join(tmp, "a"))
+            fp32 = hepml.compile(pathlib.Path(model_path()), pathlib.Path(tmp) / "a")  # os.PathLike too
             fp16 = hepml.compile(model_path(), os.path.join(tmp, "b"), precision="fp16", embed_weights=True)
             self.assertEqual(fp32["name"], "trigger_mlp")  # the model file's stem
             self.assertNotIn("trigger_mlp.weights", fp16["files"])
@@ -466,6 +467,8 @@ class RegistryTest(unittest.TestCase):
             reg.log_metric(run, "loss", 1.0 / (epoch + 1), step=epoch)
         reg.log_metric(run, "auc", 0.91, step=2)
         reg.log_param(run, "batch_size", 256)
+        artifact = reg.log_artifact(run, pathlib.Path(model_path()))
+        self.assertEqual((artifact["name"], artifact["size"]), ("trigger_mlp.onnx", os.path.getsize(model_path())))
         reg.end_run(run, "finished", cpu_seconds=12.5)
         info = reg.get_run(run)
         self.assertEqual(info["name"], "trigger-train")
@@ -476,6 +479,7 @@ class RegistryTest(unittest.TestCase):
         self.assertEqual(info["created_by"], "alice")
         self.assertEqual(info["code_version"], "abc123")
         self.assertIsNotNone(info["end_ms"])
+        self.assertEqual([a["name"] for a in info["artifacts"]], ["trigger_mlp.onnx"])
 
         # The model is created on the first push.
         v1 = reg.push("trigger", model_path(), params={"lr": 0.001}, metrics={"auc": 0.91}, run=run,
@@ -522,7 +526,7 @@ class RegistryTest(unittest.TestCase):
         self.assertEqual(y.shape, (1, 5))
 
         # Another Registry on the same folder sees it all.
-        again = hepml.Registry(self.dir, create_if_missing=False)
+        again = hepml.Registry(pathlib.Path(self.dir), create_if_missing=False)
         self.assertEqual(again.resolve_alias("trigger", "production")["version"], 2)
         self.assertEqual(again.get_run(run)["status"], "finished")
 

@@ -2,6 +2,9 @@
 // package (hepml::CompileModel, include/hepml/compiler.h).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <filesystem>
 
 #include <map>
 #include <optional>
@@ -14,11 +17,13 @@
 namespace hepml::python {
 namespace {
 
-py::dict Compile(const std::string& model_path, const std::string& out_dir, const std::optional<std::string>& name,
+py::dict Compile(const std::filesystem::path& model_file, const std::filesystem::path& out_path,
+                 const std::optional<std::string>& name,
                  const std::string& cpp_namespace, int64_t max_batch, const std::map<std::string, int64_t>& dims,
                  bool embed_weights, const std::vector<std::string>& disabled_passes, const std::string& precision,
                  const std::map<std::string, std::string>& layer_precision, const std::string& prune,
                  const std::string& write_pruned) {
+  const std::string model_path = model_file.string(), out_dir = out_path.string();
   CompileOptions options;
   options.name = name.value_or(DefaultPackageName(model_path));
   options.cpp_namespace = cpp_namespace;

@@ -3,6 +3,9 @@
 // model versions, aliases, validity intervals and pulling files back.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <filesystem>
 
 #include <map>
 #include <memory>
@@ -113,7 +116,7 @@ std::map<std::string, std::string> ParamStrings(const py::dict& params) {
 
 class PyRegistry {
  public:
-  PyRegistry(const std::optional<std::string>& dir, const std::optional<std::string>& metadata_uri,
+  PyRegistry(const std::optional<std::filesystem::path>& dir, const std::optional<std::string>& metadata_uri,
              const std::optional<std::string>& blob_uri, const std::string& user, bool create_if_missing,
              bool run_hooks) {
     reg::RegistryOptions options;
@@ -127,7 +130,7 @@ class PyRegistry {
     absl::StatusOr<std::unique_ptr<reg::Registry>> r;
     {
       py::gil_scoped_release release;
-      r = dir ? reg::Registry::OpenDir(*dir, options) : reg::Registry::Open(*metadata_uri, *blob_uri, options);
+      r = dir ? reg::Registry::OpenDir(dir->string(), options) : reg::Registry::Open(*metadata_uri, *blob_uri, options);
     }
     registry_ = Unwrap(std::move(r));
   }
@@ -154,7 +157,8 @@ class PyRegistry {
     Check(WithoutGil([&] { return registry_->LogMetric(run, key, value, step); }));
   }
 
-  py::dict LogArtifact(int64_t run, const std::string& path) {
+  py::dict LogArtifact(int64_t run, const std::filesystem::path& file) {
+    const std::string path = file.string();
     absl::StatusOr<reg::FileEntry> f;
     {
       py::gil_scoped_release release;
@@ -388,7 +392,7 @@ FileNotFoundError (unknown model, alias, run, file), ValueError (bad
 argument) or RuntimeError, with the registry's message. Calls release the
 GIL; a Registry may be shared by threads.
 )doc")
-      .def(py::init<const std::optional<std::string>&, const std::optional<std::string>&,
+      .def(py::init<const std::optional<std::filesystem::path>&, const std::optional<std::string>&,
                     const std::optional<std::string>&, const std::string&, bool, bool>(),
            py::arg("dir") = py::none(), py::kw_only(), py::arg("metadata_uri") = py::none(),
            py::arg("blob_uri") = py::none(), py::arg("user") = "", py::arg("create_if_missing") = true,
