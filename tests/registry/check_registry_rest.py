@@ -11,6 +11,7 @@ problem, and the server keeps answering afterwards. When the `mlflow` package
 is importable, its own client is driven against the server too.
 """
 import argparse
+import concurrent.futures
 import http.client
 import json
 import os
@@ -29,6 +30,9 @@ import urllib.request
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+# The PostgreSQL server the CLI suite starts (initdb, pg_ctl on a free port).
+from check_registry_cli import PG_BIN, Postgres
+
 MAX_BODY = 65536
 
 
@@ -44,11 +48,11 @@ def write_model(path, bias):
 
 
 class Server:
-    def __init__(self, hepml, registry, source_root):
+    def __init__(self, hepml, where, source_root):
         env = dict(os.environ)
         env.pop("HEPML_REGISTRY", None)
         self.proc = subprocess.Popen(
-            [hepml, "registry", "--registry", registry, "serve", "--port", "0", "--source-root", source_root,
+            [hepml, "registry", *where, "serve", "--port", "0", "--source-root", source_root,
              "--max-body-bytes", str(MAX_BODY)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], 60)
@@ -129,36 +133,34 @@ class Client:
 class Suite:
     def __init__(self):
         self.passed = self.failed = 0
+        self.label = ""
 
     def check(self, name, fn):
         try:
             fn()
             self.passed += 1
-            print(f"ok    {name}")
+            print(f"ok    {self.label}: {name}")
         except Exception as e:  # noqa: BLE001 -- report and go on
             self.failed += 1
-            print(f"FAIL  {name}: {type(e).__name__}: {e}")
+            print(f"FAIL  {self.label}: {name}: {type(e).__name__}: {e}")
 
 
-def cli(hepml, registry, *args):
+def cli(hepml, where, *args):
     env = dict(os.environ)
     env.pop("HEPML_REGISTRY", None)
-    p = subprocess.run([hepml, "registry", "--registry", registry, *args], capture_output=True, text=True,
+    p = subprocess.run([hepml, "registry", *where, *args], capture_output=True, text=True,
                        timeout=300, env=env)
     if p.returncode != 0:
         raise AssertionError(f"registry {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()}")
     return p.stdout
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--hepml", required=True)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="hepml_registry_rest_")
-    suite = Suite()
+def run_suite(hepml, where, tmp, label, suite):
+    """The whole suite against a server on the registry `where` names."""
+    suite.label = label
     server = None
     try:
-        reg = os.path.join(tmp, "reg")
+        reg = where
         src = os.path.join(tmp, "src")
         os.makedirs(os.path.join(src, "tagger"))
         p = lambda *n: os.path.join(src, *n)  # noqa: E731
@@ -171,15 +173,15 @@ def main():
             f.write("x,y\n1,2\n")
         with open(os.path.join(tmp, "secret.onnx"), "wb") as f:
             f.write(open(p("m1.onnx"), "rb").read())
-        cli(args.hepml, reg, "init")
-        cli(args.hepml, reg, "model", "create", "btag")
-        cli(args.hepml, reg, "push", "btag", p("m1.onnx"), "--param", "lr=0.01", "--metric", "auc=0.93")
-        cli(args.hepml, reg, "dataset", "add", "jets", p("jets.csv"))
-        cli_run = cli(args.hepml, reg, "run", "start", "--name", "train", "--dataset", "jets:1").strip()
-        cli(args.hepml, reg, "run", "end", cli_run)
-        cli(args.hepml, reg, "push", "btag", p("m2.onnx"), "--run", cli_run, "--dataset", "jets:1")
+        cli(hepml, reg, "init")
+        cli(hepml, reg, "model", "create", "btag")
+        cli(hepml, reg, "push", "btag", p("m1.onnx"), "--param", "lr=0.01", "--metric", "auc=0.93")
+        cli(hepml, reg, "dataset", "add", "jets", p("jets.csv"))
+        cli_run = cli(hepml, reg, "run", "start", "--name", "train", "--dataset", "jets:1").strip()
+        cli(hepml, reg, "run", "end", cli_run)
+        cli(hepml, reg, "push", "btag", p("m2.onnx"), "--run", cli_run, "--dataset", "jets:1")
 
-        server = Server(args.hepml, reg, src)
+        server = Server(hepml, reg, src)
         c = Client(server.base, server.port)
         M = "/api/2.0/mlflow/"
         state = {}
@@ -444,6 +446,27 @@ def main():
                 assert r.status == 200 and json.loads(r.read())["models"], r.status
             conn.close()
 
+        def concurrent_clients_each_log_their_run():
+            def one(i):
+                run = c.json("POST", M + "runs/create", {"experiment_id": state["exp"], "run_name": f"worker{i}"})
+                run_id = run["run"]["info"]["run_id"]
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                for step in range(25):
+                    body = json.dumps({"run_id": run_id, "key": "loss", "value": i + step / 100, "step": step})
+                    conn.request("POST", M + "runs/log-metric", body, {"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    assert r.status == 200, (r.status, r.read())
+                    r.read()
+                conn.close()
+                return run_id
+
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                run_ids = list(pool.map(one, range(8)))
+            for i, run_id in enumerate(run_ids):
+                hist = c.json("GET", M + "metrics/get-history", query={"run_id": run_id, "metric_key": "loss"})
+                assert [h["step"] for h in hist["metrics"]] == list(range(25)), hist
+                assert hist["metrics"][-1]["value"] == i + 0.24, hist
+
         def mlflow_client_if_installed():
             try:
                 import mlflow  # noqa: F401
@@ -478,6 +501,7 @@ def main():
             ("oversized body: 413", oversized_body_is_413),
             ("malformed HTTP: 400", malformed_http_is_400),
             ("keep-alive connection", keep_alive_connection_serves_many),
+            ("8 concurrent clients, each logging its run", concurrent_clients_each_log_their_run),
             ("mlflow's own client (when installed)", mlflow_client_if_installed),
         ]:
             suite.check(name, fn)
@@ -491,6 +515,29 @@ def main():
     finally:
         if server is not None:
             server.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hepml", required=True)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="hepml_registry_rest_")
+    suite = Suite()
+    try:
+        os.makedirs(os.path.join(tmp, "sqlite"))
+        run_suite(args.hepml, ["--registry", os.path.join(tmp, "sqlite", "reg")], os.path.join(tmp, "sqlite"),
+                  "sqlite", suite)
+        if os.path.exists(f"{PG_BIN}/initdb"):
+            pg = Postgres()
+            try:
+                os.makedirs(os.path.join(tmp, "pg"))
+                where = ["--metadata", pg.uri, "--blobs", f"file://{tmp}/pg/blobs"]
+                run_suite(args.hepml, where, os.path.join(tmp, "pg"), "postgresql", suite)
+            finally:
+                pg.stop()
+        else:
+            print(f"skip  postgresql: no PostgreSQL 15 binaries in {PG_BIN} (apt-get install postgresql-15)")
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{suite.passed} passed, {suite.failed} failed")
     return 1 if suite.failed else 0
