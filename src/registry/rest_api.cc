@@ -119,8 +119,9 @@ absl::StatusOr<std::optional<int64_t>> IntValue(const json* it, const std::strin
   if (it->is_string()) {
     int64_t v = 0;
     if (absl::SimpleAtoi(it->get<std::string>(), &v)) return std::optional<int64_t>(v);
-    return absl::InvalidArgumentError(
-        absl::StrCat("field '", key, "' must be a 64-bit integer, got '", it->get<std::string>(), "'"));
+    std::string got = it->get<std::string>();
+    if (got.size() > 64) got = absl::StrCat(got.substr(0, 64), "...");
+    return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a 64-bit integer, got '", got, "'"));
   }
   return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be an integer"));
 }
@@ -648,6 +649,16 @@ class Handler {
     return NoEndpoint(c);
   }
 
+  // A field hepml does not implement: fine when absent or empty, else 400.
+  static absl::Status Unsupported(const json& a, const char* endpoint, const char* field, const char* instead) {
+    auto it = a.find(field);
+    if (it == a.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty()) ||
+        (it->is_array() && it->empty())) {
+      return absl::OkStatus();
+    }
+    return absl::UnimplementedError(absl::StrCat(endpoint, ": '", field, "' is not supported; ", instead));
+  }
+
   absl::StatusOr<json> CreateExperiment(const json& a) {
     HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
     HEPML_ASSIGN_OR_RETURN(auto e, reg_.CreateExperiment(name));
@@ -734,9 +745,8 @@ class Handler {
       return absl::UnimplementedError(absl::StrCat("runs/search: filter strings are not supported ('", *filter,
                                                    "'); search by experiment_ids only"));
     }
-    if (a.contains("page_token") && !a["page_token"].is_null() && a["page_token"] != "") {
-      return absl::UnimplementedError("runs/search: page_token is not supported (raise max_results)");
-    }
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "page_token", "raise max_results instead"));
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "order_by", "runs come newest first"));
     std::vector<int64_t> experiments;
     auto it = a.find("experiment_ids");
     if (it == a.end() || it->is_null()) return absl::InvalidArgumentError("missing field 'experiment_ids'");
@@ -918,6 +928,8 @@ class Handler {
         match = [value](const std::string& name) { return name == value; };
       }
     }
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "page_token", "raise max_results instead"));
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "order_by", "models come by name"));
     HEPML_ASSIGN_OR_RETURN(auto max, OptInt(a, "max_results"));
     int64_t max_results = max.value_or(100);
     if (max_results <= 0 || max_results > 50000) {

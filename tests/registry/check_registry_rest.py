@@ -328,6 +328,10 @@ def run_suite(hepml, where, tmp, label, suite):
                     body={"experiment_ids": [state["exp"]], "filter": "metrics.loss < 0.5"})
             c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "missing field 'experiment_ids'",
                     body={})
+            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "'order_by' is not supported",
+                    body={"experiment_ids": [state["exp"]], "order_by": ["metrics.loss DESC"]})
+            assert len(c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "order_by": [],
+                                                          "page_token": ""})["runs"]) == 2
 
         def mlflow_model_registry():
             r = c.json("POST", M + "registered-models/create", {"name": "tagger", "description": "jet tagger"})
