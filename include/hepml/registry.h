@@ -173,6 +173,13 @@ struct RunStart {
   std::string code_version;
 };
 
+// What one call logs to a run, all or nothing (MLflow's log-batch).
+struct RunBatch {
+  std::vector<std::pair<std::string, std::string>> params;  // a key logged again must keep its value
+  std::vector<MetricPoint> metrics;                         // key, step, value (time_ms is ignored)
+  std::vector<std::pair<std::string, std::string>> tags;    // set or replaced
+};
+
 struct RunEnd {
   std::string status = "finished";  // finished | failed | killed
   std::optional<double> cpu_seconds;
@@ -331,6 +338,11 @@ class Registry {
   absl::StatusOr<FileEntry> LogArtifact(int64_t run, const std::string& path);
   absl::Status EndRun(int64_t run, const RunEnd& end);
   absl::StatusOr<RunInfo> GetRun(int64_t run);
+  // Logs the whole batch in one transaction, or nothing: a parameter logged
+  // again with the same value is accepted (another value: AlreadyExists), a
+  // metric at a step it already has is AlreadyExists, params and metrics
+  // need a running run (FailedPrecondition), tags do not.
+  absl::Status LogBatch(int64_t run, const RunBatch& batch);
   // Tags annotate a run at any time, also after it ended (unlike params and
   // metrics); setting a key again replaces its value.
   absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);

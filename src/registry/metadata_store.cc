@@ -827,6 +827,52 @@ absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const
   });
 }
 
+absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
+  for (const auto& [k, v] : b.params)
+    if (k.empty()) return absl::InvalidArgumentError("parameter name is empty");
+  for (const auto& m : b.metrics)
+    if (m.key.empty()) return absl::InvalidArgumentError("metric name is empty");
+  for (const auto& [k, v] : b.tags)
+    if (k.empty()) return absl::InvalidArgumentError("tag name is empty");
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    if (!b.params.empty() || !b.metrics.empty()) HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
+    // Parameters already there are compared, not inserted: a failed INSERT
+    // would abort the whole transaction on PostgreSQL.
+    std::map<std::string, std::string> have;
+    if (!b.params.empty()) {
+      HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT key, value FROM run_params WHERE run_id = ?", {run}));
+      for (const auto& r : rows) have[r.Text(0)] = r.Text(1);
+    }
+    for (const auto& [k, v] : b.params) {
+      auto it = have.find(k);
+      if (it != have.end()) {
+        if (it->second == v) continue;
+        return absl::AlreadyExistsError(absl::StrCat("run ", run, " already has parameter '", k, "' = '", it->second,
+                                                     "'; parameters cannot change"));
+      }
+      HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)", {run, k, v}));
+      have[k] = v;
+    }
+    const int64_t now = NowMs();
+    for (const auto& m : b.metrics) {
+      absl::Status e = db_->Exec("INSERT INTO run_metrics (run_id, key, step, value, logged_at) VALUES (?, ?, ?, ?, ?)",
+                                 {run, m.key, m.step, m.value, now});
+      if (absl::IsAlreadyExists(e)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("run ", run, " already has metric '", m.key, "' at step ", m.step));
+      }
+      HEPML_RETURN_IF_ERROR(e);
+    }
+    for (const auto& [k, v] : b.tags) {
+      HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+                                      " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                                      {run, k, v}));
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<RunInfo>> MetadataStore::SearchRuns(const std::vector<int64_t>& experiment_ids,
                                                                int64_t max_results) {
   if (max_results <= 0) return absl::InvalidArgumentError("max_results must be positive");

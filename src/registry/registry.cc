@@ -511,6 +511,10 @@ absl::StatusOr<RunInfo> Registry::GetRun(int64_t run) {
   LOCKED;
   return impl_->md->GetRun(run);
 }
+absl::Status Registry::LogBatch(int64_t run, const RunBatch& batch) {
+  LOCKED;
+  return impl_->md->LogBatch(run, batch);
+}
 absl::Status Registry::SetRunTag(int64_t run, const std::string& key, const std::string& value) {
   LOCKED;
   return impl_->md->SetRunTag(run, key, value);

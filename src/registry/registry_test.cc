@@ -452,6 +452,44 @@ TEST_P(RegistryTest, ExperimentsGroupRunsAndTagsAnnotateThem) {
   EXPECT_FALSE(reg_->GetRun(*loose)->experiment_id.has_value());
 }
 
+TEST_P(RegistryTest, LogBatchIsAllOrNothing) {
+  auto run = reg_->StartRun({.name = "batch"});
+  ASSERT_TRUE(run.ok());
+  RunBatch first;
+  first.params = {{"lr", "0.01"}};
+  first.metrics = {{"loss", 0, 0.9, 0}, {"loss", 1, 0.5, 0}};
+  first.tags = {{"team", "btag"}};
+  ASSERT_TRUE(reg_->LogBatch(*run, first).ok());
+  RunBatch again;  // the same parameter value again is fine
+  again.params = {{"lr", "0.01"}, {"epochs", "3"}};
+  ASSERT_TRUE(reg_->LogBatch(*run, again).ok());
+
+  RunBatch conflicting;
+  conflicting.params = {{"dropout", "0.1"}};
+  conflicting.metrics = {{"loss", 2, 0.3, 0}, {"loss", 1, 0.4, 0}};  // step 1 is taken
+  conflicting.tags = {{"team", "flavour"}};
+  absl::Status s = reg_->LogBatch(*run, conflicting);
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  RunBatch changed;
+  changed.params = {{"lr", "0.1"}};
+  s = reg_->LogBatch(*run, changed);
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'lr'")) << s;
+
+  auto info = reg_->GetRun(*run);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->params, (std::map<std::string, std::string>{{"epochs", "3"}, {"lr", "0.01"}}));
+  ASSERT_EQ(info->metrics.size(), 2u);  // nothing of the refused batches
+  EXPECT_EQ(info->metrics[1].value, 0.5);
+  EXPECT_EQ(info->tags.at("team"), "btag");
+
+  ASSERT_TRUE(reg_->EndRun(*run, {}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->LogBatch(*run, again)));
+  RunBatch tags_only;
+  tags_only.tags = {{"reviewed", "yes"}};
+  EXPECT_TRUE(reg_->LogBatch(*run, tags_only).ok());
+}
+
 TEST_P(RegistryTest, DatasetsRunsAndLineage) {
   WriteFile(dir_ / "a.csv", "x,y\n1,2\n");
   WriteFile(dir_ / "b.csv", "x,y\n3,4\n");

@@ -783,14 +783,9 @@ class Handler {
 
   // MLflow accepts logging a parameter again with the same value.
   absl::Status LogParamOnce(int64_t run, const std::string& key, const std::string& value) {
-    absl::Status s = reg_.LogParam(run, key, value);
-    if (!absl::IsAlreadyExists(s)) return s;
-    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
-    auto it = info.params.find(key);
-    if (it != info.params.end() && it->second == value) return absl::OkStatus();
-    return absl::AlreadyExistsError(absl::StrCat("run ", run, " already has parameter '", key, "' = '",
-                                                 it == info.params.end() ? "" : it->second,
-                                                 "'; parameters cannot change"));
+    RunBatch batch;
+    batch.params.emplace_back(key, value);
+    return reg_.LogBatch(run, batch);
   }
 
   absl::StatusOr<json> LogParam(const json& a) {
@@ -811,40 +806,29 @@ class Handler {
     return json::object();
   }
 
-  // Everything is checked before anything is written, so a bad item leaves
-  // the run as it was (each write is still its own transaction).
+  // One transaction: a bad or conflicting item leaves the run as it was.
   absl::StatusOr<json> LogBatch(const json& a) {
     HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
-    struct Metric {
-      std::string key;
-      double value;
-      int64_t step;
-    };
-    std::vector<Metric> metrics;
+    RunBatch batch;
     auto it = a.find("metrics");
     if (it != a.end() && !it->is_null()) {
       if (!it->is_array()) return absl::InvalidArgumentError("field 'metrics' must be a list");
       for (const json& m : *it) {
         if (!m.is_object()) return absl::InvalidArgumentError("each of 'metrics' must be an object {key, value, step}");
-        HEPML_ASSIGN_OR_RETURN(std::string key, String(m, "key"));
-        HEPML_ASSIGN_OR_RETURN(double value, Double(m, "value"));
+        MetricPoint p;
+        HEPML_ASSIGN_OR_RETURN(p.key, String(m, "key"));
+        HEPML_ASSIGN_OR_RETURN(p.value, Double(m, "value"));
         HEPML_ASSIGN_OR_RETURN(auto step, OptInt(m, "step"));
-        metrics.push_back({key, value, step.value_or(0)});
+        p.step = step.value_or(0);
+        batch.metrics.push_back(std::move(p));
       }
     }
-    HEPML_ASSIGN_OR_RETURN(auto params, KeyValues(a, "params"));
-    HEPML_ASSIGN_OR_RETURN(auto tags, KeyValues(a, "tags"));
-    if (metrics.size() + params.size() + tags.size() > 10000) {
+    HEPML_ASSIGN_OR_RETURN(batch.params, KeyValues(a, "params"));
+    HEPML_ASSIGN_OR_RETURN(batch.tags, KeyValues(a, "tags"));
+    if (batch.metrics.size() + batch.params.size() + batch.tags.size() > 10000) {
       return absl::InvalidArgumentError("runs/log-batch: at most 10000 metrics, params and tags in one batch");
     }
-    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
-    if (run.status != "running" && (!metrics.empty() || !params.empty())) {
-      return absl::FailedPreconditionError(absl::StrCat("run ", id, " has ended (", run.status,
-                                                        "); its record is closed"));
-    }
-    for (const auto& [k, v] : params) HEPML_RETURN_IF_ERROR(LogParamOnce(id, k, v));
-    for (const auto& m : metrics) HEPML_RETURN_IF_ERROR(reg_.LogMetric(id, m.key, m.value, m.step));
-    for (const auto& [k, v] : tags) HEPML_RETURN_IF_ERROR(reg_.SetRunTag(id, k, v));
+    HEPML_RETURN_IF_ERROR(reg_.LogBatch(id, batch));
     return json::object();
   }
 

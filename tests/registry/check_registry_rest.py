@@ -289,6 +289,10 @@ def run_suite(hepml, where, tmp, label, suite):
                             {"key": "acc", "value": 0.8, "timestamp": 2, "step": 1}],
                 "params": [{"key": "batch_size", "value": "256"}],
                 "tags": [{"key": "stage", "value": "sweep"}]})
+            # A batch is all or nothing: step 1 of acc is there, so neither the new param nor step 2 lands.
+            c.error("POST", M + "runs/log-batch", 409, "RESOURCE_ALREADY_EXISTS", "already has metric 'acc' at step 1",
+                    body={"run_id": run, "params": [{"key": "dropout", "value": "0.1"}],
+                          "metrics": [{"key": "acc", "value": 0.9, "step": 2}, {"key": "acc", "value": 0.9, "step": 1}]})
             c.json("POST", M + "runs/set-tag", {"run_id": run, "key": "team", "value": "flavour"})
             got = c.json("GET", M + "runs/get", query={"run_id": run})["run"]
             metrics = {m["key"]: (m["value"], m["step"]) for m in got["data"]["metrics"]}
