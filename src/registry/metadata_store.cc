@@ -1,5 +1,7 @@
 #include "registry/metadata_store.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <set>
 
@@ -696,6 +698,14 @@ static absl::Status CheckRunning(int64_t run, const std::string& status) {
   return absl::OkStatus();
 }
 
+// SQLite stores NaN as NULL, so NaN is refused on both backends alike.
+static absl::Status CheckMetricValue(const std::string& key, double value) {
+  if (std::isnan(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("metric '", key, "': NaN cannot be stored (infinities can)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std::string& host) {
   int64_t id = 0;
   absl::Status s = Write([&]() -> absl::Status {
@@ -739,6 +749,7 @@ absl::Status MetadataStore::LogParam(int64_t run, const std::string& key, const 
 
 absl::Status MetadataStore::LogMetric(int64_t run, const std::string& key, double value, int64_t step) {
   if (key.empty()) return absl::InvalidArgumentError("metric name is empty");
+  HEPML_RETURN_IF_ERROR(CheckMetricValue(key, value));
   absl::Status s = Write([&]() -> absl::Status {
     HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
@@ -830,8 +841,10 @@ absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const
 absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
   for (const auto& [k, v] : b.params)
     if (k.empty()) return absl::InvalidArgumentError("parameter name is empty");
-  for (const auto& m : b.metrics)
+  for (const auto& m : b.metrics) {
     if (m.key.empty()) return absl::InvalidArgumentError("metric name is empty");
+    HEPML_RETURN_IF_ERROR(CheckMetricValue(m.key, m.value));
+  }
   for (const auto& [k, v] : b.tags)
     if (k.empty()) return absl::InvalidArgumentError("tag name is empty");
   return Write([&]() -> absl::Status {

@@ -400,6 +400,8 @@ def run_suite(hepml, where, tmp, label, suite):
                     body={"run_id": run, "key": "x", "value": "abc"})
             c.error("POST", M + "runs/log-metric", 400, "INVALID_PARAMETER_VALUE", "'step' must be an integer",
                     body={"run_id": run, "key": "x", "value": 1, "step": 1.5})
+            c.error("POST", M + "runs/log-metric", 400, "INVALID_PARAMETER_VALUE", "NaN cannot be stored",
+                    body={"run_id": run, "key": "x", "value": "NaN"})
             c.error("POST", M + "runs/log-metric", 400, "INVALID_PARAMETER_VALUE", "out of range",
                     raw=b'{"run_id": "1", "key": "x", "value": 1, "step": 18446744073709551615}')
             c.error("POST", M + "runs/log-metric", 400, "INVALID_PARAMETER_VALUE", "'step' must be an integer",
