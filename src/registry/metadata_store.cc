@@ -1,8 +1,7 @@
 #include "registry/metadata_store.h"
 
-#include <cmath>
-
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/ascii.h"
