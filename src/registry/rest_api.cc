@@ -982,18 +982,27 @@ class Handler {
                                                      " (runs:/ and remote artifact URIs are not supported)"));
     }
     std::error_code ec;
-    fs::path real = fs::weakly_canonical(path, ec);
     fs::path root = fs::weakly_canonical(options_.source_root, ec);
-    auto rel = real.lexically_relative(root);
-    if (ec || rel.empty() || *rel.begin() == "..") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model-versions/create: source '", source, "' is outside the server's --source-root"));
-    }
+    // Symbolic links resolved first, so none leads out of the root.
+    auto under_root = [&](const fs::path& p) -> absl::StatusOr<fs::path> {
+      std::error_code e;
+      fs::path real = fs::weakly_canonical(p, e);
+      auto rel = real.lexically_relative(root);
+      if (e || rel.empty() || *rel.begin() == "..") {
+        return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", p.string(),
+                                                       "' is outside the server's --source-root"));
+      }
+      return real;
+    };
+    HEPML_ASSIGN_OR_RETURN(fs::path real, under_root(path));
     if (!fs::exists(real, ec)) return absl::NotFoundError(absl::StrCat("source '", source, "' does not exist"));
     std::vector<std::string> files;
     if (fs::is_directory(real, ec)) {
-      for (const auto& e : fs::directory_iterator(real, ec))
-        if (e.is_regular_file()) files.push_back(e.path().string());
+      for (const auto& e : fs::directory_iterator(real, ec)) {
+        if (!e.is_regular_file()) continue;
+        HEPML_ASSIGN_OR_RETURN(fs::path file, under_root(e.path()));
+        files.push_back(file.string());
+      }
       std::sort(files.begin(), files.end());
       // The .onnx file first: it gives the version's signature.
       std::stable_partition(files.begin(), files.end(), [](const std::string& f) { return absl::EndsWith(f, ".onnx"); });

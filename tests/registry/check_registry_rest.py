@@ -360,6 +360,14 @@ def run_suite(hepml, where, tmp, label, suite):
                     body={"name": "tagger", "source": os.path.join(tmp, "secret.onnx")})
             c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "outside",
                     body={"name": "tagger", "source": p("..", "secret.onnx")})
+            os.makedirs(p("sneaky"))
+            shutil.copy(p("m1.onnx"), p("sneaky", "model.onnx"))
+            os.symlink(os.path.join(tmp, "secret.onnx"), p("sneaky", "extra.onnx"))
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "outside",
+                    body={"name": "tagger", "source": p("sneaky")})
+            os.symlink(os.path.join(tmp, "secret.onnx"), p("link.onnx"))
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "outside",
+                    body={"name": "tagger", "source": p("link.onnx")})
             c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "not supported",
                     body={"name": "tagger", "source": f"runs:/{state['run']}/model"})
             c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "nosuch",
