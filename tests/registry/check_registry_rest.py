@@ -444,6 +444,40 @@ def run_suite(hepml, where, tmp, label, suite):
             c.error("POST", M + "experiments/create", 400, "INVALID_PARAMETER_VALUE", "'name' must be a string",
                     raw=deep)
 
+        def every_field_of_every_type_is_answered_without_500():
+            # Each field of each write endpoint given each JSON type: a 2xx or
+            # a 4xx with a message, never a 500, never a dead server.
+            values = [5, -1, 1.5, 1e300, "x", "", "99999999999999999999", [], [1, "a"], {}, {"key": 1}, None, True]
+            endpoints = {
+                "experiments/create": ["name"],
+                "runs/create": ["experiment_id", "run_name", "tags"],
+                "runs/update": ["run_id", "status", "run_name"],
+                "runs/search": ["experiment_ids", "filter", "max_results", "order_by", "page_token"],
+                "runs/log-metric": ["run_id", "key", "value", "step"],
+                "runs/log-parameter": ["run_id", "key", "value"],
+                "runs/log-batch": ["run_id", "metrics", "params", "tags"],
+                "runs/set-tag": ["run_id", "key", "value"],
+                "registered-models/create": ["name", "description", "tags"],
+                "registered-models/alias": ["name", "alias", "version"],
+                "model-versions/create": ["name", "source", "run_id", "tags"],
+            }
+            fresh = c.json("POST", M + "runs/create", {})["run"]["info"]["run_id"]
+            good = {"run_id": fresh, "key": "k", "value": "1", "name": "tagger", "alias": "a", "version": "1",
+                    "experiment_ids": ["0"], "source": p("m1.onnx")}
+            seen = 0
+            for endpoint, fields in endpoints.items():
+                for field in fields:
+                    for v in values:
+                        body = dict(good)
+                        body[field] = v
+                        status, _, data = c.call("POST", M + endpoint, body)
+                        assert status in (200, 400, 404, 409), f"{endpoint} {field}={v!r}: HTTP {status} {data[:200]!r}"
+                        if status != 200:
+                            assert json.loads(data)["message"], data
+                        seen += 1
+            c.healthy()
+            assert seen > 400, seen
+
         def oversized_body_is_413():
             c.error("POST", M + "experiments/create", 413, "PAYLOAD_TOO_LARGE", f"larger than {MAX_BODY} bytes",
                     raw=b'{"name": "' + b"x" * (2 * MAX_BODY) + b'"}')
@@ -516,6 +550,7 @@ def run_suite(hepml, where, tmp, label, suite):
             ("mlflow: runs/search by experiment", mlflow_search_runs),
             ("mlflow: registered model, version from a source folder, alias", mlflow_model_registry),
             ("bad requests: codes and messages, server keeps answering", bad_requests_get_codes_and_messages),
+            ("every field of every type: no 500", every_field_of_every_type_is_answered_without_500),
             ("oversized body: 413", oversized_body_is_413),
             ("malformed HTTP: 400", malformed_http_is_400),
             ("keep-alive connection", keep_alive_connection_serves_many),
