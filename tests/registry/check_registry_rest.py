@@ -577,6 +577,24 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hepml_registry_rest_")
     suite = Suite()
     try:
+        def serve_refuses_bad_command_lines():
+            env = dict(os.environ)
+            env.pop("HEPML_REGISTRY", None)
+            reg = os.path.join(tmp, "bad")
+            subprocess.run([args.hepml, "registry", "--registry", reg, "init"], check=True, capture_output=True)
+            for extra, code, needle in [(["--port", "70000"], 2, "70000"),
+                                        (["--host", "not-an-ip"], 1, "not an IP address"),
+                                        (["--max-body-bytes", "0"], 2, "0")]:
+                r = subprocess.run([args.hepml, "registry", "--registry", reg, "serve", *extra], capture_output=True,
+                                   text=True, timeout=60, env=env)
+                assert r.returncode == code and needle in r.stderr, (extra, r.returncode, r.stderr)
+            r = subprocess.run([args.hepml, "registry", "--registry", os.path.join(tmp, "missing"), "serve"],
+                               capture_output=True, text=True, timeout=60, env=env)
+            assert r.returncode == 1 and "no registry at" in r.stderr, (r.returncode, r.stderr)
+            assert not os.path.exists(os.path.join(tmp, "missing"))
+
+        suite.label = "cli"
+        suite.check("serve: bad command lines and a missing registry", serve_refuses_bad_command_lines)
         os.makedirs(os.path.join(tmp, "sqlite"))
         run_suite(args.hepml, ["--registry", os.path.join(tmp, "sqlite", "reg")], os.path.join(tmp, "sqlite"),
                   "sqlite", suite)
