@@ -155,11 +155,29 @@ struct MetricPoint {
   int64_t time_ms = 0;
 };
 
+// A named group of runs (MLflow's experiment). Runs started without one
+// belong to no experiment (the REST API shows them as experiment 0,
+// "Default").
+struct Experiment {
+  int64_t id = 0;
+  std::string name;
+  std::string created_by;
+  int64_t created_at_ms = 0;
+};
+
 struct RunStart {
   std::string name;
+  std::optional<int64_t> experiment_id;
   std::map<std::string, std::string> params;
   std::vector<DatasetVersionRef> inputs;
   std::string code_version;
+};
+
+// What one call logs to a run, all or nothing (MLflow's log-batch).
+struct RunBatch {
+  std::vector<std::pair<std::string, std::string>> params;  // a key logged again must keep its value
+  std::vector<MetricPoint> metrics;                         // key, step, value (time_ms is ignored)
+  std::vector<std::pair<std::string, std::string>> tags;    // set or replaced
 };
 
 struct RunEnd {
@@ -173,7 +191,9 @@ struct RunInfo {
   int64_t id = 0;
   std::string name;
   std::string status;  // running | finished | failed | killed
+  std::optional<int64_t> experiment_id;
   std::map<std::string, std::string> params;
+  std::map<std::string, std::string> tags;
   std::vector<MetricPoint> metrics;  // every logged point, by key then step
   std::vector<FileEntry> artifacts;
   std::vector<DatasetVersionRef> inputs;
@@ -318,6 +338,23 @@ class Registry {
   absl::StatusOr<FileEntry> LogArtifact(int64_t run, const std::string& path);
   absl::Status EndRun(int64_t run, const RunEnd& end);
   absl::StatusOr<RunInfo> GetRun(int64_t run);
+  // Logs the whole batch in one transaction, or nothing: a parameter logged
+  // again with the same value is accepted (another value: AlreadyExists), a
+  // metric at a step it already has is AlreadyExists, params and metrics
+  // need a running run (FailedPrecondition), tags do not.
+  absl::Status LogBatch(int64_t run, const RunBatch& batch);
+  // Tags annotate a run at any time, also after it ended (unlike params and
+  // metrics); setting a key again replaces its value.
+  absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
+  // The runs of the given experiments (0: runs of no experiment), newest
+  // first, at most `max_results`.
+  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
+
+  // Experiments: named groups of runs.
+  absl::StatusOr<Experiment> CreateExperiment(const std::string& name);
+  absl::StatusOr<Experiment> GetExperiment(int64_t id);
+  absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
+  absl::StatusOr<std::vector<Experiment>> ListExperiments();
 
   // Lineage: upstream of a model version (its run and datasets), or
   // downstream of a dataset version (runs that read it, versions they made).

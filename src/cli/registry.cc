@@ -14,11 +14,16 @@
 //   hepml registry lineage MODEL@V | lineage --down DATASET@V
 //   hepml registry hook add EVENT COMMAND|URL | hook list | events [--after ID]
 //   hepml registry fsck | gc [--grace SECONDS]
+//   hepml registry serve [--host 127.0.0.1] [--port 8080] [--source-root DIR] [--max-body-bytes N]
 //
 // Every command takes --registry DIR (embedded: DIR/registry.db and
 // DIR/blobs; also $HEPML_REGISTRY) or --metadata URI --blobs URI, before or
 // after the subcommand. Exit 0 on success, 1 when the registry refuses or
 // fails (one line on stderr says what and why), 2 for a bad command line.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -31,6 +36,8 @@
 #include "cli/commands.h"
 #include "hepml/registry.h"
 #include "nlohmann/json.hpp"
+#include "registry/rest_api.h"
+#include "serve/http/http_server.h"
 
 namespace hepml::cli {
 namespace {
@@ -932,6 +939,65 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
         if (!g.ok()) return g.status();
         std::cout << g->live_manifests << " live manifests; removed " << g->manifests_removed << " manifests, "
                   << g->chunks_removed << " chunks, " << g->bytes_freed << " bytes\n";
+        return absl::OkStatus();
+      });
+    });
+  }
+
+  // serve: the REST API until SIGTERM or SIGINT.
+  {
+    struct ServeArgs {
+      std::string host = "127.0.0.1";
+      int port = 8080;
+      std::string source_root;
+      uint64_t max_body_bytes = uint64_t{16} << 20;
+    };
+    auto args = std::make_shared<ServeArgs>();
+    CLI::App* serve = Sub(reg, "serve", "Serve the registry's REST API (native /api/v1 and MLflow-compatible /api/2.0/mlflow)");
+    serve->add_option("--host", args->host, "Address to listen on (default 127.0.0.1)");
+    serve->add_option("--port", args->port, "Port (default 8080; 0: any free port, printed)")->check(CLI::Range(0, 65535));
+    serve->add_option("--source-root", args->source_root,
+                      "Folder under which MLflow model-versions/create may read a version's files (default: none)");
+    serve->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body accepted, else 413 (default 16 MiB)")
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+    serve->callback([ctx, args] {
+      // Signals are taken by sigwait below: block them before any thread starts.
+      sigset_t signals;
+      sigemptyset(&signals);
+      sigaddset(&signals, SIGTERM);
+      sigaddset(&signals, SIGINT);
+      pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+      signal(SIGPIPE, SIG_IGN);
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        std::string staging = (std::filesystem::temp_directory_path() / "hepml-registry-serve-XXXXXX").string();
+        if (mkdtemp(staging.data()) == nullptr) {
+          return absl::UnavailableError(absl::StrCat("cannot create a staging folder under ",
+                                                     std::filesystem::temp_directory_path().string()));
+        }
+        hepml::registry::RestApiOptions options;
+        options.staging_dir = staging;
+        options.source_root = args->source_root;
+        auto api = std::make_shared<hepml::registry::RestApi>(&r, options);
+        hepml::serve::HttpServerOptions http_options;
+        http_options.max_body_bytes = args->max_body_bytes;
+        auto server = hepml::serve::HttpServer::Start(
+            args->host, args->port,
+            [api](const hepml::serve::HttpRequest& req, hepml::serve::HttpResponse& res,
+                  hepml::serve::HttpFileReply* file) { api->Handle(req, res, file); },
+            http_options);
+        if (!server.ok()) {
+          std::filesystem::remove_all(staging);
+          return server.status();
+        }
+        std::cout << "serving the registry at http://" << args->host << ":" << (*server)->port() << " (metadata "
+                  << r.metadata_uri() << ", blobs " << r.blob_uri() << ")" << std::endl;
+        int sig = 0;
+        sigwait(&signals, &sig);
+        std::cerr << "hepml registry serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+                  << ", answering the requests in flight" << std::endl;
+        (*server)->Shutdown();
+        std::error_code ec;
+        std::filesystem::remove_all(staging, ec);
         return absl::OkStatus();
       });
     });

@@ -71,6 +71,18 @@ const std::vector<Migration>& SchemaMigrations() {
        {
            "CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)",
        }},
+      {3,
+       "experiments (named groups of runs) and run tags, for the MLflow-compatible REST API",
+       {
+           "CREATE TABLE experiments (id @ID@, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL,"
+           " created_by TEXT NOT NULL)",
+           // No REFERENCES: SQLite cannot drop such a column again, and the
+           // store checks the experiment exists when a run names one.
+           "ALTER TABLE runs ADD COLUMN experiment_id BIGINT",
+           "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_at)",
+           "CREATE TABLE run_tags (run_id BIGINT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,"
+           " value TEXT NOT NULL, PRIMARY KEY (run_id, key))",
+       }},
   };
   return kMigrations;
 }

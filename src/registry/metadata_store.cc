@@ -1,6 +1,7 @@
 #include "registry/metadata_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -696,6 +697,14 @@ static absl::Status CheckRunning(int64_t run, const std::string& status) {
   return absl::OkStatus();
 }
 
+// SQLite stores NaN as NULL, so NaN is refused on both backends alike.
+static absl::Status CheckMetricValue(const std::string& key, double value) {
+  if (std::isnan(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("metric '", key, "': NaN cannot be stored (infinities can)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std::string& host) {
   int64_t id = 0;
   absl::Status s = Write([&]() -> absl::Status {
@@ -704,9 +713,12 @@ absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std
       HEPML_ASSIGN_OR_RETURN(int64_t dv, DatasetVersionId(d));
       inputs.push_back(dv);
     }
+    if (start.experiment_id) HEPML_RETURN_IF_ERROR(GetExperiment(*start.experiment_id).status());
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO runs (name, status, host, code_version, created_by,"
-                                                 " start_at) VALUES (?, 'running', ?, ?, ?, ?) RETURNING id",
-                                                 {start.name, host, start.code_version, user_, NowMs()}));
+                                                 " start_at, experiment_id) VALUES (?, 'running', ?, ?, ?, ?, ?)"
+                                                 " RETURNING id",
+                                                 {start.name, host, start.code_version, user_, NowMs(),
+                                                  Opt(start.experiment_id)}));
     id = rows.at(0).Int(0);
     for (const auto& [k, v] : start.params) {
       HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)", {id, k, v}));
@@ -736,6 +748,7 @@ absl::Status MetadataStore::LogParam(int64_t run, const std::string& key, const 
 
 absl::Status MetadataStore::LogMetric(int64_t run, const std::string& key, double value, int64_t step) {
   if (key.empty()) return absl::InvalidArgumentError("metric name is empty");
+  HEPML_RETURN_IF_ERROR(CheckMetricValue(key, value));
   absl::Status s = Write([&]() -> absl::Status {
     HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
@@ -778,7 +791,8 @@ absl::Status MetadataStore::EndRun(int64_t run, const RunEnd& end) {
 
 absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT id, name, status, host, code_version, created_by, start_at,"
-                                               " end_at, cpu_seconds, gpu_seconds, peak_memory_bytes FROM runs"
+                                               " end_at, cpu_seconds, gpu_seconds, peak_memory_bytes, experiment_id"
+                                               " FROM runs"
                                                " WHERE id = ?",
                                                {run}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown run ", run));
@@ -795,6 +809,9 @@ absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
   if (!r.IsNull(8)) info.cpu_seconds = r.Double(8);
   if (!r.IsNull(9)) info.gpu_seconds = r.Double(9);
   info.peak_memory_bytes = r.OptInt(10);
+  info.experiment_id = r.OptInt(11);
+  HEPML_ASSIGN_OR_RETURN(auto tags, db_->Query("SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key", {run}));
+  for (const auto& t : tags) info.tags[t.Text(0)] = t.Text(1);
   HEPML_ASSIGN_OR_RETURN(auto params, db_->Query("SELECT key, value FROM run_params WHERE run_id = ? ORDER BY key", {run}));
   for (const auto& p : params) info.params[p.Text(0)] = p.Text(1);
   HEPML_ASSIGN_OR_RETURN(auto metrics, db_->Query("SELECT key, step, value, logged_at FROM run_metrics WHERE run_id = ?"
@@ -808,6 +825,138 @@ absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
                                                  {run}));
   for (const auto& i : inputs) info.inputs.push_back({i.Text(0), i.Int(1)});
   return info;
+}
+
+absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const std::string& value) {
+  if (key.empty()) return absl::InvalidArgumentError("tag name is empty");
+  return Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(RunStatus(run).status());
+    return db_->Exec("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+                     " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                     {run, key, value});
+  });
+}
+
+absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
+  for (const auto& [k, v] : b.params)
+    if (k.empty()) return absl::InvalidArgumentError("parameter name is empty");
+  for (const auto& m : b.metrics) {
+    if (m.key.empty()) return absl::InvalidArgumentError("metric name is empty");
+    HEPML_RETURN_IF_ERROR(CheckMetricValue(m.key, m.value));
+  }
+  for (const auto& [k, v] : b.tags)
+    if (k.empty()) return absl::InvalidArgumentError("tag name is empty");
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    if (!b.params.empty() || !b.metrics.empty()) HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
+    // Parameters already there are compared, not inserted: a failed INSERT
+    // would abort the whole transaction on PostgreSQL.
+    std::map<std::string, std::string> have;
+    if (!b.params.empty()) {
+      HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT key, value FROM run_params WHERE run_id = ?", {run}));
+      for (const auto& r : rows) have[r.Text(0)] = r.Text(1);
+    }
+    for (const auto& [k, v] : b.params) {
+      auto it = have.find(k);
+      if (it != have.end()) {
+        if (it->second == v) continue;
+        return absl::AlreadyExistsError(absl::StrCat("run ", run, " already has parameter '", k, "' = '", it->second,
+                                                     "'; parameters cannot change"));
+      }
+      HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)", {run, k, v}));
+      have[k] = v;
+    }
+    const int64_t now = NowMs();
+    for (const auto& m : b.metrics) {
+      absl::Status e = db_->Exec("INSERT INTO run_metrics (run_id, key, step, value, logged_at) VALUES (?, ?, ?, ?, ?)",
+                                 {run, m.key, m.step, m.value, now});
+      if (absl::IsAlreadyExists(e)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("run ", run, " already has metric '", m.key, "' at step ", m.step));
+      }
+      HEPML_RETURN_IF_ERROR(e);
+    }
+    for (const auto& [k, v] : b.tags) {
+      HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+                                      " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                                      {run, k, v}));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<RunInfo>> MetadataStore::SearchRuns(const std::vector<int64_t>& experiment_ids,
+                                                               int64_t max_results) {
+  if (max_results <= 0) return absl::InvalidArgumentError("max_results must be positive");
+  std::vector<RunInfo> out;
+  if (experiment_ids.empty()) return out;
+  std::string where;
+  std::vector<SqlValue> args;
+  for (int64_t e : experiment_ids) {
+    if (!where.empty()) where += " OR ";
+    if (e == 0) {
+      where += "experiment_id IS NULL";
+    } else {
+      where += "experiment_id = ?";
+      args.push_back(e);
+    }
+  }
+  args.push_back(max_results);
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat("SELECT id FROM runs WHERE ", where,
+                                                            " ORDER BY start_at DESC, id DESC LIMIT ?"),
+                                               args));
+  for (const auto& r : rows) {
+    HEPML_ASSIGN_OR_RETURN(RunInfo info, GetRun(r.Int(0)));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Experiments
+
+namespace {
+constexpr const char* kExperimentSelect = "SELECT id, name, created_by, created_at FROM experiments";
+Experiment ExperimentFromRow(const SqlRow& r) { return {r.Int(0), r.Text(1), r.Text(2), r.Int(3)}; }
+}  // namespace
+
+absl::StatusOr<Experiment> MetadataStore::CreateExperiment(const std::string& name) {
+  if (name.empty() || name.size() > 256) {
+    return absl::InvalidArgumentError("experiment name must be 1-256 characters");
+  }
+  Experiment e;
+  absl::Status s = Write([&]() -> absl::Status {
+    e.name = name;
+    e.created_by = user_;
+    e.created_at_ms = NowMs();
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO experiments (name, created_at, created_by)"
+                                                 " VALUES (?, ?, ?) RETURNING id",
+                                                 {name, e.created_at_ms, user_}));
+    e.id = rows.at(0).Int(0);
+    return absl::OkStatus();
+  });
+  if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError(absl::StrCat("experiment '", name, "' already exists"));
+  if (!s.ok()) return s;
+  return e;
+}
+
+absl::StatusOr<Experiment> MetadataStore::GetExperiment(int64_t id) {
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " WHERE id = ?"), {id}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown experiment ", id));
+  return ExperimentFromRow(rows[0]);
+}
+
+absl::StatusOr<Experiment> MetadataStore::GetExperimentByName(const std::string& name) {
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " WHERE name = ?"), {name}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
+  return ExperimentFromRow(rows[0]);
+}
+
+absl::StatusOr<std::vector<Experiment>> MetadataStore::ListExperiments() {
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " ORDER BY id")));
+  std::vector<Experiment> out;
+  for (const auto& r : rows) out.push_back(ExperimentFromRow(r));
+  return out;
 }
 
 // ---------------------------------------------------------------------------

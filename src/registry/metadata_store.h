@@ -81,6 +81,14 @@ class MetadataStore {
   absl::Status AddArtifact(int64_t run, const FileEntry& file);
   absl::Status EndRun(int64_t run, const RunEnd& end);
   absl::StatusOr<RunInfo> GetRun(int64_t run);
+  absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
+  absl::Status LogBatch(int64_t run, const RunBatch& batch);
+  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
+
+  absl::StatusOr<Experiment> CreateExperiment(const std::string& name);
+  absl::StatusOr<Experiment> GetExperiment(int64_t id);
+  absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
+  absl::StatusOr<std::vector<Experiment>> ListExperiments();
 
   absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version);
   absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version);

@@ -511,6 +511,35 @@ absl::StatusOr<RunInfo> Registry::GetRun(int64_t run) {
   LOCKED;
   return impl_->md->GetRun(run);
 }
+absl::Status Registry::LogBatch(int64_t run, const RunBatch& batch) {
+  LOCKED;
+  return impl_->md->LogBatch(run, batch);
+}
+absl::Status Registry::SetRunTag(int64_t run, const std::string& key, const std::string& value) {
+  LOCKED;
+  return impl_->md->SetRunTag(run, key, value);
+}
+absl::StatusOr<std::vector<RunInfo>> Registry::SearchRuns(const std::vector<int64_t>& experiment_ids,
+                                                          int64_t max_results) {
+  LOCKED;
+  return impl_->md->SearchRuns(experiment_ids, max_results);
+}
+absl::StatusOr<Experiment> Registry::CreateExperiment(const std::string& name) {
+  LOCKED;
+  return impl_->md->CreateExperiment(name);
+}
+absl::StatusOr<Experiment> Registry::GetExperiment(int64_t id) {
+  LOCKED;
+  return impl_->md->GetExperiment(id);
+}
+absl::StatusOr<Experiment> Registry::GetExperimentByName(const std::string& name) {
+  LOCKED;
+  return impl_->md->GetExperimentByName(name);
+}
+absl::StatusOr<std::vector<Experiment>> Registry::ListExperiments() {
+  LOCKED;
+  return impl_->md->ListExperiments();
+}
 
 absl::StatusOr<Lineage> Registry::Upstream(const std::string& model, int64_t version) {
   LOCKED;

@@ -413,6 +413,83 @@ TEST_P(RegistryTest, IntervalsResolveRunsAndRefuseOverlaps) {
   EXPECT_EQ((*entries)[0].tag, "btag_2026");
 }
 
+TEST_P(RegistryTest, ExperimentsGroupRunsAndTagsAnnotateThem) {
+  auto e = reg_->CreateExperiment("btag-training");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->CreateExperiment("btag-training").status()));
+  auto by_name = reg_->GetExperimentByName("btag-training");
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_EQ(by_name->id, e->id);
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetExperiment(e->id + 100).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->StartRun({.name = "x", .experiment_id = e->id + 100}).status()));
+
+  auto r1 = reg_->StartRun({.name = "first", .experiment_id = e->id});
+  auto r2 = reg_->StartRun({.name = "second", .experiment_id = e->id});
+  auto loose = reg_->StartRun({.name = "loose"});
+  ASSERT_TRUE(r1.ok() && r2.ok() && loose.ok());
+  ASSERT_TRUE(reg_->SetRunTag(*r1, "team", "flavour").ok());
+  ASSERT_TRUE(reg_->SetRunTag(*r1, "team", "btag").ok());  // replaced
+  ASSERT_TRUE(reg_->EndRun(*r1, {}).ok());
+  ASSERT_TRUE(reg_->SetRunTag(*r1, "reviewed", "yes").ok());  // tags outlive the run
+  EXPECT_TRUE(absl::IsNotFound(reg_->SetRunTag(9999, "k", "v")));
+  auto run = reg_->GetRun(*r1);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->experiment_id, e->id);
+  EXPECT_EQ(run->tags, (std::map<std::string, std::string>{{"reviewed", "yes"}, {"team", "btag"}}));
+
+  auto in_exp = reg_->SearchRuns({e->id}, 100);
+  ASSERT_TRUE(in_exp.ok()) << in_exp.status();
+  ASSERT_EQ(in_exp->size(), 2u);
+  EXPECT_EQ((*in_exp)[0].id, *r2);  // newest first
+  EXPECT_EQ((*in_exp)[1].id, *r1);
+  auto limited = reg_->SearchRuns({e->id, 0}, 1);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->size(), 1u);
+  auto none = reg_->SearchRuns({0}, 100);
+  ASSERT_TRUE(none.ok());
+  ASSERT_EQ(none->size(), 1u);
+  EXPECT_EQ((*none)[0].id, *loose);
+  EXPECT_FALSE(reg_->GetRun(*loose)->experiment_id.has_value());
+}
+
+TEST_P(RegistryTest, LogBatchIsAllOrNothing) {
+  auto run = reg_->StartRun({.name = "batch"});
+  ASSERT_TRUE(run.ok());
+  RunBatch first;
+  first.params = {{"lr", "0.01"}};
+  first.metrics = {{"loss", 0, 0.9, 0}, {"loss", 1, 0.5, 0}};
+  first.tags = {{"team", "btag"}};
+  ASSERT_TRUE(reg_->LogBatch(*run, first).ok());
+  RunBatch again;  // the same parameter value again is fine
+  again.params = {{"lr", "0.01"}, {"epochs", "3"}};
+  ASSERT_TRUE(reg_->LogBatch(*run, again).ok());
+
+  RunBatch conflicting;
+  conflicting.params = {{"dropout", "0.1"}};
+  conflicting.metrics = {{"loss", 2, 0.3, 0}, {"loss", 1, 0.4, 0}};  // step 1 is taken
+  conflicting.tags = {{"team", "flavour"}};
+  absl::Status s = reg_->LogBatch(*run, conflicting);
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  RunBatch changed;
+  changed.params = {{"lr", "0.1"}};
+  s = reg_->LogBatch(*run, changed);
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'lr'")) << s;
+
+  auto info = reg_->GetRun(*run);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->params, (std::map<std::string, std::string>{{"epochs", "3"}, {"lr", "0.01"}}));
+  ASSERT_EQ(info->metrics.size(), 2u);  // nothing of the refused batches
+  EXPECT_EQ(info->metrics[1].value, 0.5);
+  EXPECT_EQ(info->tags.at("team"), "btag");
+
+  ASSERT_TRUE(reg_->EndRun(*run, {}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->LogBatch(*run, again)));
+  RunBatch tags_only;
+  tags_only.tags = {{"reviewed", "yes"}};
+  EXPECT_TRUE(reg_->LogBatch(*run, tags_only).ok());
+}
+
 TEST_P(RegistryTest, DatasetsRunsAndLineage) {
   WriteFile(dir_ / "a.csv", "x,y\n1,2\n");
   WriteFile(dir_ / "b.csv", "x,y\n3,4\n");
@@ -653,6 +730,11 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
     // Take the database back to schema version 1.
     auto db = MetadataDb::Open(uri_);
     ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE run_tags").ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX runs_by_experiment").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE runs DROP COLUMN experiment_id").ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE experiments").ok());
+    ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 3").ok());
     ASSERT_TRUE((*db)->Exec("DROP INDEX iovs_by_tag_first_time").ok());
     ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 2").ok());
   }
@@ -662,8 +744,9 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
   auto db = MetadataDb::Open(uri_);
   auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
   ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 2u);
+  ASSERT_EQ(rows->size(), 3u);
   EXPECT_EQ((*rows)[1].Int(0), 2);
+  EXPECT_EQ((*rows)[2].Int(0), 3);
   // The index of migration 2 is back: creating it again fails.
   EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
 }
@@ -694,7 +777,7 @@ TEST_P(RegistryTest, ConcurrentFirstOpensMigrateOnce) {
   ASSERT_TRUE(db.ok());
   auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
   ASSERT_TRUE(rows.ok());
-  EXPECT_EQ(rows->size(), 2u);
+  EXPECT_EQ(rows->size(), 3u);
   auto models = (*db)->Query("SELECT count(*) FROM models");
   ASSERT_TRUE(models.ok());
   EXPECT_EQ((*models)[0].Int(0), kOpeners);

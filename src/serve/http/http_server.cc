@@ -1,9 +1,13 @@
 #include "serve/http/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <chrono>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/file_body.hpp>
 
 #include "absl/strings/str_cat.h"
 
@@ -14,9 +18,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-// Largest request body accepted (a large batch of tensors).
-constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 30;
-
 struct HttpServer::Connection {
   explicit Connection(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
@@ -24,14 +25,53 @@ struct HttpServer::Connection {
   std::thread thread;
 };
 
-HttpServer::HttpServer(HttpHandler handler, size_t max_connections)
-    : handler_(std::move(handler)), max_connections_(max_connections), acceptor_(io_) {}
+namespace {
+
+// Closing a socket with unread bytes sends a reset, which can destroy the
+// answer before the client reads it: stop sending, then read and drop what
+// the client still sends, for at most 2 s and 64 MiB.
+void DrainBeforeClose(tcp::socket& socket) {
+  boost::system::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  const int fd = socket.native_handle();
+  char buf[65536];
+  uint64_t total = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (total < (uint64_t{64} << 20)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    total += static_cast<uint64_t>(n);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpFileHandler handler, const HttpServerOptions& options)
+    : handler_(std::move(handler)),
+      max_connections_(options.max_connections),
+      max_body_bytes_(options.max_body_bytes),
+      acceptor_(io_) {}
 
 HttpServer::~HttpServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port, HttpHandler handler,
                                                               size_t max_connections) {
-  std::unique_ptr<HttpServer> server(new HttpServer(std::move(handler), max_connections));
+  HttpServerOptions options;
+  options.max_connections = max_connections;
+  return Start(
+      host, port,
+      [handler = std::move(handler)](const HttpRequest& req, HttpResponse& res, HttpFileReply*) { handler(req, res); },
+      options);
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port,
+                                                              HttpFileHandler handler,
+                                                              const HttpServerOptions& options) {
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(handler), options));
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("host '", host, "' is not an IP address"));
@@ -87,13 +127,26 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       conn->busy = false;
     }
     http::request_parser<http::string_body> parser;
-    parser.body_limit(kMaxBodyBytes);
+    parser.body_limit(max_body_bytes_);
     http::read(conn->socket, buffer, parser, ec);
     {
       std::lock_guard<std::mutex> lock(mu_);
       conn->busy = true;
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
+    if (ec == http::error::body_limit) {
+      // The rest of the body is unread: answer 413 and close.
+      HttpResponse res{http::status::payload_too_large, 11};
+      res.set(http::field::content_type, "application/json");
+      res.body() = absl::StrCat("{\"error_code\":\"PAYLOAD_TOO_LARGE\",\"error\":\"request body larger than ",
+                                max_body_bytes_, " bytes\",\"message\":\"request body larger than ",
+                                max_body_bytes_, " bytes\"}");
+      res.keep_alive(false);
+      res.prepare_payload();
+      http::write(conn->socket, res, ec);
+      DrainBeforeClose(conn->socket);
+      break;
+    }
     if (ec) {
       // Malformed HTTP: answer 400 and close (the stream cannot be resynced).
       HttpResponse res{http::status::bad_request, 11};
@@ -107,9 +160,12 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
     HttpRequest req = parser.release();
     HttpResponse res{http::status::ok, req.version()};
     res.set(http::field::server, "hepml");
+    HttpFileReply file;
     try {
-      handler_(req, res);
+      handler_(req, res, &file);
     } catch (const std::exception& e) {
+      if (file.done) file.done();
+      file = HttpFileReply{};
       // Handlers return errors as responses; this is a last guard so that no
       // request can take the server down.
       res = HttpResponse{http::status::internal_server_error, req.version()};
@@ -120,6 +176,26 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) keep_alive = false;
+    }
+    if (!file.path.empty()) {
+      // Streamed from disk in chunks by file_body, never read whole.
+      http::response<http::file_body> fres{res.result(), res.version()};
+      for (const auto& field : res) fres.set(field.name_string(), field.value());
+      fres.body().open(file.path.c_str(), beast::file_mode::scan, ec);
+      if (ec) {
+        res = HttpResponse{http::status::internal_server_error, req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.body() = absl::StrCat("{\"error\":\"cannot read the file to send\"}");
+      } else {
+        fres.keep_alive(keep_alive);
+        fres.prepare_payload();
+        http::write(conn->socket, fres, ec);
+        fres.body().close();
+        if (file.done) file.done();
+        if (ec || !keep_alive) break;
+        continue;
+      }
+      if (file.done) file.done();
     }
     res.keep_alive(keep_alive);
     res.prepare_payload();

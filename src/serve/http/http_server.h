@@ -25,12 +25,31 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
 
+// A file to answer with instead of the response's string body: the server
+// streams it from disk with the response's status and headers, then calls
+// `done` (e.g. to remove a temporary copy), sent or not.
+struct HttpFileReply {
+  std::string path;
+  std::function<void()> done;
+};
+// A handler that may answer with a file: it sets `file->path`.
+using HttpFileHandler = std::function<void(const HttpRequest&, HttpResponse&, HttpFileReply* file)>;
+
+struct HttpServerOptions {
+  // Beyond this many open connections, a new one is answered 503 and closed.
+  size_t max_connections = 1024;
+  // A request whose body is larger is answered 413 and its connection closed.
+  uint64_t max_body_bytes = uint64_t{1} << 30;
+};
+
 class HttpServer {
  public:
   // Binds host:port (0: any free port) and starts accepting. Beyond
   // `max_connections` open connections, a new one is answered 503 and closed.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, HttpHandler handler,
                                                            size_t max_connections = 1024);
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, HttpFileHandler handler,
+                                                           const HttpServerOptions& options);
   ~HttpServer();  // Shutdown()
 
   int port() const { return port_; }
@@ -41,12 +60,13 @@ class HttpServer {
 
  private:
   struct Connection;
-  HttpServer(HttpHandler handler, size_t max_connections);
+  HttpServer(HttpFileHandler handler, const HttpServerOptions& options);
   void Accept();
   void Serve(std::shared_ptr<Connection> conn);
 
-  HttpHandler handler_;
+  HttpFileHandler handler_;
   const size_t max_connections_;
+  const uint64_t max_body_bytes_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   int port_ = 0;

@@ -2,6 +2,8 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <atomic>
+#include <cstdio>
 #include <future>
 
 #include "gtest/gtest.h"
@@ -96,6 +98,71 @@ TEST(HttpServerTest, MalformedRequestGets400) {
   EXPECT_EQ(c.Read().result(), http::status::bad_request);
   Client d((*server)->port());
   EXPECT_EQ(d.Get("/still").body(), "/still");
+}
+
+TEST(HttpServerTest, BodyOverTheLimitGets413AndTheServerCarriesOn) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1000;
+  auto server = HttpServer::Start(
+      "127.0.0.1", 0,
+      [](const HttpRequest& req, HttpResponse& res, HttpFileReply*) { res.body() = std::to_string(req.body().size()); },
+      options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  HttpRequest req{http::verb::post, "/big", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = std::string(200000, 'x');
+  req.prepare_payload();
+  http::write(c.socket, req);
+  HttpResponse res = c.Read();
+  EXPECT_EQ(res.result(), http::status::payload_too_large);
+  EXPECT_NE(res.body().find("larger than 1000 bytes"), std::string::npos) << res.body();
+  Client d((*server)->port());
+  HttpRequest small{http::verb::post, "/small", 11};
+  small.set(http::field::host, "127.0.0.1");
+  small.body() = std::string(1000, 'x');
+  small.prepare_payload();
+  http::write(d.socket, small);
+  EXPECT_EQ(d.Read().body(), "1000");
+}
+
+TEST(HttpServerTest, FileRepliesAreStreamedAndReleased) {
+  std::string path = ::testing::TempDir() + "/http_server_test_file.bin";
+  std::string content(3 << 20, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 7 + i / 4096);
+  {
+    FILE* f = fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fwrite(content.data(), 1, content.size(), f);
+    fclose(f);
+  }
+  std::atomic<int> released{0};
+  auto server = HttpServer::Start(
+      "127.0.0.1", 0,
+      [&](const HttpRequest& req, HttpResponse& res, HttpFileReply* file) {
+        res.set(http::field::content_type, "application/octet-stream");
+        if (req.target() == "/file") {
+          file->path = path;
+          file->done = [&] { released++; };
+        } else if (req.target() == "/missing") {
+          file->path = path + ".missing";
+          file->done = [&] { released++; };
+        } else {
+          res.body() = "plain";
+        }
+      },
+      HttpServerOptions{});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  HttpResponse res = c.Get("/file");
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res[http::field::content_type], "application/octet-stream");
+  EXPECT_TRUE(res.body() == content) << "got " << res.body().size() << " bytes";
+  EXPECT_EQ(c.Get("/other").body(), "plain");  // the connection carries on
+  EXPECT_EQ(c.Get("/missing").result(), http::status::internal_server_error);
+  EXPECT_EQ(c.Get("/other").body(), "plain");
+  EXPECT_EQ(released.load(), 2);
+  std::remove(path.c_str());
 }
 
 TEST(HttpServerTest, PortInUseIsAnError) {

@@ -1,0 +1,1082 @@
+#include "registry/rest_api.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "hepml/status.h"
+#include "nlohmann/json.hpp"
+
+namespace hepml::registry {
+namespace {
+
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+using json = nlohmann::ordered_json;
+
+// ---------------------------------------------------------------------------
+// Requests: path segments and arguments
+
+std::string UrlDecode(const std::string& s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+struct Call {
+  http::verb method;
+  std::vector<std::string> segments;  // decoded path segments
+  json args = json::object();         // query parameters, then the JSON body's fields
+};
+
+// Query parameters and a JSON object body, merged (the body wins). A
+// repeated query parameter becomes an array (MLflow's GET lists).
+absl::StatusOr<Call> ParseCall(const serve::HttpRequest& req) {
+  Call call;
+  call.method = req.method();
+  std::string target(req.target());
+  std::string path = target, query;
+  if (auto q = target.find('?'); q != std::string::npos) {
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+  for (absl::string_view seg : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    call.segments.push_back(UrlDecode(std::string(seg), false));
+  }
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    auto eq = pair.find('=');
+    std::string key = UrlDecode(std::string(pair.substr(0, eq)), true);
+    std::string value = eq == absl::string_view::npos ? "" : UrlDecode(std::string(pair.substr(eq + 1)), true);
+    if (!call.args.contains(key)) {
+      call.args[key] = value;
+    } else {
+      if (!call.args[key].is_array()) call.args[key] = json::array({call.args[key]});
+      call.args[key].push_back(value);
+    }
+  }
+  const std::string& body = req.body();
+  if (!body.empty() && !absl::StripAsciiWhitespace(body).empty()) {
+    json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return absl::InvalidArgumentError("the request body is not valid JSON");
+    if (!parsed.is_object()) return absl::InvalidArgumentError("the request body must be a JSON object");
+    // Moved, never copied: a copy of deeply nested JSON would recurse.
+    for (auto& [k, v] : parsed.items()) call.args[k] = std::move(v);
+  }
+  return call;
+}
+
+// Typed access to one argument; errors name the field and what it must be.
+absl::StatusOr<std::optional<std::string>> OptString(const json& args, const std::string& key) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a string"));
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+absl::StatusOr<std::string> String(const json& args, const std::string& key) {
+  HEPML_ASSIGN_OR_RETURN(auto v, OptString(args, key));
+  if (!v || v->empty()) return absl::InvalidArgumentError(absl::StrCat("missing field '", key, "'"));
+  return *v;
+}
+
+// An integer given as a JSON number or as a decimal string (protobuf's JSON
+// writes int64 as strings).
+absl::StatusOr<std::optional<int64_t>> IntValue(const json* it, const std::string& key) {
+  if (it == nullptr || it->is_null()) return std::optional<int64_t>();
+  if (it->is_number_integer() && !it->is_number_unsigned()) return std::optional<int64_t>(it->get<int64_t>());
+  if (it->is_number_unsigned()) {
+    uint64_t u = it->get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(absl::StrCat("field '", key, "' is out of range (a 64-bit integer)"));
+    }
+    return std::optional<int64_t>(static_cast<int64_t>(u));
+  }
+  if (it->is_string()) {
+    int64_t v = 0;
+    if (absl::SimpleAtoi(it->get<std::string>(), &v)) return std::optional<int64_t>(v);
+    std::string got = it->get<std::string>();
+    if (got.size() > 64) got = absl::StrCat(got.substr(0, 64), "...");
+    return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a 64-bit integer, got '", got, "'"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be an integer"));
+}
+
+absl::StatusOr<std::optional<int64_t>> OptInt(const json& args, const std::string& key) {
+  auto it = args.find(key);
+  return IntValue(it == args.end() ? nullptr : &*it, key);
+}
+
+absl::StatusOr<int64_t> Int(const json& args, const std::string& key) {
+  HEPML_ASSIGN_OR_RETURN(auto v, OptInt(args, key));
+  if (!v) return absl::InvalidArgumentError(absl::StrCat("missing field '", key, "'"));
+  return *v;
+}
+
+absl::StatusOr<double> Double(const json& args, const std::string& key) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return absl::InvalidArgumentError(absl::StrCat("missing field '", key, "'"));
+  if (it->is_number()) return it->get<double>();
+  double d = 0;
+  if (it->is_string() && absl::SimpleAtod(it->get<std::string>(), &d)) return d;
+  return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a number"));
+}
+
+// A list of {"key": ..., "value": ...} objects (MLflow's tags and params).
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KeyValues(const json& args, const std::string& key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return out;
+  if (!it->is_array()) return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a list"));
+  for (const json& item : *it) {
+    if (!item.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat("each of '", key, "' must be an object {key, value}"));
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string k, String(item, "key"));
+    HEPML_ASSIGN_OR_RETURN(auto v, OptString(item, "value"));
+    out.emplace_back(k, v.value_or(""));
+  }
+  return out;
+}
+
+// An id the API hands out as a string ("12"): a positive integer.
+absl::StatusOr<int64_t> Id(const json& args, const std::string& key, const std::string& what) {
+  HEPML_ASSIGN_OR_RETURN(auto v, OptInt(args, key));
+  if (!v) return absl::InvalidArgumentError(absl::StrCat("missing field '", key, "'"));
+  if (*v <= 0) return absl::NotFoundError(absl::StrCat("unknown ", what, " ", *v));
+  return *v;
+}
+
+absl::StatusOr<int64_t> RunId(const json& args) {
+  // MLflow clients send run_id, older ones run_uuid.
+  if (args.contains("run_id") && !args["run_id"].is_null()) return Id(args, "run_id", "run");
+  if (args.contains("run_uuid") && !args["run_uuid"].is_null()) return Id(args, "run_uuid", "run");
+  return absl::InvalidArgumentError("missing field 'run_id'");
+}
+
+absl::StatusOr<int64_t> VersionNumber(const std::string& s) {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(s, &v) || v <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("version '", s, "' is not a positive integer"));
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Answers
+
+struct Reply {
+  json body = json::object();
+  std::string file_path;  // stream this file instead of `body`
+  std::string file_name;
+  std::function<void()> done;
+};
+
+constexpr const char* kHttpStatusPayload = "hepml.dev/http-status";
+
+// A request with the wrong method for an existing path: 405.
+absl::Status WrongMethod(const std::string& message) {
+  absl::Status s = absl::InvalidArgumentError(message);
+  s.SetPayload(kHttpStatusPayload, absl::Cord("405"));
+  return s;
+}
+
+int HttpStatusFor(const absl::Status& s) {
+  if (s.GetPayload(kHttpStatusPayload)) return 405;
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+// MLflow's error codes, which its clients read.
+const char* ErrorCodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+      return "INVALID_PARAMETER_VALUE";
+    case absl::StatusCode::kNotFound:
+      return "RESOURCE_DOES_NOT_EXIST";
+    case absl::StatusCode::kAlreadyExists:
+      return "RESOURCE_ALREADY_EXISTS";
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
+      return "INVALID_STATE";
+    case absl::StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kUnavailable:
+      return "TEMPORARILY_UNAVAILABLE";
+    default:
+      return "INTERNAL_ERROR";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// JSON shapes: native
+
+json FilesJson(const std::vector<FileEntry>& files) {
+  json j = json::array();
+  for (const auto& f : files) j.push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}});
+  return j;
+}
+
+json SignatureJson(const std::vector<TensorSignature>& s) {
+  json a = json::array();
+  for (const auto& t : s) a.push_back({{"name", t.name}, {"type", t.type}});
+  return a;
+}
+
+json VersionJson(const ModelVersion& v) {
+  json j;
+  j["model"] = v.model;
+  j["version"] = v.version;
+  j["files"] = FilesJson(v.files);
+  j["inputs"] = SignatureJson(v.inputs);
+  j["outputs"] = SignatureJson(v.outputs);
+  j["params"] = v.params;
+  j["metrics"] = json::object();
+  for (const auto& [k, m] : v.metrics) j["metrics"][k] = std::isfinite(m) ? json(m) : json(nullptr);
+  j["tags"] = v.tags;
+  j["source_run"] = v.source_run ? json(*v.source_run) : json(nullptr);
+  json ds = json::array();
+  for (const auto& d : v.datasets) ds.push_back(absl::StrCat(d.dataset, "@", d.version));
+  j["datasets"] = ds;
+  j["code_version"] = v.code_version;
+  j["aliases"] = v.aliases;
+  j["created_by"] = v.created_by;
+  j["created_at_ms"] = v.created_at_ms;
+  return j;
+}
+
+json ModelJson(const ModelInfo& m) {
+  return {{"name", m.name},
+          {"description", m.description},
+          {"latest_version", m.latest_version},
+          {"created_at_ms", m.created_at_ms}};
+}
+
+json IntervalJson(const Interval& iv) {
+  json j = {{"tag", iv.tag},
+            {"first_run", iv.range.first_run},
+            {"last_run", iv.range.last_run},
+            {"model", iv.model},
+            {"version", iv.version}};
+  j["first_time"] = iv.range.first_time ? json(*iv.range.first_time) : json(nullptr);
+  j["last_time"] = iv.range.last_time ? json(*iv.range.last_time) : json(nullptr);
+  return j;
+}
+
+json LineageJson(const Lineage& l) {
+  json nodes = json::array(), edges = json::array();
+  for (const auto& n : l.nodes) nodes.push_back({{"kind", n.kind}, {"ref", n.ref}});
+  for (const auto& e : l.edges) edges.push_back({{"from", e.from}, {"relation", e.relation}, {"to", e.to}});
+  return {{"nodes", nodes}, {"edges", edges}};
+}
+
+json AliasMoveJson(const AliasMove& m) {
+  return {{"model", m.model},
+          {"alias", m.alias},
+          {"from_version", m.from_version ? json(*m.from_version) : json(nullptr)},
+          {"to_version", m.to_version ? json(*m.to_version) : json(nullptr)},
+          {"moved_by", m.moved_by},
+          {"moved_at_ms", m.moved_at_ms}};
+}
+
+// ---------------------------------------------------------------------------
+// JSON shapes: MLflow
+
+json MlflowNumber(double v) {
+  // JSON has no NaN/Infinity; protobuf's JSON writes them as strings.
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return v;
+}
+
+std::string MlflowStatus(const std::string& status) { return absl::AsciiStrToUpper(status); }
+
+json KeyValueList(const std::map<std::string, std::string>& m) {
+  json a = json::array();
+  for (const auto& [k, v] : m) a.push_back({{"key", k}, {"value", v}});
+  return a;
+}
+
+json MlflowRunInfo(const RunInfo& r) {
+  json info = {{"run_id", absl::StrCat(r.id)},
+               {"run_uuid", absl::StrCat(r.id)},
+               {"run_name", r.name},
+               {"experiment_id", absl::StrCat(r.experiment_id.value_or(0))},
+               {"user_id", r.created_by},
+               {"status", MlflowStatus(r.status)},
+               {"start_time", r.start_ms}};
+  if (r.end_ms) info["end_time"] = *r.end_ms;
+  info["artifact_uri"] = "";
+  info["lifecycle_stage"] = "active";
+  return info;
+}
+
+json MlflowRun(const RunInfo& r) {
+  // data.metrics holds each key's latest value: the highest step (points
+  // come sorted by key, then step).
+  json metrics = json::array();
+  for (size_t i = 0; i < r.metrics.size(); ++i) {
+    const MetricPoint& p = r.metrics[i];
+    if (i + 1 < r.metrics.size() && r.metrics[i + 1].key == p.key) continue;
+    metrics.push_back({{"key", p.key}, {"value", MlflowNumber(p.value)}, {"timestamp", p.time_ms}, {"step", p.step}});
+  }
+  return {{"info", MlflowRunInfo(r)},
+          {"data", {{"metrics", metrics}, {"params", KeyValueList(r.params)}, {"tags", KeyValueList(r.tags)}}},
+          {"inputs", json::object()}};
+}
+
+json MlflowExperiment(const Experiment& e) {
+  return {{"experiment_id", absl::StrCat(e.id)},
+          {"name", e.name},
+          {"artifact_location", ""},
+          {"lifecycle_stage", "active"},
+          {"creation_time", e.created_at_ms},
+          {"last_update_time", e.created_at_ms},
+          {"tags", json::array()}};
+}
+
+// Runs of no experiment are MLflow's default experiment 0.
+json MlflowDefaultExperiment() {
+  return {{"experiment_id", "0"},     {"name", "Default"},        {"artifact_location", ""},
+          {"lifecycle_stage", "active"}, {"creation_time", 0}, {"last_update_time", 0},
+          {"tags", json::array()}};
+}
+
+json MlflowModelVersion(const ModelVersion& v) {
+  // The source is the model file (the first .onnx one), else the first file.
+  const FileEntry* main = v.files.empty() ? nullptr : &v.files[0];
+  for (const auto& f : v.files) {
+    if (absl::EndsWith(f.name, ".onnx")) {
+      main = &f;
+      break;
+    }
+  }
+  json j = {{"name", v.model},
+            {"version", absl::StrCat(v.version)},
+            {"creation_timestamp", v.created_at_ms},
+            {"last_updated_timestamp", v.created_at_ms},
+            {"user_id", v.created_by},
+            {"current_stage", "None"},
+            {"description", ""},
+            // Where the files can be fetched: the native download endpoint.
+            {"source", main == nullptr ? std::string()
+                                       : absl::StrCat("/api/v1/models/", v.model, "/versions/", v.version, "/files/",
+                                                      main->name)},
+            {"run_id", v.source_run ? absl::StrCat(*v.source_run) : std::string()},
+            {"status", "READY"},
+            {"tags", KeyValueList(v.tags)},
+            {"aliases", v.aliases}};
+  return j;
+}
+
+// ---------------------------------------------------------------------------
+// The handler
+
+class Handler {
+ public:
+  Handler(Registry& reg, const RestApiOptions& options) : reg_(reg), options_(options) {}
+
+  absl::StatusOr<Reply> Dispatch(const Call& c) {
+    const auto& s = c.segments;
+    if (s.size() >= 2 && s[0] == "api" && s[1] == "v1") return Native(c, {s.begin() + 2, s.end()});
+    if (s.size() >= 3 && s[0] == "api" && s[1] == "2.0" && s[2] == "mlflow") {
+      return Mlflow(c, absl::StrJoin(s.begin() + 3, s.end(), "/"));
+    }
+    if (s.empty() || (s.size() == 1 && s[0] == "health")) {
+      Reply r;
+      r.body = {{"status", "ok"}, {"metadata", reg_.metadata_uri()}, {"blobs", reg_.blob_uri()}};
+      return r;
+    }
+    return NoEndpoint(c);
+  }
+
+ private:
+  static absl::Status NoEndpoint(const Call& c) {
+    return absl::NotFoundError(absl::StrCat("no endpoint /", absl::StrJoin(c.segments, "/")));
+  }
+  static absl::Status Method(const Call& c, http::verb want) {
+    if (c.method == want) return absl::OkStatus();
+    return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)), " for /",
+                                                   absl::StrJoin(c.segments, "/"), ": use ",
+                                                   std::string(http::to_string(want))));
+  }
+
+  // ------------------------------------------------------------------ native
+  absl::StatusOr<Reply> Native(const Call& c, std::vector<std::string> p) {
+    Reply r;
+    const size_t n = p.size();
+    if (n == 1 && p[0] == "models") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+      HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
+      json a = json::array();
+      for (const auto& m : models) a.push_back(ModelJson(m));
+      r.body = {{"models", a}};
+      return r;
+    }
+    if (n == 2 && p[0] == "models") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+      HEPML_ASSIGN_OR_RETURN(auto m, reg_.GetModel(p[1]));
+      HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(p[1]));
+      r.body = ModelJson(m);
+      json vs = json::array();
+      for (const auto& v : versions) {
+        vs.push_back({{"version", v.version}, {"aliases", v.aliases}, {"created_at_ms", v.created_at_ms}});
+      }
+      r.body["versions"] = vs;
+      return r;
+    }
+    if (n >= 4 && p[0] == "models" && p[2] == "versions") {
+      HEPML_ASSIGN_OR_RETURN(int64_t version, VersionNumber(p[3]));
+      if (n == 4) {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetVersion(p[1], version));
+        r.body = VersionJson(v);
+        return r;
+      }
+      if (n == 5 && p[4] == "lineage") {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(auto l, reg_.Upstream(p[1], version));
+        r.body = LineageJson(l);
+        return r;
+      }
+      if (n >= 6 && p[4] == "files") {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        return Download(p[1], version, absl::StrJoin(p.begin() + 5, p.end(), "/"));
+      }
+    }
+    if (n >= 3 && p[0] == "models" && p[2] == "aliases") {
+      const std::string& model = p[1];
+      if (n == 3) {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_RETURN_IF_ERROR(reg_.GetModel(model).status());
+        HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(model));
+        json a = json::object();
+        for (const auto& v : versions)
+          for (const auto& alias : v.aliases) a[alias] = v.version;
+        r.body = {{"model", model}, {"aliases", a}};
+        return r;
+      }
+      const std::string& alias = p[3];
+      if (n == 5 && p[4] == "history") {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(auto moves, reg_.AliasHistory(model, alias));
+        json a = json::array();
+        for (const auto& m : moves) a.push_back(AliasMoveJson(m));
+        r.body = {{"model", model}, {"alias", alias}, {"moves", a}};
+        return r;
+      }
+      if (n == 4) {
+        if (c.method == http::verb::get) {
+          HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetAlias(model, alias));
+          r.body = VersionJson(v);
+          return r;
+        }
+        if (c.method == http::verb::put || c.method == http::verb::post) {
+          HEPML_ASSIGN_OR_RETURN(int64_t version, Int(c.args, "version"));
+          HEPML_RETURN_IF_ERROR(reg_.SetAlias(model, alias, version));
+          r.body = {{"model", model}, {"alias", alias}, {"version", version}};
+          return r;
+        }
+        if (c.method == http::verb::delete_) {
+          HEPML_RETURN_IF_ERROR(reg_.RemoveAlias(model, alias));
+          r.body = {{"model", model}, {"alias", alias}, {"removed", true}};
+          return r;
+        }
+        return WrongMethod(
+            absl::StrCat("wrong method ", std::string(http::to_string(c.method)), " for an alias: use GET, PUT or DELETE"));
+      }
+    }
+    if (n == 3 && p[0] == "tags" && p[2] == "intervals") {
+      if (c.method == http::verb::get) {
+        HEPML_ASSIGN_OR_RETURN(auto ivs, reg_.ListIntervals(p[1]));
+        json a = json::array();
+        for (const auto& iv : ivs) a.push_back(IntervalJson(iv));
+        r.body = {{"tag", p[1]}, {"intervals", a}};
+        return r;
+      }
+      if (c.method == http::verb::post) {
+        HEPML_ASSIGN_OR_RETURN(std::string model, String(c.args, "model"));
+        HEPML_ASSIGN_OR_RETURN(int64_t version, Int(c.args, "version"));
+        IntervalSpec range;
+        HEPML_ASSIGN_OR_RETURN(range.first_run, Int(c.args, "first_run"));
+        HEPML_ASSIGN_OR_RETURN(range.last_run, Int(c.args, "last_run"));
+        HEPML_ASSIGN_OR_RETURN(range.first_time, OptInt(c.args, "first_time"));
+        HEPML_ASSIGN_OR_RETURN(range.last_time, OptInt(c.args, "last_time"));
+        HEPML_RETURN_IF_ERROR(reg_.AddInterval(p[1], model, version, range));
+        Interval iv{p[1], range, model, version, 0};
+        r.body = IntervalJson(iv);
+        return r;
+      }
+      return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)),
+                                      " for a tag's intervals: use GET or POST"));
+    }
+    if (n == 1 && p[0] == "resolve") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+      HEPML_ASSIGN_OR_RETURN(std::string tag, String(c.args, "tag"));
+      HEPML_ASSIGN_OR_RETURN(int64_t run, Int(c.args, "run"));
+      HEPML_ASSIGN_OR_RETURN(auto iv, reg_.Resolve(tag, run));
+      r.body = IntervalJson(iv);
+      return r;
+    }
+    if (n == 5 && p[0] == "datasets" && p[2] == "versions" && p[4] == "lineage") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+      HEPML_ASSIGN_OR_RETURN(int64_t version, VersionNumber(p[3]));
+      HEPML_ASSIGN_OR_RETURN(auto l, reg_.Downstream(p[1], version));
+      r.body = LineageJson(l);
+      return r;
+    }
+    return NoEndpoint(c);
+  }
+
+  // Pulls the version into a private folder and streams the one file.
+  absl::StatusOr<Reply> Download(const std::string& model, int64_t version, const std::string& name) {
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetVersion(model, version));
+    bool known = false;
+    for (const auto& f : v.files) known = known || f.name == name;
+    if (!known) {
+      return absl::NotFoundError(absl::StrCat(model, "@", version, " has no file '", name, "'"));
+    }
+    static std::atomic<uint64_t> counter{0};
+    fs::path dir = fs::path(options_.staging_dir) / absl::StrCat("pull-", getpid(), "-", counter.fetch_add(1));
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot create staging folder: ", ec.message()));
+    auto cleanup = [dir] {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    };
+    auto pulled = reg_.Pull(absl::StrCat(model, "@", version), dir.string() + "/");
+    if (!pulled.ok()) {
+      cleanup();
+      return pulled.status();
+    }
+    Reply r;
+    r.file_path = (dir / name).string();
+    r.file_name = name;
+    r.done = cleanup;
+    return r;
+  }
+
+  // ------------------------------------------------------------------ MLflow
+  absl::StatusOr<Reply> Mlflow(const Call& c, const std::string& endpoint) {
+    using Fn = absl::StatusOr<json> (Handler::*)(const json&);
+    struct Route {
+      const char* path;
+      http::verb method;
+      Fn fn;
+    };
+    static const Route kRoutes[] = {
+        {"experiments/create", http::verb::post, &Handler::CreateExperiment},
+        {"experiments/get", http::verb::get, &Handler::GetExperiment},
+        {"experiments/get-by-name", http::verb::get, &Handler::GetExperimentByName},
+        {"experiments/search", http::verb::post, &Handler::SearchExperiments},
+        {"runs/create", http::verb::post, &Handler::CreateRun},
+        {"runs/get", http::verb::get, &Handler::GetRun},
+        {"runs/update", http::verb::post, &Handler::UpdateRun},
+        {"runs/search", http::verb::post, &Handler::SearchRuns},
+        {"runs/log-metric", http::verb::post, &Handler::LogMetric},
+        {"runs/log-parameter", http::verb::post, &Handler::LogParam},
+        {"runs/log-batch", http::verb::post, &Handler::LogBatch},
+        {"runs/set-tag", http::verb::post, &Handler::SetTag},
+        {"metrics/get-history", http::verb::get, &Handler::MetricHistory},
+        {"registered-models/create", http::verb::post, &Handler::CreateRegisteredModel},
+        {"registered-models/get", http::verb::get, &Handler::GetRegisteredModel},
+        {"registered-models/search", http::verb::get, &Handler::SearchRegisteredModels},
+        {"registered-models/alias", http::verb::post, &Handler::SetModelAlias},
+        {"registered-models/alias", http::verb::get, &Handler::GetModelVersionByAlias},
+        {"registered-models/alias", http::verb::delete_, &Handler::DeleteModelAlias},
+        {"model-versions/create", http::verb::post, &Handler::CreateModelVersion},
+        {"model-versions/get", http::verb::get, &Handler::GetModelVersion},
+    };
+    std::vector<std::string> methods;
+    for (const Route& route : kRoutes) {
+      if (endpoint != route.path) continue;
+      if (c.method != route.method) {
+        methods.push_back(std::string(http::to_string(route.method)));
+        continue;
+      }
+      HEPML_ASSIGN_OR_RETURN(json body, (this->*route.fn)(c.args));
+      Reply r;
+      r.body = std::move(body);
+      return r;
+    }
+    if (!methods.empty()) {
+      return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)), " for /api/2.0/mlflow/",
+                                      endpoint, ": use ", absl::StrJoin(methods, " or ")));
+    }
+    return NoEndpoint(c);
+  }
+
+  // A field hepml does not implement: fine when absent or empty, else 400.
+  static absl::Status Unsupported(const json& a, const char* endpoint, const char* field, const char* instead) {
+    auto it = a.find(field);
+    if (it == a.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty()) ||
+        (it->is_array() && it->empty())) {
+      return absl::OkStatus();
+    }
+    return absl::UnimplementedError(absl::StrCat(endpoint, ": '", field, "' is not supported; ", instead));
+  }
+
+  absl::StatusOr<json> CreateExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(auto e, reg_.CreateExperiment(name));
+    return json{{"experiment_id", absl::StrCat(e.id)}};
+  }
+
+  absl::StatusOr<json> GetExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, Int(a, "experiment_id"));
+    if (id == 0) return json{{"experiment", MlflowDefaultExperiment()}};
+    HEPML_ASSIGN_OR_RETURN(auto e, reg_.GetExperiment(id));
+    return json{{"experiment", MlflowExperiment(e)}};
+  }
+
+  absl::StatusOr<json> GetExperimentByName(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "experiment_name"));
+    auto e = reg_.GetExperimentByName(name);
+    if (absl::IsNotFound(e.status()) && name == "Default") return json{{"experiment", MlflowDefaultExperiment()}};
+    if (!e.ok()) return e.status();
+    return json{{"experiment", MlflowExperiment(*e)}};
+  }
+
+  absl::StatusOr<json> SearchExperiments(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
+    if (filter && !filter->empty()) {
+      return absl::UnimplementedError("experiments/search: filter strings are not supported; leave 'filter' empty");
+    }
+    HEPML_ASSIGN_OR_RETURN(auto all, reg_.ListExperiments());
+    json list = json::array({MlflowDefaultExperiment()});
+    for (const auto& e : all) list.push_back(MlflowExperiment(e));
+    return json{{"experiments", list}};
+  }
+
+  absl::StatusOr<json> CreateRun(const json& a) {
+    RunStart start;
+    HEPML_ASSIGN_OR_RETURN(auto experiment, OptInt(a, "experiment_id"));
+    if (experiment && *experiment < 0) return absl::NotFoundError(absl::StrCat("unknown experiment ", *experiment));
+    if (experiment && *experiment != 0) start.experiment_id = *experiment;
+    HEPML_ASSIGN_OR_RETURN(auto name, OptString(a, "run_name"));
+    HEPML_ASSIGN_OR_RETURN(auto tags, KeyValues(a, "tags"));
+    for (const auto& [k, v] : tags)
+      if (k == "mlflow.runName" && !name) name = v;
+    start.name = name.value_or("");
+    HEPML_ASSIGN_OR_RETURN(int64_t id, reg_.StartRun(start));
+    for (const auto& [k, v] : tags) HEPML_RETURN_IF_ERROR(reg_.SetRunTag(id, k, v));
+    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+    return json{{"run", MlflowRun(run)}};
+  }
+
+  absl::StatusOr<json> GetRun(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+    return json{{"run", MlflowRun(run)}};
+  }
+
+  absl::StatusOr<json> UpdateRun(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+    HEPML_ASSIGN_OR_RETURN(auto name, OptString(a, "run_name"));
+    if (name && *name != run.name) {
+      return absl::UnimplementedError("runs/update: renaming a run is not supported");
+    }
+    HEPML_ASSIGN_OR_RETURN(auto status, OptString(a, "status"));
+    std::string want = absl::AsciiStrToLower(status.value_or(""));
+    if (!want.empty() && want != run.status) {
+      if (want == "running" || want == "scheduled") {
+        return absl::FailedPreconditionError(absl::StrCat("run ", id, " has ended (", run.status,
+                                                          "); it cannot run again"));
+      }
+      if (want != "finished" && want != "failed" && want != "killed") {
+        return absl::InvalidArgumentError(absl::StrCat("runs/update: status '", *status,
+                                                       "': expected RUNNING, FINISHED, FAILED or KILLED"));
+      }
+      RunEnd end;
+      end.status = want;
+      HEPML_RETURN_IF_ERROR(reg_.EndRun(id, end));
+      HEPML_ASSIGN_OR_RETURN(run, reg_.GetRun(id));
+    }
+    return json{{"run_info", MlflowRunInfo(run)}};
+  }
+
+  absl::StatusOr<json> SearchRuns(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
+    if (filter && !filter->empty()) {
+      return absl::UnimplementedError(absl::StrCat("runs/search: filter strings are not supported ('", *filter,
+                                                   "'); search by experiment_ids only"));
+    }
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "page_token", "raise max_results instead"));
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "order_by", "runs come newest first"));
+    std::vector<int64_t> experiments;
+    auto it = a.find("experiment_ids");
+    if (it == a.end() || it->is_null()) return absl::InvalidArgumentError("missing field 'experiment_ids'");
+    auto add = [&](const json& id) -> absl::Status {
+      HEPML_ASSIGN_OR_RETURN(auto e, IntValue(&id, "experiment_ids"));
+      if (!e) return absl::InvalidArgumentError("field 'experiment_ids' holds a null");
+      experiments.push_back(*e);
+      return absl::OkStatus();
+    };
+    if (it->is_array()) {
+      for (const json& id : *it) HEPML_RETURN_IF_ERROR(add(id));
+    } else {
+      HEPML_RETURN_IF_ERROR(add(*it));
+    }
+    HEPML_ASSIGN_OR_RETURN(auto max, OptInt(a, "max_results"));
+    int64_t max_results = max.value_or(1000);
+    if (max_results <= 0 || max_results > 50000) {
+      return absl::InvalidArgumentError("max_results must be between 1 and 50000");
+    }
+    HEPML_ASSIGN_OR_RETURN(auto runs, reg_.SearchRuns(experiments, max_results));
+    json list = json::array();
+    for (const auto& r : runs) list.push_back(MlflowRun(r));
+    return json{{"runs", list}};
+  }
+
+  absl::StatusOr<json> LogMetric(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_ASSIGN_OR_RETURN(double value, Double(a, "value"));
+    HEPML_ASSIGN_OR_RETURN(auto step, OptInt(a, "step"));
+    HEPML_RETURN_IF_ERROR(reg_.LogMetric(id, key, value, step.value_or(0)));
+    return json::object();
+  }
+
+  // MLflow accepts logging a parameter again with the same value.
+  absl::Status LogParamOnce(int64_t run, const std::string& key, const std::string& value) {
+    RunBatch batch;
+    batch.params.emplace_back(key, value);
+    return reg_.LogBatch(run, batch);
+  }
+
+  absl::StatusOr<json> LogParam(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_ASSIGN_OR_RETURN(auto value, OptString(a, "value"));
+    if (!value) return absl::InvalidArgumentError("missing field 'value'");
+    HEPML_RETURN_IF_ERROR(LogParamOnce(id, key, *value));
+    return json::object();
+  }
+
+  absl::StatusOr<json> SetTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_ASSIGN_OR_RETURN(auto value, OptString(a, "value"));
+    if (!value) return absl::InvalidArgumentError("missing field 'value'");
+    HEPML_RETURN_IF_ERROR(reg_.SetRunTag(id, key, *value));
+    return json::object();
+  }
+
+  // One transaction: a bad or conflicting item leaves the run as it was.
+  absl::StatusOr<json> LogBatch(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    RunBatch batch;
+    auto it = a.find("metrics");
+    if (it != a.end() && !it->is_null()) {
+      if (!it->is_array()) return absl::InvalidArgumentError("field 'metrics' must be a list");
+      for (const json& m : *it) {
+        if (!m.is_object()) return absl::InvalidArgumentError("each of 'metrics' must be an object {key, value, step}");
+        MetricPoint p;
+        HEPML_ASSIGN_OR_RETURN(p.key, String(m, "key"));
+        HEPML_ASSIGN_OR_RETURN(p.value, Double(m, "value"));
+        HEPML_ASSIGN_OR_RETURN(auto step, OptInt(m, "step"));
+        p.step = step.value_or(0);
+        batch.metrics.push_back(std::move(p));
+      }
+    }
+    HEPML_ASSIGN_OR_RETURN(batch.params, KeyValues(a, "params"));
+    HEPML_ASSIGN_OR_RETURN(batch.tags, KeyValues(a, "tags"));
+    if (batch.metrics.size() + batch.params.size() + batch.tags.size() > 10000) {
+      return absl::InvalidArgumentError("runs/log-batch: at most 10000 metrics, params and tags in one batch");
+    }
+    HEPML_RETURN_IF_ERROR(reg_.LogBatch(id, batch));
+    return json::object();
+  }
+
+  absl::StatusOr<json> MetricHistory(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "metric_key"));
+    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+    json list = json::array();
+    for (const auto& p : run.metrics) {
+      if (p.key != key) continue;
+      list.push_back({{"key", p.key}, {"value", MlflowNumber(p.value)}, {"timestamp", p.time_ms}, {"step", p.step}});
+    }
+    return json{{"metrics", list}};
+  }
+
+  absl::StatusOr<json> RegisteredModel(const std::string& name) {
+    HEPML_ASSIGN_OR_RETURN(auto m, reg_.GetModel(name));
+    HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(name));
+    json aliases = json::array(), latest = json::array();
+    for (const auto& v : versions) {
+      for (const auto& alias : v.aliases) aliases.push_back({{"alias", alias}, {"version", absl::StrCat(v.version)}});
+      if (v.version == m.latest_version) latest.push_back(MlflowModelVersion(v));
+    }
+    int64_t updated = m.created_at_ms;
+    for (const auto& v : versions) updated = std::max(updated, v.created_at_ms);
+    return json{{"name", m.name},
+                {"creation_timestamp", m.created_at_ms},
+                {"last_updated_timestamp", updated},
+                {"description", m.description},
+                {"latest_versions", latest},
+                {"aliases", aliases},
+                {"tags", json::array()}};
+  }
+
+  absl::StatusOr<json> CreateRegisteredModel(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(auto description, OptString(a, "description"));
+    HEPML_ASSIGN_OR_RETURN(auto tags, KeyValues(a, "tags"));
+    if (!tags.empty()) {
+      return absl::UnimplementedError("registered-models/create: model tags are not supported (tag versions instead)");
+    }
+    HEPML_RETURN_IF_ERROR(reg_.CreateModel(name, description.value_or("")).status());
+    HEPML_ASSIGN_OR_RETURN(json m, RegisteredModel(name));
+    return json{{"registered_model", m}};
+  }
+
+  absl::StatusOr<json> GetRegisteredModel(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(json m, RegisteredModel(name));
+    return json{{"registered_model", m}};
+  }
+
+  // Filters: none, name='X', or name LIKE 'pattern' (% and _ wildcards).
+  absl::StatusOr<json> SearchRegisteredModels(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
+    std::function<bool(const std::string&)> match = [](const std::string&) { return true; };
+    std::string f(absl::StripAsciiWhitespace(filter.value_or("")));
+    if (!f.empty()) {
+      absl::string_view fv(f);
+      bool like = false, ok = false;
+      std::string value;
+      if (absl::ConsumePrefix(&fv, "name")) {
+        fv = absl::StripLeadingAsciiWhitespace(fv);
+        if (absl::ConsumePrefix(&fv, "=")) {
+          ok = true;
+        } else if (absl::ConsumePrefix(&fv, "LIKE ") || absl::ConsumePrefix(&fv, "like ")) {
+          ok = like = true;
+        }
+        fv = absl::StripAsciiWhitespace(fv);
+        ok = ok && fv.size() >= 2 && (fv.front() == '\'' || fv.front() == '"') && fv.back() == fv.front();
+        if (ok) value = std::string(fv.substr(1, fv.size() - 2));
+        ok = ok && value.find(fv.front()) == std::string::npos;
+      }
+      if (!ok) {
+        return absl::UnimplementedError(absl::StrCat("registered-models/search: filter '", f,
+                                                     "' is not supported; use name='X' or name LIKE 'pattern'"));
+      }
+      if (like) {
+        match = [value](const std::string& name) { return LikeMatch(value, name); };
+      } else {
+        match = [value](const std::string& name) { return name == value; };
+      }
+    }
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "page_token", "raise max_results instead"));
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "order_by", "models come by name"));
+    HEPML_ASSIGN_OR_RETURN(auto max, OptInt(a, "max_results"));
+    int64_t max_results = max.value_or(100);
+    if (max_results <= 0 || max_results > 50000) {
+      return absl::InvalidArgumentError("max_results must be between 1 and 50000");
+    }
+    HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
+    json list = json::array();
+    for (const auto& m : models) {
+      if (!match(m.name)) continue;
+      if (static_cast<int64_t>(list.size()) >= max_results) break;
+      HEPML_ASSIGN_OR_RETURN(json rm, RegisteredModel(m.name));
+      list.push_back(std::move(rm));
+    }
+    return json{{"registered_models", list}};
+  }
+
+  // SQL LIKE: % any run, _ any one character.
+  static bool LikeMatch(const std::string& pattern, const std::string& s) {
+    std::function<bool(size_t, size_t)> at = [&](size_t p, size_t i) -> bool {
+      if (p == pattern.size()) return i == s.size();
+      if (pattern[p] == '%') {
+        for (size_t k = i; k <= s.size(); ++k)
+          if (at(p + 1, k)) return true;
+        return false;
+      }
+      if (i == s.size()) return false;
+      return (pattern[p] == '_' || pattern[p] == s[i]) && at(p + 1, i + 1);
+    };
+    return at(0, 0);
+  }
+
+  absl::StatusOr<json> SetModelAlias(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(std::string alias, String(a, "alias"));
+    HEPML_ASSIGN_OR_RETURN(int64_t version, Int(a, "version"));
+    HEPML_RETURN_IF_ERROR(reg_.SetAlias(name, alias, version));
+    return json::object();
+  }
+
+  absl::StatusOr<json> GetModelVersionByAlias(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(std::string alias, String(a, "alias"));
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetAlias(name, alias));
+    return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  absl::StatusOr<json> DeleteModelAlias(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(std::string alias, String(a, "alias"));
+    HEPML_RETURN_IF_ERROR(reg_.RemoveAlias(name, alias));
+    return json::object();
+  }
+
+  // The files of `source` (a file, or a folder's regular files, sorted), a
+  // path under --source-root.
+  absl::StatusOr<std::vector<std::string>> SourceFiles(const std::string& source) {
+    if (options_.source_root.empty()) {
+      return absl::FailedPreconditionError(
+          "model-versions/create reads files on the server: start `hepml registry serve` with --source-root DIR");
+    }
+    std::string path = source;
+    if (absl::StartsWith(path, "file://")) path = path.substr(7);
+    if (path.empty() || path[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", source,
+                                                     "' must be an absolute path or file:// URI on the server"
+                                                     " (runs:/ and remote artifact URIs are not supported)"));
+    }
+    std::error_code ec;
+    fs::path root = fs::weakly_canonical(options_.source_root, ec);
+    // Symbolic links resolved first, so none leads out of the root.
+    auto under_root = [&](const fs::path& p) -> absl::StatusOr<fs::path> {
+      std::error_code e;
+      fs::path real = fs::weakly_canonical(p, e);
+      auto rel = real.lexically_relative(root);
+      if (e || rel.empty() || *rel.begin() == "..") {
+        return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", p.string(),
+                                                       "' is outside the server's --source-root"));
+      }
+      return real;
+    };
+    HEPML_ASSIGN_OR_RETURN(fs::path real, under_root(path));
+    if (!fs::exists(real, ec)) return absl::NotFoundError(absl::StrCat("source '", source, "' does not exist"));
+    std::vector<std::string> files;
+    if (fs::is_directory(real, ec)) {
+      for (const auto& e : fs::directory_iterator(real, ec)) {
+        if (!e.is_regular_file()) continue;
+        HEPML_ASSIGN_OR_RETURN(fs::path file, under_root(e.path()));
+        files.push_back(file.string());
+      }
+      std::sort(files.begin(), files.end());
+      // The .onnx file first: it gives the version's signature.
+      std::stable_partition(files.begin(), files.end(), [](const std::string& f) { return absl::EndsWith(f, ".onnx"); });
+      if (files.empty()) return absl::InvalidArgumentError(absl::StrCat("source folder '", source, "' has no files"));
+    } else {
+      files.push_back(real.string());
+    }
+    return files;
+  }
+
+  absl::StatusOr<json> CreateModelVersion(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(std::string source, String(a, "source"));
+    HEPML_ASSIGN_OR_RETURN(auto tags, KeyValues(a, "tags"));
+    PushOptions options;
+    for (const auto& [k, v] : tags) options.tags[k] = v;
+    if (a.contains("run_id") && !a["run_id"].is_null() && a["run_id"] != "") {
+      HEPML_ASSIGN_OR_RETURN(int64_t run, Id(a, "run_id", "run"));
+      HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+      options.source_run = run;
+      options.params = info.params;
+      for (const auto& p : info.metrics) options.metrics[p.key] = p.value;  // the latest step wins
+    }
+    HEPML_RETURN_IF_ERROR(reg_.GetModel(name).status());
+    HEPML_ASSIGN_OR_RETURN(auto files, SourceFiles(source));
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.PushModelVersion(name, files, options));
+    return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  absl::StatusOr<json> GetModelVersion(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(int64_t version, Int(a, "version"));
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetVersion(name, version));
+    return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  Registry& reg_;
+  const RestApiOptions& options_;
+};
+
+}  // namespace
+
+RestApi::RestApi(Registry* registry, RestApiOptions options) : registry_(registry), options_(std::move(options)) {}
+
+void RestApi::Handle(const serve::HttpRequest& req, serve::HttpResponse& res, serve::HttpFileReply* file) {
+  absl::StatusOr<Reply> reply;
+  try {
+    auto call = ParseCall(req);
+    if (!call.ok()) {
+      reply = call.status();
+    } else {
+      Handler h(*registry_, options_);
+      reply = h.Dispatch(*call);
+    }
+  } catch (const std::exception& e) {
+    // nlohmann's type errors and the like: a bug of ours, answered, never a crash.
+    reply = absl::InternalError(absl::StrCat("internal error: ", e.what()));
+  }
+  res.set(http::field::content_type, "application/json");
+  if (!reply.ok()) {
+    res.result(static_cast<http::status>(HttpStatusFor(reply.status())));
+    json err = {{"error_code", ErrorCodeFor(reply.status())}, {"message", std::string(reply.status().message())}};
+    res.body() = err.dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  res.result(http::status::ok);
+  if (!reply->file_path.empty()) {
+    res.set(http::field::content_type, "application/octet-stream");
+    res.set(http::field::content_disposition, absl::StrCat("attachment; filename=\"", reply->file_name, "\""));
+    file->path = reply->file_path;
+    file->done = reply->done;
+    return;
+  }
+  res.body() = reply->body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace hepml::registry
