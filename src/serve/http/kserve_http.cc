@@ -91,12 +91,7 @@ json MetadataJson(const ModelRepository& repo, const ModelVersion& m) {
               {"inputs", inputs},   {"outputs", outputs}};
 }
 
-// Parsed HTTP infer request: the tensors, and which outputs go back binary.
-struct HttpInfer {
-  InferRequest request;
-  bool all_binary = false;
-  std::vector<bool> binary;  // per requested output
-};
+}  // namespace
 
 absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version) {
   const std::string& body = req.body();
@@ -178,6 +173,8 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
   }
   return out;
 }
+
+namespace {
 
 void AnswerInfer(const HttpInfer& parsed, const InferResponse& response, HttpResponse& res) {
   json outputs = json::array();
