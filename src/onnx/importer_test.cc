@@ -251,6 +251,26 @@ TEST(ImporterTest, HugeDimensionsAreRefusedWithoutAllocating) {
   EXPECT_NE(model.status().message().find("too large"), std::string::npos) << model.status();
 }
 
+// Inputs fuzz/fuzz_onnx found: each is a clear error, not a crash or an
+// allocation of gigabytes.
+TEST(ImporterTest, FuzzRegressionsAreErrors) {
+  const std::string dir = std::string(HEPML_SOURCE_DIR) + "/fuzz/regressions/fuzz_onnx";
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto model = LoadModelFromBytes(bytes);
+    EXPECT_FALSE(model.ok()) << entry.path();
+    ++seen;
+  }
+  EXPECT_GT(seen, 0);
+  std::ifstream in(dir + "/initializer-shape-beyond-data.onnx", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto model = LoadModelFromBytes(bytes);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("holds data for at most"), std::string::npos) << model.status();
+}
+
 TEST(ImporterTest, SubgraphsSeeOuterScopeNames) {
   onnx::ModelProto m = SmallModel();
   auto* g = m.mutable_graph();
