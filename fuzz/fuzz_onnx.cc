@@ -3,7 +3,11 @@
 // and shape inference, the graph passes (constant folding runs kernels) and
 // memory planning. Errors are fine; crashes and unbounded allocations are
 // findings.
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
+
+#include <string>
 
 #include "hepml/session.h"
 
@@ -12,6 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   hepml::SessionOptions options;
   auto session = hepml::Session::CreateFromBytes(bytes, options);
+  // HEPML_FUZZ_VERBOSE=1: say what became of each input (replaying seeds).
+  if (std::getenv("HEPML_FUZZ_VERBOSE") != nullptr)
+    std::fprintf(stderr, "%s\n", session.ok() ? "session created" : std::string(session.status().message()).c_str());
   if (session.ok()) {
     (void)(*session)->inputs();
     (void)(*session)->outputs();

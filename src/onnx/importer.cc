@@ -263,6 +263,28 @@ class Converter {
     n.opset = static_cast<int>(it->second);
     n.inputs.assign(np.input().begin(), np.input().end());
     n.outputs.assign(np.output().begin(), np.output().end());
+    // The operator's arity, where libonnx knows the opset (ai.onnx <= 17):
+    // a kernel reads the inputs its schema guarantees (constant folding runs
+    // kernels at load time), so too few or too many is an error here.
+    if (n.domain.empty() && n.opset <= 17) {
+      const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type, n.opset, "");
+      if (schema != nullptr) {
+        if (np.input_size() < schema->min_input() || np.input_size() > schema->max_input()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.input_size(), " inputs; ", n.op_type,
+                                                         "-", schema->since_version(), " takes ", schema->min_input(),
+                                                         schema->max_input() == schema->min_input()
+                                                             ? std::string()
+                                                             : absl::StrCat(" to ", schema->max_input())));
+        }
+        if (np.output_size() < schema->min_output() || np.output_size() > schema->max_output()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.output_size(), " outputs; ", n.op_type,
+                                                         "-", schema->since_version(), " gives ", schema->min_output(),
+                                                         schema->max_output() == schema->min_output()
+                                                             ? std::string()
+                                                             : absl::StrCat(" to ", schema->max_output())));
+        }
+      }
+    }
     for (const auto& ap : np.attribute()) {
       auto a = ConvertAttribute(ap, where);
       if (!a.ok()) return a.status();

@@ -271,6 +271,23 @@ TEST(ImporterTest, FuzzRegressionsImportOrFail) {
   EXPECT_NE(model.status().message().find("holds data for at most"), std::string::npos) << model.status();
 }
 
+// Found by fuzz/fuzz_onnx: a Sigmoid with no input was constant-folded at
+// load time and its kernel read input 0 past the end of the input list.
+TEST(ImporterTest, NodeArityIsCheckedAgainstTheSchema) {
+  onnx::ModelProto m = SmallModel();
+  auto* n = m.mutable_graph()->add_node();
+  n->set_op_type("Sigmoid");
+  n->add_output("s");
+  auto model = LoadModelFromBytes(m.SerializeAsString());
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("has 0 inputs; Sigmoid-13 takes 1"), std::string::npos) << model.status();
+  n->add_input("x");
+  n->add_input("x");
+  model = LoadModelFromBytes(m.SerializeAsString());
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("has 2 inputs"), std::string::npos) << model.status();
+}
+
 TEST(ImporterTest, SubgraphsSeeOuterScopeNames) {
   onnx::ModelProto m = SmallModel();
   auto* g = m.mutable_graph();
