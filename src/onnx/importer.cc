@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -299,10 +300,62 @@ class Converter {
   int inline_counter_ = 0;
 };
 
+// libonnx 1.12's convolution and pooling shape inference indexes the input
+// shape by the weight's rank and by the lengths of kernel_shape, strides,
+// pads and dilations without checking them (a segfault on a malformed
+// model). Returns false when a Conv/Pool node in `g` (or a subgraph) has
+// such a mismatch among ranks the graph declares (inputs, value_info,
+// initializers, and the outputs of Conv/Pool nodes themselves, which keep
+// their input's rank); its shape inference is then skipped, and hepml's own
+// checks report the node.
+bool SafeForOnnxConvPoolInference(const onnx::GraphProto& g, std::unordered_map<std::string, int> ranks) {
+  static const std::set<std::string> kConvPool = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv",
+                                                  "AveragePool", "MaxPool", "LpPool", "MaxUnpool", "MaxRoiPool"};
+  auto declare = [&](const onnx::ValueInfoProto& vi) {
+    if (vi.type().has_tensor_type() && vi.type().tensor_type().has_shape())
+      ranks[vi.name()] = vi.type().tensor_type().shape().dim_size();
+  };
+  for (const auto& vi : g.input()) declare(vi);
+  for (const auto& vi : g.value_info()) declare(vi);
+  for (const auto& t : g.initializer()) ranks[t.name()] = t.dims_size();
+  auto rank_of = [&](const onnx::NodeProto& n, int i) {
+    if (i >= n.input_size()) return -1;
+    auto it = ranks.find(n.input(i));
+    return it == ranks.end() ? -1 : it->second;
+  };
+  for (const auto& n : g.node()) {
+    for (const auto& a : n.attribute()) {
+      if (a.has_g() && !SafeForOnnxConvPoolInference(a.g(), ranks)) return false;
+      for (const auto& sg : a.graphs())
+        if (!SafeForOnnxConvPoolInference(sg, ranks)) return false;
+    }
+    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !kConvPool.count(n.op_type())) continue;
+    const int x = rank_of(n, 0);
+    const int w = rank_of(n, n.op_type() == "QLinearConv" ? 3 : 1);
+    const bool has_weight = n.op_type().find("Conv") != std::string::npos;
+    if (x >= 0 && x < 3) return false;
+    if (has_weight && x >= 0 && w >= 0 && x != w) return false;
+    const int spatial = x >= 0 ? x - 2 : (has_weight && w >= 0 ? w - 2 : -1);
+    for (const auto& a : n.attribute()) {
+      const int len = a.ints_size();
+      if (a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" ||
+          a.name() == "output_shape" || a.name() == "output_padding") {
+        if (spatial >= 0 ? len != spatial : len == 0) return false;
+      } else if (a.name() == "pads") {
+        if (spatial >= 0 ? len != 2 * spatial : len % 2 != 0) return false;
+      }
+    }
+    if (x >= 0)
+      for (const auto& out : n.output()) ranks[out] = x;
+  }
+  return true;
+}
+
 // Declared types for intermediate values from libonnx's shape inference, for
 // models whose opsets it knows (ai.onnx <= 17). Failures only mean fewer
 // declared types: hepml's own operator table infers the rest.
 void AddOnnxShapeInference(onnx::ModelProto& mp, Graph& graph) {
+  if (!SafeForOnnxConvPoolInference(mp.graph(), {})) return;
   try {
     onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0, /*enable_data_propagation=*/false};
     onnx::shape_inference::InferShapes(mp, onnx::OpSchemaRegistry::Instance(), options);
