@@ -10,6 +10,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "graph/verifier.h"
 #include "hepml/status.h"
+#include "onnx/checker.h"
 #include "onnx/defs/schema.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/proto_convert.h"
@@ -356,6 +357,15 @@ bool SafeForOnnxConvPoolInference(const onnx::GraphProto& g, std::unordered_map<
 // declared types: hepml's own operator table infers the rest.
 void AddOnnxShapeInference(onnx::ModelProto& mp, Graph& graph) {
   if (!SafeForOnnxConvPoolInference(mp.graph(), {})) return;
+  // libonnx's inference functions trust what its checker verifies (required
+  // attributes present, attribute types, arity): a Scan without its body
+  // segfaulted in ScanInferenceFunction. Models the checker refuses skip
+  // the pass.
+  try {
+    onnx::checker::check_model(mp);
+  } catch (const std::exception&) {
+    return;
+  }
   try {
     onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0, /*enable_data_propagation=*/false};
     onnx::shape_inference::InferShapes(mp, onnx::OpSchemaRegistry::Instance(), options);
