@@ -304,8 +304,9 @@ class Converter {
 // libonnx 1.12's convolution and pooling shape inference indexes the input
 // shape by the weight's rank and by the lengths of kernel_shape, strides,
 // pads and dilations without checking them (a segfault on a malformed
-// model). Returns false when a Conv/Pool node in `g` (or a subgraph) has
-// such a mismatch among ranks the graph declares (inputs, value_info,
+// model) and divides by strides and dilations. Returns false when a
+// Conv/Pool node in `g` (or a subgraph) has a zero or negative kernel size,
+// stride or dilation, or a mismatch among ranks the graph declares (inputs, value_info,
 // initializers, and the outputs of Conv/Pool nodes themselves, which keep
 // their input's rank); its shape inference is then skipped, and hepml's own
 // checks report the node.
@@ -342,8 +343,14 @@ bool SafeForOnnxConvPoolInference(const onnx::GraphProto& g, std::unordered_map<
       if (a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" ||
           a.name() == "output_shape" || a.name() == "output_padding") {
         if (spatial >= 0 ? len != spatial : len == 0) return false;
+        // libonnx divides by strides and dilations.
+        if (a.name() != "output_shape" && a.name() != "output_padding")
+          for (int64_t v : a.ints())
+            if (v <= 0) return false;
       } else if (a.name() == "pads") {
         if (spatial >= 0 ? len != 2 * spatial : len % 2 != 0) return false;
+        for (int64_t v : a.ints())
+          if (v < 0) return false;
       }
     }
     if (x >= 0)
