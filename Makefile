@@ -4,7 +4,7 @@ SAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-asan bench clean
+.PHONY: all deps configure build run test test-asan fuzz bench clean
 
 all: build
 
@@ -23,12 +23,18 @@ build: configure
 run: build
 	@bash scripts/run-example.sh $(BUILD_DIR)
 
-# Every test, then the sanitizer run below (SANITIZE=0 skips it locally).
+# Every test, then the sanitizer run below (SANITIZE=0 skips it locally), then
+# a short fuzzing run (FUZZ=0 skips it; FUZZ_SECONDS per target).
 SANITIZE ?= 1
+FUZZ ?= 1
+FUZZ_SECONDS ?= 20
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 1200
 ifeq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory test-asan
+endif
+ifeq ($(FUZZ),1)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 endif
 
 # The ONNX backend suite (and the extra cases), the CLI's bad-input checks and the
@@ -43,6 +49,14 @@ test-asan: deps
 	  -R '^(conformance_extra_cases|conformance_backend_suite|cli_bad_input)$$'
 	@$(SAN_ENV) $(SAN_BUILD_DIR)/src/ops/ops_test --gtest_brief=1
 
+# libFuzzer on every parser of untrusted bytes (npy/npz, CSV, ROOT TTree and
+# RNTuple, the HTTP infer request, ONNX models): a clang build in
+# $(FUZZ_BUILD_DIR) with ASan+UBSan, replay of fuzz/regressions and
+# fuzz/corpus, then FUZZ_SECONDS of fuzzing per target. Any finding fails.
+FUZZ_BUILD_DIR ?= build-fuzz
+fuzz: deps
+	@FUZZ_BUILD_DIR=$(FUZZ_BUILD_DIR) JOBS=$(JOBS) CMAKE_FLAGS="$(CMAKE_FLAGS)" bash fuzz/run.sh $(FUZZ_SECONDS)
+
 # Side-by-side benchmark of hepml, ONNX Runtime and PyTorch on the HEP model set
 # (~8 min on 2 cores; BENCH_FLAGS=--quick for a ~1 min smoke run). Rewrites the
 # hep-models section of docs/benchmarks.md; raw data in $(BUILD_DIR)/bench.json.
@@ -52,4 +66,4 @@ bench: build
 	@/usr/bin/python3 bench/run_benchmarks.py --hepml $(BUILD_DIR)/src/cli/hepml --work $(BUILD_DIR)/bench-work --json $(BUILD_DIR)/bench.json $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(BUILD_DIR)-install-test
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(FUZZ_BUILD_DIR) $(BUILD_DIR)-install-test

@@ -20,6 +20,8 @@ PACKAGES=(
   libssl-dev xrootd-client
   # compile: --precision-file (YAML); clang++ builds the generated packages in the tests too
   libyaml-cpp-dev clang
+  # fuzz/run.sh: libFuzzer and the sanitizer runtimes of clang
+  libclang-rt-14-dev
   # serve: gRPC (C++ and the Python client of the tests), Boost.Beast, curl
   libgrpc++-dev protobuf-compiler-grpc libboost-dev python3-grpcio curl
   # deploy: the Kubernetes manifests' check (tests/deploy) parses YAML

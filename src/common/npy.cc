@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
@@ -63,7 +64,11 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what)
   std::string descr = std::string(absl::StripAsciiWhitespace(HeaderField(header, "descr")));
   std::string fortran = std::string(absl::StripAsciiWhitespace(HeaderField(header, "fortran_order")));
   std::string shape_str = HeaderField(header, "shape");
-  if (descr.size() < 2 || shape_str.empty()) return Bad(what, "malformed header");
+  // descr is a quoted byte order and type code ('<f4'); shape a tuple.
+  if (descr.size() < 4 || (descr.front() != '\'' && descr.front() != '"') || descr.back() != descr.front() ||
+      shape_str.size() < 2 || shape_str.front() != '(' || shape_str.back() != ')') {
+    return Bad(what, "malformed header");
+  }
   descr = descr.substr(1, descr.size() - 2);  // strip quotes
   if (fortran == "True") return Bad(what, "Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
   Shape shape;
@@ -104,8 +109,13 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what)
   if (!code.empty() && code[0] == 'U') {  // fixed-width UTF-32 strings
     int64_t width;
     if (!absl::SimpleAtoi(code.substr(1), &width) || width < 0) return Bad(what, "malformed string dtype");
-    if (static_cast<uint64_t>(count) * static_cast<uint64_t>(width) * 4 > data.size()) {
+    if (width > 0 && static_cast<uint64_t>(count) > data.size() / 4 / static_cast<uint64_t>(width)) {
       return Bad(what, "truncated data");
+    }
+    // Zero-width strings take no bytes: still bound the element count by the
+    // header, so a few bytes cannot ask for billions of strings.
+    if (width == 0 && count > static_cast<int64_t>(bytes.size())) {
+      return Bad(what, absl::StrCat("shape ", shape_str, " of empty strings is larger than the file"));
     }
     Tensor t = Tensor::Empty(DType::kString, shape);
     auto* out = t.mutable_data<std::string>();
@@ -125,10 +135,14 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what)
     return t;
   }
   if (dtype == DType::kUndefined) return Bad(what, absl::StrCat("unsupported dtype '", descr, "'"));
-  Tensor t = Tensor::Empty(dtype, shape);
-  if (data.size() < t.nbytes()) {
-    return Bad(what, absl::StrCat("truncated data: ", data.size(), " bytes, shape needs ", t.nbytes()));
+  // Check the size before allocating: the header alone must not make us
+  // allocate more than the file holds.
+  uint64_t itemsize = DTypeSize(dtype);
+  if (static_cast<uint64_t>(count) > data.size() / itemsize) {
+    return Bad(what, absl::StrCat("truncated data: ", data.size(), " bytes, shape ", shape_str, " needs ",
+                                  static_cast<uint64_t>(count) * itemsize));
   }
+  Tensor t = Tensor::Empty(dtype, shape);
   if (t.nbytes() > 0) std::memcpy(t.raw_mutable_data(), data.data(), t.nbytes());
   if (dtype == DType::kBool) {  // normalise to 0/1
     auto* b = t.mutable_data<uint8_t>();
@@ -235,7 +249,10 @@ absl::Status WriteNpy(const std::string& path, const Tensor& tensor) {
 absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& path) {
   auto file = ReadFile(path);
   if (!file.ok()) return file.status();
-  const std::string& z = *file;
+  return ParseNpz(*file, path);
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ParseNpz(std::string_view z, const std::string& path) {
   std::vector<std::pair<std::string, Tensor>> out;
   auto u16 = [&](size_t p) { return static_cast<uint32_t>(static_cast<uint8_t>(z[p])) | (static_cast<uint32_t>(static_cast<uint8_t>(z[p + 1])) << 8); };
   auto u32 = [&](size_t p) { return u16(p) | (u16(p + 2) << 16); };
@@ -245,14 +262,14 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::s
     uint64_t csize = u32(pos + 18), usize = u32(pos + 22);
     uint32_t name_len = u16(pos + 26), extra_len = u16(pos + 28);
     if (pos + 30 + name_len + extra_len > z.size()) return Bad(path, "truncated zip entry");
-    std::string name = z.substr(pos + 30, name_len);
+    std::string name(z.substr(pos + 30, name_len));
     // zip64: sizes in the extra field.
     size_t extra = pos + 30 + name_len;
     if (csize == 0xffffffffu || usize == 0xffffffffu) {
       size_t e = extra;
       while (e + 4 <= extra + extra_len) {
         uint32_t id = u16(e), len = u16(e + 2);
-        if (id == 1 && e + 4 + 16 <= z.size()) {
+        if (id == 1 && len >= 16 && e + 4 + 16 <= extra + extra_len) {
           usize = u32(e + 4) | (static_cast<uint64_t>(u32(e + 8)) << 32);
           csize = u32(e + 12) | (static_cast<uint64_t>(u32(e + 16)) << 32);
         }
@@ -261,12 +278,17 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::s
     }
     if (flags & 0x8) return Bad(path, "zip entries with data descriptors are not supported");
     size_t data = extra + extra_len;
-    if (data + csize > z.size()) return Bad(path, "truncated zip data");
+    if (csize > z.size() - data) return Bad(path, "truncated zip data");
     std::string npy;
     if (method == 0) {
       npy = z.substr(data, csize);
     } else if (method == 8) {
-      if (usize > (uint64_t{1} << 40)) return Bad(path, "entry too large");
+      // Deflate expands at most 1032:1; a larger declared size is corrupt (and
+      // would make a small archive allocate without bound).
+      if (usize > 1032 * csize + 1024 || csize > std::numeric_limits<uInt>::max() ||
+          usize > std::numeric_limits<uInt>::max())
+        return Bad(path, absl::StrCat("entry '", name, "' declares ", usize, " bytes from ", csize,
+                                      " compressed: more than deflate can expand to"));
       npy.resize(usize);
       z_stream strm{};
       if (inflateInit2(&strm, -MAX_WBITS) != Z_OK) return Bad(path, "zlib init failed");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,5 +23,9 @@ std::string SerializeNpy(const Tensor& tensor);
 
 // The arrays of an .npz archive, by name without the ".npy" suffix, in order.
 absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& path);
+// The same from the archive's bytes; `what` names it in errors. A declared
+// entry size beyond what its compressed bytes can expand to is an error.
+absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ParseNpz(std::string_view bytes,
+                                                                    const std::string& what);
 
 }  // namespace hepml

@@ -100,5 +100,54 @@ TEST(NpyTest, MissingFileIsNotFound) {
   EXPECT_EQ(back.status().code(), absl::StatusCode::kNotFound);
 }
 
+
+// Inputs found by fuzz/fuzz_npy: each must be a clear error, never a crash or
+// an allocation the file's bytes do not back.
+namespace {
+
+std::string NpyWithHeader(const std::string& dict, const std::string& data) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+std::string ReadRegression(const std::string& name) {
+  std::ifstream in(std::string(HEPML_SOURCE_DIR) + "/fuzz/regressions/fuzz_npy/" + name, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(NpyFuzzRegressionTest, EmptyDescrIsMalformedHeader) {
+  std::string bytes = ReadRegression("empty-descr.npy");
+  ASSERT_FALSE(bytes.empty());
+  auto back = ParseNpy(bytes, "e.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("malformed header"), std::string::npos) << back.status();
+  EXPECT_FALSE(ParseNpy(NpyWithHeader("{'descr': '', 'fortran_order': False, 'shape': (1,), }", ""), "e").ok());
+  EXPECT_FALSE(ParseNpy(NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': 3, }", ""), "e").ok());
+}
+
+TEST(NpyFuzzRegressionTest, ShapeBeyondTheDataIsRefusedBeforeAllocating) {
+  // 2^40 floats (4 TiB) declared, 4 bytes present.
+  auto back = ParseNpy(NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }",
+                                     std::string(4, '\0')),
+                       "big.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("truncated data"), std::string::npos) << back.status();
+}
+
+TEST(NpyFuzzRegressionTest, ManyZeroWidthStringsAreRefused) {
+  auto back = ParseNpy(NpyWithHeader("{'descr': '<U0', 'fortran_order': False, 'shape': (1099511627776,), }", ""),
+                       "u0.npy");
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("larger than the file"), std::string::npos) << back.status();
+}
+
 }  // namespace
 }  // namespace hepml

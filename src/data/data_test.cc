@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -576,6 +577,36 @@ TEST(RootBadInput, EveryByteOfTheTreeMetadataCorrupted) {
   EXPECT_GT(errors, reads / 20) << reads << " reads";
 }
 
+// Found by fuzz/fuzz_root: a basket whose entry offsets are out of order
+// failed to load but stayed in the basket cache, and the next read of the
+// column used its half-built offset table (a std::length_error abort).
+TEST(RootBadInput, BasketThatFailedToLoadIsNotReused) {
+  std::string path = std::string(HEPML_SOURCE_DIR) + "/fuzz/regressions/fuzz_root/bad-offset-basket-reused.root";
+  auto ds = Dataset::Open({path});
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    bool failed = false;
+    for (const Column& c : (*ds)->schema().columns) {
+      auto b = (*ds)->Read(0, (*ds)->num_entries(), {.columns = {c.name}});
+      if (b.ok()) continue;
+      failed = true;
+      EXPECT_NE(std::string(b.status().message()).find(path), std::string::npos) << b.status();
+    }
+    EXPECT_TRUE(failed) << "attempt " << attempt;
+  }
+}
+
+// Found by fuzz/fuzz_rntuple: an RNTuple anchor declaring a header of 2^63
+// bytes or more passed the size limit (compared as a signed number) and the
+// reader asked for a string that large.
+TEST(RootBadInput, RNTupleHeaderLengthBeyondTheLimitIsRefused) {
+  std::string path = std::string(HEPML_SOURCE_DIR) + "/fuzz/regressions/fuzz_rntuple/header-length-2e63.root";
+  auto ds = Dataset::Open({path});
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), absl::StatusCode::kResourceExhausted) << ds.status();
+  EXPECT_NE(std::string(ds.status().message()).find("over the limit"), std::string::npos) << ds.status();
+}
+
 TEST(RootBadInput, ObjectLargerThanTheLimitIsRefused) {
   REQUIRE_FIXTURES();
   DatasetOptions options;
@@ -682,6 +713,49 @@ TEST(Npy, ArrayIsOneColumn) {
   EXPECT_EQ(batch->columns[0].values.data<float>()[0], 3.0f);
   TempFile junk("\x93NUMPY garbage", ".npy");
   EXPECT_FALSE(Dataset::Open({junk.path()}).ok());
+}
+
+// A file held in memory, served through a registered scheme.
+class BytesFile final : public RandomAccessFile {
+ public:
+  BytesFile(std::string bytes, std::string name) : bytes_(std::move(bytes)), name_(std::move(name)) {}
+  uint64_t size() const override { return bytes_.size(); }
+  const std::string& name() const override { return name_; }
+  absl::Status ReadAt(uint64_t offset, uint64_t length, char* out) override {
+    if (offset > bytes_.size() || length > bytes_.size() - offset) return absl::OutOfRangeError(name_ + ": past the end");
+    std::memcpy(out, bytes_.data() + offset, length);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string bytes_, name_;
+};
+
+TEST(Npy, NpzArchiveThroughARegisteredScheme) {
+  // Written by numpy.savez (pt float32[4], n int32[4]); read from its bytes,
+  // not a local path.
+  std::string npz = ReadAll(std::string(HEPML_SOURCE_DIR) + "/fuzz/corpus/fuzz_npy/two.npz");
+  ASSERT_FALSE(npz.empty());
+  RegisterFileScheme("npztest", [npz](const std::string& url) -> absl::StatusOr<std::unique_ptr<RandomAccessFile>> {
+    return std::unique_ptr<RandomAccessFile>(new BytesFile(npz, url));
+  });
+  auto ds = Dataset::Open({"npztest://two.npz"});
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  ASSERT_EQ((*ds)->schema().columns.size(), 2u);
+  EXPECT_EQ((*ds)->num_entries(), 4);
+  auto batch = (*ds)->Read(0, 4, {.columns = {"n"}});
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->columns[0].values.data<int32_t>()[3], 3);
+  // A deflated entry that declares more than deflate can expand to.
+  std::string bomb = ReadAll(std::string(HEPML_SOURCE_DIR) + "/fuzz/corpus/fuzz_npy/deflated.npz");
+  ASSERT_EQ(bomb.substr(0, 4), std::string("PK\x03\x04", 4));
+  bomb[22] = bomb[23] = bomb[24] = '\xff';
+  bomb[25] = '\x7f';
+  TempFile f(bomb, ".npz");
+  auto bad = Dataset::Open({f.path()});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("more than deflate can expand to"), std::string::npos)
+      << bad.status();
 }
 
 // Writes an HDF5 file with the HDF5 library: a float64 [5] and an int32

@@ -12,6 +12,7 @@
 // listed in the schema and report their type when read.
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -331,10 +332,15 @@ absl::StatusOr<std::string> RNTupleSource::ReadBlob(uint64_t offset, uint64_t nb
   if (offset > file_->size() || nbytes > file_->size() - offset) {
     return absl::DataLossError(Where(absl::StrCat(what, " at ", offset, " (", nbytes, " bytes) lies outside the file")));
   }
-  if (static_cast<int64_t>(length) > options_.max_object_bytes || length < nbytes) {
-    if (length != nbytes || static_cast<int64_t>(length) > options_.max_object_bytes) {
-      return absl::ResourceExhaustedError(Where(absl::StrCat(what, " declares ", length, " bytes")));
-    }
+  // Compared unsigned: a length of 2^63 or more is not a negative size.
+  const uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(options_.max_object_bytes, 0));
+  if (length > limit) {
+    return absl::ResourceExhaustedError(
+        Where(absl::StrCat(what, " declares ", length, " bytes, over the limit of ", limit)));
+  }
+  if (length < nbytes) {
+    return absl::DataLossError(
+        Where(absl::StrCat(what, " declares ", length, " bytes, fewer than its ", nbytes, " stored bytes")));
   }
   std::string raw(nbytes, '\0');
   absl::Status s = file_->ReadAt(offset, nbytes, raw.data());
@@ -632,7 +638,7 @@ absl::StatusOr<const Tensor*> RNTupleSource::Decode(int col, int cl) {
     if (raw->size() == packed) {
       page = std::move(*raw);
     } else {
-      if (static_cast<int64_t>(packed) > options_.max_object_bytes) return absl::ResourceExhaustedError(Where(what + ": page too large"));
+      if (packed > static_cast<uint64_t>(options_.max_object_bytes)) return absl::ResourceExhaustedError(Where(what + ": page too large"));
       page.assign(packed, '\0');
       absl::Status s = root::Decompress(raw->data(), raw->size(), page.data(), page.size(), Where(what));
       if (!s.ok()) return s;

@@ -409,11 +409,14 @@ ColumnPlan Plan(const Branch& b, Column* col) {
     col->source_type = l.title;
     return p;
   }
+  int64_t per_entry = 1;
   for (int64_t d : dims.fixed) {
-    if (d <= 0 || d > (int64_t{1} << 24)) {
+    // Each dimension, and their product (the items of one entry), at most 2^24.
+    if (d <= 0 || d > (int64_t{1} << 24) || per_entry * d > (int64_t{1} << 24)) {
       p.unsupported = absl::StrCat("branch '", b.name, "' has a bad dimension in '", l.title, "'");
       return p;
     }
+    per_entry *= d;
     col->shape.push_back(d);
   }
   std::string dim_text;
@@ -896,7 +899,6 @@ absl::Status RootSource::LoadBasket(const ColumnPlan& p, int index, const std::s
   }
   int64_t first = b.basket_entry[index];
   int64_t next = index + 1 < b.write_basket ? b.basket_entry[index + 1] : b.entries;
-  out->index = index;
   out->first_entry = first;
   out->num_entries = next - first;
   out->offsets.clear();
@@ -924,6 +926,9 @@ absl::Status RootSource::LoadBasket(const ColumnPlan& p, int index, const std::s
   }
   data.resize(border);
   out->data = std::move(data);
+  // Only now: a basket that failed to load must not be taken from the cache
+  // by the next read.
+  out->index = index;
   return absl::OkStatus();
 }
 
@@ -980,6 +985,10 @@ absl::StatusOr<ColumnData> RootSource::ReadColumn(int column, int64_t start, int
     auto bad = [&](const std::string& why) {
       return absl::DataLossError(Where(file_->name(), absl::StrCat(what, ": ", why)));
     };
+    if (lo < 0 || hi <= lo) {
+      return bad(absl::StrCat("covers entries ", basket.first_entry, " to ",
+                              basket.first_entry + basket.num_entries, ", not entry ", entry));
+    }
     if (p.layout == Layout::kFixed) {
       int64_t per = p.items_per_entry * p.item_size;
       if (basket.num_entries * per > static_cast<int64_t>(d.size())) {

@@ -69,10 +69,6 @@ Column ColumnFor(const std::string& name, const Tensor& t) {
   return c;
 }
 
-std::string LocalPath(const std::string& name) {
-  return name.rfind("file://", 0) == 0 ? name.substr(7) : name;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Source>> OpenNpySource(std::unique_ptr<RandomAccessFile> file,
@@ -83,14 +79,9 @@ absl::StatusOr<std::unique_ptr<Source>> OpenNpySource(std::unique_ptr<RandomAcce
   info.file_bytes = file->size();
   std::vector<std::pair<std::string, Tensor>> arrays;
   if (npz) {
-    std::string path = LocalPath(file->name());
-    if (path.find("://") != std::string::npos) {
-      return absl::UnimplementedError(absl::StrCat(file->name(), ": .npz archives are read from local paths only"));
-    }
-    if (file->size() > static_cast<uint64_t>(options.max_object_bytes)) {
-      return absl::ResourceExhaustedError(absl::StrCat(file->name(), ": too large"));
-    }
-    auto r = ReadNpz(path);
+    auto bytes = ReadWholeFile(file.get(), options.max_object_bytes);
+    if (!bytes.ok()) return bytes.status();
+    auto r = ParseNpz(*bytes, file->name());
     if (!r.ok()) return r.status();
     arrays = std::move(*r);
   } else {

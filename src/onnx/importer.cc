@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "graph/verifier.h"
 #include "hepml/status.h"
+#include "onnx/checker.h"
 #include "onnx/defs/schema.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/proto_convert.h"
@@ -263,6 +265,28 @@ class Converter {
     n.opset = static_cast<int>(it->second);
     n.inputs.assign(np.input().begin(), np.input().end());
     n.outputs.assign(np.output().begin(), np.output().end());
+    // The operator's arity, where libonnx knows the opset (ai.onnx <= 17):
+    // a kernel reads the inputs its schema guarantees (constant folding runs
+    // kernels at load time), so too few or too many is an error here.
+    if (n.domain.empty() && n.opset <= 17) {
+      const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type, n.opset, "");
+      if (schema != nullptr) {
+        if (np.input_size() < schema->min_input() || np.input_size() > schema->max_input()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.input_size(), " inputs; ", n.op_type,
+                                                         "-", schema->since_version(), " takes ", schema->min_input(),
+                                                         schema->max_input() == schema->min_input()
+                                                             ? std::string()
+                                                             : absl::StrCat(" to ", schema->max_input())));
+        }
+        if (np.output_size() < schema->min_output() || np.output_size() > schema->max_output()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.output_size(), " outputs; ", n.op_type,
+                                                         "-", schema->since_version(), " gives ", schema->min_output(),
+                                                         schema->max_output() == schema->min_output()
+                                                             ? std::string()
+                                                             : absl::StrCat(" to ", schema->max_output())));
+        }
+      }
+    }
     for (const auto& ap : np.attribute()) {
       auto a = ConvertAttribute(ap, where);
       if (!a.ok()) return a.status();
@@ -277,10 +301,78 @@ class Converter {
   int inline_counter_ = 0;
 };
 
+// libonnx 1.12's convolution and pooling shape inference indexes the input
+// shape by the weight's rank and by the lengths of kernel_shape, strides,
+// pads and dilations without checking them (a segfault on a malformed
+// model) and divides by strides and dilations. Returns false when a
+// Conv/Pool node in `g` (or a subgraph) has a zero or negative kernel size,
+// stride or dilation, or a mismatch among ranks the graph declares (inputs, value_info,
+// initializers, and the outputs of Conv/Pool nodes themselves, which keep
+// their input's rank); its shape inference is then skipped, and hepml's own
+// checks report the node.
+bool SafeForOnnxConvPoolInference(const onnx::GraphProto& g, std::unordered_map<std::string, int> ranks) {
+  static const std::set<std::string> kConvPool = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv",
+                                                  "AveragePool", "MaxPool", "LpPool", "MaxUnpool", "MaxRoiPool"};
+  auto declare = [&](const onnx::ValueInfoProto& vi) {
+    if (vi.type().has_tensor_type() && vi.type().tensor_type().has_shape())
+      ranks[vi.name()] = vi.type().tensor_type().shape().dim_size();
+  };
+  for (const auto& vi : g.input()) declare(vi);
+  for (const auto& vi : g.value_info()) declare(vi);
+  for (const auto& t : g.initializer()) ranks[t.name()] = t.dims_size();
+  auto rank_of = [&](const onnx::NodeProto& n, int i) {
+    if (i >= n.input_size()) return -1;
+    auto it = ranks.find(n.input(i));
+    return it == ranks.end() ? -1 : it->second;
+  };
+  for (const auto& n : g.node()) {
+    for (const auto& a : n.attribute()) {
+      if (a.has_g() && !SafeForOnnxConvPoolInference(a.g(), ranks)) return false;
+      for (const auto& sg : a.graphs())
+        if (!SafeForOnnxConvPoolInference(sg, ranks)) return false;
+    }
+    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !kConvPool.count(n.op_type())) continue;
+    const int x = rank_of(n, 0);
+    const int w = rank_of(n, n.op_type() == "QLinearConv" ? 3 : 1);
+    const bool has_weight = n.op_type().find("Conv") != std::string::npos;
+    if (x >= 0 && x < 3) return false;
+    if (has_weight && x >= 0 && w >= 0 && x != w) return false;
+    const int spatial = x >= 0 ? x - 2 : (has_weight && w >= 0 ? w - 2 : -1);
+    for (const auto& a : n.attribute()) {
+      const int len = a.ints_size();
+      if (a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" ||
+          a.name() == "output_shape" || a.name() == "output_padding") {
+        if (spatial >= 0 ? len != spatial : len == 0) return false;
+        // libonnx divides by strides and dilations.
+        if (a.name() != "output_shape" && a.name() != "output_padding")
+          for (int64_t v : a.ints())
+            if (v <= 0) return false;
+      } else if (a.name() == "pads") {
+        if (spatial >= 0 ? len != 2 * spatial : len % 2 != 0) return false;
+        for (int64_t v : a.ints())
+          if (v < 0) return false;
+      }
+    }
+    if (x >= 0)
+      for (const auto& out : n.output()) ranks[out] = x;
+  }
+  return true;
+}
+
 // Declared types for intermediate values from libonnx's shape inference, for
 // models whose opsets it knows (ai.onnx <= 17). Failures only mean fewer
 // declared types: hepml's own operator table infers the rest.
 void AddOnnxShapeInference(onnx::ModelProto& mp, Graph& graph) {
+  if (!SafeForOnnxConvPoolInference(mp.graph(), {})) return;
+  // libonnx's inference functions trust what its checker verifies (required
+  // attributes present, attribute types, arity): a Scan without its body
+  // segfaulted in ScanInferenceFunction. Models the checker refuses skip
+  // the pass.
+  try {
+    onnx::checker::check_model(mp);
+  } catch (const std::exception&) {
+    return;
+  }
   try {
     onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0, /*enable_data_propagation=*/false};
     onnx::shape_inference::InferShapes(mp, onnx::OpSchemaRegistry::Instance(), options);

@@ -134,6 +134,30 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std
   DType dtype = static_cast<DType>(proto.data_type());
   auto shape = CheckedShape(proto);
   if (!shape.ok()) return shape.status();
+  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
+  // Before allocating: the shape must not ask for more elements than the
+  // proto holds values for (each encoding takes at least one byte or one
+  // repeated entry per two elements), so a few bytes of model cannot
+  // allocate gigabytes. External data is checked against its file below.
+  const int64_t n = NumElements(*shape);
+  if (!external && n > 0) {
+    uint64_t held = proto.raw_data().size() + static_cast<uint64_t>(proto.float_data_size()) +
+                    static_cast<uint64_t>(proto.double_data_size()) + static_cast<uint64_t>(proto.int32_data_size()) +
+                    static_cast<uint64_t>(proto.int64_data_size()) + static_cast<uint64_t>(proto.uint64_data_size()) +
+                    static_cast<uint64_t>(proto.string_data_size());
+    // (With some slack: a small mismatch gets the precise message below.)
+    if (static_cast<uint64_t>(n) > 2 * held + 4096) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has shape ", ShapeToString(*shape),
+                                                     " (", n, " elements) but holds data for at most ", 2 * held));
+    }
+  }
+  std::string external_bytes;
+  if (external && dtype != DType::kString) {
+    size_t stored = Is4BitInt(dtype) ? static_cast<size_t>((n + 1) / 2) : static_cast<size_t>(n) * DTypeSize(dtype);
+    auto bytes = ReadExternalData(proto, base_dir, stored);
+    if (!bytes.ok()) return bytes.status();
+    external_bytes = std::move(*bytes);
+  }
   Tensor t = Tensor::Empty(dtype, *shape);
   if (dtype == DType::kString) {
     if (proto.string_data_size() != t.size()) {
@@ -144,16 +168,8 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std
     for (int64_t i = 0; i < t.size(); ++i) out[i] = proto.string_data(static_cast<int>(i));
     return t;
   }
-  const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
   if (external || proto.has_raw_data()) {
-    std::string external_bytes;
-    const std::string* raw = &proto.raw_data();
-    if (external) {
-      auto bytes = ReadExternalData(proto, base_dir, StoredBytes(t));
-      if (!bytes.ok()) return bytes.status();
-      external_bytes = std::move(*bytes);
-      raw = &external_bytes;
-    }
+    const std::string* raw = external ? &external_bytes : &proto.raw_data();
     if (raw->size() != StoredBytes(t)) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' has ", raw->size(),
                                                      " bytes of raw data; shape ", ShapeToString(t.shape()),

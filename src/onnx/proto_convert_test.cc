@@ -97,6 +97,30 @@ TEST(ProtoConvertTest, PackedSizeIsChecked) {
   EXPECT_FALSE(TensorFromProto(RawTensor(23, {1}, std::string("\x01", 1)), "").ok());  // float4e2m1
 }
 
+// Found by fuzz/fuzz_onnx: a 258-byte model whose initializer declared
+// ~2^30 float64 values allocated 8 GB before its data size was checked.
+TEST(ProtoConvertTest, ShapeBeyondTheDataIsRefusedBeforeAllocating) {
+  onnx::TensorProto p;
+  p.set_name("w");
+  p.set_data_type(onnx::TensorProto::DOUBLE);
+  p.add_dims(int64_t{1} << 30);
+  p.add_dims(16);  // 128 GiB of float64
+  p.add_double_data(1.0);
+  auto t = TensorFromProto(p, "");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("holds data for at most 2"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("'w'"), std::string::npos) << t.status();
+  // Same with raw_data, strings, and as a whole model through the importer path.
+  EXPECT_FALSE(TensorFromProto(RawTensor(onnx::TensorProto::FLOAT, {int64_t{1} << 40}, "abcd"), "").ok());
+  onnx::TensorProto s;
+  s.set_data_type(onnx::TensorProto::STRING);
+  s.add_dims(int64_t{1} << 40);
+  EXPECT_FALSE(TensorFromProto(s, "").ok());
+  // A matching tensor still converts.
+  auto ok = TensorFromProto(RawTensor(onnx::TensorProto::FLOAT, {1}, std::string(4, '\0')), "");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+}
+
 TEST(ProtoConvertTest, TensorToProtoPacks4BitTypesAndRoundTrips) {
   Tensor t = Tensor::Empty(DType::kInt4, {5});
   const int8_t values[] = {-8, 7, -1, 3, 5};

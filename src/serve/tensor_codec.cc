@@ -29,12 +29,19 @@ bool VisitNumeric(DType dtype, F&& f) {
   }
 }
 
-void Flatten(const nlohmann::json& data, std::vector<const nlohmann::json*>& out) {
-  if (data.is_array()) {
-    for (const auto& v : data) Flatten(v, out);
-  } else {
+// Deeper than any tensor's rank: a request nesting its data further is
+// refused rather than walked (each level would be a stack frame).
+constexpr int kMaxJsonNesting = 64;
+
+bool Flatten(const nlohmann::json& data, std::vector<const nlohmann::json*>& out, int depth = 0) {
+  if (!data.is_array()) {
     out.push_back(&data);
+    return true;
   }
+  if (depth >= kMaxJsonNesting) return false;
+  for (const auto& v : data)
+    if (!Flatten(v, out, depth + 1)) return false;
+  return true;
 }
 
 }  // namespace
@@ -110,7 +117,9 @@ std::string TensorToRaw(const Tensor& t) {
 absl::StatusOr<Tensor> TensorFromJson(const std::string& what, DType dtype, const Shape& shape,
                                       const nlohmann::json& data) {
   std::vector<const nlohmann::json*> flat;
-  Flatten(data, flat);
+  if (!Flatten(data, flat))
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": 'data' is nested deeper than ", kMaxJsonNesting, " arrays"));
   int64_t n = NumElements(shape);
   if (static_cast<int64_t>(flat.size()) != n)
     return absl::InvalidArgumentError(absl::StrCat(what, ": got ", flat.size(), " elements of data but shape ",

@@ -66,6 +66,22 @@ TEST(TensorCodecTest, JsonTypeAndRangeErrors) {
   EXPECT_EQ(u->data<uint64_t>()[0], 18446744073709551615ull);
 }
 
+// A request body of a million nested arrays (2 MB, far under the body
+// limit) must be an error, not a stack overflow in the server.
+TEST(TensorCodecTest, DeeplyNestedJsonDataIsRefused) {
+  const int depth = 1000000;
+  std::string text = std::string(depth, '[') + "1" + std::string(depth, ']');
+  nlohmann::json data = nlohmann::json::parse(text);
+  auto t = TensorFromJson("input 'x'", DType::kFloat32, {1}, data);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("nested deeper than 64"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("input 'x'"), std::string::npos) << t.status();
+  // Nesting as deep as a tensor's rank is still fine.
+  auto ok = TensorFromJson("x", DType::kFloat32, {1, 1, 1}, nlohmann::json::parse("[[[2.5]]]"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->data<float>()[0], 2.5f);
+}
+
 TEST(TensorCodecTest, CheckedShape) {
   EXPECT_TRUE(CheckedShape("x", {2, 3}).ok());
   EXPECT_TRUE(CheckedShape("x", {0, int64_t{1} << 50}).ok());  // zero elements

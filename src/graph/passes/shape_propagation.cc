@@ -340,7 +340,9 @@ class Propagator {
       for (size_t i = 0; i < ctx.input_types.size(); ++i) {
         if (node.inputs[i].empty()) continue;
         const Dim& d = ctx.input_types[i].shape[*axis];
-        total = (total >= 0 && d.known()) ? total + d.value : -1;
+        // Unknown as well when the sum overflows (a model may declare any dims).
+        int64_t sum;
+        total = (total >= 0 && d.known() && d.value >= 0 && !__builtin_add_overflow(total, d.value, &sum)) ? sum : -1;
         for (size_t k = 0; k < dims.size(); ++k) {
           if (static_cast<int64_t>(k) != *axis && !dims[k].known() && ctx.input_types[i].shape[k].known()) {
             dims[k] = ctx.input_types[i].shape[k];

@@ -50,6 +50,18 @@ TEST(ShapePropagationTest, TracksDimsAndSmallIntegerValues) {
   EXPECT_EQ(Dims(s, "y"), "float32[batch,4,32,16]");
 }
 
+// Found by fuzz/fuzz_onnx: Concat of dims whose sum overflows int64 (a model
+// may declare any dims) was signed overflow; the dim is now unknown.
+TEST(ShapePropagationTest, ConcatDimsWhoseSumOverflowsAreUnknown) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"8863082967153508355", "2"}), TensorVI("z", {"8863082967153508355", "2"})};
+  g.outputs = {VI("c")};
+  g.nodes = {MakeNode("Concat", {"x", "z"}, {"c"}, {IntAttr("axis", 0)})};
+  ShapePropagation s = ShapePropagation::Run(g);
+  EXPECT_EQ(Dims(s, "c").find("-"), std::string::npos) << Dims(s, "c");
+  EXPECT_NE(Dims(s, "c").find(",2]"), std::string::npos) << Dims(s, "c");
+}
+
 TEST(ShapePropagationTest, ReshapeMinusOneCancelsSymbolsAndUnknownDimsGetSymbols) {
   Graph g;
   g.inputs = {TensorVI("x", {"batch", "32", "4", "16"}), TensorVI("u", {""})};

@@ -1,5 +1,6 @@
 #include "serve/http/kserve_http.h"
 
+#include <cstdint>
 #include <string_view>
 
 #include "absl/strings/numbers.h"
@@ -91,12 +92,7 @@ json MetadataJson(const ModelRepository& repo, const ModelVersion& m) {
               {"inputs", inputs},   {"outputs", outputs}};
 }
 
-// Parsed HTTP infer request: the tensors, and which outputs go back binary.
-struct HttpInfer {
-  InferRequest request;
-  bool all_binary = false;
-  std::vector<bool> binary;  // per requested output
-};
+}  // namespace
 
 absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version) {
   const std::string& body = req.body();
@@ -132,7 +128,17 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
       std::string name = in["name"].get<std::string>();
       std::string what = absl::StrCat("input '", name, "'");
       HEPML_ASSIGN_OR_RETURN(DType dtype, DTypeFromProtocolName(in["datatype"].get<std::string>()));
-      HEPML_ASSIGN_OR_RETURN(Shape shape, CheckedShape(what, in["shape"].get<std::vector<int64_t>>()));
+      // Integers only: nlohmann would convert 1e30 or -1.5 to int64 with
+      // an out-of-range (undefined) cast.
+      const json& js = in["shape"];
+      if (!js.is_array()) return absl::InvalidArgumentError(absl::StrCat(what, ": 'shape' must be an array"));
+      std::vector<int64_t> dims;
+      for (const json& d : js) {
+        if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t{INT64_MAX}))
+          return absl::InvalidArgumentError(absl::StrCat(what, ": shape dimension ", d.dump(), " is not a 64-bit integer"));
+        dims.push_back(d.get<int64_t>());
+      }
+      HEPML_ASSIGN_OR_RETURN(Shape shape, CheckedShape(what, dims));
       const json* params = in.contains("parameters") ? &in["parameters"] : nullptr;
       if (params && !params->is_object()) return absl::InvalidArgumentError(absl::StrCat(what, ": 'parameters' must be an object"));
       if (params && params->contains("shared_memory_region"))
@@ -140,7 +146,11 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
       if (params && params->contains("binary_data_size")) {
         if (in.contains("data"))
           return absl::InvalidArgumentError(absl::StrCat(what, " has both 'data' and binary_data_size"));
-        uint64_t size = (*params)["binary_data_size"].get<uint64_t>();
+        const json& js_size = (*params)["binary_data_size"];
+        if (!js_size.is_number_unsigned())
+          return absl::InvalidArgumentError(
+              absl::StrCat(what, ": binary_data_size ", js_size.dump(), " is not a non-negative integer"));
+        uint64_t size = js_size.get<uint64_t>();
         if (size > binary.size() - offset)
           return absl::InvalidArgumentError(absl::StrCat(what, ": binary_data_size ", size, " runs past the ",
                                                          binary.size(), " bytes of binary data after the JSON header"));
@@ -178,6 +188,8 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
   }
   return out;
 }
+
+namespace {
 
 void AnswerInfer(const HttpInfer& parsed, const InferResponse& response, HttpResponse& res) {
   json outputs = json::array();

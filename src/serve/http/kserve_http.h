@@ -19,6 +19,18 @@ namespace hepml::serve {
 HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<bool()> ready);
 HttpHandler MakeMetricsHttpHandler(ModelRepository* repository);
 
+// A parsed HTTP infer request: the tensors, and which outputs go back binary.
+struct HttpInfer {
+  InferRequest request;
+  bool all_binary = false;
+  std::vector<bool> binary;  // per requested output
+};
+
+// Decodes the body of POST .../infer: the JSON header (all of the body, or
+// its first Inference-Header-Content-Length bytes) and the binary tensor
+// data after it. INVALID_ARGUMENT naming the input for anything malformed.
+absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version);
+
 // The server's name, version and protocol extensions (/v2, ServerMetadata).
 inline constexpr const char* kServerName = "hepml";
 inline constexpr const char* kServerVersion = "0.1.0";
