@@ -17,6 +17,12 @@
 
 namespace hepml::registry {
 
+// A Status for a failed system call: `what` and strerror(err), with the code
+// a caller can act on (NotFound, ResourceExhausted for a full device or
+// quota, PermissionDenied for a read-only or forbidden path,
+// FailedPrecondition for a path of the wrong kind, Internal otherwise).
+absl::Status ErrnoStatus(int err, const std::string& what);
+
 struct ObjectInfo {
   std::string name;  // relative to the root, e.g. "chunks/ab/abcdef..."
   uint64_t size = 0;

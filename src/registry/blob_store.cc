@@ -61,24 +61,6 @@ std::string IdFromName(const std::string& name, const std::string& prefix) {
   return id;
 }
 
-absl::Status ErrnoError(int err, const std::string& what) {
-  std::string msg = absl::StrCat(what, ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT:
-      return absl::NotFoundError(msg);
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-      return absl::ResourceExhaustedError(msg);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return absl::PermissionDeniedError(msg);
-    default:
-      return absl::InternalError(msg);
-  }
-}
-
 std::string ManifestJson(const Manifest& m, const ChunkerOptions& o) {
   nlohmann::json chunks = nlohmann::json::array();
   for (const ChunkRef& c : m.chunks) chunks.push_back({c.id, c.size});
@@ -187,7 +169,7 @@ class Store final : public BlobStore {
 
   absl::StatusOr<Manifest> PutFile(const std::string& path, PutStats* stats) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(errno, "opening " + path);
+    if (fd < 0) return ErrnoStatus(errno, "opening " + path);
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
@@ -198,7 +180,7 @@ class Store final : public BlobStore {
       for (;;) {
         ssize_t r = ::read(fd, buf, n);
         if (r >= 0) return static_cast<size_t>(r);
-        if (errno != EINTR) return ErrnoError(errno, "reading " + path);
+        if (errno != EINTR) return ErrnoStatus(errno, "reading " + path);
       }
     };
     absl::StatusOr<Manifest> m = Put(read, stats);
@@ -241,7 +223,7 @@ class Store final : public BlobStore {
     if (!m.ok()) return m.status();
     std::string partial = dest_path + ".partial";
     int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoError(errno, "creating " + partial);
+    if (fd < 0) return ErrnoStatus(errno, "creating " + partial);
     struct Closer {
       int fd;
       ~Closer() {
@@ -249,7 +231,7 @@ class Store final : public BlobStore {
       }
     } closer{fd};
     struct stat st;
-    if (::fstat(fd, &st) != 0) return ErrnoError(errno, partial);
+    if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, partial);
 
     // Resume: keep the leading chunks of an earlier attempt that check out.
     Sha256 file_hash;
@@ -266,7 +248,7 @@ class Store final : public BlobStore {
       offset += c.size;
       ++first;
     }
-    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return ErrnoError(errno, "truncating " + partial);
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return ErrnoStatus(errno, "truncating " + partial);
 
     absl::Status s = Fetch(*m, first, [&](const ChunkRef& c, const std::string& data) -> absl::Status {
       const char* p = data.data();
@@ -275,7 +257,7 @@ class Store final : public BlobStore {
         ssize_t w = ::pwrite(fd, p, left, static_cast<off_t>(offset));
         if (w < 0) {
           if (errno == EINTR) continue;
-          return ErrnoError(errno, absl::StrCat("writing ", partial));
+          return ErrnoStatus(errno, absl::StrCat("writing ", partial));
         }
         p += w;
         left -= static_cast<size_t>(w);
@@ -291,11 +273,11 @@ class Store final : public BlobStore {
       return absl::DataLossError(
           absl::StrCat("file rebuilt from manifest ", m->id, " hashes to ", actual, "; removed ", partial));
     }
-    if (::fsync(fd) != 0) return ErrnoError(errno, "fsync of " + partial);
+    if (::fsync(fd) != 0) return ErrnoStatus(errno, "fsync of " + partial);
     ::close(fd);
     closer.fd = -1;
     if (::rename(partial.c_str(), dest_path.c_str()) != 0) {
-      return ErrnoError(errno, absl::StrCat("renaming ", partial, " to ", dest_path));
+      return ErrnoStatus(errno, absl::StrCat("renaming ", partial, " to ", dest_path));
     }
     std::string dir = dest_path.find('/') == std::string::npos ? "." : dest_path.substr(0, dest_path.rfind('/'));
     if (dir.empty()) dir = "/";

@@ -17,7 +17,6 @@
 #include "registry/backend.h"
 
 namespace hepml::registry {
-namespace {
 
 absl::Status ErrnoStatus(int err, const std::string& what) {
   std::string msg = absl::StrCat(what, ": ", std::strerror(err));
@@ -40,6 +39,8 @@ absl::Status ErrnoStatus(int err, const std::string& what) {
       return absl::InternalError(msg);
   }
 }
+
+namespace {
 
 std::string Parent(const std::string& path) {
   size_t slash = path.rfind('/');
