@@ -45,6 +45,29 @@ struct ServerOptions {
   int http_max_connections = 1024;
   // Log lines ("model 'x' version 1 loaded", load errors); default stderr.
   std::function<void(const std::string&)> log;
+
+  // Models served from a hepml registry (include/hepml/registry.h): the
+  // registry is `registry_dir` (embedded: DIR/registry.db, DIR/blobs) or the
+  // two URIs `registry_metadata` and `registry_blobs`. Each of
+  // `registry_models` is "REF" or "NAME=REF" (served as NAME; default the
+  // registry model's name) with REF as Registry::ResolveRef reads it: MODEL
+  // (its latest version), MODEL@VERSION, MODEL@ALIAS, MODEL@tag:TAG:RUN. The
+  // resolved version is pulled into `registry_cache_dir` (default: a
+  // temporary folder removed at shutdown) and served under its registry
+  // version number. Every `registry_poll_secs` (0: never) each reference is
+  // resolved again; when it names another version (an alias moved, the
+  // latest grew), that version is pulled and loaded, then swapped in, and the
+  // one it replaces keeps answering the requests that reached it for
+  // `retire_grace_ms` before it is drained. A reference that does not resolve
+  // at start stops Start with the reason. With a registry, the HTTP port also
+  // answers the registry's REST API (/api/v1/..., /api/2.0/mlflow/...).
+  std::string registry_dir;
+  std::string registry_metadata;
+  std::string registry_blobs;
+  std::vector<std::string> registry_models;
+  std::string registry_cache_dir;
+  int registry_poll_secs = 5;
+  int retire_grace_ms = 2000;
 };
 
 class Server {

@@ -1,7 +1,14 @@
 // `hepml serve --model-repository DIR [--model-repository DIR ...]
 //  [--http-port 8000] [--grpc-port 8001] [--metrics-port 8002]
 //  [--model-control-mode none|poll|explicit] [--load-model NAME ...]
-//  [--repository-poll-secs 15] [--host 127.0.0.1]`
+//  [--repository-poll-secs 15] [--host 127.0.0.1]
+//  [--registry DIR | --registry-metadata URI --registry-blobs URI]
+//  [--registry-model [NAME=]REF ...] [--registry-cache DIR] [--registry-poll-secs 5]`
+//
+// Registry references (MODEL, MODEL@VERSION, MODEL@ALIAS, MODEL@tag:TAG:RUN)
+// are pulled and served under their registry version numbers; aliases and
+// latest versions are followed as they move. With a registry, the HTTP port
+// also answers the registry's REST API (/api/v1, /api/2.0/mlflow).
 //
 // Serves the repositories' ONNX models over the KServe v2 / Triton protocol
 // until SIGTERM or SIGINT, then answers the requests in flight and exits 0.
@@ -31,6 +38,12 @@ struct ServeArgs {
   std::string control_mode = "none";
   std::vector<std::string> load_models;
   int poll_secs = 15;
+  std::string registry_dir;
+  std::string registry_metadata;
+  std::string registry_blobs;
+  std::vector<std::string> registry_models;
+  std::string registry_cache;
+  int registry_poll_secs = 5;
 };
 
 int Serve(const ServeArgs& args) {
@@ -41,6 +54,20 @@ int Serve(const ServeArgs& args) {
   options.grpc_port = args.grpc_port;
   options.metrics_port = args.metrics_port;
   options.repository_poll_secs = args.poll_secs;
+  options.registry_dir = args.registry_dir;
+  options.registry_metadata = args.registry_metadata;
+  options.registry_blobs = args.registry_blobs;
+  options.registry_models = args.registry_models;
+  options.registry_cache_dir = args.registry_cache;
+  options.registry_poll_secs = args.registry_poll_secs;
+  if (args.repositories.empty() && args.registry_models.empty()) {
+    PrintError("serve", "nothing to serve: give --model-repository DIR or --registry-model REF");
+    return kExitUsage;
+  }
+  if (!args.registry_models.empty() && args.registry_dir.empty() && args.registry_metadata.empty()) {
+    PrintError("serve", "--registry-model needs --registry DIR (or --registry-metadata URI --registry-blobs URI)");
+    return kExitUsage;
+  }
   if (args.control_mode == "none") {
     options.model_control_mode = ModelControlMode::kNone;
   } else if (args.control_mode == "poll") {
@@ -98,8 +125,7 @@ int Serve(const ServeArgs& args) {
 void AddServeCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("serve", "Serve ONNX models over the KServe v2 / Triton protocol (HTTP, gRPC)");
   auto args = std::make_shared<ServeArgs>();
-  cmd->add_option("--model-repository", args->repositories, "Triton-layout model repository (repeatable)")
-      ->required();
+  cmd->add_option("--model-repository", args->repositories, "Triton-layout model repository (repeatable)");
   cmd->add_option("--host", args->host, "Address to listen on");
   cmd->add_option("--http-port", args->http_port, "HTTP/REST port (0: any free port, -1: off)")
       ->check(CLI::Range(-1, 65535));
@@ -110,6 +136,17 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--load-model", args->load_models, "Model to load at start in explicit mode ('*': all; repeatable)");
   cmd->add_option("--repository-poll-secs", args->poll_secs, "Seconds between repository scans in poll mode")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--registry", args->registry_dir,
+                  "hepml registry folder: serves --registry-model references and the registry's REST API under /api/");
+  cmd->add_option("--registry-metadata", args->registry_metadata, "Registry metadata URI (sqlite:///..., postgresql://...)");
+  cmd->add_option("--registry-blobs", args->registry_blobs, "Registry blob store URI (file:///..., root://...)");
+  cmd->add_option("--registry-model", args->registry_models,
+                  "[NAME=]MODEL[@VERSION|@ALIAS|@tag:TAG:RUN] from the registry (repeatable); aliases are followed");
+  cmd->add_option("--registry-cache", args->registry_cache,
+                  "Folder the registry versions are pulled into (default: a temporary one)");
+  cmd->add_option("--registry-poll-secs", args->registry_poll_secs,
+                  "Seconds between resolving the registry references again (0: never)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([=] { *exit_code = Serve(*args); });
 }
 

@@ -364,7 +364,8 @@ absl::StatusOr<std::map<std::string, std::string>> ModelRepository::Scan() const
   return found;
 }
 
-absl::Status ModelRepository::LoadModel(const std::string& name, const std::string& dir) {
+absl::Status ModelRepository::LoadModel(const std::string& name, const std::string& dir,
+                                        std::map<int64_t, std::shared_ptr<ModelVersion>>* replaced) {
   std::string signature = ModelFolderSignature(dir);
   auto fail = [&](const absl::Status& st) {
     std::string reason(st.message());
@@ -453,8 +454,33 @@ absl::Status ModelRepository::LoadModel(const std::string& name, const std::stri
     entry.failed = false;
     entry.signature = signature;
   }
+  if (replaced) {
+    *replaced = std::move(old);
+    return absl::OkStatus();
+  }
   // The old versions are out of reach now: finish what they queued.
   for (auto& [v, m] : old) m->Shutdown();
+  return absl::OkStatus();
+}
+
+absl::Status ModelRepository::Reload(const std::string& name, int retire_grace_ms) {
+  HEPML_ASSIGN_OR_RETURN(auto found, Scan());
+  auto it = found.find(name);
+  if (it == found.end())
+    return absl::NotFoundError(absl::StrCat("failed to load '", name, "': no model folder of that name in the repositories"));
+  std::map<int64_t, std::shared_ptr<ModelVersion>> replaced;
+  {
+    std::lock_guard<std::mutex> load_lock(load_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shut_down_) return absl::UnavailableError("the server is shutting down");
+    }
+    HEPML_RETURN_IF_ERROR(LoadModel(name, it->second, &replaced));
+  }
+  // A request that took a replaced version just before the swap queues on it
+  // within this window; then the version finishes what it queued.
+  if (!replaced.empty() && retire_grace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(retire_grace_ms));
+  for (auto& [v, m] : replaced) m->Shutdown();
   return absl::OkStatus();
 }
 

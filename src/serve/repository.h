@@ -124,6 +124,11 @@ class ModelRepository {
   // naming the reason if it fails to load).
   absl::Status Load(const std::string& name);
   absl::Status Unload(const std::string& name);
+  // Any mode: loads or reloads `name` from the repositories (the registry
+  // follower uses it when an alias moves). The versions it replaces stay
+  // reachable by the requests that already hold them and are drained after
+  // `retire_grace_ms`, so a swap drops no request.
+  absl::Status Reload(const std::string& name, int retire_grace_ms);
 
   // NOT_FOUND: unknown model or version; UNAVAILABLE: known, not loaded.
   absl::StatusOr<std::shared_ptr<ModelVersion>> Get(const std::string& name, const std::string& version) const;
@@ -158,7 +163,9 @@ class ModelRepository {
   absl::StatusOr<std::map<std::string, std::string>> Scan() const;
   // REQUIRES: load_mu_ held, mu_ not held. Sessions are created without mu_,
   // so requests to other models go on while a model loads.
-  absl::Status LoadModel(const std::string& name, const std::string& dir);
+  // The versions it replaces are moved to *replaced when given, else drained.
+  absl::Status LoadModel(const std::string& name, const std::string& dir,
+                         std::map<int64_t, std::shared_ptr<ModelVersion>>* replaced = nullptr);
   void UnloadModel(const std::string& name, const std::string& reason);
 
   const ServerOptions options_;

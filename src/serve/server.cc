@@ -1,24 +1,64 @@
 #include "hepml/server.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <filesystem>
 #include <iostream>
+#include <thread>
+
+#include "absl/strings/match.h"
 
 #include "absl/strings/str_cat.h"
 #include "serve/grpc/grpc_service.h"
 #include "serve/http/http_server.h"
 #include "serve/http/kserve_http.h"
+#include "serve/registry_models.h"
 #include "serve/repository.h"
+#include "registry/rest_api.h"
 
 namespace hepml {
 
 class Server::Impl {
  public:
+  ~Impl() { StopFollower(); }
+
+  // Resolves the registry references again every `secs` until stopped.
+  void StartFollower(int secs, int retire_grace_ms) {
+    follower = std::thread([this, secs, retire_grace_ms] {
+      std::unique_lock<std::mutex> lock(follow_mu);
+      while (!follow_stop) {
+        follow_cv.wait_for(lock, std::chrono::seconds(secs));
+        if (follow_stop) break;
+        lock.unlock();
+        serve::ModelRepository* repo = repository.get();
+        registry_models->Refresh(
+            [repo, retire_grace_ms](const std::string& name) { return repo->Reload(name, retire_grace_ms); });
+        lock.lock();
+      }
+    });
+  }
+  void StopFollower() {
+    {
+      std::lock_guard<std::mutex> lock(follow_mu);
+      follow_stop = true;
+    }
+    follow_cv.notify_all();
+    if (follower.joinable()) follower.join();
+  }
+
+  // Declared first: the repository serves from its cache folder.
+  std::unique_ptr<serve::RegistryModels> registry_models;
+  std::unique_ptr<registry::RestApi> registry_api;
   std::unique_ptr<serve::ModelRepository> repository;
   std::unique_ptr<serve::HttpServer> http;
   std::unique_ptr<serve::HttpServer> metrics;
   std::unique_ptr<serve::GrpcServer> grpc;
   std::atomic<bool> stopping{false};
   std::mutex shutdown_mu;
+  std::mutex follow_mu;
+  std::condition_variable follow_cv;
+  bool follow_stop = false;
+  std::thread follower;
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -27,14 +67,37 @@ Server::~Server() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
-  HEPML_ASSIGN_OR_RETURN(impl->repository, serve::ModelRepository::Create(options));
+  ServerOptions effective = options;
+  if (serve::RegistryModels::Wanted(options)) {
+    HEPML_ASSIGN_OR_RETURN(impl->registry_models, serve::RegistryModels::Create(options));
+    effective.model_repositories.push_back(impl->registry_models->cache_dir());
+    if (options.model_control_mode == ModelControlMode::kExplicit)
+      for (const std::string& name : impl->registry_models->served_names()) effective.startup_models.push_back(name);
+    registry::RestApiOptions api;
+    api.staging_dir = (std::filesystem::path(impl->registry_models->cache_dir()) / ".staging").string();
+    impl->registry_api = std::make_unique<registry::RestApi>(impl->registry_models->registry(), api);
+  }
+  HEPML_ASSIGN_OR_RETURN(impl->repository, serve::ModelRepository::Create(effective));
+  if (impl->registry_models && options.registry_poll_secs > 0)
+    impl->StartFollower(options.registry_poll_secs, options.retire_grace_ms);
   serve::ModelRepository* repo = impl->repository.get();
   Impl* raw = impl.get();
   auto ready = [raw, repo] { return !raw->stopping && repo->Ready(); };
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   if (options.http_port >= 0) {
-    auto http = serve::HttpServer::Start(options.host, options.http_port, serve::MakeKServeHttpHandler(repo, ready),
-                                         static_cast<size_t>(std::max(1, options.http_max_connections)));
+    serve::HttpHandler kserve = serve::MakeKServeHttpHandler(repo, ready);
+    registry::RestApi* api = raw->registry_api.get();
+    // With a registry, its REST API shares the HTTP port under /api/.
+    serve::HttpFileHandler handler = [kserve, api](const serve::HttpRequest& req, serve::HttpResponse& res,
+                                                   serve::HttpFileReply* file) {
+      if (api && absl::StartsWith(std::string(req.target()), "/api/"))
+        api->Handle(req, res, file);
+      else
+        kserve(req, res);
+    };
+    serve::HttpServerOptions http_options;
+    http_options.max_connections = static_cast<size_t>(std::max(1, options.http_max_connections));
+    auto http = serve::HttpServer::Start(options.host, options.http_port, handler, http_options);
     if (!http.ok()) return absl::Status(http.status().code(), absl::StrCat("HTTP: ", http.status().message()));
     raw->http = std::move(*http);
   }
@@ -59,6 +122,7 @@ int Server::metrics_port() const { return impl_->metrics ? impl_->metrics->port(
 void Server::Shutdown() {
   std::lock_guard<std::mutex> lock(impl_->shutdown_mu);
   impl_->stopping = true;
+  impl_->StopFollower();
   // Requests in flight must not wait to fill a batch any more. Then the front
   // ends (they answer what is in flight, which needs the batchers), then the
   // models, then metrics.
