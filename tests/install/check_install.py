@@ -14,6 +14,11 @@ package unpacked into a scratch root.
   check_install.py deb --source S --work W --hepml HEPML
       the package's metadata; dpkg -x into W/deb-root; the consumer built
       against that root with find_package and pkg-config, and run
+  check_install.py services --source S --work W --hepml HEPML --main-build B
+      the main build B (with the services) installed into W/services-prefix:
+      hepml::remote (libhepml_remote.so, remote_session.h) used by
+      tests/install/remote_consumer against the installed `hepml serve` and
+      on its local fallback, and the installed Python module
 """
 import argparse
 import glob
@@ -221,21 +226,100 @@ def cmd_deb(a):
         check_output(run([exe, model, str(BATCH)]), ref, "deb: pkg-config hepml")
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cmd_services(a):
+    """The main build (with the services) installed: RemoteSession's header and
+    libhepml_remote.so, a consumer of hepml::remote run against the installed
+    `hepml serve` and then on its local fallback, and the installed Python
+    module."""
+    import signal
+    import time
+    prefix = os.path.join(a.work, "services-prefix")
+    shutil.rmtree(prefix, ignore_errors=True)
+    run(["cmake", "--install", a.main_build, "--prefix", prefix])
+    headers = sorted(os.listdir(os.path.join(prefix, "include/hepml")))
+    want = ["remote_session.h", "session.h", "status.h", "tensor.h"]
+    if headers != want:
+        fail(f"installed headers {headers}, expected {want}")
+    libdir = find_libdir(prefix)
+    for f in ("libhepml_remote.so", "libhepml.so", "libhepml.a"):
+        if not os.path.exists(os.path.join(libdir, f)):
+            fail(f"missing {libdir}/{f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = reference(a, tmp)
+        build = os.path.join(a.work, "remote-consumer")
+        shutil.rmtree(build, ignore_errors=True)
+        run(["cmake", "-S", os.path.join(a.source, "tests/install/remote_consumer"), "-B", build, "-G", "Ninja",
+             f"-DCMAKE_PREFIX_PATH={prefix}"])
+        run(["cmake", "--build", build])
+        exe = os.path.join(build, "remote_consumer")
+        if "libhepml_remote.so" not in run(["readelf", "-d", exe]):
+            fail("the remote consumer is not linked to libhepml_remote.so")
+        model = os.path.join(a.source, MODEL)
+        port = free_port()
+        log = open(os.path.join(tmp, "serve.log"), "w")
+        server = subprocess.Popen([os.path.join(prefix, "bin/hepml"), "serve", "--model-repository",
+                                   os.path.join(a.source, "examples/model_repository"), "--http-port", "-1",
+                                   "--metrics-port", "-1", "--grpc-port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            line = server.stdout.readline()
+            if "GRPCInferenceService" not in line:
+                fail(f"installed hepml serve did not start: {line!r}")
+            out = run([exe, "trigger_mlp", "-", str(BATCH), f"127.0.0.1:{port}"])
+            check_output(out, ref, "installed hepml::remote against the installed hepml serve")
+            if "stats remote=1 fallback=0" not in out:
+                fail(f"expected the call answered by the server: {out.splitlines()[-1]}")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+        # The server is gone: the local fallback answers.
+        out = run([exe, "trigger_mlp", model, str(BATCH), f"127.0.0.1:{port}"])
+        check_output(out, ref, "installed hepml::remote on its local fallback")
+        if "stats remote=0 fallback=1" not in out:
+            fail(f"expected the call answered by the fallback: {out.splitlines()[-1]}")
+        # No server and no fallback: a clear error, not a crash.
+        res = subprocess.run([exe, "trigger_mlp", "-", str(BATCH), f"127.0.0.1:{port}"], capture_output=True, text=True)
+        if res.returncode != 1 or f"127.0.0.1:{port}" not in res.stderr:
+            fail(f"no server: exit {res.returncode}, stderr {res.stderr!r}")
+        print("ok no server:", res.stderr.strip()[:120])
+        # The installed Python module.
+        pydir = os.path.join(prefix, "lib/python3/dist-packages")
+        if not glob.glob(os.path.join(pydir, "hepml*.so")) or not os.path.exists(os.path.join(pydir, "hepml.pyi")):
+            fail(f"the Python module is not installed in {pydir}")
+        code = ("import sys, numpy as np, hepml; s = hepml.Session(sys.argv[1]); "
+                "x = np.sin(np.float32(0.1) * np.arange(4 * 16, dtype=np.float32)).reshape(4, 16); "
+                "np.save(sys.argv[2], s.run({'features': x})[0])")
+        env = dict(os.environ, PYTHONPATH=pydir)
+        run(["/usr/bin/python3", "-c", code, model, os.path.join(tmp, "py.npy")], env=env, cwd=tmp)
+        err = float(np.max(np.abs(np.load(os.path.join(tmp, "py.npy")) - ref)))
+        if err > 1e-5:
+            fail(f"installed Python module: max abs difference {err} from `hepml run`")
+        print(f"ok installed Python module: max abs diff {err:.2e}")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("step", choices=["build", "consume", "deb"])
+    p.add_argument("step", choices=["build", "consume", "deb", "services"])
     p.add_argument("--source", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--build-type", default="Release")
     p.add_argument("--build", help="build folder of the build step (default WORK/build)")
     p.add_argument("--hepml")
+    p.add_argument("--main-build", help="the build with the services (services step)")
     a = p.parse_args()
     a.source = os.path.abspath(a.source)
     a.work = os.path.abspath(a.work)
     if a.build:
         a.build = os.path.abspath(a.build)
     os.makedirs(a.work, exist_ok=True)
-    {"build": cmd_build, "consume": cmd_consume, "deb": cmd_deb}[a.step](a)
+    {"build": cmd_build, "consume": cmd_consume, "deb": cmd_deb, "services": cmd_services}[a.step](a)
 
 
 if __name__ == "__main__":
