@@ -265,6 +265,10 @@ struct GcResult {
 struct RegistryOptions {
   std::string user;         // recorded as created_by/moved_by; default $USER
   bool run_hooks = true;    // fire hooks after commits
+  // A hook command still running after this many seconds is killed (its
+  // process group: SIGTERM, SIGKILL a second later) and reported as failed;
+  // an HTTP hook gets as long to connect and answer.
+  double hook_timeout_s = 30;
   // OpenDir only: create DIR and an empty registry when DIR/registry.db is
   // missing (else NotFound, so a mistyped folder is not a new registry).
   bool create_if_missing = true;

@@ -51,6 +51,7 @@ struct Where {
   std::string dir;
   std::string metadata;
   std::string blobs;
+  double hook_timeout_s = 30;
 };
 
 // A failure to report: exit code and message.
@@ -73,12 +74,11 @@ std::string WhereProblem(const Where& w) {
 }
 
 absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
-  if (!w.dir.empty()) {
-    RegistryOptions o;
-    o.create_if_missing = create;
-    return Registry::OpenDir(w.dir, o);
-  }
-  return Registry::Open(w.metadata, w.blobs);
+  RegistryOptions o;
+  o.create_if_missing = create;
+  o.hook_timeout_s = w.hook_timeout_s;
+  if (!w.dir.empty()) return Registry::OpenDir(w.dir, o);
+  return Registry::Open(w.metadata, w.blobs, o);
 }
 
 std::string Time(int64_t ms) {
@@ -277,6 +277,9 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
   reg->add_option("--registry", ctx->where.dir, "Registry folder (DIR/registry.db, DIR/blobs)")->envname("HEPML_REGISTRY");
   reg->add_option("--metadata", ctx->where.metadata, "Metadata URI: sqlite:///PATH or postgresql://USER@HOST:PORT/DB");
   reg->add_option("--blobs", ctx->where.blobs, "Blob store URI: file:///PATH or root://HOST:PORT//PATH");
+  reg->add_option("--hook-timeout", ctx->where.hook_timeout_s,
+                  "Seconds a hook may run (command) or take to answer (URL) before it is killed and reported")
+      ->check(CLI::PositiveNumber);
   reg->add_flag("--json", ctx->json, "Print JSON (show, list, resolve, lineage, run show, events)");
 
   // init

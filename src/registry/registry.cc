@@ -3,6 +3,7 @@
 #include "hepml/registry.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <csignal>
 #include <pthread.h>
@@ -58,7 +61,10 @@ std::string EventJson(const Event& e) {
 
 // Runs `command` under /bin/sh with the event on stdin and in the
 // environment; OK when it exits 0.
-absl::Status RunCommandHook(const std::string& command, const Event& e, const std::string& body) {
+// A command that outlives `timeout_s` is killed with its process group.
+absl::Status RunCommandHook(const std::string& command, const Event& e, const std::string& body, double timeout_s) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
   std::vector<std::string> env_strings;
   for (char** p = environ; *p; ++p) {
     if (!absl::StartsWith(*p, "HEPML_EVENT")) env_strings.push_back(*p);
@@ -74,11 +80,17 @@ absl::Status RunCommandHook(const std::string& command, const Event& e, const st
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+  // Its own process group, so a timeout kills what it started too.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
   char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, envp.data());
+  int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(fds[0]);
   if (rc != 0) {
     close(fds[1]);
@@ -92,9 +104,16 @@ absl::Status RunCommandHook(const std::string& command, const Event& e, const st
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
   bool broken = false;
   size_t off = 0;
-  while (off < body.size()) {
+  // Non-blocking, so a command that never reads a large event cannot hold
+  // us past the deadline.
+  fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+  while (off < body.size() && Clock::now() < deadline) {
     ssize_t n = write(fds[1], body.data() + off, body.size() - off);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+      pollfd p{fds[1], POLLOUT, 0};
+      poll(&p, 1, 50);
+      continue;
+    }
     if (n <= 0) {
       broken = n < 0 && errno == EPIPE;
       break;
@@ -108,7 +127,32 @@ absl::Status RunCommandHook(const std::string& command, const Event& e, const st
   }
   pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  auto reaped = [&] {
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    return r != 0;
+  };
+  auto nap = std::chrono::milliseconds(1);
+  while (!reaped()) {
+    if (Clock::now() >= deadline) {
+      kill(-pid, SIGTERM);
+      auto grace = Clock::now() + std::chrono::seconds(1);
+      while (!reaped()) {
+        if (Clock::now() >= grace) {
+          kill(-pid, SIGKILL);
+          while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+          }
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      kill(-pid, SIGKILL);  // anything of its group still running
+      return absl::DeadlineExceededError(
+          absl::StrCat("hook command '", command, "' did not finish within ", timeout_s, " s and was killed"));
+    }
+    std::this_thread::sleep_for(nap);
+    nap = std::min(nap * 2, std::chrono::milliseconds(50));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   if (WIFEXITED(status)) {
@@ -118,7 +162,7 @@ absl::Status RunCommandHook(const std::string& command, const Event& e, const st
 }
 
 // POSTs `body` to an http:// URL; OK on a 2xx answer.
-absl::Status PostHook(const std::string& url, const std::string& body) {
+absl::Status PostHook(const std::string& url, const std::string& body, double timeout_s) {
   std::string rest = url.substr(7);
   std::string hostport = rest.substr(0, rest.find('/'));
   std::string path = rest.find('/') == std::string::npos ? "/" : rest.substr(rest.find('/'));
@@ -139,7 +183,7 @@ absl::Status PostHook(const std::string& url, const std::string& body) {
   for (addrinfo* a = res; a; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
-    timeval tv{10, 0};
+    timeval tv{static_cast<time_t>(timeout_s), static_cast<suseconds_t>((timeout_s - static_cast<time_t>(timeout_s)) * 1e6)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
@@ -207,7 +251,8 @@ struct Registry::Impl {
       std::string body = EventJson(e);
       for (const Hook& h : *hooks) {
         if (h.event_kind != "*" && h.event_kind != e.kind) continue;
-        absl::Status s = h.url.empty() ? RunCommandHook(h.command, e, body) : PostHook(h.url, body);
+        absl::Status s = h.url.empty() ? RunCommandHook(h.command, e, body, options.hook_timeout_s)
+                                     : PostHook(h.url, body, options.hook_timeout_s);
         if (!s.ok()) hook_failures.push_back({h.id, std::string(s.message())});
       }
     }

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -191,11 +193,12 @@ class RegistryTest : public ::testing::TestWithParam<std::string> {
     fs::remove_all(dir_, ec);
   }
 
-  std::unique_ptr<Registry> OpenRegistry(const std::string& user = "tester") {
+  std::unique_ptr<Registry> OpenRegistry(const std::string& user = "tester", double hook_timeout_s = 30) {
     auto blobs = BlobStore::Open(BlobUri());
     EXPECT_TRUE(blobs.ok()) << blobs.status();
     RegistryOptions opts;
     opts.user = user;
+    opts.hook_timeout_s = hook_timeout_s;
     auto r = Registry::OpenWithBlobStore(uri_, std::move(*blobs), opts);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? std::move(*r) : nullptr;
@@ -662,6 +665,41 @@ TEST_P(RegistryTest, EventsFireHooksAfterCommit) {
   EXPECT_FALSE(reg_->SetAlias("btag", "production", 5).ok());
   EXPECT_TRUE(reg_->last_hook_failures().empty());
   EXPECT_EQ(reg_->Events()->size(), 2u);
+}
+
+TEST_P(RegistryTest, AHookThatHangsIsKilledAtItsTimeoutAndTheChangeStays) {
+  reg_ = OpenRegistry("tester", 0.5);
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  std::string pids = P("hook_pids");
+  // The shell and a child it starts: both must be gone after the timeout.
+  ASSERT_TRUE(reg_->AddHook("model_version.created",
+                            absl::StrCat("sleep 60 & echo $$ $! > ", pids, "; wait"))
+                  .ok());
+  auto start = std::chrono::steady_clock::now();
+  auto v = reg_->PushModelVersion("btag", {P("m1.onnx")});
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_LT(took, 20.0) << "the push waited for the hung hook";
+  auto failures = reg_->last_hook_failures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(failures[0].message, "did not finish within 0.5 s")) << failures[0].message;
+  EXPECT_EQ(reg_->ResolveRef("btag")->version, 1);
+  std::istringstream in(ReadFile(pids));
+  pid_t shell = 0, sleeper = 0;
+  in >> shell >> sleeper;
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(sleeper, 0);
+  // Killed (a zombie waiting for its new parent counts as gone).
+  auto running = [](pid_t pid) {
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+  };
+  for (int i = 0; i < 100 && running(sleeper); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(running(shell));
+  EXPECT_FALSE(running(sleeper));
 }
 
 TEST_P(RegistryTest, FsckAndGcUseTheManifestsMetadataReferences) {
