@@ -57,7 +57,8 @@ Batcher::Batcher(BatcherOptions options, BatchExecutor executor,
     : options_(std::move(options)), executor_(std::move(executor)), on_execution_(std::move(on_execution)) {
   int instances = std::max(1, options_.instances);
   idle_ = instances;
-  for (int i = 0; i < instances; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = instances - 1; i >= 0; --i) free_instances_.push_back(i);
+  for (int i = 0; i < instances; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   scheduler_ = std::thread([this] { ScheduleLoop(); });
 }
 
@@ -68,7 +69,7 @@ size_t Batcher::queued() const {
   return queue_.size();
 }
 
-absl::Status Batcher::Submit(BatchItem item) {
+absl::Status Batcher::Submit(BatchItem item, bool may_run_here) {
   Pending p;
   p.batch_size = 1;
   if (options_.max_batch_size > 0) {
@@ -89,15 +90,37 @@ absl::Status Batcher::Submit(BatchItem item) {
   for (const std::string& o : item.output_names) absl::StrAppend(&p.key, o, ";");
   p.item = std::move(item);
   p.enqueued = Clock::now();
+  bool batching = options_.dynamic && options_.max_batch_size > 0;
+  int instance = -1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
     if (options_.max_queue_size > 0 && queue_.size() >= options_.max_queue_size)
       return absl::UnavailableError(
           absl::StrCat("exceeds maximum queue size (", options_.max_queue_size, " requests waiting)"));
-    queue_.push_back(std::move(p));
+    // What the scheduler would do at once: run it alone on an idle instance.
+    if (may_run_here && queue_.empty() && ready_.empty() && idle_ > 0 &&
+        (!batching || options_.max_queue_delay_us <= 0 || p.batch_size >= options_.max_batch_size)) {
+      --idle_;
+      instance = free_instances_.back();
+      free_instances_.pop_back();
+    } else {
+      queue_.push_back(std::move(p));
+    }
   }
-  schedule_cv_.notify_one();
+  if (instance < 0) {
+    schedule_cv_.notify_one();
+    return absl::OkStatus();
+  }
+  Batch batch;
+  batch.push_back(std::move(p));
+  Execute(std::move(batch), instance);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++idle_;
+    free_instances_.push_back(instance);
+  }
+  schedule_cv_.notify_all();  // the scheduler, or Shutdown waiting for this run
   return absl::OkStatus();
 }
 
@@ -192,24 +215,27 @@ void Batcher::ScheduleLoop() {
     for (size_t i : picked) batch.push_back(std::move(queue_[i]));
     for (auto it = picked.rbegin(); it != picked.rend(); ++it) queue_.erase(queue_.begin() + *it);
     --idle_;
-    ready_.push_back(std::move(batch));
+    int instance = free_instances_.back();
+    free_instances_.pop_back();
+    ready_.emplace_back(std::move(batch), instance);
     ready_cv_.notify_one();
   }
   workers_stop_ = true;
   ready_cv_.notify_all();
 }
 
-void Batcher::WorkerLoop(int instance) {
+void Batcher::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     ready_cv_.wait(lock, [&] { return !ready_.empty() || workers_stop_; });
     if (ready_.empty()) return;
-    Batch batch = std::move(ready_.front());
+    auto [batch, instance] = std::move(ready_.front());
     ready_.pop_front();
     lock.unlock();
     Execute(std::move(batch), instance);
     lock.lock();
     ++idle_;
+    free_instances_.push_back(instance);
     schedule_cv_.notify_one();
   }
 }
@@ -304,6 +330,9 @@ void Batcher::Shutdown() {
   if (scheduler_.joinable()) scheduler_.join();
   for (std::thread& t : workers_)
     if (t.joinable()) t.join();
+  // Requests running on their callers' threads finish too.
+  std::unique_lock<std::mutex> lock(mu_);
+  schedule_cv_.wait(lock, [&] { return idle_ == std::max(1, options_.instances); });
 }
 
 }  // namespace hepml::serve

@@ -10,10 +10,12 @@
 // instance is busy, requests keep queueing, so batches grow with load.
 // `instances` worker threads execute batches concurrently; the outputs are
 // split back along the first dimension and handed to each request's `done`.
+// A blocking caller's request that can run at once runs on its own thread
+// (Submit's `may_run_here`).
 //
 // Thread safety: Submit may be called from any thread. `done` and the
-// execution report run on a worker thread; they must not call Shutdown or
-// destroy the Batcher.
+// execution report run on a worker thread (or on the caller's, see Submit);
+// they must not call Shutdown or destroy the Batcher.
 #pragma once
 
 #include <chrono>
@@ -78,7 +80,8 @@ struct BatchItem {
   std::function<void(absl::StatusOr<std::vector<Tensor>>, const RequestTiming&)> done;
 };
 
-// Runs one batch on model instance `instance` (0 <= instance < instances).
+// Runs one batch on model instance `instance` (0 <= instance < instances; no
+// two executions at a time get the same one).
 using BatchExecutor = std::function<absl::StatusOr<std::vector<Tensor>>(
     const Session::NamedTensors& inputs, const std::vector<std::string>& output_names, int instance)>;
 
@@ -93,7 +96,13 @@ class Batcher {
   // Queues a request. UNAVAILABLE when the queue is full or the batcher is
   // shutting down; INVALID_ARGUMENT when its batch size is not in
   // [1, max_batch_size]. On error `item.done` is not called.
-  absl::Status Submit(BatchItem item);
+  //
+  // With `may_run_here`, a request that would run at once anyway (nothing
+  // queued, an instance idle, and no batching or no queue delay to wait out)
+  // runs on the calling thread before Submit returns, `done` included: a
+  // blocking caller then pays no thread hand-off. Callers that must not
+  // block (a stream reading its next request) leave it false.
+  absl::Status Submit(BatchItem item, bool may_run_here = false);
 
   // From now on batches run as soon as an instance is idle, without waiting
   // for max_queue_delay (the server is stopping); submissions still accepted.
@@ -117,7 +126,7 @@ class Batcher {
   // REQUIRES: lock holds mu_. Answers the queued requests past their queue
   // timeout (releasing the lock while their callbacks run).
   void ExpireLocked(std::unique_lock<std::mutex>& lock);
-  void WorkerLoop(int instance);
+  void WorkerLoop();
   // REQUIRES: mu_ held, queue_ not empty. Indices of queue_ entries for the
   // next batch, and whether it should run now.
   std::vector<size_t> Gather(bool* run_now) const;
@@ -131,8 +140,9 @@ class Batcher {
   std::condition_variable schedule_cv_;  // new request, idle instance, stop
   std::condition_variable ready_cv_;     // batch ready, stop
   std::deque<Pending> queue_;
-  std::deque<Batch> ready_;
+  std::deque<std::pair<Batch, int>> ready_;  // a batch and the instance it took
   int idle_ = 0;
+  std::vector<int> free_instances_;
   bool flushing_ = false;       // do not wait for max_queue_delay
   bool stopping_ = false;       // no more submissions; drain
   bool workers_stop_ = false;   // ready_ drained; workers exit

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -278,6 +279,89 @@ TEST(BatcherTest, InstancesRunBatchesConcurrently) {
   ExpectRows(second, 1, 1, 7);  // completes while the first is still held
   rec.release.set_value();
   ExpectRows(first, 1, 1, 0);
+}
+
+TEST(BatcherTest, ABlockingCallersLoneRequestRunsOnItsOwnThread) {
+  std::thread::id ran_on;
+  Batcher batcher({.max_batch_size = 8, .dynamic = false, .instances = 1},
+                  [&](const Session::NamedTensors& inputs, const std::vector<std::string>&,
+                      int instance) -> absl::StatusOr<std::vector<Tensor>> {
+                    ran_on = std::this_thread::get_id();
+                    EXPECT_EQ(instance, 0);
+                    return std::vector<Tensor>{inputs[0].second.Clone()};
+                  });
+  Result r;
+  ASSERT_TRUE(batcher.Submit(Item(Rows(2, 3, 10), &r), /*may_run_here=*/true).ok());
+  // Answered before Submit returned, on this thread.
+  ASSERT_EQ(r.future.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  ExpectRows(r, 2, 3, 10);
+  // Without may_run_here it goes through the worker threads.
+  Result q;
+  ASSERT_TRUE(batcher.Submit(Item(Rows(1, 3, 5), &q)).ok());
+  ExpectRows(q, 1, 3, 5);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+}
+
+TEST(BatcherTest, RunningHereNeverSkipsTheQueueNorADelayToFillABatch) {
+  // A queue delay to wait out: the request queues even for a blocking caller
+  // and is batched with the next one.
+  Recorder rec;
+  Batcher delayed({.max_batch_size = 8, .dynamic = true, .max_queue_delay_us = 200000, .instances = 1},
+                  rec.Executor());
+  Result a, b;
+  ASSERT_TRUE(delayed.Submit(Item(Rows(1, 1, 0), &a), true).ok());
+  EXPECT_EQ(a.future.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  ASSERT_TRUE(delayed.Submit(Item(Rows(1, 1, 1), &b), true).ok());
+  ExpectRows(a, 1, 1, 0);
+  ExpectRows(b, 1, 1, 1);
+  EXPECT_EQ(rec.Sizes(), (std::vector<int64_t>{2}));
+
+  // The only instance busy: a blocking caller's request queues behind.
+  Recorder busy;
+  busy.hold_first = true;
+  Batcher one({.max_batch_size = 8, .dynamic = false, .instances = 1}, busy.Executor());
+  Result first, second;
+  ASSERT_TRUE(one.Submit(Item(Rows(1, 1, 0), &first)).ok());
+  busy.first_started.get_future().wait();
+  ASSERT_TRUE(one.Submit(Item(Rows(1, 1, 9), &second), true).ok());
+  EXPECT_EQ(second.future.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  busy.release.set_value();
+  ExpectRows(first, 1, 1, 0);
+  ExpectRows(second, 1, 1, 9);
+}
+
+TEST(BatcherTest, InstancesAreNeverSharedByTwoRunsAtOnce) {
+  // Callers' threads and the workers draw instances from one pool.
+  constexpr int kInstances = 2;
+  std::mutex mu;
+  std::vector<int> in_use(kInstances, 0);
+  bool clash = false;
+  Batcher batcher({.max_batch_size = 8, .dynamic = false, .instances = kInstances},
+                  [&](const Session::NamedTensors& inputs, const std::vector<std::string>&,
+                      int instance) -> absl::StatusOr<std::vector<Tensor>> {
+                    {
+                      std::lock_guard<std::mutex> lock(mu);
+                      if (instance < 0 || instance >= kInstances || in_use[instance]++) clash = true;
+                    }
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                    {
+                      std::lock_guard<std::mutex> lock(mu);
+                      --in_use[instance];
+                    }
+                    return std::vector<Tensor>{inputs[0].second.Clone()};
+                  });
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        Result r;
+        ASSERT_TRUE(batcher.Submit(Item(Rows(1, 1, t * 100 + i), &r), (i + t) % 2 == 0).ok());
+        ExpectRows(r, 1, 1, t * 100 + i);
+      }
+    });
+  for (auto& c : callers) c.join();
+  EXPECT_FALSE(clash);
 }
 
 TEST(BatcherTest, ConcatAndSliceStrings) {

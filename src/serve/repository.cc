@@ -197,7 +197,7 @@ void ModelVersion::RecordFailure(uint64_t ns) {
   stats_.last_inference_ms = NowMillis();
 }
 
-void ModelVersion::InferAsync(InferRequest request, InferCallback done) {
+void ModelVersion::InferAsync(InferRequest request, InferCallback done, bool may_run_here) {
   auto start = Clock::now();
   absl::StatusOr<BatchItem> item = Prepare(request);
   if (!item.ok()) {
@@ -253,7 +253,7 @@ void ModelVersion::InferAsync(InferRequest request, InferCallback done) {
     else
       done(outputs.status());
   };
-  absl::Status submitted = batcher_->Submit(std::move(*item));
+  absl::Status submitted = batcher_->Submit(std::move(*item), may_run_here);
   if (!submitted.ok()) {
     RecordFailure(NanosSince(start));
     done(submitted);
@@ -263,7 +263,8 @@ void ModelVersion::InferAsync(InferRequest request, InferCallback done) {
 absl::StatusOr<InferResponse> ModelVersion::Infer(InferRequest request) {
   std::promise<absl::StatusOr<InferResponse>> promise;
   auto future = promise.get_future();
-  InferAsync(std::move(request), [&promise](absl::StatusOr<InferResponse> r) { promise.set_value(std::move(r)); });
+  InferAsync(
+      std::move(request), [&promise](absl::StatusOr<InferResponse> r) { promise.set_value(std::move(r)); }, true);
   return future.get();
 }
 

@@ -78,7 +78,9 @@ class ModelVersion {
   // Checks `request` against the config (input names, datatypes, shapes,
   // batch size, requested outputs) and queues it. `done` runs exactly once,
   // on error too, possibly before InferAsync returns.
-  void InferAsync(InferRequest request, InferCallback done);
+  // With `may_run_here` a request that can run at once runs on the calling
+  // thread (Batcher::Submit); Infer does so.
+  void InferAsync(InferRequest request, InferCallback done, bool may_run_here = false);
   absl::StatusOr<InferResponse> Infer(InferRequest request);
 
   ModelStats stats() const;
