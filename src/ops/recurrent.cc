@@ -230,6 +230,9 @@ struct PackedWeights {
                         // linear_before_reset: Rb of the h gate left out)
   std::vector<C> rbh;   // GRU with linear_before_reset: per direction [hidden]
   std::vector<C> peep;  // LSTM with P: per direction [3*hidden] (i, o, f)
+  // float: wt and rt packed for the GEMM engine, per direction.
+  std::vector<PackedB> wt_packed;
+  std::vector<PackedB> rt_packed;
 };
 
 // Checks the shapes of W, R, B, P and packs them.
@@ -296,7 +299,60 @@ absl::Status PackWeights(const RnnConfig& cfg, const Tensor& w, const Tensor& r,
       for (int64_t j = 0; j < 3 * h; ++j) out.peep[d * 3 * h + j] = static_cast<C>(pp[j]);
     }
   }
+  if constexpr (std::is_same_v<C, float>) {
+    out.wt_packed.clear();
+    out.rt_packed.clear();
+    for (int64_t d = 0; d < nd; ++d) {
+      out.wt_packed.push_back(PackedB::Pack(false, in, gh, out.wt.data() + d * in * gh, gh));
+      out.rt_packed.push_back(PackedB::Pack(false, h, gh, out.rt.data() + d * h * gh, gh));
+    }
+  }
   return absl::OkStatus();
+}
+
+// The LSTM of most models (float, default activations, no peepholes, no
+// clip, no coupled gates, every sequence full length): per step one GEMM
+// adds H_{t-1} R^T onto the step's projected input in place, then the gates
+// run vectorised over each row. `xw` holds X W^T + bias for every row.
+// Returns false (nothing done) when the layer is not of that kind.
+bool FastLstmSteps(KernelContext& ctx, const RnnConfig& cfg, const PackedB& rt_packed, int64_t d, bool reverse,
+                   bool batch_major, int64_t seq, int64_t batch, int64_t h, float* xw, float* hs, float* cs,
+                   float* y, int64_t nd) {
+  const int64_t gh = 4 * h;
+  const Activation* act = cfg.activations.data() + d * cfg.acts_per_direction;
+  if (act[0].kind != ActKind::kSigmoid || act[1].kind != ActKind::kTanh || act[2].kind != ActKind::kTanh) return false;
+  // Rows of one step: consecutive batch entries are `row_stride` rows apart.
+  const int64_t row_stride = batch_major ? seq : 1;
+  const int64_t grain = std::max<int64_t>(16, batch / 8);
+  for (int64_t step = 0; step < seq; ++step) {
+    const int64_t t = reverse ? seq - 1 - step : step;
+    ctx.ParallelFor(0, batch, grain, [&](int64_t lo, int64_t hi) {
+      const int64_t nb = hi - lo;
+      auto row = [&](int64_t bi) { return xw + ((batch_major ? bi * seq + t : t * batch + bi)) * gh; };
+      // gates = xw_t + H_{t-1} R^T, in place in xw.
+      GemmF32(false, false, nb, gh, h, 1.0f, hs + lo * h, h, nullptr, nullptr, 0, &rt_packed, 1.0f, row(lo),
+              row_stride * gh, nullptr);
+      for (int64_t bi = lo; bi < hi; ++bi) {
+        float* g = row(bi);  // i, o, f, c
+        float* cp = cs + bi * h;
+        float* hp = hs + bi * h;
+        SigmoidF32(g, g, 3 * h);
+        float* gi = g;
+        float* go = g + h;
+        float* gf = g + 2 * h;
+        float* gc = g + 3 * h;
+        TanhF32(gc, gc, h);
+        for (int64_t j = 0; j < h; ++j) cp[j] = gf[j] * cp[j] + gi[j] * gc[j];
+        TanhF32(cp, gc, h);
+        for (int64_t j = 0; j < h; ++j) hp[j] = go[j] * gc[j];
+        if (y != nullptr) {
+          float* out = y + (batch_major ? (bi * seq + t) * nd + d : (t * nd + d) * batch + bi) * h;
+          std::copy_n(hp, h, out);
+        }
+      }
+    });
+  }
+  return true;
 }
 
 class RnnState final : public KernelState {
@@ -438,7 +494,8 @@ absl::Status RunRecurrent(KernelContext& ctx, const RnnConfig& cfg, const Packed
 
     // Input projection for all steps: xw = X W^T + bias, one GEMM.
     if constexpr (std::is_same_v<C, float>) {
-      GemmF32(false, false, rows, gh, in, 1.0f, xc, in, nullptr, wt, gh, nullptr, 1.0f, xw.data(), gh, &ctx,
+      const PackedB* wp = d < static_cast<int64_t>(wts->wt_packed.size()) ? &wts->wt_packed[d] : nullptr;
+      GemmF32(false, false, rows, gh, in, 1.0f, xc, in, nullptr, wp ? nullptr : wt, gh, wp, 1.0f, xw.data(), gh, &ctx,
               bias);
     } else {
       for (int64_t r = 0; r < rows; ++r) std::copy_n(bias, gh, xw.data() + r * gh);
@@ -453,6 +510,20 @@ absl::Status RunRecurrent(KernelContext& ctx, const RnnConfig& cfg, const Packed
       }
     }
 
+    if constexpr (std::is_same_v<C, float> && std::is_same_v<T, float>) {
+      if (cfg.cell == Cell::kLstm && !ragged && peep == nullptr && !cfg.has_clip && !cfg.input_forget &&
+          d < static_cast<int64_t>(wts->rt_packed.size()) &&
+          FastLstmSteps(ctx, cfg, wts->rt_packed[d], d, reverse, batch_major, seq, batch, h, xw.data(), hs.data(),
+                        cs.data(), y, nd)) {
+        for (int64_t bi = 0; bi < batch; ++bi) {
+          for (int64_t j = 0; j < h; ++j) {
+            if (y_h != nullptr) y_h[state_off(d, bi) + j] = hs[bi * h + j];
+            if (y_c != nullptr) y_c[state_off(d, bi) + j] = cs[bi * h + j];
+          }
+        }
+        continue;
+      }
+    }
     for (int64_t step = 0; step < seq; ++step) {
       // Batch rows are independent: each block runs its GEMMs and gates.
       const int64_t grain = std::max<int64_t>(4, 16384 / std::max<int64_t>(1, gh * h));
