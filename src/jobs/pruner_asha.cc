@@ -47,9 +47,9 @@ bool SuccessiveHalvingPrunes(const Trial& trial, int64_t step, const std::vector
       if (t->number == trial.number) continue;
       if (std::optional<double> loss = RungLoss(*t, rung, direction)) losses.push_back(*loss);
     }
-    std::sort(losses.begin(), losses.end());
     int64_t promotable = static_cast<int64_t>(std::floor(static_cast<double>(losses.size()) / eta)) - 1;
     if (promotable < 0) promotable = 0;
+    std::nth_element(losses.begin(), losses.begin() + promotable, losses.end());
     if (own > losses[promotable]) return true;
   }
   return false;
