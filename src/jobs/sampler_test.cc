@@ -175,8 +175,12 @@ TEST_P(EverySamplerTest, IgnoresTrialsThatAreNotComplete) {
     Trial t;
     t.number = i;
     t.params = {{"x", 0.5 + i * 0.1}, {"n", int64_t{i % 7}}, {"c", std::string(i % 3 ? "a" : "zzz")}};
-    t.state = i % 4 == 0 ? TrialState::kFailed : i % 4 == 1 ? TrialState::kRunning : TrialState::kComplete;
+    t.state = i % 4 == 0   ? TrialState::kFailed
+              : i % 4 == 1 ? TrialState::kRunning
+              : i % 4 == 2 ? TrialState::kComplete
+                           : TrialState::kPruned;
     if (i % 5) t.value = static_cast<double>(i);
+    if (t.state == TrialState::kPruned && i % 3) t.intermediate = {{1, 5.0 - i}, {i % 5, i * 0.5}};
     if (i % 6 == 0) t.value = NAN;
     history.push_back(t);
   }
@@ -208,6 +212,20 @@ TEST(RandomSamplerTest, CoversRangesUniformly) {
   EXPECT_NEAR(u_below_32, n / 2, n / 10);
   ASSERT_EQ(ints.size(), 3u);
   for (const auto& [value, count] : ints) EXPECT_NEAR(count, n / 3, n / 15) << value;
+}
+
+TEST(RandomSamplerTest, AParameterDrawDoesNotDependOnTheOthers) {
+  // Adding a parameter to a space leaves the values drawn for the others.
+  const SearchSpace small{{Float("lr", 1e-4, 1, true), Int("n", 1, 100)}};
+  const SearchSpace large{{Choice("act", {"relu", "tanh"}), Float("lr", 1e-4, 1, true), Float("x", 0, 1),
+                           Int("n", 1, 100)}};
+  std::unique_ptr<Sampler> sampler = Make("random", 8);
+  for (int64_t i = 0; i < 20; ++i) {
+    ParamSet a = *sampler->Sample(small, Direction::kMinimize, {}, i);
+    ParamSet b = *sampler->Sample(large, Direction::kMinimize, {}, i);
+    EXPECT_EQ(a.at("lr"), b.at("lr"));
+    EXPECT_EQ(a.at("n"), b.at("n"));
+  }
 }
 
 TEST(GridSamplerTest, EnumeratesTheProductThenRunsOut) {

@@ -45,6 +45,9 @@ absl::Status ValidateNumeric(const ParamSpec& spec) {
     return Bad(spec, absl::StrCat("low (", FormatParam(spec.low), ") must be less than high (",
                                   FormatParam(spec.high), ")"));
   }
+  if (!std::isfinite(spec.high - spec.low)) {
+    return Bad(spec, "high - low overflows a double");
+  }
   if (spec.log && spec.low <= 0) {
     return Bad(spec, absl::StrCat("log scale needs low > 0 (got low = ", FormatParam(spec.low), ")"));
   }
@@ -57,6 +60,9 @@ absl::Status ValidateNumeric(const ParamSpec& spec) {
     }
     if (spec.log && !(spec.kind == ParamKind::kInt && spec.step == 1)) {
       return Bad(spec, "log scale and a step cannot be combined");
+    }
+    if ((spec.high - spec.low) / spec.step > 0x1.0p53) {
+      return Bad(spec, absl::StrCat("step (", FormatParam(spec.step), ") gives more than 2^53 values"));
     }
     if (spec.step > spec.high - spec.low) {
       return Bad(spec, absl::StrCat("step (", FormatParam(spec.step), ") is larger than high - low (",

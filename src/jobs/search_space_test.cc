@@ -50,6 +50,8 @@ TEST(SearchSpaceTest, RejectsBadNumericDetails) {
   ExpectInvalid(SearchSpace{{Float("x", 0, 1, false, -0.1)}}, "step must be >= 0");
   ExpectInvalid(SearchSpace{{Float("x", 0.1, 1, true, 0.1)}}, "log scale and a step");
   ExpectInvalid(SearchSpace{{Float("x", 0, 1, false, 2)}}, "larger than high - low");
+  ExpectInvalid(SearchSpace{{Float("x", 0, 1e6, false, 1e-300)}}, "more than 2^53 values");
+  ExpectInvalid(SearchSpace{{Float("x", -1e308, 1e308)}}, "overflows");
   ParamSpec int_step = Int("n", 0, 10);
   int_step.step = 2.5;
   ExpectInvalid(SearchSpace{{int_step}}, "step must be an integer");
