@@ -193,7 +193,12 @@ class CmaEsSampler : public Sampler {
       const int64_t generation = trial_number / population;
       CmaState state(d, options_.sigma0);
       // The complete trials of each earlier generation, as cube points.
-      std::vector<std::vector<std::pair<double, Vector>>> by_generation(generation);
+      struct Member {
+        double loss;
+        int64_t number;
+        Vector point;
+      };
+      std::vector<std::vector<Member>> by_generation(generation);
       for (const Trial* t : CompletedTrials(history)) {
         if (t->number < 0 || t->number / population >= generation) continue;
         Vector u(d);
@@ -205,14 +210,16 @@ class CmaEsSampler : public Sampler {
           const auto [lo, hi] = InternalBounds(*dims[i]);
           u[i] = (ToInternal(*dims[i], *NumericValue(it->second)) - lo) / (hi - lo);
         }
-        if (ok) by_generation[t->number / population].push_back({Loss(*t->value, direction), std::move(u)});
+        if (ok) by_generation[t->number / population].push_back({Loss(*t->value, direction), t->number, std::move(u)});
       }
       for (auto& members : by_generation) {
         if (members.empty()) continue;
-        std::stable_sort(members.begin(), members.end(),
-                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        // Best first; ties by number, so the order of `history` does not matter.
+        std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
+          return a.loss != b.loss ? a.loss < b.loss : a.number < b.number;
+        });
         std::vector<Vector> points;
-        for (auto& m : members) points.push_back(std::move(m.second));
+        for (Member& m : members) points.push_back(std::move(m.point));
         state.Update(points);
       }
       Rng rng = TrialRng(options_.seed, trial_number, "cmaes");

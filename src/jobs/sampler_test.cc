@@ -150,6 +150,23 @@ TEST_P(EverySamplerTest, SameSeedAndHistoryGiveTheSameProposal) {
   EXPECT_EQ(*resumed->Sample(space, Direction::kMinimize, prefix, 20), *again);
 }
 
+TEST_P(EverySamplerTest, TheOrderOfTheHistoryDoesNotMatter) {
+  // A resumed study may read its trials back in another order than the
+  // live one held them (e.g. by number instead of by completion).
+  const SearchSpace space = MixedSpace();
+  std::unique_ptr<Sampler> sampler = Make(GetParam(), 13);
+  std::vector<Trial> history = RunStudy(*sampler, space, [](const ParamSet& p) {
+    return std::round(MixedObjective(p));  // ties
+  }, 40);
+  std::vector<Trial> shuffled = history;
+  std::reverse(shuffled.begin(), shuffled.end());
+  std::rotate(shuffled.begin(), shuffled.begin() + 7, shuffled.end());
+  for (int64_t n : {40, 41, 45}) {
+    EXPECT_EQ(*sampler->Sample(space, Direction::kMinimize, history, n),
+              *sampler->Sample(space, Direction::kMinimize, shuffled, n));
+  }
+}
+
 TEST_P(EverySamplerTest, DifferentSeedsGiveDifferentProposals) {
   if (GetParam() == "grid") GTEST_SKIP() << "the grid's order does not depend on the seed";
   const SearchSpace space = MixedSpace();
