@@ -191,7 +191,7 @@ double Curve(const ParamSet& p, int64_t trial, int64_t epoch, uint64_t seed) {
   const double final_loss =
       0.2 + 0.08 * std::pow(lr + 2.3, 2) + 0.02 * std::pow(width - 7.5, 2) + 0.5 * std::pow(dropout - 0.2, 2);
   const double rate = 0.15 + 0.1 * (lr + 4) / 3;  // lr 1e-4: slower, 1e-1: faster
-  hepml::jobs::internal::Rng rng(hepml::jobs::internal::HashCombine(seed * 1000003 + trial, epoch));
+  hepml::jobs::sampling::Rng rng(hepml::jobs::sampling::HashCombine(seed * 1000003 + trial, epoch));
   return final_loss + (0.3 + 2 * (final_loss - 0.2)) * std::exp(-rate * static_cast<double>(epoch)) +
          0.005 * rng.Normal();
 }

@@ -49,11 +49,11 @@ absl::StatusOr<std::unique_ptr<Pruner>> MakePruner(const PrunerOptions& options)
       return absl::InvalidArgumentError(
           StrCat("median pruner: n_warmup_steps must be >= 0 (got ", options.n_warmup_steps, ")"));
     }
-    return internal::NewMedianPruner(options);
+    return sampling::NewMedianPruner(options);
   }
   if (options.kind == "asha" || options.kind == "hyperband") {
     if (absl::Status status = CheckResources(options); !status.ok()) return status;
-    return options.kind == "asha" ? internal::NewAshaPruner(options) : internal::NewHyperbandPruner(options);
+    return options.kind == "asha" ? sampling::NewAshaPruner(options) : sampling::NewHyperbandPruner(options);
   }
   return absl::InvalidArgumentError(
       StrCat("unknown pruner '", options.kind, "' (expected none, median, asha or hyperband)"));

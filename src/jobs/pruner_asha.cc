@@ -14,7 +14,7 @@
 
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 // The loss of `t` at the rung: its value at the first step >= rung, if any.
@@ -77,4 +77,4 @@ class AshaPruner : public Pruner {
 
 std::unique_ptr<Pruner> NewAshaPruner(const PrunerOptions& options) { return std::make_unique<AshaPruner>(options); }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

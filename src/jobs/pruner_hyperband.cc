@@ -10,7 +10,7 @@
 
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 // Hyperband's budget per bracket, bracket 0 first.
@@ -73,4 +73,4 @@ std::unique_ptr<Pruner> NewHyperbandPruner(const PrunerOptions& options) {
   return std::make_unique<HyperbandPruner>(options);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

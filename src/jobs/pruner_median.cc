@@ -7,7 +7,7 @@
 
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 class MedianPruner : public Pruner {
@@ -53,4 +53,4 @@ std::unique_ptr<Pruner> NewMedianPruner(const PrunerOptions& options) {
   return std::make_unique<MedianPruner>(options);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

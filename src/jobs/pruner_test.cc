@@ -179,7 +179,7 @@ PrunerOptions HyperbandOptions() {
 std::vector<int64_t> TrialsInBracket(int64_t bracket, size_t count) {
   std::vector<int64_t> numbers;
   for (int64_t n = 0; numbers.size() < count; ++n) {
-    if (internal::HyperbandBracket(HyperbandOptions(), n) == bracket) numbers.push_back(n);
+    if (sampling::HyperbandBracket(HyperbandOptions(), n) == bracket) numbers.push_back(n);
   }
   return numbers;
 }
@@ -188,8 +188,8 @@ TEST(HyperbandPrunerTest, SpreadsTrialsOverBracketsByTheirBudget) {
   // 3 brackets with budgets 9, 5 and 3 (of 17).
   std::map<int64_t, int> count;
   for (int64_t n = 0; n < 17000; ++n) {
-    const int64_t b = internal::HyperbandBracket(HyperbandOptions(), n);
-    EXPECT_EQ(b, internal::HyperbandBracket(HyperbandOptions(), n));
+    const int64_t b = sampling::HyperbandBracket(HyperbandOptions(), n);
+    EXPECT_EQ(b, sampling::HyperbandBracket(HyperbandOptions(), n));
     ++count[b];
   }
   ASSERT_EQ(count.size(), 3u);

@@ -9,12 +9,12 @@ namespace hepml::jobs {
 absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SamplerOptions& options) {
   using absl::InvalidArgumentError;
   using absl::StrCat;
-  if (options.kind == "random") return internal::NewRandomSampler(options);
+  if (options.kind == "random") return sampling::NewRandomSampler(options);
   if (options.kind == "grid") {
     if (options.grid_points < 1) {
       return InvalidArgumentError(StrCat("grid sampler: grid_points must be >= 1 (got ", options.grid_points, ")"));
     }
-    return internal::NewGridSampler(options);
+    return sampling::NewGridSampler(options);
   }
   if (options.kind == "tpe") {
     if (options.n_startup_trials < 0) {
@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SamplerOptions& optio
       return InvalidArgumentError(StrCat("tpe sampler: gamma (the good fraction of trials) must be in (0, 1) (got ",
                                          FormatParam(options.gamma), ")"));
     }
-    return internal::NewTpeSampler(options);
+    return sampling::NewTpeSampler(options);
   }
   if (options.kind == "cmaes") {
     if (!(options.sigma0 > 0 && options.sigma0 <= 1)) {
@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SamplerOptions& optio
       return InvalidArgumentError(StrCat("cmaes sampler: population must be >= 2, or 0 for 4 + 3 ln(d) (got ",
                                          options.population, ")"));
     }
-    return internal::NewCmaEsSampler(options);
+    return sampling::NewCmaEsSampler(options);
   }
   return InvalidArgumentError(
       StrCat("unknown sampler '", options.kind, "' (expected random, grid, tpe or cmaes)"));

@@ -21,7 +21,7 @@
 
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 using Vector = std::vector<double>;
@@ -249,4 +249,4 @@ std::unique_ptr<Sampler> NewCmaEsSampler(const SamplerOptions& options) {
   return std::make_unique<CmaEsSampler>(options);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

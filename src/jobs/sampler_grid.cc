@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 constexpr uint64_t kSaturated = uint64_t{1} << 62;
@@ -152,4 +152,4 @@ std::unique_ptr<Sampler> NewGridSampler(const SamplerOptions& options) {
   return std::make_unique<GridSampler>(options.grid_points);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

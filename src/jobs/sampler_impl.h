@@ -8,7 +8,7 @@
 #include "hepml/jobs.h"
 #include "jobs/sampling_util.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 
 std::unique_ptr<Sampler> NewRandomSampler(const SamplerOptions& options);
 std::unique_ptr<Sampler> NewGridSampler(const SamplerOptions& options);
@@ -40,6 +40,6 @@ std::unique_ptr<Pruner> NewHyperbandPruner(const PrunerOptions& options);
 // REQUIRES: options checked by MakePruner.
 int64_t HyperbandBracket(const PrunerOptions& options, int64_t trial_number);
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling
 
 #endif  // HEPML_SRC_JOBS_SAMPLER_IMPL_H_

@@ -3,7 +3,7 @@
 // ones). Learns nothing from the history.
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 
 ParamValue SampleRandomParam(const ParamSpec& spec, uint64_t seed, int64_t trial_number) {
   Rng rng = TrialRng(seed, trial_number, std::string("random/") + spec.name);
@@ -41,4 +41,4 @@ std::unique_ptr<Sampler> NewRandomSampler(const SamplerOptions& options) {
   return std::make_unique<RandomSampler>(options.seed);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

@@ -27,7 +27,7 @@
 
 #include "jobs/sampler_impl.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 namespace {
 
 constexpr double kPriorWeight = 1.0;
@@ -310,4 +310,4 @@ std::unique_ptr<Sampler> NewTpeSampler(const SamplerOptions& options) {
   return std::make_unique<TpeSampler>(options);
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -204,4 +204,4 @@ std::vector<const Trial*> CompletedTrials(const std::vector<Trial>& history) {
   return out;
 }
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling

@@ -19,7 +19,7 @@
 
 #include "hepml/jobs.h"
 
-namespace hepml::jobs::internal {
+namespace hepml::jobs::sampling {
 
 // SplitMix64 step: advances `state` and returns the next output.
 uint64_t SplitMix64(uint64_t& state);
@@ -84,6 +84,6 @@ double Loss(double value, Direction direction);
 // The kComplete trials with a finite value, in history order.
 std::vector<const Trial*> CompletedTrials(const std::vector<Trial>& history);
 
-}  // namespace hepml::jobs::internal
+}  // namespace hepml::jobs::sampling
 
 #endif  // HEPML_SRC_JOBS_SAMPLING_UTIL_H_
