@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <random>
 #include <set>
 #include <string>
 
@@ -19,6 +20,12 @@ using testing::Int;
 using testing::Under;
 
 using Objective = std::function<double(const ParamSet&)>;
+
+std::optional<double> NumericValue(const ParamValue& v) {
+  if (const double* d = std::get_if<double>(&v)) return *d;
+  if (const int64_t* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+  return std::nullopt;
+}
 
 double Num(const ParamSet& p, const std::string& name) {
   const ParamValue& v = p.at(name);
@@ -83,7 +90,8 @@ void ExpectValid(const SearchSpace& space, const ParamSet& params) {
           const double k = (d - spec.low) / spec.step;
           EXPECT_NEAR(k, std::round(k), 1e-9) << spec.name << " = " << d << " is off its step";
           // On-step values format short: 0.3, not 0.30000000000000004.
-          EXPECT_LE(FormatParam(v).size(), 4u) << FormatParam(v);
+          EXPECT_LE(FormatParam(v).size(), std::max(FormatParam(spec.low).size(), FormatParam(spec.step).size()) + 3)
+              << spec.name << " = " << FormatParam(v) << " (low " << spec.low << ", step " << spec.step << ")";
         }
         break;
       }
@@ -205,6 +213,81 @@ TEST_P(EverySamplerTest, IgnoresTrialsThatAreNotComplete) {
   absl::StatusOr<ParamSet> params = sampler->Sample(space, Direction::kMinimize, history, 30);
   ASSERT_TRUE(params.ok()) << params.status();
   ExpectValid(space, *params);
+}
+
+// Spaces drawn at random (odd steps, tiny and huge ranges, log ints from 1,
+// negative bounds, nested conditions): every sampler's proposals stay valid.
+SearchSpace RandomSpace(std::mt19937_64& gen) {
+  std::uniform_int_distribution<int> kind(0, 5), count(1, 6), small(1, 4);
+  std::uniform_real_distribution<double> unit(0, 1);
+  SearchSpace space;
+  const int n = count(gen);
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    ParamSpec spec;
+    switch (kind(gen)) {
+      case 0:
+        spec = Float(name, -unit(gen) * 10, unit(gen) * 10 + 1e-3);
+        break;
+      case 1:
+        spec = Float(name, std::pow(10, -6 * unit(gen)), 1 + unit(gen) * 1e4, true);
+        break;
+      case 2: {
+        const double low = std::round(-unit(gen) * 5);
+        spec = Float(name, low, low + 1 + unit(gen) * 3, false, 0.1 + std::round(unit(gen) * 9) / 10);
+        break;
+      }
+      case 3:
+        spec = Int(name, std::round(-unit(gen) * 3), std::round(unit(gen) * 3) + 1, false, small(gen) == 1 ? 2 : 0);
+        if (spec.step > spec.high - spec.low) spec.step = 0;
+        break;
+      case 4:
+        spec = Int(name, 1, 1 + small(gen) * (unit(gen) < 0.5 ? 1 : 1000), true);
+        break;
+      default: {
+        std::vector<std::string> choices;
+        for (int c = 0; c < small(gen); ++c) choices.push_back("c" + std::to_string(c));
+        spec = Choice(name, choices);
+        break;
+      }
+    }
+    // Sometimes conditional on an earlier categorical or int.
+    if (i > 0 && unit(gen) < 0.4) {
+      const ParamSpec& parent = space.params[std::uniform_int_distribution<int>(0, i - 1)(gen)];
+      if (parent.kind == ParamKind::kCategorical) {
+        spec = Under(spec, parent.name, {parent.choices.front()});
+      } else if (parent.kind == ParamKind::kInt) {
+        spec = Under(spec, parent.name, {FormatParam(static_cast<int64_t>(parent.low))});
+      }
+    }
+    space.params.push_back(spec);
+  }
+  return space;
+}
+
+TEST_P(EverySamplerTest, RandomSpacesGiveValidProposals) {
+  std::mt19937_64 gen(42);
+  for (int s = 0; s < 60; ++s) {
+    const SearchSpace space = RandomSpace(gen);
+    ASSERT_TRUE(space.Validate().ok()) << space.Validate();
+    std::unique_ptr<Sampler> sampler = Make(GetParam(), static_cast<uint64_t>(s));
+    std::vector<Trial> history;
+    for (int64_t i = 0; i < 30; ++i) {
+      absl::StatusOr<ParamSet> params = sampler->Sample(space, Direction::kMaximize, history, i);
+      if (GetParam() == "grid" && params.status().code() == absl::StatusCode::kOutOfRange) break;
+      ASSERT_TRUE(params.ok()) << params.status();
+      ExpectValid(space, *params);
+      if (::testing::Test::HasFailure()) return;
+      Trial t;
+      t.number = i;
+      t.state = i % 7 == 3 ? TrialState::kFailed : TrialState::kComplete;
+      t.params = *params;
+      double v = 0;
+      for (const auto& [name, value] : *params) v += NumericValue(value).value_or(1.0 * name.size());
+      t.value = std::sin(v);
+      history.push_back(std::move(t));
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, EverySamplerTest, ::testing::Values("random", "grid", "tpe", "cmaes"));

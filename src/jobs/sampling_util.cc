@@ -117,8 +117,15 @@ double SteppedValue(const ParamSpec& spec, int64_t k) {
     return static_cast<double>(static_cast<int64_t>(spec.low) + k * static_cast<int64_t>(step));
   }
   double v = spec.low + static_cast<double>(k) * step;
-  char text[40];
-  std::snprintf(text, sizeof text, "%.15g", v);
+  // Round to 15 digits of the range's scale (but well below the step): the
+  // noise of low + k * step goes, even next to zero (-3 + 4 * 0.775 is
+  // 0.1 within 1e-15, not 0.0999999999999996).
+  const double scale = std::max({std::abs(spec.low), std::abs(spec.high), step});
+  const int digits = std::clamp(std::max(14 - static_cast<int>(std::floor(std::log10(scale))),
+                                         6 - static_cast<int>(std::floor(std::log10(step)))),
+                                0, 340);
+  char text[720];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
   v = std::strtod(text, nullptr);
   return std::clamp(v, spec.low, spec.high);
 }

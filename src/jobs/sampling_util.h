@@ -74,7 +74,8 @@ int64_t ChoiceIndex(const ParamSpec& spec, const ParamValue& value);
 // A draw uniform over the parameter's values (log-uniform when log).
 ParamValue SampleUniform(const ParamSpec& spec, Rng& rng);
 // The stepped value low + k * step with floating-point noise removed
-// (0.1 + 2 * 0.1 -> 0.3), so its formatted text is the short one.
+// (0.1 + 2 * 0.1 -> 0.3), so its formatted text is the short one when low
+// and step are short.
 double SteppedValue(const ParamSpec& spec, int64_t k);
 
 // ---- trials and objectives
