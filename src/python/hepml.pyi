@@ -139,6 +139,7 @@ class RunInfo(TypedDict):
     metrics: Dict[str, List[Tuple[int, float]]]
     artifacts: List[FileEntry]
     inputs: List[str]
+    model_inputs: List[str]
     host: str
     code_version: str
     created_by: str
@@ -175,7 +176,7 @@ class Registry:
     def blob_uri(self) -> str: ...
 
     def start_run(self, name: str, params: Dict[str, Any] = ..., *, inputs: List[str] = ...,
-                  code_version: str = "") -> int: ...
+                  models: List[str] = ..., code_version: str = "") -> int: ...
 
     def log_param(self, run: int, key: str, value: Any) -> None: ...
 

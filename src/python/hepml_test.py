@@ -525,6 +525,17 @@ class RegistryTest(unittest.TestCase):
         (y,) = hepml.Session(dest).run({"features": np.zeros((1, 16), dtype=np.float32)})
         self.assertEqual(y.shape, (1, 5))
 
+        # A fine-tuning run reads a model version: lineage goes through it.
+        tune = reg.start_run("trigger-tune", models=["trigger@1"])
+        self.assertEqual(reg.get_run(tune)["model_inputs"], ["trigger@1"])
+        self.assertEqual(reg.get_run(run)["model_inputs"], [])
+        with self.assertRaises(ValueError) as e:
+            reg.start_run("bad", models=["trigger"])
+        self.assertIn("'trigger'", str(e.exception))
+        with self.assertRaises(FileNotFoundError) as e:
+            reg.start_run("bad", models=["trigger@9"])
+        self.assertIn("9", str(e.exception))
+
         # Another Registry on the same folder sees it all.
         again = hepml.Registry(pathlib.Path(self.dir), create_if_missing=False)
         self.assertEqual(again.resolve_alias("trigger", "production")["version"], 2)
