@@ -1008,80 +1008,56 @@ struct NodeKey {
   bool operator<(const NodeKey& o) const { return std::tie(kind, id) < std::tie(o.kind, o.id); }
 };
 
-// One step of the walk: a neighbour and the edge to it, written in the
-// graph's direction (newer -> older) whichever way the walk goes.
-struct Step {
-  NodeKey to;
-  const char* relation;
-  bool edge_from_here;  // true: here -RELATION-> to; false: to -RELATION-> here
-};
-
 }  // namespace
 
 absl::StatusOr<Lineage> MetadataStore::Walk(LineageNodeKind start_kind, int64_t start_id, bool upstream,
                                             const LineageOptions& options) {
   if (options.max_nodes < 1) return absl::InvalidArgumentError("lineage max_nodes must be at least 1");
-  // Each query returns the neighbour's row id; `kind`, `relation` and the
-  // edge's direction say what it is.
-  struct Rule {
-    NodeKind from;
-    const char* sql;
-    NodeKind to;
+  // Every kind of edge once: "newer RELATION older", with the query from a
+  // newer row to its older ones (upstream) and back (downstream); each
+  // returns row ids.
+  struct EdgeKind {
+    NodeKind newer;
     const char* relation;
-    bool edge_from_here;
+    NodeKind older;
+    const char* up_sql;
+    const char* down_sql;
   };
-  static const Rule kUp[] = {
-      {NodeKind::kModelVersion, "SELECT source_run_id FROM model_versions WHERE id = ? AND source_run_id IS NOT NULL",
-       NodeKind::kRun, "produced_by", true},
-      {NodeKind::kModelVersion,
+  static const EdgeKind kEdges[] = {
+      {NodeKind::kModelVersion, "produced_by", NodeKind::kRun,
+       "SELECT source_run_id FROM model_versions WHERE id = ? AND source_run_id IS NOT NULL",
+       "SELECT id FROM model_versions WHERE source_run_id = ? ORDER BY id"},
+      {NodeKind::kModelVersion, "trained_on", NodeKind::kDatasetVersion,
        "SELECT dataset_version_id FROM model_version_datasets WHERE version_id = ? ORDER BY dataset_version_id",
-       NodeKind::kDatasetVersion, "trained_on", true},
-      {NodeKind::kRun, "SELECT dataset_version_id FROM run_inputs WHERE run_id = ? ORDER BY dataset_version_id",
-       NodeKind::kDatasetVersion, "consumed", true},
-      {NodeKind::kRun, "SELECT version_id FROM run_model_inputs WHERE run_id = ? ORDER BY version_id",
-       NodeKind::kModelVersion, "consumed", true},
-      {NodeKind::kDatasetVersion,
-       "SELECT source_run_id FROM dataset_versions WHERE id = ? AND source_run_id IS NOT NULL", NodeKind::kRun,
-       "produced_by", true},
-  };
-  static const Rule kDown[] = {
-      {NodeKind::kDatasetVersion, "SELECT run_id FROM run_inputs WHERE dataset_version_id = ? ORDER BY run_id",
-       NodeKind::kRun, "consumed", false},
-      {NodeKind::kDatasetVersion,
-       "SELECT version_id FROM model_version_datasets WHERE dataset_version_id = ? ORDER BY version_id",
-       NodeKind::kModelVersion, "trained_on", false},
-      {NodeKind::kRun, "SELECT id FROM model_versions WHERE source_run_id = ? ORDER BY id", NodeKind::kModelVersion,
-       "produced_by", false},
-      {NodeKind::kRun, "SELECT id FROM dataset_versions WHERE source_run_id = ? ORDER BY id",
-       NodeKind::kDatasetVersion, "produced_by", false},
-      {NodeKind::kModelVersion, "SELECT run_id FROM run_model_inputs WHERE version_id = ? ORDER BY run_id",
-       NodeKind::kRun, "consumed", false},
+       "SELECT version_id FROM model_version_datasets WHERE dataset_version_id = ? ORDER BY version_id"},
+      {NodeKind::kRun, "consumed", NodeKind::kDatasetVersion,
+       "SELECT dataset_version_id FROM run_inputs WHERE run_id = ? ORDER BY dataset_version_id",
+       "SELECT run_id FROM run_inputs WHERE dataset_version_id = ? ORDER BY run_id"},
+      {NodeKind::kRun, "consumed", NodeKind::kModelVersion,
+       "SELECT version_id FROM run_model_inputs WHERE run_id = ? ORDER BY version_id",
+       "SELECT run_id FROM run_model_inputs WHERE version_id = ? ORDER BY run_id"},
+      {NodeKind::kDatasetVersion, "produced_by", NodeKind::kRun,
+       "SELECT source_run_id FROM dataset_versions WHERE id = ? AND source_run_id IS NOT NULL",
+       "SELECT id FROM dataset_versions WHERE source_run_id = ? ORDER BY id"},
   };
 
   Lineage out;
   std::map<NodeKey, std::string> refs;  // visited nodes and their refs
   // Edges by their nodes' keys: a model and a dataset may share NAME@V.
   std::set<std::tuple<NodeKey, std::string, NodeKey>> edges;
+  // MODEL@V, NAME@V or run:ID.
   auto ref_of = [&](const NodeKey& k) -> absl::StatusOr<std::string> {
-    switch (k.kind) {
-      case NodeKind::kRun:
-        return absl::StrCat("run:", k.id);
-      case NodeKind::kModelVersion: {
-        HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT m.name, v.version FROM model_versions v JOIN models m"
-                                                     " ON m.id = v.model_id WHERE v.id = ?",
-                                                     {k.id}));
-        if (rows.empty()) return absl::DataLossError(absl::StrCat("lineage names model version row ", k.id, ", which is missing"));
-        return absl::StrCat(rows[0].Text(0), "@", rows[0].Int(1));
-      }
-      case NodeKind::kDatasetVersion: {
-        HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT d.name, dv.version FROM dataset_versions dv JOIN datasets d"
-                                                     " ON d.id = dv.dataset_id WHERE dv.id = ?",
-                                                     {k.id}));
-        if (rows.empty()) return absl::DataLossError(absl::StrCat("lineage names dataset version row ", k.id, ", which is missing"));
-        return absl::StrCat(rows[0].Text(0), "@", rows[0].Int(1));
-      }
+    if (k.kind == NodeKind::kRun) return absl::StrCat("run:", k.id);
+    const char* sql = k.kind == NodeKind::kModelVersion
+                          ? "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id"
+                            " WHERE v.id = ?"
+                          : "SELECT d.name, dv.version FROM dataset_versions dv JOIN datasets d ON d.id = dv.dataset_id"
+                            " WHERE dv.id = ?";
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(sql, {k.id}));
+    if (rows.empty()) {
+      return absl::DataLossError(absl::StrCat("lineage names ", KindName(k.kind), " row ", k.id, ", which is missing"));
     }
-    return absl::InternalError("unknown lineage node kind");
+    return absl::StrCat(rows[0].Text(0), "@", rows[0].Int(1));
   };
   std::vector<std::pair<NodeKey, int>> queue;  // BFS: nodes in visiting order, with their depth
   NodeKey start{start_kind, start_id};
@@ -1092,26 +1068,26 @@ absl::StatusOr<Lineage> MetadataStore::Walk(LineageNodeKind start_kind, int64_t 
   for (size_t head = 0; head < queue.size() && !out.truncated; ++head) {
     auto [here, depth] = queue[head];
     if (options.max_depth >= 0 && depth >= options.max_depth) continue;
-    for (const Rule& rule : upstream ? kUp : kDown) {
-      if (rule.from != here.kind) continue;
-      HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(rule.sql, {here.id}));
+    for (const EdgeKind& kind : kEdges) {
+      if ((upstream ? kind.newer : kind.older) != here.kind) continue;
+      HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(upstream ? kind.up_sql : kind.down_sql, {here.id}));
       for (const auto& r : rows) {
-        NodeKey next{rule.to, r.Int(0)};
-        auto it = refs.find(next);
-        if (it == refs.end()) {
+        NodeKey next{upstream ? kind.older : kind.newer, r.Int(0)};
+        if (!refs.count(next)) {
           if (static_cast<int64_t>(out.nodes.size()) >= options.max_nodes) {
             out.truncated = true;
             break;
           }
           HEPML_ASSIGN_OR_RETURN(std::string ref, ref_of(next));
-          it = refs.emplace(next, ref).first;
+          refs.emplace(next, ref);
           out.nodes.push_back({KindName(next.kind), ref, depth + 1});
           queue.push_back({next, depth + 1});
         }
-        const NodeKey& from = rule.edge_from_here ? here : next;
-        const NodeKey& to = rule.edge_from_here ? next : here;
-        if (edges.insert({from, rule.relation, to}).second) {
-          out.edges.push_back({refs[from], rule.relation, refs[to]});
+        // Edges read newer -> older whichever way the walk goes.
+        const NodeKey& from = upstream ? here : next;
+        const NodeKey& to = upstream ? next : here;
+        if (edges.insert({from, kind.relation, to}).second) {
+          out.edges.push_back({refs[from], kind.relation, refs[to]});
         }
       }
       if (out.truncated) break;
