@@ -1032,8 +1032,7 @@ class Handler {
                                         " for an artifact listing: use GET"));
       }
       HEPML_ASSIGN_OR_RETURN(auto path, OptString(c.args, "path"));
-      location = path.value_or("");
-      if (absl::StartsWith(location, "/")) location = location.substr(1);
+      location = std::string(absl::StripSuffix(absl::StripPrefix(path.value_or(""), "/"), "/"));
     } else {
       location = PathTail(c, 4);
     }
