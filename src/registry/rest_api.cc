@@ -1197,8 +1197,9 @@ class Handler {
     if (absl::StartsWith(path, "file://")) path = path.substr(7);
     if (path.empty() || path[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", source,
-                                                     "' must be an absolute path or file:// URI on the server"
-                                                     " (runs:/ and remote artifact URIs are not supported)"));
+                                                     "' must be an absolute path or file:// URI on the server,"
+                                                     " runs:/RUN_ID/PATH or mlflow-artifacts:/EXPERIMENT_ID/RUN_ID/"
+                                                     "artifacts/PATH (other remote URIs are not supported)"));
     }
     std::error_code ec;
     fs::path root = fs::weakly_canonical(options_.source_root, ec);
@@ -1246,9 +1247,80 @@ class Handler {
       for (const auto& p : info.metrics) options.metrics[p.key] = p.value;  // the latest step wins
     }
     HEPML_RETURN_IF_ERROR(reg_.GetModel(name).status());
-    HEPML_ASSIGN_OR_RETURN(auto files, SourceFiles(source));
+    HEPML_ASSIGN_OR_RETURN(auto run_source, RunArtifactSource(source));
+    if (!run_source) {
+      HEPML_ASSIGN_OR_RETURN(auto files, SourceFiles(source));
+      HEPML_ASSIGN_OR_RETURN(auto v, reg_.PushModelVersion(name, files, options));
+      return json{{"model_version", MlflowModelVersion(v)}};
+    }
+    // The files a run logged as artifacts: fetched into a private folder, pushed, removed.
+    auto [run, path] = *run_source;
+    if (!options.source_run) options.source_run = run;
+    HEPML_ASSIGN_OR_RETURN(fs::path dir, StagingDir());
+    struct Cleanup {
+      fs::path dir;
+      ~Cleanup() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+      }
+    } cleanup{dir};
+    HEPML_ASSIGN_OR_RETURN(auto files, FetchRunArtifacts(run, path, dir));
     HEPML_ASSIGN_OR_RETURN(auto v, reg_.PushModelVersion(name, files, options));
     return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  // runs:/RUN/PATH or mlflow-artifacts:[//HOST]/EXPERIMENT/RUN/artifacts/PATH
+  // (what MLflow's clients register): the run and the artifact path (a file
+  // or a folder; "" = all). nullopt for any other source.
+  absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> RunArtifactSource(const std::string& source) {
+    using Out = std::optional<std::pair<int64_t, std::string>>;
+    absl::string_view rest(source);
+    const bool runs = absl::ConsumePrefix(&rest, "runs:");
+    if (!runs && !absl::ConsumePrefix(&rest, "mlflow-artifacts:")) return Out();
+    if (!runs && absl::ConsumePrefix(&rest, "//")) rest.remove_prefix(std::min(rest.size(), rest.find('/')));
+    while (absl::ConsumePrefix(&rest, "/")) {
+    }
+    std::vector<std::string> parts = absl::StrSplit(rest, absl::MaxSplits('/', runs ? 1 : 3));
+    int64_t experiment = 0, run = 0;
+    const size_t run_at = runs ? 0 : 1;
+    bool ok = parts.size() > run_at && absl::SimpleAtoi(parts[run_at], &run) && run > 0;
+    if (!runs) ok = ok && parts.size() >= 3 && absl::SimpleAtoi(parts[0], &experiment) && parts[2] == "artifacts";
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", source, "': expected ",
+                                                     runs ? "runs:/RUN_ID/PATH"
+                                                          : "mlflow-artifacts:/EXPERIMENT_ID/RUN_ID/artifacts/PATH"));
+    }
+    std::string path = parts.size() > run_at + (runs ? 1 : 2) ? parts.back() : "";
+    while (absl::EndsWith(path, "/")) path.pop_back();
+    if (!path.empty()) HEPML_RETURN_IF_ERROR(CheckArtifactPath(path));
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    if (!runs && info.experiment_id.value_or(0) != experiment) {
+      return absl::NotFoundError(absl::StrCat("run ", run, " is not in experiment ", experiment));
+    }
+    return Out(std::make_pair(run, path));
+  }
+
+  // Writes the artifacts of `run` at `path` (the file, or every file below
+  // the folder) into `dir` under their own names, the .onnx ones first.
+  absl::StatusOr<std::vector<std::string>> FetchRunArtifacts(int64_t run, const std::string& path, const fs::path& dir) {
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    std::vector<std::string> files;
+    std::set<std::string> names;
+    for (const FileEntry& f : info.artifacts) {
+      if (!path.empty() && f.name != path && !absl::StartsWith(f.name, path + "/")) continue;
+      std::string base = fs::path(f.name).filename().string();
+      if (!names.insert(base).second) {
+        return absl::InvalidArgumentError(absl::StrCat("model-versions/create: run ", run, " has two artifacts named '",
+                                                       base, "' under '", path, "'; a version's files have one folder"));
+      }
+      HEPML_RETURN_IF_ERROR(reg_.GetArtifact(run, f.name, (dir / base).string()).status());
+      files.push_back((dir / base).string());
+    }
+    if (files.empty()) {
+      return absl::NotFoundError(absl::StrCat("run ", run, " has no artifacts under '", path, "'"));
+    }
+    std::stable_partition(files.begin(), files.end(), [](const std::string& f) { return absl::EndsWith(f, ".onnx"); });
+    return files;
   }
 
   absl::StatusOr<json> GetModelVersion(const json& a) {

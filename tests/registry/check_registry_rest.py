@@ -433,8 +433,10 @@ def run_suite(hepml, where, tmp, label, suite):
             os.symlink(os.path.join(tmp, "secret.onnx"), p("link.onnx"))
             c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "outside",
                     body={"name": "tagger", "source": p("link.onnx")})
-            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "not supported",
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "has no artifacts under 'model'",
                     body={"name": "tagger", "source": f"runs:/{state['run']}/model"})
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "not supported",
+                    body={"name": "tagger", "source": "s3://bucket/model"})
             c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "nosuch",
                     body={"name": "nosuch", "source": p("m1.onnx")})
 
@@ -500,6 +502,24 @@ def run_suite(hepml, where, tmp, label, suite):
                     f"not in experiment 0")
             c.error("GET", M + "artifacts/list", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999",
                     query={"run_id": "99999"})
+            # Registering the logged model, as mlflow.register_model("runs:/RUN/model", ...) does.
+            onnx_bytes = open(p("m1.onnx"), "rb").read()
+            c.json("PUT", f"{proxy}/{root}/model/model.onnx", raw=onnx_bytes)
+            c.json("POST", M + "registered-models/create", {"name": "from-run"})
+            for n, source in enumerate([f"runs:/{run}/model", f"mlflow-artifacts:/{exp}/{run}/artifacts/model/"], 1):
+                mv = c.json("POST", M + "model-versions/create", {"name": "from-run", "source": source})["model_version"]
+                assert mv["version"] == str(n) and mv["run_id"] == run, mv
+                v = c.json("GET", f"/api/v1/models/from-run/versions/{n}")
+                assert sorted(f["name"] for f in v["files"]) == ["MLmodel", "model.onnx"], v
+                assert v["inputs"][0]["name"] == "x" and v["source_run"] == int(run), v
+                assert c.call("GET", f"/api/v1/models/from-run/versions/{n}/files/model.onnx")[2] == onnx_bytes
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "no artifacts under 'nothing'",
+                    body={"name": "from-run", "source": f"runs:/{run}/nothing"})
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "expected runs:/RUN_ID/PATH",
+                    body={"name": "from-run", "source": "runs:/latest/model"})
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "not in experiment 0",
+                    body={"name": "from-run", "source": f"mlflow-artifacts:/0/{run}/artifacts/model"})
+            assert c.json("GET", "/api/v1/models/from-run")["latest_version"] == 2
 
         # ------------------------------------------------------------ bad requests
         def bad_requests_get_codes_and_messages():
