@@ -168,12 +168,22 @@ class PyRegistry {
     Check(WithoutGil([&] { return registry_->LogMetric(run, key, value, step); }));
   }
 
-  py::dict LogArtifact(int64_t run, const std::filesystem::path& file) {
+  py::dict LogArtifact(int64_t run, const std::filesystem::path& file, const std::string& name) {
     const std::string path = file.string();
     absl::StatusOr<reg::FileEntry> f;
     {
       py::gil_scoped_release release;
-      f = registry_->LogArtifact(run, path);
+      f = registry_->LogArtifact(run, path, name);
+    }
+    return FileDict(Unwrap(std::move(f)));
+  }
+
+  py::dict GetArtifact(int64_t run, const std::string& name, const std::filesystem::path& dest) {
+    const std::string path = dest.string();
+    absl::StatusOr<reg::FileEntry> f;
+    {
+      py::gil_scoped_release release;
+      f = registry_->GetArtifact(run, name, path);
     }
     return FileDict(Unwrap(std::move(f)));
   }
@@ -425,8 +435,11 @@ code_version: the training code's git commit.
            "Records one more parameter of a run (stored as str(value)).")
       .def("log_metric", &R::LogMetric, py::arg("run"), py::arg("key"), py::arg("value"), py::arg("step") = 0,
            "Records a metric value of a run at a step (an epoch, an iteration).")
-      .def("log_artifact", &R::LogArtifact, py::arg("run"), py::arg("path"),
-           "Stores a file as an artifact of the run; returns {\"name\", \"sha256\", \"size\"}.")
+      .def("log_artifact", &R::LogArtifact, py::arg("run"), py::arg("path"), py::arg("name") = "",
+           "Stores a file as an artifact of the run under `name` (a relative path such as \"plots/roc.png\";"
+           " default the file's name); returns {\"name\", \"sha256\", \"size\"}.")
+      .def("get_artifact", &R::GetArtifact, py::arg("run"), py::arg("name"), py::arg("dest"),
+           "Writes artifact `name` of the run to the file `dest`; returns {\"name\", \"sha256\", \"size\"}.")
       .def("end_run", &R::EndRun, py::arg("run"), py::arg("status") = "finished", py::kw_only(),
            py::arg("cpu_seconds") = py::none(), py::arg("gpu_seconds") = py::none(),
            py::arg("peak_memory_bytes") = py::none(),
