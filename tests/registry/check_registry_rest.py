@@ -282,6 +282,15 @@ def run_suite(hepml, where, tmp, label, suite):
                     body={"params": ["lr"]})
             c.error("GET", "/api/v1/runs/99999", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999")
             c.error("GET", "/api/v1/runs/abc", 400, "INVALID_PARAMETER_VALUE", "run id 'abc'")
+            # Every field of a native run start given every JSON type: 200 or a 4xx with a message.
+            for field in ("name", "experiment_id", "params", "inputs", "model_inputs", "code_version"):
+                for value in (5, -1, 1.5, "x", "", "btag@1", [], ["jets@1"], [5], [{"model": "btag"}],
+                              [{"dataset": "jets", "version": "1"}], {}, {"k": 1}, None, True):
+                    status, _, data = c.call("POST", "/api/v1/runs", {field: value})
+                    assert status in (200, 400, 404), f"{field}={value!r}: HTTP {status} {data[:200]!r}"
+                    if status != 200:
+                        assert json.loads(data)["message"], data
+            c.healthy()
 
         def native_artifacts_upload_list_download():
             run = c.json("POST", "/api/v1/runs", {"name": "artifacts"})["id"]
