@@ -66,6 +66,11 @@ struct DatasetVersionRef {
   int64_t version = 0;
 };
 
+struct ModelVersionRef {
+  std::string model;
+  int64_t version = 0;
+};
+
 struct ModelVersion {
   int64_t id = 0;
   std::string model;
@@ -134,6 +139,9 @@ struct DatasetOptions {
   std::optional<int64_t> entries;
   std::string stats_json;   // "" = none
   std::string description;
+  // The run that produced this version (a preprocessing or skimming run);
+  // it must exist. Lineage walks from the version to the run's inputs.
+  std::optional<int64_t> source_run;
 };
 
 struct DatasetVersion {
@@ -144,6 +152,7 @@ struct DatasetVersion {
   std::string schema_json;
   std::optional<int64_t> entries;
   std::string stats_json;
+  std::optional<int64_t> source_run;
   std::string created_by;
   int64_t created_at_ms = 0;
 };
@@ -170,6 +179,8 @@ struct RunStart {
   std::optional<int64_t> experiment_id;
   std::map<std::string, std::string> params;
   std::vector<DatasetVersionRef> inputs;
+  // Model versions the run reads (the base model of a fine-tuning run).
+  std::vector<ModelVersionRef> model_inputs;
   std::string code_version;
 };
 
@@ -197,6 +208,7 @@ struct RunInfo {
   std::vector<MetricPoint> metrics;  // every logged point, by key then step
   std::vector<FileEntry> artifacts;
   std::vector<DatasetVersionRef> inputs;
+  std::vector<ModelVersionRef> model_inputs;
   std::string host;
   std::string code_version;
   std::string created_by;
@@ -208,19 +220,34 @@ struct RunInfo {
 };
 
 // Lineage as a graph: nodes are "model_version" (ref MODEL@V), "run" (ref
-// run:ID) or "dataset_version" (ref NAME@V); edges read "from RELATION to".
+// run:ID) or "dataset_version" (ref NAME@V); edges read "from RELATION to":
+//   model_version   produced_by  run
+//   model_version   trained_on   dataset_version
+//   run             consumed     dataset_version | model_version
+//   dataset_version produced_by  run
+// Edges always point from the newer record to the older one it was made
+// from, so the graph has no cycles.
 struct LineageNode {
   std::string kind;
   std::string ref;
+  int depth = 0;  // edges from the start node (breadth-first)
 };
 struct LineageEdge {
   std::string from;
-  std::string relation;  // produced_by | trained_on | consumed | produced
+  std::string relation;  // produced_by | trained_on | consumed
   std::string to;
 };
 struct Lineage {
-  std::vector<LineageNode> nodes;
-  std::vector<LineageEdge> edges;
+  std::vector<LineageNode> nodes;  // breadth-first order, the start first
+  std::vector<LineageEdge> edges;  // each once
+  // The walk stopped at LineageOptions::max_nodes: the graph is larger than
+  // what `nodes` holds.
+  bool truncated = false;
+};
+
+struct LineageOptions {
+  int max_depth = -1;         // edges from the start node to follow; -1: unlimited
+  int64_t max_nodes = 10000;  // stop (and flag `truncated`) beyond this many nodes
 };
 
 // Event kinds: model_version.created, alias.moved, dataset_version.created.
@@ -273,6 +300,11 @@ struct RegistryOptions {
   // missing (else NotFound, so a mistyped folder is not a new registry).
   bool create_if_missing = true;
 };
+
+// OK when `path` can name a run's artifact: a relative path of at most 1024
+// characters without empty, "." or ".." segments, backslashes or control
+// characters; else InvalidArgument naming the path and the reason.
+absl::Status CheckArtifactPath(const std::string& path);
 
 class Registry {
  public:
@@ -339,7 +371,17 @@ class Registry {
   absl::StatusOr<int64_t> StartRun(const RunStart& start);
   absl::Status LogParam(int64_t run, const std::string& key, const std::string& value);
   absl::Status LogMetric(int64_t run, const std::string& key, double value, int64_t step);
-  absl::StatusOr<FileEntry> LogArtifact(int64_t run, const std::string& path);
+  // Stores the file at `path` with the run under `name` (a relative path
+  // such as "plots/roc.png"; "" = the file's own name). Artifact names have
+  // no "..", "." or empty segments and do not start with '/'
+  // (InvalidArgument naming the path); a name is stored once per run
+  // (AlreadyExists), and only while the run is running (FailedPrecondition).
+  absl::StatusOr<FileEntry> LogArtifact(int64_t run, const std::string& path, const std::string& name = "");
+  // The same with the artifact's bytes in memory (an upload).
+  absl::StatusOr<FileEntry> LogArtifactBytes(int64_t run, const std::string& name, const std::string& bytes);
+  // Writes artifact `name` of `run` to the file `dest` (NotFound when the
+  // run has no such artifact).
+  absl::StatusOr<FileEntry> GetArtifact(int64_t run, const std::string& name, const std::string& dest);
   absl::Status EndRun(int64_t run, const RunEnd& end);
   absl::StatusOr<RunInfo> GetRun(int64_t run);
   // Logs the whole batch in one transaction, or nothing: a parameter logged
@@ -360,10 +402,14 @@ class Registry {
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
 
-  // Lineage: upstream of a model version (its run and datasets), or
-  // downstream of a dataset version (runs that read it, versions they made).
-  absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version);
-  absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version);
+  // Lineage, walked transitively (breadth-first, every node once): upstream
+  // of a model version (its run, the run's input datasets and models, the
+  // runs that produced those, ...), or downstream of a dataset version (the
+  // runs that read it, the models and datasets they made, the runs that read
+  // those, ...).
+  absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version, const LineageOptions& options = {});
+  absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version,
+                                     const LineageOptions& options = {});
 
   // Events and hooks.
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id = 0);

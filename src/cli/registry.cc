@@ -9,9 +9,11 @@
 //   hepml registry iov add TAG MODEL@V --runs A-B [--times T1-T2] | list TAG
 //   hepml registry resolve TAG RUN | resolve TAG --time UNIX_SECONDS
 //   hepml registry globaltag create NAME | add GT TAG [--record R] | show GT | resolve GT RECORD RUN
-//   hepml registry dataset add NAME FILES... [--schema JSON|@FILE] [--entries N] [--stats JSON|@FILE] | show NAME[@V]
-//   hepml registry run start [--name N] [--param k=v] [--dataset NAME:V] | log ID ... | end ID ... | show ID
-//   hepml registry lineage MODEL@V | lineage --down DATASET@V
+//   hepml registry dataset add NAME FILES... [--schema JSON|@FILE] [--entries N] [--stats JSON|@FILE] [--run ID]
+//                         | show NAME[@V]
+//   hepml registry run start [--name N] [--param k=v] [--dataset NAME:V] [--model MODEL@V] | log ID ... | end ID ...
+//                     | show ID | artifacts ID | get-artifact ID PATH DEST
+//   hepml registry lineage MODEL@V [--depth N] [--max-nodes N] [--dot] | lineage --down DATASET@V ...
 //   hepml registry hook add EVENT COMMAND|URL | hook list | events [--after ID]
 //   hepml registry fsck | gc [--grace SECONDS]
 //   hepml registry serve [--host 127.0.0.1] [--port 8080] [--source-root DIR] [--max-body-bytes N]
@@ -36,6 +38,7 @@
 #include "cli/commands.h"
 #include "hepml/registry.h"
 #include "nlohmann/json.hpp"
+#include "registry/registry_json.h"
 #include "registry/rest_api.h"
 #include "serve/http/http_server.h"
 
@@ -162,38 +165,6 @@ absl::StatusOr<std::string> JsonArg(const std::string& flag, const std::string& 
   return text;
 }
 
-ordered_json FilesJson(const std::vector<FileEntry>& files) {
-  ordered_json j = ordered_json::array();
-  for (const auto& f : files) j.push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}, {"manifest", f.manifest_id}});
-  return j;
-}
-
-ordered_json VersionJson(const ModelVersion& v) {
-  ordered_json j;
-  j["model"] = v.model;
-  j["version"] = v.version;
-  j["files"] = FilesJson(v.files);
-  auto sig = [](const std::vector<TensorSignature>& s) {
-    ordered_json a = ordered_json::array();
-    for (const auto& t : s) a.push_back({{"name", t.name}, {"type", t.type}});
-    return a;
-  };
-  j["inputs"] = sig(v.inputs);
-  j["outputs"] = sig(v.outputs);
-  j["params"] = v.params;
-  j["metrics"] = v.metrics;
-  j["tags"] = v.tags;
-  j["source_run"] = v.source_run ? ordered_json(*v.source_run) : ordered_json(nullptr);
-  ordered_json ds = ordered_json::array();
-  for (const auto& d : v.datasets) ds.push_back(absl::StrCat(d.dataset, "@", d.version));
-  j["datasets"] = ds;
-  j["code_version"] = v.code_version;
-  j["aliases"] = v.aliases;
-  j["created_by"] = v.created_by;
-  j["created_at_ms"] = v.created_at_ms;
-  return j;
-}
-
 void PrintVersion(const ModelVersion& v) {
   std::cout << v.model << "@" << v.version;
   if (!v.aliases.empty()) std::cout << " (" << absl::StrJoin(v.aliases, ", ") << ")";
@@ -207,18 +178,6 @@ void PrintVersion(const ModelVersion& v) {
   if (v.source_run) std::cout << "  run " << *v.source_run << "\n";
   for (const auto& d : v.datasets) std::cout << "  dataset " << d.dataset << "@" << d.version << "\n";
   if (!v.code_version.empty()) std::cout << "  code " << v.code_version << "\n";
-}
-
-ordered_json IntervalJson(const Interval& iv) {
-  ordered_json j;
-  j["tag"] = iv.tag;
-  j["first_run"] = iv.range.first_run;
-  j["last_run"] = iv.range.last_run;
-  j["first_time"] = iv.range.first_time ? ordered_json(*iv.range.first_time) : ordered_json(nullptr);
-  j["last_time"] = iv.range.last_time ? ordered_json(*iv.range.last_time) : ordered_json(nullptr);
-  j["model"] = iv.model;
-  j["version"] = iv.version;
-  return j;
 }
 
 void PrintInterval(const Interval& iv) {
@@ -643,6 +602,7 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
       std::string name, schema, stats, description;
       std::vector<std::string> files;
       int64_t entries = -1;
+      int64_t run = -1;
     };
     auto a = std::make_shared<DsArgs>();
     CLI::App* add = Sub(ds, "add", "Store files as the dataset's next version");
@@ -652,8 +612,10 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
     add->add_option("--entries", a->entries, "Number of entries");
     add->add_option("--stats", a->stats, "Statistics JSON (inline or @FILE)");
     add->add_option("--description", a->description);
+    add->add_option("--run", a->run, "The run that produced this version (lineage)");
     add->callback([ctx, a] {
       DatasetOptions o;
+      if (a->run >= 0) o.source_run = a->run;
       auto parse = [&]() -> absl::Status {
         auto schema = JsonArg("--schema", a->schema);
         if (!schema.ok()) return schema.status();
@@ -696,15 +658,12 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
         ordered_json j = ordered_json::array();
         for (const auto& v : versions) {
           if (ctx->json) {
-            ordered_json e = {{"dataset", v.dataset}, {"version", v.version}, {"files", FilesJson(v.files)}};
-            e["entries"] = v.entries ? ordered_json(*v.entries) : ordered_json(nullptr);
-            e["schema"] = v.schema_json.empty() ? ordered_json(nullptr) : ordered_json::parse(v.schema_json);
-            e["stats"] = v.stats_json.empty() ? ordered_json(nullptr) : ordered_json::parse(v.stats_json);
-            j.push_back(e);
+            j.push_back(DatasetVersionJson(v));
             continue;
           }
           std::cout << v.dataset << "@" << v.version << "  " << Time(v.created_at_ms) << "  " << v.created_by;
           if (v.entries) std::cout << "  " << *v.entries << " entries";
+          if (v.source_run) std::cout << "  made by run " << *v.source_run;
           std::cout << "\n";
           for (const auto& f : v.files) std::cout << "  file " << f.name << " " << f.size << " bytes sha256:" << f.sha256 << "\n";
         }
@@ -721,7 +680,8 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
     struct RunArgs {
       int64_t id = 0;
       std::string name, code_version, status = "finished";
-      std::vector<std::string> params, metrics, datasets, artifacts;
+      std::vector<std::string> params, metrics, datasets, models, artifacts;
+      std::string path, dest;
       int64_t step = -1;
       double cpu = -1, gpu = -1;
       int64_t peak = -1;
@@ -731,6 +691,7 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
     start->add_option("--name", a->name);
     start->add_option("--param", a->params, "KEY=VALUE");
     start->add_option("--dataset", a->datasets, "Input dataset version NAME:V");
+    start->add_option("--model", a->models, "Input model version MODEL@V (the base model of a fine-tuning run)");
     start->add_option("--code-version", a->code_version);
     start->callback([ctx, a] {
       RunStart rs;
@@ -744,6 +705,11 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
           auto ref = ParseDatasetRef(d);
           if (!ref.ok()) return ref.status();
           rs.inputs.push_back(*ref);
+        }
+        for (const auto& m : a->models) {
+          auto ref = ParseVersionRef("--model", m);
+          if (!ref.ok()) return ref.status();
+          rs.model_inputs.push_back({ref->first, ref->second});
         }
         return absl::OkStatus();
       };
@@ -823,21 +789,34 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
       Run(*ctx, [&](Registry& r) -> absl::Status {
         auto info = r.GetRun(a->id);
         if (!info.ok()) return info.status();
-        ordered_json j = {{"id", info->id},         {"name", info->name}, {"status", info->status},
-                          {"host", info->host},     {"params", info->params},
-                          {"start_ms", info->start_ms}, {"created_by", info->created_by}};
-        j["end_ms"] = info->end_ms ? ordered_json(*info->end_ms) : ordered_json(nullptr);
-        j["cpu_seconds"] = info->cpu_seconds ? ordered_json(*info->cpu_seconds) : ordered_json(nullptr);
-        j["gpu_seconds"] = info->gpu_seconds ? ordered_json(*info->gpu_seconds) : ordered_json(nullptr);
-        j["peak_memory_bytes"] = info->peak_memory_bytes ? ordered_json(*info->peak_memory_bytes) : ordered_json(nullptr);
-        ordered_json metrics = ordered_json::array();
-        for (const auto& m : info->metrics) metrics.push_back({{"key", m.key}, {"step", m.step}, {"value", m.value}});
-        j["metrics"] = metrics;
-        j["artifacts"] = FilesJson(info->artifacts);
-        ordered_json inputs = ordered_json::array();
-        for (const auto& d : info->inputs) inputs.push_back(absl::StrCat(d.dataset, "@", d.version));
-        j["inputs"] = inputs;
+        ordered_json j = RunJson(*info);
         std::cout << j.dump(2) << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* artifacts = Sub(run, "artifacts", "A run's artifacts: path, size, sha256");
+    artifacts->add_option("id", a->id)->required();
+    artifacts->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto info = r.GetRun(a->id);
+        if (!info.ok()) return info.status();
+        if (ctx->json) {
+          std::cout << FilesJson(info->artifacts).dump(2) << "\n";
+          return absl::OkStatus();
+        }
+        for (const auto& f : info->artifacts) std::cout << f.name << "  " << f.size << "  sha256:" << f.sha256 << "\n";
+        return absl::OkStatus();
+      });
+    });
+    CLI::App* get = Sub(run, "get-artifact", "Write artifact PATH of a run to the file DEST");
+    get->add_option("id", a->id)->required();
+    get->add_option("path", a->path, "The artifact's path in the run")->required();
+    get->add_option("dest", a->dest, "Destination file")->required();
+    get->callback([ctx, a] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        auto f = r.GetArtifact(a->id, a->path, a->dest);
+        if (!f.ok()) return f.status();
+        std::cout << a->dest << "\n";
         return absl::OkStatus();
       });
     });
@@ -845,12 +824,22 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
 
   // lineage
   {
+    auto depth = std::make_shared<int>(-1);
+    auto max_nodes = std::make_shared<int64_t>(LineageOptions().max_nodes);
+    auto dot = std::make_shared<bool>(false);
     auto ref = std::make_shared<std::string>();
     auto down = std::make_shared<bool>(false);
-    CLI::App* lineage = Sub(reg, "lineage", "Upstream of MODEL@V (its run and datasets), or --down from DATASET@V");
+    CLI::App* lineage = Sub(reg, "lineage",
+                            "Everything MODEL@V was made from (runs, datasets, base models, transitively), or --down:"
+                            " everything made from DATASET@V");
     lineage->add_option("ref", *ref, "MODEL@V (or DATASET@V with --down)")->required();
-    lineage->add_flag("--down", *down, "Downstream of a dataset version: the runs that read it, the versions they made");
-    lineage->callback([ctx, ref, down] {
+    lineage->add_flag("--down", *down, "Downstream of a dataset version: the runs that read it, what they made, ...");
+    lineage->add_option("--depth", *depth, "Follow at most N edges from the start (default: all)")
+        ->check(CLI::Range(0, 1000000));
+    lineage->add_option("--max-nodes", *max_nodes, "Stop after N nodes (default 10000; the output says so)")
+        ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+    lineage->add_flag("--dot", *dot, "Print a Graphviz digraph (dot -Tsvg)");
+    lineage->callback([ctx, ref, down, depth, max_nodes, dot] {
       auto vr = ParseVersionRef(*down ? "dataset version" : "model version", *ref);
       if (!vr.ok()) {
         PrintError(kCmd, vr.status().message());
@@ -858,19 +847,23 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
         return;
       }
       Run(*ctx, [&](Registry& r) -> absl::Status {
-        auto l = *down ? r.Downstream(vr->first, vr->second) : r.Upstream(vr->first, vr->second);
+        LineageOptions lo;
+        lo.max_depth = *depth;
+        lo.max_nodes = *max_nodes;
+        auto l = *down ? r.Downstream(vr->first, vr->second, lo) : r.Upstream(vr->first, vr->second, lo);
         if (!l.ok()) return l.status();
-        if (ctx->json) {
-          ordered_json j;
-          j["nodes"] = ordered_json::array();
-          for (const auto& n : l->nodes) j["nodes"].push_back({{"kind", n.kind}, {"ref", n.ref}});
-          j["edges"] = ordered_json::array();
-          for (const auto& e : l->edges) j["edges"].push_back({{"from", e.from}, {"relation", e.relation}, {"to", e.to}});
-          std::cout << j.dump(2) << "\n";
-          return absl::OkStatus();
+        if (l->truncated) {
+          PrintError(kCmd, absl::StrCat("warning: lineage of ", *ref, " has more than ", *max_nodes,
+                                        " nodes; showing the first ", l->nodes.size(), " (raise --max-nodes)"));
         }
-        for (const auto& e : l->edges) std::cout << e.from << " " << e.relation << " " << e.to << "\n";
-        if (l->edges.empty()) std::cout << "(no lineage recorded for " << *ref << ")\n";
+        if (*dot) {
+          std::cout << LineageDot(*l);
+        } else if (ctx->json) {
+          std::cout << LineageJson(*l).dump(2) << "\n";
+        } else {
+          for (const auto& e : l->edges) std::cout << e.from << " " << e.relation << " " << e.to << "\n";
+          if (l->edges.empty()) std::cout << "(no lineage recorded for " << *ref << ")\n";
+        }
         return absl::OkStatus();
       });
     });

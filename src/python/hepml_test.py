@@ -468,6 +468,9 @@ class RegistryTest(unittest.TestCase):
         reg.log_metric(run, "auc", 0.91, step=2)
         reg.log_param(run, "batch_size", 256)
         artifact = reg.log_artifact(run, pathlib.Path(model_path()))
+        with self.assertRaises(ValueError) as e:
+            reg.log_artifact(run, model_path(), name="../outside.onnx")
+        self.assertIn("'../outside.onnx'", str(e.exception))
         self.assertEqual((artifact["name"], artifact["size"]), ("trigger_mlp.onnx", os.path.getsize(model_path())))
         reg.end_run(run, "finished", cpu_seconds=12.5)
         info = reg.get_run(run)
@@ -480,6 +483,13 @@ class RegistryTest(unittest.TestCase):
         self.assertEqual(info["code_version"], "abc123")
         self.assertIsNotNone(info["end_ms"])
         self.assertEqual([a["name"] for a in info["artifacts"]], ["trigger_mlp.onnx"])
+        back = os.path.join(self.tmp.name, "artifact.onnx")
+        self.assertEqual(reg.get_artifact(run, "trigger_mlp.onnx", back)["size"], os.path.getsize(model_path()))
+        with open(back, "rb") as a, open(model_path(), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        with self.assertRaises(FileNotFoundError) as e:
+            reg.get_artifact(run, "nope.txt", back)
+        self.assertIn("nope.txt", str(e.exception))
 
         # The model is created on the first push.
         v1 = reg.push("trigger", model_path(), params={"lr": 0.001}, metrics={"auc": 0.91}, run=run,
@@ -524,6 +534,17 @@ class RegistryTest(unittest.TestCase):
         # The pulled model runs.
         (y,) = hepml.Session(dest).run({"features": np.zeros((1, 16), dtype=np.float32)})
         self.assertEqual(y.shape, (1, 5))
+
+        # A fine-tuning run reads a model version: lineage goes through it.
+        tune = reg.start_run("trigger-tune", models=["trigger@1"])
+        self.assertEqual(reg.get_run(tune)["model_inputs"], ["trigger@1"])
+        self.assertEqual(reg.get_run(run)["model_inputs"], [])
+        with self.assertRaises(ValueError) as e:
+            reg.start_run("bad", models=["trigger"])
+        self.assertIn("'trigger'", str(e.exception))
+        with self.assertRaises(FileNotFoundError) as e:
+            reg.start_run("bad", models=["trigger@9"])
+        self.assertIn("9", str(e.exception))
 
         # Another Registry on the same folder sees it all.
         again = hepml.Registry(pathlib.Path(self.dir), create_if_missing=False)

@@ -81,25 +81,35 @@ py::dict IntervalDict(const reg::Interval& i) {
   return d;
 }
 
-// "NAME@VERSION" -> the reference; ValueError otherwise.
-reg::DatasetVersionRef ParseDatasetRef(const std::string& text) {
+// "NAME@VERSION" -> (name, version); ValueError naming `what` otherwise.
+std::pair<std::string, int64_t> ParseVersionRef(const char* what, const std::string& text) {
   const size_t at = text.rfind('@');
-  reg::DatasetVersionRef ref;
   if (at != std::string::npos && at > 0) {
-    ref.dataset = text.substr(0, at);
     try {
       size_t used = 0;
-      ref.version = std::stoll(text.substr(at + 1), &used);
-      if (used == text.size() - at - 1 && ref.version > 0) return ref;
+      int64_t version = std::stoll(text.substr(at + 1), &used);
+      if (used == text.size() - at - 1 && version > 0) return {text.substr(0, at), version};
     } catch (const std::exception&) {
     }
   }
-  throw py::value_error(absl::StrCat("dataset reference '", text, "': expected NAME@VERSION (version >= 1)"));
+  throw py::value_error(absl::StrCat(what, " reference '", text, "': expected NAME@VERSION (version >= 1)"));
 }
 
 std::vector<reg::DatasetVersionRef> ParseDatasetRefs(const std::vector<std::string>& texts) {
   std::vector<reg::DatasetVersionRef> out;
-  for (const std::string& t : texts) out.push_back(ParseDatasetRef(t));
+  for (const std::string& t : texts) {
+    auto [name, version] = ParseVersionRef("dataset", t);
+    out.push_back({name, version});
+  }
+  return out;
+}
+
+std::vector<reg::ModelVersionRef> ParseModelRefs(const std::vector<std::string>& texts) {
+  std::vector<reg::ModelVersionRef> out;
+  for (const std::string& t : texts) {
+    auto [name, version] = ParseVersionRef("model", t);
+    out.push_back({name, version});
+  }
   return out;
 }
 
@@ -139,11 +149,12 @@ class PyRegistry {
   std::string BlobUri() const { return registry_->blob_uri(); }
 
   int64_t StartRun(const std::string& name, const py::dict& params, const std::vector<std::string>& inputs,
-                   const std::string& code_version) {
+                   const std::vector<std::string>& models, const std::string& code_version) {
     reg::RunStart start;
     start.name = name;
     start.params = ParamStrings(params);
     start.inputs = ParseDatasetRefs(inputs);
+    start.model_inputs = ParseModelRefs(models);
     start.code_version = code_version;
     return Unwrap(WithoutGil([&] { return registry_->StartRun(start); }));
   }
@@ -157,12 +168,22 @@ class PyRegistry {
     Check(WithoutGil([&] { return registry_->LogMetric(run, key, value, step); }));
   }
 
-  py::dict LogArtifact(int64_t run, const std::filesystem::path& file) {
+  py::dict LogArtifact(int64_t run, const std::filesystem::path& file, const std::string& name) {
     const std::string path = file.string();
     absl::StatusOr<reg::FileEntry> f;
     {
       py::gil_scoped_release release;
-      f = registry_->LogArtifact(run, path);
+      f = registry_->LogArtifact(run, path, name);
+    }
+    return FileDict(Unwrap(std::move(f)));
+  }
+
+  py::dict GetArtifact(int64_t run, const std::string& name, const std::filesystem::path& dest) {
+    const std::string path = dest.string();
+    absl::StatusOr<reg::FileEntry> f;
+    {
+      py::gil_scoped_release release;
+      f = registry_->GetArtifact(run, name, path);
     }
     return FileDict(Unwrap(std::move(f)));
   }
@@ -199,6 +220,9 @@ class PyRegistry {
     d["metrics"] = metrics;
     d["artifacts"] = Files(info.artifacts);
     d["inputs"] = Datasets(info.inputs);
+    py::list models;
+    for (const auto& m : info.model_inputs) models.append(absl::StrCat(m.model, "@", m.version));
+    d["model_inputs"] = models;
     d["host"] = info.host;
     d["code_version"] = info.code_version;
     d["created_by"] = info.created_by;
@@ -400,24 +424,29 @@ GIL; a Registry may be shared by threads.
       .def_property_readonly("metadata_uri", &R::MetadataUri, "Where the metadata lives.")
       .def_property_readonly("blob_uri", &R::BlobUri, "Where the file contents live.")
       .def("start_run", &R::StartRun, py::arg("name"), py::arg("params") = py::dict(), py::kw_only(),
-           py::arg("inputs") = std::vector<std::string>{}, py::arg("code_version") = "", R"doc(
+           py::arg("inputs") = std::vector<std::string>{}, py::arg("models") = std::vector<std::string>{},
+           py::arg("code_version") = "", R"doc(
 Starts a training run and returns its id. params: name -> value (stored as
-str(value)); inputs: the dataset versions it reads, "NAME@VERSION";
+str(value)); inputs: the dataset versions it reads, "NAME@VERSION"; models:
+the model versions it reads (a fine-tuning run's base model), "MODEL@VERSION";
 code_version: the training code's git commit.
 )doc")
       .def("log_param", &R::LogParam, py::arg("run"), py::arg("key"), py::arg("value"),
            "Records one more parameter of a run (stored as str(value)).")
       .def("log_metric", &R::LogMetric, py::arg("run"), py::arg("key"), py::arg("value"), py::arg("step") = 0,
            "Records a metric value of a run at a step (an epoch, an iteration).")
-      .def("log_artifact", &R::LogArtifact, py::arg("run"), py::arg("path"),
-           "Stores a file as an artifact of the run; returns {\"name\", \"sha256\", \"size\"}.")
+      .def("log_artifact", &R::LogArtifact, py::arg("run"), py::arg("path"), py::arg("name") = "",
+           "Stores a file as an artifact of the run under `name` (a relative path such as \"plots/roc.png\";"
+           " default the file's name); returns {\"name\", \"sha256\", \"size\"}.")
+      .def("get_artifact", &R::GetArtifact, py::arg("run"), py::arg("name"), py::arg("dest"),
+           "Writes artifact `name` of the run to the file `dest`; returns {\"name\", \"sha256\", \"size\"}.")
       .def("end_run", &R::EndRun, py::arg("run"), py::arg("status") = "finished", py::kw_only(),
            py::arg("cpu_seconds") = py::none(), py::arg("gpu_seconds") = py::none(),
            py::arg("peak_memory_bytes") = py::none(),
            "Ends a run with status \"finished\", \"failed\" or \"killed\" and optional resource use.")
       .def("get_run", &R::GetRun, py::arg("run"), R"doc(
 A run as a dict: "id", "name", "status", "params", "metrics" (key -> list of
-(step, value) in step order), "artifacts", "inputs", "host",
+(step, value) in step order), "artifacts", "inputs", "model_inputs", "host",
 "code_version", "created_by", "start_ms", "end_ms".
 )doc")
       .def("create_model", &R::CreateModel, py::arg("name"), py::arg("description") = "",

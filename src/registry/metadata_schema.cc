@@ -1,5 +1,7 @@
 #include "registry/metadata_schema.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
@@ -83,6 +85,16 @@ const std::vector<Migration>& SchemaMigrations() {
            "CREATE TABLE run_tags (run_id BIGINT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,"
            " value TEXT NOT NULL, PRIMARY KEY (run_id, key))",
        }},
+      {4,
+       "lineage beyond one level: dataset versions made by runs, runs reading model versions",
+       {
+           // No REFERENCES, as in migration 3; the store checks the run exists.
+           "ALTER TABLE dataset_versions ADD COLUMN source_run_id BIGINT",
+           "CREATE INDEX dataset_versions_by_run ON dataset_versions (source_run_id)",
+           "CREATE TABLE run_model_inputs (run_id BIGINT NOT NULL REFERENCES runs(id),"
+           " version_id BIGINT NOT NULL REFERENCES model_versions(id), PRIMARY KEY (run_id, version_id))",
+           "CREATE INDEX run_model_inputs_by_version ON run_model_inputs (version_id)",
+       }},
   };
   return kMigrations;
 }
@@ -99,19 +111,21 @@ absl::StatusOr<int> SchemaVersion(MetadataDb& db) {
   return static_cast<int>((*rows)[0].Int(0));
 }
 
-absl::Status MigrateSchema(MetadataDb& db) {
+absl::Status MigrateSchema(MetadataDb& db, int up_to) {
+  const int target = up_to < 0 ? LatestSchemaVersion() : std::min(up_to, LatestSchemaVersion());
   const std::string id_type =
       db.dialect() == SqlDialect::kSqlite ? "INTEGER PRIMARY KEY" : "BIGSERIAL PRIMARY KEY";
   // Cheap check first: most opens find the schema current.
   auto current = SchemaVersion(db);
   if (!current.ok()) return current.status();
-  if (*current == LatestSchemaVersion()) return absl::OkStatus();
+  if (*current == target) return absl::OkStatus();
   if (*current > LatestSchemaVersion()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "metadata database ", db.uri(), " has schema version ", *current, ", newer than this hepml understands (",
         LatestSchemaVersion(), "); use a newer hepml"));
   }
   for (const Migration& m : SchemaMigrations()) {
+    if (m.version > target) break;
     absl::Status s = InTransaction(db, [&]() -> absl::Status {
       if (absl::Status l = db.LockForMigration(); !l.ok()) return l;
       if (absl::Status c = db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY,"

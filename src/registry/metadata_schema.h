@@ -28,7 +28,9 @@ int LatestSchemaVersion();
 absl::StatusOr<int> SchemaVersion(MetadataDb& db);
 
 // Brings `db` to LatestSchemaVersion(); FailedPrecondition when it is newer.
-absl::Status MigrateSchema(MetadataDb& db);
+// `up_to` stops at an older version (tests build registries as older
+// binaries left them).
+absl::Status MigrateSchema(MetadataDb& db, int up_to = -1);
 
 }  // namespace hepml::registry
 

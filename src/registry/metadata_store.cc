@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -591,7 +593,8 @@ absl::StatusOr<Interval> MetadataStore::ResolveGlobal(const std::string& global_
 // Datasets
 
 static const char* kDatasetVersionColumns =
-    "dv.id, d.name, dv.version, dv.schema_json, dv.entries, dv.stats_json, dv.created_by, dv.created_at";
+    "dv.id, d.name, dv.version, dv.schema_json, dv.entries, dv.stats_json, dv.created_by, dv.created_at,"
+    " dv.source_run_id";
 
 absl::StatusOr<DatasetVersion> MetadataStore::LoadDatasetVersion(const SqlRow& r) {
   DatasetVersion v;
@@ -603,6 +606,7 @@ absl::StatusOr<DatasetVersion> MetadataStore::LoadDatasetVersion(const SqlRow& r
   v.stats_json = r.Text(5);
   v.created_by = r.Text(6);
   v.created_at_ms = r.Int(7);
+  v.source_run = r.OptInt(8);
   HEPML_ASSIGN_OR_RETURN(v.files, Files("dataset_files", "dataset_version_id", v.id));
   return v;
 }
@@ -628,6 +632,7 @@ absl::StatusOr<DatasetVersion> MetadataStore::AddDatasetVersion(const std::strin
   int64_t version = 0;
   absl::Status s = Write([&]() -> absl::Status {
     int64_t now = NowMs();
+    if (options.source_run) HEPML_RETURN_IF_ERROR(RunStatus(*options.source_run).status());
     HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO datasets (name, description, created_at, next_version)"
                                     " VALUES (?, ?, ?, 1) ON CONFLICT (name) DO NOTHING",
                                     {dataset, options.description, now}));
@@ -638,10 +643,10 @@ absl::StatusOr<DatasetVersion> MetadataStore::AddDatasetVersion(const std::strin
     version = rows[0].Int(1);
     SqlValue entries = Opt(options.entries);
     HEPML_ASSIGN_OR_RETURN(auto ins, db_->Query("INSERT INTO dataset_versions (dataset_id, version, schema_json,"
-                                                " entries, stats_json, created_at, created_by) VALUES (?, ?, ?, ?, ?,"
-                                                " ?, ?) RETURNING id",
+                                                " entries, stats_json, created_at, created_by, source_run_id) VALUES"
+                                                " (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                                                 {dataset_id, version, options.schema_json, entries, options.stats_json,
-                                                 now, user_}));
+                                                 now, user_, Opt(options.source_run)}));
     int64_t id = ins.at(0).Int(0);
     for (const auto& f : files) {
       HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO dataset_files (dataset_version_id, name, sha256, size,"
@@ -649,6 +654,7 @@ absl::StatusOr<DatasetVersion> MetadataStore::AddDatasetVersion(const std::strin
                                       {id, f.name, f.sha256, static_cast<int64_t>(f.size), f.manifest_id}));
     }
     json payload = {{"dataset", dataset}, {"version", version}, {"files", files.size()}, {"user", user_}};
+    if (options.source_run) payload["source_run"] = *options.source_run;
     return RecordEvent("dataset_version.created", payload.dump());
   });
   if (!s.ok()) return s;
@@ -708,10 +714,15 @@ static absl::Status CheckMetricValue(const std::string& key, double value) {
 absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std::string& host) {
   int64_t id = 0;
   absl::Status s = Write([&]() -> absl::Status {
-    std::vector<int64_t> inputs;
+    std::vector<int64_t> inputs, model_inputs;
     for (const auto& d : start.inputs) {
       HEPML_ASSIGN_OR_RETURN(int64_t dv, DatasetVersionId(d));
       inputs.push_back(dv);
+    }
+    for (const auto& m : start.model_inputs) {
+      HEPML_ASSIGN_OR_RETURN(int64_t model_id, ModelId(m.model));
+      HEPML_ASSIGN_OR_RETURN(int64_t mv, VersionId(model_id, m.model, m.version));
+      model_inputs.push_back(mv);
     }
     if (start.experiment_id) HEPML_RETURN_IF_ERROR(GetExperiment(*start.experiment_id).status());
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO runs (name, status, host, code_version, created_by,"
@@ -726,6 +737,10 @@ absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std
     for (int64_t dv : inputs) {
       HEPML_RETURN_IF_ERROR(db_->Exec(
           "INSERT INTO run_inputs (run_id, dataset_version_id) VALUES (?, ?) ON CONFLICT DO NOTHING", {id, dv}));
+    }
+    for (int64_t mv : model_inputs) {
+      HEPML_RETURN_IF_ERROR(db_->Exec(
+          "INSERT INTO run_model_inputs (run_id, version_id) VALUES (?, ?) ON CONFLICT DO NOTHING", {id, mv}));
     }
     return absl::OkStatus();
   });
@@ -824,6 +839,11 @@ absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
                                                  " dv.dataset_id WHERE x.run_id = ? ORDER BY d.name, dv.version",
                                                  {run}));
   for (const auto& i : inputs) info.inputs.push_back({i.Text(0), i.Int(1)});
+  HEPML_ASSIGN_OR_RETURN(auto models, db_->Query("SELECT m.name, v.version FROM run_model_inputs x JOIN model_versions v"
+                                                 " ON v.id = x.version_id JOIN models m ON m.id = v.model_id"
+                                                 " WHERE x.run_id = ? ORDER BY m.name, v.version",
+                                                 {run}));
+  for (const auto& m : models) info.model_inputs.push_back({m.Text(0), m.Int(1)});
   return info;
 }
 
@@ -962,74 +982,131 @@ absl::StatusOr<std::vector<Experiment>> MetadataStore::ListExperiments() {
 // ---------------------------------------------------------------------------
 // Lineage
 
-namespace {
-struct LineageBuilder {
-  Lineage out;
-  std::set<std::string> seen;
-  void Node(const std::string& kind, const std::string& ref) {
-    if (seen.insert(ref).second) out.nodes.push_back({kind, ref});
-  }
-  void Edge(const std::string& from, const std::string& rel, const std::string& to) {
-    out.edges.push_back({from, rel, to});
-  }
-};
-std::string RunRef(int64_t id) { return absl::StrCat("run:", id); }
-}  // namespace
+enum class LineageNodeKind { kModelVersion, kRun, kDatasetVersion };
 
-absl::StatusOr<Lineage> MetadataStore::Upstream(const std::string& model, int64_t version) {
-  HEPML_ASSIGN_OR_RETURN(ModelVersion v, GetVersion(model, version));
-  LineageBuilder b;
-  std::string me = absl::StrCat(model, "@", version);
-  b.Node("model_version", me);
-  for (const auto& d : v.datasets) {
-    std::string ref = absl::StrCat(d.dataset, "@", d.version);
-    b.Node("dataset_version", ref);
-    b.Edge(me, "trained_on", ref);
+namespace {
+
+using NodeKind = LineageNodeKind;
+
+const char* KindName(NodeKind k) {
+  switch (k) {
+    case NodeKind::kModelVersion:
+      return "model_version";
+    case NodeKind::kRun:
+      return "run";
+    case NodeKind::kDatasetVersion:
+      return "dataset_version";
   }
-  if (v.source_run) {
-    HEPML_ASSIGN_OR_RETURN(RunInfo run, GetRun(*v.source_run));
-    b.Node("run", RunRef(run.id));
-    b.Edge(me, "produced_by", RunRef(run.id));
-    for (const auto& d : run.inputs) {
-      std::string ref = absl::StrCat(d.dataset, "@", d.version);
-      b.Node("dataset_version", ref);
-      b.Edge(RunRef(run.id), "consumed", ref);
-    }
-  }
-  return b.out;
+  return "";
 }
 
-absl::StatusOr<Lineage> MetadataStore::Downstream(const std::string& dataset, int64_t version) {
-  HEPML_ASSIGN_OR_RETURN(int64_t dv, DatasetVersionId({dataset, version}));
-  LineageBuilder b;
-  std::string me = absl::StrCat(dataset, "@", version);
-  b.Node("dataset_version", me);
-  HEPML_ASSIGN_OR_RETURN(auto runs, db_->Query("SELECT run_id FROM run_inputs WHERE dataset_version_id = ?"
-                                               " ORDER BY run_id",
-                                               {dv}));
-  for (const auto& r : runs) {
-    int64_t run = r.Int(0);
-    b.Node("run", RunRef(run));
-    b.Edge(RunRef(run), "consumed", me);
-    HEPML_ASSIGN_OR_RETURN(auto mvs, db_->Query("SELECT m.name, v.version FROM model_versions v JOIN models m ON"
-                                                " m.id = v.model_id WHERE v.source_run_id = ? ORDER BY m.name, v.version",
-                                                {run}));
-    for (const auto& m : mvs) {
-      std::string ref = absl::StrCat(m.Text(0), "@", m.Int(1));
-      b.Node("model_version", ref);
-      b.Edge(ref, "produced_by", RunRef(run));
+// A node by its row id, so a model and a dataset of the same name and
+// version stay two nodes.
+struct NodeKey {
+  NodeKind kind;
+  int64_t id;
+  bool operator<(const NodeKey& o) const { return std::tie(kind, id) < std::tie(o.kind, o.id); }
+};
+
+}  // namespace
+
+absl::StatusOr<Lineage> MetadataStore::Walk(LineageNodeKind start_kind, int64_t start_id, bool upstream,
+                                            const LineageOptions& options) {
+  if (options.max_nodes < 1) return absl::InvalidArgumentError("lineage max_nodes must be at least 1");
+  // Every kind of edge once: "newer RELATION older", with the query from a
+  // newer row to its older ones (upstream) and back (downstream); each
+  // returns row ids.
+  struct EdgeKind {
+    NodeKind newer;
+    const char* relation;
+    NodeKind older;
+    const char* up_sql;
+    const char* down_sql;
+  };
+  static const EdgeKind kEdges[] = {
+      {NodeKind::kModelVersion, "produced_by", NodeKind::kRun,
+       "SELECT source_run_id FROM model_versions WHERE id = ? AND source_run_id IS NOT NULL",
+       "SELECT id FROM model_versions WHERE source_run_id = ? ORDER BY id"},
+      {NodeKind::kModelVersion, "trained_on", NodeKind::kDatasetVersion,
+       "SELECT dataset_version_id FROM model_version_datasets WHERE version_id = ? ORDER BY dataset_version_id",
+       "SELECT version_id FROM model_version_datasets WHERE dataset_version_id = ? ORDER BY version_id"},
+      {NodeKind::kRun, "consumed", NodeKind::kDatasetVersion,
+       "SELECT dataset_version_id FROM run_inputs WHERE run_id = ? ORDER BY dataset_version_id",
+       "SELECT run_id FROM run_inputs WHERE dataset_version_id = ? ORDER BY run_id"},
+      {NodeKind::kRun, "consumed", NodeKind::kModelVersion,
+       "SELECT version_id FROM run_model_inputs WHERE run_id = ? ORDER BY version_id",
+       "SELECT run_id FROM run_model_inputs WHERE version_id = ? ORDER BY run_id"},
+      {NodeKind::kDatasetVersion, "produced_by", NodeKind::kRun,
+       "SELECT source_run_id FROM dataset_versions WHERE id = ? AND source_run_id IS NOT NULL",
+       "SELECT id FROM dataset_versions WHERE source_run_id = ? ORDER BY id"},
+  };
+
+  Lineage out;
+  std::map<NodeKey, std::string> refs;  // visited nodes and their refs
+  // Edges by their nodes' keys: a model and a dataset may share NAME@V.
+  std::set<std::tuple<NodeKey, std::string, NodeKey>> edges;
+  // MODEL@V, NAME@V or run:ID.
+  auto ref_of = [&](const NodeKey& k) -> absl::StatusOr<std::string> {
+    if (k.kind == NodeKind::kRun) return absl::StrCat("run:", k.id);
+    const char* sql = k.kind == NodeKind::kModelVersion
+                          ? "SELECT m.name, v.version FROM model_versions v JOIN models m ON m.id = v.model_id"
+                            " WHERE v.id = ?"
+                          : "SELECT d.name, dv.version FROM dataset_versions dv JOIN datasets d ON d.id = dv.dataset_id"
+                            " WHERE dv.id = ?";
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(sql, {k.id}));
+    if (rows.empty()) {
+      return absl::DataLossError(absl::StrCat("lineage names ", KindName(k.kind), " row ", k.id, ", which is missing"));
+    }
+    return absl::StrCat(rows[0].Text(0), "@", rows[0].Int(1));
+  };
+  std::vector<std::pair<NodeKey, int>> queue;  // BFS: nodes in visiting order, with their depth
+  NodeKey start{start_kind, start_id};
+  HEPML_ASSIGN_OR_RETURN(std::string start_ref, ref_of(start));
+  refs[start] = start_ref;
+  out.nodes.push_back({KindName(start_kind), start_ref, 0});
+  queue.push_back({start, 0});
+  for (size_t head = 0; head < queue.size() && !out.truncated; ++head) {
+    auto [here, depth] = queue[head];
+    if (options.max_depth >= 0 && depth >= options.max_depth) continue;
+    for (const EdgeKind& kind : kEdges) {
+      if ((upstream ? kind.newer : kind.older) != here.kind) continue;
+      HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(upstream ? kind.up_sql : kind.down_sql, {here.id}));
+      for (const auto& r : rows) {
+        NodeKey next{upstream ? kind.older : kind.newer, r.Int(0)};
+        if (!refs.count(next)) {
+          if (static_cast<int64_t>(out.nodes.size()) >= options.max_nodes) {
+            out.truncated = true;
+            break;
+          }
+          HEPML_ASSIGN_OR_RETURN(std::string ref, ref_of(next));
+          refs.emplace(next, ref);
+          out.nodes.push_back({KindName(next.kind), ref, depth + 1});
+          queue.push_back({next, depth + 1});
+        }
+        // Edges read newer -> older whichever way the walk goes.
+        const NodeKey& from = upstream ? here : next;
+        const NodeKey& to = upstream ? next : here;
+        if (edges.insert({from, kind.relation, to}).second) {
+          out.edges.push_back({refs[from], kind.relation, refs[to]});
+        }
+      }
+      if (out.truncated) break;
     }
   }
-  HEPML_ASSIGN_OR_RETURN(auto direct, db_->Query("SELECT m.name, v.version FROM model_version_datasets x JOIN"
-                                                 " model_versions v ON v.id = x.version_id JOIN models m ON m.id ="
-                                                 " v.model_id WHERE x.dataset_version_id = ? ORDER BY m.name, v.version",
-                                                 {dv}));
-  for (const auto& m : direct) {
-    std::string ref = absl::StrCat(m.Text(0), "@", m.Int(1));
-    b.Node("model_version", ref);
-    b.Edge(ref, "trained_on", me);
-  }
-  return b.out;
+  return out;
+}
+
+absl::StatusOr<Lineage> MetadataStore::Upstream(const std::string& model, int64_t version,
+                                                const LineageOptions& options) {
+  HEPML_ASSIGN_OR_RETURN(int64_t model_id, ModelId(model));
+  HEPML_ASSIGN_OR_RETURN(int64_t id, VersionId(model_id, model, version));
+  return Walk(NodeKind::kModelVersion, id, /*upstream=*/true, options);
+}
+
+absl::StatusOr<Lineage> MetadataStore::Downstream(const std::string& dataset, int64_t version,
+                                                  const LineageOptions& options) {
+  HEPML_ASSIGN_OR_RETURN(int64_t id, DatasetVersionId({dataset, version}));
+  return Walk(NodeKind::kDatasetVersion, id, /*upstream=*/false, options);
 }
 
 // ---------------------------------------------------------------------------

@@ -40,6 +40,8 @@ struct NewModelVersion {
 // means version 3).
 absl::Status CheckName(const std::string& what, const std::string& name);
 
+enum class LineageNodeKind;  // metadata_store.cc
+
 class MetadataStore {
  public:
   // Opens (and migrates) the database at `uri`; `user` is recorded on writes.
@@ -90,8 +92,9 @@ class MetadataStore {
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
 
-  absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version);
-  absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version);
+  // Breadth-first over the lineage tables, each node once, each edge once.
+  absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version, const LineageOptions& options);
+  absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version, const LineageOptions& options);
 
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id);
   absl::StatusOr<Hook> AddHook(const std::string& event_kind, const std::string& command_or_url);
@@ -116,6 +119,8 @@ class MetadataStore {
   absl::StatusOr<std::string> RunStatus(int64_t run);
   absl::StatusOr<ModelVersion> LoadVersion(const SqlRow& row);
   absl::StatusOr<DatasetVersion> LoadDatasetVersion(const SqlRow& row);
+  absl::StatusOr<Lineage> Walk(LineageNodeKind start_kind, int64_t start_id, bool upstream,
+                               const LineageOptions& options);
   absl::StatusOr<std::vector<FileEntry>> Files(const std::string& table, const std::string& key_column, int64_t id);
 
   std::unique_ptr<MetadataDb> db_;

@@ -258,6 +258,22 @@ struct Registry::Impl {
     }
   }
 
+  // Cheap refusals before any byte is stored: an unknown or ended run, a
+  // name the run already has.
+  absl::Status CheckArtifactWritable(int64_t run, const std::string& name) {
+    HEPML_ASSIGN_OR_RETURN(RunInfo info, md->GetRun(run));
+    if (info.status != "running") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run, " has ended (", info.status, "); its record is closed"));
+    }
+    for (const FileEntry& f : info.artifacts) {
+      if (f.name == name) {
+        return absl::AlreadyExistsError(absl::StrCat("run ", run, " already has an artifact named '", name, "'"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<FileEntry> Store(const std::string& path) {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) {
@@ -270,6 +286,23 @@ struct Registry::Impl {
     return FileEntry{fs::path(path).filename().string(), m->id, m->size, m->id};
   }
 };
+
+absl::Status CheckArtifactPath(const std::string& name) {
+  auto bad = [&](const char* why) {
+    return absl::InvalidArgumentError(absl::StrCat("artifact path '", name, "' ", why));
+  };
+  if (name.empty()) return absl::InvalidArgumentError("artifact path is empty");
+  if (name.size() > 1024) return bad("is longer than 1024 characters");
+  if (name[0] == '/') return bad("is absolute; give a path relative to the run's artifacts");
+  for (char c : name) {
+    if (c == '\\' || c == '\0' || static_cast<unsigned char>(c) < 0x20) return bad("has a backslash or a control character");
+  }
+  for (absl::string_view seg : absl::StrSplit(name, '/')) {
+    if (seg.empty()) return bad("has an empty segment");
+    if (seg == "." || seg == "..") return bad("has a '.' or '..' segment");
+  }
+  return absl::OkStatus();
+}
 
 Registry::Registry() : impl_(std::make_unique<Impl>()) {}
 Registry::~Registry() = default;
@@ -541,12 +574,37 @@ absl::Status Registry::LogMetric(int64_t run, const std::string& key, double val
   LOCKED;
   return impl_->md->LogMetric(run, key, value, step);
 }
-absl::StatusOr<FileEntry> Registry::LogArtifact(int64_t run, const std::string& path) {
+absl::StatusOr<FileEntry> Registry::LogArtifact(int64_t run, const std::string& path, const std::string& name) {
   LOCKED;
-  HEPML_RETURN_IF_ERROR(impl_->md->GetRun(run).status());
+  if (!name.empty()) HEPML_RETURN_IF_ERROR(CheckArtifactPath(name));
+  HEPML_RETURN_IF_ERROR(impl_->CheckArtifactWritable(run, name.empty() ? fs::path(path).filename().string() : name));
   HEPML_ASSIGN_OR_RETURN(FileEntry f, impl_->Store(path));
+  if (!name.empty()) f.name = name;
   HEPML_RETURN_IF_ERROR(impl_->md->AddArtifact(run, f));
   return f;
+}
+absl::StatusOr<FileEntry> Registry::LogArtifactBytes(int64_t run, const std::string& name, const std::string& bytes) {
+  LOCKED;
+  HEPML_RETURN_IF_ERROR(CheckArtifactPath(name));
+  HEPML_RETURN_IF_ERROR(impl_->CheckArtifactWritable(run, name));
+  auto m = impl_->blobs->PutBytes(bytes);
+  if (!m.ok()) {
+    return absl::Status(m.status().code(), absl::StrCat("storing artifact '", name, "': ", m.status().message()));
+  }
+  FileEntry f{name, m->id, m->size, m->id};
+  HEPML_RETURN_IF_ERROR(impl_->md->AddArtifact(run, f));
+  return f;
+}
+absl::StatusOr<FileEntry> Registry::GetArtifact(int64_t run, const std::string& name, const std::string& dest) {
+  LOCKED;
+  HEPML_RETURN_IF_ERROR(CheckArtifactPath(name));
+  HEPML_ASSIGN_OR_RETURN(RunInfo info, impl_->md->GetRun(run));
+  for (const FileEntry& f : info.artifacts) {
+    if (f.name != name) continue;
+    HEPML_RETURN_IF_ERROR(impl_->blobs->GetFile(f.manifest_id, dest));
+    return f;
+  }
+  return absl::NotFoundError(absl::StrCat("run ", run, " has no artifact '", name, "'"));
 }
 absl::Status Registry::EndRun(int64_t run, const RunEnd& end) {
   LOCKED;
@@ -586,13 +644,14 @@ absl::StatusOr<std::vector<Experiment>> Registry::ListExperiments() {
   return impl_->md->ListExperiments();
 }
 
-absl::StatusOr<Lineage> Registry::Upstream(const std::string& model, int64_t version) {
+absl::StatusOr<Lineage> Registry::Upstream(const std::string& model, int64_t version, const LineageOptions& options) {
   LOCKED;
-  return impl_->md->Upstream(model, version);
+  return impl_->md->Upstream(model, version, options);
 }
-absl::StatusOr<Lineage> Registry::Downstream(const std::string& dataset, int64_t version) {
+absl::StatusOr<Lineage> Registry::Downstream(const std::string& dataset, int64_t version,
+                                             const LineageOptions& options) {
   LOCKED;
-  return impl_->md->Downstream(dataset, version);
+  return impl_->md->Downstream(dataset, version, options);
 }
 
 absl::StatusOr<std::vector<Event>> Registry::Events(int64_t after_id) {

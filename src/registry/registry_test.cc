@@ -19,9 +19,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "onnx/onnx_pb.h"
 #include "registry/metadata_db.h"
+#include "registry/metadata_schema.h"
 #include "registry/blob_store.h"
 
 namespace hepml::registry {
@@ -576,6 +578,243 @@ TEST_P(RegistryTest, DatasetsRunsAndLineage) {
   EXPECT_TRUE(absl::IsNotFound(reg_->Downstream("jets", 3).status()));
 }
 
+std::set<std::string> EdgeSet(const Lineage& l) {
+  std::set<std::string> out;
+  for (const auto& e : l.edges) out.insert(absl::StrCat(e.from, " ", e.relation, " ", e.to));
+  return out;
+}
+
+std::set<std::string> NodeSet(const Lineage& l) {
+  std::set<std::string> out;
+  for (const auto& n : l.nodes) out.insert(absl::StrCat(n.kind, " ", n.ref));
+  return out;
+}
+
+// raw dataset -> preprocessing run -> derived dataset -> training run -> base
+// model -> fine-tuning run -> tuned model: the whole chain either way.
+TEST_P(RegistryTest, LineageWalksTheWholeGraph) {
+  WriteFile(dir_ / "raw.csv", "x\n1\n2\n");
+  WriteFile(dir_ / "derived.csv", "x\n2\n");
+  ASSERT_TRUE(reg_->AddDatasetVersion("raw", {P("raw.csv")}).ok());
+  RunStart pre;
+  pre.name = "skim";
+  pre.inputs = {{"raw", 1}};
+  auto pre_run = reg_->StartRun(pre);
+  ASSERT_TRUE(pre_run.ok()) << pre_run.status();
+  DatasetOptions derived_opts;
+  derived_opts.source_run = *pre_run;
+  auto derived = reg_->AddDatasetVersion("derived", {P("derived.csv")}, derived_opts);
+  ASSERT_TRUE(derived.ok()) << derived.status();
+  EXPECT_EQ(derived->source_run, *pre_run);
+  EXPECT_EQ(reg_->GetDatasetVersion("derived", 1)->source_run, *pre_run);
+  EXPECT_FALSE(reg_->GetDatasetVersion("raw", 1)->source_run.has_value());
+
+  RunStart train;
+  train.inputs = {{"derived", 1}};
+  auto train_run = reg_->StartRun(train);
+  ASSERT_TRUE(train_run.ok());
+  ASSERT_TRUE(reg_->CreateModel("base").ok());
+  PushOptions base_opts;
+  base_opts.source_run = *train_run;
+  base_opts.datasets = {{"derived", 1}};
+  ASSERT_TRUE(reg_->PushModelVersion("base", {P("m1.onnx")}, base_opts).ok());
+
+  RunStart tune;
+  tune.model_inputs = {{"base", 1}};
+  tune.inputs = {{"derived", 1}};
+  auto tune_run = reg_->StartRun(tune);
+  ASSERT_TRUE(tune_run.ok()) << tune_run.status();
+  auto tune_info = reg_->GetRun(*tune_run);
+  ASSERT_TRUE(tune_info.ok());
+  ASSERT_EQ(tune_info->model_inputs.size(), 1u);
+  EXPECT_EQ(tune_info->model_inputs[0].model, "base");
+  EXPECT_EQ(tune_info->model_inputs[0].version, 1);
+  ASSERT_TRUE(reg_->CreateModel("tuned").ok());
+  PushOptions tuned_opts;
+  tuned_opts.source_run = *tune_run;
+  ASSERT_TRUE(reg_->PushModelVersion("tuned", {P("m2.onnx")}, tuned_opts).ok());
+
+  const std::string pre_ref = absl::StrCat("run:", *pre_run), train_ref = absl::StrCat("run:", *train_run),
+                    tune_ref = absl::StrCat("run:", *tune_run);
+  auto up = reg_->Upstream("tuned", 1);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_FALSE(up->truncated);
+  EXPECT_EQ(NodeSet(*up), (std::set<std::string>{"model_version tuned@1", "run " + tune_ref, "model_version base@1",
+                                                 "dataset_version derived@1", "run " + train_ref, "run " + pre_ref,
+                                                 "dataset_version raw@1"}));
+  EXPECT_EQ(up->nodes.size(), 7u);  // each once
+  EXPECT_EQ(EdgeSet(*up), (std::set<std::string>{
+                              "tuned@1 produced_by " + tune_ref,
+                              tune_ref + " consumed base@1",
+                              tune_ref + " consumed derived@1",
+                              "base@1 produced_by " + train_ref,
+                              "base@1 trained_on derived@1",
+                              train_ref + " consumed derived@1",
+                              "derived@1 produced_by " + pre_ref,
+                              pre_ref + " consumed raw@1",
+                          }));
+  EXPECT_EQ(up->edges.size(), 8u);  // each once, though derived@1 is reached three ways
+  EXPECT_EQ(up->nodes[0].ref, "tuned@1");
+  for (const auto& n : up->nodes) {
+    if (n.ref == "raw@1") EXPECT_EQ(n.depth, 4);
+    if (n.ref == "base@1") EXPECT_EQ(n.depth, 2);
+  }
+
+  auto down = reg_->Downstream("raw", 1);
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_EQ(NodeSet(*down), NodeSet(*up));  // the same chain, walked the other way
+  EXPECT_EQ(EdgeSet(*down), EdgeSet(*up));
+
+  // Depth limits cut the walk; the node cap flags it.
+  LineageOptions two;
+  two.max_depth = 2;
+  auto cut = reg_->Upstream("tuned", 1, two);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(NodeSet(*cut), (std::set<std::string>{"model_version tuned@1", "run " + tune_ref, "model_version base@1",
+                                                  "dataset_version derived@1"}));
+  EXPECT_EQ(cut->edges.size(), 3u);
+  EXPECT_FALSE(cut->truncated);
+  LineageOptions one;
+  one.max_depth = 1;
+  auto down1 = reg_->Downstream("raw", 1, one);
+  ASSERT_TRUE(down1.ok());
+  EXPECT_EQ(NodeSet(*down1), (std::set<std::string>{"dataset_version raw@1", "run " + pre_ref}));
+  LineageOptions zero;
+  zero.max_depth = 0;
+  EXPECT_EQ(reg_->Upstream("tuned", 1, zero)->nodes.size(), 1u);
+  LineageOptions capped;
+  capped.max_nodes = 3;
+  auto small = reg_->Upstream("tuned", 1, capped);
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE(small->truncated);
+  EXPECT_EQ(small->nodes.size(), 3u);
+  capped.max_nodes = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->Upstream("tuned", 1, capped).status()));
+
+  // Refused references leave nothing behind.
+  RunStart bad_model;
+  bad_model.model_inputs = {{"base", 7}};
+  EXPECT_TRUE(absl::IsNotFound(reg_->StartRun(bad_model).status()));
+  bad_model.model_inputs = {{"nosuch", 1}};
+  EXPECT_TRUE(absl::IsNotFound(reg_->StartRun(bad_model).status()));
+  DatasetOptions bad_run;
+  bad_run.source_run = 9999;
+  EXPECT_TRUE(absl::IsNotFound(reg_->AddDatasetVersion("derived", {P("derived.csv")}, bad_run).status()));
+  EXPECT_EQ(reg_->ListDatasetVersions("derived")->size(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(reg_->Upstream("tuned", 2).status()));
+}
+
+// A registry a hepml of schema version 3 wrote: opened by this one, every
+// record is still there and the new lineage works on it.
+TEST_P(RegistryTest, UpgradeFromSchema3KeepsData) {
+  std::string uri = GetParam() == "Postgres" ? PostgresServer::Get().NewDatabase()
+                                              : absl::StrCat("sqlite://", (dir_ / "v3.db").string());
+  WriteFile(dir_ / "jets.csv", "x\n1\n");
+  auto blobs = BlobStore::Open(BlobUri());
+  ASSERT_TRUE(blobs.ok());
+  auto model_file = (*blobs)->PutFile(P("m1.onnx"));
+  auto data_file = (*blobs)->PutFile(P("jets.csv"));
+  ASSERT_TRUE(model_file.ok() && data_file.ok());
+  {
+    auto db = MetadataDb::Open(uri);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE(MigrateSchema(**db, 3).ok());
+    ASSERT_EQ(*SchemaVersion(**db), 3);
+    auto exec = [&](const std::string& sql, std::vector<SqlValue> args) {
+      absl::Status s = (*db)->Exec(sql, args);
+      ASSERT_TRUE(s.ok()) << sql << ": " << s;
+    };
+    exec("INSERT INTO models (id, name, description, created_at, created_by, next_version)"
+         " VALUES (1, 'btag', 'old', 1, 'alice', 2)", {});
+    exec("INSERT INTO runs (id, name, status, host, code_version, created_by, start_at, end_at)"
+         " VALUES (1, 'train', 'finished', 'h', 'abc', 'alice', 1, 2)", {});
+    exec("INSERT INTO datasets (id, name, description, created_at, next_version) VALUES (1, 'jets', '', 1, 2)", {});
+    exec("INSERT INTO dataset_versions (id, dataset_id, version, schema_json, entries, stats_json, created_at,"
+         " created_by) VALUES (1, 1, 1, '', 1, '', 1, 'alice')", {});
+    exec("INSERT INTO dataset_files (dataset_version_id, name, sha256, size, manifest_id) VALUES (1, 'jets.csv', ?, ?, ?)",
+         {data_file->id, static_cast<int64_t>(data_file->size), data_file->id});
+    exec("INSERT INTO run_inputs (run_id, dataset_version_id) VALUES (1, 1)", {});
+    exec("INSERT INTO model_versions (id, model_id, version, inputs_json, outputs_json, params_json, metrics_json,"
+         " tags_json, source_run_id, code_version, created_at, created_by)"
+         " VALUES (1, 1, 1, '[]', '[]', '{\"lr\":\"0.1\"}', '{}', '{}', 1, 'abc', 1, 'alice')", {});
+    exec("INSERT INTO model_files (version_id, name, sha256, size, manifest_id) VALUES (1, 'm1.onnx', ?, ?, ?)",
+         {model_file->id, static_cast<int64_t>(model_file->size), model_file->id});
+    exec("INSERT INTO model_version_datasets (version_id, dataset_version_id) VALUES (1, 1)", {});
+    if (GetParam() == "Postgres") {
+      // Explicit ids leave PostgreSQL's sequences behind; a real v3 registry's are in step.
+      for (const char* t : {"models", "runs", "datasets", "dataset_versions", "model_versions"}) {
+        exec(absl::StrCat("SELECT setval(pg_get_serial_sequence('", t, "', 'id'), 1)"), {});
+      }
+    }
+  }
+  auto opened = Registry::OpenWithBlobStore(uri, std::move(*blobs));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Registry& reg = **opened;
+  {
+    auto db = MetadataDb::Open(uri);
+    EXPECT_EQ(*SchemaVersion(**db), LatestSchemaVersion());
+    EXPECT_EQ(LatestSchemaVersion(), 4);
+  }
+  auto v = reg.GetVersion("btag", 1);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->params.at("lr"), "0.1");
+  EXPECT_EQ(v->source_run, 1);
+  ASSERT_EQ(v->datasets.size(), 1u);
+  EXPECT_EQ(v->datasets[0].dataset, "jets");
+  auto ds = reg.GetDatasetVersion("jets", 1);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  EXPECT_FALSE(ds->source_run.has_value());
+  EXPECT_EQ(ds->files.at(0).name, "jets.csv");
+  auto run = reg.GetRun(1);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->inputs.size(), 1u);
+  EXPECT_TRUE(run->model_inputs.empty());
+  ASSERT_TRUE(reg.Pull("btag@1", P("pulled.onnx")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "pulled.onnx"), ReadFile(dir_ / "m1.onnx"));
+  EXPECT_EQ(EdgeSet(*reg.Upstream("btag", 1)),
+            (std::set<std::string>{"btag@1 produced_by run:1", "btag@1 trained_on jets@1", "run:1 consumed jets@1"}));
+  // The new records on the upgraded database.
+  RunStart tune;
+  tune.model_inputs = {{"btag", 1}};
+  auto tune_run = reg.StartRun(tune);
+  ASSERT_TRUE(tune_run.ok()) << tune_run.status();
+  DatasetOptions o;
+  o.source_run = *tune_run;
+  auto made = reg.AddDatasetVersion("jets", {P("jets.csv")}, o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->version, 2);
+  auto down = reg.Downstream("jets", 1);
+  ASSERT_TRUE(down.ok());
+  EXPECT_TRUE(NodeSet(*down).count("dataset_version jets@2")) << absl::StrJoin(NodeSet(*down), ", ");
+}
+
+TEST_P(RegistryTest, ArtifactsByPath) {
+  auto run = reg_->StartRun({});
+  ASSERT_TRUE(run.ok());
+  WriteFile(dir_ / "roc.png", "not really a png");
+  auto f = reg_->LogArtifact(*run, P("roc.png"), "plots/roc.png");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->name, "plots/roc.png");
+  auto b = reg_->LogArtifactBytes(*run, "notes.txt", std::string("hello\0world", 11));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->size, 11u);
+  ASSERT_TRUE(reg_->GetArtifact(*run, "notes.txt", P("notes.out")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "notes.out"), std::string("hello\0world", 11));
+  ASSERT_TRUE(reg_->GetArtifact(*run, "plots/roc.png", P("roc.out")).ok());
+  EXPECT_EQ(ReadFile(dir_ / "roc.out"), "not really a png");
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetArtifact(*run, "plots/nope.png", P("x")).status()));
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->LogArtifactBytes(*run, "notes.txt", "again").status()));
+  for (const char* bad : {"../escape", "/etc/passwd", "a//b", "a/./b", "a/", ""}) {
+    auto s = reg_->LogArtifactBytes(*run, bad, "x").status();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad << ": " << s;
+    if (*bad) EXPECT_TRUE(absl::StrContains(s.message(), bad)) << s;
+  }
+  EXPECT_TRUE(absl::IsNotFound(reg_->LogArtifactBytes(9999, "x.txt", "x").status()));
+  ASSERT_TRUE(reg_->EndRun(*run, {}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->LogArtifactBytes(*run, "late.txt", "x").status()));
+  EXPECT_EQ(reg_->GetRun(*run)->artifacts.size(), 2u);
+}
+
 // A minimal HTTP server on a loopback port: records one POST body, answers 200.
 class OneShotHttpServer {
  public:
@@ -768,6 +1007,11 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
     // Take the database back to schema version 1.
     auto db = MetadataDb::Open(uri_);
     ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX run_model_inputs_by_version").ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE run_model_inputs").ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX dataset_versions_by_run").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE dataset_versions DROP COLUMN source_run_id").ok());
+    ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 4").ok());
     ASSERT_TRUE((*db)->Exec("DROP TABLE run_tags").ok());
     ASSERT_TRUE((*db)->Exec("DROP INDEX runs_by_experiment").ok());
     ASSERT_TRUE((*db)->Exec("ALTER TABLE runs DROP COLUMN experiment_id").ok());
@@ -782,9 +1026,10 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
   auto db = MetadataDb::Open(uri_);
   auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
   ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 3u);
+  ASSERT_EQ(rows->size(), 4u);
   EXPECT_EQ((*rows)[1].Int(0), 2);
   EXPECT_EQ((*rows)[2].Int(0), 3);
+  EXPECT_EQ((*rows)[3].Int(0), 4);
   // The index of migration 2 is back: creating it again fails.
   EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
 }
@@ -815,7 +1060,7 @@ TEST_P(RegistryTest, ConcurrentFirstOpensMigrateOnce) {
   ASSERT_TRUE(db.ok());
   auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
   ASSERT_TRUE(rows.ok());
-  EXPECT_EQ(rows->size(), 3u);
+  EXPECT_EQ(rows->size(), static_cast<size_t>(LatestSchemaVersion()));  // each migration once
   auto models = (*db)->Query("SELECT count(*) FROM models");
   ASSERT_TRUE(models.ok());
   EXPECT_EQ((*models)[0].Int(0), kOpeners);

@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "hepml/status.h"
 #include "nlohmann/json.hpp"
+#include "registry/registry_json.h"
 
 namespace hepml::registry {
 namespace {
@@ -50,9 +51,36 @@ std::string UrlDecode(const std::string& s, bool plus_is_space) {
 
 struct Call {
   http::verb method;
-  std::vector<std::string> segments;  // decoded path segments
-  json args = json::object();         // query parameters, then the JSON body's fields
+  std::vector<std::string> segments;      // decoded path segments, empty ones skipped
+  std::vector<std::string> raw_segments;  // the path split at '/', empty ones kept, not decoded
+  json args = json::object();             // query parameters, then the JSON body's fields
+  const std::string* body = nullptr;      // the raw body of an upload (not parsed as JSON)
 };
+
+// Uploads carry bytes, not JSON: PUT /api/v1/runs/ID/artifacts/PATH and
+// PUT /api/2.0/mlflow-artifacts/artifacts/PATH.
+bool IsUpload(const Call& c) {
+  const auto& s = c.segments;
+  if (c.method != http::verb::put || s.size() < 4 || s[0] != "api") return false;
+  if (s[1] == "v1") return s.size() >= 6 && s[2] == "runs" && s[4] == "artifacts";
+  return s[1] == "2.0" && s[2] == "mlflow-artifacts" && s[3] == "artifacts";
+}
+
+// The decoded path after the first `skip` non-empty segments, its own empty
+// segments kept (so that "a//b" reaches the artifact path check as it was
+// sent).
+std::string PathTail(const Call& c, size_t skip) {
+  std::vector<std::string> parts;
+  size_t seen = 0;
+  for (const std::string& raw : c.raw_segments) {
+    if (seen < skip) {
+      if (!raw.empty()) ++seen;
+      continue;
+    }
+    parts.push_back(UrlDecode(raw, false));
+  }
+  return absl::StrJoin(parts, "/");
+}
 
 // Query parameters and a JSON object body, merged (the body wins). A
 // repeated query parameter becomes an array (MLflow's GET lists).
@@ -68,6 +96,9 @@ absl::StatusOr<Call> ParseCall(const serve::HttpRequest& req) {
   for (absl::string_view seg : absl::StrSplit(path, '/', absl::SkipEmpty())) {
     call.segments.push_back(UrlDecode(std::string(seg), false));
   }
+  absl::string_view rest(path);
+  absl::ConsumePrefix(&rest, "/");
+  for (absl::string_view seg : absl::StrSplit(rest, '/')) call.raw_segments.emplace_back(seg);
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     auto eq = pair.find('=');
     std::string key = UrlDecode(std::string(pair.substr(0, eq)), true);
@@ -80,6 +111,10 @@ absl::StatusOr<Call> ParseCall(const serve::HttpRequest& req) {
     }
   }
   const std::string& body = req.body();
+  if (IsUpload(call)) {
+    call.body = &body;
+    return call;
+  }
   if (!body.empty() && !absl::StripAsciiWhitespace(body).empty()) {
     json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) return absl::InvalidArgumentError("the request body is not valid JSON");
@@ -253,63 +288,11 @@ const char* ErrorCodeFor(const absl::Status& s) {
 // ---------------------------------------------------------------------------
 // JSON shapes: native
 
-json FilesJson(const std::vector<FileEntry>& files) {
-  json j = json::array();
-  for (const auto& f : files) j.push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}});
-  return j;
-}
-
-json SignatureJson(const std::vector<TensorSignature>& s) {
-  json a = json::array();
-  for (const auto& t : s) a.push_back({{"name", t.name}, {"type", t.type}});
-  return a;
-}
-
-json VersionJson(const ModelVersion& v) {
-  json j;
-  j["model"] = v.model;
-  j["version"] = v.version;
-  j["files"] = FilesJson(v.files);
-  j["inputs"] = SignatureJson(v.inputs);
-  j["outputs"] = SignatureJson(v.outputs);
-  j["params"] = v.params;
-  j["metrics"] = json::object();
-  for (const auto& [k, m] : v.metrics) j["metrics"][k] = std::isfinite(m) ? json(m) : json(nullptr);
-  j["tags"] = v.tags;
-  j["source_run"] = v.source_run ? json(*v.source_run) : json(nullptr);
-  json ds = json::array();
-  for (const auto& d : v.datasets) ds.push_back(absl::StrCat(d.dataset, "@", d.version));
-  j["datasets"] = ds;
-  j["code_version"] = v.code_version;
-  j["aliases"] = v.aliases;
-  j["created_by"] = v.created_by;
-  j["created_at_ms"] = v.created_at_ms;
-  return j;
-}
-
 json ModelJson(const ModelInfo& m) {
   return {{"name", m.name},
           {"description", m.description},
           {"latest_version", m.latest_version},
           {"created_at_ms", m.created_at_ms}};
-}
-
-json IntervalJson(const Interval& iv) {
-  json j = {{"tag", iv.tag},
-            {"first_run", iv.range.first_run},
-            {"last_run", iv.range.last_run},
-            {"model", iv.model},
-            {"version", iv.version}};
-  j["first_time"] = iv.range.first_time ? json(*iv.range.first_time) : json(nullptr);
-  j["last_time"] = iv.range.last_time ? json(*iv.range.last_time) : json(nullptr);
-  return j;
-}
-
-json LineageJson(const Lineage& l) {
-  json nodes = json::array(), edges = json::array();
-  for (const auto& n : l.nodes) nodes.push_back({{"kind", n.kind}, {"ref", n.ref}});
-  for (const auto& e : l.edges) edges.push_back({{"from", e.from}, {"relation", e.relation}, {"to", e.to}});
-  return {{"nodes", nodes}, {"edges", edges}};
 }
 
 json AliasMoveJson(const AliasMove& m) {
@@ -348,7 +331,9 @@ json MlflowRunInfo(const RunInfo& r) {
                {"status", MlflowStatus(r.status)},
                {"start_time", r.start_ms}};
   if (r.end_ms) info["end_time"] = *r.end_ms;
-  info["artifact_uri"] = "";
+  // Clients upload and download through the artifact proxy
+  // (/api/2.0/mlflow-artifacts/artifacts/...), which stores in the run's record.
+  info["artifact_uri"] = absl::StrCat("mlflow-artifacts:/", r.experiment_id.value_or(0), "/", r.id, "/artifacts");
   info["lifecycle_stage"] = "active";
   return info;
 }
@@ -370,7 +355,7 @@ json MlflowRun(const RunInfo& r) {
 json MlflowExperiment(const Experiment& e) {
   return {{"experiment_id", absl::StrCat(e.id)},
           {"name", e.name},
-          {"artifact_location", ""},
+          {"artifact_location", absl::StrCat("mlflow-artifacts:/", e.id)},
           {"lifecycle_stage", "active"},
           {"creation_time", e.created_at_ms},
           {"last_update_time", e.created_at_ms},
@@ -379,7 +364,7 @@ json MlflowExperiment(const Experiment& e) {
 
 // Runs of no experiment are MLflow's default experiment 0.
 json MlflowDefaultExperiment() {
-  return {{"experiment_id", "0"},     {"name", "Default"},        {"artifact_location", ""},
+  return {{"experiment_id", "0"},     {"name", "Default"},        {"artifact_location", "mlflow-artifacts:/0"},
           {"lifecycle_stage", "active"}, {"creation_time", 0}, {"last_update_time", 0},
           {"tags", json::array()}};
 }
@@ -412,6 +397,32 @@ json MlflowModelVersion(const ModelVersion& v) {
 }
 
 // ---------------------------------------------------------------------------
+// Artifacts
+
+// The entries directly inside folder `dir` ("" = the run's root) of a run's
+// artifacts, MLflow's FileInfo: files {path, is_dir: false, file_size},
+// folders {path, is_dir: true}. `full_paths`: paths from the run's root
+// (artifacts/list), else the entry's own name (the artifact proxy's list).
+json ArtifactListing(const std::vector<FileEntry>& artifacts, const std::string& dir, bool full_paths) {
+  json files = json::array();
+  std::set<std::string> folders;
+  const std::string prefix = dir.empty() ? "" : dir + "/";
+  for (const FileEntry& f : artifacts) {
+    if (!absl::StartsWith(f.name, prefix)) continue;
+    std::string rest = f.name.substr(prefix.size());
+    auto slash = rest.find('/');
+    std::string entry = slash == std::string::npos ? rest : rest.substr(0, slash);
+    std::string path = full_paths ? prefix + entry : entry;
+    if (slash == std::string::npos) {
+      files.push_back({{"path", path}, {"is_dir", false}, {"file_size", f.size}});
+    } else if (folders.insert(entry).second) {
+      files.push_back({{"path", path}, {"is_dir", true}});
+    }
+  }
+  return files;
+}
+
+// ---------------------------------------------------------------------------
 // The handler
 
 class Handler {
@@ -421,6 +432,9 @@ class Handler {
   absl::StatusOr<Reply> Dispatch(const Call& c) {
     const auto& s = c.segments;
     if (s.size() >= 2 && s[0] == "api" && s[1] == "v1") return Native(c, {s.begin() + 2, s.end()});
+    if (s.size() >= 4 && s[0] == "api" && s[1] == "2.0" && s[2] == "mlflow-artifacts" && s[3] == "artifacts") {
+      return ArtifactProxy(c);
+    }
     if (s.size() >= 3 && s[0] == "api" && s[1] == "2.0" && s[2] == "mlflow") {
       return Mlflow(c, absl::StrJoin(s.begin() + 3, s.end(), "/"));
     }
@@ -477,7 +491,8 @@ class Handler {
       }
       if (n == 5 && p[4] == "lineage") {
         HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
-        HEPML_ASSIGN_OR_RETURN(auto l, reg_.Upstream(p[1], version));
+        HEPML_ASSIGN_OR_RETURN(LineageOptions lo, LineageArgs(c.args));
+        HEPML_ASSIGN_OR_RETURN(auto l, reg_.Upstream(p[1], version, lo));
         r.body = LineageJson(l);
         return r;
       }
@@ -563,11 +578,162 @@ class Handler {
     if (n == 5 && p[0] == "datasets" && p[2] == "versions" && p[4] == "lineage") {
       HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
       HEPML_ASSIGN_OR_RETURN(int64_t version, VersionNumber(p[3]));
-      HEPML_ASSIGN_OR_RETURN(auto l, reg_.Downstream(p[1], version));
+      HEPML_ASSIGN_OR_RETURN(LineageOptions lo, LineageArgs(c.args));
+      HEPML_ASSIGN_OR_RETURN(auto l, reg_.Downstream(p[1], version, lo));
       r.body = LineageJson(l);
       return r;
     }
+    if (n == 4 && p[0] == "datasets" && p[2] == "versions") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+      HEPML_ASSIGN_OR_RETURN(int64_t version, VersionNumber(p[3]));
+      HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetDatasetVersion(p[1], version));
+      r.body = DatasetVersionJson(v);
+      return r;
+    }
+    if (n == 1 && p[0] == "runs") {
+      HEPML_RETURN_IF_ERROR(Method(c, http::verb::post));
+      HEPML_ASSIGN_OR_RETURN(RunStart start, RunStartArgs(c.args));
+      HEPML_ASSIGN_OR_RETURN(int64_t id, reg_.StartRun(start));
+      HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+      r.body = RunJson(run);
+      return r;
+    }
+    if (n >= 2 && p[0] == "runs") {
+      HEPML_ASSIGN_OR_RETURN(int64_t run, RunNumber(p[1]));
+      if (n == 2) {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+        r.body = RunJson(info);
+        return r;
+      }
+      if (n == 3 && p[2] == "artifacts") {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+        json a = json::array();
+        for (const auto& f : info.artifacts) a.push_back({{"path", f.name}, {"size", f.size}, {"sha256", f.sha256}});
+        r.body = {{"run_id", run}, {"artifacts", a}};
+        return r;
+      }
+      if (n >= 4 && p[2] == "artifacts") {
+        // The path as sent (empty segments kept): /api/v1/runs/ID/artifacts/PATH.
+        std::string name = PathTail(c, 5);
+        if (c.method == http::verb::get) return ArtifactDownload(run, name);
+        if (c.method == http::verb::put) {
+          HEPML_ASSIGN_OR_RETURN(FileEntry f, reg_.LogArtifactBytes(run, name, *c.body));
+          r.body = {{"path", f.name}, {"size", f.size}, {"sha256", f.sha256}};
+          return r;
+        }
+        return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)),
+                                        " for a run's artifact: use GET or PUT"));
+      }
+    }
     return NoEndpoint(c);
+  }
+
+  static absl::StatusOr<int64_t> RunNumber(const std::string& s) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(s, &v) || v <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("run id '", s, "' is not a positive integer"));
+    }
+    return v;
+  }
+
+  // ?depth=N&max_nodes=N of the lineage endpoints.
+  static absl::StatusOr<LineageOptions> LineageArgs(const json& a) {
+    LineageOptions o;
+    HEPML_ASSIGN_OR_RETURN(auto depth, OptInt(a, "depth"));
+    HEPML_ASSIGN_OR_RETURN(auto max_nodes, OptInt(a, "max_nodes"));
+    if (depth) {
+      if (*depth < 0 || *depth > 1000000) return absl::InvalidArgumentError("field 'depth' must be between 0 and 1000000");
+      o.max_depth = static_cast<int>(*depth);
+    }
+    if (max_nodes) {
+      if (*max_nodes < 1) return absl::InvalidArgumentError("field 'max_nodes' must be at least 1");
+      o.max_nodes = *max_nodes;
+    }
+    return o;
+  }
+
+  // "NAME@V" strings or {"NAME-FIELD": ..., "version": V} objects.
+  template <typename Ref>
+  static absl::StatusOr<std::vector<Ref>> VersionRefs(const json& a, const std::string& key, const char* name_field) {
+    std::vector<Ref> out;
+    auto it = a.find(key);
+    if (it == a.end() || it->is_null()) return out;
+    if (!it->is_array()) return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a list"));
+    for (const json& item : *it) {
+      Ref ref;
+      std::string* name = nullptr;
+      if constexpr (std::is_same_v<Ref, ModelVersionRef>) name = &ref.model;
+      else name = &ref.dataset;
+      if (item.is_string()) {
+        std::string s = item.get<std::string>();
+        auto at = s.rfind('@');
+        if (at == std::string::npos || at == 0 || !absl::SimpleAtoi(s.substr(at + 1), &ref.version) || ref.version < 1) {
+          return absl::InvalidArgumentError(absl::StrCat("field '", key, "': '", s, "' is not NAME@VERSION"));
+        }
+        *name = s.substr(0, at);
+      } else if (item.is_object()) {
+        HEPML_ASSIGN_OR_RETURN(*name, String(item, name_field));
+        HEPML_ASSIGN_OR_RETURN(ref.version, Int(item, "version"));
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("each of '", key, "' must be \"NAME@VERSION\" or {\"", name_field, "\", \"version\"}"));
+      }
+      out.push_back(std::move(ref));
+    }
+    return out;
+  }
+
+  // POST /api/v1/runs: {name, experiment_id, params {k: v}, inputs
+  // ["DATASET@V"], model_inputs ["MODEL@V"], code_version}.
+  static absl::StatusOr<RunStart> RunStartArgs(const json& a) {
+    RunStart start;
+    HEPML_ASSIGN_OR_RETURN(auto name, OptString(a, "name"));
+    start.name = name.value_or("");
+    HEPML_ASSIGN_OR_RETURN(auto code, OptString(a, "code_version"));
+    start.code_version = code.value_or("");
+    HEPML_ASSIGN_OR_RETURN(auto experiment, OptInt(a, "experiment_id"));
+    if (experiment && *experiment != 0) start.experiment_id = *experiment;
+    if (auto it = a.find("params"); it != a.end() && !it->is_null()) {
+      if (!it->is_object()) return absl::InvalidArgumentError("field 'params' must be an object of strings");
+      for (const auto& [k, v] : it->items()) {
+        if (!v.is_string()) return absl::InvalidArgumentError(absl::StrCat("parameter '", k, "' must be a string"));
+        start.params[k] = v.get<std::string>();
+      }
+    }
+    HEPML_ASSIGN_OR_RETURN(start.inputs, VersionRefs<DatasetVersionRef>(a, "inputs", "dataset"));
+    HEPML_ASSIGN_OR_RETURN(start.model_inputs, VersionRefs<ModelVersionRef>(a, "model_inputs", "model"));
+    return start;
+  }
+
+  // Fetches the artifact into a private folder and streams it.
+  absl::StatusOr<Reply> ArtifactDownload(int64_t run, const std::string& name) {
+    HEPML_ASSIGN_OR_RETURN(fs::path dir, StagingDir());
+    auto cleanup = [dir] {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    };
+    fs::path file = dir / "artifact";
+    auto got = reg_.GetArtifact(run, name, file.string());
+    if (!got.ok()) {
+      cleanup();
+      return got.status();
+    }
+    Reply r;
+    r.file_path = file.string();
+    r.file_name = fs::path(name).filename().string();
+    r.done = cleanup;
+    return r;
+  }
+
+  absl::StatusOr<fs::path> StagingDir() {
+    static std::atomic<uint64_t> counter{0};
+    fs::path dir = fs::path(options_.staging_dir) / absl::StrCat("pull-", getpid(), "-", counter.fetch_add(1));
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot create staging folder: ", ec.message()));
+    return dir;
   }
 
   // Pulls the version into a private folder and streams the one file.
@@ -578,11 +744,7 @@ class Handler {
     if (!known) {
       return absl::NotFoundError(absl::StrCat(model, "@", version, " has no file '", name, "'"));
     }
-    static std::atomic<uint64_t> counter{0};
-    fs::path dir = fs::path(options_.staging_dir) / absl::StrCat("pull-", getpid(), "-", counter.fetch_add(1));
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("cannot create staging folder: ", ec.message()));
+    HEPML_ASSIGN_OR_RETURN(fs::path dir, StagingDir());
     auto cleanup = [dir] {
       std::error_code ignored;
       fs::remove_all(dir, ignored);
@@ -621,6 +783,7 @@ class Handler {
         {"runs/log-batch", http::verb::post, &Handler::LogBatch},
         {"runs/set-tag", http::verb::post, &Handler::SetTag},
         {"metrics/get-history", http::verb::get, &Handler::MetricHistory},
+        {"artifacts/list", http::verb::get, &Handler::ListArtifacts},
         {"registered-models/create", http::verb::post, &Handler::CreateRegisteredModel},
         {"registered-models/get", http::verb::get, &Handler::GetRegisteredModel},
         {"registered-models/search", http::verb::get, &Handler::SearchRegisteredModels},
@@ -844,6 +1007,62 @@ class Handler {
     return json{{"metrics", list}};
   }
 
+  // MLflow's artifacts/list: the entries directly under `path` (paths from
+  // the run's root).
+  absl::StatusOr<json> ListArtifacts(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(auto path, OptString(a, "path"));
+    HEPML_RETURN_IF_ERROR(Unsupported(a, "artifacts/list", "page_token", "every entry comes in one answer"));
+    std::string dir = path.value_or("");
+    if (!dir.empty()) HEPML_RETURN_IF_ERROR(CheckArtifactPath(dir));
+    HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
+    return json{{"root_uri", MlflowRunInfo(run)["artifact_uri"]}, {"files", ArtifactListing(run.artifacts, dir, true)}};
+  }
+
+  // The artifact proxy behind mlflow-artifacts:/EXPERIMENT/RUN/artifacts
+  // URIs: PUT and GET .../artifacts/EXPERIMENT/RUN/artifacts/PATH, and GET
+  // .../artifacts?path=EXPERIMENT/RUN/artifacts[/FOLDER] (names only).
+  absl::StatusOr<Reply> ArtifactProxy(const Call& c) {
+    Reply r;
+    const bool list = c.segments.size() == 4;
+    std::string location;
+    if (list) {
+      if (c.method != http::verb::get) {
+        return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)),
+                                        " for an artifact listing: use GET"));
+      }
+      HEPML_ASSIGN_OR_RETURN(auto path, OptString(c.args, "path"));
+      location = std::string(absl::StripSuffix(absl::StripPrefix(path.value_or(""), "/"), "/"));
+    } else {
+      location = PathTail(c, 4);
+    }
+    // EXPERIMENT/RUN/artifacts[/PATH]
+    std::vector<std::string> parts = absl::StrSplit(location, absl::MaxSplits('/', 3));
+    int64_t experiment = -1, run = 0;
+    if (parts.size() < 3 || !absl::SimpleAtoi(parts[0], &experiment) || experiment < 0 ||
+        !absl::SimpleAtoi(parts[1], &run) || run <= 0 || parts[2] != "artifacts") {
+      return absl::InvalidArgumentError(absl::StrCat("artifact location '", location,
+                                                     "': expected EXPERIMENT_ID/RUN_ID/artifacts/PATH"));
+    }
+    std::string name = parts.size() == 4 ? parts[3] : "";
+    if (!name.empty() || parts.size() == 4) HEPML_RETURN_IF_ERROR(CheckArtifactPath(name));
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    if (info.experiment_id.value_or(0) != experiment) {
+      return absl::NotFoundError(absl::StrCat("run ", run, " is not in experiment ", experiment));
+    }
+    if (list) {
+      r.body = {{"files", ArtifactListing(info.artifacts, name, false)}};
+      return r;
+    }
+    if (c.method == http::verb::get) return ArtifactDownload(run, name);
+    if (c.method == http::verb::put) {
+      HEPML_RETURN_IF_ERROR(reg_.LogArtifactBytes(run, name, *c.body).status());
+      return r;  // MLflow's UploadArtifact.Response: {}
+    }
+    return WrongMethod(absl::StrCat("wrong method ", std::string(http::to_string(c.method)),
+                                    " for an artifact: use GET or PUT"));
+  }
+
   absl::StatusOr<json> RegisteredModel(const std::string& name) {
     HEPML_ASSIGN_OR_RETURN(auto m, reg_.GetModel(name));
     HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(name));
@@ -978,8 +1197,9 @@ class Handler {
     if (absl::StartsWith(path, "file://")) path = path.substr(7);
     if (path.empty() || path[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", source,
-                                                     "' must be an absolute path or file:// URI on the server"
-                                                     " (runs:/ and remote artifact URIs are not supported)"));
+                                                     "' must be an absolute path or file:// URI on the server,"
+                                                     " runs:/RUN_ID/PATH or mlflow-artifacts:/EXPERIMENT_ID/RUN_ID/"
+                                                     "artifacts/PATH (other remote URIs are not supported)"));
     }
     std::error_code ec;
     fs::path root = fs::weakly_canonical(options_.source_root, ec);
@@ -1027,9 +1247,80 @@ class Handler {
       for (const auto& p : info.metrics) options.metrics[p.key] = p.value;  // the latest step wins
     }
     HEPML_RETURN_IF_ERROR(reg_.GetModel(name).status());
-    HEPML_ASSIGN_OR_RETURN(auto files, SourceFiles(source));
+    HEPML_ASSIGN_OR_RETURN(auto run_source, RunArtifactSource(source));
+    if (!run_source) {
+      HEPML_ASSIGN_OR_RETURN(auto files, SourceFiles(source));
+      HEPML_ASSIGN_OR_RETURN(auto v, reg_.PushModelVersion(name, files, options));
+      return json{{"model_version", MlflowModelVersion(v)}};
+    }
+    // The files a run logged as artifacts: fetched into a private folder, pushed, removed.
+    auto [run, path] = *run_source;
+    if (!options.source_run) options.source_run = run;
+    HEPML_ASSIGN_OR_RETURN(fs::path dir, StagingDir());
+    struct Cleanup {
+      fs::path dir;
+      ~Cleanup() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+      }
+    } cleanup{dir};
+    HEPML_ASSIGN_OR_RETURN(auto files, FetchRunArtifacts(run, path, dir));
     HEPML_ASSIGN_OR_RETURN(auto v, reg_.PushModelVersion(name, files, options));
     return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  // runs:/RUN/PATH or mlflow-artifacts:[//HOST]/EXPERIMENT/RUN/artifacts/PATH
+  // (what MLflow's clients register): the run and the artifact path (a file
+  // or a folder; "" = all). nullopt for any other source.
+  absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> RunArtifactSource(const std::string& source) {
+    using Out = std::optional<std::pair<int64_t, std::string>>;
+    absl::string_view rest(source);
+    const bool runs = absl::ConsumePrefix(&rest, "runs:");
+    if (!runs && !absl::ConsumePrefix(&rest, "mlflow-artifacts:")) return Out();
+    if (!runs && absl::ConsumePrefix(&rest, "//")) rest.remove_prefix(std::min(rest.size(), rest.find('/')));
+    while (absl::ConsumePrefix(&rest, "/")) {
+    }
+    std::vector<std::string> parts = absl::StrSplit(rest, absl::MaxSplits('/', runs ? 1 : 3));
+    int64_t experiment = 0, run = 0;
+    const size_t run_at = runs ? 0 : 1;
+    bool ok = parts.size() > run_at && absl::SimpleAtoi(parts[run_at], &run) && run > 0;
+    if (!runs) ok = ok && parts.size() >= 3 && absl::SimpleAtoi(parts[0], &experiment) && parts[2] == "artifacts";
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat("model-versions/create: source '", source, "': expected ",
+                                                     runs ? "runs:/RUN_ID/PATH"
+                                                          : "mlflow-artifacts:/EXPERIMENT_ID/RUN_ID/artifacts/PATH"));
+    }
+    std::string path = parts.size() > run_at + (runs ? 1 : 2) ? parts.back() : "";
+    while (absl::EndsWith(path, "/")) path.pop_back();
+    if (!path.empty()) HEPML_RETURN_IF_ERROR(CheckArtifactPath(path));
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    if (!runs && info.experiment_id.value_or(0) != experiment) {
+      return absl::NotFoundError(absl::StrCat("run ", run, " is not in experiment ", experiment));
+    }
+    return Out(std::make_pair(run, path));
+  }
+
+  // Writes the artifacts of `run` at `path` (the file, or every file below
+  // the folder) into `dir` under their own names, the .onnx ones first.
+  absl::StatusOr<std::vector<std::string>> FetchRunArtifacts(int64_t run, const std::string& path, const fs::path& dir) {
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    std::vector<std::string> files;
+    std::set<std::string> names;
+    for (const FileEntry& f : info.artifacts) {
+      if (!path.empty() && f.name != path && !absl::StartsWith(f.name, path + "/")) continue;
+      std::string base = fs::path(f.name).filename().string();
+      if (!names.insert(base).second) {
+        return absl::InvalidArgumentError(absl::StrCat("model-versions/create: run ", run, " has two artifacts named '",
+                                                       base, "' under '", path, "'; a version's files have one folder"));
+      }
+      HEPML_RETURN_IF_ERROR(reg_.GetArtifact(run, f.name, (dir / base).string()).status());
+      files.push_back((dir / base).string());
+    }
+    if (files.empty()) {
+      return absl::NotFoundError(absl::StrCat("run ", run, " has no artifacts under '", path, "'"));
+    }
+    std::stable_partition(files.begin(), files.end(), [](const std::string& f) { return absl::EndsWith(f, ".onnx"); });
+    return files;
   }
 
   absl::StatusOr<json> GetModelVersion(const json& a) {

@@ -5,13 +5,20 @@
 //   /api/v1/...            native: models, versions (files, signature,
 //                          params, metrics), file download (streamed),
 //                          aliases (get, set, remove, history), resolve by
-//                          IOV tag and run, lineage.
+//                          IOV tag and run, lineage (depth and node
+//                          limits), dataset versions, runs (start with
+//                          input datasets and models, get), run artifacts
+//                          (list, streamed download, upload of the body).
 //   /api/2.0/mlflow/...    the subset of MLflow's tracking and model
 //                          registry REST API a training script uses
 //                          (experiments, runs, params, metrics, tags,
-//                          registered models, versions, aliases), with
-//                          MLflow's JSON shapes, so MLflow clients can log
-//                          to hepml.
+//                          artifacts/list, registered models, versions,
+//                          aliases), with MLflow's JSON shapes, so MLflow
+//                          clients can log to hepml.
+//   /api/2.0/mlflow-artifacts/artifacts/...
+//                          MLflow's artifact proxy, where clients put and
+//                          get the files of runs whose artifact_uri is
+//                          mlflow-artifacts:/EXPERIMENT/RUN/artifacts.
 // Errors are JSON {"error_code", "message"} with the HTTP status: 400 bad
 // request (the reason named), 404 unknown entity or path, 405 wrong method,
 // 409 conflict (a published version, an overlapping interval, an ended

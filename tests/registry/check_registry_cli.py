@@ -186,6 +186,57 @@ class Suite:
             down = self.ok("lineage", "--down", "jets@1")
             assert "btag@3 trained_on jets@1" in down and f"run:{run} consumed jets@1" in down, down
 
+        def lineage_chain():
+            # raw -> skim run -> derived -> training run -> base model -> fine-tune run -> tuned model
+            with open(self.p("raw.csv"), "w") as f:
+                f.write("x\n1\n2\n")
+            with open(self.p("derived.csv"), "w") as f:
+                f.write("x\n2\n")
+            self.ok("dataset", "add", "raw", self.p("raw.csv"))
+            skim = self.ok("run", "start", "--name", "skim", "--dataset", "raw@1").strip()
+            assert "derived@1" in self.ok("dataset", "add", "derived", self.p("derived.csv"), "--run", skim)
+            assert json.loads(self.ok("--json", "dataset", "show", "derived@1"))[0]["source_run"] == int(skim)
+            train = self.ok("run", "start", "--dataset", "derived:1").strip()
+            self.ok("model", "create", "base")
+            self.ok("push", "base", self.p("m1.onnx"), "--run", train, "--dataset", "derived:1")
+            tune = self.ok("run", "start", "--name", "fine-tune", "--model", "base@1").strip()
+            assert json.loads(self.ok("run", "show", tune))["model_inputs"] == ["base@1"]
+            self.ok("model", "create", "tuned")
+            self.ok("push", "tuned", self.p("m2.onnx"), "--run", tune)
+            up = json.loads(self.ok("--json", "lineage", "tuned@1"))
+            edges = {(e["from"], e["relation"], e["to"]) for e in up["edges"]}
+            assert edges == {("tuned@1", "produced_by", f"run:{tune}"), (f"run:{tune}", "consumed", "base@1"),
+                             ("base@1", "produced_by", f"run:{train}"), ("base@1", "trained_on", "derived@1"),
+                             (f"run:{train}", "consumed", "derived@1"), ("derived@1", "produced_by", f"run:{skim}"),
+                             (f"run:{skim}", "consumed", "raw@1")}, edges
+            assert len(up["nodes"]) == 7 and not up["truncated"], up["nodes"]
+            down = self.ok("lineage", "--down", "raw@1")
+            assert f"tuned@1 produced_by run:{tune}" in down, down
+            cut = json.loads(self.ok("--json", "lineage", "tuned@1", "--depth", "2"))
+            assert {n["ref"] for n in cut["nodes"]} == {"tuned@1", f"run:{tune}", "base@1"}, cut
+            rc, out, err = self.run("--json", "lineage", "tuned@1", "--max-nodes", "3")
+            assert rc == 0 and json.loads(out)["truncated"] and "more than 3 nodes" in err, (rc, err)
+            dot = self.ok("lineage", "tuned@1", "--dot")
+            assert dot.startswith("digraph lineage {") and '"tuned@1" -> "run:' in dot, dot
+            self.refused(["run", "start", "--model", "base@9"], 1, "has no version 9")
+            self.refused(["run", "start", "--model", "base"], 2, "expected NAME@VERSION")
+            self.refused(["dataset", "add", "derived", self.p("derived.csv"), "--run", "99999"], 1, "unknown run 99999")
+            assert len(json.loads(self.ok("--json", "dataset", "show", "derived"))) == 1
+
+        def run_artifacts():
+            run = self.ok("run", "start").strip()
+            with open(self.p("curve.txt"), "w") as f:
+                f.write("loss curve\n")
+            self.ok("run", "log", run, "--artifact", self.p("curve.txt"))
+            listed = self.ok("run", "artifacts", run)
+            assert listed.startswith("curve.txt  11  sha256:"), listed
+            assert json.loads(self.ok("--json", "run", "artifacts", run))[0]["size"] == 11
+            self.ok("run", "get-artifact", run, "curve.txt", self.p("curve.out"))
+            assert read("curve.out") == read("curve.txt")
+            self.refused(["run", "get-artifact", run, "nope.txt", self.p("x.out")], 1, "no artifact 'nope.txt'")
+            self.refused(["run", "get-artifact", run, "../curve.txt", self.p("x.out")], 1, "'../curve.txt'")
+            assert not os.path.exists(self.p("x.out"))
+
         def hooks():
             out = self.p("hook.json")
             self.ok("hook", "add", "model_version.created", f"cat > {out}")
@@ -250,6 +301,8 @@ class Suite:
         for name, fn in [("models and versions", models_and_versions), ("aliases", aliases),
                          ("intervals and global tags", intervals_and_global_tags),
                          ("datasets, runs, lineage", datasets_runs_lineage), ("hooks", hooks),
+                         ("lineage through runs, derived datasets and base models", lineage_chain),
+                         ("run artifacts: list and get", run_artifacts),
                          ("bad input leaves the registry unchanged", bad_input_leaves_registry_unchanged),
                          ("16 concurrent push processes", concurrent_pushes), ("fsck and gc", fsck_and_gc)]:
             self.check(name, fn)

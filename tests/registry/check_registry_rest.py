@@ -12,6 +12,7 @@ is importable, its own client is driven against the server too.
 """
 import argparse
 import concurrent.futures
+import hashlib
 import http.client
 import json
 import os
@@ -252,6 +253,79 @@ def run_suite(hepml, where, tmp, label, suite):
             down = c.json("GET", "/api/v1/datasets/jets/versions/1/lineage")
             assert ("btag@2", "trained_on", "jets@1") in {(e["from"], e["relation"], e["to"]) for e in down["edges"]}
 
+        def native_lineage_limits_and_records():
+            one = c.json("GET", "/api/v1/models/btag/versions/2/lineage", query={"depth": 1})
+            assert {n["ref"] for n in one["nodes"]} == {"btag@2", f"run:{cli_run}", "jets@1"}, one
+            assert (f"run:{cli_run}", "consumed", "jets@1") not in {(e["from"], e["relation"], e["to"])
+                                                                   for e in one["edges"]}, one
+            assert not one["truncated"] and [n["depth"] for n in one["nodes"]][0] == 0, one
+            capped = c.json("GET", "/api/v1/datasets/jets/versions/1/lineage", query={"max_nodes": 1})
+            assert capped["truncated"] and len(capped["nodes"]) == 1, capped
+            c.error("GET", "/api/v1/models/btag/versions/2/lineage", 400, "INVALID_PARAMETER_VALUE", "'depth'",
+                    query={"depth": -1})
+            c.error("GET", "/api/v1/models/btag/versions/2/lineage", 400, "INVALID_PARAMETER_VALUE", "'max_nodes'",
+                    query={"max_nodes": 0})
+            ds = c.json("GET", "/api/v1/datasets/jets/versions/1")
+            assert ds["dataset"] == "jets" and ds["source_run"] is None and ds["files"][0]["name"] == "jets.csv", ds
+            c.error("GET", "/api/v1/datasets/jets/versions/9", 404, "RESOURCE_DOES_NOT_EXIST", "jets@9")
+            # A fine-tuning run started over the native API reads a model version.
+            run = c.json("POST", "/api/v1/runs", {"name": "tune", "params": {"lr": "0.1"}, "inputs": ["jets@1"],
+                                                  "model_inputs": ["btag@1", {"model": "btag", "version": 2}]})
+            assert run["model_inputs"] == ["btag@1", "btag@2"] and run["inputs"] == ["jets@1"], run
+            assert run["status"] == "running" and run["params"] == {"lr": "0.1"}, run
+            assert c.json("GET", f"/api/v1/runs/{run['id']}")["model_inputs"] == ["btag@1", "btag@2"]
+            c.error("POST", "/api/v1/runs", 400, "INVALID_PARAMETER_VALUE", "'btag' is not NAME@VERSION",
+                    body={"model_inputs": ["btag"]})
+            c.error("POST", "/api/v1/runs", 404, "RESOURCE_DOES_NOT_EXIST", "has no version 9",
+                    body={"model_inputs": ["btag@9"]})
+            c.error("POST", "/api/v1/runs", 400, "INVALID_PARAMETER_VALUE", "'params' must be an object",
+                    body={"params": ["lr"]})
+            c.error("GET", "/api/v1/runs/99999", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999")
+            c.error("GET", "/api/v1/runs/abc", 400, "INVALID_PARAMETER_VALUE", "run id 'abc'")
+            # Every field of a native run start given every JSON type: 200 or a 4xx with a message.
+            for field in ("name", "experiment_id", "params", "inputs", "model_inputs", "code_version"):
+                for value in (5, -1, 1.5, "x", "", "btag@1", [], ["jets@1"], [5], [{"model": "btag"}],
+                              [{"dataset": "jets", "version": "1"}], {}, {"k": 1}, None, True):
+                    status, _, data = c.call("POST", "/api/v1/runs", {field: value})
+                    assert status in (200, 400, 404), f"{field}={value!r}: HTTP {status} {data[:200]!r}"
+                    if status != 200:
+                        assert json.loads(data)["message"], data
+            c.healthy()
+
+        def native_artifacts_upload_list_download():
+            run = c.json("POST", "/api/v1/runs", {"name": "artifacts"})["id"]
+            base = f"/api/v1/runs/{run}/artifacts"
+            blob = bytes(range(256)) * 40  # binary, with NULs
+            put = c.json("PUT", base + "/plots/roc.bin", raw=blob)
+            assert put == {"path": "plots/roc.bin", "size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}, put
+            c.json("PUT", base + "/notes.txt", raw=b"trained on jets@1\n")
+            listed = c.json("GET", base)
+            assert listed["artifacts"] == [
+                {"path": "notes.txt", "size": 18, "sha256": hashlib.sha256(b"trained on jets@1\n").hexdigest()},
+                {"path": "plots/roc.bin", "size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}], listed
+            status, headers, data = c.call("GET", base + "/plots/roc.bin")
+            assert status == 200 and data == blob, (status, len(data))
+            assert headers["Content-Type"] == "application/octet-stream", headers
+            assert int(headers["Content-Length"]) == len(blob), headers
+            c.error("PUT", base + "/notes.txt", 409, "RESOURCE_ALREADY_EXISTS", "already has an artifact",
+                    raw=b"again")
+            for bad, needle in [("/a//b.txt", "'a//b.txt'"), ("/../escape.txt", "'../escape.txt'"),
+                                ("/x/%2E%2E/y", "'x/../y'"), ("//etc/passwd", "'/etc/passwd'"), ("/dir/", "'dir/'")]:
+                c.error("PUT", base + bad, 400, "INVALID_PARAMETER_VALUE", needle, raw=b"x")
+                c.error("GET", base + bad, 400, "INVALID_PARAMETER_VALUE", needle)
+            c.error("GET", base + "/nope.txt", 404, "RESOURCE_DOES_NOT_EXIST", "no artifact 'nope.txt'")
+            for method in ("GET", "PUT"):
+                c.error(method, "/api/v1/runs/99999/artifacts/x.txt", 404, "RESOURCE_DOES_NOT_EXIST",
+                        "unknown run 99999", raw=b"x" if method == "PUT" else None)
+            c.error("GET", "/api/v1/runs/99999/artifacts", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999")
+            c.error("DELETE", base + "/notes.txt", 405, "", "use GET or PUT")
+            c.error("PUT", base + "/big.bin", 413, "PAYLOAD_TOO_LARGE", f"larger than {MAX_BODY} bytes",
+                    raw=b"x" * (2 * MAX_BODY))
+            # Runs are closed once they end: no more artifacts.
+            c.json("POST", M + "runs/update", {"run_id": str(run), "status": "FINISHED"})
+            c.error("PUT", base + "/late.txt", 409, "INVALID_STATE", "has ended", raw=b"x")
+            assert len(c.json("GET", base)["artifacts"]) == 2
+
         # ------------------------------------------------------------ MLflow
         def mlflow_experiment():
             r = c.json("POST", M + "experiments/create", {"name": "btag-training"})
@@ -368,8 +442,10 @@ def run_suite(hepml, where, tmp, label, suite):
             os.symlink(os.path.join(tmp, "secret.onnx"), p("link.onnx"))
             c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "outside",
                     body={"name": "tagger", "source": p("link.onnx")})
-            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "not supported",
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "has no artifacts under 'model'",
                     body={"name": "tagger", "source": f"runs:/{state['run']}/model"})
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "not supported",
+                    body={"name": "tagger", "source": "s3://bucket/model"})
             c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "nosuch",
                     body={"name": "nosuch", "source": p("m1.onnx")})
 
@@ -395,6 +471,64 @@ def run_suite(hepml, where, tmp, label, suite):
             c.json("DELETE", M + "registered-models/alias", {"name": "tagger", "alias": "champion"})
             c.error("GET", M + "registered-models/alias", 404, "RESOURCE_DOES_NOT_EXIST", "champion",
                     query={"name": "tagger", "alias": "champion"})
+
+        def mlflow_artifacts_through_the_proxy():
+            exp = c.json("POST", M + "experiments/create", {"name": "with-artifacts"})["experiment_id"]
+            info = c.json("POST", M + "runs/create", {"experiment_id": exp})["run"]["info"]
+            run = info["run_id"]
+            assert info["artifact_uri"] == f"mlflow-artifacts:/{exp}/{run}/artifacts", info
+            e = c.json("GET", M + "experiments/get", query={"experiment_id": exp})["experiment"]
+            assert e["artifact_location"] == f"mlflow-artifacts:/{exp}", e
+            # What MLflow's client does for mlflow.log_artifact(...) with such a URI.
+            proxy = "/api/2.0/mlflow-artifacts/artifacts"
+            root = f"{exp}/{run}/artifacts"
+            mlmodel = b"artifact_path: model\nflavors: {}\n"
+            assert c.json("PUT", f"{proxy}/{root}/model/MLmodel", raw=mlmodel) == {}
+            assert c.json("PUT", f"{proxy}/{root}/metrics.json", raw=b'{"auc": 0.9}') == {}
+            listed = c.json("GET", M + "artifacts/list", query={"run_id": run})
+            assert listed == {"root_uri": f"mlflow-artifacts:/{exp}/{run}/artifacts",
+                              "files": [{"path": "metrics.json", "is_dir": False, "file_size": 12},
+                                        {"path": "model", "is_dir": True}]}, listed
+            sub = c.json("GET", M + "artifacts/list", query={"run_id": run, "path": "model"})["files"]
+            assert sub == [{"path": "model/MLmodel", "is_dir": False, "file_size": len(mlmodel)}], sub
+            files = c.json("GET", proxy, query={"path": root})["files"]
+            assert files == [{"path": "metrics.json", "is_dir": False, "file_size": 12},
+                             {"path": "model", "is_dir": True}], files
+            files = c.json("GET", proxy, query={"path": root + "/model"})["files"]
+            assert files == [{"path": "MLmodel", "is_dir": False, "file_size": len(mlmodel)}], files
+            status, _, data = c.call("GET", f"{proxy}/{root}/model/MLmodel")
+            assert status == 200 and data == mlmodel, (status, data)
+            # The same bytes through the native endpoint: one store.
+            assert c.call("GET", f"/api/v1/runs/{run}/artifacts/model/MLmodel")[2] == mlmodel
+            c.error("PUT", f"{proxy}/{root}/../../x", 400, "INVALID_PARAMETER_VALUE", "'../../x'", raw=b"x")
+            c.error("GET", M + "artifacts/list", 400, "INVALID_PARAMETER_VALUE", "'a//b'",
+                    query={"run_id": run, "path": "a//b"})
+            c.error("GET", proxy, 400, "INVALID_PARAMETER_VALUE", "EXPERIMENT_ID/RUN_ID/artifacts",
+                    query={"path": "somewhere/else"})
+            c.error("PUT", f"{proxy}/{exp}/99999/artifacts/x", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999",
+                    raw=b"x")
+            c.error("GET", f"{proxy}/0/{run}/artifacts/metrics.json", 404, "RESOURCE_DOES_NOT_EXIST",
+                    f"not in experiment 0")
+            c.error("GET", M + "artifacts/list", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 99999",
+                    query={"run_id": "99999"})
+            # Registering the logged model, as mlflow.register_model("runs:/RUN/model", ...) does.
+            onnx_bytes = open(p("m1.onnx"), "rb").read()
+            c.json("PUT", f"{proxy}/{root}/model/model.onnx", raw=onnx_bytes)
+            c.json("POST", M + "registered-models/create", {"name": "from-run"})
+            for n, source in enumerate([f"runs:/{run}/model", f"mlflow-artifacts:/{exp}/{run}/artifacts/model/"], 1):
+                mv = c.json("POST", M + "model-versions/create", {"name": "from-run", "source": source})["model_version"]
+                assert mv["version"] == str(n) and mv["run_id"] == run, mv
+                v = c.json("GET", f"/api/v1/models/from-run/versions/{n}")
+                assert sorted(f["name"] for f in v["files"]) == ["MLmodel", "model.onnx"], v
+                assert v["inputs"][0]["name"] == "x" and v["source_run"] == int(run), v
+                assert c.call("GET", f"/api/v1/models/from-run/versions/{n}/files/model.onnx")[2] == onnx_bytes
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "no artifacts under 'nothing'",
+                    body={"name": "from-run", "source": f"runs:/{run}/nothing"})
+            c.error("POST", M + "model-versions/create", 400, "INVALID_PARAMETER_VALUE", "expected runs:/RUN_ID/PATH",
+                    body={"name": "from-run", "source": "runs:/latest/model"})
+            c.error("POST", M + "model-versions/create", 404, "RESOURCE_DOES_NOT_EXIST", "not in experiment 0",
+                    body={"name": "from-run", "source": f"mlflow-artifacts:/0/{run}/artifacts/model"})
+            assert c.json("GET", "/api/v1/models/from-run")["latest_version"] == 2
 
         # ------------------------------------------------------------ bad requests
         def bad_requests_get_codes_and_messages():
@@ -545,10 +679,13 @@ def run_suite(hepml, where, tmp, label, suite):
             ("native: aliases set, get, history, remove", native_aliases),
             ("native: intervals, overlap 409, resolve by run", native_intervals_and_resolve),
             ("native: lineage up and down", native_lineage),
+            ("native: lineage depth and node limits, datasets, runs reading models", native_lineage_limits_and_records),
+            ("native: artifacts upload, list, download, bad paths", native_artifacts_upload_list_download),
             ("mlflow: experiments", mlflow_experiment),
             ("mlflow: a training run (params, metrics by step, batch, tags, FINISHED)", mlflow_training_run),
             ("mlflow: runs/search by experiment", mlflow_search_runs),
             ("mlflow: registered model, version from a source folder, alias", mlflow_model_registry),
+            ("mlflow: artifacts through the mlflow-artifacts proxy, artifacts/list", mlflow_artifacts_through_the_proxy),
             ("bad requests: codes and messages, server keeps answering", bad_requests_get_codes_and_messages),
             ("every field of every type: no 500", every_field_of_every_type_is_answered_without_500),
             ("oversized body: 413", oversized_body_is_413),
