@@ -1,0 +1,222 @@
+// The Slurm executor against a real one-node Slurm cluster (slurmctld,
+// slurmd and munged started by the test on loopback; slurm_test_cluster.h).
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "jobs/batch_executors.h"
+#include "jobs/batch_util.h"
+#include "jobs/slurm_test_cluster.h"
+
+namespace hepml::jobs {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SlurmExecutorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::SlurmTestCluster::Installed()) return;
+    cluster_ = new testing::SlurmTestCluster();
+    start_status_ = new absl::Status(cluster_->Start());
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    delete start_status_;
+    start_status_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (!testing::SlurmTestCluster::Installed()) GTEST_SKIP() << testing::SlurmTestCluster::kNotInstalled;
+    ASSERT_TRUE(start_status_->ok()) << *start_status_;
+    work_ = std::filesystem::path(cluster_->dir()) / "jobs" /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    auto e = MakeSlurmExecutor({});
+    ASSERT_TRUE(e.ok()) << e.status();
+    executor_ = std::move(*e);
+  }
+
+  JobSpec Job(const std::string& name, const std::string& command) {
+    JobSpec j;
+    j.name = name;
+    j.command = command;
+    j.work_dir = (work_ / name).string();
+    return j;
+  }
+
+  // Polls until the job is finished (at most 90 s), recording every state seen.
+  JobStatus WaitFinished(const std::string& handle, std::vector<JobState>* seen = nullptr) {
+    JobStatus st;
+    for (int i = 0; i < 900; ++i) {
+      auto s = executor_->Poll(handle);
+      EXPECT_TRUE(s.ok()) << s.status();
+      if (!s.ok()) return st;
+      st = *s;
+      if (seen && (seen->empty() || seen->back() != st.state)) seen->push_back(st.state);
+      if (st.state != JobState::kQueued && st.state != JobState::kRunning) return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << handle << " did not finish";
+    return st;
+  }
+
+  static std::string Read(const std::filesystem::path& p) { return batch::ReadFile(p.string()).value_or(""); }
+
+  static testing::SlurmTestCluster* cluster_;
+  static absl::Status* start_status_;
+  std::filesystem::path work_;
+  std::unique_ptr<Executor> executor_;
+};
+
+testing::SlurmTestCluster* SlurmExecutorTest::cluster_ = nullptr;
+absl::Status* SlurmExecutorTest::start_status_ = nullptr;
+
+TEST_F(SlurmExecutorTest, RunsAJobThroughQueuedRunningSucceeded) {
+  JobSpec job = Job("hello", "sleep 2; echo \"hello from $GREETING\"; echo oops >&2");
+  job.env["GREETING"] = "it's slurm";
+  auto handle = executor_->Submit(job);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  EXPECT_TRUE(absl::StartsWith(*handle, "slurm:")) << *handle;
+  std::vector<JobState> seen;
+  JobStatus st = WaitFinished(*handle, &seen);
+  EXPECT_EQ(st.state, JobState::kSucceeded) << st.reason;
+  EXPECT_EQ(st.exit_code, 0);
+  EXPECT_EQ(st.native_id, handle->substr(6));
+  // The 2 s sleep is seen running; the measured wall time covers it.
+  EXPECT_THAT(seen, ::testing::Contains(JobState::kRunning));
+  EXPECT_EQ(seen.back(), JobState::kSucceeded);
+  EXPECT_GE(st.wall_s, 1.5);
+  EXPECT_GT(st.peak_rss_kb, 0);  // GNU time is installed here
+  EXPECT_EQ(Read(work_ / "hello" / "stdout.log"), "hello from it's slurm\n");
+  EXPECT_EQ(Read(work_ / "hello" / "stderr.log"), "oops\n");
+}
+
+TEST_F(SlurmExecutorTest, NonZeroExitIsFailedWithTheCode) {
+  auto handle = executor_->Submit(Job("three", "echo before; exit 3"));
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  JobStatus st = WaitFinished(*handle);
+  EXPECT_EQ(st.state, JobState::kFailed);
+  EXPECT_EQ(st.exit_code, 3);
+  EXPECT_THAT(st.reason, HasSubstr("exit code 3"));
+  EXPECT_EQ(Read(work_ / "three" / "stdout.log"), "before\n");
+}
+
+TEST_F(SlurmExecutorTest, CancelStopsARunningJob) {
+  auto handle = executor_->Submit(Job("sleeper", "echo $$ > pid; exec sleep 300"));
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  std::string pid_file = (work_ / "sleeper" / "pid").string();
+  for (int i = 0; i < 600 && Read(pid_file).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Read(pid_file)), &pid)) << "the job never started";
+  ASSERT_EQ(kill(pid, 0), 0) << "the job's process should be running";
+  auto running = executor_->Poll(*handle);
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state, JobState::kRunning);
+
+  ASSERT_TRUE(executor_->Cancel(*handle, 5).ok());
+  JobStatus st = WaitFinished(*handle);
+  EXPECT_EQ(st.state, JobState::kCancelled) << st.reason;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = kill(pid, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << "process " << pid << " survived the cancel";
+  // Cancelling again, now that it is over, is not an error.
+  EXPECT_TRUE(executor_->Cancel(*handle, 1).ok());
+}
+
+TEST_F(SlurmExecutorTest, ResourcesGoIntoTheBatchScript) {
+  ExecutorOptions o;
+  o.partition = "debug";
+  o.extra_args = {"--comment=hepml-test"};
+  SlurmExecutor slurm(o);
+  JobSpec job = Job("res", "true");
+  job.resources = {.cpus = 2, .gpus = 0, .memory_mb = 200, .time_limit_s = 600};
+  auto handle = slurm.Submit(job);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  std::string script = Read(work_ / "res" / "job.sbatch");
+  EXPECT_THAT(script, HasSubstr("#SBATCH --cpus-per-task=2\n"));
+  EXPECT_THAT(script, HasSubstr("#SBATCH --mem=200M\n"));
+  EXPECT_THAT(script, HasSubstr("#SBATCH --time=10\n"));
+  EXPECT_THAT(script, HasSubstr("#SBATCH --partition=debug\n"));
+  EXPECT_THAT(script, HasSubstr("#SBATCH --comment=hepml-test\n"));
+  EXPECT_THAT(script, ::testing::Not(HasSubstr("--gres")));
+  JobStatus st = [&] {
+    for (int i = 0; i < 900; ++i) {
+      auto s = slurm.Poll(*handle);
+      if (!s.ok() || (s->state != JobState::kQueued && s->state != JobState::kRunning)) return s.value_or(JobStatus{});
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return JobStatus{};
+  }();
+  EXPECT_EQ(st.state, JobState::kSucceeded) << st.reason;
+
+  // The node has no GPUs: the script asks for them and sbatch's refusal
+  // comes back naming the command and what sbatch said.
+  JobSpec gpu = Job("gpu", "true");
+  gpu.resources.gpus = 2;
+  auto refused = slurm.Submit(gpu);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(Read(work_ / "gpu" / "job.sbatch"), HasSubstr("#SBATCH --gres=gpu:2\n"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("sbatch --parsable"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("gres"));
+}
+
+TEST_F(SlurmExecutorTest, TimeLimitFormats) {
+  EXPECT_EQ(SlurmTimeLimit(60), "1");
+  EXPECT_EQ(SlurmTimeLimit(3600), "60");
+  EXPECT_EQ(SlurmTimeLimit(90), "0-00:01:30");
+  EXPECT_EQ(SlurmTimeLimit(2 * 86400 + 3 * 3600 + 4 * 60 + 5), "2-03:04:05");
+  EXPECT_EQ(SlurmTimeLimit(86400), "1-00:00:00");
+}
+
+TEST_F(SlurmExecutorTest, ArrayJobRunsEveryTask) {
+  auto* slurm = dynamic_cast<SlurmExecutor*>(executor_.get());
+  ASSERT_NE(slurm, nullptr);
+  auto handles = slurm->SubmitArray(Job("array", "echo task $HEPML_TASK_ID; exit $HEPML_TASK_ID"), 3, 2);
+  ASSERT_TRUE(handles.ok()) << handles.status();
+  ASSERT_EQ(handles->size(), 3u);
+  EXPECT_THAT(Read(work_ / "array" / "job.sbatch"), HasSubstr("#SBATCH --array=0-2%2\n"));
+  for (int i = 0; i < 3; ++i) {
+    JobStatus st = WaitFinished((*handles)[i]);
+    EXPECT_EQ(st.exit_code, i) << (*handles)[i];
+    EXPECT_EQ(st.state, i == 0 ? JobState::kSucceeded : JobState::kFailed);
+    EXPECT_EQ(Read(work_ / "array" / std::to_string(i) / "stdout.log"), "task " + std::to_string(i) + "\n");
+  }
+}
+
+TEST_F(SlurmExecutorTest, ADownControllerIsAClearError) {
+  std::string down = cluster_->WriteDownConfig();
+  std::string saved = getenv("SLURM_CONF");
+  setenv("SLURM_CONF", down.c_str(), 1);
+  auto handle = executor_->Submit(Job("down", "true"));
+  auto polled = executor_->Poll("slurm:1");
+  setenv("SLURM_CONF", saved.c_str(), 1);
+  ASSERT_FALSE(handle.ok());
+  EXPECT_THAT(handle.status().message(), HasSubstr("'sbatch --parsable"));
+  EXPECT_THAT(handle.status().message(), HasSubstr("Unable to contact slurm controller"));
+  ASSERT_FALSE(polled.ok());
+  EXPECT_THAT(polled.status().message(), HasSubstr("squeue"));
+  EXPECT_THAT(polled.status().message(), HasSubstr("Unable to contact slurm controller"));
+}
+
+TEST_F(SlurmExecutorTest, BadHandlesAndJobsAreRefused) {
+  EXPECT_EQ(executor_->Poll("htcondor:1.0").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(executor_->Poll("slurm:12;rm").status().code(), absl::StatusCode::kInvalidArgument);
+  JobSpec j = Job("badenv", "true");
+  j.env["1BAD"] = "x";
+  EXPECT_THAT(executor_->Submit(j).status().message(), HasSubstr("1BAD"));
+}
+
+}  // namespace
+}  // namespace hepml::jobs
