@@ -357,6 +357,7 @@ struct Cause {
   std::string text;
   int64_t event_id = 0;
   std::optional<registry::DatasetVersionRef> dataset;
+  std::string key;  // "event:ID" or "drift:RUN": with the trigger id, what fires at most once
 };
 
 std::string Substitute(const std::string& command, const std::map<std::string, std::string>& values) {
@@ -391,6 +392,13 @@ Decision Fire(Registry& reg, const Trigger& trigger, const RetrainJob& job, cons
   auto run = reg.StartRun(start);
   if (!run.ok()) return fail_registry(run.status());
   d.run_id = *run;
+  // Marks (trigger, cause) as taken before the job starts, so a watcher that
+  // dies mid-job does not start it again for the same cause.
+  if (absl::Status s = SetTags(reg, d.run_id, {{"hepml.trigger.id", absl::StrCat(trigger.id)},
+                                               {"hepml.cause.key", cause.key}});
+      !s.ok()) {
+    return fail_registry(s);
+  }
   auto started = reg.GetRun(d.run_id);
   d.start_ms = started.ok() ? started->start_ms : 0;
 
@@ -626,7 +634,18 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
 
   std::vector<Decision> decisions;
   absl::Status registry_error;
+  // (trigger, cause) pairs already fired: a watcher that died between
+  // starting a job and recording its position does not fire them again.
+  std::set<std::pair<int64_t, std::string>> fired;
+  {
+    HEPML_ASSIGN_OR_RETURN(int64_t runs_exp, ExperimentId(reg, kRunsExperiment));
+    HEPML_ASSIGN_OR_RETURN(auto runs, reg.SearchRuns({runs_exp}, kMaxRuns));
+    for (const auto& r : runs) {
+      if (!Tag(r, "hepml.cause.key").empty()) fired.insert({TagInt(r, "hepml.trigger.id"), Tag(r, "hepml.cause.key")});
+    }
+  }
   auto fire = [&](TriggerState& t, const Cause& cause) {
+    if (!fired.insert({t.trigger.id, cause.key}).second) return;
     if (!t.job.ok()) {
       decisions.push_back(BadJobDecision(reg, t, cause, options));
       return;
@@ -654,12 +673,13 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
         if (t.on.kind == "dataset" && e.kind == "dataset_version.created" &&
             payload.value("dataset", std::string()) == t.on.name && payload["version"].is_number_integer()) {
           int64_t v = payload["version"].get<int64_t>();
-          fire(t, {absl::StrCat("dataset ", t.on.name, "@", v), e.id, registry::DatasetVersionRef{t.on.name, v}});
+          fire(t, {absl::StrCat("dataset ", t.on.name, "@", v), e.id, registry::DatasetVersionRef{t.on.name, v},
+                   absl::StrCat("event:", e.id)});
         } else if (t.on.kind == "alias" && e.kind == "alias.moved" &&
                    payload.value("model", std::string()) == t.on.name &&
                    payload.value("alias", std::string()) == t.on.alias && payload["to"].is_number_integer()) {
           fire(t, {absl::StrCat("alias ", t.on.name, "@", t.on.alias, " -> ", payload["to"].get<int64_t>()), e.id,
-                   std::nullopt});
+                   std::nullopt, absl::StrCat("event:", e.id)});
         }
         if (!registry_error.ok()) return registry_error;
       }
@@ -683,7 +703,8 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
         double threshold = t.job.ok() && t.job->drift_threshold ? *t.job->drift_threshold : 0;
         bool above = *value >= threshold;
         if (above && !t.drift_above) {
-          fire(t, {absl::StrCat("drift ", model, " ", *value, " >= ", threshold), 0, std::nullopt});
+          fire(t, {absl::StrCat("drift ", model, " ", *value, " >= ", threshold), 0, std::nullopt,
+                   absl::StrCat("drift:", r.id)});
           if (!registry_error.ok()) return registry_error;
         }
         if (above != t.drift_above) {

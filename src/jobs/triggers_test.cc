@@ -163,6 +163,15 @@ TEST_F(TriggersTest, DatasetTriggerFiresOncePerNewVersion) {
   EXPECT_EQ(d[0].cause, "dataset jets@3");
   EXPECT_TRUE(Watch().empty());
 
+  // A watcher that died after starting jobs but before recording how far it
+  // got: the next one sees the events again but fires nothing twice.
+  auto state_exp = reg_->GetExperimentByName("hepml.jobs.state");
+  ASSERT_TRUE(state_exp.ok());
+  auto state = reg_->SearchRuns({state_exp->id}, 10);
+  ASSERT_TRUE(state.ok() && state->size() == 1u);
+  ASSERT_TRUE(reg_->SetRunTag(state->front().id, "hepml.watch.last_event_id", "0").ok());
+  EXPECT_TRUE(Watch().empty());
+
   auto history = History(*reg_);
   ASSERT_TRUE(history.ok()) << history.status();
   ASSERT_EQ(history->size(), 2u);
