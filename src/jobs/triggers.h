@@ -3,7 +3,7 @@
 // job, register its output as a new version of a model, and move an alias
 // to it when the job file's policy allows.
 //
-// Everything lives in the registry, as runs and tags of three experiments
+// Everything lives in the registry, as runs and tags of four experiments
 // (no tables of its own):
 //   hepml.jobs.triggers  one run per trigger (ended at once); tags
 //                        hepml.trigger.on ("dataset:NAME", "alias:MODEL@ALIAS",

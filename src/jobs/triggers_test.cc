@@ -328,6 +328,18 @@ TEST_F(TriggersTest, BadTriggersAndJobFilesAreRefused) {
   EXPECT_EQ(good->policy, PromotePolicy::kBetterOrEqual);
 }
 
+TEST(RetrainJobTest, TheDeployExamplesParse) {
+  for (const char* f : {HEPML_SOURCE_DIR "/deploy/slurm/retrain.yaml", HEPML_SOURCE_DIR "/deploy/htcondor/retrain.yaml"}) {
+    auto job = LoadRetrainJob(f);
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->model, "btag");
+    EXPECT_EQ(job->resources.gpus, 1);
+    EXPECT_TRUE(job->executor.kind == "slurm" || job->executor.kind == "htcondor");
+    auto made = job->executor.kind == "slurm" ? MakeSlurmExecutor(job->executor) : MakeCondorExecutor(job->executor);
+    EXPECT_TRUE(made.ok()) << made.status();
+  }
+}
+
 TEST(LastMetricTest, ReadsTheLastValueOfEachMetric) {
   std::map<std::string, double> all;
   auto v = LastMetric("hepml-metric auc=0.5 step=1\nnoise\nhepml-metric loss=2\nhepml-metric auc=0.75 step=2\n"
