@@ -1,7 +1,7 @@
 // `hepml jobs`: retraining triggers, from the shell.
 //
 //   hepml jobs trigger add --on dataset:NAME|alias:MODEL@ALIAS|drift:MODEL --run JOB.yaml
-//   hepml jobs trigger list
+//   hepml jobs trigger list | rm ID
 //   hepml jobs watch [--once] [--interval SECONDS]
 //   hepml jobs history [--limit N] [--json]
 //   hepml jobs drift report MODEL VALUE
@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "cli/commands.h"
 #include "hepml/registry.h"
+#include "hepml/status.h"
 #include "jobs/batch_executors.h"
 #include "jobs/triggers.h"
 #include "nlohmann/json.hpp"
@@ -143,6 +144,16 @@ void AddJobsCommand(CLI::App& app, int* exit_code) {
         auto t = jobs::AddTrigger(r, *on, *job);
         if (!t.ok()) return t.status();
         std::cout << "trigger " << t->id << ": on " << t->on << " run " << t->job_file << "\n";
+        return absl::OkStatus();
+      });
+    });
+    auto id = std::make_shared<int64_t>(0);
+    CLI::App* rm = Sub(trigger, "rm", "Stop a trigger (its record and decisions stay)");
+    rm->add_option("id", *id, "Trigger id (trigger list)")->required();
+    rm->callback([ctx, id] {
+      Run(*ctx, [&](Registry& r) -> absl::Status {
+        HEPML_RETURN_IF_ERROR(jobs::RemoveTrigger(r, *id));
+        std::cout << "trigger " << *id << " removed\n";
         return absl::OkStatus();
       });
     });

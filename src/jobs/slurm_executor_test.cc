@@ -100,6 +100,26 @@ TEST_F(SlurmExecutorTest, RunsAJobThroughQueuedRunningSucceeded) {
   EXPECT_EQ(Read(work_ / "hello" / "stderr.log"), "oops\n");
 }
 
+TEST_F(SlurmExecutorTest, AnotherProcessPollsTheHandleAfterARestart) {
+  auto handle = executor_->Submit(Job("restart", "echo done"));
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  ASSERT_EQ(WaitFinished(*handle).state, JobState::kSucceeded);
+  // A new executor knows nothing of the job but its handle: the controller
+  // still names its folder, so the wrapper's measurement is found too.
+  auto fresh = MakeSlurmExecutor({});
+  ASSERT_TRUE(fresh.ok());
+  auto st = (*fresh)->Poll(*handle);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->state, JobState::kSucceeded);
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_GT(st->peak_rss_kb, 0);
+  // A job Slurm never had, and whose folder nobody knows, is lost, with why.
+  auto lost = (*fresh)->Poll("slurm:999999");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_EQ(lost->state, JobState::kLost);
+  EXPECT_THAT(lost->reason, HasSubstr("no longer knows job 999999"));
+}
+
 TEST_F(SlurmExecutorTest, NonZeroExitIsFailedWithTheCode) {
   auto handle = executor_->Submit(Job("three", "echo before; exit 3"));
   ASSERT_TRUE(handle.ok()) << handle.status();

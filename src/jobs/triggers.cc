@@ -327,11 +327,20 @@ absl::StatusOr<std::vector<Trigger>> ListTriggers(Registry& reg) {
   HEPML_ASSIGN_OR_RETURN(auto runs, reg.SearchRuns({exp}, kMaxRuns));
   std::vector<Trigger> out;
   for (const auto& r : runs) {
+    if (Tag(r, "hepml.trigger.removed") == "1") continue;
     out.push_back({r.id, Tag(r, "hepml.trigger.on"), Tag(r, "hepml.trigger.job_file"), Tag(r, "hepml.trigger.job_yaml"),
                    r.start_ms});
   }
   std::sort(out.begin(), out.end(), [](const Trigger& a, const Trigger& b) { return a.id < b.id; });
   return out;
+}
+
+absl::Status RemoveTrigger(Registry& reg, int64_t id) {
+  HEPML_ASSIGN_OR_RETURN(auto triggers, ListTriggers(reg));
+  for (const auto& t : triggers) {
+    if (t.id == id) return reg.SetRunTag(id, "hepml.trigger.removed", "1");
+  }
+  return absl::NotFoundError(absl::StrCat("no trigger ", id, " (hepml jobs trigger list shows them)"));
 }
 
 absl::StatusOr<int64_t> ReportDrift(Registry& reg, const std::string& model, double value) {

@@ -92,7 +92,11 @@ struct Trigger {
 // Checks `on` and the job file (a drift trigger needs drift_threshold; an
 // alias trigger must not watch the alias its own job moves) and records it.
 absl::StatusOr<Trigger> AddTrigger(registry::Registry& reg, const std::string& on, const std::string& job_file);
+// The triggers in force (removed ones are left out), oldest first.
 absl::StatusOr<std::vector<Trigger>> ListTriggers(registry::Registry& reg);
+// Stops a trigger from firing again (its record and its decisions stay:
+// tag hepml.trigger.removed). NotFound for an id that is no trigger.
+absl::Status RemoveTrigger(registry::Registry& reg, int64_t id);
 
 // Records one drift measurement of `model` (what `hepml serve` will publish).
 absl::StatusOr<int64_t> ReportDrift(registry::Registry& reg, const std::string& model, double value);

@@ -298,6 +298,7 @@ TEST_F(TriggersTest, AliasTriggerRetrainsWhenAnotherModelsAliasMoves) {
 TEST_F(TriggersTest, BadTriggersAndJobFilesAreRefused) {
   // A trigger whose job moves the alias it watches.
   auto loop = AddTrigger(*reg_, "alias:btag@production", JobFile("loop.yaml"));
+  ASSERT_FALSE(loop.ok());
   EXPECT_THAT(loop.status().message(), HasSubstr("retrain forever"));
   EXPECT_THAT(AddTrigger(*reg_, "nightly", JobFile("j.yaml")).status().message(),
               HasSubstr("expected dataset:NAME, alias:MODEL@ALIAS or drift:MODEL"));
@@ -308,6 +309,18 @@ TEST_F(TriggersTest, BadTriggersAndJobFilesAreRefused) {
   auto triggers = ListTriggers(*reg_);
   ASSERT_TRUE(triggers.ok());
   EXPECT_TRUE(triggers->empty());
+
+  // A removed trigger no longer fires (nor lists); its id cannot be removed twice.
+  auto t = AddTrigger(*reg_, "dataset:jets", JobFile("j.yaml"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(ListTriggers(*reg_)->size(), 1u);
+  ASSERT_TRUE(RemoveTrigger(*reg_, t->id).ok());
+  EXPECT_TRUE(ListTriggers(*reg_)->empty());
+  EXPECT_EQ(RemoveTrigger(*reg_, t->id).code(), absl::StatusCode::kNotFound);
+  AddDatasetVersion("jets");
+  auto none = WatchOnce(*reg_, options_);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
 
   // Unknown keys, at the top and inside sections, are named.
   auto bad = ParseRetrainJob("command: x\nmodel: m\nmetric: auc\nmodle: m\npolcy: always\n", "j.yaml", "/tmp");

@@ -104,6 +104,15 @@ def run(hepml, tmp):
     check("drift btag 0.7 >= 0.5: registered version 2" in p.stdout and "not >= 0.9" in p.stdout,
           "drift above the threshold retrains; the worse model is registered, not promoted", p.stdout)
 
+    # A removed trigger stays out of the list and does not fire.
+    p = jobs("--json", "trigger", "list")
+    drift_id = [x["id"] for x in json.loads(p.stdout) if x["on"] == "drift:btag"][0]
+    jobs("trigger", "rm", str(drift_id))
+    p = jobs("--json", "trigger", "list")
+    check([x["on"] for x in json.loads(p.stdout)] == ["dataset:jets"], "trigger rm", p.stdout)
+    p = jobs("trigger", "rm", str(drift_id), expect=1)
+    check("no trigger" in p.stderr, "removing twice is an error", p.stderr)
+
     # Bad input.
     p = jobs("drift", "report", "btag", "high", expect=2)
     check("not a number" in p.stderr, "drift value must be a number", p.stderr)
