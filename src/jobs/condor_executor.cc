@@ -119,7 +119,7 @@ std::string Str(const nlohmann::json& ad, const char* key) {
 
 const char* const kAttributes =
     "ClusterId,ProcId,JobStatus,ExitCode,ExitBySignal,ExitSignal,RemoteWallClockTime,RemoteUserCpu,"
-    "RemoteSysCpu,ResidentSetSize_RAW,MemoryUsage,HoldReason,RemoveReason,Iwd";
+    "RemoteSysCpu,ResidentSetSize_RAW,MemoryUsage,HoldReason,RemoveReason,Iwd,AssignedGPUs";
 
 // JobStatus: 1 idle, 2 running, 3 removed, 4 completed, 5 held, 6
 // transferring output, 7 suspended.
@@ -132,6 +132,7 @@ void FromAd(const nlohmann::json& ad, JobStatus* st) {
   } else if (double mb = Num(ad, "MemoryUsage"); mb > 0) {
     st->peak_rss_kb = static_cast<int64_t>(mb * 1024);
   }
+  st->gpus = Str(ad, "AssignedGPUs");  // e.g. "CUDA0,CUDA1", where the pool assigns GPUs
   switch (status) {
     case 1:
       st->state = JobState::kQueued;

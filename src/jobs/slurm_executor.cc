@@ -239,14 +239,20 @@ absl::StatusOr<JobStatus> SlurmExecutor::Poll(const std::string& handle) {
   }
 
   // 1. The queue.
-  std::vector<std::string> squeue = {Tool("squeue"), "-h", "-j", id, "-o", "%T"};
+  std::vector<std::string> squeue = {Tool("squeue"), "-h", "-j", id, "-o", "%T %r"};
   HEPML_ASSIGN_OR_RETURN(auto q, RunCommand(squeue));
   if (q.exit_code != 0 && !UnknownJob(q)) return CommandFailed(squeue, q);
-  std::string queue_state(absl::StripAsciiWhitespace(q.exit_code == 0 ? q.out : ""));
+  std::pair<std::string, std::string> state_reason =
+      absl::StrSplit(absl::StripAsciiWhitespace(q.exit_code == 0 ? q.out : ""), absl::MaxSplits(' ', 1));
+  const std::string& queue_state = state_reason.first;
   if (!queue_state.empty()) {
     Phase p = PhaseOf(queue_state);
     if (p == Phase::kQueued) {
       st.state = JobState::kQueued;
+      // Why it waits (Priority, Resources, ReqNodeNotAvail, PartitionDown, ...).
+      if (!state_reason.second.empty() && state_reason.second != "None") {
+        st.reason = absl::StrCat("pending: ", state_reason.second);
+      }
       return st;
     }
     if (p == Phase::kRunning) {

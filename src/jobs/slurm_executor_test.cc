@@ -155,6 +155,33 @@ TEST_F(SlurmExecutorTest, CancelStopsARunningJob) {
   EXPECT_TRUE(executor_->Cancel(*handle, 1).ok());
 }
 
+TEST_F(SlurmExecutorTest, AJobWaitingForResourcesIsQueuedWithSlurmsReasonAndCancels) {
+  JobSpec blocker = Job("blocker", "exec sleep 300");
+  blocker.resources.cpus = 2;  // the whole node
+  auto b = executor_->Submit(blocker);
+  ASSERT_TRUE(b.ok()) << b.status();
+  JobSpec waiter = Job("waiter", "echo never");
+  waiter.resources.cpus = 2;
+  auto w = executor_->Submit(waiter);
+  ASSERT_TRUE(w.ok()) << w.status();
+  JobStatus st;
+  for (int i = 0; i < 300; ++i) {
+    auto s = executor_->Poll(*w);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st = *s;
+    if (!st.reason.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(st.state, JobState::kQueued);
+  EXPECT_THAT(st.reason, ::testing::StartsWith("pending: "));
+  ASSERT_TRUE(executor_->Cancel(*w, 5).ok());
+  JobStatus cancelled = WaitFinished(*w);
+  EXPECT_EQ(cancelled.state, JobState::kCancelled) << cancelled.reason;
+  EXPECT_EQ(Read(work_ / "waiter" / "stdout.log"), "");  // it never ran
+  ASSERT_TRUE(executor_->Cancel(*b, 1).ok());
+  EXPECT_EQ(WaitFinished(*b).state, JobState::kCancelled);
+}
+
 TEST_F(SlurmExecutorTest, ResourcesGoIntoTheBatchScript) {
   ExecutorOptions o;
   o.partition = "debug";
