@@ -548,7 +548,10 @@ Decision Fire(Registry& reg, const Trigger& trigger, const RetrainJob& job, cons
       break;
     case PromotePolicy::kBetterOrEqual: {
       const char* cmp = job.direction == Direction::kMaximize ? ">=" : "<=";
-      if (!current.ok()) {
+      if (!current.ok() && current.status().code() != absl::StatusCode::kNotFound) {
+        d.reason = absl::StrCat("cannot read ", ref, " to compare with: ", current.status().message(),
+                                "; not promoted");
+      } else if (!current.ok()) {
         promote = true;
         d.reason = absl::StrCat(ref, " did not exist");
       } else if (!current->metrics.count(job.metric)) {
@@ -603,13 +606,34 @@ absl::StatusOr<int64_t> StateRun(Registry& reg) {
 }
 
 // The failed decision of a trigger whose stored job file no longer parses.
-Decision BadJobDecision(Registry& reg, const TriggerState& t, const Cause& cause, const WatchOptions& options) {
+Decision BadJobDecision(Registry& reg, const TriggerState& t, const Cause& cause, const WatchOptions& options,
+                        absl::Status* registry_error) {
   Decision d;
   d.trigger_id = t.trigger.id;
   d.on = t.trigger.on;
   d.cause = cause.text;
   d.decision = "failed";
-  d.reason = std::string(t.job.status().message());
+  d.reason = absl::StrCat("the trigger's job file no longer reads: ", t.job.status().message());
+  // Recorded like any other firing, with no job behind it.
+  absl::Status s = [&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t exp, ExperimentId(reg, kRunsExperiment));
+    registry::RunStart start;
+    start.name = "retrain (bad job file)";
+    start.experiment_id = exp;
+    HEPML_ASSIGN_OR_RETURN(d.run_id, reg.StartRun(start));
+    HEPML_RETURN_IF_ERROR(SetTags(reg, d.run_id,
+                                  {{"hepml.trigger.id", absl::StrCat(t.trigger.id)},
+                                   {"hepml.trigger.on", t.trigger.on},
+                                   {"hepml.cause", cause.text},
+                                   {"hepml.cause.key", cause.key},
+                                   {"hepml.event.id", absl::StrCat(cause.event_id)},
+                                   {"hepml.decision", d.decision},
+                                   {"hepml.decision.reason", d.reason}}));
+    registry::RunEnd end;
+    end.status = "failed";
+    return reg.EndRun(d.run_id, end);
+  }();
+  if (!s.ok()) *registry_error = s;
   if (options.on_decision) options.on_decision(d);
   return d;
 }
@@ -656,7 +680,7 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
   auto fire = [&](TriggerState& t, const Cause& cause) {
     if (!fired.insert({t.trigger.id, cause.key}).second) return;
     if (!t.job.ok()) {
-      decisions.push_back(BadJobDecision(reg, t, cause, options));
+      decisions.push_back(BadJobDecision(reg, t, cause, options, &registry_error));
       return;
     }
     Cause c = cause;

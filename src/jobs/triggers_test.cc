@@ -322,6 +322,22 @@ TEST_F(TriggersTest, BadTriggersAndJobFilesAreRefused) {
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_TRUE(none->empty());
 
+  // A stored job file that no longer reads is a recorded failed decision.
+  auto t2 = AddTrigger(*reg_, "dataset:jets", JobFile("j2.yaml"));
+  ASSERT_TRUE(t2.ok()) << t2.status();
+  ASSERT_TRUE(reg_->SetRunTag(t2->id, "hepml.trigger.job_yaml", "command: x\nmodel: m\nmetric: auc\nfrobnicate: 1\n").ok());
+  AddDatasetVersion("jets");
+  auto bad_job = WatchOnce(*reg_, options_);
+  ASSERT_TRUE(bad_job.ok()) << bad_job.status();
+  ASSERT_EQ(bad_job->size(), 1u);
+  EXPECT_EQ((*bad_job)[0].decision, "failed");
+  EXPECT_THAT((*bad_job)[0].reason, HasSubstr("unknown key 'frobnicate'"));
+  auto recorded = History(*reg_);
+  ASSERT_TRUE(recorded.ok());
+  ASSERT_EQ(recorded->size(), 1u);
+  EXPECT_EQ((*recorded)[0].decision, "failed");
+  EXPECT_EQ((*recorded)[0].trigger_id, t2->id);
+
   // Unknown keys, at the top and inside sections, are named.
   auto bad = ParseRetrainJob("command: x\nmodel: m\nmetric: auc\nmodle: m\npolcy: always\n", "j.yaml", "/tmp");
   EXPECT_THAT(bad.status().message(), HasSubstr("unknown keys 'modle', 'polcy'"));
