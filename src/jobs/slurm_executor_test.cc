@@ -265,5 +265,46 @@ TEST_F(SlurmExecutorTest, BadHandlesAndJobsAreRefused) {
   EXPECT_THAT(executor_->Submit(j).status().message(), HasSubstr("1BAD"));
 }
 
+// A cluster that forgets finished jobs within seconds (MinJobAge=2) and has
+// no accounting: the executor then reads the exit code its wrapper left in
+// the job's folder, so a finished job is never reported lost by the process
+// that submitted it.
+TEST(SlurmForgetfulClusterTest, AFinishedJobTheControllerForgotStillPollsAsFinished) {
+  if (!testing::SlurmTestCluster::Installed()) GTEST_SKIP() << testing::SlurmTestCluster::kNotInstalled;
+  testing::SlurmTestCluster cluster({.min_job_age_s = 2});
+  absl::Status started = cluster.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto executor = MakeSlurmExecutor({});
+  ASSERT_TRUE(executor.ok());
+  JobSpec good{.name = "good", .command = "echo fine", .work_dir = cluster.dir() + "/jobs/good"};
+  JobSpec bad{.name = "bad", .command = "sleep 1; exit 5", .work_dir = cluster.dir() + "/jobs/bad"};
+  auto g = (*executor)->Submit(good);
+  auto b = (*executor)->Submit(bad);
+  ASSERT_TRUE(g.ok() && b.ok()) << g.status() << b.status();
+  // Wait until the controller has dropped both.
+  bool forgotten = false;
+  for (int i = 0; i < 600 && !forgotten; ++i) {
+    auto r = batch::RunCommand({"scontrol", "show", "job", b->substr(6)});
+    auto r2 = batch::RunCommand({"scontrol", "show", "job", g->substr(6)});
+    forgotten = r.ok() && r2.ok() && r->exit_code != 0 && r2->exit_code != 0;
+    if (!forgotten) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(forgotten) << "the controller kept the jobs for 60 s";
+  auto gs = (*executor)->Poll(*g);
+  ASSERT_TRUE(gs.ok()) << gs.status();
+  EXPECT_EQ(gs->state, JobState::kSucceeded) << gs->reason;
+  auto bs = (*executor)->Poll(*b);
+  ASSERT_TRUE(bs.ok()) << bs.status();
+  EXPECT_EQ(bs->state, JobState::kFailed);
+  EXPECT_EQ(bs->exit_code, 5);
+  EXPECT_GE(bs->wall_s, 0.9);  // the wrapper's measurement of the 1 s sleep
+  // A process that never saw the job's folder cannot tell, and says why.
+  auto fresh = MakeSlurmExecutor({});
+  auto lost = (*fresh)->Poll(*b);
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_EQ(lost->state, JobState::kLost);
+  EXPECT_THAT(lost->reason, HasSubstr("work folder is unknown"));
+}
+
 }  // namespace
 }  // namespace hepml::jobs

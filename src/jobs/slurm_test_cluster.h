@@ -50,7 +50,15 @@ class SlurmTestCluster {
   static constexpr const char* kNotInstalled =
       "Slurm is not installed (apt-get install slurm-wlm munge; scripts/install-deps.sh does it)";
 
+  struct Options {
+    // Seconds a finished job stays in the controller's memory (Slurm's
+    // default 300; 2 makes it forget within about 10 s, with sched/builtin,
+    // to test what happens after).
+    int min_job_age_s = 300;
+  };
+
   SlurmTestCluster() = default;
+  explicit SlurmTestCluster(const Options& options) : options_(options) {}
   SlurmTestCluster(const SlurmTestCluster&) = delete;
   SlurmTestCluster& operator=(const SlurmTestCluster&) = delete;
   ~SlurmTestCluster() { Stop(); }
@@ -145,6 +153,8 @@ class SlurmTestCluster {
                         "SlurmdPidFile=", dir_, "/slurmd.pid\n", "SlurmctldLogFile=", dir_, "/slurmctld.log\n",
                         "SlurmdLogFile=", dir_, "/slurmd.log\n", "ReturnToService=2\nMpiDefault=none\n",
                         "KillWait=2\nMessageTimeout=4\nSchedulerParameters=sched_interval=1\n",
+                        "MinJobAge=", options_.min_job_age_s, "\n",
+                        options_.min_job_age_s < 300 ? "SchedulerType=sched/builtin\n" : "",
                         "NodeName=", host_, " NodeAddr=127.0.0.1 CPUs=2 RealMemory=1024 State=UNKNOWN\n",
                         "PartitionName=debug Nodes=", host_, " Default=YES MaxTime=INFINITE State=UP\n");
   }
@@ -199,6 +209,7 @@ class SlurmTestCluster {
 
   static void Sleep(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
+  Options options_;
   std::string dir_, conf_, host_;
   int ctld_port_ = 0, slurmd_port_ = 0;
   pid_t munge_pid_ = -1, ctld_pid_ = -1, slurmd_pid_ = -1;
