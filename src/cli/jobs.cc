@@ -198,15 +198,16 @@ void AddJobsCommand(CLI::App& app, int* exit_code) {
             std::cout.flush();
           }
         };
-        if (!*once) {
-          signal(SIGINT, OnSignal);
-          signal(SIGTERM, OnSignal);
-        }
+        // SIGINT/SIGTERM: a running training job is cancelled and recorded,
+        // then the watcher exits.
+        o.should_stop = [] { return g_stop != 0; };
+        signal(SIGINT, OnSignal);
+        signal(SIGTERM, OnSignal);
         for (;;) {
           auto decisions = jobs::WatchOnce(r, o);
           if (!decisions.ok()) return decisions.status();
-          if (*once) {
-            if (decisions->empty() && !ctx->json) std::cout << "nothing to do\n";
+          if (*once || g_stop) {
+            if (decisions->empty() && !ctx->json && !g_stop) std::cout << "nothing to do\n";
             return absl::OkStatus();
           }
           for (double waited = 0; waited < *interval && !g_stop; waited += 0.2) {

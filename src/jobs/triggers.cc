@@ -478,7 +478,18 @@ Decision Fire(Registry& reg, const Trigger& trigger, const RetrainJob& job, cons
       st = *polled;
       if (st.state != JobState::kQueued && st.state != JobState::kRunning) break;
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(options.poll_interval_s));
+    for (double slept = 0; slept < options.poll_interval_s; slept += 0.1) {
+      if (options.should_stop && options.should_stop()) {
+        absl::Status cancelled = (*executor)->Cancel(*handle, 10);
+        d.decision = "failed";
+        d.job_state = "cancelled";
+        d.reason = absl::StrCat("the watcher was stopped while ", *handle, " ran; ",
+                                cancelled.ok() ? "the job was cancelled"
+                                               : absl::StrCat("cancelling it failed: ", cancelled.message()));
+        return finish();
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.1, options.poll_interval_s)));
+    }
   }
   d.job_state = batch::StateWord(st.state);
   d.exit_code = st.exit_code;
@@ -715,6 +726,7 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
                    std::nullopt, absl::StrCat("event:", e.id)});
         }
         if (!registry_error.ok()) return registry_error;
+        if (options.should_stop && options.should_stop()) return decisions;
       }
     }
     HEPML_RETURN_IF_ERROR(reg.SetRunTag(state_run, "hepml.watch.last_event_id", absl::StrCat(e.id)));
@@ -739,6 +751,7 @@ absl::StatusOr<std::vector<Decision>> WatchOnce(Registry& reg, const WatchOption
           fire(t, {absl::StrCat("drift ", model, " ", *value, " >= ", threshold), 0, std::nullopt,
                    absl::StrCat("drift:", r.id)});
           if (!registry_error.ok()) return registry_error;
+          if (options.should_stop && options.should_stop()) return decisions;
         }
         if (above != t.drift_above) {
           t.drift_above = above;

@@ -123,6 +123,11 @@ struct WatchOptions {
   double poll_interval_s = 1;
   // Called with each decision as it is recorded (progress output).
   std::function<void(const Decision&)> on_decision;
+  // Polled while a job runs: when it returns true the job is cancelled, its
+  // firing recorded as failed ("the watcher was stopped"), and WatchOnce
+  // returns without moving past the event, so the next watcher evaluates the
+  // event's other triggers.
+  std::function<bool()> should_stop;
 };
 
 // Evaluates every trigger against the registry events and drift reports

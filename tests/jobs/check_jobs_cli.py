@@ -10,9 +10,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL = os.path.join(HERE, "..", "..", "fuzz", "corpus", "fuzz_onnx", "mlp.onnx")
@@ -112,6 +114,36 @@ def run(hepml, tmp):
     check([x["on"] for x in json.loads(p.stdout)] == ["dataset:jets"], "trigger rm", p.stdout)
     p = jobs("trigger", "rm", str(drift_id), expect=1)
     check("no trigger" in p.stderr, "removing twice is an error", p.stderr)
+
+    # SIGTERM while a training job runs: the job is cancelled, the firing recorded, the watcher exits.
+    slow = os.path.join(tmp, "slow.yaml")
+    pid_file = os.path.join(tmp, "slow.pid")
+    with open(slow, "w") as f:
+        f.write("command: \"echo $$ > '%s'; exec sleep 300\"\n" % pid_file)
+        f.write("model: slow\nmetric: auc\nexecutor: {kind: htcondor, bin_dir: '%s'}\n" % bin_dir)
+    jobs("trigger", "add", "--on", "dataset:slowdata", "--run", slow)
+    registry("dataset", "add", "slowdata", data)
+    w = subprocess.Popen([hepml, "jobs", "--registry", reg, "watch", "--once", "--poll", "0.2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for _ in range(300):
+        if os.path.exists(pid_file) and open(pid_file).read().strip():
+            break
+        time.sleep(0.05)
+    job_pid = int(open(pid_file).read())
+    w.send_signal(signal.SIGTERM)
+    out, err = w.communicate(timeout=60)
+    check(w.returncode == 0 and "the watcher was stopped" in out, "SIGTERM stops the watcher", out + err)
+    gone = False
+    for _ in range(100):
+        try:
+            os.kill(job_pid, 0)
+        except ProcessLookupError:
+            gone = True
+            break
+        time.sleep(0.05)
+    check(gone, "the running training job was cancelled")
+    p = jobs("--json", "history")
+    check(json.loads(p.stdout)[0]["decision"] == "failed", "the stopped firing is recorded as failed", p.stdout)
 
     # Bad input.
     p = jobs("drift", "report", "btag", "high", expect=2)
