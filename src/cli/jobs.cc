@@ -44,7 +44,9 @@ struct Context {
   int* exit_code = nullptr;
 };
 
-// The executor a job file asks for.
+// The executor a job file asks for. `local` belongs to the study runner's
+// executors (jobs::MakeExecutor dispatches on the kind, local included); this
+// build has the batch systems only.
 absl::StatusOr<std::unique_ptr<jobs::Executor>> MakeJobExecutor(const jobs::ExecutorOptions& options) {
   if (options.kind == "slurm") return jobs::MakeSlurmExecutor(options);
   if (options.kind == "htcondor") return jobs::MakeCondorExecutor(options);
