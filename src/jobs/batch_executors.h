@@ -45,8 +45,9 @@ namespace hepml::jobs {
 //
 // Cancel sends SIGTERM to the batch script and its steps (`scancel --full
 // --signal=TERM`), waits up to grace_s for the job to end, then `scancel`s
-// it; a job this executor cancelled polls as kCancelled even when it ended
-// by itself on the SIGTERM (Slurm then calls it FAILED).
+// it; a job cancelled this way polls as kCancelled even when it ended by
+// itself on the SIGTERM (Slurm then calls it FAILED), also in another
+// process: Cancel leaves WORK_DIR/hepml-cancelled.
 class SlurmExecutor : public Executor {
  public:
   explicit SlurmExecutor(const ExecutorOptions& options);

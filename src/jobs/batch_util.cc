@@ -194,6 +194,13 @@ std::optional<Measured> ReadMeasured(const std::string& work_dir) {
   return m;
 }
 
+void ClearJobFiles(const std::string& work_dir) {
+  std::error_code ec;
+  for (const char* name : {"hepml-exit", "hepml-usage", "hepml-cancelled"}) {
+    std::filesystem::remove(std::filesystem::path(work_dir) / name, ec);
+  }
+}
+
 absl::Status MakeDirs(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

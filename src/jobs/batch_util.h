@@ -57,6 +57,10 @@ struct Measured {
 };
 std::optional<Measured> ReadMeasured(const std::string& work_dir);
 
+// Removes what an earlier job left in `work_dir` (hepml-exit, hepml-usage,
+// hepml-cancelled), so a reused folder never reports a previous result.
+void ClearJobFiles(const std::string& work_dir);
+
 // Creates `dir` and its parents; an error naming it.
 absl::Status MakeDirs(const std::string& dir);
 absl::Status WriteFile(const std::string& path, const std::string& text);

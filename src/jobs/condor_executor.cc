@@ -238,6 +238,7 @@ absl::StatusOr<std::string> CondorExecutor::Submit(const JobSpec& job) {
   HEPML_RETURN_IF_ERROR(CheckJob(job));
   std::string wd = batch::Absolute(job.work_dir);
   HEPML_RETURN_IF_ERROR(batch::MakeDirs(wd));
+  batch::ClearJobFiles(wd);
   HEPML_RETURN_IF_ERROR(batch::WriteFile(
       wd + "/job.sh", absl::StrCat("#!/bin/sh\n# Written by hepml's HTCondor executor.\n",
                                    batch::MeasuredCommandScript(job.command, batch::ShellQuote(wd)))));

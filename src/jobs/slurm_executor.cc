@@ -184,6 +184,7 @@ absl::StatusOr<std::string> SlurmExecutor::Submit(const JobSpec& job) {
   HEPML_RETURN_IF_ERROR(CheckJob(job));
   std::string wd = batch::Absolute(job.work_dir);
   HEPML_RETURN_IF_ERROR(batch::MakeDirs(wd));
+  batch::ClearJobFiles(wd);
   std::string script = wd + "/job.sbatch";
   HEPML_RETURN_IF_ERROR(batch::WriteFile(script, BatchScript(job)));
   std::vector<std::string> argv = {Tool("sbatch"), "--parsable", script};
@@ -206,7 +207,10 @@ absl::StatusOr<std::vector<std::string>> SlurmExecutor::SubmitArray(const JobSpe
   if (count < 1) return absl::InvalidArgumentError("an array job needs at least one task");
   if (parallel < 0) return absl::InvalidArgumentError("array parallelism must not be negative");
   std::string wd = batch::Absolute(job.work_dir);
-  for (int64_t i = 0; i < count; ++i) HEPML_RETURN_IF_ERROR(batch::MakeDirs(absl::StrCat(wd, "/", i)));
+  for (int64_t i = 0; i < count; ++i) {
+    HEPML_RETURN_IF_ERROR(batch::MakeDirs(absl::StrCat(wd, "/", i)));
+    batch::ClearJobFiles(absl::StrCat(wd, "/", i));
+  }
   std::string array = absl::StrCat("0-", count - 1, parallel > 0 ? absl::StrCat("%", parallel) : "");
   std::string script = wd + "/job.sbatch";
   HEPML_RETURN_IF_ERROR(batch::WriteFile(script, BatchScript(job, array)));
@@ -262,6 +266,13 @@ absl::StatusOr<JobStatus> SlurmExecutor::Poll(const std::string& handle) {
   }
 
   std::string work_dir = WorkDirOf(id);
+  // Slurm's WorkDir is the --chdir folder; an array task's files are in its
+  // own subfolder (SubmitArray).
+  auto learn = [&](const std::string& dir) {
+    if (!work_dir.empty() || dir.empty()) return;
+    auto underscore = id.find('_');
+    work_dir = underscore == std::string::npos ? dir : absl::StrCat(dir, "/", id.substr(underscore + 1));
+  };
   std::string final_state;
   bool have_figures = false;
 
@@ -279,7 +290,7 @@ absl::StatusOr<JobStatus> SlurmExecutor::Poll(const std::string& handle) {
         double elapsed = 0;
         if (absl::SimpleAtod(f[3], &elapsed)) st.wall_s = elapsed;
         if (auto cpu = batch::ParseSlurmDuration(f[4])) st.cpu_s = *cpu;
-        if (work_dir.empty() && !f[6].empty()) work_dir = f[6];
+        learn(f[6]);
         have_figures = true;
       }
       if (auto rss = batch::ParseSlurmMemoryKb(f[5])) st.peak_rss_kb = std::max(st.peak_rss_kb, *rss);
@@ -304,7 +315,7 @@ absl::StatusOr<JobStatus> SlurmExecutor::Poll(const std::string& handle) {
         if (kv.first == "RunTime") {
           if (auto t = batch::ParseSlurmDuration(kv.second)) st.wall_s = *t;
         }
-        if (kv.first == "WorkDir" && work_dir.empty()) work_dir = kv.second;
+        if (kv.first == "WorkDir") learn(kv.second);
       }
       if (!final_state.empty() && PhaseOf(final_state) != Phase::kFinished) {
         st.state = PhaseOf(final_state) == Phase::kQueued ? JobState::kQueued : JobState::kRunning;
@@ -335,6 +346,9 @@ absl::StatusOr<JobStatus> SlurmExecutor::Poll(const std::string& handle) {
     final_state = st.exit_code == 0 ? "COMPLETED" : "FAILED";
   }
   Finish(final_state, &st);
+  if (!cancelled_here && !work_dir.empty()) {
+    cancelled_here = batch::ReadFile(work_dir + "/hepml-cancelled").has_value();  // by another process
+  }
   if (cancelled_here && st.state == JobState::kFailed) {
     st.state = JobState::kCancelled;
     st.reason = absl::StrCat("cancelled (ended on SIGTERM: ", st.reason, ")");
@@ -356,6 +370,15 @@ absl::Status SlurmExecutor::Cancel(const std::string& handle, double grace_s) {
     std::lock_guard<std::mutex> lock(mu_);
     cancelled_.insert(id);
   }
+  // Left in the job's folder so that any process polling it later knows it
+  // was cancelled, not failed, when it ends on the SIGTERM.
+  std::string work_dir = WorkDirOf(id);
+  if (work_dir.empty() && id.find('_') == std::string::npos) {  // an array task's folder is below %Z
+    std::vector<std::string> squeue = {Tool("squeue"), "-h", "-j", id, "-o", "%Z"};
+    auto q = RunCommand(squeue);
+    if (q.ok() && q->exit_code == 0) work_dir = std::string(absl::StripAsciiWhitespace(q->out));
+  }
+  if (!work_dir.empty()) (void)batch::WriteFile(work_dir + "/hepml-cancelled", "cancelled\n");
   if (PhaseOf(state) == Phase::kRunning && grace_s > 0) {
     std::vector<std::string> term = {Tool("scancel"), "--full", "--signal=TERM", id};
     HEPML_ASSIGN_OR_RETURN(auto t, RunCommand(term));

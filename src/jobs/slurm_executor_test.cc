@@ -151,6 +151,12 @@ TEST_F(SlurmExecutorTest, CancelStopsARunningJob) {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(gone) << "process " << pid << " survived the cancel";
+  // Another process polling the handle sees a cancellation too, not a
+  // failure, although the job ended on the SIGTERM.
+  auto fresh = MakeSlurmExecutor({});
+  auto again = (*fresh)->Poll(*handle);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state, JobState::kCancelled) << again->reason;
   // Cancelling again, now that it is over, is not an error.
   EXPECT_TRUE(executor_->Cancel(*handle, 1).ok());
 }
@@ -240,6 +246,12 @@ TEST_F(SlurmExecutorTest, ArrayJobRunsEveryTask) {
     EXPECT_EQ(st.state, i == 0 ? JobState::kSucceeded : JobState::kFailed);
     EXPECT_EQ(Read(work_ / "array" / std::to_string(i) / "stdout.log"), "task " + std::to_string(i) + "\n");
   }
+  // Another process finds each task's own folder (and measurement) too.
+  auto fresh = MakeSlurmExecutor({});
+  auto task2 = (*fresh)->Poll((*handles)[2]);
+  ASSERT_TRUE(task2.ok()) << task2.status();
+  EXPECT_EQ(task2->exit_code, 2);
+  EXPECT_GT(task2->peak_rss_kb, 0);
 }
 
 TEST_F(SlurmExecutorTest, ADownControllerIsAClearError) {
