@@ -29,6 +29,8 @@ PACKAGES=(
   # registry: SQLite (embedded metadata), libpq (PostgreSQL metadata), OpenSSL
   # (SHA-256); the PostgreSQL 15 server for the registry's tests
   libsqlite3-dev libpq-dev libssl-dev postgresql-15
+  # jobs: the Slurm executor's tests start a real one-node Slurm cluster
+  slurm-wlm munge
   # the hepml Python module
   pybind11-dev python3-dev
   # tests and test data
