@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddServeCommand(app, &exit_code);
   hepml::cli::AddPerfCommand(app, &exit_code);
   hepml::cli::AddRegistryCommand(app, &exit_code);
+  hepml::cli::AddHpoCommand(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);
