@@ -593,6 +593,17 @@ struct Study::Impl {
   }
 
   absl::StatusOr<StudySummary> Run() {
+    absl::StatusOr<StudySummary> result = RunLocked();
+    if (lock_fd >= 0) {
+      close(lock_fd);  // releases the study lock
+      lock_fd = -1;
+    }
+    active.clear();
+    requeue.clear();
+    return result;
+  }
+
+  absl::StatusOr<StudySummary> RunLocked() {
     if (absl::Status s = Lock(); !s.ok()) return s;
     auto loaded = Load();
     if (!loaded.ok()) return loaded.status();
@@ -753,6 +764,9 @@ struct Study::Impl {
         std::this_thread::sleep_for(std::chrono::duration<double>(sleep_s));
         sleep_s = std::min(0.05, sleep_s * 2);
       }
+    }
+    if (config.budget.max_failures >= 0 && failures > config.budget.max_failures && stopped.empty()) {
+      stopped = absl::StrCat("more than max_failures (", config.budget.max_failures, ") trials failed");
     }
     count(&summary);
     summary.stopped = stopped;
