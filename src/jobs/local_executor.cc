@@ -357,8 +357,13 @@ class LocalExecutor : public Executor {
       return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(e)));
     }
     if (pid == 0) {
-      // The supervisor: async-signal-safe calls only.
+      // The supervisor: async-signal-safe calls only. It keeps none of this
+      // process's files (a study lock, a database) open.
       setpgid(0, 0);
+      if (null_fd >= 0) dup2(null_fd, 0);
+      dup2(out_fd, 1);
+      dup2(err_fd, 2);
+      close_range(3, ~0U, 0);
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -373,9 +378,6 @@ class LocalExecutor : public Executor {
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         if (chdir(work_dir) != 0) _exit(126);
-        if (null_fd >= 0) dup2(null_fd, 0);
-        dup2(out_fd, 1);
-        dup2(err_fd, 2);
         execve("/bin/sh", argv, envp.data());
         _exit(127);
       }
