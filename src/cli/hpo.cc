@@ -89,6 +89,9 @@ nlohmann::ordered_json TrialJson(const TrialRecord& t) {
   j["exit_code"] = t.exit_code;
   j["gpus"] = t.gpus;
   j["reason"] = t.trial.fail_reason;
+  nlohmann::ordered_json steps = nlohmann::ordered_json::object();
+  for (const auto& [step, v] : t.trial.intermediate) steps[std::to_string(step)] = v;
+  j["intermediate"] = steps;
   j["lost"] = t.lost;
   j["run_id"] = t.run_id;
   j["trial_dir"] = t.trial_dir;

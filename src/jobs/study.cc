@@ -187,7 +187,7 @@ absl::StatusOr<std::optional<std::vector<MetricValue>>> ParseMetricJson(const st
 
 absl::StatusOr<std::string> ExpandCommand(const std::string& command, const SearchSpace& space, const ParamSet& params,
                                           const std::string& trial_dir, int64_t trial_number,
-                                          const std::string& study) {
+                                          const std::string& study, const std::string& study_dir) {
   std::string out;
   for (size_t i = 0; i < command.size(); ++i) {
     char c = command[i];
@@ -215,6 +215,8 @@ absl::StatusOr<std::string> ExpandCommand(const std::string& command, const Sear
       out += absl::StrCat(trial_number);
     } else if (name == "study") {
       out += ShellQuote(study);
+    } else if (name == "study_dir") {
+      out += ShellQuote(study_dir);
     } else if (const ParamSpec* spec = space.Find(name)) {
       auto it = params.find(name);
       if (it != params.end()) {
@@ -226,7 +228,7 @@ absl::StatusOr<std::string> ExpandCommand(const std::string& command, const Sear
       for (const auto& p : space.params) names.push_back(p.name);
       return absl::InvalidArgumentError(absl::StrCat("unknown placeholder {", name, "} (parameters: ",
                                                      absl::StrJoin(names, ", "),
-                                                     "; also {trial_dir}, {trial_number}, {study})"));
+                                                     "; also {trial_dir}, {trial_number}, {study}, {study_dir})"));
     }
   }
   return out;
@@ -425,7 +427,8 @@ struct Study::Impl {
       records[i].trial.fail_reason = reason;
       return Finish(i, JobStatus{}, "failed");
     };
-    auto command = ExpandCommand(config.command, config.space, records[i].trial.params, trial_dir, number, config.name);
+    auto command = ExpandCommand(config.command, config.space, records[i].trial.params, trial_dir, number, config.name,
+                                 config.base_dir);
     if (!command.ok()) return fail(absl::StrCat("command: ", command.status().message()));
     JobSpec job;
     job.name = start.name;
@@ -435,6 +438,7 @@ struct Study::Impl {
     job.env["HEPML_TRIAL_NUMBER"] = absl::StrCat(number);
     job.env["HEPML_TRIAL_DIR"] = trial_dir;
     job.env["HEPML_STUDY"] = config.name;
+    job.env["HEPML_STUDY_DIR"] = config.base_dir;
     // A retry must not read what the lost attempt left behind.
     std::error_code ec;
     fs::remove_all(trial_dir, ec);

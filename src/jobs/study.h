@@ -46,7 +46,8 @@ struct StudyBudget {
 
 struct StudyConfig {
   std::string name;
-  // /bin/sh command with {param}, {trial_dir}, {trial_number}, {study}.
+  // /bin/sh command with {param}, {trial_dir}, {trial_number}, {study},
+  // {study_dir}; run in the trial's folder.
   std::string command;
   SearchSpace space;
   std::string objective;  // the metric the study optimises
@@ -89,13 +90,15 @@ absl::StatusOr<std::optional<std::vector<MetricValue>>> ParseMetricLine(const st
 absl::StatusOr<std::optional<std::vector<MetricValue>>> ParseMetricJson(const std::string& line);
 
 // The command of one trial: {name} of each parameter (the empty string for
-// an inactive conditional one), {trial_dir}, {trial_number}, {study}.
+// an inactive conditional one), {trial_dir}, {trial_number}, {study},
+// {study_dir} (the study file's folder).
 // Categorical values and the trial folder are single-quoted for the shell
 // when they hold anything but letters, digits and _.,+-=/:@%. A placeholder
 // naming nothing known is an error; "{{" and "}}" stand for braces.
 absl::StatusOr<std::string> ExpandCommand(const std::string& command, const SearchSpace& space,
                                           const ParamSet& params, const std::string& trial_dir,
-                                          int64_t trial_number, const std::string& study);
+                                          int64_t trial_number, const std::string& study,
+                                          const std::string& study_dir = "");
 
 // A trial as recorded in the registry.
 struct TrialRecord {
