@@ -62,6 +62,7 @@ constexpr const char* kWall = "hepml.hpo.wall_s";
 constexpr const char* kCpu = "hepml.hpo.cpu_s";
 constexpr const char* kPeakRss = "hepml.hpo.peak_rss_kb";
 constexpr const char* kGpus = "hepml.hpo.gpus";
+constexpr const char* kSignal = "hepml.hpo.term_signal";
 constexpr const char* kWarnings = "hepml.hpo.warnings";
 constexpr const char* kLastWarning = "hepml.hpo.last_warning";
 constexpr const char* kConfig = "hepml.hpo.config";
@@ -351,6 +352,41 @@ struct Study::Impl {
 
   void Sync(size_t i) { all[i] = records[i].trial; }
 
+  // The executor, sampler and pruner: injected ones, else from the study file.
+  absl::Status MakeParts() {
+    if (!executor) {
+      if (options.executor) {
+        executor = std::move(options.executor);
+      } else {
+        ExecutorOptions eo = config.executor;
+        if (options.executor_kind) eo.kind = *options.executor_kind;
+        if (options.gpus) eo.gpus = *options.gpus;
+        auto e = MakeExecutor(eo);
+        if (!e.ok()) return e.status();
+        executor = std::move(*e);
+      }
+    }
+    if (!sampler) {
+      if (options.sampler) {
+        sampler = std::move(options.sampler);
+      } else {
+        auto s = MakeSampler(config.sampler);
+        if (!s.ok()) return s.status();
+        sampler = std::move(*s);
+      }
+    }
+    if (!pruner) {
+      if (options.pruner) {
+        pruner = std::move(options.pruner);
+      } else {
+        auto p = MakePruner(config.pruner);
+        if (!p.ok()) return p.status();
+        pruner = std::move(*p);
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Records the end of a trial: its tags, then the run's end.
   absl::Status Finish(size_t i, const JobStatus& js, const std::string& run_status) {
     TrialRecord& t = records[i];
@@ -370,6 +406,7 @@ struct Study::Impl {
     if (t.trial.value) b.tags.emplace_back(kValue, Num(*t.trial.value));
     if (!t.trial.fail_reason.empty()) b.tags.emplace_back(kReason, t.trial.fail_reason);
     if (t.lost) b.tags.emplace_back(kLost, "1");
+    if (js.term_signal != 0) b.tags.emplace_back(kSignal, absl::StrCat(js.term_signal));
     if (absl::Status s = reg->LogBatch(t.run_id, b); !s.ok()) return s;
     registry::RunEnd end;
     end.status = run_status;
@@ -619,30 +656,7 @@ struct Study::Impl {
     }
     all.clear();
     for (const auto& r : records) all.push_back(r.trial);
-    if (options.executor) {
-      executor = std::move(options.executor);
-    } else {
-      ExecutorOptions eo = config.executor;
-      if (options.executor_kind) eo.kind = *options.executor_kind;
-      if (options.gpus) eo.gpus = *options.gpus;
-      auto e = MakeExecutor(eo);
-      if (!e.ok()) return e.status();
-      executor = std::move(*e);
-    }
-    if (options.sampler) {
-      sampler = std::move(options.sampler);
-    } else {
-      auto s = MakeSampler(config.sampler);
-      if (!s.ok()) return s.status();
-      sampler = std::move(*s);
-    }
-    if (options.pruner) {
-      pruner = std::move(options.pruner);
-    } else {
-      auto p = MakePruner(config.pruner);
-      if (!p.ok()) return p.status();
-      pruner = std::move(*p);
-    }
+    if (absl::Status s = MakeParts(); !s.ok()) return s;
     // Trials left running or queued by an earlier runner: re-attach, or lost.
     std::set<int64_t> retried;
     for (const auto& r : records) {
@@ -786,26 +800,30 @@ Study::~Study() = default;
 const StudyConfig& Study::config() const { return impl_->config; }
 
 absl::StatusOr<std::unique_ptr<Study>> Study::Create(StudyConfig config, Registry* registry, StudyOptions options) {
-  auto existing = registry->GetExperimentByName(config.name);
-  if (existing.ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("study ", config.name, " exists in this registry already; `hepml hpo ",
-                                                 "resume ", config.name, "` continues it"));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
-  auto exp = registry->CreateExperiment(config.name);
-  if (!exp.ok()) return exp.status();
-  registry::RunStart start;
-  start.name = config.name;
-  start.experiment_id = exp->id;
-  auto run = registry->StartRun(start);
-  if (!run.ok()) return run.status();
-  RunBatch b;
-  b.tags = {{kRole, "study"}, {kConfig, config.text}, {kBaseDir, config.base_dir}, {kState, "created"}};
-  if (absl::Status s = registry->LogBatch(*run, b); !s.ok()) return s;
+  // The parts first: a study that cannot run (an executor or sampler that is
+  // not built in) is not recorded.
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   impl->reg = registry;
   impl->options = std::move(options);
+  if (absl::Status s = impl->MakeParts(); !s.ok()) return s;
+  const StudyConfig& c = impl->config;
+  auto existing = registry->GetExperimentByName(c.name);
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("study ", c.name, " exists in this registry already; `hepml hpo ",
+                                                 "resume ", c.name, "` continues it"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  auto exp = registry->CreateExperiment(c.name);
+  if (!exp.ok()) return exp.status();
+  registry::RunStart start;
+  start.name = c.name;
+  start.experiment_id = exp->id;
+  auto run = registry->StartRun(start);
+  if (!run.ok()) return run.status();
+  RunBatch b;
+  b.tags = {{kRole, "study"}, {kConfig, c.text}, {kBaseDir, c.base_dir}, {kState, "created"}};
+  if (absl::Status s = registry->LogBatch(*run, b); !s.ok()) return s;
   impl->experiment_id = exp->id;
   impl->study_run = *run;
   return std::unique_ptr<Study>(new Study(std::move(impl)));

@@ -309,6 +309,16 @@ TEST_F(StudyRunnerTest, FailedTrialsCarryTheirReasonAndTheStudyGoesOn) {
   EXPECT_EQ(Study::Create(c, reg_.get(), Options({1})).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
+TEST_F(StudyRunnerTest, AStudyThatCannotRunIsNotRecorded) {
+  StudyConfig c = Config("echo hepml-metric loss={x}", 1, 1);
+  c.name = "unrunnable";
+  c.executor.kind = "pbs";
+  auto study = Study::Create(c, reg_.get());
+  EXPECT_EQ(study.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(study.status().message(), HasSubstr("unknown executor kind 'pbs'"));
+  EXPECT_EQ(reg_->GetExperimentByName("unrunnable").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StudyRunnerTest, SubmitFailuresAndMaxFailuresStopTheStudy) {
   StudyConfig c = Config("echo hepml-metric loss={x}", 10, 1);
   c.budget.max_failures = 2;
@@ -387,7 +397,9 @@ TEST_F(StudyRunnerTest, PruningCancelsTheRunningTrial) {
   in >> pid;
   ASSERT_GT(pid, 0);
   EXPECT_FALSE(Alive(pid)) << "the pruned trial's process still runs";
-  EXPECT_EQ(reg_->GetRun(t.run_id)->status, "killed");
+  auto run = reg_->GetRun(t.run_id);
+  EXPECT_EQ(run->status, "killed");
+  EXPECT_EQ(run->tags.at("hepml.hpo.term_signal"), "15");  // SIGTERM ended it
 }
 
 TEST_F(StudyRunnerTest, TrialsGetTheirOwnGpus) {
