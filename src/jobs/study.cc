@@ -68,6 +68,7 @@ constexpr const char* kLastWarning = "hepml.hpo.last_warning";
 constexpr const char* kConfig = "hepml.hpo.config";
 constexpr const char* kBaseDir = "hepml.hpo.base_dir";
 constexpr int64_t kAllRuns = int64_t{1} << 40;
+constexpr double kPollErrorsGiveUpS = 600;
 
 std::string Num(double v) { return absl::StrFormat("%.17g", v); }
 
@@ -265,6 +266,7 @@ struct Study::Impl {
     int64_t pruned_step = 0;
     std::string lost_reason;  // cancelled by the runner itself (stop, wall time)
     bool cancelled = false;
+    double poll_errors_since = 0;  // steady-clock time of the first of failed polls in a row
   };
   std::vector<Active> active;
   std::deque<size_t> requeue;  // lost trials whose parameters run again
@@ -565,7 +567,10 @@ struct Study::Impl {
           if (pruner->ShouldPrune(t.trial, step, all, config.direction)) {
             a.pruning = true;
             a.pruned_step = step;
-            if (absl::Status s = executor->Cancel(t.handle, options.cancel_grace_s); !s.ok()) return s;
+            if (absl::Status s = executor->Cancel(t.handle, options.cancel_grace_s); !s.ok()) {
+              Log(absl::StrCat("trial ", t.trial.number, ": cancel failed (tried again at the next step): ", s.message()));
+              a.pruning = false;
+            }
             break;
           }
         }
@@ -578,7 +583,22 @@ struct Study::Impl {
     *done = false;
     TrialRecord& t = records[a.index];
     auto js = executor->Poll(t.handle);
-    if (!js.ok()) return js.status();
+    if (!js.ok()) {
+      // A batch system's query can fail for a while (a busy scheduler): try
+      // again at the next poll, and give the trial up only when it persists.
+      double now = SteadyS();
+      if (a.poll_errors_since == 0) a.poll_errors_since = now;
+      if (now - a.poll_errors_since < kPollErrorsGiveUpS) return false;
+      *done = true;
+      JobStatus gone;
+      gone.reason = absl::StrCat("polls failed for ", kPollErrorsGiveUpS, " s; the last: ", js.status().message());
+      if (absl::Status s = executor->Cancel(t.handle, options.cancel_grace_s); !s.ok()) {
+        Log(absl::StrCat("trial ", t.trial.number, ": cancel failed: ", s.message()));
+      }
+      if (absl::Status s = MarkLost(a.index, gone.reason, gone); !s.ok()) return s;
+      return true;
+    }
+    a.poll_errors_since = 0;
     bool finished = js->state != JobState::kRunning && js->state != JobState::kQueued;
     auto got = Follow(a, finished);
     if (!got.ok()) return got.status();
@@ -722,7 +742,9 @@ struct Study::Impl {
           a.cancelled = true;
           a.lost_reason = absl::StrCat("runner stopped: ", stopped);
           a.pruning = false;
-          if (absl::Status s = executor->Cancel(records[a.index].handle, options.cancel_grace_s); !s.ok()) return s;
+          if (absl::Status s = executor->Cancel(records[a.index].handle, options.cancel_grace_s); !s.ok()) {
+            Log(absl::StrCat("trial ", records[a.index].trial.number, ": cancel failed: ", s.message()));
+          }
         }
       }
       if (config.budget.max_failures >= 0 && failures > config.budget.max_failures && !stop_launching) {

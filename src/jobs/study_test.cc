@@ -226,6 +226,25 @@ class PruneNinetyNine : public Pruner {
   }
 };
 
+// A local executor whose first polls of each job fail, as a busy batch
+// system's queries do.
+class FlakyExecutor : public Executor {
+ public:
+  explicit FlakyExecutor(std::unique_ptr<Executor> inner) : inner_(std::move(inner)) {}
+  std::string kind() const override { return "flaky"; }
+  int64_t capacity() const override { return inner_->capacity(); }
+  absl::StatusOr<std::string> Submit(const JobSpec& job) override { return inner_->Submit(job); }
+  absl::StatusOr<JobStatus> Poll(const std::string& handle) override {
+    if (++polls_[handle] <= 3) return absl::UnavailableError("the scheduler is busy");
+    return inner_->Poll(handle);
+  }
+  absl::Status Cancel(const std::string& handle, double grace_s) override { return inner_->Cancel(handle, grace_s); }
+  std::map<std::string, int> polls_;
+
+ private:
+  std::unique_ptr<Executor> inner_;
+};
+
 bool Alive(pid_t pid) {
   if (kill(pid, 0) != 0) return false;
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
@@ -307,6 +326,17 @@ TEST_F(StudyRunnerTest, FailedTrialsCarryTheirReasonAndTheStudyGoesOn) {
   EXPECT_EQ(run->tags.at("hepml.hpo.trial"), "1");
   // A second study of the same name is refused.
   EXPECT_EQ(Study::Create(c, reg_.get(), Options({1})).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(StudyRunnerTest, FailedPollsAreRetried) {
+  StudyConfig c = Config("echo hepml-metric loss={x}", 2, 1);
+  StudyOptions o = Options({1, 2});
+  o.executor = std::make_unique<FlakyExecutor>(std::move(o.executor));
+  auto study = Study::Create(c, reg_.get(), std::move(o));
+  ASSERT_TRUE(study.ok());
+  auto summary = (*study)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->complete, 2);
 }
 
 TEST_F(StudyRunnerTest, AStudyThatCannotRunIsNotRecorded) {
