@@ -241,9 +241,12 @@ int CmdBest(const std::string& name, const Flags& f) {
 void AddHpoCommand(CLI::App& app, int* exit_code) {
   CLI::App* hpo = app.add_subcommand("hpo", "Hyperparameter studies (local, Slurm, HTCondor), recorded in the registry");
   hpo->require_subcommand(1);
+  hpo->footer(
+      "Registry: --registry DIR; else, for run, the study file's `registry` (default: hepml-registry beside the "
+      "study file); for status, resume and best, $HEPML_REGISTRY, else ./hepml-registry.");
   auto flags = std::make_shared<Flags>();
   auto add_registry = [flags](CLI::App* sub) {
-    sub->add_option("--registry", flags->registry, "Registry folder (default: see `hepml hpo --help`)");
+    sub->add_option("--registry", flags->registry, "Registry folder (default: see hepml hpo --help)");
   };
   auto add_exec = [flags](CLI::App* sub) {
     sub->add_option("--executor", flags->executor, "Override the study's executor")
