@@ -290,9 +290,19 @@ struct Study::Impl {
     for (const RunInfo& r : *runs) {
       const std::string* role = Tag(r, kRole);
       const std::string* num = Tag(r, kTrialTag);
-      if (role == nullptr || *role != "trial" || num == nullptr) continue;
       TrialRecord t;
-      if (!absl::SimpleAtoi(*num, &t.trial.number)) continue;
+      if (role != nullptr && *role == "trial" && num != nullptr) {
+        if (!absl::SimpleAtoi(*num, &t.trial.number)) continue;
+      } else {
+        // A runner that died between starting a trial's run and tagging it:
+        // the run's name still says which trial it is (it is then queued,
+        // without a handle, so it is marked lost and run again).
+        absl::string_view name = r.name;
+        if (role != nullptr || !absl::ConsumePrefix(&name, absl::StrCat(config.name, "-trial-")) ||
+            !absl::SimpleAtoi(name, &t.trial.number)) {
+          continue;
+        }
+      }
       t.run_id = r.id;
       const std::string* state = Tag(r, kState);
       t.trial.state = state ? StateFromName(*state) : TrialState::kQueued;
@@ -399,7 +409,9 @@ struct Study::Impl {
     if (!js.gpus.empty()) t.gpus = js.gpus;
     Sync(i);
     RunBatch b;
-    b.tags = {{kState, TrialStateName(t.trial.state)},
+    b.tags = {{kRole, "trial"},
+              {kTrialTag, absl::StrCat(t.trial.number)},
+              {kState, TrialStateName(t.trial.state)},
               {kExitCode, absl::StrCat(js.exit_code)},
               {kWall, Num(js.wall_s)},
               {kCpu, Num(js.cpu_s)},

@@ -524,6 +524,30 @@ TEST_F(StudyRunnerTest, StopMarksRunningTrialsLostAndResumeRunsThemAgain) {
   EXPECT_EQ(Study::Open("nope", reg_.get()).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(StudyRunnerTest, ARunnerKilledBeforeTaggingItsTrialLosesNothing) {
+  StudyConfig c = Config("echo hepml-metric loss={x}", 2, 1);
+  auto study = Study::Create(c, reg_.get(), Options({7, 8}));
+  ASSERT_TRUE(study.ok());
+  // What a runner killed right after starting trial 0's run leaves behind.
+  auto exp = reg_->GetExperimentByName("t");
+  ASSERT_TRUE(exp.ok());
+  registry::RunStart start;
+  start.name = "t-trial-0";
+  start.experiment_id = exp->id;
+  start.params = {{"x", "5"}};
+  ASSERT_TRUE(reg_->StartRun(start).ok());
+  auto summary = (*study)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->complete, 2);
+  EXPECT_EQ(summary->lost, 1);
+  auto trials = (*study)->Trials();
+  ASSERT_EQ(trials->size(), 3u);
+  EXPECT_TRUE((*trials)[0].lost);
+  EXPECT_EQ((*trials)[1].retry_of, 0);
+  EXPECT_EQ((*trials)[1].trial.value, 5);  // its parameters, run again
+  EXPECT_EQ((*trials)[2].trial.value, 7);  // the sampler's proposal for trial 2 (7, 8, 7, ...)
+}
+
 TEST_F(StudyRunnerTest, OneRunnerPerStudy) {
   StudyConfig c = Config("while [ ! -e ../go ]; do sleep 0.01; done; echo hepml-metric loss={x}", 1, 1);
   auto study = Study::Create(c, reg_.get(), Options({1}));
