@@ -21,7 +21,7 @@ STUDY = """name: {name}
 command: |
   echo $$ > pid
   for s in 0 1 2 3 4; do
-    echo "hepml-metric loss=$(echo "{{x}} * (5 - $s)" | bc -l) step=$s"
+    echo "hepml-metric loss=$(awk "BEGIN {{{{ print {{x}} * (5 - $s) }}}}") step=$s"
     sleep 0.15
   done
 space:
