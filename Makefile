@@ -4,7 +4,7 @@ SAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-asan fuzz bench clean
+.PHONY: all deps configure build run hpo-example test test-asan fuzz bench clean
 
 all: build
 
@@ -22,6 +22,17 @@ build: configure
 # printing curl commands to try against it.
 run: build
 	@bash scripts/run-example.sh $(BUILD_DIR)
+
+# The hyperparameter-optimisation example (examples/hpo): a synthetic
+# jet-tagging dataset, then `hepml hpo run` of a 20-trial study (random search
+# with ASHA pruning, 2 trials at a time; a few minutes on 2 cores), then the
+# best trial. Starts from scratch each time (the example's registry and trial
+# folders are removed first).
+hpo-example: build
+	@cd examples/hpo && rm -rf hepml-registry hepml-hpo && /usr/bin/python3 make_dataset.py --out data && \
+	  $(abspath $(BUILD_DIR))/src/cli/hepml hpo run study.yaml && \
+	  $(abspath $(BUILD_DIR))/src/cli/hepml hpo status jet-mlp && \
+	  $(abspath $(BUILD_DIR))/src/cli/hepml hpo best jet-mlp
 
 # Every test, then the sanitizer run below (SANITIZE=0 skips it locally), then
 # a short fuzzing run (FUZZ=0 skips it; FUZZ_SECONDS per target).

@@ -19,6 +19,7 @@ void AddServeCommand(CLI::App& app, int* exit_code);
 void AddPerfCommand(CLI::App& app, int* exit_code);
 void AddRegistryCommand(CLI::App& app, int* exit_code);
 void AddJobsCommand(CLI::App& app, int* exit_code);
+void AddHpoCommand(CLI::App& app, int* exit_code);
 
 // Exit codes shared by all subcommands.
 inline constexpr int kExitOk = 0;

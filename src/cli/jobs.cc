@@ -44,16 +44,6 @@ struct Context {
   int* exit_code = nullptr;
 };
 
-// The executor a job file asks for. `local` belongs to the study runner's
-// executors (jobs::MakeExecutor dispatches on the kind, local included); this
-// build has the batch systems only.
-absl::StatusOr<std::unique_ptr<jobs::Executor>> MakeJobExecutor(const jobs::ExecutorOptions& options) {
-  if (options.kind == "slurm") return jobs::MakeSlurmExecutor(options);
-  if (options.kind == "htcondor") return jobs::MakeCondorExecutor(options);
-  return absl::UnimplementedError(
-      absl::StrCat("executor '", options.kind, "' is not available to `hepml jobs` in this build (slurm, htcondor)"));
-}
-
 void Run(Context& ctx, const std::function<absl::Status(Registry&)>& action) {
   std::string problem;
   if (!ctx.dir.empty() && (!ctx.metadata.empty() || !ctx.blobs.empty())) {
@@ -190,7 +180,7 @@ void AddJobsCommand(CLI::App& app, int* exit_code) {
     watch->callback([ctx, once, interval, poll] {
       Run(*ctx, [&](Registry& r) -> absl::Status {
         jobs::WatchOptions o;
-        o.make_executor = MakeJobExecutor;
+        o.make_executor = jobs::MakeExecutor;
         o.poll_interval_s = *poll;
         o.on_decision = [&](const jobs::Decision& d) {
           if (ctx->json) {

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   hepml::cli::AddPerfCommand(app, &exit_code);
   hepml::cli::AddRegistryCommand(app, &exit_code);
   hepml::cli::AddJobsCommand(app, &exit_code);
+  hepml::cli::AddHpoCommand(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

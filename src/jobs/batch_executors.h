@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "hepml/jobs.h"
+#include "jobs/executors.h"  // MakeSlurmExecutor, MakeCondorExecutor
 
 namespace hepml::jobs {
 
@@ -84,7 +85,6 @@ class SlurmExecutor : public Executor {
 // D-HH:MM:SS (Slurm rounds seconds up to whole minutes).
 std::string SlurmTimeLimit(int64_t seconds);
 
-absl::StatusOr<std::unique_ptr<Executor>> MakeSlurmExecutor(const ExecutorOptions& options);
 
 // ---------------------------------------------------------------- HTCondor
 
@@ -134,6 +134,5 @@ std::string CondorArguments(const std::vector<std::string>& args);
 // The new environment syntax: "NAME='value' ..." with the same escapes.
 std::string CondorEnvironment(const std::map<std::string, std::string>& env);
 
-absl::StatusOr<std::unique_ptr<Executor>> MakeCondorExecutor(const ExecutorOptions& options);
 
 }  // namespace hepml::jobs

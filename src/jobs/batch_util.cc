@@ -236,18 +236,6 @@ std::string Absolute(const std::string& path) {
   return ec ? path : p.lexically_normal().string();
 }
 
-const char* StateWord(JobState state) {
-  switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
-    case JobState::kCancelled: return "cancelled";
-    case JobState::kLost: return "lost";
-  }
-  return "unknown";
-}
-
 std::optional<double> ParseSlurmDuration(const std::string& text) {
   absl::string_view t = absl::StripAsciiWhitespace(text);
   if (t.empty()) return std::nullopt;

@@ -69,9 +69,6 @@ std::optional<std::string> ReadFile(const std::string& path);
 // Absolute form of `path` (relative to the current directory).
 std::string Absolute(const std::string& path);
 
-// "queued", "running", "succeeded", "failed", "cancelled", "lost".
-const char* StateWord(JobState state);
-
 // "H:MM:SS", "MM:SS", "D-HH:MM:SS" and fractional seconds ("00:01.234")
 // as sacct prints Elapsed and TotalCPU.
 std::optional<double> ParseSlurmDuration(const std::string& text);

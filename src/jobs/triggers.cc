@@ -491,7 +491,7 @@ Decision Fire(Registry& reg, const Trigger& trigger, const RetrainJob& job, cons
       std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.1, options.poll_interval_s)));
     }
   }
-  d.job_state = batch::StateWord(st.state);
+  d.job_state = JobStateName(st.state);
   d.exit_code = st.exit_code;
   if (st.cpu_s > 0) end.cpu_seconds = st.cpu_s;
   if (st.peak_rss_kb > 0) end.peak_memory_bytes = st.peak_rss_kb * 1024;
