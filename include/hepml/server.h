@@ -14,6 +14,7 @@
 // Thread safety: all methods may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,6 +44,12 @@ struct ServerOptions {
   // Open HTTP connections served at once (one thread each); a connection
   // beyond them is answered 503 and closed.
   int http_max_connections = 1024;
+  // Slow clients: an HTTP request not received whole this long after its
+  // first byte is answered 408 and its connection closed, and a response the
+  // client does not read within it is dropped; a keep-alive connection idle
+  // for `http_idle_timeout_ms` is closed. 0: no limit.
+  int64_t http_request_timeout_ms = 60000;
+  int64_t http_idle_timeout_ms = 300000;
   // Log lines ("model 'x' version 1 loaded", load errors); default stderr.
   std::function<void(const std::string&)> log;
 
