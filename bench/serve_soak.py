@@ -12,8 +12,10 @@ window per run, alternating the protocols (each run opens its clients'
 connections afresh, so connection setup and teardown are soaked too). A
 sampler reads the server's VmRSS from /proc every 10 s. After a warm-up
 (--warmup-s, default 60) the RSS is taken as the start value; the report
-gives failed requests (must be 0), RSS at start and end, growth in percent,
-and the throughput of every window.
+gives failed requests (must be 0), RSS at start and end, growth in percent
+(target: under 5), the growth and the fitted slope over the second half of
+the run (a leak keeps climbing there; warm-up growth does not), and the
+throughput of every window.
 """
 import argparse
 import json
@@ -127,6 +129,18 @@ def main():
     start_kib = after[0] if after else None
     end_kib = after[-1] if after else None
     growth = 100.0 * (end_kib - start_kib) / start_kib if start_kib else None
+    # Warm-up growth (allocator arenas, connection buffers) and a leak look
+    # alike in two numbers; the second half's own growth and slope tell them
+    # apart (a leak keeps climbing).
+    half = [(t, kib) for t, kib in samples if t >= args.warmup_s + args.minutes * 30]
+    half_growth = slope = None
+    if len(half) >= 2:
+        half_growth = 100.0 * (half[-1][1] - half[0][1]) / half[0][1]
+        n = len(half)
+        mt = sum(t for t, _ in half) / n
+        mk = sum(k for _, k in half) / n
+        var = sum((t - mt) ** 2 for t, _ in half)
+        slope = sum((t - mt) * (k - mk) for t, k in half) / var * 3600 / 1024 if var else 0.0
     report = {
         "model": args.model, "concurrency": args.concurrency, "protocols": protocols,
         "minutes": args.minutes, "warmup_s": args.warmup_s,
@@ -135,6 +149,8 @@ def main():
         "rss_end_mib": round(end_kib / 1024, 1) if end_kib else None,
         "rss_max_mib": round(max(after) / 1024, 1) if after else None,
         "rss_growth_pct": round(growth, 2) if growth is not None else None,
+        "rss_second_half_growth_pct": round(half_growth, 2) if half_growth is not None else None,
+        "rss_second_half_slope_mib_per_h": round(slope, 2) if slope is not None else None,
         "loadavg": os.getloadavg(), "cpus": os.cpu_count(),
         "windows": windows, "rss_samples_kib": samples,
     }

@@ -152,8 +152,9 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
                   "Seconds between resolving the registry references again (0: never)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--http-request-timeout-ms", args->http_request_timeout_ms,
-                  "An HTTP request not received whole this long after its first byte is answered 408 and its "
-                  "connection closed; a response not read within it is dropped (0: no limit)")
+                  "An HTTP request whose header takes this long from its first byte, or whose body pauses "
+                  "this long, is answered 408 and its connection closed; a response the client stops "
+                  "reading for this long is dropped (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--http-idle-timeout-ms", args->http_idle_timeout_ms,
                   "An HTTP keep-alive connection idle this long is closed (0: never)")

@@ -45,6 +45,18 @@ namespace {
 // Closing a socket with unread bytes sends a reset, which can destroy the
 // answer before the client reads it: stop sending, then read and drop what
 // the client still sends, for at most 2 s and 64 MiB.
+// Writes `res` piece by piece, calling `arm` before each piece (the
+// watchdog's deadline is for progress, so a large file may take long).
+template <class Body>
+void WriteAll(tcp::socket& socket, http::response<Body>& res, boost::system::error_code& ec,
+              const std::function<void()>& arm) {
+  http::serializer<false, Body> sr{res};
+  do {
+    arm();
+    http::write_some(socket, sr, ec);
+  } while (!ec && !sr.is_done());
+}
+
 void DrainBeforeClose(tcp::socket& socket) {
   boost::system::error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -165,6 +177,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
   boost::system::error_code ec;
   conn->socket.set_option(tcp::no_delay(true), ec);
   const int fd = conn->socket.native_handle();
+  const std::function<void()> arm_write = [this, &conn] { SetPhase(*conn, kWriting, request_timeout_ms_); };
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -179,10 +192,17 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
       }
     }
+    // The header must arrive within the request timeout of its first byte;
+    // then each read of the body re-arms it (a large upload may take long,
+    // but not pause that long).
     SetPhase(*conn, kReading, request_timeout_ms_);
     http::request_parser<http::string_body> parser;
     parser.body_limit(max_body_bytes_);
-    http::read(conn->socket, buffer, parser, ec);
+    http::read_header(conn->socket, buffer, parser, ec);
+    while (!ec && !parser.is_done()) {
+      SetPhase(*conn, kReading, request_timeout_ms_);
+      http::read_some(conn->socket, buffer, parser, ec);
+    }
     bool timed_out = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -198,8 +218,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       res.body() = absl::StrCat("{\"error\":\"the request was not received within ", request_timeout_ms_, " ms\"}");
       res.keep_alive(false);
       res.prepare_payload();
-      SetPhase(*conn, kWriting, request_timeout_ms_);
-      http::write(conn->socket, res, ec);
+      WriteAll(conn->socket, res, ec, arm_write);
       break;
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -214,8 +233,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
                                 max_body_bytes_, " bytes\"}");
       res.keep_alive(false);
       res.prepare_payload();
-      SetPhase(*conn, kWriting, request_timeout_ms_);
-      http::write(conn->socket, res, ec);
+      WriteAll(conn->socket, res, ec, arm_write);
       DrainBeforeClose(conn->socket);
       break;
     }
@@ -226,8 +244,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       res.body() = absl::StrCat("{\"error\":\"malformed HTTP request: ", ec.message(), "\"}");
       res.keep_alive(false);
       res.prepare_payload();
-      SetPhase(*conn, kWriting, request_timeout_ms_);
-      http::write(conn->socket, res, ec);
+      WriteAll(conn->socket, res, ec, arm_write);
       break;
     }
     HttpRequest req = parser.release();
@@ -262,8 +279,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       } else {
         fres.keep_alive(keep_alive);
         fres.prepare_payload();
-        SetPhase(*conn, kWriting, request_timeout_ms_);
-        http::write(conn->socket, fres, ec);
+        WriteAll(conn->socket, fres, ec, arm_write);
         fres.body().close();
         if (file.done) file.done();
         if (ec || !keep_alive) break;
@@ -273,8 +289,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
     }
     res.keep_alive(keep_alive);
     res.prepare_payload();
-    SetPhase(*conn, kWriting, request_timeout_ms_);
-    http::write(conn->socket, res, ec);
+    WriteAll(conn->socket, res, ec, arm_write);
     if (ec || !keep_alive) break;
   }
   conn->socket.shutdown(tcp::socket::shutdown_both, ec);

@@ -1,9 +1,10 @@
 // A small HTTP/1.1 server on Boost.Beast: one thread accepts, one thread per
 // open connection reads requests (keep-alive) and calls the handler. A
-// watchdog thread closes connections whose client is too slow: a request not
-// received whole within `request_timeout_ms` of its first byte (answered 408),
-// a response not taken within `request_timeout_ms`, a keep-alive connection
-// idle for `idle_timeout_ms`.
+// watchdog thread closes connections whose client is too slow: a request
+// whose header is not received within `request_timeout_ms` of its first
+// byte, or whose body pauses that long (answered 408), a response the client
+// stops taking for that long, a keep-alive connection idle for
+// `idle_timeout_ms`.
 //
 // Thread safety: the handler runs on many connection threads at once.
 #pragma once
@@ -44,9 +45,10 @@ struct HttpServerOptions {
   size_t max_connections = 1024;
   // A request whose body is larger is answered 413 and its connection closed.
   uint64_t max_body_bytes = uint64_t{1} << 30;
-  // From a request's first byte to its last (a client stalled mid-request
-  // is answered 408 and closed), and the most a response may take to be
-  // written (a client that does not read it is dropped). 0: no limit.
+  // From a request's first byte to the end of its header, and the longest
+  // pause within its body (a client stalled mid-request is answered 408 and
+  // closed) or within the writing of the response (a client that stops
+  // reading it is dropped). 0: no limit.
   int64_t request_timeout_ms = 60000;
   // A keep-alive connection waiting this long for its next request is
   // closed. 0: no limit.
