@@ -207,6 +207,8 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       conn->busy = true;
+      // A request read whole as its deadline passed is still answered (its
+      // socket no longer reads, so the connection ends after the answer).
       timed_out = conn->timed_out && conn->phase == kReading;
       conn->phase = kHandling;
       conn->deadline = Clock::time_point::max();
@@ -222,7 +224,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       break;
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == http::error::partial_message || timed_out)
+        ec == http::error::partial_message || (timed_out && ec))
       break;
     if (ec == http::error::body_limit) {
       // The rest of the body is unread: answer 413 and close.
