@@ -195,6 +195,15 @@ def main():
         got = other.read(16, "<f4", (4, 5))
         f.check(np.allclose(got, expected, rtol=1e-6, atol=1e-7), f"gRPC output in shared memory: {got}")
 
+        # raw_input_contents with an (empty) entry for the input in shared
+        # memory, keeping one entry per input: the entry is skipped.
+        other.write(16, np.zeros((4, 5), np.float32))
+        req = grpc_request()
+        req.raw_input_contents.append(b"")
+        stub.ModelInfer(req)
+        f.check(np.allclose(other.read(16, "<f4", (4, 5)), expected, rtol=1e-6, atol=1e-7),
+                "gRPC shared-memory input beside an empty raw_input_contents entry")
+
         # Streaming uses the same path.
         other.write(16, np.zeros((4, 5), np.float32))
         answers = list(stub.ModelStreamInfer(iter([grpc_request()])))

@@ -104,9 +104,16 @@ absl::StatusOr<ParsedRequest> FromProto(const inference::ModelInferRequest& req,
   out.model_version = req.model_version();
   out.id = req.id();
   bool raw = req.raw_input_contents_size() > 0;
-  if (raw && req.raw_input_contents_size() != req.inputs_size())
+  // raw_input_contents holds one entry per input, or (as tritonclient sends
+  // it when some inputs are in shared memory) one per input not in shared
+  // memory, in order.
+  int in_shm = 0;
+  for (const auto& in : req.inputs()) in_shm += in.parameters().count("shared_memory_region") > 0;
+  bool raw_skips_shm = in_shm > 0 && req.raw_input_contents_size() == req.inputs_size() - in_shm;
+  if (raw && req.raw_input_contents_size() != req.inputs_size() && !raw_skips_shm)
     return absl::InvalidArgumentError(absl::StrCat("raw_input_contents holds ", req.raw_input_contents_size(),
                                                    " tensors for ", req.inputs_size(), " inputs"));
+  int next_raw = 0;
   for (int i = 0; i < req.inputs_size(); ++i) {
     const auto& in = req.inputs(i);
     std::string what = absl::StrCat("input '", in.name(), "'");
@@ -114,16 +121,17 @@ absl::StatusOr<ParsedRequest> FromProto(const inference::ModelInferRequest& req,
     HEPML_ASSIGN_OR_RETURN(Shape shape, CheckedShape(what, {in.shape().begin(), in.shape().end()}));
     HEPML_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> shm_ref, SharedMemoryParams(what, in.parameters()));
     if (shm_ref) {
-      // Its raw_input_contents entry, if raw inputs are used, is ignored (as
-      // Triton: clients send an empty one to keep the indices aligned).
+      // With one raw_input_contents entry per input, its entry (empty, as a
+      // rule) is skipped.
       if (in.has_contents())
         return absl::InvalidArgumentError(absl::StrCat(what, " has both shared memory parameters and contents"));
       HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromSharedMemory(what, dtype, shape, shm, *shm_ref));
       out.inputs.emplace_back(in.name(), std::move(t));
+      if (!raw_skips_shm) ++next_raw;
     } else if (raw) {
       if (in.has_contents())
         return absl::InvalidArgumentError(absl::StrCat(what, " has contents while raw_input_contents is used"));
-      HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromRaw(what, dtype, shape, req.raw_input_contents(i)));
+      HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromRaw(what, dtype, shape, req.raw_input_contents(next_raw++)));
       out.inputs.emplace_back(in.name(), std::move(t));
     } else {
       HEPML_ASSIGN_OR_RETURN(Tensor t, FromContents(what, dtype, shape, in.contents()));
