@@ -14,6 +14,7 @@
 // Thread safety: all methods may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,6 +44,13 @@ struct ServerOptions {
   // Open HTTP connections served at once (one thread each); a connection
   // beyond them is answered 503 and closed.
   int http_max_connections = 1024;
+  // Slow clients: an HTTP request whose header is not received within
+  // `http_request_timeout_ms` of its first byte, or whose body pauses that
+  // long, is answered 408 and its connection closed; a response the client
+  // stops reading for that long is dropped; a keep-alive connection idle for
+  // `http_idle_timeout_ms` is closed. 0: no limit.
+  int64_t http_request_timeout_ms = 60000;
+  int64_t http_idle_timeout_ms = 300000;
   // Log lines ("model 'x' version 1 loaded", load errors); default stderr.
   std::function<void(const std::string&)> log;
 

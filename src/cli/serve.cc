@@ -44,6 +44,8 @@ struct ServeArgs {
   std::vector<std::string> registry_models;
   std::string registry_cache;
   int registry_poll_secs = 5;
+  int64_t http_request_timeout_ms = 60000;
+  int64_t http_idle_timeout_ms = 300000;
 };
 
 int Serve(const ServeArgs& args) {
@@ -60,6 +62,8 @@ int Serve(const ServeArgs& args) {
   options.registry_models = args.registry_models;
   options.registry_cache_dir = args.registry_cache;
   options.registry_poll_secs = args.registry_poll_secs;
+  options.http_request_timeout_ms = args.http_request_timeout_ms;
+  options.http_idle_timeout_ms = args.http_idle_timeout_ms;
   if (args.repositories.empty() && args.registry_models.empty()) {
     PrintError("serve", "nothing to serve: give --model-repository DIR or --registry-model REF");
     return kExitUsage;
@@ -146,6 +150,14 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
                   "Folder the registry versions are pulled into (default: a temporary one)");
   cmd->add_option("--registry-poll-secs", args->registry_poll_secs,
                   "Seconds between resolving the registry references again (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--http-request-timeout-ms", args->http_request_timeout_ms,
+                  "An HTTP request whose header takes this long from its first byte, or whose body pauses "
+                  "this long, is answered 408 and its connection closed; a response the client stops "
+                  "reading for this long is dropped (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--http-idle-timeout-ms", args->http_idle_timeout_ms,
+                  "An HTTP keep-alive connection idle this long is closed (0: never)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([=] { *exit_code = Serve(*args); });
 }

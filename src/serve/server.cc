@@ -14,6 +14,7 @@
 #include "serve/http/kserve_http.h"
 #include "serve/registry_models.h"
 #include "serve/repository.h"
+#include "serve/shared_memory.h"
 #include "registry/rest_api.h"
 
 namespace hepml {
@@ -50,6 +51,7 @@ class Server::Impl {
   std::unique_ptr<serve::RegistryModels> registry_models;
   std::unique_ptr<registry::RestApi> registry_api;
   std::unique_ptr<serve::ModelRepository> repository;
+  serve::SharedMemoryManager shared_memory;  // before the front ends that use it
   std::unique_ptr<serve::HttpServer> http;
   std::unique_ptr<serve::HttpServer> metrics;
   std::unique_ptr<serve::GrpcServer> grpc;
@@ -85,7 +87,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   auto ready = [raw, repo] { return !raw->stopping && repo->Ready(); };
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   if (options.http_port >= 0) {
-    serve::HttpHandler kserve = serve::MakeKServeHttpHandler(repo, ready);
+    serve::HttpHandler kserve = serve::MakeKServeHttpHandler(repo, ready, &raw->shared_memory);
     registry::RestApi* api = raw->registry_api.get();
     // With a registry, its REST API shares the HTTP port under /api/.
     serve::HttpFileHandler handler = [kserve, api](const serve::HttpRequest& req, serve::HttpResponse& res,
@@ -97,12 +99,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     };
     serve::HttpServerOptions http_options;
     http_options.max_connections = static_cast<size_t>(std::max(1, options.http_max_connections));
+    http_options.request_timeout_ms = options.http_request_timeout_ms;
+    http_options.idle_timeout_ms = options.http_idle_timeout_ms;
     auto http = serve::HttpServer::Start(options.host, options.http_port, handler, http_options);
     if (!http.ok()) return absl::Status(http.status().code(), absl::StrCat("HTTP: ", http.status().message()));
     raw->http = std::move(*http);
   }
   if (options.grpc_port >= 0) {
-    auto grpc = serve::GrpcServer::Start(options.host, options.grpc_port, repo, ready);
+    auto grpc = serve::GrpcServer::Start(options.host, options.grpc_port, repo, ready, &raw->shared_memory);
     if (!grpc.ok()) return absl::Status(grpc.status().code(), absl::StrCat("gRPC: ", grpc.status().message()));
     raw->grpc = std::move(*grpc);
   }

@@ -6,12 +6,14 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpc_service.grpc.pb.h"
 #include "serve/http/kserve_http.h"
 #include "serve/model_config.h"
+#include "serve/shared_memory.h"
 #include "serve/tensor_codec.h"
 
 namespace hepml::serve {
@@ -64,26 +66,72 @@ absl::StatusOr<Tensor> FromContents(const std::string& what, DType dtype, const 
   }
 }
 
-absl::StatusOr<InferRequest> FromProto(const inference::ModelInferRequest& req) {
-  InferRequest out;
+// The shared_memory_* parameters of a tensor, if it has any (as the HTTP
+// front end reads them).
+absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryParams(
+    const std::string& what, const google::protobuf::Map<std::string, inference::InferParameter>& params) {
+  auto region = params.find("shared_memory_region");
+  auto size = params.find("shared_memory_byte_size");
+  auto offset = params.find("shared_memory_offset");
+  if (region == params.end() && size == params.end() && offset == params.end()) return std::nullopt;
+  if (region == params.end() || size == params.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": shared_memory_region and shared_memory_byte_size must be given together"));
+  if (region->second.parameter_choice_case() != inference::InferParameter::kStringParam)
+    return absl::InvalidArgumentError(absl::StrCat(what, ": shared_memory_region must be a string_param"));
+  SharedMemoryRef ref;
+  ref.region = region->second.string_param();
+  auto integer = [&](const inference::InferParameter& p, const char* field, uint64_t* value) -> absl::Status {
+    if (p.parameter_choice_case() != inference::InferParameter::kInt64Param || p.int64_param() < 0)
+      return absl::InvalidArgumentError(absl::StrCat(what, ": ", field, " must be a non-negative int64_param"));
+    *value = static_cast<uint64_t>(p.int64_param());
+    return absl::OkStatus();
+  };
+  HEPML_RETURN_IF_ERROR(integer(size->second, "shared_memory_byte_size", &ref.byte_size));
+  if (offset != params.end()) HEPML_RETURN_IF_ERROR(integer(offset->second, "shared_memory_offset", &ref.offset));
+  return ref;
+}
+
+struct ParsedRequest {
+  InferRequest request;
+  std::vector<SharedMemoryOutput> shm_outputs;
+};
+
+absl::StatusOr<ParsedRequest> FromProto(const inference::ModelInferRequest& req, const SharedMemoryManager& shm) {
+  ParsedRequest parsed;
+  InferRequest& out = parsed.request;
   out.model_name = req.model_name();
   out.model_version = req.model_version();
   out.id = req.id();
   bool raw = req.raw_input_contents_size() > 0;
-  if (raw && req.raw_input_contents_size() != req.inputs_size())
+  // raw_input_contents holds one entry per input, or (as tritonclient sends
+  // it when some inputs are in shared memory) one per input not in shared
+  // memory, in order.
+  int in_shm = 0;
+  for (const auto& in : req.inputs()) in_shm += in.parameters().count("shared_memory_region") > 0;
+  bool raw_skips_shm = in_shm > 0 && req.raw_input_contents_size() == req.inputs_size() - in_shm;
+  if (raw && req.raw_input_contents_size() != req.inputs_size() && !raw_skips_shm)
     return absl::InvalidArgumentError(absl::StrCat("raw_input_contents holds ", req.raw_input_contents_size(),
                                                    " tensors for ", req.inputs_size(), " inputs"));
+  int next_raw = 0;
   for (int i = 0; i < req.inputs_size(); ++i) {
     const auto& in = req.inputs(i);
     std::string what = absl::StrCat("input '", in.name(), "'");
-    if (in.parameters().count("shared_memory_region"))
-      return absl::InvalidArgumentError(absl::StrCat(what, ": shared memory is not supported"));
     HEPML_ASSIGN_OR_RETURN(DType dtype, DTypeFromProtocolName(in.datatype()));
     HEPML_ASSIGN_OR_RETURN(Shape shape, CheckedShape(what, {in.shape().begin(), in.shape().end()}));
-    if (raw) {
+    HEPML_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> shm_ref, SharedMemoryParams(what, in.parameters()));
+    if (shm_ref) {
+      // With one raw_input_contents entry per input, its entry (empty, as a
+      // rule) is skipped.
+      if (in.has_contents())
+        return absl::InvalidArgumentError(absl::StrCat(what, " has both shared memory parameters and contents"));
+      HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromSharedMemory(what, dtype, shape, shm, *shm_ref));
+      out.inputs.emplace_back(in.name(), std::move(t));
+      if (!raw_skips_shm) ++next_raw;
+    } else if (raw) {
       if (in.has_contents())
         return absl::InvalidArgumentError(absl::StrCat(what, " has contents while raw_input_contents is used"));
-      HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromRaw(what, dtype, shape, req.raw_input_contents(i)));
+      HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromRaw(what, dtype, shape, req.raw_input_contents(next_raw++)));
       out.inputs.emplace_back(in.name(), std::move(t));
     } else {
       HEPML_ASSIGN_OR_RETURN(Tensor t, FromContents(what, dtype, shape, in.contents()));
@@ -91,16 +139,24 @@ absl::StatusOr<InferRequest> FromProto(const inference::ModelInferRequest& req) 
     }
   }
   for (const auto& o : req.outputs()) {
-    if (o.parameters().count("shared_memory_region"))
-      return absl::InvalidArgumentError(absl::StrCat("output '", o.name(), "': shared memory is not supported"));
     if (o.parameters().count("classification"))
       return absl::InvalidArgumentError("the classification extension is not supported");
+    std::string what = absl::StrCat("output '", o.name(), "'");
+    HEPML_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> shm_ref, SharedMemoryParams(what, o.parameters()));
+    if (shm_ref) {
+      HEPML_ASSIGN_OR_RETURN(SharedMemoryView view, shm.Slice(what, shm_ref->region, shm_ref->offset, shm_ref->byte_size));
+      parsed.shm_outputs.push_back({o.name(), *shm_ref, std::move(view)});
+    }
     out.outputs.push_back(o.name());
   }
-  return out;
+  return parsed;
 }
 
-void ToProto(const InferResponse& r, inference::ModelInferResponse* out) {
+// An output bound to shared memory is written there; the response carries
+// its metadata and an empty raw_output_contents entry (the indices of the
+// others stay aligned with `outputs`).
+absl::Status ToProto(const InferResponse& r, const std::vector<SharedMemoryOutput>& shm_outputs,
+                     inference::ModelInferResponse* out) {
   out->set_model_name(r.model_name);
   out->set_model_version(r.model_version);
   out->set_id(r.id);
@@ -109,8 +165,22 @@ void ToProto(const InferResponse& r, inference::ModelInferResponse* out) {
     o->set_name(name);
     o->set_datatype(ProtocolDataTypeName(t.dtype()));
     for (int64_t d : t.shape()) o->add_shape(d);
-    out->add_raw_output_contents(TensorToRaw(t));
+    const SharedMemoryOutput* shm_out = nullptr;
+    for (const SharedMemoryOutput& s : shm_outputs)
+      if (s.name == name) shm_out = &s;
+    if (shm_out) {
+      std::string raw = TensorToRaw(t);
+      HEPML_RETURN_IF_ERROR(WriteSharedMemoryOutput(*shm_out, raw));
+      auto& params = *o->mutable_parameters();
+      params["shared_memory_region"].set_string_param(shm_out->ref.region);
+      params["shared_memory_offset"].set_int64_param(static_cast<int64_t>(shm_out->ref.offset));
+      params["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(raw.size()));
+      out->add_raw_output_contents();
+    } else {
+      out->add_raw_output_contents(TensorToRaw(t));
+    }
   }
+  return absl::OkStatus();
 }
 
 void FillDuration(const Duration& d, inference::StatisticDuration* out) {
@@ -122,7 +192,8 @@ void FillDuration(const Duration& d, inference::StatisticDuration* out) {
 
 class GrpcServer::Service final : public inference::GRPCInferenceService::Service {
  public:
-  Service(ModelRepository* repo, std::function<bool()> ready) : repo_(repo), ready_(std::move(ready)) {}
+  Service(ModelRepository* repo, std::function<bool()> ready, SharedMemoryManager* shm)
+      : repo_(repo), ready_(std::move(ready)), shm_(shm) {}
 
   grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*,
                           inference::ServerLiveResponse* res) override {
@@ -172,12 +243,11 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Servic
                           inference::ModelInferResponse* res) override {
     auto m = repo_->Get(req->model_name(), req->model_version());
     if (!m.ok()) return ToGrpc(m.status());
-    auto request = FromProto(*req);
+    auto request = FromProto(*req, *shm_);
     if (!request.ok()) return ToGrpc(request.status());
-    auto response = (*m)->Infer(std::move(*request));
+    auto response = (*m)->Infer(std::move(request->request));
     if (!response.ok()) return ToGrpc(response.status());
-    ToProto(*response, res);
-    return grpc::Status::OK;
+    return ToGrpc(ToProto(*response, request->shm_outputs, res));
   }
   // Requests of a stream run concurrently (so they can share batches);
   // responses are written in completion order by a writer thread, each with
@@ -228,18 +298,20 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Servic
         error(m.status());
         continue;
       }
-      auto request = FromProto(req);
+      auto request = FromProto(req, *shm_);
       if (!request.ok()) {
         error(request.status());
         continue;
       }
-      (*m)->InferAsync(std::move(*request), [&finish, name = req.model_name(), version = req.model_version(),
-                                              id = req.id()](absl::StatusOr<InferResponse> response) {
+      (*m)->InferAsync(std::move(request->request), [&finish, shm_outputs = std::move(request->shm_outputs),
+                                                     name = req.model_name(), version = req.model_version(),
+                                                     id = req.id()](absl::StatusOr<InferResponse> response) {
         inference::ModelStreamInferResponse out;
-        if (response.ok()) {
-          ToProto(*response, out.mutable_infer_response());
-        } else {
-          out.set_error_message(std::string(response.status().message()));
+        absl::Status st = response.ok() ? ToProto(*response, shm_outputs, out.mutable_infer_response())
+                                        : response.status();
+        if (!st.ok()) {
+          out.Clear();
+          out.set_error_message(std::string(st.message()));
           out.mutable_infer_response()->set_model_name(name);
           out.mutable_infer_response()->set_model_version(version);
           out.mutable_infer_response()->set_id(id);
@@ -314,17 +386,53 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Servic
                                      inference::RepositoryModelUnloadResponse*) override {
     return ToGrpc(repo_->Unload(req->model_name()));
   }
+  grpc::Status SystemSharedMemoryStatus(grpc::ServerContext*, const inference::SystemSharedMemoryStatusRequest* req,
+                                        inference::SystemSharedMemoryStatusResponse* res) override {
+    auto regions = shm_->Status(req->name());
+    if (!regions.ok()) return ToGrpc(regions.status());
+    for (const SharedMemoryRegionStatus& r : *regions) {
+      auto& o = (*res->mutable_regions())[r.name];
+      o.set_name(r.name);
+      o.set_key(r.key);
+      o.set_offset(r.offset);
+      o.set_byte_size(r.byte_size);
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status SystemSharedMemoryRegister(grpc::ServerContext*, const inference::SystemSharedMemoryRegisterRequest* req,
+                                          inference::SystemSharedMemoryRegisterResponse*) override {
+    return ToGrpc(shm_->Register(req->name(), req->key(), req->offset(), req->byte_size()));
+  }
+  grpc::Status SystemSharedMemoryUnregister(grpc::ServerContext*,
+                                            const inference::SystemSharedMemoryUnregisterRequest* req,
+                                            inference::SystemSharedMemoryUnregisterResponse*) override {
+    return ToGrpc(shm_->Unregister(req->name()));
+  }
+  grpc::Status CudaSharedMemoryStatus(grpc::ServerContext*, const inference::CudaSharedMemoryStatusRequest*,
+                                      inference::CudaSharedMemoryStatusResponse*) override {
+    return ToGrpc(CudaSharedMemoryUnsupported());
+  }
+  grpc::Status CudaSharedMemoryRegister(grpc::ServerContext*, const inference::CudaSharedMemoryRegisterRequest*,
+                                        inference::CudaSharedMemoryRegisterResponse*) override {
+    return ToGrpc(CudaSharedMemoryUnsupported());
+  }
+  grpc::Status CudaSharedMemoryUnregister(grpc::ServerContext*, const inference::CudaSharedMemoryUnregisterRequest*,
+                                          inference::CudaSharedMemoryUnregisterResponse*) override {
+    return ToGrpc(CudaSharedMemoryUnsupported());
+  }
 
  private:
   ModelRepository* repo_;
   std::function<bool()> ready_;
+  SharedMemoryManager* shm_;
 };
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& host, int port,
                                                               ModelRepository* repository,
-                                                              std::function<bool()> ready) {
+                                                              std::function<bool()> ready,
+                                                              SharedMemoryManager* shm) {
   std::unique_ptr<GrpcServer> server(new GrpcServer());
-  server->service_ = std::make_unique<Service>(repository, std::move(ready));
+  server->service_ = std::make_unique<Service>(repository, std::move(ready), shm);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   std::string address = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)

@@ -10,6 +10,7 @@
 
 #include "hepml/status.h"
 #include "serve/repository.h"
+#include "serve/shared_memory.h"
 
 namespace grpc {
 class Server;
@@ -19,10 +20,11 @@ namespace hepml::serve {
 
 class GrpcServer {
  public:
-  // Binds host:port (0: any free port). REQUIRES: `repository` outlives the
-  // server.
+  // Binds host:port (0: any free port). REQUIRES: `repository` and `shm`
+  // (the system shared-memory regions) outlive the server.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& host, int port,
-                                                           ModelRepository* repository, std::function<bool()> ready);
+                                                           ModelRepository* repository, std::function<bool()> ready,
+                                                           SharedMemoryManager* shm);
   ~GrpcServer();  // Shutdown()
 
   int port() const { return port_; }

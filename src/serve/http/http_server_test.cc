@@ -5,6 +5,9 @@
 #include <atomic>
 #include <cstdio>
 #include <future>
+#include <thread>
+#include <chrono>
+#include <boost/asio/write.hpp>
 
 #include "gtest/gtest.h"
 
@@ -172,6 +175,60 @@ TEST(HttpServerTest, PortInUseIsAnError) {
   EXPECT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find(std::to_string((*first)->port())), std::string::npos);
   EXPECT_FALSE(HttpServer::Start("not-an-ip", 0, Echo()).ok());
+}
+
+HttpFileHandler EchoBodySize() {
+  return [](const HttpRequest& req, HttpResponse& res, HttpFileReply*) { res.body() = std::to_string(req.body().size()); };
+}
+
+TEST(HttpServerTest, RequestStalledMidBodyGets408AndIsClosed) {
+  HttpServerOptions options;
+  options.request_timeout_ms = 300;
+  auto server = HttpServer::Start("127.0.0.1", 0, EchoBodySize(), options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  asio::write(c.socket, asio::buffer(std::string("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")));
+  HttpResponse res = c.Read();  // the watchdog ends the wait
+  EXPECT_EQ(res.result(), http::status::request_timeout);
+  EXPECT_NE(res.body().find("not received within 300 ms"), std::string::npos) << res.body();
+  boost::system::error_code ec;
+  char byte;
+  c.socket.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof);  // and closed
+  // Others are served.
+  Client d((*server)->port());
+  EXPECT_EQ(d.Get("/y").result(), http::status::ok);
+}
+
+TEST(HttpServerTest, BodyThatKeepsComingIsNotCutByTheRequestTimeout) {
+  HttpServerOptions options;
+  options.request_timeout_ms = 400;
+  auto server = HttpServer::Start("127.0.0.1", 0, EchoBodySize(), options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  asio::write(c.socket, asio::buffer(std::string("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n")));
+  // Eight pieces, 100 ms apart: 800 ms in all, twice the timeout, but it
+  // never pauses for the timeout.
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    asio::write(c.socket, asio::buffer(std::string("x")));
+  }
+  HttpResponse res = c.Read();
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res.body(), "8");
+}
+
+TEST(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
+  HttpServerOptions options;
+  options.idle_timeout_ms = 200;
+  auto server = HttpServer::Start("127.0.0.1", 0, EchoBodySize(), options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client c((*server)->port());
+  EXPECT_EQ(c.Get("/a").result(), http::status::ok);
+  boost::system::error_code ec;
+  char byte;
+  c.socket.read_some(asio::buffer(&byte, 1), ec);  // returns when the server closes
+  EXPECT_EQ(ec, asio::error::eof);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "serve/http/kserve_http.h"
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "absl/strings/numbers.h"
@@ -46,6 +47,36 @@ std::string UrlDecode(std::string_view s) {
     out += s[i];
   }
   return out;
+}
+
+// The shared_memory_* parameters of a tensor, if it has any: the region and
+// byte size are required together, the offset defaults to 0.
+absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryParams(const std::string& what, const json* params) {
+  if (!params) return std::nullopt;
+  bool has_region = params->contains("shared_memory_region");
+  bool has_size = params->contains("shared_memory_byte_size");
+  bool has_offset = params->contains("shared_memory_offset");
+  if (!has_region && !has_size && !has_offset) return std::nullopt;
+  if (!has_region || !has_size)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": shared_memory_region and shared_memory_byte_size must be given together"));
+  SharedMemoryRef ref;
+  const json& region = (*params)["shared_memory_region"];
+  if (!region.is_string()) return absl::InvalidArgumentError(absl::StrCat(what, ": shared_memory_region must be a string"));
+  ref.region = region.get<std::string>();
+  const json& size = (*params)["shared_memory_byte_size"];
+  if (!size.is_number_unsigned())
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": shared_memory_byte_size ", size.dump(), " is not a non-negative integer"));
+  ref.byte_size = size.get<uint64_t>();
+  if (has_offset) {
+    const json& offset = (*params)["shared_memory_offset"];
+    if (!offset.is_number_unsigned())
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": shared_memory_offset ", offset.dump(), " is not a non-negative integer"));
+    ref.offset = offset.get<uint64_t>();
+  }
+  return ref;
 }
 
 json StatDuration(const Duration& d) { return json{{"count", d.count}, {"ns", d.ns}}; }
@@ -94,7 +125,8 @@ json MetadataJson(const ModelRepository& repo, const ModelVersion& m) {
 
 }  // namespace
 
-absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version) {
+absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version,
+                                     const SharedMemoryManager* shm) {
   const std::string& body = req.body();
   size_t header_length = body.size();
   auto h = req.find(kHeaderLength);
@@ -141,9 +173,14 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
       HEPML_ASSIGN_OR_RETURN(Shape shape, CheckedShape(what, dims));
       const json* params = in.contains("parameters") ? &in["parameters"] : nullptr;
       if (params && !params->is_object()) return absl::InvalidArgumentError(absl::StrCat(what, ": 'parameters' must be an object"));
-      if (params && params->contains("shared_memory_region"))
-        return absl::InvalidArgumentError(absl::StrCat(what, ": shared memory is not supported"));
-      if (params && params->contains("binary_data_size")) {
+      HEPML_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> shm_ref, SharedMemoryParams(what, params));
+      if (shm_ref) {
+        if (!shm) return absl::InvalidArgumentError(absl::StrCat(what, ": shared memory is not supported"));
+        if (in.contains("data") || params->contains("binary_data_size"))
+          return absl::InvalidArgumentError(absl::StrCat(what, " has both shared memory parameters and data"));
+        HEPML_ASSIGN_OR_RETURN(Tensor t, TensorFromSharedMemory(what, dtype, shape, *shm, *shm_ref));
+        out.request.inputs.emplace_back(name, std::move(t));
+      } else if (params && params->contains("binary_data_size")) {
         if (in.contains("data"))
           return absl::InvalidArgumentError(absl::StrCat(what, " has both 'data' and binary_data_size"));
         const json& js_size = (*params)["binary_data_size"];
@@ -170,15 +207,24 @@ absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& 
       if (!j["outputs"].is_array()) return absl::InvalidArgumentError("'outputs' must be an array");
       for (const json& o : j["outputs"]) {
         if (!o.is_object() || !o.contains("name")) return absl::InvalidArgumentError("each output needs a 'name'");
-        out.request.outputs.push_back(o["name"].get<std::string>());
+        std::string name = o["name"].get<std::string>();
+        out.request.outputs.push_back(name);
         bool bin = out.all_binary;
         if (o.contains("parameters")) {
           const json& p = o["parameters"];
+          if (!p.is_object())
+            return absl::InvalidArgumentError(absl::StrCat("output '", name, "': 'parameters' must be an object"));
           if (p.contains("binary_data")) bin = p["binary_data"].get<bool>();
           if (p.contains("classification"))
             return absl::InvalidArgumentError("the classification extension is not supported");
-          if (p.contains("shared_memory_region"))
-            return absl::InvalidArgumentError("shared memory is not supported");
+          std::string what = absl::StrCat("output '", name, "'");
+          HEPML_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> shm_ref, SharedMemoryParams(what, &p));
+          if (shm_ref) {
+            if (!shm) return absl::InvalidArgumentError(absl::StrCat(what, ": shared memory is not supported"));
+            HEPML_ASSIGN_OR_RETURN(SharedMemoryView view,
+                                   shm->Slice(what, shm_ref->region, shm_ref->offset, shm_ref->byte_size));
+            out.shm_outputs.push_back({name, *shm_ref, std::move(view)});
+          }
         }
         out.binary.push_back(bin);
       }
@@ -199,10 +245,21 @@ void AnswerInfer(const HttpInfer& parsed, const InferResponse& response, HttpRes
     bool bin = parsed.all_binary;
     for (size_t k = 0; k < parsed.request.outputs.size(); ++k)
       if (parsed.request.outputs[k] == name) bin = parsed.binary[k];
+    const SharedMemoryOutput* shm_out = nullptr;
+    for (const SharedMemoryOutput& s : parsed.shm_outputs)
+      if (s.name == name) shm_out = &s;
     json o{{"name", name},
            {"datatype", ProtocolDataTypeName(t.dtype())},
            {"shape", std::vector<int64_t>(t.shape().begin(), t.shape().end())}};
-    if (bin) {
+    if (shm_out) {
+      // The data goes to the region; the response carries its metadata only.
+      std::string raw = TensorToRaw(t);
+      absl::Status st = WriteSharedMemoryOutput(*shm_out, raw);
+      if (!st.ok()) return SetError(res, st);
+      o["parameters"] = {{"shared_memory_region", shm_out->ref.region},
+                         {"shared_memory_offset", shm_out->ref.offset},
+                         {"shared_memory_byte_size", raw.size()}};
+    } else if (bin) {
       std::string raw = TensorToRaw(t);
       o["parameters"] = {{"binary_data_size", raw.size()}};
       binary += raw;
@@ -225,8 +282,8 @@ void AnswerInfer(const HttpInfer& parsed, const InferResponse& response, HttpRes
   }
 }
 
-void HandleModel(ModelRepository& repo, const HttpRequest& req, const std::vector<std::string>& seg,
-                 HttpResponse& res) {
+void HandleModel(ModelRepository& repo, const SharedMemoryManager* shm, const HttpRequest& req,
+                 const std::vector<std::string>& seg, HttpResponse& res) {
   // seg: v2 models NAME [versions V] [action]
   std::string name = seg[2];
   std::string version;
@@ -264,7 +321,7 @@ void HandleModel(ModelRepository& repo, const HttpRequest& req, const std::vecto
     return;
   }
   if (action == "infer" && post) {
-    auto parsed = ParseInfer(req, name, version);
+    auto parsed = ParseInfer(req, name, version, shm);
     if (!parsed.ok()) return SetError(res, parsed.status());
     auto response = (*m)->Infer(parsed->request);
     if (!response.ok()) return SetError(res, response.status());
@@ -273,16 +330,70 @@ void HandleModel(ModelRepository& repo, const HttpRequest& req, const std::vecto
   SetError(res, absl::NotFoundError(absl::StrCat("no ", std::string(req.method_string()), " ", std::string(req.target()))));
 }
 
+// v2/systemsharedmemory[/region/NAME]/{status,register,unregister}, and the
+// same under cudasharedmemory (refused: no GPU).
+void HandleSharedMemory(SharedMemoryManager& shm, const HttpRequest& req, const std::vector<std::string>& seg,
+                        HttpResponse& res) {
+  std::string region;
+  std::string action;
+  if (seg.size() == 3) {
+    action = seg[2];
+  } else if (seg.size() == 5 && seg[2] == "region") {
+    region = seg[3];
+    action = seg[4];
+  } else {
+    return SetError(res, absl::NotFoundError("unknown shared memory path"));
+  }
+  bool get = req.method() == http::verb::get;
+  bool post = req.method() == http::verb::post;
+  bool known = (action == "status" && get) || (action == "unregister" && post) ||
+               (action == "register" && post && !region.empty());
+  if (!known)
+    return SetError(res, absl::NotFoundError(absl::StrCat("no ", std::string(req.method_string()), " ",
+                                                          std::string(req.target()))));
+  if (seg[1] == "cudasharedmemory") return SetError(res, CudaSharedMemoryUnsupported());
+  if (action == "status") {
+    auto regions = shm.Status(region);
+    if (!regions.ok()) return SetError(res, regions.status());
+    json out = json::array();
+    for (const SharedMemoryRegionStatus& r : *regions)
+      out.push_back({{"name", r.name}, {"key", r.key}, {"offset", r.offset}, {"byte_size", r.byte_size}});
+    return SetJson(res, http::status::ok, out);
+  }
+  if (action == "unregister") {
+    absl::Status st = shm.Unregister(region);
+    if (!st.ok()) return SetError(res, st);
+    return;
+  }
+  json body = json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return SetError(res, absl::InvalidArgumentError("the register request body must be a JSON object"));
+  if (!body.contains("key") || !body["key"].is_string())
+    return SetError(res, absl::InvalidArgumentError("the register request needs a string 'key'"));
+  if (!body.contains("byte_size") || !body["byte_size"].is_number_unsigned())
+    return SetError(res, absl::InvalidArgumentError("the register request needs a non-negative integer 'byte_size'"));
+  uint64_t offset = 0;
+  if (body.contains("offset")) {
+    if (!body["offset"].is_number_unsigned())
+      return SetError(res, absl::InvalidArgumentError("'offset' must be a non-negative integer"));
+    offset = body["offset"].get<uint64_t>();
+  }
+  absl::Status st = shm.Register(region, body["key"].get<std::string>(), offset, body["byte_size"].get<uint64_t>());
+  if (!st.ok()) return SetError(res, st);
+}
+
 }  // namespace
 
 const std::vector<std::string>& ServerExtensions() {
-  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "model_repository",
-                                                       "model_configuration", "statistics", "schedule_policy"};
+  static const std::vector<std::string> kExtensions = {"binary_tensor_data",  "model_repository",
+                                                       "model_configuration", "statistics",
+                                                       "schedule_policy",     "system_shared_memory"};
   return kExtensions;
 }
 
-HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<bool()> ready) {
-  return [repository, ready](const HttpRequest& req, HttpResponse& res) {
+HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<bool()> ready,
+                                  SharedMemoryManager* shm) {
+  return [repository, ready, shm](const HttpRequest& req, HttpResponse& res) {
     std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
     std::vector<std::string> seg;
@@ -308,7 +419,9 @@ HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<boo
       for (const auto& m : repo.Loaded()) stats.push_back(StatsJson(*m));
       return SetJson(res, http::status::ok, json{{"model_stats", stats}});
     }
-    if (seg.size() >= 3 && seg[1] == "models") return HandleModel(repo, req, seg, res);
+    if (seg.size() >= 3 && seg[1] == "models") return HandleModel(repo, shm, req, seg, res);
+    if (seg.size() >= 2 && (seg[1] == "systemsharedmemory" || seg[1] == "cudasharedmemory"))
+      return HandleSharedMemory(*shm, req, seg, res);
     if (seg.size() == 3 && seg[1] == "repository" && seg[2] == "index" && (post || get)) {
       bool ready_only = false;
       json body = req.body().empty() ? json::object() : json::parse(req.body(), nullptr, false);

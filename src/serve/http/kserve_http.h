@@ -11,12 +11,15 @@
 
 #include "serve/http/http_server.h"
 #include "serve/repository.h"
+#include "serve/shared_memory.h"
 
 namespace hepml::serve {
 
-// `live`/`ready` answer the health endpoints. REQUIRES: `repository`
-// outlives the handler.
-HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<bool()> ready);
+// `live`/`ready` answer the health endpoints; `shm` holds the registered
+// system shared-memory regions (v2/systemsharedmemory/...). REQUIRES:
+// `repository` and `shm` outlive the handler.
+HttpHandler MakeKServeHttpHandler(ModelRepository* repository, std::function<bool()> ready,
+                                  SharedMemoryManager* shm);
 HttpHandler MakeMetricsHttpHandler(ModelRepository* repository);
 
 // A parsed HTTP infer request: the tensors, and which outputs go back binary.
@@ -24,12 +27,16 @@ struct HttpInfer {
   InferRequest request;
   bool all_binary = false;
   std::vector<bool> binary;  // per requested output
+  std::vector<SharedMemoryOutput> shm_outputs;  // outputs written to shared memory
 };
 
 // Decodes the body of POST .../infer: the JSON header (all of the body, or
 // its first Inference-Header-Content-Length bytes) and the binary tensor
 // data after it. INVALID_ARGUMENT naming the input for anything malformed.
-absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version);
+// Tensors with shared_memory_* parameters are read from (inputs) or bound to
+// (outputs) regions of `shm`; without `shm` they are refused.
+absl::StatusOr<HttpInfer> ParseInfer(const HttpRequest& req, const std::string& model, const std::string& version,
+                                     const SharedMemoryManager* shm = nullptr);
 
 // The server's name, version and protocol extensions (/v2, ServerMetadata).
 inline constexpr const char* kServerName = "hepml";
