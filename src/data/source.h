@@ -29,6 +29,10 @@ class Source {
   // num_entries().
   virtual absl::StatusOr<ColumnData> ReadColumn(int column, int64_t start, int64_t stop) = 0;
   virtual FileInfo Info() const = 0;
+  // The most bytes this reader has held at once beyond the columns it
+  // returned (buffers, indexes, members decoded whole); -1 where the format
+  // does not keep count.
+  virtual int64_t peak_held_bytes() const { return -1; }
 };
 
 // Format readers. Each names the file in its errors.
