@@ -125,9 +125,25 @@ class Hdf5Source final : public Source {
   // A global heap collection's objects: index -> (offset, size) in bytes.
   absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*> Collection(uint64_t addr);
 
+  // The dataset at `path`, opened once (its chunk cache lives as long).
+  absl::StatusOr<hid_t> Dataset(const std::string& path);
+  // Compound members: the batch's rows of every member are read with one
+  // H5Dread into a packed buffer, and each member's column is cut from it.
+  struct CompoundRows {
+    Id mtype;                               // packed native members
+    size_t row_bytes = 0;
+    std::map<std::string, size_t> offset;   // member -> offset in a row
+    int64_t start = -1, stop = -1;          // rows in `rows`
+    std::string rows;
+  };
+  absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+                                        const Column& col, int64_t start, int64_t stop);
+
   std::string url_;
   Id file_;
   DatasetOptions options_;
+  std::map<std::string, Id> datasets_;
+  std::map<std::string, CompoundRows> compounds_;
   std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
@@ -365,12 +381,71 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadVlen(hid_t ds, const Column& col, int
   return out;
 }
 
+absl::StatusOr<hid_t> Hdf5Source::Dataset(const std::string& path) {
+  auto it = datasets_.find(path);
+  if (it != datasets_.end()) return it->second.get();
+  Id ds(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", path, "'"));
+  hid_t id = ds.get();
+  datasets_.emplace(path, std::move(ds));
+  return id;
+}
+
+absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+                                                  const Column& col, int64_t start, int64_t stop) {
+  CompoundRows& cr = compounds_[hc.dataset];
+  if (!cr.mtype.ok()) {
+    // Every member of this dataset, packed in column order.
+    std::vector<std::pair<const Hdf5Column*, Id>> members;
+    for (const Hdf5Column& m : cols_) {
+      if (m.dataset != hc.dataset || m.member.empty()) continue;
+      Id elem;
+      if (!m.item_shape.empty()) {
+        std::vector<hsize_t> adims(m.item_shape.begin(), m.item_shape.end());
+        elem = Id(H5Tarray_create2(m.native, static_cast<unsigned>(adims.size()), adims.data()), H5Tclose);
+      } else {
+        elem = Id(H5Tcopy(m.native), H5Tclose);
+      }
+      cr.offset[m.member] = cr.row_bytes;
+      cr.row_bytes += H5Tget_size(elem.get());
+      members.emplace_back(&m, std::move(elem));
+    }
+    cr.mtype = Id(H5Tcreate(H5T_COMPOUND, cr.row_bytes), H5Tclose);
+    for (const auto& [m, elem] : members) H5Tinsert(cr.mtype.get(), m->member.c_str(), cr.offset[m->member], elem.get());
+  }
+  if (cr.start != start || cr.stop != stop) {
+    cr.start = cr.stop = -1;
+    const int64_t n = stop - start;
+    if (static_cast<int64_t>(cr.row_bytes) > 0 && n > options_.max_object_bytes / static_cast<int64_t>(cr.row_bytes)) {
+      return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", n, " rows of '", hc.dataset,
+                                                       "' needs more than the limit of ", options_.max_object_bytes,
+                                                       " bytes; read fewer entries at a time"));
+    }
+    cr.rows.resize(static_cast<size_t>(n) * cr.row_bytes);
+    if (H5Dread(ds, cr.mtype.get(), mspace, fspace, H5P_DEFAULT, cr.rows.data()) < 0) {
+      return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
+                                              "' failed (corrupt or truncated file)"));
+    }
+    cr.start = start, cr.stop = stop;
+  }
+  Shape shape{stop - start};
+  for (int64_t d : col.shape) shape.push_back(d);
+  ColumnData out;
+  out.values = Tensor::Empty(col.dtype, shape);
+  const size_t item = static_cast<size_t>(NumElements(col.shape)) * DTypeSize(col.dtype);
+  const size_t off = cr.offset[hc.member];
+  const char* src = cr.rows.data() + off;
+  char* dst = static_cast<char*>(out.values.raw_mutable_data());
+  for (int64_t r = 0; r < stop - start; ++r) std::memcpy(dst + r * item, src + r * cr.row_bytes, item);
+  return out;
+}
+
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
   const Hdf5Column& hc = cols_[column];
   const Column& col = schema_.columns[column];
-  Id ds(H5Dopen2(file_.get(), hc.dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", hc.dataset, "'"));
-  Id fspace(H5Dget_space(ds.get()), H5Sclose);
+  auto dsid = Dataset(hc.dataset);
+  if (!dsid.ok()) return dsid.status();
+  Id fspace(H5Dget_space(*dsid), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(fspace.get());
   hsize_t dims[8];
   H5Sget_simple_extent_dims(fspace.get(), dims, nullptr);
@@ -399,7 +474,9 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '",
                                             hc.dataset, "' failed (corrupt or truncated file)"));
   };
-  if (hc.vlen) return ReadVlen(ds.get(), col, start, stop);
+  if (hc.vlen) return ReadVlen(*dsid, col, start, stop);
+  // Compounds of one-dimensional datasets: all members at once.
+  if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), mspace.get(), hc, col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
   out.values = Tensor::Empty(col.dtype, shape);
@@ -419,7 +496,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     H5Tinsert(mtype.get(), hc.member.c_str(), 0, elem);
     read_type = mtype.get();
   }
-  if (H5Dread(ds.get(), read_type, mspace.get(), fspace.get(), H5P_DEFAULT, out.values.raw_mutable_data()) < 0) {
+  if (H5Dread(*dsid, read_type, mspace.get(), fspace.get(), H5P_DEFAULT, out.values.raw_mutable_data()) < 0) {
     return fail();
   }
   return out;

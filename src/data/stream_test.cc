@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/npy.h"
+#include "data/root_io.h"
 #include "hepml/data.h"
 
 namespace hepml::data {
@@ -456,6 +457,55 @@ TEST(CsvStream, ErrorsNameTheLine) {
   auto l = Dataset::Open({"csv-long://l.csv"}, o);
   ASSERT_FALSE(l.ok());
   EXPECT_NE(std::string(l.status().message()).find("longer than"), std::string::npos) << l.status();
+}
+
+// --- ROOT std::vector<number> entries ---------------------------------------
+// No shared fixture holds a std::vector branch, so the entry layout
+// TBranchElement writes is built here byte by byte: byte count | 0x40000000,
+// version, int32 length, big-endian items.
+std::string VectorBytes(const std::vector<float>& v, int32_t declared, uint32_t byte_count_extra = 0) {
+  std::string out;
+  auto be32 = [&](uint32_t x) {
+    for (int i = 3; i >= 0; --i) out += static_cast<char>((x >> (8 * i)) & 0xff);
+  };
+  uint32_t body = 2 + 4 + static_cast<uint32_t>(v.size()) * 4;
+  be32(0x40000000u | (body + byte_count_extra));
+  out += '\x00', out += '\x09';  // version 9
+  be32(static_cast<uint32_t>(declared));
+  for (float f : v) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    be32(x);
+  }
+  return out;
+}
+
+TEST(RootVector, EntryLayoutAsTBranchElementWritesIt) {
+  std::string e = VectorBytes({1.5f, -2.0f, 3.25f}, 3);
+  int32_t count = -1;
+  size_t at = 0;
+  std::string why;
+  ASSERT_TRUE(root::VectorEntry(e.data(), e.size(), 4, &count, &at, &why)) << why;
+  EXPECT_EQ(count, 3);
+  EXPECT_EQ(at, 10u);  // 4 byte count + 2 version + 4 length
+  EXPECT_EQ(static_cast<unsigned char>(e[at]), 0x3f);  // 1.5f = 0x3fc00000
+  std::string empty = VectorBytes({}, 0);
+  ASSERT_TRUE(root::VectorEntry(empty.data(), empty.size(), 4, &count, &at, &why));
+  EXPECT_EQ(count, 0);
+  // A length past the entry, a negative length, a byte count past the
+  // buffer, a truncated header: errors, never a read past the bytes.
+  std::string longer = VectorBytes({1.0f}, 1000);
+  EXPECT_FALSE(root::VectorEntry(longer.data(), longer.size(), 4, &count, &at, &why));
+  EXPECT_NE(why.find("bad vector length 1000"), std::string::npos) << why;
+  std::string negative = VectorBytes({1.0f}, -1);
+  EXPECT_FALSE(root::VectorEntry(negative.data(), negative.size(), 4, &count, &at, &why));
+  std::string overrun = VectorBytes({1.0f}, 1, 100);
+  EXPECT_FALSE(root::VectorEntry(overrun.data(), overrun.size(), 4, &count, &at, &why));
+  EXPECT_FALSE(root::VectorEntry(e.data(), 5, 4, &count, &at, &why));
+  // Items beyond the byte count (the next object's bytes) are not taken.
+  std::string two = VectorBytes({1.0f, 2.0f}, 2);
+  two[3] -= 4;  // the byte count now ends one item early
+  EXPECT_FALSE(root::VectorEntry(two.data(), two.size(), 4, &count, &at, &why));
 }
 
 }  // namespace
