@@ -134,7 +134,7 @@ absl::StatusOr<ColumnData> Concat(const Column& col, std::vector<ColumnData>& pa
   for (const ColumnData& p : parts) rows += p.values.defined() ? p.values.dim(0) : 0;
   Shape shape = parts[0].values.shape();
   shape[0] = rows;
-  out.values = Tensor::Empty(col.dtype, shape);
+  out.values = NewColumnTensor(col.dtype, shape);
   int64_t per_row = NumElements(col.shape);
   int64_t row = 0;
   if (col.jagged) out.offsets.push_back(0);

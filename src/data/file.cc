@@ -1,10 +1,12 @@
 // Byte access: local files through pread, other schemes through registered
 // openers.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -111,6 +113,20 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenFile(const std::string& ur
                                                  absl::StrJoin(known, ", "), ")"));
   }
   return opener(url);
+}
+
+Tensor NewColumnTensor(DType dtype, Shape shape) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const int64_t n = NumElements(shape);
+  if (dtype == DType::kString || n <= 0) return Tensor::Empty(dtype, std::move(shape));
+  const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
+  if (bytes < 2 * kHuge) return Tensor::Empty(dtype, std::move(shape));
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (p == nullptr) return Tensor::Empty(dtype, std::move(shape));  // throws bad_alloc as usual
+  ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where unsupported
+  std::shared_ptr<void> keep(p, [](void* q) { std::free(q); });
+  return Tensor::Wrap(dtype, std::move(shape), p, std::move(keep));
 }
 
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit) {

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <map>
+#include <type_traits>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -431,12 +432,26 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t 
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
-  out.values = Tensor::Empty(col.dtype, shape);
+  out.values = NewColumnTensor(col.dtype, shape);
   const size_t item = static_cast<size_t>(NumElements(col.shape)) * DTypeSize(col.dtype);
   const size_t off = cr.offset[hc.member];
   const char* src = cr.rows.data() + off;
   char* dst = static_cast<char*>(out.values.raw_mutable_data());
-  for (int64_t r = 0; r < stop - start; ++r) std::memcpy(dst + r * item, src + r * cr.row_bytes, item);
+  const size_t stride = cr.row_bytes;
+  const int64_t n = stop - start;
+  // Constant sizes let the compiler turn each copy into one load and store.
+  auto gather = [&](auto size_tag) {
+    constexpr size_t k = decltype(size_tag)::value;
+    for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * k, src + r * stride, k);
+  };
+  switch (item) {
+    case 1: gather(std::integral_constant<size_t, 1>()); break;
+    case 2: gather(std::integral_constant<size_t, 2>()); break;
+    case 4: gather(std::integral_constant<size_t, 4>()); break;
+    case 8: gather(std::integral_constant<size_t, 8>()); break;
+    default:
+      for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * item, src + r * stride, item);
+  }
   return out;
 }
 
@@ -479,7 +494,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
   if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), mspace.get(), hc, col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
-  out.values = Tensor::Empty(col.dtype, shape);
+  out.values = NewColumnTensor(col.dtype, shape);
   Id mtype;
   hid_t read_type = hc.native;
   if (!hc.member.empty()) {

@@ -49,6 +49,12 @@ absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
 // schemes come from RegisterFileScheme).
 absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenXRootDFile(const std::string& url);
 
+// A column's tensor, uninitialised (Tensor::Empty). Numeric tensors of 4 MiB
+// or more are allocated on 2 MiB boundaries and marked for transparent huge
+// pages (as numpy does), so filling a fresh batch costs a page fault per
+// 2 MiB rather than per 4 KiB.
+Tensor NewColumnTensor(DType dtype, Shape shape);
+
 // Reads the whole file, refusing files over `limit` bytes.
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit);
 

@@ -96,7 +96,7 @@ class NpySource final : public Source {
     Shape shape = a.shape;
     shape[0] = stop - start;
     ColumnData out;
-    out.values = Tensor::Empty(a.dtype, shape);
+    out.values = NewColumnTensor(a.dtype, shape);
     const uint64_t n = static_cast<uint64_t>(stop - start) * a.row_bytes;
     if (n == 0) return out;
     char* dst = static_cast<char*>(out.values.raw_mutable_data());
