@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 #include <type_traits>
 #include <mutex>
 
@@ -136,6 +137,11 @@ class Hdf5Source final : public Source {
     std::map<std::string, size_t> offset;   // member -> offset in a row
     int64_t start = -1, stop = -1;          // rows in `rows`
     std::string rows;
+    // The batch's member columns, one after another (64-byte aligned) in
+    // one block that the returned tensors share.
+    std::shared_ptr<void> block;
+    std::map<std::string, size_t> column_at;
+    std::set<std::string> handed_out;  // members whose slice of `block` was returned
   };
   absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
                                         const Column& col, int64_t start, int64_t stop);
@@ -416,6 +422,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t 
   }
   if (cr.start != start || cr.stop != stop) {
     cr.start = cr.stop = -1;
+    cr.block.reset();
     const int64_t n = stop - start;
     if (static_cast<int64_t>(cr.row_bytes) > 0 && n > options_.max_object_bytes / static_cast<int64_t>(cr.row_bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", n, " rows of '", hc.dataset,
@@ -427,12 +434,26 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t 
       return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
                                               "' failed (corrupt or truncated file)"));
     }
+    size_t total = 0;
+    for (size_t m = 0; m < cols_.size(); ++m) {
+      if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
+      const Column& c = schema_.columns[m];
+      cr.column_at[cols_[m].member] = total;
+      total += (static_cast<size_t>(n) * NumElements(c.shape) * DTypeSize(c.dtype) + 63) / 64 * 64;
+    }
+    cr.block = AllocateBatchBytes(total);
+    cr.handed_out.clear();
     cr.start = start, cr.stop = stop;
   }
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
-  out.values = NewColumnTensor(col.dtype, shape);
+  if (cr.handed_out.insert(hc.member).second) {
+    char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
+    out.values = Tensor::Wrap(col.dtype, shape, at, cr.block);
+  } else {  // read again: a buffer of its own, never one the caller holds
+    out.values = NewColumnTensor(col.dtype, shape);
+  }
   const size_t item = static_cast<size_t>(NumElements(col.shape)) * DTypeSize(col.dtype);
   const size_t off = cr.offset[hc.member];
   const char* src = cr.rows.data() + off;

@@ -54,6 +54,8 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenXRootDFile(const std::stri
 // pages (as numpy does), so filling a fresh batch costs a page fault per
 // 2 MiB rather than per 4 KiB.
 Tensor NewColumnTensor(DType dtype, Shape shape);
+// The same for raw bytes (several columns of one batch cut from one block).
+std::shared_ptr<void> AllocateBatchBytes(size_t bytes);
 
 // Reads the whole file, refusing files over `limit` bytes.
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit);
