@@ -168,6 +168,11 @@ struct BatchOptions : ReadOptions {
   // decoded or being decoded beyond the one Next last returned). 0: no
   // thread, Next reads the batch itself.
   int read_ahead_batches = 1;
+  // Called with each batch before Next returns it, on the read-ahead thread
+  // (so the work overlaps the caller's), in entry order; it may replace the
+  // batch's columns (e.g. with model inputs built from them). An error is
+  // returned by Next at that batch.
+  std::function<absl::Status(Batch&)> prepare;
 };
 
 struct DatasetOptions {

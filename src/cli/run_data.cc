@@ -1,9 +1,9 @@
 // Batch inference over a dataset: `hepml run MODEL.onnx --data URL... --map
 // INPUT=COL,... --batch-size N --out FILE.npy [--shard I/N] [--resume]`.
 //
-// The Dataset's read-ahead thread decodes the next two batches (so I/O and
-// decompression overlap compute); the main thread builds the model inputs,
-// runs the Session and appends each batch's outputs to
+// The Dataset's read-ahead thread decodes the next two batches and builds
+// their model inputs (so I/O, decompression and conversion overlap compute);
+// the main thread runs the Session and appends each batch's outputs to
 // FILE.npy.partial. After each chunk (the batches of --checkpoint-seconds, 1 s
 // by default) the partial files are fsync'ed and then the sidecar
 // FILE.npy.progress (entries done, bytes of each output) is replaced
@@ -718,9 +718,23 @@ int RunOverDataset(const RunDataArgs& a) {
   const int64_t total = stop - start;
   absl::Status failure;
   {
-    // The dataset's read-ahead thread decodes the next two batches while the
-    // model runs on this one.
+    // The dataset's read-ahead thread decodes the next two batches and builds
+    // their model inputs (the batch's columns become the inputs, by input
+    // name) while the model runs on this one.
     bopts.read_ahead_batches = 2;
+    bopts.prepare = [&plan = *plan](data::Batch& b) -> absl::Status {
+      Ready ready;
+      absl::Status st = BuildInputs(plan, b, &ready);
+      if (!st.ok()) return st;
+      b.columns.clear();
+      for (auto& [name, t] : ready.inputs) {
+        data::ColumnBatch cb;
+        cb.name = name;
+        cb.values = std::move(t);
+        b.columns.push_back(std::move(cb));
+      }
+      return absl::OkStatus();
+    };
     data::BatchIterator reader = (*ds)->Batches(bopts);
     data::Batch batch;
     Ready r;
@@ -731,8 +745,14 @@ int RunOverDataset(const RunDataArgs& a) {
         break;
       }
       if (!*more) break;
-      failure = BuildInputs(*plan, batch, &r);
-      if (!failure.ok()) break;
+      r.entry_start = batch.entry_start;
+      r.num_entries = batch.num_entries;
+      r.input_bytes = 0;
+      r.inputs.clear();
+      for (auto& cb : batch.columns) {
+        r.input_bytes += cb.values.nbytes();
+        r.inputs.emplace_back(cb.name, std::move(cb.values));
+      }
       auto outputs = (*session)->Run(r.inputs);
       if (!outputs.ok()) {
         failure = absl::Status(outputs.status().code(),

@@ -333,6 +333,10 @@ struct BatchIterator::ReadAhead {
       }
       int64_t end = std::min(stop_entry, next + options.batch_size);
       auto b = ds->Read(next, end, options);
+      if (b.ok() && options.prepare) {
+        absl::Status p = options.prepare(*b);
+        if (!p.ok()) b = p;
+      }
       std::lock_guard<std::mutex> l(mu);
       if (!b.ok()) {
         queue.push_back({b.status(), Batch()});
@@ -376,6 +380,10 @@ absl::StatusOr<bool> BatchIterator::ReadNext(Batch* batch) {
   int64_t end = std::min(stop_, next_ + options_.batch_size);
   auto b = dataset_->Read(next_, end, options_);
   if (!b.ok()) return b.status();
+  if (options_.prepare) {
+    absl::Status p = options_.prepare(*b);
+    if (!p.ok()) return p;
+  }
   *batch = std::move(*b);
   next_ = end;
   ++batches_read_;
@@ -405,7 +413,7 @@ absl::StatusOr<bool> BatchIterator::Next(Batch* batch) {
   ra.cv.notify_all();
   if (!item.status.ok()) return item.status;
   *batch = std::move(item.batch);
-  next_ = batch->entry_start + batch->num_entries;
+  next_ = batch->entry_start + batch->num_entries;  // prepare keeps these
   ++batches_read_;
   return true;
 }

@@ -234,6 +234,43 @@ TEST(ReadAhead, ErrorArrivesAtTheBatchWhereItHappens) {
   EXPECT_NE(std::string(more.status().message()).find("no column 'nope'"), std::string::npos);
 }
 
+TEST(ReadAhead, PrepareRunsOnEachBatchInOrder) {
+  static const std::string npy = SerializeNpy(Counting(1000, 2));
+  static FileControl control;
+  Serve("ra-prepare", &npy, &control);
+  auto ds = Dataset::Open({"ra-prepare://x.npy"});
+  ASSERT_TRUE(ds.ok());
+  for (int depth : {0, 2}) {
+    BatchOptions bo;
+    bo.batch_size = 100;
+    bo.read_ahead_batches = depth;
+    std::thread::id caller = std::this_thread::get_id();
+    bool on_caller = false;
+    bo.prepare = [&](Batch& b) -> absl::Status {
+      on_caller |= std::this_thread::get_id() == caller;
+      if (b.entry_start == 700) return absl::InvalidArgumentError("cannot build entries 700-800");
+      // Replace the column with its row sums.
+      Tensor sums = Tensor::Empty(DType::kFloat32, {b.num_entries});
+      const float* x = b.columns[0].values.data<float>();
+      for (int64_t r = 0; r < b.num_entries; ++r) sums.mutable_data<float>()[r] = x[2 * r] + x[2 * r + 1];
+      b.columns[0].name = "sum";
+      b.columns[0].values = sums;
+      return absl::OkStatus();
+    };
+    BatchIterator it = (*ds)->Batches(bo);
+    Batch b;
+    for (int i = 0; i < 7; ++i) {
+      ASSERT_TRUE(*it.Next(&b));
+      ASSERT_NE(b.Find("sum"), nullptr);
+      EXPECT_EQ(b.Find("sum")->values.data<float>()[1], (i * 100 + 1) * 4.0f + 1);
+    }
+    auto more = it.Next(&b);
+    ASSERT_FALSE(more.ok());
+    EXPECT_NE(std::string(more.status().message()).find("entries 700-800"), std::string::npos);
+    EXPECT_EQ(on_caller, depth == 0);  // with read-ahead, on the thread
+  }
+}
+
 TEST(ReadAhead, EarlyStopAndMovesJoinTheThread) {
   static const std::string npy = SerializeNpy(Counting(2000, 4));
   static FileControl control;
