@@ -35,6 +35,8 @@ bench = statistics.median(r[0] for r in rows)
 run = statistics.median(r[1] / r[2] for r in rows)
 rss = max(r[3] for r in rows) / 1024
 size = os.path.getsize(sys.argv[2]) / 2**20
+ratios = sorted(round(r[1] / r[2] / r[0], 2) for r in rows)
+print(f"per-round ratios {ratios}")
 print(f"median: bench {bench:,.0f} entries/s, run --data {run:,.0f} entries/s, ratio {run / bench:.2f}; "
       f"peak RSS {rss:.0f} MiB for a {size:,.0f} MiB file")
 PY
