@@ -25,13 +25,25 @@
 // wrong; allocations are bounded by the file's size and by
 // DatasetOptions::max_object_bytes, never by a size read from the file alone.
 //
-// Thread safety: a Dataset and its iterators are not synchronised; use one
-// per thread (they are cheap to open).
+// Read-ahead: a BatchIterator decodes the next batches on a background
+// thread while the caller works on the current one
+// (BatchOptions::read_ahead_batches, 1 by default; 0 reads in Next). At
+// most that many decoded batches wait ahead of the caller; a read error is
+// returned by Next at the batch where it happened, after the batches before
+// it. Destroying the iterator (or the end of the loop) stops and joins the
+// thread.
+//
+// Thread safety: Dataset::Read and the iterators' reads take turns on the
+// dataset's files (one lock per Dataset), so a read-ahead thread and Read
+// from the caller may overlap; beyond that a Dataset and an iterator are not
+// synchronised: one thread uses each. An iterator must not outlive its
+// Dataset.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -152,6 +164,15 @@ struct BatchOptions : ReadOptions {
   // Entry range [entry_start, entry_stop); entry_stop < 0 means the end.
   int64_t entry_start = 0;
   int64_t entry_stop = -1;
+  // Batches decoded ahead on a background thread (bounded: at most this many
+  // decoded or being decoded beyond the one Next last returned). 0: no
+  // thread, Next reads the batch itself.
+  int read_ahead_batches = 1;
+  // Called with each batch before Next returns it, on the read-ahead thread
+  // (so the work overlaps the caller's), in entry order; it may replace the
+  // batch's columns (e.g. with model inputs built from them). An error is
+  // returned by Next at that batch.
+  std::function<absl::Status(Batch&)> prepare;
 };
 
 struct DatasetOptions {
@@ -165,6 +186,9 @@ struct DatasetOptions {
   // Largest single object or basket to decompress; a larger declared size
   // is an error (a guard against decompression bombs).
   int64_t max_object_bytes = int64_t{1} << 30;
+  // CSV: bytes read from the file at a time (a record longer than this
+  // grows the buffer, up to max_object_bytes).
+  int64_t read_buffer_bytes = int64_t{1} << 20;
 };
 
 class Source;  // one file's reader (src/data/source.h)
@@ -194,6 +218,11 @@ class Dataset {
   const Schema& schema() const { return schema_; }
   int64_t num_entries() const { return num_entries_; }
   const std::vector<FileInfo>& files() const { return files_; }
+  // The most bytes the files' readers have held at once beyond the batches
+  // they returned (buffers, row indexes, members decoded whole), summed over
+  // the files; -1 if a format does not keep count (ROOT, HDF5). npy/npz and
+  // CSV readers keep it flat in the file's size.
+  int64_t peak_reader_bytes() const;
 
   // Reads entries [start, stop) of the selected columns.
   absl::StatusOr<Batch> Read(int64_t start, int64_t stop, const ReadOptions& options = {});
@@ -211,21 +240,42 @@ class Dataset {
   std::vector<FileInfo> files_;
   std::vector<std::unique_ptr<Source>> sources_;
   std::vector<int64_t> starts_;  // global first entry of each source
+  std::mutex read_mu_;           // the sources are read by one thread at a time
 };
 
 class BatchIterator {
  public:
+  BatchIterator(BatchIterator&&) noexcept;
+  BatchIterator& operator=(BatchIterator&&) noexcept;
+  // Stops the read-ahead thread (a batch being decoded is finished and
+  // dropped) and joins it.
+  ~BatchIterator();
+
   // Fills `batch` with the next batch: true if one was read, false at the
-  // end, an error if reading failed.
+  // end, an error if reading failed (the same error again on later calls
+  // with read-ahead).
   absl::StatusOr<bool> Next(Batch* batch);
+
+  struct Stats {
+    int64_t batches_read = 0;  // decoded so far (including queued ones)
+    // Most batches that were decoded or being decoded ahead of the caller
+    // at one time (<= read_ahead_batches).
+    int64_t max_batches_ahead = 0;
+  };
+  Stats stats() const;
 
  private:
   friend class Dataset;
+  struct ReadAhead;
   BatchIterator(Dataset* dataset, BatchOptions options);
+  absl::Status CheckOptions() const;
+  absl::StatusOr<bool> ReadNext(Batch* batch);
   Dataset* dataset_;
   BatchOptions options_;
   int64_t next_ = 0;
   int64_t stop_ = 0;
+  int64_t batches_read_ = 0;
+  std::unique_ptr<ReadAhead> ahead_;
 };
 
 }  // namespace hepml::data

@@ -1,9 +1,9 @@
 // Batch inference over a dataset: `hepml run MODEL.onnx --data URL... --map
 // INPUT=COL,... --batch-size N --out FILE.npy [--shard I/N] [--resume]`.
 //
-// A reader thread reads batches from the Dataset and builds the model inputs
-// (read-ahead of two batches, so I/O and decompression overlap compute); the
-// main thread runs the Session and appends each batch's outputs to
+// The Dataset's read-ahead thread decodes the next two batches and builds
+// their model inputs (so I/O, decompression and conversion overlap compute);
+// the main thread runs the Session and appends each batch's outputs to
 // FILE.npy.partial. After each chunk (the batches of --checkpoint-seconds, 1 s
 // by default) the partial files are fsync'ed and then the sidecar
 // FILE.npy.progress (entries done, bytes of each output) is replaced
@@ -21,16 +21,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <optional>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -426,9 +422,7 @@ void SyncDir(const std::string& file) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Read-ahead: a reader thread fills a bounded queue with ready inputs.
-
+// One batch's model inputs.
 struct Ready {
   int64_t entry_start = 0;
   int64_t num_entries = 0;
@@ -436,85 +430,20 @@ struct Ready {
   Session::NamedTensors inputs;
 };
 
-class ReadAhead {
- public:
-  ReadAhead(data::Dataset* ds, data::BatchOptions options, std::vector<InputMap> plan, size_t depth)
-      : depth_(depth), plan_(std::move(plan)) {
-    thread_ = std::thread([this, ds, options] { Loop(ds, options); });
+absl::Status BuildInputs(const std::vector<InputMap>& plan, const data::Batch& batch, Ready* r) {
+  r->entry_start = batch.entry_start;
+  r->num_entries = batch.num_entries;
+  r->input_bytes = 0;
+  r->inputs.clear();
+  for (const auto& cb : batch.columns) r->input_bytes += cb.values.nbytes();
+  for (const InputMap& im : plan) {
+    int64_t rows = im.fixed_batch > 0 ? im.fixed_batch : batch.num_entries;
+    auto t = BuildInput(im, batch, rows);
+    if (!t.ok()) return t.status();
+    r->inputs.emplace_back(im.input, std::move(*t));
   }
-  ~ReadAhead() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  // The next batch; nullopt at the end; an error if reading failed.
-  absl::StatusOr<std::optional<Ready>> Next() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !queue_.empty() || finished_; });
-    if (!queue_.empty()) {
-      Ready r = std::move(queue_.front());
-      queue_.pop_front();
-      cv_.notify_all();
-      return std::optional<Ready>(std::move(r));
-    }
-    if (!status_.ok()) return status_;
-    return std::optional<Ready>();
-  }
-
- private:
-  void Loop(data::Dataset* ds, data::BatchOptions options) {
-    auto it = ds->Batches(options);
-    data::Batch batch;
-    absl::Status status;
-    while (true) {
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        cv_.wait(l, [&] { return queue_.size() < depth_ || stop_; });
-        if (stop_) break;
-      }
-      auto more = it.Next(&batch);
-      if (!more.ok()) {
-        status = more.status();
-        break;
-      }
-      if (!*more) break;
-      Ready r;
-      r.entry_start = batch.entry_start;
-      r.num_entries = batch.num_entries;
-      for (const auto& cb : batch.columns) r.input_bytes += cb.values.nbytes();
-      for (const InputMap& im : plan_) {
-        int64_t rows = im.fixed_batch > 0 ? im.fixed_batch : batch.num_entries;
-        auto t = BuildInput(im, batch, rows);
-        if (!t.ok()) {
-          status = t.status();
-          break;
-        }
-        r.inputs.emplace_back(im.input, std::move(*t));
-      }
-      if (!status.ok()) break;
-      std::lock_guard<std::mutex> l(mu_);
-      queue_.push_back(std::move(r));
-      cv_.notify_all();
-    }
-    std::lock_guard<std::mutex> l(mu_);
-    status_ = status;
-    finished_ = true;
-    cv_.notify_all();
-  }
-
-  size_t depth_;
-  std::vector<InputMap> plan_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Ready> queue_;
-  bool stop_ = false;
-  bool finished_ = false;
-  absl::Status status_;
-  std::thread thread_;
-};
+  return absl::OkStatus();
+}
 
 std::string HumanSeconds(double s) {
   if (s < 0 || s > 1e7) return "?";
@@ -789,15 +718,41 @@ int RunOverDataset(const RunDataArgs& a) {
   const int64_t total = stop - start;
   absl::Status failure;
   {
-    ReadAhead reader(ds->get(), bopts, *plan, 2);
+    // The dataset's read-ahead thread decodes the next two batches and builds
+    // their model inputs (the batch's columns become the inputs, by input
+    // name) while the model runs on this one.
+    bopts.read_ahead_batches = 2;
+    bopts.prepare = [&plan = *plan](data::Batch& b) -> absl::Status {
+      Ready ready;
+      absl::Status st = BuildInputs(plan, b, &ready);
+      if (!st.ok()) return st;
+      b.columns.clear();
+      for (auto& [name, t] : ready.inputs) {
+        data::ColumnBatch cb;
+        cb.name = name;
+        cb.values = std::move(t);
+        b.columns.push_back(std::move(cb));
+      }
+      return absl::OkStatus();
+    };
+    data::BatchIterator reader = (*ds)->Batches(bopts);
+    data::Batch batch;
+    Ready r;
     while (progress.done < total) {
-      auto next = reader.Next();
-      if (!next.ok()) {
-        failure = next.status();
+      auto more = reader.Next(&batch);
+      if (!more.ok()) {
+        failure = more.status();
         break;
       }
-      if (!next->has_value()) break;
-      Ready& r = **next;
+      if (!*more) break;
+      r.entry_start = batch.entry_start;
+      r.num_entries = batch.num_entries;
+      r.input_bytes = 0;
+      r.inputs.clear();
+      for (auto& cb : batch.columns) {
+        r.input_bytes += cb.values.nbytes();
+        r.inputs.emplace_back(cb.name, std::move(cb.values));
+      }
       auto outputs = (*session)->Run(r.inputs);
       if (!outputs.ok()) {
         failure = absl::Status(outputs.status().code(),

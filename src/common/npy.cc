@@ -44,7 +44,7 @@ std::string HeaderField(const std::string& header, const std::string& key) {
 
 }  // namespace
 
-absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what) {
+absl::StatusOr<NpyHeader> ParseNpyHeader(std::string_view bytes, const std::string& what) {
   if (bytes.size() < 10 || bytes.substr(0, 6) != "\x93NUMPY") return Bad(what, "not a .npy file (bad magic)");
   uint8_t major = static_cast<uint8_t>(bytes[6]);
   size_t header_len, offset;
@@ -104,11 +104,34 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what)
   else if (code == "b1") dtype = DType::kBool;
   else if (code == "c8") dtype = DType::kComplex64;
   else if (code == "c16") dtype = DType::kComplex128;
-  size_t data_offset = offset + header_len;
-  std::string_view data = bytes.substr(data_offset);
-  if (!code.empty() && code[0] == 'U') {  // fixed-width UTF-32 strings
+  NpyHeader h;
+  h.dtype = dtype;
+  h.shape = std::move(shape);
+  h.count = count;
+  h.data_offset = offset + header_len;
+  h.descr = descr;
+  h.shape_text = shape_str;
+  if (!code.empty() && code[0] == 'U') {
     int64_t width;
     if (!absl::SimpleAtoi(code.substr(1), &width) || width < 0) return Bad(what, "malformed string dtype");
+    h.dtype = DType::kString;
+    h.string_width = width;
+  } else if (dtype == DType::kUndefined) {
+    return Bad(what, absl::StrCat("unsupported dtype '", descr, "'"));
+  }
+  return h;
+}
+
+absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what) {
+  auto h = ParseNpyHeader(bytes, what);
+  if (!h.ok()) return h.status();
+  const Shape& shape = h->shape;
+  const int64_t count = h->count;
+  const std::string& shape_str = h->shape_text;
+  const DType dtype = h->dtype;
+  std::string_view data = bytes.substr(h->data_offset);
+  if (h->string_width >= 0) {  // fixed-width UTF-32 strings
+    int64_t width = h->string_width;
     if (width > 0 && static_cast<uint64_t>(count) > data.size() / 4 / static_cast<uint64_t>(width)) {
       return Bad(what, "truncated data");
     }
@@ -134,7 +157,6 @@ absl::StatusOr<Tensor> ParseNpy(std::string_view bytes, const std::string& what)
     }
     return t;
   }
-  if (dtype == DType::kUndefined) return Bad(what, absl::StrCat("unsupported dtype '", descr, "'"));
   // Check the size before allocating: the header alone must not make us
   // allocate more than the file holds.
   uint64_t itemsize = DTypeSize(dtype);

@@ -1,7 +1,10 @@
 // Dataset: several files of one format as one entry range, cut into
 // batches; jagged columns optionally padded.
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -66,6 +69,16 @@ const ColumnBatch* Batch::Find(const std::string& name) const {
 
 Dataset::~Dataset() = default;
 
+int64_t Dataset::peak_reader_bytes() const {
+  int64_t total = 0;
+  for (const auto& s : sources_) {
+    int64_t b = s->peak_held_bytes();
+    if (b < 0) return -1;
+    total += b;
+  }
+  return total;
+}
+
 namespace {
 
 absl::StatusOr<std::unique_ptr<Source>> OpenOne(const std::string& url, DatasetOptions options) {
@@ -121,7 +134,7 @@ absl::StatusOr<ColumnData> Concat(const Column& col, std::vector<ColumnData>& pa
   for (const ColumnData& p : parts) rows += p.values.defined() ? p.values.dim(0) : 0;
   Shape shape = parts[0].values.shape();
   shape[0] = rows;
-  out.values = Tensor::Empty(col.dtype, shape);
+  out.values = NewColumnTensor(col.dtype, shape);
   int64_t per_row = NumElements(col.shape);
   int64_t row = 0;
   if (col.jagged) out.offsets.push_back(0);
@@ -221,6 +234,7 @@ absl::StatusOr<Batch> Dataset::Read(int64_t start, int64_t stop, const ReadOptio
                                               " entries"));
   }
   if (options.pad_length < 0) return absl::InvalidArgumentError("pad length must be >= 0");
+  std::lock_guard<std::mutex> lock(read_mu_);
   std::vector<int> selected;
   if (options.columns.empty()) {
     for (size_t i = 0; i < schema_.columns.size(); ++i) selected.push_back(static_cast<int>(i));
@@ -278,26 +292,141 @@ absl::StatusOr<Batch> Dataset::Read(int64_t start, int64_t stop, const ReadOptio
 
 BatchIterator Dataset::Batches(const BatchOptions& options) { return BatchIterator(this, options); }
 
+// The read-ahead thread and its bounded queue. `ahead` counts the batches
+// queued plus the one being decoded; the thread starts a batch only while
+// ahead < depth, so at most `depth` decoded batches exist beyond the
+// caller's.
+struct BatchIterator::ReadAhead {
+  struct Item {
+    absl::Status status;  // not OK: the read failed here (no batch)
+    Batch batch;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Item> queue;
+  int64_t depth = 1;
+  int64_t ahead = 0;
+  int64_t max_ahead = 0;
+  int64_t decoded = 0;
+  bool stop = false;      // the iterator is going away
+  bool finished = false;  // the thread read the last batch or failed
+  absl::Status error;     // the failure, returned again after it was delivered
+  std::thread thread;
+
+  ~ReadAhead() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  void Loop(Dataset* ds, BatchOptions options, int64_t next, int64_t stop_entry) {
+    while (next < stop_entry) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return ahead < depth || stop; });
+        if (stop) break;
+        ++ahead;
+        max_ahead = std::max(max_ahead, ahead);
+      }
+      int64_t end = std::min(stop_entry, next + options.batch_size);
+      auto b = ds->Read(next, end, options);
+      if (b.ok() && options.prepare) {
+        absl::Status p = options.prepare(*b);
+        if (!p.ok()) b = p;
+      }
+      std::lock_guard<std::mutex> l(mu);
+      if (!b.ok()) {
+        queue.push_back({b.status(), Batch()});
+        error = b.status();
+        break;
+      }
+      ++decoded;
+      queue.push_back({absl::OkStatus(), std::move(*b)});
+      next = end;
+      cv.notify_all();
+    }
+    std::lock_guard<std::mutex> l(mu);
+    finished = true;
+    cv.notify_all();
+  }
+};
+
 BatchIterator::BatchIterator(Dataset* dataset, BatchOptions options)
     : dataset_(dataset), options_(std::move(options)) {
   next_ = options_.entry_start;
   stop_ = options_.entry_stop < 0 ? dataset_->num_entries() : options_.entry_stop;
 }
 
-absl::StatusOr<bool> BatchIterator::Next(Batch* batch) {
+BatchIterator::BatchIterator(BatchIterator&&) noexcept = default;
+BatchIterator& BatchIterator::operator=(BatchIterator&&) noexcept = default;
+BatchIterator::~BatchIterator() = default;  // ~ReadAhead stops and joins the thread
+
+absl::Status BatchIterator::CheckOptions() const {
   if (options_.batch_size <= 0) return absl::InvalidArgumentError("batch size must be > 0");
+  if (options_.read_ahead_batches < 0) return absl::InvalidArgumentError("read-ahead must be >= 0 batches");
   if (options_.entry_start < 0 || stop_ > dataset_->num_entries() || stop_ < options_.entry_start) {
     return absl::OutOfRangeError(absl::StrCat("entry range [", options_.entry_start, ", ", stop_,
                                               ") is outside the dataset's ",
                                               dataset_->num_entries(), " entries"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> BatchIterator::ReadNext(Batch* batch) {
   if (next_ >= stop_) return false;
   int64_t end = std::min(stop_, next_ + options_.batch_size);
   auto b = dataset_->Read(next_, end, options_);
   if (!b.ok()) return b.status();
+  if (options_.prepare) {
+    absl::Status p = options_.prepare(*b);
+    if (!p.ok()) return p;
+  }
   *batch = std::move(*b);
   next_ = end;
+  ++batches_read_;
   return true;
+}
+
+absl::StatusOr<bool> BatchIterator::Next(Batch* batch) {
+  absl::Status s = CheckOptions();
+  if (!s.ok()) return s;
+  if (options_.read_ahead_batches == 0) return ReadNext(batch);
+  if (!ahead_) {
+    if (next_ >= stop_) return false;
+    ahead_ = std::make_unique<ReadAhead>();
+    ahead_->depth = options_.read_ahead_batches;
+    ahead_->thread = std::thread(&ReadAhead::Loop, ahead_.get(), dataset_, options_, next_, stop_);
+  }
+  ReadAhead& ra = *ahead_;
+  std::unique_lock<std::mutex> l(ra.mu);
+  ra.cv.wait(l, [&] { return !ra.queue.empty() || ra.finished; });
+  if (ra.queue.empty()) {
+    if (!ra.error.ok()) return ra.error;
+    return false;
+  }
+  ReadAhead::Item item = std::move(ra.queue.front());
+  ra.queue.pop_front();
+  --ra.ahead;
+  ra.cv.notify_all();
+  if (!item.status.ok()) return item.status;
+  *batch = std::move(item.batch);
+  next_ = batch->entry_start + batch->num_entries;  // prepare keeps these
+  ++batches_read_;
+  return true;
+}
+
+BatchIterator::Stats BatchIterator::stats() const {
+  Stats st;
+  st.batches_read = batches_read_;
+  if (ahead_) {
+    std::lock_guard<std::mutex> l(ahead_->mu);
+    st.batches_read = ahead_->decoded;
+    st.max_batches_ahead = ahead_->max_ahead;
+  }
+  return st;
 }
 
 }  // namespace hepml::data

@@ -1,10 +1,13 @@
 // Byte access: local files through pread, other schemes through registered
 // openers.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -111,6 +114,30 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenFile(const std::string& ur
                                                  absl::StrJoin(known, ", "), ")"));
   }
   return opener(url);
+}
+
+std::shared_ptr<void> AllocateBatchBytes(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes < 2 * kHuge) {
+    void* p = std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
+    if (p == nullptr) throw std::bad_alloc();
+    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  }
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where unsupported
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+Tensor NewColumnTensor(DType dtype, Shape shape) {
+  const int64_t n = NumElements(shape);
+  if (dtype == DType::kString || n <= 0) return Tensor::Empty(dtype, std::move(shape));
+  const size_t bytes = static_cast<size_t>(n) * DTypeSize(dtype);
+  if (bytes < (size_t{4} << 20)) return Tensor::Empty(dtype, std::move(shape));
+  std::shared_ptr<void> block = AllocateBatchBytes(bytes);
+  void* p = block.get();
+  return Tensor::Wrap(dtype, std::move(shape), p, std::move(block));
 }
 
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit) {

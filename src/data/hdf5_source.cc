@@ -7,6 +7,8 @@
 
 #include <cstring>
 #include <map>
+#include <set>
+#include <type_traits>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -125,9 +127,30 @@ class Hdf5Source final : public Source {
   // A global heap collection's objects: index -> (offset, size) in bytes.
   absl::StatusOr<const std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>*> Collection(uint64_t addr);
 
+  // The dataset at `path`, opened once (its chunk cache lives as long).
+  absl::StatusOr<hid_t> Dataset(const std::string& path);
+  // Compound members: the batch's rows of every member are read with one
+  // H5Dread into a packed buffer, and each member's column is cut from it.
+  struct CompoundRows {
+    Id mtype;                               // packed native members
+    size_t row_bytes = 0;
+    std::map<std::string, size_t> offset;   // member -> offset in a row
+    int64_t start = -1, stop = -1;          // rows in `rows`
+    std::string rows;
+    // The batch's member columns, one after another (64-byte aligned) in
+    // one block that the returned tensors share.
+    std::shared_ptr<void> block;
+    std::map<std::string, size_t> column_at;
+    std::set<std::string> handed_out;  // members whose slice of `block` was returned
+  };
+  absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+                                        const Column& col, int64_t start, int64_t stop);
+
   std::string url_;
   Id file_;
   DatasetOptions options_;
+  std::map<std::string, Id> datasets_;
+  std::map<std::string, CompoundRows> compounds_;
   std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
@@ -365,12 +388,100 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadVlen(hid_t ds, const Column& col, int
   return out;
 }
 
+absl::StatusOr<hid_t> Hdf5Source::Dataset(const std::string& path) {
+  auto it = datasets_.find(path);
+  if (it != datasets_.end()) return it->second.get();
+  Id ds(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", path, "'"));
+  hid_t id = ds.get();
+  datasets_.emplace(path, std::move(ds));
+  return id;
+}
+
+absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+                                                  const Column& col, int64_t start, int64_t stop) {
+  CompoundRows& cr = compounds_[hc.dataset];
+  if (!cr.mtype.ok()) {
+    // Every member of this dataset, packed in column order.
+    std::vector<std::pair<const Hdf5Column*, Id>> members;
+    for (const Hdf5Column& m : cols_) {
+      if (m.dataset != hc.dataset || m.member.empty()) continue;
+      Id elem;
+      if (!m.item_shape.empty()) {
+        std::vector<hsize_t> adims(m.item_shape.begin(), m.item_shape.end());
+        elem = Id(H5Tarray_create2(m.native, static_cast<unsigned>(adims.size()), adims.data()), H5Tclose);
+      } else {
+        elem = Id(H5Tcopy(m.native), H5Tclose);
+      }
+      cr.offset[m.member] = cr.row_bytes;
+      cr.row_bytes += H5Tget_size(elem.get());
+      members.emplace_back(&m, std::move(elem));
+    }
+    cr.mtype = Id(H5Tcreate(H5T_COMPOUND, cr.row_bytes), H5Tclose);
+    for (const auto& [m, elem] : members) H5Tinsert(cr.mtype.get(), m->member.c_str(), cr.offset[m->member], elem.get());
+  }
+  if (cr.start != start || cr.stop != stop) {
+    cr.start = cr.stop = -1;
+    cr.block.reset();
+    const int64_t n = stop - start;
+    if (static_cast<int64_t>(cr.row_bytes) > 0 && n > options_.max_object_bytes / static_cast<int64_t>(cr.row_bytes)) {
+      return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", n, " rows of '", hc.dataset,
+                                                       "' needs more than the limit of ", options_.max_object_bytes,
+                                                       " bytes; read fewer entries at a time"));
+    }
+    cr.rows.resize(static_cast<size_t>(n) * cr.row_bytes);
+    if (H5Dread(ds, cr.mtype.get(), mspace, fspace, H5P_DEFAULT, cr.rows.data()) < 0) {
+      return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
+                                              "' failed (corrupt or truncated file)"));
+    }
+    size_t total = 0;
+    for (size_t m = 0; m < cols_.size(); ++m) {
+      if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
+      const Column& c = schema_.columns[m];
+      cr.column_at[cols_[m].member] = total;
+      total += (static_cast<size_t>(n) * NumElements(c.shape) * DTypeSize(c.dtype) + 63) / 64 * 64;
+    }
+    cr.block = AllocateBatchBytes(total);
+    cr.handed_out.clear();
+    cr.start = start, cr.stop = stop;
+  }
+  Shape shape{stop - start};
+  for (int64_t d : col.shape) shape.push_back(d);
+  ColumnData out;
+  if (cr.handed_out.insert(hc.member).second) {
+    char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
+    out.values = Tensor::Wrap(col.dtype, shape, at, cr.block);
+  } else {  // read again: a buffer of its own, never one the caller holds
+    out.values = NewColumnTensor(col.dtype, shape);
+  }
+  const size_t item = static_cast<size_t>(NumElements(col.shape)) * DTypeSize(col.dtype);
+  const size_t off = cr.offset[hc.member];
+  const char* src = cr.rows.data() + off;
+  char* dst = static_cast<char*>(out.values.raw_mutable_data());
+  const size_t stride = cr.row_bytes;
+  const int64_t n = stop - start;
+  // Constant sizes let the compiler turn each copy into one load and store.
+  auto gather = [&](auto size_tag) {
+    constexpr size_t k = decltype(size_tag)::value;
+    for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * k, src + r * stride, k);
+  };
+  switch (item) {
+    case 1: gather(std::integral_constant<size_t, 1>()); break;
+    case 2: gather(std::integral_constant<size_t, 2>()); break;
+    case 4: gather(std::integral_constant<size_t, 4>()); break;
+    case 8: gather(std::integral_constant<size_t, 8>()); break;
+    default:
+      for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * item, src + r * stride, item);
+  }
+  return out;
+}
+
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
   const Hdf5Column& hc = cols_[column];
   const Column& col = schema_.columns[column];
-  Id ds(H5Dopen2(file_.get(), hc.dataset.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) return absl::DataLossError(absl::StrCat(url_, ": cannot open dataset '", hc.dataset, "'"));
-  Id fspace(H5Dget_space(ds.get()), H5Sclose);
+  auto dsid = Dataset(hc.dataset);
+  if (!dsid.ok()) return dsid.status();
+  Id fspace(H5Dget_space(*dsid), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(fspace.get());
   hsize_t dims[8];
   H5Sget_simple_extent_dims(fspace.get(), dims, nullptr);
@@ -399,10 +510,12 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '",
                                             hc.dataset, "' failed (corrupt or truncated file)"));
   };
-  if (hc.vlen) return ReadVlen(ds.get(), col, start, stop);
+  if (hc.vlen) return ReadVlen(*dsid, col, start, stop);
+  // Compounds of one-dimensional datasets: all members at once.
+  if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), mspace.get(), hc, col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
-  out.values = Tensor::Empty(col.dtype, shape);
+  out.values = NewColumnTensor(col.dtype, shape);
   Id mtype;
   hid_t read_type = hc.native;
   if (!hc.member.empty()) {
@@ -419,7 +532,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     H5Tinsert(mtype.get(), hc.member.c_str(), 0, elem);
     read_type = mtype.get();
   }
-  if (H5Dread(ds.get(), read_type, mspace.get(), fspace.get(), H5P_DEFAULT, out.values.raw_mutable_data()) < 0) {
+  if (H5Dread(*dsid, read_type, mspace.get(), fspace.get(), H5P_DEFAULT, out.values.raw_mutable_data()) < 0) {
     return fail();
   }
   return out;

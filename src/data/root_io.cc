@@ -6,6 +6,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <climits>
 
 namespace hepml::data::root {
@@ -256,6 +257,22 @@ absl::Status Decompress(const char* src, size_t src_len, char* dst, size_t dst_l
     ++block;
   }
   return absl::OkStatus();
+}
+
+bool VectorEntry(const char* data, size_t size, int item_size, int32_t* count, size_t* items,
+                 std::string* error) {
+  Cursor c(data, size);
+  ObjectHeader h = ReadHeader(c);
+  int32_t n = c.I32();
+  const size_t limit = h.end > 0 ? std::min(h.end, size) : size;
+  if (!c.ok() || n < 0 || c.pos() > limit ||
+      static_cast<int64_t>(n) * item_size > static_cast<int64_t>(limit - c.pos())) {
+    *error = c.ok() ? absl::StrCat("bad vector length ", n) : std::string(c.error());
+    return false;
+  }
+  *count = n;
+  *items = c.pos();
+  return true;
 }
 
 }  // namespace hepml::data::root

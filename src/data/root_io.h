@@ -125,6 +125,14 @@ ObjectHeader ReadHeader(Cursor& c);
 // is known), failing if the object's members overran it.
 void EndObject(Cursor& c, const ObjectHeader& h, const char* what);
 
+// One entry of a std::vector<number> branch (split level 0 member-wise
+// streaming, as TBranchElement writes it): a byte count with the 0x40000000
+// flag, a version, an int32 length, then the items big-endian. Returns the
+// number of items and sets *items to the offset of the first one; an error
+// text if the length is negative or runs past `size` or the byte count.
+bool VectorEntry(const char* data, size_t size, int item_size, int32_t* count, size_t* items,
+                 std::string* error);
+
 // TObject's members (version, unique id, bits and the optional pid).
 void ReadTObject(Cursor& c);
 // TNamed: returns the name and title.

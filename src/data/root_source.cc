@@ -1016,14 +1016,13 @@ absl::StatusOr<ColumnData> RootSource::ReadColumn(int column, int64_t start, int
           if (!ec.ok()) return bad(absl::StrCat("entry ", basket.first_entry + e, ": ", ec.error()));
           offsets.push_back(offsets.back() + 1);
         } else {  // kVector
-          ObjectHeader h = root::ReadHeader(ec);
-          int32_t count = ec.I32();
-          if (!ec.ok() || count < 0 || static_cast<int64_t>(count) * p.item_size >
-                                           static_cast<int64_t>(ec.remaining())) {
-            return bad(absl::StrCat("entry ", basket.first_entry + e, " has a bad vector length"));
+          int32_t count = 0;
+          size_t at = 0;
+          std::string why;
+          if (!root::VectorEntry(d.data() + a, static_cast<size_t>(z - a), p.item_size, &count, &at, &why)) {
+            return bad(absl::StrCat("entry ", basket.first_entry + e, " has a bad vector length (", why, ")"));
           }
-          (void)h;
-          items.append(d.data() + a + ec.pos(), static_cast<size_t>(count) * p.item_size);
+          items.append(d.data() + a + at, static_cast<size_t>(count) * p.item_size);
           offsets.push_back(offsets.back() + count);
         }
       }

@@ -29,6 +29,10 @@ class Source {
   // num_entries().
   virtual absl::StatusOr<ColumnData> ReadColumn(int column, int64_t start, int64_t stop) = 0;
   virtual FileInfo Info() const = 0;
+  // The most bytes this reader has held at once beyond the columns it
+  // returned (buffers, indexes, members decoded whole); -1 where the format
+  // does not keep count.
+  virtual int64_t peak_held_bytes() const { return -1; }
 };
 
 // Format readers. Each names the file in its errors.
@@ -44,6 +48,14 @@ absl::StatusOr<std::unique_ptr<Source>> OpenHdf5Source(const std::string& url,
 // root:// and xroot:// URLs through the XRootD client (built in; other
 // schemes come from RegisterFileScheme).
 absl::StatusOr<std::unique_ptr<RandomAccessFile>> OpenXRootDFile(const std::string& url);
+
+// A column's tensor, uninitialised (Tensor::Empty). Numeric tensors of 4 MiB
+// or more are allocated on 2 MiB boundaries and marked for transparent huge
+// pages (as numpy does), so filling a fresh batch costs a page fault per
+// 2 MiB rather than per 4 KiB.
+Tensor NewColumnTensor(DType dtype, Shape shape);
+// The same for raw bytes (several columns of one batch cut from one block).
+std::shared_ptr<void> AllocateBatchBytes(size_t bytes);
 
 // Reads the whole file, refusing files over `limit` bytes.
 absl::StatusOr<std::string> ReadWholeFile(RandomAccessFile* file, int64_t limit);
