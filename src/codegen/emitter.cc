@@ -141,6 +141,19 @@ class Emitter {
     if (bytes) std::memcpy(weights_.data() + off, data, bytes);
     return off;
   }
+  // Raw fixed-point weights in the narrowest integer type holding the
+  // width; returns "reinterpret_cast<const T*>(w + offset)".
+  std::string AddFixedWeights(const std::vector<int32_t>& raw, int width) {
+    if (width <= 8) {
+      std::vector<int8_t> v(raw.begin(), raw.end());
+      return absl::StrCat("reinterpret_cast<const int8_t*>(w + ", AddWeight(v.data(), v.size()), ")");
+    }
+    if (width <= 16) {
+      std::vector<int16_t> v(raw.begin(), raw.end());
+      return absl::StrCat("reinterpret_cast<const int16_t*>(w + ", AddWeight(v.data(), v.size() * 2), ")");
+    }
+    return absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(raw.data(), raw.size() * 4), ")");
+  }
   // 16-bit copy of float weights in the blob; returns its offset.
   size_t AddWeight16(const float* data, size_t count, int format) {
     std::vector<uint16_t> h(count);
@@ -572,8 +585,7 @@ absl::Status Emitter::EmitDenseQuant(const Node& n, int format, const std::vecto
     for (int64_t j = 0; j < N; ++j) bias[j] = beta * (*c)[c_cols == 1 ? 0 : j];
   }
   if (alpha != 1.f) return Unsupported(n, "fixed point needs alpha = 1");
-  const std::vector<int32_t> wr = ToFixedRaw(w.data(), N * K, t);
-  const size_t woff = AddWeight(wr.data(), wr.size() * 4);
+  const std::string wptr = AddFixedWeights(ToFixedRaw(w.data(), N * K, t), t.width);
   std::string braw = "nullptr";
   if (!bias.empty()) {
     const std::vector<int32_t> br = ToFixedRaw(bias.data(), N, t);
@@ -582,8 +594,7 @@ absl::Status Emitter::EmitDenseQuant(const Node& n, int format, const std::vecto
   const std::string xq = Scratch("int32_t", static_cast<size_t>(K * 4));
   const std::string y = Out(n.outputs[0]);
   if (FixedAcc(t, K) != "int64_t") Code("static_assert(sizeof(K::FxWide) == 16, \"this fixed-point width needs a compiler with __int128\");");
-  Code(absl::StrCat("K::GemmFixed<", FixedAcc(t, K), ">(", M, ", ", N, ", ", K, ", ", aptr,
-                    ", reinterpret_cast<const int32_t*>(w + ", woff, "), ", braw, ", ", t.frac(), ", ", t.width, ", ",
+  Code(absl::StrCat("K::GemmFixed<", FixedAcc(t, K), ">(", M, ", ", N, ", ", K, ", ", aptr, ", ", wptr, ", ", braw, ", ", t.frac(), ", ", t.width, ", ",
                     t.quant, ", ", t.overflow, ", ", act, ", ", xq, ", ", y, ");"));
   kernels_.insert("fixed.h");
   return absl::OkStatus();
@@ -716,8 +727,7 @@ absl::Status Emitter::EmitConv(const Node& n) {
       const FixedType t = formats_.Fixed(n.name);
       quant_nodes_.push_back(absl::StrCat(n.name, " ", FixedTypeName(t)));
       if (n.HasInput(2) && static_cast<int64_t>(bias.size()) != c_out) return Unsupported(n, "fixed point needs a constant bias");
-      const std::vector<int32_t> wr = ToFixedRaw(wf, c_out * col, t);
-      const size_t woff = AddWeight(wr.data(), wr.size() * 4);
+      const std::string wptr = AddFixedWeights(ToFixedRaw(wf, c_out * col, t), t.width);
       std::string braw = "nullptr";
       if (!bias.empty()) {
         const std::vector<int32_t> br = ToFixedRaw(bias.data(), c_out, t);
@@ -728,7 +738,7 @@ absl::Status Emitter::EmitConv(const Node& n) {
       const std::string y = Out(n.outputs[0]);
       if (FixedAcc(t, col) != "int64_t") Code("static_assert(sizeof(K::FxWide) == 16, \"this fixed-point width needs a compiler with __int128\");");
       Code(absl::StrCat("{\n    ", geo, "    K::ConvFixed<", FixedAcc(t, col), ">(g, ", batch, ", ", c_in, ", ", c_out,
-                        ", ", group, ", ", xp, ", reinterpret_cast<const int32_t*>(w + ", woff, "), ", braw, ", ",
+                        ", ", group, ", ", xp, ", ", wptr, ", ", braw, ", ",
                         t.frac(), ", ", t.width, ", ", t.quant, ", ", t.overflow, ", ", act, ", ", xq, ", ", colT, ", ",
                         y, ");\n  }"));
       kernels_.insert("int8.h");

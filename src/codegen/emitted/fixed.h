@@ -109,15 +109,16 @@ inline int64_t FxAct(int64_t raw, int f, int w, int q, int o, Act act, float alp
 
 // Dense fixed-point layer: Y[M, N] = act(quantise(sum_k x[i, k] w[j, k] + b[j]))
 // with x quantised from float, w [N, K] and b [N] raw values of the type
-// (F fractional bits), the sum exact in Acc with 2F fractional bits. xq
-// holds K raw values.
-template <typename Acc>
-inline void GemmFixed(int64_t M, int64_t N, int64_t K, const float* A, const int32_t* w, const int32_t* bias, int f,
+// (F fractional bits; w stored in the narrowest of int8/int16/int32 that
+// holds W bits), the sum exact in Acc with 2F fractional bits. xq holds K
+// raw values.
+template <typename Acc, typename TW>
+inline void GemmFixed(int64_t M, int64_t N, int64_t K, const float* A, const TW* w, const int32_t* bias, int f,
                       int wbits, int q, int o, Act act, float act_alpha, float act_beta, int32_t* xq, float* Y) {
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t k = 0; k < K; ++k) xq[k] = static_cast<int32_t>(FxFromFloat(A[i * K + k], f, wbits, q, o));
     for (int64_t j = 0; j < N; ++j) {
-      const int32_t* wr = w + j * K;
+      const TW* wr = w + j * K;
       Acc acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += static_cast<Acc>(static_cast<int64_t>(xq[k]) * wr[k]);
       if (bias != nullptr) acc += static_cast<Acc>(bias[j]) * (static_cast<Acc>(1) << f);
@@ -130,9 +131,9 @@ inline void GemmFixed(int64_t M, int64_t N, int64_t K, const float* A, const int
 // Fixed-point convolution: x quantised from float into xq (c_in * in_size raw
 // values per image), the column rows into colT (out_size * K), then one
 // exact dot product per output channel and position, quantised as GemmFixed.
-template <typename Acc>
+template <typename Acc, typename TW>
 inline void ConvFixed(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_t c_out, int64_t group,
-                      const float* x, const int32_t* w, const int32_t* bias, int f, int wbits, int q, int o, Act act,
+                      const float* x, const TW* w, const int32_t* bias, int f, int wbits, int q, int o, Act act,
                       float act_alpha, float act_beta, int32_t* xq, int32_t* colT, float* y) {
   const int64_t in_size = ConvCount(g.in, g.spatial), out_size = ConvCount(g.out, g.spatial);
   const int64_t cin_g = c_in / group, cout_g = c_out / group;
@@ -144,7 +145,7 @@ inline void ConvFixed(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_
       Im2ColRows<int32_t>(g, cin_g, xq + gi * cin_g * in_size, 0, K, colT);
       for (int64_t c = 0; c < cout_g; ++c) {
         const int64_t oc = gi * cout_g + c;
-        const int32_t* wr = w + oc * K;
+        const TW* wr = w + oc * K;
         float* yc = y + (n * c_out + oc) * out_size;
         for (int64_t p = 0; p < out_size; ++p) {
           const int32_t* xr = colT + p * K;
