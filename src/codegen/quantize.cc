@@ -154,14 +154,25 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadCalibration(cons
   return out;
 }
 
-absl::StatusOr<std::map<std::string, float>> CalibrateMaxAbs(const std::string& model_path,
-                                                             const std::vector<std::pair<std::string, Tensor>>& inputs,
-                                                             const std::set<std::string>& values) {
+absl::StatusOr<std::map<std::string, ValueRange>> CalibrateRanges(
+    const std::string& model_path, const std::vector<std::pair<std::string, Tensor>>& inputs,
+    const std::set<std::string>& values) {
   std::ifstream in(model_path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   onnx::ModelProto proto;
   if (!proto.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat(model_path, ": cannot reparse"));
-  std::map<std::string, float> out;
+  auto range_of = [](const Tensor& t) {
+    ValueRange r;
+    if (t.dtype() != DType::kFloat32) return r;
+    for (int64_t i = 0; i < t.size(); ++i) {
+      const float v = t.data<float>()[i];
+      if (!std::isfinite(v)) continue;
+      r.min = std::min(r.min, v);
+      r.max = std::max(r.max, v);
+    }
+    return r;
+  };
+  std::map<std::string, ValueRange> out;
   std::set<std::string> made, outputs;
   for (const auto& n : proto.graph().node())
     for (const std::string& o : n.output()) made.insert(o);
@@ -172,17 +183,14 @@ absl::StatusOr<std::map<std::string, float>> CalibrateMaxAbs(const std::string& 
     for (const auto& [name, t] : inputs) {
       if (name != v) continue;
       is_input = true;
-      float m = 0.f;
-      if (t.dtype() == DType::kFloat32)
-        for (int64_t i = 0; i < t.size(); ++i) m = std::max(m, std::fabs(t.data<float>()[i]));
-      out[v] = m;
+      out[v] = range_of(t);
     }
     if (is_input) continue;
     if (!made.count(v)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "int8 calibration: value '", v,
+          "calibration: value '", v,
           "' (the input of a quantised layer) is made by a graph pass, not by the model; switch that pass off with "
-          "--disable-pass or keep the layer float in --precision-file"));
+          "--disable-pass or keep the layer float"));
     }
     wanted.push_back(v);
     if (!outputs.count(v)) {
@@ -198,13 +206,16 @@ absl::StatusOr<std::map<std::string, float>> CalibrateMaxAbs(const std::string& 
   if (!result.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--calibration: running the model: ", result.status().message()));
   }
-  for (size_t i = 0; i < wanted.size(); ++i) {
-    const Tensor& t = (*result)[i];
-    float m = 0.f;
-    if (t.dtype() == DType::kFloat32)
-      for (int64_t k = 0; k < t.size(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
-    out[wanted[i]] = m;
-  }
+  for (size_t i = 0; i < wanted.size(); ++i) out[wanted[i]] = range_of((*result)[i]);
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, float>> CalibrateMaxAbs(const std::string& model_path,
+                                                             const std::vector<std::pair<std::string, Tensor>>& inputs,
+                                                             const std::set<std::string>& values) {
+  HEPML_ASSIGN_OR_RETURN(auto ranges, CalibrateRanges(model_path, inputs, values));
+  std::map<std::string, float> out;
+  for (const auto& [name, r] : ranges) out[name] = r.min > r.max ? 0.f : std::max(std::fabs(r.min), std::fabs(r.max));
   return out;
 }
 

@@ -4,6 +4,7 @@
 // --precision fixed<W,I[,Q[,O]]> (ap_fixed emulation, see emitted/fixed.h).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -40,6 +41,16 @@ std::vector<int32_t> ToFixedRaw(const float* w, int64_t n, const FixedType& t);
 // transposed), MatMul with a 2-D weight, Conv/FusedConv; the weight
 // (input 1) a float constant.
 bool IsQuantizableLayer(const Graph& graph, const Node& n);
+
+// The finite values' range of a calibrated value (min > max: none).
+struct ValueRange {
+  float min = INFINITY, max = -INFINITY;
+};
+// Calibration: runs the model (the original file, every value named in
+// `values` added as an output) through hepml's Session on `inputs`.
+absl::StatusOr<std::map<std::string, ValueRange>> CalibrateRanges(
+    const std::string& model_path, const std::vector<std::pair<std::string, Tensor>>& inputs,
+    const std::set<std::string>& values);
 
 // Calibration: runs the model (the original file, every value named in
 // `values` added as an output) through hepml's Session on `inputs` and
