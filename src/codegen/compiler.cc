@@ -420,6 +420,8 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
     }
     pruned_model = proto.SerializeAsString();
   }
+  // Int8 weights of a QDQ model, before constant folding makes them float.
+  const std::vector<codegen::QdqWeight> qdq_weights = codegen::CollectQdqWeights(model.graph);
   auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
@@ -458,6 +460,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
       formats.fixed_by_node[name] = fixed_of(p);
     }
   }
+  codegen::PlanQdq(model.graph, qdq_weights, &formats);
   // int8 layers: the scale of each one's input, from the calibration data.
   std::vector<std::pair<std::string, Tensor>> calibration;
   if (!options.calibration.empty()) {
@@ -465,7 +468,8 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   }
   std::map<std::string, std::string> int8_inputs;  // node -> its input value
   for (const Node& n : model.graph.nodes) {
-    if (formats.For(n.name) == codegen::kWeightInt8 && codegen::IsQuantizableLayer(model.graph, n)) {
+    if (formats.For(n.name) == codegen::kWeightInt8 && !formats.qdq.count(n.name) &&
+        codegen::IsQuantizableLayer(model.graph, n)) {
       int8_inputs[n.name] = n.inputs[0];
     }
   }

@@ -201,6 +201,7 @@ class Emitter {
   }
   // kWeightInt8 (when the node's input was calibrated) or kWeightFixed, else 0.
   int FormatQ(const std::string& name) const {
+    if (formats_.qdq.count(name)) return kWeightInt8;
     const int f = formats_.For(name);
     if (f == kWeightInt8) return formats_.input_scale.count(name) ? f : 0;
     return f == kWeightFixed ? f : 0;
@@ -214,6 +215,52 @@ class Emitter {
   // weights; w is [N, K] row-major float.
   absl::Status EmitDenseQuant(const Node& n, int format, const std::vector<float>& w, int64_t N, int64_t K,
                               float alpha, float beta, const std::string& act);
+  // The int8 form of a layer: from a QDQ model (formats_.qdq) or quantised
+  // here (weights per output channel, input scale from the calibration).
+  struct Int8Layer {
+    float x_scale = 1.f;
+    int x_zero_point = 0, lo = -127, hi = 127;
+    bool x_uint8 = false;
+    std::vector<int8_t> rows;  // [N, K]
+    std::vector<float> w_scales;
+  };
+  Int8Layer Int8For(const Node& n, const std::vector<float>& w, int64_t N, int64_t K) {
+    Int8Layer l;
+    auto it = formats_.qdq.find(n.name);
+    if (it != formats_.qdq.end()) {
+      const WeightFormats::QdqLayer& q = it->second;
+      l.x_scale = q.x_scale;
+      l.x_zero_point = q.x_zero_point;
+      l.x_uint8 = q.x_uint8;
+      l.lo = q.x_uint8 ? 0 : -128;
+      l.hi = q.x_uint8 ? 255 : 127;
+      l.rows = q.rows;
+      l.w_scales = q.w_scales;
+      quant_nodes_.push_back(absl::StrCat(n.name, " int8 from QDQ (input scale ", l.x_scale, ", zero point ",
+                                          l.x_zero_point, ")"));
+      return l;
+    }
+    l.x_scale = formats_.input_scale.at(n.name);
+    const Int8Weights q = QuantizeRowsInt8(w.data(), N, K, K);
+    l.rows = q.values;
+    l.w_scales = q.scales;
+    quant_nodes_.push_back(absl::StrCat(n.name, " int8 (input scale ", l.x_scale, ")"));
+    return l;
+  }
+  static std::vector<int8_t> PadK(const std::vector<int8_t>& rows, int64_t N, int64_t K, int64_t kp) {
+    std::vector<int8_t> out(static_cast<size_t>(N * kp), 0);
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) out[j * kp + k] = rows[j * K + k];
+    return out;
+  }
+  // Row sums of the weights for a non-zero input zero point, else "nullptr".
+  std::string WsumPtr(const Int8Layer& l, int64_t N, int64_t K) {
+    if (l.x_zero_point == 0) return "nullptr";
+    std::vector<int32_t> sums(static_cast<size_t>(N), 0);
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) sums[j] += l.rows[j * K + k];
+    return absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(sums.data(), sums.size() * 4), ")");
+  }
   absl::Status EmitNode(const Node& n);
   absl::Status EmitGemm(const Node& n);
   absl::Status EmitMatMul(const Node& n);
@@ -531,7 +578,8 @@ std::string FixedAcc(const FixedType& t, int64_t k) {
 
 absl::Status Emitter::EmitDenseQuant(const Node& n, int format, const std::vector<float>& w, int64_t N, int64_t K,
                                      float alpha, float beta, const std::string& act) {
-  const std::string& a = n.inputs[0];
+  const auto qdq = formats_.qdq.find(n.name);
+  const std::string& a = qdq != formats_.qdq.end() ? qdq->second.x : n.inputs[0];
   const LinShape& sa = S(a);
   const std::string M = ProdExpr(sa, 0, sa.size() - 1);
   const int64_t m_max = MaxCount(sa, 0, sa.size() - 1);
@@ -557,20 +605,21 @@ absl::Status Emitter::EmitDenseQuant(const Node& n, int format, const std::vecto
   kernels_.insert("conv.h");
   kernels_.insert("int8.h");
   if (format == kWeightInt8) {
-    const float sx = formats_.input_scale.at(n.name);
-    quant_nodes_.push_back(absl::StrCat(n.name, " int8 (input scale ", sx, ")"));
+    const Int8Layer l = Int8For(n, w, N, K);
     const int64_t kp = hepml_emitted::QPad(K);
-    const Int8Weights q = QuantizeRowsInt8(w.data(), N, K, kp);
-    std::vector<float> scale(q.scales);
-    for (float& s : scale) s *= sx * alpha;
-    const size_t woff = AddWeight(q.values.data(), q.values.size());
+    std::vector<float> scale(l.w_scales);
+    for (float& s : scale) s *= l.x_scale * alpha;
+    const std::vector<int8_t> rows = PadK(l.rows, N, K, kp);
+    const size_t woff = AddWeight(rows.data(), rows.size());
     const size_t soff = AddWeight(scale.data(), scale.size() * 4);
-    const std::string xq = Scratch("int8_t", static_cast<size_t>(m_max * kp));
+    const std::string ta = l.x_uint8 ? "uint8_t" : "int8_t";
+    const std::string xq = Scratch(ta, static_cast<size_t>(m_max * kp));
     const std::string y = Out(n.outputs[0]);
-    Code(absl::StrCat("K::QuantizeRows<int8_t>(", M, ", ", K, ", ", kp, ", ", aptr, ", ", FloatLit(sx),
-                      ", 0, -127, 127, ", xq, ");"));
-    Code(absl::StrCat("K::GemmQ<int8_t>(", M, ", ", N, ", ", kp, ", ", xq, ", 0, reinterpret_cast<const int8_t*>(w + ",
-                      woff, "), nullptr, reinterpret_cast<const float*>(w + ", soff, "), ", N, ", 1, ", y, ");"));
+    Code(absl::StrCat("K::QuantizeRows<", ta, ">(", M, ", ", K, ", ", kp, ", ", aptr, ", ", FloatLit(l.x_scale), ", ",
+                      l.x_zero_point, ", ", l.lo, ", ", l.hi, ", ", xq, ");"));
+    Code(absl::StrCat("K::GemmQ<", ta, ">(", M, ", ", N, ", ", kp, ", ", xq, ", ", l.x_zero_point,
+                      ", reinterpret_cast<const int8_t*>(w + ", woff, "), ", WsumPtr(l, N, K), ", reinterpret_cast<const float*>(w + ",
+                      soff, "), ", N, ", 1, ", y, ");"));
     Code(absl::StrCat("K::GemmEpilogue(", M, ", ", N, ", 1.f, ", FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols,
                       ", ", act, ", ", y, ");"));
     return absl::OkStatus();
@@ -695,7 +744,8 @@ absl::Status Emitter::EmitConv(const Node& n) {
   }
   const Tensor* wconst = Const(n.inputs[1]);
   if (const int qf = FormatQ(n.name); qf != 0 && wconst != nullptr && wconst->dtype() == DType::kFloat32) {
-    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const auto qdq = formats_.qdq.find(n.name);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(qdq != formats_.qdq.end() ? qdq->second.x : x));
     std::string bp = "nullptr";
     std::vector<float> bias;
     if (n.HasInput(2)) {
@@ -706,22 +756,24 @@ absl::Status Emitter::EmitConv(const Node& n) {
     const std::string batch = LinExpr(sx[0]);
     const float* wf = wconst->data<float>();
     if (qf == kWeightInt8) {
-      const float sxs = formats_.input_scale.at(n.name);
-      quant_nodes_.push_back(absl::StrCat(n.name, " int8 (input scale ", sxs, ")"));
+      const Int8Layer l = Int8For(n, std::vector<float>(wf, wf + c_out * col), c_out, col);
       const int64_t kp = hepml_emitted::QPad(col);
-      const Int8Weights q = QuantizeRowsInt8(wf, c_out, col, kp);
-      std::vector<float> scale(q.scales);
-      for (float& s : scale) s *= sxs;
-      const size_t woff = AddWeight(q.values.data(), q.values.size());
+      std::vector<float> scale(l.w_scales);
+      for (float& s : scale) s *= l.x_scale;
+      const std::vector<int8_t> rows = PadK(l.rows, c_out, col, kp);
+      const size_t woff = AddWeight(rows.data(), rows.size());
       const size_t soff = AddWeight(scale.data(), scale.size() * 4);
-      const std::string xq = Scratch("int8_t", static_cast<size_t>(MaxCount(sx, 0, sx.size())));
-      const std::string colT = Scratch("int8_t", static_cast<size_t>(out_size * kp));
+      const std::string ta = l.x_uint8 ? "uint8_t" : "int8_t";
+      const std::string xq = Scratch(ta, static_cast<size_t>(MaxCount(sx, 0, sx.size())));
+      const std::string colT = Scratch(ta, static_cast<size_t>(out_size * kp));
+      const std::string wsum = WsumPtr(l, c_out, col);
       const std::string y = Out(n.outputs[0]);
-      Code(absl::StrCat("{\n    ", geo, "    K::QuantizeRows<int8_t>(1, ", batch, " * ", x_count, ", ", batch, " * ",
-                        x_count, ", ", xp, ", ", FloatLit(sxs), ", 0, -127, 127, ", xq, ");\n    K::ConvQ<int8_t>(g, ",
-                        batch, ", ", c_in, ", ", c_out, ", ", group, ", ", xq,
-                        ", 0, reinterpret_cast<const int8_t*>(w + ", woff, "), nullptr, reinterpret_cast<const float*>(w + ",
-                        soff, "), ", bp, ", ", act, ", ", colT, ", ", y, ");\n  }"));
+      Code(absl::StrCat("{\n    ", geo, "    K::QuantizeRows<", ta, ">(1, ", batch, " * ", x_count, ", ", batch, " * ",
+                        x_count, ", ", xp, ", ", FloatLit(l.x_scale), ", ", l.x_zero_point, ", ", l.lo, ", ", l.hi, ", ",
+                        xq, ");\n    K::ConvQ<", ta, ">(g, ", batch, ", ", c_in, ", ", c_out, ", ", group, ", ", xq, ", ",
+                        l.x_zero_point, ", reinterpret_cast<const int8_t*>(w + ", woff, "), ", wsum,
+                        ", reinterpret_cast<const float*>(w + ", soff, "), ", bp, ", ", act, ", ", colT, ", ", y,
+                        ");\n  }"));
       kernels_.insert("int8.h");
     } else {
       const FixedType t = formats_.Fixed(n.name);
@@ -1363,7 +1415,23 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
       const ValueShape* vs = shapes_.Find(o);
       if (!vs || !vs->known) all_known = false;  // a known graph output is copied at the end
     }
-    if (all_known) continue;
+    if (all_known || formats_.skip.count(n.name)) continue;
+    if (auto fq = formats_.fake_quant.find(n.name); fq != formats_.fake_quant.end()) {
+      // QuantizeLinear -> DequantizeLinear in float, from the pair's input.
+      const WeightFormats::FakeQuant& q = fq->second;
+      BeginStep(n);
+      HEPML_ASSIGN_OR_RETURN(std::string xp, In(q.x));
+      const std::string yp = Out(n.outputs[0]);
+      Code(absl::StrCat("{\n    const float* x = ", xp, ";\n    float* y = ", yp, ";\n    for (int64_t i = 0, e = ",
+                        Count(n.outputs[0]), "; i < e; ++i)\n      y[i] = static_cast<float>(K::QuantizeOne<int32_t>(x[i], ",
+                        FloatLit(q.scale), ", ", q.zero_point, ", ", q.lo, ", ", q.hi, ") - ", q.zero_point, ") * ",
+                        FloatLit(q.scale), ";\n  }"));
+      kernels_.insert("gemm.h");
+      kernels_.insert("conv.h");
+      kernels_.insert("int8.h");
+      EndStep();
+      continue;
+    }
     for (const std::string& o : n.outputs) {
       if (o.empty()) continue;
       if (CTypeOf(DT(o)) == nullptr) {

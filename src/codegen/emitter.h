@@ -57,6 +57,29 @@ struct WeightFormats {
   // kWeightInt8: the scale of each node's activation input (calibrated
   // max |x| / 127). A node without one stays float.
   std::map<std::string, float> input_scale;
+  // Layers of a QDQ model read as integers: the float input x of the
+  // QuantizeLinear before them (scale, zero point, uint8 or int8), the int8
+  // weights of the DequantizeLinear that made the weight, [N, K] rows per
+  // output channel with their scales. Nodes in `skip` (QuantizeLinear /
+  // DequantizeLinear pairs folded into those layers) are not emitted;
+  // DequantizeLinear nodes in `fake_quant` are emitted in float from the
+  // pair's input x (quantise, dequantise), as hepml computes them.
+  struct QdqLayer {
+    std::string x;
+    float x_scale = 1.f;
+    int x_zero_point = 0;
+    bool x_uint8 = true;
+    std::vector<int8_t> rows;
+    std::vector<float> w_scales;
+  };
+  struct FakeQuant {
+    std::string x;
+    float scale = 1.f;
+    int zero_point = 0, lo = 0, hi = 255;
+  };
+  std::map<std::string, QdqLayer> qdq;
+  std::set<std::string> skip;
+  std::map<std::string, FakeQuant> fake_quant;
   FixedType Fixed(const std::string& node) const {
     auto it = fixed_by_node.find(node);
     return it == fixed_by_node.end() ? fixed_fallback : it->second;

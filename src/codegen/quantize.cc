@@ -3,6 +3,8 @@
 #include "codegen/quantize.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -217,6 +219,184 @@ absl::StatusOr<std::map<std::string, float>> CalibrateMaxAbs(const std::string& 
   std::map<std::string, float> out;
   for (const auto& [name, r] : ranges) out[name] = r.min > r.max ? 0.f : std::max(std::fabs(r.min), std::fabs(r.max));
   return out;
+}
+
+}  // namespace hepml::codegen
+
+namespace hepml::codegen {
+namespace {
+
+// A constant per-tensor quantisation parameter pair of a Q or DQ node.
+struct QParams {
+  float scale = 0;
+  int zero_point = 0;
+  bool uint8 = true;
+};
+
+std::optional<QParams> ConstQParams(const Graph& g, const Node& n) {
+  auto s = g.initializers.find(n.inputs.size() > 1 ? n.inputs[1] : "");
+  if (s == g.initializers.end() || s->second.dtype() != DType::kFloat32 || s->second.size() != 1) return std::nullopt;
+  QParams p;
+  p.scale = s->second.data<float>()[0];
+  if (n.HasInput(2)) {
+    auto z = g.initializers.find(n.inputs[2]);
+    if (z == g.initializers.end() || z->second.size() != 1) return std::nullopt;
+    if (z->second.dtype() == DType::kUInt8) p.zero_point = z->second.data<uint8_t>()[0];
+    else if (z->second.dtype() == DType::kInt8) {
+      p.zero_point = z->second.data<int8_t>()[0];
+      p.uint8 = false;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!(p.scale > 0) || !std::isfinite(p.scale)) return std::nullopt;
+  return p;
+}
+
+}  // namespace
+
+std::vector<QdqWeight> CollectQdqWeights(const Graph& graph) {
+  std::vector<QdqWeight> out;
+  for (const Node& n : graph.nodes) {
+    if (n.op_type != "DequantizeLinear" || !n.domain.empty() || n.inputs.size() < 2) continue;
+    auto q = graph.initializers.find(n.inputs[0]);
+    auto s = graph.initializers.find(n.inputs[1]);
+    if (q == graph.initializers.end() || s == graph.initializers.end()) continue;
+    if (q->second.dtype() != DType::kInt8 || s->second.dtype() != DType::kFloat32 || q->second.rank() < 1) continue;
+    if (n.HasInput(2)) {
+      auto z = graph.initializers.find(n.inputs[2]);
+      if (z == graph.initializers.end() || z->second.dtype() != DType::kInt8) continue;
+      bool zero = true;
+      for (int64_t i = 0; i < z->second.size(); ++i) zero &= z->second.data<int8_t>()[i] == 0;
+      if (!zero) continue;
+    }
+    QdqWeight w;
+    w.q = q->second;
+    w.scales.assign(s->second.data<float>(), s->second.data<float>() + s->second.size());
+    int64_t axis = n.GetInt("axis", 1);
+    if (axis < 0) axis += q->second.rank();
+    w.axis = static_cast<int>(axis);
+    if (w.scales.size() != 1 && (axis >= q->second.rank() || q->second.dim(w.axis) != static_cast<int64_t>(w.scales.size()))) {
+      continue;
+    }
+    if (n.GetInt("block_size", 0) != 0) continue;
+    int64_t inner = 1;
+    for (int d = w.axis + 1; d < q->second.rank(); ++d) inner *= q->second.dim(d);
+    w.dequantized = Tensor::Zeros(DType::kFloat32, q->second.shape());
+    for (int64_t i = 0; i < q->second.size(); ++i) {
+      const size_t c = w.scales.size() == 1 ? 0 : static_cast<size_t>((i / inner) % q->second.dim(w.axis));
+      w.dequantized.mutable_data<float>()[i] =
+          static_cast<float>(static_cast<int64_t>(q->second.data<int8_t>()[i])) * w.scales[c];
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats) {
+  if (weights.empty()) return;
+  std::map<std::string, const Node*> producer;
+  std::map<std::string, std::vector<std::pair<const Node*, size_t>>> readers;
+  for (const Node& n : graph.nodes) {
+    for (const std::string& o : n.outputs) producer[o] = &n;
+    for (size_t i = 0; i < n.inputs.size(); ++i) readers[n.inputs[i]].emplace_back(&n, i);
+  }
+  std::set<std::string> graph_outputs;
+  for (const auto& o : graph.outputs) graph_outputs.insert(o.name);
+  // A DequantizeLinear reading a QuantizeLinear with the same constant
+  // per-tensor parameters: its QuantizeLinear and their parameters.
+  auto pair_of = [&](const Node* dq) -> std::optional<std::pair<const Node*, QParams>> {
+    if (dq == nullptr || dq->op_type != "DequantizeLinear" || !dq->domain.empty()) return std::nullopt;
+    auto it = producer.find(dq->inputs[0]);
+    if (it == producer.end() || it->second->op_type != "QuantizeLinear" || !it->second->domain.empty()) return std::nullopt;
+    const Node* q = it->second;
+    if (q->GetInt("saturate", 1) != 1 || q->HasInput(3)) return std::nullopt;
+    auto pq = ConstQParams(graph, *q), pd = ConstQParams(graph, *dq);
+    if (!pq || !pd || pq->scale != pd->scale || pq->zero_point != pd->zero_point || pq->uint8 != pd->uint8) {
+      return std::nullopt;
+    }
+    // QuantizeLinear's output type comes from its zero point (uint8 without one).
+    return std::make_pair(q, *pq);
+  };
+  std::set<const Node*> fused;
+  for (const Node& n : graph.nodes) {
+    if (!IsQuantizableLayer(graph, n)) continue;
+    auto act = pair_of(producer.count(n.inputs[0]) ? producer[n.inputs[0]] : nullptr);
+    if (!act) continue;
+    const Tensor& wf = graph.initializers.at(n.inputs[1]);
+    // The layer's weight as [N, K] rows: its output-channel axis.
+    int out_axis = 0;
+    if (n.op_type == "Gemm" || n.op_type == "FusedGemm") out_axis = n.GetInt("transB", 0) ? 0 : 1;
+    else if (n.op_type == "MatMul") out_axis = 1;
+    const int64_t N = wf.dim(out_axis), K = wf.size() / N;
+    for (const QdqWeight& w : weights) {
+      if (w.dequantized.size() != wf.size()) continue;
+      const float* d = w.dequantized.data<float>();
+      const float* f = wf.data<float>();
+      bool same = w.dequantized.shape() == wf.shape() &&
+                  std::memcmp(d, f, static_cast<size_t>(wf.size()) * 4) == 0;
+      bool transposed = false;
+      if (!same && wf.rank() == 2 && w.q.rank() == 2 && w.q.dim(0) == wf.dim(1) && w.q.dim(1) == wf.dim(0)) {
+        transposed = true;
+        const int64_t r = wf.dim(0), c = wf.dim(1);
+        for (int64_t i = 0; transposed && i < r; ++i)
+          for (int64_t j = 0; transposed && j < c; ++j) transposed = std::memcmp(&f[i * c + j], &d[j * r + i], 4) == 0;
+      }
+      if (!same && !transposed) continue;
+      // The scale axis in the layer's orientation must be its output axis.
+      const int scale_axis = transposed ? 1 - w.axis : w.axis;
+      if (w.scales.size() != 1 && scale_axis != out_axis) continue;
+      WeightFormats::QdqLayer l;
+      l.x = act->first->inputs[0];
+      l.x_scale = act->second.scale;
+      l.x_zero_point = act->second.zero_point;
+      l.x_uint8 = act->second.uint8;
+      l.rows.resize(static_cast<size_t>(N * K));
+      l.w_scales.resize(static_cast<size_t>(N));
+      const int8_t* q = w.q.data<int8_t>();
+      for (int64_t j = 0; j < N; ++j) {
+        l.w_scales[j] = w.scales.size() == 1 ? w.scales[0] : w.scales[j];
+        for (int64_t k = 0; k < K; ++k) {
+          // Element (j, k) of the rows in the layer's weight, then in q.
+          int64_t i = 0;
+          if (wf.rank() == 2 && out_axis == 1) i = k * N + j;  // [K, N]
+          else i = j * K + k;                                   // [N, K...]
+          if (transposed) {
+            const int64_t r = wf.dim(0), c = wf.dim(1);
+            i = (i % c) * r + i / c;
+          }
+          l.rows[j * K + k] = q[i];
+        }
+      }
+      formats->qdq[n.name] = std::move(l);
+      fused.insert(&n);
+      break;
+    }
+  }
+  // The pairs: skipped when only fused layers read them, else in float.
+  for (const Node& n : graph.nodes) {
+    auto p = pair_of(&n);
+    if (!p) continue;
+    bool only_fused = !graph_outputs.count(n.outputs[0]);
+    for (const auto& [r, pos] : readers[n.outputs[0]]) only_fused &= fused.count(r) && pos == 0;
+    if (only_fused) {
+      formats->skip.insert(n.name);
+    } else {
+      WeightFormats::FakeQuant fq;
+      fq.x = p->first->inputs[0];
+      fq.scale = p->second.scale;
+      fq.zero_point = p->second.zero_point;
+      fq.lo = p->second.uint8 ? 0 : -128;
+      fq.hi = p->second.uint8 ? 255 : 127;
+      formats->fake_quant[n.name] = fq;
+    }
+  }
+  for (const Node& n : graph.nodes) {
+    if (n.op_type != "QuantizeLinear" || graph_outputs.count(n.outputs[0])) continue;
+    bool all = true;
+    for (const auto& [r, pos] : readers[n.outputs[0]]) all &= formats->skip.count(r->name) || formats->fake_quant.count(r->name);
+    if (all) formats->skip.insert(n.name);
+  }
 }
 
 }  // namespace hepml::codegen

@@ -67,3 +67,26 @@ absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> ReadCalibration(
     const std::string& model_path, const std::vector<std::string>& specs);
 
 }  // namespace hepml::codegen
+
+namespace hepml::codegen {
+
+// Int8 weights of a QDQ model: DequantizeLinear of a constant int8 tensor
+// (zero points 0), recorded before the graph passes fold them into float
+// constants, with the float values the fold computes ((float)q * scale).
+struct QdqWeight {
+  Tensor q;                    // int8
+  std::vector<float> scales;   // per `axis` channel, or one
+  int axis = 0;
+  Tensor dequantized;          // float
+};
+std::vector<QdqWeight> CollectQdqWeights(const Graph& graph);
+
+// After the passes: every quantisable layer whose input comes from a
+// QuantizeLinear -> DequantizeLinear pair (per-tensor, constant, equal
+// parameters) and whose weight is one of `weights` (as stored or
+// transposed, scales per output channel or per tensor) is read as integers
+// (formats->qdq); the pairs it consumes are skipped or, where something else
+// reads them, computed in float (formats->skip, formats->fake_quant).
+void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats);
+
+}  // namespace hepml::codegen
