@@ -239,6 +239,25 @@ TEST(Int8KernelTest, ConvQMatchesTheDequantisedConvolution) {
   for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-4) << i;
 }
 
+TEST(Int8KernelTest, QuantizeRoundsHalfToEvenLikeQuantizeLinear) {
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> u(-300.f, 300.f);
+  for (int i = 0; i < 100000; ++i) {
+    float x = u(rng);
+    if (i % 3 == 0) x = std::round(x * 2) / 2;  // ties
+    const float want = std::min(127.f, std::max(-128.f, std::nearbyint(x / 0.5f)));
+    ASSERT_EQ(K::QuantizeOne<int8_t>(x, 0.5f, 0, -128, 127), static_cast<int8_t>(want)) << x;
+    const float want_u = std::min(255.f, std::max(0.f, std::nearbyint(x / 1.5f) + 100.f));
+    ASSERT_EQ(K::QuantizeOne<uint8_t>(x, 1.5f, 100, 0, 255), static_cast<uint8_t>(want_u)) << x;
+  }
+  EXPECT_EQ(K::QuantizeOne<int8_t>(2.5f, 1.f, 0, -128, 127), 2);
+  EXPECT_EQ(K::QuantizeOne<int8_t>(-2.5f, 1.f, 0, -128, 127), -2);
+  EXPECT_EQ(K::QuantizeOne<int8_t>(3.5f, 1.f, 0, -128, 127), 4);
+  EXPECT_EQ(K::QuantizeOne<int8_t>(1e30f, 1.f, 0, -128, 127), 127);
+  EXPECT_EQ(K::QuantizeOne<int8_t>(-INFINITY, 1.f, 0, -128, 127), -128);
+  EXPECT_EQ(K::QuantizeOne<uint8_t>(NAN, 1.f, 7, 0, 255), 7);
+}
+
 TEST(PrecisionParseTest, FixedTypesAndErrors) {
   auto t = ParseFixedType("fixed<16,6>");
   ASSERT_TRUE(t.ok());
