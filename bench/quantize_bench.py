@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Error, size and batch-1 latency of the integer precisions of `hepml compile` against fp32.
+
+    bench/quantize_bench.py --hepml build/src/cli/hepml --models DIR
+                            [--only trigger_mlp,calo_gan,calo_cnn]
+                            [--precisions int8,qdq,fixed<16,6>,fixed<16,6,RND_CONV,SAT>]
+
+DIR is what bench/models/generate.py wrote. For each model and precision this runs
+`hepml compile MODEL --precision P --report --calibration ...` on the model's first data set
+(`qdq`: `hepml quantize` on that data first, then `hepml compile --report` of the QDQ model)
+and prints one markdown row from the report: max and mean absolute output error against the
+fp32 package on the calibration data, weight bytes, NAME.o bytes, and the batch-1 p50 latency
+of both runners (g++/c++ -O2, x86-64 baseline). Not a test: nothing here asserts a timing.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hepml", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--only", default="trigger_mlp,calo_gan,calo_cnn")
+    ap.add_argument("--precisions", default="int8,qdq,fixed<16,6>,fixed<16,6,RND_CONV,SAT>")
+    args = ap.parse_args()
+    with open(os.path.join(args.models, "models.json")) as f:
+        models = {m["name"]: m for m in json.load(f)["models"]}
+    work = tempfile.mkdtemp(prefix="hepml_quantize_bench_")
+    print("| model | precision | max abs error | mean abs error | weights (fp32 -> P) | NAME.o | batch-1 p50 (fp32 -> P) |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.only.split(","):
+        m = models[name]
+        calib = [x for n, s in m["data_sets"][0]["inputs"].items()
+                 for x in ("--calibration", f"{n}={os.path.join(args.models, s['file'])}")]
+        model = os.path.join(args.models, m["file"])
+        for p in args.precisions.split(","):
+            tag = "".join(c for c in p if c.isalnum())
+            src, extra = model, ["--precision", p]
+            if p == "qdq":
+                src, extra = os.path.join(work, f"{name}.qdq.onnx"), []
+                subprocess.run([args.hepml, "quantize", model, "-o", src] + calib, check=True,
+                               stdout=subprocess.DEVNULL)
+            out = subprocess.run([args.hepml, "compile", src, "-o", os.path.join(work, f"{name}_{tag}"), "--name",
+                                  name, "--report"] + extra + calib, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"| {name} | {p} | failed: {out.stderr.strip()} |")
+                continue
+            w = re.search(r"weights (\d+) -> (\d+) bytes, object \S+ (\d+) -> (\d+) bytes", out.stdout)
+            lat = re.search(r"latency \(batch 1, p50 of 2000 runs\) (\S+) -> (\S+) us", out.stdout)
+            for e in re.finditer(r"output (\S+): max abs error (\S+), mean abs error (\S+)", out.stdout):
+                print(f"| {name} | {p} | {float(e.group(2)):.3g} | {float(e.group(3)):.3g} | "
+                      f"{w.group(1)} -> {w.group(2)} | {w.group(3)} -> {w.group(4)} | {lat.group(1)} -> {lat.group(2)} us |")
+
+
+if __name__ == "__main__":
+    main()
