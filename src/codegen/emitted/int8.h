@@ -117,39 +117,40 @@ inline void GemmQ(int64_t M, int64_t N, int64_t kp, const TA* a, int32_t a_zp, c
                   const float* scale, int64_t y_row, int64_t y_col, float* Y) {
   for (int64_t i = 0; i < M; ++i) {
     const TA* ar = a + i * kp;
-    int64_t j = 0;
-    int32_t s[4];
-#if defined(HEPML_EMITTED_QVEC)
-    // Four columns per pass share each widened block of the row.
-    for (; j + 4 <= N; j += 4) {
+    // Four columns per pass share each widened block of the row; the last
+    // pass may have fewer (one loop: GCC's loop-bound analysis warns about a
+    // separate tail loop that is dead for some constant N).
+    for (int64_t j = 0; j < N; j += 4) {
+      const int64_t cols = N - j < 4 ? N - j : 4;
       const int8_t* w0 = w + j * kp;
-      QVecI32 s0 = {0, 0, 0, 0, 0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
-      for (int64_t k = 0; k < kp; k += kQK) {
-        typename QVecOf<TA>::type ab;
-        std::memcpy(&ab, ar + k, 16);
-        const QVecI16 a16 = __builtin_convertvector(ab, QVecI16);
-        HEPML_QMAC(s0, a16, w0 + k);
-        HEPML_QMAC(s1, a16, w0 + kp + k);
-        HEPML_QMAC(s2, a16, w0 + 2 * kp + k);
-        HEPML_QMAC(s3, a16, w0 + 3 * kp + k);
+      int32_t s[4] = {0, 0, 0, 0};
+#if defined(HEPML_EMITTED_QVEC)
+      if (cols == 4) {
+        QVecI32 s0 = {0, 0, 0, 0, 0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t k = 0; k < kp; k += kQK) {
+          typename QVecOf<TA>::type ab;
+          std::memcpy(&ab, ar + k, 16);
+          const QVecI16 a16 = __builtin_convertvector(ab, QVecI16);
+          HEPML_QMAC(s0, a16, w0 + k);
+          HEPML_QMAC(s1, a16, w0 + kp + k);
+          HEPML_QMAC(s2, a16, w0 + 2 * kp + k);
+          HEPML_QMAC(s3, a16, w0 + 3 * kp + k);
+        }
+        for (int l = 0; l < 8; ++l) {
+          s[0] += s0[l];
+          s[1] += s1[l];
+          s[2] += s2[l];
+          s[3] += s3[l];
+        }
+      } else
+#endif
+      {
+        for (int64_t c = 0; c < cols; ++c) s[c] = DotQ(kp, ar, w0 + c * kp);
       }
-      s[0] = s[1] = s[2] = s[3] = 0;
-      for (int l = 0; l < 8; ++l) {
-        s[0] += s0[l];
-        s[1] += s1[l];
-        s[2] += s2[l];
-        s[3] += s3[l];
-      }
-      for (int64_t c = 0; c < 4; ++c) {
+      for (int64_t c = 0; c < cols; ++c) {
         const int32_t v = wsum != nullptr ? s[c] - a_zp * wsum[j + c] : s[c];
         Y[i * y_row + (j + c) * y_col] = scale[j + c] * static_cast<float>(v);
       }
-    }
-#endif
-    for (; j < N; ++j) {
-      int32_t v = DotQ(kp, ar, w + j * kp);
-      if (wsum != nullptr) v -= a_zp * wsum[j];
-      Y[i * y_row + j * y_col] = scale[j] * static_cast<float>(v);
     }
   }
 }
