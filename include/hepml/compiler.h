@@ -98,6 +98,10 @@ struct CompileOptions {
   // scale is its max |x| / 127). Required when any layer is int8; checked
   // against the model's inputs (name, dtype, shape) whenever given.
   std::vector<std::string> calibration;
+  // QDQ models: layers between QuantizeLinear/DequantizeLinear pairs run as
+  // int8 kernels; false computes the pairs in float, as `hepml run` does
+  // (what --report compares a QDQ package with).
+  bool qdq_kernels = true;
   // Magnitude pruning of the Gemm/MatMul/Conv weights: "" none, "0.8"
   // unstructured (that fraction of each tensor zero), "2:4" N:M along the
   // reduction axis. Gemm weights left at most 30% non-zero then get the sparse

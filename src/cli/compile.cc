@@ -152,6 +152,7 @@ absl::Status PrintPrecisionReport(const Args& a, const CompileOptions& options, 
   ref.precision = WeightPrecision::kFp32;
   ref.layer_precision.clear();
   ref.calibration.clear();
+  ref.qdq_kernels = false;
   ref.write_pruned.clear();
   ref.embed_weights = false;
   const fs::path ref_dir = work / "fp32", pkg_dir = work / "package";
@@ -166,8 +167,13 @@ absl::Status PrintPrecisionReport(const Args& a, const CompileOptions& options, 
   HEPML_RETURN_IF_ERROR(RunPackage(pkg_dir, options.name, feeds, work / "out_package"));
   HEPML_ASSIGN_OR_RETURN(double ref_us, BenchPackage(ref_dir, options.name));
   HEPML_ASSIGN_OR_RETURN(double pkg_us, BenchPackage(pkg_dir, options.name));
-  const std::string label = options.layer_precision.empty() ? WeightPrecisionName(options.precision) : "mixed";
-  std::cout << "report: " << label << " against fp32 on "
+  bool from_qdq = false;
+  for (const std::string& l : report.quantized_layers) from_qdq |= l.find("from QDQ") != std::string::npos;
+  std::string label = options.layer_precision.empty() ? WeightPrecisionName(options.precision) : "mixed";
+  // A QDQ model's reference is the model in float arithmetic (its
+  // QuantizeLinear/DequantizeLinear pairs computed as hepml run does).
+  if (from_qdq) label = "QDQ layers as int8 kernels, " + label + " elsewhere,";
+  std::cout << "report: " << label << " against " << (from_qdq ? "the QDQ model in float" : "fp32") << " on "
             << (a.calibration.empty() ? "random inputs" : "the calibration data") << "\n"
             << "  weights " << ref_report->weight_bytes << " -> " << report.weight_bytes << " bytes, object "
             << options.name << ".o " << ref_obj << " -> " << pkg_obj << " bytes\n"

@@ -460,7 +460,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
       formats.fixed_by_node[name] = fixed_of(p);
     }
   }
-  codegen::PlanQdq(model.graph, qdq_weights, &formats);
+  codegen::PlanQdq(model.graph, qdq_weights, &formats, options.qdq_kernels);
   // int8 layers: the scale of each one's input, from the calibration data.
   std::vector<std::pair<std::string, Tensor>> calibration;
   if (!options.calibration.empty()) {

@@ -293,8 +293,7 @@ std::vector<QdqWeight> CollectQdqWeights(const Graph& graph) {
   return out;
 }
 
-void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats) {
-  if (weights.empty()) return;
+void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats, bool fuse) {
   std::map<std::string, const Node*> producer;
   std::map<std::string, std::vector<std::pair<const Node*, size_t>>> readers;
   for (const Node& n : graph.nodes) {
@@ -320,7 +319,7 @@ void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFo
   };
   std::set<const Node*> fused;
   for (const Node& n : graph.nodes) {
-    if (!IsQuantizableLayer(graph, n)) continue;
+    if (!fuse || !IsQuantizableLayer(graph, n)) continue;
     auto act = pair_of(producer.count(n.inputs[0]) ? producer[n.inputs[0]] : nullptr);
     if (!act) continue;
     const Tensor& wf = graph.initializers.at(n.inputs[1]);

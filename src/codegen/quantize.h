@@ -87,6 +87,7 @@ std::vector<QdqWeight> CollectQdqWeights(const Graph& graph);
 // transposed, scales per output channel or per tensor) is read as integers
 // (formats->qdq); the pairs it consumes are skipped or, where something else
 // reads them, computed in float (formats->skip, formats->fake_quant).
-void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats);
+// With fuse false no layer is fused: every pair is computed in float.
+void PlanQdq(const Graph& graph, const std::vector<QdqWeight>& weights, WeightFormats* formats, bool fuse = true);
 
 }  // namespace hepml::codegen
