@@ -13,7 +13,9 @@ onnxruntime-node installed in bench/peers) each round also runs ONNX Runtime
 (bench/peers/ort_bench.mjs: default graph optimizations, one intra-op thread) on the model's
 first data set repeated to the batch, and a second table gives the compiled packages' p50 and
 peak RSS as ratios to ORT's (ORT's RSS less the baseline of node with onnxruntime-node loaded
-and no model, as bench/run_benchmarks.py counts it). Not a test: nothing here asserts a
+and no model, as bench/run_benchmarks.py counts it; ORT's p50 includes the per-call cost of
+the Node binding, about 13 us, which bench/run_benchmarks.py reports separately as the
+floor). Not a test: nothing here asserts a
 timing.
 """
 import argparse
