@@ -1,22 +1,49 @@
 #!/usr/bin/python3
 """Latency and memory of `hepml compile` packages against `hepml bench` on the same models.
 
-    bench/compile_bench.py --hepml build/src/cli/hepml --models DIR [--only trigger_mlp,calo_gan]
+    bench/compile_bench.py --hepml build/src/cli/hepml --models DIR [--only trigger_mlp,calo_gan] [--ort]
                            [--batches 1,64] [--rounds 7] [--iterations 2000] [--work DIR]
 
 DIR is what bench/models/generate.py wrote. Each model is compiled (--max-batch = the
 largest batch) and built twice with its CMakeLists.txt defaults (Release): for the x86-64
 baseline and with NAME_NATIVE=ON (-march=native). Each round runs, one after the other,
 `hepml bench --threads 1 --json`, `NAME_run --bench --json` (baseline) and the native one;
-the table gives the median over rounds of each p50 and of peak RSS. Not a test: nothing
-here asserts a timing.
+the table gives the median over rounds of each p50 and of peak RSS. With --ort (node and
+onnxruntime-node installed in bench/peers) each round also runs ONNX Runtime
+(bench/peers/ort_bench.mjs: default graph optimizations, one intra-op thread) on the model's
+first data set repeated to the batch, and a second table gives the compiled packages' p50 and
+peak RSS as ratios to ORT's (ORT's RSS less the baseline of node with onnxruntime-node loaded
+and no model, as bench/run_benchmarks.py counts it; ORT's p50 includes the per-call cost of
+the Node binding, about 13 us, which bench/run_benchmarks.py reports separately as the
+floor). Not a test: nothing here asserts a
+timing.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
+
+import numpy as np
+
+PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
+
+
+def ort_inputs(models_dir, m, batch, work):
+    """--input NAME=FILE for the model's first data set repeated (or cut) to `batch` rows."""
+    with open(os.path.join(models_dir, "models.json")) as f:
+        spec = next(x for x in json.load(f)["models"] if x["name"] == m)
+    feeds = []
+    for name, s in spec["data_sets"][0]["inputs"].items():
+        x = np.load(os.path.join(models_dir, s["file"]))
+        reps = -(-batch // x.shape[0])
+        x = np.concatenate([x] * reps, axis=0)[:batch]
+        path = os.path.join(work, f"ort_{m}_{batch}_{name}.npy")
+        np.save(path, x)
+        feeds += ["--input", f"{name}={path}"]
+    return feeds
 
 
 def main():
@@ -28,7 +55,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--work")
+    ap.add_argument("--ort", action="store_true", help="also run ONNX Runtime and print ratios to it")
     args = ap.parse_args()
+    node = shutil.which("node")
+    if args.ort and (not node or not os.path.isdir(os.path.join(PEERS, "node_modules", "onnxruntime-node"))):
+        raise SystemExit("--ort needs node and `npm install --ignore-scripts` in bench/peers")
+    ort_base_mib = 0.0
+    if args.ort:
+        base = json.loads(subprocess.check_output([node, os.path.join(PEERS, "ort_bench.mjs"), "--baseline"]))
+        ort_base_mib = base["vmhwm_kib"] / 1024.0
     work = args.work or tempfile.mkdtemp(prefix="hepml_compile_bench_")
     batches = [int(b) for b in args.batches.split(",")]
     rows = []
@@ -49,13 +84,22 @@ def main():
             cmds = {"hepml": [args.hepml, "bench", os.path.join(args.models, f"{m}.onnx"), "--threads", "1"] + common}
             for kind, exe in exes.items():
                 cmds[kind] = [exe, "--bench"] + common
+            if args.ort:
+                cmds["onnxruntime"] = [node, os.path.join(PEERS, "ort_bench.mjs"), "--model",
+                                       os.path.join(args.models, f"{m}.onnx"), "--threads", "1", "--iterations",
+                                       str(args.iterations), "--warmup", str(args.iterations // 10)] + \
+                    ort_inputs(args.models, m, b, work)
             p50 = {k: [] for k in cmds}
             rss = {k: [] for k in cmds}
             for _ in range(args.rounds):
                 for k, cmd in cmds.items():
                     j = json.loads(subprocess.check_output(cmd))
-                    p50[k].append(j["latency_us"]["p50"])
-                    rss[k].append(j["peak_rss_mib"])
+                    if k == "onnxruntime":
+                        p50[k].append(statistics.median(j["latencies_us"]))
+                        rss[k].append(j["vmhwm_kib"] / 1024.0 - ort_base_mib)
+                    else:
+                        p50[k].append(j["latency_us"]["p50"])
+                        rss[k].append(j["peak_rss_mib"])
             rows.append((m, b, {k: (statistics.median(p50[k]), statistics.median(rss[k])) for k in cmds}))
     kinds = list(rows[0][2])
     print("| model | batch | " + " | ".join(f"{k} p50 (us)" for k in kinds) + " | " +
@@ -64,6 +108,16 @@ def main():
     for m, b, r in rows:
         print(f"| {m} | {b} | " + " | ".join(f"{r[k][0]:.2f}" for k in kinds) + " | " +
               " | ".join(f"{r[k][1]:.1f}" for k in kinds) + " |")
+    if args.ort:
+        comp = [k for k in kinds if k.startswith("compiled")]
+        print()
+        print("| model | batch | " + " | ".join(f"{k} p50 / ORT" for k in comp) + " | " +
+              " | ".join(f"{k} peak RSS / ORT" for k in comp) + " |")
+        print("|---|---:|" + "---:|" * (2 * len(comp)))
+        for m, b, r in rows:
+            o = r["onnxruntime"]
+            print(f"| {m} | {b} | " + " | ".join(f"{r[k][0] / o[0]:.2f}" for k in comp) + " | " +
+                  " | ".join(f"{r[k][1] / o[1]:.2f}" if o[1] > 0 else "n/a" for k in comp) + " |")
 
 
 if __name__ == "__main__":

@@ -33,12 +33,35 @@
 
 namespace hepml {
 
-// How the weights of Gemm/FusedGemm/MatMul/Conv/FusedConv are stored in the
-// package: float, IEEE half or bfloat16 (both rounded to nearest even, widened
-// back to float where the kernels read them; products accumulate in float).
-enum class WeightPrecision { kFp32, kFp16, kBf16 };
-const char* WeightPrecisionName(WeightPrecision p);  // "fp32", "fp16", "bf16"
-// "fp32" / "fp16" / "bf16" -> the precision; an error naming the text otherwise.
+// How the weights of Gemm/FusedGemm/MatMul/Conv/FusedConv are stored and
+// computed in the package:
+//   kFp32, kFp16, kBf16: float, IEEE half or bfloat16 weights (both rounded
+//     to nearest even, widened back to float where the kernels read them;
+//     products accumulate in float);
+//   kInt8: symmetric int8 weights per output channel, the layer's input
+//     quantised to int8 with a scale calibrated on CompileOptions::calibration
+//     (max |x| / 127), int32 accumulation, dequantised, then bias and
+//     activation in float;
+//   kFixed: Vivado/Vitis HLS ap_fixed<width, integer, Q, O> emulated with
+//     integers as hls4ml uses it: weights, biases, the layer's input and its
+//     output of the type, exact wide accumulation. quant: 0 AP_TRN (default),
+//     1 AP_RND, 2 AP_RND_CONV; overflow: 0 AP_WRAP (default), 1 AP_SAT.
+struct WeightPrecision {
+  enum Kind { kFp32, kFp16, kBf16, kInt8, kFixed };
+  Kind kind = kFp32;
+  int width = 16, integer = 6, quant = 0, overflow = 0;  // kFixed only
+  WeightPrecision(Kind k = kFp32) : kind(k) {}  // NOLINT: implicit on purpose
+  friend bool operator==(const WeightPrecision& a, const WeightPrecision& b) {
+    return a.kind == b.kind && (a.kind != kFixed || (a.width == b.width && a.integer == b.integer &&
+                                                     a.quant == b.quant && a.overflow == b.overflow));
+  }
+  friend bool operator!=(const WeightPrecision& a, const WeightPrecision& b) { return !(a == b); }
+};
+// "fp32", "fp16", "bf16", "int8", "fixed<16,6>" / "fixed<16,6,RND,SAT>".
+std::string WeightPrecisionName(const WeightPrecision& p);
+// The names above (fixed<W,I>, fixed<W,I,Q>, fixed<W,I,Q,O> with Q in TRN,
+// RND, RND_CONV and O in WRAP, SAT; 1 <= W <= 32, 0 <= I <= W) -> the
+// precision; an error naming the text and the rule otherwise.
 absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text);
 
 // A --precision-file: an optional default and precisions by node name of the
@@ -70,6 +93,15 @@ struct CompileOptions {
   // float), and per node of the optimised graph by name (overrides).
   WeightPrecision precision = WeightPrecision::kFp32;
   std::map<std::string, WeightPrecision> layer_precision;
+  // NAME=FILE.npy per model input: the data int8 layers are calibrated on
+  // (hepml's Session runs the model on it; each quantised layer's input
+  // scale is its max |x| / 127). Required when any layer is int8; checked
+  // against the model's inputs (name, dtype, shape) whenever given.
+  std::vector<std::string> calibration;
+  // QDQ models: layers between QuantizeLinear/DequantizeLinear pairs run as
+  // int8 kernels; false computes the pairs in float, as `hepml run` does
+  // (what --report compares a QDQ package with).
+  bool qdq_kernels = true;
   // Magnitude pruning of the Gemm/MatMul/Conv weights: "" none, "0.8"
   // unstructured (that fraction of each tensor zero), "2:4" N:M along the
   // reduction axis. Gemm weights left at most 30% non-zero then get the sparse
@@ -97,6 +129,9 @@ struct CompileReport {
   // Gemm nodes of the optimised graph emitted with the sparse (CSR) kernel:
   // "NODE (NNZ of SIZE non-zero)".
   std::vector<std::string> sparse_layers;
+  // Layers emitted with the int8 or fixed-point kernels: "NODE int8 (input
+  // max |x| 3.2)" / "NODE fixed<16,6>".
+  std::vector<std::string> quantized_layers;
 };
 
 // The package's files (name -> contents), without writing anything.

@@ -15,6 +15,7 @@ void AddConformanceCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddDataCommand(CLI::App& app, int* exit_code);
 void AddCompileCommand(CLI::App& app, int* exit_code);
+void AddQuantizeCommand(CLI::App& app, int* exit_code);
 void AddServeCommand(CLI::App& app, int* exit_code);
 void AddPerfCommand(CLI::App& app, int* exit_code);
 void AddRegistryCommand(CLI::App& app, int* exit_code);

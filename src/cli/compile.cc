@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <random>
 
@@ -77,6 +79,26 @@ absl::Status RunPackage(const fs::path& dir, const std::string& name, const std:
   return absl::OkStatus();
 }
 
+// Batch-1 latency of the built runner: the p50 of `run --bench --json`.
+absl::StatusOr<double> BenchPackage(const fs::path& dir, const std::string& name) {
+  std::string weights;
+  if (fs::exists(dir / (name + ".weights"))) weights = " --weights " + Quote((dir / (name + ".weights")).string());
+  const fs::path log = dir / "bench.json";
+  const std::string cmd = absl::StrCat(Quote((dir / "run").string()), " --bench --json --batch 1 --iterations 2000",
+                                       weights, " > ", Quote(log.string()), " 2>&1");
+  if (std::system(cmd.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("--report: benchmarking ", dir.string(), "/run failed (see ", log.string(), ")"));
+  }
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("\"p50\": ");
+  double v = 0;
+  if (at == std::string::npos || !absl::SimpleAtod(text.substr(at + 7, text.find_first_of(",\n", at + 7) - at - 7), &v)) {
+    return absl::InternalError(absl::StrCat("--report: no latency in ", log.string()));
+  }
+  return v;
+}
+
 // --report: the package against the same model compiled at fp32, both built
 // with the system compiler and run on the calibration inputs (random ones of
 // the inputs' shapes, batch min(8, --max-batch), when none are given).
@@ -129,6 +151,8 @@ absl::Status PrintPrecisionReport(const Args& a, const CompileOptions& options, 
   CompileOptions ref = options;
   ref.precision = WeightPrecision::kFp32;
   ref.layer_precision.clear();
+  ref.calibration.clear();
+  ref.qdq_kernels = false;
   ref.write_pruned.clear();
   ref.embed_weights = false;
   const fs::path ref_dir = work / "fp32", pkg_dir = work / "package";
@@ -141,11 +165,19 @@ absl::Status PrintPrecisionReport(const Args& a, const CompileOptions& options, 
   HEPML_ASSIGN_OR_RETURN(uintmax_t pkg_obj, BuildPackage(pkg_dir, options.name));
   HEPML_RETURN_IF_ERROR(RunPackage(ref_dir, options.name, feeds, work / "out_fp32"));
   HEPML_RETURN_IF_ERROR(RunPackage(pkg_dir, options.name, feeds, work / "out_package"));
-  const std::string label = options.layer_precision.empty() ? WeightPrecisionName(options.precision) : "mixed";
-  std::cout << "report: " << label << " against fp32 on "
+  HEPML_ASSIGN_OR_RETURN(double ref_us, BenchPackage(ref_dir, options.name));
+  HEPML_ASSIGN_OR_RETURN(double pkg_us, BenchPackage(pkg_dir, options.name));
+  bool from_qdq = false;
+  for (const std::string& l : report.quantized_layers) from_qdq |= l.find("from QDQ") != std::string::npos;
+  std::string label = options.layer_precision.empty() ? WeightPrecisionName(options.precision) : "mixed";
+  // A QDQ model's reference is the model in float arithmetic (its
+  // QuantizeLinear/DequantizeLinear pairs computed as hepml run does).
+  if (from_qdq) label = "QDQ layers as int8 kernels, " + label + " elsewhere,";
+  std::cout << "report: " << label << " against " << (from_qdq ? "the QDQ model in float" : "fp32") << " on "
             << (a.calibration.empty() ? "random inputs" : "the calibration data") << "\n"
             << "  weights " << ref_report->weight_bytes << " -> " << report.weight_bytes << " bytes, object "
-            << options.name << ".o " << ref_obj << " -> " << pkg_obj << " bytes\n";
+            << options.name << ".o " << ref_obj << " -> " << pkg_obj << " bytes\n"
+            << absl::StrFormat("  latency (batch 1, p50 of 2000 runs) %.2f -> %.2f us\n", ref_us, pkg_us);
   std::vector<fs::path> outs;
   for (const auto& e : fs::directory_iterator(work / "out_fp32")) outs.push_back(e.path());
   std::sort(outs.begin(), outs.end());
@@ -214,10 +246,13 @@ int RunCompile(const Args& a) {
       return kExitUsage;
     }
   }
-  if (!a.calibration.empty() && !a.report) {
-    PrintError("compile", "--calibration needs --report");
+  bool int8 = options.precision.kind == WeightPrecision::kInt8;
+  for (const auto& [node, p] : options.layer_precision) int8 |= p.kind == WeightPrecision::kInt8;
+  if (!a.calibration.empty() && !a.report && !int8) {
+    PrintError("compile", "--calibration is data for int8 layers and --report; neither is asked for");
     return kExitUsage;
   }
+  options.calibration = a.calibration;
   auto report = CompileModel(a.model, a.out_dir, options);
   if (!report.ok()) {
     PrintError("compile", report.status().message());
@@ -240,6 +275,7 @@ int RunCompile(const Args& a) {
     std::cout << "\n";
   }
   for (const std::string& s : report->sparse_layers) std::cout << "  sparse kernel (CSR): " << s << "\n";
+  for (const std::string& s : report->quantized_layers) std::cout << "  quantised: " << s << "\n";
   if (a.report) {
     absl::Status st = PrintPrecisionReport(a, options, *report);
     if (!st.ok()) {
@@ -265,16 +301,19 @@ void AddCompileCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--embed-weights", a->embed_weights, "Weights as a static const array in NAME.cc");
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable)");
   cmd->add_option("--precision", a->precision,
-                  "Weight storage of Gemm/MatMul/Conv: fp32 (default), fp16 or bf16 (float accumulation)");
+                  "Gemm/MatMul/Conv precision: fp32 (default), fp16 or bf16 (16-bit weights, float accumulation), int8 "
+                  "(int8 weights per channel and activations, needs --calibration) or fixed<W,I[,Q[,O]]> (ap_fixed "
+                  "emulation; Q: TRN, RND, RND_CONV; O: WRAP, SAT)");
   cmd->add_option("--prune", a->prune,
                   "Magnitude pruning of Gemm/MatMul/Conv weights: SPARSITY (e.g. 0.8) or N:M (e.g. 2:4)");
   cmd->add_option("--precision-file", a->precision_file,
-                  "YAML: 'layers' maps node names of the optimised graph to fp32/fp16/bf16; 'default' replaces "
-                  "--precision");
+                  "YAML: 'layers' maps node names of the optimised graph to fp32/fp16/bf16/int8/fixed<W,I,...>; "
+                  "'default' replaces --precision");
   cmd->add_flag("--report", a->report,
                 "Build the package and an fp32 one with the system C++ compiler and print output errors, weight "
                 "and object bytes");
-  cmd->add_option("--calibration", a->calibration, "NAME=FILE.npy inputs for --report (default: random)");
+  cmd->add_option("--calibration", a->calibration, "NAME=FILE.npy model inputs: int8 activation ranges are calibrated on them, and --report compares on "
+                  "them (default: random)");
   cmd->add_option("--write-pruned", a->write_pruned, "With --prune: also write the pruned ONNX model to this file");
   cmd->callback([=] { *exit_code = RunCompile(*a); });
 }

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
 #if HEPML_SERVICES
   hepml::cli::AddDataCommand(app, &exit_code);
   hepml::cli::AddCompileCommand(app, &exit_code);
+  hepml::cli::AddQuantizeCommand(app, &exit_code);
   hepml::cli::AddServeCommand(app, &exit_code);
   hepml::cli::AddPerfCommand(app, &exit_code);
   hepml::cli::AddRegistryCommand(app, &exit_code);

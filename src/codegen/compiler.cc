@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -19,6 +20,7 @@
 #include "codegen/emitted/gemm.h"
 #include "codegen/emitter.h"
 #include "codegen/prune.h"
+#include "codegen/quantize.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/proto_convert.h"
 #include "graph/passes/pass.h"
@@ -123,7 +125,7 @@ std::string ShapeComment(const IoSpec& s) {
 // The kernel files in dependency order, namespace renamed, project includes
 // dropped; their standard includes collected separately.
 std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
-  static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "pool.h", "elementwise.h", "normalize.h",
+  static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
                                        "shape.h",  "recurrent.h"};
   std::string out;
   for (const char* name : kOrder) {
@@ -356,21 +358,37 @@ std::string DefaultPackageName(const std::string& model_path) {
   return stem;
 }
 
-const char* WeightPrecisionName(WeightPrecision p) {
-  switch (p) {
+std::string WeightPrecisionName(const WeightPrecision& p) {
+  switch (p.kind) {
     case WeightPrecision::kFp32: return "fp32";
     case WeightPrecision::kFp16: return "fp16";
     case WeightPrecision::kBf16: return "bf16";
+    case WeightPrecision::kInt8: return "int8";
+    case WeightPrecision::kFixed: {
+      codegen::FixedType t{p.width, p.integer, p.quant, p.overflow};
+      return codegen::FixedTypeName(t);
+    }
   }
   return "?";
 }
 
 absl::StatusOr<WeightPrecision> ParseWeightPrecision(const std::string& text) {
-  if (text == "fp32") return WeightPrecision::kFp32;
-  if (text == "fp16") return WeightPrecision::kFp16;
-  if (text == "bf16") return WeightPrecision::kBf16;
+  if (text == "fp32") return WeightPrecision(WeightPrecision::kFp32);
+  if (text == "fp16") return WeightPrecision(WeightPrecision::kFp16);
+  if (text == "bf16") return WeightPrecision(WeightPrecision::kBf16);
+  if (text == "int8") return WeightPrecision(WeightPrecision::kInt8);
+  if (text.rfind("fixed", 0) == 0) {
+    auto t = codegen::ParseFixedType(text);
+    if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--precision ", t.status().message()));
+    WeightPrecision p(WeightPrecision::kFixed);
+    p.width = t->width;
+    p.integer = t->integer;
+    p.quant = t->quant;
+    p.overflow = t->overflow;
+    return p;
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat("--precision '", text, "': expected fp32, fp16 or bf16"));
+      absl::StrCat("--precision '", text, "': expected fp32, fp16, bf16, int8 or fixed<W,I[,Q[,O]]>"));
 }
 
 absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, const CompileOptions& options) {
@@ -402,6 +420,8 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
     }
     pruned_model = proto.SerializeAsString();
   }
+  // Int8 weights of a QDQ model, before constant folding makes them float.
+  const std::vector<codegen::QdqWeight> qdq_weights = codegen::CollectQdqWeights(model.graph);
   auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
@@ -415,11 +435,18 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   HEPML_ASSIGN_OR_RETURN(codegen::GraphShapes shapes,
                          codegen::ResolveShapes(model.graph, options.dims, options.max_batch));
   codegen::WeightFormats formats;
-  auto format_of = [](WeightPrecision p) {
-    return p == WeightPrecision::kFp16 ? hepml_emitted::kWeightF16
-                                       : p == WeightPrecision::kBf16 ? hepml_emitted::kWeightBF16 : 0;
+  auto format_of = [](const WeightPrecision& p) {
+    switch (p.kind) {
+      case WeightPrecision::kFp16: return hepml_emitted::kWeightF16;
+      case WeightPrecision::kBf16: return hepml_emitted::kWeightBF16;
+      case WeightPrecision::kInt8: return codegen::kWeightInt8;
+      case WeightPrecision::kFixed: return codegen::kWeightFixed;
+      default: return 0;
+    }
   };
+  auto fixed_of = [](const WeightPrecision& p) { return codegen::FixedType{p.width, p.integer, p.quant, p.overflow}; };
   formats.fallback = format_of(options.precision);
+  formats.fixed_fallback = fixed_of(options.precision);
   formats.sparse_gemm = !options.prune.empty();
   if (!options.layer_precision.empty()) {
     std::set<std::string> names;
@@ -430,6 +457,34 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
                                                        "' is not a node of the optimised graph (see `hepml info --optimized`)"));
       }
       formats.by_node[name] = format_of(p);
+      formats.fixed_by_node[name] = fixed_of(p);
+    }
+  }
+  codegen::PlanQdq(model.graph, qdq_weights, &formats, options.qdq_kernels);
+  // int8 layers: the scale of each one's input, from the calibration data.
+  std::vector<std::pair<std::string, Tensor>> calibration;
+  if (!options.calibration.empty()) {
+    HEPML_ASSIGN_OR_RETURN(calibration, codegen::ReadCalibration(model_path, options.calibration));
+  }
+  std::map<std::string, std::string> int8_inputs;  // node -> its input value
+  for (const Node& n : model.graph.nodes) {
+    if (formats.For(n.name) == codegen::kWeightInt8 && !formats.qdq.count(n.name) &&
+        codegen::IsQuantizableLayer(model.graph, n)) {
+      int8_inputs[n.name] = n.inputs[0];
+    }
+  }
+  if (!int8_inputs.empty()) {
+    if (calibration.empty()) {
+      return absl::InvalidArgumentError(
+          "--precision int8 needs --calibration NAME=FILE.npy (data for every model input: the int8 activation "
+          "scales are calibrated on it)");
+    }
+    std::set<std::string> values;
+    for (const auto& [node, v] : int8_inputs) values.insert(v);
+    HEPML_ASSIGN_OR_RETURN(auto ranges, codegen::CalibrateMaxAbs(model_path, calibration, values));
+    for (const auto& [node, v] : int8_inputs) {
+      const float m = ranges.at(v);
+      formats.input_scale[node] = m > 0.f && std::isfinite(m) ? m / 127.f : 1.f;
     }
   }
   HEPML_ASSIGN_OR_RETURN(EmittedProgram prog,
@@ -461,6 +516,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   pkg.report.weight_bytes = prog.weights.size();
   pkg.pruned_model = std::move(pruned_model);
   pkg.report.sparse_layers.assign(prog.sparse_nodes.begin(), prog.sparse_nodes.end());
+  pkg.report.quantized_layers = prog.quant_nodes;
   for (const auto& l : layers) {
     PrunedLayerReport r;
     r.node = l.node;

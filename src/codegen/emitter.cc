@@ -20,7 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "codegen/emitted/fixed.h"
 #include "codegen/emitted/gemm.h"
+#include "codegen/quantize.h"
 #include "hepml/status.h"
 #include "ops/conv.h"
 
@@ -139,6 +141,19 @@ class Emitter {
     if (bytes) std::memcpy(weights_.data() + off, data, bytes);
     return off;
   }
+  // Raw fixed-point weights in the narrowest integer type holding the
+  // width; returns "reinterpret_cast<const T*>(w + offset)".
+  std::string AddFixedWeights(const std::vector<int32_t>& raw, int width) {
+    if (width <= 8) {
+      std::vector<int8_t> v(raw.begin(), raw.end());
+      return absl::StrCat("reinterpret_cast<const int8_t*>(w + ", AddWeight(v.data(), v.size()), ")");
+    }
+    if (width <= 16) {
+      std::vector<int16_t> v(raw.begin(), raw.end());
+      return absl::StrCat("reinterpret_cast<const int16_t*>(w + ", AddWeight(v.data(), v.size() * 2), ")");
+    }
+    return absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(raw.data(), raw.size() * 4), ")");
+  }
   // 16-bit copy of float weights in the blob; returns its offset.
   size_t AddWeight16(const float* data, size_t count, int format) {
     std::vector<uint16_t> h(count);
@@ -149,7 +164,7 @@ class Emitter {
   // For a constant float weight v of node n stored 16-bit: emits its widening
   // into a scratch buffer and returns the buffer's pointer; "" when v stays float.
   std::string Widened16(const Node& n, const std::string& v) {
-    const int format = formats_.For(n.name);
+    const int format = Format16(n.name);
     const Tensor* t = Const(v);
     if (format == 0 || t == nullptr || t->dtype() != DType::kFloat32) return "";
     const size_t off = AddWeight16(t->data<float>(), t->size(), format);
@@ -179,6 +194,73 @@ class Emitter {
     return absl::UnimplementedError(absl::StrCat(n.Describe(), ": hepml compile cannot emit ", n.op_type,
                                                  why.empty() ? "" : absl::StrCat(" (", why, ")")));
   }
+  // The 16-bit format of node `name` (kWeightF16 / kWeightBF16), else 0.
+  int Format16(const std::string& name) const {
+    const int f = formats_.For(name);
+    return f == hepml_emitted::kWeightF16 || f == hepml_emitted::kWeightBF16 ? f : 0;
+  }
+  // kWeightInt8 (when the node's input was calibrated) or kWeightFixed, else 0.
+  int FormatQ(const std::string& name) const {
+    if (formats_.qdq.count(name)) return kWeightInt8;
+    const int f = formats_.For(name);
+    if (f == kWeightInt8) return formats_.input_scale.count(name) ? f : 0;
+    return f == kWeightFixed ? f : 0;
+  }
+  // Largest element count of value v over the batches.
+  int64_t MaxCount(const LinShape& s, size_t from, size_t to) const {
+    const LinShape part(s.begin() + static_cast<std::ptrdiff_t>(from), s.begin() + static_cast<std::ptrdiff_t>(to));
+    return std::max(ProdAt(part, 1), ProdAt(part, max_batch_));
+  }
+  // Dense layer y = act(alpha * a x W^T + beta * C) with int8 or fixed-point
+  // weights; w is [N, K] row-major float.
+  absl::Status EmitDenseQuant(const Node& n, int format, const std::vector<float>& w, int64_t N, int64_t K,
+                              float alpha, float beta, const std::string& act);
+  // The int8 form of a layer: from a QDQ model (formats_.qdq) or quantised
+  // here (weights per output channel, input scale from the calibration).
+  struct Int8Layer {
+    float x_scale = 1.f;
+    int x_zero_point = 0, lo = -127, hi = 127;
+    bool x_uint8 = false;
+    std::vector<int8_t> rows;  // [N, K]
+    std::vector<float> w_scales;
+  };
+  Int8Layer Int8For(const Node& n, const std::vector<float>& w, int64_t N, int64_t K) {
+    Int8Layer l;
+    auto it = formats_.qdq.find(n.name);
+    if (it != formats_.qdq.end()) {
+      const WeightFormats::QdqLayer& q = it->second;
+      l.x_scale = q.x_scale;
+      l.x_zero_point = q.x_zero_point;
+      l.x_uint8 = q.x_uint8;
+      l.lo = q.x_uint8 ? 0 : -128;
+      l.hi = q.x_uint8 ? 255 : 127;
+      l.rows = q.rows;
+      l.w_scales = q.w_scales;
+      quant_nodes_.push_back(absl::StrCat(n.name, " int8 from QDQ (input scale ", l.x_scale, ", zero point ",
+                                          l.x_zero_point, ")"));
+      return l;
+    }
+    l.x_scale = formats_.input_scale.at(n.name);
+    const Int8Weights q = QuantizeRowsInt8(w.data(), N, K, K);
+    l.rows = q.values;
+    l.w_scales = q.scales;
+    quant_nodes_.push_back(absl::StrCat(n.name, " int8 (input scale ", l.x_scale, ")"));
+    return l;
+  }
+  static std::vector<int8_t> PadK(const std::vector<int8_t>& rows, int64_t N, int64_t K, int64_t kp) {
+    std::vector<int8_t> out(static_cast<size_t>(N * kp), 0);
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) out[j * kp + k] = rows[j * K + k];
+    return out;
+  }
+  // Row sums of the weights for a non-zero input zero point, else "nullptr".
+  std::string WsumPtr(const Int8Layer& l, int64_t N, int64_t K) {
+    if (l.x_zero_point == 0) return "nullptr";
+    std::vector<int32_t> sums(static_cast<size_t>(N), 0);
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) sums[j] += l.rows[j * K + k];
+    return absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(sums.data(), sums.size() * 4), ")");
+  }
   absl::Status EmitNode(const Node& n);
   absl::Status EmitGemm(const Node& n);
   absl::Status EmitMatMul(const Node& n);
@@ -206,6 +288,7 @@ class Emitter {
   std::vector<ArenaBlock> scratch_;
   std::set<std::string> kernels_;
   std::set<std::string> sparse_nodes_;
+  std::vector<std::string> quant_nodes_;
   std::vector<IoSpec> inputs_, outputs_;
   int next_scratch_ = 0;
 };
@@ -380,6 +463,20 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   std::string bptr;
   const Tensor* bconst = Const(bname);
   bool packed = bconst != nullptr && bconst->dtype() == DType::kFloat32 && !trans_a;
+  if (const int qf = FormatQ(n.name); qf != 0 && packed) {
+    // Weights as [N, K] rows, one per output column.
+    const int64_t r = bconst->dim(0), c = bconst->dim(1);
+    const float* src = bconst->data<float>();
+    std::vector<float> nk(src, src + r * c);
+    if (!trans_b)
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j) nk[j * r + i] = src[i * c + j];
+    std::string act = "K::Act::kNone, 0.f, 0.f";
+    if (fused) {
+      HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
+    }
+    return EmitDenseQuant(n, qf, nk, N, trans_b ? c : r, alpha, beta, act);
+  }
   int format = 0;
   std::string csr;  // "ptr, idx, val" of the sparse kernel
   if (packed && formats_.sparse_gemm) {
@@ -424,7 +521,7 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     const int64_t kk = trans_b ? c : r;
     std::vector<float> pk(kn.size());
     hepml_emitted::PackB(kk, N, kn.data(), pk.data());
-    format = formats_.For(n.name);
+    format = Format16(n.name);
     if (format != 0) {
       bptr = absl::StrCat("reinterpret_cast<const uint16_t*>(w + ", AddWeight16(pk.data(), pk.size(), format), ")");
     } else {
@@ -470,12 +567,103 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   return absl::OkStatus();
 }
 
+// The accumulator of a fixed-point dot product over k terms: int64 while
+// k * 2^(2W - 2) plus the bias fits in 62 bits, else the compiler's 128-bit
+// integer (checked where the generated code is compiled).
+std::string FixedAcc(const FixedType& t, int64_t k) {
+  int bits = 0;
+  while ((int64_t{1} << bits) < k + 1) ++bits;
+  return 2 * (t.width - 1) + bits <= 61 ? "int64_t" : "K::FxWide";
+}
+
+absl::Status Emitter::EmitDenseQuant(const Node& n, int format, const std::vector<float>& w, int64_t N, int64_t K,
+                                     float alpha, float beta, const std::string& act) {
+  const auto qdq = formats_.qdq.find(n.name);
+  const std::string& a = qdq != formats_.qdq.end() ? qdq->second.x : n.inputs[0];
+  const LinShape& sa = S(a);
+  const std::string M = ProdExpr(sa, 0, sa.size() - 1);
+  const int64_t m_max = MaxCount(sa, 0, sa.size() - 1);
+  std::string cptr = "nullptr";
+  int64_t c_rows = 1, c_cols = 1;
+  const bool has_c = (n.op_type == "Gemm" || n.op_type == "FusedGemm") && n.HasInput(2);
+  if (has_c) {
+    const LinShape& sc = S(n.inputs[2]);
+    for (const Lin& l : sc)
+      if (!l.IsConst()) return Unsupported(n, "bias depends on the batch");
+    if (sc.size() == 1) c_cols = sc[0].fixed;
+    else if (sc.size() == 2) {
+      c_rows = sc[0].fixed;
+      c_cols = sc[1].fixed;
+      if (c_rows != 1 && sa.size() > 2) return Unsupported(n, "per-row bias with a rank > 2 input");
+    } else if (sc.size() > 2) {
+      return Unsupported(n, "bias rank");
+    }
+    HEPML_ASSIGN_OR_RETURN(cptr, In(n.inputs[2]));
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  kernels_.insert("int8.h");
+  if (format == kWeightInt8) {
+    const Int8Layer l = Int8For(n, w, N, K);
+    const int64_t kp = hepml_emitted::QPad(K);
+    std::vector<float> scale(l.w_scales);
+    for (float& s : scale) s *= l.x_scale * alpha;
+    const std::vector<int8_t> rows = PadK(l.rows, N, K, kp);
+    const size_t woff = AddWeight(rows.data(), rows.size());
+    const size_t soff = AddWeight(scale.data(), scale.size() * 4);
+    const std::string ta = l.x_uint8 ? "uint8_t" : "int8_t";
+    const std::string xq = Scratch(ta, static_cast<size_t>(m_max * kp));
+    const std::string y = Out(n.outputs[0]);
+    Code(absl::StrCat("K::QuantizeRows<", ta, ">(", M, ", ", K, ", ", kp, ", ", aptr, ", ", FloatLit(l.x_scale), ", ",
+                      l.x_zero_point, ", ", l.lo, ", ", l.hi, ", ", xq, ");"));
+    Code(absl::StrCat("K::GemmQ<", ta, ">(", M, ", ", N, ", ", kp, ", ", xq, ", ", l.x_zero_point,
+                      ", reinterpret_cast<const int8_t*>(w + ", woff, "), ", WsumPtr(l, N, K), ", reinterpret_cast<const float*>(w + ",
+                      soff, "), ", N, ", 1, ", y, ");"));
+    Code(absl::StrCat("K::GemmEpilogue(", M, ", ", N, ", 1.f, ", FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols,
+                      ", ", act, ", ", y, ");"));
+    return absl::OkStatus();
+  }
+  const FixedType t = formats_.Fixed(n.name);
+  quant_nodes_.push_back(absl::StrCat(n.name, " ", FixedTypeName(t)));
+  std::vector<float> bias;
+  if (has_c) {
+    auto c = ConstFloats(n.inputs[2]);
+    if (!c || c_rows != 1 || (c_cols != 1 && c_cols != N)) return Unsupported(n, "fixed point needs a constant bias per output column");
+    bias.assign(static_cast<size_t>(N), 0.f);
+    for (int64_t j = 0; j < N; ++j) bias[j] = beta * (*c)[c_cols == 1 ? 0 : j];
+  }
+  if (alpha != 1.f) return Unsupported(n, "fixed point needs alpha = 1");
+  const std::string wptr = AddFixedWeights(ToFixedRaw(w.data(), N * K, t), t.width);
+  std::string braw = "nullptr";
+  if (!bias.empty()) {
+    const std::vector<int32_t> br = ToFixedRaw(bias.data(), N, t);
+    braw = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(br.data(), br.size() * 4), ")");
+  }
+  const std::string xq = Scratch("int32_t", static_cast<size_t>(K * 4));
+  const std::string y = Out(n.outputs[0]);
+  if (FixedAcc(t, K) != "int64_t") Code("static_assert(sizeof(K::FxWide) == 16, \"this fixed-point width needs a compiler with __int128\");");
+  Code(absl::StrCat("K::GemmFixed<", FixedAcc(t, K), ">(", M, ", ", N, ", ", K, ", ", aptr, ", ", wptr, ", ", braw, ", ", t.frac(), ", ", t.width, ", ",
+                    t.quant, ", ", t.overflow, ", ", act, ", ", xq, ", ", y, ");"));
+  kernels_.insert("fixed.h");
+  return absl::OkStatus();
+}
+
 absl::Status Emitter::EmitMatMul(const Node& n) {
   const std::string &a = n.inputs[0], &bn = n.inputs[1];
   if (DT(a) != DType::kFloat32) return Unsupported(n, "only float32");
   const LinShape &sa = S(a), &sb = S(bn);
   if (sa.size() < 2 || sb.size() < 2) return Unsupported(n, "1-D operands");
   const std::string K = LinExpr(sa.back());
+  if (const int qf = FormatQ(n.name); qf != 0 && sb.size() == 2 && Const(bn) != nullptr &&
+                                      Const(bn)->dtype() == DType::kFloat32) {
+    const Tensor* t = Const(bn);
+    const int64_t r = t->dim(0), c = t->dim(1);
+    std::vector<float> nk(static_cast<size_t>(r * c));
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) nk[j * r + i] = t->data<float>()[i * c + j];
+    return EmitDenseQuant(n, qf, nk, c, r, 1.f, 0.f, "K::Act::kNone, 0.f, 0.f");
+  }
   HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
   std::string bp = Widened16(n, bn);
   if (bp.empty()) {
@@ -553,6 +741,64 @@ absl::Status Emitter::EmitConv(const Node& n) {
   std::string act = "K::Act::kNone, 0.f, 0.f";
   if (n.op_type == "FusedConv") {
     HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
+  }
+  const Tensor* wconst = Const(n.inputs[1]);
+  if (const int qf = FormatQ(n.name); qf != 0 && wconst != nullptr && wconst->dtype() == DType::kFloat32) {
+    const auto qdq = formats_.qdq.find(n.name);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(qdq != formats_.qdq.end() ? qdq->second.x : x));
+    std::string bp = "nullptr";
+    std::vector<float> bias;
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+      if (auto b = ConstFloats(n.inputs[2])) bias = *b;
+    }
+    const int64_t x_count = c_in * ProdAt(LinShape(sx.begin() + 2, sx.end()), 1);
+    const std::string batch = LinExpr(sx[0]);
+    const float* wf = wconst->data<float>();
+    if (qf == kWeightInt8) {
+      const Int8Layer l = Int8For(n, std::vector<float>(wf, wf + c_out * col), c_out, col);
+      const int64_t kp = hepml_emitted::QPad(col);
+      std::vector<float> scale(l.w_scales);
+      for (float& s : scale) s *= l.x_scale;
+      const std::vector<int8_t> rows = PadK(l.rows, c_out, col, kp);
+      const size_t woff = AddWeight(rows.data(), rows.size());
+      const size_t soff = AddWeight(scale.data(), scale.size() * 4);
+      const std::string ta = l.x_uint8 ? "uint8_t" : "int8_t";
+      const std::string xq = Scratch(ta, static_cast<size_t>(MaxCount(sx, 0, sx.size())));
+      const std::string colT = Scratch(ta, static_cast<size_t>(out_size * kp));
+      const std::string wsum = WsumPtr(l, c_out, col);
+      const std::string y = Out(n.outputs[0]);
+      Code(absl::StrCat("{\n    ", geo, "    K::QuantizeRows<", ta, ">(1, ", batch, " * ", x_count, ", ", batch, " * ",
+                        x_count, ", ", xp, ", ", FloatLit(l.x_scale), ", ", l.x_zero_point, ", ", l.lo, ", ", l.hi, ", ",
+                        xq, ");\n    K::ConvQ<", ta, ">(g, ", batch, ", ", c_in, ", ", c_out, ", ", group, ", ", xq, ", ",
+                        l.x_zero_point, ", reinterpret_cast<const int8_t*>(w + ", woff, "), ", wsum,
+                        ", reinterpret_cast<const float*>(w + ", soff, "), ", bp, ", ", act, ", ", colT, ", ", y,
+                        ");\n  }"));
+      kernels_.insert("int8.h");
+    } else {
+      const FixedType t = formats_.Fixed(n.name);
+      quant_nodes_.push_back(absl::StrCat(n.name, " ", FixedTypeName(t)));
+      if (n.HasInput(2) && static_cast<int64_t>(bias.size()) != c_out) return Unsupported(n, "fixed point needs a constant bias");
+      const std::string wptr = AddFixedWeights(ToFixedRaw(wf, c_out * col, t), t.width);
+      std::string braw = "nullptr";
+      if (!bias.empty()) {
+        const std::vector<int32_t> br = ToFixedRaw(bias.data(), c_out, t);
+        braw = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(br.data(), br.size() * 4), ")");
+      }
+      const std::string xq = Scratch("int32_t", static_cast<size_t>(x_count * 4));
+      const std::string colT = Scratch("int32_t", static_cast<size_t>(out_size * col * 4));
+      const std::string y = Out(n.outputs[0]);
+      if (FixedAcc(t, col) != "int64_t") Code("static_assert(sizeof(K::FxWide) == 16, \"this fixed-point width needs a compiler with __int128\");");
+      Code(absl::StrCat("{\n    ", geo, "    K::ConvFixed<", FixedAcc(t, col), ">(g, ", batch, ", ", c_in, ", ", c_out,
+                        ", ", group, ", ", xp, ", ", wptr, ", ", braw, ", ",
+                        t.frac(), ", ", t.width, ", ", t.quant, ", ", t.overflow, ", ", act, ", ", xq, ", ", colT, ", ",
+                        y, ");\n  }"));
+      kernels_.insert("int8.h");
+      kernels_.insert("fixed.h");
+    }
+    kernels_.insert("gemm.h");
+    kernels_.insert("conv.h");
+    return absl::OkStatus();
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   std::string wp = Widened16(n, n.inputs[1]);
@@ -1169,7 +1415,23 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
       const ValueShape* vs = shapes_.Find(o);
       if (!vs || !vs->known) all_known = false;  // a known graph output is copied at the end
     }
-    if (all_known) continue;
+    if (all_known || formats_.skip.count(n.name)) continue;
+    if (auto fq = formats_.fake_quant.find(n.name); fq != formats_.fake_quant.end()) {
+      // QuantizeLinear -> DequantizeLinear in float, from the pair's input.
+      const WeightFormats::FakeQuant& q = fq->second;
+      BeginStep(n);
+      HEPML_ASSIGN_OR_RETURN(std::string xp, In(q.x));
+      const std::string yp = Out(n.outputs[0]);
+      Code(absl::StrCat("{\n    const float* x = ", xp, ";\n    float* y = ", yp, ";\n    for (int64_t i = 0, e = ",
+                        Count(n.outputs[0]), "; i < e; ++i)\n      y[i] = static_cast<float>(K::QuantizeOne<int32_t>(x[i], ",
+                        FloatLit(q.scale), ", ", q.zero_point, ", ", q.lo, ", ", q.hi, ") - ", q.zero_point, ") * ",
+                        FloatLit(q.scale), ";\n  }"));
+      kernels_.insert("gemm.h");
+      kernels_.insert("conv.h");
+      kernels_.insert("int8.h");
+      EndStep();
+      continue;
+    }
     for (const std::string& o : n.outputs) {
       if (o.empty()) continue;
       if (CTypeOf(DT(o)) == nullptr) {
@@ -1246,6 +1508,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
   prog.outputs = outputs_;
   prog.weights = std::move(weights_);
   prog.sparse_nodes = sparse_nodes_;
+  prog.quant_nodes = quant_nodes_;
   prog.arena_bytes = arena;
   prog.kernel_files = kernels_;
   prog.num_steps = static_cast<int>(steps_.size());

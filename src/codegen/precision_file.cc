@@ -2,6 +2,8 @@
 //
 //   default: bf16            # optional: replaces --precision
 //   layers:                  # node name of the optimised graph -> precision
+//     /net/net.3/Gemm: fixed<16,6,RND,SAT>
+//     /net/net.4/Gemm: int8  # needs --calibration
 //     /net/net.1/Relu: fp16
 //     /net/net.6/Gemm: fp32
 //
@@ -13,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace hepml {
 
@@ -32,12 +35,13 @@ absl::StatusOr<PrecisionFile> ReadPrecisionFile(const std::string& path) {
   PrecisionFile out;
   auto precision = [&](const YAML::Node& v, const std::string& what) -> absl::StatusOr<WeightPrecision> {
     if (!v.IsScalar()) {
-      return absl::InvalidArgumentError(absl::StrCat("--precision-file ", path, ": ", what, ": expected fp32, fp16 or bf16"));
+      return absl::InvalidArgumentError(absl::StrCat("--precision-file ", path, ": ", what, ": expected fp32, fp16, bf16, int8 or fixed<W,I[,Q[,O]]>"));
     }
     auto p = ParseWeightPrecision(v.Scalar());
     if (!p.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--precision-file ", path, ": ", what, ": '", v.Scalar(),
-                                                     "' is not fp32, fp16 or bf16"));
+      absl::string_view why = p.status().message();
+      absl::ConsumePrefix(&why, "--precision ");
+      return absl::InvalidArgumentError(absl::StrCat("--precision-file ", path, ": ", what, ": ", why));
     }
     return *p;
   };

@@ -54,6 +54,12 @@ def main():
     open(path("bad_precision.yaml"), "w").write("layers:\n  /net/net.1/Relu: fp8\n")
     open(path("bad_key.yaml"), "w").write("layer:\n  /net/net.1/Relu: fp16\n")
     open(path("bad_syntax.yaml"), "w").write("layers: [unclosed\n")
+    open(path("bad_fixed.yaml"), "w").write("layers:\n  /net/net.1/Relu: fixed<8,12>\n")
+    open(path("fixed_unknown_layer.yaml"), "w").write("layers:\n  /net/dense9: fixed<16,6>\n")
+    calib = os.path.join(args.models, "trigger_mlp", "input_x.npy")
+    x = np.load(calib)
+    np.save(path("calib_i64.npy"), x.astype(np.int64))
+    np.save(path("calib_shape.npy"), np.zeros((2, x.shape[1] + 1), np.float32))
 
     # (name, argv after `compile`, expected exit codes, substrings of the message)
     cases = [
@@ -81,6 +87,22 @@ def main():
         ("precision file not YAML", [mlp, "--precision-file", path("bad_syntax.yaml")], {2}, ["bad_syntax.yaml"]),
         ("missing precision file", [mlp, "--precision-file", path("absent.yaml")], {1}, ["absent.yaml", "cannot open"]),
         ("unknown precision", [mlp, "--precision", "fp8"], {2}, ["--precision 'fp8'", "fp16", "bf16"]),
+        ("unknown precision (int)", [mlp, "--precision", "int4"], {2}, ["--precision 'int4'", "int8", "fixed<W,I"]),
+        ("fixed with I > W", [mlp, "--precision", "fixed<8,12>"], {2}, ["fixed<8,12>", "I = 12", "W = 8"]),
+        ("fixed with W > 32", [mlp, "--precision", "fixed<40,8>"], {2}, ["fixed<40,8>", "W = 40", "1 to 32"]),
+        ("fixed with an unknown mode", [mlp, "--precision", "fixed<16,6,RND_ZERO>"], {2}, ["RND_ZERO", "RND_CONV"]),
+        ("fixed with an unknown overflow", [mlp, "--precision", "fixed<16,6,RND,SAT_SYM>"], {2}, ["SAT_SYM", "WRAP"]),
+        ("bad fixed type in the precision file", [mlp, "--precision-file", path("bad_fixed.yaml")], {2},
+         ["bad_fixed.yaml", "'/net/net.1/Relu'", "I = 12"]),
+        ("fixed layer unknown", [mlp, "--precision-file", path("fixed_unknown_layer.yaml")], {2},
+         ["'/net/dense9'", "not a node"]),
+        ("int8 without calibration", [mlp, "--precision", "int8"], {2}, ["int8", "needs --calibration"]),
+        ("calibration of an unknown input", [mlp, "--precision", "int8", "--calibration", f"y={calib}"], {2},
+         ["--calibration", "no input 'y'", "x"]),
+        ("calibration of the wrong dtype", [mlp, "--precision", "int8", "--calibration", f"x={path('calib_i64.npy')}"],
+         {2}, ["--calibration", "int64", "input 'x'"]),
+        ("calibration of the wrong shape", [mlp, "--precision", "int8", "--calibration",
+                                            f"x={path('calib_shape.npy')}"], {2}, ["--calibration", "shape", "input 'x'"]),
     ]
     passed = failed = 0
 

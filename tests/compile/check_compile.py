@@ -3,7 +3,7 @@
 
     check_compile.py --hepml PATH --models DIR --only NAME[,NAME...] [--work DIR]
                      [--cxx g++] [--embed-weights] [--native] [--max-batch 16] [--atol 1e-5]
-                     [--precision fp16|bf16 --rel-bound R] [--prune SPEC]
+                     [--precision fp16|bf16|int8|fixed<W,I,...> --rel-bound R] [--prune SPEC]
 
 DIR is what bench/models/generate.py wrote. For each model this
 
@@ -26,6 +26,12 @@ max|compiled - hepml| <= R * max(max|hepml|, 1) (default R: 2e-3 for fp16, 2e-2 
 rounding of 11 and 8 significant bits over a few layers), and the model is also compiled at fp32
 to check that NAME.weights shrank to at most 55% of the fp32 file (biases stay float). The
 contract checks (steps 4-5) run as usual.
+
+With --precision int8 the model is compiled with --calibration on the first data set's inputs
+(the same data the outputs are then compared on); with --precision fixed<W,I,...> (ap_fixed
+emulation) no calibration is needed. Both bound the error against `hepml run` as above (default R:
+0.05 for int8, 0.02 for fixed; see docs/benchmarks.md for the measured errors); int8 also checks
+that NAME.weights shrank to at most 55% of the fp32 file (LSTM and other weights stay float).
 
 With --prune SPEC (0.8, 2:4) the model is compiled with `--prune SPEC --write-pruned P.onnx`;
 the weights of every Gemm/MatMul/Conv in P.onnx are read back and checked for the sparsity
@@ -141,6 +147,9 @@ def check_package(args, m, work, dims, data_sets, contracts):
             return [f"hepml compile (fp32) failed ({rc}): {out.strip()}"]
         fp32_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights")) if not args.embed_weights else None
         cmd += ["--precision", args.precision]
+        if args.precision == "int8":
+            for n, spec in data_sets[0]["inputs"].items():
+                cmd += ["--calibration", f"{n}={os.path.join(root, spec['file'])}"]
     model_file = os.path.join(root, m["file"])
     if args.prune:
         model_file = os.path.join(work, "pruned.onnx")
@@ -155,11 +164,12 @@ def check_package(args, m, work, dims, data_sets, contracts):
                         + [x for k, v in sorted(dims.items()) for x in ("--dim", f"{k}={v}")])
         if rc != 0 or "(already at least half zero)" not in again:
             problems.append(f"recompiling the pruned model does not report sparse weights ({rc}): {again.strip()}")
-    if args.precision != "fp32" and fp32_bytes is not None:
+    shrink = {"fp16": 0.55, "bf16": 0.55, "int8": 0.55}.get(args.precision)
+    if shrink and fp32_bytes is not None:
         got_bytes = os.path.getsize(os.path.join(pkg, f"{name}.weights"))
-        if got_bytes > 0.55 * fp32_bytes:
+        if got_bytes > shrink * fp32_bytes:
             problems.append(f"{name}.weights is {got_bytes} bytes at {args.precision}, {fp32_bytes} at fp32 "
-                            "(expected at most 55%)")
+                            f"(expected at most {shrink:.0%})")
     build = os.path.join(work, "build")
     rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
                    f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
@@ -202,6 +212,9 @@ def check_package(args, m, work, dims, data_sets, contracts):
                 continue
             scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
             err = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+            if args.verbose:
+                print(f"    {ds['dir']}: output '{out_name}': max abs error {err:.3g}, mean abs error "
+                      f"{float(np.mean(np.abs(got.astype(np.float64) - ref))):.3g}, scale {scale:.3g}")
             if not np.all(np.isfinite(got)) or err > args.rel_bound * scale:
                 problems.append(f"{ds['dir']}: output '{out_name}': max error {err:.3g} > {args.rel_bound:g} x {scale:.3g}")
     if not contracts:
@@ -245,12 +258,14 @@ def main():
     ap.add_argument("--embed-weights", action="store_true")
     ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
     ap.add_argument("--atol", type=float, default=1e-5)
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, int8 or fixed<W,I[,Q[,O]]>")
+    ap.add_argument("--verbose", action="store_true", help="print every output's error")
     ap.add_argument("--prune", help="compile with --prune SPEC and check against the pruned model")
     ap.add_argument("--rel-bound", type=float, help="error bound relative to the output scale (16-bit weights)")
     args = ap.parse_args()
     if args.rel_bound is None:
-        args.rel_bound = {"fp16": 2e-3, "bf16": 2e-2}.get(args.precision, 0.0)
+        args.rel_bound = {"fp16": 2e-3, "bf16": 2e-2, "int8": 5e-2}.get(
+            args.precision, 2e-2 if args.precision.startswith("fixed") else 0.0)
     if shutil.which(args.cxx) is None:
         print(f"check_compile: compiler {args.cxx} not found")
         return 1
@@ -263,10 +278,11 @@ def main():
     import tempfile
     work = args.work or tempfile.mkdtemp(prefix="hepml_compile_")
     passed = failed = 0
+    tag = "".join(c if c.isalnum() else "_" for c in args.precision)
     try:
         for w in wanted:
             mwork = os.path.join(work, f"{w}-{os.path.basename(args.cxx)}{'-embed' if args.embed_weights else ''}"
-                                       f"-{args.precision}{'-prune' if args.prune else ''}")
+                                       f"-{tag}{'-prune' if args.prune else ''}")
             shutil.rmtree(mwork, ignore_errors=True)
             os.makedirs(mwork)
             problems, compiled_dims = check_model(args, models[w], mwork)
