@@ -32,6 +32,13 @@ const char* CTypeOf(DType dtype) {
     case DType::kInt64: return "int64_t";
     case DType::kInt32: return "int32_t";
     case DType::kBool: return "bool";
+    case DType::kFloat64: return "double";
+    case DType::kInt8: return "int8_t";
+    case DType::kInt16: return "int16_t";
+    case DType::kUInt8: return "uint8_t";
+    case DType::kUInt16: return "uint16_t";
+    case DType::kUInt32: return "uint32_t";
+    case DType::kUInt64: return "uint64_t";
     default: return nullptr;
   }
 }
@@ -1145,7 +1152,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::InternalError(absl::StrCat("input '", vi->name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("input '", vi->name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32, int64, int32 and bool inputs"));
+                                                   ": hepml compile handles float32/64, integer and bool inputs"));
     }
     inputs_.push_back(IoSpec{vi->name, vs->dtype, vs->shape});
     storage_[vi->name] = Storage{Loc::kInput, k++, 0, ""};
@@ -1156,7 +1163,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::UnimplementedError(absl::StrCat("output '", name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("output '", name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32, int64, int32 and bool outputs"));
+                                                   ": hepml compile handles float32/64, integer and bool outputs"));
     }
     outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
     if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);
@@ -1174,7 +1181,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
       if (o.empty()) continue;
       if (CTypeOf(DT(o)) == nullptr) {
         return absl::UnimplementedError(absl::StrCat(n.Describe(), ": output '", o, "' is ", DTypeName(DT(o)),
-                                                     ": hepml compile handles float32, int64, int32 and bool"));
+                                                     ": hepml compile handles float32/64, integer and bool"));
       }
     }
     BeginStep(n);
