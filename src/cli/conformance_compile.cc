@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -30,6 +31,7 @@
 #include "common/npy.h"
 #include "hepml/compiler.h"
 #include "onnx/onnx_pb.h"
+#include "onnx/proto_convert.h"
 
 extern char** environ;
 
@@ -101,14 +103,49 @@ std::string SanitizeName(const std::string& name) {
   return out;
 }
 
-// The case's model with each fed input's dims fixed to the data's shape.
-absl::Status WriteFixedModel(const std::string& model_path, const testing::DataSet& set, const std::string& out) {
+// Input slots whose values decide an output's shape: a compiled model has
+// static shapes, so a graph input feeding one of them becomes a constant with
+// the data set's value (op type -> input positions; -1: every input).
+const std::map<std::string, std::vector<int>>& ShapeInputSlots() {
+  static const auto* slots = new std::map<std::string, std::vector<int>>{
+      {"Reshape", {1}},  {"Expand", {1}},          {"Tile", {1}},      {"Slice", {1, 2, 3, 4}},
+      {"Pad", {1, 3}},   {"Squeeze", {1}},         {"Unsqueeze", {1}}, {"TopK", {1}},
+      {"OneHot", {1}},   {"Range", {-1}},          {"ConstantOfShape", {0}}, {"Resize", {1, 2, 3}},
+      {"Upsample", {1}}, {"Split", {1}},           {"CenterCropPad", {1, 2}}, {"ReduceSum", {1}},
+      {"ReduceMean", {1}}, {"ReduceMax", {1}},     {"ReduceMin", {1}}, {"ReduceProd", {1}},
+      {"ReduceSumSquare", {1}}, {"ReduceL1", {1}}, {"ReduceL2", {1}}, {"ReduceLogSum", {1}},
+      {"ReduceLogSumExp", {1}}, {"EyeLike", {}},   {"Col2Im", {1, 2}}};
+  return *slots;
+}
+
+// The case's model with each fed input's dims fixed to the data's shape, and
+// the inputs in ShapeInputSlots() made constants (named in `baked`).
+absl::Status WriteFixedModel(const std::string& model_path, const testing::DataSet& set, const std::string& out,
+                             std::vector<std::string>* baked) {
   std::ifstream in(model_path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   onnx::ModelProto proto;
   if (!proto.ParseFromString(bytes)) return absl::InvalidArgumentError(absl::StrCat(model_path, ": cannot parse"));
   std::map<std::string, const Value*> fed;
   for (const auto& [name, v] : set.inputs) fed[name] = &v;
+  std::set<std::string> shape_inputs;
+  for (const onnx::NodeProto& node : proto.graph().node()) {
+    auto it = ShapeInputSlots().find(node.op_type());
+    if (it == ShapeInputSlots().end() || !(node.domain().empty() || node.domain() == "ai.onnx")) continue;
+    for (int k = 0; k < node.input_size(); ++k) {
+      bool slot = false;
+      for (int s : it->second) slot |= s == -1 || s == k;
+      if (slot && fed.count(node.input(k))) shape_inputs.insert(node.input(k));
+    }
+  }
+  auto* inputs = proto.mutable_graph()->mutable_input();
+  for (int i = inputs->size() - 1; i >= 0; --i) {
+    const std::string name = inputs->Get(i).name();
+    if (!shape_inputs.count(name) || !fed.at(name)->is_tensor()) continue;
+    TensorToProto(fed.at(name)->tensor, name, proto.mutable_graph()->add_initializer());
+    inputs->DeleteSubrange(i, 1);
+    baked->push_back(name);
+  }
   for (onnx::ValueInfoProto& vi : *proto.mutable_graph()->mutable_input()) {
     auto it = fed.find(vi.name());
     if (it == fed.end()) continue;
@@ -130,7 +167,14 @@ std::string ShapeSignature(const testing::DataSet& set) {
   for (const auto& [name, v] : set.inputs) {
     absl::StrAppend(&sig, name, ":", v.is_tensor() ? DTypeName(v.tensor.dtype()) : "nontensor", "[");
     if (v.is_tensor()) absl::StrAppend(&sig, absl::StrJoin(v.tensor.shape(), ","));
-    absl::StrAppend(&sig, "];");
+    absl::StrAppend(&sig, "]");
+    // Small inputs may be made constants (ShapeInputSlots): their values too.
+    if (v.is_tensor() && v.tensor.size() <= 64 && v.tensor.dtype() != DType::kString) {
+      absl::StrAppend(&sig, "=", absl::Hex(Fnv1a(1469598103934665603ull,
+                                                 std::string(static_cast<const char*>(v.tensor.raw_data()),
+                                                             v.tensor.nbytes()))));
+    }
+    absl::StrAppend(&sig, ";");
   }
   return sig;
 }
@@ -267,17 +311,20 @@ testing::CaseResult RunCaseCompiled(const testing::BackendCase& test, const test
   if (ec) return finish(testing::Outcome::kFail, absl::StrCat("[build] ", case_dir.string(), ": ", ec.message()));
   const std::string model_path = (fs::path(test.dir) / "model.onnx").string();
   std::map<std::string, std::string> runners;  // shape signature -> runner
+  std::set<std::string> baked_inputs;          // made constants (see ShapeInputSlots)
   for (const testing::DataSet& set : *sets) {
     const std::string sig = ShapeSignature(set);
     if (!runners.count(sig)) {
       const std::string fixed =
           (case_dir / absl::StrCat("model-", absl::Hex(Fnv1a(1469598103934665603ull, sig)), ".onnx")).string();
-      absl::Status st = WriteFixedModel(model_path, set, fixed);
+      std::vector<std::string> baked;
+      absl::Status st = WriteFixedModel(model_path, set, fixed, &baked);
       if (!st.ok()) return finish(testing::Outcome::kFail, absl::StrCat("[compile] ", st.message()));
       std::string error;
       std::string runner = BuildPackage(fixed, o, &error);
       if (runner.empty()) return finish(testing::Outcome::kFail, error);
       runners[sig] = runner;
+      baked_inputs.insert(baked.begin(), baked.end());
     }
     const std::string& runner = runners[sig];
     const fs::path set_dir = case_dir / set.name;
@@ -286,6 +333,7 @@ testing::CaseResult RunCaseCompiled(const testing::BackendCase& test, const test
     std::vector<std::string> args = {runner, "--weights", (fs::path(runner).parent_path() / "m.weights").string(),
                                      "--output-dir", (set_dir / "out").string()};
     for (size_t k = 0; k < set.inputs.size(); ++k) {
+      if (baked_inputs.count(set.inputs[k].first)) continue;
       const std::string path = (set_dir / absl::StrCat("input_", k, ".npy")).string();
       absl::Status st = WriteNpy(path, set.inputs[k].second.tensor);
       if (!st.ok()) return finish(testing::Outcome::kFail, absl::StrCat("[run] input '", set.inputs[k].first, "': ", st.message()));

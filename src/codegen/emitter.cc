@@ -199,6 +199,9 @@ class Emitter {
   absl::Status EmitSlice(const Node& n);
   absl::Status EmitReduce(const Node& n);
   absl::Status EmitBatchNorm(const Node& n);
+  // ArgMax/ArgMin, CumSum, Hardmax, Trilu, Split, the losses; *handled false
+  // for other operators.
+  absl::Status EmitMisc(const Node& n, bool* handled);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
 
   const Graph& graph_;
@@ -611,8 +614,9 @@ absl::Status Emitter::EmitPool(const Node& n) {
   return absl::OkStatus();
 }
 
-// fp32 unary operators without attributes: the expression of `v` each
-// element computes (the standalone operators' arithmetic).
+// Floating-point unary operators without attributes: the expression of `v`
+// each element computes (the standalone operators' arithmetic). float and
+// double share them.
 const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Sigmoid", "1.f / (1.f + std::exp(-v))"},
     {"Tanh", "std::tanh(v)"},
@@ -624,7 +628,28 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Ceil", "std::ceil(v)"},
     {"Erf", "std::erf(v)"},
     {"Softplus", "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))"},
+    {"Sin", "std::sin(v)"},
+    {"Cos", "std::cos(v)"},
+    {"Tan", "std::tan(v)"},
+    {"Asin", "std::asin(v)"},
+    {"Acos", "std::acos(v)"},
+    {"Atan", "std::atan(v)"},
+    {"Sinh", "std::sinh(v)"},
+    {"Cosh", "std::cosh(v)"},
+    {"Asinh", "std::asinh(v)"},
+    {"Acosh", "std::acosh(v)"},
+    {"Atanh", "std::atanh(v)"},
+    {"Round", "std::nearbyint(v)"},
+    {"Softsign", "v / (1.f + std::fabs(v))"},
+    {"IsNaN", "std::isnan(v)"},
+    {"Mish", "v * std::tanh(std::log1p(std::exp(v)))"},
+    {"HardSwish", "v * std::fmax(0.f, std::fmin(1.f, v / 6.f + 0.5f))"},
 };
+
+bool IsUnsignedInt(DType t) {
+  return t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
+}
+bool IsFloatType(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
 
 absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string& x = n.inputs[0];
@@ -633,15 +658,62 @@ absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string to = CT(n.outputs[0]);
   std::string f;
   auto fl = [&](const char* attr, float d) { return FloatLit(n.GetFloat(attr, d)); };
-  const bool is_float = DT(x) == DType::kFloat32;
-  if (op == "Cast") {
-    f = DT(n.outputs[0]) == DType::kBool ? "v != 0" : absl::StrCat("static_cast<", to, ">(v)");
+  const DType dt = DT(x);
+  const bool is_float = IsFloatType(dt);
+  const bool is_unsigned = IsUnsignedInt(dt) || dt == DType::kBool;
+  std::string prologue;  // statements before the map (run-time Clip bounds)
+  if (op == "Clip") {
+    std::string lo = absl::StrCat("std::numeric_limits<", ti, ">::lowest()");
+    std::string hi = absl::StrCat("std::numeric_limits<", ti, ">::max()");
+    if (n.opset < 11) {
+      if (!is_float) return Unsupported(n, absl::StrCat("input of type ", DTypeName(dt)));
+      if (n.HasAttribute("min")) lo = fl("min", 0.f);
+      if (n.HasAttribute("max")) hi = fl("max", 0.f);
+    } else {
+      for (int i = 1; i <= 2; ++i) {
+        if (!n.HasInput(i)) continue;
+        std::string& bound = i == 1 ? lo : hi;
+        auto cf = ConstFloats(n.inputs[i]);
+        auto ci = ConstInts(n.inputs[i]);
+        if (cf && cf->size() == 1 && DT(n.inputs[i]) == DType::kFloat32) {
+          bound = FloatLit((*cf)[0]);
+        } else if (ci && ci->size() == 1) {
+          bound = absl::StrCat(ci->front());
+        } else {
+          HEPML_ASSIGN_OR_RETURN(std::string bp, In(n.inputs[i]));
+          const std::string var = i == 1 ? "lo" : "hi";
+          absl::StrAppend(&prologue, "const ", ti, " ", var, " = ", bp, "[0];\n    ");
+          bound = var;
+        }
+      }
+    }
+    f = absl::StrCat("v < ", lo, " ? static_cast<", ti, ">(", lo, ") : (v > ", hi, " ? static_cast<", ti, ">(", hi,
+                     ") : v)");
+  } else if (op == "Cast" || op == "CastLike") {
+    if (op == "Cast" && n.GetInt("saturate", 1) == 0) return Unsupported(n, "saturate 0");
+    if (DT(n.outputs[0]) == DType::kBool) f = "v != 0";
+    else if (IsFloatType(dt) && !IsFloatType(DT(n.outputs[0])) && DT(n.outputs[0]) != DType::kBool)
+      f = absl::StrCat("static_cast<", to, ">(static_cast<int64_t>(v))");
+    else f = absl::StrCat("static_cast<", to, ">(v)");
+    if (IsFloatType(dt) && IsUnsignedInt(DT(n.outputs[0]))) f = absl::StrCat("static_cast<", to, ">(v)");
   } else if (op == "Not") {
     f = "!v";
   } else if (op == "Neg") {
-    f = "-v";
+    f = absl::StrCat("static_cast<", to, ">(-v)");
   } else if (op == "Abs") {
-    f = is_float ? "std::fabs(v)" : "v < 0 ? -v : v";
+    f = is_float ? "std::fabs(v)" : is_unsigned ? "v" : absl::StrCat("static_cast<", to, ">(v < 0 ? -v : v)");
+  } else if (op == "Sign") {
+    f = is_unsigned ? absl::StrCat("static_cast<", to, ">(v > 0 ? 1 : 0)")
+                    : absl::StrCat("static_cast<", to, ">(v > 0 ? 1 : (v < 0 ? -1 : 0))");
+  } else if (op == "Relu" && !is_float) {
+    f = is_unsigned ? "v" : absl::StrCat("static_cast<", to, ">(v > 0 ? v : 0)");
+  } else if (op == "BitwiseNot") {
+    if (is_float) return Unsupported(n, "a float input");
+    f = absl::StrCat("static_cast<", to, ">(~v)");
+  } else if (op == "Shrink") {
+    const std::string lambd = fl("lambd", 0.5f), bias = fl("bias", 0.f);
+    f = absl::StrCat("static_cast<", to, ">(v < -", lambd, " ? v + ", bias, " : (v > ", lambd, " ? v - ", bias, " : 0))");
+    if (is_unsigned) f = absl::StrCat("static_cast<", to, ">(v > ", lambd, " ? v - ", bias, " : 0)");
   } else if (!is_float) {
     return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
   } else if (auto it = kFloatUnary.find(op); it != kFloatUnary.end()) {
@@ -652,6 +724,17 @@ absl::Status Emitter::EmitUnary(const Node& n) {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 0.01f), " * v");
   } else if (op == "Elu") {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 1.f), " * (std::exp(v) - 1.f)");
+  } else if (op == "Selu") {
+    const std::string alpha = fl("alpha", 1.67326319217681884765625f), gamma = fl("gamma", 1.05070102214813232421875f);
+    f = absl::StrCat("v > 0.f ? ", gamma, " * v : ", gamma, " * (", alpha, " * std::exp(v) - ", alpha, ")");
+  } else if (op == "Celu") {
+    const std::string alpha = fl("alpha", 1.f);
+    f = absl::StrCat("std::fmax(0.f, v) + std::fmin(0.f, ", alpha, " * (std::exp(v / ", alpha, ") - 1.f))");
+  } else if (op == "ThresholdedRelu") {
+    f = absl::StrCat("v > ", fl("alpha", 1.f), " ? v : 0.f");
+  } else if (op == "IsInf") {
+    const bool neg = n.GetInt("detect_negative", 1) != 0, pos = n.GetInt("detect_positive", 1) != 0;
+    f = neg && pos ? "std::isinf(v)" : neg ? "std::isinf(v) && v < 0" : pos ? "std::isinf(v) && v > 0" : "false";
   } else if (op == "HardSigmoid") {
     f = absl::StrCat("std::fmax(0.f, std::fmin(1.f, ", fl("alpha", 0.2f), " * v + ", fl("beta", 0.5f), "))");
   } else if (op == "Gelu") {
@@ -659,26 +742,17 @@ absl::Status Emitter::EmitUnary(const Node& n) {
       f = "0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))";
     else
       f = "0.5f * v * (1.f + std::erf(v * 0.70710678118654752440f))";
-  } else if (op == "Clip") {
-    std::string lo = "-INFINITY", hi = "INFINITY";
-    if (n.opset < 11) {
-      lo = fl("min", -std::numeric_limits<float>::infinity());
-      hi = fl("max", std::numeric_limits<float>::infinity());
-    } else {
-      for (int i = 1; i <= 2; ++i) {
-        if (!n.HasInput(i)) continue;
-        auto c = ConstFloats(n.inputs[i]);
-        if (!c || c->size() != 1) return Unsupported(n, "bounds that are not constants");
-        (i == 1 ? lo : hi) = FloatLit((*c)[0]);
-      }
-    }
-    f = absl::StrCat("v < ", lo, " ? ", lo, " : (v > ", hi, " ? ", hi, " : v)");
   } else {
     return Unsupported(n, "");
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string y = Out(n.outputs[0]);
-  Code(absl::StrCat("K::Unary(", Count(x), ", ", xp, ", ", y, ", [](", ti, " v) -> ", to, " { return ", f, "; });"));
+  if (!prologue.empty()) {
+    Code(absl::StrCat("{\n    ", prologue, "K::Unary(", Count(x), ", ", xp, ", ", y, ", [=](", ti, " v) -> ", to,
+                      " { return ", f, "; });\n  }"));
+  } else {
+    Code(absl::StrCat("K::Unary(", Count(x), ", ", xp, ", ", y, ", [](", ti, " v) -> ", to, " { return ", f, "; });"));
+  }
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
 }
@@ -689,26 +763,73 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       {"Add", "x + y"},   {"Sub", "x - y"},       {"Mul", "x * y"},       {"Div", "x / y"},
       {"Equal", "x == y"}, {"Less", "x < y"},      {"Greater", "x > y"},   {"LessOrEqual", "x <= y"},
       {"GreaterOrEqual", "x >= y"}, {"And", "x && y"}, {"Or", "x || y"}, {"Xor", "x != y"},
-      {"Max", "x > y ? x : y"}, {"Min", "x < y ? x : y"}, {"Pow", "std::pow(x, y)"}};
+      {"Max", "x > y ? x : y"}, {"Min", "x < y ? x : y"}, {"Pow", "std::pow(x, y)"},
+      {"Sum", "x + y"}, {"Mean", "x + y"}, {"BitwiseAnd", "x & y"}, {"BitwiseOr", "x | y"},
+      {"BitwiseXor", "x ^ y"}, {"Mod", ""}, {"BitShift", ""}, {"PRelu", "x < 0 ? y * x : x"}};
   auto it = kOps.find(op);
   if (it == kOps.end()) return Unsupported(n, "");
-  if (n.inputs.size() != 2) return Unsupported(n, "only two inputs");
-  const std::string &a = n.inputs[0], &bv = n.inputs[1], &y = n.outputs[0];
+  const bool variadic = op == "Max" || op == "Min" || op == "Sum" || op == "Mean";
+  if (!variadic && n.inputs.size() != 2) return Unsupported(n, "only two inputs");
+  const std::string &a = n.inputs[0], &y = n.outputs[0];
+  const DType da = DT(a);
   std::string f = it->second;
-  if (op == "Div" && DT(a) != DType::kFloat32) return Unsupported(n, "integer division");
   if (op == "Pow") {
-    if (DT(a) != DType::kFloat32) return Unsupported(n, "integer power");
-    if (DT(bv) != DType::kFloat32) f = "std::pow(x, static_cast<float>(y))";
-    auto c = ConstFloats(bv);
-    if (c && c->size() == 1 && (*c)[0] == 2.f) f = "x * x";
+    if (!IsFloatType(da)) f = absl::StrCat("static_cast<", CT(y), ">(std::pow(static_cast<double>(x), static_cast<double>(y)))");
+    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", CT(a), ">(y))");
+    auto c = ConstFloats(n.inputs[1]);
+    if (c && c->size() == 1 && (*c)[0] == 2.f && IsFloatType(da)) f = "x * x";
+  } else if (op == "Mod") {
+    if (n.GetInt("fmod", 0) != 0) f = IsFloatType(da) ? "std::fmod(x, y)" : "x % y";
+    else if (IsFloatType(da)) return Unsupported(n, "fmod 0 on floats");
+    else if (IsUnsignedInt(da)) f = "x % y";
+    else f = absl::StrCat("static_cast<", CT(y), ">((x % y != 0 && ((x % y < 0) != (y < 0))) ? x % y + y : x % y)");
+  } else if (op == "BitShift") {
+    f = n.GetString("direction", "") == "LEFT" ? absl::StrCat("static_cast<", CT(y), ">(x << y)")
+                                               : absl::StrCat("static_cast<", CT(y), ">(x >> y)");
+  } else if (op == "PRelu" && IsUnsignedInt(da)) {
+    f = "x";
+  } else if (op == "Div" && !IsFloatType(da)) {
+    f = absl::StrCat("static_cast<", CT(y), ">(x / y)");
+  } else if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Sum" || op == "Mean") && !IsFloatType(da)) {
+    f = absl::StrCat("static_cast<", CT(y), ">(", f, ")");
   }
+  const std::string lambda_of = absl::StrCat("\n      (void)x;\n      (void)y;\n      return ", f, ";\n    }");
+  if (variadic) {
+    // y = in0 broadcast to y's shape, then y = op(y, in_k) in place.
+    std::vector<std::string> ptrs;
+    for (const std::string& v : n.inputs) {
+      if (v.empty()) continue;
+      HEPML_ASSIGN_OR_RETURN(std::string p, In(v));
+      ptrs.push_back(p);
+    }
+    const std::string yp = Out(y);
+    const std::string ct = CT(y);
+    Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t d0[] = ", Dims(a),
+                      ";\n    K::BroadcastCopy<", ct, ">(", Rank(y), ", dy, ", ptrs[0], ", ", Rank(a), ", d0, ", yp, ");"));
+    size_t k = 1;
+    for (size_t i = 1; i < n.inputs.size(); ++i) {
+      const std::string& v = n.inputs[i];
+      if (v.empty()) continue;
+      Code(absl::StrCat("  {\n      const int64_t dk[] = ", Dims(v), ";\n      K::Binary(", Rank(y), ", dy, ", yp, ", ",
+                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", ct, " x, ", ct, " y) -> ",
+                        ct, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
+    }
+    if (op == "Mean") {
+      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", ct, " v) -> ", ct, " { return v / ",
+                        ptrs.size(), "; });"));
+    }
+    Code("}");
+    kernels_.insert("elementwise.h");
+    return absl::OkStatus();
+  }
+  const std::string& bv = n.inputs[1];
   HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
   HEPML_ASSIGN_OR_RETURN(std::string bp, In(bv));
   const std::string yp = Out(y);
   Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
                     ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
                     ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
-                    " {\n      (void)x;\n      (void)y;\n      return ", f, ";\n    });\n  }"));
+                    " {", lambda_of, ");\n  }"));
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
 }
@@ -795,11 +916,13 @@ absl::Status Emitter::EmitSlice(const Node& n) {
 }
 
 absl::Status Emitter::EmitReduce(const Node& n) {
-  static const std::map<std::string, int> kKinds = {{"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2},
-                                                    {"ReduceMin", 3}, {"ReduceProd", 4}, {"ReduceSumSquare", 5},
-                                                    {"ReduceL2", 6}};
+  static const std::map<std::string, int> kKinds = {
+      {"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2}, {"ReduceMin", 3},   {"ReduceProd", 4},
+      {"ReduceSumSquare", 5}, {"ReduceL2", 6}, {"ReduceL1", 7}, {"ReduceLogSum", 8}, {"ReduceLogSumExp", 9}};
+  auto kind = kKinds.find(n.op_type);
+  if (kind == kKinds.end()) return Unsupported(n, "");
   const std::string &x = n.inputs[0], &y = n.outputs[0];
-  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
   const int rank = Rank(x);
   std::vector<int64_t> axes;
   const bool axes_input = (n.op_type == "ReduceSum" && n.opset >= 13) || n.opset >= 18;
@@ -819,14 +942,175 @@ absl::Status Emitter::EmitReduce(const Node& n) {
   for (int64_t& a : axes)
     if (a < 0) a += rank;
   std::sort(axes.begin(), axes.end());
-  for (size_t i = 1; i < axes.size(); ++i)
-    if (axes[i] != axes[i - 1] + 1) return Unsupported(n, "axes that are not contiguous");
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  bool contiguous = true;
+  for (size_t i = 1; i < axes.size(); ++i) contiguous &= axes[i] == axes[i - 1] + 1;
   const LinShape& sx = S(x);
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string yp = Out(y);
-  Code(absl::StrCat("K::Reduce(", ProdExpr(sx, 0, axes.front()), ", ", ProdExpr(sx, axes.front(), axes.back() + 1),
-                    ", ", ProdExpr(sx, axes.back() + 1, rank), ", ", kKinds.at(n.op_type), ", ", xp, ", ", yp, ");"));
-  kernels_.insert("normalize.h");
+  if (contiguous && kind->second <= 6 && DT(x) == DType::kFloat32 && !axes.empty()) {
+    Code(absl::StrCat("K::Reduce(", ProdExpr(sx, 0, axes.front()), ", ", ProdExpr(sx, axes.front(), axes.back() + 1),
+                      ", ", ProdExpr(sx, axes.back() + 1, rank), ", ", kind->second, ", ", xp, ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  // Any axes, any numeric type: the generic kernel over constant dims.
+  for (const Lin& l : sx)
+    if (!l.IsConst()) return Unsupported(n, "reduction over dims that depend on the batch");
+  std::vector<int64_t> strides(rank, 0);
+  int64_t out_count = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    if (std::binary_search(axes.begin(), axes.end(), d)) continue;
+    strides[d] = out_count;
+    out_count *= sx[d].fixed;
+  }
+  const std::string acc = Scratch("double", static_cast<size_t>(std::max<int64_t>(out_count, 1)) * 8);
+  const std::string mx = Scratch("double", static_cast<size_t>(std::max<int64_t>(out_count, 1)) * 8);
+  std::vector<std::string> ds;
+  for (const Lin& l : sx) ds.push_back(absl::StrCat(l.fixed));
+  if (ds.empty()) ds.push_back("1"), strides.push_back(0);
+  Code(absl::StrCat("{\n    const int64_t dx[] = {", absl::StrJoin(ds, ", "), "};\n    const int64_t so[] = {",
+                    absl::StrJoin(strides, ", "), "};\n    K::ReduceAxes<", CT(x), ">(", std::max(rank, 1), ", dx, so, ",
+                    out_count, ", ", kind->second, ", ", xp, ", ", yp, ", ", acc, ", ", mx, ");\n  }"));
+  kernels_.insert("reduce.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
+  *handled = true;
+  const std::string& op = n.op_type;
+  if (op == "ArgMax" || op == "ArgMin") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr) return Unsupported(n, DTypeName(DT(x)));
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += Rank(x);
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::ArgReduce<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", LinExpr(sx[axis]), ", ",
+                      ProdExpr(sx, axis + 1, sx.size()), ", ", op == "ArgMax" ? "true" : "false", ", ",
+                      n.GetInt("select_last_index", 0) ? "true" : "false", ", ", xp, ", ", yp, ");"));
+    kernels_.insert("reduce.h");
+    return absl::OkStatus();
+  }
+  if (op == "CumSum") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+    const int rank = Rank(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    std::string axis_code;
+    if (auto a = ConstInts(n.inputs[1]); a && a->size() == 1) {
+      axis_code = absl::StrCat((*a)[0]);
+    } else {
+      HEPML_ASSIGN_OR_RETURN(std::string ap, In(n.inputs[1]));
+      axis_code = absl::StrCat("static_cast<int64_t>(", ap, "[0])");
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    int64_t axis = ", axis_code,
+                      ";\n    if (axis < 0) axis += ", rank, ";\n    if (axis < 0 || axis >= ", rank,
+                      ") return Fail(\"", absl::CEscape(n.Describe()),
+                      ": axis out of range\");\n    int64_t outer = 1, inner = 1;\n    for (int64_t d = 0; d < ", rank,
+                      "; ++d) {\n      if (d < axis) outer *= dx[d];\n      if (d > axis) inner *= dx[d];\n    }\n    K::CumSum<",
+                      CT(x), ">(outer, dx[axis], inner, ", n.GetInt("exclusive", 0) ? "true" : "false", ", ",
+                      n.GetInt("reverse", 0) ? "true" : "false", ", ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("reduce.h");
+    return absl::OkStatus();
+  }
+  if (op == "Hardmax") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", n.opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    std::string mid = LinExpr(sx[axis]), inner = ProdExpr(sx, axis + 1, rank);
+    if (n.opset < 13) {
+      mid = ProdExpr(sx, axis, rank);
+      inner = "1";
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Hardmax<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", mid, ", ", inner, ", ", xp, ", ", yp,
+                      ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "Trilu") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr) return Unsupported(n, DTypeName(DT(x)));
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    if (rank < 2) return Unsupported(n, "rank below 2");
+    std::string k = "0";
+    if (n.HasInput(1)) {
+      if (auto c = ConstInts(n.inputs[1]); c && c->size() == 1) {
+        k = absl::StrCat((*c)[0]);
+      } else {
+        HEPML_ASSIGN_OR_RETURN(std::string kp, In(n.inputs[1]));
+        k = absl::StrCat("static_cast<int64_t>(", kp, "[0])");
+      }
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Trilu<", CT(x), ">(", ProdExpr(sx, 0, rank - 2), ", ", LinExpr(sx[rank - 2]), ", ",
+                      LinExpr(sx[rank - 1]), ", ", k, ", ", n.GetInt("upper", 1) ? "true" : "false", ", ", xp, ", ",
+                      yp, ");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "Split") {
+    const std::string& x = n.inputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string inner = ProdExpr(sx, axis + 1, rank);
+    Code("{");
+    Code(absl::StrCat("  const int64_t outer = ", ProdExpr(sx, 0, axis), ", inner = ", inner, ", in_row = ",
+                      LinExpr(sx[axis]), " * inner;"));
+    Code("  int64_t at = 0;");
+    for (const std::string& o : n.outputs) {
+      if (o.empty()) continue;
+      const std::string yp = Out(o);
+      Code(absl::StrCat("  { const int64_t row = ", LinExpr(S(o)[axis]), " * inner; K::CopyRows<", CT(x),
+                        ">(outer, row, ", xp, " + at, in_row, ", yp, ", row); at += row; }"));
+    }
+    Code("}");
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "NegativeLogLikelihoodLoss" || op == "SoftmaxCrossEntropyLoss") {
+    const std::string &x = n.inputs[0], &t = n.inputs[1];
+    if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+    const LinShape& sx = S(x);
+    if (sx.size() < 2) return Unsupported(n, "input rank below 2");
+    static const std::map<std::string, int> kRed = {{"none", 0}, {"sum", 1}, {"mean", 2}};
+    auto red = kRed.find(n.GetString("reduction", "mean"));
+    if (red == kRed.end()) return Unsupported(n, "reduction");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string tp, In(t));
+    std::string wp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[2]));
+    }
+    const std::string N = LinExpr(sx[0]), C = LinExpr(sx[1]), D = ProdExpr(sx, 2, sx.size());
+    const bool has_ignore = n.HasAttribute("ignore_index");
+    std::string lp = xp;
+    if (op == "SoftmaxCrossEntropyLoss") {
+      const int64_t count = std::max(ProdAt(sx, 1), ProdAt(sx, max_batch_));
+      lp = n.HasOutput(1) ? Out(n.outputs[1]) : Scratch(CT(x), static_cast<size_t>(count) * DTypeSize(DT(x)));
+      Code(absl::StrCat("K::Softmax<", CT(x), ">(", N, ", ", C, ", ", D, ", ", xp, ", ", lp, ", true);"));
+      kernels_.insert("normalize.h");
+    }
+    const std::string yp = Out(n.outputs[0]);
+    Code(absl::StrCat("if (!K::NllLoss<", CT(x), ", ", CT(t), ">(", N, ", ", C, ", ", D, ", ", lp, ", ", tp, ", ", wp, ", ",
+                      has_ignore ? "true" : "false", ", ", n.GetInt("ignore_index", 0), ", ", red->second, ", ", yp,
+                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": target out of range\");"));
+    kernels_.insert("loss.h");
+    return absl::OkStatus();
+  }
+  *handled = false;
   return absl::OkStatus();
 }
 
@@ -955,13 +1239,18 @@ absl::Status Emitter::EmitNode(const Node& n) {
     return EmitCopyAlias(n);
   }
   if (op == "Concat") return EmitConcat(n);
+  {
+    bool handled = false;
+    absl::Status st = EmitMisc(n, &handled);
+    if (handled) return st;
+  }
   if (op == "LSTM") return EmitLstm(n);
   if (op == "Slice") return EmitSlice(n);
   if (op == "BatchNormalization") return EmitBatchNorm(n);
   if (op.rfind("Reduce", 0) == 0) return EmitReduce(n);
   if (op == "Softmax" || op == "LogSoftmax") {
     const std::string &x = n.inputs[0], &y = n.outputs[0];
-    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    if (!IsFloatType(DT(x))) return Unsupported(n, "only float32 and float64");
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", n.opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
@@ -976,7 +1265,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     }
     HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
     const std::string yp = Out(y);
-    Code(absl::StrCat("K::Softmax(", outer, ", ", mid, ", ", inner, ", ", xp, ", ", yp, ", ",
+    Code(absl::StrCat("K::Softmax<", CT(x), ">(", outer, ", ", mid, ", ", inner, ", ", xp, ", ", yp, ", ",
                       op == "LogSoftmax" ? "true" : "false", ");"));
     kernels_.insert("normalize.h");
     return absl::OkStatus();
@@ -984,7 +1273,6 @@ absl::Status Emitter::EmitNode(const Node& n) {
   if (op == "LayerNormalization") {
     const std::string &x = n.inputs[0], &y = n.outputs[0];
     if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
-    if (n.HasOutput(1) || n.HasOutput(2)) return Unsupported(n, "the Mean / InvStdDev outputs");
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", -1);
     if (axis < 0) axis += rank;
@@ -999,8 +1287,12 @@ absl::Status Emitter::EmitNode(const Node& n) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
   }
     const std::string yp = Out(y);
+    const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    const std::string ip = n.HasOutput(2) ? Out(n.outputs[2]) : "nullptr";
+    if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kFloat32) return Unsupported(n, "Mean of another type");
+    if (n.HasOutput(2) && DT(n.outputs[2]) != DType::kFloat32) return Unsupported(n, "InvStdDev of another type");
     Code(absl::StrCat("K::LayerNorm(", ProdExpr(sx, 0, axis), ", ", ProdExpr(sx, axis, rank), ", ", xp, ", ", sp, ", ",
-                      bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ");"));
+                      bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ", ", mp, ", ", ip, ");"));
     kernels_.insert("normalize.h");
     return absl::OkStatus();
   }
@@ -1138,7 +1430,8 @@ absl::Status Emitter::EmitNode(const Node& n) {
   }
   static const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater",
                                                  "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Max", "Min",
-                                                 "Pow"};
+                                                 "Pow", "Sum", "Mean", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+                                                 "Mod", "BitShift", "PRelu"};
   if (kBinary.count(op)) return EmitBinary(n);
   if (n.inputs.size() >= 1 && n.outputs.size() == 1) return EmitUnary(n);
   return Unsupported(n, "");

@@ -187,4 +187,17 @@ inline void TopK(int64_t outer, int64_t n, int64_t inner, int64_t k, bool larges
   }
 }
 
+// Trilu: the upper (j - i >= k) or lower (j - i <= k) triangle of each of
+// `batches` [rows, cols] matrices, zeros elsewhere.
+template <typename T>
+inline void Trilu(int64_t batches, int64_t rows, int64_t cols, int64_t k, bool upper, const T* x, T* y) {
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t at = (b * rows + i) * cols + j;
+        const bool keep = upper ? j - i >= k : j - i <= k;
+        y[at] = keep ? x[at] : T(0);
+      }
+}
+
 }  // namespace hepml_emitted
