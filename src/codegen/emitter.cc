@@ -22,7 +22,9 @@
 #include "absl/strings/str_replace.h"
 #include "codegen/emitted/gemm.h"
 #include "hepml/status.h"
+#include "absl/strings/str_format.h"
 #include "ops/conv.h"
+#include "ops/resize_plan.h"
 
 namespace hepml::codegen {
 
@@ -202,6 +204,8 @@ class Emitter {
   // ArgMax/ArgMin, CumSum, Hardmax, Trilu, Split, the losses; *handled false
   // for other operators.
   absl::Status EmitMisc(const Node& n, bool* handled);
+  absl::Status EmitResize(const Node& n);
+  absl::Status EmitConvTranspose(const Node& n);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
 
   const Graph& graph_;
@@ -1110,7 +1114,269 @@ absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
     kernels_.insert("loss.h");
     return absl::OkStatus();
   }
+  if (op == "Resize" || op == "Upsample") return EmitResize(n);
+  if (op == "DepthToSpace" || op == "SpaceToDepth") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const LinShape& sx = S(x);
+    if (sx.size() != 4) return Unsupported(n, "rank other than 4");
+    const int64_t bs = n.GetInt("blocksize", 0);
+    if (bs < 1) return Unsupported(n, "blocksize");
+    std::string dims;
+    std::vector<int64_t> perm;
+    const std::string N = LinExpr(sx[0]);
+    for (int d = 1; d < 4; ++d)
+      if (!sx[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t C = sx[1].fixed, H = sx[2].fixed, W = sx[3].fixed;
+    if (op == "DepthToSpace") {
+      if (n.GetString("mode", "DCR") == "CRD") {
+        dims = absl::StrCat(N, ", ", C / (bs * bs), ", ", bs, ", ", bs, ", ", H, ", ", W);
+        perm = {0, 1, 4, 2, 5, 3};
+      } else {
+        dims = absl::StrCat(N, ", ", bs, ", ", bs, ", ", C / (bs * bs), ", ", H, ", ", W);
+        perm = {0, 3, 4, 1, 5, 2};
+      }
+    } else {
+      dims = absl::StrCat(N, ", ", C, ", ", H / bs, ", ", bs, ", ", W / bs, ", ", bs);
+      perm = {0, 3, 5, 1, 2, 4};
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = {", dims, "};\n    const int64_t perm[] = {", absl::StrJoin(perm, ", "),
+                      "};\n    K::Transpose<", CT(x), ">(6, dx, perm, ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "EyeLike") {
+    const std::string& y = n.outputs[0];
+    const LinShape& sy = S(y);
+    if (sy.size() != 2 || !sy[0].IsConst() || !sy[1].IsConst()) return Unsupported(n, "shape");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    ", CT(y), "* p = ", yp, ";\n    for (int64_t i = 0; i < ", sy[0].fixed,
+                      "; ++i)\n      for (int64_t j = 0; j < ", sy[1].fixed, "; ++j) p[i * ", sy[1].fixed,
+                      " + j] = static_cast<", CT(y), ">(j - i == ", n.GetInt("k", 0), " ? 1 : 0);\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "Pad") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const int rank = Rank(x);
+    static const std::map<std::string, int> kModes = {{"constant", 0}, {"reflect", 1}, {"edge", 2}, {"wrap", 3}};
+    auto mode = kModes.find(n.GetString("mode", "constant"));
+    if (mode == kModes.end()) return Unsupported(n, "mode");
+    std::vector<int64_t> pads;
+    std::string value = "0";
+    std::string prologue;
+    if (n.opset < 11) {
+      pads = n.GetInts("pads");
+      value = FloatLit(n.GetFloat("value", 0.f));
+    } else {
+      auto p = ConstInts(n.inputs[1]);
+      if (!p) return Unsupported(n, "pads that are not constants");
+      pads = *p;
+      if (n.HasInput(2)) {
+        HEPML_ASSIGN_OR_RETURN(std::string vp, In(n.inputs[2]));
+        value = absl::StrCat(vp, "[0]");
+      }
+    }
+    std::vector<int64_t> axes;
+    if (n.HasInput(3)) {
+      auto a = ConstInts(n.inputs[3]);
+      if (!a) return Unsupported(n, "axes that are not constants");
+      axes = *a;
+    } else {
+      for (int d = 0; d < rank; ++d) axes.push_back(d);
+    }
+    if (pads.size() != 2 * axes.size()) return Unsupported(n, "pads");
+    std::vector<int64_t> begin(rank, 0);
+    for (size_t i = 0; i < axes.size(); ++i) begin[(axes[i] + rank) % rank] = pads[i];
+    for (const Lin& l : S(x))
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    if (begin.empty()) begin.push_back(0);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t dy[] = ", Dims(y),
+                      ";\n    const int64_t pb[] = {", absl::StrJoin(begin, ", "), "};\n    K::Pad<", CT(x), ">(",
+                      std::max(rank, 1), ", dx, dy, pb, ", mode->second, ", static_cast<", CT(x), ">(", value, "), ",
+                      xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "GatherND" || op == "ScatterND") {
+    const std::string &x = n.inputs[0], &idx = n.inputs[1], &y = n.outputs[0];
+    const LinShape &sx = S(x), &si = S(idx);
+    for (const Lin& l : sx)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    for (const Lin& l : si)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t b = op == "GatherND" ? n.GetInt("batch_dims", 0) : 0;
+    const int64_t k = si.back().fixed;
+    if (si.empty() || b + k > static_cast<int64_t>(sx.size())) return Unsupported(n, "index shape");
+    int64_t batches = 1, tuples = 1, slice = 1;
+    for (int64_t d = 0; d < b; ++d) batches *= sx[d].fixed;
+    for (size_t d = b; d + 1 < si.size(); ++d) tuples *= si[d].fixed;
+    for (size_t d = b + k; d < sx.size(); ++d) slice *= sx[d].fixed;
+    std::vector<int64_t> dims;
+    for (int64_t d = b; d < b + k; ++d) dims.push_back(sx[d].fixed);
+    if (dims.empty()) dims.push_back(1);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    std::string up;
+    if (op == "ScatterND") {
+      HEPML_ASSIGN_OR_RETURN(up, In(n.inputs[2]));
+    }
+    const std::string yp = Out(y);
+    const std::string fail = absl::StrCat(" return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");");
+    if (op == "GatherND") {
+      Code(absl::StrCat("{\n    const int64_t dims[] = {", absl::StrJoin(dims, ", "), "};\n    if (!K::GatherND<", CT(x),
+                        ", ", CT(idx), ">(", batches, ", ", tuples, ", ", k, ", dims, ", slice, ", ", xp, ", ", ip, ", ",
+                        yp, "))", fail, "\n  }"));
+    } else {
+      static const std::map<std::string, int> kRed = {{"none", 0}, {"add", 1}, {"mul", 2}, {"max", 3}, {"min", 4}};
+      auto red = kRed.find(n.GetString("reduction", "none"));
+      if (red == kRed.end()) return Unsupported(n, "reduction");
+      Code(absl::StrCat("{\n    std::memcpy(", yp, ", ", xp, ", sizeof(", CT(y), ") * static_cast<size_t>(", Count(y),
+                        "));\n    const int64_t dims[] = {", absl::StrJoin(dims, ", "), "};\n    if (!K::ScatterND<",
+                        CT(x), ", ", CT(idx), ">(", tuples, ", ", k, ", dims, ", slice, ", ", ip, ", ", up, ", ",
+                        red->second, ", ", yp, "))", fail, "\n  }"));
+    }
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "InstanceNormalization") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string sp, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(n.inputs[2]));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::InstanceNorm(", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ", ProdExpr(sx, 2, sx.size()), ", ",
+                      xp, ", ", sp, ", ", bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "ConvTranspose") return EmitConvTranspose(n);
   *handled = false;
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitConvTranspose(const Node& n) {
+  const std::string& x = n.inputs[0];
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  Shape in, kernel;
+  for (int i = 0; i < spatial; ++i) {
+    if (!sx[i + 2].IsConst() || !sw[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+    in.push_back(sx[i + 2].fixed);
+    kernel.push_back(sw[i + 2].fixed);
+  }
+  auto g = ops::ConvTransposeGeometry(n, in, kernel);
+  if (!g.ok()) return Unsupported(n, std::string(g.status().message()));
+  for (int i = 0; i < spatial; ++i)
+    if (g->out[i] != sy[i + 2].fixed) return Unsupported(n, "the output shape differs from the inferred one");
+  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
+  for (int i = 0; i < spatial; ++i) {
+    absl::StrAppend(&geo, "    g.in[", i, "] = ", g->in[i], "; g.out[", i, "] = ", g->out[i], "; g.kernel[", i,
+                    "] = ", g->kernel[i], "; g.stride[", i, "] = ", g->strides[i], "; g.dilation[", i,
+                    "] = ", g->dilations[i], "; g.pad_begin[", i, "] = ", g->pads_begin[i], ";\n");
+  }
+  const int64_t group = n.GetInt("group", 1);
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  std::string bp = "nullptr";
+  if (n.HasInput(2)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+  }
+  const std::string y = Out(n.outputs[0]);
+  Code(absl::StrCat("{\n    ", geo, "    K::ConvTranspose(g, ", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ",
+                    LinExpr(sy[1]), ", ", group, ", ", xp, ", ", wp, ", ", bp, ", ", y, ");\n  }"));
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitResize(const Node& n) {
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+  const LinShape& sx = S(x);
+  Shape xs;
+  for (const Lin& l : sx) {
+    if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    xs.push_back(l.fixed);
+  }
+  // roi / scales / sizes must be constants (or folded values).
+  std::vector<std::optional<Tensor>> held(4);
+  auto constant = [&](int i) -> absl::StatusOr<const Tensor*> {
+    if (!n.HasInput(i)) return nullptr;
+    if (const Tensor* t = Const(n.inputs[i])) return t;
+    const ValueShape* vs = shapes_.Find(n.inputs[i]);
+    if (vs && vs->known && vs->dtype == DType::kInt64) {
+      auto v = ConstInts(n.inputs[i]);
+      if (v) {
+        Tensor t = Tensor::Empty(DType::kInt64, {static_cast<int64_t>(v->size())});
+        std::copy(v->begin(), v->end(), t.mutable_data<int64_t>());
+        held[i] = std::move(t);
+        return &*held[i];
+      }
+    }
+    return absl::UnimplementedError(absl::StrCat(n.Describe(), ": hepml compile cannot emit ", n.op_type,
+                                                 " (input ", i, " is not a constant)"));
+  };
+  const bool roi_input = n.op_type == "Resize" && n.opset >= 11;
+  const Tensor *roi = nullptr, *scales = nullptr, *sizes = nullptr;
+  if (roi_input) {
+    HEPML_ASSIGN_OR_RETURN(roi, constant(1));
+    HEPML_ASSIGN_OR_RETURN(scales, constant(2));
+    HEPML_ASSIGN_OR_RETURN(sizes, constant(3));
+  } else if (n.op_type == "Resize" || n.opset >= 9) {
+    HEPML_ASSIGN_OR_RETURN(scales, constant(1));
+  }
+  auto plan = ops::PlanResize(n, n.opset, xs, roi, scales, sizes);
+  if (!plan.ok()) return Unsupported(n, std::string(plan.status().message()));
+  Shape ys;
+  for (const auto& a : plan->axes) ys.push_back(a.out_len);
+  const LinShape& sy = S(y);
+  for (size_t d = 0; d < ys.size(); ++d)
+    if (d >= sy.size() || sy[d].fixed != ys[d]) return Unsupported(n, "the planned output shape differs from the inferred one");
+  // Two double buffers, each as large as the largest intermediate.
+  int64_t largest = std::max<int64_t>(1, ProdAt(sx, 1));
+  Shape cur = xs;
+  for (size_t d = cur.size(); d-- > 0;) {
+    if (plan->axes[d].identity) continue;
+    cur[d] = ys[d];
+    int64_t c = 1;
+    for (int64_t v : cur) c *= v;
+    largest = std::max(largest, c);
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string yp = Out(y);
+  const std::string b0 = Scratch("double", static_cast<size_t>(largest) * 8);
+  const std::string b1 = Scratch("double", static_cast<size_t>(largest) * 8);
+  Code("{");
+  Code(absl::StrCat("  K::ToDouble<", CT(x), ">(", ProdAt(sx, 1), ", ", xp, ", ", b0, ");"));
+  cur = xs;
+  bool in_b0 = true;
+  for (size_t d = cur.size(); d-- > 0;) {
+    const auto& a = plan->axes[d];
+    if (a.identity) continue;
+    int64_t outer = 1, inner = 1;
+    for (size_t k = 0; k < d; ++k) outer *= cur[k];
+    for (size_t k = d + 1; k < cur.size(); ++k) inner *= cur[k];
+    std::vector<uint8_t> outside(a.outside.begin(), a.outside.end());
+    const size_t io = AddWeight(a.index.data(), a.index.size() * 8);
+    const size_t wo = AddWeight(a.weight.data(), a.weight.size() * 8);
+    const size_t oo = AddWeight(outside.data(), outside.size());
+    Code(absl::StrCat("  K::ResizeAxis(", outer, ", ", a.in_len, ", ", a.out_len, ", ", inner, ", ", a.taps,
+                      ", reinterpret_cast<const int64_t*>(w + ", io, "), reinterpret_cast<const double*>(w + ", wo,
+                      "), w + ", oo, ", ", absl::StrFormat("%.17g", plan->extrapolation), ", ", in_b0 ? b0 : b1, ", ",
+                      in_b0 ? b1 : b0, ");"));
+    in_b0 = !in_b0;
+    cur[d] = a.out_len;
+  }
+  Code(absl::StrCat("  K::FromDouble<", CT(y), ">(", ProdAt(sy, 1), ", ", in_b0 ? b0 : b1, ", ", yp, ");"));
+  Code("}");
+  kernels_.insert("resize.h");
   return absl::OkStatus();
 }
 
@@ -1118,8 +1384,28 @@ absl::Status Emitter::EmitBatchNorm(const Node& n) {
   const std::string &x = n.inputs[0], &y = n.outputs[0];
   auto scale = ConstFloats(n.inputs[1]), bias = ConstFloats(n.inputs[2]), mean = ConstFloats(n.inputs[3]),
        var = ConstFloats(n.inputs[4]);
-  if (!scale || !bias || !mean || !var) return Unsupported(n, "statistics that are not constants");
-  if (n.HasOutput(1)) return Unsupported(n, "training mode");
+  if (n.HasOutput(1) || n.GetInt("training_mode", 0)) return Unsupported(n, "training mode");
+  if (!scale || !bias || !mean || !var) {
+    // Statistics given at run time.
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    const LinShape& sx = S(x);
+    if (sx.size() < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    std::string p[4];
+    for (int i = 0; i < 4; ++i) {
+      HEPML_ASSIGN_OR_RETURN(p[i], In(n.inputs[i + 1]));
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const int64_t C = sx[1].fixed;
+    const std::string s_buf = Scratch("float", static_cast<size_t>(C) * 4), t_buf = Scratch("float", static_cast<size_t>(C) * 4);
+    Code(absl::StrCat("K::BatchNormScale(", C, ", ", p[0], ", ", p[1], ", ", p[2], ", ", p[3], ", ",
+                      FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", s_buf, ", ", t_buf, ");"));
+    Code(absl::StrCat("K::ChannelAffine(", LinExpr(sx[0]), ", ", C, ", ", ProdExpr(sx, 2, sx.size()), ", ", xp, ", ",
+                      s_buf, ", ", t_buf, ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
   const float eps = n.GetFloat("epsilon", 1e-5f);
   std::vector<float> s(scale->size()), t(scale->size());
   for (size_t c = 0; c < s.size(); ++c) {
@@ -1233,9 +1519,25 @@ absl::Status Emitter::EmitNode(const Node& n) {
   if (op == "MatMul") return EmitMatMul(n);
   if (op == "Conv") return EmitConv(n);
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") return EmitPool(n);
-  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" ||
-      op == "Dropout") {
-    if (op == "Dropout" && n.HasOutput(1)) return Unsupported(n, "the mask output");
+  if (op == "Dropout") {
+    // Inference: the identity (training_mode must be a constant false).
+    if (n.HasInput(2)) {
+      auto t = ConstInts(n.inputs[2]);
+      const Tensor* c = Const(n.inputs[2]);
+      const bool off = (t && t->size() == 1 && (*t)[0] == 0) ||
+                       (c && c->dtype() == DType::kBool && c->size() == 1 && !c->data<bool>()[0]);
+      if (!off) return Unsupported(n, "training_mode that is not a constant false");
+    }
+    if (n.HasOutput(1)) {
+      const std::string mp = Out(n.outputs[1]);
+      Code(absl::StrCat("{\n    bool* m = ", mp, ";\n    for (int64_t i = 0, e = ", Count(n.outputs[1]),
+                        "; i < e; ++i) m[i] = true;\n  }"));
+      EndStep();
+      BeginStep(n);
+    }
+    return EmitCopyAlias(n);
+  }
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") {
     return EmitCopyAlias(n);
   }
   if (op == "Concat") return EmitConcat(n);

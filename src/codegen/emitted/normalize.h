@@ -111,4 +111,33 @@ inline void ChannelAffine(int64_t outer, int64_t channels, int64_t inner, const 
     }
 }
 
+// BatchNormalization with run-time statistics: the per-channel scale and
+// shift into s and t (channels values each), then ChannelAffine.
+inline void BatchNormScale(int64_t channels, const float* scale, const float* bias, const float* mean,
+                           const float* var, float eps, float* s, float* t) {
+  for (int64_t c = 0; c < channels; ++c) {
+    s[c] = scale[c] / std::sqrt(var[c] + eps);
+    t[c] = bias[c] - mean[c] * s[c];
+  }
+}
+
+// InstanceNormalization: each [n, c] plane of `inner` values normalised, then
+// scale[c] and bias[c].
+inline void InstanceNorm(int64_t batch, int64_t channels, int64_t inner, const float* x, const float* scale,
+                         const float* bias, float eps, float* y) {
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* px = x + (n * channels + c) * inner;
+      float* py = y + (n * channels + c) * inner;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < inner; ++i) mean += px[i];
+      mean /= static_cast<double>(inner);
+      for (int64_t i = 0; i < inner; ++i) var += (px[i] - mean) * (px[i] - mean);
+      var /= static_cast<double>(inner);
+      const double inv = 1.0 / std::sqrt(var + eps);
+      for (int64_t i = 0; i < inner; ++i)
+        py[i] = static_cast<float>((px[i] - mean) * inv * scale[c] + bias[c]);
+    }
+}
+
 }  // namespace hepml_emitted

@@ -450,7 +450,7 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (a.bench) return RunBench(a);
-  if (a.inputs.empty()) {
+  if (a.inputs.empty() && Model::kNumInputs > 0) {
     std::cerr << kUsage;
     return 2;
   }
