@@ -197,6 +197,7 @@ class Emitter {
   absl::Status EmitBinary(const Node& n);
   absl::Status EmitCopyAlias(const Node& n);
   absl::Status EmitLstm(const Node& n);
+  absl::Status EmitLstmRuntimeWeights(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
   absl::Status EmitReduce(const Node& n);
@@ -1255,6 +1256,47 @@ absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
     return absl::OkStatus();
   }
   if (op == "ConvTranspose") return EmitConvTranspose(n);
+  if (op == "Size") {
+    const std::string yp = Out(n.outputs[0]);
+    Code(absl::StrCat(yp, "[0] = ", Count(n.inputs[0]), ";"));
+    return absl::OkStatus();
+  }
+  if (op == "Range") {
+    const std::string& y = n.outputs[0];
+    std::string start, delta;
+    if (auto f = ConstFloats(n.inputs[0]), d = ConstFloats(n.inputs[2]); f && d && f->size() == 1 && d->size() == 1) {
+      start = FloatLit((*f)[0]);
+      delta = FloatLit((*d)[0]);
+    } else if (auto i = ConstInts(n.inputs[0]), di = ConstInts(n.inputs[2]); i && di && i->size() == 1 && di->size() == 1) {
+      start = absl::StrCat((*i)[0]);
+      delta = absl::StrCat((*di)[0]);
+    } else {
+      return Unsupported(n, "start and delta that are not constants");
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("for (int64_t i = 0; i < ", Count(y), "; ++i) ", yp, "[i] = static_cast<", CT(y), ">(", start,
+                      " + static_cast<", CT(y), ">(i) * ", delta, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "OneHot") {
+    const std::string &idx = n.inputs[0], &vals = n.inputs[2], &y = n.outputs[0];
+    const LinShape& sy = S(y);
+    const int rank = static_cast<int>(sy.size());
+    int64_t axis = n.GetInt("axis", -1);
+    if (axis < 0) axis += rank;
+    for (const Lin& l : sy)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t depth = sy[axis].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    HEPML_ASSIGN_OR_RETURN(std::string vp, In(vals));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t outer = ", ProdExpr(sy, 0, axis), ", inner = ", ProdExpr(sy, axis + 1, rank),
+                      ", depth = ", depth, ";\n    for (int64_t o = 0; o < outer; ++o)\n      for (int64_t i = 0; i < inner; ++i) {\n"
+                      "        int64_t k = static_cast<int64_t>(", ip, "[o * inner + i]);\n        if (k < 0) k += depth;\n"
+                      "        for (int64_t d = 0; d < depth; ++d) ", yp, "[(o * depth + d) * inner + i] = d == k ? ", vp,
+                      "[1] : ", vp, "[0];\n      }\n  }"));
+    return absl::OkStatus();
+  }
   *handled = false;
   return absl::OkStatus();
 }
@@ -1438,7 +1480,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   const Tensor* w = Const(n.inputs[1]);
   const Tensor* r = Const(n.inputs[2]);
   if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
-    return Unsupported(n, "W and R that are not float constants");
+    return EmitLstmRuntimeWeights(n);
   const Tensor* bias = n.HasInput(3) ? Const(n.inputs[3]) : nullptr;
   if (n.HasInput(3) && bias == nullptr) return Unsupported(n, "a bias that is not a constant");
   const Tensor* peep = n.HasInput(7) ? Const(n.inputs[7]) : nullptr;
@@ -1488,6 +1530,63 @@ absl::Status Emitter::EmitLstm(const Node& n) {
                       "), reinterpret_cast<const float*>(w + ", ro, "), ", bp, ", ", at(h0p), ", ", at(c0p), ", ", pp,
                       ", ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ", at(yhp), ", ",
                       at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
+// LSTM whose W, R (and B) are inputs: transposed and summed into scratch at
+// the start of the step, then the same kernel.
+absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
+  const std::string& x = n.inputs[0];
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(7)) return Unsupported(n, "peepholes given at run time");
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
+  for (const LinShape* s : {&sw, &sr})
+    for (const Lin& l : *s)
+      if (!l.IsConst()) return Unsupported(n, "weights whose shape depends on the batch");
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t dirs = sw[0].fixed, G = sw[1].fixed, I = sw[2].fixed, H = sr[2].fixed, T = sx[0].fixed;
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
+  std::string bp;
+  if (n.HasInput(3)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
+  }
+  std::string h0p, c0p;
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  if (n.HasInput(6)) {
+    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  const std::string wt = Scratch("float", static_cast<size_t>(I * G) * 4);
+  const std::string rt = Scratch("float", static_cast<size_t>(H * G) * 4);
+  const std::string bs = Scratch("float", static_cast<size_t>(G) * 4);
+  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", LinExpr(sx[1]), ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    Code(absl::StrCat("  for (int64_t g = 0; g < ", G, "; ++g) {\n    for (int64_t i = 0; i < ", I, "; ++i) ", wt,
+                      "[i * ", G, " + g] = ", wp, "[(", d * G, " + g) * ", I, " + i];\n    for (int64_t i = 0; i < ", H,
+                      "; ++i) ", rt, "[i * ", G, " + g] = ", rp, "[(", d * G, " + g) * ", H, " + i];\n    ", bs, "[g] = ",
+                      bp.empty() ? std::string("0.f") : absl::StrCat(bp, "[", d * 2 * G, " + g] + ", bp, "[", d * 2 * G + G, " + g]"),
+                      ";\n  }"));
+    Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wt, ", ", rt, ", ", bs, ", ", at(h0p), ", ",
+                      at(c0p), ", nullptr, ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
+                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1663,7 +1762,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }
-  if (op == "ScatterElements") {
+  if (op == "ScatterElements" || op == "Scatter") {
     const std::string &x = n.inputs[0], &idx = n.inputs[1], &upd = n.inputs[2], &y = n.outputs[0];
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", 0);
