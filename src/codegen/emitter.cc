@@ -198,6 +198,7 @@ class Emitter {
   absl::Status EmitCopyAlias(const Node& n);
   absl::Status EmitLstm(const Node& n);
   absl::Status EmitLstmRuntimeWeights(const Node& n);
+  absl::Status EmitRnnGru(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
   absl::Status EmitReduce(const Node& n);
@@ -1594,6 +1595,66 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   return absl::OkStatus();
 }
 
+absl::Status Emitter::EmitRnnGru(const Node& n) {
+  const bool gru = n.op_type == "GRU";
+  const std::string& x = n.inputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
+  if (n.HasAttribute("clip")) return Unsupported(n, "clip");
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  int act = 0;
+  if (n.HasAttribute("activations")) {
+    const std::vector<std::string> acts = n.GetStrings("activations");
+    for (size_t i = 0; i < acts.size(); ++i) {
+      if (gru) {
+        if (acts[i] != (i % 2 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
+      } else {
+        const int a = acts[i] == "Tanh" ? 0 : acts[i] == "Relu" ? 1 : acts[i] == "Sigmoid" ? 2 : -1;
+        if (a < 0 || (i > 0 && a != act)) return Unsupported(n, "activations");
+        act = a;
+      }
+    }
+  }
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
+  for (const LinShape* s : {&sw, &sr})
+    for (const Lin& l : *s)
+      if (!l.IsConst()) return Unsupported(n, "weights whose shape depends on the batch");
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t dirs = sw[0].fixed, G = sw[1].fixed, I = sw[2].fixed, H = sr[2].fixed, T = sx[0].fixed;
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
+  std::string bp, h0p;
+  if (n.HasInput(3)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
+  }
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string tmp = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", LinExpr(sx[1]), ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    const std::string wb = bp.empty() ? "nullptr" : absl::StrCat(bp, " + ", d * 2 * G);
+    const std::string rb = bp.empty() ? "nullptr" : absl::StrCat(bp, " + ", d * 2 * G + G);
+    Code(absl::StrCat("  K::", gru ? "Gru" : "Rnn", "(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wp, " + ", d * G * I, ", ",
+                      rp, " + ", d * G * H, ", ", wb, ", ", rb, ", ", at(h0p), ", ", reverse ? "true" : "false", ", ",
+                      gru ? (n.GetInt("linear_before_reset", 0) ? "true" : "false") : absl::StrCat(act), ", ", at(yp),
+                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
 // Reshape-like nodes: the output shares the input's storage, unless it is a
 // graph output (then it is copied into the caller's buffer).
 absl::Status Emitter::EmitCopyAlias(const Node& n) {
@@ -1646,6 +1707,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     if (handled) return st;
   }
   if (op == "LSTM") return EmitLstm(n);
+  if (op == "RNN" || op == "GRU") return EmitRnnGru(n);
   if (op == "Slice") return EmitSlice(n);
   if (op == "BatchNormalization") return EmitBatchNorm(n);
   if (op.rfind("Reduce", 0) == 0) return EmitReduce(n);
