@@ -1,13 +1,25 @@
-// `hepml conformance [--data DIR ...] [--filter REGEX] [--json]`: the ONNX
-// backend test suite. Ends with "N passed, M failed, K skipped".
+// `hepml conformance [--data DIR ...] [--filter REGEX] [--json] [--via session|compile]`:
+// the ONNX backend test suite, through the Session or (--via compile, see
+// conformance_compile.cc) through `hepml compile` and the C++ compiler. Ends
+// with "N passed, M failed, K skipped".
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "cli/commands.h"
+#ifdef HEPML_SERVICES
+#include "cli/conformance_compile.h"
+#endif
+#include "onnx/importer.h"
 #include "nlohmann/json.hpp"
 #include "testing/backend_suite.h"
 
@@ -29,7 +41,37 @@ struct Args {
   bool no_isolate = false;
   double timeout = 120;
   bool verbose = false;
+  std::string via = "session";
+  std::string work;
+  std::string cxx = "g++";
+  std::string cxxflags = "-std=c++17 -O1 -Wall -Wextra -Werror";
 };
+
+#ifdef HEPML_SERVICES
+CompiledCaseOptions CompiledOptions(const Args& a) {
+  CompiledCaseOptions o;
+  o.work_dir = a.work;
+  o.cxx = a.cxx;
+  o.cxxflags = a.cxxflags;
+  return o;
+}
+#endif
+
+// The operator a failure is filed under: the one a compile error names, else
+// the op types of the case's model.
+std::string OperatorOf(const testing::CaseResult& r) {
+#ifdef HEPML_SERVICES
+  std::string op = FailingOperator(r.message);
+  if (!op.empty()) return op;
+#endif
+  auto model = LoadModel(absl::StrCat(r.test.dir, "/model.onnx"));
+  if (!model.ok()) return "?";
+  std::set<std::string> ops;
+  for (const Node& n : model->graph.nodes) ops.insert(n.op_type);
+  std::string out;
+  for (const std::string& o : ops) absl::StrAppend(&out, out.empty() ? "" : "+", o);
+  return out.empty() ? "(no node)" : out;
+}
 
 absl::StatusOr<testing::SuiteRules> LoadAllRules(const Args& a, std::vector<std::string>* files,
                                                   std::string* tmp_file) {
@@ -56,7 +98,14 @@ int RunOne(const Args& a) {
     std::cout << "FAIL " << a.run_one << " is not a test case folder" << std::endl;
     return kExitFailure;
   }
-  testing::CaseResult r = testing::RunCase(cases->front(), *rules);
+  testing::CaseResult r;
+  if (a.via == "compile") {
+#ifdef HEPML_SERVICES
+    r = RunCaseCompiled(cases->front(), *rules, CompiledOptions(a));
+#endif
+  } else {
+    r = testing::RunCase(cases->front(), *rules);
+  }
   std::string msg = r.message;
   for (char& c : msg)
     if (c == '\n') c = ' ';
@@ -64,7 +113,29 @@ int RunOne(const Args& a) {
   return r.outcome == testing::Outcome::kFail ? kExitFailure : kExitOk;
 }
 
-int RunConformance(const Args& a) {
+int RunConformance(Args a) {
+  if (a.via != "session" && a.via != "compile") {
+    PrintError("conformance", absl::StrCat("--via '", a.via, "': expected session or compile"));
+    return kExitUsage;
+  }
+  std::vector<std::string> extra_args;
+  if (a.via == "compile") {
+#ifndef HEPML_SERVICES
+    PrintError("conformance", "--via compile needs hepml built with the compiler (HEPML_SERVICES)");
+    return kExitUsage;
+#else
+    if (a.work.empty()) a.work = absl::StrCat(std::filesystem::temp_directory_path().string(), "/hepml-conformance-compile-", getuid());
+    std::error_code ec;
+    std::filesystem::create_directories(a.work, ec);
+    if (ec) {
+      PrintError("conformance", absl::StrCat("--work ", a.work, ": ", ec.message()));
+      return kExitUsage;
+    }
+    a.work = std::filesystem::absolute(a.work).string();
+    extra_args = CompiledCaseArgs(CompiledOptions(a));
+    if (a.run_one.empty()) PrepareCompiledCases(CompiledOptions(a));
+#endif
+  }
   if (!a.run_one.empty()) return RunOne(a);
   std::vector<std::string> rule_files;
   std::string tmp_rules;
@@ -77,7 +148,12 @@ int RunConformance(const Args& a) {
     cleanup();
     return kExitUsage;
   }
-  std::vector<std::string> roots = a.data.empty() ? testing::DefaultSuiteDirs() : a.data;
+  std::vector<std::string> roots = a.data;
+  if (roots.empty()) {
+    // The compiled path's figure is over the node tests.
+    roots = a.via == "compile" ? std::vector<std::string>{absl::StrCat(testing::kDefaultSuiteRoot, "/node")}
+                               : testing::DefaultSuiteDirs();
+  }
   auto cases = testing::DiscoverCases(roots, a.filter);
   if (!cases.ok()) {
     PrintError("conformance", cases.status().message());
@@ -85,7 +161,8 @@ int RunConformance(const Args& a) {
     return kExitUsage;
   }
   int jobs = a.jobs > 0 ? a.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto results = testing::RunSuite(*cases, *rules, rule_files, !a.no_isolate, SelfExecutable(), jobs, a.timeout);
+  auto results = testing::RunSuite(*cases, *rules, rule_files, !a.no_isolate, SelfExecutable(), jobs, a.timeout,
+                                  extra_args);
   cleanup();
 
   std::set<std::string> expected;
@@ -109,13 +186,53 @@ int RunConformance(const Args& a) {
     if (!failed && expected.count(key)) fixed.push_back(key);
   }
 
+  // The figure over the node tests: passed / all node cases (skips count as
+  // not passed), and passed / node cases the rules do not skip.
+  int node_cases = 0, node_passed = 0, node_skipped = 0;
+  std::map<std::string, int> kinds;
+  std::map<std::string, int> by_op;
+  for (const auto& r : results) {
+    if (r.test.group == "node") {
+      ++node_cases;
+      node_passed += r.outcome == testing::Outcome::kPass;
+      node_skipped += r.outcome == testing::Outcome::kSkip;
+    }
+    if (r.outcome != testing::Outcome::kFail) continue;
+    std::string kind = "other";
+#ifdef HEPML_SERVICES
+    if (a.via == "compile" && !FailureKind(r.message).empty()) kind = FailureKind(r.message);
+#endif
+    ++kinds[kind];
+    if (a.via == "compile") ++by_op[OperatorOf(r)];
+  }
+  std::vector<std::pair<int, std::string>> ranked;
+  for (const auto& [op, count] : by_op) ranked.emplace_back(-count, op);
+  std::sort(ranked.begin(), ranked.end());
+  auto rate = [](int num, int den) { return den > 0 ? static_cast<double>(num) / den : 0.0; };
+
   if (a.json) {
     nlohmann::ordered_json j;
+    j["via"] = a.via;
     j["tests"] = nlohmann::ordered_json::array();
     for (const auto& r : results) {
-      j["tests"].push_back({{"name", r.test.name}, {"group", r.test.group},
-                            {"outcome", std::string(testing::OutcomeName(r.outcome))},
-                            {"message", r.message}, {"seconds", r.seconds}});
+      nlohmann::ordered_json t = {{"name", r.test.name}, {"group", r.test.group},
+                                  {"outcome", std::string(testing::OutcomeName(r.outcome))},
+                                  {"message", r.message}, {"seconds", r.seconds}};
+#ifdef HEPML_SERVICES
+      if (a.via == "compile" && r.outcome == testing::Outcome::kFail) t["failure"] = FailureKind(r.message);
+#endif
+      j["tests"].push_back(std::move(t));
+    }
+    j["node_cases"] = node_cases;
+    j["node_passed"] = node_passed;
+    j["node_skipped"] = node_skipped;
+    j["node_pass_rate"] = rate(node_passed, node_cases);
+    j["node_pass_rate_not_skipped"] = rate(node_passed, node_cases - node_skipped);
+    j["failures_by_kind"] = kinds;
+    if (a.via == "compile") {
+      nlohmann::ordered_json ops = nlohmann::ordered_json::array();
+      for (const auto& [count, op] : ranked) ops.push_back({{"operator", op}, {"failed", -count}});
+      j["failures_by_operator"] = ops;
     }
     int pass = 0, fail = 0, skip = 0;
     for (const auto& r : results) {
@@ -138,7 +255,24 @@ int RunConformance(const Args& a) {
     for (const auto& n : unexpected) std::cerr << "unexpected failure: " << n << "\n";
   }
   // With --json, stdout holds only the JSON document.
-  (a.json ? std::cerr : std::cout) << testing::SummaryLine(results) << std::endl;
+  std::ostream& summary = a.json ? std::cerr : std::cout;
+  if (a.via == "compile" && !a.json && !ranked.empty()) {
+    summary << "failures by operator:";
+    for (size_t i = 0; i < ranked.size() && i < 40; ++i) summary << " " << ranked[i].second << " " << -ranked[i].first;
+    summary << "\n";
+  }
+  if (!kinds.empty()) {
+    summary << "failures by kind:";
+    for (const auto& [kind, count] : kinds) summary << " " << kind << " " << count;
+    summary << "\n";
+  }
+  if (node_cases > 0) {
+    summary << "node tests (" << a.via << "): " << node_passed << " of " << node_cases << " passed ("
+            << absl::StrFormat("%.1f", 100 * rate(node_passed, node_cases)) << "%; " << node_skipped
+            << " skipped by the rules; "
+            << absl::StrFormat("%.1f", 100 * rate(node_passed, node_cases - node_skipped)) << "% of the rest)\n";
+  }
+  summary << testing::SummaryLine(results) << std::endl;
   if (!a.expect_failures.empty()) return unexpected.empty() ? kExitOk : kExitFailure;
   for (const auto& r : results)
     if (r.outcome == testing::Outcome::kFail) return kExitFailure;
@@ -161,6 +295,12 @@ void AddConformanceCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-isolate", a->no_isolate, "Run cases in this process (a crash stops the suite)");
   cmd->add_option("--timeout", a->timeout, "Seconds before a case is killed and failed");
   cmd->add_flag("--verbose,-v", a->verbose, "Also list passing tests");
+  cmd->add_option("--via", a->via, "session (default): hepml::Session; compile: each model through hepml compile "
+                                   "and the C++ compiler (default data: the node tests)");
+  cmd->add_option("--work", a->work, "--via compile: folder of generated packages, reused by content "
+                                     "(default: TMPDIR/hepml-conformance-compile-UID)");
+  cmd->add_option("--cxx", a->cxx, "--via compile: the C++ compiler");
+  cmd->add_option("--cxxflags", a->cxxflags, "--via compile: its flags");
   cmd->add_option("--run-one", a->run_one, "Run a single case folder (used by the isolated runner)")
       ->group("");
   cmd->callback([=] { *exit_code = RunConformance(*a); });

@@ -97,6 +97,13 @@ const char* SpecDType(DType t) {
     case DType::kFloat32: return "DType::kFloat32";
     case DType::kInt64: return "DType::kInt64";
     case DType::kInt32: return "DType::kInt32";
+    case DType::kFloat64: return "DType::kFloat64";
+    case DType::kInt8: return "DType::kInt8";
+    case DType::kInt16: return "DType::kInt16";
+    case DType::kUInt8: return "DType::kUInt8";
+    case DType::kUInt16: return "DType::kUInt16";
+    case DType::kUInt32: return "DType::kUInt32";
+    case DType::kUInt64: return "DType::kUInt64";
     default: return "DType::kBool";
   }
 }
@@ -126,7 +133,7 @@ std::string ShapeComment(const IoSpec& s) {
 // dropped; their standard includes collected separately.
 std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
   static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
-                                       "shape.h",  "recurrent.h"};
+                                       "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h"};
   std::string out;
   for (const char* name : kOrder) {
     if (std::string(name) != "common.h" && !wanted.count(name)) continue;
@@ -193,7 +200,7 @@ std::string Header(const CompileOptions& o, const std::string& model_path, const
       "namespace ", o.cpp_namespace, " {\n\n"
       "class ", N, " {\n"
       " public:\n"
-      "  enum class DType { kFloat32, kInt64, kInt32, kBool };\n"
+      "  enum class DType { kFloat32, kInt64, kInt32, kBool, kFloat64, kInt8, kInt16, kUInt8, kUInt16, kUInt32, kUInt64 };\n"
       "  // dimension d of the tensor = per_batch[d] * batch + fixed[d].\n"
       "  struct TensorSpec {\n"
       "    const char* name;\n"

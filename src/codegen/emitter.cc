@@ -24,7 +24,9 @@
 #include "codegen/emitted/gemm.h"
 #include "codegen/quantize.h"
 #include "hepml/status.h"
+#include "absl/strings/str_format.h"
 #include "ops/conv.h"
+#include "ops/resize_plan.h"
 
 namespace hepml::codegen {
 
@@ -34,6 +36,13 @@ const char* CTypeOf(DType dtype) {
     case DType::kInt64: return "int64_t";
     case DType::kInt32: return "int32_t";
     case DType::kBool: return "bool";
+    case DType::kFloat64: return "double";
+    case DType::kInt8: return "int8_t";
+    case DType::kInt16: return "int16_t";
+    case DType::kUInt8: return "uint8_t";
+    case DType::kUInt16: return "uint16_t";
+    case DType::kUInt32: return "uint32_t";
+    case DType::kUInt64: return "uint64_t";
     default: return nullptr;
   }
 }
@@ -270,10 +279,17 @@ class Emitter {
   absl::Status EmitBinary(const Node& n);
   absl::Status EmitCopyAlias(const Node& n);
   absl::Status EmitLstm(const Node& n);
+  absl::Status EmitLstmRuntimeWeights(const Node& n);
+  absl::Status EmitRnnGru(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
   absl::Status EmitReduce(const Node& n);
   absl::Status EmitBatchNorm(const Node& n);
+  // ArgMax/ArgMin, CumSum, Hardmax, Trilu, Split, the losses; *handled false
+  // for other operators.
+  absl::Status EmitMisc(const Node& n, bool* handled);
+  absl::Status EmitResize(const Node& n);
+  absl::Status EmitConvTranspose(const Node& n);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
 
   const Graph& graph_;
@@ -850,8 +866,9 @@ absl::Status Emitter::EmitPool(const Node& n) {
   return absl::OkStatus();
 }
 
-// fp32 unary operators without attributes: the expression of `v` each
-// element computes (the standalone operators' arithmetic).
+// Floating-point unary operators without attributes: the expression of `v`
+// each element computes (the standalone operators' arithmetic). float and
+// double share them.
 const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Sigmoid", "1.f / (1.f + std::exp(-v))"},
     {"Tanh", "std::tanh(v)"},
@@ -863,7 +880,28 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Ceil", "std::ceil(v)"},
     {"Erf", "std::erf(v)"},
     {"Softplus", "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))"},
+    {"Sin", "std::sin(v)"},
+    {"Cos", "std::cos(v)"},
+    {"Tan", "std::tan(v)"},
+    {"Asin", "std::asin(v)"},
+    {"Acos", "std::acos(v)"},
+    {"Atan", "std::atan(v)"},
+    {"Sinh", "std::sinh(v)"},
+    {"Cosh", "std::cosh(v)"},
+    {"Asinh", "std::asinh(v)"},
+    {"Acosh", "std::acosh(v)"},
+    {"Atanh", "std::atanh(v)"},
+    {"Round", "std::nearbyint(v)"},
+    {"Softsign", "v / (1.f + std::fabs(v))"},
+    {"IsNaN", "std::isnan(v)"},
+    {"Mish", "v * std::tanh(std::log1p(std::exp(v)))"},
+    {"HardSwish", "v * std::fmax(0.f, std::fmin(1.f, v / 6.f + 0.5f))"},
 };
+
+bool IsUnsignedInt(DType t) {
+  return t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
+}
+bool IsFloatType(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
 
 absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string& x = n.inputs[0];
@@ -872,15 +910,62 @@ absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string to = CT(n.outputs[0]);
   std::string f;
   auto fl = [&](const char* attr, float d) { return FloatLit(n.GetFloat(attr, d)); };
-  const bool is_float = DT(x) == DType::kFloat32;
-  if (op == "Cast") {
-    f = DT(n.outputs[0]) == DType::kBool ? "v != 0" : absl::StrCat("static_cast<", to, ">(v)");
+  const DType dt = DT(x);
+  const bool is_float = IsFloatType(dt);
+  const bool is_unsigned = IsUnsignedInt(dt) || dt == DType::kBool;
+  std::string prologue;  // statements before the map (run-time Clip bounds)
+  if (op == "Clip") {
+    std::string lo = absl::StrCat("std::numeric_limits<", ti, ">::lowest()");
+    std::string hi = absl::StrCat("std::numeric_limits<", ti, ">::max()");
+    if (n.opset < 11) {
+      if (!is_float) return Unsupported(n, absl::StrCat("input of type ", DTypeName(dt)));
+      if (n.HasAttribute("min")) lo = fl("min", 0.f);
+      if (n.HasAttribute("max")) hi = fl("max", 0.f);
+    } else {
+      for (int i = 1; i <= 2; ++i) {
+        if (!n.HasInput(i)) continue;
+        std::string& bound = i == 1 ? lo : hi;
+        auto cf = ConstFloats(n.inputs[i]);
+        auto ci = ConstInts(n.inputs[i]);
+        if (cf && cf->size() == 1 && DT(n.inputs[i]) == DType::kFloat32) {
+          bound = FloatLit((*cf)[0]);
+        } else if (ci && ci->size() == 1) {
+          bound = absl::StrCat(ci->front());
+        } else {
+          HEPML_ASSIGN_OR_RETURN(std::string bp, In(n.inputs[i]));
+          const std::string var = i == 1 ? "lo" : "hi";
+          absl::StrAppend(&prologue, "const ", ti, " ", var, " = ", bp, "[0];\n    ");
+          bound = var;
+        }
+      }
+    }
+    f = absl::StrCat("v < ", lo, " ? static_cast<", ti, ">(", lo, ") : (v > ", hi, " ? static_cast<", ti, ">(", hi,
+                     ") : v)");
+  } else if (op == "Cast" || op == "CastLike") {
+    if (op == "Cast" && n.GetInt("saturate", 1) == 0) return Unsupported(n, "saturate 0");
+    if (DT(n.outputs[0]) == DType::kBool) f = "v != 0";
+    else if (IsFloatType(dt) && !IsFloatType(DT(n.outputs[0])) && DT(n.outputs[0]) != DType::kBool)
+      f = absl::StrCat("static_cast<", to, ">(static_cast<int64_t>(v))");
+    else f = absl::StrCat("static_cast<", to, ">(v)");
+    if (IsFloatType(dt) && IsUnsignedInt(DT(n.outputs[0]))) f = absl::StrCat("static_cast<", to, ">(v)");
   } else if (op == "Not") {
     f = "!v";
   } else if (op == "Neg") {
-    f = "-v";
+    f = absl::StrCat("static_cast<", to, ">(-v)");
   } else if (op == "Abs") {
-    f = is_float ? "std::fabs(v)" : "v < 0 ? -v : v";
+    f = is_float ? "std::fabs(v)" : is_unsigned ? "v" : absl::StrCat("static_cast<", to, ">(v < 0 ? -v : v)");
+  } else if (op == "Sign") {
+    f = is_unsigned ? absl::StrCat("static_cast<", to, ">(v > 0 ? 1 : 0)")
+                    : absl::StrCat("static_cast<", to, ">(v > 0 ? 1 : (v < 0 ? -1 : 0))");
+  } else if (op == "Relu" && !is_float) {
+    f = is_unsigned ? "v" : absl::StrCat("static_cast<", to, ">(v > 0 ? v : 0)");
+  } else if (op == "BitwiseNot") {
+    if (is_float) return Unsupported(n, "a float input");
+    f = absl::StrCat("static_cast<", to, ">(~v)");
+  } else if (op == "Shrink") {
+    const std::string lambd = fl("lambd", 0.5f), bias = fl("bias", 0.f);
+    f = absl::StrCat("static_cast<", to, ">(v < -", lambd, " ? v + ", bias, " : (v > ", lambd, " ? v - ", bias, " : 0))");
+    if (is_unsigned) f = absl::StrCat("static_cast<", to, ">(v > ", lambd, " ? v - ", bias, " : 0)");
   } else if (!is_float) {
     return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
   } else if (auto it = kFloatUnary.find(op); it != kFloatUnary.end()) {
@@ -891,6 +976,17 @@ absl::Status Emitter::EmitUnary(const Node& n) {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 0.01f), " * v");
   } else if (op == "Elu") {
     f = absl::StrCat("v >= 0.f ? v : ", fl("alpha", 1.f), " * (std::exp(v) - 1.f)");
+  } else if (op == "Selu") {
+    const std::string alpha = fl("alpha", 1.67326319217681884765625f), gamma = fl("gamma", 1.05070102214813232421875f);
+    f = absl::StrCat("v > 0.f ? ", gamma, " * v : ", gamma, " * (", alpha, " * std::exp(v) - ", alpha, ")");
+  } else if (op == "Celu") {
+    const std::string alpha = fl("alpha", 1.f);
+    f = absl::StrCat("std::fmax(0.f, v) + std::fmin(0.f, ", alpha, " * (std::exp(v / ", alpha, ") - 1.f))");
+  } else if (op == "ThresholdedRelu") {
+    f = absl::StrCat("v > ", fl("alpha", 1.f), " ? v : 0.f");
+  } else if (op == "IsInf") {
+    const bool neg = n.GetInt("detect_negative", 1) != 0, pos = n.GetInt("detect_positive", 1) != 0;
+    f = neg && pos ? "std::isinf(v)" : neg ? "std::isinf(v) && v < 0" : pos ? "std::isinf(v) && v > 0" : "false";
   } else if (op == "HardSigmoid") {
     f = absl::StrCat("std::fmax(0.f, std::fmin(1.f, ", fl("alpha", 0.2f), " * v + ", fl("beta", 0.5f), "))");
   } else if (op == "Gelu") {
@@ -898,26 +994,17 @@ absl::Status Emitter::EmitUnary(const Node& n) {
       f = "0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))";
     else
       f = "0.5f * v * (1.f + std::erf(v * 0.70710678118654752440f))";
-  } else if (op == "Clip") {
-    std::string lo = "-INFINITY", hi = "INFINITY";
-    if (n.opset < 11) {
-      lo = fl("min", -std::numeric_limits<float>::infinity());
-      hi = fl("max", std::numeric_limits<float>::infinity());
-    } else {
-      for (int i = 1; i <= 2; ++i) {
-        if (!n.HasInput(i)) continue;
-        auto c = ConstFloats(n.inputs[i]);
-        if (!c || c->size() != 1) return Unsupported(n, "bounds that are not constants");
-        (i == 1 ? lo : hi) = FloatLit((*c)[0]);
-      }
-    }
-    f = absl::StrCat("v < ", lo, " ? ", lo, " : (v > ", hi, " ? ", hi, " : v)");
   } else {
     return Unsupported(n, "");
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string y = Out(n.outputs[0]);
-  Code(absl::StrCat("K::Unary(", Count(x), ", ", xp, ", ", y, ", [](", ti, " v) -> ", to, " { return ", f, "; });"));
+  if (!prologue.empty()) {
+    Code(absl::StrCat("{\n    ", prologue, "K::Unary(", Count(x), ", ", xp, ", ", y, ", [=](", ti, " v) -> ", to,
+                      " { return ", f, "; });\n  }"));
+  } else {
+    Code(absl::StrCat("K::Unary(", Count(x), ", ", xp, ", ", y, ", [](", ti, " v) -> ", to, " { return ", f, "; });"));
+  }
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
 }
@@ -928,26 +1015,73 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       {"Add", "x + y"},   {"Sub", "x - y"},       {"Mul", "x * y"},       {"Div", "x / y"},
       {"Equal", "x == y"}, {"Less", "x < y"},      {"Greater", "x > y"},   {"LessOrEqual", "x <= y"},
       {"GreaterOrEqual", "x >= y"}, {"And", "x && y"}, {"Or", "x || y"}, {"Xor", "x != y"},
-      {"Max", "x > y ? x : y"}, {"Min", "x < y ? x : y"}, {"Pow", "std::pow(x, y)"}};
+      {"Max", "x > y ? x : y"}, {"Min", "x < y ? x : y"}, {"Pow", "std::pow(x, y)"},
+      {"Sum", "x + y"}, {"Mean", "x + y"}, {"BitwiseAnd", "x & y"}, {"BitwiseOr", "x | y"},
+      {"BitwiseXor", "x ^ y"}, {"Mod", ""}, {"BitShift", ""}, {"PRelu", "x < 0 ? y * x : x"}};
   auto it = kOps.find(op);
   if (it == kOps.end()) return Unsupported(n, "");
-  if (n.inputs.size() != 2) return Unsupported(n, "only two inputs");
-  const std::string &a = n.inputs[0], &bv = n.inputs[1], &y = n.outputs[0];
+  const bool variadic = op == "Max" || op == "Min" || op == "Sum" || op == "Mean";
+  if (!variadic && n.inputs.size() != 2) return Unsupported(n, "only two inputs");
+  const std::string &a = n.inputs[0], &y = n.outputs[0];
+  const DType da = DT(a);
   std::string f = it->second;
-  if (op == "Div" && DT(a) != DType::kFloat32) return Unsupported(n, "integer division");
   if (op == "Pow") {
-    if (DT(a) != DType::kFloat32) return Unsupported(n, "integer power");
-    if (DT(bv) != DType::kFloat32) f = "std::pow(x, static_cast<float>(y))";
-    auto c = ConstFloats(bv);
-    if (c && c->size() == 1 && (*c)[0] == 2.f) f = "x * x";
+    if (!IsFloatType(da)) f = absl::StrCat("static_cast<", CT(y), ">(std::pow(static_cast<double>(x), static_cast<double>(y)))");
+    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", CT(a), ">(y))");
+    auto c = ConstFloats(n.inputs[1]);
+    if (c && c->size() == 1 && (*c)[0] == 2.f && IsFloatType(da)) f = "x * x";
+  } else if (op == "Mod") {
+    if (n.GetInt("fmod", 0) != 0) f = IsFloatType(da) ? "std::fmod(x, y)" : "x % y";
+    else if (IsFloatType(da)) return Unsupported(n, "fmod 0 on floats");
+    else if (IsUnsignedInt(da)) f = "x % y";
+    else f = absl::StrCat("static_cast<", CT(y), ">((x % y != 0 && ((x % y < 0) != (y < 0))) ? x % y + y : x % y)");
+  } else if (op == "BitShift") {
+    f = n.GetString("direction", "") == "LEFT" ? absl::StrCat("static_cast<", CT(y), ">(x << y)")
+                                               : absl::StrCat("static_cast<", CT(y), ">(x >> y)");
+  } else if (op == "PRelu" && IsUnsignedInt(da)) {
+    f = "x";
+  } else if (op == "Div" && !IsFloatType(da)) {
+    f = absl::StrCat("static_cast<", CT(y), ">(x / y)");
+  } else if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Sum" || op == "Mean") && !IsFloatType(da)) {
+    f = absl::StrCat("static_cast<", CT(y), ">(", f, ")");
   }
+  const std::string lambda_of = absl::StrCat("\n      (void)x;\n      (void)y;\n      return ", f, ";\n    }");
+  if (variadic) {
+    // y = in0 broadcast to y's shape, then y = op(y, in_k) in place.
+    std::vector<std::string> ptrs;
+    for (const std::string& v : n.inputs) {
+      if (v.empty()) continue;
+      HEPML_ASSIGN_OR_RETURN(std::string p, In(v));
+      ptrs.push_back(p);
+    }
+    const std::string yp = Out(y);
+    const std::string ct = CT(y);
+    Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t d0[] = ", Dims(a),
+                      ";\n    K::BroadcastCopy<", ct, ">(", Rank(y), ", dy, ", ptrs[0], ", ", Rank(a), ", d0, ", yp, ");"));
+    size_t k = 1;
+    for (size_t i = 1; i < n.inputs.size(); ++i) {
+      const std::string& v = n.inputs[i];
+      if (v.empty()) continue;
+      Code(absl::StrCat("  {\n      const int64_t dk[] = ", Dims(v), ";\n      K::Binary(", Rank(y), ", dy, ", yp, ", ",
+                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", ct, " x, ", ct, " y) -> ",
+                        ct, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
+    }
+    if (op == "Mean") {
+      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", ct, " v) -> ", ct, " { return v / ",
+                        ptrs.size(), "; });"));
+    }
+    Code("}");
+    kernels_.insert("elementwise.h");
+    return absl::OkStatus();
+  }
+  const std::string& bv = n.inputs[1];
   HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
   HEPML_ASSIGN_OR_RETURN(std::string bp, In(bv));
   const std::string yp = Out(y);
   Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
                     ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
                     ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
-                    " {\n      (void)x;\n      (void)y;\n      return ", f, ";\n    });\n  }"));
+                    " {", lambda_of, ");\n  }"));
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
 }
@@ -1034,11 +1168,13 @@ absl::Status Emitter::EmitSlice(const Node& n) {
 }
 
 absl::Status Emitter::EmitReduce(const Node& n) {
-  static const std::map<std::string, int> kKinds = {{"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2},
-                                                    {"ReduceMin", 3}, {"ReduceProd", 4}, {"ReduceSumSquare", 5},
-                                                    {"ReduceL2", 6}};
+  static const std::map<std::string, int> kKinds = {
+      {"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2}, {"ReduceMin", 3},   {"ReduceProd", 4},
+      {"ReduceSumSquare", 5}, {"ReduceL2", 6}, {"ReduceL1", 7}, {"ReduceLogSum", 8}, {"ReduceLogSumExp", 9}};
+  auto kind = kKinds.find(n.op_type);
+  if (kind == kKinds.end()) return Unsupported(n, "");
   const std::string &x = n.inputs[0], &y = n.outputs[0];
-  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
   const int rank = Rank(x);
   std::vector<int64_t> axes;
   const bool axes_input = (n.op_type == "ReduceSum" && n.opset >= 13) || n.opset >= 18;
@@ -1058,14 +1194,478 @@ absl::Status Emitter::EmitReduce(const Node& n) {
   for (int64_t& a : axes)
     if (a < 0) a += rank;
   std::sort(axes.begin(), axes.end());
-  for (size_t i = 1; i < axes.size(); ++i)
-    if (axes[i] != axes[i - 1] + 1) return Unsupported(n, "axes that are not contiguous");
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  bool contiguous = true;
+  for (size_t i = 1; i < axes.size(); ++i) contiguous &= axes[i] == axes[i - 1] + 1;
   const LinShape& sx = S(x);
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string yp = Out(y);
-  Code(absl::StrCat("K::Reduce(", ProdExpr(sx, 0, axes.front()), ", ", ProdExpr(sx, axes.front(), axes.back() + 1),
-                    ", ", ProdExpr(sx, axes.back() + 1, rank), ", ", kKinds.at(n.op_type), ", ", xp, ", ", yp, ");"));
-  kernels_.insert("normalize.h");
+  if (contiguous && kind->second <= 6 && DT(x) == DType::kFloat32 && !axes.empty()) {
+    Code(absl::StrCat("K::Reduce(", ProdExpr(sx, 0, axes.front()), ", ", ProdExpr(sx, axes.front(), axes.back() + 1),
+                      ", ", ProdExpr(sx, axes.back() + 1, rank), ", ", kind->second, ", ", xp, ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  // Any axes, any numeric type: the generic kernel over constant dims.
+  for (const Lin& l : sx)
+    if (!l.IsConst()) return Unsupported(n, "reduction over dims that depend on the batch");
+  std::vector<int64_t> strides(rank, 0);
+  int64_t out_count = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    if (std::binary_search(axes.begin(), axes.end(), d)) continue;
+    strides[d] = out_count;
+    out_count *= sx[d].fixed;
+  }
+  const std::string acc = Scratch("double", static_cast<size_t>(std::max<int64_t>(out_count, 1)) * 8);
+  const std::string mx = Scratch("double", static_cast<size_t>(std::max<int64_t>(out_count, 1)) * 8);
+  std::vector<std::string> ds;
+  for (const Lin& l : sx) ds.push_back(absl::StrCat(l.fixed));
+  if (ds.empty()) ds.push_back("1"), strides.push_back(0);
+  Code(absl::StrCat("{\n    const int64_t dx[] = {", absl::StrJoin(ds, ", "), "};\n    const int64_t so[] = {",
+                    absl::StrJoin(strides, ", "), "};\n    K::ReduceAxes<", CT(x), ">(", std::max(rank, 1), ", dx, so, ",
+                    out_count, ", ", kind->second, ", ", xp, ", ", yp, ", ", acc, ", ", mx, ");\n  }"));
+  kernels_.insert("reduce.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
+  *handled = true;
+  const std::string& op = n.op_type;
+  if (op == "ArgMax" || op == "ArgMin") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr) return Unsupported(n, DTypeName(DT(x)));
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += Rank(x);
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::ArgReduce<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", LinExpr(sx[axis]), ", ",
+                      ProdExpr(sx, axis + 1, sx.size()), ", ", op == "ArgMax" ? "true" : "false", ", ",
+                      n.GetInt("select_last_index", 0) ? "true" : "false", ", ", xp, ", ", yp, ");"));
+    kernels_.insert("reduce.h");
+    return absl::OkStatus();
+  }
+  if (op == "CumSum") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+    const int rank = Rank(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    std::string axis_code;
+    if (auto a = ConstInts(n.inputs[1]); a && a->size() == 1) {
+      axis_code = absl::StrCat((*a)[0]);
+    } else {
+      HEPML_ASSIGN_OR_RETURN(std::string ap, In(n.inputs[1]));
+      axis_code = absl::StrCat("static_cast<int64_t>(", ap, "[0])");
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    int64_t axis = ", axis_code,
+                      ";\n    if (axis < 0) axis += ", rank, ";\n    if (axis < 0 || axis >= ", rank,
+                      ") return Fail(\"", absl::CEscape(n.Describe()),
+                      ": axis out of range\");\n    int64_t outer = 1, inner = 1;\n    for (int64_t d = 0; d < ", rank,
+                      "; ++d) {\n      if (d < axis) outer *= dx[d];\n      if (d > axis) inner *= dx[d];\n    }\n    K::CumSum<",
+                      CT(x), ">(outer, dx[axis], inner, ", n.GetInt("exclusive", 0) ? "true" : "false", ", ",
+                      n.GetInt("reverse", 0) ? "true" : "false", ", ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("reduce.h");
+    return absl::OkStatus();
+  }
+  if (op == "Hardmax") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", n.opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    std::string mid = LinExpr(sx[axis]), inner = ProdExpr(sx, axis + 1, rank);
+    if (n.opset < 13) {
+      mid = ProdExpr(sx, axis, rank);
+      inner = "1";
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Hardmax<", CT(x), ">(", ProdExpr(sx, 0, axis), ", ", mid, ", ", inner, ", ", xp, ", ", yp,
+                      ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "Trilu") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (CTypeOf(DT(x)) == nullptr) return Unsupported(n, DTypeName(DT(x)));
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    if (rank < 2) return Unsupported(n, "rank below 2");
+    std::string k = "0";
+    if (n.HasInput(1)) {
+      if (auto c = ConstInts(n.inputs[1]); c && c->size() == 1) {
+        k = absl::StrCat((*c)[0]);
+      } else {
+        HEPML_ASSIGN_OR_RETURN(std::string kp, In(n.inputs[1]));
+        k = absl::StrCat("static_cast<int64_t>(", kp, "[0])");
+      }
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Trilu<", CT(x), ">(", ProdExpr(sx, 0, rank - 2), ", ", LinExpr(sx[rank - 2]), ", ",
+                      LinExpr(sx[rank - 1]), ", ", k, ", ", n.GetInt("upper", 1) ? "true" : "false", ", ", xp, ", ",
+                      yp, ");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "Split") {
+    const std::string& x = n.inputs[0];
+    const int rank = Rank(x);
+    int64_t axis = n.GetInt("axis", 0);
+    if (axis < 0) axis += rank;
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string inner = ProdExpr(sx, axis + 1, rank);
+    Code("{");
+    Code(absl::StrCat("  const int64_t outer = ", ProdExpr(sx, 0, axis), ", inner = ", inner, ", in_row = ",
+                      LinExpr(sx[axis]), " * inner;"));
+    Code("  int64_t at = 0;");
+    for (const std::string& o : n.outputs) {
+      if (o.empty()) continue;
+      const std::string yp = Out(o);
+      Code(absl::StrCat("  { const int64_t row = ", LinExpr(S(o)[axis]), " * inner; K::CopyRows<", CT(x),
+                        ">(outer, row, ", xp, " + at, in_row, ", yp, ", row); at += row; }"));
+    }
+    Code("}");
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "NegativeLogLikelihoodLoss" || op == "SoftmaxCrossEntropyLoss") {
+    const std::string &x = n.inputs[0], &t = n.inputs[1];
+    if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+    const LinShape& sx = S(x);
+    if (sx.size() < 2) return Unsupported(n, "input rank below 2");
+    static const std::map<std::string, int> kRed = {{"none", 0}, {"sum", 1}, {"mean", 2}};
+    auto red = kRed.find(n.GetString("reduction", "mean"));
+    if (red == kRed.end()) return Unsupported(n, "reduction");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string tp, In(t));
+    std::string wp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[2]));
+    }
+    const std::string N = LinExpr(sx[0]), C = LinExpr(sx[1]), D = ProdExpr(sx, 2, sx.size());
+    const bool has_ignore = n.HasAttribute("ignore_index");
+    std::string lp = xp;
+    if (op == "SoftmaxCrossEntropyLoss") {
+      const int64_t count = std::max(ProdAt(sx, 1), ProdAt(sx, max_batch_));
+      lp = n.HasOutput(1) ? Out(n.outputs[1]) : Scratch(CT(x), static_cast<size_t>(count) * DTypeSize(DT(x)));
+      Code(absl::StrCat("K::Softmax<", CT(x), ">(", N, ", ", C, ", ", D, ", ", xp, ", ", lp, ", true);"));
+      kernels_.insert("normalize.h");
+    }
+    const std::string yp = Out(n.outputs[0]);
+    Code(absl::StrCat("if (!K::NllLoss<", CT(x), ", ", CT(t), ">(", N, ", ", C, ", ", D, ", ", lp, ", ", tp, ", ", wp, ", ",
+                      has_ignore ? "true" : "false", ", ", n.GetInt("ignore_index", 0), ", ", red->second, ", ", yp,
+                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": target out of range\");"));
+    kernels_.insert("loss.h");
+    return absl::OkStatus();
+  }
+  if (op == "Resize" || op == "Upsample") return EmitResize(n);
+  if (op == "DepthToSpace" || op == "SpaceToDepth") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const LinShape& sx = S(x);
+    if (sx.size() != 4) return Unsupported(n, "rank other than 4");
+    const int64_t bs = n.GetInt("blocksize", 0);
+    if (bs < 1) return Unsupported(n, "blocksize");
+    std::string dims;
+    std::vector<int64_t> perm;
+    const std::string N = LinExpr(sx[0]);
+    for (int d = 1; d < 4; ++d)
+      if (!sx[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t C = sx[1].fixed, H = sx[2].fixed, W = sx[3].fixed;
+    if (op == "DepthToSpace") {
+      if (n.GetString("mode", "DCR") == "CRD") {
+        dims = absl::StrCat(N, ", ", C / (bs * bs), ", ", bs, ", ", bs, ", ", H, ", ", W);
+        perm = {0, 1, 4, 2, 5, 3};
+      } else {
+        dims = absl::StrCat(N, ", ", bs, ", ", bs, ", ", C / (bs * bs), ", ", H, ", ", W);
+        perm = {0, 3, 4, 1, 5, 2};
+      }
+    } else {
+      dims = absl::StrCat(N, ", ", C, ", ", H / bs, ", ", bs, ", ", W / bs, ", ", bs);
+      perm = {0, 3, 5, 1, 2, 4};
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = {", dims, "};\n    const int64_t perm[] = {", absl::StrJoin(perm, ", "),
+                      "};\n    K::Transpose<", CT(x), ">(6, dx, perm, ", xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "EyeLike") {
+    const std::string& y = n.outputs[0];
+    const LinShape& sy = S(y);
+    if (sy.size() != 2 || !sy[0].IsConst() || !sy[1].IsConst()) return Unsupported(n, "shape");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    ", CT(y), "* p = ", yp, ";\n    for (int64_t i = 0; i < ", sy[0].fixed,
+                      "; ++i)\n      for (int64_t j = 0; j < ", sy[1].fixed, "; ++j) p[i * ", sy[1].fixed,
+                      " + j] = static_cast<", CT(y), ">(j - i == ", n.GetInt("k", 0), " ? 1 : 0);\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "Pad") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const int rank = Rank(x);
+    static const std::map<std::string, int> kModes = {{"constant", 0}, {"reflect", 1}, {"edge", 2}, {"wrap", 3}};
+    auto mode = kModes.find(n.GetString("mode", "constant"));
+    if (mode == kModes.end()) return Unsupported(n, "mode");
+    std::vector<int64_t> pads;
+    std::string value = "0";
+    std::string prologue;
+    if (n.opset < 11) {
+      pads = n.GetInts("pads");
+      value = FloatLit(n.GetFloat("value", 0.f));
+    } else {
+      auto p = ConstInts(n.inputs[1]);
+      if (!p) return Unsupported(n, "pads that are not constants");
+      pads = *p;
+      if (n.HasInput(2)) {
+        HEPML_ASSIGN_OR_RETURN(std::string vp, In(n.inputs[2]));
+        value = absl::StrCat(vp, "[0]");
+      }
+    }
+    std::vector<int64_t> axes;
+    if (n.HasInput(3)) {
+      auto a = ConstInts(n.inputs[3]);
+      if (!a) return Unsupported(n, "axes that are not constants");
+      axes = *a;
+    } else {
+      for (int d = 0; d < rank; ++d) axes.push_back(d);
+    }
+    if (pads.size() != 2 * axes.size()) return Unsupported(n, "pads");
+    std::vector<int64_t> begin(rank, 0);
+    for (size_t i = 0; i < axes.size(); ++i) begin[(axes[i] + rank) % rank] = pads[i];
+    for (const Lin& l : S(x))
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    if (begin.empty()) begin.push_back(0);
+    Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t dy[] = ", Dims(y),
+                      ";\n    const int64_t pb[] = {", absl::StrJoin(begin, ", "), "};\n    K::Pad<", CT(x), ">(",
+                      std::max(rank, 1), ", dx, dy, pb, ", mode->second, ", static_cast<", CT(x), ">(", value, "), ",
+                      xp, ", ", yp, ");\n  }"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "GatherND" || op == "ScatterND") {
+    const std::string &x = n.inputs[0], &idx = n.inputs[1], &y = n.outputs[0];
+    const LinShape &sx = S(x), &si = S(idx);
+    for (const Lin& l : sx)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    for (const Lin& l : si)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t b = op == "GatherND" ? n.GetInt("batch_dims", 0) : 0;
+    const int64_t k = si.back().fixed;
+    if (si.empty() || b + k > static_cast<int64_t>(sx.size())) return Unsupported(n, "index shape");
+    int64_t batches = 1, tuples = 1, slice = 1;
+    for (int64_t d = 0; d < b; ++d) batches *= sx[d].fixed;
+    for (size_t d = b; d + 1 < si.size(); ++d) tuples *= si[d].fixed;
+    for (size_t d = b + k; d < sx.size(); ++d) slice *= sx[d].fixed;
+    std::vector<int64_t> dims;
+    for (int64_t d = b; d < b + k; ++d) dims.push_back(sx[d].fixed);
+    if (dims.empty()) dims.push_back(1);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    std::string up;
+    if (op == "ScatterND") {
+      HEPML_ASSIGN_OR_RETURN(up, In(n.inputs[2]));
+    }
+    const std::string yp = Out(y);
+    const std::string fail = absl::StrCat(" return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");");
+    if (op == "GatherND") {
+      Code(absl::StrCat("{\n    const int64_t dims[] = {", absl::StrJoin(dims, ", "), "};\n    if (!K::GatherND<", CT(x),
+                        ", ", CT(idx), ">(", batches, ", ", tuples, ", ", k, ", dims, ", slice, ", ", xp, ", ", ip, ", ",
+                        yp, "))", fail, "\n  }"));
+    } else {
+      static const std::map<std::string, int> kRed = {{"none", 0}, {"add", 1}, {"mul", 2}, {"max", 3}, {"min", 4}};
+      auto red = kRed.find(n.GetString("reduction", "none"));
+      if (red == kRed.end()) return Unsupported(n, "reduction");
+      Code(absl::StrCat("{\n    std::memcpy(", yp, ", ", xp, ", sizeof(", CT(y), ") * static_cast<size_t>(", Count(y),
+                        "));\n    const int64_t dims[] = {", absl::StrJoin(dims, ", "), "};\n    if (!K::ScatterND<",
+                        CT(x), ", ", CT(idx), ">(", tuples, ", ", k, ", dims, ", slice, ", ", ip, ", ", up, ", ",
+                        red->second, ", ", yp, "))", fail, "\n  }"));
+    }
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "InstanceNormalization") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    const LinShape& sx = S(x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string sp, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(n.inputs[2]));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::InstanceNorm(", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ", ProdExpr(sx, 2, sx.size()), ", ",
+                      xp, ", ", sp, ", ", bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
+  if (op == "ConvTranspose") return EmitConvTranspose(n);
+  if (op == "Size") {
+    const std::string yp = Out(n.outputs[0]);
+    Code(absl::StrCat(yp, "[0] = ", Count(n.inputs[0]), ";"));
+    return absl::OkStatus();
+  }
+  if (op == "Range") {
+    const std::string& y = n.outputs[0];
+    std::string start, delta;
+    if (auto f = ConstFloats(n.inputs[0]), d = ConstFloats(n.inputs[2]); f && d && f->size() == 1 && d->size() == 1) {
+      start = FloatLit((*f)[0]);
+      delta = FloatLit((*d)[0]);
+    } else if (auto i = ConstInts(n.inputs[0]), di = ConstInts(n.inputs[2]); i && di && i->size() == 1 && di->size() == 1) {
+      start = absl::StrCat((*i)[0]);
+      delta = absl::StrCat((*di)[0]);
+    } else {
+      return Unsupported(n, "start and delta that are not constants");
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("for (int64_t i = 0; i < ", Count(y), "; ++i) ", yp, "[i] = static_cast<", CT(y), ">(", start,
+                      " + static_cast<", CT(y), ">(i) * ", delta, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "OneHot") {
+    const std::string &idx = n.inputs[0], &vals = n.inputs[2], &y = n.outputs[0];
+    const LinShape& sy = S(y);
+    const int rank = static_cast<int>(sy.size());
+    int64_t axis = n.GetInt("axis", -1);
+    if (axis < 0) axis += rank;
+    for (const Lin& l : sy)
+      if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    const int64_t depth = sy[axis].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+    HEPML_ASSIGN_OR_RETURN(std::string vp, In(vals));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t outer = ", ProdExpr(sy, 0, axis), ", inner = ", ProdExpr(sy, axis + 1, rank),
+                      ", depth = ", depth, ";\n    for (int64_t o = 0; o < outer; ++o)\n      for (int64_t i = 0; i < inner; ++i) {\n"
+                      "        int64_t k = static_cast<int64_t>(", ip, "[o * inner + i]);\n        if (k < 0) k += depth;\n"
+                      "        for (int64_t d = 0; d < depth; ++d) ", yp, "[(o * depth + d) * inner + i] = d == k ? ", vp,
+                      "[1] : ", vp, "[0];\n      }\n  }"));
+    return absl::OkStatus();
+  }
+  *handled = false;
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitConvTranspose(const Node& n) {
+  const std::string& x = n.inputs[0];
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  Shape in, kernel;
+  for (int i = 0; i < spatial; ++i) {
+    if (!sx[i + 2].IsConst() || !sw[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+    in.push_back(sx[i + 2].fixed);
+    kernel.push_back(sw[i + 2].fixed);
+  }
+  auto g = ops::ConvTransposeGeometry(n, in, kernel);
+  if (!g.ok()) return Unsupported(n, std::string(g.status().message()));
+  for (int i = 0; i < spatial; ++i)
+    if (g->out[i] != sy[i + 2].fixed) return Unsupported(n, "the output shape differs from the inferred one");
+  std::string geo = absl::StrCat("K::ConvGeometry g;\n    g.spatial = ", spatial, ";\n");
+  for (int i = 0; i < spatial; ++i) {
+    absl::StrAppend(&geo, "    g.in[", i, "] = ", g->in[i], "; g.out[", i, "] = ", g->out[i], "; g.kernel[", i,
+                    "] = ", g->kernel[i], "; g.stride[", i, "] = ", g->strides[i], "; g.dilation[", i,
+                    "] = ", g->dilations[i], "; g.pad_begin[", i, "] = ", g->pads_begin[i], ";\n");
+  }
+  const int64_t group = n.GetInt("group", 1);
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  std::string bp = "nullptr";
+  if (n.HasInput(2)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+  }
+  const std::string y = Out(n.outputs[0]);
+  Code(absl::StrCat("{\n    ", geo, "    K::ConvTranspose(g, ", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ",
+                    LinExpr(sy[1]), ", ", group, ", ", xp, ", ", wp, ", ", bp, ", ", y, ");\n  }"));
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitResize(const Node& n) {
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+  const LinShape& sx = S(x);
+  Shape xs;
+  for (const Lin& l : sx) {
+    if (!l.IsConst()) return Unsupported(n, "dims that depend on the batch");
+    xs.push_back(l.fixed);
+  }
+  // roi / scales / sizes must be constants (or folded values).
+  std::vector<std::optional<Tensor>> held(4);
+  auto constant = [&](int i) -> absl::StatusOr<const Tensor*> {
+    if (!n.HasInput(i)) return nullptr;
+    if (const Tensor* t = Const(n.inputs[i])) return t;
+    const ValueShape* vs = shapes_.Find(n.inputs[i]);
+    if (vs && vs->known && vs->dtype == DType::kInt64) {
+      auto v = ConstInts(n.inputs[i]);
+      if (v) {
+        Tensor t = Tensor::Empty(DType::kInt64, {static_cast<int64_t>(v->size())});
+        std::copy(v->begin(), v->end(), t.mutable_data<int64_t>());
+        held[i] = std::move(t);
+        return &*held[i];
+      }
+    }
+    return absl::UnimplementedError(absl::StrCat(n.Describe(), ": hepml compile cannot emit ", n.op_type,
+                                                 " (input ", i, " is not a constant)"));
+  };
+  const bool roi_input = n.op_type == "Resize" && n.opset >= 11;
+  const Tensor *roi = nullptr, *scales = nullptr, *sizes = nullptr;
+  if (roi_input) {
+    HEPML_ASSIGN_OR_RETURN(roi, constant(1));
+    HEPML_ASSIGN_OR_RETURN(scales, constant(2));
+    HEPML_ASSIGN_OR_RETURN(sizes, constant(3));
+  } else if (n.op_type == "Resize" || n.opset >= 9) {
+    HEPML_ASSIGN_OR_RETURN(scales, constant(1));
+  }
+  auto plan = ops::PlanResize(n, n.opset, xs, roi, scales, sizes);
+  if (!plan.ok()) return Unsupported(n, std::string(plan.status().message()));
+  Shape ys;
+  for (const auto& a : plan->axes) ys.push_back(a.out_len);
+  const LinShape& sy = S(y);
+  for (size_t d = 0; d < ys.size(); ++d)
+    if (d >= sy.size() || sy[d].fixed != ys[d]) return Unsupported(n, "the planned output shape differs from the inferred one");
+  // Two double buffers, each as large as the largest intermediate.
+  int64_t largest = std::max<int64_t>(1, ProdAt(sx, 1));
+  Shape cur = xs;
+  for (size_t d = cur.size(); d-- > 0;) {
+    if (plan->axes[d].identity) continue;
+    cur[d] = ys[d];
+    int64_t c = 1;
+    for (int64_t v : cur) c *= v;
+    largest = std::max(largest, c);
+  }
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  const std::string yp = Out(y);
+  const std::string b0 = Scratch("double", static_cast<size_t>(largest) * 8);
+  const std::string b1 = Scratch("double", static_cast<size_t>(largest) * 8);
+  Code("{");
+  Code(absl::StrCat("  K::ToDouble<", CT(x), ">(", ProdAt(sx, 1), ", ", xp, ", ", b0, ");"));
+  cur = xs;
+  bool in_b0 = true;
+  for (size_t d = cur.size(); d-- > 0;) {
+    const auto& a = plan->axes[d];
+    if (a.identity) continue;
+    int64_t outer = 1, inner = 1;
+    for (size_t k = 0; k < d; ++k) outer *= cur[k];
+    for (size_t k = d + 1; k < cur.size(); ++k) inner *= cur[k];
+    std::vector<uint8_t> outside(a.outside.begin(), a.outside.end());
+    const size_t io = AddWeight(a.index.data(), a.index.size() * 8);
+    const size_t wo = AddWeight(a.weight.data(), a.weight.size() * 8);
+    const size_t oo = AddWeight(outside.data(), outside.size());
+    Code(absl::StrCat("  K::ResizeAxis(", outer, ", ", a.in_len, ", ", a.out_len, ", ", inner, ", ", a.taps,
+                      ", reinterpret_cast<const int64_t*>(w + ", io, "), reinterpret_cast<const double*>(w + ", wo,
+                      "), w + ", oo, ", ", absl::StrFormat("%.17g", plan->extrapolation), ", ", in_b0 ? b0 : b1, ", ",
+                      in_b0 ? b1 : b0, ");"));
+    in_b0 = !in_b0;
+    cur[d] = a.out_len;
+  }
+  Code(absl::StrCat("  K::FromDouble<", CT(y), ">(", ProdAt(sy, 1), ", ", in_b0 ? b0 : b1, ", ", yp, ");"));
+  Code("}");
+  kernels_.insert("resize.h");
   return absl::OkStatus();
 }
 
@@ -1073,8 +1673,28 @@ absl::Status Emitter::EmitBatchNorm(const Node& n) {
   const std::string &x = n.inputs[0], &y = n.outputs[0];
   auto scale = ConstFloats(n.inputs[1]), bias = ConstFloats(n.inputs[2]), mean = ConstFloats(n.inputs[3]),
        var = ConstFloats(n.inputs[4]);
-  if (!scale || !bias || !mean || !var) return Unsupported(n, "statistics that are not constants");
-  if (n.HasOutput(1)) return Unsupported(n, "training mode");
+  if (n.HasOutput(1) || n.GetInt("training_mode", 0)) return Unsupported(n, "training mode");
+  if (!scale || !bias || !mean || !var) {
+    // Statistics given at run time.
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    const LinShape& sx = S(x);
+    if (sx.size() < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    std::string p[4];
+    for (int i = 0; i < 4; ++i) {
+      HEPML_ASSIGN_OR_RETURN(p[i], In(n.inputs[i + 1]));
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const int64_t C = sx[1].fixed;
+    const std::string s_buf = Scratch("float", static_cast<size_t>(C) * 4), t_buf = Scratch("float", static_cast<size_t>(C) * 4);
+    Code(absl::StrCat("K::BatchNormScale(", C, ", ", p[0], ", ", p[1], ", ", p[2], ", ", p[3], ", ",
+                      FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", s_buf, ", ", t_buf, ");"));
+    Code(absl::StrCat("K::ChannelAffine(", LinExpr(sx[0]), ", ", C, ", ", ProdExpr(sx, 2, sx.size()), ", ", xp, ", ",
+                      s_buf, ", ", t_buf, ", ", yp, ");"));
+    kernels_.insert("normalize.h");
+    return absl::OkStatus();
+  }
   const float eps = n.GetFloat("epsilon", 1e-5f);
   std::vector<float> s(scale->size()), t(scale->size());
   for (size_t c = 0; c < s.size(); ++c) {
@@ -1107,7 +1727,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   const Tensor* w = Const(n.inputs[1]);
   const Tensor* r = Const(n.inputs[2]);
   if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
-    return Unsupported(n, "W and R that are not float constants");
+    return EmitLstmRuntimeWeights(n);
   const Tensor* bias = n.HasInput(3) ? Const(n.inputs[3]) : nullptr;
   if (n.HasInput(3) && bias == nullptr) return Unsupported(n, "a bias that is not a constant");
   const Tensor* peep = n.HasInput(7) ? Const(n.inputs[7]) : nullptr;
@@ -1164,6 +1784,123 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   return absl::OkStatus();
 }
 
+// LSTM whose W, R (and B) are inputs: transposed and summed into scratch at
+// the start of the step, then the same kernel.
+absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
+  const std::string& x = n.inputs[0];
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(7)) return Unsupported(n, "peepholes given at run time");
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
+  for (const LinShape* s : {&sw, &sr})
+    for (const Lin& l : *s)
+      if (!l.IsConst()) return Unsupported(n, "weights whose shape depends on the batch");
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t dirs = sw[0].fixed, G = sw[1].fixed, I = sw[2].fixed, H = sr[2].fixed, T = sx[0].fixed;
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
+  std::string bp;
+  if (n.HasInput(3)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
+  }
+  std::string h0p, c0p;
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  if (n.HasInput(6)) {
+    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  const std::string wt = Scratch("float", static_cast<size_t>(I * G) * 4);
+  const std::string rt = Scratch("float", static_cast<size_t>(H * G) * 4);
+  const std::string bs = Scratch("float", static_cast<size_t>(G) * 4);
+  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", LinExpr(sx[1]), ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    Code(absl::StrCat("  for (int64_t g = 0; g < ", G, "; ++g) {\n    for (int64_t i = 0; i < ", I, "; ++i) ", wt,
+                      "[i * ", G, " + g] = ", wp, "[(", d * G, " + g) * ", I, " + i];\n    for (int64_t i = 0; i < ", H,
+                      "; ++i) ", rt, "[i * ", G, " + g] = ", rp, "[(", d * G, " + g) * ", H, " + i];\n    ", bs, "[g] = ",
+                      bp.empty() ? std::string("0.f") : absl::StrCat(bp, "[", d * 2 * G, " + g] + ", bp, "[", d * 2 * G + G, " + g]"),
+                      ";\n  }"));
+    Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wt, ", ", rt, ", ", bs, ", ", at(h0p), ", ",
+                      at(c0p), ", nullptr, ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
+                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitRnnGru(const Node& n) {
+  const bool gru = n.op_type == "GRU";
+  const std::string& x = n.inputs[0];
+  if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+  if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
+  if (n.HasAttribute("clip")) return Unsupported(n, "clip");
+  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  int act = 0;
+  if (n.HasAttribute("activations")) {
+    const std::vector<std::string> acts = n.GetStrings("activations");
+    for (size_t i = 0; i < acts.size(); ++i) {
+      if (gru) {
+        if (acts[i] != (i % 2 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
+      } else {
+        const int a = acts[i] == "Tanh" ? 0 : acts[i] == "Relu" ? 1 : acts[i] == "Sigmoid" ? 2 : -1;
+        if (a < 0 || (i > 0 && a != act)) return Unsupported(n, "activations");
+        act = a;
+      }
+    }
+  }
+  const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
+  for (const LinShape* s : {&sw, &sr})
+    for (const Lin& l : *s)
+      if (!l.IsConst()) return Unsupported(n, "weights whose shape depends on the batch");
+  if (!sx[0].IsConst()) return Unsupported(n, "the sequence length depends on the batch");
+  const int64_t dirs = sw[0].fixed, G = sw[1].fixed, I = sw[2].fixed, H = sr[2].fixed, T = sx[0].fixed;
+  const std::string direction = n.GetString("direction", "forward");
+  const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+  HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
+  std::string bp, h0p;
+  if (n.HasInput(3)) {
+    HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
+  }
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
+  }
+  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  const std::string tmp = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  Code("{");
+  Code(absl::StrCat("  const int64_t B = ", LinExpr(sx[1]), ";"));
+  for (int64_t d = 0; d < dirs; ++d) {
+    const bool reverse = direction == "reverse" || (direction == "bidirectional" && d == 1);
+    auto at = [&](const std::string& p) { return p.empty() ? std::string("nullptr") : absl::StrCat(p, " + ", d, " * B * ", H); };
+    const std::string wb = bp.empty() ? "nullptr" : absl::StrCat(bp, " + ", d * 2 * G);
+    const std::string rb = bp.empty() ? "nullptr" : absl::StrCat(bp, " + ", d * 2 * G + G);
+    Code(absl::StrCat("  K::", gru ? "Gru" : "Rnn", "(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wp, " + ", d * G * I, ", ",
+                      rp, " + ", d * G * H, ", ", wb, ", ", rb, ", ", at(h0p), ", ", reverse ? "true" : "false", ", ",
+                      gru ? (n.GetInt("linear_before_reset", 0) ? "true" : "false") : absl::StrCat(act), ", ", at(yp),
+                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ");"));
+  }
+  Code("}");
+  kernels_.insert("gemm.h");
+  kernels_.insert("recurrent.h");
+  return absl::OkStatus();
+}
+
 // Reshape-like nodes: the output shares the input's storage, unless it is a
 // graph output (then it is copied into the caller's buffer).
 absl::Status Emitter::EmitCopyAlias(const Node& n) {
@@ -1188,19 +1925,41 @@ absl::Status Emitter::EmitNode(const Node& n) {
   if (op == "MatMul") return EmitMatMul(n);
   if (op == "Conv") return EmitConv(n);
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") return EmitPool(n);
-  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" ||
-      op == "Dropout") {
-    if (op == "Dropout" && n.HasOutput(1)) return Unsupported(n, "the mask output");
+  if (op == "Dropout") {
+    // Inference: the identity (training_mode must be a constant false).
+    if (n.HasInput(2)) {
+      auto t = ConstInts(n.inputs[2]);
+      const Tensor* c = Const(n.inputs[2]);
+      const bool off = (t && t->size() == 1 && (*t)[0] == 0) ||
+                       (c && c->dtype() == DType::kBool && c->size() == 1 && !c->data<bool>()[0]);
+      if (!off) return Unsupported(n, "training_mode that is not a constant false");
+    }
+    if (n.HasOutput(1)) {
+      const std::string mp = Out(n.outputs[1]);
+      Code(absl::StrCat("{\n    bool* m = ", mp, ";\n    for (int64_t i = 0, e = ", Count(n.outputs[1]),
+                        "; i < e; ++i) m[i] = true;\n  }"));
+      EndStep();
+      BeginStep(n);
+    }
+    return EmitCopyAlias(n);
+  }
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity") {
     return EmitCopyAlias(n);
   }
   if (op == "Concat") return EmitConcat(n);
+  {
+    bool handled = false;
+    absl::Status st = EmitMisc(n, &handled);
+    if (handled) return st;
+  }
   if (op == "LSTM") return EmitLstm(n);
+  if (op == "RNN" || op == "GRU") return EmitRnnGru(n);
   if (op == "Slice") return EmitSlice(n);
   if (op == "BatchNormalization") return EmitBatchNorm(n);
   if (op.rfind("Reduce", 0) == 0) return EmitReduce(n);
   if (op == "Softmax" || op == "LogSoftmax") {
     const std::string &x = n.inputs[0], &y = n.outputs[0];
-    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    if (!IsFloatType(DT(x))) return Unsupported(n, "only float32 and float64");
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", n.opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
@@ -1215,7 +1974,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     }
     HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
     const std::string yp = Out(y);
-    Code(absl::StrCat("K::Softmax(", outer, ", ", mid, ", ", inner, ", ", xp, ", ", yp, ", ",
+    Code(absl::StrCat("K::Softmax<", CT(x), ">(", outer, ", ", mid, ", ", inner, ", ", xp, ", ", yp, ", ",
                       op == "LogSoftmax" ? "true" : "false", ");"));
     kernels_.insert("normalize.h");
     return absl::OkStatus();
@@ -1223,7 +1982,6 @@ absl::Status Emitter::EmitNode(const Node& n) {
   if (op == "LayerNormalization") {
     const std::string &x = n.inputs[0], &y = n.outputs[0];
     if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
-    if (n.HasOutput(1) || n.HasOutput(2)) return Unsupported(n, "the Mean / InvStdDev outputs");
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", -1);
     if (axis < 0) axis += rank;
@@ -1238,8 +1996,12 @@ absl::Status Emitter::EmitNode(const Node& n) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
   }
     const std::string yp = Out(y);
+    const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    const std::string ip = n.HasOutput(2) ? Out(n.outputs[2]) : "nullptr";
+    if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kFloat32) return Unsupported(n, "Mean of another type");
+    if (n.HasOutput(2) && DT(n.outputs[2]) != DType::kFloat32) return Unsupported(n, "InvStdDev of another type");
     Code(absl::StrCat("K::LayerNorm(", ProdExpr(sx, 0, axis), ", ", ProdExpr(sx, axis, rank), ", ", xp, ", ", sp, ", ",
-                      bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ");"));
+                      bp, ", ", FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", yp, ", ", mp, ", ", ip, ");"));
     kernels_.insert("normalize.h");
     return absl::OkStatus();
   }
@@ -1308,7 +2070,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }
-  if (op == "ScatterElements") {
+  if (op == "ScatterElements" || op == "Scatter") {
     const std::string &x = n.inputs[0], &idx = n.inputs[1], &upd = n.inputs[2], &y = n.outputs[0];
     const int rank = Rank(x);
     int64_t axis = n.GetInt("axis", 0);
@@ -1377,7 +2139,8 @@ absl::Status Emitter::EmitNode(const Node& n) {
   }
   static const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater",
                                                  "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Max", "Min",
-                                                 "Pow"};
+                                                 "Pow", "Sum", "Mean", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+                                                 "Mod", "BitShift", "PRelu"};
   if (kBinary.count(op)) return EmitBinary(n);
   if (n.inputs.size() >= 1 && n.outputs.size() == 1) return EmitUnary(n);
   return Unsupported(n, "");
@@ -1391,7 +2154,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::InternalError(absl::StrCat("input '", vi->name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("input '", vi->name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32, int64, int32 and bool inputs"));
+                                                   ": hepml compile handles float32/64, integer and bool inputs"));
     }
     inputs_.push_back(IoSpec{vi->name, vs->dtype, vs->shape});
     storage_[vi->name] = Storage{Loc::kInput, k++, 0, ""};
@@ -1402,7 +2165,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::UnimplementedError(absl::StrCat("output '", name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("output '", name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32, int64, int32 and bool outputs"));
+                                                   ": hepml compile handles float32/64, integer and bool outputs"));
     }
     outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
     if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);
@@ -1436,7 +2199,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
       if (o.empty()) continue;
       if (CTypeOf(DT(o)) == nullptr) {
         return absl::UnimplementedError(absl::StrCat(n.Describe(), ": output '", o, "' is ", DTypeName(DT(o)),
-                                                     ": hepml compile handles float32, int64, int32 and bool"));
+                                                     ": hepml compile handles float32/64, integer and bool"));
       }
     }
     BeginStep(n);

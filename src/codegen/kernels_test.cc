@@ -7,9 +7,12 @@
 #include "codegen/emitted/conv.h"
 #include "codegen/emitted/elementwise.h"
 #include "codegen/emitted/gemm.h"
+#include "codegen/emitted/loss.h"
 #include "codegen/emitted/normalize.h"
 #include "codegen/emitted/pool.h"
 #include "codegen/emitted/recurrent.h"
+#include "codegen/emitted/reduce.h"
+#include "codegen/emitted/resize.h"
 #include "codegen/emitted/shape.h"
 #include "gtest/gtest.h"
 #include "ops/op_test_util.h"
@@ -21,6 +24,7 @@ namespace K = hepml_emitted;
 using ops::testing::AttrFloat;
 using ops::testing::AttrInt;
 using ops::testing::AttrInts;
+using ops::testing::AttrString;
 using ops::testing::RunOp;
 
 Tensor Random(Shape shape, uint64_t seed) {
@@ -319,6 +323,100 @@ TEST(EmittedKernels, LstmMatchesHepml) {
   ExpectNear((*ref)[0].tensor, y);
   ExpectNear((*ref)[1].tensor, yh);
   ExpectNear((*ref)[2].tensor, yc);
+}
+
+Tensor Ints(Shape shape, std::vector<int64_t> v) {
+  Tensor t = Tensor::Empty(DType::kInt64, shape);
+  std::copy(v.begin(), v.end(), t.mutable_data<int64_t>());
+  return t;
+}
+
+TEST(EmittedKernels, ReduceOverNonContiguousAxesMatchesHepml) {
+  Tensor x = Random({3, 4, 5}, 21);
+  // Axes {0, 2} kept out: output [4], strides {0, 1, 0}.
+  const int64_t dims[] = {3, 4, 5}, so[] = {0, 1, 0};
+  std::vector<double> acc(4), mx(4);
+  for (auto [op, kind] : {std::pair<const char*, int>{"ReduceL1", K::kReduceL1}, {"ReduceLogSumExp", K::kReduceLogSumExp},
+                          {"ReduceMax", K::kReduceMax}, {"ReduceMean", K::kReduceMean}, {"ReduceProd", K::kReduceProd}}) {
+    auto ref = RunOp(op, 13, {x}, {AttrInts("axes", {0, 2}), AttrInt("keepdims", 0)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(4);
+    K::ReduceAxes<float>(3, dims, so, 4, kind, x.data<float>(), y.data(), acc.data(), mx.data());
+    ExpectNear((*ref)[0], y, 1e-4f);
+  }
+}
+
+TEST(EmittedKernels, ArgReduceAndCumSumMatchHepml) {
+  Tensor x = Random({2, 6, 3}, 22);
+  x.mutable_data<float>()[3] = x.mutable_data<float>()[0] = 5.f;  // a tie along axis 1
+  for (int last = 0; last < 2; ++last) {
+    auto ref = RunOp("ArgMax", 13, {x}, {AttrInt("axis", 1), AttrInt("keepdims", 0), AttrInt("select_last_index", last)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<int64_t> y(6);
+    K::ArgReduce<float>(2, 6, 3, true, last != 0, x.data<float>(), y.data());
+    for (int i = 0; i < 6; ++i) EXPECT_EQ((*ref)[0].data<int64_t>()[i], y[i]) << "element " << i;
+  }
+  auto cs = RunOp("CumSum", 14, {x, Ints({}, {1})}, {AttrInt("exclusive", 1), AttrInt("reverse", 1)});
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  std::vector<float> y(36);
+  K::CumSum<float>(2, 6, 3, true, true, x.data<float>(), y.data());
+  ExpectNear((*cs)[0], y);
+}
+
+TEST(EmittedKernels, TriluPadAndLossMatchHepml) {
+  Tensor x = Random({2, 4, 5}, 23);
+  for (int64_t k : {-1, 0, 2}) {
+    auto ref = RunOp("Trilu", 14, {x, Ints({}, {k})}, {AttrInt("upper", 0)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(40);
+    K::Trilu<float>(2, 4, 5, k, false, x.data<float>(), y.data());
+    ExpectNear((*ref)[0], y);
+  }
+  for (const char* mode : {"reflect", "edge", "wrap"}) {
+    auto ref = RunOp("Pad", mode == std::string("wrap") ? 19 : 13, {x, Ints({6}, {0, 2, 1, 0, 1, 3})},
+                     {AttrString("mode", mode)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    const int64_t dx[] = {2, 4, 5}, dy[] = {2, 7, 9}, pb[] = {0, 2, 1};
+    std::vector<float> y(2 * 7 * 9);
+    K::Pad<float>(3, dx, dy, pb, mode == std::string("reflect") ? 1 : mode == std::string("edge") ? 2 : 3, 0.f,
+                  x.data<float>(), y.data());
+    ExpectNear((*ref)[0], y);
+  }
+  // NLL over [N=2, C=4, D=5] log-probabilities with a weight and an ignored class.
+  Tensor t = Ints({2, 5}, {0, 1, 2, 3, 1, 3, 3, 0, 2, 1});
+  Tensor w = Random({4}, 24);
+  for (int64_t c = 0; c < 4; ++c) w.mutable_data<float>()[c] = std::fabs(w.data<float>()[c]) + 0.1f;
+  auto ref = RunOp("NegativeLogLikelihoodLoss", 13, {x, t, w},
+                   {AttrString("reduction", "mean"), AttrInt("ignore_index", 3)});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<float> y(1);
+  ASSERT_TRUE((K::NllLoss<float, int64_t>(2, 4, 5, x.data<float>(), t.data<int64_t>(), w.data<float>(), true, 3, 2,
+                                          y.data())));
+  ExpectNear((*ref)[0], y);
+  Tensor bad = Ints({2, 5}, {0, 1, 2, 3, 1, 3, 3, 0, 2, 9});
+  EXPECT_FALSE((K::NllLoss<float, int64_t>(2, 4, 5, x.data<float>(), bad.data<int64_t>(), nullptr, false, 0, 1,
+                                           y.data())));
+}
+
+TEST(EmittedKernels, ConvTransposeMatchesHepml) {
+  Tensor x = Random({1, 4, 3, 5}, 25), w = Random({4, 3, 3, 2}, 26), b = Random({6}, 27);
+  auto ref = RunOp("ConvTranspose", 11, {x, w, b},
+                   {AttrInt("group", 2), AttrInts("strides", {2, 1}), AttrInts("pads", {1, 0, 0, 1})});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const Tensor& r = (*ref)[0];
+  K::ConvGeometry g;
+  g.spatial = 2;
+  g.in[0] = 3;
+  g.in[1] = 5;
+  g.out[0] = r.dim(2);
+  g.out[1] = r.dim(3);
+  g.kernel[0] = 3;
+  g.kernel[1] = 2;
+  g.stride[0] = 2;
+  g.pad_begin[0] = 1;
+  std::vector<float> y(r.size());
+  K::ConvTranspose(g, 1, 4, 6, 2, x.data<float>(), w.data<float>(), b.data<float>(), y.data());
+  ExpectNear(r, y);
 }
 
 }  // namespace

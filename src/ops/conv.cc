@@ -631,6 +631,8 @@ namespace {
 // ConvTranspose
 // ---------------------------------------------------------------------------
 
+}  // namespace
+
 // ConvTranspose's output dims and pads (they may be negative when an
 // explicit output_shape asks for more than the windows cover).
 absl::StatusOr<WindowGeometry> ConvTransposeGeometry(const Node& node, const Shape& in,
@@ -703,6 +705,8 @@ absl::StatusOr<WindowGeometry> ConvTransposeGeometry(const Node& node, const Sha
   }
   return g;
 }
+
+namespace {
 
 template <typename T>
 absl::Status ConvTransposeTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group) {

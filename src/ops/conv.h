@@ -46,6 +46,10 @@ absl::StatusOr<WindowGeometry> ComputeWindowGeometry(const Node& node,
                                                      absl::Span<const int64_t> kernel,
                                                      const WindowOptions& options = {});
 
+// ConvTranspose's output dims and pads (they may be negative when an
+// explicit output_shape asks for more than the windows cover).
+absl::StatusOr<WindowGeometry> ConvTransposeGeometry(const Node& node, const Shape& in, const Shape& kernel);
+
 class KernelContext;
 struct InferContext;
 

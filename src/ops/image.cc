@@ -11,7 +11,9 @@
 #include <limits>
 #include <string>
 
+#include "hepml/status.h"
 #include "ops/kernel_util.h"
+#include "ops/resize_plan.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
 
@@ -385,94 +387,97 @@ absl::Status RunResize(KernelContext& ctx, const ResizeConfig& cfg, const std::v
   }, "Resize (linear/cubic)");
 }
 
-absl::StatusOr<std::vector<double>> ReadScales(const KernelContext& ctx, const Tensor& t) {
+template <typename... Args>
+absl::Status PlanError(const Args&... args) {
+  return absl::InvalidArgumentError(absl::StrCat(args...));
+}
+
+absl::StatusOr<std::vector<double>> ReadScales(const Tensor& t) {
   if (!IsFloatingPoint(t.dtype())) {
-    return ctx.Error("scales must be a float tensor, got ", DTypeName(t.dtype()));
+    return PlanError("scales must be a float tensor, got ", DTypeName(t.dtype()));
   }
   auto v = ReadDoubles(t);
-  if (!v.ok()) return ctx.Error(v.status().message());
+  if (!v.ok()) return PlanError(v.status().message());
   for (double s : *v) {
-    if (!(s > 0.0) || !std::isfinite(s)) return ctx.Error("scales must be positive and finite, got ", s);
+    if (!(s > 0.0) || !std::isfinite(s)) return PlanError("scales must be positive and finite, got ", s);
   }
   return *v;
 }
 
 // Upsample (7: scales attribute, 9: scales input) and Resize-10: asymmetric
 // coordinates, nearest picks floor (ceil when downsampling).
-absl::Status ResizeWithScales(KernelContext& ctx, const std::vector<double>& scales, bool upsample) {
-  const Tensor& x = ctx.Input(0);
-  if (scales.size() != static_cast<size_t>(x.rank())) {
-    return ctx.Error("scales has ", scales.size(), " values for input rank ", x.rank());
+absl::Status SpecsWithScales(const Node& node, const Shape& x, const std::vector<double>& scales, bool upsample,
+                             ResizeConfig* cfg, std::vector<AxisSpec>* out) {
+  if (scales.size() != x.size()) {
+    return PlanError("scales has ", scales.size(), " values for input rank ", x.size());
   }
-  ResizeConfig cfg;
-  const std::string mode = ctx.node().GetString("mode", "nearest");
+  const std::string mode = node.GetString("mode", "nearest");
   if (mode == "nearest") {
-    cfg.mode = InterpMode::kNearest;
+    cfg->mode = InterpMode::kNearest;
   } else if (mode == "linear" || (upsample && mode == "bilinear")) {
-    cfg.mode = InterpMode::kLinear;
+    cfg->mode = InterpMode::kLinear;
   } else {
-    return ctx.Error("unknown mode '", mode, "' (nearest or linear)");
+    return PlanError("unknown mode '", mode, "' (nearest or linear)");
   }
-  cfg.coord = CoordMode::kAsymmetric;
-  cfg.nearest = NearestMode::kSimple;
+  cfg->coord = CoordMode::kAsymmetric;
+  cfg->nearest = NearestMode::kSimple;
   std::vector<AxisSpec> specs(scales.size());
   for (size_t d = 0; d < scales.size(); ++d) {
-    if (upsample && scales[d] < 1.0) return ctx.Error("Upsample scales must be >= 1, got ", scales[d]);
+    if (upsample && scales[d] < 1.0) return PlanError("Upsample scales must be >= 1, got ", scales[d]);
     AxisSpec& s = specs[d];
-    s.in_len = x.dim(static_cast<int>(d));
+    s.in_len = x[d];
     s.scale = scales[d];
-    const double out = std::floor(static_cast<double>(s.in_len) * scales[d]);
-    if (out > 9.0e15) return ctx.Error("output size overflows");
-    s.out_len = static_cast<int64_t>(out);
+    const double o = std::floor(static_cast<double>(s.in_len) * scales[d]);
+    if (o > 9.0e15) return PlanError("output size overflows");
+    s.out_len = static_cast<int64_t>(o);
     s.out_f = s.scale * static_cast<double>(s.in_len);
   }
-  return RunResize(ctx, cfg, specs);
+  *out = std::move(specs);
+  return absl::OkStatus();
 }
 
-absl::Status ComputeUpsample(KernelContext& ctx) {
-  std::vector<double> scales;
-  if (ctx.opset() < 9) {
-    const Attribute* a = ctx.node().FindAttribute("scales");
-    if (a == nullptr) return ctx.Error("attribute 'scales' is required");
-    for (float f : a->floats) {
-      if (!(f > 0.0f) || !std::isfinite(f)) return ctx.Error("scales must be positive and finite, got ", f);
-      scales.push_back(f);
-    }
-  } else {
-    if (!ctx.HasInput(1)) return ctx.Error("input 'scales' is required");
-    auto s = ReadScales(ctx, ctx.Input(1));
-    if (!s.ok()) return s.status();
-    scales = *s;
-  }
-  return ResizeWithScales(ctx, scales, /*upsample=*/true);
-}
-
-absl::Status ComputeResize(KernelContext& ctx) {
-  const Tensor& x = ctx.Input(0);
-  const int opset = ctx.opset();
-  if (opset < 11) {
-    if (!ctx.HasInput(1)) return ctx.Error("input 'scales' is required");
-    auto s = ReadScales(ctx, ctx.Input(1));
-    if (!s.ok()) return s.status();
-    return ResizeWithScales(ctx, *s, /*upsample=*/false);
-  }
-  const Node& node = ctx.node();
-  const int64_t rank = x.rank();
+// The configuration and per-axis specs of an Upsample or Resize node for an
+// input of shape x and its constant roi / scales / sizes (null when absent).
+absl::Status ResizeSpecs(const Node& node, int opset, const Shape& x, const Tensor* roi_t, const Tensor* scales_t,
+                         const Tensor* sizes_t, ResizeConfig* cfg_out, std::vector<AxisSpec>* specs_out) {
   ResizeConfig cfg;
+  if (node.op_type == "Upsample") {
+    std::vector<double> scales;
+    if (opset < 9) {
+      const Attribute* a = node.FindAttribute("scales");
+      if (a == nullptr) return PlanError("attribute 'scales' is required");
+      for (float f : a->floats) {
+        if (!(f > 0.0f) || !std::isfinite(f)) return PlanError("scales must be positive and finite, got ", f);
+        scales.push_back(f);
+      }
+    } else {
+      if (scales_t == nullptr) return PlanError("input 'scales' is required");
+      HEPML_ASSIGN_OR_RETURN(scales, ReadScales(*scales_t));
+    }
+    *cfg_out = cfg;
+    return SpecsWithScales(node, x, scales, /*upsample=*/true, cfg_out, specs_out);
+  }
+  if (opset < 11) {
+    if (scales_t == nullptr) return PlanError("input 'scales' is required");
+    HEPML_ASSIGN_OR_RETURN(std::vector<double> scales, ReadScales(*scales_t));
+    *cfg_out = cfg;
+    return SpecsWithScales(node, x, scales, /*upsample=*/false, cfg_out, specs_out);
+  }
+  const int64_t rank = static_cast<int64_t>(x.size());
   const std::string mode = node.GetString("mode", "nearest");
   if (mode == "nearest") cfg.mode = InterpMode::kNearest;
   else if (mode == "linear") cfg.mode = InterpMode::kLinear;
   else if (mode == "cubic") cfg.mode = InterpMode::kCubic;
-  else return ctx.Error("unknown mode '", mode, "' (nearest, linear or cubic)");
+  else return PlanError("unknown mode '", mode, "' (nearest, linear or cubic)");
   auto coord = ParseCoordMode(node.GetString("coordinate_transformation_mode", "half_pixel"), opset);
-  if (!coord.ok()) return ctx.Error(coord.status().message());
+  if (!coord.ok()) return PlanError(coord.status().message());
   cfg.coord = *coord;
   const std::string nearest = node.GetString("nearest_mode", "round_prefer_floor");
   if (nearest == "round_prefer_floor") cfg.nearest = NearestMode::kRoundPreferFloor;
   else if (nearest == "round_prefer_ceil") cfg.nearest = NearestMode::kRoundPreferCeil;
   else if (nearest == "floor") cfg.nearest = NearestMode::kFloor;
   else if (nearest == "ceil") cfg.nearest = NearestMode::kCeil;
-  else return ctx.Error("unknown nearest_mode '", nearest, "'");
+  else return PlanError("unknown nearest_mode '", nearest, "'");
   cfg.cubic_a = node.GetFloat("cubic_coeff_a", -0.75f);
   cfg.exclude_outside = node.GetInt("exclude_outside", 0) != 0;
   cfg.extrapolation = node.GetFloat("extrapolation_value", 0.0f);
@@ -482,11 +487,11 @@ absl::Status ComputeResize(KernelContext& ctx) {
     cfg.antialias = node.GetInt("antialias", 0) != 0 && cfg.mode != InterpMode::kNearest;
     policy = node.GetString("keep_aspect_ratio_policy", "stretch");
     if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller") {
-      return ctx.Error("unknown keep_aspect_ratio_policy '", policy, "'");
+      return PlanError("unknown keep_aspect_ratio_policy '", policy, "'");
     }
     if (node.HasAttribute("axes")) {
       auto a = NormalizeAxes(node.GetInts("axes"), rank);
-      if (!a.ok()) return ctx.Error("axes: ", a.status().message());
+      if (!a.ok()) return PlanError("axes: ", a.status().message());
       axes = *a;
     }
   }
@@ -496,25 +501,24 @@ absl::Status ComputeResize(KernelContext& ctx) {
   const size_t na = axes.size();
 
   // Inputs: roi (1), scales (2), sizes (3); empty tensors count as absent.
-  auto present = [&](size_t i) { return ctx.HasInput(i) && ctx.Input(i).size() > 0; };
-  const bool has_scales = present(2), has_sizes = present(3);
+  const bool has_scales = scales_t != nullptr && scales_t->size() > 0;
+  const bool has_sizes = sizes_t != nullptr && sizes_t->size() > 0;
   if (has_scales == has_sizes) {
-    return ctx.Error(has_scales ? "only one of 'scales' and 'sizes' may be given"
+    return PlanError(has_scales ? "only one of 'scales' and 'sizes' may be given"
                                 : "one of 'scales' and 'sizes' is required");
   }
   std::vector<AxisSpec> specs(static_cast<size_t>(rank));
   for (int64_t d = 0; d < rank; ++d) {
-    specs[d].in_len = specs[d].out_len = x.dim(static_cast<int>(d));
+    specs[d].in_len = specs[d].out_len = x[d];
     specs[d].out_f = static_cast<double>(specs[d].in_len);
   }
   if (cfg.coord == CoordMode::kTfCropAndResize) {
-    if (!present(1)) return ctx.Error("tf_crop_and_resize needs a 'roi' input");
-    const Tensor& roi_t = ctx.Input(1);
-    if (!IsFloatingPoint(roi_t.dtype())) return ctx.Error("roi must be a float tensor");
-    auto roi = ReadDoubles(roi_t);
-    if (!roi.ok()) return ctx.Error(roi.status().message());
+    if (roi_t == nullptr || roi_t->size() == 0) return PlanError("tf_crop_and_resize needs a 'roi' input");
+    if (!IsFloatingPoint(roi_t->dtype())) return PlanError("roi must be a float tensor");
+    auto roi = ReadDoubles(*roi_t);
+    if (!roi.ok()) return PlanError(roi.status().message());
     if (roi->size() != 2 * na) {
-      return ctx.Error("roi has ", roi->size(), " values; expected ", 2 * na);
+      return PlanError("roi has ", roi->size(), " values; expected ", 2 * na);
     }
     for (size_t i = 0; i < na; ++i) {
       specs[axes[i]].roi_start = (*roi)[i];
@@ -522,10 +526,10 @@ absl::Status ComputeResize(KernelContext& ctx) {
     }
   }
   if (has_scales) {
-    auto scales = ReadScales(ctx, ctx.Input(2));
+    auto scales = ReadScales(*scales_t);
     if (!scales.ok()) return scales.status();
     if (scales->size() != na) {
-      return ctx.Error("scales has ", scales->size(), " values; expected ", na);
+      return PlanError("scales has ", scales->size(), " values; expected ", na);
     }
     for (size_t i = 0; i < na; ++i) {
       AxisSpec& s = specs[axes[i]];
@@ -534,18 +538,17 @@ absl::Status ComputeResize(KernelContext& ctx) {
       s.out_f = len;
       if (cfg.coord == CoordMode::kTfCropAndResize) len *= (s.roi_end - s.roi_start);
       len = std::floor(len);
-      if (!(len >= 0.0) || len > 9.0e15) return ctx.Error("invalid output size ", len, " for axis ", axes[i]);
+      if (!(len >= 0.0) || len > 9.0e15) return PlanError("invalid output size ", len, " for axis ", axes[i]);
       s.out_len = static_cast<int64_t>(len);
     }
   } else {
-    const Tensor& sizes_t = ctx.Input(3);
-    auto sizes = ReadInt64s(sizes_t);
-    if (!sizes.ok()) return ctx.Error("sizes: ", sizes.status().message());
+    auto sizes = ReadInt64s(*sizes_t);
+    if (!sizes.ok()) return PlanError("sizes: ", sizes.status().message());
     if (sizes->size() != na) {
-      return ctx.Error("sizes has ", sizes->size(), " values; expected ", na);
+      return PlanError("sizes has ", sizes->size(), " values; expected ", na);
     }
     for (int64_t v : *sizes) {
-      if (v < 0) return ctx.Error("sizes must be non-negative, got ", v);
+      if (v < 0) return PlanError("sizes must be non-negative, got ", v);
     }
     if (policy == "stretch") {
       for (size_t i = 0; i < na; ++i) {
@@ -558,7 +561,7 @@ absl::Status ComputeResize(KernelContext& ctx) {
       double scale = policy == "not_larger" ? std::numeric_limits<double>::infinity() : 0.0;
       for (size_t i = 0; i < na; ++i) {
         const AxisSpec& s = specs[axes[i]];
-        if (s.in_len == 0) return ctx.Error("keep_aspect_ratio_policy needs non-empty axes");
+        if (s.in_len == 0) return PlanError("keep_aspect_ratio_policy needs non-empty axes");
         const double r = static_cast<double>((*sizes)[i]) / static_cast<double>(s.in_len);
         scale = policy == "not_larger" ? std::min(scale, r) : std::max(scale, r);
       }
@@ -571,14 +574,62 @@ absl::Status ComputeResize(KernelContext& ctx) {
     }
     for (size_t i = 0; i < na; ++i) {
       if (!(specs[axes[i]].scale > 0.0) && specs[axes[i]].out_len > 0) {
-        return ctx.Error("invalid size for axis ", axes[i]);
+        return PlanError("invalid size for axis ", axes[i]);
       }
     }
   }
+  *cfg_out = cfg;
+  *specs_out = std::move(specs);
+  return absl::OkStatus();
+}
+
+const Tensor* OptionalInput(const KernelContext& ctx, size_t i) {
+  return ctx.HasInput(i) ? &ctx.Input(i) : nullptr;
+}
+
+absl::Status ComputeResizeOrUpsample(KernelContext& ctx) {
+  ResizeConfig cfg;
+  std::vector<AxisSpec> specs;
+  const bool upsample = ctx.node().op_type == "Upsample";
+  const bool roi_input = !upsample && ctx.opset() >= 11;
+  absl::Status st = ResizeSpecs(ctx.node(), ctx.opset(), ctx.Input(0).shape(),
+                                roi_input ? OptionalInput(ctx, 1) : nullptr,
+                                OptionalInput(ctx, roi_input ? 2 : 1), roi_input ? OptionalInput(ctx, 3) : nullptr,
+                                &cfg, &specs);
+  if (!st.ok()) return ctx.Error(st.message());
   return RunResize(ctx, cfg, specs);
 }
 
-// Output has input 0's dtype and rank; dims unknown.
+absl::Status ComputeUpsample(KernelContext& ctx) { return ComputeResizeOrUpsample(ctx); }
+absl::Status ComputeResize(KernelContext& ctx) { return ComputeResizeOrUpsample(ctx); }
+
+}  // namespace
+
+absl::StatusOr<ResizePlan> PlanResize(const Node& node, int opset, const Shape& x, const Tensor* roi,
+                                      const Tensor* scales, const Tensor* sizes) {
+  ResizeConfig cfg;
+  std::vector<AxisSpec> specs;
+  HEPML_RETURN_IF_ERROR(ResizeSpecs(node, opset, x, roi, scales, sizes, &cfg, &specs));
+  ResizePlan plan;
+  plan.nearest = cfg.mode == InterpMode::kNearest;
+  plan.extrapolation = cfg.extrapolation;
+  for (const AxisSpec& s : specs) {
+    HEPML_ASSIGN_OR_RETURN(AxisMap m, BuildAxisMap(cfg, s));
+    ResizePlan::Axis a;
+    a.in_len = m.in_len;
+    a.out_len = m.out_len;
+    a.taps = m.taps;
+    a.index = std::move(m.index);
+    a.weight = std::move(m.weight);
+    a.outside = std::move(m.outside);
+    a.identity = m.identity;
+    plan.axes.push_back(std::move(a));
+  }
+  return plan;
+}
+
+namespace {
+
 absl::Status InferSameRank(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
   if (ctx.input_types.empty() || ctx.input_types[0].kind != TypeInfo::Kind::kTensor) {
     return absl::OkStatus();

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "hepml/session.h"
+#include "hepml/status.h"
 #include "onnx/importer.h"
 #include "onnx/proto_convert.h"
 
@@ -177,6 +178,50 @@ absl::StatusOr<std::vector<BackendCase>> DiscoverCases(const std::vector<std::st
   return cases;
 }
 
+absl::StatusOr<std::vector<DataSet>> LoadDataSets(const BackendCase& test) {
+  const std::string model_path = (fs::path(test.dir) / "model.onnx").string();
+  HEPML_ASSIGN_OR_RETURN(Model model, LoadModel(model_path));
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(test.dir, ec)) {
+    if (e.is_directory() && absl::StartsWith(e.path().filename().string(), "test_data_set_")) {
+      dirs.push_back(e.path());
+    }
+  }
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs.empty()) return absl::NotFoundError("no test_data_set_* folder");
+  std::vector<const ValueInfo*> feed = model.graph.RequiredInputs();
+  std::vector<DataSet> sets;
+  for (const fs::path& dir : dirs) {
+    DataSet set;
+    set.name = dir.filename().string();
+    std::vector<std::string> in_files = NumberedFiles(dir, "input_");
+    std::vector<std::string> out_files = NumberedFiles(dir, "output_");
+    if (in_files.size() > feed.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(set.name, ": ", in_files.size(), " input files for ",
+                                                     feed.size(), " graph inputs"));
+    }
+    for (size_t k = 0; k < in_files.size(); ++k) {
+      HEPML_ASSIGN_OR_RETURN(Value v, ReadValueFile(in_files[k], &feed[k]->type));
+      set.inputs.emplace_back(feed[k]->name, std::move(v));
+    }
+    for (size_t k = 0; k < out_files.size(); ++k) {
+      // More output files than graph outputs is reported by the caller's count check.
+      const TypeInfo* type = k < model.graph.outputs.size() ? &model.graph.outputs[k].type : nullptr;
+      if (type == nullptr) {
+        set.output_names.push_back(absl::StrCat("#", k));
+        set.expected.push_back(Value{});
+        continue;
+      }
+      HEPML_ASSIGN_OR_RETURN(Value v, ReadValueFile(out_files[k], type));
+      set.output_names.push_back(model.graph.outputs[k].name);
+      set.expected.push_back(std::move(v));
+    }
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
 CaseResult RunCase(const BackendCase& test, const SuiteRules& rules) {
   auto t0 = std::chrono::steady_clock::now();
   CaseResult result{test, Outcome::kFail, "", 0};
@@ -196,50 +241,22 @@ CaseResult RunCase(const BackendCase& test, const SuiteRules& rules) {
   auto session = Session::Create(model_path, options);
   if (!session.ok()) return finish(Outcome::kFail, std::string(session.status().message()));
   const Tolerance tol = rules.ToleranceFor(test.name);
-
-  std::vector<fs::path> sets;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(test.dir, ec)) {
-    if (e.is_directory() && absl::StartsWith(e.path().filename().string(), "test_data_set_")) {
-      sets.push_back(e.path());
-    }
-  }
-  std::sort(sets.begin(), sets.end());
-  if (sets.empty()) return finish(Outcome::kFail, "no test_data_set_* folder");
-
-  std::vector<const ValueInfo*> feed = model->graph.RequiredInputs();
-  for (const fs::path& set : sets) {
-    std::vector<std::string> in_files = NumberedFiles(set, "input_");
-    std::vector<std::string> out_files = NumberedFiles(set, "output_");
-    if (in_files.size() > feed.size()) {
-      return finish(Outcome::kFail, absl::StrCat(set.filename().string(), ": ", in_files.size(),
-                                                 " input files for ", feed.size(), " graph inputs"));
-    }
-    std::vector<std::pair<std::string, Value>> inputs;
-    for (size_t k = 0; k < in_files.size(); ++k) {
-      auto v = ReadValueFile(in_files[k], &feed[k]->type);
-      if (!v.ok()) return finish(Outcome::kFail, std::string(v.status().message()));
-      inputs.emplace_back(feed[k]->name, std::move(*v));
-    }
-    std::vector<Value> expected;
-    for (size_t k = 0; k < out_files.size() && k < model->graph.outputs.size(); ++k) {
-      auto v = ReadValueFile(out_files[k], &model->graph.outputs[k].type);
-      if (!v.ok()) return finish(Outcome::kFail, std::string(v.status().message()));
-      expected.push_back(std::move(*v));
-    }
+  auto sets = LoadDataSets(test);
+  if (!sets.ok()) return finish(Outcome::kFail, std::string(sets.status().message()));
+  for (const DataSet& set : *sets) {
     // Twice: the first run records the memory plan, the second uses it.
     for (const char* run : {"", " (second run, planned memory)"}) {
-      auto outputs = (*session)->RunValues(inputs);
+      auto outputs = (*session)->RunValues(set.inputs);
       if (!outputs.ok()) return finish(Outcome::kFail, absl::StrCat(outputs.status().message(), run));
-      if (out_files.size() != outputs->size()) {
-        return finish(Outcome::kFail, absl::StrCat(set.filename().string(), ": model gave ", outputs->size(),
-                                                   " outputs, test data has ", out_files.size()));
+      if (set.expected.size() != outputs->size()) {
+        return finish(Outcome::kFail, absl::StrCat(set.name, ": model gave ", outputs->size(),
+                                                   " outputs, test data has ", set.expected.size()));
       }
-      for (size_t k = 0; k < out_files.size(); ++k) {
-        absl::Status st = AllClose((*outputs)[k], expected[k], tol);
+      for (size_t k = 0; k < set.expected.size(); ++k) {
+        absl::Status st = AllClose((*outputs)[k], set.expected[k], tol);
         if (!st.ok()) {
-          return finish(Outcome::kFail, absl::StrCat(set.filename().string(), " output '",
-                                                     model->graph.outputs[k].name, "'", run, ": ", st.message()));
+          return finish(Outcome::kFail, absl::StrCat(set.name, " output '", set.output_names[k], "'", run, ": ",
+                                                     st.message()));
         }
       }
     }
@@ -248,7 +265,8 @@ CaseResult RunCase(const BackendCase& test, const SuiteRules& rules) {
 }
 
 CaseResult RunCaseIsolated(const std::string& exe, const BackendCase& test,
-                           const std::vector<std::string>& rule_files, double timeout_s) {
+                           const std::vector<std::string>& rule_files, double timeout_s,
+                           const std::vector<std::string>& extra_args) {
   auto t0 = std::chrono::steady_clock::now();
   CaseResult result{test, Outcome::kFail, "", 0};
   std::vector<std::string> args = {exe, "conformance", "--run-one", test.dir};
@@ -256,6 +274,7 @@ CaseResult RunCaseIsolated(const std::string& exe, const BackendCase& test,
     args.push_back("--rules");
     args.push_back(f);
   }
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -328,7 +347,8 @@ CaseResult RunCaseIsolated(const std::string& exe, const BackendCase& test,
 
 std::vector<CaseResult> RunSuite(const std::vector<BackendCase>& cases, const SuiteRules& rules,
                                  const std::vector<std::string>& rule_files, bool isolate,
-                                 const std::string& exe, int jobs, double timeout_s) {
+                                 const std::string& exe, int jobs, double timeout_s,
+                                 const std::vector<std::string>& extra_args) {
   std::vector<CaseResult> results(cases.size());
   if (!isolate) {
     for (size_t i = 0; i < cases.size(); ++i) results[i] = RunCase(cases[i], rules);
@@ -342,7 +362,7 @@ std::vector<CaseResult> RunSuite(const std::vector<BackendCase>& cases, const Su
         if (const auto* skip = rules.FindSkip(cases[i].name)) {
           results[i] = CaseResult{cases[i], Outcome::kSkip, skip->reason, 0};
         } else {
-          results[i] = RunCaseIsolated(exe, cases[i], rule_files, timeout_s);
+          results[i] = RunCaseIsolated(exe, cases[i], rule_files, timeout_s, extra_args);
         }
       }
     });

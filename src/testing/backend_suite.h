@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "hepml/tensor.h"
 #include "tensor/compare.h"
 
 namespace hepml::testing {
@@ -56,19 +57,35 @@ absl::StatusOr<SuiteRules> LoadRules(const std::vector<std::string>& files);
 absl::StatusOr<std::vector<BackendCase>> DiscoverCases(const std::vector<std::string>& roots,
                                                        const std::string& filter);
 
+// One test_data_set_K folder of a case: the inputs by graph input name (in
+// the order of the graph's required inputs) and the expected outputs.
+struct DataSet {
+  std::string name;  // "test_data_set_0"
+  std::vector<std::pair<std::string, Value>> inputs;
+  std::vector<Value> expected;
+  std::vector<std::string> output_names;  // graph output names, one per expected
+};
+
+// Reads every data set of the case (sorted); an error names the set and file.
+// Used by RunCase and by the compiled path of `hepml conformance --via compile`.
+absl::StatusOr<std::vector<DataSet>> LoadDataSets(const BackendCase& test);
+
 // Runs one case in this process.
 CaseResult RunCase(const BackendCase& test, const SuiteRules& rules);
 
 // Runs one case in a child process (`exe conformance --run-one DIR ...`), so
 // that a crash or hang fails the case instead of the suite. A case running
 // longer than `timeout_s` is killed and fails.
+// `extra_args` follow the case folder (e.g. "--via", "compile").
 CaseResult RunCaseIsolated(const std::string& exe, const BackendCase& test,
-                           const std::vector<std::string>& rule_files, double timeout_s);
+                           const std::vector<std::string>& rule_files, double timeout_s,
+                           const std::vector<std::string>& extra_args = {});
 
 // Runs all cases, `jobs` at a time (isolated when `isolate`).
 std::vector<CaseResult> RunSuite(const std::vector<BackendCase>& cases, const SuiteRules& rules,
                                  const std::vector<std::string>& rule_files, bool isolate,
-                                 const std::string& exe, int jobs, double timeout_s);
+                                 const std::string& exe, int jobs, double timeout_s,
+                                 const std::vector<std::string>& extra_args = {});
 
 // "N passed, M failed, K skipped"
 std::string SummaryLine(const std::vector<CaseResult>& results);

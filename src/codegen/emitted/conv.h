@@ -104,4 +104,56 @@ inline void Conv(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_t c_o
   ActInPlace(act, y, batch * c_out * out_size, act_alpha, act_beta);
 }
 
+// ConvTranspose over up to 3 spatial dims (missing dims are 1): each input
+// pixel scatters w[c_in, c_out / group, kernel...] into the output.
+inline void ConvTranspose(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_t c_out, int64_t group,
+                          const float* x, const float* w, const float* bias, float* y) {
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, st[3] = {1, 1, 1}, dl[3] = {1, 1, 1},
+          pb[3] = {0, 0, 0};
+  for (int d = 0; d < g.spatial; ++d) {
+    const int at = 3 - g.spatial + d;
+    in[at] = g.in[d];
+    out[at] = g.out[d];
+    k[at] = g.kernel[d];
+    st[at] = g.stride[d];
+    dl[at] = g.dilation[d];
+    pb[at] = g.pad_begin[d];
+  }
+  const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2], ksize = k[0] * k[1] * k[2];
+  const int64_t cg = c_in / group, mg = c_out / group;
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t c = 0; c < c_out; ++c) {
+      float* py = y + (n * c_out + c) * out_size;
+      const float b = bias ? bias[c] : 0.f;
+      for (int64_t i = 0; i < out_size; ++i) py[i] = b;
+    }
+    for (int64_t gi = 0; gi < group; ++gi)
+      for (int64_t ic = 0; ic < cg; ++ic) {
+        const float* px = x + (n * c_in + gi * cg + ic) * in_size;
+        for (int64_t oc = 0; oc < mg; ++oc) {
+          const float* pw = w + ((gi * cg + ic) * mg + oc) * ksize;
+          float* py = y + (n * c_out + gi * mg + oc) * out_size;
+          for (int64_t i0 = 0; i0 < in[0]; ++i0)
+            for (int64_t i1 = 0; i1 < in[1]; ++i1)
+              for (int64_t i2 = 0; i2 < in[2]; ++i2) {
+                const float v = px[(i0 * in[1] + i1) * in[2] + i2];
+                for (int64_t k0 = 0; k0 < k[0]; ++k0) {
+                  const int64_t o0 = i0 * st[0] - pb[0] + k0 * dl[0];
+                  if (o0 < 0 || o0 >= out[0]) continue;
+                  for (int64_t k1 = 0; k1 < k[1]; ++k1) {
+                    const int64_t o1 = i1 * st[1] - pb[1] + k1 * dl[1];
+                    if (o1 < 0 || o1 >= out[1]) continue;
+                    for (int64_t k2 = 0; k2 < k[2]; ++k2) {
+                      const int64_t o2 = i2 * st[2] - pb[2] + k2 * dl[2];
+                      if (o2 < 0 || o2 >= out[2]) continue;
+                      py[(o0 * out[1] + o1) * out[2] + o2] += v * pw[(k0 * k[1] + k1) * k[2] + k2];
+                    }
+                  }
+                }
+              }
+        }
+      }
+  }
+}
+
 }  // namespace hepml_emitted

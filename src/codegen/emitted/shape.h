@@ -187,4 +187,114 @@ inline void TopK(int64_t outer, int64_t n, int64_t inner, int64_t k, bool larges
   }
 }
 
+// Trilu: the upper (j - i >= k) or lower (j - i <= k) triangle of each of
+// `batches` [rows, cols] matrices, zeros elsewhere.
+template <typename T>
+inline void Trilu(int64_t batches, int64_t rows, int64_t cols, int64_t k, bool upper, const T* x, T* y) {
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t at = (b * rows + i) * cols + j;
+        const bool keep = upper ? j - i >= k : j - i <= k;
+        y[at] = keep ? x[at] : T(0);
+      }
+}
+
+// Pad: y[y_dims] from x[x_dims] shifted by pad_begin (negative crops).
+// mode 0 constant (value), 1 reflect, 2 edge, 3 wrap.
+template <typename T>
+inline void Pad(int rank, const int64_t* x_dims, const int64_t* y_dims, const int64_t* pad_begin, int mode, T value,
+                const T* x, T* y) {
+  int64_t xs[8], idx[8] = {0};
+  Strides(rank, x_dims, xs);
+  const int64_t n = Product(rank, y_dims);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0;
+    bool outside = false;
+    for (int d = 0; d < rank; ++d) {
+      int64_t s = idx[d] - pad_begin[d];
+      const int64_t len = x_dims[d];
+      if (s < 0 || s >= len) {
+        if (mode == 0 || len == 0) {
+          outside = true;
+          break;
+        }
+        if (mode == 2) {
+          s = s < 0 ? 0 : len - 1;
+        } else if (mode == 3) {
+          s = ((s % len) + len) % len;
+        } else if (len == 1) {
+          s = 0;
+        } else {
+          const int64_t period = 2 * (len - 1);
+          s = ((s % period) + period) % period;
+          if (s >= len) s = period - s;
+        }
+      }
+      off += s * xs[d];
+    }
+    y[i] = outside ? value : x[off];
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < y_dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// GatherND: for each of `batches` leading batch entries and each of `tuples`
+// index tuples of k values, copies the slice of `slice` elements at
+// x[batch][i0, ..., ik-1] (dims in `dims`, negative indices wrap). False when
+// an index is out of range.
+template <typename T, typename I>
+inline bool GatherND(int64_t batches, int64_t tuples, int k, const int64_t* dims, int64_t slice, const T* x,
+                     const I* indices, T* y) {
+  int64_t x_batch = slice;
+  for (int j = 0; j < k; ++j) x_batch *= dims[j];
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t t = 0; t < tuples; ++t) {
+      const I* ix = indices + (b * tuples + t) * k;
+      int64_t off = 0;
+      for (int j = 0; j < k; ++j) {
+        int64_t v = static_cast<int64_t>(ix[j]);
+        if (v < 0) v += dims[j];
+        if (v < 0 || v >= dims[j]) return false;
+        off = off * dims[j] + v;
+      }
+      const T* src = x + b * x_batch + off * slice;
+      T* dst = y + (b * tuples + t) * slice;
+      for (int64_t e = 0; e < slice; ++e) dst[e] = src[e];
+    }
+  return true;
+}
+
+// ScatterND into y (already a copy of the data): each of `tuples` index
+// tuples of k values selects a slice of `slice` elements that receives the
+// update (reduction 0 none, 1 add, 2 mul, 3 max, 4 min).
+template <typename T, typename I>
+inline bool ScatterND(int64_t tuples, int k, const int64_t* dims, int64_t slice, const I* indices, const T* updates,
+                      int reduction, T* y) {
+  for (int64_t t = 0; t < tuples; ++t) {
+    const I* ix = indices + t * k;
+    int64_t off = 0;
+    for (int j = 0; j < k; ++j) {
+      int64_t v = static_cast<int64_t>(ix[j]);
+      if (v < 0) v += dims[j];
+      if (v < 0 || v >= dims[j]) return false;
+      off = off * dims[j] + v;
+    }
+    T* dst = y + off * slice;
+    const T* src = updates + t * slice;
+    for (int64_t e = 0; e < slice; ++e) {
+      switch (reduction) {
+        case 1: dst[e] = static_cast<T>(dst[e] + src[e]); break;
+        case 2: dst[e] = static_cast<T>(dst[e] * src[e]); break;
+        case 3: dst[e] = src[e] > dst[e] ? src[e] : dst[e]; break;
+        case 4: dst[e] = src[e] < dst[e] ? src[e] : dst[e]; break;
+        default: dst[e] = src[e]; break;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace hepml_emitted

@@ -31,6 +31,13 @@ const char* DescrOf(Model::DType t) {
     case Model::DType::kInt64: return "<i8";
     case Model::DType::kInt32: return "<i4";
     case Model::DType::kBool: return "|b1";
+    case Model::DType::kFloat64: return "<f8";
+    case Model::DType::kInt8: return "|i1";
+    case Model::DType::kInt16: return "<i2";
+    case Model::DType::kUInt8: return "|u1";
+    case Model::DType::kUInt16: return "<u2";
+    case Model::DType::kUInt32: return "<u4";
+    case Model::DType::kUInt64: return "<u8";
   }
   return "?";
 }
@@ -41,6 +48,13 @@ size_t SizeOf(Model::DType t) {
     case Model::DType::kInt64: return 8;
     case Model::DType::kInt32: return 4;
     case Model::DType::kBool: return 1;
+    case Model::DType::kFloat64: return 8;
+    case Model::DType::kInt8: return 1;
+    case Model::DType::kInt16: return 2;
+    case Model::DType::kUInt8: return 1;
+    case Model::DType::kUInt16: return 2;
+    case Model::DType::kUInt32: return 4;
+    case Model::DType::kUInt64: return 8;
   }
   return 1;
 }
@@ -51,6 +65,13 @@ const char* NameOf(Model::DType t) {
     case Model::DType::kInt64: return "int64";
     case Model::DType::kInt32: return "int32";
     case Model::DType::kBool: return "bool";
+    case Model::DType::kFloat64: return "float64";
+    case Model::DType::kInt8: return "int8";
+    case Model::DType::kInt16: return "int16";
+    case Model::DType::kUInt8: return "uint8";
+    case Model::DType::kUInt16: return "uint16";
+    case Model::DType::kUInt32: return "uint32";
+    case Model::DType::kUInt64: return "uint64";
   }
   return "?";
 }
@@ -113,8 +134,11 @@ std::string ReadNpy(const std::string& path, Npy* out) {
     out->shape.push_back(std::atoll(item.c_str()));
   }
   size_t bytes = 0;
-  if (out->descr == "<f4" || out->descr == "<i4") bytes = 4;
-  else if (out->descr == "<i8" || out->descr == "<f8") bytes = 8;
+  if (out->descr == "<i1" || out->descr == "=i1") out->descr = "|i1";
+  if (out->descr == "<u1" || out->descr == "=u1") out->descr = "|u1";
+  if (out->descr == "<f4" || out->descr == "<i4" || out->descr == "<u4") bytes = 4;
+  else if (out->descr == "<i8" || out->descr == "<f8" || out->descr == "<u8") bytes = 8;
+  else if (out->descr == "<i2" || out->descr == "<u2") bytes = 2;
   else if (out->descr == "|b1" || out->descr == "|u1" || out->descr == "|i1") bytes = 1;
   else return path + ": unsupported dtype '" + out->descr + "'";
   for (int64_t dim : out->shape) bytes *= static_cast<size_t>(dim);
@@ -366,6 +390,13 @@ int RunBench(const Args& a) {
         case Model::DType::kInt64: reinterpret_cast<int64_t*>(p)[e] = small(rng); break;
         case Model::DType::kInt32: reinterpret_cast<int32_t*>(p)[e] = small(rng); break;
         case Model::DType::kBool: reinterpret_cast<bool*>(p)[e] = small(rng) < 5; break;
+        case Model::DType::kFloat64: reinterpret_cast<double*>(p)[e] = uni(rng); break;
+        case Model::DType::kInt8: reinterpret_cast<int8_t*>(p)[e] = static_cast<int8_t>(small(rng)); break;
+        case Model::DType::kInt16: reinterpret_cast<int16_t*>(p)[e] = static_cast<int16_t>(small(rng)); break;
+        case Model::DType::kUInt8: reinterpret_cast<uint8_t*>(p)[e] = static_cast<uint8_t>(small(rng)); break;
+        case Model::DType::kUInt16: reinterpret_cast<uint16_t*>(p)[e] = static_cast<uint16_t>(small(rng)); break;
+        case Model::DType::kUInt32: reinterpret_cast<uint32_t*>(p)[e] = static_cast<uint32_t>(small(rng)); break;
+        case Model::DType::kUInt64: reinterpret_cast<uint64_t*>(p)[e] = static_cast<uint64_t>(small(rng)); break;
       }
     }
     in[i] = p;
@@ -419,7 +450,7 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (a.bench) return RunBench(a);
-  if (a.inputs.empty()) {
+  if (a.inputs.empty() && Model::kNumInputs > 0) {
     std::cerr << kUsage;
     return 2;
   }
