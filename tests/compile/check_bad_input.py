@@ -35,8 +35,8 @@ def main():
     path = lambda name: os.path.join(tmp, name)
     fx = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
-    open(path("hardmax.onnx"), "wb").write(model(
-        [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("Hardmax", ["r"], ["y"], name="pick")],
+    open(path("lpnorm.onnx"), "wb").write(model(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("LpNormalization", ["r"], ["y"], name="pick")],
         [fx("x", ["batch", 4])], [fx("y", ["batch", 4])]))
     open(path("string.onnx"), "wb").write(model(
         [helper.make_node("Identity", ["s"], ["y"], name="id")],
@@ -63,7 +63,7 @@ def main():
 
     # (name, argv after `compile`, expected exit codes, substrings of the message)
     cases = [
-        ("unsupported operator", [path("hardmax.onnx")], {1}, ["Hardmax", "pick", "cannot emit"]),
+        ("unsupported operator", [path("lpnorm.onnx")], {1}, ["LpNormalization", "pick", "cannot emit"]),
         ("string input", [path("string.onnx")], {1}, ["input 's'", "string"]),
         ("control flow", [path("if.onnx")], {1}, ["If", "branch", "control flow"]),
         ("not a model", [path("text.onnx")], {1}, ["text.onnx"]),
@@ -141,7 +141,7 @@ def main():
     keep = path("keep")
     os.makedirs(keep)
     open(os.path.join(keep, "marker"), "w").write("old")
-    p = subprocess.run([args.hepml, "compile", path("hardmax.onnx"), "-o", keep], capture_output=True, text=True)
+    p = subprocess.run([args.hepml, "compile", path("lpnorm.onnx"), "-o", keep], capture_output=True, text=True)
     report(p.returncode == 1 and os.listdir(keep) == ["marker"], "failed compile keeps an existing folder",
            f"exit {p.returncode}, contents {os.listdir(keep)}")
 
