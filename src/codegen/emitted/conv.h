@@ -21,6 +21,23 @@ struct ConvGeometry {
   int64_t pad_begin[3] = {0, 0, 0};
 };
 
+// `g` over exactly 3 spatial dims: its own dims last, leading dims of size 1
+// (no stride, dilation or padding), so kernels loop over 3 dims always.
+inline ConvGeometry As3d(const ConvGeometry& g) {
+  ConvGeometry r;
+  r.spatial = 3;
+  const int lead = 3 - g.spatial;
+  for (int i = lead; i < 3; ++i) {
+    r.in[i] = g.in[i - lead];
+    r.out[i] = g.out[i - lead];
+    r.kernel[i] = g.kernel[i - lead];
+    r.stride[i] = g.stride[i - lead];
+    r.dilation[i] = g.dilation[i - lead];
+    r.pad_begin[i] = g.pad_begin[i - lead];
+  }
+  return r;
+}
+
 inline int64_t ConvCount(const int64_t* d, int spatial) {
   int64_t n = 1;
   for (int i = 0; i < spatial; ++i) n *= d[i];
@@ -37,17 +54,9 @@ inline bool ConvIsPointwise(const ConvGeometry& g) {
 // col[(c * K + k) * P + p] for c < channels, k over the kernel, p over the output.
 inline void Im2Col(const ConvGeometry& g, int64_t channels, const float* x, float* col) {
   // Pad the geometry to 3 spatial dims (leading dims of 1).
-  int64_t in[3], out[3], ker[3], str[3], dil[3], pad[3];
-  const int lead = 3 - g.spatial;
-  for (int i = 0; i < 3; ++i) {
-    const bool real = i >= lead;
-    in[i] = real ? g.in[i - lead] : 1;
-    out[i] = real ? g.out[i - lead] : 1;
-    ker[i] = real ? g.kernel[i - lead] : 1;
-    str[i] = real ? g.stride[i - lead] : 1;
-    dil[i] = real ? g.dilation[i - lead] : 1;
-    pad[i] = real ? g.pad_begin[i - lead] : 0;
-  }
+  const ConvGeometry g3 = As3d(g);
+  const int64_t *in = g3.in, *out = g3.out, *ker = g3.kernel, *str = g3.stride, *dil = g3.dilation,
+                *pad = g3.pad_begin;
   const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
   for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * in_size;

@@ -160,17 +160,9 @@ inline void GemmQ(int64_t M, int64_t N, int64_t kp, const TA* a, int32_t a_zp, c
 // the padding read `pad` (the zero point: a real 0).
 template <typename T>
 inline void Im2ColRows(const ConvGeometry& g, int64_t channels, const T* x, T pad, int64_t ld, T* colT) {
-  int64_t in[3], out[3], ker[3], str[3], dil[3], pb[3];
-  const int lead = 3 - g.spatial;
-  for (int i = 0; i < 3; ++i) {
-    const bool real = i >= lead;
-    in[i] = real ? g.in[i - lead] : 1;
-    out[i] = real ? g.out[i - lead] : 1;
-    ker[i] = real ? g.kernel[i - lead] : 1;
-    str[i] = real ? g.stride[i - lead] : 1;
-    dil[i] = real ? g.dilation[i - lead] : 1;
-    pb[i] = real ? g.pad_begin[i - lead] : 0;
-  }
+  const ConvGeometry g3 = As3d(g);
+  const int64_t *in = g3.in, *out = g3.out, *ker = g3.kernel, *str = g3.stride, *dil = g3.dilation,
+                *pb = g3.pad_begin;
   const int64_t in_size = in[0] * in[1] * in[2];
   int64_t p = 0;
   for (int64_t o0 = 0; o0 < out[0]; ++o0)

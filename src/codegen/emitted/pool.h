@@ -12,17 +12,9 @@
 namespace hepml_emitted {
 
 inline void Pool(const ConvGeometry& g, int64_t planes, bool max, bool count_include_pad, const float* x, float* y) {
-  int64_t in[3], out[3], ker[3], str[3], dil[3], pad[3];
-  const int lead = 3 - g.spatial;
-  for (int i = 0; i < 3; ++i) {
-    const bool real = i >= lead;
-    in[i] = real ? g.in[i - lead] : 1;
-    out[i] = real ? g.out[i - lead] : 1;
-    ker[i] = real ? g.kernel[i - lead] : 1;
-    str[i] = real ? g.stride[i - lead] : 1;
-    dil[i] = real ? g.dilation[i - lead] : 1;
-    pad[i] = real ? g.pad_begin[i - lead] : 0;
-  }
+  const ConvGeometry g3 = As3d(g);
+  const int64_t *in = g3.in, *out = g3.out, *ker = g3.kernel, *str = g3.stride, *dil = g3.dilation,
+                *pad = g3.pad_begin;
   const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
   for (int64_t p = 0; p < planes; ++p) {
     const float* xp = x + p * in_size;
