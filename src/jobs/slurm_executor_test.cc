@@ -21,19 +21,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class SlurmExecutorTest : public ::testing::Test {
+class SlurmExecutorTest : public testing::SlurmClusterSuite<SlurmExecutorTest> {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::SlurmTestCluster::Installed()) return;
-    cluster_ = new testing::SlurmTestCluster();
-    start_status_ = new absl::Status(cluster_->Start());
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete start_status_;
-    start_status_ = nullptr;
-  }
 
   void SetUp() override {
     if (!testing::SlurmTestCluster::Installed()) GTEST_SKIP() << testing::SlurmTestCluster::kNotInstalled;
@@ -71,14 +60,10 @@ class SlurmExecutorTest : public ::testing::Test {
 
   static std::string Read(const std::filesystem::path& p) { return batch::ReadFile(p.string()).value_or(""); }
 
-  static testing::SlurmTestCluster* cluster_;
-  static absl::Status* start_status_;
   std::filesystem::path work_;
   std::unique_ptr<Executor> executor_;
 };
 
-testing::SlurmTestCluster* SlurmExecutorTest::cluster_ = nullptr;
-absl::Status* SlurmExecutorTest::start_status_ = nullptr;
 
 TEST_F(SlurmExecutorTest, RunsAJobThroughQueuedRunningSucceeded) {
   JobSpec job = Job("hello", "sleep 2; echo \"hello from $GREETING\"; echo oops >&2");

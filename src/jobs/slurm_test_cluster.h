@@ -34,6 +34,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -213,6 +215,28 @@ class SlurmTestCluster {
   std::string dir_, conf_, host_;
   int ctld_port_ = 0, slurmd_port_ = 0;
   pid_t munge_pid_ = -1, ctld_pid_ = -1, slurmd_pid_ = -1;
+};
+
+// A test suite sharing one cluster: started before the suite's first test,
+// stopped after its last (each Suite gets its own). Tests check
+// SlurmTestCluster::Installed() and start_status_ themselves.
+template <typename Suite>
+class SlurmClusterSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!SlurmTestCluster::Installed()) return;
+    cluster_ = new SlurmTestCluster();
+    start_status_ = new absl::Status(cluster_->Start());
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    delete start_status_;
+    start_status_ = nullptr;
+  }
+
+  inline static SlurmTestCluster* cluster_ = nullptr;
+  inline static absl::Status* start_status_ = nullptr;
 };
 
 }  // namespace hepml::jobs::testing

@@ -21,19 +21,8 @@ using ::testing::HasSubstr;
 
 const char* kModel = HEPML_SOURCE_DIR "/fuzz/corpus/fuzz_onnx/mlp.onnx";
 
-class TriggersTest : public ::testing::Test {
+class TriggersTest : public testing::SlurmClusterSuite<TriggersTest> {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::SlurmTestCluster::Installed()) return;
-    cluster_ = new testing::SlurmTestCluster();
-    start_status_ = new absl::Status(cluster_->Start());
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete start_status_;
-    start_status_ = nullptr;
-  }
 
   void SetUp() override {
     char tmpl[] = "/tmp/hepml-triggers-XXXXXX";
@@ -105,16 +94,12 @@ class TriggersTest : public ::testing::Test {
     return v.ok() ? v->version : 0;
   }
 
-  static testing::SlurmTestCluster* cluster_;
-  static absl::Status* start_status_;
   fs::path dir_;
   std::unique_ptr<registry::Registry> reg_;
   WatchOptions options_;
   std::string skip_reason_;
 };
 
-testing::SlurmTestCluster* TriggersTest::cluster_ = nullptr;
-absl::Status* TriggersTest::start_status_ = nullptr;
 
 #define NEED_SLURM()                                    \
   do {                                                  \
