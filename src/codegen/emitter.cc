@@ -280,6 +280,12 @@ class Emitter {
   absl::Status EmitCopyAlias(const Node& n);
   absl::Status EmitLstm(const Node& n);
   absl::Status EmitLstmRuntimeWeights(const Node& n);
+  // The operands both LSTM emitters share: initial states and outputs (empty
+  // when absent) and the per-step scratch (gates, h, c) for max_b rows.
+  struct LstmOperands {
+    std::string h0, c0, y, yh, yc, gates, hs, cs;
+  };
+  absl::StatusOr<LstmOperands> LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G);
   absl::Status EmitRnnGru(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
@@ -1740,19 +1746,9 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   const std::string B = LinExpr(sx[1]);
   const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
-  std::string h0p, c0p;
-  if (n.HasInput(5)) {
-    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
-  }
-  if (n.HasInput(6)) {
-    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
-  }
-  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
-  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
-  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
-  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
-  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
-  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
+  const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   Code("{");
   Code(absl::StrCat("  const int64_t B = ", B, ";"));
   for (int64_t d = 0; d < dirs; ++d) {
@@ -1784,6 +1780,23 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G) {
+  LstmOperands io;
+  if (n.HasInput(5)) {
+    HEPML_ASSIGN_OR_RETURN(io.h0, In(n.inputs[5]));
+  }
+  if (n.HasInput(6)) {
+    HEPML_ASSIGN_OR_RETURN(io.c0, In(n.inputs[6]));
+  }
+  io.y = n.HasOutput(0) ? Out(n.outputs[0]) : "";
+  io.yh = n.HasOutput(1) ? Out(n.outputs[1]) : "";
+  io.yc = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  io.gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
+  io.hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  io.cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
+  return io;
+}
+
 // LSTM whose W, R (and B) are inputs: transposed and summed into scratch at
 // the start of the step, then the same kernel.
 absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
@@ -1805,22 +1818,12 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
   }
-  std::string h0p, c0p;
-  if (n.HasInput(5)) {
-    HEPML_ASSIGN_OR_RETURN(h0p, In(n.inputs[5]));
-  }
-  if (n.HasInput(6)) {
-    HEPML_ASSIGN_OR_RETURN(c0p, In(n.inputs[6]));
-  }
-  const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : "";
-  const std::string yhp = n.HasOutput(1) ? Out(n.outputs[1]) : "";
-  const std::string ycp = n.HasOutput(2) ? Out(n.outputs[2]) : "";
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
+  const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   const std::string wt = Scratch("float", static_cast<size_t>(I * G) * 4);
   const std::string rt = Scratch("float", static_cast<size_t>(H * G) * 4);
   const std::string bs = Scratch("float", static_cast<size_t>(G) * 4);
-  const std::string gates = Scratch("float", static_cast<size_t>(max_b * G) * 4);
-  const std::string hs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
-  const std::string cs = Scratch("float", static_cast<size_t>(max_b * H) * 4);
   Code("{");
   Code(absl::StrCat("  const int64_t B = ", LinExpr(sx[1]), ";"));
   for (int64_t d = 0; d < dirs; ++d) {
