@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "cli/registry_where.h"
 #include "hepml/registry.h"
 #include "hepml/status.h"
 #include "jobs/batch_executors.h"
@@ -37,33 +38,19 @@ using registry::Registry;
 constexpr const char* kCmd = "jobs";
 
 struct Context {
-  std::string dir;
-  std::string metadata;
-  std::string blobs;
+  Where where;
   bool json = false;
   int* exit_code = nullptr;
 };
 
 void Run(Context& ctx, const std::function<absl::Status(Registry&)>& action) {
-  std::string problem;
-  if (!ctx.dir.empty() && (!ctx.metadata.empty() || !ctx.blobs.empty())) {
-    problem = "give either --registry DIR or --metadata URI --blobs URI, not both";
-  } else if (ctx.dir.empty() && (ctx.metadata.empty() || ctx.blobs.empty())) {
-    problem = "no registry: give --registry DIR (or set HEPML_REGISTRY), or --metadata URI --blobs URI";
-  }
+  std::string problem = WhereProblem(ctx.where);
   if (!problem.empty()) {
     PrintError(kCmd, problem);
     *ctx.exit_code = kExitUsage;
     return;
   }
-  absl::StatusOr<std::unique_ptr<Registry>> reg;
-  if (!ctx.dir.empty()) {
-    registry::RegistryOptions o;
-    o.create_if_missing = false;
-    reg = Registry::OpenDir(ctx.dir, o);
-  } else {
-    reg = Registry::Open(ctx.metadata, ctx.blobs);
-  }
+  absl::StatusOr<std::unique_ptr<Registry>> reg = OpenFrom(ctx.where, /*create=*/false);
   if (!reg.ok()) {
     PrintError(kCmd, reg.status().message());
     *ctx.exit_code = kExitFailure;
@@ -80,10 +67,6 @@ CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help
   CLI::App* c = parent->add_subcommand(name, help);
   c->fallthrough();
   return c;
-}
-
-std::string Time(int64_t ms) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(ms), absl::UTCTimeZone());
 }
 
 void PrintDecision(const jobs::Decision& d) {
@@ -117,9 +100,9 @@ void AddJobsCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand("jobs", "Retraining jobs: triggers on new data, alias moves and drift");
   cmd->require_subcommand(1);
   cmd->fallthrough();
-  cmd->add_option("--registry", ctx->dir, "Registry folder (DIR/registry.db, DIR/blobs)")->envname("HEPML_REGISTRY");
-  cmd->add_option("--metadata", ctx->metadata, "Metadata URI: sqlite:///PATH or postgresql://USER@HOST:PORT/DB");
-  cmd->add_option("--blobs", ctx->blobs, "Blob store URI: file:///PATH or root://HOST:PORT//PATH");
+  cmd->add_option("--registry", ctx->where.dir, "Registry folder (DIR/registry.db, DIR/blobs)")->envname("HEPML_REGISTRY");
+  cmd->add_option("--metadata", ctx->where.metadata, "Metadata URI: sqlite:///PATH or postgresql://USER@HOST:PORT/DB");
+  cmd->add_option("--blobs", ctx->where.blobs, "Blob store URI: file:///PATH or root://HOST:PORT//PATH");
   cmd->add_flag("--json", ctx->json, "Print JSON (trigger list, history, watch)");
 
   // trigger add|list

@@ -36,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "cli/registry_where.h"
 #include "hepml/registry.h"
 #include "nlohmann/json.hpp"
 #include "registry/registry_json.h"
@@ -50,43 +51,11 @@ using namespace hepml::registry;
 
 constexpr const char* kCmd = "registry";
 
-struct Where {
-  std::string dir;
-  std::string metadata;
-  std::string blobs;
-  double hook_timeout_s = 30;
-};
-
 // A failure to report: exit code and message.
 struct Fail {
   int code;
   std::string message;
 };
-
-// What is wrong with how the registry was named ("" when nothing): a bad
-// command line, exit 2.
-std::string WhereProblem(const Where& w) {
-  if (!w.dir.empty() && (!w.metadata.empty() || !w.blobs.empty())) {
-    return "give either --registry DIR or --metadata URI --blobs URI, not both";
-  }
-  if (w.dir.empty() && w.metadata.empty() && w.blobs.empty()) {
-    return "no registry: give --registry DIR (or set HEPML_REGISTRY), or --metadata URI --blobs URI";
-  }
-  if (w.dir.empty() && (w.metadata.empty() || w.blobs.empty())) return "--metadata and --blobs go together";
-  return "";
-}
-
-absl::StatusOr<std::unique_ptr<Registry>> OpenFrom(const Where& w, bool create) {
-  RegistryOptions o;
-  o.create_if_missing = create;
-  o.hook_timeout_s = w.hook_timeout_s;
-  if (!w.dir.empty()) return Registry::OpenDir(w.dir, o);
-  return Registry::Open(w.metadata, w.blobs, o);
-}
-
-std::string Time(int64_t ms) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(ms), absl::UTCTimeZone());
-}
 
 // "k=v" pairs.
 absl::StatusOr<std::map<std::string, std::string>> ParsePairs(const std::string& flag,
