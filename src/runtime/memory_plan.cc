@@ -60,12 +60,12 @@ MemoryPlan AssignOffsets(const std::vector<Allocation>& allocations) {
   return plan;
 }
 
-// One input signature: its plan (once recorded) and a pool of arenas.
+// One input signature: its plan (once recorded) and a pool of allocators,
+// each with its arena. Entries live as long as the planner.
 struct MemoryPlanner::Entry {
   std::shared_ptr<const MemoryPlan> plan;    // null until the recording run ends
   bool recording = false;                    // a recording run is under way
-  bool disabled = false;                     // planning failed its safety check
-  std::vector<std::shared_ptr<AlignedBuffer>> free_arenas;
+  std::atomic<bool> disabled{false};         // planning failed its safety check
   std::vector<std::unique_ptr<Planned>> free_allocators;
 };
 
@@ -110,34 +110,47 @@ class MemoryPlanner::Recorder final : public RunAllocator {
   std::shared_ptr<Log> log_;
 };
 
-// Steady state: allocation i goes to its planned offset in a pooled arena.
+// Steady state: allocation i goes to its planned offset in the arena this
+// allocator owns for its whole life.
 class MemoryPlanner::Planned final : public RunAllocator {
  public:
-  void Reset(std::shared_ptr<Entry> entry, std::shared_ptr<const MemoryPlan> plan,
-             std::shared_ptr<AlignedBuffer> arena) {
-    entry_ = std::move(entry);
-    plan_ = std::move(plan);
-    arena_ = std::move(arena);
+  Planned(Entry* entry, const std::vector<int64_t>& signature)
+      : entry_(entry), plan_(entry->plan.get()), signature_(signature),
+        arena_(std::make_shared<AlignedBuffer>(plan_->arena_bytes)) {}
+  void Restart() {
     next_ = 0;
     step_ = 0;
   }
   Tensor Allocate(DType dtype, Shape shape) override {
     size_t i = next_++;
     size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
-    if (i < plan_->offsets.size() && plan_->offsets[i] >= 0 && bytes <= plan_->capacity[i]) {
+    if (arena_ && i < plan_->offsets.size() && plan_->offsets[i] >= 0 && bytes <= plan_->capacity[i]) {
       void* data = arena_->data + plan_->offsets[i];
       // Aliasing constructor: references the arena without allocating.
       return Tensor::Wrap(dtype, std::move(shape), data, std::shared_ptr<void>(arena_, data));
     }
     return Tensor::Empty(dtype, std::move(shape));
   }
-  std::shared_ptr<Entry> entry_;
-  std::shared_ptr<const MemoryPlan> plan_;
-  std::shared_ptr<AlignedBuffer> arena_;
+  Entry* const entry_;
+  const MemoryPlan* const plan_;  // owned by the entry, set once
+  const std::vector<int64_t> signature_;
+  std::shared_ptr<AlignedBuffer> arena_;  // null once the entry is disabled
   size_t next_ = 0;
 };
 
-MemoryPlanner::~MemoryPlanner() = default;
+MemoryPlanner::ThreadSlot& MemoryPlanner::SlotOf(ThreadSlot* slots) {
+  static std::atomic<size_t> next_thread{0};
+  thread_local const size_t index = next_thread.fetch_add(1, std::memory_order_relaxed) % kThreadSlots;
+  return slots[index];
+}
+
+MemoryPlanner::MemoryPlanner(bool enabled)
+    : enabled_(enabled), thread_slots_(enabled ? new ThreadSlot[kThreadSlots] : nullptr) {}
+
+MemoryPlanner::~MemoryPlanner() {
+  if (!thread_slots_) return;
+  for (size_t i = 0; i < kThreadSlots; ++i) delete thread_slots_[i].planned.load(std::memory_order_acquire);
+}
 
 void MemoryPlanner::Signature(const std::vector<Value>& inputs, std::vector<int64_t>* out) {
   out->clear();
@@ -152,35 +165,33 @@ void MemoryPlanner::Signature(const std::vector<Value>& inputs, std::vector<int6
 
 RunAllocator* MemoryPlanner::Begin(const std::vector<int64_t>& signature) {
   if (!enabled_) return nullptr;
+  std::unique_ptr<Planned> stale;
+  if (Planned* mine = SlotOf(thread_slots_.get()).planned.exchange(nullptr, std::memory_order_acquire)) {
+    if (mine->signature_ == signature && !mine->entry_->disabled.load(std::memory_order_relaxed)) {
+      mine->Restart();
+      return mine;
+    }
+    stale.reset(mine);  // another signature: back to its entry's pool below
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  if (stale) stale->entry_->free_allocators.push_back(std::move(stale));
   auto it = entries_.find(signature);
   if (it == entries_.end()) {
     if (entries_.size() >= kMaxPlans) return nullptr;
     it = entries_.emplace(signature, std::make_shared<Entry>()).first;
   }
-  std::shared_ptr<Entry> entry = it->second;
-  if (entry->disabled) return nullptr;
+  Entry* entry = it->second.get();
+  if (entry->disabled.load(std::memory_order_relaxed)) return nullptr;
   if (!entry->plan) {
     if (entry->recording) return nullptr;  // another thread is recording
     entry->recording = true;
-    return new Recorder(entry);
+    return new Recorder(it->second);
   }
-  std::unique_ptr<Planned> alloc;
-  if (!entry->free_allocators.empty()) {
-    alloc = std::move(entry->free_allocators.back());
-    entry->free_allocators.pop_back();
-  } else {
-    alloc = std::make_unique<Planned>();
-  }
-  std::shared_ptr<AlignedBuffer> arena;
-  if (!entry->free_arenas.empty()) {
-    arena = std::move(entry->free_arenas.back());
-    entry->free_arenas.pop_back();
-  } else {
-    arena = std::make_shared<AlignedBuffer>(entry->plan->arena_bytes);
-  }
-  alloc->Reset(entry, entry->plan, std::move(arena));
-  return alloc.release();
+  if (entry->free_allocators.empty()) return new Planned(entry, signature);
+  Planned* alloc = entry->free_allocators.back().release();
+  entry->free_allocators.pop_back();
+  alloc->Restart();
+  return alloc;
 }
 
 void MemoryPlanner::End(RunAllocator* allocator) {
@@ -195,18 +206,22 @@ void MemoryPlanner::End(RunAllocator* allocator) {
     return;
   }
   std::unique_ptr<Planned> planned(static_cast<Planned*>(allocator));
-  std::shared_ptr<Entry> entry = std::move(planned->entry_);
-  std::shared_ptr<AlignedBuffer> arena = std::move(planned->arena_);
-  planned->plan_.reset();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (arena.use_count() == 1) {
-    entry->free_arenas.push_back(std::move(arena));
-  } else {
+  if (planned->arena_.use_count() == 1) {
+    // The usual case: keep it for this thread's next run.
+    Planned* empty = nullptr;
+    if (SlotOf(thread_slots_.get()).planned.compare_exchange_strong(empty, planned.get(),
+                                                                    std::memory_order_release)) {
+      planned.release();
+      return;
+    }
+  } else if (planned->arena_) {
     // Something still references the arena after the run: the plan missed an
     // alias. Keep that memory with its user and stop planning this signature.
-    entry->disabled = true;
+    planned->arena_.reset();
+    planned->entry_->disabled.store(true, std::memory_order_relaxed);
   }
-  entry->free_allocators.push_back(std::move(planned));
+  std::lock_guard<std::mutex> lock(mu_);
+  planned->entry_->free_allocators.push_back(std::move(planned));
 }
 
 size_t MemoryPlanner::num_plans() const {

@@ -16,6 +16,7 @@
 // arena still referenced after a run is not reused (the plan is dropped).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -58,7 +59,7 @@ class RunAllocator {
 
 class MemoryPlanner {
  public:
-  explicit MemoryPlanner(bool enabled) : enabled_(enabled) {}
+  explicit MemoryPlanner(bool enabled);
   ~MemoryPlanner();
 
   // The allocator for a run whose inputs have this signature (see Signature).
@@ -79,9 +80,21 @@ class MemoryPlanner {
   class Recorder;
   class Planned;
 
+  // The steady state of a thread that runs the same signature again takes
+  // its allocator (arena included) back from a slot of its own, without the
+  // mutex or any cache line another thread writes: several threads sharing
+  // one Session then do not slow each other down. Threads map to slots by a
+  // per-thread number; two threads on one slot just miss more often.
+  struct alignas(64) ThreadSlot {
+    std::atomic<Planned*> planned{nullptr};
+  };
+  static constexpr size_t kThreadSlots = 64;
+  static ThreadSlot& SlotOf(ThreadSlot* slots);
+
   bool enabled_;
   mutable std::mutex mu_;
   absl::flat_hash_map<std::vector<int64_t>, std::shared_ptr<Entry>> entries_;
+  std::unique_ptr<ThreadSlot[]> thread_slots_;
 };
 
 }  // namespace hepml
