@@ -76,6 +76,22 @@ struct ServerOptions {
   std::string registry_cache_dir;
   int registry_poll_secs = 5;
   int retire_grace_ms = 2000;
+  // Input drift: with `drift_window` > 0 (or a model's config.pbtxt
+  // parameter hepml.drift_window) every model compares the inputs of each
+  // window of that many events with a reference, feature by feature, by the
+  // population stability index (PSI; < 0.1 stable, > 0.25 a significant
+  // shift). The reference is the first `drift_reference_events` events served
+  // (parameter hepml.drift_reference_events) or the .npz file named by the
+  // parameter hepml.drift_reference (one array per input, relative to the
+  // model folder). The largest PSI of the last window is the metric
+  // hepml_input_drift_psi and GET /v2/models/NAME/drift; with a registry,
+  // each window is also recorded as a drift report of the served model name
+  // (what `hepml jobs` drift:MODEL triggers read).
+  int64_t drift_window = 0;
+  int64_t drift_reference_events = 10000;
+  // Called with each completed window's largest PSI, on a request thread:
+  // keep it short.
+  std::function<void(const std::string& model, int64_t version, double psi)> on_drift;
 };
 
 class Server {

@@ -44,6 +44,8 @@ struct ServeArgs {
   std::vector<std::string> registry_models;
   std::string registry_cache;
   int registry_poll_secs = 5;
+  int64_t drift_window = 0;
+  int64_t drift_reference_events = 10000;
   int64_t http_request_timeout_ms = 60000;
   int64_t http_idle_timeout_ms = 300000;
 };
@@ -62,6 +64,8 @@ int Serve(const ServeArgs& args) {
   options.registry_models = args.registry_models;
   options.registry_cache_dir = args.registry_cache;
   options.registry_poll_secs = args.registry_poll_secs;
+  options.drift_window = args.drift_window;
+  options.drift_reference_events = args.drift_reference_events;
   options.http_request_timeout_ms = args.http_request_timeout_ms;
   options.http_idle_timeout_ms = args.http_idle_timeout_ms;
   if (args.repositories.empty() && args.registry_models.empty()) {
@@ -151,6 +155,15 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--registry-poll-secs", args->registry_poll_secs,
                   "Seconds between resolving the registry references again (0: never)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--drift-window", args->drift_window,
+                  "Measure input drift: compare every window of this many events with the reference, feature "
+                  "by feature (PSI), per model (0: off; config.pbtxt parameter hepml.drift_window overrides); "
+                  "with a registry each window is recorded for `hepml jobs` drift:MODEL triggers")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--drift-reference-events", args->drift_reference_events,
+                  "Events forming the drift reference: the first ones served, or rows of the model's "
+                  "hepml.drift_reference .npz")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--http-request-timeout-ms", args->http_request_timeout_ms,
                   "An HTTP request whose header takes this long from its first byte, or whose body pauses "
                   "this long, is answered 408 and its connection closed; a response the client stops "

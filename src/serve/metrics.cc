@@ -63,6 +63,28 @@ std::string RenderMetrics(const ModelRepository& repository) {
     absl::StrAppend(&out, "# HELP ", f.name, " ", f.help, "\n# TYPE ", f.name, " ", f.type, "\n");
     for (const Sample& s : samples) absl::StrAppend(&out, f.name, s.labels, " ", f.value(s), "\n");
   }
+  // Input drift, for the versions that measure it.
+  std::string psi, windows, events;
+  for (const auto& m : repository.Loaded()) {
+    DriftSnapshot d = m->drift();
+    if (!d.enabled) continue;
+    std::string labels = absl::StrCat("{model=\"", Escape(m->name()), "\",version=\"", m->version(), "\"}");
+    if (d.last) absl::StrAppend(&psi, "hepml_input_drift_psi", labels, " ", d.last->psi_max, "\n");
+    absl::StrAppend(&windows, "hepml_input_drift_windows_total", labels, " ", d.windows, "\n");
+    absl::StrAppend(&events, "hepml_input_drift_events_total", labels, " ", d.events, "\n");
+  }
+  if (!windows.empty()) {
+    absl::StrAppend(&out,
+                    "# HELP hepml_input_drift_psi Largest population stability index over the input features in the "
+                    "last drift window\n# TYPE hepml_input_drift_psi gauge\n",
+                    psi,
+                    "# HELP hepml_input_drift_windows_total Drift windows completed\n"
+                    "# TYPE hepml_input_drift_windows_total counter\n",
+                    windows,
+                    "# HELP hepml_input_drift_events_total Events compared with the drift reference\n"
+                    "# TYPE hepml_input_drift_events_total counter\n",
+                    events);
+  }
   return out;
 }
 

@@ -197,6 +197,13 @@ void ModelVersion::RecordFailure(uint64_t ns) {
   stats_.last_inference_ms = NowMillis();
 }
 
+void ModelVersion::EnableDrift(
+    std::unique_ptr<DriftMonitor> monitor,
+    std::function<void(const std::string& model, int64_t version, const DriftReport&)> on_window) {
+  drift_ = std::move(monitor);
+  on_drift_ = std::move(on_window);
+}
+
 void ModelVersion::InferAsync(InferRequest request, InferCallback done, bool may_run_here) {
   auto start = Clock::now();
   absl::StatusOr<BatchItem> item = Prepare(request);
@@ -204,6 +211,11 @@ void ModelVersion::InferAsync(InferRequest request, InferCallback done, bool may
     RecordFailure(NanosSince(start));
     done(item.status());
     return;
+  }
+  if (drift_) {
+    if (std::optional<DriftReport> report = drift_->Observe(item->inputs); report && on_drift_) {
+      on_drift_(config_.name(), version_, *report);
+    }
   }
   auto response = std::make_shared<InferResponse>();
   response->model_name = config_.name();
@@ -438,6 +450,20 @@ absl::Status ModelRepository::LoadModel(const std::string& name, const std::stri
     auto loaded = ModelVersion::Load(path, v, config);
     if (!loaded.ok())
       return fail(absl::InvalidArgumentError(absl::StrCat("version ", v, ": ", loaded.status().message())));
+    DriftOptions defaults;
+    defaults.window_events = options_.drift_window;
+    defaults.reference_events = options_.drift_reference_events;
+    absl::StatusOr<DriftOptions> drift = DriftOptionsFor(config, dir, defaults);
+    if (!drift.ok()) return fail(drift.status());
+    if (drift->window_events > 0) {
+      auto monitor = DriftMonitor::Create(*drift, (*loaded)->config());
+      if (!monitor.ok()) return fail(monitor.status());
+      auto on_drift = options_.on_drift;
+      (*loaded)->EnableDrift(std::move(*monitor),
+                             [on_drift](const std::string& model, int64_t version, const DriftReport& r) {
+                               if (on_drift) on_drift(model, version, r.psi_max);
+                             });
+    }
     versions[v] = std::move(*loaded);
   }
   for (const auto& [v, m] : versions)

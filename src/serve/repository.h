@@ -23,6 +23,7 @@
 #include "hepml/status.h"
 #include "model_config.pb.h"
 #include "serve/batcher.h"
+#include "serve/drift.h"
 
 namespace hepml::serve {
 
@@ -84,6 +85,12 @@ class ModelVersion {
   absl::StatusOr<InferResponse> Infer(InferRequest request);
 
   ModelStats stats() const;
+  // Input drift (serve/drift.h); `enabled` false when not measured.
+  DriftSnapshot drift() const { return drift_ ? drift_->Snapshot() : DriftSnapshot{}; }
+  // Starts measuring drift; each completed window is passed to `on_window`
+  // (on the request's thread). Call before the version serves requests.
+  void EnableDrift(std::unique_ptr<DriftMonitor> monitor,
+                   std::function<void(const std::string& model, int64_t version, const DriftReport&)> on_window);
   size_t pending() const { return batcher_ ? batcher_->queued() : 0; }
   // Queued and later requests run without waiting for max_queue_delay.
   void Flush() {
@@ -102,6 +109,8 @@ class ModelVersion {
   std::unique_ptr<Session> session_;
   mutable std::mutex stats_mu_;
   ModelStats stats_;
+  std::unique_ptr<DriftMonitor> drift_;
+  std::function<void(const std::string&, int64_t, const DriftReport&)> on_drift_;
   std::unique_ptr<Batcher> batcher_;  // last: stopped first
 };
 

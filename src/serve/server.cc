@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "absl/strings/match.h"
 
 #include "absl/strings/str_cat.h"
+#include "jobs/triggers.h"
 #include "serve/grpc/grpc_service.h"
 #include "serve/http/http_server.h"
 #include "serve/http/kserve_http.h"
@@ -21,7 +23,47 @@ namespace hepml {
 
 class Server::Impl {
  public:
-  ~Impl() { StopFollower(); }
+  ~Impl() {
+    StopFollower();
+    StopDriftReporter();
+  }
+
+  // Records drift windows in the registry from a thread of its own, so a
+  // request never waits on the registry's database. At most kMaxQueued
+  // reports wait; older ones are dropped (the newest matters).
+  void StartDriftReporter() {
+    drift_reporter = std::thread([this] {
+      std::unique_lock<std::mutex> lock(drift_mu);
+      while (true) {
+        drift_cv.wait(lock, [this] { return drift_stop || !drift_queue.empty(); });
+        if (drift_queue.empty()) break;
+        auto [model, psi] = std::move(drift_queue.front());
+        drift_queue.pop_front();
+        lock.unlock();
+        auto id = jobs::ReportDrift(*registry_models->registry(), model, psi);
+        if (!id.ok() && log) log(absl::StrCat("model '", model, "': drift report not recorded: ", id.status().message()));
+        lock.lock();
+      }
+    });
+  }
+  void QueueDrift(const std::string& model, double psi) {
+    {
+      std::lock_guard<std::mutex> lock(drift_mu);
+      if (drift_stop) return;
+      if (drift_queue.size() >= kMaxQueued) drift_queue.pop_front();
+      drift_queue.emplace_back(model, psi);
+    }
+    drift_cv.notify_one();
+  }
+  // Records what is queued, then stops.
+  void StopDriftReporter() {
+    {
+      std::lock_guard<std::mutex> lock(drift_mu);
+      drift_stop = true;
+    }
+    drift_cv.notify_all();
+    if (drift_reporter.joinable()) drift_reporter.join();
+  }
 
   // Resolves the registry references again every `secs` until stopped.
   void StartFollower(int secs, int retire_grace_ms) {
@@ -61,6 +103,13 @@ class Server::Impl {
   std::condition_variable follow_cv;
   bool follow_stop = false;
   std::thread follower;
+  static constexpr size_t kMaxQueued = 1000;
+  std::function<void(const std::string&)> log;
+  std::mutex drift_mu;
+  std::condition_variable drift_cv;
+  std::deque<std::pair<std::string, double>> drift_queue;
+  bool drift_stop = false;
+  std::thread drift_reporter;
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -78,6 +127,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     registry::RestApiOptions api;
     api.staging_dir = (std::filesystem::path(impl->registry_models->cache_dir()) / ".staging").string();
     impl->registry_api = std::make_unique<registry::RestApi>(impl->registry_models->registry(), api);
+    impl->log = options.log;
+    impl->StartDriftReporter();
+    Impl* raw = impl.get();
+    auto user = options.on_drift;
+    effective.on_drift = [raw, user](const std::string& model, int64_t version, double psi) {
+      raw->QueueDrift(model, psi);
+      if (user) user(model, version, psi);
+    };
   }
   HEPML_ASSIGN_OR_RETURN(impl->repository, serve::ModelRepository::Create(effective));
   if (impl->registry_models && options.registry_poll_secs > 0)
@@ -134,6 +191,7 @@ void Server::Shutdown() {
   if (impl_->http) impl_->http->Shutdown();
   if (impl_->grpc) impl_->grpc->Shutdown();
   if (impl_->repository) impl_->repository->Shutdown();
+  impl_->StopDriftReporter();
   if (impl_->metrics) impl_->metrics->Shutdown();
 }
 

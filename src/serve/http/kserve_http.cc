@@ -81,6 +81,24 @@ absl::StatusOr<std::optional<SharedMemoryRef>> SharedMemoryParams(const std::str
 
 json StatDuration(const Duration& d) { return json{{"count", d.count}, {"ns", d.ns}}; }
 
+// GET /v2/models/NAME[/versions/V]/drift (hepml's own extension).
+json DriftJson(const ModelVersion& m) {
+  DriftSnapshot d = m.drift();
+  json out = {{"name", m.name()},
+              {"version", absl::StrCat(m.version())},
+              {"enabled", d.enabled},
+              {"reference_ready", d.reference_ready},
+              {"reference_events", d.reference_events},
+              {"events", d.events},
+              {"windows", d.windows}};
+  if (d.last) {
+    out["last_window"] = {{"window", d.last->window},       {"events", d.last->events},
+                          {"psi_max", d.last->psi_max},     {"psi_mean", d.last->psi_mean},
+                          {"worst_input", d.last->worst_input}, {"worst_feature", d.last->worst_feature}};
+  }
+  return out;
+}
+
 json StatsJson(const ModelVersion& m) {
   ModelStats s = m.stats();
   json batches = json::array();
@@ -314,6 +332,7 @@ void HandleModel(ModelRepository& repo, const SharedMemoryManager* shm, const Ht
   auto m = repo.Get(name, version);
   if (!m.ok()) return SetError(res, m.status());
   if (action.empty() && get) return SetJson(res, http::status::ok, MetadataJson(repo, **m));
+  if (action == "drift" && get) return SetJson(res, http::status::ok, DriftJson(**m));
   if (action == "config" && get) {
     res.result(http::status::ok);
     res.set(http::field::content_type, "application/json");
