@@ -224,7 +224,7 @@ void AddJobsCommand(CLI::App& app, int* exit_code) {
     drift->require_subcommand(1);
     auto model = std::make_shared<std::string>();
     auto value = std::make_shared<std::string>();
-    CLI::App* report = Sub(drift, "report", "Record one drift measurement of MODEL (what `hepml serve` will publish)");
+    CLI::App* report = Sub(drift, "report", "Record one drift measurement of MODEL (as `hepml serve --drift-window` records them)");
     report->add_option("model", *model, "Model name")->required();
     report->add_option("value", *value, "The measured drift")->required();
     report->callback([ctx, model, value] {

@@ -98,7 +98,7 @@ absl::StatusOr<std::vector<Trigger>> ListTriggers(registry::Registry& reg);
 // tag hepml.trigger.removed). NotFound for an id that is no trigger.
 absl::Status RemoveTrigger(registry::Registry& reg, int64_t id);
 
-// Records one drift measurement of `model` (what `hepml serve` will publish).
+// Records one drift measurement of `model` (as `hepml serve --drift-window` records them).
 absl::StatusOr<int64_t> ReportDrift(registry::Registry& reg, const std::string& model, double value);
 
 // One firing of a trigger, as recorded in hepml.jobs.runs.
