@@ -183,6 +183,11 @@ struct JobStatus {
   double cpu_s = 0;           // user + system
   int64_t peak_rss_kb = 0;    // 0 when the executor cannot tell
   std::string gpus;           // the devices it was given, e.g. "0,1"
+  // GPU use sampled while it ran (local executor, from nvidia-smi every few
+  // seconds): mean utilisation in percent over its GPUs and samples (-1: not
+  // measured) and the peak of the memory used on its GPUs together.
+  double gpu_util_mean = -1;
+  int64_t gpu_mem_peak_mb = 0;
   std::string native_id;      // pid, Slurm job id, HTCondor cluster.proc
   std::string reason;         // why it failed or was lost, in words
 };

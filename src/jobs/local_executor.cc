@@ -25,6 +25,9 @@
 // Cancel sends SIGTERM to the job's process group and returns; a later Poll
 // (or Cancel) sends SIGKILL to the group once the grace time has passed.
 // A job past its time_limit_s is cancelled the same way by Poll.
+// GPU use: while jobs holding GPUs run, Poll reads their devices'
+// utilisation and memory from nvidia-smi at most once a second.
+//
 // memory_mb is not enforced locally (an address-space limit breaks CUDA and
 // PyTorch); it is recorded only.
 //
@@ -46,6 +49,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -280,7 +284,61 @@ class LocalExecutor : public Executor {
     bool cancelled = false;
     std::string cancel_reason;
     JobStatus final;  // once finished
+    int64_t gpu_samples = 0;
+    double gpu_util_sum = 0;
+    int64_t gpu_mem_peak_mb = 0;
   };
+
+  // Utilisation and memory of the GPUs running jobs hold, from one
+  // nvidia-smi query every kGpuSampleS (a job holds its GPUs alone, so a
+  // device's figures are its job's). Without nvidia-smi nothing is recorded.
+  void SampleGpusLocked(double now) {
+    if (now - last_gpu_sample_s_ < kGpuSampleS) return;
+    bool wanted = false;
+    for (const auto& [h, j] : jobs_) wanted |= j->state == JobState::kRunning && !j->gpu_slots.empty();
+    if (!wanted) return;
+    last_gpu_sample_s_ = now;
+    FILE* p = popen("nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits "
+                    "2>/dev/null", "r");
+    if (p == nullptr) return;
+    std::map<std::string, std::pair<double, int64_t>> by_index;
+    char line[256];
+    while (fgets(line, sizeof(line), p) != nullptr) {
+      std::vector<std::string> f = absl::StrSplit(line, ',');
+      double util = 0;
+      int64_t mem = 0;
+      if (f.size() == 3 && absl::SimpleAtod(absl::StripAsciiWhitespace(f[1]), &util) &&
+          absl::SimpleAtoi(absl::StripAsciiWhitespace(f[2]), &mem)) {
+        by_index[std::string(absl::StripAsciiWhitespace(f[0]))] = {util, mem};
+      }
+    }
+    if (pclose(p) != 0) return;
+    for (auto& [h, jp] : jobs_) {
+      Job& j = *jp;
+      if (j.state != JobState::kRunning || j.gpu_slots.empty()) continue;
+      double util = 0;
+      int64_t mem = 0;
+      size_t seen = 0;
+      for (size_t g : j.gpu_slots) {
+        auto it = by_index.find(gpus_[g]);
+        if (it == by_index.end()) continue;
+        util += it->second.first;
+        mem += it->second.second;
+        ++seen;
+      }
+      if (seen == 0) continue;
+      j.gpu_util_sum += util / static_cast<double>(seen);
+      ++j.gpu_samples;
+      j.gpu_mem_peak_mb = std::max(j.gpu_mem_peak_mb, mem);
+    }
+  }
+
+  static void FillGpuUse(const Job& j, JobStatus& s) {
+    if (j.gpu_samples > 0) {
+      s.gpu_util_mean = j.gpu_util_sum / static_cast<double>(j.gpu_samples);
+      s.gpu_mem_peak_mb = j.gpu_mem_peak_mb;
+    }
+  }
 
   bool Fits(const Job& j) const {
     int64_t free_gpus = std::count(gpu_busy_.begin(), gpu_busy_.end(), false);
@@ -518,6 +576,7 @@ class LocalExecutor : public Executor {
     s.wall_s = r.wall_s;
     s.native_id = absl::StrCat(j.pid);
     if (s.gpus.empty()) s.gpus = GpuList(j);
+    FillGpuUse(j, s);
     if (j.cancelled) {
       j.state = JobState::kCancelled;
       s.reason = j.cancel_reason;
@@ -539,6 +598,7 @@ class LocalExecutor : public Executor {
   // starts queued jobs that now fit.
   void ReapLocked() {
     double now = NowS();
+    SampleGpusLocked(now);
     for (auto& [handle, jp] : jobs_) {
       Job& j = *jp;
       if (j.state != JobState::kRunning) continue;
@@ -613,6 +673,7 @@ class LocalExecutor : public Executor {
       s.wall_s = NowS() - j.start_s;
       s.native_id = absl::StrCat(j.pid);
       s.gpus = j.own_child ? GpuList(j) : j.final.gpus;
+      FillGpuUse(j, s);
       return s;
     }
     if (j.state == JobState::kQueued) {
@@ -625,6 +686,8 @@ class LocalExecutor : public Executor {
     return s;
   }
 
+  static constexpr double kGpuSampleS = 1.0;
+  double last_gpu_sample_s_ = -1e9;
   const int64_t cpu_slots_;
   const std::vector<std::string> gpus_;
   std::mutex mu_;

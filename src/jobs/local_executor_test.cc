@@ -222,6 +222,35 @@ TEST_F(LocalExecutorTest, GpuSlotsGiveEachJobItsOwnDevices) {
   EXPECT_THAT(three.status().message(), HasSubstr("needs 3 GPUs"));
 }
 
+// GPU use comes from nvidia-smi. This platform has no GPU, so the test puts a
+// stand-in named nvidia-smi first on PATH (tests/jobs/nvidia_smi_standin.sh,
+// not NVIDIA's tool) that reports fixed figures per device.
+TEST_F(LocalExecutorTest, RecordsGpuUseFromNvidiaSmi) {
+  const fs::path bin = dir_ / "bin";
+  fs::create_directories(bin);
+  fs::copy_file(fs::path(HEPML_SOURCE_DIR) / "tests/jobs/nvidia_smi_standin.sh", bin / "nvidia-smi");
+  fs::permissions(bin / "nvidia-smi", fs::perms::owner_all);
+  const std::string old_path = getenv("PATH") ? getenv("PATH") : "";
+  setenv("PATH", absl::StrCat(bin.string(), ":", old_path).c_str(), 1);
+  setenv("HEPML_NVIDIA_SMI_STANDIN", "0, 40, 1000\n1, 80, 3000\n2, 5, 100", 1);
+  auto e = Make(4, "0,1,2");
+  auto two = e->Submit(Job("two", "sleep 2.5", 2));
+  auto none = e->Submit(Job("none", "sleep 1.5", 0));
+  ASSERT_TRUE(two.ok() && none.ok());
+  JobStatus s = Wait(*e, *two);
+  JobStatus n = Wait(*e, *none);
+  setenv("PATH", old_path.c_str(), 1);
+  unsetenv("HEPML_NVIDIA_SMI_STANDIN");
+  EXPECT_EQ(s.state, JobState::kSucceeded);
+  EXPECT_EQ(s.gpus, "0,1");
+  // The job holds devices 0 and 1: their mean utilisation and summed memory.
+  EXPECT_DOUBLE_EQ(s.gpu_util_mean, 60.0);
+  EXPECT_EQ(s.gpu_mem_peak_mb, 4000);
+  // A job without GPUs is not measured.
+  EXPECT_EQ(n.gpu_util_mean, -1);
+  EXPECT_EQ(n.gpu_mem_peak_mb, 0);
+}
+
 TEST_F(LocalExecutorTest, CpuSlotsQueueJobs) {
   auto e = Make(1);
   auto a = e->Submit(Job("a", "while [ ! -e ../go ]; do sleep 0.01; done"));

@@ -410,6 +410,10 @@ struct Study::Impl {
     if (!t.trial.fail_reason.empty()) b.tags.emplace_back(kReason, t.trial.fail_reason);
     if (t.lost) b.tags.emplace_back(kLost, "1");
     if (js.term_signal != 0) b.tags.emplace_back(kSignal, absl::StrCat(js.term_signal));
+    if (js.gpu_util_mean >= 0) {
+      b.tags.emplace_back("hepml.hpo.gpu_util", Num(js.gpu_util_mean));
+      b.tags.emplace_back("hepml.hpo.gpu_mem_mb", absl::StrCat(js.gpu_mem_peak_mb));
+    }
     if (absl::Status s = reg->LogBatch(t.run_id, b); !s.ok()) return s;
     registry::RunEnd end;
     end.status = run_status;
