@@ -286,6 +286,7 @@ class Hdf5Source final : public Source {
   DatasetOptions options_;
   std::map<std::string, Id> datasets_;
   std::map<std::string, CompoundRows> compounds_;
+  std::vector<BlockPool> pools_;  // per column: blocks of numeric datasets' batches
   std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
   // The whole file mapped read-only for CompoundRows::Direct; null if not
   // (yet) mapped or the mapping failed.
@@ -756,7 +757,14 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
   if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), hc, col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
-  out.values = NewColumnTensor(col.dtype, shape);
+  {
+    // From the column's pool: a block of an earlier batch once released.
+    if (pools_.size() < cols_.size()) pools_.resize(cols_.size());
+    const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(col.dtype);
+    std::shared_ptr<void> block = pools_[column].Get(std::max<size_t>(bytes, 1));
+    void* at = block.get();
+    out.values = Tensor::Wrap(col.dtype, shape, at, std::move(block));
+  }
   Id mtype;
   hid_t read_type = hc.native;
   if (!hc.member.empty()) {
