@@ -711,8 +711,14 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
     // Every byte gathered lies inside the mapped file.
     const uint64_t bytes = static_cast<uint64_t>(end - first) * d.row_bytes;
     if (address > map_bytes_ || bytes > map_bytes_ - address) return false;
-    GatherMembers(map_ + address + static_cast<uint64_t>(r - first) * d.row_bytes, d.row_bytes, end - r, gathers,
-                  static_cast<size_t>(r - start));
+    const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
+    const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
+    GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start));
+    // Drop the range's page mappings (the page cache keeps the pages): the
+    // process's resident size stays that of its batches, not of the file.
+    static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t page = from / kPage * kPage;
+    ::madvise(const_cast<char*>(map_) + page, from + length - page, MADV_DONTNEED);
     r = end;
   }
   return true;
