@@ -714,11 +714,14 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
     const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
     const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
     GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start));
-    // Drop the range's page mappings (the page cache keeps the pages): the
-    // process's resident size stays that of its batches, not of the file.
-    static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    const uint64_t page = from / kPage * kPage;
-    ::madvise(const_cast<char*>(map_) + page, from + length - page, MADV_DONTNEED);
+    // Drop the page mappings around the range (the page cache keeps the
+    // pages): the process's resident size stays that of its batches, not of
+    // the file. The window is widened to 2 MiB boundaries since a page fault
+    // also maps the pages around the faulting one (fault-around).
+    constexpr uint64_t kWindow = uint64_t{2} << 20;
+    const uint64_t lo = from / kWindow * kWindow;
+    const uint64_t hi = std::min<uint64_t>((from + length + kWindow - 1) / kWindow * kWindow, map_bytes_);
+    ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
     r = end;
   }
   return true;
