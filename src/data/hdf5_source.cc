@@ -293,6 +293,7 @@ class Hdf5Source final : public Source {
   const char* map_ = nullptr;
   size_t map_bytes_ = 0;
   bool map_tried_ = false;
+  uint64_t dropped_from_ = UINT64_MAX;  // start of the mapped pages not yet dropped
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
   Schema schema_;
@@ -718,10 +719,17 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
     // pages): the process's resident size stays that of its batches, not of
     // the file. The window is widened to 2 MiB boundaries since a page fault
     // also maps the pages around the faulting one (fault-around).
+    // Only windows read to their end are dropped (the next batch usually
+    // goes on in the last one); the rest goes with a later range.
     constexpr uint64_t kWindow = uint64_t{2} << 20;
-    const uint64_t lo = from / kWindow * kWindow;
-    const uint64_t hi = std::min<uint64_t>((from + length + kWindow - 1) / kWindow * kWindow, map_bytes_);
-    ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+    const uint64_t lo = std::min(from, dropped_from_) / kWindow * kWindow;
+    const uint64_t hi = (from + length) / kWindow * kWindow;
+    if (hi > lo) {
+      ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+      dropped_from_ = hi;
+    } else {
+      dropped_from_ = std::min(dropped_from_, lo);
+    }
     r = end;
   }
   return true;
