@@ -1055,6 +1055,17 @@ void CheckWideCompound(bool big_endian_feature) {
     EXPECT_NE(twice->columns[0].values.raw_data(), twice->columns[1].values.raw_data());
     EXPECT_EQ(twice->columns[1].values.data<float>()[5], value_f(105, 3));
   }
+  if (!big_endian_feature) {
+    // The file cut short after its rows were mapped: reading on is an error
+    // or data (HDF5 reads zeros past the end), never a SIGBUS.
+    const std::string bytes = ReadAll(t.path());
+    TempFile copy(bytes, ".h5");
+    auto cut = Dataset::Open({copy.path()});
+    ASSERT_TRUE(cut.ok()) << cut.status();
+    ASSERT_TRUE((*cut)->Read(0, 100).ok());
+    ASSERT_EQ(::truncate(copy.path().c_str(), static_cast<off_t>(bytes.size() / 3)), 0);
+    for (int64_t s = 0; s < kRows; s += 1000) (void)(*cut)->Read(s, std::min<int64_t>(kRows, s + 1000));
+  }
 }
 
 TEST(Hdf5, WideCompoundMembersInEveryBatching) {
