@@ -298,7 +298,7 @@ class Hdf5Source final : public Source {
   size_t map_bytes_ = 0;
   bool map_tried_ = false;
   int map_fd_ = -1;  // the mapped file, for its current size
-  uint64_t dropped_from_ = UINT64_MAX;  // start of the mapped pages not yet dropped
+  uint64_t pending_window_ = UINT64_MAX;  // the mapped window still held, if any
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
   Schema schema_;
@@ -729,21 +729,21 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
     const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
     const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
     GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start));
-    // Drop the page mappings around the range (the page cache keeps the
+    // Drop the page mappings of what was read (the page cache keeps the
     // pages): the process's resident size stays that of its batches, not of
-    // the file. The window is widened to 2 MiB boundaries since a page fault
-    // also maps the pages around the faulting one (fault-around).
-    // Only windows read to their end are dropped (the next batch usually
-    // goes on in the last one); the rest goes with a later range.
+    // the file. Whole 2 MiB windows, since a page fault also maps the pages
+    // around the faulting one (fault-around); the window holding the range's
+    // end stays mapped while the next range goes on in it, and is dropped
+    // once a range does not.
     constexpr uint64_t kWindow = uint64_t{2} << 20;
-    const uint64_t lo = std::min(from, dropped_from_) / kWindow * kWindow;
+    const uint64_t lo = from / kWindow * kWindow;
     const uint64_t hi = (from + length) / kWindow * kWindow;
-    if (hi > lo) {
-      ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
-      dropped_from_ = hi;
-    } else {
-      dropped_from_ = std::min(dropped_from_, lo);
+    if (pending_window_ != UINT64_MAX && pending_window_ != lo) {
+      ::madvise(const_cast<char*>(map_) + pending_window_, std::min(kWindow, map_bytes_ - pending_window_),
+                MADV_DONTNEED);
     }
+    if (hi > lo) ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+    pending_window_ = (from + length) % kWindow != 0 ? hi : UINT64_MAX;
     r = end;
   }
   return true;
