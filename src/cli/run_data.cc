@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -274,6 +275,41 @@ absl::StatusOr<std::vector<InputMap>> PlanInputs(const Session& session, const d
   return plan;
 }
 
+// Scalar columns of the input's own dtype (4 or 8 bytes) stacked into
+// [n, ncols] a block of rows at a time, so that the block's rows stay in L1
+// while every column is written into them (column by column over the whole
+// batch, each column's pass touched every cache line of the input again).
+// False (nothing written) where a column needs a conversion.
+bool StackSameType(const InputMap& im, const data::Batch& batch, int64_t n, Tensor* t) {
+  const size_t size = DTypeSize(im.dtype);
+  if (size != 4 && size != 8) return false;
+  std::vector<const char*> src;
+  for (const std::string& name : im.columns) {
+    const data::ColumnBatch* cb = batch.Find(name);
+    if (!cb || cb->values.dtype() != im.dtype || cb->values.size() != n) return false;
+    src.push_back(static_cast<const char*>(cb->values.raw_data()));
+  }
+  const int64_t ncols = static_cast<int64_t>(src.size());
+  char* dst = static_cast<char*>(t->raw_mutable_data());
+  constexpr int64_t kBlockRows = 64;
+  auto stack = [&](auto size_tag) {
+    constexpr size_t k = decltype(size_tag)::value;
+    for (int64_t e0 = 0; e0 < n; e0 += kBlockRows) {
+      const int64_t e1 = std::min(n, e0 + kBlockRows);
+      for (int64_t c = 0; c < ncols; ++c) {
+        const char* from = src[c];
+        for (int64_t e = e0; e < e1; ++e) std::memcpy(dst + (e * ncols + c) * k, from + e * k, k);
+      }
+    }
+  };
+  if (size == 4) {
+    stack(std::integral_constant<size_t, 4>());
+  } else {
+    stack(std::integral_constant<size_t, 8>());
+  }
+  return true;
+}
+
 // Builds one input tensor of `rows` entries (rows >= batch.num_entries; the
 // rest zero) from the batch's columns.
 absl::StatusOr<Tensor> BuildInput(const InputMap& im, const data::Batch& batch, int64_t rows) {
@@ -282,6 +318,7 @@ absl::StatusOr<Tensor> BuildInput(const InputMap& im, const data::Batch& batch, 
   Tensor t = rows == batch.num_entries ? Tensor::Empty(im.dtype, shape) : Tensor::Zeros(im.dtype, shape);
   const int64_t n = batch.num_entries;
   const int64_t ncols = static_cast<int64_t>(im.columns.size());
+  if (im.layout == Layout::kStackScalars && ncols > 1 && StackSameType(im, batch, n, &t)) return t;
   for (int64_t c = 0; c < ncols; ++c) {
     const data::ColumnBatch* cb = batch.Find(im.columns[c]);
     if (!cb) return absl::InternalError(absl::StrCat("column '", im.columns[c], "' missing from the batch"));

@@ -310,6 +310,10 @@ struct BatchIterator::ReadAhead {
   int64_t decoded = 0;
   bool stop = false;      // the iterator is going away
   bool finished = false;  // the thread read the last batch or failed
+  // Who is blocked on `cv`: a wake-up (a futex call and, across cores, an
+  // interrupt) is sent only to a side that waits, not once per batch.
+  bool reader_waiting = false;
+  bool caller_waiting = false;
   absl::Status error;     // the failure, returned again after it was delivered
   std::thread thread;
 
@@ -326,7 +330,9 @@ struct BatchIterator::ReadAhead {
     while (next < stop_entry) {
       {
         std::unique_lock<std::mutex> l(mu);
+        reader_waiting = true;
         cv.wait(l, [&] { return ahead < depth || stop; });
+        reader_waiting = false;
         if (stop) break;
         ++ahead;
         max_ahead = std::max(max_ahead, ahead);
@@ -346,7 +352,7 @@ struct BatchIterator::ReadAhead {
       ++decoded;
       queue.push_back({absl::OkStatus(), std::move(*b)});
       next = end;
-      cv.notify_all();
+      if (caller_waiting) cv.notify_all();
     }
     std::lock_guard<std::mutex> l(mu);
     finished = true;
@@ -402,7 +408,9 @@ absl::StatusOr<bool> BatchIterator::Next(Batch* batch) {
   }
   ReadAhead& ra = *ahead_;
   std::unique_lock<std::mutex> l(ra.mu);
+  ra.caller_waiting = true;
   ra.cv.wait(l, [&] { return !ra.queue.empty() || ra.finished; });
+  ra.caller_waiting = false;
   if (ra.queue.empty()) {
     if (!ra.error.ok()) return ra.error;
     return false;
@@ -410,7 +418,7 @@ absl::StatusOr<bool> BatchIterator::Next(Batch* batch) {
   ReadAhead::Item item = std::move(ra.queue.front());
   ra.queue.pop_front();
   --ra.ahead;
-  ra.cv.notify_all();
+  if (ra.reader_waiting) ra.cv.notify_all();
   if (!item.status.ok()) return item.status;
   *batch = std::move(item.batch);
   next_ = batch->entry_start + batch->num_entries;  // prepare keeps these

@@ -130,6 +130,25 @@ std::shared_ptr<void> AllocateBatchBytes(size_t bytes) {
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
+std::shared_ptr<void> BlockPool::Get(size_t bytes) {
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    // use_count() == 1: only the pool holds it, and only this thread can
+    // hand it out again, so the count cannot rise behind this check.
+    if (entries_[i].bytes >= bytes && entries_[i].block.use_count() == 1) {
+      Entry e = std::move(entries_[i]);
+      entries_.erase(entries_.begin() + static_cast<ptrdiff_t>(i));
+      std::shared_ptr<void> block = e.block;
+      entries_.push_back(std::move(e));  // now the newest
+      return block;
+    }
+  }
+  std::shared_ptr<void> block = AllocateBatchBytes(bytes);
+  if (capacity_ == 0) return block;
+  if (entries_.size() >= capacity_) entries_.erase(entries_.begin());
+  entries_.push_back({block, bytes});
+  return block;
+}
+
 Tensor NewColumnTensor(DType dtype, Shape shape) {
   const int64_t n = NumElements(shape);
   if (dtype == DType::kString || n <= 0) return Tensor::Empty(dtype, std::move(shape));

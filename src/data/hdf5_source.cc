@@ -3,8 +3,19 @@
 // [d1, ...]; a compound dataset gives one column per numeric member (array
 // members keep their shape); a variable-length numeric dataset is a jagged
 // column. Rows are read by hyperslab, so only the requested range is read.
+// Compound members stored as the native types read (no filters) are
+// gathered straight from the file mapped read-only, a batch's pages dropped
+// again after each gather; other compounds go through H5Dread.
+#include <fcntl.h>
 #include <hdf5.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -99,6 +110,109 @@ std::string TypeText(hid_t type) {
   }
 }
 
+// One compound member's copy from packed rows into its column.
+struct Gather {
+  size_t from;  // offset in a packed row
+  size_t item;  // bytes per entry
+  char* to;     // the member's column
+};
+
+#if defined(__x86_64__)
+// Eight 4-byte members at consecutive offsets, `rows` rows (a multiple of 8):
+// 8x8 transposes in AVX2 registers, one load per row and one store per
+// member for every eight rows.
+__attribute__((target("avx2"))) void TransposeEight(const char* src, size_t stride, int64_t rows,
+                                                   char* const* dst) {
+  for (int64_t r = 0; r < rows; r += 8) {
+    const char* p = src + static_cast<size_t>(r) * stride;
+    const __m256 a0 = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+    const __m256 a1 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + stride));
+    const __m256 a2 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 2 * stride));
+    const __m256 a3 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 3 * stride));
+    const __m256 a4 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 4 * stride));
+    const __m256 a5 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 5 * stride));
+    const __m256 a6 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 6 * stride));
+    const __m256 a7 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 7 * stride));
+    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    const __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+    const __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    const size_t at = static_cast<size_t>(r) * 4;
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[0] + at), _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[1] + at), _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[2] + at), _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[3] + at), _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[4] + at), _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[5] + at), _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[6] + at), _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst[7] + at), _mm256_permute2f128_ps(s3, s7, 0x31));
+  }
+}
+
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have;
+}
+#endif
+
+// Copies `rows` packed rows (`stride` bytes each) into the members' columns
+// from row `first` on. Rows go in tiles that stay in L1 while every member
+// is taken from them; runs of eight 4-byte members are transposed eight
+// rows at a time where the CPU has AVX2.
+void GatherMembers(const char* rows_data, size_t stride, int64_t rows, const std::vector<Gather>& gathers,
+                   size_t first) {
+  constexpr int64_t kTileRows = 256;
+  for (int64_t t = 0; t < rows; t += kTileRows) {
+    const int64_t m = std::min(kTileRows, rows - t);
+    const char* tile = rows_data + static_cast<size_t>(t) * stride;
+    const size_t row0 = first + static_cast<size_t>(t);
+    for (size_t g = 0; g < gathers.size();) {
+#if defined(__x86_64__)
+      if (g + 8 <= gathers.size() && m >= 8 && HaveAvx2()) {
+        bool run = true;
+        for (size_t k = 0; k < 8 && run; ++k) {
+          run = gathers[g + k].item == 4 && gathers[g + k].from == gathers[g].from + 4 * k;
+        }
+        if (run) {
+          char* dst[8];
+          for (size_t k = 0; k < 8; ++k) dst[k] = gathers[g + k].to + row0 * 4;
+          const int64_t whole = m / 8 * 8;
+          TransposeEight(tile + gathers[g].from, stride, whole, dst);
+          for (size_t k = 0; k < 8; ++k) {
+            for (int64_t r = whole; r < m; ++r) {
+              std::memcpy(dst[k] + r * 4, tile + r * stride + gathers[g + k].from, 4);
+            }
+          }
+          g += 8;
+          continue;
+        }
+      }
+#endif
+      const Gather& gm = gathers[g];
+      const char* src = tile + gm.from;
+      char* dst = gm.to + row0 * gm.item;
+      // Constant sizes let the compiler turn each copy into one load and store.
+      auto copy = [&](auto size_tag) {
+        constexpr size_t k = decltype(size_tag)::value;
+        for (int64_t r = 0; r < m; ++r) std::memcpy(dst + r * k, src + r * stride, k);
+      };
+      switch (gm.item) {
+        case 1: copy(std::integral_constant<size_t, 1>()); break;
+        case 2: copy(std::integral_constant<size_t, 2>()); break;
+        case 4: copy(std::integral_constant<size_t, 4>()); break;
+        case 8: copy(std::integral_constant<size_t, 8>()); break;
+        default:
+          for (int64_t r = 0; r < m; ++r) std::memcpy(dst + r * gm.item, src + r * stride, gm.item);
+      }
+      ++g;
+    }
+  }
+}
+
 struct Hdf5Column {
   std::string dataset;
   std::string member;   // compound member, or empty
@@ -111,6 +225,10 @@ class Hdf5Source final : public Source {
  public:
   Hdf5Source(std::string url, Id file, const DatasetOptions& options)
       : url_(std::move(url)), file_(std::move(file)), options_(options) {}
+  ~Hdf5Source() override {
+    if (map_ != nullptr) ::munmap(const_cast<char*>(map_), map_bytes_);
+    if (map_fd_ >= 0) ::close(map_fd_);
+  }
 
   absl::Status Open(const std::string& group_path);
   const Schema& schema() const override { return schema_; }
@@ -129,8 +247,9 @@ class Hdf5Source final : public Source {
 
   // The dataset at `path`, opened once (its chunk cache lives as long).
   absl::StatusOr<hid_t> Dataset(const std::string& path);
-  // Compound members: the batch's rows of every member are read with one
-  // H5Dread into a packed buffer, and each member's column is cut from it.
+  // Compound members: the first member read of a batch reads the batch's
+  // rows of every member (a few H5Dreads into a packed buffer) and gathers
+  // all the member columns into one block; the others are cut from it.
   struct CompoundRows {
     Id mtype;                               // packed native members
     size_t row_bytes = 0;
@@ -140,10 +259,30 @@ class Hdf5Source final : public Source {
     // The batch's member columns, one after another (64-byte aligned) in
     // one block that the returned tensors share.
     std::shared_ptr<void> block;
+    BlockPool pool;  // blocks of earlier batches, taken again once released
     std::map<std::string, size_t> column_at;
     std::set<std::string> handed_out;  // members whose slice of `block` was returned
+    // Rows gathered straight from the mapped file, without H5Dread's copy
+    // into `rows`: for unfiltered (uncompressed) chunked or contiguous
+    // datasets whose members are stored as the native types read.
+    struct Direct {
+      bool checked = false, ok = false;
+      size_t row_bytes = 0;                  // bytes of a row in the file
+      std::map<std::string, size_t> offset;  // member -> offset in a file row
+      int64_t chunk_rows = 0;                // chunked; 0: contiguous at `address`
+      uint64_t address = 0;
+    } direct;
   };
-  absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+  // Decides whether the dataset's rows can be gathered from the mapped file
+  // (maps it on first use).
+  void CheckDirect(hid_t ds, CompoundRows& cr);
+  // Gathers rows [start, start + n) from the mapped file; false where a
+  // chunk is not stored as expected (not written, or outside the file): the
+  // caller reads them through HDF5 then.
+  bool ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int64_t n, const std::vector<Gather>& gathers);
+  // REQUIRES: `fspace` is the dataset's (one-dimensional) space; its
+  // selection is replaced.
+  absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, const Hdf5Column& hc,
                                         const Column& col, int64_t start, int64_t stop);
 
   std::string url_;
@@ -151,7 +290,15 @@ class Hdf5Source final : public Source {
   DatasetOptions options_;
   std::map<std::string, Id> datasets_;
   std::map<std::string, CompoundRows> compounds_;
+  std::vector<BlockPool> pools_;  // per column: blocks of numeric datasets' batches
   std::unique_ptr<RandomAccessFile> raw_;  // for vlen data
+  // The whole file mapped read-only for CompoundRows::Direct; null if not
+  // (yet) mapped or the mapping failed.
+  const char* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  bool map_tried_ = false;
+  int map_fd_ = -1;  // the mapped file, for its current size
+  uint64_t pending_window_ = UINT64_MAX;  // the mapped window still held, if any
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
   Schema schema_;
@@ -398,7 +545,7 @@ absl::StatusOr<hid_t> Hdf5Source::Dataset(const std::string& path) {
   return id;
 }
 
-absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t mspace, const Hdf5Column& hc,
+absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const Hdf5Column& hc,
                                                   const Column& col, int64_t start, int64_t stop) {
   CompoundRows& cr = compounds_[hc.dataset];
   if (!cr.mtype.ok()) {
@@ -420,60 +567,186 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, hid_t 
     cr.mtype = Id(H5Tcreate(H5T_COMPOUND, cr.row_bytes), H5Tclose);
     for (const auto& [m, elem] : members) H5Tinsert(cr.mtype.get(), m->member.c_str(), cr.offset[m->member], elem.get());
   }
+  const int64_t n = stop - start;
   if (cr.start != start || cr.stop != stop) {
     cr.start = cr.stop = -1;
     cr.block.reset();
-    const int64_t n = stop - start;
     if (static_cast<int64_t>(cr.row_bytes) > 0 && n > options_.max_object_bytes / static_cast<int64_t>(cr.row_bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(url_, ": reading ", n, " rows of '", hc.dataset,
                                                        "' needs more than the limit of ", options_.max_object_bytes,
                                                        " bytes; read fewer entries at a time"));
     }
-    cr.rows.resize(static_cast<size_t>(n) * cr.row_bytes);
-    if (H5Dread(ds, cr.mtype.get(), mspace, fspace, H5P_DEFAULT, cr.rows.data()) < 0) {
-      return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
-                                              "' failed (corrupt or truncated file)"));
-    }
+    std::vector<Gather> gathers;
     size_t total = 0;
     for (size_t m = 0; m < cols_.size(); ++m) {
       if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
       const Column& c = schema_.columns[m];
+      const size_t item = static_cast<size_t>(NumElements(c.shape)) * DTypeSize(c.dtype);
       cr.column_at[cols_[m].member] = total;
-      total += (static_cast<size_t>(n) * NumElements(c.shape) * DTypeSize(c.dtype) + 63) / 64 * 64;
+      gathers.push_back({cr.offset[cols_[m].member], item, nullptr});
+      total += (static_cast<size_t>(n) * item + 63) / 64 * 64;
     }
-    cr.block = AllocateBatchBytes(total);
+    cr.block = cr.pool.Get(total);
+    {
+      size_t at = 0;
+      for (Gather& g : gathers) {
+        g.to = static_cast<char*>(cr.block.get()) + at;
+        at += (static_cast<size_t>(n) * g.item + 63) / 64 * 64;
+      }
+    }
+    // The rows are read kPackedBytes at a time, and every member is gathered
+    // from them right after each read: the packed rows stay in the core's L2
+    // cache between the read and the gathers (one pass over memory, as a
+    // plain read of the rows would be), where gathering each member from a
+    // whole batch of packed rows streamed the batch through memory once per
+    // member. The packed buffer is reused from batch to batch.
+    if (!cr.direct.checked) CheckDirect(ds, cr);
+    bool done = false;
+    if (cr.direct.ok) {
+      std::vector<Gather> from_file = gathers;
+      for (size_t m = 0, g = 0; m < cols_.size(); ++m) {
+        if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
+        from_file[g++].from = cr.direct.offset[cols_[m].member];
+      }
+      done = ReadDirect(ds, cr, start, n, from_file);
+    }
+    constexpr size_t kPackedBytes = size_t{256} << 10;
+    const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(kPackedBytes / std::max<size_t>(cr.row_bytes, 1)));
+    if (!done) cr.rows.resize(static_cast<size_t>(std::min(n, step)) * cr.row_bytes);
+    const size_t stride = cr.row_bytes;
+    for (int64_t s = 0; s < n && !done; s += step) {
+      const int64_t m = std::min(step, n - s);
+      hsize_t off = static_cast<hsize_t>(start + s), cnt = static_cast<hsize_t>(m);
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, nullptr, &cnt, nullptr);
+      Id sub(H5Screate_simple(1, &cnt, nullptr), H5Sclose);
+      if (H5Dread(ds, cr.mtype.get(), sub.get(), fspace, H5P_DEFAULT, cr.rows.data()) < 0) {
+        return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
+                                                "' failed (corrupt or truncated file)"));
+      }
+      GatherMembers(cr.rows.data(), stride, m, gathers, static_cast<size_t>(s));
+    }
     cr.handed_out.clear();
     cr.start = start, cr.stop = stop;
   }
-  Shape shape{stop - start};
+  Shape shape{n};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
+  char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
   if (cr.handed_out.insert(hc.member).second) {
-    char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
     out.values = Tensor::Wrap(col.dtype, shape, at, cr.block);
   } else {  // read again: a buffer of its own, never one the caller holds
     out.values = NewColumnTensor(col.dtype, shape);
-  }
-  const size_t item = static_cast<size_t>(NumElements(col.shape)) * DTypeSize(col.dtype);
-  const size_t off = cr.offset[hc.member];
-  const char* src = cr.rows.data() + off;
-  char* dst = static_cast<char*>(out.values.raw_mutable_data());
-  const size_t stride = cr.row_bytes;
-  const int64_t n = stop - start;
-  // Constant sizes let the compiler turn each copy into one load and store.
-  auto gather = [&](auto size_tag) {
-    constexpr size_t k = decltype(size_tag)::value;
-    for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * k, src + r * stride, k);
-  };
-  switch (item) {
-    case 1: gather(std::integral_constant<size_t, 1>()); break;
-    case 2: gather(std::integral_constant<size_t, 2>()); break;
-    case 4: gather(std::integral_constant<size_t, 4>()); break;
-    case 8: gather(std::integral_constant<size_t, 8>()); break;
-    default:
-      for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * item, src + r * stride, item);
+    std::memcpy(out.values.raw_mutable_data(), at, out.values.nbytes());
   }
   return out;
+}
+
+void Hdf5Source::CheckDirect(hid_t ds, CompoundRows& cr) {
+  CompoundRows::Direct& d = cr.direct;
+  d.checked = true;
+  Id dcpl(H5Dget_create_plist(ds), H5Pclose);
+  Id ftype(H5Dget_type(ds), H5Tclose);
+  if (!dcpl.ok() || !ftype.ok() || H5Pget_nfilters(dcpl.get()) != 0 || H5Tget_class(ftype.get()) != H5T_COMPOUND) {
+    return;
+  }
+  d.row_bytes = H5Tget_size(ftype.get());
+  const int nmembers = H5Tget_nmembers(cr.mtype.get());
+  for (int i = 0; i < nmembers; ++i) {
+    char* name = H5Tget_member_name(cr.mtype.get(), static_cast<unsigned>(i));
+    if (name == nullptr) return;
+    const std::string member(name);
+    H5free_memory(name);
+    const int fi = H5Tget_member_index(ftype.get(), member.c_str());
+    if (fi < 0) return;
+    Id want(H5Tget_member_type(cr.mtype.get(), static_cast<unsigned>(i)), H5Tclose);
+    Id stored(H5Tget_member_type(ftype.get(), static_cast<unsigned>(fi)), H5Tclose);
+    const size_t at = H5Tget_member_offset(ftype.get(), static_cast<unsigned>(fi));
+    if (H5Tequal(want.get(), stored.get()) <= 0 || at + H5Tget_size(want.get()) > d.row_bytes) return;
+    d.offset[member] = at;
+  }
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout == H5D_CHUNKED) {
+    hsize_t chunk[1] = {0};
+    if (H5Pget_chunk(dcpl.get(), 1, chunk) != 1 || chunk[0] == 0) return;
+    d.chunk_rows = static_cast<int64_t>(chunk[0]);
+  } else if (layout == H5D_CONTIGUOUS) {
+    const haddr_t address = H5Dget_offset(ds);
+    if (address == HADDR_UNDEF) return;
+    d.address = address;
+  } else {
+    return;
+  }
+  if (!map_tried_) {
+    map_tried_ = true;
+    std::string path = url_;
+    if (path.rfind("file://", 0) == 0) path = path.substr(7);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size > 0) {
+      void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) {
+        map_ = static_cast<const char*>(p);
+        map_bytes_ = static_cast<size_t>(st.st_size);
+      }
+    }
+    if (map_ != nullptr) {
+      map_fd_ = fd;
+    } else if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  d.ok = map_ != nullptr;
+}
+
+bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int64_t n,
+                            const std::vector<Gather>& gathers) {
+  const CompoundRows::Direct& d = cr.direct;
+  const int64_t stop = start + n;
+  // Touching a mapped page past the end of a file that was cut short since
+  // it was mapped is a SIGBUS, not an error: a file shorter than its mapping
+  // is read through HDF5 (which reports it) instead.
+  struct stat st;
+  if (::fstat(map_fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < map_bytes_) return false;
+  for (int64_t r = start; r < stop;) {
+    uint64_t address = d.address;
+    int64_t first = 0, end = stop;
+    if (d.chunk_rows > 0) {
+      first = r / d.chunk_rows * d.chunk_rows;
+      end = std::min(first + d.chunk_rows, stop);
+      hsize_t offset[1] = {static_cast<hsize_t>(first)};
+      unsigned filter_mask = 0;
+      haddr_t chunk_address = HADDR_UNDEF;
+      hsize_t chunk_bytes = 0;
+      if (H5Dget_chunk_info_by_coord(ds, offset, &filter_mask, &chunk_address, &chunk_bytes) < 0 ||
+          chunk_address == HADDR_UNDEF || chunk_bytes != static_cast<hsize_t>(d.chunk_rows) * d.row_bytes) {
+        return false;
+      }
+      address = chunk_address;
+    }
+    // Every byte gathered lies inside the mapped file.
+    const uint64_t bytes = static_cast<uint64_t>(end - first) * d.row_bytes;
+    if (address > map_bytes_ || bytes > map_bytes_ - address) return false;
+    const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
+    const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
+    GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start));
+    // Drop the page mappings of what was read (the page cache keeps the
+    // pages): the process's resident size stays that of its batches, not of
+    // the file. Whole 2 MiB windows, since a page fault also maps the pages
+    // around the faulting one (fault-around); the window holding the range's
+    // end stays mapped while the next range goes on in it, and is dropped
+    // once a range does not.
+    constexpr uint64_t kWindow = uint64_t{2} << 20;
+    const uint64_t lo = from / kWindow * kWindow;
+    const uint64_t hi = (from + length) / kWindow * kWindow;
+    if (pending_window_ != UINT64_MAX && pending_window_ != lo) {
+      ::madvise(const_cast<char*>(map_) + pending_window_, std::min(kWindow, map_bytes_ - pending_window_),
+                MADV_DONTNEED);
+    }
+    if (hi > lo) ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+    pending_window_ = (from + length) % kWindow != 0 ? hi : UINT64_MAX;
+    r = end;
+  }
+  return true;
 }
 
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
@@ -512,10 +785,17 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
   };
   if (hc.vlen) return ReadVlen(*dsid, col, start, stop);
   // Compounds of one-dimensional datasets: all members at once.
-  if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), mspace.get(), hc, col, start, stop);
+  if (!hc.member.empty() && rank == 1) return ReadMember(*dsid, fspace.get(), hc, col, start, stop);
   Shape shape{stop - start};
   for (int64_t d : col.shape) shape.push_back(d);
-  out.values = NewColumnTensor(col.dtype, shape);
+  {
+    // From the column's pool: a block of an earlier batch once released.
+    if (pools_.size() < cols_.size()) pools_.resize(cols_.size());
+    const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(col.dtype);
+    std::shared_ptr<void> block = pools_[column].Get(std::max<size_t>(bytes, 1));
+    void* at = block.get();
+    out.values = Tensor::Wrap(col.dtype, shape, at, std::move(block));
+  }
   Id mtype;
   hid_t read_type = hc.native;
   if (!hc.member.empty()) {

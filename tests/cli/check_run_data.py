@@ -132,6 +132,27 @@ def main():
             check(not os.path.exists(out + ".progress") and not os.path.exists(out + ".partial"),
                   f"npz batch {bs}: progress/partial files left behind")
 
+    # --- float32 columns feeding a float32 input: stacked without conversion, a
+    # block of rows at a time (batches across and inside the 64-row blocks).
+    f32 = os.path.join(tmp, "f32.npz")
+    rng = np.random.default_rng(5)
+    f32cols = {k: rng.normal(size=1000).astype(np.float32) for k in ("a", "b", "c")}
+    np.savez(f32, **f32cols)
+    xf = np.stack([f32cols["a"], f32cols["b"], f32cols["c"]], axis=1)
+    for bs in ["1000", "130", "7"]:
+        out = os.path.join(tmp, f"f32_{bs}.npy")
+        rc, so, err = hepml_run(hepml, mlp_path, "--data", f32, "--map", "x=a,b,c", "--batch-size", bs, "--out", out)
+        if check(rc == 0, f"float32 npz batch {bs}: exit {rc}: {err}"):
+            y = np.load(out)
+            check(y.shape == (1000, 2) and np.allclose(y, mlp(xf), atol=1e-4, rtol=1e-5),
+                  f"float32 npz batch {bs}: values differ from numpy")
+        # Columns in another order give the other input.
+        out = os.path.join(tmp, f"f32r_{bs}.npy")
+        rc, so, err = hepml_run(hepml, mlp_path, "--data", f32, "--map", "x=c,a,b", "--batch-size", bs, "--out", out)
+        if check(rc == 0, f"float32 npz reordered batch {bs}: exit {rc}: {err}"):
+            check(np.allclose(np.load(out), mlp(xf[:, [2, 0, 1]]), atol=1e-4, rtol=1e-5),
+                  f"float32 npz reordered batch {bs}: values differ from numpy")
+
     # --- CSV dataset (int and float columns cast to float32).
     csv = os.path.join(tmp, "table.csv")
     with open(csv, "w") as f:
