@@ -34,7 +34,14 @@ struct ChunkerOptions {
   uint64_t min_size = 256 << 10;
   uint64_t avg_size = 1 << 20;
   uint64_t max_size = 4 << 20;
-  int zstd_level = 3;
+  // zstd level of the chunks that are compressed.
+  int zstd_level = 1;
+  // A chunk is compressed only when zstd level 1 on its first 64 KiB saves
+  // at least this fraction of them; otherwise it is stored raw and pulls
+  // skip decompression. Float weights save ~8% and are stored raw; text,
+  // sparse and pruned weights are compressed. 0 compresses every chunk zstd
+  // shrinks at all; 1 stores every chunk raw.
+  double min_compression_saving = 0.125;
   // Chunks hashed, compressed and written (or fetched and checked) at once;
   // 0 picks the backend's default (3 for file://, 8 for root://).
   int threads = 0;

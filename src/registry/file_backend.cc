@@ -3,14 +3,17 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -77,6 +80,11 @@ class FileBackend final : public Backend {
     token_ = absl::StrCat(::getpid(), "-", rd() & 0xffffff);
   }
 
+  ~FileBackend() override {
+    // Deferred objects no Sync placed: their temporaries are left for gc.
+    for (const Pending& p : pending_) ::close(p.fd);
+  }
+
   const std::string& uri() const override { return uri_; }
 
   absl::Status Init() override {
@@ -88,66 +96,44 @@ class FileBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status Put(const std::string& name, std::string_view data) override {
-    std::string final_path = Path(name);
-    std::string tmp = absl::StrCat(root_, "/tmp/", absl::StrReplaceAll(name, {{"/", "_"}}), ".", token_, ".",
-                                   counter_.fetch_add(1));
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return Failed(ErrnoStatus(errno, "creating " + tmp));
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t w = ::write(fd, p, left);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return Failed(ErrnoStatus(err, absl::StrCat("writing ", name)));
-      }
-      p += w;
-      left -= static_cast<size_t>(w);
-    }
-    if (::fsync(fd) != 0) {
+  absl::Status Put(const std::string& name, std::string_view data, std::string_view more) override {
+    std::string tmp;
+    absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
+    if (!fd.ok()) return fd.status();
+    if (::fsync(*fd) != 0) {
       int err = errno;
-      ::close(fd);
+      ::close(*fd);
       ::unlink(tmp.c_str());
       return Failed(ErrnoStatus(err, absl::StrCat("fsync of ", name)));
     }
-    if (::close(fd) != 0) {
+    if (::close(*fd) != 0) {
       int err = errno;
       ::unlink(tmp.c_str());
       return Failed(ErrnoStatus(err, absl::StrCat("closing ", name)));
     }
-    // The folder chunks/ab may not exist yet. Another worker may be creating
-    // it at the same time, so a rename that finds no folder creates it and
-    // tries again.
-    std::string dir = Parent(final_path);
-    bool new_dir = false;
+    return Place(tmp, name);
+  }
+
+  absl::Status PutDeferred(const std::string& name, std::string_view data, std::string_view more) override {
+    std::string tmp;
+    absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
+    if (!fd.ok()) return fd.status();
+    // Start the write-back now; Sync waits for it (and the device cache).
+    ::sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    bool flush = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      new_dir = known_dirs_.count(dir) == 0;
-    }
-    int rc = new_dir ? -1 : ::rename(tmp.c_str(), final_path.c_str());
-    if (rc != 0 && (new_dir || errno == ENOENT)) {
-      absl::Status s = MakeDirs(dir);
-      if (!s.ok()) {
+      if (!broken_.ok()) {
+        ::close(*fd);
         ::unlink(tmp.c_str());
-        return Failed(s);
+        return broken_;
       }
-      new_dir = true;
-      rc = ::rename(tmp.c_str(), final_path.c_str());
+      pending_.push_back({*fd, tmp, name});
+      pending_names_.insert(name);
+      flush = pending_.size() >= kMaxPending;
     }
-    if (rc != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return Failed(ErrnoStatus(err, absl::StrCat("renaming into ", name)));
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    known_dirs_.insert(dir);
-    dirty_dirs_.insert(dir);
-    if (new_dir) dirty_dirs_.insert(Parent(dir));
-    return absl::OkStatus();
+    // Bounds the open descriptors (and the work a Sync has left).
+    return flush ? FlushPending() : absl::OkStatus();
   }
 
   absl::StatusOr<std::string> Get(const std::string& name) override {
@@ -183,6 +169,12 @@ class FileBackend final : public Backend {
   }
 
   absl::StatusOr<bool> TouchIfExists(const std::string& name) override {
+    {
+      // Written and not yet flushed: in place by the next Sync (or that
+      // Sync fails, and so does every later one).
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_names_.count(name)) return true;
+    }
     if (::utimensat(AT_FDCWD, Path(name).c_str(), nullptr, 0) == 0) return true;
     if (errno == ENOENT) return false;
     return Failed(ErrnoStatus(errno, absl::StrCat("touching ", name)));
@@ -204,6 +196,8 @@ class FileBackend final : public Backend {
   }
 
   absl::Status Sync() override {
+    absl::Status flushed = FlushPending();
+    if (!flushed.ok()) return flushed;
     std::set<std::string> dirs;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -221,6 +215,122 @@ class FileBackend final : public Backend {
 
  private:
   std::string Path(const std::string& name) const { return root_ + "/" + name; }
+
+  // Creates tmp/NAME.UNIQUE and writes `data` then `more` into it (one
+  // writev; short writes go round again). The open descriptor on success;
+  // on error the temporary is gone.
+  absl::StatusOr<int> WriteTemp(const std::string& name, std::string_view data, std::string_view more,
+                                std::string& tmp) {
+    tmp = absl::StrCat(root_, "/tmp/", absl::StrReplaceAll(name, {{"/", "_"}}), ".", token_, ".",
+                       counter_.fetch_add(1));
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Failed(ErrnoStatus(errno, "creating " + tmp));
+    struct iovec iov[2] = {{const_cast<char*>(data.data()), data.size()},
+                           {const_cast<char*>(more.data()), more.size()}};
+    int first = 0;
+    while (first < 2) {
+      if (iov[first].iov_len == 0) {
+        ++first;
+        continue;
+      }
+      ssize_t w = ::writev(fd, iov + first, 2 - first);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return Failed(ErrnoStatus(err, absl::StrCat("writing ", name)));
+      }
+      for (size_t done = static_cast<size_t>(w); done > 0 && first < 2;) {
+        size_t k = std::min(done, iov[first].iov_len);
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;
+        iov[first].iov_len -= k;
+        done -= k;
+        if (iov[first].iov_len == 0) ++first;
+      }
+    }
+    return fd;
+  }
+
+  // Renames a durable temporary onto `name` and remembers the folder for
+  // Sync. The folder chunks/ab may not exist yet; another worker may be
+  // creating it at the same time, so a rename that finds no folder creates
+  // it and tries again.
+  absl::Status Place(const std::string& tmp, const std::string& name) {
+    std::string final_path = Path(name);
+    std::string dir = Parent(final_path);
+    bool new_dir = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      new_dir = known_dirs_.count(dir) == 0;
+    }
+    int rc = new_dir ? -1 : ::rename(tmp.c_str(), final_path.c_str());
+    if (rc != 0 && (new_dir || errno == ENOENT)) {
+      absl::Status s = MakeDirs(dir);
+      if (!s.ok()) {
+        ::unlink(tmp.c_str());
+        return Failed(s);
+      }
+      new_dir = true;
+      rc = ::rename(tmp.c_str(), final_path.c_str());
+    }
+    if (rc != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return Failed(ErrnoStatus(err, absl::StrCat("renaming into ", name)));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    known_dirs_.insert(dir);
+    dirty_dirs_.insert(dir);
+    if (new_dir) dirty_dirs_.insert(Parent(dir));
+    return absl::OkStatus();
+  }
+
+  // Makes every deferred object durable (fdatasync: the write-back started
+  // when it was written, so this mostly waits for one journal commit shared
+  // by all), then renames them into place. One flush at a time: a Sync that
+  // finds another flush running waits for it, so it never returns before
+  // objects that flush took over are in place.
+  absl::Status FlushPending() {
+    std::lock_guard<std::mutex> flush_lock(flush_mu_);
+    std::vector<Pending> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!broken_.ok()) return broken_;
+      batch.swap(pending_);
+    }
+    absl::Status error;
+    std::vector<bool> durable(batch.size(), false);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Pending& p = batch[i];
+      if (error.ok() && ::fdatasync(p.fd) != 0) {
+        error = Failed(ErrnoStatus(errno, absl::StrCat("fsync of ", p.name)));
+      } else if (error.ok()) {
+        durable[i] = true;
+      }
+      if (::close(p.fd) != 0 && error.ok()) {
+        error = Failed(ErrnoStatus(errno, absl::StrCat("closing ", p.name)));
+        durable[i] = false;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (error.ok() && durable[i]) {
+        absl::Status s = Place(batch[i].tmp, batch[i].name);
+        if (!s.ok()) error = s;
+      } else {
+        ::unlink(batch[i].tmp.c_str());
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Pending& p : batch) pending_names_.erase(pending_names_.find(p.name));
+    // Another push may have counted on one of these objects (TouchIfExists
+    // said it was there): no later Sync may succeed.
+    if (!error.ok()) {
+      broken_ = absl::Status(error.code(), absl::StrCat(error.message(), " (this store handle refuses further"
+                                                         " pushes; open the store again)"));
+    }
+    return error;
+  }
 
   absl::Status Failed(const absl::Status& s) const {
     return absl::Status(s.code(), absl::StrCat("store ", uri_, ": ", s.message()));
@@ -259,6 +369,16 @@ class FileBackend final : public Backend {
   std::mutex mu_;
   std::set<std::string> known_dirs_;  // folders known to exist
   std::set<std::string> dirty_dirs_;  // folders with renames not yet fsync'd
+  // PutDeferred objects written but not yet flushed and renamed.
+  struct Pending {
+    int fd;
+    std::string tmp, name;
+  };
+  static constexpr size_t kMaxPending = 64;
+  std::vector<Pending> pending_;
+  std::multiset<std::string> pending_names_;
+  absl::Status broken_;  // set by a failed flush; sticks
+  std::mutex flush_mu_;  // held through a flush; taken before mu_
 };
 
 }  // namespace
