@@ -1,5 +1,8 @@
 // file:// objects: a local folder. Put writes tmp/NAME.UNIQUE, fsyncs it,
 // renames it into place and remembers the folder so Sync can fsync it.
+// PutDeferred writes the temporary, starts its write-back and leaves the
+// rest (fdatasync, rename) to two flusher threads; Sync waits for them and
+// then fsyncs the folders, several at once.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,11 +11,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -81,7 +87,14 @@ class FileBackend final : public Backend {
   }
 
   ~FileBackend() override {
-    // Deferred objects no Sync placed: their temporaries are left for gc.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : flushers_) t.join();
+    // Deferred objects no flusher took (a failed store): their temporaries
+    // are left for gc.
     for (const Pending& p : pending_) ::close(p.fd);
   }
 
@@ -120,20 +133,22 @@ class FileBackend final : public Backend {
     if (!fd.ok()) return fd.status();
     // Start the write-back now; Sync waits for it (and the device cache).
     ::sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    bool flush = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!broken_.ok()) {
-        ::close(*fd);
-        ::unlink(tmp.c_str());
-        return broken_;
-      }
-      pending_.push_back({*fd, tmp, name});
-      pending_names_.insert(name);
-      flush = pending_.size() >= kMaxPending;
+    std::unique_lock<std::mutex> lock(mu_);
+    // At most kMaxPending waiting: bounds the open descriptors and what a
+    // Sync has left to wait for.
+    idle_cv_.wait(lock, [&] { return pending_.size() < kMaxPending || !broken_.ok(); });
+    if (!broken_.ok()) {
+      ::close(*fd);
+      ::unlink(tmp.c_str());
+      return broken_;
     }
-    // Bounds the open descriptors (and the work a Sync has left).
-    return flush ? FlushPending() : absl::OkStatus();
+    if (flushers_.empty()) {
+      for (int i = 0; i < kFlushers; ++i) flushers_.emplace_back([this] { FlushLoop(); });
+    }
+    pending_.push_back({*fd, tmp, name});
+    pending_names_.insert(name);
+    work_cv_.notify_one();
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::string> Get(const std::string& name) override {
@@ -196,19 +211,39 @@ class FileBackend final : public Backend {
   }
 
   absl::Status Sync() override {
-    absl::Status flushed = FlushPending();
-    if (!flushed.ok()) return flushed;
-    std::set<std::string> dirs;
+    std::vector<std::string> dirs;
     {
+      // Every deferred object placed (this push's and any other's).
+      std::unique_lock<std::mutex> lock(mu_);
+      idle_cv_.wait(lock, [&] { return pending_.empty() && in_flight_ == 0; });
+      if (!broken_.ok()) return broken_;
+      dirs.assign(dirty_dirs_.begin(), dirty_dirs_.end());
+      dirty_dirs_.clear();
+    }
+    // One fsync per folder, several at once: after the first has committed
+    // the journal the others mostly wait for their turn on a busy CPU.
+    std::atomic<size_t> next{0};
+    std::mutex error_mu;
+    absl::Status error;
+    auto body = [&] {
+      for (size_t i = next++; i < dirs.size(); i = next++) {
+        absl::Status s = FsyncPath(dirs[i]);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (error.ok()) error = Failed(s);
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < std::min<size_t>(dirs.size(), kSyncThreads); ++t) pool.emplace_back(body);
+    body();
+    for (auto& t : pool) t.join();
+    if (!error.ok()) {
+      // Not known durable: fsync'd again by the next Sync.
       std::lock_guard<std::mutex> lock(mu_);
-      dirs.swap(dirty_dirs_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
     }
-    // Leaf folders first, then the folders that gained a new leaf.
-    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-      absl::Status s = FsyncPath(*it);
-      if (!s.ok()) return Failed(s);
-    }
-    return absl::OkStatus();
+    return error;
   }
 
   int parallelism() const override { return 3; }
@@ -286,50 +321,46 @@ class FileBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  // Makes every deferred object durable (fdatasync: the write-back started
-  // when it was written, so this mostly waits for one journal commit shared
-  // by all), then renames them into place. One flush at a time: a Sync that
-  // finds another flush running waits for it, so it never returns before
-  // objects that flush took over are in place.
-  absl::Status FlushPending() {
-    std::lock_guard<std::mutex> flush_lock(flush_mu_);
-    std::vector<Pending> batch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!broken_.ok()) return broken_;
-      batch.swap(pending_);
-    }
-    absl::Status error;
-    std::vector<bool> durable(batch.size(), false);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      Pending& p = batch[i];
-      if (error.ok() && ::fdatasync(p.fd) != 0) {
-        error = Failed(ErrnoStatus(errno, absl::StrCat("fsync of ", p.name)));
-      } else if (error.ok()) {
-        durable[i] = true;
+  // A flusher thread: takes deferred objects in order, makes each durable
+  // (fdatasync; its write-back started when it was written, so this mostly
+  // waits for a journal commit that serves many) and renames it into place.
+  // The workers that write chunks never wait for the disk; a Sync waits for
+  // the flushers to finish. A failure marks the backend broken: another
+  // push may have counted on that object (TouchIfExists said it was
+  // there), so no later Sync may succeed.
+  void FlushLoop() {
+    for (;;) {
+      Pending p;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        if (pending_.empty()) return;
+        p = std::move(pending_.front());
+        pending_.pop_front();
+        ++in_flight_;
+        idle_cv_.notify_all();  // room for a writer
       }
-      if (::close(p.fd) != 0 && error.ok()) {
-        error = Failed(ErrnoStatus(errno, absl::StrCat("closing ", p.name)));
-        durable[i] = false;
+      absl::Status s;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        s = broken_;
       }
-    }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (error.ok() && durable[i]) {
-        absl::Status s = Place(batch[i].tmp, batch[i].name);
-        if (!s.ok()) error = s;
+      if (s.ok() && ::fdatasync(p.fd) != 0) s = Failed(ErrnoStatus(errno, absl::StrCat("fsync of ", p.name)));
+      if (::close(p.fd) != 0 && s.ok()) s = Failed(ErrnoStatus(errno, absl::StrCat("closing ", p.name)));
+      if (s.ok()) {
+        s = Place(p.tmp, p.name);
       } else {
-        ::unlink(batch[i].tmp.c_str());
+        ::unlink(p.tmp.c_str());
       }
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_flight_;
+      pending_names_.erase(pending_names_.find(p.name));
+      if (!s.ok() && broken_.ok()) {
+        broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
+                                                       " open the store again)"));
+      }
+      idle_cv_.notify_all();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Pending& p : batch) pending_names_.erase(pending_names_.find(p.name));
-    // Another push may have counted on one of these objects (TouchIfExists
-    // said it was there): no later Sync may succeed.
-    if (!error.ok()) {
-      broken_ = absl::Status(error.code(), absl::StrCat(error.message(), " (this store handle refuses further"
-                                                         " pushes; open the store again)"));
-    }
-    return error;
   }
 
   absl::Status Failed(const absl::Status& s) const {
@@ -369,16 +400,23 @@ class FileBackend final : public Backend {
   std::mutex mu_;
   std::set<std::string> known_dirs_;  // folders known to exist
   std::set<std::string> dirty_dirs_;  // folders with renames not yet fsync'd
-  // PutDeferred objects written but not yet flushed and renamed.
+  // PutDeferred objects written, their write-back started, not yet durable
+  // and in place. Guarded by mu_.
   struct Pending {
-    int fd;
+    int fd = -1;
     std::string tmp, name;
   };
   static constexpr size_t kMaxPending = 64;
-  std::vector<Pending> pending_;
-  std::multiset<std::string> pending_names_;
-  absl::Status broken_;  // set by a failed flush; sticks
-  std::mutex flush_mu_;  // held through a flush; taken before mu_
+  static constexpr int kFlushers = 2;
+  static constexpr size_t kSyncThreads = 8;
+  std::deque<Pending> pending_;                // waiting for a flusher
+  size_t in_flight_ = 0;                       // taken by a flusher, not yet in place
+  std::multiset<std::string> pending_names_;  // names of both
+  absl::Status broken_;                        // set by a failed flush; sticks
+  bool stopping_ = false;
+  std::condition_variable work_cv_;  // pending_ gained an object, or stopping_
+  std::condition_variable idle_cv_;  // pending_ shrank or a flush ended
+  std::vector<std::thread> flushers_;  // started by the first PutDeferred
 };
 
 }  // namespace
