@@ -59,6 +59,17 @@ class Backend {
   // The object's bytes; NotFound when it is absent.
   virtual absl::StatusOr<std::string> Get(const std::string& name) = 0;
 
+  // The object's bytes into `buf`, grown when it is too small and never
+  // shrunk (so a reused buffer costs no allocation and no zero-fill);
+  // `size` is the object's length. NotFound when it is absent.
+  virtual absl::Status GetInto(const std::string& name, std::string& buf, size_t& size) {
+    absl::StatusOr<std::string> got = Get(name);
+    if (!got.ok()) return got.status();
+    buf = std::move(*got);
+    size = buf.size();
+    return absl::OkStatus();
+  }
+
   // Size and modification time; NotFound when absent.
   virtual absl::StatusOr<ObjectInfo> Stat(const std::string& name) = 0;
 

@@ -146,6 +146,31 @@ class BoundedQueue {
   bool closed_ = false;
 };
 
+// Spare chunk buffers for a pull: the readers take one, the file hasher
+// gives it back when done, so a pull allocates (and the kernel zero-fills)
+// a few buffers instead of one per chunk. Keeps at most `max` buffers.
+class BufferPool {
+ public:
+  explicit BufferPool(size_t max) : max_(max) {}
+  std::string Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::string();
+    std::string b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void Give(std::string&& b) {
+    if (b.capacity() == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < max_) free_.push_back(std::move(b));
+  }
+
+ private:
+  size_t max_;
+  std::mutex mu_;
+  std::vector<std::string> free_;
+};
+
 // Runs fn(i) for i in [0, n) on `threads` threads.
 void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   std::atomic<size_t> next{0};
@@ -254,9 +279,13 @@ class Store final : public BlobStore {
     uint64_t flushed = offset;
     // The whole-file hash runs on its own thread, behind the writes.
     BoundedQueue<DecodedChunk> to_hash(static_cast<size_t>(threads_));
+    BufferPool buffers(4 * static_cast<size_t>(threads_) + 4);
     std::thread hasher([&] {
       DecodedChunk c;
-      while (to_hash.Pop(c)) file_hash.Update(c.bytes());
+      while (to_hash.Pop(c)) {
+        file_hash.Update(c.bytes());
+        buffers.Give(std::move(c.buf));
+      }
     });
     absl::Status s = Fetch(*m, first, [&](const ChunkRef&, DecodedChunk&& chunk) -> absl::Status {
       std::string_view data = chunk.bytes();
@@ -281,7 +310,7 @@ class Store final : public BlobStore {
         flushed = offset;
       }
       return absl::OkStatus();
-    });
+    }, &buffers);
     to_hash.Close();
     hasher.join();
     if (!s.ok()) return s;  // the verified prefix stays for a later attempt
@@ -365,8 +394,10 @@ class Store final : public BlobStore {
     std::mutex mu;
     ParallelFor(ids.size(), threads_, [&](size_t i) {
       if (ids[i].empty()) return;
-      absl::StatusOr<std::string> stored = backend_->Get((*chunks)[i].name);
-      absl::Status s = stored.ok() ? DecodeChunk(ids[i], std::move(*stored)).status() : stored.status();
+      std::string stored;
+      size_t size = 0;
+      absl::Status s = backend_->GetInto((*chunks)[i].name, stored, size);
+      if (s.ok()) s = DecodeChunk(ids[i], stored, size).status();
       std::lock_guard<std::mutex> lock(mu);
       ++report.chunks_checked;
       if (!s.ok()) report.problems.push_back(std::string(s.message()));
@@ -614,23 +645,33 @@ class Store final : public BlobStore {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<DecodedChunk> FetchChunk(const Manifest& m, size_t i, uint64_t offset) {
+  absl::StatusOr<DecodedChunk> FetchChunk(const Manifest& m, size_t i, uint64_t offset, BufferPool* pool) {
     const ChunkRef& c = m.chunks[i];
-    absl::StatusOr<std::string> stored = backend_->Get(ChunkName(c.id));
-    if (!stored.ok()) {
-      if (absl::IsNotFound(stored.status())) {
+    std::string stored = pool != nullptr ? pool->Take() : std::string();
+    // Room for the largest chunk at once: a buffer that grows later is
+    // copied and zero-filled again.
+    if (pool != nullptr) stored.reserve(std::max<uint64_t>(options_.max_size, c.size) + 64);
+    size_t size = 0;
+    absl::Status s = backend_->GetInto(ChunkName(c.id), stored, size);
+    if (!s.ok()) {
+      if (pool != nullptr) pool->Give(std::move(stored));
+      if (absl::IsNotFound(s)) {
         return absl::DataLossError(absl::StrCat("chunk ", c.id, " (manifest ", m.id, ", offset ", offset,
                                                 ") is missing from store ", uri()));
       }
-      return stored.status();
+      return s;
     }
-    return DecodeChunk(c.id, std::move(*stored), c.size);
+    absl::StatusOr<DecodedChunk> d = DecodeChunk(c.id, stored, size, c.size);
+    // A raw chunk took the buffer; a compressed one leaves it for the next.
+    if (pool != nullptr) pool->Give(std::move(stored));
+    return d;
   }
 
   // Fetches chunks [first, n) of `m` on worker threads, at most a window
   // ahead of the caller, and hands each verified chunk to `sink` in order.
   absl::Status Fetch(const Manifest& m, size_t first,
-                     const std::function<absl::Status(const ChunkRef&, DecodedChunk&&)>& sink) {
+                     const std::function<absl::Status(const ChunkRef&, DecodedChunk&&)>& sink,
+                     BufferPool* buffers = nullptr) {
     const size_t n = m.chunks.size();
     if (first >= n) return absl::OkStatus();
     std::vector<uint64_t> offsets(n, 0);
@@ -650,7 +691,7 @@ class Store final : public BlobStore {
           if (stop || next >= n) return;
           i = next++;
         }
-        absl::StatusOr<DecodedChunk> chunk = FetchChunk(m, i, offsets[i]);
+        absl::StatusOr<DecodedChunk> chunk = FetchChunk(m, i, offsets[i], buffers);
         std::lock_guard<std::mutex> lock(mu);
         slots[i] = std::move(chunk);
         cv.notify_all();

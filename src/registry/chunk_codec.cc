@@ -126,12 +126,15 @@ absl::StatusOr<DecodedChunk> Decode(const std::string& id, std::string_view stor
     if (payload.size() != size) return corrupt(absl::StrCat(payload.size(), " bytes stored, header says ", size));
     if (reusable != nullptr) {
       out.buf = std::move(*reusable);
+      reusable->clear();
       out.offset = kHeader;
     } else {
       out.buf.assign(payload);
     }
+    out.size = size;
   } else if (codec == kZstd) {
     out.buf.resize(size);
+    out.size = size;
     size_t n = ZSTD_decompress(out.buf.data(), out.buf.size(), payload.data(), payload.size());
     if (ZSTD_isError(n)) return corrupt(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
     if (n != size) return corrupt(absl::StrCat("decompressed to ", n, " bytes, header says ", size));
@@ -148,11 +151,12 @@ absl::StatusOr<DecodedChunk> Decode(const std::string& id, std::string_view stor
 absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored, uint64_t expected_size) {
   absl::StatusOr<DecodedChunk> d = Decode(id, stored, expected_size, nullptr);
   if (!d.ok()) return d.status();
-  return std::move(d->buf);
+  return std::move(d->buf);  // offset 0, size == buf.size()
 }
 
-absl::StatusOr<DecodedChunk> DecodeChunk(const std::string& id, std::string&& stored, uint64_t expected_size) {
-  return Decode(id, stored, expected_size, &stored);
+absl::StatusOr<DecodedChunk> DecodeChunk(const std::string& id, std::string& stored, size_t stored_size,
+                                         uint64_t expected_size) {
+  return Decode(id, std::string_view(stored.data(), stored_size), expected_size, &stored);
 }
 
 }  // namespace hepml::registry

@@ -71,20 +71,24 @@ class ChunkEncoder {
   std::string probe_;
 };
 
-// A decoded chunk's bytes: buf.substr(offset) (a raw chunk keeps the stored
-// object's buffer and skips its header instead of moving the bytes).
+// A decoded chunk's bytes: `size` bytes of `buf` from `offset` (a raw chunk
+// keeps the stored object's buffer and skips its header instead of moving
+// the bytes; the buffer may be longer, when it is a reused one).
 struct DecodedChunk {
   std::string buf;
   size_t offset = 0;
-  std::string_view bytes() const { return std::string_view(buf).substr(offset); }
+  size_t size = 0;
+  std::string_view bytes() const { return std::string_view(buf.data() + offset, size); }
 };
 
 // Decodes a stored chunk and checks it is the chunk `id` (of `expected_size`
 // bytes when that is not UINT64_MAX). DataLoss naming `id` otherwise.
 absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored,
                                         uint64_t expected_size = UINT64_MAX);
-// The same, keeping `stored`'s buffer for a raw chunk (no copy).
-absl::StatusOr<DecodedChunk> DecodeChunk(const std::string& id, std::string&& stored,
+// The same for the first `stored_size` bytes of `stored`, taking its buffer
+// for a raw chunk (no copy; `stored` is left empty) and leaving it to the
+// caller otherwise.
+absl::StatusOr<DecodedChunk> DecodeChunk(const std::string& id, std::string& stored, size_t stored_size,
                                          uint64_t expected_size = UINT64_MAX);
 
 }  // namespace hepml::registry

@@ -152,6 +152,15 @@ class FileBackend final : public Backend {
   }
 
   absl::StatusOr<std::string> Get(const std::string& name) override {
+    std::string out;
+    size_t size = 0;
+    absl::Status s = GetInto(name, out, size);
+    if (!s.ok()) return s;
+    out.resize(size);
+    return out;
+  }
+
+  absl::Status GetInto(const std::string& name, std::string& buf, size_t& size) override {
     std::string path = Path(name);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Failed(ErrnoStatus(errno, name));
@@ -161,10 +170,11 @@ class FileBackend final : public Backend {
       ::close(fd);
       return Failed(ErrnoStatus(err, name));
     }
-    std::string out(static_cast<size_t>(st.st_size), '\0');
+    size = static_cast<size_t>(st.st_size);
+    if (buf.size() < size) buf.resize(size);
     size_t done = 0;
-    while (done < out.size()) {
-      ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    while (done < size) {
+      ssize_t r = ::pread(fd, buf.data() + done, size - done, static_cast<off_t>(done));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) {
         int err = r < 0 ? errno : EIO;
@@ -174,7 +184,7 @@ class FileBackend final : public Backend {
       done += static_cast<size_t>(r);
     }
     ::close(fd);
-    return out;
+    return absl::OkStatus();
   }
 
   absl::StatusOr<ObjectInfo> Stat(const std::string& name) override {
