@@ -279,7 +279,7 @@ class Store final : public BlobStore {
     uint64_t flushed = offset;
     // The whole-file hash runs on its own thread, behind the writes.
     BoundedQueue<DecodedChunk> to_hash(static_cast<size_t>(threads_));
-    BufferPool buffers(4 * static_cast<size_t>(threads_) + 4);
+    BufferPool buffers(3 * static_cast<size_t>(threads_) + 2);  // as many as can be in flight
     std::thread hasher([&] {
       DecodedChunk c;
       while (to_hash.Pop(c)) {

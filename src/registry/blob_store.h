@@ -80,8 +80,8 @@ struct GcReport {
 
 // Thread-safe: a store may be used from several threads at once (each call
 // runs its own ChunkerOptions::threads workers). Memory per call stays
-// bounded whatever the file size: at most about (4 * threads + 4) *
-// max_size (the default options: 64 MiB for file://, 144 MiB for root://).
+// bounded whatever the file size: at most about (4 * threads + 6) *
+// max_size (the default options: 72 MiB for file://, 152 MiB for root://).
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
