@@ -1,11 +1,13 @@
 // The registry's blob store: files are cut into content-defined chunks
 // (FastCDC-style, so an insertion shifts only the chunks around it), each
-// chunk is named by the SHA-256 of its bytes, compressed with zstd and
-// stored once, whoever references it. A manifest lists a file's chunks in
-// order; it is itself stored under the SHA-256 of the whole file.
+// chunk is named by the SHA-256 of its bytes, compressed with zstd when
+// that pays (chunk_codec.h) and stored once, whoever references it. A
+// manifest lists a file's chunks in order; it is itself stored under the
+// SHA-256 of the whole file.
 //
 // Layout under the store's root (file:// or root://):
-//   chunks/ab/abcdef...   zstd frame of one chunk (name = SHA-256 of the raw bytes)
+//   chunks/ab/abcdef...   one chunk: header, then a zstd frame or the raw bytes
+//                         (name = SHA-256 of the raw bytes)
 //   manifests/ab/abc...   JSON manifest of one file (name = SHA-256 of the file)
 //   tmp/                  partial writes; renamed into place once durable
 //
