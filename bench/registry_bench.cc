@@ -55,12 +55,13 @@ int Fail(const absl::Status& s) {
 
 }  // namespace
 
-// REGISTRY_BENCH_THREADS and REGISTRY_BENCH_LEVEL override the options, to
-// see where the time goes.
+// REGISTRY_BENCH_THREADS, REGISTRY_BENCH_LEVEL and REGISTRY_BENCH_MIN_SAVING
+// override the options, to see where the time goes.
 hepml::registry::ChunkerOptions Options() {
   hepml::registry::ChunkerOptions o;
   if (const char* t = std::getenv("REGISTRY_BENCH_THREADS")) o.threads = std::atoi(t);
   if (const char* l = std::getenv("REGISTRY_BENCH_LEVEL")) o.zstd_level = std::atoi(l);
+  if (const char* m = std::getenv("REGISTRY_BENCH_MIN_SAVING")) o.min_compression_saving = std::atof(m);
   return o;
 }
 

@@ -220,13 +220,18 @@ struct RunInfo {
 };
 
 // Lineage as a graph: nodes are "model_version" (ref MODEL@V), "run" (ref
-// run:ID) or "dataset_version" (ref NAME@V); edges read "from RELATION to":
+// run:ID) or "dataset_version" (ref NAME@V), and in downstream walks also
+// "alias" (ref MODEL@ALIAS) and "iov_tag" (ref TAG); edges read "from
+// RELATION to":
 //   model_version   produced_by  run
 //   model_version   trained_on   dataset_version
 //   run             consumed     dataset_version | model_version
 //   dataset_version produced_by  run
+//   alias | iov_tag points_to    model_version   (the alias is on it now; the
+//                                                 tag has an interval on it)
 // Edges always point from the newer record to the older one it was made
-// from, so the graph has no cycles.
+// from (or from the pointer to what it points at), so the graph has no
+// cycles.
 struct LineageNode {
   std::string kind;
   std::string ref;
@@ -410,6 +415,14 @@ class Registry {
   absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version, const LineageOptions& options = {});
   absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version,
                                      const LineageOptions& options = {});
+  // Downstream of a model version (the runs that used it, the model and
+  // dataset versions those runs produced, the runs that used those, ...)
+  // or of a run (what it produced, and on from there). Every downstream
+  // walk also lists the aliases and IOV tags pointing at each model version
+  // it reaches (leaves, one edge further). NotFound for an unknown start.
+  absl::StatusOr<Lineage> DownstreamOfModel(const std::string& model, int64_t version,
+                                            const LineageOptions& options = {});
+  absl::StatusOr<Lineage> DownstreamOfRun(int64_t run, const LineageOptions& options = {});
 
   // Events and hooks.
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id = 0);

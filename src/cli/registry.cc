@@ -13,7 +13,8 @@
 //                         | show NAME[@V]
 //   hepml registry run start [--name N] [--param k=v] [--dataset NAME:V] [--model MODEL@V] | log ID ... | end ID ...
 //                     | show ID | artifacts ID | get-artifact ID PATH DEST
-//   hepml registry lineage MODEL@V [--depth N] [--max-nodes N] [--dot] | lineage --down DATASET@V ...
+//   hepml registry lineage MODEL@V [--depth N] [--max-nodes N] [--dot]
+//   hepml registry lineage --downstream MODEL@V | DATASET@V | run:ID ...
 //   hepml registry hook add EVENT COMMAND|URL | hook list | events [--after ID]
 //   hepml registry fsck | gc [--grace SECONDS]
 //   hepml registry serve [--host 127.0.0.1] [--port 8080] [--source-root DIR] [--max-body-bytes N]
@@ -30,6 +31,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -799,17 +801,41 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
     auto ref = std::make_shared<std::string>();
     auto down = std::make_shared<bool>(false);
     CLI::App* lineage = Sub(reg, "lineage",
-                            "Everything MODEL@V was made from (runs, datasets, base models, transitively), or --down:"
-                            " everything made from DATASET@V");
-    lineage->add_option("ref", *ref, "MODEL@V (or DATASET@V with --down)")->required();
-    lineage->add_flag("--down", *down, "Downstream of a dataset version: the runs that read it, what they made, ...");
+                            "Everything MODEL@V was made from (runs, datasets, base models, transitively), or"
+                            " --downstream: everything made from a model version, dataset version or run, and the"
+                            " aliases and IOV tags pointing at what was made");
+    lineage->add_option("ref", *ref,
+                        "MODEL@V; with --downstream also DATASET@V, run:ID, or model:NAME@V / dataset:NAME@V when a"
+                        " model and a dataset share the name")
+        ->required();
+    lineage->add_flag("--downstream,--down", *down,
+                      "Downstream: the runs that used REF, what they made, the runs that used that, ...");
     lineage->add_option("--depth", *depth, "Follow at most N edges from the start (default: all)")
         ->check(CLI::Range(0, 1000000));
     lineage->add_option("--max-nodes", *max_nodes, "Stop after N nodes (default 10000; the output says so)")
         ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
     lineage->add_flag("--dot", *dot, "Print a Graphviz digraph (dot -Tsvg)");
     lineage->callback([ctx, ref, down, depth, max_nodes, dot] {
-      auto vr = ParseVersionRef(*down ? "dataset version" : "model version", *ref);
+      // The start: run:ID, model:NAME@V, dataset:NAME@V or NAME@V.
+      enum class Start { kAny, kModel, kDataset, kRun } start = Start::kAny;
+      std::string text = *ref;
+      int64_t run_id = 0;
+      absl::StatusOr<std::pair<std::string, int64_t>> vr = std::make_pair(std::string(), int64_t{0});
+      if (absl::StartsWith(text, "run:")) {
+        start = Start::kRun;
+        if (!absl::SimpleAtoi(text.substr(4), &run_id) || run_id <= 0) {
+          vr = absl::InvalidArgumentError(absl::StrCat("run '", text, "': expected run:ID (a positive integer)"));
+        }
+      } else {
+        if (absl::StartsWith(text, "model:")) start = Start::kModel;
+        if (absl::StartsWith(text, "dataset:")) start = Start::kDataset;
+        if (start != Start::kAny) text = text.substr(text.find(':') + 1);
+        vr = ParseVersionRef(start == Start::kDataset ? "dataset version" : "model version", text);
+      }
+      if (vr.ok() && !*down && (start == Start::kRun || start == Start::kDataset)) {
+        vr = absl::InvalidArgumentError(
+            absl::StrCat("lineage of '", *ref, "': upstream lineage starts at a model version; add --downstream"));
+      }
       if (!vr.ok()) {
         PrintError(kCmd, vr.status().message());
         *ctx->exit_code = kExitUsage;
@@ -819,7 +845,21 @@ void AddRegistryCommand(CLI::App& app, int* exit_code) {
         LineageOptions lo;
         lo.max_depth = *depth;
         lo.max_nodes = *max_nodes;
-        auto l = *down ? r.Downstream(vr->first, vr->second, lo) : r.Upstream(vr->first, vr->second, lo);
+        if (*down && start == Start::kAny) {
+          // NAME@V: the model version or the dataset version of that name.
+          bool model = r.GetModel(vr->first).ok();
+          bool dataset = r.GetDatasetVersion(vr->first, vr->second).ok();
+          if (model && dataset) {
+            return absl::InvalidArgumentError(absl::StrCat("'", *ref, "' names both a model version and a dataset"
+                                                           " version: write model:", *ref, " or dataset:", *ref));
+          }
+          start = model ? Start::kModel : Start::kDataset;
+        }
+        absl::StatusOr<Lineage> l;
+        if (!*down) l = r.Upstream(vr->first, vr->second, lo);
+        else if (start == Start::kRun) l = r.DownstreamOfRun(run_id, lo);
+        else if (start == Start::kModel) l = r.DownstreamOfModel(vr->first, vr->second, lo);
+        else l = r.Downstream(vr->first, vr->second, lo);
         if (!l.ok()) return l.status();
         if (l->truncated) {
           PrintError(kCmd, absl::StrCat("warning: lineage of ", *ref, " has more than ", *max_nodes,

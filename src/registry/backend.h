@@ -38,14 +38,37 @@ class Backend {
   // Creates the root and chunks/, manifests/, tmp/ when they are missing.
   virtual absl::Status Init() = 0;
 
-  // Writes `data` under `name` atomically and durably: into tmp/ first,
-  // flushed to stable storage, then renamed into place (replacing an object
-  // of that name). On error nothing is visible under `name` and the
-  // temporary is removed. ResourceExhausted when the device is full.
-  virtual absl::Status Put(const std::string& name, std::string_view data) = 0;
+  // Writes `data` then `more` under `name` atomically and durably: into
+  // tmp/ first, flushed to stable storage, then renamed into place
+  // (replacing an object of that name). On error nothing is visible under
+  // `name` and the temporary is removed. ResourceExhausted when the device
+  // is full.
+  virtual absl::Status Put(const std::string& name, std::string_view data, std::string_view more = {}) = 0;
+
+  // Like Put, but the object need only be durable and visible once the
+  // next Sync() returns (a push's chunks, which no one reads before the
+  // manifest is written). Lets a backend batch the flushes: file:// starts
+  // the write-back at once and waits for it, and renames, in Sync.
+  // TouchIfExists sees it at once (so a chunk twice in one push is written
+  // once); if the flush that was to place it fails, that Sync and every
+  // later Sync and PutDeferred on this backend fail. The default is Put.
+  virtual absl::Status PutDeferred(const std::string& name, std::string_view data, std::string_view more = {}) {
+    return Put(name, data, more);
+  }
 
   // The object's bytes; NotFound when it is absent.
   virtual absl::StatusOr<std::string> Get(const std::string& name) = 0;
+
+  // The object's bytes into `buf`, grown when it is too small and never
+  // shrunk (so a reused buffer costs no allocation and no zero-fill);
+  // `size` is the object's length. NotFound when it is absent.
+  virtual absl::Status GetInto(const std::string& name, std::string& buf, size_t& size) {
+    absl::StatusOr<std::string> got = Get(name);
+    if (!got.ok()) return got.status();
+    buf = std::move(*got);
+    size = buf.size();
+    return absl::OkStatus();
+  }
 
   // Size and modification time; NotFound when absent.
   virtual absl::StatusOr<ObjectInfo> Stat(const std::string& name) = 0;
@@ -62,8 +85,10 @@ class Backend {
   // Removes one object; OK when it is already gone.
   virtual absl::Status Delete(const std::string& name) = 0;
 
-  // Makes the renames of earlier Puts durable (fsyncs the folders they
-  // touched, where the backend needs it).
+  // Makes earlier PutDeferred objects durable and visible, and the renames
+  // of earlier Puts durable (fsyncs the folders they touched, where the
+  // backend needs it). On error the deferred objects not yet in place are
+  // dropped (their temporaries removed).
   virtual absl::Status Sync() = 0;
 
   // How many Puts/Gets the store should keep in flight.

@@ -47,6 +47,7 @@ namespace hepml::registry {
 namespace {
 
 constexpr const char* kManifestFormat = "hepml-manifest/1";
+constexpr uint64_t kWriteBackStep = 16 << 20;  // bytes a pull writes between write-back starts
 
 std::string ChunkName(const std::string& id) { return absl::StrCat("chunks/", id.substr(0, 2), "/", id); }
 std::string ManifestName(const std::string& id) { return absl::StrCat("manifests/", id.substr(0, 2), "/", id); }
@@ -143,6 +144,31 @@ class BoundedQueue {
   std::condition_variable not_full_, not_empty_;
   std::deque<T> q_;
   bool closed_ = false;
+};
+
+// Spare chunk buffers for a pull: the readers take one, the file hasher
+// gives it back when done, so a pull allocates (and the kernel zero-fills)
+// a few buffers instead of one per chunk. Keeps at most `max` buffers.
+class BufferPool {
+ public:
+  explicit BufferPool(size_t max) : max_(max) {}
+  std::string Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::string();
+    std::string b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void Give(std::string&& b) {
+    if (b.capacity() == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < max_) free_.push_back(std::move(b));
+  }
+
+ private:
+  size_t max_;
+  std::mutex mu_;
+  std::vector<std::string> free_;
 };
 
 // Runs fn(i) for i in [0, n) on `threads` threads.
@@ -250,7 +276,19 @@ class Store final : public BlobStore {
     }
     if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return ErrnoStatus(errno, "truncating " + partial);
 
-    absl::Status s = Fetch(*m, first, [&](const ChunkRef& c, const std::string& data) -> absl::Status {
+    uint64_t flushed = offset;
+    // The whole-file hash runs on its own thread, behind the writes.
+    BoundedQueue<DecodedChunk> to_hash(static_cast<size_t>(threads_));
+    BufferPool buffers(3 * static_cast<size_t>(threads_) + 2);  // as many as can be in flight
+    std::thread hasher([&] {
+      DecodedChunk c;
+      while (to_hash.Pop(c)) {
+        file_hash.Update(c.bytes());
+        buffers.Give(std::move(c.buf));
+      }
+    });
+    absl::Status s = Fetch(*m, first, [&](const ChunkRef&, DecodedChunk&& chunk) -> absl::Status {
+      std::string_view data = chunk.bytes();
       const char* p = data.data();
       size_t left = data.size();
       while (left > 0) {
@@ -263,9 +301,18 @@ class Store final : public BlobStore {
         left -= static_cast<size_t>(w);
         offset += static_cast<uint64_t>(w);
       }
-      file_hash.Update(data);
+      to_hash.Push(std::move(chunk));
+      if (offset - flushed >= kWriteBackStep) {
+        // Start the write-back as the file grows, so the fsync at the end
+        // waits for the tail only.
+        ::sync_file_range(fd, static_cast<off_t>(flushed), static_cast<off_t>(offset - flushed),
+                          SYNC_FILE_RANGE_WRITE);
+        flushed = offset;
+      }
       return absl::OkStatus();
-    });
+    }, &buffers);
+    to_hash.Close();
+    hasher.join();
     if (!s.ok()) return s;  // the verified prefix stays for a later attempt
     std::string actual = file_hash.HexDigest();
     if (actual != m->id) {
@@ -294,8 +341,8 @@ class Store final : public BlobStore {
     if (!m.ok()) return m.status();
     std::string out;
     out.reserve(m->size);
-    absl::Status s = Fetch(*m, 0, [&](const ChunkRef&, const std::string& data) {
-      out += data;
+    absl::Status s = Fetch(*m, 0, [&](const ChunkRef&, DecodedChunk&& chunk) {
+      out += chunk.bytes();
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
@@ -347,8 +394,10 @@ class Store final : public BlobStore {
     std::mutex mu;
     ParallelFor(ids.size(), threads_, [&](size_t i) {
       if (ids[i].empty()) return;
-      absl::StatusOr<std::string> stored = backend_->Get((*chunks)[i].name);
-      absl::Status s = stored.ok() ? DecodeChunk(ids[i], *stored).status() : stored.status();
+      std::string stored;
+      size_t size = 0;
+      absl::Status s = backend_->GetInto((*chunks)[i].name, stored, size);
+      if (s.ok()) s = DecodeChunk(ids[i], stored, size).status();
       std::lock_guard<std::mutex> lock(mu);
       ++report.chunks_checked;
       if (!s.ok()) report.problems.push_back(std::string(s.message()));
@@ -447,9 +496,27 @@ class Store final : public BlobStore {
 
  private:
   absl::StatusOr<Manifest> Put(const ChunkStream::ReadFn& read, PutStats* stats) {
+    // Chunk buffers circulate through a fixed pool: the calling thread cuts
+    // the file into one, a worker hashes and stores it, the file hasher
+    // hashes it in file order; it goes back to the pool when both are done.
+    // The pool bounds the memory and spares an allocation per chunk.
+    struct Buffer {
+      std::string data;
+      std::atomic<int> users{0};
+    };
     struct Job {
       size_t index = 0;
-      std::string data;
+      Buffer* buffer = nullptr;
+    };
+    const size_t pool_size = 2 * static_cast<size_t>(threads_) + 2;
+    std::vector<std::unique_ptr<Buffer>> pool(pool_size);
+    BoundedQueue<Buffer*> free_buffers(pool_size), to_hash(pool_size);
+    for (auto& b : pool) {
+      b = std::make_unique<Buffer>();
+      free_buffers.Push(b.get());
+    }
+    auto release = [&](Buffer* b) {
+      if (b->users.fetch_sub(1) == 1) free_buffers.Push(b);
     };
     BoundedQueue<Job> queue(static_cast<size_t>(threads_));
     std::mutex mu;
@@ -459,12 +526,16 @@ class Store final : public BlobStore {
     std::atomic<uint64_t> reused{0}, stored{0};
 
     auto worker = [&] {
-      ChunkEncoder encoder(options_.zstd_level);
+      ChunkEncoder encoder(options_.zstd_level, options_.min_compression_saving);
       Job job;
       while (queue.Pop(job)) {
-        if (failed) continue;
-        std::string id = Sha256Hex(job.data);
-        absl::Status s = StoreChunk(id, job.data, encoder, reused, stored);
+        if (failed) {
+          release(job.buffer);
+          continue;
+        }
+        std::string id = Sha256Hex(job.buffer->data);
+        absl::Status s = StoreChunk(id, job.buffer->data, encoder, reused, stored);
+        release(job.buffer);
         std::lock_guard<std::mutex> lock(mu);
         if (!s.ok()) {
           if (error.ok()) error = s;
@@ -474,10 +545,17 @@ class Store final : public BlobStore {
         refs[job.index].id = std::move(id);
       }
     };
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads_; ++t) pool.emplace_back(worker);
-
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads_; ++t) workers.emplace_back(worker);
     Sha256 file_hash;
+    std::thread hasher([&] {
+      Buffer* b = nullptr;
+      while (to_hash.Pop(b)) {
+        file_hash.Update(b->data);
+        release(b);
+      }
+    });
+
     uint64_t total = 0;
     ChunkStream stream(options_, read);
     for (size_t index = 0; !failed; ++index) {
@@ -489,17 +567,27 @@ class Store final : public BlobStore {
         break;
       }
       if (chunk->empty()) break;
-      file_hash.Update(*chunk);
       total += chunk->size();
       {
         std::lock_guard<std::mutex> lock(mu);
         refs.push_back({"", chunk->size()});
       }
-      queue.Push(Job{index, std::string(*chunk)});
+      Buffer* b = nullptr;
+      free_buffers.Pop(b);
+      b->data.assign(chunk->data(), chunk->size());
+      b->users = 2;
+      to_hash.Push(b);
+      queue.Push(Job{index, b});
     }
     queue.Close();
-    for (auto& t : pool) t.join();
-    if (!error.ok()) return error;
+    to_hash.Close();
+    for (auto& t : workers) t.join();
+    hasher.join();
+    if (!error.ok()) {
+      // The chunks written so far are good: keep them for a resumed push.
+      (void)backend_->Sync();
+      return error;
+    }
 
     // Chunks are durable; now the manifest that points at them.
     absl::Status s = backend_->Sync();
@@ -548,31 +636,42 @@ class Store final : public BlobStore {
       ++reused;
       return absl::OkStatus();
     }
-    absl::StatusOr<std::string> encoded = encoder.Encode(data);
+    absl::StatusOr<EncodedChunk> encoded = encoder.Encode(data);
     if (!encoded.ok()) return encoded.status();
-    absl::Status s = backend_->Put(name, *encoded);
+    // Durable and visible at the Sync before the manifest is written.
+    absl::Status s = backend_->PutDeferred(name, encoded->head, encoded->body);
     if (!s.ok()) return s;
     stored += encoded->size();
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> FetchChunk(const Manifest& m, size_t i, uint64_t offset) {
+  absl::StatusOr<DecodedChunk> FetchChunk(const Manifest& m, size_t i, uint64_t offset, BufferPool* pool) {
     const ChunkRef& c = m.chunks[i];
-    absl::StatusOr<std::string> stored = backend_->Get(ChunkName(c.id));
-    if (!stored.ok()) {
-      if (absl::IsNotFound(stored.status())) {
+    std::string stored = pool != nullptr ? pool->Take() : std::string();
+    // Room for the largest chunk at once: a buffer that grows later is
+    // copied and zero-filled again.
+    if (pool != nullptr) stored.reserve(std::max<uint64_t>(options_.max_size, c.size) + 64);
+    size_t size = 0;
+    absl::Status s = backend_->GetInto(ChunkName(c.id), stored, size);
+    if (!s.ok()) {
+      if (pool != nullptr) pool->Give(std::move(stored));
+      if (absl::IsNotFound(s)) {
         return absl::DataLossError(absl::StrCat("chunk ", c.id, " (manifest ", m.id, ", offset ", offset,
                                                 ") is missing from store ", uri()));
       }
-      return stored.status();
+      return s;
     }
-    return DecodeChunk(c.id, std::move(*stored), c.size);
+    absl::StatusOr<DecodedChunk> d = DecodeChunk(c.id, stored, size, c.size);
+    // A raw chunk took the buffer; a compressed one leaves it for the next.
+    if (pool != nullptr) pool->Give(std::move(stored));
+    return d;
   }
 
   // Fetches chunks [first, n) of `m` on worker threads, at most a window
   // ahead of the caller, and hands each verified chunk to `sink` in order.
   absl::Status Fetch(const Manifest& m, size_t first,
-                     const std::function<absl::Status(const ChunkRef&, const std::string&)>& sink) {
+                     const std::function<absl::Status(const ChunkRef&, DecodedChunk&&)>& sink,
+                     BufferPool* buffers = nullptr) {
     const size_t n = m.chunks.size();
     if (first >= n) return absl::OkStatus();
     std::vector<uint64_t> offsets(n, 0);
@@ -580,7 +679,7 @@ class Store final : public BlobStore {
     const size_t window = 2 * static_cast<size_t>(threads_);
     std::mutex mu;
     std::condition_variable cv;
-    std::vector<std::optional<absl::StatusOr<std::string>>> slots(n);
+    std::vector<std::optional<absl::StatusOr<DecodedChunk>>> slots(n);
     size_t next = first, consumed = first;
     bool stop = false;
     auto worker = [&] {
@@ -592,7 +691,7 @@ class Store final : public BlobStore {
           if (stop || next >= n) return;
           i = next++;
         }
-        absl::StatusOr<std::string> chunk = FetchChunk(m, i, offsets[i]);
+        absl::StatusOr<DecodedChunk> chunk = FetchChunk(m, i, offsets[i], buffers);
         std::lock_guard<std::mutex> lock(mu);
         slots[i] = std::move(chunk);
         cv.notify_all();
@@ -603,14 +702,14 @@ class Store final : public BlobStore {
     for (int t = 0; t < nthreads; ++t) pool.emplace_back(worker);
     absl::Status result;
     for (size_t i = first; i < n; ++i) {
-      absl::StatusOr<std::string> chunk;
+      absl::StatusOr<DecodedChunk> chunk;
       {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [&] { return slots[i].has_value(); });
         chunk = std::move(*slots[i]);
         slots[i].reset();
       }
-      if (chunk.ok()) result = sink(m.chunks[i], *chunk);
+      if (chunk.ok()) result = sink(m.chunks[i], std::move(*chunk));
       else result = chunk.status();
       std::lock_guard<std::mutex> lock(mu);
       consumed = i + 1;

@@ -1,11 +1,13 @@
 // The registry's blob store: files are cut into content-defined chunks
 // (FastCDC-style, so an insertion shifts only the chunks around it), each
-// chunk is named by the SHA-256 of its bytes, compressed with zstd and
-// stored once, whoever references it. A manifest lists a file's chunks in
-// order; it is itself stored under the SHA-256 of the whole file.
+// chunk is named by the SHA-256 of its bytes, compressed with zstd when
+// that pays (chunk_codec.h) and stored once, whoever references it. A
+// manifest lists a file's chunks in order; it is itself stored under the
+// SHA-256 of the whole file.
 //
 // Layout under the store's root (file:// or root://):
-//   chunks/ab/abcdef...   zstd frame of one chunk (name = SHA-256 of the raw bytes)
+//   chunks/ab/abcdef...   one chunk: header, then a zstd frame or the raw bytes
+//                         (name = SHA-256 of the raw bytes)
 //   manifests/ab/abc...   JSON manifest of one file (name = SHA-256 of the file)
 //   tmp/                  partial writes; renamed into place once durable
 //
@@ -34,7 +36,14 @@ struct ChunkerOptions {
   uint64_t min_size = 256 << 10;
   uint64_t avg_size = 1 << 20;
   uint64_t max_size = 4 << 20;
-  int zstd_level = 3;
+  // zstd level of the chunks that are compressed.
+  int zstd_level = 1;
+  // A chunk is compressed only when zstd level 1 on its first 64 KiB saves
+  // at least this fraction of them; otherwise it is stored raw and pulls
+  // skip decompression. Float weights save ~8% and are stored raw; text,
+  // sparse and pruned weights are compressed. 0 compresses every chunk zstd
+  // shrinks at all; 1 stores every chunk raw.
+  double min_compression_saving = 0.125;
   // Chunks hashed, compressed and written (or fetched and checked) at once;
   // 0 picks the backend's default (3 for file://, 8 for root://).
   int threads = 0;
@@ -73,8 +82,8 @@ struct GcReport {
 
 // Thread-safe: a store may be used from several threads at once (each call
 // runs its own ChunkerOptions::threads workers). Memory per call stays
-// bounded whatever the file size: at most about (4 * threads + 4) *
-// max_size (the default options: 64 MiB for file://, 144 MiB for root://).
+// bounded whatever the file size: at most about (4 * threads + 6) *
+// max_size (the default options: 72 MiB for file://, 152 MiB for root://).
 class BlobStore {
  public:
   virtual ~BlobStore() = default;

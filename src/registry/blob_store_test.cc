@@ -21,6 +21,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "registry/chunk_codec.h"
 
@@ -239,6 +240,134 @@ TEST_F(BlobStoreTest, FlippedByteIsDataLossNamingTheChunk) {
   absl::StatusOr<FsckReport> r = store->Fsck({m->id});
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok());
+}
+
+// float32 weights drawn from N(0, 0.05): zstd saves ~8% on them.
+std::string FloatWeights(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> w(0.0f, 0.05f);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    float v = w(rng);
+    std::memcpy(s.data() + i, &v, 4);
+  }
+  return s;
+}
+
+// Byte 4 of a stored chunk's header: 0 raw, 1 zstd.
+int StoredCodec(const fs::path& root, const std::string& id) { return static_cast<uint8_t>(ReadFile(ChunkPath(root, id))[4]); }
+
+// Float weights do not pay for zstd and are stored raw (header + the bytes
+// themselves); text and pruned weights (mostly zeros) are compressed. Both
+// read back, and min_compression_saving moves the line.
+TEST_F(BlobStoreTest, ChunksAreCompressedOnlyWhenZstdPays) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  std::string weights = FloatWeights(256 << 10, 4);
+  std::string text;
+  while (text.size() < (256 << 10)) text += "jet_pt,jet_eta,jet_phi,btag_score\n";
+  std::string pruned = FloatWeights(256 << 10, 5);
+  for (size_t i = 0; i < pruned.size(); i += 4) {
+    if ((i / 4) % 5 != 0) std::memset(pruned.data() + i, 0, 4);  // 80% of the weights pruned
+  }
+  for (const auto& [name, data, want] : {std::tuple{"weights", weights, 0}, std::tuple{"text", text, 1},
+                                         std::tuple{"pruned", pruned, 1}}) {
+    PutStats stats;
+    absl::StatusOr<Manifest> m = store->PutBytes(data, &stats);
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_GT(m->chunks.size(), 2u) << name;
+    uint64_t raw_bytes = 0;
+    for (const ChunkRef& c : m->chunks) {
+      // (A tail of a few bytes may not shrink by 1/8 whatever it holds.)
+      if (c.size >= 4096) {
+        EXPECT_EQ(StoredCodec(root_, c.id), want) << name << " chunk " << c.id << " " << c.size;
+      }
+      if (want == 0) {
+        EXPECT_EQ(fs::file_size(ChunkPath(root_, c.id)), 16 + c.size) << name;
+      }
+      raw_bytes += c.size;
+    }
+    if (want == 0) {
+      EXPECT_EQ(stats.bytes_stored, raw_bytes + 16 * m->chunks.size()) << name;
+    } else {
+      EXPECT_LT(stats.bytes_stored, raw_bytes * 3 / 4) << name;
+    }
+    absl::StatusOr<std::string> back = store->GetBytes(m->id);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, data) << name;
+    std::string dest = (dir_ / name).string();
+    ASSERT_TRUE(store->GetFile(m->id, dest).ok());
+    EXPECT_EQ(ReadFile(dest), data) << name;
+  }
+  // Every chunk compressed that zstd shrinks at all: the weights too.
+  ChunkerOptions always = Small();
+  always.min_compression_saving = 0;
+  auto store0 = BlobStore::Open("file://" + (dir_ / "always").string(), always);
+  ASSERT_TRUE(store0.ok());
+  absl::StatusOr<Manifest> m = (*store0)->PutBytes(weights);
+  ASSERT_TRUE(m.ok());
+  for (const ChunkRef& c : m->chunks) {
+    if (c.size >= 4096) {
+      EXPECT_EQ(StoredCodec(dir_ / "always", c.id), 1) << c.size;
+    }
+  }
+  ASSERT_TRUE((*store0)->GetBytes(m->id).ok());
+  // Nothing compressed: the text too.
+  ChunkerOptions never = Small();
+  never.min_compression_saving = 1;
+  auto store1 = BlobStore::Open("file://" + (dir_ / "never").string(), never);
+  ASSERT_TRUE(store1.ok());
+  m = (*store1)->PutBytes(text);
+  ASSERT_TRUE(m.ok());
+  for (const ChunkRef& c : m->chunks) EXPECT_EQ(StoredCodec(dir_ / "never", c.id), 0);
+  EXPECT_EQ(*(*store1)->GetBytes(m->id), text);
+  never.min_compression_saving = 1.5;
+  EXPECT_TRUE(absl::IsInvalidArgument(BlobStore::Open("file://" + (dir_ / "bad").string(), never).status()));
+}
+
+// A raw chunk has no zstd frame to fail on: a flipped byte in its payload,
+// or a payload cut short, is found by its SHA-256 (or its size) on pull and
+// by fsck, naming the chunk; the pull leaves no file.
+TEST_F(BlobStoreTest, CorruptRawChunkIsFoundByPullAndFsck) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  std::string data = FloatWeights(512 << 10, 6);
+  absl::StatusOr<Manifest> m = store->PutBytes(data);
+  ASSERT_TRUE(m.ok());
+  ASSERT_GT(m->chunks.size(), 3u);
+  const ChunkRef& victim = m->chunks[m->chunks.size() / 2];
+  ASSERT_EQ(StoredCodec(root_, victim.id), 0);
+  fs::path p = ChunkPath(root_, victim.id);
+  const std::string stored = ReadFile(p);
+  std::string flipped = stored;
+  flipped[16 + victim.size / 2] ^= 0x01;  // one bit of one weight
+  std::string truncated = stored.substr(0, stored.size() - 4);
+  for (int k = 0; k < 2; ++k) {
+    const std::string& bad = k == 0 ? flipped : truncated;
+    WriteFile(p, bad);
+    std::string dest = (dir_ / "out.bin").string();
+    absl::Status s = store->GetFile(m->id, dest);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(std::string(s.message()).find(victim.id), std::string::npos) << s;
+    EXPECT_FALSE(fs::exists(dest));
+    // The chunks before it were verified and stay for a resumed pull.
+    EXPECT_LE(fs::file_size(dest + ".partial"), data.size());
+    absl::StatusOr<std::string> bytes = store->GetBytes(m->id);
+    EXPECT_EQ(bytes.status().code(), absl::StatusCode::kDataLoss);
+    absl::StatusOr<FsckReport> r = store->Fsck({m->id});
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->problems.size(), 1u);
+    EXPECT_NE(r->problems[0].find(victim.id), std::string::npos) << r->problems[0];
+    EXPECT_NE(r->problems[0].find(k == 0 ? "hashes to" : "bytes stored"), std::string::npos)
+        << r->problems[0];
+  }
+  // Repaired (the same push writes the chunk back), it all checks out.
+  fs::remove(p);
+  ASSERT_TRUE(store->PutBytes(data).ok());
+  EXPECT_TRUE(store->Fsck({m->id})->ok());
+  std::string dest = (dir_ / "out.bin").string();
+  ASSERT_TRUE(store->GetFile(m->id, dest).ok());
+  EXPECT_EQ(ReadFile(dest), data);
 }
 
 TEST_F(BlobStoreTest, MissingChunkAndTruncatedManifestAreReported) {

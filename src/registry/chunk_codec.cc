@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -62,37 +63,50 @@ bool IsHexId(std::string_view id) {
   return true;
 }
 
-ChunkEncoder::ChunkEncoder(int level) : level_(level), cctx_(ZSTD_createCCtx()) {}
+ChunkEncoder::ChunkEncoder(int level, double min_saving)
+    : level_(level), min_saving_(min_saving), cctx_(ZSTD_createCCtx()) {}
 ChunkEncoder::~ChunkEncoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
-absl::StatusOr<std::string> ChunkEncoder::Encode(std::string_view raw) {
+absl::StatusOr<EncodedChunk> ChunkEncoder::Encode(std::string_view raw) {
   auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
+  EncodedChunk out;
   auto raw_object = [&] {
-    std::string out = Header(kRaw, raw.size());
-    out.append(raw.data(), raw.size());
-    return out;
+    out.head = Header(kRaw, raw.size());
+    out.body = raw;
+    out.raw = true;
+    return std::move(out);
   };
-  if (raw.size() > kSample) {
-    // A fast look at the first bytes: incompressible data is stored raw.
-    std::string probe(ZSTD_compressBound(kSample), '\0');
-    size_t n = ZSTD_compressCCtx(cctx, probe.data(), probe.size(), raw.data(), kSample, 1);
-    if (ZSTD_isError(n) || n > kSample * 98 / 100) return raw_object();
+  if (min_saving_ >= 1.0) return raw_object();
+  // A fast look at the first bytes (all of a small chunk): zstd must save
+  // min_saving of them at level 1 to be worth running on the chunk.
+  size_t sample = std::min(raw.size(), kSample);
+  probe_.resize(ZSTD_compressBound(sample));
+  size_t n = ZSTD_compressCCtx(cctx, probe_.data(), probe_.size(), raw.data(), sample, 1);
+  if (ZSTD_isError(n) || static_cast<double>(n) > static_cast<double>(sample) * (1.0 - min_saving_) ||
+      n >= sample) {
+    return raw_object();
   }
-  std::string out = Header(kZstd, raw.size());
-  out.resize(kHeader + ZSTD_compressBound(raw.size()));
-  size_t n = ZSTD_compressCCtx(cctx, out.data() + kHeader, out.size() - kHeader, raw.data(), raw.size(), level_);
+  if (sample == raw.size() && level_ == 1) {
+    // The probe was the whole chunk at the chosen level.
+    out.head = Header(kZstd, raw.size());
+    out.head.append(probe_.data(), n);
+    return out;
+  }
+  out.head = Header(kZstd, raw.size());
+  out.head.resize(kHeader + ZSTD_compressBound(raw.size()));
+  n = ZSTD_compressCCtx(cctx, out.head.data() + kHeader, out.head.size() - kHeader, raw.data(), raw.size(), level_);
   if (ZSTD_isError(n)) {
     return absl::InternalError(absl::StrCat("zstd compression failed: ", ZSTD_getErrorName(n)));
   }
   if (n >= raw.size()) return raw_object();
-  out.resize(kHeader + n);
+  out.head.resize(kHeader + n);
   return out;
 }
 
 namespace {
 
-absl::StatusOr<std::string> Decode(const std::string& id, std::string_view stored, uint64_t expected_size,
-                                   std::string* reusable) {
+absl::StatusOr<DecodedChunk> Decode(const std::string& id, std::string_view stored, uint64_t expected_size,
+                                    std::string* reusable) {
   auto corrupt = [&](const std::string& why) {
     return absl::DataLossError(absl::StrCat("chunk ", id, " is corrupt: ", why));
   };
@@ -107,36 +121,42 @@ absl::StatusOr<std::string> Decode(const std::string& id, std::string_view store
     return corrupt(absl::StrCat("holds ", size, " bytes, the manifest says ", expected_size));
   }
   std::string_view payload = stored.substr(kHeader);
-  std::string raw;
+  DecodedChunk out;
   if (codec == kRaw) {
     if (payload.size() != size) return corrupt(absl::StrCat(payload.size(), " bytes stored, header says ", size));
     if (reusable != nullptr) {
-      reusable->erase(0, kHeader);
-      raw = std::move(*reusable);
+      out.buf = std::move(*reusable);
+      reusable->clear();
+      out.offset = kHeader;
     } else {
-      raw.assign(payload);
+      out.buf.assign(payload);
     }
+    out.size = size;
   } else if (codec == kZstd) {
-    raw.resize(size);
-    size_t n = ZSTD_decompress(raw.data(), raw.size(), payload.data(), payload.size());
+    out.buf.resize(size);
+    out.size = size;
+    size_t n = ZSTD_decompress(out.buf.data(), out.buf.size(), payload.data(), payload.size());
     if (ZSTD_isError(n)) return corrupt(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
     if (n != size) return corrupt(absl::StrCat("decompressed to ", n, " bytes, header says ", size));
   } else {
     return corrupt(absl::StrCat("unknown codec ", int{codec}));
   }
-  std::string actual = Sha256Hex(raw);
+  std::string actual = Sha256Hex(out.bytes());
   if (actual != id) return corrupt(absl::StrCat("its content hashes to ", actual));
-  return raw;
+  return out;
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string_view stored, uint64_t expected_size) {
-  return Decode(id, stored, expected_size, nullptr);
+  absl::StatusOr<DecodedChunk> d = Decode(id, stored, expected_size, nullptr);
+  if (!d.ok()) return d.status();
+  return std::move(d->buf);  // offset 0, size == buf.size()
 }
 
-absl::StatusOr<std::string> DecodeChunk(const std::string& id, std::string&& stored, uint64_t expected_size) {
-  return Decode(id, stored, expected_size, &stored);
+absl::StatusOr<DecodedChunk> DecodeChunk(const std::string& id, std::string& stored, size_t stored_size,
+                                         uint64_t expected_size) {
+  return Decode(id, std::string_view(stored.data(), stored_size), expected_size, &stored);
 }
 
 }  // namespace hepml::registry

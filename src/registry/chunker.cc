@@ -47,6 +47,10 @@ absl::Status ValidateChunkerOptions(const ChunkerOptions& o) {
   if (Log2(o.avg_size) < 8 || Log2(o.avg_size) > 40) {
     return absl::InvalidArgumentError(absl::StrCat("chunker: average size ", o.avg_size, " is out of range"));
   }
+  if (!(o.min_compression_saving >= 0.0 && o.min_compression_saving <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("chunker: min_compression_saving ", o.min_compression_saving,
+                                                   " is outside [0, 1]"));
+  }
   if (o.zstd_level < -7 || o.zstd_level > 22) {
     return absl::InvalidArgumentError(absl::StrCat("chunker: zstd level ", o.zstd_level, " is outside [-7, 22]"));
   }

@@ -1,16 +1,25 @@
 // file:// objects: a local folder. Put writes tmp/NAME.UNIQUE, fsyncs it,
 // renames it into place and remembers the folder so Sync can fsync it.
+// PutDeferred writes the temporary, starts its write-back and leaves the
+// rest (fdatasync, rename) to two flusher threads; Sync waits for them and
+// then fsyncs the folders, several at once.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -77,6 +86,18 @@ class FileBackend final : public Backend {
     token_ = absl::StrCat(::getpid(), "-", rd() & 0xffffff);
   }
 
+  ~FileBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : flushers_) t.join();
+    // Deferred objects no flusher took (a failed store): their temporaries
+    // are left for gc.
+    for (const Pending& p : pending_) ::close(p.fd);
+  }
+
   const std::string& uri() const override { return uri_; }
 
   absl::Status Init() override {
@@ -88,16 +109,176 @@ class FileBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status Put(const std::string& name, std::string_view data) override {
-    std::string final_path = Path(name);
-    std::string tmp = absl::StrCat(root_, "/tmp/", absl::StrReplaceAll(name, {{"/", "_"}}), ".", token_, ".",
-                                   counter_.fetch_add(1));
+  absl::Status Put(const std::string& name, std::string_view data, std::string_view more) override {
+    std::string tmp;
+    absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
+    if (!fd.ok()) return fd.status();
+    if (::fsync(*fd) != 0) {
+      int err = errno;
+      ::close(*fd);
+      ::unlink(tmp.c_str());
+      return Failed(ErrnoStatus(err, absl::StrCat("fsync of ", name)));
+    }
+    if (::close(*fd) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return Failed(ErrnoStatus(err, absl::StrCat("closing ", name)));
+    }
+    return Place(tmp, name);
+  }
+
+  absl::Status PutDeferred(const std::string& name, std::string_view data, std::string_view more) override {
+    std::string tmp;
+    absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
+    if (!fd.ok()) return fd.status();
+    // Start the write-back now; Sync waits for it (and the device cache).
+    ::sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    std::unique_lock<std::mutex> lock(mu_);
+    // At most kMaxPending waiting: bounds the open descriptors and what a
+    // Sync has left to wait for.
+    idle_cv_.wait(lock, [&] { return pending_.size() < kMaxPending || !broken_.ok(); });
+    if (!broken_.ok()) {
+      ::close(*fd);
+      ::unlink(tmp.c_str());
+      return broken_;
+    }
+    if (flushers_.empty()) {
+      for (int i = 0; i < kFlushers; ++i) flushers_.emplace_back([this] { FlushLoop(); });
+    }
+    pending_.push_back({*fd, tmp, name});
+    pending_names_.insert(name);
+    work_cv_.notify_one();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Get(const std::string& name) override {
+    std::string out;
+    size_t size = 0;
+    absl::Status s = GetInto(name, out, size);
+    if (!s.ok()) return s;
+    out.resize(size);
+    return out;
+  }
+
+  absl::Status GetInto(const std::string& name, std::string& buf, size_t& size) override {
+    std::string path = Path(name);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Failed(ErrnoStatus(errno, name));
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Failed(ErrnoStatus(err, name));
+    }
+    size = static_cast<size_t>(st.st_size);
+    if (buf.size() < size) buf.resize(size);
+    size_t done = 0;
+    while (done < size) {
+      ssize_t r = ::pread(fd, buf.data() + done, size - done, static_cast<off_t>(done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        int err = r < 0 ? errno : EIO;
+        ::close(fd);
+        return Failed(ErrnoStatus(err, absl::StrCat("reading ", name)));
+      }
+      done += static_cast<size_t>(r);
+    }
+    ::close(fd);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ObjectInfo> Stat(const std::string& name) override {
+    struct stat st;
+    if (::stat(Path(name).c_str(), &st) != 0) return Failed(ErrnoStatus(errno, name));
+    return ObjectInfo{name, static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec)};
+  }
+
+  absl::StatusOr<bool> TouchIfExists(const std::string& name) override {
+    {
+      // Written and not yet flushed: in place by the next Sync (or that
+      // Sync fails, and so does every later one).
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_names_.count(name)) return true;
+    }
+    if (::utimensat(AT_FDCWD, Path(name).c_str(), nullptr, 0) == 0) return true;
+    if (errno == ENOENT) return false;
+    return Failed(ErrnoStatus(errno, absl::StrCat("touching ", name)));
+  }
+
+  absl::StatusOr<std::vector<ObjectInfo>> List(const std::string& prefix) override {
+    std::vector<ObjectInfo> out;
+    absl::Status s = ListInto(prefix, out);
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  absl::Status Delete(const std::string& name) override {
+    std::string path = Path(name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Failed(ErrnoStatus(errno, "removing " + name));
+    std::lock_guard<std::mutex> lock(mu_);
+    dirty_dirs_.insert(Parent(path));
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    std::vector<std::string> dirs;
+    {
+      // Every deferred object placed (this push's and any other's).
+      std::unique_lock<std::mutex> lock(mu_);
+      idle_cv_.wait(lock, [&] { return pending_.empty() && in_flight_ == 0; });
+      if (!broken_.ok()) return broken_;
+      dirs.assign(dirty_dirs_.begin(), dirty_dirs_.end());
+      dirty_dirs_.clear();
+    }
+    // One fsync per folder, several at once: after the first has committed
+    // the journal the others mostly wait for their turn on a busy CPU.
+    std::atomic<size_t> next{0};
+    std::mutex error_mu;
+    absl::Status error;
+    auto body = [&] {
+      for (size_t i = next++; i < dirs.size(); i = next++) {
+        absl::Status s = FsyncPath(dirs[i]);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (error.ok()) error = Failed(s);
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < std::min<size_t>(dirs.size(), kSyncThreads); ++t) pool.emplace_back(body);
+    body();
+    for (auto& t : pool) t.join();
+    if (!error.ok()) {
+      // Not known durable: fsync'd again by the next Sync.
+      std::lock_guard<std::mutex> lock(mu_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
+    }
+    return error;
+  }
+
+  int parallelism() const override { return 3; }
+
+ private:
+  std::string Path(const std::string& name) const { return root_ + "/" + name; }
+
+  // Creates tmp/NAME.UNIQUE and writes `data` then `more` into it (one
+  // writev; short writes go round again). The open descriptor on success;
+  // on error the temporary is gone.
+  absl::StatusOr<int> WriteTemp(const std::string& name, std::string_view data, std::string_view more,
+                                std::string& tmp) {
+    tmp = absl::StrCat(root_, "/tmp/", absl::StrReplaceAll(name, {{"/", "_"}}), ".", token_, ".",
+                       counter_.fetch_add(1));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return Failed(ErrnoStatus(errno, "creating " + tmp));
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t w = ::write(fd, p, left);
+    struct iovec iov[2] = {{const_cast<char*>(data.data()), data.size()},
+                           {const_cast<char*>(more.data()), more.size()}};
+    int first = 0;
+    while (first < 2) {
+      if (iov[first].iov_len == 0) {
+        ++first;
+        continue;
+      }
+      ssize_t w = ::writev(fd, iov + first, 2 - first);
       if (w < 0) {
         if (errno == EINTR) continue;
         int err = errno;
@@ -105,23 +286,23 @@ class FileBackend final : public Backend {
         ::unlink(tmp.c_str());
         return Failed(ErrnoStatus(err, absl::StrCat("writing ", name)));
       }
-      p += w;
-      left -= static_cast<size_t>(w);
+      for (size_t done = static_cast<size_t>(w); done > 0 && first < 2;) {
+        size_t k = std::min(done, iov[first].iov_len);
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;
+        iov[first].iov_len -= k;
+        done -= k;
+        if (iov[first].iov_len == 0) ++first;
+      }
     }
-    if (::fsync(fd) != 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Failed(ErrnoStatus(err, absl::StrCat("fsync of ", name)));
-    }
-    if (::close(fd) != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return Failed(ErrnoStatus(err, absl::StrCat("closing ", name)));
-    }
-    // The folder chunks/ab may not exist yet. Another worker may be creating
-    // it at the same time, so a rename that finds no folder creates it and
-    // tries again.
+    return fd;
+  }
+
+  // Renames a durable temporary onto `name` and remembers the folder for
+  // Sync. The folder chunks/ab may not exist yet; another worker may be
+  // creating it at the same time, so a rename that finds no folder creates
+  // it and tries again.
+  absl::Status Place(const std::string& tmp, const std::string& name) {
+    std::string final_path = Path(name);
     std::string dir = Parent(final_path);
     bool new_dir = false;
     {
@@ -150,77 +331,47 @@ class FileBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> Get(const std::string& name) override {
-    std::string path = Path(name);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Failed(ErrnoStatus(errno, name));
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return Failed(ErrnoStatus(err, name));
-    }
-    std::string out(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        int err = r < 0 ? errno : EIO;
-        ::close(fd);
-        return Failed(ErrnoStatus(err, absl::StrCat("reading ", name)));
+  // A flusher thread: takes deferred objects in order, makes each durable
+  // (fdatasync; its write-back started when it was written, so this mostly
+  // waits for a journal commit that serves many) and renames it into place.
+  // The workers that write chunks never wait for the disk; a Sync waits for
+  // the flushers to finish. A failure marks the backend broken: another
+  // push may have counted on that object (TouchIfExists said it was
+  // there), so no later Sync may succeed.
+  void FlushLoop() {
+    for (;;) {
+      Pending p;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        if (pending_.empty()) return;
+        p = std::move(pending_.front());
+        pending_.pop_front();
+        ++in_flight_;
+        idle_cv_.notify_all();  // room for a writer
       }
-      done += static_cast<size_t>(r);
-    }
-    ::close(fd);
-    return out;
-  }
-
-  absl::StatusOr<ObjectInfo> Stat(const std::string& name) override {
-    struct stat st;
-    if (::stat(Path(name).c_str(), &st) != 0) return Failed(ErrnoStatus(errno, name));
-    return ObjectInfo{name, static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec)};
-  }
-
-  absl::StatusOr<bool> TouchIfExists(const std::string& name) override {
-    if (::utimensat(AT_FDCWD, Path(name).c_str(), nullptr, 0) == 0) return true;
-    if (errno == ENOENT) return false;
-    return Failed(ErrnoStatus(errno, absl::StrCat("touching ", name)));
-  }
-
-  absl::StatusOr<std::vector<ObjectInfo>> List(const std::string& prefix) override {
-    std::vector<ObjectInfo> out;
-    absl::Status s = ListInto(prefix, out);
-    if (!s.ok()) return s;
-    return out;
-  }
-
-  absl::Status Delete(const std::string& name) override {
-    std::string path = Path(name);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Failed(ErrnoStatus(errno, "removing " + name));
-    std::lock_guard<std::mutex> lock(mu_);
-    dirty_dirs_.insert(Parent(path));
-    return absl::OkStatus();
-  }
-
-  absl::Status Sync() override {
-    std::set<std::string> dirs;
-    {
+      absl::Status s;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        s = broken_;
+      }
+      if (s.ok() && ::fdatasync(p.fd) != 0) s = Failed(ErrnoStatus(errno, absl::StrCat("fsync of ", p.name)));
+      if (::close(p.fd) != 0 && s.ok()) s = Failed(ErrnoStatus(errno, absl::StrCat("closing ", p.name)));
+      if (s.ok()) {
+        s = Place(p.tmp, p.name);
+      } else {
+        ::unlink(p.tmp.c_str());
+      }
       std::lock_guard<std::mutex> lock(mu_);
-      dirs.swap(dirty_dirs_);
+      --in_flight_;
+      pending_names_.erase(pending_names_.find(p.name));
+      if (!s.ok() && broken_.ok()) {
+        broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
+                                                       " open the store again)"));
+      }
+      idle_cv_.notify_all();
     }
-    // Leaf folders first, then the folders that gained a new leaf.
-    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-      absl::Status s = FsyncPath(*it);
-      if (!s.ok()) return Failed(s);
-    }
-    return absl::OkStatus();
   }
-
-  int parallelism() const override { return 3; }
-
- private:
-  std::string Path(const std::string& name) const { return root_ + "/" + name; }
 
   absl::Status Failed(const absl::Status& s) const {
     return absl::Status(s.code(), absl::StrCat("store ", uri_, ": ", s.message()));
@@ -259,6 +410,23 @@ class FileBackend final : public Backend {
   std::mutex mu_;
   std::set<std::string> known_dirs_;  // folders known to exist
   std::set<std::string> dirty_dirs_;  // folders with renames not yet fsync'd
+  // PutDeferred objects written, their write-back started, not yet durable
+  // and in place. Guarded by mu_.
+  struct Pending {
+    int fd = -1;
+    std::string tmp, name;
+  };
+  static constexpr size_t kMaxPending = 64;
+  static constexpr int kFlushers = 2;
+  static constexpr size_t kSyncThreads = 8;
+  std::deque<Pending> pending_;                // waiting for a flusher
+  size_t in_flight_ = 0;                       // taken by a flusher, not yet in place
+  std::multiset<std::string> pending_names_;  // names of both
+  absl::Status broken_;                        // set by a failed flush; sticks
+  bool stopping_ = false;
+  std::condition_variable work_cv_;  // pending_ gained an object, or stopping_
+  std::condition_variable idle_cv_;  // pending_ shrank or a flush ended
+  std::vector<std::thread> flushers_;  // started by the first PutDeferred
 };
 
 }  // namespace

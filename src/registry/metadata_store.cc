@@ -1059,6 +1059,29 @@ absl::StatusOr<Lineage> MetadataStore::Walk(LineageNodeKind start_kind, int64_t 
     }
     return absl::StrCat(rows[0].Text(0), "@", rows[0].Int(1));
   };
+  // Downstream, what points at a model version: its aliases (MODEL@ALIAS)
+  // and the IOV tags with an interval on it. Leaves: nothing is made from a
+  // pointer, so the walk does not go on from them.
+  auto add_pointers = [&](const NodeKey& version, int depth) -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(auto aliases, db_->Query("SELECT m.name, a.alias FROM aliases a JOIN models m ON"
+                                                    " m.id = a.model_id WHERE a.version_id = ? ORDER BY a.alias",
+                                                    {version.id}));
+    HEPML_ASSIGN_OR_RETURN(auto tags, db_->Query("SELECT DISTINCT t.name FROM iovs i JOIN iov_tags t ON"
+                                                 " t.id = i.tag_id WHERE i.version_id = ? ORDER BY t.name",
+                                                 {version.id}));
+    std::vector<std::pair<const char*, std::string>> pointers;
+    for (const auto& r : aliases) pointers.push_back({"alias", absl::StrCat(r.Text(0), "@", r.Text(1))});
+    for (const auto& r : tags) pointers.push_back({"iov_tag", r.Text(0)});
+    for (const auto& [kind, ref] : pointers) {
+      if (static_cast<int64_t>(out.nodes.size()) >= options.max_nodes) {
+        out.truncated = true;
+        break;
+      }
+      out.nodes.push_back({kind, ref, depth + 1});
+      out.edges.push_back({ref, "points_to", refs[version]});
+    }
+    return absl::OkStatus();
+  };
   std::vector<std::pair<NodeKey, int>> queue;  // BFS: nodes in visiting order, with their depth
   NodeKey start{start_kind, start_id};
   HEPML_ASSIGN_OR_RETURN(std::string start_ref, ref_of(start));
@@ -1092,6 +1115,9 @@ absl::StatusOr<Lineage> MetadataStore::Walk(LineageNodeKind start_kind, int64_t 
       }
       if (out.truncated) break;
     }
+    if (!upstream && here.kind == NodeKind::kModelVersion && !out.truncated) {
+      HEPML_RETURN_IF_ERROR(add_pointers(here, depth));
+    }
   }
   return out;
 }
@@ -1107,6 +1133,19 @@ absl::StatusOr<Lineage> MetadataStore::Downstream(const std::string& dataset, in
                                                   const LineageOptions& options) {
   HEPML_ASSIGN_OR_RETURN(int64_t id, DatasetVersionId({dataset, version}));
   return Walk(NodeKind::kDatasetVersion, id, /*upstream=*/false, options);
+}
+
+absl::StatusOr<Lineage> MetadataStore::DownstreamOfModel(const std::string& model, int64_t version,
+                                                         const LineageOptions& options) {
+  HEPML_ASSIGN_OR_RETURN(int64_t model_id, ModelId(model));
+  HEPML_ASSIGN_OR_RETURN(int64_t id, VersionId(model_id, model, version));
+  return Walk(NodeKind::kModelVersion, id, /*upstream=*/false, options);
+}
+
+absl::StatusOr<Lineage> MetadataStore::DownstreamOfRun(int64_t run, const LineageOptions& options) {
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT id FROM runs WHERE id = ?", {run}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown run ", run));
+  return Walk(NodeKind::kRun, run, /*upstream=*/false, options);
 }
 
 // ---------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class MetadataStore {
   // Breadth-first over the lineage tables, each node once, each edge once.
   absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version, const LineageOptions& options);
   absl::StatusOr<Lineage> Downstream(const std::string& dataset, int64_t version, const LineageOptions& options);
+  absl::StatusOr<Lineage> DownstreamOfModel(const std::string& model, int64_t version, const LineageOptions& options);
+  absl::StatusOr<Lineage> DownstreamOfRun(int64_t run, const LineageOptions& options);
 
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id);
   absl::StatusOr<Hook> AddHook(const std::string& event_kind, const std::string& command_or_url);

@@ -653,6 +653,15 @@ absl::StatusOr<Lineage> Registry::Downstream(const std::string& dataset, int64_t
   LOCKED;
   return impl_->md->Downstream(dataset, version, options);
 }
+absl::StatusOr<Lineage> Registry::DownstreamOfModel(const std::string& model, int64_t version,
+                                                    const LineageOptions& options) {
+  LOCKED;
+  return impl_->md->DownstreamOfModel(model, version, options);
+}
+absl::StatusOr<Lineage> Registry::DownstreamOfRun(int64_t run, const LineageOptions& options) {
+  LOCKED;
+  return impl_->md->DownstreamOfRun(run, options);
+}
 
 absl::StatusOr<std::vector<Event>> Registry::Events(int64_t after_id) {
   LOCKED;

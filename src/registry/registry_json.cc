@@ -138,7 +138,11 @@ OrderedJson LineageJson(const Lineage& l) {
 std::string LineageDot(const Lineage& l) {
   std::string out = "digraph lineage {\n  rankdir=LR;\n";
   for (const auto& n : l.nodes) {
-    const char* shape = n.kind == "run" ? "ellipse" : n.kind == "model_version" ? "box" : "cylinder";
+    const char* shape = n.kind == "run"             ? "ellipse"
+                        : n.kind == "model_version" ? "box"
+                        : n.kind == "alias"         ? "note"
+                        : n.kind == "iov_tag"       ? "tab"
+                                                    : "cylinder";
     absl::StrAppend(&out, "  ", DotId(n.ref), " [shape=", shape, "];\n");
   }
   for (const auto& e : l.edges) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -702,6 +703,117 @@ TEST_P(RegistryTest, LineageWalksTheWholeGraph) {
   EXPECT_TRUE(absl::IsNotFound(reg_->AddDatasetVersion("derived", {P("derived.csv")}, bad_run).status()));
   EXPECT_EQ(reg_->ListDatasetVersions("derived")->size(), 1u);
   EXPECT_TRUE(absl::IsNotFound(reg_->Upstream("tuned", 2).status()));
+}
+
+// Downstream of a model version: the runs that used it, what they produced,
+// on to the end, and the aliases and IOV tags pointing at every model version
+// on the way; downstream of a run the same from the run.
+TEST_P(RegistryTest, DownstreamOfAModelVersionOrARunFollowsRunsAndPointers) {
+  ASSERT_TRUE(reg_->CreateModel("base").ok());
+  ASSERT_TRUE(reg_->PushModelVersion("base", {P("m1.onnx")}).ok());  // base@1
+  ASSERT_TRUE(reg_->PushModelVersion("base", {P("m2.onnx")}).ok());  // base@2: used by nothing
+  ASSERT_TRUE(reg_->SetAlias("base", "production", 1).ok());
+  ASSERT_TRUE(reg_->AddInterval("base_2026", "base", 1, {.first_run = 1, .last_run = 99}).ok());
+  ASSERT_TRUE(reg_->AddInterval("base_2026", "base", 1, {.first_run = 100, .last_run = 199}).ok());
+
+  // base@1 -> distill run -> small@1 (+ a derived dataset) -> calibration run -> calibrated@1
+  RunStart distill;
+  distill.name = "distill";
+  distill.model_inputs = {{"base", 1}};
+  auto distill_run = reg_->StartRun(distill);
+  ASSERT_TRUE(distill_run.ok()) << distill_run.status();
+  ASSERT_TRUE(reg_->CreateModel("small").ok());
+  PushOptions small_opts;
+  small_opts.source_run = *distill_run;
+  ASSERT_TRUE(reg_->PushModelVersion("small", {P("m2.onnx")}, small_opts).ok());
+  ASSERT_TRUE(reg_->SetAlias("small", "staging", 1).ok());
+  WriteFile(dir_ / "soft_labels.csv", "x\n0.5\n");
+  DatasetOptions labels_opts;
+  labels_opts.source_run = *distill_run;
+  ASSERT_TRUE(reg_->AddDatasetVersion("soft_labels", {P("soft_labels.csv")}, labels_opts).ok());
+  RunStart calib;
+  calib.model_inputs = {{"small", 1}};
+  calib.inputs = {{"soft_labels", 1}};
+  auto calib_run = reg_->StartRun(calib);
+  ASSERT_TRUE(calib_run.ok()) << calib_run.status();
+  ASSERT_TRUE(reg_->CreateModel("calibrated").ok());
+  PushOptions calib_opts;
+  calib_opts.source_run = *calib_run;
+  ASSERT_TRUE(reg_->PushModelVersion("calibrated", {P("m1.onnx")}, calib_opts).ok());
+  ASSERT_TRUE(reg_->AddInterval("calib_2026", "calibrated", 1, {.first_run = 1, .last_run = 50}).ok());
+  // An unrelated run that used base@2 stays out of base@1's answer.
+  RunStart other;
+  other.model_inputs = {{"base", 2}};
+  auto other_run = reg_->StartRun(other);
+  ASSERT_TRUE(other_run.ok());
+
+  const std::string d = absl::StrCat("run:", *distill_run), c = absl::StrCat("run:", *calib_run);
+  auto down = reg_->DownstreamOfModel("base", 1);
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_FALSE(down->truncated);
+  EXPECT_EQ(NodeSet(*down),
+            (std::set<std::string>{"model_version base@1", "alias base@production", "iov_tag base_2026", "run " + d,
+                                   "model_version small@1", "alias small@staging", "dataset_version soft_labels@1",
+                                   "run " + c, "model_version calibrated@1", "iov_tag calib_2026"}));
+  EXPECT_EQ(down->nodes.size(), 10u);  // each once: base_2026 has two intervals on base@1
+  EXPECT_EQ(EdgeSet(*down), (std::set<std::string>{
+                                "base@production points_to base@1",
+                                "base_2026 points_to base@1",
+                                d + " consumed base@1",
+                                "small@1 produced_by " + d,
+                                "soft_labels@1 produced_by " + d,
+                                "small@staging points_to small@1",
+                                c + " consumed small@1",
+                                c + " consumed soft_labels@1",
+                                "calibrated@1 produced_by " + c,
+                                "calib_2026 points_to calibrated@1",
+                            }));
+  EXPECT_EQ(down->edges.size(), 10u);
+  EXPECT_EQ(down->nodes[0].ref, "base@1");
+  std::map<std::string, int> depth;
+  for (const auto& n : down->nodes) depth[n.ref] = n.depth;
+  EXPECT_EQ(depth["base@production"], 1);
+  EXPECT_EQ(depth["calibrated@1"], 4);
+  EXPECT_EQ(depth["calib_2026"], 5);
+
+  // A moved alias no longer points at the old version.
+  ASSERT_TRUE(reg_->SetAlias("base", "production", 2).ok());
+  auto moved = reg_->DownstreamOfModel("base", 1);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_FALSE(NodeSet(*moved).count("alias base@production"));
+  auto base2 = reg_->DownstreamOfModel("base", 2);
+  ASSERT_TRUE(base2.ok());
+  EXPECT_EQ(NodeSet(*base2), (std::set<std::string>{"model_version base@2", "alias base@production",
+                                                    "run " + absl::StrCat("run:", *other_run)}));
+
+  // From the distillation run: what it made and on from there.
+  auto from_run = reg_->DownstreamOfRun(*distill_run);
+  ASSERT_TRUE(from_run.ok()) << from_run.status();
+  EXPECT_EQ(from_run->nodes[0].ref, d);
+  EXPECT_EQ(NodeSet(*from_run),
+            (std::set<std::string>{"run " + d, "model_version small@1", "alias small@staging",
+                                   "dataset_version soft_labels@1", "run " + c, "model_version calibrated@1",
+                                   "iov_tag calib_2026"}));
+
+  // Limits apply to pointers too; unknown starts are NotFound.
+  LineageOptions one;
+  one.max_depth = 1;
+  auto near = reg_->DownstreamOfModel("small", 1, one);
+  ASSERT_TRUE(near.ok());
+  EXPECT_EQ(NodeSet(*near), (std::set<std::string>{"model_version small@1", "alias small@staging", "run " + c}));
+  LineageOptions capped;
+  capped.max_nodes = 2;
+  auto small = reg_->DownstreamOfModel("small", 1, capped);
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE(small->truncated);
+  EXPECT_EQ(small->nodes.size(), 2u);
+  EXPECT_TRUE(absl::IsNotFound(reg_->DownstreamOfModel("base", 9).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->DownstreamOfModel("nosuch", 1).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->DownstreamOfRun(999999).status()));
+  // Upstream walks stay as they were: no pointers.
+  auto up = reg_->Upstream("calibrated", 1);
+  ASSERT_TRUE(up.ok());
+  for (const auto& n : up->nodes) EXPECT_TRUE(n.kind != "alias" && n.kind != "iov_tag") << n.ref;
 }
 
 // A registry a hepml of schema version 3 wrote: opened by this one, every

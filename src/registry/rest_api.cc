@@ -492,7 +492,9 @@ class Handler {
       if (n == 5 && p[4] == "lineage") {
         HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
         HEPML_ASSIGN_OR_RETURN(LineageOptions lo, LineageArgs(c.args));
-        HEPML_ASSIGN_OR_RETURN(auto l, reg_.Upstream(p[1], version, lo));
+        HEPML_ASSIGN_OR_RETURN(bool down, Downstream(c.args, /*fallback=*/false, "a model version"));
+        HEPML_ASSIGN_OR_RETURN(auto l, down ? reg_.DownstreamOfModel(p[1], version, lo)
+                                            : reg_.Upstream(p[1], version, lo));
         r.body = LineageJson(l);
         return r;
       }
@@ -579,6 +581,8 @@ class Handler {
       HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
       HEPML_ASSIGN_OR_RETURN(int64_t version, VersionNumber(p[3]));
       HEPML_ASSIGN_OR_RETURN(LineageOptions lo, LineageArgs(c.args));
+      HEPML_ASSIGN_OR_RETURN(bool down, Downstream(c.args, /*fallback=*/true, "a dataset version"));
+      if (!down) return absl::InvalidArgumentError("field 'direction': a dataset version's lineage is downstream only");
       HEPML_ASSIGN_OR_RETURN(auto l, reg_.Downstream(p[1], version, lo));
       r.body = LineageJson(l);
       return r;
@@ -604,6 +608,15 @@ class Handler {
         HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
         HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
         r.body = RunJson(info);
+        return r;
+      }
+      if (n == 3 && p[2] == "lineage") {
+        HEPML_RETURN_IF_ERROR(Method(c, http::verb::get));
+        HEPML_ASSIGN_OR_RETURN(LineageOptions lo, LineageArgs(c.args));
+        HEPML_ASSIGN_OR_RETURN(bool down, Downstream(c.args, /*fallback=*/true, "a run"));
+        if (!down) return absl::InvalidArgumentError("field 'direction': a run's lineage is downstream only");
+        HEPML_ASSIGN_OR_RETURN(auto l, reg_.DownstreamOfRun(run, lo));
+        r.body = LineageJson(l);
         return r;
       }
       if (n == 3 && p[2] == "artifacts") {
@@ -652,6 +665,17 @@ class Handler {
       o.max_nodes = *max_nodes;
     }
     return o;
+  }
+
+  // ?direction=upstream|downstream of the lineage endpoints: true for
+  // downstream; `fallback` when absent.
+  static absl::StatusOr<bool> Downstream(const json& a, bool fallback, const char* what) {
+    HEPML_ASSIGN_OR_RETURN(auto d, OptString(a, "direction"));
+    if (!d) return fallback;
+    if (*d == "downstream") return true;
+    if (*d == "upstream") return false;
+    return absl::InvalidArgumentError(absl::StrCat("field 'direction' of the lineage of ", what, ": '", *d,
+                                                   "' is neither 'upstream' nor 'downstream'"));
   }
 
   // "NAME@V" strings or {"NAME-FIELD": ..., "version": V} objects.

@@ -35,6 +35,19 @@ def write_model(path, bias):
         f.write(model.SerializeToString())
 
 
+def write_big_model(path, seed):
+    """A model with 2.4 MB of float32 weights ~ N(0, 0.05): stored as raw chunks."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 600000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 600000])
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(0, 0.05, 600000).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -218,6 +231,25 @@ class Suite:
             assert rc == 0 and json.loads(out)["truncated"] and "more than 3 nodes" in err, (rc, err)
             dot = self.ok("lineage", "tuned@1", "--dot")
             assert dot.startswith("digraph lineage {") and '"tuned@1" -> "run:' in dot, dot
+            # Downstream from a model version, a run, and what points at the versions reached.
+            self.ok("alias", "set", "tuned", "production", "1")
+            self.ok("iov", "add", "tuned_2026", "tuned@1", "--runs", "1-100")
+            down = self.ok("lineage", "--downstream", "base@1")
+            for edge in (f"run:{tune} consumed base@1", f"tuned@1 produced_by run:{tune}",
+                         "tuned@production points_to tuned@1", "tuned_2026 points_to tuned@1"):
+                assert edge in down, (edge, down)
+            assert "derived@1" not in down, down
+            nodes = json.loads(self.ok("--json", "lineage", "--downstream", f"run:{skim}"))["nodes"]
+            assert [(n["kind"], n["ref"]) for n in nodes][:2] == [("run", f"run:{skim}"),
+                                                                  ("dataset_version", "derived@1")], nodes
+            assert ("alias", "tuned@production") in {(n["kind"], n["ref"]) for n in nodes}, nodes
+            self.ok("model", "create", "derived")  # now derived@1 could be either
+            self.refused(["lineage", "--downstream", "derived@1"], 1, "write model:derived@1 or dataset:derived@1")
+            assert f"base@1 trained_on derived@1" in self.ok("lineage", "--downstream", "dataset:derived@1")
+            self.refused(["lineage", "--downstream", "model:derived@1"], 1, "derived")
+            self.refused(["lineage", f"run:{skim}"], 2, "add --downstream")
+            self.refused(["lineage", "--downstream", "run:x"], 2, "run:ID")
+            self.refused(["lineage", "--downstream", "run:99999"], 1, "unknown run 99999")
             self.refused(["run", "start", "--model", "base@9"], 1, "has no version 9")
             self.refused(["run", "start", "--model", "base"], 2, "expected NAME@VERSION")
             self.refused(["dataset", "add", "derived", self.p("derived.csv"), "--run", "99999"], 1, "unknown run 99999")
@@ -285,6 +317,34 @@ class Suite:
             self.ok("gc", "--grace", "0")
             self.ok("pull", "btag@1", self.p("after_gc.onnx"))
             assert read("after_gc.onnx") == read("m1.onnx")
+            # Float weights are stored raw (header byte 4 = 0): one flipped bit in one
+            # such chunk is found by fsck and refused by pull, both naming the chunk.
+            write_big_model(self.p("big.onnx"), 1)
+            self.ok("model", "create", "big")
+            self.ok("push", "big", self.p("big.onnx"))
+            blobs = self.blob_dir()
+            raw = []
+            for root, _, files in os.walk(os.path.join(blobs, "chunks")):
+                for name in files:
+                    with open(os.path.join(root, name), "rb") as f:
+                        head = f.read(16)
+                    if head[:4] == b"HPC1" and head[4] == 0 and os.path.getsize(os.path.join(root, name)) > 1 << 16:
+                        raw.append(os.path.join(root, name))
+            assert raw, "no raw chunk stored for 2.4 MB of float weights"
+            victim = raw[0]
+            good = open(victim, "rb").read()
+            bad = bytearray(good)
+            bad[16 + len(good) // 2] ^= 0x01
+            open(victim, "wb").write(bytes(bad))
+            rc, out, err = self.run("fsck")
+            assert rc == 1 and os.path.basename(victim) in out, (rc, out, err)
+            rc, _, err = self.run("pull", "big@1", self.p("big_damaged.onnx"))
+            assert rc == 1 and os.path.basename(victim) in err and len(err.strip().splitlines()) == 1, (rc, err)
+            assert not os.path.exists(self.p("big_damaged.onnx"))
+            open(victim, "wb").write(good)
+            assert "0 problems" in self.ok("fsck")
+            self.ok("pull", "big@1", self.p("big_back.onnx"))
+            assert read("big_back.onnx") == read("big.onnx")
             # Damage every stored object: fsck and pull say so.
             blobs = self.blob_dir()
             for root, _, files in os.walk(blobs):

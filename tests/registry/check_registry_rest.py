@@ -253,6 +253,29 @@ def run_suite(hepml, where, tmp, label, suite):
             down = c.json("GET", "/api/v1/datasets/jets/versions/1/lineage")
             assert ("btag@2", "trained_on", "jets@1") in {(e["from"], e["relation"], e["to"]) for e in down["edges"]}
 
+        def native_lineage_downstream():
+            c.json("PUT", "/api/v1/models/btag/aliases/production", {"version": 2})
+            down = c.json("GET", "/api/v1/models/btag/versions/2/lineage", query={"direction": "downstream"})
+            edges = {(e["from"], e["relation"], e["to"]) for e in down["edges"]}
+            assert ("btag@production", "points_to", "btag@2") in edges, edges
+            assert down["nodes"][0] == {"kind": "model_version", "ref": "btag@2", "depth": 0}, down["nodes"]
+            assert ("alias", "btag@production") in {(n["kind"], n["ref"]) for n in down["nodes"]}, down["nodes"]
+            up = c.json("GET", "/api/v1/models/btag/versions/2/lineage", query={"direction": "upstream"})
+            assert up == c.json("GET", "/api/v1/models/btag/versions/2/lineage"), up
+            run = c.json("GET", f"/api/v1/runs/{cli_run}/lineage")
+            edges = {(e["from"], e["relation"], e["to"]) for e in run["edges"]}
+            assert ("btag@2", "produced_by", f"run:{cli_run}") in edges, edges
+            assert ("btag@production", "points_to", "btag@2") in edges, edges
+            assert run["nodes"][0]["ref"] == f"run:{cli_run}", run["nodes"]
+            one = c.json("GET", f"/api/v1/runs/{cli_run}/lineage", query={"depth": 1})
+            assert "btag@production" not in {n["ref"] for n in one["nodes"]}, one
+            c.error("GET", "/api/v1/models/btag/versions/2/lineage", 400, "INVALID_PARAMETER_VALUE", "'direction'",
+                    query={"direction": "sideways"})
+            c.error("GET", "/api/v1/datasets/jets/versions/1/lineage", 400, "INVALID_PARAMETER_VALUE",
+                    "downstream only", query={"direction": "upstream"})
+            c.error("GET", "/api/v1/runs/999999/lineage", 404, "RESOURCE_DOES_NOT_EXIST", "unknown run 999999")
+            c.error("GET", "/api/v1/runs/x/lineage", 400, "INVALID_PARAMETER_VALUE", "run id 'x'")
+
         def native_lineage_limits_and_records():
             one = c.json("GET", "/api/v1/models/btag/versions/2/lineage", query={"depth": 1})
             assert {n["ref"] for n in one["nodes"]} == {"btag@2", f"run:{cli_run}", "jets@1"}, one
@@ -679,6 +702,7 @@ def run_suite(hepml, where, tmp, label, suite):
             ("native: aliases set, get, history, remove", native_aliases),
             ("native: intervals, overlap 409, resolve by run", native_intervals_and_resolve),
             ("native: lineage up and down", native_lineage),
+            ("native: lineage downstream of a model version and of a run", native_lineage_downstream),
             ("native: lineage depth and node limits, datasets, runs reading models", native_lineage_limits_and_records),
             ("native: artifacts upload, list, download, bad paths", native_artifacts_upload_list_download),
             ("mlflow: experiments", mlflow_experiment),
