@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "ops/direct_conv.h"
 #include "ops/gemm.h"
 #include "ops/kernel_util.h"
 #include "ops/linalg.h"
@@ -219,6 +220,11 @@ void PatchTransfer(const PatchGeometry& g, int64_t channels, C* img, C* col) {
   }
 }
 
+// The largest padded input (floats, all channels of a group) the direct
+// convolution kernel reads from: every tile of output channels passes over
+// all of it, so it has to stay in the core's L2.
+constexpr int64_t kDirectConvMaxInput = int64_t{1} << 16;
+
 // Work (multiply-adds) under which one (batch, group) GEMM is too small to
 // split: such convolutions run batch-groups in parallel instead.
 constexpr int64_t kSmallGemm = int64_t{1} << 22;
@@ -244,9 +250,12 @@ void ForEachConvTask(KernelContext& ctx, int64_t tasks, int64_t work_per_task, i
 }
 
 // Prepared state of Conv and ConvTranspose with constant fp32 weights: each
-// group's weight matrix, packed once as the GEMM's left operand.
+// group's weight matrix, packed once as the GEMM's left operand, and, for a
+// 2-D Conv with a window larger than one point, once more in the blocks of
+// the direct kernel (direct_conv.h).
 struct PackedConvWeights final : KernelState {
   std::vector<PackedA> groups;
+  std::vector<DirectConvWeights> direct;
 };
 
 // The packed weights of group `gi` when they fit an m x k operand, or null.
@@ -255,6 +264,15 @@ const PackedA* PackedGroup(const KernelContext& ctx, int64_t gi, int64_t m, int6
   const auto& groups = ctx.state_as<PackedConvWeights>().groups;
   if (gi >= static_cast<int64_t>(groups.size())) return nullptr;
   const PackedA& p = groups[gi];
+  return p.m() == m && p.k() == k ? &p : nullptr;
+}
+
+// The direct-kernel weights of group `gi` when they fit m x k, or null.
+const DirectConvWeights* DirectGroup(const KernelContext& ctx, int64_t gi, int64_t m, int64_t k) {
+  if (ctx.state() == nullptr) return nullptr;
+  const auto& groups = ctx.state_as<PackedConvWeights>().direct;
+  if (gi >= static_cast<int64_t>(groups.size())) return nullptr;
+  const DirectConvWeights& p = groups[gi];
   return p.m() == m && p.k() == k ? &p : nullptr;
 }
 
@@ -293,6 +311,12 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareConvWeights(const PrepareCon
     const float* wg = w.data<float>() + gi * per_group * row;
     state->groups.push_back(kTranspose ? PackedA::Pack(true, row, per_group, wg, row)
                                        : PackedA::Pack(false, per_group, row, wg, row));
+  }
+  if (!kTranspose && w.rank() == 4 && w.dim(2) * w.dim(3) > 1) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      state->direct.push_back(
+          DirectConvWeights::Pack(per_group, row, w.data<float>() + gi * per_group * row, row));
+    }
   }
   return state;
 }
@@ -388,15 +412,33 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
   const int64_t h = g.in[0], w = g.in[1], oh_n = g.out[0], ow_n = g.out[1];
   const int64_t kh_n = g.kernel[0], kw_n = g.kernel[1], dh = g.dilations[0], dw = g.dilations[1];
   const int64_t pt = g.pads_begin[0], pl = g.pads_begin[1];
-  const int64_t hp = oh_n + dh * (kh_n - 1), wp = ow_n + dw * (kw_n - 1);
-  const int64_t in_size = h * w, out_size = oh_n * ow_n, plane = hp * wp;
+  const int64_t hp = oh_n + dh * (kh_n - 1), wp_full = ow_n + dw * (kw_n - 1);
   const int64_t kc = cg * kh_n * kw_n;
+  // The direct kernel (direct_conv.h) when its weights are prepared and a
+  // group's padded input stays cache-resident while every tile reads it;
+  // it always reads from the padded copy, which has the slack it needs.
+  const DirectConvShape dshape = DirectConvKernelShape();
+  const bool use_direct = DirectGroup(ctx, 0, mg, kc) != nullptr && cg * hp * wp_full <= kDirectConvMaxInput;
+  // Row pitch of the padded planes. The direct kernel lets the right
+  // padding of a row share the zeros of the next row's left padding: a
+  // window reading past column wp lands in the next row's first
+  // min(pl, pr) columns, all zero (or in the next plane's, or the slack).
+  // That is fewer wrapped positions to compute (calo_cnn's 16 x 16 layer:
+  // 271 instead of 286). The GEMM path keeps whole padded rows.
+  const int64_t pr = wp_full - pl - w;
+  const int64_t wp = use_direct ? std::max(w + std::max(pl, pr), ow_n) : wp_full;
+  const int64_t in_size = h * w, out_size = oh_n * ow_n, plane = hp * wp;
   const int64_t np = (oh_n - 1) * wp + ow_n;  // GEMM columns
+  const int64_t d_ldc = (np + dshape.lanes - 1) / dshape.lanes * dshape.lanes;
+  const int64_t d_rows = (mg + dshape.mr - 1) / dshape.mr * dshape.mr;
   // The padded buffer is needed unless the window never leaves the input
   // (no pads, or pads the windows never reach); C' unless rows are dense.
-  const bool copy = !(pt == 0 && pl == 0 && hp == h && wp == w);
-  const bool dense_rows = wp == ow_n;
-  const int64_t scratch = (copy ? cg * plane : 0) + (dense_rows ? 0 : mg * np);
+  const bool copy = use_direct || !(pt == 0 && pl == 0 && hp == h && wp == w);
+  const bool dense_rows = !use_direct && wp == ow_n;
+  const int64_t padded = copy ? cg * plane + (use_direct ? kDirectConvSlack + wp_full : 0) : 0;
+  const int64_t c_size = dense_rows ? 0 : use_direct ? d_rows * d_ldc : mg * np;
+  const int64_t c_stride = use_direct ? d_ldc : np;  // floats per row of C'
+  const int64_t scratch = padded + c_size;
   ForEachConvTask<float>(
       ctx, batches * group, mg * np * kc, scratch, [&](int64_t t, float* buf, const KernelContext* gemm_ctx) {
         const int64_t n = t / group, gi = t % group;
@@ -423,19 +465,29 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
               std::fill(row + c1, row + wp, 0.0f);
             }
           }
+          std::fill(buf + cg * plane, buf + padded, 0.0f);
           src = buf;
           src_plane = plane;
         }
-        ScratchBuffer<const float*> rows(kc);
-        const float** rp = rows.data();
-        for (int64_t c = 0; c < cg; ++c)
-          for (int64_t kh = 0; kh < kh_n; ++kh)
-            for (int64_t kw = 0; kw < kw_n; ++kw)
-              *rp++ = src + c * src_plane + kh * dh * wp + kw * dw;
         float* yg = py + (n * out_ch + gi * mg) * out_size;
-        float* cp = dense_rows ? yg : buf + (copy ? cg * plane : 0);
-        GemmF32Rows(mg, np, kc, pw + gi * mg * kc, kc, PackedGroup(ctx, gi, mg, kc), rows.data(), 0.0f,
-                    cp, np, gemm_ctx);
+        float* cp = dense_rows ? yg : buf + padded;
+        if (use_direct) {
+          ScratchBuffer<int64_t> offs(kc);
+          int64_t* op = offs.data();
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t kh = 0; kh < kh_n; ++kh)
+              for (int64_t kw = 0; kw < kw_n; ++kw) *op++ = c * plane + kh * dh * wp + kw * dw;
+          DirectConvF32(*DirectGroup(ctx, gi, mg, kc), offs.data(), src, np, cp, d_ldc, gemm_ctx);
+        } else {
+          ScratchBuffer<const float*> rows(kc);
+          const float** rp = rows.data();
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t kh = 0; kh < kh_n; ++kh)
+              for (int64_t kw = 0; kw < kw_n; ++kw)
+                *rp++ = src + c * src_plane + kh * dh * wp + kw * dw;
+          GemmF32Rows(mg, np, kc, pw + gi * mg * kc, kc, PackedGroup(ctx, gi, mg, kc), rows.data(), 0.0f,
+                      cp, np, gemm_ctx);
+        }
         auto finish = [&](int64_t m0, int64_t m1) {
           for (int64_t m = m0; m < m1; ++m) {
             float* out = yg + m * out_size;
@@ -446,7 +498,7 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
             }
             // Drop the wrapped windows at each row's end as the bias and
             // activation are applied (one pass for Relu and none).
-            const float* cm = cp + m * np;
+            const float* cm = cp + m * c_stride;
             const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
             if (fused) {
               BiasReluRowsF32(cm, wp, out, ow_n, oh_n, ow_n, b, act.kind == Activation::kRelu);

@@ -74,12 +74,19 @@ void CheckConvAgainstNaive(const Conv2dParams& p, bool bias) {
   std::vector<Tensor> in = {T_<float>({p.n, p.c, p.h, p.w}, x),
                             T_<float>({p.m, p.c / p.group, p.kh, p.kw}, w)};
   if (bias) in.push_back(T_<float>({p.m}, b));
+  const Shape want_shape = {p.n, p.m, ConvOut(p.h, p.kh, p.sh, p.dh, p.pt, p.pb),
+                            ConvOut(p.w, p.kw, p.sw, p.dw, p.pl, p.pr)};
+  const std::vector<float> want = NaiveConv2d(p, x, w, b);
   auto out = RunOp("Conv", 11, in, ConvAttrs(p));
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(out->at(0).shape(),
-            Shape({p.n, p.m, ConvOut(p.h, p.kh, p.sh, p.dh, p.pt, p.pb),
-                   ConvOut(p.w, p.kw, p.sw, p.dw, p.pl, p.pr)}));
-  ExpectNear(Values<float>(out->at(0)), NaiveConv2d(p, x, w, b), 1e-4f);
+  EXPECT_EQ(out->at(0).shape(), want_shape);
+  ExpectNear(Values<float>(out->at(0)), want, 1e-4f);
+  // Constant weights (and bias), as in a model: the prepare step packs them
+  // and small stride-1 2-D convolutions take the direct kernel.
+  auto prepared = RunOpWithConstants("Conv", 11, in, {false, true, true}, ConvAttrs(p));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(prepared->at(0).shape(), want_shape);
+  ExpectNear(Values<float>(prepared->at(0)), want, 1e-4f);
 }
 
 // ---- Conv ----
@@ -118,6 +125,34 @@ TEST(ConvTest, StrideOneShiftedViewsMatchDirectLoops) {
   for (const Conv2dParams& p : cases) {
     SCOPED_TRACE(::testing::Message() << "c=" << p.c << " h=" << p.h << " w=" << p.w << " k=" << p.kh
                                     << "x" << p.kw << " group=" << p.group);
+    CheckConvAgainstNaive(p, true);
+    CheckConvAgainstNaive(p, false);
+  }
+}
+
+// The direct kernel (constant weights, stride 1, 2-D) tiles output channels
+// by 8 (AVX-512; 4 elsewhere) and positions by whole vectors: channel counts
+// off those multiples, images narrower than a vector, images whose rows wrap
+// mid-vector, one and several images, groups and dilations, and the
+// calorimeter CNN's own layer shapes; stride 2 falls back to the GEMM paths.
+TEST(ConvTest, DirectKernelShapesMatchDirectLoops) {
+  const Conv2dParams cases[] = {
+      {.n = 1, .c = 1, .h = 32, .w = 32, .m = 16, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 3, .c = 16, .h = 16, .w = 16, .m = 32, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 2, .c = 32, .h = 8, .w = 8, .m = 64, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 1, .c = 5, .h = 3, .w = 2, .m = 7, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 2, .c = 17, .h = 11, .w = 13, .m = 9, .kh = 3, .kw = 3, .pt = 1, .pl = 1, .pb = 1, .pr = 1},
+      {.n = 1, .c = 3, .h = 20, .w = 19, .m = 1, .kh = 5, .kw = 5, .pt = 2, .pl = 2, .pb = 2, .pr = 2},
+      {.n = 2, .c = 6, .h = 12, .w = 10, .m = 10, .kh = 3, .kw = 3, .group = 2, .dh = 2, .dw = 2,
+       .pt = 2, .pl = 1, .pb = 0, .pr = 3},
+      {.n = 1, .c = 8, .h = 9, .w = 9, .m = 24, .kh = 2, .kw = 3},  // no padding
+      {.n = 2, .c = 12, .h = 10, .w = 10, .m = 20, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+       .pt = 1, .pl = 1, .pb = 1, .pr = 1},  // stride 2
+  };
+  for (const Conv2dParams& p : cases) {
+    SCOPED_TRACE(::testing::Message() << "n=" << p.n << " c=" << p.c << " h=" << p.h << " w=" << p.w
+                                    << " m=" << p.m << " k=" << p.kh << "x" << p.kw
+                                    << " group=" << p.group);
     CheckConvAgainstNaive(p, true);
     CheckConvAgainstNaive(p, false);
   }

@@ -6,6 +6,7 @@
 
 #include "ops/op_registry.h"
 #include "ops/op_test_util.h"
+#include "runtime/executor.h"
 
 namespace hepml::ops {
 namespace {
@@ -41,6 +42,35 @@ absl::StatusOr<Tensor> Fused(const std::string& op, std::vector<Tensor> in, std:
   auto out = RunOpValues(spec, std::move(values));
   if (!out.ok()) return out.status();
   return (*out)[0].tensor;
+}
+
+// FusedConv(x, W, B) with W and B initializers of the graph, as in a
+// model, so that the prepare step packs them.
+absl::StatusOr<Tensor> FusedConvWithConstantWeights(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                    std::vector<Attribute> attrs) {
+  Graph g;
+  g.name = "fused_test";
+  Node node;
+  node.op_type = "FusedConv";
+  node.domain = "ai.hepml";
+  node.opset = 1;
+  node.attributes = std::move(attrs);
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  g.initializers["w"] = w;
+  g.initializers["b"] = b;
+  ValueInfo in, out;
+  in.name = "x";
+  out.name = "y";
+  g.inputs.push_back(in);
+  g.outputs.push_back(out);
+  g.nodes.push_back(node);
+  auto plan = BuildPlan(g);
+  if (!plan.ok()) return plan.status();
+  ExecutionContext exec;
+  auto y = ExecutePlan(**plan, {Value::FromTensor(x)}, exec);
+  if (!y.ok()) return y.status();
+  return (*y)[0].tensor;
 }
 
 struct Case {
@@ -112,7 +142,13 @@ TEST(FusedConvTest, EqualsConvThenActivation) {
       for (const Attribute& a : k.fused_attrs) attrs.push_back(a);
       auto fused = Fused("FusedConv", {x, w, b}, attrs);
       ASSERT_TRUE(fused.ok()) << k.op << ": " << fused.status();
-      ExpectNear(*fused, Activate(k.op, (*conv)[0], k.op_attrs, k.extra), 1e-6f);
+      const Tensor want = Activate(k.op, (*conv)[0], k.op_attrs, k.extra);
+      ExpectNear(*fused, want, 1e-6f);
+      // Constant weights and bias, as in a model: stride-1 2-D windows take
+      // the direct kernel, whose epilogue applies each activation.
+      auto prepared = FusedConvWithConstantWeights(x, w, b, attrs);
+      ASSERT_TRUE(prepared.ok()) << k.op << ": " << prepared.status();
+      ExpectNear(*prepared, want, 1e-5f);
     }
   }
 }

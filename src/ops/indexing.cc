@@ -39,6 +39,11 @@ inline bool Equal(const C& a, const C& b) {
 
 // ---- TopK ----------------------------------------------------------------------
 
+// Up to this k, TopK keeps a sorted list of the best k while it scans a line
+// (k compares at worst per element, one for most); above it, selection
+// (nth_element) and a sort of the k.
+constexpr int64_t kInsertionTopK = 16;
+
 absl::Status ComputeTopK(KernelContext& ctx) {
   const Tensor& x = ctx.Input(0);
   if (x.rank() < 1) return ctx.Error("input must have rank >= 1, got a scalar");
@@ -100,6 +105,30 @@ absl::Status ComputeTopK(KernelContext& ctx) {
           }
           dv[0] = src[best.second * inner];
           di[0] = best.second;
+          continue;
+        }
+        if (k <= kInsertionTopK && k < n) {
+          // A few of many (the k nearest neighbours of a point cloud): keep
+          // the k best so far in order; most candidates lose to the k-th at
+          // the first comparison. Candidates come by increasing index, so
+          // before() (index breaks ties) gives the same k as a full sort.
+          int64_t count = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            const Item cand{static_cast<C>(src[i * inner]), i};
+            int64_t pos;
+            if (count == k) {
+              if (!before(cand, items[k - 1])) continue;
+              pos = k - 1;
+            } else {
+              pos = count++;
+            }
+            for (; pos > 0 && before(cand, items[pos - 1]); --pos) items[pos] = items[pos - 1];
+            items[pos] = cand;
+          }
+          for (int64_t i = 0; i < k; ++i) {
+            dv[i * inner] = src[items[i].second * inner];
+            di[i * inner] = items[i].second;
+          }
           continue;
         }
         for (int64_t i = 0; i < n; ++i) items[i] = Item{static_cast<C>(src[i * inner]), i};

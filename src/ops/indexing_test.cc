@@ -5,6 +5,7 @@
 // checked with numpy.unique(..., return_index, return_inverse, return_counts).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -82,6 +83,54 @@ TEST(TopKTest, NaNSortsAboveEveryNumber) {
   ASSERT_TRUE(small.ok()) << small.status();
   EXPECT_EQ(Values<float>(small->at(0)), std::vector<float>({1, 3}));
   EXPECT_EQ(Values<int64_t>(small->at(1)), std::vector<int64_t>({0, 2}));
+}
+
+// k nearest neighbours of a point cloud: a few of many per line, the
+// largest and the smallest, along the last and a middle axis, with ties and
+// NaNs, against a full stable sort of each line (k up to 16 keeps a sorted
+// list while scanning; larger k selects and sorts).
+TEST(TopKTest, FewOfManyMatchesAFullSort) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const int64_t outer = 3, n = 40, inner = 2;
+  std::vector<float> v(outer * n * inner);
+  uint32_t seed = 7;
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = static_cast<float>((seed >> 9) % 23) - 11.0f;  // many ties
+  }
+  v[5] = nan;
+  v[40] = nan;
+  for (int64_t k : {1, 2, 9, 16, 17, 39}) {
+    for (int largest : {1, 0}) {
+      SCOPED_TRACE(::testing::Message() << "k=" << k << " largest=" << largest);
+      auto out = RunOp("TopK", 11, {T_<float>({outer, n, inner}, v), T_<int64_t>({1}, {k})},
+                       {AttrInt("axis", 1), AttrInt("largest", largest)}, 2);
+      ASSERT_TRUE(out.ok()) << out.status();
+      ASSERT_EQ(out->at(1).shape(), Shape({outer, k, inner}));
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < inner; ++j) {
+          std::vector<int64_t> order(n);
+          for (int64_t i = 0; i < n; ++i) order[i] = i;
+          auto key = [&](int64_t i) { return v[(o * n + i) * inner + j]; };
+          // NaN above every number; equal values keep index order.
+          std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+            const float x = key(a), y = key(b);
+            if (largest) return std::isnan(x) ? !std::isnan(y) : (!std::isnan(y) && x > y);
+            return std::isnan(y) ? !std::isnan(x) : (!std::isnan(x) && x < y);
+          });
+          for (int64_t i = 0; i < k; ++i) {
+            const int64_t at = (o * k + i) * inner + j;
+            ASSERT_EQ(out->at(1).data<int64_t>()[at], order[i]) << "line " << o << "," << j << " rank " << i;
+            const float got = out->at(0).data<float>()[at];
+            if (std::isnan(key(order[i]))) {
+              EXPECT_TRUE(std::isnan(got));
+            } else {
+              EXPECT_EQ(got, key(order[i]));
+            }
+          }
+        }
+    }
+  }
 }
 
 TEST(TopKTest, KZeroAndBadKAxisRank) {

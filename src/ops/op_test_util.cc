@@ -111,4 +111,42 @@ absl::StatusOr<std::vector<Tensor>> RunOp(const std::string& op_type, int opset,
   return tensors;
 }
 
+absl::StatusOr<std::vector<Tensor>> RunOpWithConstants(const std::string& op_type, int opset,
+                                                       std::vector<Tensor> inputs,
+                                                       const std::vector<bool>& constant,
+                                                       std::vector<Attribute> attributes) {
+  Graph g;
+  g.name = "op_test";
+  Node node;
+  node.op_type = op_type;
+  node.opset = opset;
+  node.attributes = std::move(attributes);
+  std::vector<Value> fed;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string name = absl::StrCat("in", i);
+    node.inputs.push_back(name);
+    if (i < constant.size() && constant[i]) {
+      g.initializers[name] = std::move(inputs[i]);
+      continue;
+    }
+    ValueInfo vi;
+    vi.name = name;
+    g.inputs.push_back(vi);
+    fed.push_back(Value::FromTensor(std::move(inputs[i])));
+  }
+  node.outputs.push_back("out0");
+  ValueInfo vi;
+  vi.name = "out0";
+  g.outputs.push_back(vi);
+  g.nodes.push_back(node);
+  auto plan = BuildPlan(g);
+  if (!plan.ok()) return plan.status();
+  ExecutionContext exec;
+  auto out = ExecutePlan(**plan, std::move(fed), exec);
+  if (!out.ok()) return out.status();
+  std::vector<Tensor> tensors;
+  for (Value& v : *out) tensors.push_back(std::move(v.tensor));
+  return tensors;
+}
+
 }  // namespace hepml::ops::testing

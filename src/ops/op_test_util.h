@@ -40,6 +40,14 @@ absl::StatusOr<std::vector<Tensor>> RunOp(const std::string& op_type, int opset,
                                           std::vector<Attribute> attributes = {},
                                           int num_outputs = 1);
 
+// As RunOp, but the inputs flagged in `constant` are initializers of the
+// graph, so that the operator's prepare step sees them (and may prepack
+// them, as Conv and Gemm do with constant weights).
+absl::StatusOr<std::vector<Tensor>> RunOpWithConstants(const std::string& op_type, int opset,
+                                                       std::vector<Tensor> inputs,
+                                                       const std::vector<bool>& constant,
+                                                       std::vector<Attribute> attributes = {});
+
 template <typename T>
 Tensor T_(Shape shape, std::vector<T> values) {
   return Tensor::FromVector<T>(std::move(shape), values);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "ops/conv.h"
+#include "ops/direct_conv.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
@@ -287,7 +289,11 @@ void MaxPlaneDense(const WindowGeometry& g, const std::vector<DimWindows>& dims,
   if (two && g.kernel[0] == 2 && g.kernel[1] == 2 && g.strides[0] == 2 && g.strides[1] == 2 &&
       g.pads_begin[0] == 0 && g.pads_begin[1] == 0 && 2 * oh_n <= g.in[0] && 2 * ow_n <= w_in) {
     // MaxPool2d(2), every window inside the input: the same comparisons in
-    // the same order, without the window bookkeeping.
+    // the same order, without the window bookkeeping (vectorised for fp32).
+    if constexpr (std::is_same_v<T, float>) {
+      MaxPool2x2F32(in, w_in, out, oh_n, ow_n);
+      return;
+    }
     for (int64_t oh = 0; oh < oh_n; ++oh) {
       const T* r0 = in + 2 * oh * w_in;
       const T* r1 = r0 + w_in;

@@ -92,6 +92,11 @@ void GatherTyped(const KernelContext& ctx, const E* in, E* out, const IndexMap& 
   const std::vector<int64_t>& last = m.offsets[rank - 1];
   bool contiguous = last[0] != kFill;
   for (int64_t c = 1; c < inner && contiguous; ++c) contiguous = last[c] == last[0] + c;
+  // Every element of a row is the same input element (Expand or a
+  // broadcast along the last dim, e.g. a point's features repeated for each
+  // of its k neighbours).
+  bool repeated = inner > 1 && last[0] != kFill;
+  for (int64_t c = 1; c < inner && repeated; ++c) repeated = last[c] == last[0];
 
   ctx.ParallelFor(0, rows, std::max<int64_t>(1, (1 << 14) / inner), [&](int64_t lo, int64_t hi) {
     Shape coord(rank, 0);
@@ -112,6 +117,8 @@ void GatherTyped(const KernelContext& ctx, const E* in, E* out, const IndexMap& 
         std::fill_n(dst, inner, fill);
       } else if (contiguous) {
         std::copy_n(in + base + last[0], inner, dst);
+      } else if (repeated) {
+        std::fill_n(dst, inner, in[base + last[0]]);
       } else {
         for (int64_t c = 0; c < inner; ++c) dst[c] = last[c] == kFill ? fill : in[base + last[c]];
       }
