@@ -21,6 +21,10 @@ class GrpcClient final : public InferenceClient {
     // A connection of its own, not one shared with the process's other
     // channels to the same address: N clients are N connections.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // No transparent retries: each call is sent once (a load generator
+    // counts what fails), and the retry filter's copy of every request
+    // message is not made.
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
     channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
