@@ -5,7 +5,7 @@
 // socket and the thread wake-ups, nothing of hepml's.
 //
 //   grpc_floor_bench [--calls N] [--input-bytes B] [--output-bytes B] [--deadline]
-//                    [--port P --model M --input NAME]
+//                    [--port P --model M --input NAME] [--serve sync|callback|mixed]
 //
 // Each server API (sync; callback; callback with the minimal stack; mixed:
 // ModelInfer by callback, the rest sync) runs in a child process of its own (as `hepml serve` and `hepml perf` are
@@ -97,7 +97,7 @@ class MixedService final
 enum class ServerApi { kSync, kCallback, kCallbackLean, kMixed };
 
 // The child: serves until `control` is closed, after writing its port to `port_out`.
-[[noreturn]] void Serve(ServerApi api, int output_bytes, int port_out, int control) {
+[[noreturn]] void Serve(ServerApi api, int output_bytes, int port_out, int control, bool text_port = false) {
   SyncService sync(output_bytes);
   CallbackService cb(output_bytes);
   MixedService mixed(output_bytes);
@@ -115,7 +115,12 @@ enum class ServerApi { kSync, kCallback, kCallbackLean, kMixed };
   }
   auto server = builder.BuildAndStart();
   if (!server) _exit(1);
-  if (write(port_out, &port, sizeof port) != sizeof port) _exit(1);
+  if (text_port) {
+    std::printf("%d\n", port);
+    std::fflush(stdout);
+  } else if (write(port_out, &port, sizeof port) != sizeof port) {
+    _exit(1);
+  }
   char c;
   while (read(control, &c, 1) > 0) {
   }
@@ -157,7 +162,9 @@ enum class ClientApi { kBlocking, kCallback, kAsync };
 
 // --port P --model M --input NAME: the clients only, against a server
 // already running on 127.0.0.1:P (`hepml serve`), with an FP32 [1, B/4]
-// input NAME of model M.
+// input NAME of model M. --serve API: only the server, in this process (its
+// port printed on stdout; it stops when stdin closes), to watch it from
+// outside (CPU time, perf, strace). --serve must come last.
 std::string model_name = "floor", input_name = "input";
 bool deadline = false;  // --deadline: each call with a 60 s deadline (as `hepml perf` sets one)
 
@@ -236,6 +243,15 @@ int main(int argc, char** argv) {
     } else if (i + 1 >= argc) {
       std::fprintf(stderr, "%s: a value is missing\n", argv[i]);
       return 2;
+    } else if (!std::strcmp(argv[i], "--serve")) {
+      std::string api = argv[i + 1];
+      if (api != "sync" && api != "callback" && api != "mixed") {
+        std::fprintf(stderr, "--serve %s: expected sync, callback or mixed\n", api.c_str());
+        return 2;
+      }
+      // One server in this process: its port on stdout, until stdin closes.
+      Serve(api == "sync" ? ServerApi::kSync : api == "mixed" ? ServerApi::kMixed : ServerApi::kCallback, output_bytes,
+            STDOUT_FILENO, STDIN_FILENO, /*text_port=*/true);
     } else if (!std::strcmp(argv[i], "--port")) {
       port = std::atoi(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--model")) {
@@ -249,7 +265,7 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--output-bytes")) {
       output_bytes = std::atoi(argv[i + 1]);
     } else {
-      std::fprintf(stderr, "usage: %s [--calls N] [--input-bytes B] [--output-bytes B] [--deadline] [--port P --model M --input NAME]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--calls N] [--input-bytes B] [--output-bytes B] [--deadline] [--port P --model M --input NAME] [--serve sync|callback|mixed]\n", argv[0]);
       return 2;
     }
   }
