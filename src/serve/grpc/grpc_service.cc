@@ -464,6 +464,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   grpc::ServerBuilder builder;
   std::string address = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
                                                             : absl::StrCat(host, ":", port);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port
+  // (or one given the same free port for port 0, as the kernel may do for
+  // sockets of the same user with SO_REUSEPORT) would start without error
+  // and take a share of the connections. A port is this server's alone.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(1 << 30);
