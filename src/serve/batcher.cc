@@ -115,12 +115,17 @@ absl::Status Batcher::Submit(BatchItem item, bool may_run_here) {
   Batch batch;
   batch.push_back(std::move(p));
   Execute(std::move(batch), instance);
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++idle_;
     free_instances_.push_back(instance);
+    // Only the scheduler with requests waiting for an instance, or Shutdown
+    // waiting for this run, wants to know; waking the idle scheduler after
+    // every request would cost each one a futex call and a context switch.
+    wake = !queue_.empty() || stopping_;
   }
-  schedule_cv_.notify_all();  // the scheduler, or Shutdown waiting for this run
+  if (wake) schedule_cv_.notify_all();
   return absl::OkStatus();
 }
 

@@ -90,6 +90,9 @@ ModelVersion::ModelVersion(int64_t version, inference::ModelConfig config, std::
       },
       [this](const ExecutionReport& r) {
         if (!r.ok) return;
+        int64_t ns = r.compute_input_ns + r.compute_infer_ns + r.compute_output_ns;
+        int64_t prev = recent_execution_ns_.load(std::memory_order_relaxed);
+        recent_execution_ns_.store(prev < 0 ? ns : (prev * 7 + ns) / 8, std::memory_order_relaxed);
         std::lock_guard<std::mutex> lock(stats_mu_);
         ++stats_.execution_count;
         ModelStats::Batch& b = stats_.batches[r.batch_size];

@@ -84,6 +84,16 @@ class ModelVersion {
   void InferAsync(InferRequest request, InferCallback done, bool may_run_here = false);
   absl::StatusOr<InferResponse> Infer(InferRequest request);
 
+  // True when the model's recent executions took at most
+  // kQuickExecutionNs each (an average over the last few), so a caller that
+  // must not block for long may still let a request run on its own thread
+  // (InferAsync's `may_run_here`). False until the first execution.
+  bool ExecutesQuickly() const {
+    int64_t ns = recent_execution_ns_.load(std::memory_order_relaxed);
+    return ns >= 0 && ns <= kQuickExecutionNs;
+  }
+  static constexpr int64_t kQuickExecutionNs = 200'000;
+
   ModelStats stats() const;
   // Input drift (serve/drift.h); `enabled` false when not measured.
   DriftSnapshot drift() const { return drift_ ? drift_->Snapshot() : DriftSnapshot{}; }
@@ -111,6 +121,8 @@ class ModelVersion {
   ModelStats stats_;
   std::unique_ptr<DriftMonitor> drift_;
   std::function<void(const std::string&, int64_t, const DriftReport&)> on_drift_;
+  // Moving average of the execution time (ns); -1 before the first.
+  std::atomic<int64_t> recent_execution_ns_{-1};
   std::unique_ptr<Batcher> batcher_;  // last: stopped first
 };
 

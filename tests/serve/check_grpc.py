@@ -7,6 +7,7 @@ executions than inferences)."""
 import argparse
 import concurrent.futures
 import os
+import subprocess
 import tempfile
 
 import grpc
@@ -190,6 +191,18 @@ def main():
             f.check(False, "unload refused outside explicit mode")
         except grpc.RpcError as e:
             f.check(e.code() == grpc.StatusCode.FAILED_PRECONDITION, f"unload outside explicit mode: {e.code()}")
+        # The gRPC port is this server's alone: a second server asked for it
+        # fails to start (gRPC's default SO_REUSEPORT would let it start and
+        # take a share of the connections).
+        try:
+            second = subprocess.run([args.hepml, "serve", "--model-repository", repo, "--http-port", "-1",
+                                     "--metrics-port", "-1", "--grpc-port", str(server.ports["GRPCInferenceService"])],
+                                    capture_output=True, text=True, timeout=30)
+            f.check(second.returncode != 0 and "cannot listen for gRPC" in second.stderr,
+                    f"a second server on the same gRPC port fails: rc {second.returncode}, {second.stderr[-300:]!r}")
+        except subprocess.TimeoutExpired:
+            f.check(False, "a second server on the same gRPC port fails (it was still running after 30 s)")
+        f.check(stub.ServerLive(pb.ServerLiveRequest()).live, "the first server still answers")
         channel.close()
         rc = server.stop()
         f.check(rc == 0, f"exit code after SIGTERM: {rc}")

@@ -21,6 +21,16 @@ class GrpcClient final : public InferenceClient {
     // A connection of its own, not one shared with the process's other
     // channels to the same address: N clients are N connections.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // No transparent retries: each call is sent once (a load generator
+    // counts what fails), and the retry filter's copy of every request
+    // message is not made.
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+    // A connection attempt that fails is tried again after 0.1 s, at most
+    // 1 s later (gRPC's defaults: 1 s, growing to 120 s); meanwhile calls
+    // fail at once, so a long backoff would fail a client's every call for
+    // many seconds after one lost connection attempt.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
     channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);

@@ -1,7 +1,8 @@
 // The KServe v2 / Triton gRPC protocol (inference.GRPCInferenceService) on
 // top of the model repository, plus the standard grpc.health.v1.Health
-// service. Synchronous gRPC server: each call runs on a gRPC thread and
-// waits for its batch.
+// service. ModelInfer uses gRPC's callback API (it starts on the thread that
+// read the request and never blocks a gRPC thread waiting for a batch); the
+// other calls, streams included, are synchronous.
 #pragma once
 
 #include <functional>
