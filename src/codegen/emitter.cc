@@ -284,8 +284,9 @@ class Emitter {
   // when absent) and the per-step scratch (gates, h, c) for max_b rows.
   struct LstmOperands {
     std::string h0, c0, y, yh, yc, gates, hs, cs;
+    std::string lens = "nullptr", xs = "nullptr";  // sequence_lens and its gathered step rows
   };
-  absl::StatusOr<LstmOperands> LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G);
+  absl::StatusOr<LstmOperands> LstmIo(const Node& n, int64_t max_b, int64_t I, int64_t H, int64_t G);
   absl::Status EmitRnnGru(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
@@ -294,6 +295,9 @@ class Emitter {
   // ArgMax/ArgMin, CumSum, Hardmax, Trilu, Split, the losses; *handled false
   // for other operators.
   absl::Status EmitMisc(const Node& n, bool* handled);
+  // ONNX's integer operators on run-time operands (int8.h); *handled false
+  // for other operators.
+  absl::Status EmitInteger(const Node& n, bool* handled);
   absl::Status EmitResize(const Node& n);
   absl::Status EmitConvTranspose(const Node& n);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
@@ -1729,7 +1733,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
     for (size_t i = 0; i < acts.size(); ++i)
       if (acts[i] != (i % 3 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
   }
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(4) && DT(n.inputs[4]) != DType::kInt32) return Unsupported(n, "sequence_lens that are not int32");
   const Tensor* w = Const(n.inputs[1]);
   const Tensor* r = Const(n.inputs[2]);
   if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
@@ -1746,7 +1750,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   const std::string B = LinExpr(sx[1]);
   const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
-  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, I, H, G));
   const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
   const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   Code("{");
@@ -1772,7 +1776,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
     Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", reinterpret_cast<const float*>(w + ", wo,
                       "), reinterpret_cast<const float*>(w + ", ro, "), ", bp, ", ", at(h0p), ", ", at(c0p), ", ", pp,
                       ", ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ", at(yhp), ", ",
-                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ", ", io.lens, ", ", io.xs, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1780,8 +1784,12 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G) {
+absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max_b, int64_t I, int64_t H, int64_t G) {
   LstmOperands io;
+  if (n.HasInput(4)) {
+    HEPML_ASSIGN_OR_RETURN(io.lens, In(n.inputs[4]));
+    io.xs = Scratch("float", static_cast<size_t>(max_b * I) * 4);
+  }
   if (n.HasInput(5)) {
     HEPML_ASSIGN_OR_RETURN(io.h0, In(n.inputs[5]));
   }
@@ -1801,7 +1809,6 @@ absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max
 // the start of the step, then the same kernel.
 absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   const std::string& x = n.inputs[0];
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
   if (n.HasInput(7)) return Unsupported(n, "peepholes given at run time");
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
   for (const LinShape* s : {&sw, &sr})
@@ -1818,7 +1825,7 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
   }
-  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, I, H, G));
   const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
   const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   const std::string wt = Scratch("float", static_cast<size_t>(I * G) * 4);
@@ -1836,7 +1843,7 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
                       ";\n  }"));
     Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wt, ", ", rt, ", ", bs, ", ", at(h0p), ", ",
                       at(c0p), ", nullptr, ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
-                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ", ", io.lens, ", ", io.xs, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1850,7 +1857,7 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
   if (n.HasAttribute("clip")) return Unsupported(n, "clip");
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(4) && DT(n.inputs[4]) != DType::kInt32) return Unsupported(n, "sequence_lens that are not int32");
   int act = 0;
   if (n.HasAttribute("activations")) {
     const std::vector<std::string> acts = n.GetStrings("activations");
@@ -1875,7 +1882,10 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
   HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
-  std::string bp, h0p;
+  std::string bp, h0p, lens = "nullptr";
+  if (n.HasInput(4)) {
+    HEPML_ASSIGN_OR_RETURN(lens, In(n.inputs[4]));
+  }
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
   }
@@ -1896,7 +1906,7 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
     Code(absl::StrCat("  K::", gru ? "Gru" : "Rnn", "(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wp, " + ", d * G * I, ", ",
                       rp, " + ", d * G * H, ", ", wb, ", ", rb, ", ", at(h0p), ", ", reverse ? "true" : "false", ", ",
                       gru ? (n.GetInt("linear_before_reset", 0) ? "true" : "false") : absl::StrCat(act), ", ", at(yp),
-                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ");"));
+                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ", ", lens, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1913,6 +1923,217 @@ absl::Status Emitter::EmitCopyAlias(const Node& n) {
     return EmitCopy(x, y, n.Describe());
   }
   storage_[y] = Storage{Loc::kArena, 0, 0, x};
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitInteger(const Node& n, bool* handled) {
+  const std::string& op = n.op_type;
+  *handled = op == "MatMulInteger" || op == "QLinearMatMul" || op == "ConvInteger" || op == "QLinearConv" ||
+             op == "QuantizeLinear" || op == "DequantizeLinear" || op == "DynamicQuantizeLinear";
+  if (!*handled) return absl::OkStatus();
+  auto quantized = [&](const std::string& v) { return DT(v) == DType::kInt8 || DT(v) == DType::kUInt8; };
+  auto constant_dims = [&](const std::string& v) {
+    for (const Lin& l : S(v))
+      if (!l.IsConst()) return false;
+    return true;
+  };
+  // Pointer of optional input i ("nullptr" when absent, typed by `ctype`).
+  auto optional = [&](int i, const std::string& ctype) -> absl::StatusOr<std::string> {
+    if (!n.HasInput(i)) return absl::StrCat("static_cast<const ", ctype, "*>(nullptr)");
+    return In(n.inputs[i]);
+  };
+  // Element count of a scale / zero-point input (1 when absent).
+  auto count = [&](int i) -> int64_t { return n.HasInput(i) ? ProdAt(S(n.inputs[i]), 1) : 1; };
+  // Its first value as int32_t ("0" when absent).
+  auto first = [&](int i, const std::string& p) {
+    return n.HasInput(i) ? absl::StrCat("static_cast<int32_t>(", p, "[0])") : std::string("0");
+  };
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  kernels_.insert("int8.h");
+  if (op == "DynamicQuantizeLinear") {
+    const std::string& x = n.inputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : Scratch("uint8_t", static_cast<size_t>(MaxCount(S(x), 0, S(x).size())));
+    const std::string sp = n.HasOutput(1) ? Out(n.outputs[1]) : Scratch("float", 4);
+    const std::string zp = n.HasOutput(2) ? Out(n.outputs[2]) : Scratch("uint8_t", 1);
+    Code(absl::StrCat("K::DynamicQuantizeLinear(", Count(x), ", ", xp, ", ", yp, ", ", sp, ", ", zp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const bool quant = op == "QuantizeLinear";
+    if (quant && DT(x) != DType::kFloat32) return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+    if (quant && !quantized(y)) return Unsupported(n, absl::StrCat("output of type ", DTypeName(DT(y))));
+    if (!quant && !quantized(x) && DT(x) != DType::kInt32) return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+    if (!quant && DT(y) != DType::kFloat32) return Unsupported(n, absl::StrCat("output of type ", DTypeName(DT(y))));
+    if (DT(n.inputs[1]) != DType::kFloat32) return Unsupported(n, "a scale that is not float32");
+    if (!constant_dims(n.inputs[1])) return Unsupported(n, "a scale whose shape depends on the batch");
+    const int64_t per = count(1);
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    std::string outer = Count(x), mid = "1", inner = "1";
+    if (per != 1 || Rank(n.inputs[1]) == 1) {
+      int64_t axis = n.GetInt("axis", 1);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank) return Unsupported(n, "axis out of range");
+      if (!sx[axis].IsConst() || sx[axis].fixed != per) {
+        if (per != 1) return Unsupported(n, "a scale that is neither one value nor one per index of the axis");
+      } else {
+        outer = ProdExpr(sx, 0, axis);
+        mid = LinExpr(sx[axis]);
+        inner = ProdExpr(sx, axis + 1, rank);
+      }
+    }
+    if (n.HasInput(2) && count(2) != per) return Unsupported(n, "a zero point of another shape than the scale");
+    const std::string qt = CT(quant ? y : x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string sp, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string zp, optional(2, qt));
+    if (n.HasInput(2) && DT(n.inputs[2]) != (quant ? DT(y) : DT(x))) return Unsupported(n, "zero point type");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::", quant ? "QuantizeAxis<" : "DequantizeAxis<", qt, ">(", outer, ", ", mid, ", ", inner, ", ",
+                      xp, ", ", sp, ", ", per, ", ", zp, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MatMulInteger" || op == "QLinearMatMul") {
+    const bool qlinear = op == "QLinearMatMul";
+    const int ia = 0, ib = qlinear ? 3 : 1, iaz = qlinear ? 2 : 2, ibz = qlinear ? 5 : 3;
+    const std::string &a = n.inputs[ia], &b = n.inputs[ib], &y = n.outputs[0];
+    if (!quantized(a) || !quantized(b)) return Unsupported(n, "operands that are not int8 or uint8");
+    if (qlinear && !quantized(y)) return Unsupported(n, "output that is not int8 or uint8");
+    if (!qlinear && DT(y) != DType::kInt32) return Unsupported(n, "output that is not int32");
+    const LinShape &sa = S(a), &sb = S(b);
+    if (sa.size() < 2 || sb.size() < 2) return Unsupported(n, "1-D operands");
+    if (!constant_dims(b) || !sa.back().IsConst() || !sa[sa.size() - 2].IsConst())
+      return Unsupported(n, "matrix dims that depend on the batch");
+    for (int i : {iaz, ibz, 1, 4, 6, 7}) {
+      if (!qlinear && i != iaz && i != ibz) continue;
+      if (n.HasInput(i) && !constant_dims(n.inputs[i])) return Unsupported(n, "parameters whose shape depends on the batch");
+    }
+    const int64_t M = sa[sa.size() - 2].fixed, K = sa.back().fixed, N = sb.back().fixed;
+    // Per-row parameters of a (M values) or per-column of b (N values) apply
+    // to each matrix of a batch.
+    const int64_t a_n = qlinear ? count(1) : count(iaz), b_n = qlinear ? count(4) : count(ibz);
+    if ((a_n != 1 && a_n != M) || (n.HasInput(iaz) && count(iaz) != a_n)) return Unsupported(n, "a's zero point or scale shape");
+    if ((b_n != 1 && b_n != N) || (n.HasInput(ibz) && count(ibz) != b_n)) return Unsupported(n, "b's zero point or scale shape");
+    if (qlinear && (count(6) != 1 || count(7) != 1)) return Unsupported(n, "y's scale and zero point must be single values");
+    std::string batches = "1", a_step = "0", b_step = "0";
+    if (sb.size() == 2) {
+      batches = ProdExpr(sa, 0, sa.size() - 2);
+      a_step = absl::StrCat(M * K);
+    } else {
+      const LinShape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+      auto all_one = [](const LinShape& s) {
+        for (const Lin& l : s)
+          if (!(l.IsConst() && l.fixed == 1)) return false;
+        return true;
+      };
+      a_step = absl::StrCat(M * K);
+      b_step = absl::StrCat(K * N);
+      batches = ProdExpr(ba.size() >= bb.size() ? ba : bb, 0, std::max(ba.size(), bb.size()));
+      if (ba != bb) {
+        if (all_one(ba)) a_step = "0";
+        else if (all_one(bb)) b_step = "0";
+        else return Unsupported(n, "broadcast batch dims");
+      }
+    }
+    const std::string ta = CT(a), tb = CT(b);
+    HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(b));
+    HEPML_ASSIGN_OR_RETURN(std::string azp, optional(iaz, ta));
+    HEPML_ASSIGN_OR_RETURN(std::string bzp, optional(ibz, tb));
+    if ((n.HasInput(iaz) && DT(n.inputs[iaz]) != DT(a)) || (n.HasInput(ibz) && DT(n.inputs[ibz]) != DT(b)))
+      return Unsupported(n, "zero point type");
+    const std::string bt = Scratch("int16_t", static_cast<size_t>(N * K) * 2);
+    const std::string ar = Scratch("int16_t", static_cast<size_t>(K) * 2);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("for (int64_t i = 0, e = ", batches, "; i < e; ++i) {"));
+    if (qlinear) {
+      const std::string ty = CT(y);
+      HEPML_ASSIGN_OR_RETURN(std::string as, In(n.inputs[1]));
+      HEPML_ASSIGN_OR_RETURN(std::string bs, In(n.inputs[4]));
+      HEPML_ASSIGN_OR_RETURN(std::string ys, In(n.inputs[6]));
+      HEPML_ASSIGN_OR_RETURN(std::string yz, optional(7, ty));
+      if (n.HasInput(7) && DT(n.inputs[7]) != DT(y)) return Unsupported(n, "y's zero point type");
+      const std::string acc = Scratch("int32_t", static_cast<size_t>(M * N) * 4);
+      Code(absl::StrCat("  K::QLinearMatMul<", ta, ", ", tb, ", ", ty, ">(", M, ", ", N, ", ", K, ", ", ap, " + i * ",
+                        a_step, ", ", as, ", ", a_n, ", ", azp, ", ", bp, " + i * ", b_step, ", ", bs, ", ", b_n, ", ",
+                        bzp, ", ", ys, "[0], ", first(7, yz), ", ", bt, ", ", ar, ", ", acc, ", ", yp, " + i * ", M * N,
+                        ");"));
+    } else {
+      Code(absl::StrCat("  K::MatMulInt<", ta, ", ", tb, ">(", M, ", ", N, ", ", K, ", ", ap, " + i * ", a_step, ", ",
+                        azp, ", ", a_n, ", ", bp, " + i * ", b_step, ", ", bzp, ", ", b_n, ", ", bt, ", ", ar, ", ", yp,
+                        " + i * ", M * N, ");"));
+    }
+    Code("}");
+    return absl::OkStatus();
+  }
+  // ConvInteger (x, w, x_zero_point, w_zero_point) and QLinearConv (x,
+  // x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B).
+  const bool qlinear = op == "QLinearConv";
+  const int iw = qlinear ? 3 : 1, ixz = qlinear ? 2 : 2, iwz = qlinear ? 5 : 3;
+  const std::string &x = n.inputs[0], &wv = n.inputs[iw], &y = n.outputs[0];
+  if (!quantized(x) || !quantized(wv)) return Unsupported(n, "operands that are not int8 or uint8");
+  if (qlinear && !quantized(y)) return Unsupported(n, "output that is not int8 or uint8");
+  if (!qlinear && DT(y) != DType::kInt32) return Unsupported(n, "output that is not int32");
+  const LinShape &sx = S(x), &sw = S(wv), &sy = S(y);
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  for (size_t d = 1; d < sx.size(); ++d)
+    if (!sx[d].IsConst() || !sy[d].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+  if (!constant_dims(wv)) return Unsupported(n, "weights whose shape depends on the batch");
+  const int64_t group = n.GetInt("group", 1);
+  std::vector<int64_t> kernel(sw.size() - 2);
+  for (size_t i = 0; i < kernel.size(); ++i) kernel[i] = sw[i + 2].fixed;
+  auto geometry = WindowGeometryCode(n, sx, kernel);
+  if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+  const int64_t c_in = sx[1].fixed, c_out = sw[0].fixed;
+  if (group < 1 || c_in % group != 0 || c_out % group != 0) return Unsupported(n, "group");
+  int64_t kc = c_in / group, out_size = 1;
+  for (int i = 0; i < spatial; ++i) {
+    kc *= kernel[i];
+    out_size *= sy[i + 2].fixed;
+  }
+  const int64_t w_n = qlinear ? count(4) : count(iwz);
+  if ((w_n != 1 && w_n != c_out) || (n.HasInput(iwz) && count(iwz) != w_n)) return Unsupported(n, "w's zero point or scale shape");
+  if (count(ixz) != 1 || (qlinear && (count(1) != 1 || count(6) != 1 || count(7) != 1)))
+    return Unsupported(n, "x's and y's scale and zero point must be single values");
+  const std::string tx = CT(x), tw = CT(wv);
+  if ((n.HasInput(ixz) && DT(n.inputs[ixz]) != DT(x)) || (n.HasInput(iwz) && DT(n.inputs[iwz]) != DT(wv)))
+    return Unsupported(n, "zero point type");
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(wv));
+  HEPML_ASSIGN_OR_RETURN(std::string xz, optional(ixz, tx));
+  HEPML_ASSIGN_OR_RETURN(std::string wz, optional(iwz, tw));
+  const std::string colT = Scratch(tx, static_cast<size_t>(out_size * kc));
+  const std::string col16 = Scratch("int16_t", static_cast<size_t>(out_size * kc) * 2);
+  const std::string w16 = Scratch("int16_t", static_cast<size_t>(c_out / group * kc) * 2);
+  const std::string batch = LinExpr(sx[0]);
+  std::string acc;
+  std::string requant;
+  if (qlinear) {
+    const std::string ty = CT(y);
+    HEPML_ASSIGN_OR_RETURN(std::string xs, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string ws, In(n.inputs[4]));
+    HEPML_ASSIGN_OR_RETURN(std::string ys, In(n.inputs[6]));
+    HEPML_ASSIGN_OR_RETURN(std::string yz, optional(7, ty));
+    if (n.HasInput(7) && DT(n.inputs[7]) != DT(y)) return Unsupported(n, "y's zero point type");
+    std::string bias = "nullptr";
+    if (n.HasInput(8)) {
+      if (DT(n.inputs[8]) != DType::kInt32 || count(8) != c_out) return Unsupported(n, "a bias that is not int32 [M]");
+      HEPML_ASSIGN_OR_RETURN(bias, In(n.inputs[8]));
+    }
+    acc = Scratch("int32_t", static_cast<size_t>(MaxCount(sy, 0, sy.size())) * 4);
+    requant = absl::StrCat("    K::RequantizeChannels<", ty, ">(", batch, ", ", c_out, ", ", out_size, ", ", acc, ", ", bias,
+                           ", ", xs, "[0], ", ws, ", ", w_n, ", ", ys, "[0], ", first(7, yz), ", ", Out(y), ");\n");
+  } else {
+    acc = Out(y);
+  }
+  Code(absl::StrCat("{\n    ", *geometry, "    K::ConvInt<", tx, ", ", tw, ">(g, ", batch, ", ", c_in, ", ", c_out, ", ",
+                    group, ", ", xp, ", ", first(ixz, xz), ", ", wp, ", ", wz, ", ", w_n, ", ", colT, ", ", col16, ", ",
+                    w16, ", ", acc, ");\n", requant, "  }"));
   return absl::OkStatus();
 }
 
@@ -1953,6 +2174,8 @@ absl::Status Emitter::EmitNode(const Node& n) {
   {
     bool handled = false;
     absl::Status st = EmitMisc(n, &handled);
+    if (handled) return st;
+    st = EmitInteger(n, &handled);
     if (handled) return st;
   }
   if (op == "LSTM") return EmitLstm(n);
