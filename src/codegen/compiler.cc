@@ -133,7 +133,7 @@ std::string ShapeComment(const IoSpec& s) {
 // dropped; their standard includes collected separately.
 std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
   static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
-                                       "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h"};
+                                       "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h", "extra.h"};
   std::string out;
   for (const char* name : kOrder) {
     if (std::string(name) != "common.h" && !wanted.count(name)) continue;

@@ -9,6 +9,7 @@
 #include "codegen/emitter.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "codegen/emitted/fixed.h"
 #include "codegen/emitted/gemm.h"
 #include "codegen/quantize.h"
@@ -298,6 +300,10 @@ class Emitter {
   // ONNX's integer operators on run-time operands (int8.h); *handled false
   // for other operators.
   absl::Status EmitInteger(const Node& n, bool* handled);
+  // Einsum, Det, LRN, MeanVarianceNormalization, ReverseSequence, Compress
+  // with a constant condition, BatchNormalization in training mode (extra.h);
+  // *handled false for other operators.
+  absl::Status EmitExtra(const Node& n, bool* handled);
   absl::Status EmitResize(const Node& n);
   absl::Status EmitConvTranspose(const Node& n);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
@@ -1809,7 +1815,6 @@ absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max
 // the start of the step, then the same kernel.
 absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   const std::string& x = n.inputs[0];
-  if (n.HasInput(7)) return Unsupported(n, "peepholes given at run time");
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
   for (const LinShape* s : {&sw, &sr})
     for (const Lin& l : *s)
@@ -1824,6 +1829,10 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   std::string bp;
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
+  }
+  std::string pp;
+  if (n.HasInput(7)) {
+    HEPML_ASSIGN_OR_RETURN(pp, In(n.inputs[7]));
   }
   HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, I, H, G));
   const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
@@ -1842,7 +1851,8 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
                       bp.empty() ? std::string("0.f") : absl::StrCat(bp, "[", d * 2 * G, " + g] + ", bp, "[", d * 2 * G + G, " + g]"),
                       ";\n  }"));
     Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wt, ", ", rt, ", ", bs, ", ", at(h0p), ", ",
-                      at(c0p), ", nullptr, ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
+                      at(c0p), ", ", pp.empty() ? std::string("nullptr") : absl::StrCat(pp, " + ", d * 3 * H), ", ",
+                      reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
                       at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ", ", io.lens, ", ", io.xs, ");"));
   }
   Code("}");
@@ -2137,6 +2147,243 @@ absl::Status Emitter::EmitInteger(const Node& n, bool* handled) {
   return absl::OkStatus();
 }
 
+absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
+  const std::string& op = n.op_type;
+  *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
+             op == "ReverseSequence" || op == "Compress" ||
+             (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
+  if (!*handled) return absl::OkStatus();
+  auto constant_dims = [&](const std::string& v) {
+    for (const Lin& l : S(v))
+      if (!l.IsConst()) return false;
+    return true;
+  };
+  auto dims_of = [&](const std::string& v) {
+    std::vector<int64_t> d;
+    for (const Lin& l : S(v)) d.push_back(l.fixed);
+    return d;
+  };
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+  kernels_.insert("extra.h");
+  if (op == "Compress") {
+    // The condition decides the output's shape, so it is a constant here:
+    // a Gather of the selected indices.
+    if (!n.HasInput(1)) return Unsupported(n, "no condition");
+    const Tensor* c = Const(n.inputs[1]);
+    auto ci = ConstInts(n.inputs[1]);
+    std::vector<bool> cond;
+    if (c != nullptr && c->dtype() == DType::kBool) cond.assign(c->data<bool>(), c->data<bool>() + c->size());
+    else if (ci) for (int64_t v : *ci) cond.push_back(v != 0);
+    else return Unsupported(n, "a condition that is not a constant");
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    std::string outer = "1", len = Count(x), inner = "1";
+    int64_t n_axis = -1;
+    if (n.HasAttribute("axis")) {
+      int64_t axis = n.GetInt("axis", 0);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank || !sx[axis].IsConst()) return Unsupported(n, "axis");
+      outer = ProdExpr(sx, 0, axis);
+      len = LinExpr(sx[axis]);
+      inner = ProdExpr(sx, axis + 1, rank);
+      n_axis = sx[axis].fixed;
+    } else if (!constant_dims(x)) {
+      return Unsupported(n, "a flattened input whose size depends on the batch");
+    } else {
+      n_axis = ProdAt(sx, 1);
+    }
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < static_cast<int64_t>(cond.size()) && i < n_axis; ++i)
+      if (cond[i]) idx.push_back(i);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const std::string ip = absl::StrCat("reinterpret_cast<const int64_t*>(w + ", AddWeight(idx.data(), idx.size() * 8), ")");
+    Code(absl::StrCat("if (!K::Gather<", CT(x), ", int64_t>(", outer, ", ", len, ", ", inner, ", ", xp, ", ", idx.size(),
+                      ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "ReverseSequence") {
+    const int64_t batch_axis = n.GetInt("batch_axis", 1), time_axis = n.GetInt("time_axis", 0);
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !((batch_axis == 0 && time_axis == 1) || (batch_axis == 1 && time_axis == 0)))
+      return Unsupported(n, "batch_axis and time_axis other than 0 and 1");
+    const std::string& lens = n.inputs[1];
+    if (DT(lens) != DType::kInt64 && DT(lens) != DType::kInt32) return Unsupported(n, "sequence_lens type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string lp, In(lens));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("if (!K::ReverseSequence<", CT(x), ", ", CT(lens), ">(", LinExpr(sx[time_axis]), ", ",
+                      LinExpr(sx[batch_axis]), ", ", ProdExpr(sx, 2, sx.size()), ", ", batch_axis == 0 ? "true" : "false",
+                      ", ", xp, ", ", lp, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ": a sequence length outside [0, the time axis]\");"));
+    return absl::OkStatus();
+  }
+  if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+  if (op == "Det") {
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    if (rank < 2 || !sx[rank - 1].IsConst() || sx[rank - 1] != sx[rank - 2]) return Unsupported(n, "non-square matrices");
+    const int64_t m = sx[rank - 1].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string lu = Scratch("double", static_cast<size_t>(m * m) * 8);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Det<", CT(x), ">(", ProdExpr(sx, 0, rank - 2), ", ", m, ", ", xp, ", ", lu, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "LRN") {
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Lrn<", CT(x), ">(", LinExpr(sx[0]), ", ", sx[1].fixed, ", ", ProdExpr(sx, 2, sx.size()), ", ",
+                      n.GetInt("size", 1), ", ", FloatLit(n.GetFloat("alpha", 1e-4f)), ", ",
+                      FloatLit(n.GetFloat("beta", 0.75f)), ", ", FloatLit(n.GetFloat("bias", 1.f)), ", ", xp, ", ", yp,
+                      ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MeanVarianceNormalization") {
+    const int rank = Rank(x);
+    if (rank > 8 || !constant_dims(x)) return Unsupported(n, "rank above 8 or dims that depend on the batch");
+    std::vector<int64_t> axes = n.GetInts("axes", {0, 2, 3});
+    std::vector<int> reduced(rank, 0);
+    for (int64_t a : axes) {
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank) return Unsupported(n, "axis out of range");
+      reduced[a] = 1;
+    }
+    int64_t groups = 1;
+    for (int d = 0; d < rank; ++d)
+      if (!reduced[d]) groups *= S(x)[d].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string stats = Scratch("double", static_cast<size_t>(groups) * 16);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = {", absl::StrJoin(dims_of(x), ", "), "};\n    const int red[] = {",
+                      absl::StrJoin(reduced, ", "), "};\n    K::MeanVarianceNormalization<", CT(x), ">(", rank,
+                      ", dx, red, ", xp, ", ", stats, ", ", yp, ");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "BatchNormalization") {
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    std::string p[4];
+    for (int i = 0; i < 4; ++i) {
+      if (DT(n.inputs[i + 1]) != DT(x)) return Unsupported(n, "statistics of another type than the input");
+      HEPML_ASSIGN_OR_RETURN(p[i], In(n.inputs[i + 1]));
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    const std::string vp = n.HasOutput(2) ? Out(n.outputs[2]) : "nullptr";
+    Code(absl::StrCat("K::BatchNormTraining<", CT(x), ">(", LinExpr(sx[0]), ", ", sx[1].fixed, ", ",
+                      ProdExpr(sx, 2, sx.size()), ", ", xp, ", ", p[0], ", ", p[1], ", ", p[2], ", ", p[3], ", ",
+                      FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", FloatLit(n.GetFloat("momentum", 0.9f)), ", ", yp,
+                      ", ", mp, ", ", vp, ");"));
+    return absl::OkStatus();
+  }
+  // Einsum: labels of each operand ("..." expanded to the broadcast dims),
+  // the output's (explicit, or implicit: the ellipsis dims, then the labels
+  // used once in alphabetical order), one loop over every combination.
+  std::string eq;
+  for (char ch : n.GetString("equation"))
+    if (ch != ' ') eq += ch;
+  const size_t arrow = eq.find("->");
+  const std::string lhs = eq.substr(0, arrow);
+  std::vector<std::string> terms = absl::StrSplit(lhs, ',');
+  if (terms.size() != n.inputs.size() || terms.size() > 8) return Unsupported(n, "equation and inputs disagree");
+  int max_ell = 0;
+  std::vector<std::vector<int>> in_labels(terms.size());  // label ids; -k-1: the k-th ellipsis dim from the right
+  std::map<char, int> count_of;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::string& t = terms[i];
+    if (!constant_dims(n.inputs[i])) return Unsupported(n, "dims that depend on the batch");
+    const size_t ell = t.find("...");
+    const int letters = static_cast<int>(t.size()) - (ell == std::string::npos ? 0 : 3);
+    const int e = ell == std::string::npos ? 0 : Rank(n.inputs[i]) - letters;
+    if (e < 0 || (ell == std::string::npos && letters != Rank(n.inputs[i]))) return Unsupported(n, "equation and ranks disagree");
+    max_ell = std::max(max_ell, e);
+    for (size_t k = 0; k < t.size(); ++k) {
+      if (ell != std::string::npos && k == ell) {
+        for (int j = e - 1; j >= 0; --j) in_labels[i].push_back(-j - 1);
+        k += 2;
+        continue;
+      }
+      if (!std::isalpha(static_cast<unsigned char>(t[k]))) return Unsupported(n, "equation syntax");
+      in_labels[i].push_back(static_cast<unsigned char>(t[k]));
+      ++count_of[t[k]];
+    }
+  }
+  std::vector<int> out_labels;
+  if (arrow != std::string::npos) {
+    const std::string r = eq.substr(arrow + 2);
+    for (size_t k = 0; k < r.size(); ++k) {
+      if (r.compare(k, 3, "...") == 0) {
+        for (int j = max_ell - 1; j >= 0; --j) out_labels.push_back(-j - 1);
+        k += 2;
+        continue;
+      }
+      if (!count_of.count(r[k])) return Unsupported(n, "an output label no input has");
+      out_labels.push_back(static_cast<unsigned char>(r[k]));
+    }
+  } else {
+    for (int j = max_ell - 1; j >= 0; --j) out_labels.push_back(-j - 1);
+    for (const auto& [ch, c] : count_of)
+      if (c == 1) out_labels.push_back(static_cast<unsigned char>(ch));
+  }
+  // Every label, its size (broadcast: the largest), the strides.
+  std::vector<int> labels;
+  std::map<int, int64_t> size_of;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::vector<int64_t> d = dims_of(n.inputs[i]);
+    for (size_t k = 0; k < in_labels[i].size(); ++k) {
+      const int l = in_labels[i][k];
+      if (!size_of.count(l)) labels.push_back(l);
+      int64_t& sz = size_of[l];
+      if (sz > 1 && d[k] > 1 && sz != d[k]) return Unsupported(n, "label sizes disagree");
+      sz = std::max(sz, d[k]);
+    }
+  }
+  for (int l : out_labels)
+    if (!size_of.count(l)) return Unsupported(n, "an output label no input has");
+  const int L = static_cast<int>(labels.size());
+  if (L > 16) return Unsupported(n, "more than 16 labels");
+  std::vector<int64_t> sizes, istride(terms.size() * L, 0), ostride(L, 0);
+  for (int l : labels) sizes.push_back(size_of[l]);
+  auto pos = [&](int l) { return static_cast<int>(std::find(labels.begin(), labels.end(), l) - labels.begin()); };
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::vector<int64_t> d = dims_of(n.inputs[i]);
+    int64_t st = 1;
+    for (size_t k = in_labels[i].size(); k-- > 0;) {
+      if (d[k] != 1 || size_of[in_labels[i][k]] == 1) istride[i * L + pos(in_labels[i][k])] += st;
+      st *= d[k];
+    }
+  }
+  {
+    int64_t st = 1;
+    for (size_t k = out_labels.size(); k-- > 0;) {
+      ostride[pos(out_labels[k])] = st;
+      st *= size_of[out_labels[k]];
+    }
+    const std::vector<int64_t> dy = dims_of(y);
+    if (!constant_dims(y) || dy.size() != out_labels.size()) return Unsupported(n, "the output shape differs from the inferred one");
+    for (size_t k = 0; k < dy.size(); ++k)
+      if (dy[k] != size_of[out_labels[k]]) return Unsupported(n, "the output shape differs from the inferred one");
+  }
+  std::vector<std::string> ptrs;
+  for (const std::string& in : n.inputs) {
+    if (DT(in) != DT(x)) return Unsupported(n, "inputs of different types");
+    HEPML_ASSIGN_OR_RETURN(std::string p, In(in));
+    ptrs.push_back(p);
+  }
+  const std::string yp = Out(y);
+  Code(absl::StrCat("{\n    const ", CT(x), "* const xs[] = {", absl::StrJoin(ptrs, ", "), "};\n    const int64_t size[] = {",
+                    absl::StrJoin(sizes, ", "), "};\n    const int64_t istride[] = {", absl::StrJoin(istride, ", "),
+                    "};\n    const int64_t ostride[] = {", absl::StrJoin(ostride, ", "), "};\n    K::Einsum<", CT(x), ">(",
+                    terms.size(), ", xs, ", L, ", size, istride, ostride, ", Count(y), ", ", yp, ");\n  }"));
+  return absl::OkStatus();
+}
+
 absl::Status Emitter::EmitNode(const Node& n) {
   const std::string& op = n.op_type;
   if (n.domain == "ai.hepml") {
@@ -2176,6 +2423,8 @@ absl::Status Emitter::EmitNode(const Node& n) {
     absl::Status st = EmitMisc(n, &handled);
     if (handled) return st;
     st = EmitInteger(n, &handled);
+    if (handled) return st;
+    st = EmitExtra(n, &handled);
     if (handled) return st;
   }
   if (op == "LSTM") return EmitLstm(n);
