@@ -2150,7 +2150,7 @@ absl::Status Emitter::EmitInteger(const Node& n, bool* handled) {
 absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
-             op == "ReverseSequence" || op == "Compress" ||
+             op == "ReverseSequence" || op == "Compress" || op == "GridSample" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2221,6 +2221,35 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     return absl::OkStatus();
   }
   if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+  if (op == "GridSample") {
+    const std::string& grid = n.inputs[1];
+    const LinShape &sx = S(x), &sg = S(grid);
+    const int r = Rank(x) - 2;
+    if (r < 1 || r > 3 || (n.opset < 20 && r != 2)) return Unsupported(n, "spatial rank");
+    if (DT(grid) != DT(x)) return Unsupported(n, "a grid of another type than X");
+    for (size_t d = 1; d < sx.size(); ++d)
+      if (!sx[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    for (size_t d = 1; d < sg.size(); ++d)
+      if (!sg[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    if (Rank(grid) != r + 2 || sg.back().fixed != r) return Unsupported(n, "grid shape");
+    const std::string mode_s = n.GetString("mode", n.opset >= 20 ? "linear" : "bilinear");
+    const int mode = mode_s == "nearest" ? 0 : (mode_s == "bilinear" || mode_s == "linear") ? 1
+                   : (mode_s == "bicubic" || mode_s == "cubic") ? 2 : -1;
+    const std::string pad_s = n.GetString("padding_mode", "zeros");
+    const int pad = pad_s == "zeros" ? 0 : pad_s == "border" ? 1 : pad_s == "reflection" ? 2 : -1;
+    if (mode < 0) return Unsupported(n, absl::StrCat("mode ", mode_s));
+    if (pad < 0) return Unsupported(n, absl::StrCat("padding_mode ", pad_s));
+    std::vector<int64_t> in_sp;
+    for (int d = 0; d < r; ++d) in_sp.push_back(sx[d + 2].fixed);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string gp, In(grid));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t in_sp[] = {", absl::StrJoin(in_sp, ", "), "};\n    K::GridSample<", CT(x),
+                      ">(", r, ", ", LinExpr(sx[0]), ", ", sx[1].fixed, ", in_sp, ", ProdExpr(sg, 1, sg.size() - 1), ", ",
+                      mode, ", ", pad, ", ", n.GetInt("align_corners", 0) ? "true" : "false", ", ", xp, ", ", gp, ", ",
+                      yp, ");\n  }"));
+    return absl::OkStatus();
+  }
   if (op == "Det") {
     const LinShape& sx = S(x);
     const int rank = Rank(x);

@@ -190,4 +190,115 @@ inline void BatchNormTraining(int64_t N, int64_t C, int64_t inner, const T* x, c
   }
 }
 
+// GridSample over x [N, C, in...] (r = 1..3 spatial axes) at the points of
+// grid [N, out..., r] (normalised to [-1, 1], the last axis first): mode 0
+// nearest, 1 linear, 2 cubic (A = -0.75); padding 0 zeros, 1 border, 2
+// reflection; the same rules as hepml's runtime kernel (PyTorch's
+// grid_sample for cubic next to a border).
+inline double GridReflect(double x, double lo, double hi) {
+  const double range = hi - lo;
+  if (!(range > 0.0)) return lo;
+  if (x < lo) {
+    const double dx = lo - x, k = std::floor(dx / range), r = dx - k * range;
+    return std::fmod(k, 2.0) == 0.0 ? lo + r : hi - r;
+  }
+  if (x > hi) {
+    const double dx = x - hi, k = std::floor(dx / range), r = dx - k * range;
+    return std::fmod(k, 2.0) == 0.0 ? hi - r : lo + r;
+  }
+  return x;
+}
+
+inline double GridCubic(double x) {
+  const double A = -0.75;
+  x = std::fabs(x);
+  if (x <= 1.0) return ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+  if (x < 2.0) return ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
+  return 0.0;
+}
+
+template <typename T>
+inline void GridSample(int r, int64_t N, int64_t C, const int64_t* in_sp, int64_t n_out, int mode, int pad, bool align,
+                       const T* x, const T* grid, T* y) {
+  int64_t n_in = 1, in_strides[3] = {1, 1, 1};
+  for (int d = r - 1; d >= 0; --d) {
+    in_strides[d] = n_in;
+    n_in *= in_sp[d];
+  }
+  const int taps = mode == 0 ? 1 : mode == 1 ? 2 : 4;
+  for (int64_t q = 0; q < N * n_out; ++q) {
+    const int64_t n = q / n_out, p = q % n_out;
+    const T* gp = grid + q * r;
+    int64_t tidx[3][4];
+    double tw[3][4];
+    for (int d = 0; d < r; ++d) {
+      const double L = static_cast<double>(in_sp[d]);
+      const double v = static_cast<double>(gp[r - 1 - d]);
+      double c = align ? (v + 1.0) / 2.0 * (L - 1.0) : ((v + 1.0) * L - 1.0) / 2.0;
+      const double lo_b = align ? 0.0 : -0.5, hi_b = align ? L - 1.0 : L - 0.5;
+      if (c != c) c = pad == 0 ? -(L + 8.0) : 0.0;
+      if (mode == 0) c = r == 3 ? std::round(c) : std::nearbyint(c);
+      if (c < lo_b || c > hi_b) {
+        if (pad == 1 && mode != 2) c = c < 0.0 ? 0.0 : (c > L - 1.0 ? L - 1.0 : c);
+        else if (pad == 2) c = GridReflect(c, lo_b, hi_b);
+      }
+      c = c < -(L + 8.0) ? -(L + 8.0) : (c > L + 8.0 ? L + 8.0 : c);
+      int64_t first;
+      if (mode == 0) {
+        first = static_cast<int64_t>(c);
+        tw[d][0] = 1.0;
+      } else {
+        const double f = std::floor(c), t = c - f;
+        first = static_cast<int64_t>(f) - (mode == 2 ? 1 : 0);
+        if (mode == 1) {
+          tw[d][0] = 1.0 - t;
+          tw[d][1] = t;
+        } else {
+          for (int k = 0; k < 4; ++k) tw[d][k] = GridCubic(static_cast<double>(k - 1) - t);
+        }
+      }
+      const int64_t len = in_sp[d];
+      for (int k = 0; k < taps; ++k) {
+        int64_t i = first + k;
+        if (i < 0 || i >= len) {
+          if (pad == 0) {
+            i = -1;
+          } else if (pad == 1) {
+            i = i < 0 ? 0 : len - 1;
+          } else {
+            i = static_cast<int64_t>(GridReflect(static_cast<double>(i), lo_b, hi_b));
+            i = i < 0 ? 0 : (i > len - 1 ? len - 1 : i);
+          }
+        }
+        tidx[d][k] = i;
+      }
+    }
+    const T* xn = x + n * C * n_in;
+    T* yn = y + n * C * n_out + p;
+    for (int64_t ch = 0; ch < C; ++ch) {
+      double acc = 0.0;
+      int combo[3] = {0, 0, 0};
+      while (true) {
+        double w = 1.0;
+        int64_t off = 0;
+        bool zero = false;
+        for (int d = 0; d < r; ++d) {
+          const int64_t i = tidx[d][combo[d]];
+          w *= tw[d][combo[d]];
+          if (i < 0) zero = true;
+          off += i * in_strides[d];
+        }
+        if (!zero && w != 0.0) acc += w * static_cast<double>(xn[ch * n_in + off]);
+        int d = r - 1;
+        for (; d >= 0; --d) {
+          if (++combo[d] < taps) break;
+          combo[d] = 0;
+        }
+        if (d < 0) break;
+      }
+      yn[ch * n_out] = static_cast<T>(acc);
+    }
+  }
+}
+
 }  // namespace hepml_emitted
