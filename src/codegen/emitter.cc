@@ -2150,7 +2150,7 @@ absl::Status Emitter::EmitInteger(const Node& n, bool* handled) {
 absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
-             op == "ReverseSequence" || op == "Compress" || op == "GridSample" ||
+             op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2202,6 +2202,77 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     Code(absl::StrCat("if (!K::Gather<", CT(x), ", int64_t>(", outer, ", ", len, ", ", inner, ", ", xp, ", ", idx.size(),
                       ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
     kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "TfIdfVectorizer") {
+    if (DT(x) != DType::kInt32 && DT(x) != DType::kInt64) return Unsupported(n, DTypeName(DT(x)));
+    if (DT(y) != DType::kFloat32) return Unsupported(n, "output type");
+    const std::string mode_s = n.GetString("mode", "");
+    const int mode = mode_s == "TF" ? 0 : mode_s == "IDF" ? 1 : mode_s == "TFIDF" ? 2 : -1;
+    if (mode < 0) return Unsupported(n, absl::StrCat("mode '", mode_s, "'"));
+    const int64_t min_n = n.GetInt("min_gram_length", -1), max_n = n.GetInt("max_gram_length", -1),
+                  max_skip = n.GetInt("max_skip_count", -1);
+    if (min_n < 1 || max_n < min_n || max_skip < 0) return Unsupported(n, "gram lengths or skip count");
+    if (!n.HasAttribute("pool_int64s")) return Unsupported(n, "a string pool");
+    const std::vector<int64_t> pool = n.GetInts("pool_int64s"), counts = n.GetInts("ngram_counts"),
+                               indexes = n.GetInts("ngram_indexes");
+    const std::vector<float> weights = n.GetFloats("weights");
+    // The trie: children per node (token -> node), the output column per node.
+    std::vector<std::map<int64_t, int64_t>> kids(1);
+    std::vector<int64_t> col(1, -1);
+    int64_t id = 0;
+    for (size_t k = 0; k < counts.size(); ++k) {
+      const int64_t len = static_cast<int64_t>(k) + 1;
+      const int64_t start = counts[k], end = k + 1 < counts.size() ? counts[k + 1] : static_cast<int64_t>(pool.size());
+      if (start < 0 || end < start || end > static_cast<int64_t>(pool.size()) || (end - start) % len != 0)
+        return Unsupported(n, "ngram_counts");
+      for (int64_t p = start; p < end; p += len, ++id) {
+        if (len < min_n || len > max_n) continue;
+        int64_t cur = 0;
+        for (int64_t t = 0; t < len; ++t) {
+          auto it = kids[cur].find(pool[p + t]);
+          if (it == kids[cur].end()) {
+            kids.emplace_back();
+            col.push_back(-1);
+            const int64_t fresh = static_cast<int64_t>(kids.size()) - 1;
+            kids[cur][pool[p + t]] = fresh;
+            cur = fresh;
+          } else {
+            cur = it->second;
+          }
+        }
+        if (id >= static_cast<int64_t>(indexes.size())) return Unsupported(n, "ngram_indexes");
+        col[cur] = indexes[id];
+      }
+    }
+    int64_t out_size = 0;
+    for (int64_t v : indexes) out_size = std::max(out_size, v + 1);
+    if (!weights.empty() && static_cast<int64_t>(weights.size()) < out_size) return Unsupported(n, "weights");
+    std::vector<int64_t> first, count, key, child;
+    for (const auto& m : kids) {
+      first.push_back(static_cast<int64_t>(key.size()));
+      count.push_back(static_cast<int64_t>(m.size()));
+      for (const auto& [k, c] : m) {
+        key.push_back(k);
+        child.push_back(c);
+      }
+    }
+    auto arr = [&](const std::vector<int64_t>& v) {
+      return absl::StrCat("reinterpret_cast<const int64_t*>(w + ", AddWeight(v.data(), v.size() * 8), ")");
+    };
+    const LinShape& sx = S(x);
+    if (Rank(x) > 2 || (Rank(x) >= 1 && !sx.back().IsConst())) return Unsupported(n, "input shape");
+    const std::string rows = Rank(x) == 2 ? LinExpr(sx[0]) : "1";
+    const int64_t c = Rank(x) == 0 ? 1 : sx.back().fixed;
+    const int64_t max_rows = Rank(x) == 2 ? MaxCount(sx, 0, 1) : 1;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string cnt = Scratch("int64_t", static_cast<size_t>(std::max<int64_t>(1, max_rows * out_size)) * 8);
+    const std::string yp = Out(y);
+    const std::string wp = weights.empty() ? "nullptr"
+        : absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(weights.data(), weights.size() * 4), ")");
+    Code(absl::StrCat("K::TfIdf<", CT(x), ">(", rows, ", ", c, ", ", xp, ", ", min_n, ", ", max_n, ", ", max_skip, ", ",
+                      arr(first), ", ", arr(count), ", ", arr(key), ", ", arr(child), ", ", arr(col), ", ", mode, ", ",
+                      wp, ", ", out_size, ", ", cnt, ", ", yp, ");"));
     return absl::OkStatus();
   }
   if (op == "ReverseSequence") {

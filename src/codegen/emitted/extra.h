@@ -301,4 +301,50 @@ inline void GridSample(int r, int64_t N, int64_t C, const int64_t* in_sp, int64_
   }
 }
 
+// TfIdfVectorizer over int32 / int64 tokens x [rows, c]: the pool's n-grams
+// as a trie built by the compiler (node k's children are edges first[k] ..
+// first[k] + count[k] - 1, keyed by token; col[k] the output column of the
+// n-gram ending at node k, or -1), counted with up to max_skip tokens skipped
+// between the members of an n-gram (unigrams once). mode 0 TF, 1 IDF, 2
+// TFIDF; weights per output column or null. counts holds rows * out_size.
+template <typename Tok>
+inline void TfIdf(int64_t rows, int64_t c, const Tok* x, int64_t min_n, int64_t max_n, int64_t max_skip,
+                  const int64_t* first, const int64_t* count, const int64_t* key, const int64_t* child,
+                  const int64_t* col, int mode, const float* weights, int64_t out_size, int64_t* counts, float* y) {
+  for (int64_t i = 0; i < rows * out_size; ++i) counts[i] = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const Tok* row = x + r * c;
+    int64_t* cr = counts + r * out_size;
+    int64_t start_n = min_n;
+    for (int64_t skip = 0; skip <= max_skip; ++skip) {
+      const int64_t dist = skip + 1;
+      for (int64_t begin = 0; begin < c; ++begin) {
+        if (begin + dist * (start_n - 1) >= c) break;
+        int64_t node = 0;
+        for (int64_t n = 1, pos = begin; n <= max_n && pos < c; ++n, pos += dist) {
+          int64_t next = -1;
+          const int64_t token = static_cast<int64_t>(row[pos]);
+          for (int64_t e = first[node]; e < first[node] + count[node]; ++e)
+            if (key[e] == token) {
+              next = child[e];
+              break;
+            }
+          if (next < 0) break;
+          node = next;
+          if (n >= start_n && col[node] >= 0) ++cr[col[node]];
+        }
+      }
+      if (start_n == 1) {
+        ++start_n;
+        if (start_n > max_n) break;
+      }
+    }
+  }
+  for (int64_t i = 0; i < rows * out_size; ++i) {
+    const float w = weights != nullptr ? weights[i % out_size] : 1.f;
+    const int64_t f = counts[i];
+    y[i] = mode == 0 ? static_cast<float>(f) : mode == 1 ? (f > 0 ? w : 0.f) : w * static_cast<float>(f);
+  }
+}
+
 }  // namespace hepml_emitted
