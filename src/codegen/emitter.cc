@@ -2503,7 +2503,31 @@ absl::Status Emitter::EmitNode(const Node& n) {
       const Tensor* c = Const(n.inputs[2]);
       const bool off = (t && t->size() == 1 && (*t)[0] == 0) ||
                        (c && c->dtype() == DType::kBool && c->size() == 1 && !c->data<bool>()[0]);
-      if (!off) return Unsupported(n, "training_mode that is not a constant false");
+      if (!off) {
+        // Decided at run time: the training-mode kernel (numpy's stream).
+        const std::string &x = n.inputs[0], &y = n.outputs[0];
+        if (n.opset < 12 || !IsFloatType(DT(x))) return Unsupported(n, "training mode");
+        if (DT(n.inputs[2]) != DType::kBool) return Unsupported(n, "training_mode that is not bool");
+        const Attribute* seed = n.FindAttribute("seed");
+        if (seed == nullptr || seed->type != Attribute::Type::kInt || seed->i < 0 || seed->i > 0xffffffffLL)
+          return Unsupported(n, "training mode without a seed in [0, 2^32)");
+        HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+        std::string ratio = "0.5";
+        if (n.HasInput(1)) {
+          if (!IsFloatType(DT(n.inputs[1]))) return Unsupported(n, "ratio type");
+          HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[1]));
+          ratio = absl::StrCat("static_cast<double>(", rp, "[0])");
+        }
+        HEPML_ASSIGN_OR_RETURN(std::string tp, In(n.inputs[2]));
+        const std::string yp = Out(y);
+        const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+        if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kBool) return Unsupported(n, "mask type");
+        Code(absl::StrCat("{\n    const double ratio = ", ratio, ";\n    if (!(ratio >= 0.0 && ratio <= 1.0)) return Fail(\"",
+                          absl::CEscape(n.Describe()), ": ratio outside [0, 1]\");\n    K::Dropout<", CT(x), ">(",
+                          Count(x), ", ", xp, ", ratio, ", tp, "[0], ", seed->i, "u, ", yp, ", ", mp, ");\n  }"));
+        kernels_.insert("extra.h");
+        return absl::OkStatus();
+      }
     }
     if (n.HasOutput(1)) {
       const std::string mp = Out(n.outputs[1]);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 #include "codegen/emitted/common.h"
 
@@ -344,6 +345,30 @@ inline void TfIdf(int64_t rows, int64_t c, const Tok* x, int64_t min_n, int64_t 
     const float w = weights != nullptr ? weights[i % out_size] : 1.f;
     const int64_t f = counts[i];
     y[i] = mode == 0 ? static_cast<float>(f) : mode == 1 ? (f > 0 ? w : 0.f) : w * static_cast<float>(f);
+  }
+}
+
+// Dropout (opset 12+) with training_mode given: when training, an element
+// is kept when u >= ratio, u uniform in [0, 1) from numpy's legacy stream
+// (MT19937 seeded with `seed`, 53-bit doubles from two draws), and scaled by
+// 1 / (1 - ratio); else the identity. mask (may be null) marks the kept ones.
+template <typename T>
+inline void Dropout(int64_t n, const T* x, double ratio, bool training, uint32_t seed, T* y, bool* mask) {
+  if (!training) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = x[i];
+      if (mask) mask[i] = true;
+    }
+    return;
+  }
+  std::mt19937 mt(seed);
+  const double scale = ratio < 1.0 ? 1.0 / (1.0 - ratio) : 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t a = static_cast<uint32_t>(mt()) >> 5, b = static_cast<uint32_t>(mt()) >> 6;
+    const double u = (a * 67108864.0 + b) / 9007199254740992.0;
+    const bool keep = ratio < 1.0 && u >= ratio;
+    y[i] = keep ? static_cast<T>(static_cast<double>(x[i]) * scale) : T(0);
+    if (mask) mask[i] = keep;
   }
 }
 
