@@ -852,6 +852,29 @@ absl::Status Emitter::EmitConv(const Node& n) {
 
 absl::Status Emitter::EmitPool(const Node& n) {
   const std::string& x = n.inputs[0];
+  if (n.op_type == "MaxPool" && (DT(x) != DType::kFloat32 || n.HasOutput(1))) {
+    // Other element types, the Indices output: extra.h's MaxPoolIndices.
+    const LinShape& sx = S(x);
+    if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+    const int spatial = static_cast<int>(sx.size()) - 2;
+    if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+    std::vector<int64_t> kernel = n.GetInts("kernel_shape");
+    if (static_cast<int>(kernel.size()) != spatial) return Unsupported(n, "kernel_shape");
+    for (int i = 0; i < spatial; ++i)
+      if (!sx[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+    auto geometry = WindowGeometryCode(n, sx, kernel);
+    if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+    if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kInt64) return Unsupported(n, "Indices type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string y = Out(n.outputs[0]);
+    const std::string ip = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    Code(absl::StrCat("{\n    ", *geometry, "    K::MaxPoolIndices<", CT(x), ">(g, ", ProdExpr(sx, 0, 2), ", ",
+                      n.GetInt("storage_order", 0) ? "true" : "false", ", ", xp, ", ", y, ", ", ip, ");\n  }"));
+    kernels_.insert("extra.h");
+    kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+    kernels_.insert("gemm.h");
+    return absl::OkStatus();
+  }
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
   const LinShape& sx = S(x);
@@ -2166,6 +2189,8 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string &x = n.inputs[0], &y = n.outputs[0];
   if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
   kernels_.insert("extra.h");
+  kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+  kernels_.insert("gemm.h");
   if (op == "Compress") {
     // The condition decides the output's shape, so it is a constant here:
     // a Gather of the selected indices.
@@ -2526,6 +2551,8 @@ absl::Status Emitter::EmitNode(const Node& n) {
                           absl::CEscape(n.Describe()), ": ratio outside [0, 1]\");\n    K::Dropout<", CT(x), ">(",
                           Count(x), ", ", xp, ", ratio, ", tp, "[0], ", seed->i, "u, ", yp, ", ", mp, ");\n  }"));
         kernels_.insert("extra.h");
+        kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+        kernels_.insert("gemm.h");
         return absl::OkStatus();
       }
     }

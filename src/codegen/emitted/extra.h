@@ -9,6 +9,7 @@
 #include <random>
 
 #include "codegen/emitted/common.h"
+#include "codegen/emitted/conv.h"
 
 namespace hepml_emitted {
 
@@ -369,6 +370,47 @@ inline void Dropout(int64_t n, const T* x, double ratio, bool training, uint32_t
     const bool keep = ratio < 1.0 && u >= ratio;
     y[i] = keep ? static_cast<T>(static_cast<double>(x[i]) * scale) : T(0);
     if (mask) mask[i] = keep;
+  }
+}
+
+// MaxPool of any element type with the Indices output (may be null): the
+// flat index of each maximum in x, row major over the spatial dims, or
+// column major when col_major (storage_order 1). Padding never wins.
+template <typename T>
+inline void MaxPoolIndices(const ConvGeometry& g, int64_t planes, bool col_major, const T* x, T* y, int64_t* idx) {
+  const ConvGeometry g3 = As3d(g);
+  const int64_t *in = g3.in, *out = g3.out, *ker = g3.kernel, *str = g3.stride, *dil = g3.dilation,
+                *pad = g3.pad_begin;
+  const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* xp = x + p * in_size;
+    for (int64_t o0 = 0; o0 < out[0]; ++o0)
+      for (int64_t o1 = 0; o1 < out[1]; ++o1)
+        for (int64_t o2 = 0; o2 < out[2]; ++o2) {
+          T acc = T(0);
+          int64_t at = -1, at_col = -1;
+          for (int64_t k0 = 0; k0 < ker[0]; ++k0) {
+            const int64_t i0 = o0 * str[0] - pad[0] + k0 * dil[0];
+            if (i0 < 0 || i0 >= in[0]) continue;
+            for (int64_t k1 = 0; k1 < ker[1]; ++k1) {
+              const int64_t i1 = o1 * str[1] - pad[1] + k1 * dil[1];
+              if (i1 < 0 || i1 >= in[1]) continue;
+              for (int64_t k2 = 0; k2 < ker[2]; ++k2) {
+                const int64_t i2 = o2 * str[2] - pad[2] + k2 * dil[2];
+                if (i2 < 0 || i2 >= in[2]) continue;
+                const int64_t off = (i0 * in[1] + i1) * in[2] + i2;
+                if (at < 0 || xp[off] > acc) {
+                  acc = xp[off];
+                  at = off;
+                  at_col = i0 + in[0] * (i1 + in[1] * i2);
+                }
+              }
+            }
+          }
+          const int64_t o = p * out_size + (o0 * out[1] + o1) * out[2] + o2;
+          y[o] = acc;
+          if (idx) idx[o] = at < 0 ? -1 : p * in_size + (col_major ? at_col : at);
+        }
   }
 }
 
