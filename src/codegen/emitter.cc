@@ -2174,6 +2174,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
              op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
+             op == "MaxUnpool" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2298,6 +2299,28 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     Code(absl::StrCat("K::TfIdf<", CT(x), ">(", rows, ", ", c, ", ", xp, ", ", min_n, ", ", max_n, ", ", max_skip, ", ",
                       arr(first), ", ", arr(count), ", ", arr(key), ", ", arr(child), ", ", arr(col), ", ", mode, ", ",
                       wp, ", ", out_size, ", ", cnt, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MaxUnpool") {
+    const int rank = Rank(x);
+    const int nd = rank - 2;
+    if (nd < 1 || rank > 8 || !constant_dims(x) || !constant_dims(y)) return Unsupported(n, "rank or dims that depend on the batch");
+    const std::vector<int64_t> kernel = n.GetInts("kernel_shape");
+    const std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(nd, 1));
+    const std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * nd, 0));
+    if (static_cast<int>(kernel.size()) != nd || static_cast<int>(strides.size()) != nd ||
+        static_cast<int>(pads.size()) != 2 * nd)
+      return Unsupported(n, "kernel_shape, strides or pads");
+    std::vector<int64_t> full = {S(x)[0].fixed, S(x)[1].fixed};
+    for (int d = 0; d < nd; ++d) full.push_back((S(x)[d + 2].fixed - 1) * strides[d] - pads[d] - pads[d + nd] + kernel[d]);
+    if (DT(n.inputs[1]) != DType::kInt64 && DT(n.inputs[1]) != DType::kInt32) return Unsupported(n, "indices type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(n.inputs[1]));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t full_dims[] = {", absl::StrJoin(full, ", "), "};\n    const int64_t y_dims[] = {",
+                      absl::StrJoin(dims_of(y), ", "), "};\n    if (!K::MaxUnpool<", CT(x), ", ", CT(n.inputs[1]), ">(",
+                      rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return Fail(\"",
+                      absl::CEscape(n.Describe()), ": an index outside the unpooled tensor\");\n  }"));
     return absl::OkStatus();
   }
   if (op == "ReverseSequence") {

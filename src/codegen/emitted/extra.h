@@ -414,4 +414,31 @@ inline void MaxPoolIndices(const ConvGeometry& g, int64_t planes, bool col_major
   }
 }
 
+// MaxUnpool: y (dims out) zero but for y[idx[i]] = x[i], the indices flat
+// in the tensor MaxPool saw (dims full); when out differs from full, each
+// index goes to the same coordinates of y, dropped outside it (rank <= 8).
+// False for an index outside full.
+template <typename T, typename I>
+inline bool MaxUnpool(int rank, const int64_t* full, const int64_t* out, int64_t n, const T* x, const I* idx, T* y) {
+  int64_t fs[8], os[8];
+  Strides(rank, full, fs);
+  Strides(rank, out, os);
+  const int64_t full_size = Product(rank, full), out_size = Product(rank, out);
+  for (int64_t i = 0; i < out_size; ++i) y[i] = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t k = static_cast<int64_t>(idx[i]);
+    if (k < 0 || k >= full_size) return false;
+    int64_t o = 0;
+    bool inside = true;
+    for (int d = 0; d < rank; ++d) {
+      const int64_t c = k / fs[d];
+      k %= fs[d];
+      if (c >= out[d]) inside = false;
+      o += c * os[d];
+    }
+    if (inside) y[o] = x[i];
+  }
+  return true;
+}
+
 }  // namespace hepml_emitted
