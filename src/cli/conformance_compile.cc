@@ -114,7 +114,9 @@ const std::map<std::string, std::vector<int>>& ShapeInputSlots() {
       {"Upsample", {1}}, {"Split", {1}},           {"CenterCropPad", {1, 2}}, {"ReduceSum", {1}},
       {"ReduceMean", {1}}, {"ReduceMax", {1}},     {"ReduceMin", {1}}, {"ReduceProd", {1}},
       {"ReduceSumSquare", {1}}, {"ReduceL1", {1}}, {"ReduceL2", {1}}, {"ReduceLogSum", {1}},
-      {"ReduceLogSumExp", {1}}, {"EyeLike", {}},   {"Col2Im", {1, 2}}};
+      {"ReduceLogSumExp", {1}}, {"EyeLike", {}},   {"Col2Im", {1, 2}}, {"Compress", {1}},
+      {"BlackmanWindow", {0}}, {"HammingWindow", {0}}, {"HannWindow", {0}}, {"MelWeightMatrix", {0, 1}},
+      {"MaxUnpool", {2}}};
   return *slots;
 }
 
@@ -129,14 +131,39 @@ absl::Status WriteFixedModel(const std::string& model_path, const testing::DataS
   std::map<std::string, const Value*> fed;
   for (const auto& [name, v] : set.inputs) fed[name] = &v;
   std::set<std::string> shape_inputs;
+  // Values in shape slots, then back through the nodes computing them to the
+  // fed inputs they come from (e.g. a window length cast and divided before
+  // a Range); only small fed inputs, whose values ShapeSignature tells apart.
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const onnx::NodeProto& node : proto.graph().node())
+    for (const std::string& o : node.output()) producer[o] = &node;
+  std::vector<std::string> pending;
   for (const onnx::NodeProto& node : proto.graph().node()) {
     auto it = ShapeInputSlots().find(node.op_type());
     if (it == ShapeInputSlots().end() || !(node.domain().empty() || node.domain() == "ai.onnx")) continue;
     for (int k = 0; k < node.input_size(); ++k) {
       bool slot = false;
       for (int s : it->second) slot |= s == -1 || s == k;
-      if (slot && fed.count(node.input(k))) shape_inputs.insert(node.input(k));
+      if (!slot || node.input(k).empty()) continue;
+      if (fed.count(node.input(k))) shape_inputs.insert(node.input(k));
+      else pending.push_back(node.input(k));
     }
+  }
+  std::set<std::string> seen;
+  while (!pending.empty()) {
+    const std::string v = pending.back();
+    pending.pop_back();
+    if (!seen.insert(v).second) continue;
+    auto f = fed.find(v);
+    if (f != fed.end()) {
+      if (f->second->is_tensor() && f->second->tensor.size() <= 64) shape_inputs.insert(v);
+      continue;
+    }
+    auto p = producer.find(v);
+    // Shape and Size read only their input's shape, which is fixed already.
+    if (p == producer.end() || p->second->op_type() == "Shape" || p->second->op_type() == "Size") continue;
+    for (const std::string& in : p->second->input())
+      if (!in.empty()) pending.push_back(in);
   }
   auto* inputs = proto.mutable_graph()->mutable_input();
   for (int i = inputs->size() - 1; i >= 0; --i) {

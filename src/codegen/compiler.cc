@@ -133,7 +133,7 @@ std::string ShapeComment(const IoSpec& s) {
 // dropped; their standard includes collected separately.
 std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
   static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
-                                       "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h"};
+                                       "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h", "extra.h"};
   std::string out;
   for (const char* name : kOrder) {
     if (std::string(name) != "common.h" && !wanted.count(name)) continue;
@@ -354,6 +354,56 @@ std::vector<uint8_t> WeightsFile(const std::vector<uint8_t>& w, uint64_t hash) {
   return out;
 }
 
+// LSTM, GRU and RNN with layout = 1 (batch first: X [B, T, I], initial and
+// final states [B, D, H], Y [B, T, D, H]) become layout 0 between Transpose
+// nodes, so the emitted recurrent kernels see one layout only.
+void LowerBatchFirstRecurrent(Graph& graph) {
+  std::vector<Node> nodes;
+  int fresh = 0;
+  auto transpose = [&](const std::string& from, const std::string& to, std::vector<int64_t> perm, const Node& at) {
+    Node t;
+    t.name = absl::StrCat(at.name, "_layout", fresh++);
+    t.op_type = "Transpose";
+    t.opset = at.opset;
+    t.inputs = {from};
+    t.outputs = {to};
+    Attribute a;
+    a.name = "perm";
+    a.type = Attribute::Type::kInts;
+    a.ints = std::move(perm);
+    t.attributes.push_back(std::move(a));
+    return t;
+  };
+  for (Node& n : graph.nodes) {
+    const bool recurrent = (n.op_type == "LSTM" || n.op_type == "GRU" || n.op_type == "RNN") && n.domain.empty();
+    if (!recurrent || n.GetInt("layout", 0) != 1) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const std::string base = absl::StrCat("hepml_layout0_", nodes.size(), "_");
+    // Inputs X (0), initial_h (5), initial_c (6).
+    for (size_t i : {size_t{0}, size_t{5}, size_t{6}}) {
+      if (!n.HasInput(i)) continue;
+      const std::string t = absl::StrCat(base, "in", i);
+      nodes.push_back(transpose(n.inputs[i], t, {1, 0, 2}, n));
+      n.inputs[i] = t;
+    }
+    std::vector<Node> after;
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      if (!n.HasOutput(i)) continue;
+      const std::string t = absl::StrCat(base, "out", i);
+      // Y [T, D, B, H] -> [B, T, D, H]; Y_h, Y_c [D, B, H] -> [B, D, H].
+      after.push_back(transpose(t, n.outputs[i], i == 0 ? std::vector<int64_t>{2, 0, 1, 3} : std::vector<int64_t>{1, 0, 2}, n));
+      n.outputs[i] = t;
+    }
+    for (Attribute& a : n.attributes)
+      if (a.name == "layout") a.i = 0;
+    nodes.push_back(std::move(n));
+    for (Node& t : after) nodes.push_back(std::move(t));
+  }
+  graph.nodes = std::move(nodes);
+}
+
 }  // namespace
 
 std::string DefaultPackageName(const std::string& model_path) {
@@ -439,6 +489,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
       }
     }
   }
+  LowerBatchFirstRecurrent(model.graph);
   HEPML_ASSIGN_OR_RETURN(codegen::GraphShapes shapes,
                          codegen::ResolveShapes(model.graph, options.dims, options.max_batch));
   codegen::WeightFormats formats;

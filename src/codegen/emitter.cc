@@ -9,6 +9,7 @@
 #include "codegen/emitter.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "codegen/emitted/fixed.h"
 #include "codegen/emitted/gemm.h"
 #include "codegen/quantize.h"
@@ -284,8 +286,9 @@ class Emitter {
   // when absent) and the per-step scratch (gates, h, c) for max_b rows.
   struct LstmOperands {
     std::string h0, c0, y, yh, yc, gates, hs, cs;
+    std::string lens = "nullptr", xs = "nullptr";  // sequence_lens and its gathered step rows
   };
-  absl::StatusOr<LstmOperands> LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G);
+  absl::StatusOr<LstmOperands> LstmIo(const Node& n, int64_t max_b, int64_t I, int64_t H, int64_t G);
   absl::Status EmitRnnGru(const Node& n);
   absl::Status EmitConcat(const Node& n);
   absl::Status EmitSlice(const Node& n);
@@ -294,6 +297,13 @@ class Emitter {
   // ArgMax/ArgMin, CumSum, Hardmax, Trilu, Split, the losses; *handled false
   // for other operators.
   absl::Status EmitMisc(const Node& n, bool* handled);
+  // ONNX's integer operators on run-time operands (int8.h); *handled false
+  // for other operators.
+  absl::Status EmitInteger(const Node& n, bool* handled);
+  // Einsum, Det, LRN, MeanVarianceNormalization, ReverseSequence, Compress
+  // with a constant condition, BatchNormalization in training mode (extra.h);
+  // *handled false for other operators.
+  absl::Status EmitExtra(const Node& n, bool* handled);
   absl::Status EmitResize(const Node& n);
   absl::Status EmitConvTranspose(const Node& n);
   absl::Status EmitCopy(const std::string& from, const std::string& to, const std::string& label);
@@ -842,6 +852,29 @@ absl::Status Emitter::EmitConv(const Node& n) {
 
 absl::Status Emitter::EmitPool(const Node& n) {
   const std::string& x = n.inputs[0];
+  if (n.op_type == "MaxPool" && (DT(x) != DType::kFloat32 || n.HasOutput(1))) {
+    // Other element types, the Indices output: extra.h's MaxPoolIndices.
+    const LinShape& sx = S(x);
+    if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+    const int spatial = static_cast<int>(sx.size()) - 2;
+    if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+    std::vector<int64_t> kernel = n.GetInts("kernel_shape");
+    if (static_cast<int>(kernel.size()) != spatial) return Unsupported(n, "kernel_shape");
+    for (int i = 0; i < spatial; ++i)
+      if (!sx[i + 2].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+    auto geometry = WindowGeometryCode(n, sx, kernel);
+    if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+    if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kInt64) return Unsupported(n, "Indices type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string y = Out(n.outputs[0]);
+    const std::string ip = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    Code(absl::StrCat("{\n    ", *geometry, "    K::MaxPoolIndices<", CT(x), ">(g, ", ProdExpr(sx, 0, 2), ", ",
+                      n.GetInt("storage_order", 0) ? "true" : "false", ", ", xp, ", ", y, ", ", ip, ");\n  }"));
+    kernels_.insert("extra.h");
+    kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+    kernels_.insert("gemm.h");
+    return absl::OkStatus();
+  }
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
   const LinShape& sx = S(x);
@@ -1729,7 +1762,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
     for (size_t i = 0; i < acts.size(); ++i)
       if (acts[i] != (i % 3 == 0 ? "Sigmoid" : "Tanh")) return Unsupported(n, "activations other than the defaults");
   }
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(4) && DT(n.inputs[4]) != DType::kInt32) return Unsupported(n, "sequence_lens that are not int32");
   const Tensor* w = Const(n.inputs[1]);
   const Tensor* r = Const(n.inputs[2]);
   if (w == nullptr || r == nullptr || w->dtype() != DType::kFloat32 || r->dtype() != DType::kFloat32)
@@ -1746,7 +1779,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   const std::string B = LinExpr(sx[1]);
   const int64_t max_b = std::max(sx[1].At(1), sx[1].At(max_batch_));
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
-  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, I, H, G));
   const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
   const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   Code("{");
@@ -1772,7 +1805,7 @@ absl::Status Emitter::EmitLstm(const Node& n) {
     Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", reinterpret_cast<const float*>(w + ", wo,
                       "), reinterpret_cast<const float*>(w + ", ro, "), ", bp, ", ", at(h0p), ", ", at(c0p), ", ", pp,
                       ", ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ", at(yhp), ", ",
-                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+                      at(ycp), ", ", gates, ", ", hs, ", ", cs, ", ", io.lens, ", ", io.xs, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1780,8 +1813,12 @@ absl::Status Emitter::EmitLstm(const Node& n) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max_b, int64_t H, int64_t G) {
+absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max_b, int64_t I, int64_t H, int64_t G) {
   LstmOperands io;
+  if (n.HasInput(4)) {
+    HEPML_ASSIGN_OR_RETURN(io.lens, In(n.inputs[4]));
+    io.xs = Scratch("float", static_cast<size_t>(max_b * I) * 4);
+  }
   if (n.HasInput(5)) {
     HEPML_ASSIGN_OR_RETURN(io.h0, In(n.inputs[5]));
   }
@@ -1801,8 +1838,6 @@ absl::StatusOr<Emitter::LstmOperands> Emitter::LstmIo(const Node& n, int64_t max
 // the start of the step, then the same kernel.
 absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   const std::string& x = n.inputs[0];
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
-  if (n.HasInput(7)) return Unsupported(n, "peepholes given at run time");
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sr = S(n.inputs[2]);
   for (const LinShape* s : {&sw, &sr})
     for (const Lin& l : *s)
@@ -1818,7 +1853,11 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
   }
-  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, H, G));
+  std::string pp;
+  if (n.HasInput(7)) {
+    HEPML_ASSIGN_OR_RETURN(pp, In(n.inputs[7]));
+  }
+  HEPML_ASSIGN_OR_RETURN(LstmOperands io, LstmIo(n, max_b, I, H, G));
   const std::string &h0p = io.h0, &c0p = io.c0, &yp = io.y, &yhp = io.yh, &ycp = io.yc;
   const std::string &gates = io.gates, &hs = io.hs, &cs = io.cs;
   const std::string wt = Scratch("float", static_cast<size_t>(I * G) * 4);
@@ -1835,8 +1874,9 @@ absl::Status Emitter::EmitLstmRuntimeWeights(const Node& n) {
                       bp.empty() ? std::string("0.f") : absl::StrCat(bp, "[", d * 2 * G, " + g] + ", bp, "[", d * 2 * G + G, " + g]"),
                       ";\n  }"));
     Code(absl::StrCat("  K::Lstm(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wt, ", ", rt, ", ", bs, ", ", at(h0p), ", ",
-                      at(c0p), ", nullptr, ", reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
-                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ");"));
+                      at(c0p), ", ", pp.empty() ? std::string("nullptr") : absl::StrCat(pp, " + ", d * 3 * H), ", ",
+                      reverse ? "true" : "false", ", ", at(yp), ", ", dirs, " * B * ", H, ", ",
+                      at(yhp), ", ", at(ycp), ", ", gates, ", ", hs, ", ", cs, ", ", io.lens, ", ", io.xs, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1850,7 +1890,7 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.GetInt("layout", 0) != 0) return Unsupported(n, "layout 1");
   if (n.HasAttribute("clip")) return Unsupported(n, "clip");
-  if (n.HasInput(4)) return Unsupported(n, "sequence_lens");
+  if (n.HasInput(4) && DT(n.inputs[4]) != DType::kInt32) return Unsupported(n, "sequence_lens that are not int32");
   int act = 0;
   if (n.HasAttribute("activations")) {
     const std::vector<std::string> acts = n.GetStrings("activations");
@@ -1875,7 +1915,10 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
   HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[2]));
-  std::string bp, h0p;
+  std::string bp, h0p, lens = "nullptr";
+  if (n.HasInput(4)) {
+    HEPML_ASSIGN_OR_RETURN(lens, In(n.inputs[4]));
+  }
   if (n.HasInput(3)) {
     HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[3]));
   }
@@ -1896,7 +1939,7 @@ absl::Status Emitter::EmitRnnGru(const Node& n) {
     Code(absl::StrCat("  K::", gru ? "Gru" : "Rnn", "(", T, ", B, ", I, ", ", H, ", ", xp, ", ", wp, " + ", d * G * I, ", ",
                       rp, " + ", d * G * H, ", ", wb, ", ", rb, ", ", at(h0p), ", ", reverse ? "true" : "false", ", ",
                       gru ? (n.GetInt("linear_before_reset", 0) ? "true" : "false") : absl::StrCat(act), ", ", at(yp),
-                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ");"));
+                      ", ", dirs, " * B * ", H, ", ", at(yhp), ", ", hs, ", ", tmp, ", ", lens, ");"));
   }
   Code("}");
   kernels_.insert("gemm.h");
@@ -1913,6 +1956,579 @@ absl::Status Emitter::EmitCopyAlias(const Node& n) {
     return EmitCopy(x, y, n.Describe());
   }
   storage_[y] = Storage{Loc::kArena, 0, 0, x};
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitInteger(const Node& n, bool* handled) {
+  const std::string& op = n.op_type;
+  *handled = op == "MatMulInteger" || op == "QLinearMatMul" || op == "ConvInteger" || op == "QLinearConv" ||
+             op == "QuantizeLinear" || op == "DequantizeLinear" || op == "DynamicQuantizeLinear";
+  if (!*handled) return absl::OkStatus();
+  auto quantized = [&](const std::string& v) { return DT(v) == DType::kInt8 || DT(v) == DType::kUInt8; };
+  auto constant_dims = [&](const std::string& v) {
+    for (const Lin& l : S(v))
+      if (!l.IsConst()) return false;
+    return true;
+  };
+  // Pointer of optional input i ("nullptr" when absent, typed by `ctype`).
+  auto optional = [&](int i, const std::string& ctype) -> absl::StatusOr<std::string> {
+    if (!n.HasInput(i)) return absl::StrCat("static_cast<const ", ctype, "*>(nullptr)");
+    return In(n.inputs[i]);
+  };
+  // Element count of a scale / zero-point input (1 when absent).
+  auto count = [&](int i) -> int64_t { return n.HasInput(i) ? ProdAt(S(n.inputs[i]), 1) : 1; };
+  // Its first value as int32_t ("0" when absent).
+  auto first = [&](int i, const std::string& p) {
+    return n.HasInput(i) ? absl::StrCat("static_cast<int32_t>(", p, "[0])") : std::string("0");
+  };
+  kernels_.insert("gemm.h");
+  kernels_.insert("conv.h");
+  kernels_.insert("int8.h");
+  if (op == "DynamicQuantizeLinear") {
+    const std::string& x = n.inputs[0];
+    if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = n.HasOutput(0) ? Out(n.outputs[0]) : Scratch("uint8_t", static_cast<size_t>(MaxCount(S(x), 0, S(x).size())));
+    const std::string sp = n.HasOutput(1) ? Out(n.outputs[1]) : Scratch("float", 4);
+    const std::string zp = n.HasOutput(2) ? Out(n.outputs[2]) : Scratch("uint8_t", 1);
+    Code(absl::StrCat("K::DynamicQuantizeLinear(", Count(x), ", ", xp, ", ", yp, ", ", sp, ", ", zp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    const std::string &x = n.inputs[0], &y = n.outputs[0];
+    const bool quant = op == "QuantizeLinear";
+    if (quant && DT(x) != DType::kFloat32) return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+    if (quant && !quantized(y)) return Unsupported(n, absl::StrCat("output of type ", DTypeName(DT(y))));
+    if (!quant && !quantized(x) && DT(x) != DType::kInt32) return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+    if (!quant && DT(y) != DType::kFloat32) return Unsupported(n, absl::StrCat("output of type ", DTypeName(DT(y))));
+    if (DT(n.inputs[1]) != DType::kFloat32) return Unsupported(n, "a scale that is not float32");
+    if (!constant_dims(n.inputs[1])) return Unsupported(n, "a scale whose shape depends on the batch");
+    const int64_t per = count(1);
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    std::string outer = Count(x), mid = "1", inner = "1";
+    if (per != 1 || Rank(n.inputs[1]) == 1) {
+      int64_t axis = n.GetInt("axis", 1);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank) return Unsupported(n, "axis out of range");
+      if (!sx[axis].IsConst() || sx[axis].fixed != per) {
+        if (per != 1) return Unsupported(n, "a scale that is neither one value nor one per index of the axis");
+      } else {
+        outer = ProdExpr(sx, 0, axis);
+        mid = LinExpr(sx[axis]);
+        inner = ProdExpr(sx, axis + 1, rank);
+      }
+    }
+    if (n.HasInput(2) && count(2) != per) return Unsupported(n, "a zero point of another shape than the scale");
+    const std::string qt = CT(quant ? y : x);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string sp, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string zp, optional(2, qt));
+    if (n.HasInput(2) && DT(n.inputs[2]) != (quant ? DT(y) : DT(x))) return Unsupported(n, "zero point type");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::", quant ? "QuantizeAxis<" : "DequantizeAxis<", qt, ">(", outer, ", ", mid, ", ", inner, ", ",
+                      xp, ", ", sp, ", ", per, ", ", zp, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MatMulInteger" || op == "QLinearMatMul") {
+    const bool qlinear = op == "QLinearMatMul";
+    const int ia = 0, ib = qlinear ? 3 : 1, iaz = qlinear ? 2 : 2, ibz = qlinear ? 5 : 3;
+    const std::string &a = n.inputs[ia], &b = n.inputs[ib], &y = n.outputs[0];
+    if (!quantized(a) || !quantized(b)) return Unsupported(n, "operands that are not int8 or uint8");
+    if (qlinear && !quantized(y)) return Unsupported(n, "output that is not int8 or uint8");
+    if (!qlinear && DT(y) != DType::kInt32) return Unsupported(n, "output that is not int32");
+    const LinShape &sa = S(a), &sb = S(b);
+    if (sa.size() < 2 || sb.size() < 2) return Unsupported(n, "1-D operands");
+    if (!constant_dims(b) || !sa.back().IsConst() || !sa[sa.size() - 2].IsConst())
+      return Unsupported(n, "matrix dims that depend on the batch");
+    for (int i : {iaz, ibz, 1, 4, 6, 7}) {
+      if (!qlinear && i != iaz && i != ibz) continue;
+      if (n.HasInput(i) && !constant_dims(n.inputs[i])) return Unsupported(n, "parameters whose shape depends on the batch");
+    }
+    const int64_t M = sa[sa.size() - 2].fixed, K = sa.back().fixed, N = sb.back().fixed;
+    // Per-row parameters of a (M values) or per-column of b (N values) apply
+    // to each matrix of a batch.
+    const int64_t a_n = qlinear ? count(1) : count(iaz), b_n = qlinear ? count(4) : count(ibz);
+    if ((a_n != 1 && a_n != M) || (n.HasInput(iaz) && count(iaz) != a_n)) return Unsupported(n, "a's zero point or scale shape");
+    if ((b_n != 1 && b_n != N) || (n.HasInput(ibz) && count(ibz) != b_n)) return Unsupported(n, "b's zero point or scale shape");
+    if (qlinear && (count(6) != 1 || count(7) != 1)) return Unsupported(n, "y's scale and zero point must be single values");
+    std::string batches = "1", a_step = "0", b_step = "0";
+    if (sb.size() == 2) {
+      batches = ProdExpr(sa, 0, sa.size() - 2);
+      a_step = absl::StrCat(M * K);
+    } else {
+      const LinShape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+      auto all_one = [](const LinShape& s) {
+        for (const Lin& l : s)
+          if (!(l.IsConst() && l.fixed == 1)) return false;
+        return true;
+      };
+      a_step = absl::StrCat(M * K);
+      b_step = absl::StrCat(K * N);
+      batches = ProdExpr(ba.size() >= bb.size() ? ba : bb, 0, std::max(ba.size(), bb.size()));
+      if (ba != bb) {
+        if (all_one(ba)) a_step = "0";
+        else if (all_one(bb)) b_step = "0";
+        else return Unsupported(n, "broadcast batch dims");
+      }
+    }
+    const std::string ta = CT(a), tb = CT(b);
+    HEPML_ASSIGN_OR_RETURN(std::string ap, In(a));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(b));
+    HEPML_ASSIGN_OR_RETURN(std::string azp, optional(iaz, ta));
+    HEPML_ASSIGN_OR_RETURN(std::string bzp, optional(ibz, tb));
+    if ((n.HasInput(iaz) && DT(n.inputs[iaz]) != DT(a)) || (n.HasInput(ibz) && DT(n.inputs[ibz]) != DT(b)))
+      return Unsupported(n, "zero point type");
+    const std::string bt = Scratch("int16_t", static_cast<size_t>(N * K) * 2);
+    const std::string ar = Scratch("int16_t", static_cast<size_t>(K) * 2);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("for (int64_t i = 0, e = ", batches, "; i < e; ++i) {"));
+    if (qlinear) {
+      const std::string ty = CT(y);
+      HEPML_ASSIGN_OR_RETURN(std::string as, In(n.inputs[1]));
+      HEPML_ASSIGN_OR_RETURN(std::string bs, In(n.inputs[4]));
+      HEPML_ASSIGN_OR_RETURN(std::string ys, In(n.inputs[6]));
+      HEPML_ASSIGN_OR_RETURN(std::string yz, optional(7, ty));
+      if (n.HasInput(7) && DT(n.inputs[7]) != DT(y)) return Unsupported(n, "y's zero point type");
+      const std::string acc = Scratch("int32_t", static_cast<size_t>(M * N) * 4);
+      Code(absl::StrCat("  K::QLinearMatMul<", ta, ", ", tb, ", ", ty, ">(", M, ", ", N, ", ", K, ", ", ap, " + i * ",
+                        a_step, ", ", as, ", ", a_n, ", ", azp, ", ", bp, " + i * ", b_step, ", ", bs, ", ", b_n, ", ",
+                        bzp, ", ", ys, "[0], ", first(7, yz), ", ", bt, ", ", ar, ", ", acc, ", ", yp, " + i * ", M * N,
+                        ");"));
+    } else {
+      Code(absl::StrCat("  K::MatMulInt<", ta, ", ", tb, ">(", M, ", ", N, ", ", K, ", ", ap, " + i * ", a_step, ", ",
+                        azp, ", ", a_n, ", ", bp, " + i * ", b_step, ", ", bzp, ", ", b_n, ", ", bt, ", ", ar, ", ", yp,
+                        " + i * ", M * N, ");"));
+    }
+    Code("}");
+    return absl::OkStatus();
+  }
+  // ConvInteger (x, w, x_zero_point, w_zero_point) and QLinearConv (x,
+  // x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B).
+  const bool qlinear = op == "QLinearConv";
+  const int iw = qlinear ? 3 : 1, ixz = qlinear ? 2 : 2, iwz = qlinear ? 5 : 3;
+  const std::string &x = n.inputs[0], &wv = n.inputs[iw], &y = n.outputs[0];
+  if (!quantized(x) || !quantized(wv)) return Unsupported(n, "operands that are not int8 or uint8");
+  if (qlinear && !quantized(y)) return Unsupported(n, "output that is not int8 or uint8");
+  if (!qlinear && DT(y) != DType::kInt32) return Unsupported(n, "output that is not int32");
+  const LinShape &sx = S(x), &sw = S(wv), &sy = S(y);
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (spatial < 1 || spatial > 3) return Unsupported(n, "spatial rank");
+  for (size_t d = 1; d < sx.size(); ++d)
+    if (!sx[d].IsConst() || !sy[d].IsConst()) return Unsupported(n, "spatial dims depend on the batch");
+  if (!constant_dims(wv)) return Unsupported(n, "weights whose shape depends on the batch");
+  const int64_t group = n.GetInt("group", 1);
+  std::vector<int64_t> kernel(sw.size() - 2);
+  for (size_t i = 0; i < kernel.size(); ++i) kernel[i] = sw[i + 2].fixed;
+  auto geometry = WindowGeometryCode(n, sx, kernel);
+  if (!geometry.ok()) return Unsupported(n, std::string(geometry.status().message()));
+  const int64_t c_in = sx[1].fixed, c_out = sw[0].fixed;
+  if (group < 1 || c_in % group != 0 || c_out % group != 0) return Unsupported(n, "group");
+  int64_t kc = c_in / group, out_size = 1;
+  for (int i = 0; i < spatial; ++i) {
+    kc *= kernel[i];
+    out_size *= sy[i + 2].fixed;
+  }
+  const int64_t w_n = qlinear ? count(4) : count(iwz);
+  if ((w_n != 1 && w_n != c_out) || (n.HasInput(iwz) && count(iwz) != w_n)) return Unsupported(n, "w's zero point or scale shape");
+  if (count(ixz) != 1 || (qlinear && (count(1) != 1 || count(6) != 1 || count(7) != 1)))
+    return Unsupported(n, "x's and y's scale and zero point must be single values");
+  const std::string tx = CT(x), tw = CT(wv);
+  if ((n.HasInput(ixz) && DT(n.inputs[ixz]) != DT(x)) || (n.HasInput(iwz) && DT(n.inputs[iwz]) != DT(wv)))
+    return Unsupported(n, "zero point type");
+  HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  HEPML_ASSIGN_OR_RETURN(std::string wp, In(wv));
+  HEPML_ASSIGN_OR_RETURN(std::string xz, optional(ixz, tx));
+  HEPML_ASSIGN_OR_RETURN(std::string wz, optional(iwz, tw));
+  const std::string colT = Scratch(tx, static_cast<size_t>(out_size * kc));
+  const std::string col16 = Scratch("int16_t", static_cast<size_t>(out_size * kc) * 2);
+  const std::string w16 = Scratch("int16_t", static_cast<size_t>(c_out / group * kc) * 2);
+  const std::string batch = LinExpr(sx[0]);
+  std::string acc;
+  std::string requant;
+  if (qlinear) {
+    const std::string ty = CT(y);
+    HEPML_ASSIGN_OR_RETURN(std::string xs, In(n.inputs[1]));
+    HEPML_ASSIGN_OR_RETURN(std::string ws, In(n.inputs[4]));
+    HEPML_ASSIGN_OR_RETURN(std::string ys, In(n.inputs[6]));
+    HEPML_ASSIGN_OR_RETURN(std::string yz, optional(7, ty));
+    if (n.HasInput(7) && DT(n.inputs[7]) != DT(y)) return Unsupported(n, "y's zero point type");
+    std::string bias = "nullptr";
+    if (n.HasInput(8)) {
+      if (DT(n.inputs[8]) != DType::kInt32 || count(8) != c_out) return Unsupported(n, "a bias that is not int32 [M]");
+      HEPML_ASSIGN_OR_RETURN(bias, In(n.inputs[8]));
+    }
+    acc = Scratch("int32_t", static_cast<size_t>(MaxCount(sy, 0, sy.size())) * 4);
+    requant = absl::StrCat("    K::RequantizeChannels<", ty, ">(", batch, ", ", c_out, ", ", out_size, ", ", acc, ", ", bias,
+                           ", ", xs, "[0], ", ws, ", ", w_n, ", ", ys, "[0], ", first(7, yz), ", ", Out(y), ");\n");
+  } else {
+    acc = Out(y);
+  }
+  Code(absl::StrCat("{\n    ", *geometry, "    K::ConvInt<", tx, ", ", tw, ">(g, ", batch, ", ", c_in, ", ", c_out, ", ",
+                    group, ", ", xp, ", ", first(ixz, xz), ", ", wp, ", ", wz, ", ", w_n, ", ", colT, ", ", col16, ", ",
+                    w16, ", ", acc, ");\n", requant, "  }"));
+  return absl::OkStatus();
+}
+
+absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
+  const std::string& op = n.op_type;
+  *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
+             op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
+             op == "MaxUnpool" ||
+             (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
+  if (!*handled) return absl::OkStatus();
+  auto constant_dims = [&](const std::string& v) {
+    for (const Lin& l : S(v))
+      if (!l.IsConst()) return false;
+    return true;
+  };
+  auto dims_of = [&](const std::string& v) {
+    std::vector<int64_t> d;
+    for (const Lin& l : S(v)) d.push_back(l.fixed);
+    return d;
+  };
+  const std::string &x = n.inputs[0], &y = n.outputs[0];
+  if (CTypeOf(DT(x)) == nullptr || DT(x) == DType::kBool) return Unsupported(n, DTypeName(DT(x)));
+  kernels_.insert("extra.h");
+  kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+  kernels_.insert("gemm.h");
+  if (op == "Compress") {
+    // The condition decides the output's shape, so it is a constant here:
+    // a Gather of the selected indices.
+    if (!n.HasInput(1)) return Unsupported(n, "no condition");
+    const Tensor* c = Const(n.inputs[1]);
+    auto ci = ConstInts(n.inputs[1]);
+    std::vector<bool> cond;
+    if (c != nullptr && c->dtype() == DType::kBool) cond.assign(c->data<bool>(), c->data<bool>() + c->size());
+    else if (ci) for (int64_t v : *ci) cond.push_back(v != 0);
+    else return Unsupported(n, "a condition that is not a constant");
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    std::string outer = "1", len = Count(x), inner = "1";
+    int64_t n_axis = -1;
+    if (n.HasAttribute("axis")) {
+      int64_t axis = n.GetInt("axis", 0);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank || !sx[axis].IsConst()) return Unsupported(n, "axis");
+      outer = ProdExpr(sx, 0, axis);
+      len = LinExpr(sx[axis]);
+      inner = ProdExpr(sx, axis + 1, rank);
+      n_axis = sx[axis].fixed;
+    } else if (!constant_dims(x)) {
+      return Unsupported(n, "a flattened input whose size depends on the batch");
+    } else {
+      n_axis = ProdAt(sx, 1);
+    }
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < static_cast<int64_t>(cond.size()) && i < n_axis; ++i)
+      if (cond[i]) idx.push_back(i);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const std::string ip = absl::StrCat("reinterpret_cast<const int64_t*>(w + ", AddWeight(idx.data(), idx.size() * 8), ")");
+    Code(absl::StrCat("if (!K::Gather<", CT(x), ", int64_t>(", outer, ", ", len, ", ", inner, ", ", xp, ", ", idx.size(),
+                      ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
+    kernels_.insert("shape.h");
+    return absl::OkStatus();
+  }
+  if (op == "TfIdfVectorizer") {
+    if (DT(x) != DType::kInt32 && DT(x) != DType::kInt64) return Unsupported(n, DTypeName(DT(x)));
+    if (DT(y) != DType::kFloat32) return Unsupported(n, "output type");
+    const std::string mode_s = n.GetString("mode", "");
+    const int mode = mode_s == "TF" ? 0 : mode_s == "IDF" ? 1 : mode_s == "TFIDF" ? 2 : -1;
+    if (mode < 0) return Unsupported(n, absl::StrCat("mode '", mode_s, "'"));
+    const int64_t min_n = n.GetInt("min_gram_length", -1), max_n = n.GetInt("max_gram_length", -1),
+                  max_skip = n.GetInt("max_skip_count", -1);
+    if (min_n < 1 || max_n < min_n || max_skip < 0) return Unsupported(n, "gram lengths or skip count");
+    if (!n.HasAttribute("pool_int64s")) return Unsupported(n, "a string pool");
+    const std::vector<int64_t> pool = n.GetInts("pool_int64s"), counts = n.GetInts("ngram_counts"),
+                               indexes = n.GetInts("ngram_indexes");
+    const std::vector<float> weights = n.GetFloats("weights");
+    // The trie: children per node (token -> node), the output column per node.
+    std::vector<std::map<int64_t, int64_t>> kids(1);
+    std::vector<int64_t> col(1, -1);
+    int64_t id = 0;
+    for (size_t k = 0; k < counts.size(); ++k) {
+      const int64_t len = static_cast<int64_t>(k) + 1;
+      const int64_t start = counts[k], end = k + 1 < counts.size() ? counts[k + 1] : static_cast<int64_t>(pool.size());
+      if (start < 0 || end < start || end > static_cast<int64_t>(pool.size()) || (end - start) % len != 0)
+        return Unsupported(n, "ngram_counts");
+      for (int64_t p = start; p < end; p += len, ++id) {
+        if (len < min_n || len > max_n) continue;
+        int64_t cur = 0;
+        for (int64_t t = 0; t < len; ++t) {
+          auto it = kids[cur].find(pool[p + t]);
+          if (it == kids[cur].end()) {
+            kids.emplace_back();
+            col.push_back(-1);
+            const int64_t fresh = static_cast<int64_t>(kids.size()) - 1;
+            kids[cur][pool[p + t]] = fresh;
+            cur = fresh;
+          } else {
+            cur = it->second;
+          }
+        }
+        if (id >= static_cast<int64_t>(indexes.size())) return Unsupported(n, "ngram_indexes");
+        col[cur] = indexes[id];
+      }
+    }
+    int64_t out_size = 0;
+    for (int64_t v : indexes) out_size = std::max(out_size, v + 1);
+    if (!weights.empty() && static_cast<int64_t>(weights.size()) < out_size) return Unsupported(n, "weights");
+    std::vector<int64_t> first, count, key, child;
+    for (const auto& m : kids) {
+      first.push_back(static_cast<int64_t>(key.size()));
+      count.push_back(static_cast<int64_t>(m.size()));
+      for (const auto& [k, c] : m) {
+        key.push_back(k);
+        child.push_back(c);
+      }
+    }
+    auto arr = [&](const std::vector<int64_t>& v) {
+      return absl::StrCat("reinterpret_cast<const int64_t*>(w + ", AddWeight(v.data(), v.size() * 8), ")");
+    };
+    const LinShape& sx = S(x);
+    if (Rank(x) > 2 || (Rank(x) >= 1 && !sx.back().IsConst())) return Unsupported(n, "input shape");
+    const std::string rows = Rank(x) == 2 ? LinExpr(sx[0]) : "1";
+    const int64_t c = Rank(x) == 0 ? 1 : sx.back().fixed;
+    const int64_t max_rows = Rank(x) == 2 ? MaxCount(sx, 0, 1) : 1;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string cnt = Scratch("int64_t", static_cast<size_t>(std::max<int64_t>(1, max_rows * out_size)) * 8);
+    const std::string yp = Out(y);
+    const std::string wp = weights.empty() ? "nullptr"
+        : absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(weights.data(), weights.size() * 4), ")");
+    Code(absl::StrCat("K::TfIdf<", CT(x), ">(", rows, ", ", c, ", ", xp, ", ", min_n, ", ", max_n, ", ", max_skip, ", ",
+                      arr(first), ", ", arr(count), ", ", arr(key), ", ", arr(child), ", ", arr(col), ", ", mode, ", ",
+                      wp, ", ", out_size, ", ", cnt, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MaxUnpool") {
+    const int rank = Rank(x);
+    const int nd = rank - 2;
+    if (nd < 1 || rank > 8 || !constant_dims(x) || !constant_dims(y)) return Unsupported(n, "rank or dims that depend on the batch");
+    const std::vector<int64_t> kernel = n.GetInts("kernel_shape");
+    const std::vector<int64_t> strides = n.GetInts("strides", std::vector<int64_t>(nd, 1));
+    const std::vector<int64_t> pads = n.GetInts("pads", std::vector<int64_t>(2 * nd, 0));
+    if (static_cast<int>(kernel.size()) != nd || static_cast<int>(strides.size()) != nd ||
+        static_cast<int>(pads.size()) != 2 * nd)
+      return Unsupported(n, "kernel_shape, strides or pads");
+    std::vector<int64_t> full = {S(x)[0].fixed, S(x)[1].fixed};
+    for (int d = 0; d < nd; ++d) full.push_back((S(x)[d + 2].fixed - 1) * strides[d] - pads[d] - pads[d + nd] + kernel[d]);
+    if (DT(n.inputs[1]) != DType::kInt64 && DT(n.inputs[1]) != DType::kInt32) return Unsupported(n, "indices type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string ip, In(n.inputs[1]));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t full_dims[] = {", absl::StrJoin(full, ", "), "};\n    const int64_t y_dims[] = {",
+                      absl::StrJoin(dims_of(y), ", "), "};\n    if (!K::MaxUnpool<", CT(x), ", ", CT(n.inputs[1]), ">(",
+                      rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return Fail(\"",
+                      absl::CEscape(n.Describe()), ": an index outside the unpooled tensor\");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "ReverseSequence") {
+    const int64_t batch_axis = n.GetInt("batch_axis", 1), time_axis = n.GetInt("time_axis", 0);
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !((batch_axis == 0 && time_axis == 1) || (batch_axis == 1 && time_axis == 0)))
+      return Unsupported(n, "batch_axis and time_axis other than 0 and 1");
+    const std::string& lens = n.inputs[1];
+    if (DT(lens) != DType::kInt64 && DT(lens) != DType::kInt32) return Unsupported(n, "sequence_lens type");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string lp, In(lens));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("if (!K::ReverseSequence<", CT(x), ", ", CT(lens), ">(", LinExpr(sx[time_axis]), ", ",
+                      LinExpr(sx[batch_axis]), ", ", ProdExpr(sx, 2, sx.size()), ", ", batch_axis == 0 ? "true" : "false",
+                      ", ", xp, ", ", lp, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ": a sequence length outside [0, the time axis]\");"));
+    return absl::OkStatus();
+  }
+  if (!IsFloatType(DT(x))) return Unsupported(n, DTypeName(DT(x)));
+  if (op == "GridSample") {
+    const std::string& grid = n.inputs[1];
+    const LinShape &sx = S(x), &sg = S(grid);
+    const int r = Rank(x) - 2;
+    if (r < 1 || r > 3 || (n.opset < 20 && r != 2)) return Unsupported(n, "spatial rank");
+    if (DT(grid) != DT(x)) return Unsupported(n, "a grid of another type than X");
+    for (size_t d = 1; d < sx.size(); ++d)
+      if (!sx[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    for (size_t d = 1; d < sg.size(); ++d)
+      if (!sg[d].IsConst()) return Unsupported(n, "dims that depend on the batch");
+    if (Rank(grid) != r + 2 || sg.back().fixed != r) return Unsupported(n, "grid shape");
+    const std::string mode_s = n.GetString("mode", n.opset >= 20 ? "linear" : "bilinear");
+    const int mode = mode_s == "nearest" ? 0 : (mode_s == "bilinear" || mode_s == "linear") ? 1
+                   : (mode_s == "bicubic" || mode_s == "cubic") ? 2 : -1;
+    const std::string pad_s = n.GetString("padding_mode", "zeros");
+    const int pad = pad_s == "zeros" ? 0 : pad_s == "border" ? 1 : pad_s == "reflection" ? 2 : -1;
+    if (mode < 0) return Unsupported(n, absl::StrCat("mode ", mode_s));
+    if (pad < 0) return Unsupported(n, absl::StrCat("padding_mode ", pad_s));
+    std::vector<int64_t> in_sp;
+    for (int d = 0; d < r; ++d) in_sp.push_back(sx[d + 2].fixed);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string gp, In(grid));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t in_sp[] = {", absl::StrJoin(in_sp, ", "), "};\n    K::GridSample<", CT(x),
+                      ">(", r, ", ", LinExpr(sx[0]), ", ", sx[1].fixed, ", in_sp, ", ProdExpr(sg, 1, sg.size() - 1), ", ",
+                      mode, ", ", pad, ", ", n.GetInt("align_corners", 0) ? "true" : "false", ", ", xp, ", ", gp, ", ",
+                      yp, ");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "Det") {
+    const LinShape& sx = S(x);
+    const int rank = Rank(x);
+    if (rank < 2 || !sx[rank - 1].IsConst() || sx[rank - 1] != sx[rank - 2]) return Unsupported(n, "non-square matrices");
+    const int64_t m = sx[rank - 1].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string lu = Scratch("double", static_cast<size_t>(m * m) * 8);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Det<", CT(x), ">(", ProdExpr(sx, 0, rank - 2), ", ", m, ", ", xp, ", ", lu, ", ", yp, ");"));
+    return absl::OkStatus();
+  }
+  if (op == "LRN") {
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Lrn<", CT(x), ">(", LinExpr(sx[0]), ", ", sx[1].fixed, ", ", ProdExpr(sx, 2, sx.size()), ", ",
+                      n.GetInt("size", 1), ", ", FloatLit(n.GetFloat("alpha", 1e-4f)), ", ",
+                      FloatLit(n.GetFloat("beta", 0.75f)), ", ", FloatLit(n.GetFloat("bias", 1.f)), ", ", xp, ", ", yp,
+                      ");"));
+    return absl::OkStatus();
+  }
+  if (op == "MeanVarianceNormalization") {
+    const int rank = Rank(x);
+    if (rank > 8 || !constant_dims(x)) return Unsupported(n, "rank above 8 or dims that depend on the batch");
+    std::vector<int64_t> axes = n.GetInts("axes", {0, 2, 3});
+    std::vector<int> reduced(rank, 0);
+    for (int64_t a : axes) {
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank) return Unsupported(n, "axis out of range");
+      reduced[a] = 1;
+    }
+    int64_t groups = 1;
+    for (int d = 0; d < rank; ++d)
+      if (!reduced[d]) groups *= S(x)[d].fixed;
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string stats = Scratch("double", static_cast<size_t>(groups) * 16);
+    const std::string yp = Out(y);
+    Code(absl::StrCat("{\n    const int64_t dx[] = {", absl::StrJoin(dims_of(x), ", "), "};\n    const int red[] = {",
+                      absl::StrJoin(reduced, ", "), "};\n    K::MeanVarianceNormalization<", CT(x), ">(", rank,
+                      ", dx, red, ", xp, ", ", stats, ", ", yp, ");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "BatchNormalization") {
+    const LinShape& sx = S(x);
+    if (Rank(x) < 2 || !sx[1].IsConst()) return Unsupported(n, "channel dim");
+    std::string p[4];
+    for (int i = 0; i < 4; ++i) {
+      if (DT(n.inputs[i + 1]) != DT(x)) return Unsupported(n, "statistics of another type than the input");
+      HEPML_ASSIGN_OR_RETURN(p[i], In(n.inputs[i + 1]));
+    }
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    const std::string yp = Out(y);
+    const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+    const std::string vp = n.HasOutput(2) ? Out(n.outputs[2]) : "nullptr";
+    Code(absl::StrCat("K::BatchNormTraining<", CT(x), ">(", LinExpr(sx[0]), ", ", sx[1].fixed, ", ",
+                      ProdExpr(sx, 2, sx.size()), ", ", xp, ", ", p[0], ", ", p[1], ", ", p[2], ", ", p[3], ", ",
+                      FloatLit(n.GetFloat("epsilon", 1e-5f)), ", ", FloatLit(n.GetFloat("momentum", 0.9f)), ", ", yp,
+                      ", ", mp, ", ", vp, ");"));
+    return absl::OkStatus();
+  }
+  // Einsum: labels of each operand ("..." expanded to the broadcast dims),
+  // the output's (explicit, or implicit: the ellipsis dims, then the labels
+  // used once in alphabetical order), one loop over every combination.
+  std::string eq;
+  for (char ch : n.GetString("equation"))
+    if (ch != ' ') eq += ch;
+  const size_t arrow = eq.find("->");
+  const std::string lhs = eq.substr(0, arrow);
+  std::vector<std::string> terms = absl::StrSplit(lhs, ',');
+  if (terms.size() != n.inputs.size() || terms.size() > 8) return Unsupported(n, "equation and inputs disagree");
+  int max_ell = 0;
+  std::vector<std::vector<int>> in_labels(terms.size());  // label ids; -k-1: the k-th ellipsis dim from the right
+  std::map<char, int> count_of;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::string& t = terms[i];
+    if (!constant_dims(n.inputs[i])) return Unsupported(n, "dims that depend on the batch");
+    const size_t ell = t.find("...");
+    const int letters = static_cast<int>(t.size()) - (ell == std::string::npos ? 0 : 3);
+    const int e = ell == std::string::npos ? 0 : Rank(n.inputs[i]) - letters;
+    if (e < 0 || (ell == std::string::npos && letters != Rank(n.inputs[i]))) return Unsupported(n, "equation and ranks disagree");
+    max_ell = std::max(max_ell, e);
+    for (size_t k = 0; k < t.size(); ++k) {
+      if (ell != std::string::npos && k == ell) {
+        for (int j = e - 1; j >= 0; --j) in_labels[i].push_back(-j - 1);
+        k += 2;
+        continue;
+      }
+      if (!std::isalpha(static_cast<unsigned char>(t[k]))) return Unsupported(n, "equation syntax");
+      in_labels[i].push_back(static_cast<unsigned char>(t[k]));
+      ++count_of[t[k]];
+    }
+  }
+  std::vector<int> out_labels;
+  if (arrow != std::string::npos) {
+    const std::string r = eq.substr(arrow + 2);
+    for (size_t k = 0; k < r.size(); ++k) {
+      if (r.compare(k, 3, "...") == 0) {
+        for (int j = max_ell - 1; j >= 0; --j) out_labels.push_back(-j - 1);
+        k += 2;
+        continue;
+      }
+      if (!count_of.count(r[k])) return Unsupported(n, "an output label no input has");
+      out_labels.push_back(static_cast<unsigned char>(r[k]));
+    }
+  } else {
+    for (int j = max_ell - 1; j >= 0; --j) out_labels.push_back(-j - 1);
+    for (const auto& [ch, c] : count_of)
+      if (c == 1) out_labels.push_back(static_cast<unsigned char>(ch));
+  }
+  // Every label, its size (broadcast: the largest), the strides.
+  std::vector<int> labels;
+  std::map<int, int64_t> size_of;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::vector<int64_t> d = dims_of(n.inputs[i]);
+    for (size_t k = 0; k < in_labels[i].size(); ++k) {
+      const int l = in_labels[i][k];
+      if (!size_of.count(l)) labels.push_back(l);
+      int64_t& sz = size_of[l];
+      if (sz > 1 && d[k] > 1 && sz != d[k]) return Unsupported(n, "label sizes disagree");
+      sz = std::max(sz, d[k]);
+    }
+  }
+  for (int l : out_labels)
+    if (!size_of.count(l)) return Unsupported(n, "an output label no input has");
+  const int L = static_cast<int>(labels.size());
+  if (L > 16) return Unsupported(n, "more than 16 labels");
+  std::vector<int64_t> sizes, istride(terms.size() * L, 0), ostride(L, 0);
+  for (int l : labels) sizes.push_back(size_of[l]);
+  auto pos = [&](int l) { return static_cast<int>(std::find(labels.begin(), labels.end(), l) - labels.begin()); };
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::vector<int64_t> d = dims_of(n.inputs[i]);
+    int64_t st = 1;
+    for (size_t k = in_labels[i].size(); k-- > 0;) {
+      if (d[k] != 1 || size_of[in_labels[i][k]] == 1) istride[i * L + pos(in_labels[i][k])] += st;
+      st *= d[k];
+    }
+  }
+  {
+    int64_t st = 1;
+    for (size_t k = out_labels.size(); k-- > 0;) {
+      ostride[pos(out_labels[k])] = st;
+      st *= size_of[out_labels[k]];
+    }
+    const std::vector<int64_t> dy = dims_of(y);
+    if (!constant_dims(y) || dy.size() != out_labels.size()) return Unsupported(n, "the output shape differs from the inferred one");
+    for (size_t k = 0; k < dy.size(); ++k)
+      if (dy[k] != size_of[out_labels[k]]) return Unsupported(n, "the output shape differs from the inferred one");
+  }
+  std::vector<std::string> ptrs;
+  for (const std::string& in : n.inputs) {
+    if (DT(in) != DT(x)) return Unsupported(n, "inputs of different types");
+    HEPML_ASSIGN_OR_RETURN(std::string p, In(in));
+    ptrs.push_back(p);
+  }
+  const std::string yp = Out(y);
+  Code(absl::StrCat("{\n    const ", CT(x), "* const xs[] = {", absl::StrJoin(ptrs, ", "), "};\n    const int64_t size[] = {",
+                    absl::StrJoin(sizes, ", "), "};\n    const int64_t istride[] = {", absl::StrJoin(istride, ", "),
+                    "};\n    const int64_t ostride[] = {", absl::StrJoin(ostride, ", "), "};\n    K::Einsum<", CT(x), ">(",
+                    terms.size(), ", xs, ", L, ", size, istride, ostride, ", Count(y), ", ", yp, ");\n  }"));
   return absl::OkStatus();
 }
 
@@ -1935,7 +2551,33 @@ absl::Status Emitter::EmitNode(const Node& n) {
       const Tensor* c = Const(n.inputs[2]);
       const bool off = (t && t->size() == 1 && (*t)[0] == 0) ||
                        (c && c->dtype() == DType::kBool && c->size() == 1 && !c->data<bool>()[0]);
-      if (!off) return Unsupported(n, "training_mode that is not a constant false");
+      if (!off) {
+        // Decided at run time: the training-mode kernel (numpy's stream).
+        const std::string &x = n.inputs[0], &y = n.outputs[0];
+        if (n.opset < 12 || !IsFloatType(DT(x))) return Unsupported(n, "training mode");
+        if (DT(n.inputs[2]) != DType::kBool) return Unsupported(n, "training_mode that is not bool");
+        const Attribute* seed = n.FindAttribute("seed");
+        if (seed == nullptr || seed->type != Attribute::Type::kInt || seed->i < 0 || seed->i > 0xffffffffLL)
+          return Unsupported(n, "training mode without a seed in [0, 2^32)");
+        HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+        std::string ratio = "0.5";
+        if (n.HasInput(1)) {
+          if (!IsFloatType(DT(n.inputs[1]))) return Unsupported(n, "ratio type");
+          HEPML_ASSIGN_OR_RETURN(std::string rp, In(n.inputs[1]));
+          ratio = absl::StrCat("static_cast<double>(", rp, "[0])");
+        }
+        HEPML_ASSIGN_OR_RETURN(std::string tp, In(n.inputs[2]));
+        const std::string yp = Out(y);
+        const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
+        if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kBool) return Unsupported(n, "mask type");
+        Code(absl::StrCat("{\n    const double ratio = ", ratio, ";\n    if (!(ratio >= 0.0 && ratio <= 1.0)) return Fail(\"",
+                          absl::CEscape(n.Describe()), ": ratio outside [0, 1]\");\n    K::Dropout<", CT(x), ">(",
+                          Count(x), ", ", xp, ", ratio, ", tp, "[0], ", seed->i, "u, ", yp, ", ", mp, ");\n  }"));
+        kernels_.insert("extra.h");
+        kernels_.insert("conv.h");  // extra.h uses its ConvGeometry
+        kernels_.insert("gemm.h");
+        return absl::OkStatus();
+      }
     }
     if (n.HasOutput(1)) {
       const std::string mp = Out(n.outputs[1]);
@@ -1953,6 +2595,10 @@ absl::Status Emitter::EmitNode(const Node& n) {
   {
     bool handled = false;
     absl::Status st = EmitMisc(n, &handled);
+    if (handled) return st;
+    st = EmitInteger(n, &handled);
+    if (handled) return st;
+    st = EmitExtra(n, &handled);
     if (handled) return st;
   }
   if (op == "LSTM") return EmitLstm(n);

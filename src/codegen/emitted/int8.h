@@ -222,4 +222,162 @@ inline void DequantizeRows(int64_t n, const T* q, float scale, int32_t zp, float
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zp) * scale;
 }
 
+// ---- ONNX's integer operators with their parameters given at run time
+// (MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv, QuantizeLinear,
+// DequantizeLinear, DynamicQuantizeLinear): int8 / uint8 operands, zero
+// points subtracted into int16 (|q - zp| <= 255), products accumulated
+// exactly in int32, requantised in float as ONNX specifies.
+
+// Zero point of index i: none (null: 0), per tensor (n == 1) or per index.
+template <typename T>
+inline int32_t ZeroPointAt(const T* zp, int64_t n, int64_t i) {
+  return zp == nullptr ? 0 : static_cast<int32_t>(zp[n == 1 ? 0 : i]);
+}
+
+template <typename T>
+inline int32_t QLow() {
+  return static_cast<T>(-1) < static_cast<T>(0) ? -128 : 0;
+}
+template <typename T>
+inline int32_t QHigh() {
+  return static_cast<T>(-1) < static_cast<T>(0) ? 127 : 255;
+}
+
+// sum_k a[k] * b[k] of int16 values, exact in int32 for k < 2^15.
+inline int32_t DotI16(int64_t k, const int16_t* a, const int16_t* b) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < k; ++i) s += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
+  return s;
+}
+
+// y[M, N] = sum_k (a[i, k] - a_zp[i]) * (b[k, j] - b_zp[j]) in int32, with
+// a_zp per tensor (a_zp_n 1) or per row (M) and b_zp per tensor or per column
+// (N), either null for 0. Scratch: bt N * K and ar K int16 values.
+template <typename TA, typename TB>
+inline void MatMulInt(int64_t M, int64_t N, int64_t K, const TA* a, const TA* a_zp, int64_t a_zp_n, const TB* b,
+                      const TB* b_zp, int64_t b_zp_n, int16_t* bt, int16_t* ar, int32_t* y) {
+  for (int64_t j = 0; j < N; ++j) {
+    const int32_t zp = ZeroPointAt(b_zp, b_zp_n, j);
+    for (int64_t k = 0; k < K; ++k) bt[j * K + k] = static_cast<int16_t>(static_cast<int32_t>(b[k * N + j]) - zp);
+  }
+  for (int64_t i = 0; i < M; ++i) {
+    const int32_t zp = ZeroPointAt(a_zp, a_zp_n, i);
+    for (int64_t k = 0; k < K; ++k) ar[k] = static_cast<int16_t>(static_cast<int32_t>(a[i * K + k]) - zp);
+    for (int64_t j = 0; j < N; ++j) y[i * N + j] = DotI16(K, ar, bt + j * K);
+  }
+}
+
+// QLinearMatMul of one matrix: MatMulInt, then each sum times
+// a_scale[i] * b_scale[j] / y_scale rounded half to even, plus y_zp,
+// saturated to TY. Scales per tensor or per row / column as the zero points.
+template <typename TA, typename TB, typename TY>
+inline void QLinearMatMul(int64_t M, int64_t N, int64_t K, const TA* a, const float* a_scale, int64_t a_n,
+                          const TA* a_zp, const TB* b, const float* b_scale, int64_t b_n, const TB* b_zp,
+                          float y_scale, int32_t y_zp, int16_t* bt, int16_t* ar, int32_t* acc, TY* y) {
+  MatMulInt<TA, TB>(M, N, K, a, a_zp, a_n, b, b_zp, b_n, bt, ar, acc);
+  for (int64_t i = 0; i < M; ++i) {
+    const float sa = a_scale[a_n == 1 ? 0 : i];
+    for (int64_t j = 0; j < N; ++j) {
+      const float m = sa * b_scale[b_n == 1 ? 0 : j] / y_scale;
+      y[i * N + j] = QuantizeOne<TY>(static_cast<float>(acc[i * N + j]) * m, 1.f, y_zp, QLow<TY>(), QHigh<TY>());
+    }
+  }
+}
+
+// ConvInteger: y [batch, c_out, out...] int32 = the convolution of (x - x_zp)
+// and (w - w_zp[c]) (w [c_out, c_in / group, kernel...], its zero point per
+// tensor or per output channel); positions in the padding read x_zp (a real
+// 0). Scratch: colT out_size * kc TX values, col16 the same in int16, w16
+// c_out / group * kc int16 values (kc = c_in / group * kernel size).
+template <typename TX, typename TW>
+inline void ConvInt(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_t c_out, int64_t group, const TX* x,
+                    int32_t x_zp, const TW* w, const TW* w_zp, int64_t w_zp_n, TX* colT, int16_t* col16, int16_t* w16,
+                    int32_t* y) {
+  const int64_t in_size = ConvCount(g.in, g.spatial), out_size = ConvCount(g.out, g.spatial);
+  const int64_t cin_g = c_in / group, cout_g = c_out / group;
+  const int64_t kc = cin_g * ConvCount(g.kernel, g.spatial);
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      Im2ColRows<TX>(g, cin_g, x + (n * c_in + gi * cin_g) * in_size, static_cast<TX>(x_zp), kc, colT);
+      for (int64_t i = 0; i < out_size * kc; ++i)
+        col16[i] = static_cast<int16_t>(static_cast<int32_t>(colT[i]) - x_zp);
+      for (int64_t c = 0; c < cout_g; ++c) {
+        const int32_t zp = ZeroPointAt(w_zp, w_zp_n, gi * cout_g + c);
+        const TW* wc = w + (gi * cout_g + c) * kc;
+        for (int64_t k = 0; k < kc; ++k) w16[c * kc + k] = static_cast<int16_t>(static_cast<int32_t>(wc[k]) - zp);
+      }
+      int32_t* yg = y + (n * c_out + gi * cout_g) * out_size;
+      for (int64_t c = 0; c < cout_g; ++c)
+        for (int64_t p = 0; p < out_size; ++p) yg[c * out_size + p] = DotI16(kc, col16 + p * kc, w16 + c * kc);
+    }
+  }
+}
+
+// QLinearConv's requantisation of the ConvInteger sums acc [batch, c_out,
+// out_size]: (acc + bias[c]) * x_scale * w_scale[c] / y_scale rounded half to
+// even, plus y_zp, saturated to TY (bias int32 or null; w_scale per tensor
+// when w_n is 1, else per output channel).
+template <typename TY>
+inline void RequantizeChannels(int64_t batch, int64_t c_out, int64_t out_size, const int32_t* acc, const int32_t* bias,
+                               float x_scale, const float* w_scale, int64_t w_n, float y_scale, int32_t y_zp, TY* y) {
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < c_out; ++c) {
+      const float m = x_scale * w_scale[w_n == 1 ? 0 : c] / y_scale;
+      const int32_t b = bias != nullptr ? bias[c] : 0;
+      const int64_t base = (n * c_out + c) * out_size;
+      for (int64_t p = 0; p < out_size; ++p)
+        y[base + p] = QuantizeOne<TY>(static_cast<float>(acc[base + p] + b) * m, 1.f, y_zp, QLow<TY>(), QHigh<TY>());
+    }
+}
+
+// QuantizeLinear over x [outer, C, inner] with scale and zero point per
+// tensor (C == 1 broadcast) or per index of the middle axis (n == C).
+template <typename TY>
+inline void QuantizeAxis(int64_t outer, int64_t C, int64_t inner, const float* x, const float* scale, int64_t n,
+                         const TY* zp, TY* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const float s = scale[n == 1 ? 0 : c];
+      const int32_t z = ZeroPointAt(zp, n, c);
+      const int64_t base = (o * C + c) * inner;
+      for (int64_t i = 0; i < inner; ++i) y[base + i] = QuantizeOne<TY>(x[base + i], s, z, QLow<TY>(), QHigh<TY>());
+    }
+}
+
+// DequantizeLinear over x [outer, C, inner]: (x - zp) * scale, per tensor or
+// per index of the middle axis as QuantizeAxis.
+template <typename TX>
+inline void DequantizeAxis(int64_t outer, int64_t C, int64_t inner, const TX* x, const float* scale, int64_t n,
+                           const TX* zp, float* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const float s = scale[n == 1 ? 0 : c];
+      const int32_t z = ZeroPointAt(zp, n, c);
+      const int64_t base = (o * C + c) * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        y[base + i] = static_cast<float>(static_cast<int32_t>(x[base + i]) - z) * s;
+    }
+}
+
+// DynamicQuantizeLinear: uint8 scale and zero point from the range of x
+// widened to include 0, then x quantised with them. An all-zero x gives
+// scale 0, zero point 0 and zeros.
+inline void DynamicQuantizeLinear(int64_t n, const float* x, uint8_t* y, float* y_scale, uint8_t* y_zp) {
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  const float scale = (hi - lo) / 255.f;
+  int32_t zp = 0;
+  if (scale > 0.f) {
+    float z = RoundHalfEven(0.f - lo / scale);
+    z = z < 0.f ? 0.f : (z > 255.f ? 255.f : z);
+    zp = static_cast<int32_t>(z);
+  }
+  *y_scale = scale;
+  *y_zp = static_cast<uint8_t>(zp);
+  for (int64_t i = 0; i < n; ++i) y[i] = scale > 0.f ? QuantizeOne<uint8_t>(x[i], scale, zp, 0, 255) : 0;
+}
+
 }  // namespace hepml_emitted

@@ -15,25 +15,57 @@ namespace hepml_emitted {
 
 inline float LstmSigmoid(float v) { return 1.f / (1.f + std::exp(-v)); }
 
+// Sequence lengths (ONNX sequence_lens, int32 [B]): row b runs its first
+// lens[b] steps (a reverse direction from step lens[b] - 1 down), its state
+// stays put afterwards and Y is 0 at steps >= lens[b]. Null: every row runs T.
+inline int64_t SeqLen(const int32_t* lens, int64_t b, int64_t T) {
+  if (lens == nullptr) return T;
+  const int64_t l = lens[b];
+  return l < 0 ? 0 : (l > T ? T : l);
+}
+
+// The step of row b at iteration s (< SeqLen), and the zeros of Y past each
+// row's length.
+inline int64_t SeqStep(bool reverse, int64_t len, int64_t s) { return reverse ? len - 1 - s : s; }
+
+inline void ZeroPastLengths(int64_t T, int64_t B, int64_t H, const int32_t* lens, float* y, int64_t y_step) {
+  if (y == nullptr || lens == nullptr) return;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = SeqLen(lens, b, T); t < T; ++t) std::memset(y + t * y_step + b * H, 0, static_cast<size_t>(H) * sizeof(float));
+}
+
 // x [T, B, I]; bias [4H] (W and R biases summed) or null; h0, c0 [B, H] or
-// null; peep [3H] (i, o, f) or null. Writes h of step t to y + t * y_step
-// (y may be null) and the last h / c to yh / yc (may be null). Scratch:
-// gates [B, 4H], h and c [B, H].
+// null; peep [3H] (i, o, f) or null; lens as above (then xs holds B * I
+// floats: the rows of each step gathered). Writes h of step t to
+// y + t * y_step (y may be null) and the last h / c to yh / yc (may be null).
+// Scratch: gates [B, 4H], h and c [B, H].
 inline void Lstm(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, const float* wt, const float* rt,
                  const float* bias, const float* h0, const float* c0, const float* peep, bool reverse, float* y,
-                 int64_t y_step, float* yh, float* yc, float* gates, float* h, float* c) {
+                 int64_t y_step, float* yh, float* yc, float* gates, float* h, float* c,
+                 const int32_t* lens = nullptr, float* xs = nullptr) {
   const int64_t G = 4 * H;
   for (int64_t i = 0; i < B * H; ++i) {
     h[i] = h0 ? h0[i] : 0.f;
     c[i] = c0 ? c0[i] : 0.f;
   }
+  ZeroPastLengths(T, B, H, lens, y, y_step);
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
+    const float* xt = x + SeqStep(reverse, T, s) * B * I;
+    if (lens != nullptr) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t len = SeqLen(lens, b, T);
+        if (s < len) std::memcpy(xs + b * I, x + (SeqStep(reverse, len, s) * B + b) * I, static_cast<size_t>(I) * sizeof(float));
+        else std::memset(xs + b * I, 0, static_cast<size_t>(I) * sizeof(float));
+      }
+      xt = xs;
+    }
     for (int64_t b = 0; b < B; ++b)
       for (int64_t g = 0; g < G; ++g) gates[b * G + g] = bias ? bias[g] : 0.f;
-    GemmNN(B, G, I, x + t * B * I, I, wt, G, gates, G, true);
+    GemmNN(B, G, I, xt, I, wt, G, gates, G, true);
     GemmNN(B, G, H, h, H, rt, G, gates, G, true);
     for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = SeqLen(lens, b, T);
+      if (s >= len) continue;
       const float* gb = gates + b * G;
       for (int64_t j = 0; j < H; ++j) {
         float& cc = c[b * H + j];
@@ -50,8 +82,8 @@ inline void Lstm(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, con
         og = LstmSigmoid(og);
         h[b * H + j] = og * std::tanh(cc);
       }
+      if (y) std::memcpy(y + SeqStep(reverse, len, s) * y_step + b * H, h + b * H, static_cast<size_t>(H) * sizeof(float));
     }
-    if (y) std::memcpy(y + t * y_step, h, static_cast<size_t>(B * H) * sizeof(float));
   }
   if (yh) std::memcpy(yh, h, static_cast<size_t>(B * H) * sizeof(float));
   if (yc) std::memcpy(yc, c, static_cast<size_t>(B * H) * sizeof(float));
@@ -59,27 +91,37 @@ inline void Lstm(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, con
 
 // RNN and GRU of one direction over weights in ONNX's own layout (W [G, I],
 // R [G, H], biases [G] or null; G = H for RNN, 3H for GRU with gates z, r, h).
-// y (may be null) advances y_step per time step; h and tmp hold B * H floats.
+// y (may be null) advances y_step per time step; h and tmp hold B * H floats;
+// lens as for Lstm.
 inline float RnnAct(int act, float v) {
   return act == 1 ? (v > 0.f ? v : 0.f) : act == 2 ? 1.f / (1.f + std::exp(-v)) : std::tanh(v);
 }
 
 inline void Rnn(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, const float* w, const float* r,
                 const float* wb, const float* rb, const float* h0, bool reverse, int act, float* y, int64_t y_step,
-                float* yh, float* h, float* tmp) {
+                float* yh, float* h, float* tmp, const int32_t* lens = nullptr) {
   for (int64_t i = 0; i < B * H; ++i) h[i] = h0 ? h0[i] : 0.f;
+  ZeroPastLengths(T, B, H, lens, y, y_step);
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = SeqLen(lens, b, T);
+      if (s >= len) continue;
+      const int64_t t = SeqStep(reverse, len, s);
       for (int64_t j = 0; j < H; ++j) {
         float acc = (wb ? wb[j] : 0.f) + (rb ? rb[j] : 0.f);
         for (int64_t k = 0; k < I; ++k) acc += x[(t * B + b) * I + k] * w[j * I + k];
         for (int64_t k = 0; k < H; ++k) acc += h[b * H + k] * r[j * H + k];
         tmp[b * H + j] = RnnAct(act, acc);
       }
-    for (int64_t i = 0; i < B * H; ++i) {
-      h[i] = tmp[i];
-      if (y) y[t * y_step + i] = h[i];
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = SeqLen(lens, b, T);
+      if (s >= len) continue;
+      const int64_t t = SeqStep(reverse, len, s);
+      for (int64_t j = 0; j < H; ++j) {
+        h[b * H + j] = tmp[b * H + j];
+        if (y) y[t * y_step + b * H + j] = h[b * H + j];
+      }
     }
   }
   if (yh)
@@ -88,12 +130,15 @@ inline void Rnn(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, cons
 
 inline void Gru(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, const float* w, const float* r,
                 const float* wb, const float* rb, const float* h0, bool reverse, bool linear_before_reset, float* y,
-                int64_t y_step, float* yh, float* h, float* tmp) {
+                int64_t y_step, float* yh, float* h, float* tmp, const int32_t* lens = nullptr) {
   auto sig = [](float v) { return 1.f / (1.f + std::exp(-v)); };
   for (int64_t i = 0; i < B * H; ++i) h[i] = h0 ? h0[i] : 0.f;
+  ZeroPastLengths(T, B, H, lens, y, y_step);
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
     for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = SeqLen(lens, b, T);
+      if (s >= len) continue;
+      const int64_t t = SeqStep(reverse, len, s);
       const float* xt = x + (t * B + b) * I;
       const float* hp = h + b * H;
       for (int64_t j = 0; j < H; ++j) {
@@ -126,9 +171,14 @@ inline void Gru(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, cons
         tmp[b * H + j] = (1.f - z) * cand + z * hp[j];
       }
     }
-    for (int64_t i = 0; i < B * H; ++i) {
-      h[i] = tmp[i];
-      if (y) y[t * y_step + i] = h[i];
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = SeqLen(lens, b, T);
+      if (s >= len) continue;
+      const int64_t t = SeqStep(reverse, len, s);
+      for (int64_t j = 0; j < H; ++j) {
+        h[b * H + j] = tmp[b * H + j];
+        if (y) y[t * y_step + b * H + j] = h[b * H + j];
+      }
     }
   }
   if (yh)
