@@ -34,7 +34,9 @@
 
 #include "hepml/remote_session.h"
 #include "hepml/session.h"
+#include "oneapi/tbb/blocked_range.h"
 #include "oneapi/tbb/parallel_for.h"
+#include "oneapi/tbb/partitioner.h"
 #include "oneapi/tbb/task_arena.h"
 
 namespace {
@@ -191,18 +193,23 @@ int main(int argc, char** argv) {
     const Clock::time_point start = Clock::now();
     const double cpu_start = CpuSeconds();
     arena.execute([&] {
-      tbb::parallel_for(int64_t{0}, args.events, [&](int64_t e) {
+      // Events go out in tasks of kEventsPerTask (a framework's stream takes
+      // events one after another); each task is stolen whole, not split again.
+      constexpr int64_t kEventsPerTask = 64;
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, args.events, kEventsPerTask), [&](const tbb::blocked_range<int64_t>& events) {
+       for (int64_t e = events.begin(); e < events.end(); ++e) {
         const int slot = tbb::this_task_arena::current_thread_index();
         const bool own = slot >= 0 && slot < threads;
         if (own) per_thread[slot].n.fetch_add(1, std::memory_order_relaxed);
         auto out = (*session)->Run(EventInputs(infos, e));
         if (!out.ok()) {
           ++errors;
-          return;
+          continue;
         }
         if (own) per_thread[slot].checksum += Checksum(*out);
         else checksum.Add(Checksum(*out));
-      });
+       }
+      }, tbb::simple_partitioner());
     });
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const double cpu = CpuSeconds() - cpu_start;
