@@ -3,6 +3,12 @@
 
     bench/compile_bench.py --hepml build/src/cli/hepml --models DIR [--only trigger_mlp,calo_gan] [--ort]
                            [--batches 1,64] [--rounds 7] [--iterations 2000] [--work DIR]
+                           [--prune 0.8] [--max-batch N]
+
+With --prune S a third package is compiled with `hepml compile --prune S` (magnitude pruning to
+S unstructured sparsity, CSR kernels where they pay) and built native; a table gives its
+speed-up over the dense native build. A --work folder keeps the built packages, and a later run
+with the same folder reuses them.
 
 DIR is what bench/models/generate.py wrote. Each model is compiled (--max-batch = the
 largest batch) and built twice with its CMakeLists.txt defaults (Release): for the x86-64
@@ -56,6 +62,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--work")
     ap.add_argument("--ort", action="store_true", help="also run ONNX Runtime and print ratios to it")
+    ap.add_argument("--prune", type=float, default=0.0,
+                    help="also compile with --prune SPARSITY (native build) and print its speed-up over dense native")
+    ap.add_argument("--max-batch", type=int, default=0, help="--max-batch of the packages (default: the largest batch)")
     args = ap.parse_args()
     node = shutil.which("node")
     if args.ort and (not node or not os.path.isdir(os.path.join(PEERS, "node_modules", "onnxruntime-node"))):
@@ -67,17 +76,24 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="hepml_compile_bench_")
     batches = [int(b) for b in args.batches.split(",")]
     rows = []
+    max_batch = args.max_batch or max(batches)
     for m in args.only.split(","):
-        pkg = os.path.join(work, m)
-        subprocess.run([args.hepml, "compile", os.path.join(args.models, f"{m}.onnx"), "-o", pkg, "--name", m,
-                        "--max-batch", str(max(batches))], check=True, stdout=subprocess.DEVNULL)
         exes = {}
-        for kind, native in (("compiled", "OFF"), ("compiled -march=native", "ON")):
-            build = os.path.join(work, f"{m}-build-{native}")
-            subprocess.run(["cmake", "-S", pkg, "-B", build, f"-D{m}_NATIVE={native}"], check=True,
-                           stdout=subprocess.DEVNULL)
-            subprocess.run(["cmake", "--build", build, "-j", "2"], check=True, stdout=subprocess.DEVNULL)
-            exes[kind] = os.path.join(build, f"{m}_run")
+        variants = [("compiled", "OFF", []), ("compiled -march=native", "ON", [])]
+        if args.prune > 0:
+            variants.append((f"pruned {args.prune:g} -march=native", "ON", ["--prune", f"{args.prune:g}"]))
+        for kind, native, extra in variants:
+            tag = f"{m}-{native}" + ("-pruned" if extra else "")
+            pkg = os.path.join(work, f"{tag}-pkg")
+            build = os.path.join(work, f"{tag}-build")
+            exe = os.path.join(build, f"{m}_run")
+            if not os.path.exists(exe):  # a --work folder of an earlier run is reused
+                subprocess.run([args.hepml, "compile", os.path.join(args.models, f"{m}.onnx"), "-o", pkg, "--name", m,
+                                "--max-batch", str(max_batch)] + extra, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(["cmake", "-S", pkg, "-B", build, f"-D{m}_NATIVE={native}"], check=True,
+                               stdout=subprocess.DEVNULL)
+                subprocess.run(["cmake", "--build", build, "-j", "2"], check=True, stdout=subprocess.DEVNULL)
+            exes[kind] = exe
         for b in batches:
             common = ["--batch", str(b), "--iterations", str(args.iterations), "--warmup", str(args.iterations // 10),
                       "--json"]
@@ -108,8 +124,16 @@ def main():
     for m, b, r in rows:
         print(f"| {m} | {b} | " + " | ".join(f"{r[k][0]:.2f}" for k in kinds) + " | " +
               " | ".join(f"{r[k][1]:.1f}" for k in kinds) + " |")
+    pruned = [k for k in kinds if k.startswith("pruned")]
+    if pruned:
+        print()
+        print(f"| model | batch | dense -march=native p50 (us) | {pruned[0]} p50 (us) | speed-up |")
+        print("|---|---:|---:|---:|---:|")
+        for m, b, r in rows:
+            d, q = r["compiled -march=native"][0], r[pruned[0]][0]
+            print(f"| {m} | {b} | {d:.2f} | {q:.2f} | {d / q:.2f}x |")
     if args.ort:
-        comp = [k for k in kinds if k.startswith("compiled")]
+        comp = [k for k in kinds if k.startswith("compiled") or k.startswith("pruned")]
         print()
         print("| model | batch | " + " | ".join(f"{k} p50 / ORT" for k in comp) + " | " +
               " | ".join(f"{k} peak RSS / ORT" for k in comp) + " |")

@@ -10,27 +10,13 @@ only, retraining and moving the alias. A model of a plain repository takes
 its reference from an .npz named in config.pbtxt; a bad reference stops that
 model from loading with the reason."""
 import argparse
-import json
 import os
 import subprocess
 import time
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
-from serve_harness import Failures, Server, curl, curl_json, make_repository, temp_dir
-
-
-def scale_model(path, factor):
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
-    k = helper.make_tensor("k", TensorProto.FLOAT, [1], [float(factor)])
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["y"])], "scale", [x], [y], [k])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+from serve_harness import Failures, Server, curl, curl_json, make_repository, scale_model, temp_dir
 
 
 def send(server, name, rng, requests, shift, rows=4):

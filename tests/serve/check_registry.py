@@ -10,23 +10,8 @@ import subprocess
 import threading
 import time
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
-from serve_harness import Failures, Server, curl_json, temp_dir
-
-
-def scale_model(path, factor):
-    """y = x * factor on float[batch, 4]: the answer tells the version."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
-    k = helper.make_tensor("k", TensorProto.FLOAT, [1], [float(factor)])
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["y"])], "scale", [x], [y], [k])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+from serve_harness import Failures, Server, curl_json, scale_model, temp_dir
 
 
 def infer(server, name):

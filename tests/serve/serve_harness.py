@@ -161,6 +161,20 @@ def grpc_stubs(workdir):
     return grpc_service_pb2, grpc_service_pb2_grpc, model_config_pb2
 
 
+def scale_model(path, factor):
+    """y = x * factor on float[batch, 4]: the answer tells the version."""
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    k = helper.make_tensor("k", TensorProto.FLOAT, [1], [float(factor)])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["y"])], "scale", [x], [y], [k])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
 def make_repository(root, models):
     """models: {name: (config text or None, {version: onnx path})}."""
     os.makedirs(root, exist_ok=True)
