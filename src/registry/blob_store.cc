@@ -62,6 +62,15 @@ std::string IdFromName(const std::string& name, const std::string& prefix) {
   return id;
 }
 
+// SHA-256 of the chunk list ("ID SIZE\n" per chunk, in file order), written
+// into the manifest at push time, when the same bytes gave the chunk ids
+// and the file's id.
+std::string ChunkListDigest(const std::vector<ChunkRef>& chunks) {
+  Sha256 h;
+  for (const ChunkRef& c : chunks) h.Update(absl::StrCat(c.id, " ", c.size, "\n"));
+  return h.HexDigest();
+}
+
 std::string ManifestJson(const Manifest& m, const ChunkerOptions& o) {
   nlohmann::json chunks = nlohmann::json::array();
   for (const ChunkRef& c : m.chunks) chunks.push_back({c.id, c.size});
@@ -73,6 +82,7 @@ std::string ManifestJson(const Manifest& m, const ChunkerOptions& o) {
        {{"algorithm", "fastcdc"}, {"min", o.min_size}, {"avg", o.avg_size}, {"max", o.max_size},
         {"gear_seed", absl::StrCat(kGearSeed)}}},
       {"chunks", chunks},
+      {"chunks_sha256", ChunkListDigest(m.chunks)},
   };
   return j.dump();
 }
@@ -109,6 +119,12 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& id, const std::string&
     m.chunks.push_back(std::move(ref));
   }
   if (total != m.size) return bad(absl::StrCat("chunk sizes add up to ", total, ", not ", m.size));
+  if (j.contains("chunks_sha256")) {
+    if (!j["chunks_sha256"].is_string() || j["chunks_sha256"].get<std::string>() != ChunkListDigest(m.chunks)) {
+      return bad("its chunk list does not match its \"chunks_sha256\"");
+    }
+    m.chunk_list_sealed = true;
+  }
   return m;
 }
 
@@ -270,7 +286,7 @@ class Store final : public BlobStore {
       buf.resize(c.size);
       ssize_t r = ::pread(fd, buf.data(), c.size, static_cast<off_t>(offset));
       if (r != static_cast<ssize_t>(c.size) || Sha256Hex(buf) != c.id) break;
-      file_hash.Update(buf);
+      if (!m->chunk_list_sealed) file_hash.Update(buf);
       offset += c.size;
       ++first;
     }
@@ -280,13 +296,18 @@ class Store final : public BlobStore {
     // The whole-file hash runs on its own thread, behind the writes.
     BoundedQueue<DecodedChunk> to_hash(static_cast<size_t>(threads_));
     BufferPool buffers(3 * static_cast<size_t>(threads_) + 2);  // as many as can be in flight
-    std::thread hasher([&] {
-      DecodedChunk c;
-      while (to_hash.Pop(c)) {
-        file_hash.Update(c.bytes());
-        buffers.Give(std::move(c.buf));
-      }
-    });
+    // A sealed chunk list needs no whole-file hash: each chunk is checked
+    // against its id as it is decoded.
+    std::thread hasher;
+    if (!m->chunk_list_sealed) {
+      hasher = std::thread([&] {
+        DecodedChunk c;
+        while (to_hash.Pop(c)) {
+          file_hash.Update(c.bytes());
+          buffers.Give(std::move(c.buf));
+        }
+      });
+    }
     absl::Status s = Fetch(*m, first, [&](const ChunkRef&, DecodedChunk&& chunk) -> absl::Status {
       std::string_view data = chunk.bytes();
       const char* p = data.data();
@@ -301,7 +322,11 @@ class Store final : public BlobStore {
         left -= static_cast<size_t>(w);
         offset += static_cast<uint64_t>(w);
       }
-      to_hash.Push(std::move(chunk));
+      if (m->chunk_list_sealed) {
+        buffers.Give(std::move(chunk.buf));
+      } else {
+        to_hash.Push(std::move(chunk));
+      }
       if (offset - flushed >= kWriteBackStep) {
         // Start the write-back as the file grows, so the fsync at the end
         // waits for the tail only.
@@ -312,9 +337,9 @@ class Store final : public BlobStore {
       return absl::OkStatus();
     }, &buffers);
     to_hash.Close();
-    hasher.join();
+    if (hasher.joinable()) hasher.join();
     if (!s.ok()) return s;  // the verified prefix stays for a later attempt
-    std::string actual = file_hash.HexDigest();
+    std::string actual = m->chunk_list_sealed ? m->id : file_hash.HexDigest();
     if (actual != m->id) {
       ::unlink(partial.c_str());
       return absl::DataLossError(
@@ -346,7 +371,7 @@ class Store final : public BlobStore {
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
-    std::string actual = Sha256Hex(out);
+    std::string actual = m->chunk_list_sealed ? m->id : Sha256Hex(out);
     if (actual != m->id) {
       return absl::DataLossError(absl::StrCat("bytes rebuilt from manifest ", m->id, " hash to ", actual));
     }

@@ -58,6 +58,11 @@ struct Manifest {
   std::string id;  // lowercase hex SHA-256 of the whole file
   uint64_t size = 0;
   std::vector<ChunkRef> chunks;  // in file order; sizes add up to `size`
+  // The manifest carried a digest of its chunk list and it matched: every
+  // chunk checked against its id then rebuilds exactly the pushed file, so
+  // a pull need not hash the whole file again. False for manifests written
+  // before the digest existed (their pulls hash the whole file).
+  bool chunk_list_sealed = false;
 };
 
 struct PutStats {

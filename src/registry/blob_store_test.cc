@@ -23,6 +23,7 @@
 #include <thread>
 #include <tuple>
 
+#include "nlohmann/json.hpp"
 #include "registry/chunk_codec.h"
 
 namespace hepml::registry {
@@ -406,6 +407,56 @@ TEST_F(BlobStoreTest, MissingChunkAndTruncatedManifestAreReported) {
   EXPECT_EQ(store->GetFile(unknown, (dir_ / "x").string()).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->PutFile((dir_ / "no-such-file").string()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->PutFile(dir_.string()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A manifest seals its chunk list with a digest, so a pull checks each
+// chunk against its id and skips the whole-file hash. A chunk list altered
+// behind the digest's back is caught when the manifest is read; a manifest
+// without the digest (written before it existed) is still checked by the
+// whole-file hash.
+TEST_F(BlobStoreTest, ChunkListDigestCatchesAReorderedManifest) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::string data = RandomBytes(300 << 10, 6);
+  absl::StatusOr<Manifest> m = store->PutBytes(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_GE(m->chunks.size(), 3u);
+  absl::StatusOr<Manifest> read = store->GetManifest(m->id);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->chunk_list_sealed);
+  ASSERT_TRUE(store->GetFile(m->id, (dir_ / "out").string()).ok());
+  EXPECT_EQ(ReadFile(dir_ / "out"), data);
+
+  fs::path mp = ManifestPath(root_, m->id);
+  nlohmann::json j = nlohmann::json::parse(ReadFile(mp));
+  ASSERT_TRUE(j.contains("chunks_sha256"));
+  std::swap(j["chunks"][0], j["chunks"][1]);
+  WriteFile(mp, j.dump());
+  absl::StatusOr<Manifest> bad = store->GetManifest(m->id);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_NE(std::string(bad.status().message()).find("chunks_sha256"), std::string::npos) << bad.status();
+  EXPECT_EQ(store->GetFile(m->id, (dir_ / "swapped").string()).code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(fs::exists(dir_ / "swapped"));
+
+  // The same reordering in a manifest without the digest: every chunk
+  // checks out, the whole file does not.
+  j.erase("chunks_sha256");
+  WriteFile(mp, j.dump());
+  read = store->GetManifest(m->id);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->chunk_list_sealed);
+  absl::Status s = store->GetFile(m->id, (dir_ / "old").string());
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(std::string(s.message()).find("hashes to"), std::string::npos) << s;
+  EXPECT_FALSE(fs::exists(dir_ / "old"));
+  EXPECT_EQ(store->GetBytes(m->id).status().code(), absl::StatusCode::kDataLoss);
+
+  // Put back in order, the old-format manifest pulls whole.
+  std::swap(j["chunks"][0], j["chunks"][1]);
+  WriteFile(mp, j.dump());
+  absl::StatusOr<std::string> back = store->GetBytes(m->id);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, data);
 }
 
 TEST_F(BlobStoreTest, BadUrisAndUnusableFolders) {

@@ -1,8 +1,10 @@
 // file:// objects: a local folder. Put writes tmp/NAME.UNIQUE, fsyncs it,
 // renames it into place and remembers the folder so Sync can fsync it.
-// PutDeferred writes the temporary, starts its write-back and leaves the
-// rest (fdatasync, rename) to two flusher threads; Sync waits for them and
-// then fsyncs the folders, several at once.
+// PutDeferred writes the temporary and starts its write-back; Sync makes a
+// whole batch durable with one syncfs of the store's file system (one
+// journal commit instead of one per object), renames the batch into place
+// and makes the renames durable with a second syncfs. A few folders
+// touched by Puts alone are fsynced one by one instead.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,8 +13,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -87,15 +87,9 @@ class FileBackend final : public Backend {
   }
 
   ~FileBackend() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    work_cv_.notify_all();
-    for (auto& t : flushers_) t.join();
-    // Deferred objects no flusher took (a failed store): their temporaries
+    // Deferred objects no Sync placed (a failed push): their temporaries
     // are left for gc.
-    for (const Pending& p : pending_) ::close(p.fd);
+    if (root_fd_ >= 0) ::close(root_fd_);
   }
 
   const std::string& uri() const override { return uri_; }
@@ -105,6 +99,8 @@ class FileBackend final : public Backend {
       absl::Status s = MakeDirs(root_ + sub);
       if (!s.ok()) return absl::Status(s.code(), absl::StrCat("store ", uri_, ": ", s.message()));
     }
+    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd_ < 0) return Failed(ErrnoStatus(errno, "opening folder " + root_));
     // A read-only store opens (pulls work); pushes fail with the reason.
     return absl::OkStatus();
   }
@@ -128,26 +124,23 @@ class FileBackend final : public Backend {
   }
 
   absl::Status PutDeferred(const std::string& name, std::string_view data, std::string_view more) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!broken_.ok()) return broken_;
+    }
     std::string tmp;
     absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
     if (!fd.ok()) return fd.status();
-    // Start the write-back now; Sync waits for it (and the device cache).
+    // Start the write-back now; the Sync's syncfs waits for it.
     ::sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    std::unique_lock<std::mutex> lock(mu_);
-    // At most kMaxPending waiting: bounds the open descriptors and what a
-    // Sync has left to wait for.
-    idle_cv_.wait(lock, [&] { return pending_.size() < kMaxPending || !broken_.ok(); });
-    if (!broken_.ok()) {
-      ::close(*fd);
+    if (::close(*fd) != 0) {
+      int err = errno;
       ::unlink(tmp.c_str());
-      return broken_;
+      return Failed(ErrnoStatus(err, absl::StrCat("closing ", name)));
     }
-    if (flushers_.empty()) {
-      for (int i = 0; i < kFlushers; ++i) flushers_.emplace_back([this] { FlushLoop(); });
-    }
-    pending_.push_back({*fd, tmp, name});
+    std::lock_guard<std::mutex> lock(mu_);
+    written_.push_back({std::move(tmp), name});
     pending_names_.insert(name);
-    work_cv_.notify_one();
     return absl::OkStatus();
   }
 
@@ -221,17 +214,62 @@ class FileBackend final : public Backend {
   }
 
   absl::Status Sync() override {
+    // One Sync at a time: a push that found a chunk pending (TouchIfExists)
+    // returns from its Sync only after the Sync that took that chunk has
+    // placed it.
+    std::lock_guard<std::mutex> serial(sync_mu_);
+    std::vector<Written> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!broken_.ok()) return broken_;
+      batch.swap(written_);
+    }
+    absl::Status s;
+    size_t placed = 0;
+    if (!batch.empty()) {
+      s = SyncFs(absl::StrCat(batch.size(), " new objects"));
+      for (; s.ok() && placed < batch.size(); ++placed) s = Place(batch[placed].tmp, batch[placed].name);
+      for (size_t i = placed; i < batch.size(); ++i) ::unlink(batch[i].tmp.c_str());
+    }
     std::vector<std::string> dirs;
     {
-      // Every deferred object placed (this push's and any other's).
-      std::unique_lock<std::mutex> lock(mu_);
-      idle_cv_.wait(lock, [&] { return pending_.empty() && in_flight_ == 0; });
-      if (!broken_.ok()) return broken_;
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Written& w : batch) pending_names_.erase(pending_names_.find(w.name));
+      if (!s.ok()) {
+        // Another push may have counted on one of these objects
+        // (TouchIfExists said it was there): no later Sync may succeed.
+        broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
+                                                       " open the store again)"));
+        return broken_;
+      }
       dirs.assign(dirty_dirs_.begin(), dirty_dirs_.end());
       dirty_dirs_.clear();
     }
-    // One fsync per folder, several at once: after the first has committed
-    // the journal the others mostly wait for their turn on a busy CPU.
+    if (dirs.empty()) return absl::OkStatus();
+    s = dirs.size() > kFewFolders ? SyncFs("renames") : FsyncFolders(dirs);
+    if (!s.ok()) {
+      // Not known durable: synced again by the next Sync.
+      std::lock_guard<std::mutex> lock(mu_);
+      dirty_dirs_.insert(dirs.begin(), dirs.end());
+    }
+    return s;
+  }
+
+  int parallelism() const override { return 3; }
+
+ private:
+  std::string Path(const std::string& name) const { return root_ + "/" + name; }
+
+  // Everything written to the store's file system so far durable: data,
+  // inodes and folder entries, in one journal commit.
+  absl::Status SyncFs(const std::string& what) {
+    if (::syncfs(root_fd_) != 0) return Failed(ErrnoStatus(errno, absl::StrCat("syncfs for ", what)));
+    return absl::OkStatus();
+  }
+
+  // A few folders fsynced at once (cheaper than a syncfs that may wait for
+  // other writers on the same file system).
+  absl::Status FsyncFolders(const std::vector<std::string>& dirs) {
     std::atomic<size_t> next{0};
     std::mutex error_mu;
     absl::Status error;
@@ -245,21 +283,11 @@ class FileBackend final : public Backend {
       }
     };
     std::vector<std::thread> pool;
-    for (size_t t = 1; t < std::min<size_t>(dirs.size(), kSyncThreads); ++t) pool.emplace_back(body);
+    for (size_t t = 1; t < dirs.size(); ++t) pool.emplace_back(body);
     body();
     for (auto& t : pool) t.join();
-    if (!error.ok()) {
-      // Not known durable: fsync'd again by the next Sync.
-      std::lock_guard<std::mutex> lock(mu_);
-      dirty_dirs_.insert(dirs.begin(), dirs.end());
-    }
     return error;
   }
-
-  int parallelism() const override { return 3; }
-
- private:
-  std::string Path(const std::string& name) const { return root_ + "/" + name; }
 
   // Creates tmp/NAME.UNIQUE and writes `data` then `more` into it (one
   // writev; short writes go round again). The open descriptor on success;
@@ -331,48 +359,6 @@ class FileBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  // A flusher thread: takes deferred objects in order, makes each durable
-  // (fdatasync; its write-back started when it was written, so this mostly
-  // waits for a journal commit that serves many) and renames it into place.
-  // The workers that write chunks never wait for the disk; a Sync waits for
-  // the flushers to finish. A failure marks the backend broken: another
-  // push may have counted on that object (TouchIfExists said it was
-  // there), so no later Sync may succeed.
-  void FlushLoop() {
-    for (;;) {
-      Pending p;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-        if (pending_.empty()) return;
-        p = std::move(pending_.front());
-        pending_.pop_front();
-        ++in_flight_;
-        idle_cv_.notify_all();  // room for a writer
-      }
-      absl::Status s;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        s = broken_;
-      }
-      if (s.ok() && ::fdatasync(p.fd) != 0) s = Failed(ErrnoStatus(errno, absl::StrCat("fsync of ", p.name)));
-      if (::close(p.fd) != 0 && s.ok()) s = Failed(ErrnoStatus(errno, absl::StrCat("closing ", p.name)));
-      if (s.ok()) {
-        s = Place(p.tmp, p.name);
-      } else {
-        ::unlink(p.tmp.c_str());
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      --in_flight_;
-      pending_names_.erase(pending_names_.find(p.name));
-      if (!s.ok() && broken_.ok()) {
-        broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
-                                                       " open the store again)"));
-      }
-      idle_cv_.notify_all();
-    }
-  }
-
   absl::Status Failed(const absl::Status& s) const {
     return absl::Status(s.code(), absl::StrCat("store ", uri_, ": ", s.message()));
   }
@@ -411,22 +397,16 @@ class FileBackend final : public Backend {
   std::set<std::string> known_dirs_;  // folders known to exist
   std::set<std::string> dirty_dirs_;  // folders with renames not yet fsync'd
   // PutDeferred objects written, their write-back started, not yet durable
-  // and in place. Guarded by mu_.
-  struct Pending {
-    int fd = -1;
+  // and in place; their names (also while a Sync places them). Guarded by mu_.
+  struct Written {
     std::string tmp, name;
   };
-  static constexpr size_t kMaxPending = 64;
-  static constexpr int kFlushers = 2;
-  static constexpr size_t kSyncThreads = 8;
-  std::deque<Pending> pending_;                // waiting for a flusher
-  size_t in_flight_ = 0;                       // taken by a flusher, not yet in place
-  std::multiset<std::string> pending_names_;  // names of both
-  absl::Status broken_;                        // set by a failed flush; sticks
-  bool stopping_ = false;
-  std::condition_variable work_cv_;  // pending_ gained an object, or stopping_
-  std::condition_variable idle_cv_;  // pending_ shrank or a flush ended
-  std::vector<std::thread> flushers_;  // started by the first PutDeferred
+  std::vector<Written> written_;
+  std::multiset<std::string> pending_names_;
+  absl::Status broken_;  // set by a failed Sync of deferred objects; sticks
+  std::mutex sync_mu_;   // one Sync at a time
+  int root_fd_ = -1;     // the store's folder, for syncfs
+  static constexpr size_t kFewFolders = 4;
 };
 
 }  // namespace
