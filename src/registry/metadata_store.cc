@@ -511,6 +511,35 @@ absl::StatusOr<std::vector<Interval>> MetadataStore::ListIntervals(const std::st
 // stop at the first row; with a join on the tag's name instead, PostgreSQL
 // sorts every earlier interval of the tag (O(intervals) per call).
 absl::StatusOr<Interval> MetadataStore::Resolve(const std::string& tag, int64_t run) {
+  auto cached = iov_cache_.find(tag);
+  if (cached != iov_cache_.end()) {
+    const auto& by_first = cached->second.by_first_run;
+    auto it = by_first.upper_bound(run);
+    if (it != by_first.begin() && std::prev(it)->second.range.last_run >= run) return std::prev(it)->second;
+  } else if (iov_cached_ < kIovCacheLimit) {
+    // First use of the tag: all its intervals in one query.
+    absl::StatusOr<std::vector<Interval>> all = ListIntervals(tag);
+    if (absl::IsNotFound(all.status())) return all.status();
+    if (all.ok() && iov_cached_ + all->size() <= kIovCacheLimit) {
+      IovCache& c = iov_cache_[tag];
+      for (Interval& iv : *all) c.by_first_run.emplace(iv.range.first_run, std::move(iv));
+      iov_cached_ += c.by_first_run.size();
+      auto it = c.by_first_run.upper_bound(run);
+      if (it != c.by_first_run.begin() && std::prev(it)->second.range.last_run >= run) return std::prev(it)->second;
+    }
+  }
+  absl::StatusOr<Interval> found = ResolveUncached(tag, run);
+  if (found.ok()) {
+    auto c = iov_cache_.find(tag);
+    if (c != iov_cache_.end() && iov_cached_ < kIovCacheLimit &&
+        c->second.by_first_run.emplace(found->range.first_run, *found).second) {
+      ++iov_cached_;
+    }
+  }
+  return found;
+}
+
+absl::StatusOr<Interval> MetadataStore::ResolveUncached(const std::string& tag, int64_t run) {
   HEPML_ASSIGN_OR_RETURN(
       auto rows, db_->Query(absl::StrCat(kIntervalSelect,
                                          " WHERE i.tag_id = (SELECT id FROM iov_tags WHERE name = ?) AND i.first_run"

@@ -14,8 +14,10 @@
 #ifndef HEPML_REGISTRY_METADATA_STORE_H_
 #define HEPML_REGISTRY_METADATA_STORE_H_
 
+#include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -65,7 +67,10 @@ class MetadataStore {
   absl::Status AddInterval(const std::string& tag, const std::string& model, int64_t version,
                            const IntervalSpec& range);
   absl::StatusOr<std::vector<Interval>> ListIntervals(const std::string& tag);
+  // The interval of `tag` covering `run`: from this process's cache of the
+  // tag's intervals when one covers it, else from the database.
   absl::StatusOr<Interval> Resolve(const std::string& tag, int64_t run);
+  absl::StatusOr<Interval> ResolveUncached(const std::string& tag, int64_t run);
   absl::StatusOr<Interval> ResolveTime(const std::string& tag, int64_t unix_seconds);
   absl::Status CreateGlobalTag(const std::string& name, const std::string& description);
   absl::Status AddToGlobalTag(const std::string& global_tag, const std::string& tag, const std::string& record);
@@ -124,6 +129,20 @@ class MetadataStore {
   absl::StatusOr<Lineage> Walk(LineageNodeKind start_kind, int64_t start_id, bool upstream,
                                const LineageOptions& options);
   absl::StatusOr<std::vector<FileEntry>> Files(const std::string& table, const std::string& key_column, int64_t id);
+
+  // Validity intervals of a tag as far as this process has seen them, by
+  // first run. An interval is never changed or removed once added and the
+  // intervals of a tag never overlap, so an interval found here is the
+  // answer for every run it covers, whatever was added since; a run no
+  // cached interval covers is asked of the database (and its answer kept).
+  // A tag's intervals are loaded whole on its first Resolve, so a job
+  // resolving run after run pays one query, not one per run.
+  struct IovCache {
+    std::map<int64_t, Interval> by_first_run;
+  };
+  std::unordered_map<std::string, IovCache> iov_cache_;
+  size_t iov_cached_ = 0;  // intervals held, over all tags
+  static constexpr size_t kIovCacheLimit = 500'000;  // ~90 MB at most
 
   std::unique_ptr<MetadataDb> db_;
   std::string user_;

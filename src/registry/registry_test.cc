@@ -401,6 +401,24 @@ TEST_P(RegistryTest, IntervalsResolveRunsAndRefuseOverlaps) {
   EXPECT_EQ(ReadFile(dir_ / "run42.onnx"), ReadFile(dir_ / "m1.onnx"));
   EXPECT_TRUE(absl::IsInvalidArgument(reg_->ResolveRef("btag@tag:btag_2026").status()));
 
+  // Another writer fills the gap after this handle has resolved (and cached)
+  // the tag: the new interval is found, the old ones still answer, the runs
+  // nothing covers are still refused.
+  auto other = OpenRegistry("shifter");
+  ASSERT_TRUE(other->AddInterval("btag_2026", "btag", 2, {.first_run = 250, .last_run = 350}).ok());
+  auto filled = reg_->Resolve("btag_2026", 300);
+  ASSERT_TRUE(filled.ok()) << filled.status();
+  EXPECT_EQ(filled->version, 2);
+  EXPECT_EQ(filled->range.first_run, 250);
+  EXPECT_EQ(reg_->Resolve("btag_2026", 100)->version, 1);
+  EXPECT_EQ(reg_->Resolve("btag_2026", 101)->version, 2);
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("btag_2026", 249).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("btag_2026", 351).status()));
+  // A tag first resolved through the other handle after it existed.
+  ASSERT_TRUE(other->AddInterval("jets_2026", "btag", 1, {.first_run = 10, .last_run = 20}).ok());
+  EXPECT_EQ(reg_->Resolve("jets_2026", 15)->range.last_run, 20);
+  EXPECT_TRUE(absl::IsNotFound(reg_->Resolve("jets_2026", 21).status()));
+
   // Global tags pin a set of tags under record names.
   ASSERT_TRUE(reg_->CreateGlobalTag("GT_2026_v1", "first 2026 set").ok());
   EXPECT_TRUE(absl::IsAlreadyExists(reg_->CreateGlobalTag("GT_2026_v1")));
