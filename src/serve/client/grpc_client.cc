@@ -23,7 +23,7 @@ namespace {
 // /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on many machines, this
 // one too) and leaves errno at ENOENT. When that first wait is on a lock
 // inside grpc_fd_create, the attempt fails with "No such file or
-// directory" (once in 30 to 130 `hepml perf` runs of 32 fresh channels
+// directory" (once in 30 to 150 `hepml perf` runs of 32 fresh channels
 // here). Measuring the frequency once, before the first channel, takes that
 // call out of the connection path for the life of the process.
 void SettleLazyProcessState() {
