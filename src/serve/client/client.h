@@ -10,7 +10,12 @@
 // Errors are Status values: UNAVAILABLE for a server that cannot be reached
 // (naming the address), DEADLINE_EXCEEDED after `ClientOptions::timeout`, and
 // the server's own code and message otherwise (NOT_FOUND for an unknown
-// model, as the server answers it).
+// model, as the server answers it). Over gRPC, every call but ServerLive
+// waits for its connection up to the timeout (a failed connection attempt is
+// made again after 0.1 s, at most 1 s apart): one attempt that fails costs
+// time, not a failed call, and a server that cannot be reached answers
+// ServerLive with UNAVAILABLE at once and the other calls with
+// DEADLINE_EXCEEDED after the timeout.
 //
 // The types live in hepml::serve::client: the server has its own InferRequest.
 //

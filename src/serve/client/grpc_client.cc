@@ -2,12 +2,38 @@
 // stubs generated from src/serve/proto, one channel per client.
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
+#include <mutex>
+
+#include "absl/base/internal/cycleclock.h"
 #include "absl/strings/str_cat.h"
 #include "grpc_service.grpc.pb.h"
 #include "serve/client/client_impl.h"
 
 namespace hepml::serve::client::internal {
 namespace {
+
+// gRPC's TCP client (Debian 12 has 1.51) starts a connection with a
+// non-blocking connect() and reads errno only after further calls
+// (grpc_fd_create among them): if one of those overwrites errno, the
+// EINPROGRESS of a connection being made is lost, and gRPC takes the
+// attempt for failed, naming whatever errno then holds. One such call is
+// real here: the first absl::Mutex wait of a process asks abseil's
+// CycleClock for the CPU frequency, which reads
+// /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on many machines, this
+// one too) and leaves errno at ENOENT. When that first wait is on a lock
+// inside grpc_fd_create, the attempt fails with "No such file or
+// directory" (once in 30 to 150 `hepml perf` runs of 32 fresh channels
+// here). Measuring the frequency once, before the first channel, takes that
+// call out of the connection path for the life of the process.
+void SettleLazyProcessState() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int saved = errno;
+    (void)absl::base_internal::CycleClock::Frequency();
+    errno = saved;
+  });
+}
 
 void AddDuration(const inference::StatisticDuration& d, uint64_t* count, uint64_t* ns) {
   *count += d.count();
@@ -17,6 +43,7 @@ void AddDuration(const inference::StatisticDuration& d, uint64_t* count, uint64_
 class GrpcClient final : public InferenceClient {
  public:
   GrpcClient(const std::string& address, const ClientOptions& options) : InferenceClient(address), options_(options) {
+    SettleLazyProcessState();
     grpc::ChannelArguments args;
     // A connection of its own, not one shared with the process's other
     // channels to the same address: N clients are N connections.
@@ -26,9 +53,8 @@ class GrpcClient final : public InferenceClient {
     // message is not made.
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     // A connection attempt that fails is tried again after 0.1 s, at most
-    // 1 s later (gRPC's defaults: 1 s, growing to 120 s); meanwhile calls
-    // fail at once, so a long backoff would fail a client's every call for
-    // many seconds after one lost connection attempt.
+    // 1 s later (gRPC's defaults: 1 s, growing to 120 s): the calls waiting
+    // for the connection (see WaitForReady) wait that long.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxReceiveMessageSize(-1);
@@ -56,6 +82,7 @@ class GrpcClient final : public InferenceClient {
     inference::ModelMetadataResponse res;
     grpc::ClientContext ctx;
     SetDeadline(ctx);
+    WaitForReady(ctx);
     HEPML_RETURN_IF_ERROR(Check(stub_->ModelMetadata(&ctx, req, &res), "ModelMetadata"));
     ModelMetadata meta;
     meta.name = res.name();
@@ -78,6 +105,7 @@ class GrpcClient final : public InferenceClient {
     inference::ModelStatisticsResponse res;
     grpc::ClientContext ctx;
     SetDeadline(ctx);
+    WaitForReady(ctx);
     HEPML_RETURN_IF_ERROR(Check(stub_->ModelStatistics(&ctx, req, &res), "ModelStatistics"));
     ModelStatistics s;
     for (const auto& m : res.model_stats()) {
@@ -113,6 +141,7 @@ class GrpcClient final : public InferenceClient {
     if (!have_request_) return absl::FailedPreconditionError("Infer before SetInferRequest");
     grpc::ClientContext ctx;
     SetDeadline(ctx);
+    WaitForReady(ctx);
     grpc::Status st = stub_->ModelInfer(&ctx, infer_, &response_);
     if (!st.ok())
       return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
@@ -122,6 +151,14 @@ class GrpcClient final : public InferenceClient {
 
  private:
   void SetDeadline(grpc::ClientContext& ctx) const { ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout); }
+
+  // Every call but ServerLive waits for the channel's connection, up to its
+  // deadline, rather than failing at once while a failed connection attempt
+  // waits for its retry (gRPC's default for a call is to fail at once then).
+  // So a fresh connection whose first attempt fails and whose retry works
+  // costs the 0.1 s backoff, not failed requests. ServerLive asks whether
+  // the server is there now: it fails at once when nothing answers.
+  static void WaitForReady(grpc::ClientContext& ctx) { ctx.set_wait_for_ready(true); }
 
   std::string Describe(const grpc::Status& st) const {
     if (st.error_code() == grpc::StatusCode::UNAVAILABLE)
