@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "grpc_service.grpc.pb.h"
 #include "remote/signature.h"
+#include "serve/client/grpc_channel.h"
 
 namespace hepml {
 
@@ -431,7 +432,7 @@ absl::StatusOr<std::unique_ptr<RemoteSession>> RemoteSession::Create(const Remot
     // starts at 1 s and grows to 120 s).
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(std::max<int64_t>(100, options.retry_after.count())));
-    server->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    server->channel = serve::client::NewGrpcChannel(address, args);
     server->stub = inference::GRPCInferenceService::NewStub(server->channel);
     impl->servers.push_back(std::move(server));
   }

@@ -2,38 +2,15 @@
 // stubs generated from src/serve/proto, one channel per client.
 #include <grpcpp/grpcpp.h>
 
-#include <cerrno>
 #include <mutex>
 
-#include "absl/base/internal/cycleclock.h"
 #include "absl/strings/str_cat.h"
 #include "grpc_service.grpc.pb.h"
 #include "serve/client/client_impl.h"
+#include "serve/client/grpc_channel.h"
 
 namespace hepml::serve::client::internal {
 namespace {
-
-// gRPC's TCP client (Debian 12 has 1.51) starts a connection with a
-// non-blocking connect() and reads errno only after further calls
-// (grpc_fd_create among them): if one of those overwrites errno, the
-// EINPROGRESS of a connection being made is lost, and gRPC takes the
-// attempt for failed, naming whatever errno then holds. One such call is
-// real here: the first absl::Mutex wait of a process asks abseil's
-// CycleClock for the CPU frequency, which reads
-// /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on many machines, this
-// one too) and leaves errno at ENOENT. When that first wait is on a lock
-// inside grpc_fd_create, the attempt fails with "No such file or
-// directory" (once in 30 to 150 `hepml perf` runs of 32 fresh channels
-// here). Measuring the frequency once, before the first channel, takes that
-// call out of the connection path for the life of the process.
-void SettleLazyProcessState() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    int saved = errno;
-    (void)absl::base_internal::CycleClock::Frequency();
-    errno = saved;
-  });
-}
 
 void AddDuration(const inference::StatisticDuration& d, uint64_t* count, uint64_t* ns) {
   *count += d.count();
@@ -43,7 +20,6 @@ void AddDuration(const inference::StatisticDuration& d, uint64_t* count, uint64_
 class GrpcClient final : public InferenceClient {
  public:
   GrpcClient(const std::string& address, const ClientOptions& options) : InferenceClient(address), options_(options) {
-    SettleLazyProcessState();
     grpc::ChannelArguments args;
     // A connection of its own, not one shared with the process's other
     // channels to the same address: N clients are N connections.
@@ -59,7 +35,7 @@ class GrpcClient final : public InferenceClient {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
-    channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    channel_ = NewGrpcChannel(address, args);
     stub_ = inference::GRPCInferenceService::NewStub(channel_);
   }
 
