@@ -374,6 +374,9 @@ class Hdf5Source final : public Source {
   // selection is replaced.
   absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, const Hdf5Column& hc,
                                         const Column& col, int64_t start, int64_t stop);
+  // The member's column of the batch in `cr` (n rows): a view of the block
+  // the first time, a copy after that.
+  ColumnData CutMember(CompoundRows& cr, const Hdf5Column& hc, const Column& col, int64_t n);
 
   std::string url_;
   Id file_;
@@ -730,6 +733,10 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
     cr.handed_out.clear();
     cr.start = start, cr.stop = stop;
   }
+  return CutMember(cr, hc, col, n);
+}
+
+ColumnData Hdf5Source::CutMember(CompoundRows& cr, const Hdf5Column& hc, const Column& col, int64_t n) {
   Shape shape{n};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
@@ -862,6 +869,14 @@ bool Hdf5Source::ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
   const Hdf5Column& hc = cols_[column];
   const Column& col = schema_.columns[column];
+  if (!hc.member.empty() && stop > start) {
+    // The compound's rows of this batch are gathered already (by the read of
+    // another member): no HDF5 calls.
+    auto c = compounds_.find(hc.dataset);
+    if (c != compounds_.end() && c->second.start == start && c->second.stop == stop && c->second.block) {
+      return CutMember(c->second, hc, col, stop - start);
+    }
+  }
   auto dsid = Dataset(hc.dataset);
   if (!dsid.ok()) return dsid.status();
   Id fspace(H5Dget_space(*dsid), H5Sclose);
