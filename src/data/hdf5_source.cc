@@ -344,8 +344,8 @@ class Hdf5Source final : public Source {
     // one block that the returned tensors share.
     std::shared_ptr<void> block;
     BlockPool pool;  // blocks of earlier batches, taken again once released
-    std::map<std::string, size_t> column_at;
-    std::set<std::string> handed_out;  // members whose slice of `block` was returned
+    std::vector<size_t> column_at;  // by column index: the member's offset in `block`
+    std::vector<bool> handed_out;   // by column index: its slice of `block` was returned
     // Rows gathered straight from the mapped file, without H5Dread's copy
     // into `rows`: for unfiltered (uncompressed) chunked or contiguous
     // datasets whose members are stored as the native types read.
@@ -376,7 +376,7 @@ class Hdf5Source final : public Source {
                                         const Column& col, int64_t start, int64_t stop);
   // The member's column of the batch in `cr` (n rows): a view of the block
   // the first time, a copy after that.
-  ColumnData CutMember(CompoundRows& cr, const Hdf5Column& hc, const Column& col, int64_t n);
+  ColumnData CutMember(CompoundRows& cr, int column, int64_t n);
 
   std::string url_;
   Id file_;
@@ -687,7 +687,8 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
         const size_t want = (3 * gathers.size() % 64) * 64;
         total += (want + 4096 - total % 4096) % 4096;
       }
-      cr.column_at[cols_[m].member] = total;
+      if (cr.column_at.size() < cols_.size()) cr.column_at.resize(cols_.size());
+      cr.column_at[m] = total;
       at_of.push_back(total);
       gathers.push_back({cr.offset[cols_[m].member], item, nullptr});
       total += (bytes + 63) / 64 * 64;
@@ -730,18 +731,20 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
       }
       GatherMembers(cr.rows.data(), stride, m, gathers, static_cast<size_t>(s), stream);
     }
-    cr.handed_out.clear();
+    cr.handed_out.assign(cols_.size(), false);
     cr.start = start, cr.stop = stop;
   }
-  return CutMember(cr, hc, col, n);
+  return CutMember(cr, static_cast<int>(&hc - cols_.data()), n);
 }
 
-ColumnData Hdf5Source::CutMember(CompoundRows& cr, const Hdf5Column& hc, const Column& col, int64_t n) {
+ColumnData Hdf5Source::CutMember(CompoundRows& cr, int column, int64_t n) {
+  const Column& col = schema_.columns[column];
   Shape shape{n};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
-  char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
-  if (cr.handed_out.insert(hc.member).second) {
+  char* at = static_cast<char*>(cr.block.get()) + cr.column_at[column];
+  if (!cr.handed_out[column]) {
+    cr.handed_out[column] = true;
     out.values = Tensor::Wrap(col.dtype, shape, at, cr.block);
   } else {  // read again: a buffer of its own, never one the caller holds
     out.values = NewColumnTensor(col.dtype, shape);
@@ -874,7 +877,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int
     // another member): no HDF5 calls.
     auto c = compounds_.find(hc.dataset);
     if (c != compounds_.end() && c->second.start == start && c->second.stop == stop && c->second.block) {
-      return CutMember(c->second, hc, col, stop - start);
+      return CutMember(c->second, column, stop - start);
     }
   }
   auto dsid = Dataset(hc.dataset);
