@@ -11,6 +11,10 @@ wall time and by CPU time (user + sys of the reading process): on a loaded
 shared machine the wall time mostly measures the scheduler.
 
   /usr/bin/python3 bench/data_hdf5_vs_h5py.py BUILD_DIR FILE.h5 [ROUNDS] [BATCH...]
+
+With HEPML_BASELINE=PATH (a data_bench built from another commit), that
+binary reads every round too, in turn with the other two, for a before/after
+measured under the same load.
 """
 import json
 import os
@@ -25,6 +29,7 @@ build, path = sys.argv[1], sys.argv[2]
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 batches = [int(b) for b in sys.argv[4:]] or [4096, 65536]
 bench = os.path.join(build, "bench", "data_bench")
+baseline = os.environ.get("HEPML_BASELINE")
 
 
 def h5py_read(dataset, batch):
@@ -37,8 +42,8 @@ def h5py_read(dataset, batch):
     return time.perf_counter() - t0, time.process_time() - c0, nbytes
 
 
-def hepml_read(group, batch):
-    out = subprocess.run([bench, "--batches", path, group, "", str(batch), "0"], check=True,
+def hepml_read(group, batch, binary=bench):
+    out = subprocess.run([binary, "--batches", path, group, "", str(batch), "0"], check=True,
                          capture_output=True, text=True).stdout
     r = json.loads(out)
     return r["seconds"], r["cpu_seconds"], r["bytes"]
@@ -48,12 +53,16 @@ print(f"load average at start: {os.getloadavg()}")
 for batch in batches:
     for dataset, group in (("/dense/x", "/dense"), ("/events", "/")):
         # (The root group also holds the group /dense: /events is its only dataset.)
-        wall = {"hepml": [], "h5py": []}
-        cpu = {"hepml": [], "h5py": []}
+        readers = ["hepml", "h5py"] + (["baseline"] if baseline else [])
+        wall = {k: [] for k in readers}
+        cpu = {k: [] for k in readers}
         for r in range(rounds):
-            order = ("hepml", "h5py") if r % 2 == 0 else ("h5py", "hepml")
+            order = readers[r % len(readers):] + readers[:r % len(readers)]
             for who in order:
-                s, c, b = hepml_read(group, batch) if who == "hepml" else h5py_read(dataset, batch)
+                if who == "h5py":
+                    s, c, b = h5py_read(dataset, batch)
+                else:
+                    s, c, b = hepml_read(group, batch, bench if who == "hepml" else baseline)
                 wall[who].append(b / s / 1e6)
                 cpu[who].append(b / c / 1e6)
         med = {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in wall}
@@ -61,4 +70,8 @@ for batch in batches:
               f" ratio {med['hepml'][0] / med['h5py'][0]:4.2f}; per CPU second hepml {med['hepml'][1]:6.0f}"
               f" h5py {med['h5py'][1]:6.0f} ratio {med['hepml'][1] / med['h5py'][1]:4.2f}"
               f"  (wall rounds: hepml {[round(x) for x in wall['hepml']]}, h5py {[round(x) for x in wall['h5py']]})")
+        if baseline:
+            print(f"{'':10s} baseline: wall MB/s {med['baseline'][0]:6.0f} ratio {med['baseline'][0] / med['h5py'][0]:4.2f};"
+                  f" per CPU second {med['baseline'][1]:6.0f} ratio {med['baseline'][1] / med['h5py'][1]:4.2f}"
+                  f"  (wall rounds {[round(x) for x in wall['baseline']]})")
 print(f"load average at end: {os.getloadavg()}")

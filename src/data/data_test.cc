@@ -958,15 +958,17 @@ void WriteHdf5(const std::string& path) {
 
 // A wide compound like bench/make_hdf5.py's /events, and then some: a
 // uint8 flag, 16 float32 features, an int64 and 9 int32 counts per row
-// (runs of eight 4-byte members are gathered eight rows at a time), 10007
-// rows in 1000-row chunks (batches across chunks, several 256 KiB sub-reads
-// per batch through HDF5, a tail that is not a multiple of 8). Every member of every row read back in batches of
+// (runs of eight 4-byte members are gathered sixteen rows at a time), 20011
+// rows in 1000-row chunks (batches across chunks that start mid cache line,
+// several 256 KiB sub-reads per batch through HDF5, a tail that is not a
+// multiple of 16; the whole file in one batch is over 2 MiB, written with
+// non-temporal stores). Every member of every row read back in batches of
 // several sizes.
 // With `big_endian_feature`, f5 is stored big-endian: the rows then come
 // through HDF5's conversion, not straight from the mapped file.
 void CheckWideCompound(bool big_endian_feature) {
   TempFile t("", ".h5");
-  constexpr int kRows = 10007;
+  constexpr int kRows = 20011;
   struct Row {
     uint8_t flag;
     float f[16];

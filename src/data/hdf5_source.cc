@@ -20,6 +20,7 @@
 #include <map>
 #include <set>
 #include <type_traits>
+#include <unordered_map>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -118,38 +119,71 @@ struct Gather {
 };
 
 #if defined(__x86_64__)
-// Eight 4-byte members at consecutive offsets, `rows` rows (a multiple of 8):
-// 8x8 transposes in AVX2 registers, one load per row and one store per
-// member for every eight rows.
-__attribute__((target("avx2"))) void TransposeEight(const char* src, size_t stride, int64_t rows,
-                                                   char* const* dst) {
-  for (int64_t r = 0; r < rows; r += 8) {
+// Eight 4-byte members at consecutive offsets of eight rows, transposed in
+// AVX2 registers: out[k] holds member k of the eight rows.
+__attribute__((target("avx2"), always_inline)) inline void Transpose8x8(const char* p, size_t stride, __m256* out) {
+  const __m256 a0 = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  const __m256 a1 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + stride));
+  const __m256 a2 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 2 * stride));
+  const __m256 a3 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 3 * stride));
+  const __m256 a4 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 4 * stride));
+  const __m256 a5 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 5 * stride));
+  const __m256 a6 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 6 * stride));
+  const __m256 a7 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 7 * stride));
+  const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+  const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+  const __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+  const __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  out[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  out[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  out[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  out[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  out[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  out[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  out[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  out[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Eight 4-byte members at consecutive offsets, `rows` rows (a multiple of
+// 16) into columns whose destinations `dst` are 64-byte aligned: two 8x8
+// transposes per sixteen rows, so that each member's sixteen values are one
+// whole cache line, written in two stores one after the other. kStream: with
+// non-temporal stores, which write the line to memory without first reading
+// it into the cache (a large batch's columns would leave the core's caches
+// before anyone reads them anyway).
+template <bool kStream>
+__attribute__((target("avx2"))) void TransposeEight(const char* src, size_t stride, int64_t rows, char* const* dst) {
+  for (int64_t r = 0; r < rows; r += 16) {
     const char* p = src + static_cast<size_t>(r) * stride;
-    const __m256 a0 = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-    const __m256 a1 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + stride));
-    const __m256 a2 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 2 * stride));
-    const __m256 a3 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 3 * stride));
-    const __m256 a4 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 4 * stride));
-    const __m256 a5 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 5 * stride));
-    const __m256 a6 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 6 * stride));
-    const __m256 a7 = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 7 * stride));
-    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
-    const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
-    const __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
-    const __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    __m256 lo[8], hi[8];
+    Transpose8x8(p, stride, lo);
+    Transpose8x8(p + 8 * stride, stride, hi);
     const size_t at = static_cast<size_t>(r) * 4;
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[0] + at), _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[1] + at), _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[2] + at), _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[3] + at), _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[4] + at), _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[5] + at), _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[6] + at), _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps(reinterpret_cast<float*>(dst[7] + at), _mm256_permute2f128_ps(s3, s7, 0x31));
+    for (int k = 0; k < 8; ++k) {
+      float* d = reinterpret_cast<float*>(dst[k] + at);
+      if constexpr (kStream) {
+        _mm256_stream_ps(d, lo[k]);
+        _mm256_stream_ps(d + 8, hi[k]);
+      } else {
+        _mm256_store_ps(d, lo[k]);
+        _mm256_store_ps(d + 8, hi[k]);
+      }
+    }
+  }
+}
+
+// An 8-byte member of `rows` rows (a multiple of 4) into a 32-byte aligned
+// `dst`, four rows per non-temporal store.
+__attribute__((target("avx2"))) void StreamEightBytes(const char* src, size_t stride, int64_t rows, char* dst) {
+  for (int64_t r = 0; r < rows; r += 4) {
+    const char* p = src + static_cast<size_t>(r) * stride;
+    long long v[4];
+    for (int k = 0; k < 4; ++k) std::memcpy(&v[k], p + k * stride, 8);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + r * 8), _mm256_set_epi64x(v[3], v[2], v[1], v[0]));
   }
 }
 
@@ -159,58 +193,108 @@ bool HaveAvx2() {
 }
 #endif
 
+// One member's rows [lo, hi) of a tile into its column from row `row0`.
+void CopyMember(const Gather& gm, const char* tile, size_t stride, int64_t lo, int64_t hi, size_t row0,
+                bool stream) {
+  const char* src = tile + gm.from;
+  char* dst = gm.to + row0 * gm.item;
+#if defined(__x86_64__)
+  if (stream && gm.item == 8) {
+    int64_t r = lo;
+    auto one = [&](int64_t row) {
+      long long v;
+      std::memcpy(&v, src + row * stride, 8);
+      _mm_stream_si64(reinterpret_cast<long long*>(dst + row * 8), v);
+    };
+    for (; r < hi && reinterpret_cast<uintptr_t>(dst + r * 8) % 32 != 0; ++r) one(r);
+    if (HaveAvx2()) {
+      const int64_t whole = (hi - r) / 4 * 4;
+      StreamEightBytes(src + r * stride, stride, whole, dst + r * 8);
+      r += whole;
+    }
+    for (; r < hi; ++r) one(r);
+    return;
+  }
+  if (stream && gm.item == 4) {
+    for (int64_t r = lo; r < hi; ++r) {
+      int v;
+      std::memcpy(&v, src + r * stride, 4);
+      _mm_stream_si32(reinterpret_cast<int*>(dst + r * 4), v);
+    }
+    return;
+  }
+#endif
+  // Constant sizes let the compiler turn each copy into one load and store.
+  auto copy = [&](auto size_tag) {
+    constexpr size_t k = decltype(size_tag)::value;
+    for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * k, src + r * stride, k);
+  };
+  switch (gm.item) {
+    case 1: copy(std::integral_constant<size_t, 1>()); break;
+    case 2: copy(std::integral_constant<size_t, 2>()); break;
+    case 4: copy(std::integral_constant<size_t, 4>()); break;
+    case 8: copy(std::integral_constant<size_t, 8>()); break;
+    default:
+      for (int64_t r = lo; r < hi; ++r) std::memcpy(dst + r * gm.item, src + r * stride, gm.item);
+  }
+}
+
 // Copies `rows` packed rows (`stride` bytes each) into the members' columns
-// from row `first` on. Rows go in tiles that stay in L1 while every member
-// is taken from them; runs of eight 4-byte members are transposed eight
-// rows at a time where the CPU has AVX2.
+// (each 64-byte aligned) from row `first` on. Rows go in tiles that stay in
+// L1 while every member is taken from them; runs of eight 4-byte members are
+// transposed sixteen rows at a time where the CPU has AVX2, from column rows
+// that are multiples of 16 (whole cache lines). `stream`: write the columns
+// with non-temporal stores (see TransposeEight).
 void GatherMembers(const char* rows_data, size_t stride, int64_t rows, const std::vector<Gather>& gathers,
-                   size_t first) {
+                   size_t first, bool stream) {
   constexpr int64_t kTileRows = 256;
-  for (int64_t t = 0; t < rows; t += kTileRows) {
-    const int64_t m = std::min(kTileRows, rows - t);
-    const char* tile = rows_data + static_cast<size_t>(t) * stride;
+#if defined(__x86_64__)
+  const bool avx2 = HaveAvx2();
+#endif
+  for (int64_t t = 0; t < rows;) {
     const size_t row0 = first + static_cast<size_t>(t);
+    // Tiles end at column rows that are multiples of kTileRows.
+    const int64_t m = std::min<int64_t>(kTileRows - static_cast<int64_t>(row0 % kTileRows), rows - t);
+    const char* tile = rows_data + static_cast<size_t>(t) * stride;
+    // Rows [a, b) of the tile start whole 16-row lines of the columns.
+    const int64_t a = std::min<int64_t>(m, static_cast<int64_t>((16 - row0 % 16) % 16));
+    const int64_t b = a + (m - a) / 16 * 16;
     for (size_t g = 0; g < gathers.size();) {
 #if defined(__x86_64__)
-      if (g + 8 <= gathers.size() && m >= 8 && HaveAvx2()) {
+      if (g + 8 <= gathers.size() && b > a && avx2) {
         bool run = true;
         for (size_t k = 0; k < 8 && run; ++k) {
-          run = gathers[g + k].item == 4 && gathers[g + k].from == gathers[g].from + 4 * k;
+          run = gathers[g + k].item == 4 && gathers[g + k].from == gathers[g].from + 4 * k &&
+                reinterpret_cast<uintptr_t>(gathers[g + k].to) % 64 == 0;
         }
         if (run) {
           char* dst[8];
-          for (size_t k = 0; k < 8; ++k) dst[k] = gathers[g + k].to + row0 * 4;
-          const int64_t whole = m / 8 * 8;
-          TransposeEight(tile + gathers[g].from, stride, whole, dst);
+          for (size_t k = 0; k < 8; ++k) dst[k] = gathers[g + k].to + (row0 + static_cast<size_t>(a)) * 4;
+          const char* from = tile + static_cast<size_t>(a) * stride + gathers[g].from;
+          if (stream) {
+            TransposeEight<true>(from, stride, b - a, dst);
+          } else {
+            TransposeEight<false>(from, stride, b - a, dst);
+          }
           for (size_t k = 0; k < 8; ++k) {
-            for (int64_t r = whole; r < m; ++r) {
-              std::memcpy(dst[k] + r * 4, tile + r * stride + gathers[g + k].from, 4);
-            }
+            CopyMember(gathers[g + k], tile, stride, 0, a, row0, false);
+            CopyMember(gathers[g + k], tile, stride, b, m, row0, false);
           }
           g += 8;
           continue;
         }
       }
 #endif
-      const Gather& gm = gathers[g];
-      const char* src = tile + gm.from;
-      char* dst = gm.to + row0 * gm.item;
-      // Constant sizes let the compiler turn each copy into one load and store.
-      auto copy = [&](auto size_tag) {
-        constexpr size_t k = decltype(size_tag)::value;
-        for (int64_t r = 0; r < m; ++r) std::memcpy(dst + r * k, src + r * stride, k);
-      };
-      switch (gm.item) {
-        case 1: copy(std::integral_constant<size_t, 1>()); break;
-        case 2: copy(std::integral_constant<size_t, 2>()); break;
-        case 4: copy(std::integral_constant<size_t, 4>()); break;
-        case 8: copy(std::integral_constant<size_t, 8>()); break;
-        default:
-          for (int64_t r = 0; r < m; ++r) std::memcpy(dst + r * gm.item, src + r * stride, gm.item);
-      }
+      CopyMember(gathers[g], tile, stride, 0, m, row0, stream);
       ++g;
     }
+    t += m;
   }
+#if defined(__x86_64__)
+  // Non-temporal stores are weakly ordered: make them visible before the
+  // batch is handed to another thread.
+  if (stream) _mm_sfence();
+#endif
 }
 
 struct Hdf5Column {
@@ -260,8 +344,8 @@ class Hdf5Source final : public Source {
     // one block that the returned tensors share.
     std::shared_ptr<void> block;
     BlockPool pool;  // blocks of earlier batches, taken again once released
-    std::map<std::string, size_t> column_at;
-    std::set<std::string> handed_out;  // members whose slice of `block` was returned
+    std::vector<size_t> column_at;  // by column index: the member's offset in `block`
+    std::vector<bool> handed_out;   // by column index: its slice of `block` was returned
     // Rows gathered straight from the mapped file, without H5Dread's copy
     // into `rows`: for unfiltered (uncompressed) chunked or contiguous
     // datasets whose members are stored as the native types read.
@@ -271,6 +355,11 @@ class Hdf5Source final : public Source {
       std::map<std::string, size_t> offset;  // member -> offset in a file row
       int64_t chunk_rows = 0;                // chunked; 0: contiguous at `address`
       uint64_t address = 0;
+      // Chunk number -> file address, for the chunks looked up so far:
+      // HDF5 1.10 finds a chunk's address by walking the dataset's chunk
+      // index from its start, so a lookup costs more the further the chunk
+      // is, and a batch's first chunk is often the previous batch's last.
+      std::unordered_map<int64_t, uint64_t> chunk_address;
     } direct;
   };
   // Decides whether the dataset's rows can be gathered from the mapped file
@@ -279,11 +368,15 @@ class Hdf5Source final : public Source {
   // Gathers rows [start, start + n) from the mapped file; false where a
   // chunk is not stored as expected (not written, or outside the file): the
   // caller reads them through HDF5 then.
-  bool ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int64_t n, const std::vector<Gather>& gathers);
+  bool ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n, const std::vector<Gather>& gathers,
+                  bool stream);
   // REQUIRES: `fspace` is the dataset's (one-dimensional) space; its
   // selection is replaced.
   absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, const Hdf5Column& hc,
                                         const Column& col, int64_t start, int64_t stop);
+  // The member's column of the batch in `cr` (n rows): a view of the block
+  // the first time, a copy after that.
+  ColumnData CutMember(CompoundRows& cr, int column, int64_t n);
 
   std::string url_;
   Id file_;
@@ -576,24 +669,37 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
                                                        "' needs more than the limit of ", options_.max_object_bytes,
                                                        " bytes; read fewer entries at a time"));
     }
+    // The member columns one after another, each 64-byte aligned. Columns
+    // of 4 KiB and more are staggered so that column k starts 3k cache lines
+    // into a 4 KiB page: at the same offset in every page (a batch of 65536
+    // float32 is 256 KiB), the rows being written of all the columns would
+    // fall into one set of the L1 and L2 caches, which hold 8 lines a set,
+    // and evict one another's lines half written.
     std::vector<Gather> gathers;
+    std::vector<size_t> at_of;
     size_t total = 0;
     for (size_t m = 0; m < cols_.size(); ++m) {
       if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
       const Column& c = schema_.columns[m];
       const size_t item = static_cast<size_t>(NumElements(c.shape)) * DTypeSize(c.dtype);
-      cr.column_at[cols_[m].member] = total;
+      const size_t bytes = static_cast<size_t>(n) * item;
+      if (bytes >= 4096) {
+        const size_t want = (3 * gathers.size() % 64) * 64;
+        total += (want + 4096 - total % 4096) % 4096;
+      }
+      if (cr.column_at.size() < cols_.size()) cr.column_at.resize(cols_.size());
+      cr.column_at[m] = total;
+      at_of.push_back(total);
       gathers.push_back({cr.offset[cols_[m].member], item, nullptr});
-      total += (static_cast<size_t>(n) * item + 63) / 64 * 64;
+      total += (bytes + 63) / 64 * 64;
     }
     cr.block = cr.pool.Get(total);
-    {
-      size_t at = 0;
-      for (Gather& g : gathers) {
-        g.to = static_cast<char*>(cr.block.get()) + at;
-        at += (static_cast<size_t>(n) * g.item + 63) / 64 * 64;
-      }
-    }
+    for (size_t g = 0; g < gathers.size(); ++g) gathers[g].to = static_cast<char*>(cr.block.get()) + at_of[g];
+    // Batches past twice a core's L2 cache are written with non-temporal
+    // stores: most of such a batch would be evicted to memory before it is
+    // read, after having been read from memory into the cache to be written.
+    constexpr size_t kStreamBytes = size_t{2} << 20;
+    const bool stream = total >= kStreamBytes;
     // The rows are read kPackedBytes at a time, and every member is gathered
     // from them right after each read: the packed rows stay in the core's L2
     // cache between the read and the gathers (one pass over memory, as a
@@ -608,7 +714,7 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
         if (cols_[m].dataset != hc.dataset || cols_[m].member.empty()) continue;
         from_file[g++].from = cr.direct.offset[cols_[m].member];
       }
-      done = ReadDirect(ds, cr, start, n, from_file);
+      done = ReadDirect(ds, cr, start, n, from_file, stream);
     }
     constexpr size_t kPackedBytes = size_t{256} << 10;
     const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(kPackedBytes / std::max<size_t>(cr.row_bytes, 1)));
@@ -623,16 +729,22 @@ absl::StatusOr<ColumnData> Hdf5Source::ReadMember(hid_t ds, hid_t fspace, const 
         return absl::DataLossError(absl::StrCat(url_, ": reading '", col.name, "' from dataset '", hc.dataset,
                                                 "' failed (corrupt or truncated file)"));
       }
-      GatherMembers(cr.rows.data(), stride, m, gathers, static_cast<size_t>(s));
+      GatherMembers(cr.rows.data(), stride, m, gathers, static_cast<size_t>(s), stream);
     }
-    cr.handed_out.clear();
+    cr.handed_out.assign(cols_.size(), false);
     cr.start = start, cr.stop = stop;
   }
+  return CutMember(cr, static_cast<int>(&hc - cols_.data()), n);
+}
+
+ColumnData Hdf5Source::CutMember(CompoundRows& cr, int column, int64_t n) {
+  const Column& col = schema_.columns[column];
   Shape shape{n};
   for (int64_t d : col.shape) shape.push_back(d);
   ColumnData out;
-  char* at = static_cast<char*>(cr.block.get()) + cr.column_at[hc.member];
-  if (cr.handed_out.insert(hc.member).second) {
+  char* at = static_cast<char*>(cr.block.get()) + cr.column_at[column];
+  if (!cr.handed_out[column]) {
+    cr.handed_out[column] = true;
     out.values = Tensor::Wrap(col.dtype, shape, at, cr.block);
   } else {  // read again: a buffer of its own, never one the caller holds
     out.values = NewColumnTensor(col.dtype, shape);
@@ -698,9 +810,9 @@ void Hdf5Source::CheckDirect(hid_t ds, CompoundRows& cr) {
   d.ok = map_ != nullptr;
 }
 
-bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int64_t n,
-                            const std::vector<Gather>& gathers) {
-  const CompoundRows::Direct& d = cr.direct;
+bool Hdf5Source::ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n,
+                            const std::vector<Gather>& gathers, bool stream) {
+  CompoundRows::Direct& d = cr.direct;
   const int64_t stop = start + n;
   // Touching a mapped page past the end of a file that was cut short since
   // it was mapped is a SIGBUS, not an error: a file shorter than its mapping
@@ -713,22 +825,30 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
     if (d.chunk_rows > 0) {
       first = r / d.chunk_rows * d.chunk_rows;
       end = std::min(first + d.chunk_rows, stop);
-      hsize_t offset[1] = {static_cast<hsize_t>(first)};
-      unsigned filter_mask = 0;
-      haddr_t chunk_address = HADDR_UNDEF;
-      hsize_t chunk_bytes = 0;
-      if (H5Dget_chunk_info_by_coord(ds, offset, &filter_mask, &chunk_address, &chunk_bytes) < 0 ||
-          chunk_address == HADDR_UNDEF || chunk_bytes != static_cast<hsize_t>(d.chunk_rows) * d.row_bytes) {
-        return false;
+      auto known = d.chunk_address.find(first / d.chunk_rows);
+      if (known != d.chunk_address.end()) {
+        address = known->second;
+      } else {
+        hsize_t offset[1] = {static_cast<hsize_t>(first)};
+        unsigned filter_mask = 0;
+        haddr_t chunk_address = HADDR_UNDEF;
+        hsize_t chunk_bytes = 0;
+        if (H5Dget_chunk_info_by_coord(ds, offset, &filter_mask, &chunk_address, &chunk_bytes) < 0 ||
+            chunk_address == HADDR_UNDEF || chunk_bytes != static_cast<hsize_t>(d.chunk_rows) * d.row_bytes) {
+          return false;
+        }
+        address = chunk_address;
+        constexpr size_t kMaxChunks = size_t{1} << 20;  // 16 MiB or so of addresses at most
+        if (d.chunk_address.size() >= kMaxChunks) d.chunk_address.clear();
+        d.chunk_address.emplace(first / d.chunk_rows, address);
       }
-      address = chunk_address;
     }
     // Every byte gathered lies inside the mapped file.
     const uint64_t bytes = static_cast<uint64_t>(end - first) * d.row_bytes;
     if (address > map_bytes_ || bytes > map_bytes_ - address) return false;
     const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
     const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
-    GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start));
+    GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start), stream);
     // Drop the page mappings of what was read (the page cache keeps the
     // pages): the process's resident size stays that of its batches, not of
     // the file. Whole 2 MiB windows, since a page fault also maps the pages
@@ -752,6 +872,14 @@ bool Hdf5Source::ReadDirect(hid_t ds, const CompoundRows& cr, int64_t start, int
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
   const Hdf5Column& hc = cols_[column];
   const Column& col = schema_.columns[column];
+  if (!hc.member.empty() && stop > start) {
+    // The compound's rows of this batch are gathered already (by the read of
+    // another member): no HDF5 calls.
+    auto c = compounds_.find(hc.dataset);
+    if (c != compounds_.end() && c->second.start == start && c->second.stop == stop && c->second.block) {
+      return CutMember(c->second, column, stop - start);
+    }
+  }
   auto dsid = Dataset(hc.dataset);
   if (!dsid.ok()) return dsid.status();
   Id fspace(H5Dget_space(*dsid), H5Sclose);
