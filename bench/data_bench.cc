@@ -33,6 +33,8 @@ int Batches(char** argv) {
   const double cpu0 = CpuSeconds();
   hepml::data::DatasetOptions options;
   options.tree = argv[2];
+  // HEPML_GATHER_THREADS: DatasetOptions::gather_threads (default 0: automatic).
+  if (const char* g = std::getenv("HEPML_GATHER_THREADS")) options.gather_threads = std::atoi(g);
   auto t0 = std::chrono::steady_clock::now();
   auto ds = hepml::data::Dataset::Open({argv[1]}, options);
   if (!ds.ok()) {

@@ -14,7 +14,9 @@ shared machine the wall time mostly measures the scheduler.
 
 With HEPML_BASELINE=PATH (a data_bench built from another commit), that
 binary reads every round too, in turn with the other two, for a before/after
-measured under the same load.
+measured under the same load. "hepml 1 thread" is hepml with
+DatasetOptions::gather_threads = 1 (a large compound batch gathered by the
+reading thread alone; by default two threads share it).
 """
 import json
 import os
@@ -42,9 +44,10 @@ def h5py_read(dataset, batch):
     return time.perf_counter() - t0, time.process_time() - c0, nbytes
 
 
-def hepml_read(group, batch, binary=bench):
+def hepml_read(group, batch, binary=bench, gather_threads=0):
+    env = dict(os.environ, HEPML_GATHER_THREADS=str(gather_threads))
     out = subprocess.run([binary, "--batches", path, group, "", str(batch), "0"], check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, env=env).stdout
     r = json.loads(out)
     return r["seconds"], r["cpu_seconds"], r["bytes"]
 
@@ -53,7 +56,7 @@ print(f"load average at start: {os.getloadavg()}")
 for batch in batches:
     for dataset, group in (("/dense/x", "/dense"), ("/events", "/")):
         # (The root group also holds the group /dense: /events is its only dataset.)
-        readers = ["hepml", "h5py"] + (["baseline"] if baseline else [])
+        readers = ["hepml", "h5py", "hepml1"] + (["baseline"] if baseline else [])
         wall = {k: [] for k in readers}
         cpu = {k: [] for k in readers}
         for r in range(rounds):
@@ -61,6 +64,8 @@ for batch in batches:
             for who in order:
                 if who == "h5py":
                     s, c, b = h5py_read(dataset, batch)
+                elif who == "hepml1":
+                    s, c, b = hepml_read(group, batch, bench, gather_threads=1)
                 else:
                     s, c, b = hepml_read(group, batch, bench if who == "hepml" else baseline)
                 wall[who].append(b / s / 1e6)
@@ -70,6 +75,9 @@ for batch in batches:
               f" ratio {med['hepml'][0] / med['h5py'][0]:4.2f}; per CPU second hepml {med['hepml'][1]:6.0f}"
               f" h5py {med['h5py'][1]:6.0f} ratio {med['hepml'][1] / med['h5py'][1]:4.2f}"
               f"  (wall rounds: hepml {[round(x) for x in wall['hepml']]}, h5py {[round(x) for x in wall['h5py']]})")
+        print(f"{'':10s} hepml 1 thread: wall MB/s {med['hepml1'][0]:6.0f} ratio {med['hepml1'][0] / med['h5py'][0]:4.2f};"
+              f" per CPU second {med['hepml1'][1]:6.0f} ratio {med['hepml1'][1] / med['h5py'][1]:4.2f}"
+              f"  (wall rounds {[round(x) for x in wall['hepml1']]})")
         if baseline:
             print(f"{'':10s} baseline: wall MB/s {med['baseline'][0]:6.0f} ratio {med['baseline'][0] / med['h5py'][0]:4.2f};"
                   f" per CPU second {med['baseline'][1]:6.0f} ratio {med['baseline'][1] / med['h5py'][1]:4.2f}"

@@ -189,6 +189,11 @@ struct DatasetOptions {
   // CSV: bytes read from the file at a time (a record longer than this
   // grows the buffer, up to max_object_bytes).
   int64_t read_buffer_bytes = int64_t{1} << 20;
+  // HDF5 compounds: threads that split the gathering of one large batch
+  // (4 MiB or more of rows) into member columns, the calling thread being
+  // one of them. 0: two when the machine has two cores or more; 1: the
+  // calling thread alone (a framework that keeps every core busy itself).
+  int gather_threads = 0;
 };
 
 class Source;  // one file's reader (src/data/source.h)

@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -349,8 +350,15 @@ class Hdf5Source final : public Source {
     // Rows gathered straight from the mapped file, without H5Dread's copy
     // into `rows`: for unfiltered (uncompressed) chunked or contiguous
     // datasets whose members are stored as the native types read.
+    // A run of a batch's rows that lie one after another in the file.
+    struct Piece {
+      uint64_t from;  // file offset of the piece's first row
+      int64_t rows;
+      size_t first;  // its first row in the batch
+    };
     struct Direct {
       bool checked = false, ok = false;
+      std::vector<Piece> pieces;  // of the batch being read (kept for its capacity)
       size_t row_bytes = 0;                  // bytes of a row in the file
       std::map<std::string, size_t> offset;  // member -> offset in a file row
       int64_t chunk_rows = 0;                // chunked; 0: contiguous at `address`
@@ -370,6 +378,10 @@ class Hdf5Source final : public Source {
   // caller reads them through HDF5 then.
   bool ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n, const std::vector<Gather>& gathers,
                   bool stream);
+  // Gathers the batch's n rows, in `pieces` of the mapped file, into the
+  // member columns; a large batch in two halves on two threads.
+  void GatherPieces(const std::vector<CompoundRows::Piece>& pieces, size_t stride, int64_t n,
+                    const std::vector<Gather>& gathers, bool stream);
   // REQUIRES: `fspace` is the dataset's (one-dimensional) space; its
   // selection is replaced.
   absl::StatusOr<ColumnData> ReadMember(hid_t ds, hid_t fspace, const Hdf5Column& hc,
@@ -819,6 +831,11 @@ bool Hdf5Source::ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n
   // is read through HDF5 (which reports it) instead.
   struct stat st;
   if (::fstat(map_fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < map_bytes_) return false;
+  // First the pieces of the batch, one per chunk (the chunk lookups are HDF5
+  // calls, on this thread), then the gathers, split between threads for a
+  // large batch, then the mappings dropped.
+  std::vector<CompoundRows::Piece>& pieces = d.pieces;
+  pieces.clear();
   for (int64_t r = start; r < stop;) {
     uint64_t address = d.address;
     int64_t first = 0, end = stop;
@@ -847,8 +864,13 @@ bool Hdf5Source::ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n
     const uint64_t bytes = static_cast<uint64_t>(end - first) * d.row_bytes;
     if (address > map_bytes_ || bytes > map_bytes_ - address) return false;
     const uint64_t from = address + static_cast<uint64_t>(r - first) * d.row_bytes;
-    const uint64_t length = static_cast<uint64_t>(end - r) * d.row_bytes;
-    GatherMembers(map_ + from, d.row_bytes, end - r, gathers, static_cast<size_t>(r - start), stream);
+    pieces.push_back({from, end - r, static_cast<size_t>(r - start)});
+    r = end;
+  }
+  GatherPieces(pieces, d.row_bytes, n, gathers, stream);
+  for (const CompoundRows::Piece& p : pieces) {
+    const uint64_t from = p.from;
+    const uint64_t length = static_cast<uint64_t>(p.rows) * d.row_bytes;
     // Drop the page mappings of what was read (the page cache keeps the
     // pages): the process's resident size stays that of its batches, not of
     // the file. Whole 2 MiB windows, since a page fault also maps the pages
@@ -864,9 +886,36 @@ bool Hdf5Source::ReadDirect(hid_t ds, CompoundRows& cr, int64_t start, int64_t n
     }
     if (hi > lo) ::madvise(const_cast<char*>(map_) + lo, hi - lo, MADV_DONTNEED);
     pending_window_ = (from + length) % kWindow != 0 ? hi : UINT64_MAX;
-    r = end;
   }
   return true;
+}
+
+void Hdf5Source::GatherPieces(const std::vector<CompoundRows::Piece>& pieces, size_t stride, int64_t n,
+                              const std::vector<Gather>& gathers, bool stream) {
+  auto gather = [&](int64_t lo, int64_t hi) {  // batch rows [lo, hi)
+    for (const CompoundRows::Piece& p : pieces) {
+      const int64_t a = std::max<int64_t>(lo, static_cast<int64_t>(p.first));
+      const int64_t b = std::min<int64_t>(hi, static_cast<int64_t>(p.first) + p.rows);
+      if (a >= b) continue;
+      GatherMembers(map_ + p.from + static_cast<uint64_t>(a - static_cast<int64_t>(p.first)) * stride, stride, b - a,
+                    gathers, static_cast<size_t>(a), stream);
+    }
+  };
+  int threads = options_.gather_threads;
+  if (threads <= 0) threads = std::thread::hardware_concurrency() >= 2 ? 2 : 1;
+  constexpr uint64_t kSplitBytes = uint64_t{4} << 20;
+  if (threads < 2 || static_cast<uint64_t>(n) * stride < kSplitBytes) {
+    gather(0, n);
+    return;
+  }
+  // Two halves split at a multiple of 256 rows, where the gathers' tiles
+  // and whole cache lines of every column begin: no line is written by
+  // both threads. Each ends its non-temporal stores with a fence before the
+  // join.
+  const int64_t mid = (n / 2) / 256 * 256;
+  std::thread other([&] { gather(mid, n); });
+  gather(0, mid);
+  other.join();
 }
 
 absl::StatusOr<ColumnData> Hdf5Source::ReadColumn(int column, int64_t start, int64_t stop) {
