@@ -516,10 +516,11 @@ inline void SpColumnsT(int64_t N, const float* at, const int32_t* ptr, const int
 }
 
 // y[r, c] = x[c, r] for r < rows, c < cols (row strides ldx, ldy), in 4x4
-// register blocks where the compiler has vector shuffles. Not inlined: GCC
-// otherwise propagates a caller's constant strides into the edge loops and
-// warns (-Waggressive-loop-optimizations) about iterations it cannot rule
-// out; one call per block costs nothing next to the copy.
+// register blocks where the compiler has vector shuffles. Not inlined, and
+// the edge loops bounded by their few iterations: GCC otherwise propagates a
+// caller's constant strides into them and warns
+// (-Waggressive-loop-optimizations) about iterations it cannot rule out; one
+// call per block costs nothing next to the copy.
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
@@ -546,8 +547,8 @@ inline void TransposeRows(int64_t rows_, int64_t cols_, const float* x, int64_t 
       std::memcpy(y + (r0 + 2) * ldy + c0, &o2, 16);
       std::memcpy(y + (r0 + 3) * ldy + c0, &o3, 16);
     }
-    for (size_t r = r0; r < rows; ++r)
-      for (size_t c = 0; c < 4; ++c) y[r * ldy + c0 + c] = x[(c0 + c) * ldx + r];
+    for (size_t i = 0; i < 3 && r0 + i < rows; ++i)  // the last rows % 4
+      for (size_t c = 0; c < 4; ++c) y[(r0 + i) * ldy + c0 + c] = x[(c0 + c) * ldx + r0 + i];
   }
 #endif
   for (size_t r = 0; r < rows; ++r)
