@@ -233,8 +233,8 @@ TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
 }
 
 TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
-  // 48 outputs, at most 64 rows: the sparse kernel from batch 16, the dense
-  // tiles below.
+  // 48 outputs, at most 64 rows: the sparse kernel from batch 16, the lane
+  // slots below.
   const std::string model = Write("g.onnx", GemmModel(48));
   CompileOptions o;
   o.name = "g";
@@ -246,15 +246,15 @@ TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
   EXPECT_GE(pkg->report.layers[0].zeros_after, 0.8);
   EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 48) + 1e-9);
   ASSERT_EQ(pkg->report.sparse_layers.size(), 1u);
-  EXPECT_THAT(pkg->report.sparse_layers[0], HasSubstr("sparse kernel from batch 16, below it the dense tiles"));
+  EXPECT_THAT(pkg->report.sparse_layers[0], HasSubstr("sparse kernel from batch 16, below it lane slots"));
   EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmSparse("));
-  // At most 8 rows: never reaches the crossover, the dense tiles alone.
+  // At most 8 rows: the batch kernel is never reached (no scratch for it).
   o.max_batch = 8;
   auto small = GeneratePackage(model, o);
   ASSERT_TRUE(small.ok()) << small.status();
   ASSERT_EQ(small->report.sparse_layers.size(), 1u);
-  EXPECT_THAT(small->report.sparse_layers[0], HasSubstr("dense tiles (--max-batch 8 is below the sparse crossover"));
-  EXPECT_THAT(*File(*small, "g.cc"), ::testing::Not(HasSubstr("K::GemmSparse(")));
+  EXPECT_THAT(small->report.sparse_layers[0], HasSubstr("from batch 16 (above --max-batch: never), below it lane slots"));
+  EXPECT_LT(small->report.arena_bytes, pkg->report.arena_bytes);
   o.max_batch = 64;
   // 2:4 leaves half the weights: the dense kernel stays.
   o.prune = "2:4";

@@ -519,20 +519,55 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     int64_t nnz = 0;
     for (int64_t i = 0; i < r * c; ++i) nnz += src[i] != 0.f;
     // Rules, measured on the 2-core EPYC (AVX-512; bench/compile_bench.py
-    // --prune) at 20% non-zero over layers of 5 to 512 columns: the
-    // batch-vectorised sparse kernel beats the dense tiles from 16 batch rows
-    // up (its cost is per 64-row block), by 3-15x at 256 rows; its block cost
-    // scales with the non-zeros, so the crossover is taken as 80 x density
-    // rows. Below it the dense panels win (batch 1: the gathered dot products
-    // run 1.1-4x slower than the tiles), except in layers narrower than one
-    // 16-column vector tile, where the dense path runs scalar edge loops and
-    // the gathered dot products win up to 8 rows: those keep no dense copy.
+    // --prune) at 20% non-zero over layers of 5 to 512 columns: from 16 batch
+    // rows up the batch-vectorised sparse kernel beats the dense tiles (3-15x
+    // at 256 rows) and the single-row kernels; its cost is per 64-row block
+    // and scales with the non-zeros, so the crossover is taken as 80 x
+    // density rows. Below it, rows one at a time: the lane slots (1.4-3.7x
+    // faster than the dense tiles at batch 1, at half their bytes) where the
+    // reduction is at least one 16-row chunk; else the dense tiles, except in
+    // layers narrower than one 16-column vector tile (scalar edge loops),
+    // where the gathered dot products win.
     const double density = r * c > 0 ? static_cast<double>(nnz) / static_cast<double>(r * c) : 1.0;
     const int64_t m_max = trans_a ? 0 : MaxCount(sa, 0, sa.size() - 1);
-    dense_copy = N >= 16;
-    const int64_t batch_min =
-        dense_copy ? std::max<int64_t>(2, static_cast<int64_t>(std::lround(80.0 * density))) : 8;
+    const bool lanes = kk >= hepml_emitted::kSpLanes;
+    dense_copy = !lanes && N >= 16;
+    const int64_t batch_min = std::max<int64_t>(2, static_cast<int64_t>(std::lround(80.0 * density)));
     if (density <= 0.3 && (!dense_copy || m_max >= batch_min)) {
+      std::string lane_args = "nullptr, nullptr, nullptr, nullptr";
+      if (lanes) {
+        // Lane slots: per 16-column block, per 16-row chunk, as many slots as
+        // the fullest column of the block has non-zeros in the chunk.
+        std::vector<int32_t> sptr{0}, k0;
+        std::vector<uint8_t> lidx;
+        std::vector<float> lval;
+        for (int64_t j = 0; j < N; j += hepml_emitted::kSpLanes) {
+          for (int64_t lo = 0; lo < kk; lo += 16) {
+            const int64_t hi = std::min<int64_t>(kk, lo + 16), start = std::min<int64_t>(lo, kk - 16);
+            std::vector<std::vector<int64_t>> rows(hepml_emitted::kSpLanes);
+            size_t slots = 0;
+            for (int64_t l = 0; l < hepml_emitted::kSpLanes && j + l < N; ++l) {
+              for (int64_t k = lo; k < hi; ++k)
+                if (at(k, j + l) != 0.f) rows[l].push_back(k);
+              slots = std::max(slots, rows[l].size());
+            }
+            for (size_t t = 0; t < slots; ++t) {
+              k0.push_back(static_cast<int32_t>(start));
+              for (int64_t l = 0; l < hepml_emitted::kSpLanes; ++l) {
+                const bool has = t < rows[l].size();
+                lidx.push_back(has ? static_cast<uint8_t>(rows[l][t] - start) : 0);
+                lval.push_back(has ? at(rows[l][t], j + l) : 0.f);
+              }
+            }
+          }
+          sptr.push_back(static_cast<int32_t>(k0.size()));
+        }
+        lane_args = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(sptr.data(), sptr.size() * 4),
+                                 "), reinterpret_cast<const int32_t*>(w + ", AddWeight(k0.data(), k0.size() * 4),
+                                 "), reinterpret_cast<const uint8_t*>(w + ", AddWeight(lidx.data(), lidx.size()),
+                                 "), reinterpret_cast<const float*>(w + ", AddWeight(lval.data(), lval.size() * 4),
+                                 ")");
+      }
       // CSC by output column: for column j, the k and w[k, j] of its non-zeros.
       std::vector<int32_t> ptr(N + 1, 0), idx;
       std::vector<float> val;
@@ -549,15 +584,15 @@ absl::Status Emitter::EmitGemm(const Node& n) {
         scratch = absl::StrCat(Scratch("float", static_cast<size_t>(kk * hepml_emitted::kSpMBMax) * 4), ", ",
                                Scratch("float", static_cast<size_t>(N * hepml_emitted::kSpMBMax) * 4));
       }
-      csc = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(ptr.data(), ptr.size() * 4),
-                         "), reinterpret_cast<const int32_t*>(w + ", AddWeight(idx.data(), idx.size() * 4),
-                         "), reinterpret_cast<const float*>(w + ", AddWeight(val.data(), val.size() * 4), "), ",
-                         batch_min, ", ", scratch);
+      csc = absl::StrCat(lane_args, ", @DENSE@, reinterpret_cast<const int32_t*>(w + ",
+                         AddWeight(ptr.data(), ptr.size() * 4), "), reinterpret_cast<const int32_t*>(w + ",
+                         AddWeight(idx.data(), idx.size() * 4), "), reinterpret_cast<const float*>(w + ",
+                         AddWeight(val.data(), val.size() * 4), "), ", batch_min, ", ", scratch);
       packed = dense_copy;
       sparse_nodes_.insert(absl::StrCat(
           n.name, " (", nnz, " of ", r * c, " non-zero): sparse kernel from batch ", batch_min,
           m_max >= batch_min ? "" : " (above --max-batch: never)", ", below it ",
-          dense_copy ? "the dense tiles" : "gathered dot products"));
+          lanes ? "lane slots" : dense_copy ? "the dense tiles" : "gathered dot products"));
     } else if (density <= 0.3) {
       sparse_nodes_.insert(absl::StrCat(n.name, " (", nnz, " of ", r * c, " non-zero): dense tiles (--max-batch ",
                                         m_max, " is below the sparse crossover, batch ", batch_min, ")"));
@@ -609,7 +644,7 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
   if (!csc.empty()) {
-    Code(absl::StrCat("K::GemmSparse(", M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", csc, ", ", FloatLit(alpha),
+    Code(absl::StrCat("K::GemmSparse(", M, ", ", N, ", ", K, ", ", aptr, ", ", absl::StrReplaceAll(csc, {{"@DENSE@", bptr}}), ", ", FloatLit(alpha),
                       ", ", FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
   } else if (packed) {
     Code(absl::StrCat(format != 0 ? absl::StrCat("K::GemmPacked16<", format, ">(") : std::string("K::GemmPacked("), M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",

@@ -134,7 +134,7 @@ TEST(EmittedKernels, Packed16GemmMatchesWidenedWeights) {
 // blocks of the batch-vectorised kernel) at odd sizes, each batch through
 // the sparse kernel, the dense panels and the gathered dot products.
 TEST(EmittedKernels, SparseGemmMatchesHepmlOnPrunedWeights) {
-  for (auto [n, k] : {std::pair<int64_t, int64_t>{5, 16}, {70, 7}, {37, 301}, {130, 53}}) {
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{5, 16}, {70, 7}, {37, 301}, {130, 53}, {16, 16}}) {
     for (int64_t m : {1, 3, 17, 256}) {
       Tensor a = Random({m, k}, 4), b = Random({k, n}, 5), c = Random({n}, 6);
       float* bd = b.mutable_data<float>();
@@ -155,15 +155,48 @@ TEST(EmittedKernels, SparseGemmMatchesHepmlOnPrunedWeights) {
         ptr[j + 1] = static_cast<int32_t>(idx.size());
       }
       K::PackB(k, n, bd, packed.data());
-      // batch_min 1: always sparse; above m: dense panels, or (no dense
-      // copy) gathered dot products.
-      for (auto [batch_min, dense] : {std::pair<int64_t, const float*>{1, packed.data()},
-                                      {m + 1, packed.data()}, {m + 1, nullptr}}) {
+      // Lane slots (K >= 16): per 16-column block, per 16-row chunk starting
+      // at min(16c, K - 16), one slot per non-zero of the fullest column.
+      std::vector<int32_t> sptr{0}, k0;
+      std::vector<uint8_t> lidx;
+      std::vector<float> lval;
+      for (int64_t j = 0; k >= 16 && j < n; j += K::kSpLanes) {
+        for (int64_t lo = 0; lo < k; lo += 16) {
+          const int64_t start = std::min<int64_t>(lo, k - 16);
+          for (size_t t = 0;; ++t) {
+            bool any = false;
+            std::vector<uint8_t> li(16, 0);
+            std::vector<float> lv(16, 0.f);
+            for (int64_t l = 0; l < K::kSpLanes && j + l < n; ++l) {
+              size_t seen = 0;
+              for (int64_t kk = lo; kk < std::min<int64_t>(k, lo + 16); ++kk)
+                if (bd[kk * n + j + l] != 0.f && seen++ == t) {
+                  li[l] = static_cast<uint8_t>(kk - start);
+                  lv[l] = bd[kk * n + j + l];
+                  any = true;
+                }
+            }
+            if (!any) break;
+            k0.push_back(static_cast<int32_t>(start));
+            lidx.insert(lidx.end(), li.begin(), li.end());
+            lval.insert(lval.end(), lv.begin(), lv.end());
+          }
+        }
+        sptr.push_back(static_cast<int32_t>(k0.size()));
+      }
+      // batch_min 1: always the batch kernel; above m: rows one at a time
+      // through the lane slots, the dense panels or the gathered dot products.
+      enum Small { kLanes, kDense, kGather };
+      for (auto [batch_min, small] : {std::pair<int64_t, Small>{1, kGather}, {m + 1, kLanes}, {m + 1, kDense},
+                                      {m + 1, kGather}}) {
+        if (small == kLanes && k < 16) continue;
         SCOPED_TRACE(testing::Message() << "m " << m << " n " << n << " k " << k << " batch_min " << batch_min
-                                        << (dense ? " dense copy" : ""));
+                                        << " small-batch kernel " << small);
         std::vector<float> y(m * n, -7.f);
-        K::GemmSparse(m, n, k, a.data<float>(), dense, ptr.data(), idx.data(), val.data(), batch_min, at.data(),
-                      ct.data(), 0.5f, 1.f, c.data<float>(), 1, n, K::Act::kRelu, 0.f, 0.f, y.data());
+        const bool lanes = small == kLanes;
+        K::GemmSparse(m, n, k, a.data<float>(), lanes ? sptr.data() : nullptr, k0.data(), lidx.data(), lval.data(),
+                      small == kDense ? packed.data() : nullptr, ptr.data(), idx.data(), val.data(), batch_min,
+                      at.data(), ct.data(), 0.5f, 1.f, c.data<float>(), 1, n, K::Act::kRelu, 0.f, 0.f, y.data());
         ExpectNear((*ref)[0], y);
       }
     }

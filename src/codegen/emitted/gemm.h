@@ -8,6 +8,10 @@
 
 #include "codegen/emitted/common.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace hepml_emitted {
 
 inline constexpr int64_t kGemmMR = 4;
@@ -587,16 +591,76 @@ inline void GemvCsc(int64_t N, const float* a, const int32_t* ptr, const int32_t
   }
 }
 
+// ---- Sparse weights for single rows: lane slots. Columns go in blocks of
+// kSpLanes (one 16-float vector); rows in chunks of 16, chunk c starting at
+// min(16c, K - 16) so that 16 floats from its start stay inside the row
+// (K >= 16). Slot s of column block j, s in [sptr[j], sptr[j + 1]), holds for
+// each lane l (column 16j + l) one non-zero of that column within one chunk:
+// row k0[s] + lidx[16s + l], value lval[16s + l] (0 where the column has no
+// more in the chunk). With AVX-512 a slot is one vector multiply-add of the
+// values by the chunk of a, permuted by the lane indices (vpermps): the
+// non-zeros are processed 16 at a time (about 8 per slot at 20% density),
+// where the dense tiles read every weight. The layout does not depend on the
+// target; other targets run the same slots one lane at a time.
+inline constexpr int64_t kSpLanes = 16;
+
+inline void GemvLanes(int64_t N, const float* a, const int32_t* sptr, const int32_t* k0, const uint8_t* lidx,
+                      const float* lval, float* y) {
+  const int64_t blocks = (N + kSpLanes - 1) / kSpLanes;
+  for (int64_t j = 0; j < blocks; ++j) {
+    int32_t s = sptr[j];
+    const int32_t end = sptr[j + 1];
+    const int64_t w = N - j * kSpLanes < kSpLanes ? N - j * kSpLanes : kSpLanes;
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    // The zero-masking forms with every lane set: the plain ones start from
+    // _mm512_undefined_*, which GCC 12 reports as maybe-uninitialized.
+    const __mmask16 all = 0xffff;
+#define HEPML_SLOT(acc, t)                                                                                \
+  acc = _mm512_fmadd_ps(                                                                                  \
+      _mm512_loadu_ps(lval + 16 * static_cast<int64_t>(t)),                                               \
+      _mm512_maskz_permutexvar_ps(                                                                        \
+          all,                                                                                            \
+          _mm512_maskz_cvtepu8_epi32(                                                                     \
+              all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(lidx + 16 * static_cast<int64_t>(t)))), \
+          _mm512_loadu_ps(a + k0[t])),                                                                    \
+      acc)
+    for (; s + 3 < end; s += 4) {
+      HEPML_SLOT(a0, s);
+      HEPML_SLOT(a1, s + 1);
+      HEPML_SLOT(a2, s + 2);
+      HEPML_SLOT(a3, s + 3);
+    }
+    for (; s < end; ++s) HEPML_SLOT(a0, s);
+#undef HEPML_SLOT
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    _mm512_mask_storeu_ps(y + j * kSpLanes, static_cast<__mmask16>((1u << w) - 1u), sum);
+#else
+    float acc[kSpLanes] = {};
+    for (; s < end; ++s) {
+      const float* chunk = a + k0[s];
+      const uint8_t* li = lidx + 16 * static_cast<int64_t>(s);
+      const float* lv = lval + 16 * static_cast<int64_t>(s);
+      for (int64_t l = 0; l < kSpLanes; ++l) acc[l] += lv[l] * chunk[li[l]];
+    }
+    for (int64_t l = 0; l < w; ++l) y[j * kSpLanes + l] = acc[l];
+#endif
+  }
+}
+
 // Gemm of a pruned layer, the kernel chosen by the batch at run time:
-// M >= batch_min: the batch-vectorised sparse kernel; fewer rows: the dense
-// panels (packed_b, the same weights packed by PackB) or, where the compiler
-// kept no dense copy (packed_b null: layers narrower than one vector tile,
-// where the dense path runs scalar edge loops), the gathered dot products.
-inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const float* packed_b, const int32_t* ptr,
+// M >= batch_min: the batch-vectorised sparse kernel (CSC ptr/idx/val,
+// scratch at/ct); fewer rows, one row at a time: the lane slots where the
+// compiler wrote them (sptr non-null), else the dense panels (packed_b, the
+// same weights packed by PackB), else the gathered dot products.
+inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const int32_t* sptr, const int32_t* k0,
+                       const uint8_t* lidx, const float* lval, const float* packed_b, const int32_t* ptr,
                        const int32_t* idx, const float* val, int64_t batch_min, float* at, float* ct, float alpha,
                        float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha,
                        float act_beta, float* Y) {
   if (M >= batch_min) GemmCscBatchNN(M, N, K, A, ptr, idx, val, at, ct, Y);
+  else if (sptr != nullptr)
+    for (int64_t i = 0; i < M; ++i) GemvLanes(N, A + i * K, sptr, k0, lidx, lval, Y + i * N);
   else if (packed_b != nullptr) GemmPackedNN(M, N, K, A, K, packed_b, Y, N);
   else
     for (int64_t i = 0; i < M; ++i) GemvCsc(N, A + i * K, ptr, idx, val, Y + i * N);
