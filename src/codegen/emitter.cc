@@ -977,7 +977,7 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Floor", "std::floor(v)"},
     {"Ceil", "std::ceil(v)"},
     {"Erf", "std::erf(v)"},
-    {"Softplus", "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))"},
+    {"Softplus", "K::SoftplusF(v)"},
     {"Sin", "std::sin(v)"},
     {"Cos", "std::cos(v)"},
     {"Tan", "std::tan(v)"},

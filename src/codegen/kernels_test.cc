@@ -2,6 +2,7 @@
 // headers, against hepml's own operators on the same inputs.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <utility>
 #include <vector>
@@ -201,6 +202,17 @@ TEST(EmittedKernels, SparseGemmMatchesHepmlOnPrunedWeights) {
       }
     }
   }
+}
+
+TEST(EmittedKernels, SoftplusWithoutLibmMatchesLog1p) {
+  for (float v = -100.f; v <= 100.f; v += 0.0137f) {
+    const double want = v > 0 ? v + std::log1p(std::exp(-static_cast<double>(v))) : std::log1p(std::exp(static_cast<double>(v)));
+    ASSERT_NEAR(K::SoftplusF(v), want, 2e-7 * std::max(1.0, want)) << v;
+  }
+  EXPECT_EQ(K::SoftplusF(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+  EXPECT_NEAR(K::SoftplusF(-std::numeric_limits<float>::infinity()), 0.f, 2e-38f);  // e^-87 at most
+  EXPECT_TRUE(std::isnan(K::SoftplusF(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_NEAR(K::SoftplusF(0.f), std::log(2.0), 1e-7);
 }
 
 TEST(EmittedKernels, TransposeRowsAtOddShapes) {
