@@ -523,7 +523,7 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     // rows up the batch-vectorised sparse kernel beats the dense tiles (3-15x
     // at 256 rows) and the single-row kernels; its cost is per 64-row block
     // and scales with the non-zeros, so the crossover is taken as 80 x
-    // density rows. Below it, rows one at a time: the lane slots (1.4-3.7x
+    // density rows. Below it, rows one at a time: the lane slots (1.0-3.7x
     // faster than the dense tiles at batch 1, at half their bytes) where the
     // reduction is at least one 16-row chunk; else the dense tiles, except in
     // layers narrower than one 16-column vector tile (scalar edge loops),
