@@ -105,7 +105,7 @@ struct CompileOptions {
   // Magnitude pruning of the Gemm/MatMul/Conv weights: "" none, "0.8"
   // unstructured (that fraction of each tensor zero), "2:4" N:M along the
   // reduction axis. Gemm weights left at most 30% non-zero then get the sparse
-  // kernel (CSR by output column).
+  // kernels (CSC by output column), chosen by the batch at run time.
   std::string prune;
   // With `prune`: also write the pruned ONNX model here (after the package).
   std::string write_pruned;
@@ -126,8 +126,10 @@ struct CompileReport {
   // Every Gemm/MatMul/Conv weight (also without pruning: weights already at
   // least half zero are worth reporting).
   std::vector<PrunedLayerReport> layers;
-  // Gemm nodes of the optimised graph emitted with the sparse (CSR) kernel:
-  // "NODE (NNZ of SIZE non-zero)".
+  // Gemm nodes of the optimised graph at most 30% non-zero, with the kernel
+  // choice: "NODE (NNZ of SIZE non-zero): sparse kernel from batch B, below it
+  // the dense tiles" (or "gathered dot products"), or "...: dense tiles
+  // (--max-batch M is below the sparse crossover, batch B)".
   std::vector<std::string> sparse_layers;
   // Layers emitted with the int8 or fixed-point kernels: "NODE int8 (input
   // max |x| 3.2)" / "NODE fixed<16,6>".

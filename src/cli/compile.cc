@@ -274,7 +274,7 @@ int RunCompile(const Args& a) {
     if (was_sparse) std::cout << " (already at least half zero)";
     std::cout << "\n";
   }
-  for (const std::string& s : report->sparse_layers) std::cout << "  sparse kernel (CSR): " << s << "\n";
+  for (const std::string& s : report->sparse_layers) std::cout << "  pruned layer: " << s << "\n";
   for (const std::string& s : report->quantized_layers) std::cout << "  quantised: " << s << "\n";
   if (a.report) {
     absl::Status st = PrintPrecisionReport(a, options, *report);

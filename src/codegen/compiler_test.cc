@@ -233,7 +233,8 @@ TEST_F(CompilerTest, PrecisionOfAnUnknownLayerIsAnErrorAndWritesNothing) {
 }
 
 TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
-  // 48 outputs: narrower than a 64-column panel, so 20% non-zero goes sparse.
+  // 48 outputs, at most 64 rows: the sparse kernel from batch 16, the lane
+  // slots below.
   const std::string model = Write("g.onnx", GemmModel(48));
   CompileOptions o;
   o.name = "g";
@@ -245,18 +246,23 @@ TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
   EXPECT_GE(pkg->report.layers[0].zeros_after, 0.8);
   EXPECT_LT(pkg->report.layers[0].zeros_after, 0.8 + 1.0 / (64 * 48) + 1e-9);
   ASSERT_EQ(pkg->report.sparse_layers.size(), 1u);
-  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmCsr("));
-  // 96 outputs: the vectorised dense tiles stay.
-  auto wide = GeneratePackage(Write("g96.onnx", GemmModel(96)), o);
-  ASSERT_TRUE(wide.ok()) << wide.status();
-  EXPECT_TRUE(wide->report.sparse_layers.empty());
+  EXPECT_THAT(pkg->report.sparse_layers[0], HasSubstr("sparse kernel from batch 16, below it lane slots"));
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmSparse("));
+  // At most 8 rows: the batch kernel is never reached (no scratch for it).
+  o.max_batch = 8;
+  auto small = GeneratePackage(model, o);
+  ASSERT_TRUE(small.ok()) << small.status();
+  ASSERT_EQ(small->report.sparse_layers.size(), 1u);
+  EXPECT_THAT(small->report.sparse_layers[0], HasSubstr("from batch 16 (above --max-batch: never), below it lane slots"));
+  EXPECT_LT(small->report.arena_bytes, pkg->report.arena_bytes);
+  o.max_batch = 64;
   // 2:4 leaves half the weights: the dense kernel stays.
   o.prune = "2:4";
   pkg = GeneratePackage(model, o);
   ASSERT_TRUE(pkg.ok()) << pkg.status();
   EXPECT_NEAR(pkg->report.layers[0].zeros_after, 0.5, 1e-9);
   EXPECT_TRUE(pkg->report.sparse_layers.empty());
-  EXPECT_THAT(*File(*pkg, "g.cc"), ::testing::Not(HasSubstr("K::GemmCsr(")));
+  EXPECT_THAT(*File(*pkg, "g.cc"), ::testing::Not(HasSubstr("K::GemmSparse(")));
   for (const char* bad : {"1.0", "-0.1", "x", "0:4", "4:4", "2:"}) {
     o.prune = bad;
     auto r = GeneratePackage(model, o);

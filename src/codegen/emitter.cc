@@ -510,19 +510,65 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     return EmitDenseQuant(n, qf, nk, N, trans_b ? c : r, alpha, beta, act);
   }
   int format = 0;
-  std::string csr;  // "ptr, idx, val" of the sparse kernel
+  std::string csc;  // "ptr, idx, val, batch_min, at, ct" of K::GemmSparse
+  bool dense_copy = true;
   if (packed && formats_.sparse_gemm) {
     const int64_t r = bconst->dim(0), c = bconst->dim(1), kk = trans_b ? c : r;
     const float* src = bconst->data<float>();
     auto at = [&](int64_t k, int64_t j) { return trans_b ? src[j * c + k] : src[k * N + j]; };
     int64_t nnz = 0;
     for (int64_t i = 0; i < r * c; ++i) nnz += src[i] != 0.f;
-    // Rule (measured at batch 1): CSR when at most 30% of the weights are
-    // non-zero and the layer is narrower than one 64-column panel, where the
-    // dense path runs its scalar edge loops; wider layers keep the vectorised
-    // dense tiles, which beat the CSR gathers even at 20% density.
-    if (nnz * 10 <= r * c * 3 && N < hepml_emitted::kGemmWide) {
-      // CSR by output column: for column j, the k and w[k, j] of its non-zeros.
+    // Rules, measured on the 2-core EPYC (AVX-512; bench/compile_bench.py
+    // --prune) at 20% non-zero over layers of 5 to 512 columns: from 16 batch
+    // rows up the batch-vectorised sparse kernel beats the dense tiles (3-15x
+    // at 256 rows) and the single-row kernels; its cost is per 64-row block
+    // and scales with the non-zeros, so the crossover is taken as 80 x
+    // density rows. Below it, rows one at a time: the lane slots (1.0-3.7x
+    // faster than the dense tiles at batch 1, at half their bytes) where the
+    // reduction is at least one 16-row chunk; else the dense tiles, except in
+    // layers narrower than one 16-column vector tile (scalar edge loops),
+    // where the gathered dot products win.
+    const double density = r * c > 0 ? static_cast<double>(nnz) / static_cast<double>(r * c) : 1.0;
+    const int64_t m_max = trans_a ? 0 : MaxCount(sa, 0, sa.size() - 1);
+    const bool lanes = kk >= hepml_emitted::kSpLanes;
+    dense_copy = !lanes && N >= 16;
+    const int64_t batch_min = std::max<int64_t>(2, static_cast<int64_t>(std::lround(80.0 * density)));
+    if (density <= 0.3 && (!dense_copy || m_max >= batch_min)) {
+      std::string lane_args = "nullptr, nullptr, nullptr, nullptr";
+      if (lanes) {
+        // Lane slots: per 16-column block, per 16-row chunk, as many slots as
+        // the fullest column of the block has non-zeros in the chunk.
+        std::vector<int32_t> sptr{0}, k0;
+        std::vector<uint8_t> lidx;
+        std::vector<float> lval;
+        for (int64_t j = 0; j < N; j += hepml_emitted::kSpLanes) {
+          for (int64_t lo = 0; lo < kk; lo += 16) {
+            const int64_t hi = std::min<int64_t>(kk, lo + 16), start = std::min<int64_t>(lo, kk - 16);
+            std::vector<std::vector<int64_t>> rows(hepml_emitted::kSpLanes);
+            size_t slots = 0;
+            for (int64_t l = 0; l < hepml_emitted::kSpLanes && j + l < N; ++l) {
+              for (int64_t k = lo; k < hi; ++k)
+                if (at(k, j + l) != 0.f) rows[l].push_back(k);
+              slots = std::max(slots, rows[l].size());
+            }
+            for (size_t t = 0; t < slots; ++t) {
+              k0.push_back(static_cast<int32_t>(start));
+              for (int64_t l = 0; l < hepml_emitted::kSpLanes; ++l) {
+                const bool has = t < rows[l].size();
+                lidx.push_back(has ? static_cast<uint8_t>(rows[l][t] - start) : 0);
+                lval.push_back(has ? at(rows[l][t], j + l) : 0.f);
+              }
+            }
+          }
+          sptr.push_back(static_cast<int32_t>(k0.size()));
+        }
+        lane_args = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(sptr.data(), sptr.size() * 4),
+                                 "), reinterpret_cast<const int32_t*>(w + ", AddWeight(k0.data(), k0.size() * 4),
+                                 "), reinterpret_cast<const uint8_t*>(w + ", AddWeight(lidx.data(), lidx.size()),
+                                 "), reinterpret_cast<const float*>(w + ", AddWeight(lval.data(), lval.size() * 4),
+                                 ")");
+      }
+      // CSC by output column: for column j, the k and w[k, j] of its non-zeros.
       std::vector<int32_t> ptr(N + 1, 0), idx;
       std::vector<float> val;
       for (int64_t j = 0; j < N; ++j) {
@@ -533,15 +579,26 @@ absl::Status Emitter::EmitGemm(const Node& n) {
           }
         ptr[j + 1] = static_cast<int32_t>(idx.size());
       }
-      csr = absl::StrCat("reinterpret_cast<const int32_t*>(w + ", AddWeight(ptr.data(), ptr.size() * 4),
-                         "), reinterpret_cast<const int32_t*>(w + ", AddWeight(idx.data(), idx.size() * 4),
-                         "), reinterpret_cast<const float*>(w + ", AddWeight(val.data(), val.size() * 4), ")");
-      packed = false;
-      sparse_nodes_.insert(absl::StrCat(n.name, " (", nnz, " of ", r * c, " non-zero)"));
+      std::string scratch = "nullptr, nullptr";
+      if (m_max >= batch_min) {
+        scratch = absl::StrCat(Scratch("float", static_cast<size_t>(kk * hepml_emitted::kSpMBMax) * 4), ", ",
+                               Scratch("float", static_cast<size_t>(N * hepml_emitted::kSpMBMax) * 4));
+      }
+      csc = absl::StrCat(lane_args, ", @DENSE@, reinterpret_cast<const int32_t*>(w + ",
+                         AddWeight(ptr.data(), ptr.size() * 4), "), reinterpret_cast<const int32_t*>(w + ",
+                         AddWeight(idx.data(), idx.size() * 4), "), reinterpret_cast<const float*>(w + ",
+                         AddWeight(val.data(), val.size() * 4), "), ", batch_min, ", ", scratch);
+      packed = dense_copy;
+      sparse_nodes_.insert(absl::StrCat(
+          n.name, " (", nnz, " of ", r * c, " non-zero): sparse kernel from batch ", batch_min,
+          m_max >= batch_min ? "" : " (above --max-batch: never)", ", below it ",
+          lanes ? "lane slots" : dense_copy ? "the dense tiles" : "gathered dot products"));
+    } else if (density <= 0.3) {
+      sparse_nodes_.insert(absl::StrCat(n.name, " (", nnz, " of ", r * c, " non-zero): dense tiles (--max-batch ",
+                                        m_max, " is below the sparse crossover, batch ", batch_min, ")"));
     }
   }
-  if (!csr.empty()) {
-  } else if (packed) {
+  if (packed) {
     // Constant weights: [K, N] (transposed here if stored [N, K]), then
     // packed into the column panels the GEMM tiles read sequentially.
     const int64_t r = bconst->dim(0), c = bconst->dim(1);
@@ -553,12 +610,14 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     const int64_t kk = trans_b ? c : r;
     std::vector<float> pk(kn.size());
     hepml_emitted::PackB(kk, N, kn.data(), pk.data());
-    format = Format16(n.name);
+    format = csc.empty() ? Format16(n.name) : 0;
     if (format != 0) {
       bptr = absl::StrCat("reinterpret_cast<const uint16_t*>(w + ", AddWeight16(pk.data(), pk.size(), format), ")");
     } else {
       bptr = absl::StrCat("reinterpret_cast<const float*>(w + ", AddWeight(pk.data(), pk.size() * 4), ")");
     }
+  } else if (!csc.empty()) {
+    bptr = "nullptr";
   } else {
     HEPML_ASSIGN_OR_RETURN(bptr, In(bname));
   }
@@ -584,9 +643,9 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   }
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
-  if (!csr.empty()) {
-    Code(absl::StrCat("K::GemmCsr(", M, ", ", N, ", ", K, ", ", aptr, ", ", csr, ", ", FloatLit(alpha), ", ",
-                      FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
+  if (!csc.empty()) {
+    Code(absl::StrCat("K::GemmSparse(", M, ", ", N, ", ", K, ", ", aptr, ", ", absl::StrReplaceAll(csc, {{"@DENSE@", bptr}}), ", ", FloatLit(alpha),
+                      ", ", FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
   } else if (packed) {
     Code(absl::StrCat(format != 0 ? absl::StrCat("K::GemmPacked16<", format, ">(") : std::string("K::GemmPacked("), M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
                       FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
@@ -918,7 +977,7 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"Floor", "std::floor(v)"},
     {"Ceil", "std::ceil(v)"},
     {"Erf", "std::erf(v)"},
-    {"Softplus", "v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v))"},
+    {"Softplus", "K::SoftplusF(v)"},
     {"Sin", "std::sin(v)"},
     {"Cos", "std::cos(v)"},
     {"Tan", "std::tan(v)"},

@@ -1,7 +1,11 @@
 // The emitted kernel library (src/codegen/emitted/), compiled here as plain
 // headers, against hepml's own operators on the same inputs.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "codegen/emitted/common.h"
 #include "codegen/emitted/conv.h"
@@ -126,28 +130,98 @@ TEST(EmittedKernels, Packed16GemmMatchesWidenedWeights) {
   }
 }
 
-TEST(EmittedKernels, CsrGemmMatchesHepmlOnSparseWeights) {
-  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {2, 37, 301}}) {
-    Tensor a = Random({m, k}, 4), b = Random({k, n}, 5), c = Random({n}, 6);
-    float* bd = b.mutable_data<float>();
-    for (int64_t i = 0; i < k * n; ++i)
-      if (i % 5 != 0) bd[i] = 0.f;
-    auto ref = RunOp("Gemm", 13, {a, b, c});
-    ASSERT_TRUE(ref.ok()) << ref.status();
-    std::vector<int32_t> ptr(n + 1, 0), idx;
-    std::vector<float> val, y(m * n);
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t kk = 0; kk < k; ++kk)
-        if (bd[kk * n + j] != 0.f) {
-          idx.push_back(static_cast<int32_t>(kk));
-          val.push_back(bd[kk * n + j]);
+// The pruned-layer GEMM against hepml's dense Gemm on the same pruned
+// weights: batches 1, 3, 17 and 256 (one, several and partial 64-row
+// blocks of the batch-vectorised kernel) at odd sizes, each batch through
+// the sparse kernel, the dense panels and the gathered dot products.
+TEST(EmittedKernels, SparseGemmMatchesHepmlOnPrunedWeights) {
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{5, 16}, {70, 7}, {37, 301}, {130, 53}, {16, 16}}) {
+    for (int64_t m : {1, 3, 17, 256}) {
+      Tensor a = Random({m, k}, 4), b = Random({k, n}, 5), c = Random({n}, 6);
+      float* bd = b.mutable_data<float>();
+      for (int64_t i = 0; i < k * n; ++i)
+        if (i % 5 != 0) bd[i] = 0.f;
+      auto ref = RunOp("Gemm", 13, {a, b, c}, {AttrFloat("alpha", 0.5f)});
+      ASSERT_TRUE(ref.ok()) << ref.status();
+      for (int64_t i = 0; i < m * n; ++i)
+        (*ref)[0].mutable_data<float>()[i] = std::max(0.f, (*ref)[0].data<float>()[i]);
+      std::vector<int32_t> ptr(n + 1, 0), idx;
+      std::vector<float> val, packed(k * n), at(k * K::kSpMBMax), ct(n * K::kSpMBMax);
+      for (int64_t j = 0; j < n; ++j) {
+        for (int64_t kk = 0; kk < k; ++kk)
+          if (bd[kk * n + j] != 0.f) {
+            idx.push_back(static_cast<int32_t>(kk));
+            val.push_back(bd[kk * n + j]);
+          }
+        ptr[j + 1] = static_cast<int32_t>(idx.size());
+      }
+      K::PackB(k, n, bd, packed.data());
+      // Lane slots (K >= 16): per 16-column block, per 16-row chunk starting
+      // at min(16c, K - 16), one slot per non-zero of the fullest column.
+      std::vector<int32_t> sptr{0}, k0;
+      std::vector<uint8_t> lidx;
+      std::vector<float> lval;
+      for (int64_t j = 0; k >= 16 && j < n; j += K::kSpLanes) {
+        for (int64_t lo = 0; lo < k; lo += 16) {
+          const int64_t start = std::min<int64_t>(lo, k - 16);
+          for (size_t t = 0;; ++t) {
+            bool any = false;
+            std::vector<uint8_t> li(16, 0);
+            std::vector<float> lv(16, 0.f);
+            for (int64_t l = 0; l < K::kSpLanes && j + l < n; ++l) {
+              size_t seen = 0;
+              for (int64_t kk = lo; kk < std::min<int64_t>(k, lo + 16); ++kk)
+                if (bd[kk * n + j + l] != 0.f && seen++ == t) {
+                  li[l] = static_cast<uint8_t>(kk - start);
+                  lv[l] = bd[kk * n + j + l];
+                  any = true;
+                }
+            }
+            if (!any) break;
+            k0.push_back(static_cast<int32_t>(start));
+            lidx.insert(lidx.end(), li.begin(), li.end());
+            lval.insert(lval.end(), lv.begin(), lv.end());
+          }
         }
-      ptr[j + 1] = static_cast<int32_t>(idx.size());
+        sptr.push_back(static_cast<int32_t>(k0.size()));
+      }
+      // batch_min 1: always the batch kernel; above m: rows one at a time
+      // through the lane slots, the dense panels or the gathered dot products.
+      enum Small { kLanes, kDense, kGather };
+      for (auto [batch_min, small] : {std::pair<int64_t, Small>{1, kGather}, {m + 1, kLanes}, {m + 1, kDense},
+                                      {m + 1, kGather}}) {
+        if (small == kLanes && k < 16) continue;
+        SCOPED_TRACE(testing::Message() << "m " << m << " n " << n << " k " << k << " batch_min " << batch_min
+                                        << " small-batch kernel " << small);
+        std::vector<float> y(m * n, -7.f);
+        const bool lanes = small == kLanes;
+        K::GemmSparse(m, n, k, a.data<float>(), lanes ? sptr.data() : nullptr, k0.data(), lidx.data(), lval.data(),
+                      small == kDense ? packed.data() : nullptr, ptr.data(), idx.data(), val.data(), batch_min,
+                      at.data(), ct.data(), 0.5f, 1.f, c.data<float>(), 1, n, K::Act::kRelu, 0.f, 0.f, y.data());
+        ExpectNear((*ref)[0], y);
+      }
     }
-    K::GemmCsr(m, n, k, a.data<float>(), ptr.data(), idx.data(), val.data(), 1.f, 1.f, c.data<float>(), 1, n,
-               K::Act::kRelu, 0.f, 0.f, y.data());
-    for (int64_t i = 0; i < m * n; ++i) (*ref)[0].mutable_data<float>()[i] = std::max(0.f, (*ref)[0].data<float>()[i]);
-    ExpectNear((*ref)[0], y);
+  }
+}
+
+TEST(EmittedKernels, SoftplusWithoutLibmMatchesLog1p) {
+  for (float v = -100.f; v <= 100.f; v += 0.0137f) {
+    const double want = v > 0 ? v + std::log1p(std::exp(-static_cast<double>(v))) : std::log1p(std::exp(static_cast<double>(v)));
+    ASSERT_NEAR(K::SoftplusF(v), want, 2e-7 * std::max(1.0, want)) << v;
+  }
+  EXPECT_EQ(K::SoftplusF(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+  EXPECT_NEAR(K::SoftplusF(-std::numeric_limits<float>::infinity()), 0.f, 2e-38f);  // e^-87 at most
+  EXPECT_TRUE(std::isnan(K::SoftplusF(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_NEAR(K::SoftplusF(0.f), std::log(2.0), 1e-7);
+}
+
+TEST(EmittedKernels, TransposeRowsAtOddShapes) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}}) {
+    std::vector<float> x(cols * (rows + 2)), y(rows * (cols + 1), 0.f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+    K::TransposeRows(rows, cols, x.data(), rows + 2, y.data(), cols + 1);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(y[r * (cols + 1) + c], x[c * (rows + 2) + r]) << r << "," << c;
   }
 }
 

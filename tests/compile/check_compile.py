@@ -55,7 +55,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from npcompare import compare, sanitize  # noqa: E402
 
 FLAGS = "-Wall -Wextra -Werror -O2"
-BENCH_KEYS = ["model", "batch", "threads", "iterations", "load_ms", "latency_us", "throughput_per_s", "peak_rss_mib"]
+BENCH_KEYS = ["model", "batch", "threads", "iterations", "load_ms", "latency_us", "throughput_per_s", "peak_rss_mib",
+              "start_rss_mib", "added_rss_mib"]
 
 
 def run(cmd, timeout=600, **kw):
@@ -241,6 +242,9 @@ def check_package(args, m, work, dims, data_sets, contracts):
             if missing or j["batch"] != 2 or j["iterations"] != 5 or not all(
                     k in j["latency_us"] for k in ("p50", "p90", "p99", "mean")):
                 problems.append(f"{name}_run --bench --json: unexpected object {j}")
+            elif not 0 < j["start_rss_mib"] < j["peak_rss_mib"] or \
+                    abs(j["added_rss_mib"] - (j["peak_rss_mib"] - j["start_rss_mib"])) > 1e-9:
+                problems.append(f"{name}_run --bench --json: memory figures do not add up: {j}")
         except ValueError:
             problems.append(f"{name}_run --bench --json printed no JSON: {out[:300]}")
     return problems

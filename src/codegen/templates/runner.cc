@@ -188,13 +188,28 @@ size_t Elements(const std::vector<int64_t>& s) {
   return n;
 }
 
-double PeakRssMib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  return 0;
+// A field of /proc/self/status in MiB ("VmHWM:", "VmRSS:"); 0 elsewhere.
+double StatusMib(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double mib = 0;
+  const size_t len = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::strncmp(line, field, len) == 0) {
+      mib = std::atof(line + len) / 1024.0;
+      break;
+    }
+  std::fclose(f);
+  return mib;
 }
+
+double PeakRssMib() { return StatusMib("VmHWM:"); }
+
+// Resident memory when main() starts: the process with its shared libraries
+// loaded and initialised, before the model, its weights or any buffer.
+// --bench reports the peak less this as the memory the model adds.
+double g_start_rss_mib = 0;
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -432,18 +447,21 @@ int RunBench(const Args& a) {
               << Num(load_ms) << ",\n  \"latency_us\": {\n    \"p50\": " << Num(Percentile(lat, 50)) << ",\n    \"p90\": "
               << Num(Percentile(lat, 90)) << ",\n    \"p99\": " << Num(Percentile(lat, 99)) << ",\n    \"mean\": " << Num(mean)
               << "\n  },\n  \"throughput_per_s\": " << Num(throughput) << ",\n  \"peak_rss_mib\": " << Num(rss)
-              << ",\n  \"weight_mib\": " << Num(weight_mib) << "\n}" << std::endl;
+              << ",\n  \"start_rss_mib\": " << Num(g_start_rss_mib) << ",\n  \"added_rss_mib\": "
+              << Num(rss - g_start_rss_mib) << ",\n  \"weight_mib\": " << Num(weight_mib) << "\n}" << std::endl;
     return 0;
   }
   std::printf("model %s  batch %d  threads 1  iterations %d  precision @PRECISION@\n", "@MODEL@", a.batch, a.iterations);
-  std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB  weights %.2f MiB\n",
-              load_ms, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), throughput, rss, weight_mib);
+  std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB (%.1f MiB above the process at start)  weights %.2f MiB\n",
+              load_ms, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), throughput, rss,
+              rss - g_start_rss_mib, weight_mib);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_start_rss_mib = StatusMib("VmRSS:");
   Args a;
   if (int rc = ParseArgs(argc, argv, &a); rc != 0) {
     if (rc == 2) std::cerr << kUsage;
