@@ -23,11 +23,13 @@ namespace hepml::ops {
 namespace winograd_internal {
 
 // Layout of one task's tiles. Tile (ty, tx) of image i covers output rows
-// 2ty, 2ty + 1 and columns 2tx, 2tx + 1; it sits at position
-// g = i * qs + ty * q + tx, with q = tx_n + 1 (the last column of each tile
-// row wraps around and is dropped).
+// 2ty, 2ty + 1 and columns 2tx, 2tx + 1. The input transform runs over
+// positions g = ty * q + tx of an image's parity planes, q = tx_n + 1 (the
+// last column of each tile row wraps around), and stores only the tiles,
+// compacted: V and M hold tile (ty, tx) of image i at i * tiles + ty * tx_n + tx.
 struct Layout {
-  int64_t ty_n, tx_n, q, qs;  // tile rows, tile columns, row pitch, positions per image
+  int64_t ty_n, tx_n, q, qs;  // tile rows, tile columns, plane row pitch, plane positions
+  int64_t tiles;              // ty_n * tx_n: V and M positions per image
   int64_t ps;                 // floats of one parity plane (with its slack)
   int64_t nt, ntp;            // positions of the task, and the row pitch of V and M
   int64_t mrows;              // rows of each M (out_ch rounded up to the kernel's tile)
@@ -43,8 +45,9 @@ inline Layout MakeLayout(int64_t m, int64_t images, int64_t h, int64_t w, int mr
   l.tx_n = (w + 1) / 2;
   l.q = l.tx_n + 1;
   l.qs = l.ty_n * l.q;
+  l.tiles = l.ty_n * l.tx_n;
   l.ps = (l.ty_n + 1) * l.q + 1 + kSlack;
-  l.nt = images * l.qs;
+  l.nt = images * l.tiles;
   l.ntp = (l.nt + kSlack + 15) / 16 * 16;
   l.mrows = (m + mr - 1) / mr * mr;
   return l;
@@ -64,11 +67,13 @@ using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 using winograd_internal::Layout;
 
-// V[xi][c][pos0 + g] for g < l.qs (and up to a vector past it: the next
-// image, or the slack, overwrites those) from the parity planes `ph` of one
-// channel: ph[2 * rp + cp][y * q + x] = the padded input at (2y + rp, 2x + cp).
-void InputTransform(const Layout& l, const float* HWY_RESTRICT ph, float* HWY_RESTRICT v,
-                    int64_t xi_stride) {
+// V[xi][c][pos0 + t] for the l.tiles tiles t of one image (and up to a
+// vector past them: the next image, or the slack, overwrites those) from the
+// parity planes `ph` of one channel: ph[2 * rp + cp][y * q + x] = the padded
+// input at (2y + rp, 2x + cp). keep[g] is 1 for the positions g that are
+// tiles (x < tx_n), 0 for the wrap-around column: those are compressed out.
+void InputTransform(const Layout& l, const float* HWY_RESTRICT ph, const float* HWY_RESTRICT keep,
+                    float* HWY_RESTRICT v, int64_t xi_stride) {
   const DF d;
   const int64_t n = hn::Lanes(d);
   const int64_t q = l.q;
@@ -76,7 +81,9 @@ void InputTransform(const Layout& l, const float* HWY_RESTRICT ph, float* HWY_RE
   const float* p01 = ph + l.ps;
   const float* p10 = ph + 2 * l.ps;
   const float* p11 = ph + 3 * l.ps;
+  int64_t o = 0;  // tiles stored so far
   for (int64_t g = 0; g < l.qs; g += n) {
+    const auto mask = hn::Gt(hn::LoadU(d, keep + g), hn::Zero(d));
     // d[i][j] = padded (2ty + i, 2tx + j) = plane (i % 2, j % 2) at g + (i / 2) q + j / 2.
     VF dd[4][4];
     for (int i = 0; i < 4; ++i) {
@@ -97,12 +104,13 @@ void InputTransform(const Layout& l, const float* HWY_RESTRICT ph, float* HWY_RE
     }
     // (B^T d) B: the same along the columns.
     for (int a = 0; a < 4; ++a) {
-      float* va = v + (4 * a) * xi_stride + g;
-      hn::StoreU(hn::Sub(t[a][0], t[a][2]), d, va);
-      hn::StoreU(hn::Add(t[a][1], t[a][2]), d, va + xi_stride);
-      hn::StoreU(hn::Sub(t[a][2], t[a][1]), d, va + 2 * xi_stride);
-      hn::StoreU(hn::Sub(t[a][1], t[a][3]), d, va + 3 * xi_stride);
+      float* va = v + (4 * a) * xi_stride + o;
+      hn::StoreU(hn::Compress(hn::Sub(t[a][0], t[a][2]), mask), d, va);
+      hn::StoreU(hn::Compress(hn::Add(t[a][1], t[a][2]), mask), d, va + xi_stride);
+      hn::StoreU(hn::Compress(hn::Sub(t[a][2], t[a][1]), mask), d, va + 2 * xi_stride);
+      hn::StoreU(hn::Compress(hn::Sub(t[a][1], t[a][3]), mask), d, va + 3 * xi_stride);
     }
+    o += static_cast<int64_t>(hn::CountTrue(d, mask));
   }
 }
 
@@ -150,8 +158,8 @@ void OutputTransform(int64_t nt, const float* HWY_RESTRICT m, int64_t xi_stride,
 
 }  // namespace
 
-void InputTransformImpl(const Layout& l, const float* ph, float* v, int64_t xi_stride) {
-  InputTransform(l, ph, v, xi_stride);
+void InputTransformImpl(const Layout& l, const float* ph, const float* keep, float* v, int64_t xi_stride) {
+  InputTransform(l, ph, keep, v, xi_stride);
 }
 
 void OutputTransformImpl(int64_t nt, const float* m, int64_t xi_stride, float bias, bool relu,
@@ -200,6 +208,7 @@ WinogradWeights WinogradWeights::Pack(int64_t m, int64_t c, const float* w) {
 namespace {
 
 struct ScratchParts {
+  float* keep;    // 1 / 0 per plane position: a tile or not
   float* planes;  // 4 parity planes of one channel
   float* v;       // [16][c][ntp] (+ the kernel's slack)
   float* m;       // [16][mrows][ntp]
@@ -209,12 +218,14 @@ struct ScratchParts {
 int64_t PartsFloats(const Layout& l, int64_t c, int64_t* offsets) {
   int64_t at = 0;
   offsets[0] = at;
-  at += 4 * l.ps;
+  at += l.qs + 2 * kSlack;
   offsets[1] = at;
-  at += 16 * c * l.ntp + kDirectConvSlack;
+  at += 4 * l.ps;
   offsets[2] = at;
-  at += 16 * l.mrows * l.ntp;
+  at += 16 * c * l.ntp + kDirectConvSlack;
   offsets[3] = at;
+  at += 16 * l.mrows * l.ntp;
+  offsets[4] = at;
   at += 4 * l.ntp + 2 * kSlack;
   return at;
 }
@@ -223,15 +234,29 @@ int64_t PartsFloats(const Layout& l, int64_t c, int64_t* offsets) {
 
 int64_t WinogradScratchFloats(const WinogradWeights& w, int64_t images, int64_t h, int64_t w_in) {
   const Layout l = MakeLayout(w.m(), images, h, w_in, w.at(0).mr());
-  int64_t offs[4];
+  int64_t offs[5];
   return PartsFloats(l, w.c(), offs);
 }
 
 int64_t WinogradImagesPerTask(const WinogradWeights& w, int64_t h, int64_t w_in) {
-  // V and M of a task within ~384 KiB.
+  // Up to 1 MiB of V and M (the core's L2), and of those counts the one
+  // whose tiles fill the kernel's strips of positions best: 64 tiles per
+  // 16 x 16 image fill 3 images' 192 exactly (4 strips of 48 on AVX-512).
   const Layout one = MakeLayout(w.m(), 1, h, w_in, w.at(0).mr());
-  const int64_t per_image = 16 * (w.c() + one.mrows) * one.qs * 4;
-  return std::max<int64_t>(1, (int64_t{384} << 10) / std::max<int64_t>(per_image, 1));
+  const int64_t per_image = 16 * (w.c() + one.mrows) * one.tiles * 4;
+  const int64_t most = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(per_image, 1), 1, 16);
+  const int64_t strip = std::max(1, DirectConvKernelShape().strip);
+  int64_t best = 1;
+  double best_fill = 0;
+  for (int64_t nb = 1; nb <= most; ++nb) {
+    const int64_t nt = nb * one.tiles;
+    const double fill = static_cast<double>(nt) / ((nt + strip - 1) / strip * strip);
+    if (fill >= best_fill - 1e-9) {  // ties: more images per task
+      best = nb;
+      best_fill = fill;
+    }
+  }
+  return best;
 }
 
 void WinogradConv3x3F32(const WinogradWeights& w, const float* x, int64_t images, int64_t h,
@@ -240,9 +265,10 @@ void WinogradConv3x3F32(const WinogradWeights& w, const float* x, int64_t images
   const int64_t c = w.c(), m = w.m();
   if (images <= 0 || h <= 0 || w_in <= 0 || m <= 0) return;
   const Layout l = MakeLayout(m, images, h, w_in, w.at(0).mr());
-  int64_t offs[4];
+  int64_t offs[5];
   PartsFloats(l, c, offs);
-  ScratchParts s{scratch + offs[0], scratch + offs[1], scratch + offs[2], scratch + offs[3]};
+  ScratchParts s{scratch + offs[0], scratch + offs[1], scratch + offs[2], scratch + offs[3], scratch + offs[4]};
+  for (int64_t g = 0; g < l.qs + 2 * kSlack; ++g) s.keep[g] = g < l.qs && g % l.q < l.tx_n ? 1.0f : 0.0f;
   const int64_t in_size = h * w_in;
 
   // 1. Input transform, image by image and channel by channel. The parity
@@ -268,7 +294,7 @@ void WinogradConv3x3F32(const WinogradWeights& w, const float* x, int64_t images
         }
         if (2 * x2 < w_in) po[x2] = src[2 * x2];
       }
-      HWY_DYNAMIC_DISPATCH(InputTransformImpl)(l, s.planes, s.v + ch * l.ntp + i * l.qs, v_xi);
+      HWY_DYNAMIC_DISPATCH(InputTransformImpl)(l, s.planes, s.keep, s.v + ch * l.ntp + i * l.tiles, v_xi);
     }
   }
   // Positions past the last image's are computed by the products but never
@@ -300,11 +326,11 @@ void WinogradConv3x3F32(const WinogradWeights& w, const float* x, int64_t images
       float* dst = y + (i * m + r) * out_size;
       if (out.pool) {
         for (int64_t ty = 0; ty < oh; ++ty)
-          std::memcpy(dst + ty * ow, z0 + i * l.qs + ty * l.q, sizeof(float) * ow);
+          std::memcpy(dst + ty * ow, z0 + i * l.tiles + ty * l.tx_n, sizeof(float) * ow);
         continue;
       }
       for (int64_t ty = 0; ty < l.ty_n; ++ty) {
-        const int64_t g = i * l.qs + ty * l.q;
+        const int64_t g = i * l.tiles + ty * l.tx_n;
         std::memcpy(dst + 2 * ty * ow, z0 + 2 * g, sizeof(float) * ow);
         if (2 * ty + 1 < oh) std::memcpy(dst + (2 * ty + 1) * ow, z1 + 2 * g, sizeof(float) * ow);
       }

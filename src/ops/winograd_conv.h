@@ -11,10 +11,12 @@
 //   Y = A^T M A   (2 x 2 output block)
 //
 // The products run on the direct kernel's register tiles (direct_conv.h: a
-// GEMM whose right operand's rows are read at given offsets). Tiles are laid
-// out as the padded input split by the parity of its rows and columns, with
-// one wrap-around tile column per tile row (computed and dropped), so that
-// the transforms are straight vector loads and adds.
+// GEMM whose right operand's rows are read at given offsets) over the tiles
+// of a few images side by side. The input transform reads the padded input
+// split by the parity of its rows and columns, so that each of a tile's 16
+// inputs is a straight vector load; it computes one wrap-around tile column
+// per tile row and compresses it out as it stores, so the products compute
+// no padding positions.
 //
 // The output step adds the bias, applies Relu (or nothing) and either
 // writes the 2 x 2 blocks or, for a following MaxPool 2x2/2 (whose windows
