@@ -321,7 +321,7 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareConvWeights(const PrepareCon
     state->groups.push_back(kTranspose ? PackedA::Pack(true, row, per_group, wg, row)
                                        : PackedA::Pack(false, per_group, row, wg, row));
   }
-  if (!kTranspose && w.rank() == 4 && w.dim(2) * w.dim(3) > 1) {
+  if (!kTranspose && w.rank() == 4) {
     for (int64_t gi = 0; gi < group; ++gi) {
       state->direct.push_back(
           DirectConvWeights::Pack(per_group, row, w.data<float>() + gi * per_group * row, row));
@@ -642,6 +642,48 @@ void MaxPoolPlanes(const T* full, T* y, int64_t planes, int64_t h, int64_t w) {
 }
 
 // Conv (with `pool`: followed by MaxPool 2x2/2, see fused.cc) into output 0.
+// A pointwise (1x1, stride 1, unpadded) fp32 convolution of images of many
+// positions (EdgeConv's [C, particles, k] blocks) on the direct kernel, image
+// by image: W (out_ch x in_ch, packed once) times the image's channel rows
+// read in place (no copy, no packing of X), then the bias and activation
+// from the tile buffer into y. Only the last image is copied, with the slack
+// the kernel may read past its end.
+void PointwiseDirectConv(KernelContext& ctx, const DirectConvWeights& dw, const ActivationSpec& act,
+                         const float* px, const float* bias, float* py, int64_t batches, int64_t in_ch,
+                         int64_t out_ch, int64_t len) {
+  const DirectConvShape shape = DirectConvKernelShape();
+  const int64_t ldc = (len + shape.lanes - 1) / shape.lanes * shape.lanes;
+  const int64_t rows = (out_ch + shape.mr - 1) / shape.mr * shape.mr;
+  const int64_t image = in_ch * len;
+  const int64_t tail = ldc + kDirectConvSlack;  // floats the kernel may read past the last row
+  const int64_t scratch = rows * ldc + image + tail;
+  ScratchBuffer<int64_t> offs_buf(in_ch);
+  for (int64_t c = 0; c < in_ch; ++c) offs_buf.data()[c] = c * len;
+  const int64_t* offs = offs_buf.data();
+  const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
+  ForEachConvTask<float>(ctx, batches, out_ch * len * in_ch, scratch,
+                         [&](int64_t n, float* buf, const KernelContext* inner) {
+    const float* src = px + n * image;
+    if ((batches - 1 - n) * image < tail) {  // too near the end of X: a padded copy
+      float* copy = buf + rows * ldc;
+      std::copy(src, src + image, copy);
+      std::fill(copy + image, copy + image + tail, 0.0f);
+      src = copy;
+    }
+    DirectConvF32(dw, offs, src, len, buf, ldc, inner);
+    float* yn = py + n * out_ch * len;
+    for (int64_t m = 0; m < out_ch; ++m) {
+      const float b = bias ? bias[m] : 0.0f;
+      if (fused) {
+        BiasReluF32(buf + m * ldc, yn + m * len, b, act.kind == Activation::kRelu, len);
+      } else {
+        std::copy(buf + m * ldc, buf + m * ldc + len, yn + m * len);
+        BiasActivateF32(act, b, yn + m * len, len);
+      }
+    }
+  });
+}
+
 template <typename T>
 absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group,
                                   const ActivationSpec& act, bool pool) {
@@ -711,6 +753,13 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
   if constexpr (kEpilogue) {
     // Several images of a few positions each (particle lists): one GEMM.
+    if (direct && group == 1 && g.nd == 2 && out_size >= 256) {
+      if (const DirectConvWeights* dw = DirectGroup(ctx, 0, out_ch, in_ch)) {
+        PointwiseDirectConv(ctx, *dw, act, px, bias, py, batches, in_ch, out_ch, out_size);
+        vy.Finish();
+        return finish_pool();
+      }
+    }
     if (direct && group == 1 && batches > 1 && out_size < 256) {
       BatchedPointwiseConv(ctx, act, px, pw, bias, py, batches, in_ch, out_ch, out_size);
       vy.Finish();

@@ -133,6 +133,7 @@ TEST(FusedConvTest, EqualsConvThenActivation) {
       {{2, 3, 6, 6}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1}), AttrInts("strides", {2, 2})}},
       {{2, 3, 6, 5}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1})}},
       {{5, 3, 1, 7}, {4, 3, 1, 1}, {}},
+      {{2, 3, 16, 20}, {4, 3, 1, 1}, {}},  // 320 positions: the direct kernel, image by image
   };
   for (const Geometry& g : geometries) {
     const Tensor x = Rand(g.x, 1), w = Rand(g.w, 2), b = Rand({4}, 3);
