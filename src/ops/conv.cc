@@ -753,7 +753,9 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
   if constexpr (kEpilogue) {
     // Several images of a few positions each (particle lists): one GEMM.
-    if (direct && group == 1 && g.nd == 2 && out_size >= 256) {
+    // Not at batch 1: the one image is also the last, copied, which costs
+    // more than the GEMM engine's packing that the direct kernel saves.
+    if (direct && group == 1 && g.nd == 2 && out_size >= 256 && batches > 1) {
       if (const DirectConvWeights* dw = DirectGroup(ctx, 0, out_ch, in_ch)) {
         PointwiseDirectConv(ctx, *dw, act, px, bias, py, batches, in_ch, out_ch, out_size);
         vy.Finish();

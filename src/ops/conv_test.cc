@@ -160,9 +160,10 @@ TEST(ConvTest, DirectKernelShapesMatchDirectLoops) {
 
 // Pointwise convolutions over images of 256 positions or more (EdgeConv's
 // [C, particles, k] blocks) with constant weights take the direct kernel,
-// image by image, reading X in place (the last image from a padded copy):
-// channel counts off the tiles of 8, positions off whole vectors, batch 1
-// and 3, and particlenet's own shapes.
+// image by image, reading X in place (the last image from a padded copy),
+// from batch 2 (batch 1 stays on the GEMM engine): channel counts off the
+// tiles of 8, positions off whole vectors, batch 1, 2 and 3, and
+// particlenet's own shapes.
 TEST(ConvTest, WidePointwiseOnTheDirectKernelMatchesDirectLoops) {
   const Conv2dParams cases[] = {
       {.n = 1, .c = 16, .h = 64, .w = 8, .m = 32, .kh = 1, .kw = 1},
