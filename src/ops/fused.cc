@@ -19,7 +19,8 @@
 // then takes MaxPool(kernel 2x2, strides 2, no pads, floor) of that result
 // as output 0: [N, M, H / 2, W / 2] for a [N, M, H, W] convolution. The
 // Winograd kernel (winograd_conv.h) pools its output blocks before storing
-// them; other paths pool a scratch copy.
+// them, the other stride-1 paths pool each channel from a staging plane, and
+// the rest (strided, pointwise, non-fp32) pool a scratch copy of the output.
 #include <cmath>
 #include <limits>
 
