@@ -479,7 +479,11 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   }
   // Int8 weights of a QDQ model, before constant folding makes them float.
   const std::vector<codegen::QdqWeight> qdq_weights = codegen::CollectQdqWeights(model.graph);
-  auto reports = passes::PassManager::Default().Run(model.graph, options.disabled_passes);
+  // The emitted code has no pooled convolution: FusedConv's pool attribute
+  // (fuse-conv-maxpool) is a runtime kernel of its own.
+  std::set<std::string> disabled_passes(options.disabled_passes.begin(), options.disabled_passes.end());
+  disabled_passes.insert("fuse-conv-maxpool");
+  auto reports = passes::PassManager::Default().Run(model.graph, disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
     for (const Attribute& a : n.attributes) {

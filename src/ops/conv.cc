@@ -14,6 +14,7 @@
 #include "ops/linalg.h"
 #include "ops/op_registry.h"
 #include "ops/scratch.h"
+#include "ops/winograd_conv.h"
 #include "tensor/dispatch.h"
 
 namespace hepml::ops {
@@ -249,6 +250,11 @@ void ForEachConvTask(KernelContext& ctx, int64_t tasks, int64_t work_per_task, i
   }
 }
 
+// Input channels from which a 3x3 "same" convolution runs as Winograd
+// F(2x2, 3x3): with fewer, the transforms cost more than the products they
+// save (calo_cnn's 1 -> 16 first layer stays on the direct kernel).
+constexpr int64_t kWinogradMinChannels = 8;
+
 // Prepared state of Conv and ConvTranspose with constant fp32 weights: each
 // group's weight matrix, packed once as the GEMM's left operand, and, for a
 // 2-D Conv with a window larger than one point, once more in the blocks of
@@ -256,6 +262,9 @@ void ForEachConvTask(KernelContext& ctx, int64_t tasks, int64_t work_per_task, i
 struct PackedConvWeights final : KernelState {
   std::vector<PackedA> groups;
   std::vector<DirectConvWeights> direct;
+  // 3x3 filters of one group over enough channels: the transformed filters
+  // of the Winograd kernel (winograd_conv.h).
+  std::optional<WinogradWeights> winograd;
 };
 
 // The packed weights of group `gi` when they fit an m x k operand, or null.
@@ -312,10 +321,13 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareConvWeights(const PrepareCon
     state->groups.push_back(kTranspose ? PackedA::Pack(true, row, per_group, wg, row)
                                        : PackedA::Pack(false, per_group, row, wg, row));
   }
-  if (!kTranspose && w.rank() == 4 && w.dim(2) * w.dim(3) > 1) {
+  if (!kTranspose && w.rank() == 4) {
     for (int64_t gi = 0; gi < group; ++gi) {
       state->direct.push_back(
           DirectConvWeights::Pack(per_group, row, w.data<float>() + gi * per_group * row, row));
+    }
+    if (group == 1 && w.dim(2) == 3 && w.dim(3) == 3 && w.dim(1) >= kWinogradMinChannels) {
+      state->winograd = WinogradWeights::Pack(w.dim(0), w.dim(1), w.data<float>());
     }
   }
   return state;
@@ -404,10 +416,14 @@ absl::Status InferConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) 
 // straight from the buffer (contiguous runs, no per-pixel bounds checks),
 // which costs Wp / OW more columns and saves the im2col pass. The epilogue
 // then writes each output row with bias and activation.
+//
+// With `pool`, py is the MaxPool 2x2/2 of that output ([oh / 2, ow / 2] per
+// channel): each channel's rows go to a small staging plane, which is pooled
+// into py, so the full-resolution output never reaches memory.
 void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
                      const ActivationSpec& act, const float* px, const float* pw,
                      const float* bias, float* py, int64_t batches, int64_t in_ch,
-                     int64_t out_ch) {
+                     int64_t out_ch, bool pool) {
   const int64_t cg = in_ch / group, mg = out_ch / group;
   const int64_t h = g.in[0], w = g.in[1], oh_n = g.out[0], ow_n = g.out[1];
   const int64_t kh_n = g.kernel[0], kw_n = g.kernel[1], dh = g.dilations[0], dw = g.dilations[1];
@@ -434,7 +450,8 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
   // The padded buffer is needed unless the window never leaves the input
   // (no pads, or pads the windows never reach); C' unless rows are dense.
   const bool copy = use_direct || !(pt == 0 && pl == 0 && hp == h && wp == w);
-  const bool dense_rows = !use_direct && wp == ow_n;
+  const bool dense_rows = !use_direct && wp == ow_n && !pool;
+  const int64_t pooled_size = (oh_n / 2) * (ow_n / 2);
   const int64_t padded = copy ? cg * plane + (use_direct ? kDirectConvSlack + wp_full : 0) : 0;
   const int64_t c_size = dense_rows ? 0 : use_direct ? d_rows * d_ldc : mg * np;
   const int64_t c_stride = use_direct ? d_ldc : np;  // floats per row of C'
@@ -469,7 +486,7 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
           src = buf;
           src_plane = plane;
         }
-        float* yg = py + (n * out_ch + gi * mg) * out_size;
+        float* yg = py + (n * out_ch + gi * mg) * (pool ? pooled_size : out_size);
         float* cp = dense_rows ? yg : buf + padded;
         if (use_direct) {
           ScratchBuffer<int64_t> offs(kc);
@@ -489,8 +506,10 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
                       cp, np, gemm_ctx);
         }
         auto finish = [&](int64_t m0, int64_t m1) {
+          std::optional<ScratchBuffer<float>> staging;
+          if (pool) staging.emplace(out_size);
           for (int64_t m = m0; m < m1; ++m) {
-            float* out = yg + m * out_size;
+            float* out = pool ? staging->data() : yg + m * out_size;
             const float b = bias ? bias[gi * mg + m] : 0.0f;
             if (dense_rows) {
               BiasActivateF32(act, b, out, out_size);
@@ -502,10 +521,11 @@ void ShiftedViewConv(KernelContext& ctx, const WindowGeometry& g, int64_t group,
             const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
             if (fused) {
               BiasReluRowsF32(cm, wp, out, ow_n, oh_n, ow_n, b, act.kind == Activation::kRelu);
-              continue;
+            } else {
+              for (int64_t r = 0; r < oh_n; ++r) std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
+              BiasActivateF32(act, b, out, out_size);
             }
-            for (int64_t r = 0; r < oh_n; ++r) std::copy(cm + r * wp, cm + r * wp + ow_n, out + r * ow_n);
-            BiasActivateF32(act, b, out, out_size);
+            if (pool) MaxPool2x2F32(out, ow_n, yg + m * pooled_size, oh_n / 2, ow_n / 2);
           }
         };
         if (gemm_ctx != nullptr) {
@@ -554,9 +574,119 @@ void BatchedPointwiseConv(KernelContext& ctx, const ActivationSpec& act, const f
   });
 }
 
+// The Winograd kernel's weights when this convolution can take them: a
+// 2-D 3x3 window, stride 1, no dilation, pads 1 on every side, one group,
+// Relu or no activation, and weights prepared for it.
+const WinogradWeights* WinogradFor(const KernelContext& ctx, const WindowGeometry& g, int64_t group,
+                                   const ActivationSpec& act, int64_t in_ch, int64_t out_ch) {
+  if (ctx.state() == nullptr || group != 1 || g.nd != 2) return nullptr;
+  if (act.kind != Activation::kNone && act.kind != Activation::kRelu) return nullptr;
+  const auto& wg = ctx.state_as<PackedConvWeights>().winograd;
+  if (!wg || wg->m() != out_ch || wg->c() != in_ch) return nullptr;
+  for (int d = 0; d < 2; ++d) {
+    if (g.kernel[d] != 3 || g.strides[d] != 1 || g.dilations[d] != 1 || g.pads_begin[d] != 1 ||
+        g.pads_end[d] != 1) {
+      return nullptr;
+    }
+  }
+  return &*wg;
+}
+
+// The whole batch through the Winograd kernel: tasks of a few images in
+// parallel, or one task with the products spread over the threads.
+void WinogradConv(KernelContext& ctx, const WinogradWeights& wg, const WindowGeometry& g,
+                  const ActivationSpec& act, bool pool, const float* px, const float* bias,
+                  float* py, int64_t batches) {
+  const int64_t h = g.in[0], w = g.in[1], c = wg.c(), m = wg.m();
+  const int64_t per = std::min(batches, WinogradImagesPerTask(wg, h, w));
+  const int64_t tasks = (batches + per - 1) / per;
+  const int64_t out_size = pool ? (h / 2) * (w / 2) : h * w;
+  const WinogradOutput out{bias, act.kind == Activation::kRelu, pool};
+  const int64_t scratch = WinogradScratchFloats(wg, per, h, w);
+  auto run = [&](int64_t t, float* buf, const KernelContext* inner) {
+    const int64_t n0 = t * per, nb = std::min(per, batches - n0);
+    WinogradConv3x3F32(wg, px + n0 * c * h * w, nb, h, w, out, py + n0 * m * out_size, buf, inner);
+  };
+  if (tasks > 1) {
+    ctx.ParallelFor(0, tasks, 1, [&](int64_t lo, int64_t hi) {
+      ScratchBuffer<float> buf(scratch);
+      for (int64_t t = lo; t < hi; ++t) run(t, buf.data(), nullptr);
+    });
+  } else {
+    ScratchBuffer<float> buf(scratch);
+    run(0, buf.data(), &ctx);
+  }
+}
+
+// y = MaxPool 2x2/2 (floor) of each of `planes` planes of full (h x w), as
+// the MaxPool operator computes it.
+template <typename T>
+void MaxPoolPlanes(const T* full, T* y, int64_t planes, int64_t h, int64_t w) {
+  using C = ComputeT<T>;
+  const int64_t oh = h / 2, ow = w / 2;
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* in = full + p * h * w;
+    T* out = y + p * oh * ow;
+    if constexpr (std::is_same_v<T, float>) {
+      MaxPool2x2F32(in, w, out, oh, ow);
+    } else {
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          const T* r0 = in + 2 * i * w + 2 * j;
+          C best = static_cast<C>(r0[0]);
+          for (const T v : {r0[1], r0[w], r0[w + 1]}) best = static_cast<C>(v) > best ? static_cast<C>(v) : best;
+          out[i * ow + j] = static_cast<T>(best);
+        }
+    }
+  }
+}
+
+// Conv (with `pool`: followed by MaxPool 2x2/2, see fused.cc) into output 0.
+// A pointwise (1x1, stride 1, unpadded) fp32 convolution of images of many
+// positions (EdgeConv's [C, particles, k] blocks) on the direct kernel, image
+// by image: W (out_ch x in_ch, packed once) times the image's channel rows
+// read in place (no copy, no packing of X), then the bias and activation
+// from the tile buffer into y. Only the last image is copied, with the slack
+// the kernel may read past its end.
+void PointwiseDirectConv(KernelContext& ctx, const DirectConvWeights& dw, const ActivationSpec& act,
+                         const float* px, const float* bias, float* py, int64_t batches, int64_t in_ch,
+                         int64_t out_ch, int64_t len) {
+  const DirectConvShape shape = DirectConvKernelShape();
+  const int64_t ldc = (len + shape.lanes - 1) / shape.lanes * shape.lanes;
+  const int64_t rows = (out_ch + shape.mr - 1) / shape.mr * shape.mr;
+  const int64_t image = in_ch * len;
+  const int64_t tail = ldc + kDirectConvSlack;  // floats the kernel may read past the last row
+  const int64_t scratch = rows * ldc + image + tail;
+  ScratchBuffer<int64_t> offs_buf(in_ch);
+  for (int64_t c = 0; c < in_ch; ++c) offs_buf.data()[c] = c * len;
+  const int64_t* offs = offs_buf.data();
+  const bool fused = act.kind == Activation::kNone || act.kind == Activation::kRelu;
+  ForEachConvTask<float>(ctx, batches, out_ch * len * in_ch, scratch,
+                         [&](int64_t n, float* buf, const KernelContext* inner) {
+    const float* src = px + n * image;
+    if ((batches - 1 - n) * image < tail) {  // too near the end of X: a padded copy
+      float* copy = buf + rows * ldc;
+      std::copy(src, src + image, copy);
+      std::fill(copy + image, copy + image + tail, 0.0f);
+      src = copy;
+    }
+    DirectConvF32(dw, offs, src, len, buf, ldc, inner);
+    float* yn = py + n * out_ch * len;
+    for (int64_t m = 0; m < out_ch; ++m) {
+      const float b = bias ? bias[m] : 0.0f;
+      if (fused) {
+        BiasReluF32(buf + m * ldc, yn + m * len, b, act.kind == Activation::kRelu, len);
+      } else {
+        std::copy(buf + m * ldc, buf + m * ldc + len, yn + m * len);
+        BiasActivateF32(act, b, yn + m * len, len);
+      }
+    }
+  });
+}
+
 template <typename T>
 absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, int64_t group,
-                                  const ActivationSpec& act) {
+                                  const ActivationSpec& act, bool pool) {
   using C = ComputeT<T>;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -564,10 +694,45 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   const int64_t cg = in_ch / group, mg = out_ch / group;
   Shape out_shape = {batches, out_ch};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
-  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  Shape y_shape = out_shape;
+  if (pool) {
+    y_shape[2] /= 2;
+    y_shape[3] /= 2;
+  }
+  Tensor* y = ctx.Output(0, x.dtype(), y_shape);
   if (y->size() == 0) return y;
+  if constexpr (std::is_same_v<T, float>) {
+    if (const WinogradWeights* wg = WinogradFor(ctx, g, group, act, in_ch, out_ch)) {
+      const float* bias = ctx.HasInput(2) ? ctx.Input(2).data<float>() : nullptr;
+      WinogradConv(ctx, *wg, g, act, pool, x.data<float>(), bias, y->mutable_data<float>(), batches);
+      return y;
+    }
+    const bool pointwise = g.nd == 2 && g.kernel[0] == 1 && g.kernel[1] == 1 && g.pads_begin[0] == 0 &&
+                           g.pads_begin[1] == 0 && g.pads_end[0] == 0 && g.pads_end[1] == 0;
+    if (pool && !pointwise && g.nd == 2 && g.strides[0] == 1 && g.strides[1] == 1) {
+      // Stride-1 windows: pooled as each channel is finished.
+      const float* bias = ctx.HasInput(2) ? ctx.Input(2).data<float>() : nullptr;
+      ShiftedViewConv(ctx, g, group, act, x.data<float>(), w.data<float>(), bias, y->mutable_data<float>(),
+                      batches, in_ch, out_ch, true);
+      return y;
+    }
+  }
+  // Pooled: the convolution's full output goes to scratch first.
+  std::optional<ScratchBuffer<T>> full_buf;
+  Tensor full;
+  if (pool) {
+    full_buf.emplace(NumElements(out_shape));
+    full = Tensor::Wrap(x.dtype(), out_shape, full_buf->data());
+  }
+  Tensor* yf = pool ? &full : y;
+  auto finish_pool = [&]() -> absl::StatusOr<Tensor*> {
+    if (pool) {
+      MaxPoolPlanes<T>(yf->data<T>(), y->mutable_data<T>(), batches * out_ch, g.out[0], g.out[1]);
+    }
+    return y;
+  };
   ComputeView<T> vx(x), vw(w);
-  ComputeOutput<T> vy(y);
+  ComputeOutput<T> vy(yf);
   std::optional<ComputeView<T>> vb;
   if (ctx.HasInput(2)) vb.emplace(ctx.Input(2));
   const C* px = vx.data();
@@ -588,15 +753,24 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
   PatchGeometry pg{g.in, g.out, g.kernel, g.strides, g.dilations, g.pads_begin};
   if constexpr (kEpilogue) {
     // Several images of a few positions each (particle lists): one GEMM.
+    // Not at batch 1: the one image is also the last, copied, which costs
+    // more than the GEMM engine's packing that the direct kernel saves.
+    if (direct && group == 1 && g.nd == 2 && out_size >= 256 && batches > 1) {
+      if (const DirectConvWeights* dw = DirectGroup(ctx, 0, out_ch, in_ch)) {
+        PointwiseDirectConv(ctx, *dw, act, px, bias, py, batches, in_ch, out_ch, out_size);
+        vy.Finish();
+        return finish_pool();
+      }
+    }
     if (direct && group == 1 && batches > 1 && out_size < 256) {
       BatchedPointwiseConv(ctx, act, px, pw, bias, py, batches, in_ch, out_ch, out_size);
       vy.Finish();
-      return y;
+      return finish_pool();
     }
     if (!direct && g.nd == 2 && g.strides[0] == 1 && g.strides[1] == 1) {
-      ShiftedViewConv(ctx, g, group, act, px, pw, bias, py, batches, in_ch, out_ch);
+      ShiftedViewConv(ctx, g, group, act, px, pw, bias, py, batches, in_ch, out_ch, false);
       vy.Finish();
-      return y;
+      return finish_pool();
     }
   }
   ForEachConvTask<C>(ctx, batches * group, mg * out_size * kc, direct ? 0 : kc * out_size,
@@ -626,9 +800,9 @@ absl::StatusOr<Tensor*> ConvTyped(KernelContext& ctx, const WindowGeometry& g, i
                      });
   vy.Finish();
   if constexpr (!kEpilogue) {
-    if (auto st = ApplyActivation(ctx, act, y); !st.ok()) return st;
+    if (auto st = ApplyActivation(ctx, act, yf); !st.ok()) return st;
   }
-  return y;
+  return finish_pool();
 }
 
 absl::Status ComputeConv(KernelContext& ctx) { return RunConv(ctx).status(); }
@@ -639,7 +813,7 @@ absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& c
   return PrepareConvWeights<false>(ctx);
 }
 
-absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act) {
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act, bool pool) {
   if (auto st = RequireInputs(ctx, 2); !st.ok()) return st;
   const Tensor& x = ctx.Input(0);
   const Tensor& w = ctx.Input(1);
@@ -662,9 +836,10 @@ absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act) {
   if (!kernel.ok()) return ctx.Error(kernel.status().message());
   auto g = ComputeWindowGeometry(ctx.node(), Shape(x.shape().begin() + 2, x.shape().end()), *kernel);
   if (!g.ok()) return ctx.Error(g.status().message());
+  if (pool && g->nd != 2) return ctx.Error("pool = \"MaxPool2x2\" needs a 2-D convolution, X has shape ", ShapeToString(x.shape()));
   Tensor* result = nullptr;
   absl::Status st = VisitFloat(x.dtype(), [&](auto tag) -> absl::Status {
-    auto y = ConvTyped<typename decltype(tag)::type>(ctx, *g, group, act);
+    auto y = ConvTyped<typename decltype(tag)::type>(ctx, *g, group, act, pool);
     if (!y.ok()) return y.status();
     result = *y;
     return absl::OkStatus();

@@ -56,8 +56,10 @@ struct InferContext;
 // Conv's kernel (inputs X, W, optional B; Conv's attributes): checks the
 // inputs, allocates output 0 and computes it, then applies `act` (FusedConv's
 // activation; fp32 adds the bias and activates each channel right after its
-// GEMM, while it is in cache). Returns the output.
-absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act = {});
+// GEMM, while it is in cache). With `pool` (FusedConv's pool =
+// "MaxPool2x2", 2-D only) output 0 is MaxPool 2x2/2 (floor, no pads) of that
+// result instead. Returns the output.
+absl::StatusOr<Tensor*> RunConv(KernelContext& ctx, const ActivationSpec& act = {}, bool pool = false);
 
 // Conv's prepare step: packs constant fp32 weights per group for RunConv.
 absl::StatusOr<std::unique_ptr<KernelState>> PrepareConv(const PrepareContext& ctx);

@@ -158,6 +158,28 @@ TEST(ConvTest, DirectKernelShapesMatchDirectLoops) {
   }
 }
 
+// Pointwise convolutions over images of 256 positions or more (EdgeConv's
+// [C, particles, k] blocks) with constant weights take the direct kernel,
+// image by image, reading X in place (the last image from a padded copy),
+// from batch 2 (batch 1 stays on the GEMM engine): channel counts off the
+// tiles of 8, positions off whole vectors, batch 1, 2 and 3, and
+// particlenet's own shapes.
+TEST(ConvTest, WidePointwiseOnTheDirectKernelMatchesDirectLoops) {
+  const Conv2dParams cases[] = {
+      {.n = 1, .c = 16, .h = 64, .w = 8, .m = 32, .kh = 1, .kw = 1},
+      {.n = 3, .c = 64, .h = 64, .w = 8, .m = 64, .kh = 1, .kw = 1},
+      {.n = 3, .c = 17, .h = 5, .w = 61, .m = 9, .kh = 1, .kw = 1},
+      {.n = 2, .c = 3, .h = 16, .w = 17, .m = 13, .kh = 1, .kw = 1},
+      {.n = 3, .c = 1, .h = 1, .w = 300, .m = 5, .kh = 1, .kw = 1},
+  };
+  for (const Conv2dParams& p : cases) {
+    SCOPED_TRACE(::testing::Message() << "n=" << p.n << " c=" << p.c << " h=" << p.h << " w=" << p.w
+                                    << " m=" << p.m);
+    CheckConvAgainstNaive(p, true);
+    CheckConvAgainstNaive(p, false);
+  }
+}
+
 TEST(ConvTest, DepthwiseWithMultiplier) {
   CheckConvAgainstNaive({.n = 1, .c = 3, .h = 5, .w = 5, .m = 6, .kh = 3, .kw = 3, .group = 3,
                          .pt = 1, .pl = 1, .pb = 1, .pr = 1},

@@ -90,7 +90,7 @@ constexpr std::array<TileFn, kP> kTiles = MakeTiles(std::make_index_sequence<kP>
 
 }  // namespace
 
-DirectConvShape DirectShapeImpl() { return DirectConvShape{kMR, kL}; }
+DirectConvShape DirectShapeImpl() { return DirectConvShape{kMR, kL, kP * kL}; }
 
 void DirectPackImpl(int64_t m, int64_t k, const float* w, int64_t ldw, float* out) {
   const int64_t blocks = (m + kMR - 1) / kMR;

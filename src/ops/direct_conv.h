@@ -25,6 +25,7 @@ namespace hepml::ops {
 struct DirectConvShape {
   int mr = 0;     // output channels of a tile (and of a packed weight block)
   int lanes = 0;  // floats per vector
+  int strip = 0;  // positions of a tile (a few vectors): np a multiple of it wastes none
 };
 DirectConvShape DirectConvKernelShape();
 

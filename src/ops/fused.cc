@@ -14,9 +14,19 @@
 //   "Clip"       clamp to [activation_alpha, activation_beta] (defaults -inf, inf)
 // with the same arithmetic as the standalone operators (activations.cc,
 // elementwise.cc), so a fused node computes what the pair computed.
+//
+// FusedConv's `pool` = "MaxPool2x2" (written by fuse-conv-maxpool; 2-D only)
+// then takes MaxPool(kernel 2x2, strides 2, no pads, floor) of that result
+// as output 0: [N, M, H / 2, W / 2] for a [N, M, H, W] convolution. The
+// Winograd kernel (winograd_conv.h) pools its output blocks before storing
+// them, the other stride-1 paths pool each channel from a staging plane, and
+// the rest (strided, pointwise, non-fp32) pool a scratch copy of the output.
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/str_cat.h"
+
+#include "hepml/status.h"
 #include "ops/conv.h"
 #include "ops/epilogue.h"
 #include "ops/kernel_util.h"
@@ -35,10 +45,22 @@ absl::Status ComputeFusedGemm(KernelContext& ctx) {
   return ApplyActivation(ctx, *spec, *y);
 }
 
+// FusedConv's `pool` attribute: true for "MaxPool2x2", false when absent or
+// empty; anything else is an error naming the node.
+absl::StatusOr<bool> ParsePool(const Node& node) {
+  const std::string pool = node.GetString("pool", "");
+  if (pool.empty()) return false;
+  if (pool == "MaxPool2x2") return true;
+  return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": unknown pool '", pool,
+                                                 "' (expected \"MaxPool2x2\" or none)"));
+}
+
 absl::Status ComputeFusedConv(KernelContext& ctx) {
   auto spec = ParseActivation(ctx.node());
   if (!spec.ok()) return spec.status();
-  return RunConv(ctx, *spec).status();  // the activation runs in Conv's epilogue
+  auto pool = ParsePool(ctx.node());
+  if (!pool.ok()) return pool.status();
+  return RunConv(ctx, *spec, *pool).status();  // the activation runs in Conv's epilogue
 }
 
 absl::Status InferFusedGemm(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
@@ -62,7 +84,15 @@ absl::Status InferFusedGemm(const InferContext& ctx, std::vector<TypeInfo>& outp
 
 absl::Status InferFusedConv(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
   if (auto spec = ParseActivation(ctx.node); !spec.ok()) return spec.status();
-  return InferConvOutput(ctx, outputs);
+  auto pool = ParsePool(ctx.node);
+  if (!pool.ok()) return pool.status();
+  HEPML_RETURN_IF_ERROR(InferConvOutput(ctx, outputs));
+  if (*pool && !outputs.empty() && outputs[0].has_shape) {
+    std::vector<Dim>& dims = outputs[0].shape;
+    if (dims.size() != 4) return absl::InvalidArgumentError("FusedConv: pool needs a 2-D convolution");
+    for (size_t d = 2; d < 4; ++d) dims[d] = dims[d].known() ? Dim{dims[d].value / 2, ""} : Dim{};
+  }
+  return absl::OkStatus();
 }
 
 const OpTableRegistration kFusedOps({

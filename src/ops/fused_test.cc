@@ -1,6 +1,7 @@
 // ai.hepml FusedGemm and FusedConv against the unfused operators.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -132,6 +133,7 @@ TEST(FusedConvTest, EqualsConvThenActivation) {
       {{2, 3, 6, 6}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1}), AttrInts("strides", {2, 2})}},
       {{2, 3, 6, 5}, {4, 3, 3, 3}, {AttrInts("pads", {1, 1, 1, 1})}},
       {{5, 3, 1, 7}, {4, 3, 1, 1}, {}},
+      {{2, 3, 16, 20}, {4, 3, 1, 1}, {}},  // 320 positions: the direct kernel, image by image
   };
   for (const Geometry& g : geometries) {
     const Tensor x = Rand(g.x, 1), w = Rand(g.w, 2), b = Rand({4}, 3);
@@ -151,6 +153,120 @@ TEST(FusedConvTest, EqualsConvThenActivation) {
       ExpectNear(*prepared, want, 1e-5f);
     }
   }
+}
+
+// Direct loops: y = pool(act(conv3x3(x, pads 1) + b)), pool MaxPool 2x2/2.
+std::vector<float> NaiveConvPool(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, bool pool) {
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), m = w.dim(0);
+  std::vector<float> full(n * m * h * wd);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t oy = 0; oy < h; ++oy)
+        for (int64_t ox = 0; ox < wd; ++ox) {
+          double acc = b.data<float>()[r];
+          for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t ky = 0; ky < 3; ++ky)
+              for (int64_t kx = 0; kx < 3; ++kx) {
+                const int64_t iy = oy + ky - 1, ix = ox + kx - 1;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                acc += static_cast<double>(x.data<float>()[((i * c + ch) * h + iy) * wd + ix]) *
+                       w.data<float>()[((r * c + ch) * 3 + ky) * 3 + kx];
+              }
+          const float v = static_cast<float>(acc);
+          full[((i * m + r) * h + oy) * wd + ox] = relu && !(v > 0) ? 0.0f : v;
+        }
+  if (!pool) return full;
+  const int64_t ph = h / 2, pw = wd / 2;
+  std::vector<float> out(n * m * ph * pw);
+  for (int64_t p = 0; p < n * m; ++p)
+    for (int64_t oy = 0; oy < ph; ++oy)
+      for (int64_t ox = 0; ox < pw; ++ox) {
+        const float* f = full.data() + p * h * wd + 2 * oy * wd + 2 * ox;
+        out[(p * ph + oy) * pw + ox] = std::max(std::max(f[0], f[1]), std::max(f[wd], f[wd + 1]));
+      }
+  return out;
+}
+
+// 3x3 "same" convolutions with constant weights over 8 or more input
+// channels take the Winograd F(2x2, 3x3) kernel, with or without the
+// following MaxPool 2x2/2 fused (pool = "MaxPool2x2"); fewer channels take
+// the direct kernel and pool a scratch copy. Channel counts off the kernel's
+// tiles of 8, odd and one-pixel-wide images (partial 2x2 blocks, tile rows
+// shorter than a vector), batch 1 and 3, and calo_cnn's own layers.
+TEST(FusedConvTest, WinogradAndPoolingMatchDirectLoops) {
+  struct Case {
+    int64_t n, c, h, w, m;
+  };
+  const Case cases[] = {
+      {3, 16, 16, 16, 32}, {3, 32, 8, 8, 64}, {1, 8, 16, 16, 16}, {1, 17, 7, 5, 9},
+      {3, 9, 1, 1, 3},     {3, 11, 2, 3, 13}, {1, 12, 3, 20, 8},  {2, 20, 33, 9, 7},
+      {1, 1, 32, 32, 16},  {3, 3, 5, 6, 10},  {1, 64, 4, 4, 40},
+  };
+  for (const Case& k : cases) {
+    const Tensor x = Rand({k.n, k.c, k.h, k.w}, 11), w = Rand({k.m, k.c, 3, 3}, 12), b = Rand({k.m}, 13);
+    for (bool relu : {false, true})
+      for (bool pool : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "n=" << k.n << " c=" << k.c << " h=" << k.h << " w=" << k.w
+                                        << " m=" << k.m << " relu=" << relu << " pool=" << pool);
+        std::vector<Attribute> attrs = {AttrInts("pads", {1, 1, 1, 1})};
+        if (relu) attrs.push_back(AttrString("activation", "Relu"));
+        if (pool) attrs.push_back(AttrString("pool", "MaxPool2x2"));
+        const std::vector<float> want = NaiveConvPool(x, w, b, relu, pool);
+        const Shape want_shape = pool ? Shape{k.n, k.m, k.h / 2, k.w / 2} : Shape{k.n, k.m, k.h, k.w};
+        auto prepared = FusedConvWithConstantWeights(x, w, b, attrs);
+        ASSERT_TRUE(prepared.ok()) << prepared.status();
+        ASSERT_EQ(prepared->shape(), want_shape);
+        // Winograd rounds differently from the direct sum: a few ulps of
+        // sums of up to 64 x 9 products of magnitude 4.
+        for (int64_t i = 0; i < prepared->size(); ++i) {
+          ASSERT_NEAR(prepared->data<float>()[i], want[i], 2e-4f * (1.0f + std::fabs(want[i]))) << "at " << i;
+        }
+        // Weights as run-time inputs: the GEMM paths, pooled from scratch.
+        auto runtime = Fused("FusedConv", {x, w, b}, attrs);
+        ASSERT_TRUE(runtime.ok()) << runtime.status();
+        ASSERT_EQ(runtime->shape(), want_shape);
+        for (int64_t i = 0; i < runtime->size(); ++i) {
+          ASSERT_NEAR(runtime->data<float>()[i], want[i], 2e-4f * (1.0f + std::fabs(want[i]))) << "at " << i;
+        }
+      }
+  }
+}
+
+// Pooling after activations the Winograd kernel does not apply (here
+// Sigmoid), in double, and an unknown pool, through the other paths.
+TEST(FusedConvTest, PoolAfterOtherActivationsAndTypes) {
+  const Tensor x = Rand({2, 9, 6, 7}, 21), w = Rand({5, 9, 3, 3}, 22), b = Rand({5}, 23);
+  const std::vector<Attribute> conv_attrs = {AttrInts("pads", {1, 1, 1, 1})};
+  auto conv = RunOp("Conv", 11, {x, w, b}, conv_attrs);
+  ASSERT_TRUE(conv.ok()) << conv.status();
+  const Tensor act = Activate("Sigmoid", (*conv)[0], {});
+  auto pooled = RunOp("MaxPool", 12, {act}, {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+  ASSERT_TRUE(pooled.ok()) << pooled.status();
+  std::vector<Attribute> attrs = conv_attrs;
+  attrs.push_back(AttrString("activation", "Sigmoid"));
+  attrs.push_back(AttrString("pool", "MaxPool2x2"));
+  auto fused = FusedConvWithConstantWeights(x, w, b, attrs);
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  ExpectNear(*fused, (*pooled)[0], 1e-6f);
+
+  auto as_double = [](const Tensor& t) {
+    Tensor d = Tensor::Empty(DType::kFloat64, t.shape());
+    for (int64_t i = 0; i < t.size(); ++i) d.mutable_data<double>()[i] = t.data<float>()[i];
+    return d;
+  };
+  auto fused_double = Fused("FusedConv", {as_double(x), as_double(w), as_double(b)}, attrs);
+  ASSERT_TRUE(fused_double.ok()) << fused_double.status();
+  ASSERT_EQ(fused_double->shape(), (*pooled)[0].shape());
+  for (int64_t i = 0; i < fused_double->size(); ++i) {
+    EXPECT_NEAR(fused_double->data<double>()[i], (*pooled)[0].data<float>()[i], 1e-5) << i;
+  }
+
+  auto bad = Fused("FusedConv", {x, w, b}, {AttrString("pool", "AveragePool2x2")});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("AveragePool2x2"), std::string::npos);
+  auto one_d = Fused("FusedConv", {Rand({1, 2, 8}, 1), Rand({3, 2, 3}, 2)}, {AttrString("pool", "MaxPool2x2")});
+  ASSERT_FALSE(one_d.ok());
+  EXPECT_NE(one_d.status().message().find("2-D"), std::string::npos);
 }
 
 TEST(FusedConvTest, UnknownActivationIsAnError) {

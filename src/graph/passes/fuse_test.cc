@@ -1,5 +1,5 @@
-// fuse-gelu, fuse-layernorm, fuse-gemm-activation: input graph, expected
-// graph, and the same outputs through the executor.
+// fuse-gelu, fuse-layernorm, fuse-gemm-activation, fuse-conv-maxpool:
+// input graph, expected graph, and the same outputs through the executor.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -229,6 +229,85 @@ TEST(TransposeGemmWeightsTest, ConstantBIsStoredTransposedOnceForAllReaders) {
   EXPECT_EQ(g.initializers.at(g.nodes[0].inputs[1]).shape(), Shape({6, 4}));
   EXPECT_EQ(g.nodes[2].GetInt("transB", 0), 1);
   EXPECT_EQ(OutputDiff(before, g, {{"x", Random({3, 6}, 3)}, {"w_in", Random({4, 6}, 4)}}), 0.0);
+}
+
+// ---- fuse-conv-maxpool ----
+
+// One calo_cnn stage: Conv (3x3, pads 1) -> Relu -> MaxPool 2x2/2.
+Graph ConvReluPool(int64_t c, int64_t m, std::vector<Attribute> pool_attrs) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", std::to_string(c), "9", "10"})};
+  g.outputs = {VI("y")};
+  g.initializers["w"] = Random({m, c, 3, 3}, 1);
+  g.initializers["b"] = Random({m}, 2);
+  g.nodes = {MakeNode("Conv", {"x", "w", "b"}, {"conv"}, {IntsAttr("pads", {1, 1, 1, 1})}),
+             MakeNode("Relu", {"conv"}, {"act"}), MakeNode("MaxPool", {"act"}, {"y"}, std::move(pool_attrs))};
+  return g;
+}
+
+std::vector<Attribute> Pool2x2() { return {IntsAttr("kernel_shape", {2, 2}), IntsAttr("strides", {2, 2})}; }
+
+TEST(FuseConvMaxPoolTest, ConvActivationPoolBecomesOnePoolingFusedConv) {
+  // 12 input channels take the Winograd kernel, 3 the direct kernel (its
+  // output pooled from scratch); odd 9-row images drop their last row.
+  for (int64_t c : {12, 3}) {
+    Graph g = ConvReluPool(c, 10, Pool2x2());
+    Graph before = g;
+    ASSERT_TRUE(*FuseGemmActivation(g));
+    ASSERT_TRUE(*FuseConvMaxPool(g));
+    ASSERT_EQ(OpTypes(g), std::vector<std::string>({"FusedConv"}));
+    EXPECT_EQ(g.nodes[0].GetString("activation", ""), "Relu");
+    EXPECT_EQ(g.nodes[0].GetString("pool", ""), "MaxPool2x2");
+    EXPECT_EQ(g.nodes[0].outputs, std::vector<std::string>({"y"}));
+    EXPECT_LT(OutputDiff(before, g, {{"x", Random({3, c, 9, 10}, 3)}}), 1e-4);
+    auto y = RunGraph(g, {{"x", Random({3, c, 9, 10}, 3)}});
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_EQ((*y)[0].shape(), Shape({3, 10, 4, 5}));
+  }
+  // A plain Conv (no activation) becomes a FusedConv that only pools.
+  Graph g = ConvReluPool(4, 5, Pool2x2());
+  g.nodes.erase(g.nodes.begin() + 1);
+  g.nodes[1].inputs = {"conv"};
+  Graph before = g;
+  ASSERT_TRUE(*FuseConvMaxPool(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"FusedConv"}));
+  EXPECT_EQ(g.nodes[0].domain, "ai.hepml");
+  EXPECT_FALSE(g.nodes[0].HasAttribute("activation"));
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({2, 4, 9, 10}, 4)}}), 1e-5);
+}
+
+TEST(FuseConvMaxPoolTest, LeavesOtherPoolingAndSharedOutputs) {
+  const std::vector<std::vector<Attribute>> others = {
+      {IntsAttr("kernel_shape", {3, 3}), IntsAttr("strides", {2, 2})},
+      {IntsAttr("kernel_shape", {2, 2})},  // stride 1
+      {IntsAttr("kernel_shape", {2, 2}), IntsAttr("strides", {2, 2}), IntsAttr("pads", {1, 1, 1, 1})},
+      {IntsAttr("kernel_shape", {2, 2}), IntsAttr("strides", {2, 2}), IntAttr("ceil_mode", 1)},
+      {IntsAttr("kernel_shape", {2, 2}), IntsAttr("strides", {2, 2}), IntsAttr("dilations", {2, 2})},
+  };
+  for (const auto& attrs : others) {
+    Graph g = ConvReluPool(4, 5, attrs);
+    ASSERT_TRUE(*FuseGemmActivation(g));
+    EXPECT_FALSE(*FuseConvMaxPool(g));
+    EXPECT_EQ(OpTypes(g), std::vector<std::string>({"FusedConv", "MaxPool"}));
+  }
+  // With the Indices output, or the activation also a graph output.
+  Graph with_indices = ConvReluPool(4, 5, Pool2x2());
+  with_indices.nodes[2].outputs.push_back("idx");
+  with_indices.outputs.push_back(VI("idx"));
+  ASSERT_TRUE(*FuseGemmActivation(with_indices));
+  EXPECT_FALSE(*FuseConvMaxPool(with_indices));
+  Graph shared = ConvReluPool(4, 5, Pool2x2());
+  ASSERT_TRUE(*FuseGemmActivation(shared));
+  shared.outputs.push_back(VI("act"));
+  EXPECT_FALSE(*FuseConvMaxPool(shared));
+  // Weights that are a graph input (Conv straight into MaxPool).
+  Graph runtime_w = ConvReluPool(4, 5, Pool2x2());
+  runtime_w.nodes.erase(runtime_w.nodes.begin() + 1);
+  runtime_w.nodes[1].inputs = {"conv"};
+  runtime_w.initializers.erase("w");
+  runtime_w.inputs.push_back(TensorVI("w", {"5", "4", "3", "3"}));
+  EXPECT_FALSE(*FuseConvMaxPool(runtime_w));
+  EXPECT_EQ(OpTypes(runtime_w), std::vector<std::string>({"Conv", "MaxPool"}));
 }
 
 }  // namespace

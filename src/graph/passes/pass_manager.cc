@@ -21,6 +21,7 @@ PassManager PassManager::Default() {
   pm.Add({"fuse-layernorm", FuseLayerNorm});
   pm.Add({"fuse-gelu", FuseGelu});
   pm.Add({"fuse-gemm-activation", FuseGemmActivation});
+  pm.Add({"fuse-conv-maxpool", FuseConvMaxPool});
   pm.Add({"transpose-gemm-weights", TransposeGemmWeights});
   pm.Add({"cancel-transpose-reshape", CancelTransposeReshape});
   pm.Add({"eliminate-dead-nodes", EliminateDeadNodes});
