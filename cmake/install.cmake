@@ -85,7 +85,7 @@ if(TARGET hepml_remote)
     INSTALL_RPATH "$ORIGIN")
   target_include_directories(hepml_remote_shared PRIVATE ${HEPML_PRIVATE_INCLUDE})
   target_link_libraries(hepml_remote_shared PUBLIC hepml_shared
-    PRIVATE hepml_serve_proto absl::strings Threads::Threads)
+    PRIVATE hepml_serve_proto hepml_grpc_channel absl::strings Threads::Threads)
   target_link_options(hepml_remote_shared PRIVATE -Wl,--no-undefined)
   install(TARGETS hepml_remote_shared EXPORT hepmlTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endif()

@@ -618,6 +618,14 @@ inline void GemvCsc(int64_t N, const float* a, const int32_t* ptr, const int32_t
 // where the dense tiles read every weight. The layout does not depend on the
 // target; other targets run the same slots one lane at a time.
 inline constexpr int64_t kSpLanes = 16;
+// Without AVX-512 a slot costs 16 scalar multiply-adds, about half of them
+// on padding: single rows then take the gathered dot products (GemvCsc),
+// which run about as fast as the dense code.
+#if defined(__AVX512F__)
+inline constexpr bool kLaneSlotsVectorised = true;
+#else
+inline constexpr bool kLaneSlotsVectorised = false;
+#endif
 
 inline void GemvLanes(int64_t N, const float* a, const int32_t* sptr, const int32_t* k0, const uint8_t* lidx,
                       const float* lval, float* y) {
@@ -666,7 +674,7 @@ inline void GemvLanes(int64_t N, const float* a, const int32_t* sptr, const int3
 // Gemm of a pruned layer, the kernel chosen by the batch at run time:
 // M >= batch_min: the batch-vectorised sparse kernel (CSC ptr/idx/val,
 // scratch at/ct); fewer rows, one row at a time: the lane slots where the
-// compiler wrote them (sptr non-null), else the dense panels (packed_b, the
+// compiler wrote them (sptr non-null) and the target has AVX-512, else the dense panels (packed_b, the
 // same weights packed by PackB), else the gathered dot products.
 inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const int32_t* sptr, const int32_t* k0,
                        const uint8_t* lidx, const float* lval, const float* packed_b, const int32_t* ptr,
@@ -674,7 +682,7 @@ inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const in
                        float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha,
                        float act_beta, float* Y) {
   if (M >= batch_min) GemmCscBatchNN(M, N, K, A, ptr, idx, val, at, ct, Y);
-  else if (sptr != nullptr)
+  else if (sptr != nullptr && kLaneSlotsVectorised)
     for (int64_t i = 0; i < M; ++i) GemvLanes(N, A + i * K, sptr, k0, lidx, lval, Y + i * N);
   else if (packed_b != nullptr) GemmPackedNN(M, N, K, A, K, packed_b, Y, N);
   else
