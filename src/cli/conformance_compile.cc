@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -379,6 +380,13 @@ testing::CaseResult RunCaseCompiled(const testing::BackendCase& test, const test
       if (!t.ok()) {
         return finish(testing::Outcome::kFail, absl::StrCat("[run] ", set.name, " output '", set.output_names[k],
                                                             "': ", t.status().message()));
+      }
+      if (t->dtype() == DType::kUInt16 && set.expected[k].is_tensor() &&
+          set.expected[k].tensor.dtype() == DType::kBFloat16) {
+        // NAME_run stores bfloat16 as its raw bits ('<u2'), as `hepml run` does.
+        Tensor bf = Tensor::Empty(DType::kBFloat16, t->shape());
+        std::memcpy(bf.raw_mutable_data(), t->raw_data(), t->nbytes());
+        *t = std::move(bf);
       }
       absl::Status st = AllClose(Value::FromTensor(std::move(*t)), set.expected[k], tol);
       if (!st.ok()) {

@@ -45,6 +45,9 @@ const char* CTypeOf(DType dtype) {
     case DType::kUInt16: return "uint16_t";
     case DType::kUInt32: return "uint32_t";
     case DType::kUInt64: return "uint64_t";
+    // 16-bit floats: storage types of common.h that convert to float.
+    case DType::kFloat16: return "K::Float16";
+    case DType::kBFloat16: return "K::BFloat16";
     default: return nullptr;
   }
 }
@@ -125,6 +128,10 @@ class Emitter {
   int Rank(const std::string& v) const { return static_cast<int>(S(v).size()); }
   DType DT(const std::string& v) const { return VS(v).dtype; }
   std::string CT(const std::string& v) const { return CTypeOf(DT(v)); }
+  // The type an elementwise functor computes v in: float for the 16-bit
+  // floats (stored as K::Float16 / K::BFloat16), else v's own type.
+  std::string LT(const std::string& v) const { return Is16Bit(DT(v)) ? "float" : CT(v); }
+  static bool Is16Bit(DType t) { return t == DType::kFloat16 || t == DType::kBFloat16; }
   std::string Dims(const std::string& v) const {
     std::vector<std::string> d;
     for (const Lin& l : S(v)) d.push_back(LinExpr(l));
@@ -940,13 +947,17 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
 bool IsUnsignedInt(DType t) {
   return t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
 }
-bool IsFloatType(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
+bool IsFloatType(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16 || t == DType::kBFloat16;
+}
 
 absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string& x = n.inputs[0];
   const std::string& op = n.op_type;
-  const std::string ti = CT(x);
-  const std::string to = CT(n.outputs[0]);
+  const std::string ti = LT(x);
+  // Cast stores straight into a 16-bit type (from double without a detour
+  // through float); other maps return the compute type.
+  const std::string to = op == "Cast" || op == "CastLike" ? CT(n.outputs[0]) : LT(n.outputs[0]);
   std::string f;
   auto fl = [&](const char* attr, float d) { return FloatLit(n.GetFloat(attr, d)); };
   const DType dt = DT(x);
@@ -1066,7 +1077,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
   std::string f = it->second;
   if (op == "Pow") {
     if (!IsFloatType(da)) f = absl::StrCat("static_cast<", CT(y), ">(std::pow(static_cast<double>(x), static_cast<double>(y)))");
-    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", CT(a), ">(y))");
+    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", LT(a), ">(y))");
     auto c = ConstFloats(n.inputs[1]);
     if (c && c->size() == 1 && (*c)[0] == 2.f && IsFloatType(da)) f = "x * x";
   } else if (op == "Mod") {
@@ -1094,7 +1105,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       ptrs.push_back(p);
     }
     const std::string yp = Out(y);
-    const std::string ct = CT(y);
+    const std::string ct = CT(y), lt = LT(y);
     Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t d0[] = ", Dims(a),
                       ";\n    K::BroadcastCopy<", ct, ">(", Rank(y), ", dy, ", ptrs[0], ", ", Rank(a), ", d0, ", yp, ");"));
     size_t k = 1;
@@ -1102,11 +1113,11 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       const std::string& v = n.inputs[i];
       if (v.empty()) continue;
       Code(absl::StrCat("  {\n      const int64_t dk[] = ", Dims(v), ";\n      K::Binary(", Rank(y), ", dy, ", yp, ", ",
-                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", ct, " x, ", ct, " y) -> ",
-                        ct, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
+                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", lt, " x, ", LT(v), " y) -> ",
+                        lt, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
     }
     if (op == "Mean") {
-      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", ct, " v) -> ", ct, " { return v / ",
+      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", lt, " v) -> ", lt, " { return v / ",
                         ptrs.size(), "; });"));
     }
     Code("}");
@@ -1119,7 +1130,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
   const std::string yp = Out(y);
   Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
                     ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
-                    ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
+                    ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", LT(a), " x, ", LT(bv), " y) -> ", LT(y),
                     " {", lambda_of, ");\n  }"));
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
@@ -2174,7 +2185,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
              op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
-             op == "MaxUnpool" ||
+             op == "MaxUnpool" || op == "RoiAlign" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2321,6 +2332,39 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
                       absl::StrJoin(dims_of(y), ", "), "};\n    if (!K::MaxUnpool<", CT(x), ", ", CT(n.inputs[1]), ">(",
                       rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return Fail(\"",
                       absl::CEscape(n.Describe()), ": an index outside the unpooled tensor\");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "RoiAlign") {
+    const std::string &rois = n.inputs[1], &bidx = n.inputs[2];
+    const LinShape& sx = S(x);
+    if (Rank(x) != 4 || Rank(rois) != 2 || !S(rois)[1].IsConst() || S(rois)[1].fixed != 4)
+      return Unsupported(n, "X of rank 4 and rois of shape [num_rois, 4]");
+    if (!IsFloatType(DT(x)) || Is16Bit(DT(x)) || DT(rois) != DT(x)) return Unsupported(n, "float32 or float64 X and rois");
+    if (DT(bidx) != DType::kInt64 && DT(bidx) != DType::kInt32) return Unsupported(n, "batch_indices type");
+    const std::string mode = n.GetString("mode", "avg");
+    if (mode != "avg" && mode != "max") return Unsupported(n, absl::StrCat("mode '", mode, "'"));
+    const int64_t oh = n.GetInt("output_height", 1), ow = n.GetInt("output_width", 1);
+    const int64_t sampling = n.GetInt("sampling_ratio", 0);
+    if (oh <= 0 || ow <= 0 || sampling < 0) return Unsupported(n, "output size or sampling_ratio");
+    bool half_pixel = false;
+    if (n.opset >= 16) {
+      const std::string ctm = n.GetString("coordinate_transformation_mode", "half_pixel");
+      if (ctm != "half_pixel" && ctm != "output_half_pixel")
+        return Unsupported(n, absl::StrCat("coordinate_transformation_mode '", ctm, "'"));
+      half_pixel = ctm == "half_pixel";
+    }
+    if (!sx[2].IsConst() || !sx[3].IsConst() || sx[2].fixed == 0 || sx[3].fixed == 0)
+      return Unsupported(n, "an empty or batch-dependent feature map");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string rp, In(rois));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(bidx));
+    const std::string yp = Out(y);
+    char scale[64];
+    std::snprintf(scale, sizeof(scale), "%.17g", static_cast<double>(n.GetFloat("spatial_scale", 1.f)));
+    Code(absl::StrCat("if (!K::RoiAlign(", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ", sx[2].fixed, ", ", sx[3].fixed, ", ",
+                      xp, ", ", LinExpr(S(rois)[0]), ", ", rp, ", ", bp, ", ", oh, ", ", ow, ", ", sampling, ", ", scale,
+                      ", ", half_pixel ? "true" : "false", ", ", mode == "max" ? "true" : "false", ", ", yp,
+                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": a batch index outside [0, N)\");"));
     return absl::OkStatus();
   }
   if (op == "ReverseSequence") {
@@ -2534,6 +2578,23 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
 
 absl::Status Emitter::EmitNode(const Node& n) {
   const std::string& op = n.op_type;
+  // float16 / bfloat16 operands: the casts, the elementwise maps (computed in
+  // float, rounded once when stored) and the data movement; other kernels
+  // compute in their own type and would need their own 16-bit paths.
+  {
+    bool any16 = false;
+    for (const auto* list : {&n.inputs, &n.outputs})
+      for (const std::string& v : *list) any16 |= !v.empty() && Is16Bit(DT(v));
+    static const std::set<std::string> k16 = {
+        "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Concat", "Transpose",
+        "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Max", "Min",
+        "Pow", "Sum", "Mean", "Mod", "PRelu", "Neg", "Abs", "Sign", "Relu", "LeakyRelu", "Elu", "Selu", "Celu",
+        "ThresholdedRelu", "HardSigmoid", "Gelu", "IsInf", "Softsign", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal",
+        "Sigmoid", "Tanh", "Floor", "Ceil", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
+        "Asinh", "Acosh", "Atanh", "Round", "IsNaN", "Mish", "HardSwish"};
+    if (any16 && (!n.domain.empty() && n.domain != "ai.onnx" ? true : !k16.count(op)))
+      return Unsupported(n, "float16 / bfloat16 operands; the casts, elementwise maps and data movement take them");
+  }
   if (n.domain == "ai.hepml") {
     if (op == "FusedGemm") return EmitGemm(n);
     if (op == "FusedConv") return EmitConv(n);
@@ -2803,7 +2864,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::InternalError(absl::StrCat("input '", vi->name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("input '", vi->name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32/64, integer and bool inputs"));
+                                                   ": hepml compile handles float16/32/64, bfloat16, integer and bool inputs"));
     }
     inputs_.push_back(IoSpec{vi->name, vs->dtype, vs->shape});
     storage_[vi->name] = Storage{Loc::kInput, k++, 0, ""};
@@ -2814,7 +2875,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::UnimplementedError(absl::StrCat("output '", name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("output '", name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32/64, integer and bool outputs"));
+                                                   ": hepml compile handles float16/32/64, bfloat16, integer and bool outputs"));
     }
     outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
     if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);

@@ -1,6 +1,7 @@
 // The emitted kernel library (src/codegen/emitted/), compiled here as plain
 // headers, against hepml's own operators on the same inputs.
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "codegen/emitted/common.h"
@@ -65,6 +66,47 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
                   y.data());
     ExpectNear((*ref)[0], y);
   }
+}
+
+TEST(EmittedKernels, Float16AndBFloat16StorageTypesRoundToNearestEven) {
+  // The storage types of float16 / bfloat16 tensors agree with the weight
+  // conversions on every half and on random floats across the range.
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    const float f = K::Float16::ToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      ASSERT_TRUE(std::isnan(K::HalfToFloat(static_cast<uint16_t>(h))));
+      ASSERT_TRUE(std::isnan(static_cast<float>(K::Float16(f))));
+      continue;
+    }
+    ASSERT_EQ(f, K::HalfToFloat(static_cast<uint16_t>(h)));
+    ASSERT_EQ(K::Float16(f).bits, h);
+    ASSERT_EQ(K::BFloat16::ToFloat(static_cast<uint16_t>(h)), K::Bf16ToFloat(static_cast<uint16_t>(h)));
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t bits = static_cast<uint32_t>(rng());
+    float f;
+    std::memcpy(&f, &bits, 4);
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(K::Float16(f).bits, K::FloatToHalf(f)) << f;
+    ASSERT_EQ(K::BFloat16(f).bits, K::FloatToBf16(f)) << f;
+  }
+  EXPECT_EQ(K::Float16(1.f + 0x1p-11f).bits, 0x3c00u);      // tie: to even
+  EXPECT_EQ(K::Float16(1.f + 3 * 0x1p-11f).bits, 0x3c02u);  // tie: to even (up)
+  EXPECT_EQ(K::Float16(65520.f).bits, 0x7c00u);
+  EXPECT_EQ(K::Float16(-0x1p-25f).bits, 0x8000u);
+  EXPECT_EQ(K::Float16(0x1.8p-24f).bits, 0x0002u);
+  EXPECT_EQ(K::BFloat16(1.f + 0x1p-8f).bits, 0x3f80u);
+  // From double: just above a tie rounds up, though float would round the
+  // value onto the tie first (double rounding would then go to even, down).
+  EXPECT_EQ(K::Float16(1.0 + 0x1p-11 + 0x1p-40).bits, 0x3c01u);
+  EXPECT_EQ(K::Float16(1.0 + 0x1p-11 - 0x1p-40).bits, 0x3c00u);
+  EXPECT_EQ(K::BFloat16(1.0 + 0x1p-8 + 0x1p-40).bits, 0x3f81u);
+  EXPECT_EQ(K::Float16(int64_t{2049}).bits, 0x6800u);  // 2049 -> 2048 (tie to even)
+  EXPECT_EQ(K::Float16(int64_t{2051}).bits, 0x6802u);  // 2051 -> 2052
+  // Arithmetic goes through float.
+  const K::Float16 a(1.5f), b(0.25f);
+  EXPECT_EQ(static_cast<float>(K::Float16(a * b)), 0.375f);
 }
 
 TEST(EmittedKernels, HalfAndBfloat16Conversions) {

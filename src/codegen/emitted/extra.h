@@ -441,4 +441,91 @@ inline bool MaxUnpool(int rank, const int64_t* full, const int64_t* out, int64_t
   return true;
 }
 
+// RoiAlign (opset 10 / 16) on x [N, C, H, W]: for roi r (x1, y1, x2, y2 in
+// rois[4r..]) of image bidx[r], y[r, c, ph, pw] is the average (or the max of
+// the weighted corner values, as the reference and ONNX Runtime) of
+// gh x gw bilinear samples per bin, computed in double. False when a batch
+// index is outside [0, N).
+template <typename T, typename R, typename I>
+inline bool RoiAlign(int64_t N, int64_t C, int64_t H, int64_t W, const T* x, int64_t num_rois, const R* rois,
+                     const I* bidx, int64_t oh, int64_t ow, int64_t sampling, double spatial_scale, bool half_pixel,
+                     bool is_max, T* y) {
+  for (int64_t r = 0; r < num_rois; ++r)
+    if (bidx[r] < 0 || static_cast<int64_t>(bidx[r]) >= N) return false;
+  for (int64_t r = 0; r < num_rois; ++r) {
+    const double offset = half_pixel ? 0.5 : 0.0;
+    const double start_w = static_cast<double>(rois[4 * r]) * spatial_scale - offset;
+    const double start_h = static_cast<double>(rois[4 * r + 1]) * spatial_scale - offset;
+    const double end_w = static_cast<double>(rois[4 * r + 2]) * spatial_scale - offset;
+    const double end_h = static_cast<double>(rois[4 * r + 3]) * spatial_scale - offset;
+    double roi_w = end_w - start_w, roi_h = end_h - start_h;
+    if (!half_pixel) {
+      roi_w = roi_w > 1.0 ? roi_w : 1.0;
+      roi_h = roi_h > 1.0 ? roi_h : 1.0;
+    }
+    const double bin_h = roi_h / static_cast<double>(oh), bin_w = roi_w / static_cast<double>(ow);
+    auto grid = [&](double v) -> int64_t {
+      if (sampling > 0) return sampling;
+      const double c = std::ceil(v);
+      if (!(c > 0.0)) return 0;
+      return static_cast<int64_t>(c < 1.0e6 ? c : 1.0e6);
+    };
+    const int64_t gh = grid(bin_h), gw = grid(bin_w);
+    const double count = static_cast<double>(gh * gw > 1 ? gh * gw : 1);
+    for (int64_t c = 0; c < C; ++c) {
+      const T* xc = x + (static_cast<int64_t>(bidx[r]) * C + c) * H * W;
+      T* yc = y + (r * C + c) * oh * ow;
+      for (int64_t ph = 0; ph < oh; ++ph) {
+        for (int64_t pw = 0; pw < ow; ++pw) {
+          double out = 0.0;
+          bool first = true;
+          for (int64_t iy = 0; iy < gh; ++iy) {
+            const double yy = start_h + static_cast<double>(ph) * bin_h + (static_cast<double>(iy) + 0.5) * bin_h / static_cast<double>(gh);
+            for (int64_t ix = 0; ix < gw; ++ix) {
+              double xx = start_w + static_cast<double>(pw) * bin_w + (static_cast<double>(ix) + 0.5) * bin_w / static_cast<double>(gw);
+              double yv = yy;
+              double v[4] = {0.0, 0.0, 0.0, 0.0};
+              if (yv >= -1.0 && yv <= static_cast<double>(H) && xx >= -1.0 && xx <= static_cast<double>(W)) {
+                yv = yv > 0.0 ? yv : 0.0;
+                xx = xx > 0.0 ? xx : 0.0;
+                int64_t y_lo = static_cast<int64_t>(yv), x_lo = static_cast<int64_t>(xx), y_hi, x_hi;
+                if (y_lo >= H - 1) {
+                  y_hi = y_lo = H - 1;
+                  yv = static_cast<double>(y_lo);
+                } else {
+                  y_hi = y_lo + 1;
+                }
+                if (x_lo >= W - 1) {
+                  x_hi = x_lo = W - 1;
+                  xx = static_cast<double>(x_lo);
+                } else {
+                  x_hi = x_lo + 1;
+                }
+                const double ly = yv - static_cast<double>(y_lo), lx = xx - static_cast<double>(x_lo);
+                const double hy = 1.0 - ly, hx = 1.0 - lx;
+                v[0] = hy * hx * static_cast<double>(xc[y_lo * W + x_lo]);
+                v[1] = hy * lx * static_cast<double>(xc[y_lo * W + x_hi]);
+                v[2] = ly * hx * static_cast<double>(xc[y_hi * W + x_lo]);
+                v[3] = ly * lx * static_cast<double>(xc[y_hi * W + x_hi]);
+              }
+              if (is_max) {
+                double m = v[0] > v[1] ? v[0] : v[1];
+                m = m > v[2] ? m : v[2];
+                m = m > v[3] ? m : v[3];
+                out = first ? m : (m > out ? m : out);
+              } else {
+                out += v[0] + v[1] + v[2] + v[3];
+              }
+              first = false;
+            }
+          }
+          if (!is_max) out /= count;
+          yc[ph * ow + pw] = static_cast<T>(out);
+        }
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace hepml_emitted
