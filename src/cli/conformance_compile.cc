@@ -116,7 +116,7 @@ const std::map<std::string, std::vector<int>>& ShapeInputSlots() {
       {"ReduceMean", {1}}, {"ReduceMax", {1}},     {"ReduceMin", {1}}, {"ReduceProd", {1}},
       {"ReduceSumSquare", {1}}, {"ReduceL1", {1}}, {"ReduceL2", {1}}, {"ReduceLogSum", {1}},
       {"ReduceLogSumExp", {1}}, {"EyeLike", {}},   {"Col2Im", {1, 2}}, {"Compress", {1}},
-      {"BlackmanWindow", {0}}, {"HammingWindow", {0}}, {"HannWindow", {0}}, {"MelWeightMatrix", {0, 1}},
+      {"BlackmanWindow", {0}}, {"HammingWindow", {0}}, {"HannWindow", {0}}, {"MelWeightMatrix", {0, 1}}, {"STFT", {1, 3}},
       {"MaxUnpool", {2}}};
   return *slots;
 }

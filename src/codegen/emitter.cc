@@ -2185,7 +2185,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
              op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
-             op == "MaxUnpool" || op == "RoiAlign" ||
+             op == "MaxUnpool" || op == "RoiAlign" || op == "DFT" || op == "STFT" || op == "MelWeightMatrix" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2365,6 +2365,87 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
                       xp, ", ", LinExpr(S(rois)[0]), ", ", rp, ", ", bp, ", ", oh, ", ", ow, ", ", sampling, ", ", scale,
                       ", ", half_pixel ? "true" : "false", ", ", mode == "max" ? "true" : "false", ", ", yp,
                       ")) return Fail(\"", absl::CEscape(n.Describe()), ": a batch index outside [0, N)\");"));
+    return absl::OkStatus();
+  }
+  if (op == "MelWeightMatrix") {
+    // num_mel_bins and dft_length set the output's shape, so they are
+    // constants here; the rate and the edges may be run-time values.
+    auto mels = ConstInts(n.inputs[0]), dft_length = ConstInts(n.inputs[1]);
+    if (!mels || mels->size() != 1 || !dft_length || dft_length->size() != 1)
+      return Unsupported(n, "num_mel_bins or dft_length that is not a constant");
+    if (!IsFloatType(DT(y))) return Unsupported(n, absl::StrCat("output_datatype ", DTypeName(DT(y))));
+    std::vector<std::string> scalars;
+    for (int i = 2; i < 5; ++i) {
+      HEPML_ASSIGN_OR_RETURN(std::string p, In(n.inputs[i]));
+      scalars.push_back(absl::StrCat("static_cast<double>(", p, "[0])"));
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("if (!K::MelWeightMatrix(", (*mels)[0], ", ", (*dft_length)[0], ", ", absl::StrJoin(scalars, ", "), ", ",
+                      yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ": sample_rate must be positive and 0 <= lower_edge_hertz <= upper_edge_hertz <= sample_rate / 2\");"));
+    return absl::OkStatus();
+  }
+  if (op == "DFT" || op == "STFT") {
+    const LinShape& sx = S(x);
+    const int r = Rank(x);
+    if (!IsFloatType(DT(x)) || r < 2 || !sx[r - 1].IsConst() || (sx[r - 1].fixed != 1 && sx[r - 1].fixed != 2))
+      return Unsupported(n, "a float signal of shape [..., 1 or 2]");
+    const int comp = static_cast<int>(sx[r - 1].fixed);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    if (op == "DFT") {
+      int64_t axis = n.GetInt("axis", 1);
+      if (n.opset >= 20) {
+        axis = -2;
+        if (n.HasInput(2)) {
+          auto a = ConstInts(n.inputs[2]);
+          if (!a || a->size() != 1) return Unsupported(n, "an axis that is not a constant");
+          axis = (*a)[0];
+        }
+      }
+      if (axis < 0) axis += r;
+      if (axis < 0 || axis > r - 2 || !sx[axis].IsConst()) return Unsupported(n, "the axis");
+      const int64_t len_in = sx[axis].fixed;
+      int64_t len = len_in;
+      if (n.HasInput(1)) {
+        auto d = ConstInts(n.inputs[1]);
+        if (!d || d->size() != 1 || (*d)[0] <= 0) return Unsupported(n, "a dft_length that is not a positive constant");
+        len = (*d)[0];
+      }
+      const int64_t out_n = n.GetInt("onesided", 0) != 0 ? len / 2 + 1 : len;
+      if (!S(y)[axis].IsConst() || S(y)[axis].fixed != out_n) return Unsupported(n, "the output's shape");
+      const std::string yp = Out(y);
+      Code(absl::StrCat("K::Dft(", ProdExpr(sx, 0, axis), ", ", len_in, ", ", ProdExpr(sx, axis + 1, r - 1), ", ", comp,
+                        ", ", len, ", ", out_n, ", ", n.GetInt("inverse", 0) != 0 ? "true" : "false", ", ", xp, ", ",
+                        yp, ");"));
+      return absl::OkStatus();
+    }
+    if (r != 3 || !sx[1].IsConst()) return Unsupported(n, "a signal of shape [batch, length, 1 or 2]");
+    auto step = ConstInts(n.inputs[1]);
+    if (!step || step->size() != 1 || (*step)[0] <= 0) return Unsupported(n, "a frame_step that is not a positive constant");
+    int64_t frame_length = -1;
+    std::string wp = absl::StrCat("static_cast<const ", CT(x), "*>(nullptr)");
+    if (n.HasInput(2)) {
+      const LinShape& sw = S(n.inputs[2]);
+      if (sw.size() != 1 || !sw[0].IsConst() || DT(n.inputs[2]) != DT(x)) return Unsupported(n, "the window");
+      frame_length = sw[0].fixed;
+      HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[2]));
+    }
+    if (n.HasInput(3)) {
+      auto fl = ConstInts(n.inputs[3]);
+      if (!fl || fl->size() != 1 || (frame_length >= 0 && (*fl)[0] != frame_length))
+        return Unsupported(n, "a frame_length that is not a constant equal to the window's");
+      frame_length = (*fl)[0];
+    }
+    const int64_t length = sx[1].fixed;
+    if (frame_length <= 0 || frame_length > length) return Unsupported(n, "frame_length");
+    const int64_t frames = 1 + (length - frame_length) / (*step)[0];
+    const int64_t bins = n.GetInt("onesided", 1) != 0 ? frame_length / 2 + 1 : frame_length;
+    const LinShape& sy = S(y);
+    if (sy.size() != 4 || !sy[1].IsConst() || sy[1].fixed != frames || !sy[2].IsConst() || sy[2].fixed != bins)
+      return Unsupported(n, "the output's shape");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Stft(", LinExpr(sx[0]), ", ", length, ", ", comp, ", ", (*step)[0], ", ", wp, ", ",
+                      frame_length, ", ", frames, ", ", bins, ", ", xp, ", ", yp, ");"));
     return absl::OkStatus();
   }
   if (op == "ReverseSequence") {

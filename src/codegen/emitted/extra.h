@@ -528,4 +528,102 @@ inline bool RoiAlign(int64_t N, int64_t C, int64_t H, int64_t W, const T* x, int
   return true;
 }
 
+// DFT along one axis, directly (O(n^2), in double): x [outer, len_in, inner,
+// comp] (comp 1: real, 2: complex), zero-padded or cut to n; y [outer, out_n,
+// inner, 2] holds the first out_n bins (n / 2 + 1 when one-sided). The
+// inverse includes the 1 / n factor.
+template <typename T>
+inline void Dft(int64_t outer, int64_t len_in, int64_t inner, int comp, int64_t n, int64_t out_n, bool inverse,
+                const T* x, T* y) {
+  const double two_pi = 6.283185307179586476925286766559;
+  const int64_t copy_n = len_in < n ? len_in : n;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* src = x + (o * len_in * inner + i) * comp;
+      T* dst = y + (o * out_n * inner + i) * 2;
+      for (int64_t k = 0; k < out_n; ++k) {
+        double re = 0.0, im = 0.0;
+        for (int64_t j = 0; j < copy_n; ++j) {
+          const double angle = (inverse ? two_pi : -two_pi) * static_cast<double>((j * k) % n) / static_cast<double>(n);
+          const double c = std::cos(angle), s = std::sin(angle);
+          const double xr = static_cast<double>(src[j * inner * comp]);
+          const double xi = comp == 2 ? static_cast<double>(src[j * inner * comp + 1]) : 0.0;
+          re += xr * c - xi * s;
+          im += xr * s + xi * c;
+        }
+        if (inverse) {
+          re /= static_cast<double>(n);
+          im /= static_cast<double>(n);
+        }
+        dst[k * inner * 2] = static_cast<T>(re);
+        dst[k * inner * 2 + 1] = static_cast<T>(im);
+      }
+    }
+  }
+}
+
+// STFT: signal x [batch, length, comp], frames of frame_length every step,
+// times the window (nullptr: ones), each transformed; y [batch, frames, bins, 2].
+template <typename T>
+inline void Stft(int64_t batch, int64_t length, int comp, int64_t step, const T* window, int64_t frame_length,
+                 int64_t frames, int64_t bins, const T* x, T* y) {
+  const double two_pi = 6.283185307179586476925286766559;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t f = 0; f < frames; ++f) {
+      const T* src = x + (b * length + f * step) * comp;
+      T* dst = y + (b * frames + f) * bins * 2;
+      for (int64_t k = 0; k < bins; ++k) {
+        double re = 0.0, im = 0.0;
+        for (int64_t j = 0; j < frame_length; ++j) {
+          const double w = window ? static_cast<double>(window[j]) : 1.0;
+          const double angle = -two_pi * static_cast<double>((j * k) % frame_length) / static_cast<double>(frame_length);
+          const double c = std::cos(angle), s = std::sin(angle);
+          const double xr = static_cast<double>(src[j * comp]) * w;
+          const double xi = comp == 2 ? static_cast<double>(src[j * comp + 1]) * w : 0.0;
+          re += xr * c - xi * s;
+          im += xr * s + xi * c;
+        }
+        dst[2 * k] = static_cast<T>(re);
+        dst[2 * k + 1] = static_cast<T>(im);
+      }
+    }
+  }
+}
+
+// MelWeightMatrix as the ONNX reference: num_mel_bins + 2 points evenly
+// spaced in mel, mapped to DFT bins by floor((dft_length + 1) * hz /
+// sample_rate); y [dft_length / 2 + 1, mels] of triangular filters. False
+// when an edge maps past the last bin or the arguments are out of range.
+template <typename T>
+inline bool MelWeightMatrix(int64_t mels, int64_t dft_length, double sample_rate, double lower, double upper, T* y) {
+  const int64_t spec_bins = dft_length / 2 + 1;
+  if (mels <= 0 || mels > 4096 || dft_length <= 0 || !(sample_rate > 0) || !(lower >= 0 && upper >= lower) ||
+      !std::isfinite(upper))
+    return false;
+  for (int64_t i = 0; i < spec_bins * mels; ++i) y[i] = static_cast<T>(0);
+  const double low_mel = 2595.0 * std::log10(1.0 + lower / 700.0), high_mel = 2595.0 * std::log10(1.0 + upper / 700.0);
+  const double step = (high_mel - low_mel) / static_cast<double>(mels + 2);
+  auto point = [&](int64_t i, int64_t* bin) {
+    const double mel = static_cast<double>(i) * step + low_mel;
+    const double hz = 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0);
+    const double b = std::floor(static_cast<double>(dft_length + 1) * hz / sample_rate);
+    if (!(b >= 0 && b < static_cast<double>(spec_bins))) return false;
+    *bin = static_cast<int64_t>(b);
+    return true;
+  };
+  for (int64_t i = 0; i < mels; ++i) {
+    int64_t left, center, right;
+    if (!point(i, &left) || !point(i + 1, &center) || !point(i + 2, &right)) return false;
+    if (center == left) {
+      y[center * mels + i] = static_cast<T>(1.0);
+    } else {
+      for (int64_t j = left; j <= center; ++j)
+        y[j * mels + i] = static_cast<T>(static_cast<double>(j - left) / static_cast<double>(center - left));
+    }
+    for (int64_t j = center; j < right; ++j)
+      y[j * mels + i] = static_cast<T>(static_cast<double>(right - j) / static_cast<double>(right - center));
+  }
+  return true;
+}
+
 }  // namespace hepml_emitted
