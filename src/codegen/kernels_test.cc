@@ -228,6 +228,29 @@ TEST(EmittedKernels, ConvMatchesHepml) {
             y.data());
     ExpectNear(r, y);
   }
+  // Stride, dilation and wide padding along the last axis (im2col's row
+  // split into padding, the strided reads and padding again).
+  for (int64_t stride : {1, 3}) {
+    Tensor x = Random({1, 2, 5, 11}, 20), w = Random({3, 2, 2, 4}, 21);
+    auto ref = RunOp("Conv", 11, {x, w},
+                     {AttrInts("pads", {0, 7, 1, 5}), AttrInts("strides", {1, stride}), AttrInts("dilations", {1, 2})});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    const Tensor& r = (*ref)[0];
+    K::ConvGeometry g;
+    g.spatial = 2;
+    g.in[0] = 5;
+    g.in[1] = 11;
+    g.out[0] = r.dim(2);
+    g.out[1] = r.dim(3);
+    g.kernel[0] = 2;
+    g.kernel[1] = 4;
+    g.stride[1] = stride;
+    g.dilation[1] = 2;
+    g.pad_begin[1] = 7;
+    std::vector<float> col(2 * 8 * r.dim(2) * r.dim(3)), y(r.size());
+    K::Conv(g, 1, 2, 3, 1, x.data<float>(), w.data<float>(), nullptr, K::Act::kNone, 0.f, 0.f, col.data(), y.data());
+    ExpectNear(r, y);
+  }
   {
     Tensor x = Random({3, 4, 10}, 10), w = Random({6, 2, 1}, 11);
     auto ref = RunOp("Conv", 11, {x, w}, {AttrInt("group", 2)});
