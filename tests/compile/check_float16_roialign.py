@@ -159,6 +159,13 @@ def check_float16(args, tmp):
     # A float32 file for a float16 input is refused with the reason.
     r, _ = run(exe, tmp, "wrongtype", {"xh": xh.astype(np.float32), "xf": xf})
     check("float32 data for a float16 input is refused", r.returncode == 1 and "float16" in r.stderr, r.stderr)
+    # Operators without a 16-bit path are refused by name, nothing written.
+    src = os.path.join(tmp, "mm16.onnx")
+    open(src, "wb").write(model([helper.make_node("MatMul", ["a", "a"], ["y"], name="square16")],
+                                [f16("a", [4, 4])], [f16("y", [4, 4])]))
+    r = subprocess.run([args.hepml, "compile", src, "-o", os.path.join(tmp, "mm16")], capture_output=True, text=True)
+    check("MatMul on float16 is refused naming the node", r.returncode == 1 and "square16" in r.stderr and
+          "float16" in r.stderr and not os.path.exists(os.path.join(tmp, "mm16")), f"rc {r.returncode}: {r.stderr}")
     # bfloat16 input: raw bits in, float out.
     bf_in = helper.make_tensor_value_info("b", TensorProto.BFLOAT16, ["n", 8])
     exe, err = build(args, tmp, "bfin", model([helper.make_node("Cast", ["b"], ["y"], to=TensorProto.FLOAT)], [bf_in],
