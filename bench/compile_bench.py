@@ -10,7 +10,8 @@ S unstructured sparsity, sparse kernels where they pay) and built native; a tabl
 speed-up over the dense native build. A --work folder keeps the built packages, and a later run
 with the same folder reuses them.
 
-DIR is what bench/models/generate.py wrote. Each model is compiled (--max-batch = the
+DIR is what bench/models/generate.py wrote; symbolic dims other than the batch (particlenet's
+`particles`) are fixed to the model's first data set with --dim, for the compile and `hepml bench`. Each model is compiled (--max-batch = the
 largest batch) and built twice with its CMakeLists.txt defaults (Release): for the x86-64
 baseline and with NAME_NATIVE=ON (-march=native). Each round runs, one after the other,
 `hepml bench --threads 1 --json`, `NAME_run --bench --json` (baseline) and the native one;
@@ -40,6 +41,19 @@ import tempfile
 import numpy as np
 
 PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers")
+
+
+def fixed_dims(models_dir, m):
+    """--dim NAME=VALUE for the model's symbolic dims other than the batch, from its first data set."""
+    with open(os.path.join(models_dir, "models.json")) as f:
+        spec = next(x for x in json.load(f)["models"] if x["name"] == m)
+    data = spec["data_sets"][0]["inputs"]
+    dims = {}
+    for inp in spec["inputs"]:
+        for axis, d in enumerate(inp["shape"]):
+            if isinstance(d, str) and d != "batch" and inp["name"] in data:
+                dims[d] = data[inp["name"]]["shape"][axis]
+    return [a for k, v in sorted(dims.items()) for a in ("--dim", f"{k}={v}")]
 
 
 def ort_inputs(models_dir, m, batch, work):
@@ -84,6 +98,7 @@ def main():
     max_batch = args.max_batch or max(batches)
     for m in args.only.split(","):
         exes = {}
+        dims = fixed_dims(args.models, m)
         variants = [("compiled", "OFF", []), ("compiled -march=native", "ON", [])]
         if args.prune > 0:
             variants.append((f"pruned {args.prune:g} -march=native", "ON", ["--prune", f"{args.prune:g}"]))
@@ -94,7 +109,7 @@ def main():
             exe = os.path.join(build, f"{m}_run")
             if not os.path.exists(exe):  # a --work folder of an earlier run is reused
                 subprocess.run([args.hepml, "compile", os.path.join(args.models, f"{m}.onnx"), "-o", pkg, "--name", m,
-                                "--max-batch", str(max_batch)] + extra, check=True, stdout=subprocess.DEVNULL)
+                                "--max-batch", str(max_batch)] + dims + extra, check=True, stdout=subprocess.DEVNULL)
                 subprocess.run(["cmake", "-S", pkg, "-B", build, f"-D{m}_NATIVE={native}"], check=True,
                                stdout=subprocess.DEVNULL)
                 subprocess.run(["cmake", "--build", build, "-j", "2"], check=True, stdout=subprocess.DEVNULL)
@@ -102,7 +117,8 @@ def main():
         for b in batches:
             common = ["--batch", str(b), "--iterations", str(args.iterations), "--warmup", str(args.iterations // 10),
                       "--json"]
-            cmds = {"hepml": [args.hepml, "bench", os.path.join(args.models, f"{m}.onnx"), "--threads", "1"] + common}
+            cmds = {"hepml": [args.hepml, "bench", os.path.join(args.models, f"{m}.onnx"), "--threads", "1"] + dims +
+                    common}
             for kind, exe in exes.items():
                 cmds[kind] = [exe, "--bench"] + common
             if args.ort:

@@ -104,6 +104,8 @@ const char* SpecDType(DType t) {
     case DType::kUInt16: return "DType::kUInt16";
     case DType::kUInt32: return "DType::kUInt32";
     case DType::kUInt64: return "DType::kUInt64";
+    case DType::kFloat16: return "DType::kFloat16";
+    case DType::kBFloat16: return "DType::kBFloat16";
     default: return "DType::kBool";
   }
 }
@@ -200,7 +202,8 @@ std::string Header(const CompileOptions& o, const std::string& model_path, const
       "namespace ", o.cpp_namespace, " {\n\n"
       "class ", N, " {\n"
       " public:\n"
-      "  enum class DType { kFloat32, kInt64, kInt32, kBool, kFloat64, kInt8, kInt16, kUInt8, kUInt16, kUInt32, kUInt64 };\n"
+      "  enum class DType { kFloat32, kInt64, kInt32, kBool, kFloat64, kInt8, kInt16, kUInt8, kUInt16, kUInt32, kUInt64,\n"
+      "                    kFloat16, kBFloat16 };  // the 16-bit floats as their raw bits (uint16_t)\n"
       "  // dimension d of the tensor = per_batch[d] * batch + fixed[d].\n"
       "  struct TensorSpec {\n"
       "    const char* name;\n"

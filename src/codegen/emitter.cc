@@ -45,6 +45,9 @@ const char* CTypeOf(DType dtype) {
     case DType::kUInt16: return "uint16_t";
     case DType::kUInt32: return "uint32_t";
     case DType::kUInt64: return "uint64_t";
+    // 16-bit floats: storage types of common.h that convert to float.
+    case DType::kFloat16: return "K::Float16";
+    case DType::kBFloat16: return "K::BFloat16";
     default: return nullptr;
   }
 }
@@ -125,6 +128,10 @@ class Emitter {
   int Rank(const std::string& v) const { return static_cast<int>(S(v).size()); }
   DType DT(const std::string& v) const { return VS(v).dtype; }
   std::string CT(const std::string& v) const { return CTypeOf(DT(v)); }
+  // The type an elementwise functor computes v in: float for the 16-bit
+  // floats (stored as K::Float16 / K::BFloat16), else v's own type.
+  std::string LT(const std::string& v) const { return Is16Bit(DT(v)) ? "float" : CT(v); }
+  static bool Is16Bit(DType t) { return t == DType::kFloat16 || t == DType::kBFloat16; }
   std::string Dims(const std::string& v) const {
     std::vector<std::string> d;
     for (const Lin& l : S(v)) d.push_back(LinExpr(l));
@@ -999,13 +1006,17 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
 bool IsUnsignedInt(DType t) {
   return t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
 }
-bool IsFloatType(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
+bool IsFloatType(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16 || t == DType::kBFloat16;
+}
 
 absl::Status Emitter::EmitUnary(const Node& n) {
   const std::string& x = n.inputs[0];
   const std::string& op = n.op_type;
-  const std::string ti = CT(x);
-  const std::string to = CT(n.outputs[0]);
+  const std::string ti = LT(x);
+  // Cast stores straight into a 16-bit type (from double without a detour
+  // through float); other maps return the compute type.
+  const std::string to = op == "Cast" || op == "CastLike" ? CT(n.outputs[0]) : LT(n.outputs[0]);
   std::string f;
   auto fl = [&](const char* attr, float d) { return FloatLit(n.GetFloat(attr, d)); };
   const DType dt = DT(x);
@@ -1125,7 +1136,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
   std::string f = it->second;
   if (op == "Pow") {
     if (!IsFloatType(da)) f = absl::StrCat("static_cast<", CT(y), ">(std::pow(static_cast<double>(x), static_cast<double>(y)))");
-    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", CT(a), ">(y))");
+    else if (!IsFloatType(DT(n.inputs[1]))) f = absl::StrCat("std::pow(x, static_cast<", LT(a), ">(y))");
     auto c = ConstFloats(n.inputs[1]);
     if (c && c->size() == 1 && (*c)[0] == 2.f && IsFloatType(da)) f = "x * x";
   } else if (op == "Mod") {
@@ -1153,7 +1164,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       ptrs.push_back(p);
     }
     const std::string yp = Out(y);
-    const std::string ct = CT(y);
+    const std::string ct = CT(y), lt = LT(y);
     Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t d0[] = ", Dims(a),
                       ";\n    K::BroadcastCopy<", ct, ">(", Rank(y), ", dy, ", ptrs[0], ", ", Rank(a), ", d0, ", yp, ");"));
     size_t k = 1;
@@ -1161,11 +1172,11 @@ absl::Status Emitter::EmitBinary(const Node& n) {
       const std::string& v = n.inputs[i];
       if (v.empty()) continue;
       Code(absl::StrCat("  {\n      const int64_t dk[] = ", Dims(v), ";\n      K::Binary(", Rank(y), ", dy, ", yp, ", ",
-                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", ct, " x, ", ct, " y) -> ",
-                        ct, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
+                        Rank(y), ", dy, ", ptrs[k++], ", ", Rank(v), ", dk, ", yp, ", [](", lt, " x, ", LT(v), " y) -> ",
+                        lt, " {", absl::StrReplaceAll(lambda_of, {{"\n", "\n  "}}), ");\n    }"));
     }
     if (op == "Mean") {
-      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", ct, " v) -> ", ct, " { return v / ",
+      Code(absl::StrCat("  K::Unary(", Count(y), ", ", yp, ", ", yp, ", [](", lt, " v) -> ", lt, " { return v / ",
                         ptrs.size(), "; });"));
     }
     Code("}");
@@ -1178,7 +1189,7 @@ absl::Status Emitter::EmitBinary(const Node& n) {
   const std::string yp = Out(y);
   Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t da[] = ", Dims(a),
                     ";\n    const int64_t db[] = ", Dims(bv), ";\n    K::Binary(", Rank(y), ", dy, ", ap, ", ", Rank(a),
-                    ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", CT(a), " x, ", CT(bv), " y) -> ", CT(y),
+                    ", da, ", bp, ", ", Rank(bv), ", db, ", yp, ", [](", LT(a), " x, ", LT(bv), " y) -> ", LT(y),
                     " {", lambda_of, ");\n  }"));
   kernels_.insert("elementwise.h");
   return absl::OkStatus();
@@ -2233,7 +2244,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
   const std::string& op = n.op_type;
   *handled = op == "Einsum" || op == "Det" || op == "LRN" || op == "MeanVarianceNormalization" ||
              op == "ReverseSequence" || op == "Compress" || op == "GridSample" || op == "TfIdfVectorizer" ||
-             op == "MaxUnpool" ||
+             op == "MaxUnpool" || op == "RoiAlign" || op == "DFT" || op == "STFT" || op == "MelWeightMatrix" ||
              (op == "BatchNormalization" && (n.GetInt("training_mode", 0) != 0 || n.HasOutput(1)));
   if (!*handled) return absl::OkStatus();
   auto constant_dims = [&](const std::string& v) {
@@ -2380,6 +2391,120 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
                       absl::StrJoin(dims_of(y), ", "), "};\n    if (!K::MaxUnpool<", CT(x), ", ", CT(n.inputs[1]), ">(",
                       rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return Fail(\"",
                       absl::CEscape(n.Describe()), ": an index outside the unpooled tensor\");\n  }"));
+    return absl::OkStatus();
+  }
+  if (op == "RoiAlign") {
+    const std::string &rois = n.inputs[1], &bidx = n.inputs[2];
+    const LinShape& sx = S(x);
+    if (Rank(x) != 4 || Rank(rois) != 2 || !S(rois)[1].IsConst() || S(rois)[1].fixed != 4)
+      return Unsupported(n, "X of rank 4 and rois of shape [num_rois, 4]");
+    if (!IsFloatType(DT(x)) || Is16Bit(DT(x)) || DT(rois) != DT(x)) return Unsupported(n, "float32 or float64 X and rois");
+    if (DT(bidx) != DType::kInt64 && DT(bidx) != DType::kInt32) return Unsupported(n, "batch_indices type");
+    const std::string mode = n.GetString("mode", "avg");
+    if (mode != "avg" && mode != "max") return Unsupported(n, absl::StrCat("mode '", mode, "'"));
+    const int64_t oh = n.GetInt("output_height", 1), ow = n.GetInt("output_width", 1);
+    const int64_t sampling = n.GetInt("sampling_ratio", 0);
+    if (oh <= 0 || ow <= 0 || sampling < 0) return Unsupported(n, "output size or sampling_ratio");
+    bool half_pixel = false;
+    if (n.opset >= 16) {
+      const std::string ctm = n.GetString("coordinate_transformation_mode", "half_pixel");
+      if (ctm != "half_pixel" && ctm != "output_half_pixel")
+        return Unsupported(n, absl::StrCat("coordinate_transformation_mode '", ctm, "'"));
+      half_pixel = ctm == "half_pixel";
+    }
+    if (!sx[2].IsConst() || !sx[3].IsConst() || sx[2].fixed == 0 || sx[3].fixed == 0)
+      return Unsupported(n, "an empty or batch-dependent feature map");
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    HEPML_ASSIGN_OR_RETURN(std::string rp, In(rois));
+    HEPML_ASSIGN_OR_RETURN(std::string bp, In(bidx));
+    const std::string yp = Out(y);
+    char scale[64];
+    std::snprintf(scale, sizeof(scale), "%.17g", static_cast<double>(n.GetFloat("spatial_scale", 1.f)));
+    Code(absl::StrCat("if (!K::RoiAlign(", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ", sx[2].fixed, ", ", sx[3].fixed, ", ",
+                      xp, ", ", LinExpr(S(rois)[0]), ", ", rp, ", ", bp, ", ", oh, ", ", ow, ", ", sampling, ", ", scale,
+                      ", ", half_pixel ? "true" : "false", ", ", mode == "max" ? "true" : "false", ", ", yp,
+                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": a batch index outside [0, N)\");"));
+    return absl::OkStatus();
+  }
+  if (op == "MelWeightMatrix") {
+    // num_mel_bins and dft_length set the output's shape, so they are
+    // constants here; the rate and the edges may be run-time values.
+    auto mels = ConstInts(n.inputs[0]), dft_length = ConstInts(n.inputs[1]);
+    if (!mels || mels->size() != 1 || !dft_length || dft_length->size() != 1)
+      return Unsupported(n, "num_mel_bins or dft_length that is not a constant");
+    if (!IsFloatType(DT(y))) return Unsupported(n, absl::StrCat("output_datatype ", DTypeName(DT(y))));
+    std::vector<std::string> scalars;
+    for (int i = 2; i < 5; ++i) {
+      HEPML_ASSIGN_OR_RETURN(std::string p, In(n.inputs[i]));
+      scalars.push_back(absl::StrCat("static_cast<double>(", p, "[0])"));
+    }
+    const std::string yp = Out(y);
+    Code(absl::StrCat("if (!K::MelWeightMatrix(", (*mels)[0], ", ", (*dft_length)[0], ", ", absl::StrJoin(scalars, ", "), ", ",
+                      yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ": sample_rate must be positive and 0 <= lower_edge_hertz <= upper_edge_hertz <= sample_rate / 2\");"));
+    return absl::OkStatus();
+  }
+  if (op == "DFT" || op == "STFT") {
+    const LinShape& sx = S(x);
+    const int r = Rank(x);
+    if (!IsFloatType(DT(x)) || r < 2 || !sx[r - 1].IsConst() || (sx[r - 1].fixed != 1 && sx[r - 1].fixed != 2))
+      return Unsupported(n, "a float signal of shape [..., 1 or 2]");
+    const int comp = static_cast<int>(sx[r - 1].fixed);
+    HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+    if (op == "DFT") {
+      int64_t axis = n.GetInt("axis", 1);
+      if (n.opset >= 20) {
+        axis = -2;
+        if (n.HasInput(2)) {
+          auto a = ConstInts(n.inputs[2]);
+          if (!a || a->size() != 1) return Unsupported(n, "an axis that is not a constant");
+          axis = (*a)[0];
+        }
+      }
+      if (axis < 0) axis += r;
+      if (axis < 0 || axis > r - 2 || !sx[axis].IsConst()) return Unsupported(n, "the axis");
+      const int64_t len_in = sx[axis].fixed;
+      int64_t len = len_in;
+      if (n.HasInput(1)) {
+        auto d = ConstInts(n.inputs[1]);
+        if (!d || d->size() != 1 || (*d)[0] <= 0) return Unsupported(n, "a dft_length that is not a positive constant");
+        len = (*d)[0];
+      }
+      const int64_t out_n = n.GetInt("onesided", 0) != 0 ? len / 2 + 1 : len;
+      if (!S(y)[axis].IsConst() || S(y)[axis].fixed != out_n) return Unsupported(n, "the output's shape");
+      const std::string yp = Out(y);
+      Code(absl::StrCat("K::Dft(", ProdExpr(sx, 0, axis), ", ", len_in, ", ", ProdExpr(sx, axis + 1, r - 1), ", ", comp,
+                        ", ", len, ", ", out_n, ", ", n.GetInt("inverse", 0) != 0 ? "true" : "false", ", ", xp, ", ",
+                        yp, ");"));
+      return absl::OkStatus();
+    }
+    if (r != 3 || !sx[1].IsConst()) return Unsupported(n, "a signal of shape [batch, length, 1 or 2]");
+    auto step = ConstInts(n.inputs[1]);
+    if (!step || step->size() != 1 || (*step)[0] <= 0) return Unsupported(n, "a frame_step that is not a positive constant");
+    int64_t frame_length = -1;
+    std::string wp = absl::StrCat("static_cast<const ", CT(x), "*>(nullptr)");
+    if (n.HasInput(2)) {
+      const LinShape& sw = S(n.inputs[2]);
+      if (sw.size() != 1 || !sw[0].IsConst() || DT(n.inputs[2]) != DT(x)) return Unsupported(n, "the window");
+      frame_length = sw[0].fixed;
+      HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[2]));
+    }
+    if (n.HasInput(3)) {
+      auto fl = ConstInts(n.inputs[3]);
+      if (!fl || fl->size() != 1 || (frame_length >= 0 && (*fl)[0] != frame_length))
+        return Unsupported(n, "a frame_length that is not a constant equal to the window's");
+      frame_length = (*fl)[0];
+    }
+    const int64_t length = sx[1].fixed;
+    if (frame_length <= 0 || frame_length > length) return Unsupported(n, "frame_length");
+    const int64_t frames = 1 + (length - frame_length) / (*step)[0];
+    const int64_t bins = n.GetInt("onesided", 1) != 0 ? frame_length / 2 + 1 : frame_length;
+    const LinShape& sy = S(y);
+    if (sy.size() != 4 || !sy[1].IsConst() || sy[1].fixed != frames || !sy[2].IsConst() || sy[2].fixed != bins)
+      return Unsupported(n, "the output's shape");
+    const std::string yp = Out(y);
+    Code(absl::StrCat("K::Stft(", LinExpr(sx[0]), ", ", length, ", ", comp, ", ", (*step)[0], ", ", wp, ", ",
+                      frame_length, ", ", frames, ", ", bins, ", ", xp, ", ", yp, ");"));
     return absl::OkStatus();
   }
   if (op == "ReverseSequence") {
@@ -2593,6 +2718,23 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
 
 absl::Status Emitter::EmitNode(const Node& n) {
   const std::string& op = n.op_type;
+  // float16 / bfloat16 operands: the casts, the elementwise maps (computed in
+  // float, rounded once when stored) and the data movement; other kernels
+  // compute in their own type and would need their own 16-bit paths.
+  {
+    bool any16 = false;
+    for (const auto* list : {&n.inputs, &n.outputs})
+      for (const std::string& v : *list) any16 |= !v.empty() && Is16Bit(DT(v));
+    static const std::set<std::string> k16 = {
+        "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Concat", "Transpose",
+        "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Max", "Min",
+        "Pow", "Sum", "Mean", "Mod", "PRelu", "Neg", "Abs", "Sign", "Relu", "LeakyRelu", "Elu", "Selu", "Celu",
+        "ThresholdedRelu", "HardSigmoid", "Gelu", "IsInf", "Softsign", "Softplus", "Exp", "Log", "Sqrt", "Reciprocal",
+        "Sigmoid", "Tanh", "Floor", "Ceil", "Erf", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
+        "Asinh", "Acosh", "Atanh", "Round", "IsNaN", "Mish", "HardSwish"};
+    if (any16 && (!n.domain.empty() && n.domain != "ai.onnx" ? true : !k16.count(op)))
+      return Unsupported(n, "float16 / bfloat16 operands; the casts, elementwise maps and data movement take them");
+  }
   if (n.domain == "ai.hepml") {
     if (op == "FusedGemm") return EmitGemm(n);
     if (op == "FusedConv") return EmitConv(n);
@@ -2862,7 +3004,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::InternalError(absl::StrCat("input '", vi->name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("input '", vi->name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32/64, integer and bool inputs"));
+                                                   ": hepml compile handles float16/32/64, bfloat16, integer and bool inputs"));
     }
     inputs_.push_back(IoSpec{vi->name, vs->dtype, vs->shape});
     storage_[vi->name] = Storage{Loc::kInput, k++, 0, ""};
@@ -2873,7 +3015,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     if (vs == nullptr) return absl::UnimplementedError(absl::StrCat("output '", name, "' has no resolved shape"));
     if (CTypeOf(vs->dtype) == nullptr) {
       return absl::UnimplementedError(absl::StrCat("output '", name, "' is ", DTypeName(vs->dtype),
-                                                   ": hepml compile handles float32/64, integer and bool outputs"));
+                                                   ": hepml compile handles float16/32/64, bfloat16, integer and bool outputs"));
     }
     outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
     if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);

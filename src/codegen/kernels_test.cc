@@ -2,6 +2,7 @@
 // headers, against hepml's own operators on the same inputs.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <utility>
@@ -69,6 +70,47 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
                   y.data());
     ExpectNear((*ref)[0], y);
   }
+}
+
+TEST(EmittedKernels, Float16AndBFloat16StorageTypesRoundToNearestEven) {
+  // The storage types of float16 / bfloat16 tensors agree with the weight
+  // conversions on every half and on random floats across the range.
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    const float f = K::Float16::ToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      ASSERT_TRUE(std::isnan(K::HalfToFloat(static_cast<uint16_t>(h))));
+      ASSERT_TRUE(std::isnan(static_cast<float>(K::Float16(f))));
+      continue;
+    }
+    ASSERT_EQ(f, K::HalfToFloat(static_cast<uint16_t>(h)));
+    ASSERT_EQ(K::Float16(f).bits, h);
+    ASSERT_EQ(K::BFloat16::ToFloat(static_cast<uint16_t>(h)), K::Bf16ToFloat(static_cast<uint16_t>(h)));
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t bits = static_cast<uint32_t>(rng());
+    float f;
+    std::memcpy(&f, &bits, 4);
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(K::Float16(f).bits, K::FloatToHalf(f)) << f;
+    ASSERT_EQ(K::BFloat16(f).bits, K::FloatToBf16(f)) << f;
+  }
+  EXPECT_EQ(K::Float16(1.f + 0x1p-11f).bits, 0x3c00u);      // tie: to even
+  EXPECT_EQ(K::Float16(1.f + 3 * 0x1p-11f).bits, 0x3c02u);  // tie: to even (up)
+  EXPECT_EQ(K::Float16(65520.f).bits, 0x7c00u);
+  EXPECT_EQ(K::Float16(-0x1p-25f).bits, 0x8000u);
+  EXPECT_EQ(K::Float16(0x1.8p-24f).bits, 0x0002u);
+  EXPECT_EQ(K::BFloat16(1.f + 0x1p-8f).bits, 0x3f80u);
+  // From double: just above a tie rounds up, though float would round the
+  // value onto the tie first (double rounding would then go to even, down).
+  EXPECT_EQ(K::Float16(1.0 + 0x1p-11 + 0x1p-40).bits, 0x3c01u);
+  EXPECT_EQ(K::Float16(1.0 + 0x1p-11 - 0x1p-40).bits, 0x3c00u);
+  EXPECT_EQ(K::BFloat16(1.0 + 0x1p-8 + 0x1p-40).bits, 0x3f81u);
+  EXPECT_EQ(K::Float16(int64_t{2049}).bits, 0x6800u);  // 2049 -> 2048 (tie to even)
+  EXPECT_EQ(K::Float16(int64_t{2051}).bits, 0x6802u);  // 2051 -> 2052
+  // Arithmetic goes through float.
+  const K::Float16 a(1.5f), b(0.25f);
+  EXPECT_EQ(static_cast<float>(K::Float16(a * b)), 0.375f);
 }
 
 TEST(EmittedKernels, HalfAndBfloat16Conversions) {
@@ -258,6 +300,29 @@ TEST(EmittedKernels, ConvMatchesHepml) {
     std::vector<float> col(3 * 9 * r.dim(2) * r.dim(3)), y(r.size());
     K::Conv(g, 2, 3, 4, 1, x.data<float>(), w.data<float>(), bias.data<float>(), K::Act::kNone, 0.f, 0.f, col.data(),
             y.data());
+    ExpectNear(r, y);
+  }
+  // Stride, dilation and wide padding along the last axis (im2col's row
+  // split into padding, the strided reads and padding again).
+  for (int64_t stride : {1, 3}) {
+    Tensor x = Random({1, 2, 5, 11}, 20), w = Random({3, 2, 2, 4}, 21);
+    auto ref = RunOp("Conv", 11, {x, w},
+                     {AttrInts("pads", {0, 7, 1, 5}), AttrInts("strides", {1, stride}), AttrInts("dilations", {1, 2})});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    const Tensor& r = (*ref)[0];
+    K::ConvGeometry g;
+    g.spatial = 2;
+    g.in[0] = 5;
+    g.in[1] = 11;
+    g.out[0] = r.dim(2);
+    g.out[1] = r.dim(3);
+    g.kernel[0] = 2;
+    g.kernel[1] = 4;
+    g.stride[1] = stride;
+    g.dilation[1] = 2;
+    g.pad_begin[1] = 7;
+    std::vector<float> col(2 * 8 * r.dim(2) * r.dim(3)), y(r.size());
+    K::Conv(g, 1, 2, 3, 1, x.data<float>(), w.data<float>(), nullptr, K::Act::kNone, 0.f, 0.f, col.data(), y.data());
     ExpectNear(r, y);
   }
   {

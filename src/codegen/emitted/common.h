@@ -7,8 +7,80 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace hepml_emitted {
+
+// Storage types of float16 and bfloat16 tensors: the 16 bits of the value,
+// converted to float to compute and back (round to nearest even) to store.
+// From double, the value is first rounded to float with round-to-odd, so the
+// one rounding to 16 bits is still correct (no double rounding).
+inline uint32_t FloatBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+inline float BitsFloat(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+inline float RoundToOddFloat(double d) {
+  const float f = static_cast<float>(d);
+  if (std::isnan(d) || std::isinf(f) || static_cast<double>(f) == d) return f;
+  uint32_t b = FloatBits(f);
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) --b;  // truncate toward zero
+  return BitsFloat(b | 1u);
+}
+
+struct Float16 {
+  uint16_t bits;
+  Float16() = default;
+  Float16(float f) : bits(FromFloat(f)) {}  // NOLINT: implicit, as the kernels store floats
+  Float16(double d) : bits(FromFloat(RoundToOddFloat(d))) {}  // NOLINT
+  template <typename I, typename std::enable_if<std::is_integral<I>::value, int>::type = 0>
+  Float16(I i) : Float16(static_cast<double>(i)) {}  // NOLINT
+  operator float() const { return ToFloat(bits); }  // NOLINT
+  static uint16_t FromFloat(float f) {
+    const uint32_t x = FloatBits(f);
+    const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
+    if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520: infinity
+    if (ax < 0x38800000u) {  // below 2^-14: a subnormal half, in units of 2^-24
+      return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::nearbyint(BitsFloat(ax) * 16777216.f)));
+    }
+    uint32_t r = ax - 0x38000000u;  // exponent bias 127 -> 15
+    r = (r + 0xfffu + ((r >> 13) & 1u)) >> 13;
+    return static_cast<uint16_t>(sign | r);
+  }
+  static float ToFloat(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) {
+      const float f = static_cast<float>(m) * 5.9604644775390625e-8f;  // 2^-24
+      return sign ? -f : f;
+    }
+    if (e == 31) return BitsFloat(sign | 0x7f800000u | (m << 13));
+    return BitsFloat(sign | ((e + 112u) << 23) | (m << 13));
+  }
+};
+
+struct BFloat16 {
+  uint16_t bits;
+  BFloat16() = default;
+  BFloat16(float f) : bits(FromFloat(f)) {}  // NOLINT
+  BFloat16(double d) : bits(FromFloat(RoundToOddFloat(d))) {}  // NOLINT
+  template <typename I, typename std::enable_if<std::is_integral<I>::value, int>::type = 0>
+  BFloat16(I i) : BFloat16(static_cast<double>(i)) {}  // NOLINT
+  operator float() const { return ToFloat(bits); }  // NOLINT
+  static uint16_t FromFloat(float f) {
+    const uint32_t x = FloatBits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((x >> 16) & 0x8000u) | 0x7fc0u);
+    return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  }
+  static float ToFloat(uint16_t h) { return BitsFloat(static_cast<uint32_t>(h) << 16); }
+};
 
 // Activations a dense or conv layer applies to its output in place
 // (hepml's FusedGemm / FusedConv `activation` attribute).

@@ -441,4 +441,189 @@ inline bool MaxUnpool(int rank, const int64_t* full, const int64_t* out, int64_t
   return true;
 }
 
+// RoiAlign (opset 10 / 16) on x [N, C, H, W]: for roi r (x1, y1, x2, y2 in
+// rois[4r..]) of image bidx[r], y[r, c, ph, pw] is the average (or the max of
+// the weighted corner values, as the reference and ONNX Runtime) of
+// gh x gw bilinear samples per bin, computed in double. False when a batch
+// index is outside [0, N).
+template <typename T, typename R, typename I>
+inline bool RoiAlign(int64_t N, int64_t C, int64_t H, int64_t W, const T* x, int64_t num_rois, const R* rois,
+                     const I* bidx, int64_t oh, int64_t ow, int64_t sampling, double spatial_scale, bool half_pixel,
+                     bool is_max, T* y) {
+  for (int64_t r = 0; r < num_rois; ++r)
+    if (bidx[r] < 0 || static_cast<int64_t>(bidx[r]) >= N) return false;
+  for (int64_t r = 0; r < num_rois; ++r) {
+    const double offset = half_pixel ? 0.5 : 0.0;
+    const double start_w = static_cast<double>(rois[4 * r]) * spatial_scale - offset;
+    const double start_h = static_cast<double>(rois[4 * r + 1]) * spatial_scale - offset;
+    const double end_w = static_cast<double>(rois[4 * r + 2]) * spatial_scale - offset;
+    const double end_h = static_cast<double>(rois[4 * r + 3]) * spatial_scale - offset;
+    double roi_w = end_w - start_w, roi_h = end_h - start_h;
+    if (!half_pixel) {
+      roi_w = roi_w > 1.0 ? roi_w : 1.0;
+      roi_h = roi_h > 1.0 ? roi_h : 1.0;
+    }
+    const double bin_h = roi_h / static_cast<double>(oh), bin_w = roi_w / static_cast<double>(ow);
+    auto grid = [&](double v) -> int64_t {
+      if (sampling > 0) return sampling;
+      const double c = std::ceil(v);
+      if (!(c > 0.0)) return 0;
+      return static_cast<int64_t>(c < 1.0e6 ? c : 1.0e6);
+    };
+    const int64_t gh = grid(bin_h), gw = grid(bin_w);
+    const double count = static_cast<double>(gh * gw > 1 ? gh * gw : 1);
+    for (int64_t c = 0; c < C; ++c) {
+      const T* xc = x + (static_cast<int64_t>(bidx[r]) * C + c) * H * W;
+      T* yc = y + (r * C + c) * oh * ow;
+      for (int64_t ph = 0; ph < oh; ++ph) {
+        for (int64_t pw = 0; pw < ow; ++pw) {
+          double out = 0.0;
+          bool first = true;
+          for (int64_t iy = 0; iy < gh; ++iy) {
+            const double yy = start_h + static_cast<double>(ph) * bin_h + (static_cast<double>(iy) + 0.5) * bin_h / static_cast<double>(gh);
+            for (int64_t ix = 0; ix < gw; ++ix) {
+              double xx = start_w + static_cast<double>(pw) * bin_w + (static_cast<double>(ix) + 0.5) * bin_w / static_cast<double>(gw);
+              double yv = yy;
+              double v[4] = {0.0, 0.0, 0.0, 0.0};
+              if (yv >= -1.0 && yv <= static_cast<double>(H) && xx >= -1.0 && xx <= static_cast<double>(W)) {
+                yv = yv > 0.0 ? yv : 0.0;
+                xx = xx > 0.0 ? xx : 0.0;
+                int64_t y_lo = static_cast<int64_t>(yv), x_lo = static_cast<int64_t>(xx), y_hi, x_hi;
+                if (y_lo >= H - 1) {
+                  y_hi = y_lo = H - 1;
+                  yv = static_cast<double>(y_lo);
+                } else {
+                  y_hi = y_lo + 1;
+                }
+                if (x_lo >= W - 1) {
+                  x_hi = x_lo = W - 1;
+                  xx = static_cast<double>(x_lo);
+                } else {
+                  x_hi = x_lo + 1;
+                }
+                const double ly = yv - static_cast<double>(y_lo), lx = xx - static_cast<double>(x_lo);
+                const double hy = 1.0 - ly, hx = 1.0 - lx;
+                v[0] = hy * hx * static_cast<double>(xc[y_lo * W + x_lo]);
+                v[1] = hy * lx * static_cast<double>(xc[y_lo * W + x_hi]);
+                v[2] = ly * hx * static_cast<double>(xc[y_hi * W + x_lo]);
+                v[3] = ly * lx * static_cast<double>(xc[y_hi * W + x_hi]);
+              }
+              if (is_max) {
+                double m = v[0] > v[1] ? v[0] : v[1];
+                m = m > v[2] ? m : v[2];
+                m = m > v[3] ? m : v[3];
+                out = first ? m : (m > out ? m : out);
+              } else {
+                out += v[0] + v[1] + v[2] + v[3];
+              }
+              first = false;
+            }
+          }
+          if (!is_max) out /= count;
+          yc[ph * ow + pw] = static_cast<T>(out);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// DFT along one axis, directly (O(n^2), in double): x [outer, len_in, inner,
+// comp] (comp 1: real, 2: complex), zero-padded or cut to n; y [outer, out_n,
+// inner, 2] holds the first out_n bins (n / 2 + 1 when one-sided). The
+// inverse includes the 1 / n factor.
+template <typename T>
+inline void Dft(int64_t outer, int64_t len_in, int64_t inner, int comp, int64_t n, int64_t out_n, bool inverse,
+                const T* x, T* y) {
+  const double two_pi = 6.283185307179586476925286766559;
+  const int64_t copy_n = len_in < n ? len_in : n;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* src = x + (o * len_in * inner + i) * comp;
+      T* dst = y + (o * out_n * inner + i) * 2;
+      for (int64_t k = 0; k < out_n; ++k) {
+        double re = 0.0, im = 0.0;
+        for (int64_t j = 0; j < copy_n; ++j) {
+          const double angle = (inverse ? two_pi : -two_pi) * static_cast<double>((j * k) % n) / static_cast<double>(n);
+          const double c = std::cos(angle), s = std::sin(angle);
+          const double xr = static_cast<double>(src[j * inner * comp]);
+          const double xi = comp == 2 ? static_cast<double>(src[j * inner * comp + 1]) : 0.0;
+          re += xr * c - xi * s;
+          im += xr * s + xi * c;
+        }
+        if (inverse) {
+          re /= static_cast<double>(n);
+          im /= static_cast<double>(n);
+        }
+        dst[k * inner * 2] = static_cast<T>(re);
+        dst[k * inner * 2 + 1] = static_cast<T>(im);
+      }
+    }
+  }
+}
+
+// STFT: signal x [batch, length, comp], frames of frame_length every step,
+// times the window (nullptr: ones), each transformed; y [batch, frames, bins, 2].
+template <typename T>
+inline void Stft(int64_t batch, int64_t length, int comp, int64_t step, const T* window, int64_t frame_length,
+                 int64_t frames, int64_t bins, const T* x, T* y) {
+  const double two_pi = 6.283185307179586476925286766559;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t f = 0; f < frames; ++f) {
+      const T* src = x + (b * length + f * step) * comp;
+      T* dst = y + (b * frames + f) * bins * 2;
+      for (int64_t k = 0; k < bins; ++k) {
+        double re = 0.0, im = 0.0;
+        for (int64_t j = 0; j < frame_length; ++j) {
+          const double w = window ? static_cast<double>(window[j]) : 1.0;
+          const double angle = -two_pi * static_cast<double>((j * k) % frame_length) / static_cast<double>(frame_length);
+          const double c = std::cos(angle), s = std::sin(angle);
+          const double xr = static_cast<double>(src[j * comp]) * w;
+          const double xi = comp == 2 ? static_cast<double>(src[j * comp + 1]) * w : 0.0;
+          re += xr * c - xi * s;
+          im += xr * s + xi * c;
+        }
+        dst[2 * k] = static_cast<T>(re);
+        dst[2 * k + 1] = static_cast<T>(im);
+      }
+    }
+  }
+}
+
+// MelWeightMatrix as the ONNX reference: num_mel_bins + 2 points evenly
+// spaced in mel, mapped to DFT bins by floor((dft_length + 1) * hz /
+// sample_rate); y [dft_length / 2 + 1, mels] of triangular filters. False
+// when an edge maps past the last bin or the arguments are out of range.
+template <typename T>
+inline bool MelWeightMatrix(int64_t mels, int64_t dft_length, double sample_rate, double lower, double upper, T* y) {
+  const int64_t spec_bins = dft_length / 2 + 1;
+  if (mels <= 0 || mels > 4096 || dft_length <= 0 || !(sample_rate > 0) || !(lower >= 0 && upper >= lower) ||
+      !std::isfinite(upper))
+    return false;
+  for (int64_t i = 0; i < spec_bins * mels; ++i) y[i] = static_cast<T>(0);
+  const double low_mel = 2595.0 * std::log10(1.0 + lower / 700.0), high_mel = 2595.0 * std::log10(1.0 + upper / 700.0);
+  const double step = (high_mel - low_mel) / static_cast<double>(mels + 2);
+  auto point = [&](int64_t i, int64_t* bin) {
+    const double mel = static_cast<double>(i) * step + low_mel;
+    const double hz = 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0);
+    const double b = std::floor(static_cast<double>(dft_length + 1) * hz / sample_rate);
+    if (!(b >= 0 && b < static_cast<double>(spec_bins))) return false;
+    *bin = static_cast<int64_t>(b);
+    return true;
+  };
+  for (int64_t i = 0; i < mels; ++i) {
+    int64_t left, center, right;
+    if (!point(i, &left) || !point(i + 1, &center) || !point(i + 2, &right)) return false;
+    if (center == left) {
+      y[center * mels + i] = static_cast<T>(1.0);
+    } else {
+      for (int64_t j = left; j <= center; ++j)
+        y[j * mels + i] = static_cast<T>(static_cast<double>(j - left) / static_cast<double>(center - left));
+    }
+    for (int64_t j = center; j < right; ++j)
+      y[j * mels + i] = static_cast<T>(static_cast<double>(right - j) / static_cast<double>(right - center));
+  }
+  return true;
+}
+
 }  // namespace hepml_emitted

@@ -38,6 +38,9 @@ const char* DescrOf(Model::DType t) {
     case Model::DType::kUInt16: return "<u2";
     case Model::DType::kUInt32: return "<u4";
     case Model::DType::kUInt64: return "<u8";
+    case Model::DType::kFloat16: return "<f2";
+    // numpy has no bfloat16: its 16 raw bits, as `hepml run` stores it.
+    case Model::DType::kBFloat16: return "<u2";
   }
   return "?";
 }
@@ -55,6 +58,8 @@ size_t SizeOf(Model::DType t) {
     case Model::DType::kUInt16: return 2;
     case Model::DType::kUInt32: return 4;
     case Model::DType::kUInt64: return 8;
+    case Model::DType::kFloat16: return 2;
+    case Model::DType::kBFloat16: return 2;
   }
   return 1;
 }
@@ -72,8 +77,25 @@ const char* NameOf(Model::DType t) {
     case Model::DType::kUInt16: return "uint16";
     case Model::DType::kUInt32: return "uint32";
     case Model::DType::kUInt64: return "uint64";
+    case Model::DType::kFloat16: return "float16";
+    case Model::DType::kBFloat16: return "bfloat16 (as uint16 bits)";
   }
   return "?";
+}
+
+uint32_t BitsOf(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// float16 bits of a value in [-1, 1] for --bench data (truncated; below
+// 2^-14 flushed to zero).
+uint16_t HalfBitsOf(float f) {
+  const uint32_t x = BitsOf(f), ax = x & 0x7fffffffu;
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  if (ax < 0x38800000u) return sign;
+  return static_cast<uint16_t>(sign | ((ax - 0x38000000u) >> 13));
 }
 
 std::string ShapeString(const std::vector<int64_t>& s) {
@@ -138,7 +160,7 @@ std::string ReadNpy(const std::string& path, Npy* out) {
   if (out->descr == "<u1" || out->descr == "=u1") out->descr = "|u1";
   if (out->descr == "<f4" || out->descr == "<i4" || out->descr == "<u4") bytes = 4;
   else if (out->descr == "<i8" || out->descr == "<f8" || out->descr == "<u8") bytes = 8;
-  else if (out->descr == "<i2" || out->descr == "<u2") bytes = 2;
+  else if (out->descr == "<i2" || out->descr == "<u2" || out->descr == "<f2") bytes = 2;
   else if (out->descr == "|b1" || out->descr == "|u1" || out->descr == "|i1") bytes = 1;
   else return path + ": unsupported dtype '" + out->descr + "'";
   for (int64_t dim : out->shape) bytes *= static_cast<size_t>(dim);
@@ -412,6 +434,8 @@ int RunBench(const Args& a) {
         case Model::DType::kUInt16: reinterpret_cast<uint16_t*>(p)[e] = static_cast<uint16_t>(small(rng)); break;
         case Model::DType::kUInt32: reinterpret_cast<uint32_t*>(p)[e] = static_cast<uint32_t>(small(rng)); break;
         case Model::DType::kUInt64: reinterpret_cast<uint64_t*>(p)[e] = static_cast<uint64_t>(small(rng)); break;
+        case Model::DType::kFloat16: reinterpret_cast<uint16_t*>(p)[e] = HalfBitsOf(uni(rng)); break;
+        case Model::DType::kBFloat16: reinterpret_cast<uint16_t*>(p)[e] = static_cast<uint16_t>(BitsOf(uni(rng)) >> 16); break;
       }
     }
     in[i] = p;
