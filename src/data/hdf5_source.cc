@@ -419,7 +419,7 @@ class Hdf5Source final : public Source {
   std::thread helper_;
   std::mutex helper_mu_;
   std::condition_variable helper_cv_;
-  std::function<void()> helper_task_;  // set: a task waiting; cleared when done
+  std::function<void()> helper_task_;  // set: a task waiting; cleared when taken
   bool helper_busy_ = false, helper_stop_ = false;
   std::map<uint64_t, std::pair<std::string, std::map<uint16_t, std::pair<uint64_t, uint64_t>>>> heaps_;
   std::string group_;
@@ -941,10 +941,10 @@ void Hdf5Source::GatherPieces(const std::vector<CompoundRows::Piece>& pieces, si
         helper_cv_.wait(lock, [&] { return helper_stop_ || helper_task_; });
         if (helper_stop_) return;
         std::function<void()> task = std::move(helper_task_);
+        helper_task_ = nullptr;
         lock.unlock();
         task();
         lock.lock();
-        helper_task_ = nullptr;
         helper_busy_ = false;
         helper_cv_.notify_all();
       }
