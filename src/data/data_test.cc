@@ -958,17 +958,18 @@ void WriteHdf5(const std::string& path) {
 
 // A wide compound like bench/make_hdf5.py's /events, and then some: a
 // uint8 flag, 16 float32 features, an int64 and 9 int32 counts per row
-// (runs of eight 4-byte members are gathered sixteen rows at a time), 20011
+// (runs of eight 4-byte members are gathered sixteen rows at a time), 40031
 // rows in 1000-row chunks (batches across chunks that start mid cache line,
 // several 256 KiB sub-reads per batch through HDF5, a tail that is not a
-// multiple of 16; the whole file in one batch is over 2 MiB, written with
-// non-temporal stores). Every member of every row read back in batches of
-// several sizes.
+// multiple of 16; the whole file in one batch is over 4 MiB, written with
+// non-temporal stores and gathered by two threads, gather_threads = 2 asked
+// for whatever the machine). Every member of every row read back in batches
+// of several sizes.
 // With `big_endian_feature`, f5 is stored big-endian: the rows then come
 // through HDF5's conversion, not straight from the mapped file.
 void CheckWideCompound(bool big_endian_feature) {
   TempFile t("", ".h5");
-  constexpr int kRows = 20011;
+  constexpr int kRows = 40031;
   struct Row {
     uint8_t flag;
     float f[16];
@@ -1017,7 +1018,9 @@ void CheckWideCompound(bool big_endian_feature) {
     H5Tclose(mt);
     H5Fclose(f);
   }
-  auto ds = Dataset::Open({t.path()});
+  DatasetOptions two_threads;
+  two_threads.gather_threads = 2;
+  auto ds = Dataset::Open({t.path()}, two_threads);
   ASSERT_TRUE(ds.ok()) << ds.status();
   ASSERT_EQ((*ds)->schema().columns.size(), 27u);
   for (int64_t batch : {int64_t{kRows}, int64_t{4099}, int64_t{13}}) {
