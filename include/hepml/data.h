@@ -189,10 +189,12 @@ struct DatasetOptions {
   // CSV: bytes read from the file at a time (a record longer than this
   // grows the buffer, up to max_object_bytes).
   int64_t read_buffer_bytes = int64_t{1} << 20;
-  // HDF5 compounds: threads that split the gathering of one large batch
-  // (4 MiB or more of rows) into member columns, the calling thread being
-  // one of them. 0: two when the machine has two cores or more; 1: the
-  // calling thread alone (a framework that keeps every core busy itself).
+  // HDF5 compounds: whether the gathering of one large batch (4 MiB or more
+  // of rows) into member columns is split between the reading thread and a
+  // helper thread the source keeps (the two share memory bandwidth, so more
+  // threads would not pay). 0: split when the machine has two cores or
+  // more; 1: the reading thread alone (a framework that keeps every core
+  // busy itself); 2 or more: always split.
   int gather_threads = 0;
 };
 
