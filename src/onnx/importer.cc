@@ -267,18 +267,31 @@ class Converter {
     n.outputs.assign(np.output().begin(), np.output().end());
     // The operator's arity, where libonnx knows the opset (ai.onnx <= 17):
     // a kernel reads the inputs its schema guarantees (constant folding runs
-    // kernels at load time), so too few or too many is an error here.
-    if (n.domain.empty() && n.opset <= 17) {
-      const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type, n.opset, "");
+    // kernels at load time), so too few or too many is an error here. Which
+    // inputs are required is checked against the newest schema libonnx has
+    // (17) for later opsets too: no ai.onnx operator has made one optional since.
+    if (n.domain.empty()) {
+      const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type, std::min(n.opset, 17), "");
       if (schema != nullptr) {
-        if (np.input_size() < schema->min_input() || np.input_size() > schema->max_input()) {
+        if (n.opset <= 17 && (np.input_size() < schema->min_input() || np.input_size() > schema->max_input())) {
           return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.input_size(), " inputs; ", n.op_type,
                                                          "-", schema->since_version(), " takes ", schema->min_input(),
                                                          schema->max_input() == schema->min_input()
                                                              ? std::string()
                                                              : absl::StrCat(" to ", schema->max_input())));
         }
-        if (np.output_size() < schema->min_output() || np.output_size() > schema->max_output()) {
+        // A required (single or variadic) input named "" is absent, which
+        // only optional inputs may be.
+        const auto& formal = schema->inputs();
+        for (int i = 0; i < np.input_size() && !formal.empty(); ++i) {
+          const auto& param = formal[std::min<size_t>(static_cast<size_t>(i), formal.size() - 1)];
+          if (np.input(i).empty() && param.GetOption() != onnx::OpSchema::Optional) {
+            return absl::InvalidArgumentError(absl::StrCat(where, ": input ", i, " ('", param.GetName(), "' of ",
+                                                           n.op_type, "-", schema->since_version(),
+                                                           ") is required but has an empty name"));
+          }
+        }
+        if (n.opset <= 17 && (np.output_size() < schema->min_output() || np.output_size() > schema->max_output())) {
           return absl::InvalidArgumentError(absl::StrCat(where, ": has ", np.output_size(), " outputs; ", n.op_type,
                                                          "-", schema->since_version(), " gives ", schema->min_output(),
                                                          schema->max_output() == schema->min_output()

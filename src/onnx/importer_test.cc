@@ -288,6 +288,32 @@ TEST(ImporterTest, NodeArityIsCheckedAgainstTheSchema) {
   EXPECT_NE(model.status().message().find("has 2 inputs"), std::string::npos) << model.status();
 }
 
+// Found by fuzz/fuzz_onnx: a Squeeze whose data input was named "" (absent)
+// was constant-folded at load time and its kernel read the missing input.
+// Optional inputs may be absent; required ones may not, at any opset.
+TEST(ImporterTest, RequiredInputWithEmptyNameIsAnError) {
+  for (int opset : {13, 21}) {
+    onnx::ModelProto m = SmallModel();
+    m.mutable_opset_import(0)->set_version(opset);
+    auto* n = m.mutable_graph()->add_node();
+    n->set_op_type("Squeeze");
+    n->add_input("");
+    n->add_output("s");
+    auto model = LoadModelFromBytes(m.SerializeAsString());
+    ASSERT_FALSE(model.ok()) << opset;
+    EXPECT_NE(model.status().message().find("input 0 ('data' of Squeeze-13) is required but has an empty name"),
+              std::string::npos)
+        << model.status();
+    // An absent optional input (Clip's min) is fine.
+    n->set_op_type("Clip");
+    n->set_input(0, "x");
+    n->add_input("");
+    n->add_input("");
+    model = LoadModelFromBytes(m.SerializeAsString());
+    EXPECT_TRUE(model.ok()) << opset << ": " << model.status();
+  }
+}
+
 TEST(ImporterTest, SubgraphsSeeOuterScopeNames) {
   onnx::ModelProto m = SmallModel();
   auto* g = m.mutable_graph();
