@@ -483,9 +483,11 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   // Int8 weights of a QDQ model, before constant folding makes them float.
   const std::vector<codegen::QdqWeight> qdq_weights = codegen::CollectQdqWeights(model.graph);
   // The emitted code has no pooled convolution: FusedConv's pool attribute
-  // (fuse-conv-maxpool) is a runtime kernel of its own.
+  // (fuse-conv-maxpool) is a runtime kernel of its own, as is EdgeFeatures
+  // (fuse-edge-features).
   std::set<std::string> disabled_passes(options.disabled_passes.begin(), options.disabled_passes.end());
   disabled_passes.insert("fuse-conv-maxpool");
+  disabled_passes.insert("fuse-edge-features");
   auto reports = passes::PassManager::Default().Run(model.graph, disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {

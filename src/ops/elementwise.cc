@@ -481,6 +481,21 @@ absl::Status ComputePow(KernelContext& ctx) {
   auto ops = GetBinaryOperands(ctx, /*same_type=*/ctx.opset() < 12);
   if (!ops.ok()) return ops.status();
   const DType base_type = ops->a.dtype();
+  // x ** 2 (squared distances): x * x is the correctly rounded square, which
+  // is what powf returns for an exponent of 2, at a fraction of its cost.
+  if (base_type == DType::kFloat32 && ops->b.size() == 1 && ops->out_shape == ops->a.shape() &&
+      (IsFloatingPoint(ops->b.dtype()) || ops->b.dtype() == DType::kInt32 || ops->b.dtype() == DType::kInt64)) {
+    auto e = ReadScalarDouble(ops->b);
+    if (e.ok() && *e == 2.0) {
+      Tensor* out = ctx.Output(0, base_type, ops->out_shape);
+      const float* x = ops->a.data<float>();
+      float* y = out->mutable_data<float>();
+      ctx.ParallelFor(0, out->size(), 1 << 14, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = x[i] * x[i];
+      });
+      return absl::OkStatus();
+    }
+  }
   return VisitNumeric(
       base_type,
       [&](auto base_tag) -> absl::Status {

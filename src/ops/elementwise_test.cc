@@ -272,6 +272,33 @@ TEST(ElementwiseTest, PowMixedTypes) {
   EXPECT_FALSE(out.ok());
 }
 
+// x ** 2 takes a multiply: the same values as std::pow (the correctly
+// rounded square) for every float, whatever type the exponent 2 comes in,
+// and the broadcast shape when the exponent has more dims than the base.
+TEST(ElementwiseTest, PowSquareEqualsStdPow) {
+  std::vector<float> x = {0.f, -0.f, 1.5f, -3.25f, 1e-42f, -1e-30f, 3e19f, -3e19f, 1.1f, 0.1f,
+                          std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN()};
+  for (int i = 0; i < 24; ++i) x.push_back(0.37f * static_cast<float>(i) - 4.1f);  // odd length
+  const int64_t n = static_cast<int64_t>(x.size());
+  const std::vector<Tensor> exponents = {Scalar_<float>(2.f), T_<float>({1}, {2.f}), Scalar_<int64_t>(2),
+                                         Scalar_<double>(2.0), T_<float>({1, 1}, {2.f})};
+  for (const Tensor& e : exponents) {
+    SCOPED_TRACE(DTypeName(e.dtype()));
+    auto out = RunOp("Pow", 15, {T_<float>({n}, x), e});
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->at(0).shape(), e.rank() == 2 ? Shape({1, n}) : Shape({n}));
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = std::pow(x[i], 2.0f), got = out->at(0).data<float>()[i];
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got)) << i;
+      } else {
+        EXPECT_EQ(got, want) << i;
+      }
+    }
+  }
+}
+
 // ---- bitwise and logic ----
 
 TEST(ElementwiseTest, BitShift) {

@@ -15,6 +15,18 @@
 // with the same arithmetic as the standalone operators (activations.cc,
 // elementwise.cc), so a fused node computes what the pair computed.
 //
+//   EdgeFeatures(X, Idx)  (written by fuse-edge-features) the input of an
+//                        EdgeConv block: X [N, C, P] float32 point features,
+//                        Idx [N, P, K] int64 neighbour indices along P (from
+//                        -P, wrapped as GatherElements does); output
+//                        [N, 2C, P, K] with channel c holding X[n, c, p]
+//                        (the point itself, for each of its K neighbours)
+//                        and channel C + c holding X[n, c, Idx[n, p, j]] -
+//                        X[n, c, p]. This is Concat(Xe, GatherElements(Xe,
+//                        Ie, axis 2) - Xe, axis 1) with Xe = X expanded over
+//                        K and Ie = Idx expanded over C, without writing
+//                        either expansion.
+//
 // FusedConv's `pool` = "MaxPool2x2" (written by fuse-conv-maxpool; 2-D only)
 // then takes MaxPool(kernel 2x2, strides 2, no pads, floor) of that result
 // as output 0: [N, M, H / 2, W / 2] for a [N, M, H, W] convolution. The
@@ -95,12 +107,76 @@ absl::Status InferFusedConv(const InferContext& ctx, std::vector<TypeInfo>& outp
   return absl::OkStatus();
 }
 
+absl::Status ComputeEdgeFeatures(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2 || !ctx.HasInput(0) || !ctx.HasInput(1)) return ctx.Error("expects inputs X and Idx");
+  const Tensor& x = ctx.Input(0);
+  const Tensor& idx = ctx.Input(1);
+  if (x.dtype() != DType::kFloat32 || x.rank() != 3) {
+    return ctx.Error("X must be a float32 tensor [N, C, P], got ", DTypeName(x.dtype()), " ", ShapeToString(x.shape()));
+  }
+  if (idx.dtype() != DType::kInt64 || idx.rank() != 3 || idx.dim(0) != x.dim(0) || idx.dim(1) != x.dim(2)) {
+    return ctx.Error("Idx must be an int64 tensor [N, P, K] = [", x.dim(0), ", ", x.dim(2), ", K] for X ",
+                     ShapeToString(x.shape()), ", got ", DTypeName(idx.dtype()), " ", ShapeToString(idx.shape()));
+  }
+  const int64_t n = x.dim(0), c = x.dim(1), p = x.dim(2), k = idx.dim(2);
+  const int64_t* id = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.size(); ++i) {
+    if (id[i] < -p || id[i] >= p) {
+      return ctx.Error("neighbour index ", id[i], " out of range [", -p, ", ", p, ") at element ", i, " of Idx ",
+                       ShapeToString(idx.shape()));
+    }
+  }
+  Tensor* out = ctx.Output(0, DType::kFloat32, {n, 2 * c, p, k});
+  if (out->size() == 0) return absl::OkStatus();
+  const float* px = x.data<float>();
+  float* po = out->mutable_data<float>();
+  // One (sample, channel) plane per task: a row of X read from L1, its two
+  // output planes written in order.
+  ctx.ParallelFor(0, n * c, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p * k)), [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t s = t / c, ch = t % c;
+      const float* xr = px + t * p;
+      const int64_t* ir = id + s * p * k;
+      float* center = po + ((s * 2 * c + ch) * p) * k;
+      float* diff = po + ((s * 2 * c + c + ch) * p) * k;
+      for (int64_t q = 0; q < p; ++q) {
+        const float v = xr[q];
+        for (int64_t j = 0; j < k; ++j) {
+          int64_t m = ir[q * k + j];
+          m += m < 0 ? p : 0;
+          center[q * k + j] = v;
+          diff[q * k + j] = xr[m] - v;
+        }
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status InferEdgeFeatures(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (ctx.input_types.size() != 2 || outputs.empty()) {
+    return absl::InvalidArgumentError("EdgeFeatures: expects inputs X and Idx");
+  }
+  const TypeInfo& x = ctx.input_types[0];
+  const TypeInfo& idx = ctx.input_types[1];
+  outputs[0] = TypeInfo::Tensor(DType::kFloat32);
+  if (!x.has_shape || !idx.has_shape) return absl::OkStatus();
+  if (x.shape.size() != 3 || idx.shape.size() != 3) {
+    return absl::InvalidArgumentError("EdgeFeatures: X must be [N, C, P] and Idx [N, P, K]");
+  }
+  Dim channels = x.shape[1].known() ? Dim{2 * x.shape[1].value, ""} : Dim{};
+  outputs[0] = TypeInfo::Tensor(DType::kFloat32, {x.shape[0], channels, x.shape[2], idx.shape[2]});
+  return absl::OkStatus();
+}
+
 const OpTableRegistration kFusedOps({
     {.domain = "ai.hepml", .name = "FusedGemm", .since = 1, .until = 1, .types = kFloatTypes,
      .infer = InferFusedGemm, .compute = ComputeFusedGemm,
      .prepare = PrepareGemmWeights},
     {.domain = "ai.hepml", .name = "FusedConv", .since = 1, .until = 1, .types = kFloatTypes,
      .infer = InferFusedConv, .compute = ComputeFusedConv, .prepare = PrepareConv},
+    {.domain = "ai.hepml", .name = "EdgeFeatures", .since = 1, .until = 1, .types = Bit(DType::kFloat32),
+     .infer = InferEdgeFeatures, .compute = ComputeEdgeFeatures},
 });
 
 }  // namespace

@@ -1,4 +1,4 @@
-// ai.hepml FusedGemm and FusedConv against the unfused operators.
+// ai.hepml FusedGemm, FusedConv and EdgeFeatures against the unfused operators.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -292,6 +292,48 @@ TEST(FusedConvTest, InferKeepsSymbolicDimsThatTheWindowPreserves) {
   ASSERT_TRUE(def->infer(ctx, out).ok());
   // h: 3 tall with pads 1 + 1 and stride 1 keeps h; w: stride 2 does not.
   EXPECT_EQ(out[0].ToString(), "float32[batch,8,h,?]");
+}
+
+// EdgeFeatures(X, Idx) against its definition, element by element: odd
+// sizes, negative indices (wrapped), one neighbour and all of them.
+TEST(EdgeFeaturesTest, CenterThenNeighbourMinusCenter) {
+  const int64_t n = 2, c = 3, p = 7;
+  for (int64_t k : {1, 7}) {
+    SCOPED_TRACE(k);
+    Tensor x = Rand({n, c, p}, 5);
+    std::vector<int64_t> idx(n * p * k);
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>((i * 5 + 3) % (2 * p)) - p;
+    auto y = Fused("EdgeFeatures", {x, T_<int64_t>({n, p, k}, idx)}, {});
+    ASSERT_TRUE(y.ok()) << y.status();
+    ASSERT_EQ(y->shape(), Shape({n, 2 * c, p, k}));
+    const float* px = x.data<float>();
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t q = 0; q < p; ++q)
+          for (int64_t j = 0; j < k; ++j) {
+            int64_t m = idx[(s * p + q) * k + j];
+            if (m < 0) m += p;
+            const float center = px[(s * c + ch) * p + q];
+            EXPECT_EQ(y->data<float>()[((s * 2 * c + ch) * p + q) * k + j], center);
+            EXPECT_EQ(y->data<float>()[((s * 2 * c + c + ch) * p + q) * k + j], px[(s * c + ch) * p + m] - center);
+          }
+  }
+}
+
+TEST(EdgeFeaturesTest, BadInputsAreErrorsNamingTheProblem) {
+  Tensor x = Rand({2, 3, 4}, 6);
+  auto message = [](const absl::StatusOr<Tensor>& r) { return r.ok() ? std::string() : std::string(r.status().message()); };
+  // Idx rows must be X's points.
+  auto rows = Fused("EdgeFeatures", {x, T_<int64_t>({2, 5, 1}, std::vector<int64_t>(10, 0))}, {});
+  EXPECT_NE(message(rows).find("Idx must be an int64 tensor [N, P, K] = [2, 4, K]"), std::string::npos) << message(rows);
+  auto rank = Fused("EdgeFeatures", {Rand({2, 12}, 6), T_<int64_t>({2, 4, 1}, std::vector<int64_t>(8, 0))}, {});
+  EXPECT_NE(message(rank).find("X must be a float32 tensor [N, C, P]"), std::string::npos) << message(rank);
+  auto type = Fused("EdgeFeatures", {x, T_<int32_t>({2, 4, 1}, std::vector<int32_t>(8, 0))}, {});
+  EXPECT_FALSE(type.ok());
+  std::vector<int64_t> idx(8, 0);
+  idx[5] = -5;
+  auto range = Fused("EdgeFeatures", {x, T_<int64_t>({2, 4, 1}, idx)}, {});
+  EXPECT_NE(message(range).find("neighbour index -5 out of range [-4, 4)"), std::string::npos) << message(range);
 }
 
 }  // namespace

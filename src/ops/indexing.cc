@@ -44,6 +44,58 @@ inline bool Equal(const C& a, const C& b) {
 // (nth_element) and a sort of the k.
 constexpr int64_t kInsertionTopK = 16;
 
+// A float32 as an int32 that orders as Less() does: NaN (either sign) above
+// +inf, -0 equal to +0, so that ties and NaNs come out as in the generic path.
+inline int32_t OrderKey(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof(u));
+  if ((u & 0x7fffffffu) > 0x7f800000u) return std::numeric_limits<int32_t>::max();
+  if (u == 0x80000000u) u = 0;
+  const int32_t s = static_cast<int32_t>(u);
+  return s >= 0 ? s : s ^ 0x7fffffff;  // negatives: larger magnitude, smaller key
+}
+
+// TopK of float32 rows (the innermost axis) for 1 < k <= kInsertionTopK < n:
+// the k best so far live in two small arrays (keys and indices, best first)
+// and each candidate is one integer compare against the k-th best; no
+// allocation. `largest` = false flips the keys (~key reverses the order and
+// keeps NaN last). A candidate equal to the k-th loses, and an insertion
+// stops at an equal key, so the lower index comes first among ties.
+void TopKRowsFloat(KernelContext& ctx, const float* px, float* pv, int64_t* pi, int64_t rows, int64_t n,
+                   int64_t k, bool largest) {
+  const int32_t flip = largest ? 0 : -1;
+  ctx.ParallelFor(0, rows, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+    int32_t best_key[kInsertionTopK];
+    int64_t best_index[kInsertionTopK];
+    for (int64_t row = lo; row < hi; ++row) {
+      const float* src = px + row * n;
+      int64_t count = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int32_t key = OrderKey(src[i]) ^ flip;
+        int64_t pos;
+        if (count == k) {
+          if (key <= best_key[k - 1]) continue;
+          pos = k - 1;
+        } else {
+          pos = count++;
+        }
+        for (; pos > 0 && key > best_key[pos - 1]; --pos) {
+          best_key[pos] = best_key[pos - 1];
+          best_index[pos] = best_index[pos - 1];
+        }
+        best_key[pos] = key;
+        best_index[pos] = i;
+      }
+      float* dv = pv + row * k;
+      int64_t* di = pi + row * k;
+      for (int64_t i = 0; i < k; ++i) {
+        dv[i] = src[best_index[i]];
+        di[i] = best_index[i];
+      }
+    }
+  });
+}
+
 absl::Status ComputeTopK(KernelContext& ctx) {
   const Tensor& x = ctx.Input(0);
   if (x.rank() < 1) return ctx.Error("input must have rank >= 1, got a scalar");
@@ -76,6 +128,11 @@ absl::Status ComputeTopK(KernelContext& ctx) {
   if (values->size() == 0) return absl::OkStatus();
   const int64_t outer = NumElements(absl::MakeConstSpan(x.shape()).subspan(0, axis));
   const int64_t inner = NumElements(absl::MakeConstSpan(x.shape()).subspan(axis + 1));
+  if (x.dtype() == DType::kFloat32 && inner == 1 && k > 1 && k <= kInsertionTopK && k < n) {
+    TopKRowsFloat(ctx, x.data<float>(), values->mutable_data<float>(), indices->mutable_data<int64_t>(), outer, n, k,
+                  largest);
+    return absl::OkStatus();
+  }
 
   return VisitNumeric(x.dtype(), [&](auto tag) -> absl::Status {
     using T = typename decltype(tag)::type;

@@ -133,6 +133,67 @@ TEST(TopKTest, FewOfManyMatchesAFullSort) {
   }
 }
 
+// The last axis of float32 rows, as ParticleNet's kNN asks (rows of n
+// distances, k a few): odd row counts and lengths, many ties, +-0, +-inf
+// and NaNs of both signs, k from 2 to n, largest and smallest, sorted = 0
+// (the sorted order is a valid answer), against a stable sort of each row.
+TEST(TopKTest, LastAxisFloatRowsMatchAStableSort) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t n : {3, 17, 64}) {
+    const int64_t rows = 7;
+    std::vector<float> v(rows * n);
+    uint32_t seed = 11 + static_cast<uint32_t>(n);
+    for (auto& x : v) {
+      seed = seed * 1664525u + 1013904223u;
+      x = static_cast<float>((seed >> 9) % 9) - 4.0f;  // many ties
+    }
+    v[1] = -0.0f;
+    v[2] = 0.0f;
+    v[n] = nan;
+    v[n + 2] = -nan;
+    v[2 * n + 1] = inf;
+    v[2 * n + 2] = -inf;
+    v[3 * n] = -inf;
+    v[4 * n + 1] = 1e-42f;   // a denormal
+    v[4 * n + 2] = -1e-42f;
+    std::vector<int64_t> ks = {2, 3, n};
+    if (n > 9) ks.insert(ks.end(), {9, 16});
+    for (int64_t k : ks) {
+      for (int largest : {1, 0}) {
+        for (int sorted : {1, 0}) {
+          SCOPED_TRACE(::testing::Message() << "n=" << n << " k=" << k << " largest=" << largest);
+          auto out = RunOp("TopK", 11, {T_<float>({rows, n}, v), T_<int64_t>({1}, {k})},
+                           {AttrInt("largest", largest), AttrInt("sorted", sorted)}, 2);
+          ASSERT_TRUE(out.ok()) << out.status();
+          ASSERT_EQ(out->at(0).shape(), Shape({rows, k}));
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* row = v.data() + r * n;
+            std::vector<int64_t> order(n);
+            for (int64_t i = 0; i < n; ++i) order[i] = i;
+            std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+              const float x = row[a], y = row[b];
+              if (largest) return std::isnan(x) ? !std::isnan(y) : (!std::isnan(y) && x > y);
+              return std::isnan(y) ? !std::isnan(x) : (!std::isnan(x) && x < y);
+            });
+            for (int64_t i = 0; i < k; ++i) {
+              ASSERT_EQ(out->at(1).data<int64_t>()[r * k + i], order[i]) << "row " << r << " rank " << i;
+              const float got = out->at(0).data<float>()[r * k + i];
+              const float want = row[order[i]];
+              if (std::isnan(want)) {
+                EXPECT_TRUE(std::isnan(got));
+              } else {
+                EXPECT_EQ(got, want);
+                EXPECT_EQ(std::signbit(got), std::signbit(want));  // the element itself, -0 kept
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(TopKTest, KZeroAndBadKAxisRank) {
   Tensor x = T_<float>({2, 3}, {1, 2, 3, 4, 5, 6});
   auto zero = RunOp("TopK", 11, {x, T_<int64_t>({1}, {0})}, {}, 2);

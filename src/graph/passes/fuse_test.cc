@@ -1,4 +1,5 @@
-// fuse-gelu, fuse-layernorm, fuse-gemm-activation, fuse-conv-maxpool:
+// fuse-gelu, fuse-layernorm, fuse-gemm-activation, fuse-conv-maxpool,
+// fuse-edge-features:
 // input graph, expected graph, and the same outputs through the executor.
 #include <gtest/gtest.h>
 
@@ -308,6 +309,74 @@ TEST(FuseConvMaxPoolTest, LeavesOtherPoolingAndSharedOutputs) {
   runtime_w.inputs.push_back(TensorVI("w", {"5", "4", "3", "3"}));
   EXPECT_FALSE(*FuseConvMaxPool(runtime_w));
   EXPECT_EQ(OpTypes(runtime_w), std::vector<std::string>({"Conv", "MaxPool"}));
+}
+
+// ---- fuse-edge-features ----
+
+// An EdgeConv block's features as PyTorch exports them (after
+// fold-shape-subgraphs): X [batch, 3, 5], Idx [idx_batch, 5, 4].
+Graph EdgeFeaturesPattern(const std::string& idx_batch = "batch", int64_t gather_axis = 2) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "3", "5"}), TensorVI("idx", {idx_batch, "5", "4"}, DType::kInt64)};
+  g.outputs = {VI("y")};
+  g.initializers["last"] = Ints({-1});
+  g.initializers["one"] = Ints({1});
+  g.initializers["over_k"] = Ints({1, 1, 1, 4});
+  g.initializers["over_c"] = Ints({1, 3, 1, 1});
+  g.nodes = {MakeNode("Unsqueeze", {"idx", "one"}, {"iu"}), MakeNode("Expand", {"iu", "over_c"}, {"ie"}),
+             MakeNode("Unsqueeze", {"x", "last"}, {"xu"}), MakeNode("Expand", {"xu", "over_k"}, {"xe"}),
+             MakeNode("GatherElements", {"xe", "ie"}, {"g"}, {IntAttr("axis", gather_axis)}),
+             MakeNode("Sub", {"g", "xe"}, {"d"}), MakeNode("Concat", {"xe", "d"}, {"y"}, {IntAttr("axis", 1)})};
+  return g;
+}
+
+Tensor NeighbourIndices(int64_t batch, uint64_t seed) {
+  Tensor t = Tensor::Empty(DType::kInt64, {batch, 5, 4});
+  for (int64_t i = 0; i < t.size(); ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    t.mutable_data<int64_t>()[i] = static_cast<int64_t>(seed >> 33) % 10 - 5;  // [-5, 5): negatives wrap
+  }
+  return t;
+}
+
+TEST(FuseEdgeFeaturesTest, GatherSubConcatBecomesOneNodeWithTheSameValues) {
+  Graph g = EdgeFeaturesPattern();
+  Graph before = g;
+  ASSERT_TRUE(*FuseEdgeFeatures(g));
+  ASSERT_TRUE(*EliminateDeadNodes(g));
+  ASSERT_EQ(OpTypes(g), std::vector<std::string>({"EdgeFeatures"}));
+  EXPECT_EQ(g.nodes[0].domain, "ai.hepml");
+  EXPECT_EQ(g.nodes[0].inputs, std::vector<std::string>({"x", "idx"}));
+  EXPECT_EQ(g.nodes[0].outputs, std::vector<std::string>({"y"}));
+  const std::vector<std::pair<std::string, Tensor>> feeds = {{"x", Random({3, 3, 5}, 9)},
+                                                             {"idx", NeighbourIndices(3, 4)}};
+  EXPECT_EQ(OutputDiff(before, g, feeds), 0.0);  // the same subtraction, bit for bit
+  auto y = RunGraph(g, feeds);
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ((*y)[0].shape(), Shape({3, 6, 5, 4}));
+  // An index out of range is an error naming it, as GatherElements' is.
+  Tensor bad = NeighbourIndices(3, 4);
+  bad.mutable_data<int64_t>()[7] = 5;
+  auto err = RunGraph(g, {{"x", Random({3, 3, 5}, 9)}, {"idx", bad}});
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(std::string(err.status().message()).find("out of range"), std::string::npos) << err.status();
+}
+
+TEST(FuseEdgeFeaturesTest, LeavesIndicesBroadcastOverTheBatchAndOtherAxes) {
+  // Idx with a batch of 1 broadcasts through Sub: valid, but not the fused form.
+  Graph shared = EdgeFeaturesPattern("1");
+  EXPECT_FALSE(*FuseEdgeFeatures(shared));
+  // Gathering along K instead of P.
+  Graph other_axis = EdgeFeaturesPattern("batch", 3);
+  EXPECT_FALSE(*FuseEdgeFeatures(other_axis));
+  // Channel expansion that does not match X's channels.
+  Graph wrong_c = EdgeFeaturesPattern();
+  wrong_c.initializers["over_c"] = Ints({1, 1, 1, 1});
+  EXPECT_FALSE(*FuseEdgeFeatures(wrong_c));
+  // Concatenated along another axis.
+  Graph concat_k = EdgeFeaturesPattern();
+  concat_k.nodes.back().attributes = {IntAttr("axis", 3)};
+  EXPECT_FALSE(*FuseEdgeFeatures(concat_k));
 }
 
 }  // namespace
