@@ -1,5 +1,5 @@
 // fuse-gelu, fuse-layernorm, fuse-gemm-activation, fuse-conv-maxpool,
-// fuse-edge-features:
+// fuse-edge-features, pointwise-conv-to-gemm:
 // input graph, expected graph, and the same outputs through the executor.
 #include <gtest/gtest.h>
 
@@ -377,6 +377,67 @@ TEST(FuseEdgeFeaturesTest, LeavesIndicesBroadcastOverTheBatchAndOtherAxes) {
   Graph concat_k = EdgeFeaturesPattern();
   concat_k.nodes.back().attributes = {IntAttr("axis", 3)};
   EXPECT_FALSE(*FuseEdgeFeatures(concat_k));
+}
+
+// ---- pointwise-conv-to-gemm ----
+
+// DeepJet's per-particle layers: [batch, 25, 6] transposed to channels
+// first, two pointwise Convs (the first with Relu), read back channels last
+// and as a graph output.
+Graph PointwiseChain(std::vector<int64_t> kernel = {1}) {
+  Graph g;
+  g.inputs = {TensorVI("x", {"batch", "25", "6"})};
+  g.outputs = {VI("y"), VI("z")};
+  g.initializers["w1"] = Random({8, 6, kernel[0]}, 21);
+  g.initializers["b1"] = Random({8}, 22);
+  g.initializers["w2"] = Random({4, 8, 1}, 23);
+  g.nodes = {MakeNode("Transpose", {"x"}, {"xt"}, {IntsAttr("perm", {0, 2, 1})}),
+             MakeNode("Conv", {"xt", "w1", "b1"}, {"c1"}, {IntsAttr("kernel_shape", kernel)}),
+             MakeNode("Relu", {"c1"}, {"r1"}),
+             MakeNode("Conv", {"r1", "w2"}, {"y"}, {IntsAttr("kernel_shape", {1}), IntsAttr("pads", {0, 0})}),
+             MakeNode("Transpose", {"y"}, {"z"}, {IntsAttr("perm", {0, 2, 1})})};
+  return g;
+}
+
+TEST(PointwiseConvToGemmTest, ChannelsLastChainBecomesFusedGemms) {
+  Graph g = PointwiseChain();
+  Graph before = g;
+  ASSERT_TRUE(*FuseGemmActivation(g));
+  ASSERT_TRUE(*PointwiseConvToGemm(g));
+  ASSERT_TRUE(CancelTransposeReshape(g).ok());  // y and z are graph outputs: their Transposes stay
+  ASSERT_TRUE(*EliminateDeadNodes(g));
+  // The second layer reads the first's channels-last output directly.
+  ASSERT_GE(g.nodes.size(), 2u);
+  EXPECT_EQ(g.nodes[0].op_type, "FusedGemm");
+  EXPECT_EQ(g.nodes[0].inputs[0], "x");
+  EXPECT_EQ(g.nodes[0].GetString("activation", ""), "Relu");
+  EXPECT_EQ(g.nodes[1].op_type, "FusedGemm");
+  EXPECT_EQ(g.nodes[1].inputs[0], g.nodes[0].outputs[0]);
+  EXPECT_FALSE(g.nodes[1].HasAttribute("activation"));
+  for (const Node& n : g.nodes) EXPECT_NE(n.op_type, "FusedConv");
+  // y (channels first) and z (channels last) as before.
+  EXPECT_LT(OutputDiff(before, g, {{"x", Random({3, 25, 6}, 24)}}), 1e-5);
+  auto out = RunGraph(g, {{"x", Random({3, 25, 6}, 24)}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].shape(), Shape({3, 4, 25}));
+  EXPECT_EQ((*out)[1].shape(), Shape({3, 25, 4}));
+}
+
+TEST(PointwiseConvToGemmTest, LeavesWiderKernelsAndChannelsFirstInputs) {
+  // A kernel of 3 stays a Conv, and the layer after it reads a Conv's
+  // output, not a transposed tensor.
+  Graph wide = PointwiseChain({3});
+  EXPECT_FALSE(*PointwiseConvToGemm(wide));
+  // Input already channels first.
+  Graph first = PointwiseChain();
+  first.inputs = {TensorVI("x", {"batch", "6", "25"})};
+  first.nodes.erase(first.nodes.begin());
+  first.nodes[0].inputs[0] = "x";
+  EXPECT_FALSE(*PointwiseConvToGemm(first));
+  // Grouped or strided.
+  Graph strided = PointwiseChain();
+  strided.nodes[1].attributes.push_back(IntsAttr("strides", {2}));
+  EXPECT_FALSE(*PointwiseConvToGemm(strided));
 }
 
 }  // namespace
