@@ -26,6 +26,13 @@
 //                        Ie, axis 2) - Xe, axis 1) with Xe = X expanded over
 //                        K and Ie = Idx expanded over C, without writing
 //                        either expansion.
+//   EdgeGatherAdd(H, Idx) (written by factor-edge-conv) the first layer of
+//                        an EdgeConv MLP after factoring: H [N, 2M, P]
+//                        float32 holds per point the M-channel term of the
+//                        point (channels 0..M-1) and of it as a neighbour
+//                        (M..2M-1), Idx [N, P, K] as above; output
+//                        [N, M, P, K] = H[n, m, p] + H[n, M + m, Idx[n, p, j]]
+//                        with `activation` applied as FusedConv does.
 //
 // FusedConv's `pool` = "MaxPool2x2" (written by fuse-conv-maxpool; 2-D only)
 // then takes MaxPool(kernel 2x2, strides 2, no pads, floor) of that result
@@ -153,6 +160,71 @@ absl::Status ComputeEdgeFeatures(KernelContext& ctx) {
   return absl::OkStatus();
 }
 
+absl::Status ComputeEdgeGatherAdd(KernelContext& ctx) {
+  auto spec = ParseActivation(ctx.node());
+  if (!spec.ok()) return spec.status();
+  if (ctx.num_inputs() != 2 || !ctx.HasInput(0) || !ctx.HasInput(1)) return ctx.Error("expects inputs H and Idx");
+  const Tensor& h = ctx.Input(0);
+  const Tensor& idx = ctx.Input(1);
+  if (h.dtype() != DType::kFloat32 || h.rank() != 3 || h.dim(1) % 2 != 0) {
+    return ctx.Error("H must be a float32 tensor [N, 2M, P], got ", DTypeName(h.dtype()), " ", ShapeToString(h.shape()));
+  }
+  if (idx.dtype() != DType::kInt64 || idx.rank() != 3 || idx.dim(0) != h.dim(0) || idx.dim(1) != h.dim(2)) {
+    return ctx.Error("Idx must be an int64 tensor [N, P, K] = [", h.dim(0), ", ", h.dim(2), ", K] for H ",
+                     ShapeToString(h.shape()), ", got ", DTypeName(idx.dtype()), " ", ShapeToString(idx.shape()));
+  }
+  const int64_t n = h.dim(0), m = h.dim(1) / 2, p = h.dim(2), k = idx.dim(2);
+  const int64_t* id = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.size(); ++i) {
+    if (id[i] < -p || id[i] >= p) {
+      return ctx.Error("neighbour index ", id[i], " out of range [", -p, ", ", p, ") at element ", i, " of Idx ",
+                       ShapeToString(idx.shape()));
+    }
+  }
+  Tensor* out = ctx.Output(0, DType::kFloat32, {n, m, p, k});
+  if (out->size() == 0) return absl::OkStatus();
+  const float* ph = h.data<float>();
+  float* po = out->mutable_data<float>();
+  const ActivationSpec act = *spec;
+  // One (sample, channel) plane per task, activated while it is in cache.
+  ctx.ParallelFor(0, n * m, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p * k)), [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t s = t / m, ch = t % m;
+      const float* self = ph + (s * 2 * m + ch) * p;
+      const float* neighbour = ph + (s * 2 * m + m + ch) * p;
+      const int64_t* ir = id + s * p * k;
+      float* y = po + t * p * k;
+      for (int64_t q = 0; q < p; ++q) {
+        const float v = self[q];
+        for (int64_t j = 0; j < k; ++j) {
+          int64_t at = ir[q * k + j];
+          at += at < 0 ? p : 0;
+          y[q * k + j] = v + neighbour[at];
+        }
+      }
+      if (act.kind != Activation::kNone) BiasActivateF32(act, 0.0f, y, p * k);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status InferEdgeGatherAdd(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
+  if (auto spec = ParseActivation(ctx.node); !spec.ok()) return spec.status();
+  if (ctx.input_types.size() != 2 || outputs.empty()) {
+    return absl::InvalidArgumentError("EdgeGatherAdd: expects inputs H and Idx");
+  }
+  const TypeInfo& h = ctx.input_types[0];
+  const TypeInfo& idx = ctx.input_types[1];
+  outputs[0] = TypeInfo::Tensor(DType::kFloat32);
+  if (!h.has_shape || !idx.has_shape) return absl::OkStatus();
+  if (h.shape.size() != 3 || idx.shape.size() != 3) {
+    return absl::InvalidArgumentError("EdgeGatherAdd: H must be [N, 2M, P] and Idx [N, P, K]");
+  }
+  Dim channels = h.shape[1].known() ? Dim{h.shape[1].value / 2, ""} : Dim{};
+  outputs[0] = TypeInfo::Tensor(DType::kFloat32, {h.shape[0], channels, h.shape[2], idx.shape[2]});
+  return absl::OkStatus();
+}
+
 absl::Status InferEdgeFeatures(const InferContext& ctx, std::vector<TypeInfo>& outputs) {
   if (ctx.input_types.size() != 2 || outputs.empty()) {
     return absl::InvalidArgumentError("EdgeFeatures: expects inputs X and Idx");
@@ -177,6 +249,8 @@ const OpTableRegistration kFusedOps({
      .infer = InferFusedConv, .compute = ComputeFusedConv, .prepare = PrepareConv},
     {.domain = "ai.hepml", .name = "EdgeFeatures", .since = 1, .until = 1, .types = Bit(DType::kFloat32),
      .infer = InferEdgeFeatures, .compute = ComputeEdgeFeatures},
+    {.domain = "ai.hepml", .name = "EdgeGatherAdd", .since = 1, .until = 1, .types = Bit(DType::kFloat32),
+     .infer = InferEdgeGatherAdd, .compute = ComputeEdgeGatherAdd},
 });
 
 }  // namespace

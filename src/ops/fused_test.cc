@@ -336,5 +336,40 @@ TEST(EdgeFeaturesTest, BadInputsAreErrorsNamingTheProblem) {
   EXPECT_NE(message(range).find("neighbour index -5 out of range [-4, 4)"), std::string::npos) << message(range);
 }
 
+// EdgeGatherAdd(H, Idx) against its definition, with and without Relu.
+TEST(EdgeGatherAddTest, SelfTermPlusNeighbourTermThenActivation) {
+  const int64_t n = 2, m = 3, p = 5, k = 3;
+  Tensor h = Rand({n, 2 * m, p}, 8);
+  std::vector<int64_t> idx(n * p * k);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>((i * 7 + 1) % (2 * p)) - p;
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu);
+    std::vector<Attribute> attrs;
+    if (relu) attrs.push_back(AttrString("activation", "Relu"));
+    auto y = Fused("EdgeGatherAdd", {h, T_<int64_t>({n, p, k}, idx)}, attrs);
+    ASSERT_TRUE(y.ok()) << y.status();
+    ASSERT_EQ(y->shape(), Shape({n, m, p, k}));
+    const float* ph = h.data<float>();
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t o = 0; o < m; ++o)
+        for (int64_t q = 0; q < p; ++q)
+          for (int64_t j = 0; j < k; ++j) {
+            int64_t at = idx[(s * p + q) * k + j];
+            if (at < 0) at += p;
+            float want = ph[(s * 2 * m + o) * p + q] + ph[(s * 2 * m + m + o) * p + at];
+            if (relu) want = std::max(want, 0.0f);
+            EXPECT_EQ(y->data<float>()[((s * m + o) * p + q) * k + j], want);
+          }
+  }
+  // An odd channel count, mismatched points and an index out of range are errors.
+  EXPECT_FALSE(Fused("EdgeGatherAdd", {Rand({2, 5, 5}, 1), T_<int64_t>({n, p, k}, idx)}, {}).ok());
+  EXPECT_FALSE(Fused("EdgeGatherAdd", {Rand({2, 6, 4}, 1), T_<int64_t>({n, p, k}, idx)}, {}).ok());
+  std::vector<int64_t> bad = idx;
+  bad[3] = p;
+  auto range = Fused("EdgeGatherAdd", {h, T_<int64_t>({n, p, k}, bad)}, {});
+  ASSERT_FALSE(range.ok());
+  EXPECT_NE(std::string(range.status().message()).find("out of range"), std::string::npos) << range.status();
+}
+
 }  // namespace
 }  // namespace hepml::ops

@@ -1,5 +1,5 @@
 // fuse-gelu, fuse-layernorm, fuse-gemm-activation, fuse-conv-maxpool,
-// fuse-edge-features, pointwise-conv-to-gemm:
+// fuse-edge-features, factor-edge-conv, pointwise-conv-to-gemm:
 // input graph, expected graph, and the same outputs through the executor.
 #include <gtest/gtest.h>
 
@@ -377,6 +377,60 @@ TEST(FuseEdgeFeaturesTest, LeavesIndicesBroadcastOverTheBatchAndOtherAxes) {
   Graph concat_k = EdgeFeaturesPattern();
   concat_k.nodes.back().attributes = {IntAttr("axis", 3)};
   EXPECT_FALSE(*FuseEdgeFeatures(concat_k));
+}
+
+// ---- factor-edge-conv ----
+
+// The edge features into a pointwise Conv (5 outputs) and Relu, as in an
+// EdgeConv block's first layer.
+Graph EdgeConvFirstLayer(bool with_bias) {
+  Graph g = EdgeFeaturesPattern();
+  g.outputs = {VI("r")};
+  g.initializers["w"] = Random({5, 6, 1, 1}, 31);
+  std::vector<std::string> conv_in = {"y", "w"};
+  if (with_bias) {
+    g.initializers["b"] = Random({5}, 32);
+    conv_in.push_back("b");
+  }
+  g.nodes.push_back(MakeNode("Conv", conv_in, {"c"}, {IntsAttr("kernel_shape", {1, 1})}));
+  g.nodes.push_back(MakeNode("Relu", {"c"}, {"r"}));
+  return g;
+}
+
+TEST(FactorEdgeConvTest, FirstLayerRunsPerPointThenGathers) {
+  for (bool with_bias : {true, false}) {
+    SCOPED_TRACE(with_bias);
+    Graph g = EdgeConvFirstLayer(with_bias);
+    Graph before = g;
+    ASSERT_TRUE(*FuseEdgeFeatures(g));
+    ASSERT_TRUE(*FuseGemmActivation(g));
+    ASSERT_TRUE(*FactorEdgeConv(g));
+    ASSERT_TRUE(*EliminateDeadNodes(g));
+    ASSERT_EQ(OpTypes(g), std::vector<std::string>({"Conv", "EdgeGatherAdd"}));
+    EXPECT_EQ(g.nodes[0].inputs[0], "x");
+    EXPECT_EQ(g.nodes[1].GetString("activation", ""), "Relu");
+    EXPECT_EQ(g.nodes[1].outputs, std::vector<std::string>({"r"}));
+    const std::vector<std::pair<std::string, Tensor>> feeds = {{"x", Random({3, 3, 5}, 33)},
+                                                               {"idx", NeighbourIndices(3, 34)}};
+    EXPECT_LT(OutputDiff(before, g, feeds), 1e-5);  // reassociated sums
+    auto r = RunGraph(g, feeds);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)[0].shape(), Shape({3, 5, 5, 4}));
+  }
+}
+
+TEST(FactorEdgeConvTest, LeavesSharedFeaturesAndWiderKernels) {
+  // The edge features are also a graph output.
+  Graph shared = EdgeConvFirstLayer(true);
+  shared.outputs.push_back(VI("y"));
+  ASSERT_TRUE(*FuseEdgeFeatures(shared));
+  EXPECT_FALSE(*FactorEdgeConv(shared));
+  // A 1x3 window mixes neighbours: not a per-edge layer.
+  Graph wide = EdgeConvFirstLayer(true);
+  wide.initializers["w"] = Random({5, 6, 1, 3}, 31);
+  wide.nodes[7].attributes = {IntsAttr("kernel_shape", {1, 3}), IntsAttr("pads", {0, 1, 0, 1})};
+  ASSERT_TRUE(*FuseEdgeFeatures(wide));
+  EXPECT_FALSE(*FactorEdgeConv(wide));
 }
 
 // ---- pointwise-conv-to-gemm ----

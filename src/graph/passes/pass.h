@@ -54,6 +54,7 @@ absl::StatusOr<bool> FuseGelu(Graph& graph);
 absl::StatusOr<bool> FuseGemmActivation(Graph& graph);
 absl::StatusOr<bool> FuseConvMaxPool(Graph& graph);
 absl::StatusOr<bool> FuseEdgeFeatures(Graph& graph);
+absl::StatusOr<bool> FactorEdgeConv(Graph& graph);
 absl::StatusOr<bool> PointwiseConvToGemm(Graph& graph);
 absl::StatusOr<bool> TransposeGemmWeights(Graph& graph);
 absl::StatusOr<bool> CancelTransposeReshape(Graph& graph);

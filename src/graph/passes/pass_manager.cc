@@ -23,6 +23,7 @@ PassManager PassManager::Default() {
   pm.Add({"fuse-gemm-activation", FuseGemmActivation});
   pm.Add({"fuse-conv-maxpool", FuseConvMaxPool});
   pm.Add({"fuse-edge-features", FuseEdgeFeatures});
+  pm.Add({"factor-edge-conv", FactorEdgeConv});
   pm.Add({"pointwise-conv-to-gemm", PointwiseConvToGemm});
   pm.Add({"transpose-gemm-weights", TransposeGemmWeights});
   pm.Add({"cancel-transpose-reshape", CancelTransposeReshape});
