@@ -72,6 +72,21 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
   }
 }
 
+TEST(EmittedKernels, BatchedMatMulMatchesHepml) {
+  // Attention-shaped products, one per head: N of one vector at every ISA
+  // (4, 8, 16: the four-row column tile where N equals the target's vector
+  // width), rows past the last whole tile, a single row, and wider N.
+  for (auto [count, m, n, k] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{4, 32, 16, 32}, {3, 7, 8, 5},
+                                {2, 9, 4, 33}, {4, 1, 16, 32}, {2, 6, 40, 3}}) {
+    Tensor a = Random({count, m, k}, 41), b = Random({count, k, n}, 42);
+    auto ref = RunOp("MatMul", 13, {a, b});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(count * m * n, -1.f);
+    K::BatchedMatMul(count, m, n, k, a.data<float>(), m * k, b.data<float>(), k * n, y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
 TEST(EmittedKernels, Float16AndBFloat16StorageTypesRoundToNearestEven) {
   // The storage types of float16 / bfloat16 tensors agree with the weight
   // conversions on every half and on random floats across the range.

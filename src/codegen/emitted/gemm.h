@@ -690,11 +690,60 @@ inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const in
   GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
 }
 
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+// c[4, kGemmVW] = a[4, K] x b[K, kGemmVW] (row strides lda, ldb, ldc): one
+// vector of columns, four rows, so four independent accumulators. An
+// attention head's probabilities x values ([32, 32] x [32, 16] with AVX-512)
+// is this shape; GemmNN takes it to GemmEdge, one row at a time, whose single
+// accumulator is a chain of dependent multiply-adds.
+inline void GemmColumnTile4(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                            int64_t ldc) {
+  GemmVec c0 = {}, c1 = {}, c2 = {}, c3 = {}, r;
+  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+  for (int64_t k = 0; k < K; ++k) {
+    std::memcpy(&r, b + k * ldb, sizeof r);
+    c0 += a0[k] * r;
+    c1 += a1[k] * r;
+    c2 += a2[k] * r;
+    c3 += a3[k] * r;
+  }
+  std::memcpy(c, &c0, sizeof c0);
+  std::memcpy(c + ldc, &c1, sizeof c1);
+  std::memcpy(c + 2 * ldc, &c2, sizeof c2);
+  std::memcpy(c + 3 * ldc, &c3, sizeof c3);
+}
+
+// The rows left under a whole tile: c[1, kGemmVW] = a[1, K] x b.
+inline void GemmColumnRow(int64_t K, const float* a, const float* b, int64_t ldb, float* c) {
+  GemmVec c0 = {}, r;
+  for (int64_t k = 0; k < K; ++k) {
+    std::memcpy(&r, b + k * ldb, sizeof r);
+    c0 += a[k] * r;
+  }
+  std::memcpy(c, &c0, sizeof c0);
+}
+#endif
+
 // MatMul with numpy batching: `count` products of A [M, K] x B [K, N]; the
 // p-th reads A + p * a_step and B + p * b_step (a step of 0 broadcasts).
 inline void BatchedMatMul(int64_t count, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_step,
                           const float* B, int64_t b_step, float* Y) {
-  for (int64_t p = 0; p < count; ++p) GemmNN(M, N, K, A + p * a_step, K, B + p * b_step, N, Y + p * M * N, N, false);
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  if (N == kGemmVW) {
+    const int64_t m4 = M - M % 4;
+    for (int64_t p = 0; p < count; ++p) {
+      const float *a = A + p * a_step, *b = B + p * b_step;
+      float* y = Y + p * M * N;
+      for (int64_t i = 0; i < m4; i += 4) GemmColumnTile4(K, a + i * K, K, b, N, y + i * N, N);
+      for (int64_t i = m4; i < M; ++i) GemmColumnRow(K, a + i * K, b, N, y + i * N);
+    }
+    return;
+  }
+#endif
+  // (y_step hoisted: with p * M * N in the loop GCC 12 -O3 warns of an
+  // overflowing iteration once the branch above is inlined.)
+  const int64_t y_step = M * N;
+  for (int64_t p = 0; p < count; ++p) GemmNN(M, N, K, A + p * a_step, K, B + p * b_step, N, Y + p * y_step, N, false);
 }
 
 }  // namespace hepml_emitted
