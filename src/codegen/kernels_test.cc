@@ -60,7 +60,10 @@ TEST(EmittedKernels, GemmMatchesHepmlAcrossTileEdges) {
 }
 
 TEST(EmittedKernels, PackedGemmMatchesHepml) {
-  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32}}) {
+  // Includes rows in blocks of 8 and 4 with a remainder over whole 64-column
+  // panels and a partial one (the AVX-512 8-row tile when built for it).
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32},
+                         {21, 160, 70}, {32, 64, 257}}) {
     Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
     auto ref = RunOp("Gemm", 13, {a, b, c});
     ASSERT_TRUE(ref.ok()) << ref.status();

@@ -261,12 +261,47 @@ inline void PackB(int64_t K, int64_t N, const float* b, float* packed) {
   }
 }
 
+#if defined(HEPML_EMITTED_GEMM_VECTOR) && defined(__AVX512F__)
+// AVX-512 (32 vector registers): c[8, 32] += a[8, kc] x b[kc, 32], sixteen
+// accumulators. The 4x2 tile keeps only eight multiply-adds in flight, about
+// the latency of one times the two FMA ports, so it stalls; this one runs
+// 1.4-2x faster on a transformer's [32, 64..256] x [64..256, 64] layers.
+inline void GemmTileV8x2(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc) {
+  GemmVec acc[8][2], b0, b1;
+  for (int r = 0; r < 8; ++r) {
+    std::memcpy(&acc[r][0], c + r * ldc, sizeof b0);
+    std::memcpy(&acc[r][1], c + r * ldc + 16, sizeof b0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    std::memcpy(&b0, b + k * ldb, sizeof b0);
+    std::memcpy(&b1, b + k * ldb + 16, sizeof b1);
+    for (int r = 0; r < 8; ++r) {
+      const float av = a[r * lda + k];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  for (int r = 0; r < 8; ++r) {
+    std::memcpy(c + r * ldc, &acc[r][0], sizeof b0);
+    std::memcpy(c + r * ldc + 16, &acc[r][1], sizeof b0);
+  }
+}
+#endif
+
 // One k-block of one packed panel: C[M, w] += A[M, k0:k0+kc] x bp[kc, w],
 // bp the panel's rows k0.. (row stride w), C already offset to the panel's
 // first column.
 inline void GemmPanelBlock(int64_t M, int64_t w, int64_t kc, const float* A, int64_t lda, const float* bp, float* C,
                            int64_t ldc) {
   int64_t i = 0;
+#if defined(HEPML_EMITTED_GEMM_VECTOR) && defined(__AVX512F__)
+  if (w == kGemmWide) {
+    const int64_t m8 = M - M % 8;
+    for (; i < m8; i += 8)
+      for (int64_t x = 0; x < kGemmWide; x += 32) GemmTileV8x2(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+  }
+#endif
   for (; i + kGemmMR <= M; i += kGemmMR) {
     int64_t x = 0;
     for (; x + kGemmNR <= w; x += kGemmNR) GemmMain(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
