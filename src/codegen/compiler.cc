@@ -134,11 +134,12 @@ std::string ShapeComment(const IoSpec& s) {
 // The kernel files in dependency order, namespace renamed, project includes
 // dropped; their standard includes collected separately.
 std::string KernelText(const std::set<std::string>& wanted, const std::string& kernel_ns, std::set<std::string>* includes) {
-  static const char* const kOrder[] = {"common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
+  static const char* const kOrder[] = {"vecmath.h", "common.h", "gemm.h", "conv.h", "int8.h", "fixed.h", "pool.h", "elementwise.h", "normalize.h",
                                        "shape.h",  "recurrent.h", "reduce.h", "loss.h", "resize.h", "extra.h"};
   std::string out;
   for (const char* name : kOrder) {
-    if (std::string(name) != "common.h" && !wanted.count(name)) continue;
+    const bool always = std::string(name) == "vecmath.h" || std::string(name) == "common.h";
+    if (!always && !wanted.count(name)) continue;
     for (int i = 0; i < codegen::kNumEmbeddedFiles; ++i) {
       if (std::string(codegen::kEmbeddedFiles[i].name) != name) continue;
       absl::StrAppend(&out, "// ---- ", name, "\n");

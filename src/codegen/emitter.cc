@@ -1003,6 +1003,17 @@ const absl::flat_hash_map<std::string, const char*> kFloatUnary = {
     {"HardSwish", "v * std::fmax(0.f, std::fmin(1.f, v / 6.f + 0.5f))"},
 };
 
+// The float (and float16/bfloat16, whose maps compute in float) forms of the
+// transcendental maps: emitted/vecmath.h's libm-free functions, so the Unary
+// loop vectorises. double keeps kFloatUnary's libm calls.
+const absl::flat_hash_map<std::string, const char*> kFloat32Unary = {
+    {"Sigmoid", "K::SigmoidF(v)"},
+    {"Tanh", "K::TanhF(v)"},
+    {"Exp", "K::ExpF(v)"},
+    {"Erf", "K::ErfF(v)"},
+    {"Mish", "v * K::TanhF(K::SoftplusF(v))"},
+};
+
 bool IsUnsignedInt(DType t) {
   return t == DType::kUInt8 || t == DType::kUInt16 || t == DType::kUInt32 || t == DType::kUInt64;
 }
@@ -1077,6 +1088,8 @@ absl::Status Emitter::EmitUnary(const Node& n) {
     if (is_unsigned) f = absl::StrCat("static_cast<", to, ">(v > ", lambd, " ? v - ", bias, " : 0)");
   } else if (!is_float) {
     return Unsupported(n, absl::StrCat("input of type ", DTypeName(DT(x))));
+  } else if (auto it32 = kFloat32Unary.find(op); dt != DType::kFloat64 && it32 != kFloat32Unary.end()) {
+    f = it32->second;
   } else if (auto it = kFloatUnary.find(op); it != kFloatUnary.end()) {
     f = it->second;
   } else if (op == "Relu") {
@@ -1098,11 +1111,13 @@ absl::Status Emitter::EmitUnary(const Node& n) {
     f = neg && pos ? "std::isinf(v)" : neg ? "std::isinf(v) && v < 0" : pos ? "std::isinf(v) && v > 0" : "false";
   } else if (op == "HardSigmoid") {
     f = absl::StrCat("std::fmax(0.f, std::fmin(1.f, ", fl("alpha", 0.2f), " * v + ", fl("beta", 0.5f), "))");
+  } else if (op == "Gelu" && dt != DType::kFloat64) {
+    f = n.GetString("approximate", "none") == "tanh" ? "K::GeluTanhF(v)" : "K::GeluF(v)";
   } else if (op == "Gelu") {
     if (n.GetString("approximate", "none") == "tanh")
-      f = "0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)))";
+      f = "0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))";
     else
-      f = "0.5f * v * (1.f + std::erf(v * 0.70710678118654752440f))";
+      f = "0.5 * v * (1.0 + std::erf(v * 0.70710678118654752440))";
   } else {
     return Unsupported(n, "");
   }

@@ -60,7 +60,10 @@ TEST(EmittedKernels, GemmMatchesHepmlAcrossTileEdges) {
 }
 
 TEST(EmittedKernels, PackedGemmMatchesHepml) {
-  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32}}) {
+  // Includes rows in blocks of 8 and 4 with a remainder over whole 64-column
+  // panels and a partial one (the AVX-512 8-row tile when built for it).
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 40, 7}, {11, 37, 300}, {9, 64, 32},
+                         {21, 160, 70}, {32, 64, 257}}) {
     Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
     auto ref = RunOp("Gemm", 13, {a, b, c});
     ASSERT_TRUE(ref.ok()) << ref.status();
@@ -68,6 +71,21 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
     K::PackB(k, n, b.data<float>(), packed.data());
     K::GemmPacked(m, n, k, a.data<float>(), packed.data(), 1.f, 1.f, c.data<float>(), 1, n, K::Act::kNone, 0.f, 0.f,
                   y.data());
+    ExpectNear((*ref)[0], y);
+  }
+}
+
+TEST(EmittedKernels, BatchedMatMulMatchesHepml) {
+  // Attention-shaped products, one per head: N of one vector at every ISA
+  // (4, 8, 16: the four-row column tile where N equals the target's vector
+  // width), rows past the last whole tile, a single row, and wider N.
+  for (auto [count, m, n, k] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{4, 32, 16, 32}, {3, 7, 8, 5},
+                                {2, 9, 4, 33}, {4, 1, 16, 32}, {2, 6, 40, 3}}) {
+    Tensor a = Random({count, m, k}, 41), b = Random({count, k, n}, 42);
+    auto ref = RunOp("MatMul", 13, {a, b});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(count * m * n, -1.f);
+    K::BatchedMatMul(count, m, n, k, a.data<float>(), m * k, b.data<float>(), k * n, y.data());
     ExpectNear((*ref)[0], y);
   }
 }
@@ -257,6 +275,109 @@ TEST(EmittedKernels, SoftplusWithoutLibmMatchesLog1p) {
   EXPECT_NEAR(K::SoftplusF(0.f), std::log(2.0), 1e-7);
 }
 
+// Every 4099th float bit pattern (about a million values over the whole
+// range: denormals, huge magnitudes, +-inf, NaNs) through f and against the
+// double-precision reference: NaN in gives NaN; a reference beyond FLT_MAX
+// gives +-inf; a denormal reference is met within denormal_ulps of 2^-149 or
+// tol(x) relative;
+// otherwise the relative error is at most tol(x). Returns the largest
+// relative error seen, for the message.
+template <typename F, typename Ref, typename Tol>
+double ExpectFloatFunction(const char* name, F f, Ref ref, Tol tol, double denormal_ulps = 2) {
+  double worst = 0;
+  int failures = 0;
+  for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 4099) {
+    const uint32_t bits = static_cast<uint32_t>(b);
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    const float y = f(x);
+    const double r = ref(static_cast<double>(x));
+    bool ok;
+    if (std::isnan(x) || std::isnan(r)) {
+      ok = std::isnan(y);
+    } else if (std::fabs(r) > 3.4028235677973366e38) {
+      ok = std::isinf(y) && (y > 0) == (r > 0);
+    } else if (std::fabs(r) < 1.1754943508222875e-38) {
+      ok = std::fabs(y - r) <= std::max(denormal_ulps * 1.401298464324817e-45, tol(static_cast<double>(x)) * std::fabs(r));
+    } else {
+      const double rel = std::fabs(y - r) / std::fabs(r);
+      worst = std::max(worst, rel);
+      ok = rel <= tol(static_cast<double>(x));
+    }
+    if (!ok && ++failures <= 5) ADD_FAILURE() << name << "(" << x << ") = " << y << ", want " << r;
+  }
+  return worst;
+}
+
+TEST(EmittedKernels, VecMathMatchesLibmOverTheFloatRange) {
+  // Measured maxima (g++ -O2, no FMA): exp 7.9e-8, tanh 8.1e-8, erf 8.9e-8,
+  // sigmoid 1.7e-7; GELU's error grows with the condition number of
+  // e^(-x^2/2) (x^2 times the input's rounding), bounded here accordingly,
+  // and its denormal results (x < -13) carry e^(-x^2/2)'s denormal rounding
+  // times |x|.
+  auto flat = [](double bound) { return [bound](double) { return bound; }; };
+  EXPECT_LT(ExpectFloatFunction("ExpF", K::ExpF, [](double x) { return std::exp(x); }, flat(2e-7)), 2e-7);
+  EXPECT_LT(ExpectFloatFunction("TanhF", K::TanhF, [](double x) { return std::tanh(x); }, flat(2e-7)), 2e-7);
+  EXPECT_LT(ExpectFloatFunction("ErfF", K::ErfF, [](double x) { return std::erf(x); }, flat(2e-7)), 2e-7);
+  EXPECT_LT(ExpectFloatFunction("SigmoidF", K::SigmoidF, [](double x) { return 1 / (1 + std::exp(-x)); }, flat(3e-7)),
+            3e-7);
+  ExpectFloatFunction(
+      "GeluF", K::GeluF, [](double x) { return std::isinf(x) && x < 0 ? NAN : 0.5 * x * std::erfc(-x / std::sqrt(2.0)); },
+      [](double x) { return 4e-7 + 1.5e-7 * x * x; }, 32);
+  auto tanh_u2 = [](double x) { return 2 * 0.7978845608028654 * (x + 0.044715 * x * x * x); };
+  ExpectFloatFunction(
+      "GeluTanhF", K::GeluTanhF,
+      [&](double x) { return std::isinf(x) && x < 0 ? NAN : x / (1 + std::exp(-tanh_u2(x))); },
+      [&](double x) { return 4e-7 + 2e-7 * std::fabs(tanh_u2(x)); }, 32);
+
+  // The values a user sees at the edges.
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(K::ExpF(-inf), 0.f);
+  EXPECT_EQ(K::ExpF(inf), inf);
+  EXPECT_EQ(K::ExpF(89.f), inf);
+  EXPECT_EQ(K::ExpF(0.f), 1.f);
+  EXPECT_GT(K::ExpF(-103.f), 0.f);  // a denormal, not flushed
+  EXPECT_EQ(K::TanhF(inf), 1.f);
+  EXPECT_EQ(K::TanhF(-inf), -1.f);
+  EXPECT_TRUE(std::signbit(K::TanhF(-0.f)));
+  EXPECT_EQ(K::SigmoidF(inf), 1.f);
+  EXPECT_EQ(K::SigmoidF(-inf), 0.f);
+  EXPECT_EQ(K::SigmoidF(0.f), 0.5f);
+  EXPECT_EQ(K::ErfF(inf), 1.f);
+  EXPECT_EQ(K::ErfF(-inf), -1.f);
+  EXPECT_TRUE(std::signbit(K::ErfF(-0.f)));
+  EXPECT_EQ(K::GeluF(inf), inf);
+  EXPECT_EQ(K::GeluF(0.f), 0.f);
+  // GELU's negative tail keeps its value where 1 + erf would cancel to 0.
+  EXPECT_NEAR(K::GeluF(-6.f), 0.5 * -6.0 * std::erfc(6.0 / std::sqrt(2.0)), 1e-5 * 5.9e-9);
+  for (float nan : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()}) {
+    for (float (*f)(float) : {K::ExpF, K::TanhF, K::SigmoidF, K::ErfF, K::GeluF, K::GeluTanhF})
+      EXPECT_TRUE(std::isnan(f(nan)));
+  }
+}
+
+TEST(EmittedKernels, FusedActivationsMatchTheirFunctions) {
+  // ActInPlace (the activation a dense or conv kernel applies to its output)
+  // against the scalar ApplyAct and libm, across every vector-tail length.
+  for (K::Act act : {K::Act::kSigmoid, K::Act::kTanh, K::Act::kGelu, K::Act::kRelu, K::Act::kLeakyRelu}) {
+    for (int64_t n : {1, 7, 16, 37}) {
+      std::vector<float> x(n), y(n);
+      for (int64_t i = 0; i < n; ++i) x[i] = -9.f + 18.f * static_cast<float>(i) / static_cast<float>(n);
+      y = x;
+      K::ActInPlace(act, y.data(), n, 0.1f, 0.f);
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = x[i];
+        double want = v > 0 ? v : (act == K::Act::kLeakyRelu ? 0.1 * v : 0.0);
+        if (act == K::Act::kSigmoid) want = 1 / (1 + std::exp(-v));
+        if (act == K::Act::kTanh) want = std::tanh(v);
+        if (act == K::Act::kGelu) want = 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+        ASSERT_NEAR(y[i], want, 1e-6 * std::max(1.0, std::fabs(want))) << "act " << static_cast<int>(act) << " x " << v;
+        ASSERT_EQ(y[i], K::ApplyAct(act, x[i], 0.1f, 0.f));
+      }
+    }
+  }
+}
+
 TEST(EmittedKernels, TransposeRowsAtOddShapes) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}}) {
     std::vector<float> x(cols * (rows + 2)), y(rows * (cols + 1), 0.f);
@@ -387,6 +508,48 @@ TEST(EmittedKernels, SoftmaxLayerNormReduceMatchHepml) {
   ExpectNear((*mx)[0], yx);
 }
 
+TEST(EmittedKernels, VectorisedSoftmaxAndLayerNormMatchHepml) {
+  // Rows longer than the 8 accumulator lanes with a tail (37) and exactly
+  // lanes (64); softmax rows with masked (-inf) and very negative scores as
+  // attention masks make them; layer norm rows whose mean is far above their
+  // spread.
+  for (int64_t n : {37, 64}) {
+    Tensor x = Random({3, n}, 31);
+    float* px = x.mutable_data<float>();
+    px[2] = -std::numeric_limits<float>::infinity();
+    px[n + 5] = -1e9f;
+    px[2 * n + n - 1] = 30.f;
+    for (bool log : {false, true}) {
+      auto ref = RunOp(log ? "LogSoftmax" : "Softmax", 13, {x}, {AttrInt("axis", -1)});
+      ASSERT_TRUE(ref.ok()) << ref.status();
+      std::vector<float> y(3 * n);
+      K::Softmax(3, n, 1, x.data<float>(), y.data(), log);
+      for (int64_t i = 0; i < 3 * n; ++i) {
+        const float want = (*ref)[0].data<float>()[i];
+        if (std::isinf(want)) EXPECT_EQ(y[i], want) << i;
+        else EXPECT_NEAR(y[i], want, 1e-6f * std::max(1.f, std::fabs(want))) << (log ? "log " : "") << i;
+      }
+    }
+    Tensor z = Random({4, n}, 32), scale = Random({n}, 33), bias = Random({n}, 34);
+    for (int64_t i = 0; i < 4 * n; ++i) z.mutable_data<float>()[i] += 1000.f;
+    auto ln = RunOp("LayerNormalization", 17, {z, scale, bias}, {AttrFloat("epsilon", 1e-5f)});
+    ASSERT_TRUE(ln.ok()) << ln.status();
+    std::vector<float> y(4 * n), mean(4), inv(4);
+    K::LayerNorm(4, n, z.data<float>(), scale.data<float>(), bias.data<float>(), 1e-5f, y.data(), mean.data(), inv.data());
+    // The inputs carry 1000's rounding (6e-5); the statistics may not add to it.
+    ExpectNear((*ln)[0], y, 2e-4f);
+    for (int64_t r = 0; r < 4; ++r) {
+      double m = 0, v = 0;
+      for (int64_t k = 0; k < n; ++k) m += z.data<float>()[r * n + k];
+      m /= n;
+      for (int64_t k = 0; k < n; ++k) v += (z.data<float>()[r * n + k] - m) * (z.data<float>()[r * n + k] - m);
+      v /= n;
+      EXPECT_NEAR(mean[r], m, 1e-4);
+      EXPECT_NEAR(inv[r], 1 / std::sqrt(v + 1e-5), 1e-3 / std::sqrt(v + 1e-5));
+    }
+  }
+}
+
 TEST(EmittedKernels, BroadcastBinaryMatchesHepml) {
   Tensor a = Random({2, 1, 4}, 16), b = Random({3, 1}, 17);
   auto ref = RunOp("Sub", 14, {a, b});
@@ -437,15 +600,18 @@ TEST(EmittedKernels, DataMovementMatchesHepml) {
 }
 
 TEST(EmittedKernels, LstmMatchesHepml) {
-  // Bidirectional with bias, initial state and peepholes; W and R transposed
-  // as the compiler stores them.
-  const int64_t T = 4, B = 3, I = 5, H = 6, G = 4 * H;
+  // Bidirectional with bias, initial state and peepholes, then without
+  // peepholes (the vectorised gate pass) at a hidden size with a vector tail;
+  // W and R transposed as the compiler stores them.
+  for (bool peepholes : {true, false}) {
+  SCOPED_TRACE(peepholes ? "peepholes" : "no peepholes");
+  const int64_t T = 4, B = 3, I = 5, H = peepholes ? 6 : 19, G = 4 * H;
   Tensor x = Random({T, B, I}, 21), w = Random({2, G, I}, 22), r = Random({2, G, H}, 23), bias = Random({2, 2 * G}, 24);
   Tensor h0 = Random({2, B, H}, 25), c0 = Random({2, B, H}, 26), p = Random({2, 3 * H}, 27);
   auto ref = ops::testing::RunOpValues(
       {"LSTM", 14, "", {ops::testing::AttrString("direction", "bidirectional"), AttrInt("hidden_size", H)}, 3},
       {Value::FromTensor(x), Value::FromTensor(w), Value::FromTensor(r), Value::FromTensor(bias), Value{},
-       Value::FromTensor(h0), Value::FromTensor(c0), Value::FromTensor(p)});
+       Value::FromTensor(h0), Value::FromTensor(c0), peepholes ? Value::FromTensor(p) : Value{}});
   ASSERT_TRUE(ref.ok()) << ref.status();
   std::vector<float> y(T * 2 * B * H), yh(2 * B * H), yc(2 * B * H), gates(B * G), hs(B * H), cs(B * H);
   for (int64_t d = 0; d < 2; ++d) {
@@ -456,12 +622,13 @@ TEST(EmittedKernels, LstmMatchesHepml) {
       bs[g] = bias.data<float>()[d * 2 * G + g] + bias.data<float>()[d * 2 * G + G + g];
     }
     K::Lstm(T, B, I, H, x.data<float>(), wt.data(), rt.data(), bs.data(), h0.data<float>() + d * B * H,
-            c0.data<float>() + d * B * H, p.data<float>() + d * 3 * H, d == 1, y.data() + d * B * H, 2 * B * H,
+            c0.data<float>() + d * B * H, peepholes ? p.data<float>() + d * 3 * H : nullptr, d == 1, y.data() + d * B * H, 2 * B * H,
             yh.data() + d * B * H, yc.data() + d * B * H, gates.data(), hs.data(), cs.data());
   }
   ExpectNear((*ref)[0].tensor, y);
   ExpectNear((*ref)[1].tensor, yh);
   ExpectNear((*ref)[2].tensor, yc);
+  }
 }
 
 Tensor Ints(Shape shape, std::vector<int64_t> v) {

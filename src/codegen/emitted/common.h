@@ -9,6 +9,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "codegen/emitted/vecmath.h"
+
 namespace hepml_emitted {
 
 // Storage types of float16 and bfloat16 tensors: the 16 bits of the value,
@@ -91,21 +93,34 @@ inline float ApplyAct(Act act, float x, float alpha, float beta) {
     case Act::kNone: return x;
     case Act::kRelu: return x > 0.f ? x : 0.f;
     case Act::kLeakyRelu: return x >= 0.f ? x : alpha * x;
-    case Act::kSigmoid: return 1.f / (1.f + std::exp(-x));
-    case Act::kTanh: return std::tanh(x);
+    case Act::kSigmoid: return SigmoidF(x);
+    case Act::kTanh: return TanhF(x);
     case Act::kClip: return x < alpha ? alpha : (x > beta ? beta : x);
-    case Act::kGelu: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752440f));
+    case Act::kGelu: return GeluF(x);
   }
   return x;
 }
 
+// One loop per activation, so each is a straight loop the compiler
+// vectorises (vecmath.h has no libm calls).
 inline void ActInPlace(Act act, float* y, int64_t n, float alpha, float beta) {
-  if (act == Act::kNone) return;
-  if (act == Act::kRelu) {
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
-    return;
+  switch (act) {
+    case Act::kNone: return;
+    case Act::kRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
+      return;
+    case Act::kSigmoid:
+      for (int64_t i = 0; i < n; ++i) y[i] = SigmoidF(y[i]);
+      return;
+    case Act::kTanh:
+      for (int64_t i = 0; i < n; ++i) y[i] = TanhF(y[i]);
+      return;
+    case Act::kGelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = GeluF(y[i]);
+      return;
+    default:
+      for (int64_t i = 0; i < n; ++i) y[i] = ApplyAct(act, y[i], alpha, beta);
   }
-  for (int64_t i = 0; i < n; ++i) y[i] = ApplyAct(act, y[i], alpha, beta);
 }
 
 // Row-major strides of `dims` (rank <= 8).

@@ -261,12 +261,47 @@ inline void PackB(int64_t K, int64_t N, const float* b, float* packed) {
   }
 }
 
+#if defined(HEPML_EMITTED_GEMM_VECTOR) && defined(__AVX512F__)
+// AVX-512 (32 vector registers): c[8, 32] += a[8, kc] x b[kc, 32], sixteen
+// accumulators. The 4x2 tile keeps only eight multiply-adds in flight, about
+// the latency of one times the two FMA ports, so it stalls; this one runs
+// 1.4-2x faster on a transformer's [32, 64..256] x [64..256, 64] layers.
+inline void GemmTileV8x2(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc) {
+  GemmVec acc[8][2], b0, b1;
+  for (int r = 0; r < 8; ++r) {
+    std::memcpy(&acc[r][0], c + r * ldc, sizeof b0);
+    std::memcpy(&acc[r][1], c + r * ldc + 16, sizeof b0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    std::memcpy(&b0, b + k * ldb, sizeof b0);
+    std::memcpy(&b1, b + k * ldb + 16, sizeof b1);
+    for (int r = 0; r < 8; ++r) {
+      const float av = a[r * lda + k];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  for (int r = 0; r < 8; ++r) {
+    std::memcpy(c + r * ldc, &acc[r][0], sizeof b0);
+    std::memcpy(c + r * ldc + 16, &acc[r][1], sizeof b0);
+  }
+}
+#endif
+
 // One k-block of one packed panel: C[M, w] += A[M, k0:k0+kc] x bp[kc, w],
 // bp the panel's rows k0.. (row stride w), C already offset to the panel's
 // first column.
 inline void GemmPanelBlock(int64_t M, int64_t w, int64_t kc, const float* A, int64_t lda, const float* bp, float* C,
                            int64_t ldc) {
   int64_t i = 0;
+#if defined(HEPML_EMITTED_GEMM_VECTOR) && defined(__AVX512F__)
+  if (w == kGemmWide) {
+    const int64_t m8 = M - M % 8;
+    for (; i < m8; i += 8)
+      for (int64_t x = 0; x < kGemmWide; x += 32) GemmTileV8x2(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
+  }
+#endif
   for (; i + kGemmMR <= M; i += kGemmMR) {
     int64_t x = 0;
     for (; x + kGemmNR <= w; x += kGemmNR) GemmMain(kc, A + i * lda, lda, bp + x, w, C + i * ldc + x, ldc);
@@ -690,11 +725,60 @@ inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const in
   GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
 }
 
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+// c[4, kGemmVW] = a[4, K] x b[K, kGemmVW] (row strides lda, ldb, ldc): one
+// vector of columns, four rows, so four independent accumulators. An
+// attention head's probabilities x values ([32, 32] x [32, 16] with AVX-512)
+// is this shape; GemmNN takes it to GemmEdge, one row at a time, whose single
+// accumulator is a chain of dependent multiply-adds.
+inline void GemmColumnTile4(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                            int64_t ldc) {
+  GemmVec c0 = {}, c1 = {}, c2 = {}, c3 = {}, r;
+  const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+  for (int64_t k = 0; k < K; ++k) {
+    std::memcpy(&r, b + k * ldb, sizeof r);
+    c0 += a0[k] * r;
+    c1 += a1[k] * r;
+    c2 += a2[k] * r;
+    c3 += a3[k] * r;
+  }
+  std::memcpy(c, &c0, sizeof c0);
+  std::memcpy(c + ldc, &c1, sizeof c1);
+  std::memcpy(c + 2 * ldc, &c2, sizeof c2);
+  std::memcpy(c + 3 * ldc, &c3, sizeof c3);
+}
+
+// The rows left under a whole tile: c[1, kGemmVW] = a[1, K] x b.
+inline void GemmColumnRow(int64_t K, const float* a, const float* b, int64_t ldb, float* c) {
+  GemmVec c0 = {}, r;
+  for (int64_t k = 0; k < K; ++k) {
+    std::memcpy(&r, b + k * ldb, sizeof r);
+    c0 += a[k] * r;
+  }
+  std::memcpy(c, &c0, sizeof c0);
+}
+#endif
+
 // MatMul with numpy batching: `count` products of A [M, K] x B [K, N]; the
 // p-th reads A + p * a_step and B + p * b_step (a step of 0 broadcasts).
 inline void BatchedMatMul(int64_t count, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_step,
                           const float* B, int64_t b_step, float* Y) {
-  for (int64_t p = 0; p < count; ++p) GemmNN(M, N, K, A + p * a_step, K, B + p * b_step, N, Y + p * M * N, N, false);
+#ifdef HEPML_EMITTED_GEMM_VECTOR
+  if (N == kGemmVW) {
+    const int64_t m4 = M - M % 4;
+    for (int64_t p = 0; p < count; ++p) {
+      const float *a = A + p * a_step, *b = B + p * b_step;
+      float* y = Y + p * M * N;
+      for (int64_t i = 0; i < m4; i += 4) GemmColumnTile4(K, a + i * K, K, b, N, y + i * N, N);
+      for (int64_t i = m4; i < M; ++i) GemmColumnRow(K, a + i * K, b, N, y + i * N);
+    }
+    return;
+  }
+#endif
+  // (y_step hoisted: with p * M * N in the loop GCC 12 -O3 warns of an
+  // overflowing iteration once the branch above is inlined.)
+  const int64_t y_step = M * N;
+  for (int64_t p = 0; p < count; ++p) GemmNN(M, N, K, A + p * a_step, K, B + p * b_step, N, Y + p * y_step, N, false);
 }
 
 }  // namespace hepml_emitted

@@ -13,7 +13,28 @@
 
 namespace hepml_emitted {
 
-inline float LstmSigmoid(float v) { return 1.f / (1.f + std::exp(-v)); }
+// One LSTM step of a row from its gate pre-activations g [4H] (i, o, f, c):
+// the three sigmoids and the two tanh in one pass over the hidden units,
+// updating c [H] and writing h [H]. Without peepholes the loop is plain
+// arithmetic (vecmath.h) and vectorises; with them (peep [3H]: i, o, f) the
+// input and forget gates see the old c, the output gate the new one.
+inline void LstmCell(int64_t H, const float* g, const float* peep, float* c, float* h) {
+  if (peep == nullptr) {
+    for (int64_t j = 0; j < H; ++j) {
+      const float ig = SigmoidF(g[j]), og = SigmoidF(g[H + j]), fg = SigmoidF(g[2 * H + j]);
+      const float cc = fg * c[j] + ig * TanhF(g[3 * H + j]);
+      c[j] = cc;
+      h[j] = og * TanhF(cc);
+    }
+    return;
+  }
+  for (int64_t j = 0; j < H; ++j) {
+    const float ig = SigmoidF(g[j] + peep[j] * c[j]), fg = SigmoidF(g[2 * H + j] + peep[2 * H + j] * c[j]);
+    const float cc = fg * c[j] + ig * TanhF(g[3 * H + j]);
+    c[j] = cc;
+    h[j] = SigmoidF(g[H + j] + peep[H + j] * cc) * TanhF(cc);
+  }
+}
 
 // Sequence lengths (ONNX sequence_lens, int32 [B]): row b runs its first
 // lens[b] steps (a reverse direction from step lens[b] - 1 down), its state
@@ -66,22 +87,7 @@ inline void Lstm(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, con
     for (int64_t b = 0; b < B; ++b) {
       const int64_t len = SeqLen(lens, b, T);
       if (s >= len) continue;
-      const float* gb = gates + b * G;
-      for (int64_t j = 0; j < H; ++j) {
-        float& cc = c[b * H + j];
-        float ig = gb[j], og = gb[H + j], fg = gb[2 * H + j];
-        const float cg = std::tanh(gb[3 * H + j]);
-        if (peep) {
-          ig += peep[j] * cc;
-          fg += peep[2 * H + j] * cc;
-        }
-        ig = LstmSigmoid(ig);
-        fg = LstmSigmoid(fg);
-        cc = fg * cc + ig * cg;
-        if (peep) og += peep[H + j] * cc;
-        og = LstmSigmoid(og);
-        h[b * H + j] = og * std::tanh(cc);
-      }
+      LstmCell(H, gates + b * G, peep, c + b * H, h + b * H);
       if (y) std::memcpy(y + SeqStep(reverse, len, s) * y_step + b * H, h + b * H, static_cast<size_t>(H) * sizeof(float));
     }
   }
@@ -94,7 +100,7 @@ inline void Lstm(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, con
 // y (may be null) advances y_step per time step; h and tmp hold B * H floats;
 // lens as for Lstm.
 inline float RnnAct(int act, float v) {
-  return act == 1 ? (v > 0.f ? v : 0.f) : act == 2 ? 1.f / (1.f + std::exp(-v)) : std::tanh(v);
+  return act == 1 ? (v > 0.f ? v : 0.f) : act == 2 ? SigmoidF(v) : TanhF(v);
 }
 
 inline void Rnn(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, const float* w, const float* r,
@@ -131,7 +137,7 @@ inline void Rnn(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, cons
 inline void Gru(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, const float* w, const float* r,
                 const float* wb, const float* rb, const float* h0, bool reverse, bool linear_before_reset, float* y,
                 int64_t y_step, float* yh, float* h, float* tmp, const int32_t* lens = nullptr) {
-  auto sig = [](float v) { return 1.f / (1.f + std::exp(-v)); };
+  auto sig = [](float v) { return SigmoidF(v); };
   for (int64_t i = 0; i < B * H; ++i) h[i] = h0 ? h0[i] : 0.f;
   ZeroPastLengths(T, B, H, lens, y, y_step);
   for (int64_t s = 0; s < T; ++s) {
@@ -156,7 +162,7 @@ inline void Gru(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, cons
         float cand;
         if (linear_before_reset) {
           const float rg = sig(gx[1] + gh[1]);
-          cand = std::tanh(gx[2] + rg * gh[2]);
+          cand = TanhF(gx[2] + rg * gh[2]);
         } else {
           // (r (.) h_prev) R_h^T needs r of every hidden unit k.
           float acc = gh[2];
@@ -166,7 +172,7 @@ inline void Gru(int64_t T, int64_t B, int64_t I, int64_t H, const float* x, cons
             for (int64_t m = 0; m < H; ++m) ar += hp[m] * r[(H + k) * H + m];
             acc += sig(ar) * hp[k] * r[(2 * H + j) * H + k];
           }
-          cand = std::tanh(gx[2] + acc);
+          cand = TanhF(gx[2] + acc);
         }
         tmp[b * H + j] = (1.f - z) * cand + z * hp[j];
       }
