@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "codegen/emitted/conv.h"
 #include "codegen/emitted/fixed.h"
 #include "codegen/emitted/gemm.h"
 #include "codegen/quantize.h"
@@ -815,6 +816,24 @@ absl::StatusOr<std::string> WindowGeometryCode(const Node& n, const LinShape& sx
   return geo;
 }
 
+// Input channels from which a 3x3 "same" convolution runs as Winograd
+// F(2x2, 3x3) (as the runtime's kernel); fewer run the direct kernel.
+constexpr int64_t kWinogradMinChannels = 8;
+
+// True for a 2-D convolution with a 3x3 kernel, stride 1, dilation 1, pads
+// 1 on every side and one group: output as large as the input.
+bool Is3x3Same(const Node& n, const LinShape& sx, const std::vector<int64_t>& kernel, int64_t group) {
+  if (sx.size() != 4 || group != 1 || kernel != std::vector<int64_t>{3, 3}) return false;
+  Shape in(2);
+  for (int i = 0; i < 2; ++i) in[i] = sx[i + 2].fixed;
+  auto g = ops::ComputeWindowGeometry(n, in, kernel, ops::WindowOptions{});
+  if (!g.ok()) return false;
+  for (int i = 0; i < 2; ++i)
+    if (g->strides[i] != 1 || g->dilations[i] != 1 || g->pads_begin[i] != 1 || g->out[i] != in[i] || in[i] < 1)
+      return false;
+  return true;
+}
+
 absl::Status Emitter::EmitConv(const Node& n) {
   const std::string& x = n.inputs[0];
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
@@ -899,6 +918,37 @@ absl::Status Emitter::EmitConv(const Node& n) {
     return absl::OkStatus();
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  if (wconst != nullptr && wconst->dtype() == DType::kFloat32 && Format16(n.name) == 0 && Is3x3Same(n, sx, kernel, group)) {
+    // 3x3 "same" convolutions: Winograd on weights transformed here, or the
+    // direct kernel for few input channels (conv.h).
+    const int64_t h = sx[2].fixed, wd = sx[3].fixed;
+    std::string bp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+    }
+    const std::string batch = LinExpr(sx[0]);
+    if (c_in >= kWinogradMinChannels) {
+      std::vector<float> u(static_cast<size_t>(16 * c_in * hepml_emitted::WinogradPadded(c_out)));
+      hepml_emitted::WinogradTransformWeights(c_out, c_in, wconst->data<float>(), u.data());
+      const size_t uoff = AddWeight(u.data(), u.size() * 4);
+      const std::string scratch =
+          Scratch("float", static_cast<size_t>(hepml_emitted::WinogradScratchFloats(c_in, c_out, h, wd)) * 4);
+      const std::string y = Out(n.outputs[0]);
+      Code(absl::StrCat("K::Conv3x3Winograd(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp,
+                        ", reinterpret_cast<const float*>(w + ", uoff, "), ", bp, ", ", act, ", ", scratch, ", ", y,
+                        ");"));
+    } else {
+      HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+      const std::string scratch =
+          Scratch("float", static_cast<size_t>(hepml_emitted::ConvDirectScratchFloats(c_in, h, wd)) * 4);
+      const std::string y = Out(n.outputs[0]);
+      Code(absl::StrCat("K::Conv3x3Direct(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp, ", ", wp,
+                        ", ", bp, ", ", act, ", ", scratch, ", ", y, ");"));
+    }
+    kernels_.insert("gemm.h");
+    kernels_.insert("conv.h");
+    return absl::OkStatus();
+  }
   std::string wp = Widened16(n, n.inputs[1]);
   if (wp.empty()) {
     HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[1]));
