@@ -328,6 +328,11 @@ class Emitter {
   std::vector<ArenaBlock> scratch_;
   std::set<std::string> kernels_;
   std::set<std::string> sparse_nodes_;
+  // Inputs of MaxPool nodes a 3x3 convolution already pooled as it stored
+  // its output (EmitConv): those MaxPools emit nothing.
+  std::set<std::string> pooled_by_conv_;
+  // The MaxPool 2x2 / 2 that alone reads convolution output `v`, or null.
+  const Node* SoleMaxPool2x2Reader(const std::string& v) const;
   std::vector<std::string> quant_nodes_;
   std::vector<IoSpec> inputs_, outputs_;
   int next_scratch_ = 0;
@@ -834,6 +839,29 @@ bool Is3x3Same(const Node& n, const LinShape& sx, const std::vector<int64_t>& ke
   return true;
 }
 
+const Node* Emitter::SoleMaxPool2x2Reader(const std::string& v) const {
+  if (output_of_.count(v)) return nullptr;
+  const Node* reader = nullptr;
+  for (const Node& m : graph_.nodes)
+    for (const std::string& in : m.inputs)
+      if (in == v) {
+        if (reader != nullptr) return nullptr;
+        reader = &m;
+      }
+  if (reader == nullptr || !reader->domain.empty() || reader->op_type != "MaxPool" || reader->inputs.size() != 1 ||
+      (reader->outputs.size() > 1 && !reader->outputs[1].empty()) || reader->GetInt("ceil_mode", 0) != 0 ||
+      reader->GetInts("kernel_shape") != std::vector<int64_t>{2, 2} ||
+      reader->GetInts("strides") != std::vector<int64_t>{2, 2})
+    return nullptr;
+  for (int64_t p : reader->GetInts("pads"))
+    if (p != 0) return nullptr;
+  for (int64_t d : reader->GetInts("dilations"))
+    if (d != 1) return nullptr;
+  const std::string auto_pad = reader->GetString("auto_pad", "NOTSET");
+  if (!(auto_pad == "NOTSET" || auto_pad.empty() || auto_pad == "VALID")) return nullptr;
+  return reader;
+}
+
 absl::Status Emitter::EmitConv(const Node& n) {
   const std::string& x = n.inputs[0];
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
@@ -927,23 +955,29 @@ absl::Status Emitter::EmitConv(const Node& n) {
       HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
     }
     const std::string batch = LinExpr(sx[0]);
+    // A following MaxPool 2x2 / 2 that alone reads the output is done as
+    // the output is stored (the pooled output written, MaxPool emits nothing).
+    const Node* pool = SoleMaxPool2x2Reader(n.outputs[0]);
+    const std::string& out = pool != nullptr ? pool->outputs[0] : n.outputs[0];
+    if (pool != nullptr) pooled_by_conv_.insert(n.outputs[0]);
+    const char* pooled = pool != nullptr ? "true" : "false";
     if (c_in >= kWinogradMinChannels) {
       std::vector<float> u(static_cast<size_t>(16 * c_in * hepml_emitted::WinogradPadded(c_out)));
       hepml_emitted::WinogradTransformWeights(c_out, c_in, wconst->data<float>(), u.data());
       const size_t uoff = AddWeight(u.data(), u.size() * 4);
       const std::string scratch =
           Scratch("float", static_cast<size_t>(hepml_emitted::WinogradScratchFloats(c_in, c_out, h, wd)) * 4);
-      const std::string y = Out(n.outputs[0]);
+      const std::string y = Out(out);
       Code(absl::StrCat("K::Conv3x3Winograd(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp,
-                        ", reinterpret_cast<const float*>(w + ", uoff, "), ", bp, ", ", act, ", ", scratch, ", ", y,
-                        ");"));
+                        ", reinterpret_cast<const float*>(w + ", uoff, "), ", bp, ", ", act, ", ", pooled, ", ",
+                        scratch, ", ", y, ");"));
     } else {
       HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
       const std::string scratch =
           Scratch("float", static_cast<size_t>(hepml_emitted::ConvDirectScratchFloats(c_in, h, wd)) * 4);
-      const std::string y = Out(n.outputs[0]);
+      const std::string y = Out(out);
       Code(absl::StrCat("K::Conv3x3Direct(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp, ", ", wp,
-                        ", ", bp, ", ", act, ", ", scratch, ", ", y, ");"));
+                        ", ", bp, ", ", act, ", ", pooled, ", ", scratch, ", ", y, ");"));
     }
     kernels_.insert("gemm.h");
     kernels_.insert("conv.h");
@@ -993,6 +1027,7 @@ absl::Status Emitter::EmitPool(const Node& n) {
   }
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
+  if (n.op_type == "MaxPool" && pooled_by_conv_.count(x)) return absl::OkStatus();  // done by the convolution
   const LinShape& sx = S(x);
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string y = Out(n.outputs[0]);

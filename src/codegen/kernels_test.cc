@@ -350,44 +350,64 @@ Tensor ReferenceConv3x3(const Tensor& x, const Tensor& w, const Tensor* bias, K:
   return r;
 }
 
+// MaxPool 2x2 / 2 of r by hepml's MaxPool.
+Tensor ReferencePool2x2(const Tensor& r) {
+  auto p = RunOp("MaxPool", 12, {r}, {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+  EXPECT_TRUE(p.ok()) << p.status();
+  return (*p)[0];
+}
+
 TEST(EmittedKernels, Conv3x3WinogradMatchesHepml) {
   // Odd sizes (partial tiles on the last row and column), a single row, a
-  // calo_cnn layer; with and without bias, with Relu, LeakyRelu and none.
+  // calo_cnn layer; with and without bias, with Relu, LeakyRelu and none;
+  // each also pooled 2x2 / 2 as it stores (odd sizes: the last row or
+  // column in no window).
   struct Case {
     int64_t n, c, m, h, w;
     bool bias;
     K::Act act;
   };
   for (const Case& t : {Case{2, 8, 5, 7, 9, true, K::Act::kRelu}, Case{1, 16, 32, 16, 16, true, K::Act::kNone},
-                        Case{1, 9, 17, 1, 3, false, K::Act::kLeakyRelu}, Case{3, 12, 4, 2, 1, true, K::Act::kRelu}}) {
+                        Case{1, 9, 17, 2, 3, false, K::Act::kLeakyRelu}, Case{3, 12, 4, 2, 2, true, K::Act::kRelu},
+                        Case{1, 32, 64, 8, 8, true, K::Act::kRelu}}) {
     Tensor x = Random({t.n, t.c, t.h, t.w}, 31), w = Random({t.m, t.c, 3, 3}, 32), b = Random({t.m}, 33);
     const Tensor r = ReferenceConv3x3(x, w, t.bias ? &b : nullptr, t.act, 0.1f);
-    std::vector<float> u(16 * t.c * K::WinogradPadded(t.m)), y(r.size(), std::nanf(""));
+    const Tensor rp = ReferencePool2x2(r);
+    std::vector<float> u(16 * t.c * K::WinogradPadded(t.m)), y(r.size(), std::nanf("")), yp(rp.size(), std::nanf(""));
     std::vector<float> scratch(K::WinogradScratchFloats(t.c, t.m, t.h, t.w));
     K::WinogradTransformWeights(t.m, t.c, w.data<float>(), u.data());
     K::Conv3x3Winograd(t.n, t.c, t.m, t.h, t.w, x.data<float>(), u.data(), t.bias ? b.data<float>() : nullptr, t.act,
-                       0.1f, 0.f, scratch.data(), y.data());
+                       0.1f, 0.f, false, scratch.data(), y.data());
     // Winograd's transforms round differently from the direct sum.
     ExpectNear(r, y, 1e-4f);
+    K::Conv3x3Winograd(t.n, t.c, t.m, t.h, t.w, x.data<float>(), u.data(), t.bias ? b.data<float>() : nullptr, t.act,
+                       0.1f, 0.f, true, scratch.data(), yp.data());
+    ExpectNear(rp, yp, 1e-4f);
   }
 }
 
 TEST(EmittedKernels, Conv3x3DirectMatchesHepml) {
-  // Rows shorter and longer than the kernel's 16-column block, and not a
-  // multiple of it; one and three input channels.
+  // Rows shorter and longer than the kernel's 32-column block, and not a
+  // multiple of it; one to seven input channels; output channels not a
+  // multiple of the 4-channel tile; each also pooled 2x2 / 2.
   struct Case {
     int64_t n, c, m, h, w;
     bool bias;
     K::Act act;
   };
   for (const Case& t : {Case{1, 1, 16, 32, 32, true, K::Act::kRelu}, Case{2, 3, 5, 5, 17, false, K::Act::kNone},
-                        Case{1, 2, 3, 1, 1, true, K::Act::kSigmoid}, Case{1, 7, 4, 6, 35, true, K::Act::kRelu}}) {
+                        Case{1, 2, 3, 2, 2, true, K::Act::kSigmoid}, Case{1, 7, 6, 7, 67, true, K::Act::kRelu}}) {
     Tensor x = Random({t.n, t.c, t.h, t.w}, 34), w = Random({t.m, t.c, 3, 3}, 35), b = Random({t.m}, 36);
     const Tensor r = ReferenceConv3x3(x, w, t.bias ? &b : nullptr, t.act, 0.f);
-    std::vector<float> y(r.size(), std::nanf("")), scratch(K::ConvDirectScratchFloats(t.c, t.h, t.w));
+    const Tensor rp = ReferencePool2x2(r);
+    std::vector<float> y(r.size(), std::nanf("")), yp(rp.size(), std::nanf(""));
+    std::vector<float> scratch(K::ConvDirectScratchFloats(t.c, t.h, t.w));
     K::Conv3x3Direct(t.n, t.c, t.m, t.h, t.w, x.data<float>(), w.data<float>(), t.bias ? b.data<float>() : nullptr,
-                     t.act, 0.f, 0.f, scratch.data(), y.data());
+                     t.act, 0.f, 0.f, false, scratch.data(), y.data());
     ExpectNear(r, y);
+    K::Conv3x3Direct(t.n, t.c, t.m, t.h, t.w, x.data<float>(), w.data<float>(), t.bias ? b.data<float>() : nullptr,
+                     t.act, 0.f, 0.f, true, scratch.data(), yp.data());
+    ExpectNear(rp, yp);
   }
 }
 

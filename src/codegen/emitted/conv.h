@@ -10,6 +10,7 @@
 // bias and the activation applied as the output is stored.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -323,9 +324,11 @@ inline void WinogradOutputTile(int64_t mp, const float* mt, int64_t ms, float* o
 
 // y[n][m][h][w] = act(conv3x3(x[n][c][h][w]) + bias) with pads 1 and stride
 // 1; u from WinogradTransformWeights, bias [m] or null, scratch
-// WinogradScratchFloats(c, m, h, w) floats (reused image by image).
+// WinogradScratchFloats(c, m, h, w) floats (reused image by image). With
+// `pool`, y is MaxPool 2x2 / 2 of that, [n][m][h / 2][w / 2]: the pooling
+// windows are the tiles, so the full-size output is never stored.
 inline void Conv3x3Winograd(int64_t batch, int64_t c, int64_t m, int64_t h, int64_t w, const float* x,
-                            const float* u, const float* bias, Act act, float act_alpha, float act_beta,
+                            const float* u, const float* bias, Act act, float act_alpha, float act_beta, bool pool,
                             float* scratch, float* y) {
   const int64_t ty_n = (h + 1) / 2, tx_n = (w + 1) / 2, tiles = WinogradTiles(h, w);
   const int64_t cp = WinogradPadded(c), mp = WinogradPadded(m);
@@ -334,12 +337,12 @@ inline void Conv3x3Winograd(int64_t batch, int64_t c, int64_t m, int64_t h, int6
   float* v = pad + ph * pw * cp;                       // [16][tiles][cp]
   float* mm = v + 16 * tiles * cp;                     // [16][tiles][mp]
   float* o = mm + 16 * tiles * mp;                     // [4][mp]: one tile's outputs
-  const int64_t in_size = h * w;
+  const int64_t in_size = h * w, oh = pool ? h / 2 : h, ow = pool ? w / 2 : w, out_size = oh * ow;
   // Rows of V past the last tile (the product's last row block) stay zero.
   std::memset(v, 0, sizeof(float) * static_cast<size_t>(16 * tiles * cp));
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * c * in_size;
-    float* yn = y + n * m * in_size;
+    float* yn = y + n * m * out_size;
     std::memset(pad, 0, sizeof(float) * static_cast<size_t>(ph * pw * cp));
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t r = 0; r < h; ++r) {
@@ -355,7 +358,22 @@ inline void Conv3x3Winograd(int64_t batch, int64_t c, int64_t m, int64_t h, int6
       WinogradProduct(tiles, c, cp, mp, v + xi * tiles * cp, u + xi * c * mp, mm + xi * tiles * mp);
     for (int64_t ty = 0; ty < ty_n; ++ty)
       for (int64_t tx = 0; tx < tx_n; ++tx) {
+        if (pool && (ty >= oh || tx >= ow)) continue;  // a partial tile: no pooling window
         WinogradOutputTile(mp, mm + (ty * tx_n + tx) * mp, tiles * mp, o);
+        if (pool) {
+          // Pool's comparisons in Pool's order: the window row by row.
+          float* yt = yn + ty * ow + tx;
+          for (int64_t r = 0; r < m; ++r) {
+            const float bv = bias != nullptr ? bias[r] : 0.f;
+            float best = -INFINITY;
+            for (int i = 0; i < 4; ++i) {
+              const float v = ApplyAct(act, o[i * mp + r] + bv, act_alpha, act_beta);
+              best = v > best ? v : best;
+            }
+            yt[r * out_size] = best;
+          }
+          continue;
+        }
         const int64_t oy = 2 * ty, ox = 2 * tx;
         const int64_t rows = oy + 1 < h ? 2 : 1, cols = ox + 1 < w ? 2 : 1;
         for (int64_t i = 0; i < rows; ++i)
@@ -382,7 +400,7 @@ inline constexpr int64_t kConvDirectBlock = 32;
 // Floats of scratch Conv3x3Direct needs: one image's channels padded.
 inline int64_t ConvDirectScratchFloats(int64_t c, int64_t h, int64_t w) {
   const int64_t pw = (w + kConvDirectBlock - 1) / kConvDirectBlock * kConvDirectBlock + 2;
-  return c * (h + 2) * pw + 4 * kConvDirectBlock;
+  return c * (h + 2) * pw + 8 * kConvDirectBlock;
 }
 
 // acc[i][0..kConvDirectBlock) = sum over c channels and the 9 taps of
@@ -452,17 +470,17 @@ inline void ConvDirectTile(int rows, int64_t c, const float* a, int64_t lda, con
 }
 
 // The same convolution as Conv3x3Winograd summed directly (w[m][c][3][3] as
-// the model stores it): for few input channels, where Winograd's transforms
-// cost more than the products they save. Register tiles of 4 output
-// channels x kConvDirectBlock columns of an output row read the padded
-// input at the 9 taps' offsets (no column matrix).
+// the model stores it), pooled the same way with `pool`: for few input
+// channels, where Winograd's transforms cost more than the products they
+// save. Register tiles of 4 output channels x kConvDirectBlock columns of an
+// output row read the padded input at the 9 taps' offsets (no column matrix).
 inline void Conv3x3Direct(int64_t batch, int64_t c, int64_t m, int64_t h, int64_t w, const float* x,
-                          const float* wt, const float* bias, Act act, float act_alpha, float act_beta,
+                          const float* wt, const float* bias, Act act, float act_alpha, float act_beta, bool pool,
                           float* scratch, float* y) {
   constexpr int64_t kB = kConvDirectBlock;
   const int64_t pw = (w + kB - 1) / kB * kB + 2, plane = (h + 2) * pw;
-  const int64_t in_size = h * w;
-  float* acc = scratch + c * plane;  // [4][kB]
+  const int64_t in_size = h * w, oh = pool ? h / 2 : h, ow = pool ? w / 2 : w, out_size = oh * ow;
+  float* acc = scratch + c * plane;  // [2][4][kB]: one or two output rows
   for (int64_t n = 0; n < batch; ++n) {
     std::memset(scratch, 0, sizeof(float) * static_cast<size_t>(c * plane));
     for (int64_t ch = 0; ch < c; ++ch)
@@ -472,16 +490,37 @@ inline void Conv3x3Direct(int64_t batch, int64_t c, int64_t m, int64_t h, int64_
     // Output channels 4 at a time, those past the last multiple of 4 one by one.
     for (int64_t r = 0; r < m;) {
       const int rows = m - r >= 4 ? 4 : 1;
-      for (int64_t oy = 0; oy < h; ++oy)
+      for (int64_t oy = 0; oy < oh; ++oy)
         for (int64_t ox = 0; ox < w; ox += kB) {
-          ConvDirectTile(rows, c, wt + r * c * 9, c * 9, scratch + oy * pw + ox, plane, pw, acc);
           const int64_t cols = w - ox < kB ? w - ox : kB;
+          const int64_t iy = pool ? 2 * oy : oy;
+          for (int64_t dy = 0; dy < (pool ? 2 : 1); ++dy) {
+            float* a = acc + dy * 4 * kB;
+            ConvDirectTile(rows, c, wt + r * c * 9, c * 9, scratch + (iy + dy) * pw + ox, plane, pw, a);
+            for (int i = 0; i < rows; ++i) {
+              float* ai = a + i * kB;
+              const float bv = bias != nullptr ? bias[r + i] : 0.f;
+              for (int64_t j = 0; j < cols; ++j) ai[j] += bv;
+              ActInPlace(act, ai, cols, act_alpha, act_beta);
+            }
+          }
           for (int i = 0; i < rows; ++i) {
-            float* ai = acc + i * kB;
-            const float bv = bias != nullptr ? bias[r + i] : 0.f;
-            for (int64_t j = 0; j < cols; ++j) ai[j] += bv;
-            ActInPlace(act, ai, cols, act_alpha, act_beta);
-            std::memcpy(y + (n * m + r + i) * in_size + oy * w + ox, ai, sizeof(float) * static_cast<size_t>(cols));
+            const float* a0 = acc + i * kB;
+            float* yr = y + (n * m + r + i) * out_size + oy * ow;
+            if (!pool) {
+              std::memcpy(yr + ox, a0, sizeof(float) * static_cast<size_t>(cols));
+              continue;
+            }
+            // Pool's comparisons in Pool's order: the window row by row.
+            const float* a1 = a0 + 4 * kB;
+            for (int64_t j = 0; 2 * j + 1 < cols; ++j) {
+              float best = -INFINITY;
+              best = a0[2 * j] > best ? a0[2 * j] : best;
+              best = a0[2 * j + 1] > best ? a0[2 * j + 1] : best;
+              best = a1[2 * j] > best ? a1[2 * j] : best;
+              best = a1[2 * j + 1] > best ? a1[2 * j + 1] : best;
+              yr[ox / 2 + j] = best;
+            }
           }
         }
       r += rows;
