@@ -862,6 +862,20 @@ const Node* Emitter::SoleMaxPool2x2Reader(const std::string& v) const {
   return reader;
 }
 
+// True for a convolution whose kernel is all 1s with stride 1 and no pads:
+// each output position reads only its own input position.
+bool IsPointwise(const Node& n, const LinShape& sx, const std::vector<int64_t>& kernel) {
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (spatial < 1 || static_cast<int>(kernel.size()) != spatial) return false;
+  Shape in(spatial);
+  for (int i = 0; i < spatial; ++i) in[i] = sx[i + 2].fixed;
+  auto g = ops::ComputeWindowGeometry(n, in, kernel, ops::WindowOptions{});
+  if (!g.ok()) return false;
+  for (int i = 0; i < spatial; ++i)
+    if (kernel[i] != 1 || g->strides[i] != 1 || g->pads_begin[i] != 0 || g->out[i] != in[i]) return false;
+  return true;
+}
+
 absl::Status Emitter::EmitConv(const Node& n) {
   const std::string& x = n.inputs[0];
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
@@ -979,6 +993,27 @@ absl::Status Emitter::EmitConv(const Node& n) {
       Code(absl::StrCat("K::Conv3x3Direct(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp, ", ", wp,
                         ", ", bp, ", ", act, ", ", pooled, ", ", scratch, ", ", y, ");"));
     }
+    kernels_.insert("gemm.h");
+    kernels_.insert("conv.h");
+    return absl::OkStatus();
+  }
+  if (wconst != nullptr && wconst->dtype() == DType::kFloat32 && Format16(n.name) == 0 && group == 1 &&
+      IsPointwise(n, sx, kernel)) {
+    // 1x1 convolutions (EdgeConv's per-edge layers): weights packed here
+    // into the register tiles' blocks, bias and activation as they store.
+    std::vector<float> packed(static_cast<size_t>(hepml_emitted::PointwisePackedFloats(c_out, c_in)));
+    hepml_emitted::PackPointwiseWeights(c_out, c_in, wconst->data<float>(), packed.data());
+    const size_t woff = AddWeight(packed.data(), packed.size() * 4);
+    std::string bp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+    }
+    const std::string scratch =
+        Scratch("float", static_cast<size_t>(hepml_emitted::ConvPointwiseScratchFloats(c_in)) * 4);
+    const std::string y = Out(n.outputs[0]);
+    Code(absl::StrCat("K::ConvPointwise(", LinExpr(sx[0]), ", ", c_in, ", ", c_out, ", ", out_size, ", ", xp,
+                      ", reinterpret_cast<const float*>(w + ", woff, "), ", bp, ", ", act, ", ", scratch, ", ", y,
+                      ");"));
     kernels_.insert("gemm.h");
     kernels_.insert("conv.h");
     return absl::OkStatus();

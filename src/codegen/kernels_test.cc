@@ -411,6 +411,34 @@ TEST(EmittedKernels, Conv3x3DirectMatchesHepml) {
   }
 }
 
+TEST(EmittedKernels, ConvPointwiseMatchesHepml) {
+  // EdgeConv's layer ([c, points, neighbours]); output channels not a
+  // multiple of the 4-row block; positions not a multiple of the tile's
+  // columns (the scalar edge); one input channel; with and without bias.
+  struct Case {
+    int64_t n, c, m, h, w;
+    bool bias;
+    K::Act act;
+  };
+  for (const Case& t : {Case{1, 16, 32, 64, 8, true, K::Act::kRelu}, Case{2, 5, 7, 37, 1, true, K::Act::kNone},
+                        Case{1, 1, 3, 3, 3, false, K::Act::kLeakyRelu}, Case{3, 33, 9, 5, 11, true, K::Act::kRelu}}) {
+    Tensor x = Random({t.n, t.c, t.h, t.w}, 39), w = Random({t.m, t.c, 1, 1}, 40), b = Random({t.m}, 41);
+    std::vector<Tensor> in = {x, w};
+    if (t.bias) in.push_back(b);
+    auto ref = RunOp("Conv", 11, in, {});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    Tensor r = (*ref)[0];
+    for (int64_t i = 0; i < r.size(); ++i)
+      r.mutable_data<float>()[i] = K::ApplyAct(t.act, r.data<float>()[i], 0.1f, 0.f);
+    std::vector<float> packed(K::PointwisePackedFloats(t.m, t.c)), y(r.size(), std::nanf(""));
+    std::vector<float> scratch(K::ConvPointwiseScratchFloats(t.c));
+    K::PackPointwiseWeights(t.m, t.c, w.data<float>(), packed.data());
+    K::ConvPointwise(t.n, t.c, t.m, t.h * t.w, x.data<float>(), packed.data(), t.bias ? b.data<float>() : nullptr,
+                     t.act, 0.1f, 0.f, scratch.data(), y.data());
+    ExpectNear(r, y);
+  }
+}
+
 TEST(EmittedKernels, MaxPool2x2MatchesHepml) {
   // The 2x2 / 2 path of Pool: even sizes, and odd ones whose last row and
   // column no window covers.

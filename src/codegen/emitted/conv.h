@@ -121,6 +121,111 @@ inline void Conv(const ConvGeometry& g, int64_t batch, int64_t c_in, int64_t c_o
   ActInPlace(act, y, batch * c_out * out_size, act_alpha, act_beta);
 }
 
+// ---- Pointwise (1x1, stride 1, no pads, one group) with constant weights:
+// Y[m, P] = act(W[m, c] X[c, P] + bias) per image, W packed at compile time
+// into blocks of kPointwiseRows output channels, [block][c][kPointwiseRows]
+// (zeros past m), so a register tile reads its weights in sequence and the
+// bias and activation are applied as the tile is stored.
+inline constexpr int64_t kPointwiseRows = 4;
+
+inline int64_t PointwisePackedFloats(int64_t m, int64_t c) {
+  return (m + kPointwiseRows - 1) / kPointwiseRows * kPointwiseRows * c;
+}
+
+inline void PackPointwiseWeights(int64_t m, int64_t c, const float* w, float* wp) {
+  for (int64_t i = 0; i < PointwisePackedFloats(m, c); ++i) wp[i] = 0.f;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t k = 0; k < c; ++k)
+      wp[(r / kPointwiseRows * c + k) * kPointwiseRows + r % kPointwiseRows] = w[r * c + k];
+}
+
+// t[i][0..kPointwiseCols) = sum over k < c of a[k][i] x[k][0..kPointwiseCols)
+// for the kPointwiseRows rows i of one packed block (x rows `ldx` apart).
+#if defined(HEPML_EMITTED_GEMM_VECTOR)
+inline constexpr int64_t kPointwiseCols = 2 * kGemmVW;
+inline void PointwiseTile(int64_t c, const float* a, const float* x, int64_t ldx, float* t) {
+  constexpr int64_t vw = kGemmVW;
+  GemmVec s00 = {}, s01 = {}, s10 = {}, s11 = {}, s20 = {}, s21 = {}, s30 = {}, s31 = {}, b0, b1;
+  for (int64_t k = 0; k < c; ++k, a += kPointwiseRows, x += ldx) {
+    std::memcpy(&b0, x, sizeof(GemmVec));
+    std::memcpy(&b1, x + vw, sizeof(GemmVec));
+    s00 += a[0] * b0;
+    s01 += a[0] * b1;
+    s10 += a[1] * b0;
+    s11 += a[1] * b1;
+    s20 += a[2] * b0;
+    s21 += a[2] * b1;
+    s30 += a[3] * b0;
+    s31 += a[3] * b1;
+  }
+  std::memcpy(t, &s00, sizeof(GemmVec));
+  std::memcpy(t + vw, &s01, sizeof(GemmVec));
+  std::memcpy(t + 2 * vw, &s10, sizeof(GemmVec));
+  std::memcpy(t + 3 * vw, &s11, sizeof(GemmVec));
+  std::memcpy(t + 4 * vw, &s20, sizeof(GemmVec));
+  std::memcpy(t + 5 * vw, &s21, sizeof(GemmVec));
+  std::memcpy(t + 6 * vw, &s30, sizeof(GemmVec));
+  std::memcpy(t + 7 * vw, &s31, sizeof(GemmVec));
+}
+#else
+inline constexpr int64_t kPointwiseCols = 16;
+inline void PointwiseTile(int64_t c, const float* a, const float* x, int64_t ldx, float* t) {
+  for (int64_t i = 0; i < kPointwiseRows * kPointwiseCols; ++i) t[i] = 0.f;
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t i = 0; i < kPointwiseRows; ++i)
+      for (int64_t j = 0; j < kPointwiseCols; ++j) t[i * kPointwiseCols + j] += a[k * kPointwiseRows + i] * x[k * ldx + j];
+}
+#endif
+
+// Floats of scratch ConvPointwise needs: one panel of c input rows of a
+// tile's columns (at most 32 on any target).
+inline constexpr int64_t kPointwiseMaxCols = 32;
+static_assert(kPointwiseCols <= kPointwiseMaxCols, "a pointwise tile fits the scratch panel");
+inline int64_t ConvPointwiseScratchFloats(int64_t c) { return c * kPointwiseMaxCols; }
+
+// y[n][m][P] = act(w x[n][c][P] + bias) for batch images of P positions; wp
+// from PackPointwiseWeights, bias [m] or null. Each tile's columns of x are
+// first copied to a contiguous panel in `scratch` that every block of output
+// channels then reads: rows of x P floats apart (P often a power of two)
+// would fall in few cache sets.
+inline void ConvPointwise(int64_t batch, int64_t c, int64_t m, int64_t p, const float* x, const float* wp,
+                          const float* bias, Act act, float act_alpha, float act_beta, float* scratch, float* y) {
+  constexpr int64_t kR = kPointwiseRows, kC = kPointwiseCols;
+  float t[kR * kC];
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* xn = x + n * c * p;
+    float* yn = y + n * m * p;
+    if (p < kC) {  // fewer positions than a tile: one by one
+      for (int64_t r = 0; r < m; ++r) {
+        const float* a = wp + r / kR * kR * c + r % kR;
+        for (int64_t q = 0; q < p; ++q) {
+          float s = 0.f;
+          for (int64_t k = 0; k < c; ++k) s += a[k * kR] * xn[k * p + q];
+          yn[r * p + q] = ApplyAct(act, s + (bias != nullptr ? bias[r] : 0.f), act_alpha, act_beta);
+        }
+      }
+      continue;
+    }
+    for (int64_t j = 0; j < p; j += kC) {
+      // The last tile ends at p, overlapping the one before (those columns
+      // are computed again, to the same values).
+      const int64_t at = j + kC <= p ? j : p - kC;
+      for (int64_t k = 0; k < c; ++k) std::memcpy(scratch + k * kC, xn + k * p + at, sizeof(float) * kC);
+      for (int64_t r0 = 0; r0 < m; r0 += kR) {
+        const int64_t rows = m - r0 < kR ? m - r0 : kR;
+        PointwiseTile(c, wp + r0 * c, scratch, kC, t);
+        for (int64_t i = 0; i < rows; ++i) {
+          float* ti = t + i * kC;
+          const float bv = bias != nullptr ? bias[r0 + i] : 0.f;
+          for (int64_t x2 = 0; x2 < kC; ++x2) ti[x2] += bv;
+          ActInPlace(act, ti, kC, act_alpha, act_beta);
+          std::memcpy(yn + (r0 + i) * p + at, ti, sizeof(float) * kC);
+        }
+      }
+    }
+  }
+}
+
 // ---- 3x3, stride 1, pads 1 (one group, no dilation).
 
 // Winograd F(2x2, 3x3): each 2x2 block of outputs (a tile) comes from the
