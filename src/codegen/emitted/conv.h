@@ -142,30 +142,38 @@ inline void PackPointwiseWeights(int64_t m, int64_t c, const float* w, float* wp
 // t[i][0..kPointwiseCols) = sum over k < c of a[k][i] x[k][0..kPointwiseCols)
 // for the kPointwiseRows rows i of one packed block (x rows `ldx` apart).
 #if defined(HEPML_EMITTED_GEMM_VECTOR)
-inline constexpr int64_t kPointwiseCols = 2 * kGemmVW;
+// Two vectors of columns (four at the x86-64 baseline's 4-float vectors, as
+// gemm.h's main tile: enough independent accumulators to hide the latency).
+inline constexpr int64_t kPointwiseCols = kGemmNR;
+static_assert(kPointwiseCols == 2 * kGemmVW || kPointwiseCols == 4 * kGemmVW, "two or four vectors per row");
 inline void PointwiseTile(int64_t c, const float* a, const float* x, int64_t ldx, float* t) {
   constexpr int64_t vw = kGemmVW;
-  GemmVec s00 = {}, s01 = {}, s10 = {}, s11 = {}, s20 = {}, s21 = {}, s30 = {}, s31 = {}, b0, b1;
-  for (int64_t k = 0; k < c; ++k, a += kPointwiseRows, x += ldx) {
-    std::memcpy(&b0, x, sizeof(GemmVec));
-    std::memcpy(&b1, x + vw, sizeof(GemmVec));
-    s00 += a[0] * b0;
-    s01 += a[0] * b1;
-    s10 += a[1] * b0;
-    s11 += a[1] * b1;
-    s20 += a[2] * b0;
-    s21 += a[2] * b1;
-    s30 += a[3] * b0;
-    s31 += a[3] * b1;
+  for (int64_t h = 0; h < kPointwiseCols; h += 2 * vw) {
+    GemmVec s00 = {}, s01 = {}, s10 = {}, s11 = {}, s20 = {}, s21 = {}, s30 = {}, s31 = {}, b0, b1;
+    const float* ak = a;
+    const float* xk = x + h;
+    for (int64_t k = 0; k < c; ++k, ak += kPointwiseRows, xk += ldx) {
+      std::memcpy(&b0, xk, sizeof(GemmVec));
+      std::memcpy(&b1, xk + vw, sizeof(GemmVec));
+      s00 += ak[0] * b0;
+      s01 += ak[0] * b1;
+      s10 += ak[1] * b0;
+      s11 += ak[1] * b1;
+      s20 += ak[2] * b0;
+      s21 += ak[2] * b1;
+      s30 += ak[3] * b0;
+      s31 += ak[3] * b1;
+    }
+    float* th = t + h;
+    std::memcpy(th, &s00, sizeof(GemmVec));
+    std::memcpy(th + vw, &s01, sizeof(GemmVec));
+    std::memcpy(th + kPointwiseCols, &s10, sizeof(GemmVec));
+    std::memcpy(th + kPointwiseCols + vw, &s11, sizeof(GemmVec));
+    std::memcpy(th + 2 * kPointwiseCols, &s20, sizeof(GemmVec));
+    std::memcpy(th + 2 * kPointwiseCols + vw, &s21, sizeof(GemmVec));
+    std::memcpy(th + 3 * kPointwiseCols, &s30, sizeof(GemmVec));
+    std::memcpy(th + 3 * kPointwiseCols + vw, &s31, sizeof(GemmVec));
   }
-  std::memcpy(t, &s00, sizeof(GemmVec));
-  std::memcpy(t + vw, &s01, sizeof(GemmVec));
-  std::memcpy(t + 2 * vw, &s10, sizeof(GemmVec));
-  std::memcpy(t + 3 * vw, &s11, sizeof(GemmVec));
-  std::memcpy(t + 4 * vw, &s20, sizeof(GemmVec));
-  std::memcpy(t + 5 * vw, &s21, sizeof(GemmVec));
-  std::memcpy(t + 6 * vw, &s30, sizeof(GemmVec));
-  std::memcpy(t + 7 * vw, &s31, sizeof(GemmVec));
 }
 #else
 inline constexpr int64_t kPointwiseCols = 16;
