@@ -582,6 +582,28 @@ TEST(EmittedKernels, DataMovementMatchesHepml) {
   ExpectNear((*ge)[0], yge);
 }
 
+TEST(EmittedKernels, GatherElementsRowsAlongEveryAxis) {
+  // Rank 4 as EdgeConv gathers neighbours ([batch, channels, points, k]
+  // indices into [batch, channels, points, points]), along each axis, with
+  // negative indices; an index out of range is reported, not read.
+  const int64_t xd[] = {2, 3, 5, 4}, id[] = {2, 3, 5, 3};
+  Tensor data = Random({2, 3, 5, 4}, 42);
+  for (int axis = 0; axis < 4; ++axis) {
+    std::vector<int64_t> iv(2 * 3 * 5 * 3);
+    for (size_t i = 0; i < iv.size(); ++i)
+      iv[i] = static_cast<int64_t>((i * 7 + 3) % xd[axis]) - (i % 5 == 0 ? xd[axis] : 0);
+    Tensor idx = Tensor::FromVector<int64_t>({2, 3, 5, 3}, iv);
+    auto ref = RunOp("GatherElements", 13, {data, idx}, {AttrInt("axis", axis)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(iv.size());
+    ASSERT_TRUE(K::GatherElements(4, xd, id, axis, data.data<float>(), idx.data<int64_t>(), y.data()));
+    ExpectNear((*ref)[0], y, 0.f);
+    iv[17] = xd[axis];
+    Tensor bad = Tensor::FromVector<int64_t>({2, 3, 5, 3}, iv);
+    EXPECT_FALSE(K::GatherElements(4, xd, id, axis, data.data<float>(), bad.data<int64_t>(), y.data()));
+  }
+}
+
 TEST(EmittedKernels, LstmMatchesHepml) {
   // Bidirectional with bias, initial state and peepholes; W and R transposed
   // as the compiler stores them.
