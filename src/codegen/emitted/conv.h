@@ -203,22 +203,13 @@ inline void ConvPointwise(int64_t batch, int64_t c, int64_t m, int64_t p, const 
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * c * p;
     float* yn = y + n * m * p;
-    if (p < kC) {  // fewer positions than a tile: one by one
-      for (int64_t r = 0; r < m; ++r) {
-        const float* a = wp + r / kR * kR * c + r % kR;
-        for (int64_t q = 0; q < p; ++q) {
-          float s = 0.f;
-          for (int64_t k = 0; k < c; ++k) s += a[k * kR] * xn[k * p + q];
-          yn[r * p + q] = ApplyAct(act, s + (bias != nullptr ? bias[r] : 0.f), act_alpha, act_beta);
-        }
-      }
-      continue;
-    }
     for (int64_t j = 0; j < p; j += kC) {
-      // The last tile ends at p, overlapping the one before (those columns
-      // are computed again, to the same values).
-      const int64_t at = j + kC <= p ? j : p - kC;
-      for (int64_t k = 0; k < c; ++k) std::memcpy(scratch + k * kC, xn + k * p + at, sizeof(float) * kC);
+      // The tile's columns of x (zeros past p: their results are not stored).
+      const int64_t cols = p - j < kC ? p - j : kC;
+      for (int64_t k = 0; k < c; ++k) {
+        std::memcpy(scratch + k * kC, xn + k * p + j, sizeof(float) * static_cast<size_t>(cols));
+        for (int64_t q = cols; q < kC; ++q) scratch[k * kC + q] = 0.f;
+      }
       for (int64_t r0 = 0; r0 < m; r0 += kR) {
         const int64_t rows = m - r0 < kR ? m - r0 : kR;
         PointwiseTile(c, wp + r0 * c, scratch, kC, t);
@@ -226,8 +217,8 @@ inline void ConvPointwise(int64_t batch, int64_t c, int64_t m, int64_t p, const 
           float* ti = t + i * kC;
           const float bv = bias != nullptr ? bias[r0 + i] : 0.f;
           for (int64_t x2 = 0; x2 < kC; ++x2) ti[x2] += bv;
-          ActInPlace(act, ti, kC, act_alpha, act_beta);
-          std::memcpy(yn + (r0 + i) * p + at, ti, sizeof(float) * kC);
+          ActInPlace(act, ti, cols, act_alpha, act_beta);
+          std::memcpy(yn + (r0 + i) * p + j, ti, sizeof(float) * static_cast<size_t>(cols));
         }
       }
     }
