@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "codegen/emitted/conv.h"
 #include "codegen/emitted/fixed.h"
 #include "codegen/emitted/gemm.h"
 #include "codegen/quantize.h"
@@ -327,6 +328,11 @@ class Emitter {
   std::vector<ArenaBlock> scratch_;
   std::set<std::string> kernels_;
   std::set<std::string> sparse_nodes_;
+  // Inputs of MaxPool nodes a 3x3 convolution already pooled as it stored
+  // its output (EmitConv): those MaxPools emit nothing.
+  std::set<std::string> pooled_by_conv_;
+  // The MaxPool 2x2 / 2 that alone reads convolution output `v`, or null.
+  const Node* SoleMaxPool2x2Reader(const std::string& v) const;
   std::vector<std::string> quant_nodes_;
   std::vector<IoSpec> inputs_, outputs_;
   int next_scratch_ = 0;
@@ -815,6 +821,61 @@ absl::StatusOr<std::string> WindowGeometryCode(const Node& n, const LinShape& sx
   return geo;
 }
 
+// Input channels from which a 3x3 "same" convolution runs as Winograd
+// F(2x2, 3x3) (as the runtime's kernel); fewer run the direct kernel.
+constexpr int64_t kWinogradMinChannels = 8;
+
+// True for a 2-D convolution with a 3x3 kernel, stride 1, dilation 1, pads
+// 1 on every side and one group: output as large as the input.
+bool Is3x3Same(const Node& n, const LinShape& sx, const std::vector<int64_t>& kernel, int64_t group) {
+  if (sx.size() != 4 || group != 1 || kernel != std::vector<int64_t>{3, 3}) return false;
+  Shape in(2);
+  for (int i = 0; i < 2; ++i) in[i] = sx[i + 2].fixed;
+  auto g = ops::ComputeWindowGeometry(n, in, kernel, ops::WindowOptions{});
+  if (!g.ok()) return false;
+  for (int i = 0; i < 2; ++i)
+    if (g->strides[i] != 1 || g->dilations[i] != 1 || g->pads_begin[i] != 1 || g->out[i] != in[i] || in[i] < 1)
+      return false;
+  return true;
+}
+
+const Node* Emitter::SoleMaxPool2x2Reader(const std::string& v) const {
+  if (output_of_.count(v)) return nullptr;
+  const Node* reader = nullptr;
+  for (const Node& m : graph_.nodes)
+    for (const std::string& in : m.inputs)
+      if (in == v) {
+        if (reader != nullptr) return nullptr;
+        reader = &m;
+      }
+  if (reader == nullptr || !reader->domain.empty() || reader->op_type != "MaxPool" || reader->inputs.size() != 1 ||
+      (reader->outputs.size() > 1 && !reader->outputs[1].empty()) || reader->GetInt("ceil_mode", 0) != 0 ||
+      reader->GetInts("kernel_shape") != std::vector<int64_t>{2, 2} ||
+      reader->GetInts("strides") != std::vector<int64_t>{2, 2})
+    return nullptr;
+  for (int64_t p : reader->GetInts("pads"))
+    if (p != 0) return nullptr;
+  for (int64_t d : reader->GetInts("dilations"))
+    if (d != 1) return nullptr;
+  const std::string auto_pad = reader->GetString("auto_pad", "NOTSET");
+  if (!(auto_pad == "NOTSET" || auto_pad.empty() || auto_pad == "VALID")) return nullptr;
+  return reader;
+}
+
+// True for a convolution whose kernel is all 1s with stride 1 and no pads:
+// each output position reads only its own input position.
+bool IsPointwise(const Node& n, const LinShape& sx, const std::vector<int64_t>& kernel) {
+  const int spatial = static_cast<int>(sx.size()) - 2;
+  if (spatial < 1 || static_cast<int>(kernel.size()) != spatial) return false;
+  Shape in(spatial);
+  for (int i = 0; i < spatial; ++i) in[i] = sx[i + 2].fixed;
+  auto g = ops::ComputeWindowGeometry(n, in, kernel, ops::WindowOptions{});
+  if (!g.ok()) return false;
+  for (int i = 0; i < spatial; ++i)
+    if (kernel[i] != 1 || g->strides[i] != 1 || g->pads_begin[i] != 0 || g->out[i] != in[i]) return false;
+  return true;
+}
+
 absl::Status Emitter::EmitConv(const Node& n) {
   const std::string& x = n.inputs[0];
   const LinShape &sx = S(x), &sw = S(n.inputs[1]), &sy = S(n.outputs[0]);
@@ -899,6 +960,64 @@ absl::Status Emitter::EmitConv(const Node& n) {
     return absl::OkStatus();
   }
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+  if (wconst != nullptr && wconst->dtype() == DType::kFloat32 && Format16(n.name) == 0 && Is3x3Same(n, sx, kernel, group)) {
+    // 3x3 "same" convolutions: Winograd on weights transformed here, or the
+    // direct kernel for few input channels (conv.h).
+    const int64_t h = sx[2].fixed, wd = sx[3].fixed;
+    std::string bp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+    }
+    const std::string batch = LinExpr(sx[0]);
+    // A following MaxPool 2x2 / 2 that alone reads the output is done as
+    // the output is stored (the pooled output written, MaxPool emits nothing).
+    const Node* pool = SoleMaxPool2x2Reader(n.outputs[0]);
+    const std::string& out = pool != nullptr ? pool->outputs[0] : n.outputs[0];
+    if (pool != nullptr) pooled_by_conv_.insert(n.outputs[0]);
+    const char* pooled = pool != nullptr ? "true" : "false";
+    if (c_in >= kWinogradMinChannels) {
+      std::vector<float> u(static_cast<size_t>(16 * c_in * hepml_emitted::WinogradPadded(c_out)));
+      hepml_emitted::WinogradTransformWeights(c_out, c_in, wconst->data<float>(), u.data());
+      const size_t uoff = AddWeight(u.data(), u.size() * 4);
+      const std::string scratch =
+          Scratch("float", static_cast<size_t>(hepml_emitted::WinogradScratchFloats(c_in, c_out, h, wd)) * 4);
+      const std::string y = Out(out);
+      Code(absl::StrCat("K::Conv3x3Winograd(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp,
+                        ", reinterpret_cast<const float*>(w + ", uoff, "), ", bp, ", ", act, ", ", pooled, ", ",
+                        scratch, ", ", y, ");"));
+    } else {
+      HEPML_ASSIGN_OR_RETURN(std::string wp, In(n.inputs[1]));
+      const std::string scratch =
+          Scratch("float", static_cast<size_t>(hepml_emitted::ConvDirectScratchFloats(c_in, h, wd)) * 4);
+      const std::string y = Out(out);
+      Code(absl::StrCat("K::Conv3x3Direct(", batch, ", ", c_in, ", ", c_out, ", ", h, ", ", wd, ", ", xp, ", ", wp,
+                        ", ", bp, ", ", act, ", ", pooled, ", ", scratch, ", ", y, ");"));
+    }
+    kernels_.insert("gemm.h");
+    kernels_.insert("conv.h");
+    return absl::OkStatus();
+  }
+  if (wconst != nullptr && wconst->dtype() == DType::kFloat32 && Format16(n.name) == 0 && group == 1 &&
+      IsPointwise(n, sx, kernel)) {
+    // 1x1 convolutions (EdgeConv's per-edge layers): weights packed here
+    // into the register tiles' blocks, bias and activation as they store.
+    std::vector<float> packed(static_cast<size_t>(hepml_emitted::PointwisePackedFloats(c_out, c_in)));
+    hepml_emitted::PackPointwiseWeights(c_out, c_in, wconst->data<float>(), packed.data());
+    const size_t woff = AddWeight(packed.data(), packed.size() * 4);
+    std::string bp = "nullptr";
+    if (n.HasInput(2)) {
+      HEPML_ASSIGN_OR_RETURN(bp, In(n.inputs[2]));
+    }
+    const std::string scratch =
+        Scratch("float", static_cast<size_t>(hepml_emitted::ConvPointwiseScratchFloats(c_in)) * 4);
+    const std::string y = Out(n.outputs[0]);
+    Code(absl::StrCat("K::ConvPointwise(", LinExpr(sx[0]), ", ", c_in, ", ", c_out, ", ", out_size, ", ", xp,
+                      ", reinterpret_cast<const float*>(w + ", woff, "), ", bp, ", ", act, ", ", scratch, ", ", y,
+                      ");"));
+    kernels_.insert("gemm.h");
+    kernels_.insert("conv.h");
+    return absl::OkStatus();
+  }
   std::string wp = Widened16(n, n.inputs[1]);
   if (wp.empty()) {
     HEPML_ASSIGN_OR_RETURN(wp, In(n.inputs[1]));
@@ -943,6 +1062,7 @@ absl::Status Emitter::EmitPool(const Node& n) {
   }
   if (DT(x) != DType::kFloat32) return Unsupported(n, "only float32");
   if (n.HasOutput(1)) return Unsupported(n, "the Indices output");
+  if (n.op_type == "MaxPool" && pooled_by_conv_.count(x)) return absl::OkStatus();  // done by the convolution
   const LinShape& sx = S(x);
   HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
   const std::string y = Out(n.outputs[0]);

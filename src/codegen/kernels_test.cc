@@ -459,6 +459,152 @@ TEST(EmittedKernels, ConvMatchesHepml) {
   }
 }
 
+// conv3x3(x) + bias with pads 1 by hepml's Conv, then `act` on each element.
+Tensor ReferenceConv3x3(const Tensor& x, const Tensor& w, const Tensor* bias, K::Act act, float alpha) {
+  std::vector<Tensor> in = {x, w};
+  if (bias != nullptr) in.push_back(*bias);
+  auto ref = RunOp("Conv", 11, in, {AttrInts("pads", {1, 1, 1, 1}), AttrInts("kernel_shape", {3, 3})});
+  EXPECT_TRUE(ref.ok()) << ref.status();
+  Tensor r = (*ref)[0];
+  for (int64_t i = 0; i < r.size(); ++i)
+    r.mutable_data<float>()[i] = K::ApplyAct(act, r.data<float>()[i], alpha, 0.f);
+  return r;
+}
+
+// MaxPool 2x2 / 2 of r by hepml's MaxPool.
+Tensor ReferencePool2x2(const Tensor& r) {
+  auto p = RunOp("MaxPool", 12, {r}, {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+  EXPECT_TRUE(p.ok()) << p.status();
+  return (*p)[0];
+}
+
+TEST(EmittedKernels, Conv3x3WinogradMatchesHepml) {
+  // Odd sizes (partial tiles on the last row and column), a single row, a
+  // calo_cnn layer; with and without bias, with Relu, LeakyRelu and none;
+  // each also pooled 2x2 / 2 as it stores (odd sizes: the last row or
+  // column in no window).
+  struct Case {
+    int64_t n, c, m, h, w;
+    bool bias;
+    K::Act act;
+  };
+  for (const Case& t : {Case{2, 8, 5, 7, 9, true, K::Act::kRelu}, Case{1, 16, 32, 16, 16, true, K::Act::kNone},
+                        Case{1, 9, 17, 2, 3, false, K::Act::kLeakyRelu}, Case{3, 12, 4, 2, 2, true, K::Act::kRelu},
+                        Case{1, 32, 64, 8, 8, true, K::Act::kRelu}}) {
+    Tensor x = Random({t.n, t.c, t.h, t.w}, 31), w = Random({t.m, t.c, 3, 3}, 32), b = Random({t.m}, 33);
+    const Tensor r = ReferenceConv3x3(x, w, t.bias ? &b : nullptr, t.act, 0.1f);
+    const Tensor rp = ReferencePool2x2(r);
+    std::vector<float> u(16 * t.c * K::WinogradPadded(t.m)), y(r.size(), std::nanf("")), yp(rp.size(), std::nanf(""));
+    std::vector<float> scratch(K::WinogradScratchFloats(t.c, t.m, t.h, t.w));
+    K::WinogradTransformWeights(t.m, t.c, w.data<float>(), u.data());
+    K::Conv3x3Winograd(t.n, t.c, t.m, t.h, t.w, x.data<float>(), u.data(), t.bias ? b.data<float>() : nullptr, t.act,
+                       0.1f, 0.f, false, scratch.data(), y.data());
+    // Winograd's transforms round differently from the direct sum.
+    ExpectNear(r, y, 1e-4f);
+    K::Conv3x3Winograd(t.n, t.c, t.m, t.h, t.w, x.data<float>(), u.data(), t.bias ? b.data<float>() : nullptr, t.act,
+                       0.1f, 0.f, true, scratch.data(), yp.data());
+    ExpectNear(rp, yp, 1e-4f);
+  }
+}
+
+TEST(EmittedKernels, Conv3x3DirectMatchesHepml) {
+  // Rows shorter and longer than the kernel's 32-column block, and not a
+  // multiple of it; one to seven input channels; output channels not a
+  // multiple of the 4-channel tile; each also pooled 2x2 / 2.
+  struct Case {
+    int64_t n, c, m, h, w;
+    bool bias;
+    K::Act act;
+  };
+  for (const Case& t : {Case{1, 1, 16, 32, 32, true, K::Act::kRelu}, Case{2, 3, 5, 5, 17, false, K::Act::kNone},
+                        Case{1, 2, 3, 2, 2, true, K::Act::kSigmoid}, Case{1, 7, 6, 7, 67, true, K::Act::kRelu}}) {
+    Tensor x = Random({t.n, t.c, t.h, t.w}, 34), w = Random({t.m, t.c, 3, 3}, 35), b = Random({t.m}, 36);
+    const Tensor r = ReferenceConv3x3(x, w, t.bias ? &b : nullptr, t.act, 0.f);
+    const Tensor rp = ReferencePool2x2(r);
+    std::vector<float> y(r.size(), std::nanf("")), yp(rp.size(), std::nanf(""));
+    std::vector<float> scratch(K::ConvDirectScratchFloats(t.c, t.h, t.w));
+    K::Conv3x3Direct(t.n, t.c, t.m, t.h, t.w, x.data<float>(), w.data<float>(), t.bias ? b.data<float>() : nullptr,
+                     t.act, 0.f, 0.f, false, scratch.data(), y.data());
+    ExpectNear(r, y);
+    K::Conv3x3Direct(t.n, t.c, t.m, t.h, t.w, x.data<float>(), w.data<float>(), t.bias ? b.data<float>() : nullptr,
+                     t.act, 0.f, 0.f, true, scratch.data(), yp.data());
+    ExpectNear(rp, yp);
+  }
+}
+
+TEST(EmittedKernels, ConvPointwiseMatchesHepml) {
+  // EdgeConv's layer ([c, points, neighbours]); output channels not a
+  // multiple of the 4-row block; positions not a multiple of the tile's
+  // columns (the scalar edge); one input channel; with and without bias.
+  struct Case {
+    int64_t n, c, m, h, w;
+    bool bias;
+    K::Act act;
+  };
+  for (const Case& t : {Case{1, 16, 32, 64, 8, true, K::Act::kRelu}, Case{2, 5, 7, 37, 1, true, K::Act::kNone},
+                        Case{1, 1, 3, 3, 3, false, K::Act::kLeakyRelu}, Case{3, 33, 9, 5, 11, true, K::Act::kRelu}}) {
+    Tensor x = Random({t.n, t.c, t.h, t.w}, 39), w = Random({t.m, t.c, 1, 1}, 40), b = Random({t.m}, 41);
+    std::vector<Tensor> in = {x, w};
+    if (t.bias) in.push_back(b);
+    auto ref = RunOp("Conv", 11, in, {});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    Tensor r = (*ref)[0];
+    for (int64_t i = 0; i < r.size(); ++i)
+      r.mutable_data<float>()[i] = K::ApplyAct(t.act, r.data<float>()[i], 0.1f, 0.f);
+    std::vector<float> packed(K::PointwisePackedFloats(t.m, t.c)), y(r.size(), std::nanf(""));
+    std::vector<float> scratch(K::ConvPointwiseScratchFloats(t.c));
+    K::PackPointwiseWeights(t.m, t.c, w.data<float>(), packed.data());
+    K::ConvPointwise(t.n, t.c, t.m, t.h * t.w, x.data<float>(), packed.data(), t.bias ? b.data<float>() : nullptr,
+                     t.act, 0.1f, 0.f, scratch.data(), y.data());
+    ExpectNear(r, y);
+  }
+}
+
+TEST(EmittedKernels, MaxPool2x2MatchesHepml) {
+  // The 2x2 / 2 path of Pool: even sizes, and odd ones whose last row and
+  // column no window covers.
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{8, 6}, {7, 9}, {3, 2}}) {
+    Tensor x = Random({2, 3, h, w}, 37);
+    auto ref = RunOp("MaxPool", 12, {x}, {AttrInts("kernel_shape", {2, 2}), AttrInts("strides", {2, 2})});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    const Tensor& r = (*ref)[0];
+    K::ConvGeometry g;
+    g.spatial = 2;
+    g.in[0] = h;
+    g.in[1] = w;
+    g.out[0] = r.dim(2);
+    g.out[1] = r.dim(3);
+    g.kernel[0] = g.kernel[1] = 2;
+    g.stride[0] = g.stride[1] = 2;
+    std::vector<float> y(r.size());
+    K::Pool(g, 6, true, false, x.data<float>(), y.data());
+    ExpectNear(r, y, 0.f);
+  }
+}
+
+TEST(EmittedKernels, TopKMatchesHepmlWithTies) {
+  // Few of many (the insertion path: the k-NN of a point cloud) and many of
+  // few (the sort), largest and smallest, along the last and a middle axis;
+  // values on a coarse grid so that ties are common and go to the lower index.
+  for (auto [n, k, inner] : {std::tuple<int64_t, int64_t, int64_t>{64, 9, 1}, {37, 5, 3}, {12, 7, 1}, {9, 1, 2}}) {
+    for (int64_t largest : {1, 0}) {
+      Tensor x = Random({3, n, inner}, 38);
+      for (int64_t i = 0; i < x.size(); ++i)
+        x.mutable_data<float>()[i] = std::round(x.data<float>()[i] * 4.f) / 4.f;
+      Tensor kt = Tensor::Empty(DType::kInt64, {1});
+      kt.mutable_data<int64_t>()[0] = k;
+      auto ref = RunOp("TopK", 11, {x, kt}, {AttrInt("axis", 1), AttrInt("largest", largest)}, 2);
+      ASSERT_TRUE(ref.ok()) << ref.status();
+      std::vector<float> values(3 * k * inner);
+      std::vector<int64_t> indices(values.size()), order(n);
+      K::TopK<float>(3, n, inner, k, largest != 0, x.data<float>(), values.data(), indices.data(), order.data());
+      ExpectNear((*ref)[0], values, 0.f);
+      for (size_t i = 0; i < indices.size(); ++i)
+        ASSERT_EQ((*ref)[1].data<int64_t>()[i], indices[i]) << "n " << n << " k " << k << " index " << i;
+    }
+  }
+}
+
 TEST(EmittedKernels, PoolingMatchesHepml) {
   Tensor x = Random({2, 3, 7, 6}, 12);
   auto ref = RunOp("MaxPool", 12, {x}, {AttrInts("kernel_shape", {3, 2}), AttrInts("strides", {2, 2}),
@@ -597,6 +743,28 @@ TEST(EmittedKernels, DataMovementMatchesHepml) {
   std::vector<float> yge(8);
   ASSERT_TRUE(K::GatherElements(2, d34, d24, 0, data.data<float>(), sidx.data<int64_t>(), yge.data()));
   ExpectNear((*ge)[0], yge);
+}
+
+TEST(EmittedKernels, GatherElementsRowsAlongEveryAxis) {
+  // Rank 4 as EdgeConv gathers neighbours ([batch, channels, points, k]
+  // indices into [batch, channels, points, points]), along each axis, with
+  // negative indices; an index out of range is reported, not read.
+  const int64_t xd[] = {2, 3, 5, 4}, id[] = {2, 3, 5, 3};
+  Tensor data = Random({2, 3, 5, 4}, 42);
+  for (int axis = 0; axis < 4; ++axis) {
+    std::vector<int64_t> iv(2 * 3 * 5 * 3);
+    for (size_t i = 0; i < iv.size(); ++i)
+      iv[i] = static_cast<int64_t>((i * 7 + 3) % xd[axis]) - (i % 5 == 0 ? xd[axis] : 0);
+    Tensor idx = Tensor::FromVector<int64_t>({2, 3, 5, 3}, iv);
+    auto ref = RunOp("GatherElements", 13, {data, idx}, {AttrInt("axis", axis)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    std::vector<float> y(iv.size());
+    ASSERT_TRUE(K::GatherElements(4, xd, id, axis, data.data<float>(), idx.data<int64_t>(), y.data()));
+    ExpectNear((*ref)[0], y, 0.f);
+    iv[17] = xd[axis];
+    Tensor bad = Tensor::FromVector<int64_t>({2, 3, 5, 3}, iv);
+    EXPECT_FALSE(K::GatherElements(4, xd, id, axis, data.data<float>(), bad.data<int64_t>(), y.data()));
+  }
 }
 
 TEST(EmittedKernels, LstmMatchesHepml) {

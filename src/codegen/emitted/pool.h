@@ -16,6 +16,28 @@ inline void Pool(const ConvGeometry& g, int64_t planes, bool max, bool count_inc
   const int64_t *in = g3.in, *out = g3.out, *ker = g3.kernel, *str = g3.stride, *dil = g3.dilation,
                 *pad = g3.pad_begin;
   const int64_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
+  if (max && in[0] == 1 && out[0] == 1 && ker[1] == 2 && ker[2] == 2 && str[1] == 2 && str[2] == 2 &&
+      dil[1] == 1 && dil[2] == 1 && pad[1] == 0 && pad[2] == 0 && 2 * out[1] <= in[1] && 2 * out[2] <= in[2]) {
+    // MaxPool 2x2 / 2 without padding (the image CNNs' pooling): every
+    // window lies inside the input. Same comparisons in the same order as
+    // the general loop below.
+    const int64_t w = in[2], ow = out[2];
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t o1 = 0; o1 < out[1]; ++o1) {
+        const float* r0 = x + p * in_size + 2 * o1 * w;
+        const float* r1 = r0 + w;
+        float* yr = y + p * out_size + o1 * ow;
+        for (int64_t o2 = 0; o2 < ow; ++o2) {
+          float acc = -INFINITY;
+          acc = r0[2 * o2] > acc ? r0[2 * o2] : acc;
+          acc = r0[2 * o2 + 1] > acc ? r0[2 * o2 + 1] : acc;
+          acc = r1[2 * o2] > acc ? r1[2 * o2] : acc;
+          acc = r1[2 * o2 + 1] > acc ? r1[2 * o2 + 1] : acc;
+          yr[o2] = acc;
+        }
+      }
+    return;
+  }
   for (int64_t p = 0; p < planes; ++p) {
     const float* xp = x + p * in_size;
     float* yp = y + p * out_size;

@@ -173,12 +173,36 @@ inline void TopK(int64_t outer, int64_t n, int64_t inner, int64_t k, bool larges
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
       const T* px = x + o * n * inner + i;
-      for (int64_t j = 0; j < n; ++j) order[j] = j;
-      std::partial_sort(order, order + k, order + n, [&](int64_t p, int64_t q) {
-        const T a = px[p * inner], b = px[q * inner];
-        if (a != b) return largest ? a > b : a < b;
-        return p < q;
-      });
+      if (k > 0 && k * 4 <= n) {
+        // Few of many (the k-NN of point clouds): insertion into the k best
+        // so far, in order; most elements lose to the k-th at once. Same
+        // order as the sort below: by value, ties to the lower index.
+        int64_t kept = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const T v = px[j * inner];
+          if (kept == k) {
+            const T last = px[order[k - 1] * inner];
+            if (!(largest ? v > last : v < last)) continue;  // ties: the kept one has the lower index
+            --kept;
+          }
+          int64_t at = kept;
+          while (at > 0) {
+            const T prev = px[order[at - 1] * inner];
+            if (!(largest ? v > prev : v < prev)) break;
+            order[at] = order[at - 1];
+            --at;
+          }
+          order[at] = j;
+          ++kept;
+        }
+      } else {
+        for (int64_t j = 0; j < n; ++j) order[j] = j;
+        std::partial_sort(order, order + k, order + n, [&](int64_t p, int64_t q) {
+          const T a = px[p * inner], b = px[q * inner];
+          if (a != b) return largest ? a > b : a < b;
+          return p < q;
+        });
+      }
       for (int64_t j = 0; j < k; ++j) {
         values[(o * k + j) * inner + i] = px[order[j] * inner];
         indices[(o * k + j) * inner + i] = order[j];
