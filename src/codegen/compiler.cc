@@ -489,6 +489,11 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   std::set<std::string> disabled_passes(options.disabled_passes.begin(), options.disabled_passes.end());
   disabled_passes.insert("fuse-conv-maxpool");
   disabled_passes.insert("fuse-edge-features");
+  // int8 layers calibrate their input's scale on the model's own values; the
+  // channels-last values pointwise-conv-to-gemm makes are not among them.
+  bool wants_int8 = options.precision.kind == WeightPrecision::kInt8;
+  for (const auto& [name, p] : options.layer_precision) wants_int8 |= p.kind == WeightPrecision::kInt8;
+  if (wants_int8) disabled_passes.insert("pointwise-conv-to-gemm");
   auto reports = passes::PassManager::Default().Run(model.graph, disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {
