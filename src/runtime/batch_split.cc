@@ -8,7 +8,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "graph/passes/shape_propagation.h"
 #include "ops/gemm.h"
 #include "oneapi/tbb/blocked_range.h"
