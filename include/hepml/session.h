@@ -75,7 +75,9 @@ struct SessionOptions {
   // their own work, as for a model that is not separable.
   bool batch_split = true;
   // The fewest rows a slice may get; 0: from the model's estimated work
-  // per sample (BatchSplitInfo::min_rows_per_slice).
+  // per sample (BatchSplitInfo::min_rows_per_slice). Either is raised to
+  // more than two of the GEMM's row tiles (25 rows with AVX-512), which
+  // keeps the outputs bitwise those of one thread.
   int64_t batch_split_min_rows = 0;
 };
 
