@@ -66,6 +66,37 @@ struct SessionOptions {
   // default passes (even with optimize off) and is listed in passes();
   // `disabled_passes` may name it to switch it off.
   Precision precision = Precision::kFloat32;
+  // Batch-parallel execution. With more than one thread, a model whose
+  // samples are computed independently (see BatchSplitInfo) runs a batch
+  // large enough as one contiguous slice of rows per thread, each slice
+  // through the whole graph on its own thread, instead of splitting each
+  // operator over the threads: one fork/join per call instead of one per
+  // layer. Results are bitwise those of one thread. Off: operators split
+  // their own work, as for a model that is not separable.
+  bool batch_split = true;
+  // The fewest rows a slice may get; 0: from the model's estimated work
+  // per sample (BatchSplitInfo::min_rows_per_slice). Either is raised to
+  // more than two of the GEMM's row tiles (25 rows with AVX-512), which
+  // keeps the outputs bitwise those of one thread.
+  int64_t batch_split_min_rows = 0;
+};
+
+// Whether a Session may run a batch as slices of rows (SessionOptions::
+// batch_split), decided once at creation from the graph after the passes.
+// Separable: every fed input and every output has the samples along axis 0
+// and every node computes a sample from that sample alone (Gemm/MatMul with
+// constant weights, elementwise operators whose other operands do not vary
+// along axis 0, Softmax/LayerNormalization not over axis 0, Concat/Split/
+// Slice/Reshape/Flatten/Transpose that keep axis 0, Conv, pooling, ...).
+// The analysis is conservative: what it cannot prove is not separable.
+struct BatchSplitInfo {
+  bool separable = false;
+  // Not separable: the input, output or node at fault and why.
+  std::string reason;
+  // Estimated work per sample (multiply-adds plus elements written).
+  double work_per_sample = 0;
+  // The fewest rows worth a slice: a smaller batch runs as one slice.
+  int64_t min_rows_per_slice = 0;
 };
 
 // What one graph pass did when the Session was created.
@@ -101,6 +132,10 @@ struct ProfileEvent {
 struct RunProfile {
   std::vector<ProfileEvent> events;
   int64_t total_ns = 0;
+  // Greater than 1: the call ran its batch as this many slices of rows in
+  // parallel (SessionOptions::batch_split), and `events` are those of the
+  // first slice (the first rows) only.
+  int batch_slices = 1;
 };
 
 class Session {
@@ -120,6 +155,8 @@ class Session {
   // Bytes held by the model's initializers (weights and other constants,
   // subgraphs included) after the passes: what the Session keeps of the model.
   size_t weight_bytes() const;
+  // Whether large batches may run as slices on the Session's threads.
+  const BatchSplitInfo& batch_split() const;
 
   using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
   // Runs the model. `output_names` empty: every graph output, in order.

@@ -1,18 +1,24 @@
 // `hepml bench MODEL.onnx [--input NAME=FILE.npy ...] [--batch B] [--dim NAME=V ...]
 //  [--threads T] [--iterations N] [--warmup W] [--json] [--profile [--trace FILE.json]]
-//  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...] [--precision fp32|fp16|bf16]`
+//  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...] [--precision fp32|fp16|bf16]
+//  [--batch-split on|off]`
 //
 // Latency and throughput of one model. Without inputs it makes random ones of
 // the right dtype: a symbolic first dimension is the batch B, other symbolic
 // dimensions come from --dim. Timings are wall-clock medians over the
-// iterations; peak_rss_mib is the process's high-water mark (VmHWM);
-// weight_mib what the Session holds of the model's initializers.
+// iterations; cpu_us_per_call is the process's CPU time (every thread,
+// spinning workers included) over the timed runs divided by their number;
+// peak_rss_mib is the process's high-water mark (VmHWM); weight_mib what the
+// Session holds of the model's initializers. batch_slices: how many slices
+// of rows a call ran as (SessionOptions::batch_split).
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
+
+#include <time.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -47,7 +53,15 @@ struct Args {
   uint64_t seed = 1;
   std::vector<std::string> disabled_passes;
   std::string precision = "fp32";
+  std::string batch_split = "on";
 };
+
+// CPU time of the whole process (all threads), in seconds.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 double PeakRssMib() {
   std::ifstream in("/proc/self/status");
@@ -124,6 +138,8 @@ struct BenchResult {
   std::map<std::string, std::pair<std::string, double>> node_ns;  // node -> (op, ns)
   RunProfile last_profile;
   int profiled_runs = 0;
+  double cpu_s = 0;      // process CPU time over the timed runs
+  int batch_slices = 1;  // of an untimed call after the warmup
 };
 
 absl::StatusOr<BenchResult> RunBench(const Session& session, const Args& a, int64_t batch,
@@ -144,6 +160,12 @@ absl::StatusOr<BenchResult> RunBench(const Session& session, const Args& a, int6
     if (!out.ok()) return out.status();
   }
   RunProfile profile;
+  {
+    auto out = session.Run(feed, {}, &profile);  // how the calls run: batch slices
+    if (!out.ok()) return out.status();
+    r.batch_slices = profile.batch_slices;
+  }
+  const double cpu_start = ProcessCpuSeconds();
   auto t_start = Clock::now();
   for (int i = 0; i < a.iterations; ++i) {
     auto t0 = Clock::now();
@@ -162,6 +184,7 @@ absl::StatusOr<BenchResult> RunBench(const Session& session, const Args& a, int6
     }
   }
   r.total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  r.cpu_s = ProcessCpuSeconds() - cpu_start;
   r.last_profile = profile;
   return r;
 }
@@ -333,6 +356,11 @@ int RunBenchCommand(Args a) {
   }
   SessionOptions options;
   options.num_threads = a.threads;
+  if (a.batch_split != "on" && a.batch_split != "off") {
+    PrintError("bench", absl::StrCat("--batch-split '", a.batch_split, "': expected on or off"));
+    return kExitUsage;
+  }
+  options.batch_split = a.batch_split == "on";
   options.disabled_passes.insert(a.disabled_passes.begin(), a.disabled_passes.end());
   auto precision = ParsePrecision(a.precision);
   if (!precision.ok()) {
@@ -388,12 +416,17 @@ int RunBenchCommand(Args a) {
   }
   double rss = PeakRssMib();
   double weight_mib = static_cast<double>((*session)->weight_bytes()) / (1024.0 * 1024.0);
+  const BatchSplitInfo& split = (*session)->batch_split();
   if (a.json) {
     auto one = [&](const BenchResult& r) {
       ordered_json j{{"model", a.model}, {"batch", r.batch}, {"threads", a.threads},
                      {"iterations", a.iterations}, {"precision", a.precision}, {"load_ms", load_ms}, {"latency_us", LatencyJson(r)},
                      {"throughput_per_s", Throughput(r)}, {"peak_rss_mib", rss},
-                     {"weight_mib", weight_mib}};
+                     {"weight_mib", weight_mib},
+                     {"cpu_us_per_call", 1e6 * r.cpu_s / std::max<size_t>(1, r.latencies_us.size())},
+                     {"batch_slices", r.batch_slices},
+                     {"batch_separable", split.separable}};
+      if (!split.separable) j["batch_split_reason"] = split.reason;
       if (a.profile) j["profile"] = ProfileJson(r);
       return j;
     };
@@ -413,6 +446,9 @@ int RunBenchCommand(Args a) {
                 "  weights %.2f MiB\n",
                 load_ms, Percentile(r.latencies_us, 50), Percentile(r.latencies_us, 90),
                 Percentile(r.latencies_us, 99), Throughput(r), rss, weight_mib);
+    std::printf("  cpu %.1f us/call  batch slices %d%s\n",
+                1e6 * r.cpu_s / std::max<size_t>(1, r.latencies_us.size()), r.batch_slices,
+                split.separable ? "" : absl::StrCat(" (not separable: ", split.reason, ")").c_str());
     if (a.profile) PrintProfileTable(r);
   }
   return kExitOk;
@@ -437,6 +473,9 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--html", a->html, "With --sweep: write a self-contained HTML report");
   cmd->add_option("--seed", a->seed, "Seed of the random inputs");
   cmd->add_option("--disable-pass", a->disabled_passes, "Graph pass to switch off (repeatable), e.g. fuse-gelu");
+  cmd->add_option("--batch-split", a->batch_split,
+                  "on (default): with several threads, run a separable model's batch as one slice per thread; off: split each operator")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--precision", a->precision, "fp32, or fp16/bf16: mixed precision (see hepml run)");
   cmd->callback([=] { *exit_code = RunBenchCommand(*a); });
 }

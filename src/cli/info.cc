@@ -1,6 +1,8 @@
 // `hepml info MODEL.onnx [--json] [--optimized [--disable-pass NAME ...]]`:
 // what a model is and whether hepml runs it; --optimized describes the graph
 // after the default passes (the one a Session runs), with each pass's time.
+// Both say whether a Session with several threads may run a batch as slices
+// of rows (runtime/batch_split.h), decided on the graph after the passes.
 #include <iostream>
 #include <map>
 #include <set>
@@ -14,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "onnx/importer.h"
 #include "ops/op_registry.h"
+#include "runtime/batch_split.h"
 
 namespace hepml::cli {
 namespace {
@@ -95,6 +98,15 @@ int RunInfo(const std::string& path, bool json, bool optimized, const std::vecto
   }
   Summary s;
   Summarize(model->graph, s);
+  // What a Session decides: on the graph after the passes (a second copy
+  // when this one is described as imported).
+  BatchSplitInfo split;
+  if (optimized) {
+    split = AnalyzeBatchSplit(model->graph);
+  } else if (auto copy = LoadModel(path); copy.ok()) {
+    if (auto r = passes::PassManager::Default().Run(copy->graph, {}); r.ok()) split = AnalyzeBatchSplit(copy->graph);
+    else split.reason = absl::StrCat("the passes failed: ", r.status().message());
+  }
   std::vector<const ValueInfo*> feeds = model->graph.RequiredInputs();
   if (json) {
     ordered_json j;
@@ -119,6 +131,13 @@ int RunInfo(const std::string& path, bool json, bool optimized, const std::vecto
       j["unsupported"].push_back({{"op", op}, {"opset", entry.first}, {"nodes", entry.second}});
     }
     j["metadata"] = model->metadata;
+    j["batch_split"] = {{"separable", split.separable}};
+    if (split.separable) {
+      j["batch_split"]["work_per_sample"] = split.work_per_sample;
+      j["batch_split"]["min_rows_per_slice"] = split.min_rows_per_slice;
+    } else {
+      j["batch_split"]["reason"] = split.reason;
+    }
     if (optimized) {
       j["passes"] = ordered_json::array();
       for (const passes::PassReport& r : reports) {
@@ -154,6 +173,13 @@ int RunInfo(const std::string& path, bool json, bool optimized, const std::vecto
   std::cout << "nodes:      " << s.nodes << (optimized ? " (after passes)" : "") << "\n";
   std::cout << "operators:\n";
   for (const auto& [op, n] : s.histogram) std::cout << "  " << op << ": " << n << "\n";
+  if (split.separable) {
+    std::cout << absl::StrFormat("batch split: yes (samples independent; ~%.0f multiply-adds and elements per sample, "
+                                 "slices of >= %d rows)\n",
+                                 split.work_per_sample, split.min_rows_per_slice);
+  } else {
+    std::cout << "batch split: no (" << split.reason << ")\n";
+  }
   if (s.unsupported.empty()) {
     std::cout << "unsupported operators: none\n";
   } else {

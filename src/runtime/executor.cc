@@ -115,6 +115,8 @@ absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlanImpl(const Graph& graph) {
   for (int s = 0; s < plan->num_slots; ++s) {
     if (last_use[s] >= 0 && !keep.contains(s)) plan->nodes[last_use[s]].release.push_back(s);
   }
+  plan->output_of_slot.assign(plan->num_slots, -1);
+  for (size_t k = plan->output_slots.size(); k-- > 0;) plan->output_of_slot[plan->output_slots[k]] = static_cast<int>(k);
   plan->constant_of_slot.assign(plan->num_slots, nullptr);
   for (const auto& [s, v] : plan->constants) plan->constant_of_slot[s] = &v;
   return plan;
@@ -140,7 +142,10 @@ class KernelContextImpl final : public ops::KernelContext {
   }
   Tensor* Output(size_t i, DType dtype, Shape shape) override {
     Value& v = OutputSlot(i);
-    if (depth_ == 0 && exec_.allocator != nullptr && dtype != DType::kString) {
+    if (depth_ == 0 && exec_.slice_outputs != nullptr && dtype != DType::kString && HasOutput(i) &&
+        plan_.output_of_slot[np_.outputs[i]] >= 0) {
+      v = Value::FromTensor(exec_.slice_outputs->Allocate(plan_.output_of_slot[np_.outputs[i]], dtype, shape));
+    } else if (depth_ == 0 && exec_.allocator != nullptr && dtype != DType::kString) {
       v = Value::FromTensor(exec_.allocator->Allocate(dtype, std::move(shape)));
     } else {
       v = Value::FromTensor(Tensor::Empty(dtype, std::move(shape)));

@@ -46,6 +46,7 @@ struct GraphPlan {
   std::vector<std::pair<int, std::string>> outer;      // read from the enclosing frame
   std::vector<int> input_slots;                        // graph inputs in order
   std::vector<int> output_slots;                       // graph outputs in order
+  std::vector<int> output_of_slot;  // per slot: its first position in output_slots, or -1
   std::vector<NodePlan> nodes;
   // True if some node has a subgraph (If/Loop/Scan...): memory is then not
   // planned, since aliasing through branches may depend on data.
@@ -56,6 +57,16 @@ struct GraphPlan {
 // whose operator (at its opset) hepml lacks, or whose kernel rejects its
 // attributes or constant inputs.
 absl::StatusOr<std::unique_ptr<GraphPlan>> BuildPlan(const Graph& graph);
+
+// Storage for the graph outputs of one slice of a batch (batch_split.h):
+// rows of the whole batch's outputs.
+class SliceOutputs {
+ public:
+  virtual ~SliceOutputs() = default;
+  // Memory for graph output `output` of this slice, of `shape` (axis 0: the
+  // slice's rows). May throw std::bad_alloc.
+  virtual Tensor Allocate(size_t output, DType dtype, const Shape& shape) = 0;
+};
 
 // Execution environment shared by all frames of one Run call.
 struct ExecutionContext {
@@ -68,6 +79,9 @@ struct ExecutionContext {
   // Planned memory for the top-level graph's tensors (see memory_plan.h);
   // null: each tensor gets its own heap buffer.
   RunAllocator* allocator = nullptr;
+  // Set when this frame runs one slice of a batch: the top-level graph's
+  // outputs are allocated there.
+  SliceOutputs* slice_outputs = nullptr;
 };
 
 // The value of `slot` in a frame of `plan`: the frame's own, else the

@@ -8,6 +8,7 @@
 #include "graph/graph.h"
 #include "onnx/importer.h"
 #include "graph/passes/pass.h"
+#include "runtime/batch_split.h"
 #include "runtime/executor.h"
 
 namespace hepml {
@@ -24,9 +25,15 @@ class Session::Impl {
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
   std::unique_ptr<MemoryPlanner> memory;
   ExecutionContext exec;
+  BatchSplitInfo batch_split;
+  bool split_batches = false;  // batch_split on and the graph separable
+  int64_t min_rows_per_slice = 1;
 
   absl::Status Init(const SessionOptions& options);
   absl::Status CheckInput(const std::string& name, const Value& value, size_t* position) const;
+  // The rows of a call whose fed values all are tensors with the same
+  // axis 0 and none overrides an initializer; -1 otherwise.
+  int64_t SplittableBatch(const std::vector<Value>& bound, const std::vector<bool>& fed) const;
   absl::StatusOr<std::vector<Value>> Run(std::vector<std::pair<std::string, Value>> inputs,
                                          const std::vector<std::string>& output_names,
                                          RunProfile* profile) const;
@@ -89,6 +96,9 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   if (!built.ok()) return built.status();
   plan = std::move(*built);
   memory = std::make_unique<MemoryPlanner>(options.plan_memory && !plan->has_control_flow);
+  batch_split = AnalyzeBatchSplit(model.graph);
+  split_batches = options.batch_split && batch_split.separable;
+  min_rows_per_slice = options.batch_split_min_rows > 0 ? options.batch_split_min_rows : batch_split.min_rows_per_slice;
   if (options.arena != nullptr) {
     exec.arena = options.arena;
     exec.concurrency = options.arena->max_concurrency();
@@ -137,6 +147,19 @@ absl::Status Session::Impl::CheckInput(const std::string& name, const Value& val
   return absl::OkStatus();
 }
 
+int64_t Session::Impl::SplittableBatch(const std::vector<Value>& bound, const std::vector<bool>& fed) const {
+  int64_t batch = -1;
+  for (size_t i = 0; i < bound.size(); ++i) {
+    if (!fed[i]) continue;
+    if (model.graph.IsInitializer(model.graph.inputs[i].name)) return -1;
+    const Value& v = bound[i];
+    if (v.kind != Value::Kind::kTensor || !v.tensor.defined() || v.tensor.rank() < 1) return -1;
+    if (batch >= 0 && v.tensor.dim(0) != batch) return -1;
+    batch = v.tensor.dim(0);
+  }
+  return batch;
+}
+
 absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std::string, Value>> named,
                                                       const std::vector<std::string>& output_names,
                                                       RunProfile* profile) const {
@@ -170,14 +193,22 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
     call.profile = profile;
     call.start = std::chrono::steady_clock::now();
   }
-  thread_local std::vector<int64_t> signature;
-  MemoryPlanner::Signature(bound, &signature);
-  call.allocator = memory->Begin(signature);
-  auto run = [&] { result = ExecutePlan(*plan, std::move(bound), call); };
-  if (call.arena) call.arena->execute(run);
-  else run();
-  memory->End(call.allocator);
+  const int64_t batch = split_batches && call.arena != nullptr ? SplittableBatch(bound, fed) : -1;
+  const int slices = NumBatchSlices(batch, call.concurrency, min_rows_per_slice);
+  if (slices > 1) {
+    // One parallel region for the whole graph (batch_split.h).
+    call.arena->execute([&] { result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory); });
+  } else {
+    thread_local std::vector<int64_t> signature;
+    MemoryPlanner::Signature(bound, &signature);
+    call.allocator = memory->Begin(signature);
+    auto run = [&] { result = ExecutePlan(*plan, std::move(bound), call); };
+    if (call.arena) call.arena->execute(run);
+    else run();
+    memory->End(call.allocator);
+  }
   if (profile) {
+    profile->batch_slices = slices;
     profile->total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now() - call.start).count();
   }
@@ -211,6 +242,7 @@ const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 const std::vector<PassInfo>& Session::passes() const { return impl_->passes; }
 size_t Session::weight_bytes() const { return impl_->weight_bytes; }
+const BatchSplitInfo& Session::batch_split() const { return impl_->batch_split; }
 
 const char* PrecisionName(Precision precision) {
   switch (precision) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -319,6 +320,277 @@ TEST(SessionTest, FusedModelsAndPassesGiveTheUnfusedResults) {
     EXPECT_FLOAT_EQ((*a)[0].data<float>()[i], (*b)[0].data<float>()[i]) << i;
     EXPECT_FLOAT_EQ((*a)[0].data<float>()[i], (*c)[0].data<float>()[i]) << i;
   }
+}
+
+
+// --- Batch-parallel execution (SessionOptions::batch_split) ---
+
+// A float graph written node by node, for the batch-split tests.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(const std::string& name) {
+    m_.set_ir_version(8);
+    m_.add_opset_import()->set_version(17);
+    g_ = m_.mutable_graph();
+    g_->set_name(name);
+  }
+  void Input(const std::string& name, std::vector<std::string> dims) {
+    AddTensorValue(g_->add_input(), name, onnx::TensorProto::FLOAT, std::move(dims));
+  }
+  void Output(const std::string& name) {
+    auto* o = g_->add_output();
+    o->set_name(name);
+    o->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  }
+  // A float initializer holding a fixed pattern of values in [-0.45, 0.55).
+  void Weight(const std::string& name, std::vector<int64_t> dims) {
+    auto* t = g_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(static_cast<float>((i * 37 + 11) % 23) / 23.f - 0.45f);
+  }
+  void Ints(const std::string& name, std::vector<int64_t> values) {
+    auto* t = g_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(values.size()));
+    for (int64_t v : values) t->add_int64_data(v);
+  }
+  onnx::NodeProto* Node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out) {
+    auto* n = g_->add_node();
+    n->set_op_type(op);
+    n->set_name(out[0] + "_node");
+    for (const std::string& i : in) n->add_input(i);
+    for (const std::string& o : out) n->add_output(o);
+    return n;
+  }
+  static void IntAttr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void FloatAttr(onnx::NodeProto* n, const std::string& name, float v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  static void IntsAttr(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+  std::string Bytes() const { return m_.SerializeAsString(); }
+
+ private:
+  onnx::ModelProto m_;
+  onnx::GraphProto* g_;
+};
+
+// calo_gan's kind of graph and more: two inputs concatenated, Gemm layers
+// with LeakyRelu and Softplus, a Slice of one input and a Mul (output
+// "out"); Softmax over axis 1 ("probs"); a Flatten of a rank-3 input, a view
+// of it ("flat"); MatMul of that input with a rank-2 weight, Transpose and
+// ReduceSum over axis 2 ("seq_out").
+std::string SeparableModel() {
+  GraphBuilder b("separable");
+  b.Input("latent", {"batch", "6"});
+  b.Input("cond", {"batch", "3"});
+  b.Input("seq", {"batch", "2", "4"});
+  b.Weight("w1", {24, 9});
+  b.Weight("b1", {24});
+  b.Weight("w2", {5, 24});
+  b.Weight("b2", {5});
+  b.Weight("w3", {4, 3});
+  b.Ints("starts", {0});
+  b.Ints("ends", {1});
+  b.Ints("axes", {1});
+  b.Ints("sum_axes", {2});
+  GraphBuilder::IntAttr(b.Node("Concat", {"latent", "cond"}, {"cat"}), "axis", 1);
+  GraphBuilder::IntAttr(b.Node("Gemm", {"cat", "w1", "b1"}, {"h1"}), "transB", 1);
+  GraphBuilder::FloatAttr(b.Node("LeakyRelu", {"h1"}, {"a1"}), "alpha", 0.2f);
+  GraphBuilder::IntAttr(b.Node("Gemm", {"a1", "w2", "b2"}, {"h2"}), "transB", 1);
+  b.Node("Softplus", {"h2"}, {"sp"});
+  b.Node("Slice", {"cond", "starts", "ends", "axes"}, {"energy"});
+  b.Node("Mul", {"sp", "energy"}, {"out"});
+  GraphBuilder::IntAttr(b.Node("Softmax", {"h2"}, {"probs"}), "axis", 1);
+  GraphBuilder::IntAttr(b.Node("Flatten", {"seq"}, {"flat"}), "axis", 1);
+  b.Node("MatMul", {"seq", "w3"}, {"mm"});
+  GraphBuilder::IntsAttr(b.Node("Transpose", {"mm"}, {"tr"}), "perm", {0, 2, 1});
+  b.Node("ReduceSum", {"tr", "sum_axes"}, {"seq_out"});
+  for (const char* o : {"out", "probs", "flat", "seq_out"}) b.Output(o);
+  return b.Bytes();
+}
+
+// y = x - mean over the batch (axis 0) of x: every row depends on all rows.
+std::string BatchStatisticsModel() {
+  GraphBuilder b("batch_stats");
+  b.Input("x", {"batch", "4"});
+  auto* mean = b.Node("ReduceMean", {"x"}, {"mean"});
+  GraphBuilder::IntsAttr(mean, "axes", {0});
+  GraphBuilder::IntAttr(mean, "keepdims", 1);
+  b.Node("Sub", {"x", "mean"}, {"y"});
+  b.Output("y");
+  return b.Bytes();
+}
+
+Tensor Pattern(Shape shape, int seed) {
+  Tensor t = Tensor::Empty(DType::kFloat32, shape);
+  float* p = t.mutable_data<float>();
+  for (int64_t i = 0; i < t.size(); ++i) p[i] = static_cast<float>((i * 7919 + seed * 104729) % 1000) / 250.f - 2.f;
+  return t;
+}
+
+Session::NamedTensors SeparableInputs(int64_t batch) {
+  return {{"latent", Pattern({batch, 6}, 1)}, {"cond", Pattern({batch, 3}, 2)}, {"seq", Pattern({batch, 2, 4}, 3)}};
+}
+
+bool SameBits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
+}
+
+// "" when bitwise equal, else where the first difference is.
+std::string FirstDifference(const Tensor& a, const Tensor& b) {
+  if (SameBits(a, b)) return "";
+  if (a.dtype() != DType::kFloat32 || a.shape() != b.shape()) return a.DebugString() + " vs " + b.DebugString();
+  int count = 0;
+  std::string first;
+  for (int64_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(a.data<float>() + i, b.data<float>() + i, sizeof(float)) == 0) continue;
+    if (count++ == 0) first = "element " + std::to_string(i) + ": " + std::to_string(a.data<float>()[i]) + " vs " +
+                              std::to_string(b.data<float>()[i]);
+  }
+  return first + " (" + std::to_string(count) + " of " + std::to_string(a.size()) + " differ)";
+}
+
+TEST(SessionTest, BatchSplitDecisionIsShownAndNamesTheNodeAtFault) {
+  auto separable = Session::CreateFromBytes(SeparableModel());
+  ASSERT_TRUE(separable.ok()) << separable.status();
+  EXPECT_TRUE((*separable)->batch_split().separable) << (*separable)->batch_split().reason;
+  EXPECT_GE((*separable)->batch_split().min_rows_per_slice, 1);
+  auto stats = Session::CreateFromBytes(BatchStatisticsModel());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_FALSE((*stats)->batch_split().separable);
+  EXPECT_NE((*stats)->batch_split().reason.find("mean_node"), std::string::npos) << (*stats)->batch_split().reason;
+  EXPECT_NE((*stats)->batch_split().reason.find("axis 0"), std::string::npos) << (*stats)->batch_split().reason;
+}
+
+// Slices of any size (odd and uneven batches; fewer rows than threads and
+// one row, which run whole) give bitwise the outputs of one thread, on the
+// heap and in planned memory.
+TEST(SessionTest, BatchSplitGivesTheOneThreadOutputs) {
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(SeparableModel(), one);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  for (int threads : {2, 3}) {
+    SessionOptions options;
+    options.num_threads = threads;
+    options.batch_split_min_rows = 1;
+    auto split = Session::CreateFromBytes(SeparableModel(), options);
+    ASSERT_TRUE(split.ok()) << split.status();
+    for (int64_t batch : {1, 2, 3, 5, 64, 75, 100, 129, 255, 256, 1001}) {
+      auto inputs = SeparableInputs(batch);
+      auto want = (*reference)->Run(inputs);
+      ASSERT_TRUE(want.ok()) << want.status();
+      for (int call = 0; call < 3; ++call) {  // the first records the memory plan, the others use it
+        RunProfile profile;
+        auto got = (*split)->Run(inputs, {}, &profile);
+        ASSERT_TRUE(got.ok()) << got.status();
+        if (batch <= 3) EXPECT_EQ(profile.batch_slices, 1) << "batch " << batch;
+        if (batch >= 255) EXPECT_EQ(profile.batch_slices, threads) << "batch " << batch;
+        EXPECT_LE(profile.batch_slices, threads);
+        ASSERT_EQ(got->size(), want->size());
+        for (size_t k = 0; k < want->size(); ++k) {
+          EXPECT_EQ(FirstDifference((*got)[k], (*want)[k]), "")
+              << "threads " << threads << " batch " << batch << " output " << k << " call " << call;
+        }
+      }
+    }
+  }
+}
+
+TEST(SessionTest, BatchSplitOffOrSmallBatchesRunWhole) {
+  SessionOptions off;
+  off.num_threads = 2;
+  off.batch_split = false;
+  auto s = Session::CreateFromBytes(SeparableModel(), off);
+  ASSERT_TRUE(s.ok()) << s.status();
+  RunProfile profile;
+  ASSERT_TRUE((*s)->Run(SeparableInputs(64), {}, &profile).ok());
+  EXPECT_EQ(profile.batch_slices, 1);
+  // Default minimum rows: this model's few operations per sample are not
+  // worth a slice of 2 rows.
+  SessionOptions on;
+  on.num_threads = 2;
+  auto d = Session::CreateFromBytes(SeparableModel(), on);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE((*d)->Run(SeparableInputs(4), {}, &profile).ok());
+  EXPECT_EQ(profile.batch_slices, 1);
+  ASSERT_TRUE((*d)->Run(SeparableInputs(4096), {}, &profile).ok());
+  EXPECT_EQ(profile.batch_slices, 2);
+  EXPECT_FALSE(profile.events.empty());  // the first slice's nodes
+}
+
+// A graph whose rows depend on each other must run whole: split, each half
+// would subtract its own mean.
+TEST(SessionTest, NonSeparableGraphIsNotSplit) {
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  auto s = Session::CreateFromBytes(BatchStatisticsModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const int64_t batch = 64;
+  Tensor x = Pattern({batch, 4}, 5);
+  RunProfile profile;
+  auto out = (*s)->Run({{"x", x}}, {}, &profile);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(profile.batch_slices, 1);
+  for (int64_t c = 0; c < 4; ++c) {
+    double sum = 0;
+    for (int64_t r = 0; r < batch; ++r) sum += (*out)[0].data<float>()[r * 4 + c];
+    EXPECT_NEAR(sum, 0.0, 1e-3) << "column " << c;  // centred over the whole batch
+  }
+}
+
+// Splitting runs the slices on the arena's threads: a caller's arena of 2
+// gets at most its one worker, however many calls.
+TEST(SessionTest, BatchSplitCreatesNoThreadBeyondTheCallersArena) {
+  oneapi::tbb::task_arena arena(2);
+  SessionOptions options;
+  options.arena = &arena;
+  options.batch_split_min_rows = 1;
+  const int before = CountThreads();
+  auto s = Session::CreateFromBytes(SeparableModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  RunProfile profile;
+  for (int i = 0; i < 50; ++i) {
+    auto out = (*s)->Run(SeparableInputs(257), {}, &profile);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(profile.batch_slices, 2);
+  }
+  EXPECT_LE(CountThreads(), before + 1);
+}
+
+// Bad input still gets its error (from the slice that meets it).
+TEST(SessionTest, BatchSplitReportsInputErrors) {
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  auto s = Session::CreateFromBytes(SeparableModel(), options);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto inputs = SeparableInputs(8);
+  inputs[1].second = Pattern({7, 3}, 2);  // fewer rows than the others: not split, Concat refuses
+  auto out = (*s)->Run(inputs);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("Concat"), std::string::npos) << out.status();
 }
 
 }  // namespace

@@ -1,0 +1,622 @@
+#include "runtime/batch_split.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "graph/passes/shape_propagation.h"
+#include "ops/gemm.h"
+#include "oneapi/tbb/blocked_range.h"
+#include "oneapi/tbb/parallel_for.h"
+#include "oneapi/tbb/partitioner.h"
+
+namespace hepml {
+namespace {
+
+// A slice's estimated work (multiply-adds plus elements written) below which
+// the fork/join and the second core's cold caches cost more than they save.
+constexpr double kMinSliceWork = 1 << 16;
+
+enum class Kind { kOther, kBatched, kInvariant };
+
+// Operators that compute each element of output 0 from the same element of
+// input 0 (inputs 1.. must be invariant: Clip's bounds, CastLike's target,
+// Dropout's ratio, a per-tensor quantisation scale).
+const absl::flat_hash_set<std::string>& RowwiseUnary() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Cos", "Cosh", "Erf", "Exp",
+      "Floor", "Log", "Neg", "Not", "Reciprocal", "Round", "Sigmoid", "Sign", "Sin", "Sinh", "Sqrt",
+      "Tan", "Tanh", "Relu", "LeakyRelu", "Elu", "Selu", "Celu", "Gelu", "HardSigmoid", "HardSwish",
+      "Softplus", "Softsign", "Mish", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Cast",
+      "CastLike", "Identity", "Dropout", "Clip", "BitwiseNot"};
+  return *ops;
+}
+
+// Multidirectional (numpy) broadcasting operators.
+const absl::flat_hash_set<std::string>& Broadcasting() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal", "Greater",
+      "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor", "Where", "Mod", "PRelu",
+      "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift"};
+  return *ops;
+}
+
+// Per-sample (axis 0 = N) operators whose other inputs are weights.
+const absl::flat_hash_set<std::string>& PerSample() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+      "GlobalMaxPool", "GlobalLpPool", "InstanceNormalization", "GroupNormalization"};
+  return *ops;
+}
+
+const absl::flat_hash_set<std::string>& Reductions() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "ReduceMax", "ReduceMin", "ReduceMean", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
+      "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+  return *ops;
+}
+
+// Operators whose results differ between calls with equal inputs.
+bool IsRandom(const Node& node) {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+      "Bernoulli"};
+  return ops->contains(node.op_type);
+}
+
+bool HasSubgraph(const Node& node) {
+  for (const Attribute& a : node.attributes) {
+    if (a.g || !a.graphs.empty()) return true;
+  }
+  return false;
+}
+
+class Analysis {
+ public:
+  explicit Analysis(const Graph& graph) : graph_(graph), shapes_(passes::ShapePropagation::Run(graph)) {}
+
+  BatchSplitInfo Run() {
+    BatchSplitInfo info;
+    for (const auto& [name, t] : graph_.initializers) kind_[name] = Kind::kInvariant;
+    bool any_fed = false;
+    for (const ValueInfo& vi : graph_.inputs) {
+      if (graph_.IsInitializer(vi.name)) continue;  // fed or not, a call that feeds it is not split
+      any_fed = true;
+      const TypeInfo& t = vi.type;
+      if (t.kind != TypeInfo::Kind::kTensor || !t.has_shape || t.shape.empty()) {
+        return No(absl::StrCat("input '", vi.name, "' is not a tensor of declared rank >= 1"));
+      }
+      if (t.dtype == DType::kString) return No(absl::StrCat("input '", vi.name, "' holds strings"));
+      if (t.shape[0].known()) {
+        return No(absl::StrCat("input '", vi.name, "' fixes its first dimension to ", t.shape[0].value));
+      }
+      kind_[vi.name] = Kind::kBatched;
+    }
+    if (!any_fed) return No("the model has no input to split");
+    for (const Node& node : graph_.nodes) {
+      std::string why = Visit(node);
+      if (!why.empty()) return No(absl::StrCat(node.Describe(), ": ", why));
+    }
+    for (const ValueInfo& vi : graph_.outputs) {
+      if (KindOf(vi.name) != Kind::kBatched) {
+        return No(absl::StrCat("output '", vi.name, "' is not computed sample by sample from the inputs"));
+      }
+      if (vi.type.dtype == DType::kString || (vi.type.kind != TypeInfo::Kind::kTensor &&
+                                              vi.type.kind != TypeInfo::Kind::kUnknown)) {
+        return No(absl::StrCat("output '", vi.name, "' is not a numeric tensor"));
+      }
+    }
+    info.separable = true;
+    info.work_per_sample = std::max(1.0, work_per_sample_);
+    info.min_rows_per_slice =
+        heavy_ ? 1 : std::max<int64_t>(1, static_cast<int64_t>(kMinSliceWork / info.work_per_sample + 0.999));
+    return info;
+  }
+
+ private:
+  static BatchSplitInfo No(std::string reason) {
+    BatchSplitInfo info;
+    info.reason = std::move(reason);
+    return info;
+  }
+
+  Kind KindOf(const std::string& name) const {
+    auto it = kind_.find(name);
+    return it == kind_.end() ? Kind::kOther : it->second;
+  }
+  int Rank(const std::string& name) const { return shapes_.Rank(name); }
+  std::optional<Shape> StaticShape(const std::string& name) const { return shapes_.StaticShape(name); }
+
+  // The integer elements of an invariant input, when known at creation.
+  std::optional<std::vector<int64_t>> KnownInts(const std::string& name) const {
+    if (name.empty() || KindOf(name) != Kind::kInvariant) return std::nullopt;
+    const passes::ValueFacts* f = shapes_.Find(name);
+    if (f == nullptr || !f->value || !f->FullyKnown()) return std::nullopt;
+    std::vector<int64_t> out;
+    for (const passes::SymbolicInt& v : *f->value) out.push_back(*v.number);
+    return out;
+  }
+
+  // Axes from attribute `attr` (opset < since_input) or input `input`.
+  std::optional<std::vector<int64_t>> Axes(const Node& node, const char* attr, int since_input, size_t input) const {
+    if (node.opset < since_input) {
+      if (!node.HasAttribute(attr)) return std::nullopt;
+      return node.GetInts(attr);
+    }
+    if (!node.HasInput(input)) return std::nullopt;
+    return KnownInts(node.inputs[input]);
+  }
+
+  // True when `axis` of a rank-`rank` tensor is not axis 0.
+  static bool NotAxis0(int64_t axis, int rank) { return rank > 0 && (axis < 0 ? axis + rank : axis) != 0; }
+
+  bool InputsFrom(const Node& node, size_t first, Kind kind) const {
+    for (size_t i = first; i < node.inputs.size(); ++i) {
+      if (!node.inputs[i].empty() && KindOf(node.inputs[i]) != kind) return false;
+    }
+    return true;
+  }
+
+  // An invariant operand broadcast against a batched result of rank `rank`
+  // must not vary along (or stretch) axis 0.
+  bool BroadcastsAlongBatch(const std::string& name, int rank) const {
+    const int r = Rank(name);
+    if (r < 0) return false;
+    if (r < rank) return true;
+    if (r > rank) return false;
+    auto shape = StaticShape(name);
+    const TypeInfo& t = shapes_.Type(name);
+    return (shape && (*shape)[0] == 1) || (t.has_shape && !t.shape.empty() && t.shape[0].value == 1);
+  }
+
+  void AddWork(double work) { work_per_sample_ += work; }
+  // Output elements per sample of `value`, when its dims past axis 0 are known.
+  void AddElements(const std::string& value) {
+    const TypeInfo& t = shapes_.Type(value);
+    if (!t.has_shape || t.shape.empty()) return;
+    double n = 1;
+    for (size_t d = 1; d < t.shape.size(); ++d) {
+      if (!t.shape[d].known()) return;
+      n *= static_cast<double>(t.shape[d].value);
+    }
+    AddWork(n);
+  }
+
+  // Returns why `node` does not keep axis 0 as independent samples, or ""
+  // after marking its outputs.
+  std::string Visit(const Node& node) {
+    if (HasSubgraph(node)) return "control flow is not split";
+    if (IsRandom(node)) return "a random operator is not split";
+    bool any_batched = false;
+    for (const std::string& in : node.inputs) {
+      if (in.empty()) continue;
+      const Kind k = KindOf(in);
+      if (k == Kind::kOther) return absl::StrCat("input '", in, "' is not known to be per sample");
+      any_batched |= k == Kind::kBatched;
+    }
+    if (!any_batched) {
+      // Only weights and constants: the same in every slice.
+      for (const std::string& out : node.outputs)
+        if (!out.empty()) kind_[out] = Kind::kInvariant;
+      return "";
+    }
+    std::string why = Rule(node);
+    if (!why.empty()) return why;
+    for (const std::string& out : node.outputs) {
+      if (out.empty()) continue;
+      kind_[out] = Kind::kBatched;
+      if (!counted_) AddElements(out);
+    }
+    counted_ = false;
+    return "";
+  }
+
+  std::string Rule(const Node& node) {
+    const std::string& op = node.op_type;
+    const bool hepml_domain = node.domain == "ai.hepml";
+    if (!node.domain.empty() && !hepml_domain) return "operators outside ai.onnx and ai.hepml are not split";
+    const std::string& x = node.inputs.empty() ? op : node.inputs[0];
+    const bool x_batched = !node.inputs.empty() && KindOf(x) == Kind::kBatched;
+    const int rank = node.inputs.empty() ? -1 : Rank(x);
+    if (hepml_domain) {
+      if (op == "FusedGemm") return Gemm(node, /*any_rank=*/true);
+      if (op == "FusedConv") return PerSampleOp(node, x_batched, rank);
+      return "not known to keep samples independent";
+    }
+    if (op == "Shape" || op == "Size") return "its value depends on the batch size";
+    if (RowwiseUnary().contains(op) || op == "QuantizeLinear" || op == "DequantizeLinear") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only input 0 may vary per sample";
+      if (op == "Dropout" && node.HasInput(2)) return "training mode may be on";
+      if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+        auto scale = node.HasInput(1) ? StaticShape(node.inputs[1]) : std::nullopt;
+        if (!scale) return "the scale's shape is not known";
+        if (NumElements(*scale) > 1 && !NotAxis0(node.GetInt("axis", 1), rank)) return "quantised along axis 0";
+      }
+      return "";
+    }
+    if (Broadcasting().contains(op)) {
+      int out_rank = 0;
+      for (const std::string& in : node.inputs) {
+        if (in.empty()) continue;
+        const int r = Rank(in);
+        if (r < 0) return absl::StrCat("the rank of '", in, "' is not known");
+        out_rank = std::max(out_rank, r);
+      }
+      for (const std::string& in : node.inputs) {
+        if (in.empty()) continue;
+        if (KindOf(in) == Kind::kBatched && Rank(in) != out_rank) {
+          return absl::StrCat("'", in, "' is broadcast to a higher rank (its axis 0 would not be the samples)");
+        }
+        if (KindOf(in) == Kind::kInvariant && !BroadcastsAlongBatch(in, out_rank)) {
+          return absl::StrCat("'", in, "' varies along axis 0");
+        }
+      }
+      return "";
+    }
+    if (op == "Gemm") return Gemm(node, /*any_rank=*/false);
+    if (op == "MatMul") {
+      if (!x_batched || rank < 2) return "only a batched A of rank >= 2 is split";
+      if (!InputsFrom(node, 1, Kind::kInvariant)) return "B must be a constant";
+      const int rb = Rank(node.inputs[1]);
+      if (rb < 1 || rb > 2) return "B must have rank 1 or 2";
+      if (auto w = StaticShape(node.inputs[1])) {
+        AddWork(static_cast<double>(NumElements(*w)) * RowsPerSample(x, rank - 1));
+      } else {
+        heavy_ = true;
+      }
+      return "";
+    }
+    if (PerSample().contains(op)) return PerSampleOp(node, x_batched, rank);
+    if (op == "BatchNormalization") {
+      if (!x_batched || rank < 2 || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
+      if (node.GetInt("training_mode", 0) != 0) return "training mode computes statistics over the batch";
+      for (size_t i = 1; i < node.outputs.size(); ++i)
+        if (!node.outputs[i].empty()) return "running statistics outputs are not split";
+      return "";
+    }
+    if (op == "LayerNormalization") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
+      if (!NotAxis0(node.GetInt("axis", -1), rank)) return "normalises over axis 0";
+      return "";
+    }
+    if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
+      if (!x_batched) return "input is not per sample";
+      if (!NotAxis0(node.GetInt("axis", node.opset < 13 ? 1 : -1), rank)) return "normalises over axis 0";
+      return "";
+    }
+    if (op == "LpNormalization" || op == "ArgMax" || op == "ArgMin") {
+      if (!x_batched) return "input is not per sample";
+      const int64_t def = op == "LpNormalization" ? -1 : 0;
+      if (!NotAxis0(node.GetInt("axis", def), rank)) return "works along axis 0";
+      return "";
+    }
+    if (op == "TopK") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
+      if (!NotAxis0(node.GetInt("axis", -1), rank)) return "works along axis 0";
+      return "";
+    }
+    if (op == "Concat") {
+      if (!InputsFrom(node, 0, Kind::kBatched)) return "every input must vary per sample";
+      if (!NotAxis0(node.GetInt("axis", 0), rank)) return "concatenates along axis 0";
+      counted_ = true;
+      return "";
+    }
+    if (op == "Split") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      if (!NotAxis0(node.GetInt("axis", 0), rank)) return "splits along axis 0";
+      counted_ = true;
+      return "";
+    }
+    if (op == "Slice") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      auto axes = node.opset < 10 ? (node.HasAttribute("axes") ? std::optional(node.GetInts("axes")) : std::nullopt)
+                                  : (node.HasInput(3) ? KnownInts(node.inputs[3]) : std::nullopt);
+      if (!axes) return "slices every axis from 0 (no constant axes)";
+      for (int64_t a : *axes)
+        if (!NotAxis0(a, rank)) return "slices axis 0";
+      counted_ = true;
+      return "";
+    }
+    if (op == "Reshape") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      auto shape = node.HasInput(1) ? KnownInts(node.inputs[1]) : std::nullopt;
+      if (!shape || shape->empty()) return "the target shape is not a known constant";
+      counted_ = true;
+      if ((*shape)[0] == 0 && node.GetInt("allowzero", 0) == 0) return "";  // axis 0 copied
+      // [-1, d1, ...] keeps axis 0 when d1... hold exactly one sample.
+      const TypeInfo& in = shapes_.Type(x);
+      if ((*shape)[0] != -1 || !in.has_shape) return "may change axis 0";
+      int64_t per_in = 1, per_out = 1;
+      for (size_t d = 1; d < in.shape.size(); ++d) {
+        if (!in.shape[d].known()) return "may change axis 0 (the input's sample shape is not known)";
+        per_in *= in.shape[d].value;
+      }
+      for (size_t d = 1; d < shape->size(); ++d) {
+        if ((*shape)[d] <= 0) return "may change axis 0";
+        per_out *= (*shape)[d];
+      }
+      return per_in == per_out ? "" : "changes axis 0";
+    }
+    if (op == "Flatten") {
+      if (!x_batched) return "input is not per sample";
+      if (rank < 1 || (node.GetInt("axis", 1) < 0 ? node.GetInt("axis", 1) + rank : node.GetInt("axis", 1)) != 1) {
+        return "only axis 1 keeps axis 0";
+      }
+      counted_ = true;
+      return "";
+    }
+    if (op == "Transpose") {
+      if (!x_batched) return "input is not per sample";
+      const std::vector<int64_t> perm = node.GetInts("perm");
+      if (perm.empty() || perm[0] != 0) return "moves axis 0";
+      counted_ = true;
+      return "";
+    }
+    if (op == "Squeeze" || op == "Unsqueeze") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      auto axes = Axes(node, "axes", 13, 1);
+      if (!axes || axes->empty()) return "the axes are not known constants";
+      const int r = op == "Squeeze" ? rank : (rank < 0 ? -1 : rank + static_cast<int>(axes->size()));
+      for (int64_t a : *axes)
+        if (!NotAxis0(a, r)) return "changes axis 0";
+      counted_ = true;
+      return "";
+    }
+    if (Reductions().contains(op)) {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      const int since = op == "ReduceSum" ? 13 : 18;
+      auto axes = Axes(node, "axes", since, 1);
+      if (!axes || axes->empty()) return "reduces over every axis (or axes not known)";
+      for (int64_t a : *axes)
+        if (!NotAxis0(a, rank)) return "reduces over axis 0";
+      return "";
+    }
+    if (op == "Gather") {
+      if (node.inputs.size() < 2) return "malformed";
+      const int64_t axis = node.GetInt("axis", 0);
+      const bool data_batched = x_batched && KindOf(node.inputs[1]) == Kind::kInvariant;
+      const bool indices_batched = KindOf(x) == Kind::kInvariant && KindOf(node.inputs[1]) == Kind::kBatched;
+      if (data_batched && NotAxis0(axis, rank)) return "";
+      if (indices_batched && !NotAxis0(axis, Rank(x)) && Rank(node.inputs[1]) >= 1) return "";
+      return "gathers along axis 0 of per-sample data";
+    }
+    if (op == "Tile") {
+      if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
+      auto repeats = node.HasInput(1) ? KnownInts(node.inputs[1]) : std::nullopt;
+      if (!repeats || repeats->empty() || (*repeats)[0] != 1) return "may repeat along axis 0";
+      return "";
+    }
+    return "not known to keep samples independent";
+  }
+
+  // Rows a sample of `value` contributes to a GEMM: the product of dims 1..last-1.
+  double RowsPerSample(const std::string& value, int last) const {
+    const TypeInfo& t = shapes_.Type(value);
+    double rows = 1;
+    for (int d = 1; d < last && t.has_shape && d < static_cast<int>(t.shape.size()); ++d) {
+      if (!t.shape[d].known()) return 1;
+      rows *= static_cast<double>(t.shape[d].value);
+    }
+    return rows;
+  }
+
+  std::string Gemm(const Node& node, bool any_rank) {
+    if (node.inputs.size() < 2) return "malformed";
+    const std::string& a = node.inputs[0];
+    const int rank = Rank(a);
+    if (KindOf(a) != Kind::kBatched || (any_rank ? rank < 2 : rank != 2)) return "only a batched A is split";
+    if (node.GetInt("transA", 0) != 0) return "transA puts the samples in columns";
+    if (!InputsFrom(node, 1, Kind::kInvariant)) return "B and C must be constants";
+    if (node.HasInput(2) && !BroadcastsAlongBatch(node.inputs[2], 2)) return "C varies along the rows";
+    if (auto w = StaticShape(node.inputs[1])) {
+      AddWork(static_cast<double>(NumElements(*w)) * RowsPerSample(a, rank - 1));
+    } else {
+      heavy_ = true;
+    }
+    return "";
+  }
+
+  std::string PerSampleOp(const Node& node, bool x_batched, int rank) {
+    if (!x_batched || rank < 2 || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
+    if ((node.op_type == "MaxPool") && node.HasOutput(1)) return "its indices count across the batch";
+    const bool conv = node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "FusedConv";
+    if (conv) {
+      // Multiply-adds per sample: weights times output positions.
+      auto w = node.HasInput(1) ? StaticShape(node.inputs[1]) : std::nullopt;
+      const TypeInfo& y = shapes_.Type(node.outputs.empty() ? "" : node.outputs[0]);
+      double positions = 1;
+      bool known = w.has_value() && y.has_shape;
+      for (size_t d = 2; known && d < y.shape.size(); ++d) {
+        if (!y.shape[d].known()) known = false;
+        else positions *= static_cast<double>(y.shape[d].value);
+      }
+      if (known) AddWork(static_cast<double>(NumElements(*w)) * positions);
+      else heavy_ = true;
+    }
+    return "";
+  }
+
+  const Graph& graph_;
+  passes::ShapePropagation shapes_;
+  absl::flat_hash_map<std::string, Kind> kind_;
+  double work_per_sample_ = 0;
+  bool heavy_ = false;    // some work per sample is unknown and probably large
+  bool counted_ = false;  // the node moves data only: not counted as work
+};
+
+// Where the slices write the graph outputs: allocated by the first slice
+// that produces each one (its dims past axis 0 are then known), with the
+// whole batch's rows; every slice gets a view of its rows.
+class OutputSink {
+ public:
+  OutputSink(size_t num_outputs, int64_t batch) : full_(num_outputs), batch_(batch) {}
+
+  // A view of rows [row, row + shape[0]) of output k, or an own tensor when
+  // the slice's output does not fit the one allocated (then Collect
+  // reports it).
+  Tensor Allocate(size_t k, DType dtype, const Shape& shape, int64_t row) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!Ensure(k, dtype, shape)) return Tensor::Empty(dtype, shape);
+    return View(k, shape, row);
+  }
+
+  // Puts a slice's value of output k in place (a copy, unless it already
+  // is the view Allocate gave).
+  absl::Status Collect(size_t k, const Value& value, int64_t row, int64_t rows, const std::string& name) {
+    if (value.kind != Value::Kind::kTensor || !value.tensor.defined()) {
+      return absl::InternalError(absl::StrCat("batch slices: output '", name, "' is not a tensor"));
+    }
+    const Tensor& t = value.tensor;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (t.rank() < 1 || t.dim(0) != rows || t.dtype() == DType::kString || !Ensure(k, t.dtype(), t.shape())) {
+      return absl::InternalError(absl::StrCat("batch slices: output '", name, "' of rows [", row, ", ", row + rows,
+                                              ") is ", DTypeName(t.dtype()), ShapeToString(t.shape()),
+                                              "; expected ", rows, " rows like the other slices' ",
+                                              full_[k].defined() ? ShapeToString(full_[k].shape()) : "?"));
+    }
+    const size_t row_bytes = full_[k].nbytes() / static_cast<size_t>(batch_);
+    uint8_t* dst = static_cast<uint8_t*>(full_[k].raw_mutable_data()) + row * row_bytes;
+    if (t.raw_data() != dst) std::memcpy(dst, t.raw_data(), row_bytes * rows);
+    return absl::OkStatus();
+  }
+
+  std::vector<Tensor>& outputs() { return full_; }
+
+ private:
+  bool Ensure(size_t k, DType dtype, const Shape& shape) {
+    if (shape.empty() || dtype == DType::kString) return false;
+    Tensor& f = full_[k];
+    if (!f.defined()) {
+      Shape whole = shape;
+      whole[0] = batch_;
+      f = Tensor::Empty(dtype, whole);
+      return true;
+    }
+    if (f.dtype() != dtype || f.rank() != static_cast<int>(shape.size())) return false;
+    for (size_t d = 1; d < shape.size(); ++d)
+      if (f.dim(static_cast<int>(d)) != shape[d]) return false;
+    return true;
+  }
+
+  // The full tensor outlives every slice's frame (it is returned after the
+  // parallel region), so the view needs no reference of its own.
+  Tensor View(size_t k, const Shape& shape, int64_t row) {
+    const size_t row_bytes = batch_ > 0 ? full_[k].nbytes() / static_cast<size_t>(batch_) : 0;
+    uint8_t* data = static_cast<uint8_t*>(full_[k].raw_mutable_data()) + row * row_bytes;
+    return Tensor::Wrap(full_[k].dtype(), shape, data);
+  }
+
+  std::mutex mu_;
+  std::vector<Tensor> full_;
+  const int64_t batch_;
+};
+
+// One slice's view of the sink: its rows start at `row`.
+class SliceRows final : public SliceOutputs {
+ public:
+  SliceRows(OutputSink& sink, int64_t row) : sink_(sink), row_(row) {}
+  Tensor Allocate(size_t output, DType dtype, const Shape& shape) override {
+    return sink_.Allocate(output, dtype, shape, row_);
+  }
+
+ private:
+  OutputSink& sink_;
+  const int64_t row_;
+};
+
+// Rows [row, row + rows) of `t` (axis 0), sharing its memory. The caller's
+// input outlives the slice (Run holds it until the parallel region ends).
+Tensor RowsOf(const Tensor& t, int64_t row, int64_t rows) {
+  Shape shape = t.shape();
+  const size_t row_bytes = shape[0] > 0 ? t.nbytes() / static_cast<size_t>(shape[0]) : 0;
+  shape[0] = rows;
+  const uint8_t* data = static_cast<const uint8_t*>(t.raw_data()) + row * row_bytes;
+  return Tensor::Wrap(t.dtype(), std::move(shape), const_cast<uint8_t*>(data));
+}
+
+}  // namespace
+
+BatchSplitInfo AnalyzeBatchSplit(const Graph& graph) { return Analysis(graph).Run(); }
+
+namespace {
+
+// Slices start at multiples of the fp32 GEMM's register tile rows.
+int64_t BatchSliceAlignment() {
+  static const int64_t align = std::max(1, ops::GemmF32KernelShape().mr);
+  return align;
+}
+
+}  // namespace
+
+int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice) {
+  if (concurrency <= 1 || batch < 2) return 1;
+  // Every slice more than two row tiles: the GEMM then picks the same driver
+  // for a slice as for the whole batch (it differs at 2 tiles or fewer).
+  const int64_t align = BatchSliceAlignment();
+  const int64_t min_rows = std::max<int64_t>(min_rows_per_slice, 2 * align + 1);
+  // Boundaries move by up to align / 2 rows when rounded (SliceBegin).
+  const int64_t by_rows = batch / (min_rows + align);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(concurrency, by_rows)));
+}
+
+int64_t SliceBegin(int64_t batch, int slices, int s) {
+  if (s >= slices) return batch;
+  const int64_t align = BatchSliceAlignment();
+  const int64_t target = batch * s / slices;
+  return std::min(batch, (target + align / 2) / align * align);
+}
+
+absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
+                                                      int64_t batch, int slices, const ExecutionContext& exec,
+                                                      MemoryPlanner& memory) {
+  OutputSink sink(plan.output_slots.size(), batch);
+  std::vector<absl::Status> status(slices);
+  auto run_slice = [&](int s) {
+    const int64_t row = SliceBegin(batch, slices, s), rows = SliceBegin(batch, slices, s + 1) - row;
+    std::vector<Value> part(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Value& in = inputs[i];
+      if (in.kind == Value::Kind::kTensor && in.tensor.defined()) part[i] = Value::FromTensor(RowsOf(in.tensor, row, rows));
+    }
+    SliceRows slice(sink, row);
+    ExecutionContext ctx;
+    ctx.arena = nullptr;  // kernels run serially on this slice's thread
+    ctx.concurrency = 1;
+    ctx.profile = s == 0 ? exec.profile : nullptr;
+    ctx.start = exec.start;
+    ctx.slice_outputs = &slice;
+    thread_local std::vector<int64_t> signature;
+    MemoryPlanner::Signature(part, &signature);
+    ctx.allocator = memory.Begin(signature);
+    try {
+      auto out = ExecutePlan(plan, std::move(part), ctx);
+      if (!out.ok()) {
+        status[s] = out.status();
+      } else {
+        for (size_t k = 0; k < out->size() && status[s].ok(); ++k) {
+          status[s] = sink.Collect(k, (*out)[k], row, rows, plan.graph->outputs[k].name);
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      status[s] = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
+    }  // the slice's values are gone before its planned memory goes back
+    memory.End(ctx.allocator);
+  };
+  oneapi::tbb::parallel_for(
+      oneapi::tbb::blocked_range<int>(0, slices, 1),
+      [&](const oneapi::tbb::blocked_range<int>& r) {
+        for (int s = r.begin(); s < r.end(); ++s) run_slice(s);
+      },
+      oneapi::tbb::simple_partitioner());
+  for (const absl::Status& st : status) HEPML_RETURN_IF_ERROR(st);
+  std::vector<Value> outputs;
+  outputs.reserve(sink.outputs().size());
+  for (Tensor& t : sink.outputs()) outputs.push_back(Value::FromTensor(std::move(t)));
+  return outputs;
+}
+
+}  // namespace hepml

@@ -1,0 +1,68 @@
+// Batch-parallel execution: a Session with T > 1 threads runs a large batch
+// as T contiguous slices of rows, each slice through the whole plan on one
+// thread (kernels serial, its own planned memory), all slices in one
+// parallel region: one fork/join per Run instead of one per layer.
+//
+// That is only correct when every sample (row along axis 0) is computed
+// independently of the others. AnalyzeBatchSplit decides it once, at
+// Session creation, by a conservative walk over the graph: each value is
+// "batched" (axis 0 indexes independent samples), "invariant" (does not
+// depend on any fed input: weights, constants, values computed only from
+// them) or neither; a node is accepted only when its operator is known to
+// keep axis 0 as the sample axis for the operands it has (see the rules in
+// batch_split.cc), and the graph only when every fed input and every output
+// is batched. Anything unknown (an operator not listed, a rank or attribute
+// not known statically, Shape of a batched value, control flow, random
+// operators) makes the graph not separable; it then runs as before.
+//
+// Results: a slice runs the same kernels on fewer rows. The kernels hepml
+// has compute each output row from its input row alone, and with the same
+// operations wherever the row lies, with one exception: the fp32 GEMM
+// computes rows in register tiles of `mr` rows (12 with AVX-512), and tiles
+// of few rows sum in two chains, so a row's bits depend on the tile it falls
+// in; and it picks its driver (which differs for k > 512) by the number of
+// rows when there are at most 2 * mr. Slices therefore start at multiples
+// of mr and have more than 2 * mr rows: every row meets the tile and driver
+// it meets in the whole batch, and the outputs are bitwise those of one
+// thread (session_test checks it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/graph.h"
+#include "hepml/session.h"
+#include "runtime/executor.h"
+#include "runtime/memory_plan.h"
+
+namespace hepml {
+
+// Decides whether `graph` (after the Session's passes) may be run in batch
+// slices. Never fails: a graph it cannot prove separable gets
+// separable = false and a reason naming the first value or node at fault.
+BatchSplitInfo AnalyzeBatchSplit(const Graph& graph);
+
+// How many slices `batch` rows run as on `concurrency` threads, given the
+// fewest rows a slice should have (raised to 2 * mr + 1, see above): 1 when
+// the batch is not worth splitting.
+int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
+
+// The first row of slice s of `slices` (s == slices: `batch`): s / slices of
+// the batch, rounded to the nearest multiple of the GEMM's row tile.
+int64_t SliceBegin(int64_t batch, int slices, int s);
+
+// Runs `plan` on `inputs` (every one a tensor whose axis 0 has `batch`
+// rows, as the analysis requires) as `slices` slices in one parallel region
+// inside `exec.arena` (entered by the caller). Slice s gets rows
+// [SliceBegin(s), SliceBegin(s + 1)), runs serially with memory
+// planned by `memory` for its own input shapes, and writes the graph outputs
+// straight into rows of the full outputs. `exec.profile`, when set, gets the
+// first slice's node events.
+// REQUIRES: slices >= 2, batch >= slices, the plan's graph separable.
+absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
+                                                      int64_t batch, int slices, const ExecutionContext& exec,
+                                                      MemoryPlanner& memory);
+
+}  // namespace hepml
