@@ -484,16 +484,19 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
   // Int8 weights of a QDQ model, before constant folding makes them float.
   const std::vector<codegen::QdqWeight> qdq_weights = codegen::CollectQdqWeights(model.graph);
   // The emitted code has no pooled convolution: FusedConv's pool attribute
-  // (fuse-conv-maxpool) is a runtime kernel of its own, as is EdgeFeatures
-  // (fuse-edge-features).
+  // (fuse-conv-maxpool) is a runtime kernel of its own (the emitter pools in
+  // its own 3x3 kernels instead).
   std::set<std::string> disabled_passes(options.disabled_passes.begin(), options.disabled_passes.end());
   disabled_passes.insert("fuse-conv-maxpool");
-  disabled_passes.insert("fuse-edge-features");
   // int8 layers calibrate their input's scale on the model's own values; the
-  // channels-last values pointwise-conv-to-gemm makes are not among them.
+  // values pointwise-conv-to-gemm and the EdgeConv rewrites make are not
+  // among them.
   bool wants_int8 = options.precision.kind == WeightPrecision::kInt8;
   for (const auto& [name, p] : options.layer_precision) wants_int8 |= p.kind == WeightPrecision::kInt8;
-  if (wants_int8) disabled_passes.insert("pointwise-conv-to-gemm");
+  if (wants_int8) {
+    disabled_passes.insert("pointwise-conv-to-gemm");
+    disabled_passes.insert("fuse-edge-features");
+  }
   auto reports = passes::PassManager::Default().Run(model.graph, disabled_passes);
   if (!reports.ok()) return reports.status();
   for (const Node& n : model.graph.nodes) {

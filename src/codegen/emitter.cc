@@ -2873,6 +2873,26 @@ absl::Status Emitter::EmitNode(const Node& n) {
   if (n.domain == "ai.hepml") {
     if (op == "FusedGemm") return EmitGemm(n);
     if (op == "FusedConv") return EmitConv(n);
+    if ((op == "EdgeFeatures" || op == "EdgeGatherAdd") && n.inputs.size() == 2 && n.HasInput(0) && n.HasInput(1) &&
+        DT(n.inputs[0]) == DType::kFloat32 && Rank(n.inputs[0]) == 3 && Rank(n.inputs[1]) == 3) {
+      const std::string &x = n.inputs[0], &idx = n.inputs[1], &y = n.outputs[0];
+      const LinShape& sx = S(x);
+      const LinShape& si = S(idx);
+      std::string act = "";
+      if (op == "EdgeGatherAdd") {
+        HEPML_ASSIGN_OR_RETURN(act, ActArgs(n));
+        act = absl::StrCat(", ", act);
+      }
+      HEPML_ASSIGN_OR_RETURN(std::string xp, In(x));
+      HEPML_ASSIGN_OR_RETURN(std::string ip, In(idx));
+      const std::string yp = Out(y);
+      const std::string channels = op == "EdgeFeatures" ? LinExpr(sx[1]) : absl::StrCat("(", LinExpr(sx[1]), ") / 2");
+      Code(absl::StrCat("if (!K::", op, "<", CT(idx), ">(", LinExpr(sx[0]), ", ", channels, ", ", LinExpr(sx[2]), ", ",
+                        LinExpr(si[2]), ", ", xp, ", ", ip, ", ", yp, act, ")) return Fail(\"",
+                        absl::CEscape(n.Describe()), ": neighbour index out of range\");"));
+      kernels_.insert("shape.h");
+      return absl::OkStatus();
+    }
     return Unsupported(n, "");
   }
   if (!n.domain.empty() && n.domain != "ai.onnx") return Unsupported(n, absl::StrCat("domain ", n.domain));

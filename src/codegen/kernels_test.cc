@@ -767,6 +767,41 @@ TEST(EmittedKernels, GatherElementsRowsAlongEveryAxis) {
   }
 }
 
+TEST(EmittedKernels, EdgeConvKernelsMatchHepml) {
+  // ai.hepml EdgeFeatures and EdgeGatherAdd (what fuse-edge-features and
+  // factor-edge-conv write for an EdgeConv block) against the runtime's
+  // kernels, with negative indices, a point among its own neighbours, and an
+  // index out of range reported rather than read.
+  const int64_t N = 2, C = 3, P = 7, K = 4;
+  Tensor x = Random({N, C, P}, 61), h = Random({N, 2 * C, P}, 62);
+  std::vector<int64_t> iv(N * P * K);
+  for (size_t i = 0; i < iv.size(); ++i) iv[i] = static_cast<int64_t>((i * 5 + 2) % P) - (i % 3 == 0 ? P : 0);
+  Tensor idx = Tensor::FromVector<int64_t>({N, P, K}, iv);
+  auto features = ops::testing::RunOpValues({"EdgeFeatures", 1, "ai.hepml", {}, 1},
+                                            {Value::FromTensor(x), Value::FromTensor(idx)});
+  ASSERT_TRUE(features.ok()) << features.status();
+  std::vector<float> y(N * 2 * C * P * K);
+  ASSERT_TRUE(K::EdgeFeatures(N, C, P, K, x.data<float>(), idx.data<int64_t>(), y.data()));
+  ExpectNear((*features)[0].tensor, y, 0.f);
+  for (const char* act : {"", "Relu", "LeakyRelu"}) {
+    SCOPED_TRACE(act);
+    std::vector<Attribute> attrs;
+    if (*act) attrs.push_back(ops::testing::AttrString("activation", act));
+    if (std::string(act) == "LeakyRelu") attrs.push_back(ops::testing::AttrFloat("activation_alpha", 0.1f));
+    auto summed = ops::testing::RunOpValues({"EdgeGatherAdd", 1, "ai.hepml", attrs, 1},
+                                            {Value::FromTensor(h), Value::FromTensor(idx)});
+    ASSERT_TRUE(summed.ok()) << summed.status();
+    std::vector<float> z(N * C * P * K);
+    const K::Act a = !*act ? K::Act::kNone : std::string(act) == "Relu" ? K::Act::kRelu : K::Act::kLeakyRelu;
+    ASSERT_TRUE(K::EdgeGatherAdd(N, C, P, K, h.data<float>(), idx.data<int64_t>(), z.data(), a, 0.1f, 0.f));
+    ExpectNear((*summed)[0].tensor, z, 0.f);
+  }
+  iv[9] = P;
+  Tensor bad = Tensor::FromVector<int64_t>({N, P, K}, iv);
+  EXPECT_FALSE(K::EdgeFeatures(N, C, P, K, x.data<float>(), bad.data<int64_t>(), y.data()));
+  EXPECT_FALSE(K::EdgeGatherAdd(N, C, P, K, h.data<float>(), bad.data<int64_t>(), y.data(), K::Act::kNone, 0.f, 0.f));
+}
+
 TEST(EmittedKernels, LstmMatchesHepml) {
   // Bidirectional with bias, initial state and peepholes, then without
   // peepholes (the vectorised gate pass) at a hidden size with a vector tail;

@@ -111,6 +111,59 @@ inline bool GatherElements(int rank, const int64_t* x_dims, const int64_t* idx_d
   return true;
 }
 
+// The edge features of an EdgeConv block (ai.hepml EdgeFeatures): x [n, c, p]
+// and neighbour indices [n, p, k] along p (from -p) to y [n, 2c, p, k], channel
+// ch the point itself, channel c + ch its neighbour minus it.
+template <typename I>
+inline bool EdgeFeatures(int64_t n, int64_t c, int64_t p, int64_t k, const float* x, const I* idx, float* y) {
+  for (int64_t i = 0, e = n * p * k; i < e; ++i)
+    if (idx[i] < -p || idx[i] >= p) return false;
+  for (int64_t t = 0; t < n * c; ++t) {
+    const int64_t s = t / c, ch = t % c;
+    const float* xr = x + t * p;
+    const I* ir = idx + s * p * k;
+    float* center = y + (s * 2 * c + ch) * p * k;
+    float* diff = y + (s * 2 * c + c + ch) * p * k;
+    for (int64_t q = 0; q < p; ++q) {
+      const float v = xr[q];
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t at = static_cast<int64_t>(ir[q * k + j]);
+        at += at < 0 ? p : 0;
+        center[q * k + j] = v;
+        diff[q * k + j] = xr[at] - v;
+      }
+    }
+  }
+  return true;
+}
+
+// The factored first layer of an EdgeConv block (ai.hepml EdgeGatherAdd):
+// h [n, 2m, p] (per point its own term, then its term as a neighbour) and the
+// indices [n, p, k] to y [n, m, p, k] = act(h[s, ch, q] + h[s, m + ch, idx]).
+template <typename I>
+inline bool EdgeGatherAdd(int64_t n, int64_t m, int64_t p, int64_t k, const float* h, const I* idx, float* y, Act act,
+                          float alpha, float beta) {
+  for (int64_t i = 0, e = n * p * k; i < e; ++i)
+    if (idx[i] < -p || idx[i] >= p) return false;
+  for (int64_t t = 0; t < n * m; ++t) {
+    const int64_t s = t / m, ch = t % m;
+    const float* self = h + (s * 2 * m + ch) * p;
+    const float* neighbour = h + (s * 2 * m + m + ch) * p;
+    const I* ir = idx + s * p * k;
+    float* yr = y + t * p * k;
+    for (int64_t q = 0; q < p; ++q) {
+      const float v = self[q];
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t at = static_cast<int64_t>(ir[q * k + j]);
+        at += at < 0 ? p : 0;
+        yr[q * k + j] = v + neighbour[at];
+      }
+    }
+    ActInPlace(act, yr, p * k, alpha, beta);
+  }
+  return true;
+}
+
 // y (a copy of data, made by the caller) updated at indices with updates:
 // reduction 0 none, 1 add, 2 mul, 3 max, 4 min.
 template <typename T, typename I>
