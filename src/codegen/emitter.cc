@@ -468,7 +468,7 @@ std::optional<int> ActEnum(const std::string& name, std::string* out) {
   static const std::map<std::string, std::string> kActs = {
       {"", "K::Act::kNone"},         {"None", "K::Act::kNone"},     {"Relu", "K::Act::kRelu"},
       {"LeakyRelu", "K::Act::kLeakyRelu"}, {"Sigmoid", "K::Act::kSigmoid"}, {"Tanh", "K::Act::kTanh"},
-      {"Clip", "K::Act::kClip"},     {"Gelu", "K::Act::kGelu"}};
+      {"Clip", "K::Act::kClip"},     {"Gelu", "K::Act::kGelu"},     {"Softplus", "K::Act::kSoftplus"}};
   auto it = kActs.find(name);
   if (it == kActs.end()) return std::nullopt;
   *out = it->second;

@@ -359,7 +359,7 @@ TEST(EmittedKernels, VecMathMatchesLibmOverTheFloatRange) {
 TEST(EmittedKernels, FusedActivationsMatchTheirFunctions) {
   // ActInPlace (the activation a dense or conv kernel applies to its output)
   // against the scalar ApplyAct and libm, across every vector-tail length.
-  for (K::Act act : {K::Act::kSigmoid, K::Act::kTanh, K::Act::kGelu, K::Act::kRelu, K::Act::kLeakyRelu}) {
+  for (K::Act act : {K::Act::kSigmoid, K::Act::kTanh, K::Act::kGelu, K::Act::kSoftplus, K::Act::kRelu, K::Act::kLeakyRelu}) {
     for (int64_t n : {1, 7, 16, 37}) {
       std::vector<float> x(n), y(n);
       for (int64_t i = 0; i < n; ++i) x[i] = -9.f + 18.f * static_cast<float>(i) / static_cast<float>(n);
@@ -371,6 +371,7 @@ TEST(EmittedKernels, FusedActivationsMatchTheirFunctions) {
         if (act == K::Act::kSigmoid) want = 1 / (1 + std::exp(-v));
         if (act == K::Act::kTanh) want = std::tanh(v);
         if (act == K::Act::kGelu) want = 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+        if (act == K::Act::kSoftplus) want = std::log1p(std::exp(v));
         ASSERT_NEAR(y[i], want, 1e-6 * std::max(1.0, std::fabs(want))) << "act " << static_cast<int>(act) << " x " << v;
         ASSERT_EQ(y[i], K::ApplyAct(act, x[i], 0.1f, 0.f));
       }

@@ -37,6 +37,7 @@ absl::StatusOr<ActivationSpec> ParseActivation(const Node& node) {
   else if (name == "Tanh") spec.kind = Activation::kTanh;
   else if (name == "Clip") spec.kind = Activation::kClip;
   else if (name == "Gelu") spec.kind = Activation::kGelu;
+  else if (name == "Softplus") spec.kind = Activation::kSoftplus;
   else return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": unknown activation '", name, "'"));
   if (spec.kind == Activation::kLeakyRelu) spec.alpha = node.GetFloat("activation_alpha", 0.01f);
   if (spec.kind == Activation::kClip) {
@@ -87,6 +88,9 @@ absl::Status ApplyActivation(KernelContext& ctx, const ActivationSpec& spec, Ten
           return C(0.5) * x * (C(1) + std::erf(x * static_cast<C>(0.70710678118654752440084436210485)));
         });
         break;
+      case Activation::kSoftplus:  // as activations.cc's StableSoftplus
+        ApplyInPlace<T>(ctx, y, [](C x) { return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); });
+        break;
     }
     return absl::OkStatus();
   });
@@ -104,6 +108,7 @@ void BiasActivateF32(const ActivationSpec& spec, float bias, float* y, int64_t n
     case Activation::kSigmoid: SigmoidF32(y, y, n); break;
     case Activation::kTanh: TanhF32(y, y, n); break;
     case Activation::kGelu: GeluF32(y, y, n); break;
+    case Activation::kSoftplus: SoftplusF32(y, y, n); break;
     case Activation::kLeakyRelu: {
       const float a = spec.alpha;
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] >= 0.0f ? y[i] : a * y[i];

@@ -14,7 +14,7 @@
 
 namespace hepml::ops {
 
-enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kGelu };
+enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kGelu, kSoftplus };
 
 struct ActivationSpec {
   Activation kind = Activation::kNone;
@@ -23,7 +23,7 @@ struct ActivationSpec {
 };
 
 // Reads `activation` ("", "None", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
-// "Clip", "Gelu") and its activation_alpha/activation_beta; an unknown name
+// "Clip", "Gelu", "Softplus") and its activation_alpha/activation_beta; an unknown name
 // is an error naming the node.
 absl::StatusOr<ActivationSpec> ParseActivation(const Node& node);
 

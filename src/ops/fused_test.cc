@@ -88,6 +88,7 @@ std::vector<Case> Cases() {
       {"Sigmoid", {}, {AttrString("activation", "Sigmoid")}, {}},
       {"Tanh", {}, {AttrString("activation", "Tanh")}, {}},
       {"Gelu", {}, {AttrString("activation", "Gelu")}, {}},
+      {"Softplus", {}, {AttrString("activation", "Softplus")}, {}},
       {"Clip", {}, {AttrString("activation", "Clip"), AttrFloat("activation_alpha", -0.5f), AttrFloat("activation_beta", 1.f)},
        {Tensor::Scalar<float>(-0.5f), Tensor::Scalar<float>(1.f)}},
   };

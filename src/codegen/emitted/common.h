@@ -86,7 +86,7 @@ struct BFloat16 {
 
 // Activations a dense or conv layer applies to its output in place
 // (hepml's FusedGemm / FusedConv `activation` attribute).
-enum class Act { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kGelu };
+enum class Act { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kGelu, kSoftplus };
 
 inline float ApplyAct(Act act, float x, float alpha, float beta) {
   switch (act) {
@@ -97,6 +97,7 @@ inline float ApplyAct(Act act, float x, float alpha, float beta) {
     case Act::kTanh: return TanhF(x);
     case Act::kClip: return x < alpha ? alpha : (x > beta ? beta : x);
     case Act::kGelu: return GeluF(x);
+    case Act::kSoftplus: return SoftplusF(x);
   }
   return x;
 }
@@ -117,6 +118,9 @@ inline void ActInPlace(Act act, float* y, int64_t n, float alpha, float beta) {
       return;
     case Act::kGelu:
       for (int64_t i = 0; i < n; ++i) y[i] = GeluF(y[i]);
+      return;
+    case Act::kSoftplus:
+      for (int64_t i = 0; i < n; ++i) y[i] = SoftplusF(y[i]);
       return;
     default:
       for (int64_t i = 0; i < n; ++i) y[i] = ApplyAct(act, y[i], alpha, beta);

@@ -101,7 +101,7 @@ class GemmFuser {
   std::optional<std::vector<Attribute>> ActivationAttrs(const Node& act, DType dtype) const {
     if (!act.domain.empty() || act.outputs.size() != 1 || act.inputs.empty()) return std::nullopt;
     const std::string& op = act.op_type;
-    if (op == "Relu" || op == "Sigmoid" || op == "Tanh") {
+    if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Softplus") {
       if (act.inputs.size() != 1) return std::nullopt;
       return std::vector<Attribute>{StringAttr("activation", op)};
     }

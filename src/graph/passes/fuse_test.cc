@@ -156,7 +156,7 @@ TEST(FuseGemmActivationTest, MatMulAddBecomesGemmOrFusedGemmByRank) {
 TEST(FuseGemmActivationTest, LayersWithActivationsBecomeFusedNodes) {
   Graph g;
   g.inputs = {TensorVI("x", {"batch", "6"}), TensorVI("img", {"1", "2", "5", "5"})};
-  g.outputs = {VI("r"), VI("l"), VI("s"), VI("c"), VI("ge"), VI("th")};
+  g.outputs = {VI("r"), VI("l"), VI("s"), VI("c"), VI("ge"), VI("th"), VI("sp")};
   g.initializers["w"] = Random({4, 6}, 1);
   g.initializers["b"] = Random({4}, 2);
   g.initializers["k"] = Random({3, 2, 3, 3}, 3);
@@ -168,11 +168,13 @@ TEST(FuseGemmActivationTest, LayersWithActivationsBecomeFusedNodes) {
              MakeNode("Conv", {"img", "k"}, {"c1"}, {IntsAttr("pads", {1, 1, 1, 1})}), MakeNode("Sigmoid", {"c1"}, {"s"}),
              MakeNode("Conv", {"img", "k"}, {"c2"}), MakeNode("Clip", {"c2", "lo", "hi"}, {"c"}),
              MakeNode("Gemm", {"x", "w"}, {"g3"}, tb), MakeNode("Gelu", {"g3"}, {"ge"}, {}, 20),
-             MakeNode("Gemm", {"x", "w", "b"}, {"g4"}, tb), MakeNode("Tanh", {"g4"}, {"th"})};
+             MakeNode("Gemm", {"x", "w", "b"}, {"g4"}, tb), MakeNode("Tanh", {"g4"}, {"th"}),
+             MakeNode("Gemm", {"x", "w", "b"}, {"g5"}, tb), MakeNode("Softplus", {"g5"}, {"sp"})};
   Graph before = g;
   ASSERT_TRUE(*FuseGemmActivation(g));
   ASSERT_EQ(OpTypes(g), std::vector<std::string>({"FusedGemm", "FusedGemm", "FusedConv", "FusedConv", "FusedGemm",
-                                                  "FusedGemm"}));
+                                                  "FusedGemm", "FusedGemm"}));
+  EXPECT_EQ(g.nodes[6].GetString("activation"), "Softplus");
   EXPECT_EQ(g.nodes[1].GetString("activation"), "LeakyRelu");
   EXPECT_FLOAT_EQ(g.nodes[1].GetFloat("activation_alpha", 0), 0.2f);
   EXPECT_EQ(g.nodes[3].GetString("activation"), "Clip");
