@@ -101,6 +101,15 @@ absl::Status ComputeRelu(KernelContext& ctx) {
 
 absl::Status ComputeLeakyRelu(KernelContext& ctx) {
   const float alpha = ctx.node().GetFloat("alpha", 0.01f);
+  const Tensor& x = ctx.Input(0);
+  if (x.dtype() == DType::kFloat32) {
+    Tensor* out = ctx.Output(0, x.dtype(), x.shape());
+    const float* px = x.data<float>();
+    float* po = out->mutable_data<float>();
+    ctx.ParallelFor(0, x.size(), kGrain,
+                    [&](int64_t lo, int64_t hi) { LeakyReluF32(px + lo, po + lo, hi - lo, alpha); });
+    return absl::OkStatus();
+  }
   return Pointwise(ctx, [alpha](auto x) {
     using C = decltype(x);
     return x >= C(0) ? x : static_cast<C>(alpha) * x;

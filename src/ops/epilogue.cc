@@ -109,19 +109,8 @@ void BiasActivateF32(const ActivationSpec& spec, float bias, float* y, int64_t n
     case Activation::kTanh: TanhF32(y, y, n); break;
     case Activation::kGelu: GeluF32(y, y, n); break;
     case Activation::kSoftplus: SoftplusF32(y, y, n); break;
-    case Activation::kLeakyRelu: {
-      const float a = spec.alpha;
-      for (int64_t i = 0; i < n; ++i) y[i] = y[i] >= 0.0f ? y[i] : a * y[i];
-      break;
-    }
-    case Activation::kClip: {
-      const float lo = spec.alpha, hi = spec.beta;
-      for (int64_t i = 0; i < n; ++i) {
-        const float x = y[i] < lo ? lo : y[i];
-        y[i] = x > hi ? hi : x;
-      }
-      break;
-    }
+    case Activation::kLeakyRelu: LeakyReluF32(y, y, n, spec.alpha); break;
+    case Activation::kClip: ClipF32(y, y, n, spec.alpha, spec.beta); break;
   }
 }
 

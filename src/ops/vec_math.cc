@@ -112,6 +112,20 @@ void Gelu(const float* x, float* y, int64_t n) {
   });
 }
 
+void LeakyRelu(const float* x, float* y, int64_t n, float alpha) {
+  Map(x, y, n, [alpha](DF d, hn::Vec<DF> v) {
+    return hn::IfThenElse(hn::Ge(v, hn::Zero(d)), v, hn::Mul(v, hn::Set(d, alpha)));
+  });
+}
+
+void Clip(const float* x, float* y, int64_t n, float lo, float hi) {
+  Map(x, y, n, [lo, hi](DF d, hn::Vec<DF> v) {
+    const auto l = hn::Set(d, lo), h = hn::Set(d, hi);
+    const auto c = hn::IfThenElse(hn::Lt(v, l), l, v);
+    return hn::IfThenElse(hn::Gt(c, h), h, c);
+  });
+}
+
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   const DF d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -150,6 +164,15 @@ HWY_EXPORT(Tanh);
 HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(Erf);
 HWY_EXPORT(Gelu);
+HWY_EXPORT(LeakyRelu);
+HWY_EXPORT(Clip);
+
+void LeakyReluF32(const float* x, float* y, int64_t n, float alpha) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(LeakyRelu)(x, y, n, alpha);
+}
+void ClipF32(const float* x, float* y, int64_t n, float lo, float hi) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Clip)(x, y, n, lo, hi);
+}
 
 void ErfF32(const float* x, float* y, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Erf)(x, y, n);

@@ -32,6 +32,14 @@ void ErfF32(const float* x, float* y, int64_t n);
 // erf above.
 void GeluF32(const float* x, float* y, int64_t n);
 
+// y[i] = x[i] >= 0 ? x[i] : alpha * x[i] (LeakyRelu; NaN stays NaN, -0
+// stays -0).
+void LeakyReluF32(const float* x, float* y, int64_t n, float alpha);
+
+// y[i] = min(max(x[i], lo), hi) in Clip's order: x < lo gives lo, then
+// anything > hi gives hi; NaN stays NaN.
+void ClipF32(const float* x, float* y, int64_t n, float lo, float hi);
+
 // y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
 // shift is the row's maximum).
 float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);

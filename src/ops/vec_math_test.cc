@@ -109,6 +109,41 @@ TEST(VecMathTest, SpecialValues) {
   EXPECT_EQ(y[7], 0.0f);
 }
 
+TEST(VecMathTest, LeakyReluAndClipAreExactlyTheScalarForms) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t n : {1, 5, 16, 17, 33, 100}) {
+    std::vector<float> x = Inputs(n), y(n);
+    x[0] = -0.0f;
+    if (n > 2) x[1] = nan, x[2] = -inf;
+    if (n > 3) x[3] = inf;
+    LeakyReluF32(x.data(), y.data(), n, 0.2f);
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = x[i] >= 0.0f ? x[i] : 0.2f * x[i];
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(y[i])) << i;
+      } else {
+        EXPECT_EQ(want, y[i]) << "leaky_relu(" << x[i] << ")";
+        EXPECT_EQ(std::signbit(want), std::signbit(y[i])) << "leaky_relu(" << x[i] << ")";
+      }
+    }
+    ClipF32(x.data(), y.data(), n, -3.0f, 7.5f);
+    for (int64_t i = 0; i < n; ++i) {
+      const float c = x[i] < -3.0f ? -3.0f : x[i];
+      const float want = c > 7.5f ? 7.5f : c;
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(y[i])) << i;
+      } else {
+        EXPECT_EQ(want, y[i]) << "clip(" << x[i] << ")";
+      }
+    }
+    // In place, as the epilogues use them.
+    std::vector<float> z = x;
+    LeakyReluF32(z.data(), z.data(), n, 0.01f);
+    for (int64_t i = 4; i < n; ++i) EXPECT_EQ(x[i] >= 0.0f ? x[i] : 0.01f * x[i], z[i]) << i;
+  }
+}
+
 TEST(VecMathTest, ExpShiftSumIsASoftmaxNumerator) {
   std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f, 8.0f, 9.0f, 10.0f, 11.0f};
   std::vector<float> y(x.size());
