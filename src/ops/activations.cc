@@ -410,6 +410,33 @@ void NormalizeBlock(NormKind kind, const C* x, C* y, int64_t n, int64_t inner, C
   }
 }
 
+// Softmax of `rows` contiguous fp32 rows of n < 16 values (a classifier's
+// few classes): a row is shorter than a vector, so the rows go through the
+// vectorised exp together, 64 rows at a time, shifted by their maxima,
+// instead of one mostly empty vector per row. Sums run in element order.
+void SoftmaxShortRowsF32(const float* x, float* y, int64_t rows, int64_t n) {
+  constexpr int64_t kRows = 64;
+  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const int64_t rc = std::min(kRows, rows - r0);
+    const float* xr = x + r0 * n;
+    float* yr = y + r0 * n;
+    for (int64_t r = 0; r < rc; ++r) {
+      const float* xi = xr + r * n;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n; ++j) m = std::max(m, xi[j]);
+      for (int64_t j = 0; j < n; ++j) yr[r * n + j] = xi[j] - m;
+    }
+    ExpF32(yr, yr, rc * n);
+    for (int64_t r = 0; r < rc; ++r) {
+      float* yi = yr + r * n;
+      float s = 0.0f;
+      for (int64_t j = 0; j < n; ++j) s += yi[j];
+      const float inv = 1.0f / s;
+      for (int64_t j = 0; j < n; ++j) yi[j] *= inv;
+    }
+  }
+}
+
 absl::Status NormalizeAlongAxis(KernelContext& ctx, NormKind kind) {
   const Tensor& x = ctx.Input(0);
   const int64_t rank = x.rank();
@@ -441,6 +468,12 @@ absl::Status NormalizeAlongAxis(KernelContext& ctx, NormKind kind) {
         const int64_t block = n * inner;
         ctx.ParallelFor(0, outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(block, 1)),
                         [&](int64_t lo, int64_t hi) {
+                          if constexpr (std::is_same_v<T, float>) {
+                            if (kind == NormKind::kSoftmax && inner == 1 && n < 16) {
+                              SoftmaxShortRowsF32(px + lo * block, po + lo * block, hi - lo, n);
+                              return;
+                            }
+                          }
                           std::vector<C> scratch(2 * inner);
                           std::vector<int64_t> arg(kind == NormKind::kHardmax ? inner : 0);
                           std::vector<C> buf;
