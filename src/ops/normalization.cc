@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ops/kernel_util.h"
+#include "ops/vec_math.h"
 #include "ops/op_registry.h"
 #include "tensor/dispatch.h"
 
@@ -315,6 +316,15 @@ absl::Status ComputeLayerNormalization(KernelContext& ctx) {
     using C = ComputeT<T>;
     const T* px = x.data<T>();
     T* py = y->mutable_data<T>();
+    if constexpr (std::is_same_v<T, float>) {
+      // fp32 rows vectorised (vec_math.h): float partial sums, double totals.
+      std::vector<float> sf(s_full.begin(), s_full.end()), bf(b_full.begin(), b_full.end());
+      const float* bias = bias_v.empty() ? nullptr : bf.data();
+      ParallelRows(ctx, outer, inner, [&](int64_t r) {
+        LayerNormRowF32(px + r * inner, py + r * inner, inner, sf.data(), bias, eps, &means[r], &inv_std[r]);
+      });
+      return absl::OkStatus();
+    }
     ParallelRows(ctx, outer, inner, [&](int64_t r) {
       double m, v;
       const T* row = px + r * inner;

@@ -126,6 +126,67 @@ void Clip(const float* x, float* y, int64_t n, float lo, float hi) {
   });
 }
 
+// Sum over lanes of four accumulators, in double.
+template <class D, class V>
+HWY_INLINE double SumLanes(D d, V a0, V a1, V a2, V a3) {
+  HWY_ALIGN float lanes[hn::MaxLanes(D())];
+  hn::Store(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), d, lanes);
+  double s = 0;
+  for (size_t i = 0; i < hn::Lanes(d); ++i) s += lanes[i];
+  return s;
+}
+
+void LayerNormRow(const float* x, float* y, int64_t n, const float* scale, const float* bias,
+                  double eps, double* mean_out, double* inv_std_out) {
+  const DF d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  auto s0 = hn::Zero(d), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = hn::Add(s0, hn::LoadU(d, x + i));
+    s1 = hn::Add(s1, hn::LoadU(d, x + i + L));
+    s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * L));
+    s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * L));
+  }
+  for (; i + L <= n; i += L) s0 = hn::Add(s0, hn::LoadU(d, x + i));
+  double sum = SumLanes(d, s0, s1, s2, s3);
+  for (; i < n; ++i) sum += x[i];
+  const double mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  const auto m = hn::Set(d, static_cast<float>(mean));
+  s0 = s1 = s2 = s3 = hn::Zero(d);
+  i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const auto d0 = hn::Sub(hn::LoadU(d, x + i), m), d1 = hn::Sub(hn::LoadU(d, x + i + L), m);
+    const auto d2 = hn::Sub(hn::LoadU(d, x + i + 2 * L), m), d3 = hn::Sub(hn::LoadU(d, x + i + 3 * L), m);
+    s0 = hn::MulAdd(d0, d0, s0);
+    s1 = hn::MulAdd(d1, d1, s1);
+    s2 = hn::MulAdd(d2, d2, s2);
+    s3 = hn::MulAdd(d3, d3, s3);
+  }
+  for (; i + L <= n; i += L) {
+    const auto d0 = hn::Sub(hn::LoadU(d, x + i), m);
+    s0 = hn::MulAdd(d0, d0, s0);
+  }
+  double sq = SumLanes(d, s0, s1, s2, s3);
+  for (; i < n; ++i) {
+    const double dv = static_cast<double>(x[i] - static_cast<float>(mean));
+    sq += dv * dv;
+  }
+  const double var = n > 0 ? sq / static_cast<double>(n) : 0.0;
+  const double inv_std = 1.0 / std::sqrt(var + eps);
+  *mean_out = mean;
+  *inv_std_out = inv_std;
+  const auto is = hn::Set(d, static_cast<float>(inv_std));
+  const float mf = static_cast<float>(mean), isf = static_cast<float>(inv_std);
+  i = 0;
+  for (; i + L <= n; i += L) {
+    const auto t = hn::Mul(hn::Sub(hn::LoadU(d, x + i), m), is);
+    const auto b = bias != nullptr ? hn::LoadU(d, bias + i) : hn::Zero(d);
+    hn::StoreU(hn::MulAdd(t, hn::LoadU(d, scale + i), b), d, y + i);
+  }
+  for (; i < n; ++i) y[i] = (x[i] - mf) * isf * scale[i] + (bias != nullptr ? bias[i] : 0.0f);
+}
+
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   const DF d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -165,10 +226,15 @@ HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(Erf);
 HWY_EXPORT(Gelu);
 HWY_EXPORT(LeakyRelu);
+HWY_EXPORT(LayerNormRow);
 HWY_EXPORT(Clip);
 
 void LeakyReluF32(const float* x, float* y, int64_t n, float alpha) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(LeakyRelu)(x, y, n, alpha);
+}
+void LayerNormRowF32(const float* x, float* y, int64_t n, const float* scale, const float* bias,
+                     double eps, double* mean, double* inv_std) {
+  HWY_DYNAMIC_DISPATCH(LayerNormRow)(x, y, n, scale, bias, eps, mean, inv_std);
 }
 void ClipF32(const float* x, float* y, int64_t n, float lo, float hi) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Clip)(x, y, n, lo, hi);

@@ -40,6 +40,13 @@ void LeakyReluF32(const float* x, float* y, int64_t n, float alpha);
 // anything > hi gives hi; NaN stays NaN.
 void ClipF32(const float* x, float* y, int64_t n, float lo, float hi);
 
+// One row of LayerNormalization: y[i] = (x[i] - mean) * inv_std * scale[i]
+// + bias[i] (bias may be null) with mean and the biased variance of x taken
+// in two passes (vector partial sums in float, combined in double) and
+// inv_std = 1 / sqrt(var + eps); returns both through mean/inv_std.
+void LayerNormRowF32(const float* x, float* y, int64_t n, const float* scale, const float* bias,
+                     double eps, double* mean, double* inv_std);
+
 // y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
 // shift is the row's maximum).
 float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);

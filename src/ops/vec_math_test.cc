@@ -144,6 +144,34 @@ TEST(VecMathTest, LeakyReluAndClipAreExactlyTheScalarForms) {
   }
 }
 
+TEST(VecMathTest, LayerNormRowMatchesTheDefinitionInDouble) {
+  for (int64_t n : {1, 7, 16, 63, 64, 65, 128, 1000}) {
+    for (double offset : {0.0, 1000.0}) {
+      std::vector<float> x(n), y(n), scale(n), bias(n);
+      for (int64_t i = 0; i < n; ++i) {
+        x[i] = static_cast<float>(offset + std::sin(0.37 * static_cast<double>(i)) * 3.0);
+        scale[i] = 0.5f + 0.01f * static_cast<float>(i % 13);
+        bias[i] = -0.25f + 0.02f * static_cast<float>(i % 7);
+      }
+      double mean = 0, inv_std = 0;
+      LayerNormRowF32(x.data(), y.data(), n, scale.data(), bias.data(), 1e-5, &mean, &inv_std);
+      double m = 0, v = 0;
+      for (float xi : x) m += xi;
+      m /= static_cast<double>(n);
+      for (float xi : x) v += (xi - m) * (xi - m);
+      v /= static_cast<double>(n);
+      const double is = 1.0 / std::sqrt(v + 1e-5);
+      EXPECT_NEAR(m, mean, 1e-6 * (1 + std::fabs(m))) << n;
+      EXPECT_NEAR(is, inv_std, 1e-4 * is) << n;
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR((x[i] - m) * is * scale[i] + bias[i], y[i], 2e-4) << "n " << n << " i " << i;
+      }
+      LayerNormRowF32(x.data(), x.data(), n, scale.data(), nullptr, 1e-5, &mean, &inv_std);  // in place
+      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i] - bias[i], x[i], 1e-5) << i;
+    }
+  }
+}
+
 TEST(VecMathTest, ExpShiftSumIsASoftmaxNumerator) {
   std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f, 8.0f, 9.0f, 10.0f, 11.0f};
   std::vector<float> y(x.size());
