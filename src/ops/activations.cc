@@ -330,6 +330,14 @@ void NormalizeBlock(NormKind kind, const C* x, C* y, int64_t n, int64_t inner, C
   if (inner == 1 && kind != NormKind::kHardmax) {
     // The common case (last axis): one contiguous row, sums in registers.
     C m = -std::numeric_limits<C>::infinity();
+    if constexpr (std::is_same_v<C, float>) {
+      if (kind == NormKind::kSoftmax && n > 0) {
+        m = std::max(m, MaxF32(x, n));
+        const float inv = 1.0f / ExpShiftSumF32(x, y, n, m);
+        ScaleF32(y, y, n, inv);
+        return;
+      }
+    }
     for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
     C s = C(0);
     if (kind == NormKind::kSoftmax) {

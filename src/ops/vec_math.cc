@@ -187,6 +187,24 @@ void LayerNormRow(const float* x, float* y, int64_t n, const float* scale, const
   for (; i < n; ++i) y[i] = (x[i] - mf) * isf * scale[i] + (bias != nullptr ? bias[i] : 0.0f);
 }
 
+float Max(const float* x, int64_t n) {
+  const DF d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  float m = x[0];
+  int64_t i = 0;
+  if (n >= L) {
+    auto v = hn::LoadU(d, x);
+    for (i = L; i + L <= n; i += L) v = hn::Max(v, hn::LoadU(d, x + i));
+    m = hn::GetLane(hn::MaxOfLanes(d, v));
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+void Scale(const float* x, float* y, int64_t n, float a) {
+  Map(x, y, n, [a](DF d, hn::Vec<DF> v) { return hn::Mul(v, hn::Set(d, a)); });
+}
+
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   const DF d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -226,6 +244,8 @@ HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(Erf);
 HWY_EXPORT(Gelu);
 HWY_EXPORT(LeakyRelu);
+HWY_EXPORT(Max);
+HWY_EXPORT(Scale);
 HWY_EXPORT(LayerNormRow);
 HWY_EXPORT(Clip);
 
@@ -235,6 +255,10 @@ void LeakyReluF32(const float* x, float* y, int64_t n, float alpha) {
 void LayerNormRowF32(const float* x, float* y, int64_t n, const float* scale, const float* bias,
                      double eps, double* mean, double* inv_std) {
   HWY_DYNAMIC_DISPATCH(LayerNormRow)(x, y, n, scale, bias, eps, mean, inv_std);
+}
+float MaxF32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(Max)(x, n); }
+void ScaleF32(const float* x, float* y, int64_t n, float a) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Scale)(x, y, n, a);
 }
 void ClipF32(const float* x, float* y, int64_t n, float lo, float hi) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Clip)(x, y, n, lo, hi);

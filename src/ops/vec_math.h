@@ -47,6 +47,13 @@ void ClipF32(const float* x, float* y, int64_t n, float lo, float hi);
 void LayerNormRowF32(const float* x, float* y, int64_t n, const float* scale, const float* bias,
                      double eps, double* mean, double* inv_std);
 
+// The maximum of x[0..n) (n >= 1); NaNs may or may not be skipped (a row
+// holding one gives NaN through exp either way).
+float MaxF32(const float* x, int64_t n);
+
+// y[i] = x[i] * a.
+void ScaleF32(const float* x, float* y, int64_t n, float a);
+
 // y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
 // shift is the row's maximum).
 float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);
