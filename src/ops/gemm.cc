@@ -160,7 +160,18 @@ HWY_NOINLINE void Tile(int64_t kc, const float* HWY_RESTRICT a, int64_t a_stride
     return kLayout == ALayout::kColMajor ? a[p * a_stride + r] : a[r * a_stride + p];
   };
   int64_t p = 0;
-  if constexpr (R * NV < 4) {
+  if constexpr (R * NV == 1) {
+    // One accumulator (a row times a one-vector panel: a GEMV's last
+    // columns): four chains over k.
+    VF acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
+    for (; p + 4 <= kc; p += 4) {
+      acc[0][0] = hn::MulAdd(hn::Set(d, a_at(0, p)), hn::LoadU(d, b + p * ldb), acc[0][0]);
+      acc1 = hn::MulAdd(hn::Set(d, a_at(0, p + 1)), hn::LoadU(d, b + (p + 1) * ldb), acc1);
+      acc2 = hn::MulAdd(hn::Set(d, a_at(0, p + 2)), hn::LoadU(d, b + (p + 2) * ldb), acc2);
+      acc3 = hn::MulAdd(hn::Set(d, a_at(0, p + 3)), hn::LoadU(d, b + (p + 3) * ldb), acc3);
+    }
+    acc[0][0] = hn::Add(hn::Add(acc[0][0], acc1), hn::Add(acc2, acc3));
+  } else if constexpr (R * NV < 4) {
     // Few accumulators: one chain of dependent FMAs each would wait on the
     // FMA latency; a second set halves the chains.
     VF acc2[R][NV];
