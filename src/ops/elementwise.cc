@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -419,6 +420,32 @@ struct ModOp {
   }
 };
 
+// The vectorised fp32 form of an arithmetic operator (vec_math.h), if any.
+template <typename Op>
+constexpr std::optional<BinaryF32Op> VecOp() {
+  if constexpr (std::is_same_v<Op, AddOp>) return BinaryF32Op::kAdd;
+  else if constexpr (std::is_same_v<Op, SubOp>) return BinaryF32Op::kSub;
+  else if constexpr (std::is_same_v<Op, MulOp>) return BinaryF32Op::kMul;
+  else if constexpr (std::is_same_v<Op, DivOp>) return BinaryF32Op::kDiv;
+  else return std::nullopt;
+}
+
+// BinaryLoop for fp32 + - * /, each run of a row through BinaryF32.
+void BinaryLoopF32(const KernelContext& ctx, const Tensor& a, const Tensor& b, Tensor* out, BinaryF32Op op) {
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* po = out->mutable_data<float>();
+  const int64_t n = out->size();
+  if (n == 0) return;
+  BroadcastLayout<2> layout(out->shape(), {&a.shape(), &b.shape()});
+  const int64_t sa = layout.contiguous(0) ? 1 : 0, sb = layout.contiguous(1) ? 1 : 0;
+  ctx.ParallelFor(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    layout.ForRange(lo, hi, [&](int64_t pos, const std::array<int64_t, 2>& off, int64_t len) {
+      BinaryF32(op, pa + off[0], sa, pb + off[1], sb, po + pos, len);
+    });
+  });
+}
+
 // Same-type binary arithmetic, computed in ComputeT<T> and stored back as T.
 template <typename Op>
 absl::Status ArithmeticBinary(KernelContext& ctx, Op op) {
@@ -431,7 +458,9 @@ absl::Status ArithmeticBinary(KernelContext& ctx, Op op) {
         using T = typename decltype(tag)::type;
         using C = ComputeT<T>;
         Tensor* out = ctx.Output(0, dtype, ops->out_shape);
-        if constexpr (std::is_same_v<T, C>) {
+        if constexpr (std::is_same_v<T, float> && VecOp<Op>() != std::nullopt) {
+          BinaryLoopF32(ctx, ops->a, ops->b, out, *VecOp<Op>());
+        } else if constexpr (std::is_same_v<T, C>) {
           BinaryLoop<T, T, T>(ctx, ops->a, ops->b, out, op);
         } else {
           BinaryLoop<T, T, T>(ctx, ops->a, ops->b, out,

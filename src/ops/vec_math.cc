@@ -205,6 +205,48 @@ void Scale(const float* x, float* y, int64_t n, float a) {
   Map(x, y, n, [a](DF d, hn::Vec<DF> v) { return hn::Mul(v, hn::Set(d, a)); });
 }
 
+template <BinaryF32Op kOp, class V>
+HWY_INLINE V Apply(V x, V y) {
+  if constexpr (kOp == BinaryF32Op::kAdd) return hn::Add(x, y);
+  else if constexpr (kOp == BinaryF32Op::kSub) return hn::Sub(x, y);
+  else if constexpr (kOp == BinaryF32Op::kMul) return hn::Mul(x, y);
+  else return hn::Div(x, y);
+}
+
+template <BinaryF32Op kOp>
+float ApplyScalar(float x, float y) {
+  if constexpr (kOp == BinaryF32Op::kAdd) return x + y;
+  else if constexpr (kOp == BinaryF32Op::kSub) return x - y;
+  else if constexpr (kOp == BinaryF32Op::kMul) return x * y;
+  else return x / y;
+}
+
+template <BinaryF32Op kOp>
+void BinaryOf(const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n) {
+  const DF d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  if (sa != 0 && sb != 0) {
+    for (; i + L <= n; i += L) hn::StoreU(Apply<kOp>(hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, o + i);
+  } else if (sa != 0) {
+    const auto bv = hn::Set(d, b[0]);
+    for (; i + L <= n; i += L) hn::StoreU(Apply<kOp>(hn::LoadU(d, a + i), bv), d, o + i);
+  } else if (sb != 0) {
+    const auto av = hn::Set(d, a[0]);
+    for (; i + L <= n; i += L) hn::StoreU(Apply<kOp>(av, hn::LoadU(d, b + i)), d, o + i);
+  }
+  for (; i < n; ++i) o[i] = ApplyScalar<kOp>(a[i * sa], b[i * sb]);
+}
+
+void Binary(BinaryF32Op op, const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n) {
+  switch (op) {
+    case BinaryF32Op::kAdd: BinaryOf<BinaryF32Op::kAdd>(a, sa, b, sb, o, n); break;
+    case BinaryF32Op::kSub: BinaryOf<BinaryF32Op::kSub>(a, sa, b, sb, o, n); break;
+    case BinaryF32Op::kMul: BinaryOf<BinaryF32Op::kMul>(a, sa, b, sb, o, n); break;
+    case BinaryF32Op::kDiv: BinaryOf<BinaryF32Op::kDiv>(a, sa, b, sb, o, n); break;
+  }
+}
+
 float ExpShiftSum(const float* x, float* y, int64_t n, float shift) {
   const DF d;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
@@ -244,6 +286,7 @@ HWY_EXPORT(ExpShiftSum);
 HWY_EXPORT(Erf);
 HWY_EXPORT(Gelu);
 HWY_EXPORT(LeakyRelu);
+HWY_EXPORT(Binary);
 HWY_EXPORT(Max);
 HWY_EXPORT(Scale);
 HWY_EXPORT(LayerNormRow);
@@ -259,6 +302,10 @@ void LayerNormRowF32(const float* x, float* y, int64_t n, const float* scale, co
 float MaxF32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(Max)(x, n); }
 void ScaleF32(const float* x, float* y, int64_t n, float a) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Scale)(x, y, n, a);
+}
+void BinaryF32(BinaryF32Op op, const float* a, int64_t sa, const float* b, int64_t sb, float* o,
+               int64_t n) {
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Binary)(op, a, sa, b, sb, o, n);
 }
 void ClipF32(const float* x, float* y, int64_t n, float lo, float hi) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(Clip)(x, y, n, lo, hi);

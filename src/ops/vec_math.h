@@ -54,6 +54,12 @@ float MaxF32(const float* x, int64_t n);
 // y[i] = x[i] * a.
 void ScaleF32(const float* x, float* y, int64_t n, float a);
 
+// o[i] = a[i * sa] OP b[i * sb] for i < n, OP one of + - * / (IEEE single,
+// as the scalar operators), sa and sb 0 (a repeated value) or 1.
+enum class BinaryF32Op { kAdd, kSub, kMul, kDiv };
+void BinaryF32(BinaryF32Op op, const float* a, int64_t sa, const float* b, int64_t sb, float* o,
+               int64_t n);
+
 // y[i] = exp(x[i] - shift); returns the sum of the y[i] (Softmax's row:
 // shift is the row's maximum).
 float ExpShiftSumF32(const float* x, float* y, int64_t n, float shift);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -168,6 +169,33 @@ TEST(VecMathTest, LayerNormRowMatchesTheDefinitionInDouble) {
       }
       LayerNormRowF32(x.data(), x.data(), n, scale.data(), nullptr, 1e-5, &mean, &inv_std);  // in place
       for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i] - bias[i], x[i], 1e-5) << i;
+    }
+  }
+}
+
+TEST(VecMathTest, BinaryOpsAreExactlyTheScalarOperators) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t n : {1, 15, 16, 17, 70}) {
+    std::vector<float> a = Inputs(n), b(n), o(n);
+    for (int64_t i = 0; i < n; ++i) b[i] = static_cast<float>((i * 7) % 5) - 2.0f;  // zeros too
+    if (n > 3) a[1] = -0.0f, a[2] = inf, a[3] = std::numeric_limits<float>::quiet_NaN();
+    for (auto op : {BinaryF32Op::kAdd, BinaryF32Op::kSub, BinaryF32Op::kMul, BinaryF32Op::kDiv}) {
+      for (auto [sa, sb] : {std::pair<int64_t, int64_t>{1, 1}, {1, 0}, {0, 1}, {0, 0}}) {
+        BinaryF32(op, a.data(), sa, b.data(), sb, o.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+          const float x = a[i * sa], y = b[i * sb];
+          const float want = op == BinaryF32Op::kAdd   ? x + y
+                             : op == BinaryF32Op::kSub ? x - y
+                             : op == BinaryF32Op::kMul ? x * y
+                                                       : x / y;
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(o[i])) << static_cast<int>(op) << " " << i;
+          } else {
+            EXPECT_EQ(want, o[i]) << static_cast<int>(op) << " sa " << sa << " sb " << sb << " i " << i;
+            EXPECT_EQ(std::signbit(want), std::signbit(o[i])) << i;
+          }
+        }
+      }
     }
   }
 }
