@@ -455,6 +455,108 @@ absl::Status ComputeUnsqueeze(KernelContext& ctx) {
 // ---------------------------------------------------------------------------
 // Transpose, Concat, Split.
 
+// out = the elements of `in` in the order of output dims with sizes `size`
+// and input strides `stride` (a permutation's view of in), for trivially
+// copyable E: dims that stay adjacent in the input are merged; when the last
+// output dim is contiguous in the input, whole runs are copied; otherwise
+// the last output dim and the output dim that walks the input contiguously
+// are transposed in 16 x 16 tiles (every cache line read is used whole).
+template <typename E>
+void TransposeStrided(const KernelContext& ctx, const E* in, E* out, Shape size, Shape stride) {
+  // Drop size-1 dims, merge dims contiguous in both.
+  Shape sz, st;
+  for (size_t d = 0; d < size.size(); ++d) {
+    if (size[d] == 1) continue;
+    if (!sz.empty() && st.back() == stride[d] * size[d]) {
+      sz.back() *= size[d];
+      st.back() = stride[d];
+      continue;
+    }
+    sz.push_back(size[d]);
+    st.push_back(stride[d]);
+  }
+  const int64_t total = NumElements(sz);
+  if (total == 0) return;
+  if (sz.empty()) {
+    out[0] = in[0];
+    return;
+  }
+  const int rank = static_cast<int>(sz.size());
+  const int64_t inner = sz[rank - 1];
+  if (st[rank - 1] == 1) {
+    // Runs of `inner` contiguous elements.
+    const int64_t rows = total / inner;
+    ctx.ParallelFor(0, rows, std::max<int64_t>(1, (1 << 14) / inner), [&](int64_t lo, int64_t hi) {
+      Shape coord(rank, 0);
+      int64_t base = 0;
+      for (int64_t r = lo, d = rank - 2; d >= 0; --d) {
+        coord[d] = r % sz[d];
+        r /= sz[d];
+        base += coord[d] * st[d];
+      }
+      for (int64_t r = lo; r < hi; ++r) {
+        std::copy_n(in + base, inner, out + r * inner);
+        for (int d = rank - 2; d >= 0; --d) {
+          base += st[d];
+          if (++coord[d] < sz[d]) break;
+          base -= st[d] * sz[d];
+          coord[d] = 0;
+        }
+      }
+    });
+    return;
+  }
+  // j: the output dim with input stride 1 (there is one: a merged
+  // permutation of a dense tensor).
+  int j = -1;
+  for (int d = 0; d < rank - 1; ++d)
+    if (st[d] == 1) j = d;
+  if (j < 0) {
+    // Not a dense permutation view: element by element.
+    ctx.ParallelFor(0, total, 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        int64_t r = i, off = 0;
+        for (int d = rank - 1; d >= 0; --d) {
+          off += (r % sz[d]) * st[d];
+          r /= sz[d];
+        }
+        out[i] = in[off];
+      }
+    });
+    return;
+  }
+  // Output strides, then blocks: every combination of the dims other than
+  // j and the last, each a [sz[j], inner] plane transposed in tiles.
+  Shape ost(rank, 1);
+  for (int d = rank - 2; d >= 0; --d) ost[d] = ost[d + 1] * sz[d + 1];
+  const int64_t planes = total / (sz[j] * inner);
+  const int64_t last_st = st[rank - 1], oj = ost[j];
+  constexpr int64_t kT = 16;
+  ctx.ParallelFor(0, planes, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      int64_t r = pl, ibase = 0, obase = 0;
+      for (int d = rank - 2; d >= 0; --d) {
+        if (d == j) continue;
+        const int64_t c = r % sz[d];
+        r /= sz[d];
+        ibase += c * st[d];
+        obase += c * ost[d];
+      }
+      for (int64_t a0 = 0; a0 < sz[j]; a0 += kT) {
+        const int64_t a1 = std::min(sz[j], a0 + kT);
+        for (int64_t b0 = 0; b0 < inner; b0 += kT) {
+          const int64_t b1 = std::min(inner, b0 + kT);
+          for (int64_t a = a0; a < a1; ++a) {
+            E* o = out + obase + a * oj;
+            const E* src = in + ibase + a;
+            for (int64_t b = b0; b < b1; ++b) o[b] = src[b * last_st];
+          }
+        }
+      }
+    }
+  });
+}
+
 absl::Status ComputeTranspose(KernelContext& ctx) {
   const Tensor& in = ctx.Input(0);
   const int rank = in.rank();
@@ -486,6 +588,22 @@ absl::Status ComputeTranspose(KernelContext& ctx) {
   }
   if (keeps_order) {
     ctx.SetOutput(0, in.Reshaped(m.out_shape));
+    return absl::OkStatus();
+  }
+  const size_t width = DTypeSize(in.dtype());
+  if (in.dtype() != DType::kString && (width == 1 || width == 2 || width == 4 || width == 8)) {
+    Shape stride(rank);
+    for (int d = 0; d < rank; ++d) stride[d] = strides[perm[d]];
+    Tensor* out = ctx.Output(0, in.dtype(), m.out_shape);
+    auto run = [&](auto* p) {
+      using E = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+      TransposeStrided<E>(ctx, static_cast<const E*>(in.raw_data()), static_cast<E*>(out->raw_mutable_data()),
+                          m.out_shape, stride);
+    };
+    if (width == 1) run(static_cast<const uint8_t*>(nullptr));
+    else if (width == 2) run(static_cast<const uint16_t*>(nullptr));
+    else if (width == 4) run(static_cast<const uint32_t*>(nullptr));
+    else run(static_cast<const uint64_t*>(nullptr));
     return absl::OkStatus();
   }
   return GatherByIndexMap(ctx, in, m, m.out_shape);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_join.h"
+
 #include "ops/op_test_util.h"
 
 namespace hepml::ops::testing {
@@ -213,6 +215,43 @@ TEST(TransposeTest, DefaultPermAndStrings) {
   // numpy: np.arange(12).reshape(2,3,2).transpose(1,0,2)
   t = Run1("Transpose", 13, {Iota({2, 3, 2})}, {AttrInts("perm", {1, 0, 2})});
   EXPECT_EQ(Values<int32_t>(t), std::vector<int32_t>({0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11}));
+}
+
+// Every permutation of a rank-4 tensor whose dims are not multiples of the
+// tile size (and one of size 1), for 1-, 2-, 4- and 8-byte elements, against
+// the definition out[i0, i1, i2, i3] = in[... at perm ...].
+TEST(TransposeTest, EveryPermutationMatchesTheDefinition) {
+  const Shape shape = {3, 17, 1, 19};
+  const int64_t n = NumElements(shape);
+  std::vector<int32_t> v32(n);
+  std::vector<int64_t> v64(n);
+  std::vector<uint8_t> v8(n);
+  for (int64_t i = 0; i < n; ++i) v32[i] = static_cast<int32_t>(i), v64[i] = i * 1000003, v8[i] = static_cast<uint8_t>(i * 7);
+  std::vector<int64_t> perm = {0, 1, 2, 3};
+  do {
+    Shape out_shape;
+    for (int64_t p : perm) out_shape.push_back(shape[p]);
+    const Shape in_strides = {17 * 19, 19, 19, 1};
+    std::vector<int64_t> src(n);  // flat input index of each output element
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t r = i, off = 0;
+      for (int d = 3; d >= 0; --d) {
+        off += (r % out_shape[d]) * in_strides[perm[d]];
+        r /= out_shape[d];
+      }
+      src[i] = off;
+    }
+    const Attribute attr = AttrInts("perm", perm);
+    Tensor t32 = Run1("Transpose", 13, {T_<int32_t>(shape, v32)}, {attr});
+    Tensor t64 = Run1("Transpose", 13, {T_<int64_t>(shape, v64)}, {attr});
+    Tensor t8 = Run1("Transpose", 13, {T_<uint8_t>(shape, v8)}, {attr});
+    ASSERT_EQ(t32.shape(), out_shape);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(t32.data<int32_t>()[i], v32[src[i]]) << "perm " << absl::StrJoin(perm, ",") << " i " << i;
+      ASSERT_EQ(t64.data<int64_t>()[i], v64[src[i]]) << i;
+      ASSERT_EQ(t8.data<uint8_t>()[i], v8[src[i]]) << i;
+    }
+  } while (std::next_permutation(perm.begin(), perm.end()));
 }
 
 TEST(TransposeTest, MovingUnitDimsIsAView) {
