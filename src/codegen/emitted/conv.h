@@ -470,18 +470,34 @@ inline void Conv3x3Winograd(int64_t batch, int64_t c, int64_t m, int64_t h, int6
   float* mm = v + 16 * tiles * cp;                     // [16][tiles][mp]
   float* o = mm + 16 * tiles * mp;                     // [4][mp]: one tile's outputs
   const int64_t in_size = h * w, oh = pool ? h / 2 : h, ow = pool ? w / 2 : w, out_size = oh * ow;
-  // Rows of V past the last tile (the product's last row block) stay zero.
-  std::memset(v, 0, sizeof(float) * static_cast<size_t>(16 * tiles * cp));
+  // Rows of V past the last tile (the product's last row block) stay zero;
+  // the input transform writes all the others.
+  const int64_t real_tiles = ty_n * tx_n;
+  if (real_tiles < tiles)
+    for (int xi = 0; xi < 16; ++xi)
+      std::memset(v + (xi * tiles + real_tiles) * cp, 0, sizeof(float) * static_cast<size_t>((tiles - real_tiles) * cp));
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * c * in_size;
     float* yn = y + n * m * out_size;
-    std::memset(pad, 0, sizeof(float) * static_cast<size_t>(ph * pw * cp));
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t r = 0; r < h; ++r) {
-        const float* src = xn + ch * in_size + r * w;
-        float* dst = pad + ((r + 1) * pw + 1) * cp + ch;
-        for (int64_t s = 0; s < w; ++s) dst[s * cp] = src[s];
+    if (c == cp) {
+      // Only the border is zero: the copy below writes every inner position.
+      std::memset(pad, 0, sizeof(float) * static_cast<size_t>(pw * cp));
+      for (int64_t r = 1; r <= h; ++r) {
+        std::memset(pad + r * pw * cp, 0, sizeof(float) * static_cast<size_t>(cp));
+        std::memset(pad + (r * pw + w + 1) * cp, 0, sizeof(float) * static_cast<size_t>((pw - w - 1) * cp));
       }
+      std::memset(pad + (h + 1) * pw * cp, 0, sizeof(float) * static_cast<size_t>((ph - h - 1) * pw * cp));
+    } else {
+      std::memset(pad, 0, sizeof(float) * static_cast<size_t>(ph * pw * cp));
+    }
+    // Channels innermost, each position's channels stored contiguously.
+    for (int64_t r = 0; r < h; ++r) {
+      float* dst = pad + ((r + 1) * pw + 1) * cp;
+      for (int64_t s = 0; s < w; ++s) {
+        const float* src = xn + r * w + s;
+        for (int64_t ch = 0; ch < c; ++ch) dst[s * cp + ch] = src[ch * in_size];
+      }
+    }
     for (int64_t ty = 0; ty < ty_n; ++ty)
       for (int64_t tx = 0; tx < tx_n; ++tx)
         WinogradInputTile(cp, pad + (2 * ty * pw + 2 * tx) * cp, pw * cp, cp, v + (ty * tx_n + tx) * cp,
