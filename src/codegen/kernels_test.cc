@@ -77,8 +77,8 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
 
 TEST(EmittedKernels, PackedGemvMatchesHepml) {
   // Batch 1 (the GEMV path): whole 64-column panels and a last partial one
-  // of up to 16 columns (a masked vector with AVX-512) or more; K odd and
-  // even (the interleaved sums over k); bias fused with the activation, no
+  // of up to 16 columns (a masked vector with AVX-512, four interleaved sums
+  // over k) or more; K odd and even; bias fused with the activation, no
   // bias, and beta != 1 (the general path).
   struct Case {
     int64_t n, k;
