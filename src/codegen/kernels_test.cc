@@ -75,6 +75,36 @@ TEST(EmittedKernels, PackedGemmMatchesHepml) {
   }
 }
 
+TEST(EmittedKernels, PackedGemvMatchesHepml) {
+  // Batch 1 (the GEMV path): whole 64-column panels and a last partial one
+  // of up to 16 columns (a masked vector with AVX-512, four interleaved sums
+  // over k) or more; K odd and even; bias fused with the activation, no
+  // bias, and beta != 1 (the general path).
+  struct Case {
+    int64_t n, k;
+    bool bias;
+    float beta;
+    K::Act act;
+  };
+  for (const Case& t : {Case{266, 512, true, 1.f, K::Act::kSoftplus}, Case{128, 53, true, 1.f, K::Act::kLeakyRelu},
+                        Case{200, 33, false, 1.f, K::Act::kRelu}, Case{90, 7, true, 1.f, K::Act::kNone},
+                        Case{3, 64, true, 1.f, K::Act::kNone}, Case{64, 1, true, 0.5f, K::Act::kLeakyRelu}}) {
+    Tensor a = Random({1, t.k}, 51), b = Random({t.k, t.n}, 52), c = Random({t.n}, 53);
+    std::vector<Tensor> in = {a, b};
+    if (t.bias) in.push_back(c);
+    auto ref = RunOp("Gemm", 13, in, {AttrFloat("beta", t.beta)});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    Tensor r = (*ref)[0];
+    for (int64_t i = 0; i < r.size(); ++i)
+      r.mutable_data<float>()[i] = K::ApplyAct(t.act, r.data<float>()[i], 0.2f, 0.f);
+    std::vector<float> packed(t.k * t.n), y(t.n, std::nanf(""));
+    K::PackB(t.k, t.n, b.data<float>(), packed.data());
+    K::GemmPacked(1, t.n, t.k, a.data<float>(), packed.data(), 1.f, t.beta, t.bias ? c.data<float>() : nullptr, 1,
+                  t.n, t.act, 0.2f, 0.f, y.data());
+    ExpectNear(r, y);
+  }
+}
+
 TEST(EmittedKernels, BatchedMatMulMatchesHepml) {
   // Attention-shaped products, one per head: N of one vector at every ISA
   // (4, 8, 16: the four-row column tile where N equals the target's vector

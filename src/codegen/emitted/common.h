@@ -110,6 +110,9 @@ inline void ActInPlace(Act act, float* y, int64_t n, float alpha, float beta) {
     case Act::kRelu:
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
       return;
+    case Act::kLeakyRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] >= 0.f ? y[i] : alpha * y[i];
+      return;
     case Act::kSigmoid:
       for (int64_t i = 0; i < n; ++i) y[i] = SigmoidF(y[i]);
       return;
