@@ -182,12 +182,15 @@ struct RunStart {
   // Model versions the run reads (the base model of a fine-tuning run).
   std::vector<ModelVersionRef> model_inputs;
   std::string code_version;
+  // When the run started (Unix ms), as the client that logs it saw it
+  // (MLflow's runs/create start_time); unset: now.
+  std::optional<int64_t> start_ms;
 };
 
 // What one call logs to a run, all or nothing (MLflow's log-batch).
 struct RunBatch {
   std::vector<std::pair<std::string, std::string>> params;  // a key logged again must keep its value
-  std::vector<MetricPoint> metrics;                         // key, step, value (time_ms is ignored)
+  std::vector<MetricPoint> metrics;                         // key, step, value, time_ms (Unix ms; 0: now)
   std::vector<std::pair<std::string, std::string>> tags;    // set or replaced
 };
 
@@ -196,6 +199,8 @@ struct RunEnd {
   std::optional<double> cpu_seconds;
   std::optional<double> gpu_seconds;
   std::optional<int64_t> peak_memory_bytes;
+  // When the run ended (Unix ms; MLflow's runs/update end_time); unset: now.
+  std::optional<int64_t> end_ms;
 };
 
 struct RunInfo {
