@@ -402,6 +402,9 @@ class Registry {
   // Tags annotate a run at any time, also after it ended (unlike params and
   // metrics); setting a key again replaces its value.
   absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
+  // Removes a run's tag (NotFound when the run has no such tag); like
+  // SetRunTag, also after the run ended.
+  absl::Status DeleteRunTag(int64_t run, const std::string& key);
   // The runs of the given experiments (0: runs of no experiment), newest
   // first, at most `max_results`.
   absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
@@ -411,6 +414,9 @@ class Registry {
   absl::StatusOr<Experiment> GetExperiment(int64_t id);
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
+  // Renames an experiment (AlreadyExists when another has the name); its
+  // id and runs stay.
+  absl::Status RenameExperiment(int64_t id, const std::string& new_name);
 
   // Lineage, walked transitively (breadth-first, every node once): upstream
   // of a model version (its run, the run's input datasets and models, the

@@ -887,6 +887,15 @@ absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const
   });
 }
 
+absl::Status MetadataStore::DeleteRunTag(int64_t run, const std::string& key) {
+  return Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(RunStatus(run).status());
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM run_tags WHERE run_id = ? AND key = ?", {run, key}));
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("run ", run, " has no tag '", key, "'"));
+    return db_->Exec("DELETE FROM run_tags WHERE run_id = ? AND key = ?", {run, key});
+  });
+}
+
 absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
   for (const auto& [k, v] : b.params)
     if (k.empty()) return absl::InvalidArgumentError("parameter name is empty");
@@ -988,6 +997,20 @@ absl::StatusOr<Experiment> MetadataStore::CreateExperiment(const std::string& na
   if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError(absl::StrCat("experiment '", name, "' already exists"));
   if (!s.ok()) return s;
   return e;
+}
+
+absl::Status MetadataStore::RenameExperiment(int64_t id, const std::string& new_name) {
+  if (new_name.empty() || new_name.size() > 256) {
+    return absl::InvalidArgumentError("experiment name must be 1-256 characters");
+  }
+  absl::Status s = Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(GetExperiment(id).status());
+    return db_->Exec("UPDATE experiments SET name = ? WHERE id = ?", {new_name, id});
+  });
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("experiment '", new_name, "' already exists"));
+  }
+  return s;
 }
 
 absl::StatusOr<Experiment> MetadataStore::GetExperiment(int64_t id) {

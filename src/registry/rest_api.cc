@@ -800,6 +800,7 @@ class Handler {
         {"experiments/search", http::verb::post, &Handler::SearchExperiments},
         // MLflow 1.x's list (GET, view_type), which older clients call.
         {"experiments/list", http::verb::get, &Handler::ListExperiments},
+        {"experiments/update", http::verb::post, &Handler::UpdateExperiment},
         {"runs/create", http::verb::post, &Handler::CreateRun},
         {"runs/get", http::verb::get, &Handler::GetRun},
         {"runs/update", http::verb::post, &Handler::UpdateRun},
@@ -808,6 +809,7 @@ class Handler {
         {"runs/log-parameter", http::verb::post, &Handler::LogParam},
         {"runs/log-batch", http::verb::post, &Handler::LogBatch},
         {"runs/set-tag", http::verb::post, &Handler::SetTag},
+        {"runs/delete-tag", http::verb::post, &Handler::DeleteTag},
         {"metrics/get-history", http::verb::get, &Handler::MetricHistory},
         {"artifacts/list", http::verb::get, &Handler::ListArtifacts},
         {"registered-models/create", http::verb::post, &Handler::CreateRegisteredModel},
@@ -890,6 +892,17 @@ class Handler {
     }
     if (view && *view == "DELETED_ONLY") return json{{"experiments", json::array()}};
     return SearchExperiments(json::object());
+  }
+
+  // Renames an experiment (MLflow's new_name); experiment 0 is not stored
+  // and keeps its name.
+  absl::StatusOr<json> UpdateExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, Int(a, "experiment_id"));
+    HEPML_ASSIGN_OR_RETURN(auto new_name, OptString(a, "new_name"));
+    if (!new_name) return json::object();
+    if (id == 0) return absl::InvalidArgumentError("experiments/update: the Default experiment 0 cannot be renamed");
+    HEPML_RETURN_IF_ERROR(reg_.RenameExperiment(id, *new_name));
+    return json::object();
   }
 
   absl::StatusOr<json> CreateRun(const json& a) {
@@ -1185,6 +1198,13 @@ class Handler {
     HEPML_ASSIGN_OR_RETURN(auto value, OptString(a, "value"));
     if (!value) return absl::InvalidArgumentError("missing field 'value'");
     HEPML_RETURN_IF_ERROR(reg_.SetRunTag(id, key, *value));
+    return json::object();
+  }
+
+  absl::StatusOr<json> DeleteTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteRunTag(id, key));
     return json::object();
   }
 

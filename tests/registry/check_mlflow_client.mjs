@@ -6,7 +6,7 @@
 // then logs a training run the way the client's README documents (experiment,
 // runs, params, metrics with steps and timestamps, metric history, batch,
 // tags, status and end time, get, search with MLflow filter strings, artifact
-// listing) and registers a model from the run. Every value read back is
+// listing, tag removal, experiment rename) and registers a model from the run. Every value read back is
 // compared with what was logged.
 //
 // The npm client covers MLflow's tracking API only. The model registry calls
@@ -180,6 +180,13 @@ async function scenario(endpoint) {
     'experiments/get');
   const { experiments } = await Experiments.list({ view_type: ViewType.ACTIVE_ONLY });
   eq(experiments.map((e) => e.name).sort(), ['Default', 'jet-tagging'], 'experiments/list names');
+  const { experiment_id: scratch } = await Experiments.create({ name: 'scratch' });
+  await Experiments.update({ experiment_id: scratch, new_name: 'scratch-renamed' });
+  eq((await Experiments.get({ experiment_id: scratch })).experiment.name, 'scratch-renamed', 'experiments/update renames');
+  eq((await Experiments.list()).experiments.map((e) => e.name).sort(), ['Default', 'jet-tagging', 'scratch-renamed'],
+    'experiments/list after a rename');
+  await expectError(Experiments.update({ experiment_id: scratch, new_name: 'jet-tagging' }), 409,
+    'RESOURCE_ALREADY_EXISTS', 'jet-tagging', 'experiments/update to a taken name');
   await expectError(Experiments.create({ name: 'jet-tagging' }), 409, 'RESOURCE_ALREADY_EXISTS', 'jet-tagging',
     'experiments/create of an existing name');
   await expectError(Experiments.get({ experiment_id: '9999' }), 404, 'RESOURCE_DOES_NOT_EXIST', '9999',
@@ -226,6 +233,10 @@ async function scenario(endpoint) {
   });
   await Runs.setTag({ run_id: runId, key: 'note', value: 'first try' });
   await Runs.setTag({ run_id: runId, key: 'stage', value: 'validated' });  // replaced
+  await Runs.setTag({ run_id: runId, key: 'scratch', value: 'x' });
+  await Runs.deleteTag({ run_id: runId, key: 'scratch' });
+  await expectError(Runs.deleteTag({ run_id: runId, key: 'scratch' }), 404, 'RESOURCE_DOES_NOT_EXIST', "'scratch'",
+    'runs/delete-tag of a tag the run no longer has');
 
   // An artifact through MLflow's artifact proxy (the run's artifact_uri),
   // listed by the client.
