@@ -876,21 +876,28 @@ class Handler {
     if (filter && !filter->empty()) {
       return absl::UnimplementedError("experiments/search: filter strings are not supported; leave 'filter' empty");
     }
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/search", "view_type"));
+    if (!active) return json{{"experiments", json::array()}};
     HEPML_ASSIGN_OR_RETURN(auto all, reg_.ListExperiments());
     json list = json::array({MlflowDefaultExperiment()});
     for (const auto& e : all) list.push_back(MlflowExperiment(e));
     return json{{"experiments", list}};
   }
 
-  // Every experiment is active (none can be deleted), so each view_type
-  // lists them all; a view_type that is none of MLflow's is refused.
+  // MLflow's ViewType (view_type, run_view_type): whether deleted entities
+  // are wanted. Nothing is ever deleted here, so ACTIVE_ONLY and ALL list
+  // everything and DELETED_ONLY nothing (false); other values are refused.
+  static absl::StatusOr<bool> WantsActive(const json& a, const char* endpoint, const std::string& field) {
+    HEPML_ASSIGN_OR_RETURN(auto view, OptString(a, field));
+    if (!view || view->empty() || *view == "ACTIVE_ONLY" || *view == "ALL") return true;
+    if (*view == "DELETED_ONLY") return false;
+    return absl::InvalidArgumentError(absl::StrCat(endpoint, ": ", field, " '", *view,
+                                                   "': expected ACTIVE_ONLY, DELETED_ONLY or ALL"));
+  }
+
   absl::StatusOr<json> ListExperiments(const json& a) {
-    HEPML_ASSIGN_OR_RETURN(auto view, OptString(a, "view_type"));
-    if (view && *view != "ACTIVE_ONLY" && *view != "ALL" && *view != "DELETED_ONLY") {
-      return absl::InvalidArgumentError(absl::StrCat("experiments/list: view_type '", *view,
-                                                     "': expected ACTIVE_ONLY, DELETED_ONLY or ALL"));
-    }
-    if (view && *view == "DELETED_ONLY") return json{{"experiments", json::array()}};
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/list", "view_type"));
+    if (!active) return json{{"experiments", json::array()}};
     return SearchExperiments(json::object());
   }
 
@@ -1117,6 +1124,7 @@ class Handler {
     if (filter && !absl::StripAsciiWhitespace(*filter).empty()) {
       HEPML_ASSIGN_OR_RETURN(conditions, ParseRunFilter(*filter));
     }
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "runs/search", "run_view_type"));
     HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "page_token", "raise max_results instead"));
     HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "order_by", "runs come newest first"));
     std::vector<int64_t> experiments;
@@ -1143,7 +1151,7 @@ class Handler {
     json list = json::array();
     for (const auto& r : runs) {
       if (static_cast<int64_t>(list.size()) >= max_results) break;
-      if (RunMatches(r, conditions)) list.push_back(MlflowRun(r));
+      if (active && RunMatches(r, conditions)) list.push_back(MlflowRun(r));
     }
     return json{{"runs", list}};
   }

@@ -295,6 +295,12 @@ async function scenario(endpoint) {
   eq(await search("tags.`mlflow.runName` LIKE 'btag-%'"), [run2, runId], 'runs/search LIKE on a backquoted tag');
   eq(await search("attributes.run_name = 'btag-lr-scan'"), [run2], 'runs/search run_name');
   eq(await search("params.missing = 'x'"), [], 'runs/search on a param no run has');
+  const { runs: deleted } = await Runs.search({ experiment_ids: [exp], run_view_type: ViewType.DELETED_ONLY });
+  eq(deleted ?? [], [], 'runs/search DELETED_ONLY: no run is deleted');
+  eq(((await Runs.search({ experiment_ids: [exp], run_view_type: ViewType.ALL })).runs ?? []).length, 2,
+    'runs/search ALL');
+  eq((await Experiments.list({ view_type: ViewType.DELETED_ONLY })).experiments ?? [], [],
+    'experiments/list DELETED_ONLY');
   const { runs: page } = await Runs.search({ experiment_ids: [exp], max_results: 1 });
   eq(page.map((r) => r.info.run_id), [run2], 'runs/search max_results');
   await expectError(Runs.search({ experiment_ids: [exp], filter: 'metrics.auc >> 1' }), 400,
