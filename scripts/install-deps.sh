@@ -68,3 +68,13 @@ if [ ! -d "$PEERS/node_modules/onnxruntime-node" ]; then
   echo "install-deps: npm install --ignore-scripts in bench/peers"
   (cd "$PEERS" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+
+# A third-party MLflow REST client (npm mlflow, pinned by
+# tests/registry/mlflow_client/package-lock.json) that the registry's MLflow
+# compatibility test drives; it has no install script, --ignore-scripts all
+# the same.
+MLFLOW_CLIENT="$(cd "$(dirname "$0")/.." && pwd)/tests/registry/mlflow_client"
+if [ ! -d "$MLFLOW_CLIENT/node_modules/mlflow" ]; then
+  echo "install-deps: npm install --ignore-scripts in tests/registry/mlflow_client"
+  (cd "$MLFLOW_CLIENT" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi

@@ -182,12 +182,15 @@ struct RunStart {
   // Model versions the run reads (the base model of a fine-tuning run).
   std::vector<ModelVersionRef> model_inputs;
   std::string code_version;
+  // When the run started (Unix ms), as the client that logs it saw it
+  // (MLflow's runs/create start_time); unset: now.
+  std::optional<int64_t> start_ms;
 };
 
 // What one call logs to a run, all or nothing (MLflow's log-batch).
 struct RunBatch {
   std::vector<std::pair<std::string, std::string>> params;  // a key logged again must keep its value
-  std::vector<MetricPoint> metrics;                         // key, step, value (time_ms is ignored)
+  std::vector<MetricPoint> metrics;                         // key, step, value, time_ms (Unix ms; 0: now)
   std::vector<std::pair<std::string, std::string>> tags;    // set or replaced
 };
 
@@ -196,6 +199,8 @@ struct RunEnd {
   std::optional<double> cpu_seconds;
   std::optional<double> gpu_seconds;
   std::optional<int64_t> peak_memory_bytes;
+  // When the run ended (Unix ms; MLflow's runs/update end_time); unset: now.
+  std::optional<int64_t> end_ms;
 };
 
 struct RunInfo {
@@ -397,6 +402,9 @@ class Registry {
   // Tags annotate a run at any time, also after it ended (unlike params and
   // metrics); setting a key again replaces its value.
   absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
+  // Removes a run's tag (NotFound when the run has no such tag); like
+  // SetRunTag, also after the run ended.
+  absl::Status DeleteRunTag(int64_t run, const std::string& key);
   // The runs of the given experiments (0: runs of no experiment), newest
   // first, at most `max_results`.
   absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
@@ -406,6 +414,9 @@ class Registry {
   absl::StatusOr<Experiment> GetExperiment(int64_t id);
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
+  // Renames an experiment (AlreadyExists when another has the name); its
+  // id and runs stay.
+  absl::Status RenameExperiment(int64_t id, const std::string& new_name);
 
   // Lineage, walked transitively (breadth-first, every node once): upstream
   // of a model version (its run, the run's input datasets and models, the

@@ -757,7 +757,8 @@ absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO runs (name, status, host, code_version, created_by,"
                                                  " start_at, experiment_id) VALUES (?, 'running', ?, ?, ?, ?, ?)"
                                                  " RETURNING id",
-                                                 {start.name, host, start.code_version, user_, NowMs(),
+                                                 {start.name, host, start.code_version, user_,
+                                                  start.start_ms.value_or(NowMs()),
                                                   Opt(start.experiment_id)}));
     id = rows.at(0).Int(0);
     for (const auto& [k, v] : start.params) {
@@ -828,7 +829,7 @@ absl::Status MetadataStore::EndRun(int64_t run, const RunEnd& end) {
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     return db_->Exec("UPDATE runs SET status = ?, end_at = ?, cpu_seconds = ?, gpu_seconds = ?,"
                      " peak_memory_bytes = ? WHERE id = ?",
-                     {end.status, NowMs(), Opt(end.cpu_seconds), Opt(end.gpu_seconds),
+                     {end.status, end.end_ms.value_or(NowMs()), Opt(end.cpu_seconds), Opt(end.gpu_seconds),
                       Opt(end.peak_memory_bytes), run});
   });
 }
@@ -886,6 +887,15 @@ absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const
   });
 }
 
+absl::Status MetadataStore::DeleteRunTag(int64_t run, const std::string& key) {
+  return Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(RunStatus(run).status());
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM run_tags WHERE run_id = ? AND key = ?", {run, key}));
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("run ", run, " has no tag '", key, "'"));
+    return db_->Exec("DELETE FROM run_tags WHERE run_id = ? AND key = ?", {run, key});
+  });
+}
+
 absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
   for (const auto& [k, v] : b.params)
     if (k.empty()) return absl::InvalidArgumentError("parameter name is empty");
@@ -918,7 +928,7 @@ absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
     const int64_t now = NowMs();
     for (const auto& m : b.metrics) {
       absl::Status e = db_->Exec("INSERT INTO run_metrics (run_id, key, step, value, logged_at) VALUES (?, ?, ?, ?, ?)",
-                                 {run, m.key, m.step, m.value, now});
+                                 {run, m.key, m.step, m.value, m.time_ms > 0 ? m.time_ms : now});
       if (absl::IsAlreadyExists(e)) {
         return absl::AlreadyExistsError(
             absl::StrCat("run ", run, " already has metric '", m.key, "' at step ", m.step));
@@ -987,6 +997,20 @@ absl::StatusOr<Experiment> MetadataStore::CreateExperiment(const std::string& na
   if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError(absl::StrCat("experiment '", name, "' already exists"));
   if (!s.ok()) return s;
   return e;
+}
+
+absl::Status MetadataStore::RenameExperiment(int64_t id, const std::string& new_name) {
+  if (new_name.empty() || new_name.size() > 256) {
+    return absl::InvalidArgumentError("experiment name must be 1-256 characters");
+  }
+  absl::Status s = Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(GetExperiment(id).status());
+    return db_->Exec("UPDATE experiments SET name = ? WHERE id = ?", {new_name, id});
+  });
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("experiment '", new_name, "' already exists"));
+  }
+  return s;
 }
 
 absl::StatusOr<Experiment> MetadataStore::GetExperiment(int64_t id) {

@@ -89,11 +89,13 @@ class MetadataStore {
   absl::Status EndRun(int64_t run, const RunEnd& end);
   absl::StatusOr<RunInfo> GetRun(int64_t run);
   absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
+  absl::Status DeleteRunTag(int64_t run, const std::string& key);
   absl::Status LogBatch(int64_t run, const RunBatch& batch);
   absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
 
   absl::StatusOr<Experiment> CreateExperiment(const std::string& name);
   absl::StatusOr<Experiment> GetExperiment(int64_t id);
+  absl::Status RenameExperiment(int64_t id, const std::string& new_name);
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
 

@@ -622,6 +622,10 @@ absl::Status Registry::SetRunTag(int64_t run, const std::string& key, const std:
   LOCKED;
   return impl_->md->SetRunTag(run, key, value);
 }
+absl::Status Registry::DeleteRunTag(int64_t run, const std::string& key) {
+  LOCKED;
+  return impl_->md->DeleteRunTag(run, key);
+}
 absl::StatusOr<std::vector<RunInfo>> Registry::SearchRuns(const std::vector<int64_t>& experiment_ids,
                                                           int64_t max_results) {
   LOCKED;
@@ -630,6 +634,10 @@ absl::StatusOr<std::vector<RunInfo>> Registry::SearchRuns(const std::vector<int6
 absl::StatusOr<Experiment> Registry::CreateExperiment(const std::string& name) {
   LOCKED;
   return impl_->md->CreateExperiment(name);
+}
+absl::Status Registry::RenameExperiment(int64_t id, const std::string& new_name) {
+  LOCKED;
+  return impl_->md->RenameExperiment(id, new_name);
 }
 absl::StatusOr<Experiment> Registry::GetExperiment(int64_t id) {
   LOCKED;

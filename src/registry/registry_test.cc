@@ -476,6 +476,56 @@ TEST_P(RegistryTest, ExperimentsGroupRunsAndTagsAnnotateThem) {
   EXPECT_FALSE(reg_->GetRun(*loose)->experiment_id.has_value());
 }
 
+TEST_P(RegistryTest, ExperimentsRenameAndRunTagsAreRemoved) {
+  auto e = reg_->CreateExperiment("scratch");
+  auto other = reg_->CreateExperiment("taken");
+  ASSERT_TRUE(e.ok() && other.ok());
+  auto r = reg_->StartRun({.name = "r", .experiment_id = e->id});
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(reg_->RenameExperiment(e->id, "renamed").ok());
+  EXPECT_EQ(reg_->GetExperiment(e->id)->name, "renamed");
+  EXPECT_EQ(reg_->GetExperimentByName("renamed")->id, e->id);
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetExperimentByName("scratch").status()));
+  EXPECT_EQ(reg_->GetRun(*r)->experiment_id, e->id);  // its runs stay
+  absl::Status s = reg_->RenameExperiment(e->id, "taken");
+  EXPECT_TRUE(absl::IsAlreadyExists(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'taken'")) << s;
+  EXPECT_TRUE(absl::IsNotFound(reg_->RenameExperiment(e->id + 100, "x")));
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->RenameExperiment(e->id, "")));
+  EXPECT_EQ(reg_->GetExperiment(e->id)->name, "renamed");
+
+  ASSERT_TRUE(reg_->SetRunTag(*r, "keep", "1").ok());
+  ASSERT_TRUE(reg_->SetRunTag(*r, "drop", "2").ok());
+  ASSERT_TRUE(reg_->EndRun(*r, {}).ok());
+  ASSERT_TRUE(reg_->DeleteRunTag(*r, "drop").ok());  // also after the run ended
+  EXPECT_EQ(reg_->GetRun(*r)->tags, (std::map<std::string, std::string>{{"keep", "1"}}));
+  s = reg_->DeleteRunTag(*r, "drop");
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'drop'")) << s;
+  EXPECT_TRUE(absl::IsNotFound(reg_->DeleteRunTag(9999, "keep")));
+}
+
+TEST_P(RegistryTest, ClientTimesAreKept) {
+  RunStart start;
+  start.name = "timed";
+  start.start_ms = 1700000000000;
+  auto run = reg_->StartRun(start);
+  ASSERT_TRUE(run.ok()) << run.status();
+  RunBatch batch;
+  batch.metrics = {{"loss", 0, 0.9, 1700000001000}, {"loss", 1, 0.5, 0}};  // 0: the time of logging
+  ASSERT_TRUE(reg_->LogBatch(*run, batch).ok());
+  RunEnd end;
+  end.end_ms = 1700000060000;
+  ASSERT_TRUE(reg_->EndRun(*run, end).ok());
+  auto info = reg_->GetRun(*run);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->start_ms, 1700000000000);
+  EXPECT_EQ(info->end_ms, 1700000060000);
+  ASSERT_EQ(info->metrics.size(), 2u);
+  EXPECT_EQ(info->metrics[0].time_ms, 1700000001000);
+  EXPECT_GT(info->metrics[1].time_ms, 1700000060000);  // now, later than the client's times above
+}
+
 TEST_P(RegistryTest, LogBatchIsAllOrNothing) {
   auto run = reg_->StartRun({.name = "batch"});
   ASSERT_TRUE(run.ok());

@@ -798,6 +798,9 @@ class Handler {
         {"experiments/get", http::verb::get, &Handler::GetExperiment},
         {"experiments/get-by-name", http::verb::get, &Handler::GetExperimentByName},
         {"experiments/search", http::verb::post, &Handler::SearchExperiments},
+        // MLflow 1.x's list (GET, view_type), which older clients call.
+        {"experiments/list", http::verb::get, &Handler::ListExperiments},
+        {"experiments/update", http::verb::post, &Handler::UpdateExperiment},
         {"runs/create", http::verb::post, &Handler::CreateRun},
         {"runs/get", http::verb::get, &Handler::GetRun},
         {"runs/update", http::verb::post, &Handler::UpdateRun},
@@ -806,6 +809,7 @@ class Handler {
         {"runs/log-parameter", http::verb::post, &Handler::LogParam},
         {"runs/log-batch", http::verb::post, &Handler::LogBatch},
         {"runs/set-tag", http::verb::post, &Handler::SetTag},
+        {"runs/delete-tag", http::verb::post, &Handler::DeleteTag},
         {"metrics/get-history", http::verb::get, &Handler::MetricHistory},
         {"artifacts/list", http::verb::get, &Handler::ListArtifacts},
         {"registered-models/create", http::verb::post, &Handler::CreateRegisteredModel},
@@ -872,10 +876,40 @@ class Handler {
     if (filter && !filter->empty()) {
       return absl::UnimplementedError("experiments/search: filter strings are not supported; leave 'filter' empty");
     }
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/search", "view_type"));
+    if (!active) return json{{"experiments", json::array()}};
     HEPML_ASSIGN_OR_RETURN(auto all, reg_.ListExperiments());
     json list = json::array({MlflowDefaultExperiment()});
     for (const auto& e : all) list.push_back(MlflowExperiment(e));
     return json{{"experiments", list}};
+  }
+
+  // MLflow's ViewType (view_type, run_view_type): whether deleted entities
+  // are wanted. Nothing is ever deleted here, so ACTIVE_ONLY and ALL list
+  // everything and DELETED_ONLY nothing (false); other values are refused.
+  static absl::StatusOr<bool> WantsActive(const json& a, const char* endpoint, const std::string& field) {
+    HEPML_ASSIGN_OR_RETURN(auto view, OptString(a, field));
+    if (!view || view->empty() || *view == "ACTIVE_ONLY" || *view == "ALL") return true;
+    if (*view == "DELETED_ONLY") return false;
+    return absl::InvalidArgumentError(absl::StrCat(endpoint, ": ", field, " '", *view,
+                                                   "': expected ACTIVE_ONLY, DELETED_ONLY or ALL"));
+  }
+
+  absl::StatusOr<json> ListExperiments(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/list", "view_type"));
+    if (!active) return json{{"experiments", json::array()}};
+    return SearchExperiments(json::object());
+  }
+
+  // Renames an experiment (MLflow's new_name); experiment 0 is not stored
+  // and keeps its name.
+  absl::StatusOr<json> UpdateExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, Int(a, "experiment_id"));
+    HEPML_ASSIGN_OR_RETURN(auto new_name, OptString(a, "new_name"));
+    if (!new_name) return json::object();
+    if (id == 0) return absl::InvalidArgumentError("experiments/update: the Default experiment 0 cannot be renamed");
+    HEPML_RETURN_IF_ERROR(reg_.RenameExperiment(id, *new_name));
+    return json::object();
   }
 
   absl::StatusOr<json> CreateRun(const json& a) {
@@ -888,6 +922,7 @@ class Handler {
     for (const auto& [k, v] : tags)
       if (k == "mlflow.runName" && !name) name = v;
     start.name = name.value_or("");
+    HEPML_ASSIGN_OR_RETURN(start.start_ms, OptInt(a, "start_time"));
     HEPML_ASSIGN_OR_RETURN(int64_t id, reg_.StartRun(start));
     for (const auto& [k, v] : tags) HEPML_RETURN_IF_ERROR(reg_.SetRunTag(id, k, v));
     HEPML_ASSIGN_OR_RETURN(auto run, reg_.GetRun(id));
@@ -920,18 +955,176 @@ class Handler {
       }
       RunEnd end;
       end.status = want;
+      HEPML_ASSIGN_OR_RETURN(end.end_ms, OptInt(a, "end_time"));
       HEPML_RETURN_IF_ERROR(reg_.EndRun(id, end));
       HEPML_ASSIGN_OR_RETURN(run, reg_.GetRun(id));
     }
     return json{{"run_info", MlflowRunInfo(run)}};
   }
 
+  // One comparison of an MLflow search filter: KIND.KEY OP VALUE.
+  struct RunCondition {
+    enum Kind { kMetric, kParam, kTag, kAttribute } kind;
+    std::string key;
+    std::string op;  // = != > >= < <= LIKE ILIKE
+    std::string text;
+    double number = 0;
+  };
+
+  // MLflow's run filter: comparisons joined by AND. Identifiers are
+  // metrics.KEY, params.KEY, tags.KEY or attributes.NAME (status, run_name,
+  // run_id, start_time, end_time; also the singular and `attr`/`run` forms),
+  // KEY bare or in backquotes or double quotes. Metrics and times compare
+  // numbers (= != > >= < <=); params, tags, status, run_name and run_id
+  // compare quoted strings (= != LIKE ILIKE). Anything else is refused with
+  // the filter and what was expected.
+  static absl::StatusOr<std::vector<RunCondition>> ParseRunFilter(const std::string& filter) {
+    std::vector<RunCondition> out;
+    size_t i = 0;
+    const size_t n = filter.size();
+    auto fail = [&](const std::string& why) {
+      return absl::InvalidArgumentError(absl::StrCat("runs/search: filter '", filter, "': ", why,
+                                                     " (expected e.g. metrics.auc > 0.9 AND params.lr = '0.001')"));
+    };
+    auto skip_space = [&] {
+      while (i < n && absl::ascii_isspace(static_cast<unsigned char>(filter[i]))) ++i;
+    };
+    auto word = [&] {
+      size_t b = i;
+      while (i < n && (absl::ascii_isalnum(static_cast<unsigned char>(filter[i])) || filter[i] == '_' ||
+                       filter[i] == '-' || filter[i] == '.' || filter[i] == '/' || filter[i] == ':')) {
+        ++i;
+      }
+      return filter.substr(b, i - b);
+    };
+    auto quoted = [&](std::string* v) -> bool {
+      if (i >= n || (filter[i] != '\'' && filter[i] != '"' && filter[i] != '`')) return false;
+      char q = filter[i];
+      size_t end = filter.find(q, i + 1);
+      if (end == std::string::npos) return false;
+      *v = filter.substr(i + 1, end - i - 1);
+      i = end + 1;
+      return true;
+    };
+    while (true) {
+      skip_space();
+      if (i >= n) return fail(out.empty() ? "it is empty" : "it ends after AND");
+      RunCondition c;
+      size_t dot = filter.find('.', i);
+      if (dot == std::string::npos) return fail("an identifier needs a prefix: metrics., params., tags. or attributes.");
+      std::string prefix = absl::AsciiStrToLower(filter.substr(i, dot - i));
+      if (prefix == "metrics" || prefix == "metric") {
+        c.kind = RunCondition::kMetric;
+      } else if (prefix == "params" || prefix == "param" || prefix == "parameters" || prefix == "parameter") {
+        c.kind = RunCondition::kParam;
+      } else if (prefix == "tags" || prefix == "tag") {
+        c.kind = RunCondition::kTag;
+      } else if (prefix == "attributes" || prefix == "attribute" || prefix == "attr" || prefix == "run") {
+        c.kind = RunCondition::kAttribute;
+      } else {
+        return fail(absl::StrCat("unknown identifier prefix '", filter.substr(i, dot - i), "'"));
+      }
+      i = dot + 1;
+      if (!quoted(&c.key)) {
+        // A bare key runs to the next space or operator character.
+        size_t b = i;
+        while (i < n && !absl::ascii_isspace(static_cast<unsigned char>(filter[i])) && filter[i] != '=' &&
+               filter[i] != '!' && filter[i] != '<' && filter[i] != '>') {
+          ++i;
+        }
+        c.key = filter.substr(b, i - b);
+      }
+      if (c.key.empty()) return fail("an identifier has no key");
+      if (c.kind == RunCondition::kAttribute) {
+        static const std::set<std::string> kAttributes = {"status", "run_name", "run_id", "start_time", "end_time"};
+        if (!kAttributes.count(c.key)) {
+          return fail(absl::StrCat("attribute '", c.key, "' is not one of status, run_name, run_id, start_time, end_time"));
+        }
+      }
+      const bool numeric = c.kind == RunCondition::kMetric ||
+                           (c.kind == RunCondition::kAttribute && (c.key == "start_time" || c.key == "end_time"));
+      skip_space();
+      size_t b = i;
+      while (i < n && (filter[i] == '=' || filter[i] == '!' || filter[i] == '<' || filter[i] == '>')) ++i;
+      c.op = filter.substr(b, i - b);
+      if (c.op.empty()) {
+        c.op = absl::AsciiStrToUpper(word());
+      }
+      static const std::set<std::string> kNumericOps = {"=", "!=", ">", ">=", "<", "<="};
+      static const std::set<std::string> kStringOps = {"=", "!=", "LIKE", "ILIKE"};
+      if (numeric ? !kNumericOps.count(c.op) : !kStringOps.count(c.op)) {
+        return fail(absl::StrCat("operator '", c.op, "' after '", c.key, "': expected ",
+                                 numeric ? "= != > >= < <=" : "= != LIKE ILIKE"));
+      }
+      skip_space();
+      if (numeric) {
+        std::string v = word();
+        if (!absl::SimpleAtod(v, &c.number)) return fail(absl::StrCat("'", c.key, "' compares with a number, got '", v, "'"));
+      } else if (i >= n || filter[i] == '`' || !quoted(&c.text)) {
+        return fail(absl::StrCat("'", c.key, "' compares with a quoted string"));
+      }
+      out.push_back(std::move(c));
+      skip_space();
+      if (i >= n) return out;
+      std::string conj = absl::AsciiStrToUpper(word());
+      if (conj != "AND") return fail(absl::StrCat("expected AND between comparisons, got '", conj, "'"));
+    }
+  }
+
+  static bool RunMatches(const RunInfo& r, const std::vector<RunCondition>& conditions) {
+    for (const RunCondition& c : conditions) {
+      std::optional<std::string> text;
+      std::optional<double> number;
+      switch (c.kind) {
+        case RunCondition::kMetric:
+          // The latest value: the highest step (points come by key, then step).
+          for (const MetricPoint& p : r.metrics)
+            if (p.key == c.key) number = p.value;
+          break;
+        case RunCondition::kParam:
+          if (auto it = r.params.find(c.key); it != r.params.end()) text = it->second;
+          break;
+        case RunCondition::kTag:
+          if (auto it = r.tags.find(c.key); it != r.tags.end()) text = it->second;
+          break;
+        case RunCondition::kAttribute:
+          if (c.key == "status") text = MlflowStatus(r.status);
+          if (c.key == "run_name") text = r.name;
+          if (c.key == "run_id") text = absl::StrCat(r.id);
+          if (c.key == "start_time") number = static_cast<double>(r.start_ms);
+          if (c.key == "end_time" && r.end_ms) number = static_cast<double>(*r.end_ms);
+          break;
+      }
+      // A run without the key never matches (MLflow's inner join).
+      if (number) {
+        const double v = *number;
+        bool ok = c.op == "=" ? v == c.number
+                : c.op == "!=" ? v != c.number
+                : c.op == ">" ? v > c.number
+                : c.op == ">=" ? v >= c.number
+                : c.op == "<" ? v < c.number
+                : v <= c.number;
+        if (!ok) return false;
+      } else if (text) {
+        bool ok = c.op == "=" ? *text == c.text
+                : c.op == "!=" ? *text != c.text
+                : c.op == "LIKE" ? LikeMatch(c.text, *text)
+                : LikeMatch(absl::AsciiStrToLower(c.text), absl::AsciiStrToLower(*text));
+        if (!ok) return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
   absl::StatusOr<json> SearchRuns(const json& a) {
     HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
-    if (filter && !filter->empty()) {
-      return absl::UnimplementedError(absl::StrCat("runs/search: filter strings are not supported ('", *filter,
-                                                   "'); search by experiment_ids only"));
+    std::vector<RunCondition> conditions;
+    if (filter && !absl::StripAsciiWhitespace(*filter).empty()) {
+      HEPML_ASSIGN_OR_RETURN(conditions, ParseRunFilter(*filter));
     }
+    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "runs/search", "run_view_type"));
     HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "page_token", "raise max_results instead"));
     HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "order_by", "runs come newest first"));
     std::vector<int64_t> experiments;
@@ -953,9 +1146,13 @@ class Handler {
     if (max_results <= 0 || max_results > 50000) {
       return absl::InvalidArgumentError("max_results must be between 1 and 50000");
     }
-    HEPML_ASSIGN_OR_RETURN(auto runs, reg_.SearchRuns(experiments, max_results));
+    // A filter is applied to the newest 50000 runs of the experiments.
+    HEPML_ASSIGN_OR_RETURN(auto runs, reg_.SearchRuns(experiments, conditions.empty() ? max_results : 50000));
     json list = json::array();
-    for (const auto& r : runs) list.push_back(MlflowRun(r));
+    for (const auto& r : runs) {
+      if (static_cast<int64_t>(list.size()) >= max_results) break;
+      if (active && RunMatches(r, conditions)) list.push_back(MlflowRun(r));
+    }
     return json{{"runs", list}};
   }
 
@@ -964,14 +1161,33 @@ class Handler {
     HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
     HEPML_ASSIGN_OR_RETURN(double value, Double(a, "value"));
     HEPML_ASSIGN_OR_RETURN(auto step, OptInt(a, "step"));
-    HEPML_RETURN_IF_ERROR(reg_.LogMetric(id, key, value, step.value_or(0)));
+    HEPML_ASSIGN_OR_RETURN(auto timestamp, OptInt(a, "timestamp"));
+    // The client's timestamp is kept (read back by runs/get and get-history).
+    RunBatch batch;
+    batch.metrics.push_back({key, step.value_or(0), value, timestamp.value_or(0)});
+    HEPML_RETURN_IF_ERROR(reg_.LogBatch(id, batch));
     return json::object();
   }
 
-  // MLflow accepts logging a parameter again with the same value.
+  // MLflow accepts logging a parameter again with the same value; another
+  // value is its INVALID_PARAMETER_VALUE (400), not a conflict.
+  absl::Status CheckParamsUnchanged(int64_t run, const std::vector<std::pair<std::string, std::string>>& params) {
+    if (params.empty()) return absl::OkStatus();
+    HEPML_ASSIGN_OR_RETURN(auto info, reg_.GetRun(run));
+    for (const auto& [k, v] : params) {
+      auto it = info.params.find(k);
+      if (it != info.params.end() && it->second != v) {
+        return absl::InvalidArgumentError(absl::StrCat("run ", run, " already has parameter '", k, "' = '",
+                                                       it->second, "'; parameters cannot change (got '", v, "')"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status LogParamOnce(int64_t run, const std::string& key, const std::string& value) {
     RunBatch batch;
     batch.params.emplace_back(key, value);
+    HEPML_RETURN_IF_ERROR(CheckParamsUnchanged(run, batch.params));
     return reg_.LogBatch(run, batch);
   }
 
@@ -993,6 +1209,13 @@ class Handler {
     return json::object();
   }
 
+  absl::StatusOr<json> DeleteTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteRunTag(id, key));
+    return json::object();
+  }
+
   // One transaction: a bad or conflicting item leaves the run as it was.
   absl::StatusOr<json> LogBatch(const json& a) {
     HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
@@ -1007,6 +1230,8 @@ class Handler {
         HEPML_ASSIGN_OR_RETURN(p.value, Double(m, "value"));
         HEPML_ASSIGN_OR_RETURN(auto step, OptInt(m, "step"));
         p.step = step.value_or(0);
+        HEPML_ASSIGN_OR_RETURN(auto timestamp, OptInt(m, "timestamp"));
+        p.time_ms = timestamp.value_or(0);
         batch.metrics.push_back(std::move(p));
       }
     }
@@ -1015,6 +1240,7 @@ class Handler {
     if (batch.metrics.size() + batch.params.size() + batch.tags.size() > 10000) {
       return absl::InvalidArgumentError("runs/log-batch: at most 10000 metrics, params and tags in one batch");
     }
+    HEPML_RETURN_IF_ERROR(CheckParamsUnchanged(id, batch.params));
     HEPML_RETURN_IF_ERROR(reg_.LogBatch(id, batch));
     return json::object();
   }

@@ -374,7 +374,7 @@ def run_suite(hepml, where, tmp, label, suite):
             run = state["run"] = info["run_id"]
             c.json("POST", M + "runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.001"})
             c.json("POST", M + "runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.001"})  # same: fine
-            c.error("POST", M + "runs/log-parameter", 409, "RESOURCE_ALREADY_EXISTS", "parameters cannot change",
+            c.error("POST", M + "runs/log-parameter", 400, "INVALID_PARAMETER_VALUE", "parameters cannot change",
                     body={"run_id": run, "key": "lr", "value": "0.1"})
             for step, loss in enumerate([0.9, 0.5, 0.3]):
                 # protobuf JSON: int64 fields as strings
@@ -425,8 +425,17 @@ def run_suite(hepml, where, tmp, label, suite):
             both = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"], other]})["runs"]
             assert len(both) == 3, both
             assert len(c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "max_results": 1})["runs"]) == 1
-            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "filter strings are not supported",
-                    body={"experiment_ids": [state["exp"]], "filter": "metrics.loss < 0.5"})
+            # MLflow filter strings: comparisons of metrics (latest value),
+            # params, tags and attributes joined by AND.
+            low = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "filter": "metrics.loss < 0.5"})
+            assert [r["info"]["run_id"] for r in low["runs"]] == [state["run"]], low
+            lr = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"], other],
+                                                      "filter": "params.lr = '0.001' and attributes.status = 'FINISHED'"})
+            assert [r["info"]["run_id"] for r in lr["runs"]] == [state["run"]], lr
+            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "operator 'IN' after 'loss'",
+                    body={"experiment_ids": [state["exp"]], "filter": "metrics.loss IN (0.5)"})
+            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "unknown identifier prefix 'datasets'",
+                    body={"experiment_ids": [state["exp"]], "filter": "datasets.name = 'x'"})
             c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "missing field 'experiment_ids'",
                     body={})
             c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "'order_by' is not supported",
@@ -607,10 +616,10 @@ def run_suite(hepml, where, tmp, label, suite):
             values = [5, -1, 1.5, 1e300, "x", "", "99999999999999999999", [], [1, "a"], {}, {"key": 1}, None, True]
             endpoints = {
                 "experiments/create": ["name"],
-                "runs/create": ["experiment_id", "run_name", "tags"],
-                "runs/update": ["run_id", "status", "run_name"],
+                "runs/create": ["experiment_id", "run_name", "tags", "start_time"],
+                "runs/update": ["run_id", "status", "run_name", "end_time"],
                 "runs/search": ["experiment_ids", "filter", "max_results", "order_by", "page_token"],
-                "runs/log-metric": ["run_id", "key", "value", "step"],
+                "runs/log-metric": ["run_id", "key", "value", "step", "timestamp"],
                 "runs/log-parameter": ["run_id", "key", "value"],
                 "runs/log-batch": ["run_id", "metrics", "params", "tags"],
                 "runs/set-tag": ["run_id", "key", "value"],
