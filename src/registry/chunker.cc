@@ -74,61 +74,21 @@ Chunker::Chunker(const ChunkerOptions& o)
   mask_l_ = SpreadMask(bits - 2);  // easier after it
 }
 
-// The gear hash at position j is sum(gear[data[k]] << (j - k)) over the
-// bytes k since the chunk's hashing began (`origin`), modulo 2^64: a byte
-// 64 or more positions back has been shifted out. So the hash at any
-// position can be computed from the 64 bytes before it, and a range can be
-// scanned as kLanes independent slices at once (their dependency chains
-// overlap in the CPU), each slice first warmed up on the 64 bytes before
-// it. The result is exactly the sequential scan's: the first position in
-// [from, to) whose hash has no bit of `mask` set (to when there is none).
-size_t Chunker::Scan(const uint8_t* data, size_t origin, size_t from, size_t to, uint64_t mask) const {
-  constexpr int kLanes = 4;
-  constexpr size_t kSlice = 4096;  // bytes per lane per block
-  const uint64_t* gear = gear_.data();
-  auto warm = [&](size_t start) {
-    uint64_t fp = 0;
-    for (size_t k = start >= origin + 64 ? start - 64 : origin; k < start; ++k) fp = (fp << 1) + gear[data[k]];
-    return fp;
-  };
-  size_t pos = from;
-  while (to - pos >= kLanes * kSlice) {
-    uint64_t fp[kLanes];
-    size_t hit[kLanes];
-    const uint8_t* p[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      fp[l] = warm(pos + l * kSlice);
-      hit[l] = kSlice;
-      p[l] = data + pos + l * kSlice;
-    }
-    for (size_t i = 0; i < kSlice; ++i) {
-#pragma GCC unroll 4
-      for (int l = 0; l < kLanes; ++l) {
-        fp[l] = (fp[l] << 1) + gear[p[l][i]];
-        if (__builtin_expect((fp[l] & mask) == 0, 0) && hit[l] == kSlice) hit[l] = i;
-      }
-    }
-    for (int l = 0; l < kLanes; ++l) {
-      if (hit[l] < kSlice) return pos + l * kSlice + hit[l];
-    }
-    pos += kLanes * kSlice;
-  }
-  uint64_t fp = warm(pos);
-  for (; pos < to; ++pos) {
-    fp = (fp << 1) + gear[data[pos]];
-    if ((fp & mask) == 0) return pos;
-  }
-  return to;
-}
-
 size_t Chunker::Cut(const uint8_t* data, size_t n) const {
   if (n <= min_) return n;
   if (n > max_) n = max_;
   size_t normal = std::min<size_t>(avg_, n);
-  size_t i = Scan(data, min_, min_, normal, mask_s_);
-  if (i < normal) return i + 1;
-  i = Scan(data, min_, normal, n, mask_l_);
-  return i < n ? i + 1 : n;
+  uint64_t fp = 0;
+  size_t i = min_;
+  for (; i < normal; ++i) {
+    fp = (fp << 1) + gear_[data[i]];
+    if ((fp & mask_s_) == 0) return i + 1;
+  }
+  for (; i < n; ++i) {
+    fp = (fp << 1) + gear_[data[i]];
+    if ((fp & mask_l_) == 0) return i + 1;
+  }
+  return n;
 }
 
 ChunkStream::ChunkStream(const ChunkerOptions& options, ReadFn read)

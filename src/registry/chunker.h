@@ -52,10 +52,6 @@ class Chunker {
   uint64_t mask_large() const { return mask_l_; }
 
  private:
-  // The first position in [from, to) where the hash begun at `origin` has
-  // no bit of `mask` set; `to` when there is none.
-  size_t Scan(const uint8_t* data, size_t origin, size_t from, size_t to, uint64_t mask) const;
-
   uint64_t min_, avg_, max_;
   uint64_t mask_s_, mask_l_;
   const std::array<uint64_t, 256>& gear_;
