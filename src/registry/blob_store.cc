@@ -535,7 +535,7 @@ class Store final : public BlobStore {
       Segment* segment = nullptr;  // null: the bytes are the caller's
       std::string id;
     };
-    const size_t segment_size = std::max<size_t>(4 * options_.max_size, 8u << 20);
+    const size_t segment_size = std::max<size_t>(2 * options_.max_size, 8u << 20);
     const size_t pool_size = read != nullptr ? 4 : 0;
     std::vector<std::unique_ptr<Segment>> pool(pool_size);
     BoundedQueue<Segment*> free_segments(pool_size + 1);

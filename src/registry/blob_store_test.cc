@@ -182,7 +182,7 @@ TEST_F(BlobStoreTest, FilesRoundTripAndChunksAreStoredOnce) {
 }
 
 TEST_F(BlobStoreTest, FileReadInSegmentsIsCutAndHashedLikeTheWholeBuffer) {
-  // A push reads the file into 8 MiB segments (4 x max_size when larger)
+  // A push reads the file into 8 MiB segments (2 x max_size when larger)
   // and carries an unfinished chunk over to the next segment; the chunks,
   // their ids and the file's id must be those of cutting the whole buffer
   // at once, with every chunk's stored bytes hashing to its id.
