@@ -211,7 +211,9 @@ class Store final : public BlobStore {
   const std::string& uri() const override { return backend_->uri(); }
 
   absl::StatusOr<Manifest> PutFile(const std::string& path, PutStats* stats) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO with no writer would wait forever; it is
+    // refused below as not a regular file (reads of regular files ignore it).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ErrnoStatus(errno, "opening " + path);
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

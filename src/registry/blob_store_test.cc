@@ -527,6 +527,17 @@ TEST_F(BlobStoreTest, BadUrisAndUnusableFolders) {
   auto s = BlobStore::Open("file://" + (dir_ / "plain" / "store").string());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.status().message()).find("plain"), std::string::npos) << s.status();
+  // Pushing what is not a regular file: a clear error, not a wait for a
+  // writer that never comes.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0644), 0);
+  for (const fs::path& p : {dir_ / "fifo", dir_}) {
+    absl::StatusOr<Manifest> m = store->PutFile(p.string());
+    ASSERT_FALSE(m.ok()) << p;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+    EXPECT_NE(std::string(m.status().message()).find("not a regular file"), std::string::npos) << m.status();
+  }
   // A server that is not there.
   auto r = BlobStore::Open("root://127.0.0.1:1//tmp/store");
   ASSERT_FALSE(r.ok());
