@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -535,8 +536,15 @@ class Store final : public BlobStore {
     struct Piece {
       std::string_view bytes;
       Segment* segment = nullptr;  // null: the bytes are the caller's
-      std::string id;
+      std::string id;              // empty: the worker hashes the chunk
+      size_t index = 0;
     };
+    // With SHA-NI the hasher hashes each byte once for both ids. Without it
+    // two streams cost twice one, so the hasher keeps the whole-file hash
+    // and the workers hash the chunks, in parallel (HEPML_REGISTRY_NO_SHA_NI
+    // forces this path, for tests and measurements).
+    const char* no_sha_ni = std::getenv("HEPML_REGISTRY_NO_SHA_NI");
+    const bool one_pass = Sha256Pair::CpuHasShaNi() && (no_sha_ni == nullptr || *no_sha_ni == '\0');
     const size_t segment_size = std::max<size_t>(2 * options_.max_size, 8u << 20);
     const size_t pool_size = read != nullptr ? 4 : 0;
     std::vector<std::unique_ptr<Segment>> pool(pool_size);
@@ -560,11 +568,19 @@ class Store final : public BlobStore {
       failed = true;
     };
 
+    // Chunk ids and sizes in file order: the hasher appends, a worker that
+    // hashes its chunk fills in the id; both under `mu`.
+    std::vector<ChunkRef> refs;
     auto worker = [&] {
       ChunkEncoder encoder(options_.zstd_level, options_.min_compression_saving);
       Piece piece;
       while (to_store.Pop(piece)) {
         if (!failed) {
+          if (piece.id.empty()) {
+            piece.id = Sha256Hex(piece.bytes);
+            std::lock_guard<std::mutex> lock(mu);
+            refs[piece.index].id = piece.id;
+          }
           absl::Status s = StoreChunk(piece.id, piece.bytes, encoder, reused, stored);
           if (!s.ok()) fail(s);
         }
@@ -574,20 +590,27 @@ class Store final : public BlobStore {
     std::vector<std::thread> workers;
     for (int t = 0; t < threads_; ++t) workers.emplace_back(worker);
     // Only the hasher touches these until it is joined.
-    std::vector<ChunkRef> refs;
     uint64_t total = 0;
     std::string file_id;
     std::thread hasher([&] {
-      Sha256Pair hash;
+      Sha256Pair hash(one_pass);
       Piece piece;
       while (to_hash.Pop(piece)) {
         if (failed) {
           release(piece.segment);
           continue;
         }
-        hash.UpdateBoth(piece.bytes);
-        piece.id = hash.FinishChunk();
-        refs.push_back({piece.id, piece.bytes.size()});
+        if (one_pass) {
+          hash.UpdateBoth(piece.bytes);
+          piece.id = hash.FinishChunk();
+        } else {
+          hash.UpdateFile(piece.bytes);
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          piece.index = refs.size();
+          refs.push_back({piece.id, piece.bytes.size()});
+        }
         total += piece.bytes.size();
         to_store.Push(std::move(piece));
       }

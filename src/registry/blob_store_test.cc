@@ -230,6 +230,19 @@ TEST_F(BlobStoreTest, FileReadInSegmentsIsCutAndHashedLikeTheWholeBuffer) {
   EXPECT_EQ(again.chunks_reused, expected.size());
   ASSERT_TRUE(store->GetFile(m->id, (dir_ / "back.bin").string()).ok());
   EXPECT_EQ(ReadFile(dir_ / "back.bin"), data);
+  // Without SHA-NI the workers hash the chunks: the same manifest.
+  ::setenv("HEPML_REGISTRY_NO_SHA_NI", "1", 1);
+  auto other = BlobStore::Open("file://" + (dir_ / "other").string(), o);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<Manifest> c = (*other)->PutFile((dir_ / "big.bin").string());
+  ::unsetenv("HEPML_REGISTRY_NO_SHA_NI");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->id, m->id);
+  ASSERT_EQ(c->chunks.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(c->chunks[i].id, expected[i].id) << "chunk " << i;
+  absl::StatusOr<FsckReport> other_report = (*other)->Fsck({c->id});
+  ASSERT_TRUE(other_report.ok()) << other_report.status();
+  EXPECT_TRUE(other_report->ok());
 }
 
 TEST_F(BlobStoreTest, PullResumesFromAVerifiedPartialFile) {
