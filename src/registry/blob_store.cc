@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -42,6 +43,7 @@
 #include "registry/backend.h"
 #include "registry/chunk_codec.h"
 #include "registry/chunker.h"
+#include "registry/sha256_pair.h"
 
 namespace hepml::registry {
 namespace {
@@ -210,7 +212,9 @@ class Store final : public BlobStore {
   const std::string& uri() const override { return backend_->uri(); }
 
   absl::StatusOr<Manifest> PutFile(const std::string& path, PutStats* stats) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO with no writer would wait forever; it is
+    // refused below as not a regular file (reads of regular files ignore it).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ErrnoStatus(errno, "opening " + path);
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -225,20 +229,14 @@ class Store final : public BlobStore {
         if (errno != EINTR) return ErrnoStatus(errno, "reading " + path);
       }
     };
-    absl::StatusOr<Manifest> m = Put(read, stats);
+    ChunkStream::ReadFn read_fn = read;
+    absl::StatusOr<Manifest> m = Put({}, &read_fn, stats);
     ::close(fd);
     return m;
   }
 
   absl::StatusOr<Manifest> PutBytes(const std::string& bytes, PutStats* stats) override {
-    size_t pos = 0;
-    auto read = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-      size_t k = std::min(n, bytes.size() - pos);
-      std::memcpy(buf, bytes.data() + pos, k);
-      pos += k;
-      return k;
-    };
-    return Put(read, stats);
+    return Put(bytes, nullptr, stats);
   }
 
   absl::StatusOr<Manifest> GetManifest(const std::string& manifest_id) override {
@@ -520,94 +518,161 @@ class Store final : public BlobStore {
   }
 
  private:
-  absl::StatusOr<Manifest> Put(const ChunkStream::ReadFn& read, PutStats* stats) {
-    // Chunk buffers circulate through a fixed pool: the calling thread cuts
-    // the file into one, a worker hashes and stores it, the file hasher
-    // hashes it in file order; it goes back to the pool when both are done.
-    // The pool bounds the memory and spares an allocation per chunk.
-    struct Buffer {
-      std::string data;
+  // The push pipeline. The calling thread reads the file into segments (large
+  // buffers from a small fixed pool) and cuts them into chunks, which view
+  // their segment; a hasher thread takes the chunks in file order and hashes
+  // each one for its id and, in the same pass, for the whole file's id
+  // (Sha256Pair); `threads_` workers store them. A segment goes back to the
+  // pool when the cutter has moved past it and every chunk in it is stored.
+  // The bytes hashed are the bytes written: both come from the segment, never
+  // from the file again, so a file changing under a push cannot store a
+  // chunk under a wrong id. PutBytes cuts the caller's string directly
+  // (`memory`, with `read` null).
+  absl::StatusOr<Manifest> Put(std::string_view memory, const ChunkStream::ReadFn* read, PutStats* stats) {
+    struct Segment {
+      std::unique_ptr<char[]> data;
       std::atomic<int> users{0};
     };
-    struct Job {
+    struct Piece {
+      std::string_view bytes;
+      Segment* segment = nullptr;  // null: the bytes are the caller's
+      std::string id;              // empty: the worker hashes the chunk
       size_t index = 0;
-      Buffer* buffer = nullptr;
     };
-    const size_t pool_size = 2 * static_cast<size_t>(threads_) + 2;
-    std::vector<std::unique_ptr<Buffer>> pool(pool_size);
-    BoundedQueue<Buffer*> free_buffers(pool_size), to_hash(pool_size);
-    for (auto& b : pool) {
-      b = std::make_unique<Buffer>();
-      free_buffers.Push(b.get());
+    // With SHA-NI the hasher hashes each byte once for both ids. Without it
+    // two streams cost twice one, so the hasher keeps the whole-file hash
+    // and the workers hash the chunks, in parallel (HEPML_REGISTRY_NO_SHA_NI
+    // forces this path, for tests and measurements).
+    const char* no_sha_ni = std::getenv("HEPML_REGISTRY_NO_SHA_NI");
+    const bool one_pass = Sha256Pair::CpuHasShaNi() && (no_sha_ni == nullptr || *no_sha_ni == '\0');
+    const size_t segment_size = std::max<size_t>(2 * options_.max_size, 8u << 20);
+    const size_t pool_size = read != nullptr ? 4 : 0;
+    std::vector<std::unique_ptr<Segment>> pool(pool_size);
+    BoundedQueue<Segment*> free_segments(pool_size + 1);
+    for (auto& s : pool) {
+      s = std::make_unique<Segment>();
+      s->data.reset(new char[segment_size]);
+      free_segments.Push(s.get());
     }
-    auto release = [&](Buffer* b) {
-      if (b->users.fetch_sub(1) == 1) free_buffers.Push(b);
+    auto release = [&](Segment* s) {
+      if (s != nullptr && s->users.fetch_sub(1) == 1) free_segments.Push(s);
     };
-    BoundedQueue<Job> queue(static_cast<size_t>(threads_));
+    BoundedQueue<Piece> to_hash(2 * static_cast<size_t>(threads_) + 2), to_store(static_cast<size_t>(threads_));
     std::mutex mu;
-    std::vector<ChunkRef> refs;
     absl::Status error;
     std::atomic<bool> failed{false};
     std::atomic<uint64_t> reused{0}, stored{0};
+    auto fail = [&](const absl::Status& s) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (error.ok()) error = s;
+      failed = true;
+    };
 
+    // Chunk ids and sizes in file order: the hasher appends, a worker that
+    // hashes its chunk fills in the id; both under `mu`.
+    std::vector<ChunkRef> refs;
     auto worker = [&] {
       ChunkEncoder encoder(options_.zstd_level, options_.min_compression_saving);
-      Job job;
-      while (queue.Pop(job)) {
-        if (failed) {
-          release(job.buffer);
-          continue;
+      Piece piece;
+      while (to_store.Pop(piece)) {
+        if (!failed) {
+          if (piece.id.empty()) {
+            piece.id = Sha256Hex(piece.bytes);
+            std::lock_guard<std::mutex> lock(mu);
+            refs[piece.index].id = piece.id;
+          }
+          absl::Status s = StoreChunk(piece.id, piece.bytes, encoder, reused, stored);
+          if (!s.ok()) fail(s);
         }
-        std::string id = Sha256Hex(job.buffer->data);
-        absl::Status s = StoreChunk(id, job.buffer->data, encoder, reused, stored);
-        release(job.buffer);
-        std::lock_guard<std::mutex> lock(mu);
-        if (!s.ok()) {
-          if (error.ok()) error = s;
-          failed = true;
-          continue;
-        }
-        refs[job.index].id = std::move(id);
+        release(piece.segment);
       }
     };
     std::vector<std::thread> workers;
     for (int t = 0; t < threads_; ++t) workers.emplace_back(worker);
-    Sha256 file_hash;
+    // Only the hasher touches these until it is joined.
+    uint64_t total = 0;
+    std::string file_id;
     std::thread hasher([&] {
-      Buffer* b = nullptr;
-      while (to_hash.Pop(b)) {
-        file_hash.Update(b->data);
-        release(b);
+      Sha256Pair hash(one_pass);
+      Piece piece;
+      while (to_hash.Pop(piece)) {
+        if (failed) {
+          release(piece.segment);
+          continue;
+        }
+        if (one_pass) {
+          hash.UpdateBoth(piece.bytes);
+          piece.id = hash.FinishChunk();
+        } else {
+          hash.UpdateFile(piece.bytes);
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          piece.index = refs.size();
+          refs.push_back({piece.id, piece.bytes.size()});
+        }
+        total += piece.bytes.size();
+        to_store.Push(std::move(piece));
       }
+      to_store.Close();
+      file_id = hash.FinishFile();
     });
 
-    uint64_t total = 0;
-    ChunkStream stream(options_, read);
-    for (size_t index = 0; !failed; ++index) {
-      absl::StatusOr<std::string_view> chunk = stream.Next();
-      if (!chunk.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (error.ok()) error = chunk.status();
-        failed = true;
-        break;
+    Chunker chunker(options_);
+    if (read == nullptr) {
+      for (size_t pos = 0; pos < memory.size() && !failed;) {
+        size_t n = chunker.Cut(reinterpret_cast<const uint8_t*>(memory.data() + pos), memory.size() - pos);
+        to_hash.Push(Piece{memory.substr(pos, n), nullptr, {}});
+        pos += n;
       }
-      if (chunk->empty()) break;
-      total += chunk->size();
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        refs.push_back({"", chunk->size()});
+    } else {
+      // [begin, end) of `seg` is read and not yet cut.
+      Segment* seg = nullptr;
+      free_segments.Pop(seg);
+      seg->users = 1;  // the cutter's own use
+      size_t begin = 0, end = 0;
+      bool eof = false;
+      while (!failed) {
+        size_t avail = end - begin;
+        size_t n = avail > 0 ? chunker.Cut(reinterpret_cast<const uint8_t*>(seg->data.get() + begin), avail) : 0;
+        // A cut found before the end of what is read is final (a decision
+        // depends only on the bytes before it); otherwise read on.
+        if (n == avail && avail < options_.max_size && !eof) {
+          if (end == segment_size) {
+            // The segment is full: its unfinished chunk moves to a fresh one.
+            Segment* next = nullptr;
+            free_segments.Pop(next);
+            next->users = 1;
+            std::memcpy(next->data.get(), seg->data.get() + begin, avail);
+            release(seg);
+            seg = next;
+            begin = 0;
+            end = avail;
+          }
+          while (end < segment_size) {
+            absl::StatusOr<size_t> got = (*read)(seg->data.get() + end, segment_size - end);
+            if (!got.ok()) {
+              fail(got.status());
+              break;
+            }
+            if (*got == 0) {
+              eof = true;
+              break;
+            }
+            end += *got;
+          }
+          continue;
+        }
+        if (n == 0) break;  // the end of the file
+        seg->users.fetch_add(1);
+        to_hash.Push(Piece{std::string_view(seg->data.get() + begin, n), seg, {}});
+        begin += n;
       }
-      Buffer* b = nullptr;
-      free_buffers.Pop(b);
-      b->data.assign(chunk->data(), chunk->size());
-      b->users = 2;
-      to_hash.Push(b);
-      queue.Push(Job{index, b});
+      release(seg);
     }
-    queue.Close();
     to_hash.Close();
-    for (auto& t : workers) t.join();
     hasher.join();
+    for (auto& t : workers) t.join();
     if (!error.ok()) {
       // The chunks written so far are good: keep them for a resumed push.
       (void)backend_->Sync();
@@ -618,7 +683,7 @@ class Store final : public BlobStore {
     absl::Status s = backend_->Sync();
     if (!s.ok()) return s;
     Manifest m;
-    m.id = file_hash.HexDigest();
+    m.id = std::move(file_id);
     m.size = total;
     m.chunks = std::move(refs);
     absl::StatusOr<bool> had = backend_->TouchIfExists(ManifestName(m.id));
@@ -652,7 +717,7 @@ class Store final : public BlobStore {
     stats->bytes_stored = stored;
   }
 
-  absl::Status StoreChunk(const std::string& id, const std::string& data, ChunkEncoder& encoder,
+  absl::Status StoreChunk(const std::string& id, std::string_view data, ChunkEncoder& encoder,
                           std::atomic<uint64_t>& reused, std::atomic<uint64_t>& stored) {
     std::string name = ChunkName(id);
     absl::StatusOr<bool> exists = backend_->TouchIfExists(name);

@@ -25,6 +25,7 @@
 
 #include "nlohmann/json.hpp"
 #include "registry/chunk_codec.h"
+#include "registry/chunker.h"
 
 namespace hepml::registry {
 namespace {
@@ -178,6 +179,70 @@ TEST_F(BlobStoreTest, FilesRoundTripAndChunksAreStoredOnce) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << report->problems[0];
   EXPECT_EQ(report->manifests_checked, 2u);
+}
+
+TEST_F(BlobStoreTest, FileReadInSegmentsIsCutAndHashedLikeTheWholeBuffer) {
+  // A push reads the file into 8 MiB segments (2 x max_size when larger)
+  // and carries an unfinished chunk over to the next segment; the chunks,
+  // their ids and the file's id must be those of cutting the whole buffer
+  // at once, with every chunk's stored bytes hashing to its id.
+  ChunkerOptions o;
+  o.min_size = 16 << 10;
+  o.avg_size = 64 << 10;
+  o.max_size = 256 << 10;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store);
+  std::string data = MixedBytes((21 << 20) + 12345, 9);
+  std::vector<ChunkRef> expected;
+  size_t pos = 0;
+  ChunkStream stream(o, [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    size_t k = std::min(n, data.size() - pos);
+    std::memcpy(buf, data.data() + pos, k);
+    pos += k;
+    return k;
+  });
+  for (;;) {
+    absl::StatusOr<std::string_view> c = stream.Next();
+    ASSERT_TRUE(c.ok());
+    if (c->empty()) break;
+    expected.push_back({Sha256Hex(*c), c->size()});
+  }
+  ASSERT_GT(expected.size(), 100u);
+  WriteFile(dir_ / "big.bin", data);
+  PutStats stats;
+  absl::StatusOr<Manifest> m = store->PutFile((dir_ / "big.bin").string(), &stats);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->id, Sha256Hex(data));
+  EXPECT_EQ(stats.bytes_in, data.size());
+  ASSERT_EQ(m->chunks.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    ASSERT_EQ(m->chunks[i].id, expected[i].id) << "chunk " << i;
+    ASSERT_EQ(m->chunks[i].size, expected[i].size) << "chunk " << i;
+  }
+  absl::StatusOr<FsckReport> report = store->Fsck({m->id});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+  // The same bytes from memory: the same manifest, every chunk reused.
+  PutStats again;
+  absl::StatusOr<Manifest> b = store->PutBytes(data, &again);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->id, m->id);
+  EXPECT_EQ(again.chunks_reused, expected.size());
+  ASSERT_TRUE(store->GetFile(m->id, (dir_ / "back.bin").string()).ok());
+  EXPECT_EQ(ReadFile(dir_ / "back.bin"), data);
+  // Without SHA-NI the workers hash the chunks: the same manifest.
+  ::setenv("HEPML_REGISTRY_NO_SHA_NI", "1", 1);
+  auto other = BlobStore::Open("file://" + (dir_ / "other").string(), o);
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<Manifest> c = (*other)->PutFile((dir_ / "big.bin").string());
+  ::unsetenv("HEPML_REGISTRY_NO_SHA_NI");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->id, m->id);
+  ASSERT_EQ(c->chunks.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(c->chunks[i].id, expected[i].id) << "chunk " << i;
+  absl::StatusOr<FsckReport> other_report = (*other)->Fsck({c->id});
+  ASSERT_TRUE(other_report.ok()) << other_report.status();
+  EXPECT_TRUE(other_report->ok());
 }
 
 TEST_F(BlobStoreTest, PullResumesFromAVerifiedPartialFile) {
@@ -475,6 +540,17 @@ TEST_F(BlobStoreTest, BadUrisAndUnusableFolders) {
   auto s = BlobStore::Open("file://" + (dir_ / "plain" / "store").string());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.status().message()).find("plain"), std::string::npos) << s.status();
+  // Pushing what is not a regular file: a clear error, not a wait for a
+  // writer that never comes.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0644), 0);
+  for (const fs::path& p : {dir_ / "fifo", dir_}) {
+    absl::StatusOr<Manifest> m = store->PutFile(p.string());
+    ASSERT_FALSE(m.ok()) << p;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+    EXPECT_NE(std::string(m.status().message()).find("not a regular file"), std::string::npos) << m.status();
+  }
   // A server that is not there.
   auto r = BlobStore::Open("root://127.0.0.1:1//tmp/store");
   ASSERT_FALSE(r.ok());

@@ -118,6 +118,59 @@ TEST(Chunker, InsertionInTheMiddleKeepsMostChunks) {
   EXPECT_GE(shared + 3, cc.size());
 }
 
+// The cut rule written as one sequential loop (the definition of the store
+// format's boundaries); Chunker::Cut scans several slices at once and must
+// find exactly the same cut points.
+size_t SequentialCut(const ChunkerOptions& o, const uint8_t* data, size_t n) {
+  if (n <= o.min_size) return n;
+  n = std::min<size_t>(n, o.max_size);
+  Chunker c(o);
+  const auto& gear = GearTable();
+  size_t normal = std::min<size_t>(o.avg_size, n);
+  uint64_t fp = 0;
+  size_t i = o.min_size;
+  for (; i < normal; ++i) {
+    fp = (fp << 1) + gear[data[i]];
+    if ((fp & c.mask_small()) == 0) return i + 1;
+  }
+  for (; i < n; ++i) {
+    fp = (fp << 1) + gear[data[i]];
+    if ((fp & c.mask_large()) == 0) return i + 1;
+  }
+  return n;
+}
+
+TEST(Chunker, CutPointsAreThoseOfTheSequentialScan) {
+  ChunkerOptions tiny_min;  // cuts fall anywhere, also in the first bytes of a slice
+  tiny_min.min_size = 64;
+  tiny_min.avg_size = 64 << 10;
+  tiny_min.max_size = 256 << 10;
+  // Low-entropy bytes: text over a seven-letter alphabet.
+  std::string text(8 << 20, '\0');
+  std::mt19937_64 letters(7);
+  for (char& c : text) c = "weights"[letters() % 7];
+  for (const ChunkerOptions& o : {ChunkerOptions{}, Small(), tiny_min}) {
+    Chunker chunker(o);
+    for (const std::string& data : {RandomBytes(40 << 20, 5), text}) {
+      const auto* d = reinterpret_cast<const uint8_t*>(data.data());
+      size_t cuts = 0;
+      for (size_t pos = 0; pos < data.size(); ++cuts) {
+        size_t want = SequentialCut(o, d + pos, data.size() - pos);
+        ASSERT_EQ(chunker.Cut(d + pos, data.size() - pos), want) << "chunk " << cuts << " at " << pos;
+        pos += want;
+      }
+      EXPECT_GT(cuts, 2 * data.size() / o.max_size);  // most cuts are found, not forced
+      // From arbitrary offsets and with arbitrary amounts available.
+      std::mt19937_64 rng(6);
+      for (int k = 0; k < 300; ++k) {
+        size_t pos = rng() % data.size();
+        size_t n = std::min<size_t>(data.size() - pos, rng() % (o.max_size + o.max_size / 2));
+        ASSERT_EQ(chunker.Cut(d + pos, n), SequentialCut(o, d + pos, n)) << pos << " + " << n;
+      }
+    }
+  }
+}
+
 TEST(Chunker, RejectsBadOptions) {
   ChunkerOptions o;
   o.avg_size = 3 << 20;

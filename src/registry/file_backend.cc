@@ -128,6 +128,23 @@ class FileBackend final : public Backend {
       std::lock_guard<std::mutex> lock(mu_);
       if (!broken_.ok()) return broken_;
     }
+    // The object's folder (chunks/ab) is made now, by the worker, rather
+    // than when Sync places the batch: Sync renames one object after another
+    // and every push waits for it. An empty folder is harmless; its entry
+    // in chunks/ is made durable with the renames.
+    std::string dir = Parent(Path(name));
+    bool known;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      known = known_dirs_.count(dir) != 0;
+    }
+    if (!known) {
+      absl::Status s = MakeDirs(dir);
+      if (!s.ok()) return Failed(s);
+      std::lock_guard<std::mutex> lock(mu_);
+      known_dirs_.insert(dir);
+      dirty_dirs_.insert(Parent(dir));
+    }
     std::string tmp;
     absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
     if (!fd.ok()) return fd.status();
