@@ -574,10 +574,7 @@ absl::Status ComputeTranspose(KernelContext& ctx) {
   }
   IndexMap m;
   const Shape strides = Strides(in.shape());
-  for (int d = 0; d < rank; ++d) {
-    m.out_shape.push_back(in.dim(static_cast<int>(perm[d])));
-    m.offsets.push_back(Iota(m.out_shape.back(), 0, 1, strides[perm[d]]));
-  }
+  for (int d = 0; d < rank; ++d) m.out_shape.push_back(in.dim(static_cast<int>(perm[d])));
   // Only size-1 dimensions move: the layout is unchanged.
   int64_t last = -1;
   bool keeps_order = true;
@@ -606,6 +603,8 @@ absl::Status ComputeTranspose(KernelContext& ctx) {
     else run(static_cast<const uint64_t*>(nullptr));
     return absl::OkStatus();
   }
+  // Other element types (strings, 16-byte complex) through offset tables.
+  for (int d = 0; d < rank; ++d) m.offsets.push_back(Iota(m.out_shape[d], 0, 1, strides[perm[d]]));
   return GatherByIndexMap(ctx, in, m, m.out_shape);
 }
 
