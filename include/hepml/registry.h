@@ -87,6 +87,13 @@ struct ModelVersion {
   std::string created_by;
   int64_t created_at_ms = 0;
   std::vector<std::string> aliases;  // aliases pointing here now
+  // Annotations that may change after publication (the files, signature,
+  // params, metrics and lineage never do): MLflow's stage ("None",
+  // "Staging", "Production", "Archived"), a description, and when either or
+  // a tag last changed (created_at_ms until then).
+  std::string stage = "None";
+  std::string description;
+  int64_t updated_at_ms = 0;
 };
 
 struct PushOptions {
@@ -172,7 +179,13 @@ struct Experiment {
   std::string name;
   std::string created_by;
   int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;  // the last rename, tag, delete or restore (created_at_ms until then)
+  bool deleted = false;       // MLflow's lifecycle_stage "deleted": kept, restorable
+  std::map<std::string, std::string> tags;
 };
+
+// Which runs or experiments a search lists (MLflow's ViewType).
+enum class LifecycleView { kActiveOnly, kDeletedOnly, kAll };
 
 struct RunStart {
   std::string name;
@@ -222,6 +235,7 @@ struct RunInfo {
   std::optional<double> cpu_seconds;
   std::optional<double> gpu_seconds;
   std::optional<int64_t> peak_memory_bytes;
+  bool deleted = false;  // MLflow's lifecycle_stage "deleted": kept, restorable
 };
 
 // Lineage as a graph: nodes are "model_version" (ref MODEL@V), "run" (ref
@@ -406,8 +420,15 @@ class Registry {
   // SetRunTag, also after the run ended.
   absl::Status DeleteRunTag(int64_t run, const std::string& key);
   // The runs of the given experiments (0: runs of no experiment), newest
-  // first, at most `max_results`.
-  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
+  // first, at most `max_results`; deleted runs only as `view` asks.
+  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results,
+                                                  LifecycleView view = LifecycleView::kActiveOnly);
+  // Marks a run deleted (its record, lineage and artifacts stay; GetRun
+  // still returns it, with `deleted`) or active again. A deleted run takes
+  // no params, metrics, tags or artifacts and cannot end (FailedPrecondition);
+  // deleting a deleted run or restoring an active one is FailedPrecondition.
+  absl::Status DeleteRun(int64_t run);
+  absl::Status RestoreRun(int64_t run);
 
   // Experiments: named groups of runs.
   absl::StatusOr<Experiment> CreateExperiment(const std::string& name);
@@ -417,6 +438,34 @@ class Registry {
   // Renames an experiment (AlreadyExists when another has the name); its
   // id and runs stay.
   absl::Status RenameExperiment(int64_t id, const std::string& new_name);
+  // Marks an experiment and its active runs deleted (the name stays taken,
+  // as in MLflow; no run can start in it: FailedPrecondition), or restores
+  // it with the runs its deletion marked.
+  absl::Status DeleteExperiment(int64_t id);
+  absl::Status RestoreExperiment(int64_t id);
+  // Sets or replaces an experiment's tag (also while it is deleted).
+  absl::Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value);
+
+  // Model and version annotations (what MLflow's registry lets change; a
+  // version's files, signature, params, metrics and lineage never change).
+  absl::Status UpdateModelDescription(const std::string& model, const std::string& description);
+  // Renames a model: its versions, aliases and validity intervals follow
+  // (they refer to it by id); AlreadyExists when the name is taken.
+  absl::Status RenameModel(const std::string& model, const std::string& new_name);
+  // Removes a model that has no version yet; a model with versions is
+  // FailedPrecondition (published versions are kept).
+  absl::Status DeleteModel(const std::string& model);
+  // Moves a version to stage None, Staging, Production or Archived
+  // (case-insensitive; anything else InvalidArgument). With
+  // `archive_existing` (only for Staging and Production), the model's other
+  // versions in that stage move to Archived in the same transaction.
+  absl::StatusOr<ModelVersion> SetVersionStage(const std::string& model, int64_t version, const std::string& stage,
+                                               bool archive_existing = false);
+  absl::Status UpdateVersionDescription(const std::string& model, int64_t version, const std::string& description);
+  absl::Status SetVersionTag(const std::string& model, int64_t version, const std::string& key,
+                             const std::string& value);
+  // NotFound when the version has no such tag.
+  absl::Status DeleteVersionTag(const std::string& model, int64_t version, const std::string& key);
 
   // Lineage, walked transitively (breadth-first, every node once): upstream
   // of a model version (its run, the run's input datasets and models, the

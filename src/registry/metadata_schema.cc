@@ -95,6 +95,20 @@ const std::vector<Migration>& SchemaMigrations() {
            " version_id BIGINT NOT NULL REFERENCES model_versions(id), PRIMARY KEY (run_id, version_id))",
            "CREATE INDEX run_model_inputs_by_version ON run_model_inputs (version_id)",
        }},
+      {5,
+       "MLflow lifecycle: deleted runs and experiments, experiment tags, model-version stages and descriptions",
+       {
+           // NULL: active; else when it was deleted (Unix ms).
+           "ALTER TABLE runs ADD COLUMN deleted_at BIGINT",
+           "ALTER TABLE experiments ADD COLUMN deleted_at BIGINT",
+           "ALTER TABLE experiments ADD COLUMN updated_at BIGINT",
+           "CREATE TABLE experiment_tags (experiment_id BIGINT NOT NULL REFERENCES experiments(id),"
+           " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (experiment_id, key))",
+           "ALTER TABLE model_versions ADD COLUMN stage TEXT NOT NULL DEFAULT 'None'",
+           "ALTER TABLE model_versions ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE model_versions ADD COLUMN updated_at BIGINT",
+           "CREATE INDEX model_versions_by_stage ON model_versions (model_id, stage)",
+       }},
   };
   return kMigrations;
 }

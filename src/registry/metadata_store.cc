@@ -277,7 +277,7 @@ absl::StatusOr<std::vector<FileEntry>> MetadataStore::Files(const std::string& t
 
 static const char* kVersionColumns =
     "v.id, m.name, v.version, v.inputs_json, v.outputs_json, v.params_json, v.metrics_json, v.tags_json,"
-    " v.source_run_id, v.code_version, v.created_at, v.created_by, v.model_id";
+    " v.source_run_id, v.code_version, v.created_at, v.created_by, v.model_id, v.stage, v.description, v.updated_at";
 
 absl::StatusOr<ModelVersion> MetadataStore::LoadVersion(const SqlRow& r) {
   ModelVersion v;
@@ -293,6 +293,9 @@ absl::StatusOr<ModelVersion> MetadataStore::LoadVersion(const SqlRow& r) {
   v.code_version = r.Text(9);
   v.created_at_ms = r.Int(10);
   v.created_by = r.Text(11);
+  v.stage = r.Text(13);
+  v.description = r.Text(14);
+  v.updated_at_ms = r.OptInt(15).value_or(v.created_at_ms);
   HEPML_ASSIGN_OR_RETURN(v.files, Files("model_files", "version_id", v.id));
   HEPML_ASSIGN_OR_RETURN(auto ds, db_->Query("SELECT d.name, dv.version FROM model_version_datasets x JOIN"
                                              " dataset_versions dv ON dv.id = x.dataset_version_id JOIN datasets d ON"
@@ -725,6 +728,16 @@ absl::StatusOr<std::string> MetadataStore::RunStatus(int64_t run) {
   return rows[0].Text(0);
 }
 
+absl::StatusOr<std::string> MetadataStore::WritableRunStatus(int64_t run) {
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT status, deleted_at FROM runs WHERE id = ?", {run}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown run ", run));
+  if (!rows[0].IsNull(1)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", run, " is deleted; restore it before changing it"));
+  }
+  return rows[0].Text(0);
+}
+
 static absl::Status CheckRunning(int64_t run, const std::string& status) {
   if (status != "running") {
     return absl::FailedPreconditionError(absl::StrCat("run ", run, " has ended (", status, "); its record is closed"));
@@ -753,7 +766,13 @@ absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std
       HEPML_ASSIGN_OR_RETURN(int64_t mv, VersionId(model_id, m.model, m.version));
       model_inputs.push_back(mv);
     }
-    if (start.experiment_id) HEPML_RETURN_IF_ERROR(GetExperiment(*start.experiment_id).status());
+    if (start.experiment_id) {
+      HEPML_ASSIGN_OR_RETURN(Experiment e, GetExperiment(*start.experiment_id));
+      if (e.deleted) {
+        return absl::FailedPreconditionError(absl::StrCat("experiment ", e.id, " ('", e.name,
+                                                          "') is deleted; restore it before starting runs in it"));
+      }
+    }
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO runs (name, status, host, code_version, created_by,"
                                                  " start_at, experiment_id) VALUES (?, 'running', ?, ?, ?, ?, ?)"
                                                  " RETURNING id",
@@ -781,7 +800,7 @@ absl::StatusOr<int64_t> MetadataStore::StartRun(const RunStart& start, const std
 absl::Status MetadataStore::LogParam(int64_t run, const std::string& key, const std::string& value) {
   if (key.empty()) return absl::InvalidArgumentError("parameter name is empty");
   absl::Status s = Write([&]() -> absl::Status {
-    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    HEPML_ASSIGN_OR_RETURN(std::string status, WritableRunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     return db_->Exec("INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)", {run, key, value});
   });
@@ -795,7 +814,7 @@ absl::Status MetadataStore::LogMetric(int64_t run, const std::string& key, doubl
   if (key.empty()) return absl::InvalidArgumentError("metric name is empty");
   HEPML_RETURN_IF_ERROR(CheckMetricValue(key, value));
   absl::Status s = Write([&]() -> absl::Status {
-    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    HEPML_ASSIGN_OR_RETURN(std::string status, WritableRunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     return db_->Exec("INSERT INTO run_metrics (run_id, key, step, value, logged_at) VALUES (?, ?, ?, ?, ?)",
                      {run, key, step, value, NowMs()});
@@ -808,7 +827,7 @@ absl::Status MetadataStore::LogMetric(int64_t run, const std::string& key, doubl
 
 absl::Status MetadataStore::AddArtifact(int64_t run, const FileEntry& f) {
   absl::Status s = Write([&]() -> absl::Status {
-    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    HEPML_ASSIGN_OR_RETURN(std::string status, WritableRunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     return db_->Exec("INSERT INTO run_artifacts (run_id, name, sha256, size, manifest_id) VALUES (?, ?, ?, ?, ?)",
                      {run, f.name, f.sha256, static_cast<int64_t>(f.size), f.manifest_id});
@@ -825,7 +844,7 @@ absl::Status MetadataStore::EndRun(int64_t run, const RunEnd& end) {
         absl::StrCat("run status '", end.status, "': expected finished, failed or killed"));
   }
   return Write([&]() -> absl::Status {
-    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    HEPML_ASSIGN_OR_RETURN(std::string status, WritableRunStatus(run));
     HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     return db_->Exec("UPDATE runs SET status = ?, end_at = ?, cpu_seconds = ?, gpu_seconds = ?,"
                      " peak_memory_bytes = ? WHERE id = ?",
@@ -836,7 +855,7 @@ absl::Status MetadataStore::EndRun(int64_t run, const RunEnd& end) {
 
 absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT id, name, status, host, code_version, created_by, start_at,"
-                                               " end_at, cpu_seconds, gpu_seconds, peak_memory_bytes, experiment_id"
+                                               " end_at, cpu_seconds, gpu_seconds, peak_memory_bytes, experiment_id, deleted_at"
                                                " FROM runs"
                                                " WHERE id = ?",
                                                {run}));
@@ -855,6 +874,7 @@ absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
   if (!r.IsNull(9)) info.gpu_seconds = r.Double(9);
   info.peak_memory_bytes = r.OptInt(10);
   info.experiment_id = r.OptInt(11);
+  info.deleted = !r.IsNull(12);
   HEPML_ASSIGN_OR_RETURN(auto tags, db_->Query("SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key", {run}));
   for (const auto& t : tags) info.tags[t.Text(0)] = t.Text(1);
   HEPML_ASSIGN_OR_RETURN(auto params, db_->Query("SELECT key, value FROM run_params WHERE run_id = ? ORDER BY key", {run}));
@@ -880,7 +900,7 @@ absl::StatusOr<RunInfo> MetadataStore::GetRun(int64_t run) {
 absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const std::string& value) {
   if (key.empty()) return absl::InvalidArgumentError("tag name is empty");
   return Write([&]() -> absl::Status {
-    HEPML_RETURN_IF_ERROR(RunStatus(run).status());
+    HEPML_RETURN_IF_ERROR(WritableRunStatus(run).status());
     return db_->Exec("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
                      " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                      {run, key, value});
@@ -889,7 +909,7 @@ absl::Status MetadataStore::SetRunTag(int64_t run, const std::string& key, const
 
 absl::Status MetadataStore::DeleteRunTag(int64_t run, const std::string& key) {
   return Write([&]() -> absl::Status {
-    HEPML_RETURN_IF_ERROR(RunStatus(run).status());
+    HEPML_RETURN_IF_ERROR(WritableRunStatus(run).status());
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM run_tags WHERE run_id = ? AND key = ?", {run, key}));
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("run ", run, " has no tag '", key, "'"));
     return db_->Exec("DELETE FROM run_tags WHERE run_id = ? AND key = ?", {run, key});
@@ -906,7 +926,7 @@ absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
   for (const auto& [k, v] : b.tags)
     if (k.empty()) return absl::InvalidArgumentError("tag name is empty");
   return Write([&]() -> absl::Status {
-    HEPML_ASSIGN_OR_RETURN(std::string status, RunStatus(run));
+    HEPML_ASSIGN_OR_RETURN(std::string status, WritableRunStatus(run));
     if (!b.params.empty() || !b.metrics.empty()) HEPML_RETURN_IF_ERROR(CheckRunning(run, status));
     // Parameters already there are compared, not inserted: a failed INSERT
     // would abort the whole transaction on PostgreSQL.
@@ -945,7 +965,7 @@ absl::Status MetadataStore::LogBatch(int64_t run, const RunBatch& b) {
 }
 
 absl::StatusOr<std::vector<RunInfo>> MetadataStore::SearchRuns(const std::vector<int64_t>& experiment_ids,
-                                                               int64_t max_results) {
+                                                               int64_t max_results, LifecycleView view) {
   if (max_results <= 0) return absl::InvalidArgumentError("max_results must be positive");
   std::vector<RunInfo> out;
   if (experiment_ids.empty()) return out;
@@ -961,6 +981,9 @@ absl::StatusOr<std::vector<RunInfo>> MetadataStore::SearchRuns(const std::vector
     }
   }
   args.push_back(max_results);
+  where = absl::StrCat("(", where, ")");
+  if (view == LifecycleView::kActiveOnly) where += " AND deleted_at IS NULL";
+  if (view == LifecycleView::kDeletedOnly) where += " AND deleted_at IS NOT NULL";
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat("SELECT id FROM runs WHERE ", where,
                                                             " ORDER BY start_at DESC, id DESC LIMIT ?"),
                                                args));
@@ -975,8 +998,18 @@ absl::StatusOr<std::vector<RunInfo>> MetadataStore::SearchRuns(const std::vector
 // Experiments
 
 namespace {
-constexpr const char* kExperimentSelect = "SELECT id, name, created_by, created_at FROM experiments";
-Experiment ExperimentFromRow(const SqlRow& r) { return {r.Int(0), r.Text(1), r.Text(2), r.Int(3)}; }
+constexpr const char* kExperimentSelect =
+    "SELECT id, name, created_by, created_at, updated_at, deleted_at FROM experiments";
+Experiment ExperimentFromRow(const SqlRow& r) {
+  Experiment e;
+  e.id = r.Int(0);
+  e.name = r.Text(1);
+  e.created_by = r.Text(2);
+  e.created_at_ms = r.Int(3);
+  e.updated_at_ms = r.OptInt(4).value_or(e.created_at_ms);
+  e.deleted = !r.IsNull(5);
+  return e;
+}
 }  // namespace
 
 absl::StatusOr<Experiment> MetadataStore::CreateExperiment(const std::string& name) {
@@ -988,13 +1021,19 @@ absl::StatusOr<Experiment> MetadataStore::CreateExperiment(const std::string& na
     e.name = name;
     e.created_by = user_;
     e.created_at_ms = NowMs();
+    e.updated_at_ms = e.created_at_ms;
     HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("INSERT INTO experiments (name, created_at, created_by)"
                                                  " VALUES (?, ?, ?) RETURNING id",
                                                  {name, e.created_at_ms, user_}));
     e.id = rows.at(0).Int(0);
     return absl::OkStatus();
   });
-  if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError(absl::StrCat("experiment '", name, "' already exists"));
+  if (absl::IsAlreadyExists(s)) {
+    auto old = GetExperimentByName(name);
+    return absl::AlreadyExistsError(absl::StrCat("experiment '", name, "' already exists",
+                                                 old.ok() && old->deleted ? " (deleted; restore it or pick another name)"
+                                                                          : ""));
+  }
   if (!s.ok()) return s;
   return e;
 }
@@ -1005,7 +1044,7 @@ absl::Status MetadataStore::RenameExperiment(int64_t id, const std::string& new_
   }
   absl::Status s = Write([&]() -> absl::Status {
     HEPML_RETURN_IF_ERROR(GetExperiment(id).status());
-    return db_->Exec("UPDATE experiments SET name = ? WHERE id = ?", {new_name, id});
+    return db_->Exec("UPDATE experiments SET name = ?, updated_at = ? WHERE id = ?", {new_name, NowMs(), id});
   });
   if (absl::IsAlreadyExists(s)) {
     return absl::AlreadyExistsError(absl::StrCat("experiment '", new_name, "' already exists"));
@@ -1016,20 +1055,196 @@ absl::Status MetadataStore::RenameExperiment(int64_t id, const std::string& new_
 absl::StatusOr<Experiment> MetadataStore::GetExperiment(int64_t id) {
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " WHERE id = ?"), {id}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown experiment ", id));
-  return ExperimentFromRow(rows[0]);
+  std::vector<Experiment> out = {ExperimentFromRow(rows[0])};
+  HEPML_RETURN_IF_ERROR(LoadExperimentTags(out));
+  return out[0];
 }
 
 absl::StatusOr<Experiment> MetadataStore::GetExperimentByName(const std::string& name) {
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " WHERE name = ?"), {name}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
-  return ExperimentFromRow(rows[0]);
+  std::vector<Experiment> out = {ExperimentFromRow(rows[0])};
+  HEPML_RETURN_IF_ERROR(LoadExperimentTags(out));
+  return out[0];
 }
 
 absl::StatusOr<std::vector<Experiment>> MetadataStore::ListExperiments() {
   HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat(kExperimentSelect, " ORDER BY id")));
   std::vector<Experiment> out;
   for (const auto& r : rows) out.push_back(ExperimentFromRow(r));
+  HEPML_RETURN_IF_ERROR(LoadExperimentTags(out));
   return out;
+}
+
+absl::Status MetadataStore::LoadExperimentTags(std::vector<Experiment>& experiments) {
+  if (experiments.empty()) return absl::OkStatus();
+  std::string sql = "SELECT experiment_id, key, value FROM experiment_tags";
+  std::vector<SqlValue> args;
+  if (experiments.size() == 1) {
+    sql += " WHERE experiment_id = ?";
+    args.push_back(experiments[0].id);
+  }
+  HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query(sql, args));
+  std::map<int64_t, Experiment*> by_id;
+  for (Experiment& e : experiments) by_id[e.id] = &e;
+  for (const auto& r : rows) {
+    auto it = by_id.find(r.Int(0));
+    if (it != by_id.end()) it->second->tags[r.Text(1)] = r.Text(2);
+  }
+  return absl::OkStatus();
+}
+
+// Deleting an experiment marks its active runs deleted at the same instant;
+// restoring it restores the runs deleted at or after that instant (those
+// its deletion marked, and any deleted one by one since).
+absl::Status MetadataStore::SetExperimentDeleted(int64_t id, bool deleted) {
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT name, deleted_at FROM experiments WHERE id = ?", {id}));
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown experiment ", id));
+    const bool is_deleted = !rows[0].IsNull(1);
+    if (is_deleted == deleted) {
+      return absl::FailedPreconditionError(absl::StrCat("experiment ", id, " ('", rows[0].Text(0), "') is ",
+                                                        deleted ? "already deleted" : "not deleted"));
+    }
+    const int64_t now = NowMs();
+    if (deleted) {
+      HEPML_RETURN_IF_ERROR(
+          db_->Exec("UPDATE experiments SET deleted_at = ?, updated_at = ? WHERE id = ?", {now, now, id}));
+      return db_->Exec("UPDATE runs SET deleted_at = ? WHERE experiment_id = ? AND deleted_at IS NULL", {now, id});
+    }
+    const int64_t since = rows[0].Int(1);
+    HEPML_RETURN_IF_ERROR(
+        db_->Exec("UPDATE experiments SET deleted_at = NULL, updated_at = ? WHERE id = ?", {now, id}));
+    return db_->Exec("UPDATE runs SET deleted_at = NULL WHERE experiment_id = ? AND deleted_at >= ?", {id, since});
+  });
+}
+
+absl::Status MetadataStore::SetExperimentTag(int64_t id, const std::string& key, const std::string& value) {
+  if (key.empty()) return absl::InvalidArgumentError("experiment tag name is empty");
+  if (key.size() > 250) return absl::InvalidArgumentError(absl::StrCat("experiment tag name '", key, "' is longer than 250"));
+  return Write([&]() -> absl::Status {
+    HEPML_RETURN_IF_ERROR(GetExperiment(id).status());
+    HEPML_RETURN_IF_ERROR(db_->Exec("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)"
+                                    " ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                                    {id, key, value}));
+    return db_->Exec("UPDATE experiments SET updated_at = ? WHERE id = ?", {NowMs(), id});
+  });
+}
+
+absl::Status MetadataStore::SetRunDeleted(int64_t run, bool deleted) {
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT deleted_at, experiment_id FROM runs WHERE id = ?", {run}));
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("unknown run ", run));
+    const bool is_deleted = !rows[0].IsNull(0);
+    if (is_deleted == deleted) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run, " is ", deleted ? "already deleted" : "not deleted"));
+    }
+    if (!deleted && !rows[0].IsNull(1)) {
+      HEPML_ASSIGN_OR_RETURN(Experiment e, GetExperiment(rows[0].Int(1)));
+      if (e.deleted) {
+        return absl::FailedPreconditionError(absl::StrCat("run ", run, " is in experiment ", e.id, " ('", e.name,
+                                                          "'), which is deleted; restore the experiment first"));
+      }
+    }
+    return db_->Exec("UPDATE runs SET deleted_at = ? WHERE id = ?",
+                     {Opt(deleted ? std::optional<int64_t>(NowMs()) : std::nullopt), run});
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Model and version annotations
+
+namespace {
+// MLflow's stages, matched case-insensitively, returned as MLflow spells them.
+absl::StatusOr<std::string> CanonicalStage(const std::string& stage) {
+  static const char* kStages[] = {"None", "Staging", "Production", "Archived"};
+  for (const char* s : kStages) {
+    if (absl::AsciiStrToLower(stage) == absl::AsciiStrToLower(s)) return std::string(s);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("stage '", stage, "' is not one of None, Staging, Production, Archived"));
+}
+}  // namespace
+
+absl::Status MetadataStore::UpdateModelDescription(const std::string& model, const std::string& description) {
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    return db_->Exec("UPDATE models SET description = ? WHERE id = ?", {description, model_id});
+  });
+}
+
+absl::Status MetadataStore::RenameModel(const std::string& model, const std::string& new_name) {
+  HEPML_RETURN_IF_ERROR(CheckName("model", new_name));
+  absl::Status s = Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    return db_->Exec("UPDATE models SET name = ? WHERE id = ?", {new_name, model_id});
+  });
+  if (absl::IsAlreadyExists(s)) return absl::AlreadyExistsError(absl::StrCat("model '", new_name, "' already exists"));
+  return s;
+}
+
+absl::Status MetadataStore::DeleteModel(const std::string& model) {
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT count(*) FROM model_versions WHERE model_id = ?", {model_id}));
+    if (rows.at(0).Int(0) > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model '", model, "' has ", rows[0].Int(0),
+          " published version(s); published versions are kept (aliases, validity intervals and lineage point at"
+          " them), so the model cannot be deleted; move versions to stage Archived instead"));
+    }
+    HEPML_RETURN_IF_ERROR(db_->Exec("DELETE FROM alias_history WHERE model_id = ?", {model_id}));
+    return db_->Exec("DELETE FROM models WHERE id = ?", {model_id});
+  });
+}
+
+absl::Status MetadataStore::SetVersionStage(const std::string& model, int64_t version, const std::string& stage,
+                                            bool archive_existing) {
+  HEPML_ASSIGN_OR_RETURN(std::string canonical, CanonicalStage(stage));
+  if (archive_existing && canonical != "Staging" && canonical != "Production") {
+    return absl::InvalidArgumentError(absl::StrCat("archive_existing_versions applies to stages Staging and"
+                                                   " Production, not '", canonical, "'"));
+  }
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    HEPML_ASSIGN_OR_RETURN(int64_t version_id, VersionId(model_id, model, version));
+    const int64_t now = NowMs();
+    if (archive_existing) {
+      HEPML_RETURN_IF_ERROR(db_->Exec("UPDATE model_versions SET stage = 'Archived', updated_at = ?"
+                                      " WHERE model_id = ? AND stage = ? AND id <> ?",
+                                      {now, model_id, canonical, version_id}));
+    }
+    return db_->Exec("UPDATE model_versions SET stage = ?, updated_at = ? WHERE id = ?", {canonical, now, version_id});
+  });
+}
+
+absl::Status MetadataStore::UpdateVersionDescription(const std::string& model, int64_t version,
+                                                     const std::string& description) {
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    HEPML_ASSIGN_OR_RETURN(int64_t version_id, VersionId(model_id, model, version));
+    return db_->Exec("UPDATE model_versions SET description = ?, updated_at = ? WHERE id = ?",
+                     {description, NowMs(), version_id});
+  });
+}
+
+absl::Status MetadataStore::SetVersionTag(const std::string& model, int64_t version, const std::string& key,
+                                          const std::optional<std::string>& value) {
+  if (key.empty()) return absl::InvalidArgumentError("model version tag name is empty");
+  return Write([&]() -> absl::Status {
+    HEPML_ASSIGN_OR_RETURN(int64_t model_id, LockModel(model));
+    HEPML_ASSIGN_OR_RETURN(int64_t version_id, VersionId(model_id, model, version));
+    HEPML_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT tags_json FROM model_versions WHERE id = ?", {version_id}));
+    std::map<std::string, std::string> tags = ParseStringMap(rows.at(0).Text(0));
+    if (value) {
+      tags[key] = *value;
+    } else if (tags.erase(key) == 0) {
+      return absl::NotFoundError(absl::StrCat("model '", model, "' version ", version, " has no tag '", key, "'"));
+    }
+    return db_->Exec("UPDATE model_versions SET tags_json = ?, updated_at = ? WHERE id = ?",
+                     {MapJson(tags), NowMs(), version_id});
+  });
 }
 
 // ---------------------------------------------------------------------------

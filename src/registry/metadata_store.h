@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -91,13 +92,27 @@ class MetadataStore {
   absl::Status SetRunTag(int64_t run, const std::string& key, const std::string& value);
   absl::Status DeleteRunTag(int64_t run, const std::string& key);
   absl::Status LogBatch(int64_t run, const RunBatch& batch);
-  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results);
+  absl::StatusOr<std::vector<RunInfo>> SearchRuns(const std::vector<int64_t>& experiment_ids, int64_t max_results,
+                                                  LifecycleView view);
+  absl::Status SetRunDeleted(int64_t run, bool deleted);
 
   absl::StatusOr<Experiment> CreateExperiment(const std::string& name);
   absl::StatusOr<Experiment> GetExperiment(int64_t id);
   absl::Status RenameExperiment(int64_t id, const std::string& new_name);
   absl::StatusOr<Experiment> GetExperimentByName(const std::string& name);
   absl::StatusOr<std::vector<Experiment>> ListExperiments();
+  absl::Status SetExperimentDeleted(int64_t id, bool deleted);
+  absl::Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value);
+
+  absl::Status UpdateModelDescription(const std::string& model, const std::string& description);
+  absl::Status RenameModel(const std::string& model, const std::string& new_name);
+  absl::Status DeleteModel(const std::string& model);
+  absl::Status SetVersionStage(const std::string& model, int64_t version, const std::string& stage,
+                               bool archive_existing);
+  absl::Status UpdateVersionDescription(const std::string& model, int64_t version, const std::string& description);
+  // `value` nullopt: remove the tag (NotFound when the version has none).
+  absl::Status SetVersionTag(const std::string& model, int64_t version, const std::string& key,
+                             const std::optional<std::string>& value);
 
   // Breadth-first over the lineage tables, each node once, each edge once.
   absl::StatusOr<Lineage> Upstream(const std::string& model, int64_t version, const LineageOptions& options);
@@ -126,6 +141,9 @@ class MetadataStore {
   absl::StatusOr<int64_t> VersionId(int64_t model_id, const std::string& model, int64_t version);
   absl::StatusOr<int64_t> DatasetVersionId(const DatasetVersionRef& ref);
   absl::StatusOr<std::string> RunStatus(int64_t run);
+  // RunStatus, and FailedPrecondition when the run is deleted.
+  absl::StatusOr<std::string> WritableRunStatus(int64_t run);
+  absl::Status LoadExperimentTags(std::vector<Experiment>& experiments);
   absl::StatusOr<ModelVersion> LoadVersion(const SqlRow& row);
   absl::StatusOr<DatasetVersion> LoadDatasetVersion(const SqlRow& row);
   absl::StatusOr<Lineage> Walk(LineageNodeKind start_kind, int64_t start_id, bool upstream,

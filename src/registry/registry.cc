@@ -627,9 +627,61 @@ absl::Status Registry::DeleteRunTag(int64_t run, const std::string& key) {
   return impl_->md->DeleteRunTag(run, key);
 }
 absl::StatusOr<std::vector<RunInfo>> Registry::SearchRuns(const std::vector<int64_t>& experiment_ids,
-                                                          int64_t max_results) {
+                                                          int64_t max_results, LifecycleView view) {
   LOCKED;
-  return impl_->md->SearchRuns(experiment_ids, max_results);
+  return impl_->md->SearchRuns(experiment_ids, max_results, view);
+}
+absl::Status Registry::DeleteRun(int64_t run) {
+  LOCKED;
+  return impl_->md->SetRunDeleted(run, true);
+}
+absl::Status Registry::RestoreRun(int64_t run) {
+  LOCKED;
+  return impl_->md->SetRunDeleted(run, false);
+}
+absl::Status Registry::DeleteExperiment(int64_t id) {
+  LOCKED;
+  return impl_->md->SetExperimentDeleted(id, true);
+}
+absl::Status Registry::RestoreExperiment(int64_t id) {
+  LOCKED;
+  return impl_->md->SetExperimentDeleted(id, false);
+}
+absl::Status Registry::SetExperimentTag(int64_t id, const std::string& key, const std::string& value) {
+  LOCKED;
+  return impl_->md->SetExperimentTag(id, key, value);
+}
+absl::Status Registry::UpdateModelDescription(const std::string& model, const std::string& description) {
+  LOCKED;
+  return impl_->md->UpdateModelDescription(model, description);
+}
+absl::Status Registry::RenameModel(const std::string& model, const std::string& new_name) {
+  LOCKED;
+  return impl_->md->RenameModel(model, new_name);
+}
+absl::Status Registry::DeleteModel(const std::string& model) {
+  LOCKED;
+  return impl_->md->DeleteModel(model);
+}
+absl::StatusOr<ModelVersion> Registry::SetVersionStage(const std::string& model, int64_t version,
+                                                       const std::string& stage, bool archive_existing) {
+  LOCKED;
+  HEPML_RETURN_IF_ERROR(impl_->md->SetVersionStage(model, version, stage, archive_existing));
+  return impl_->md->GetVersion(model, version);
+}
+absl::Status Registry::UpdateVersionDescription(const std::string& model, int64_t version,
+                                                const std::string& description) {
+  LOCKED;
+  return impl_->md->UpdateVersionDescription(model, version, description);
+}
+absl::Status Registry::SetVersionTag(const std::string& model, int64_t version, const std::string& key,
+                                     const std::string& value) {
+  LOCKED;
+  return impl_->md->SetVersionTag(model, version, key, value);
+}
+absl::Status Registry::DeleteVersionTag(const std::string& model, int64_t version, const std::string& key) {
+  LOCKED;
+  return impl_->md->SetVersionTag(model, version, key, std::nullopt);
 }
 absl::StatusOr<Experiment> Registry::CreateExperiment(const std::string& name) {
   LOCKED;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -213,6 +214,139 @@ absl::StatusOr<int64_t> RunId(const json& args) {
   return absl::InvalidArgumentError("missing field 'run_id'");
 }
 
+// A boolean given as JSON true/false or as the strings "true"/"false" (a
+// query parameter); absent: `fallback`.
+absl::StatusOr<bool> Bool(const json& args, const std::string& key, bool fallback) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return fallback;
+  if (it->is_boolean()) return it->get<bool>();
+  if (it->is_string()) {
+    std::string v = absl::AsciiStrToLower(it->get<std::string>());
+    if (v == "true") return true;
+    if (v == "false") return false;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be true or false"));
+}
+
+// MLflow's page tokens are opaque to clients: here the base64 of
+// {"offset": N}, the position of the next page in the ordered results.
+std::string PageToken(int64_t offset) { return absl::Base64Escape(json{{"offset", offset}}.dump()); }
+
+absl::StatusOr<int64_t> PageOffset(const json& args, const std::string& endpoint) {
+  HEPML_ASSIGN_OR_RETURN(auto token, OptString(args, "page_token"));
+  if (!token || token->empty()) return 0;
+  std::string decoded;
+  json j;
+  if (absl::Base64Unescape(*token, &decoded) || absl::WebSafeBase64Unescape(*token, &decoded)) {
+    j = json::parse(decoded, nullptr, /*allow_exceptions=*/false);
+  }
+  auto it = j.is_object() ? j.find("offset") : j.end();
+  if (!j.is_object() || it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 0) {
+    std::string shown = token->size() > 64 ? absl::StrCat(token->substr(0, 64), "...") : *token;
+    return absl::InvalidArgumentError(absl::StrCat(endpoint, ": page_token '", shown,
+                                                   "' is not a token this server handed out"
+                                                   " (pass next_page_token from the previous page as it came)"));
+  }
+  return it->get<int64_t>();
+}
+
+// max_results: `fallback` when absent, else 1..`limit`.
+absl::StatusOr<int64_t> MaxResults(const json& args, const std::string& endpoint, int64_t fallback, int64_t limit) {
+  HEPML_ASSIGN_OR_RETURN(auto max, OptInt(args, "max_results"));
+  int64_t v = max.value_or(fallback);
+  if (v <= 0 || v > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(endpoint, ": max_results must be between 1 and ", limit, ", got ", v));
+  }
+  return v;
+}
+
+// One page of `all` (already in order): items [offset, offset + max) under
+// `key`, and next_page_token when more follow.
+json Page(const char* key, std::vector<json> all, int64_t offset, int64_t max) {
+  json list = json::array();
+  const int64_t n = static_cast<int64_t>(all.size());
+  for (int64_t i = offset; i < n && i < offset + max; ++i) list.push_back(std::move(all[i]));
+  json out = {{key, list}};
+  if (offset + max < n) out["next_page_token"] = PageToken(offset + max);
+  return out;
+}
+
+// order_by: a list of strings (a POST body) or one or more query parameters.
+absl::StatusOr<std::vector<std::string>> OrderByList(const json& args) {
+  std::vector<std::string> out;
+  auto it = args.find("order_by");
+  if (it == args.end() || it->is_null()) return out;
+  if (it->is_string()) {
+    if (!it->get<std::string>().empty()) out.push_back(it->get<std::string>());
+    return out;
+  }
+  if (!it->is_array()) return absl::InvalidArgumentError("field 'order_by' must be a list of strings");
+  for (const json& o : *it) {
+    if (!o.is_string()) return absl::InvalidArgumentError("field 'order_by' must be a list of strings");
+    out.push_back(o.get<std::string>());
+  }
+  return out;
+}
+
+// One order_by clause: "[PREFIX.]KEY [ASC|DESC]", the key bare or in
+// backquotes or double quotes. `prefix` is lower-cased ("" when none).
+struct OrderClause {
+  std::string prefix;
+  std::string key;
+  bool ascending = true;
+};
+
+absl::StatusOr<OrderClause> ParseOrderClause(const std::string& endpoint, const std::string& text) {
+  auto fail = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(endpoint, ": order_by '", text, "': ", why, " (expected e.g. 'metrics.loss ASC')"));
+  };
+  std::string t(absl::StripAsciiWhitespace(text));
+  OrderClause c;
+  auto space = t.find_last_of(" \t");
+  if (space != std::string::npos) {
+    std::string dir = absl::AsciiStrToUpper(t.substr(space + 1));
+    if (dir != "ASC" && dir != "DESC") return fail(absl::StrCat("'", t.substr(space + 1), "' is neither ASC nor DESC"));
+    c.ascending = dir == "ASC";
+    t = std::string(absl::StripAsciiWhitespace(t.substr(0, space)));
+  }
+  if (t.empty()) return fail("it names no key");
+  if (t.back() == '`' || t.back() == '"') {
+    auto open = t.rfind(t.back(), t.size() - 2);
+    if (open == std::string::npos || t.size() < 2) return fail("a quoted key is not closed");
+    c.key = t.substr(open + 1, t.size() - open - 2);
+    std::string head = t.substr(0, open);
+    if (!head.empty()) {
+      if (head.back() != '.') return fail("expected PREFIX.`KEY`");
+      c.prefix = absl::AsciiStrToLower(head.substr(0, head.size() - 1));
+    }
+  } else {
+    auto dot = t.find('.');
+    if (dot == std::string::npos) {
+      c.key = t;
+    } else {
+      c.prefix = absl::AsciiStrToLower(t.substr(0, dot));
+      c.key = t.substr(dot + 1);
+    }
+  }
+  if (c.key.empty()) return fail("it names no key");
+  if (c.key.find_first_of(" \t") != std::string::npos) return fail("a key with spaces must be quoted");
+  return c;
+}
+
+// Compares optional sort values: present before missing (whatever the
+// direction, as MLflow does), then by value in the clause's direction.
+// -1, 0, 1.
+template <typename T>
+int CompareOptional(const std::optional<T>& a, const std::optional<T>& b, bool ascending) {
+  if (!a && !b) return 0;
+  if (!a) return 1;
+  if (!b) return -1;
+  if (*a == *b) return 0;
+  const bool less = *a < *b;
+  return (less == ascending) ? -1 : 1;
+}
+
 absl::StatusOr<int64_t> VersionNumber(const std::string& s) {
   int64_t v = 0;
   if (!absl::SimpleAtoi(s, &v) || v <= 0) {
@@ -334,7 +468,7 @@ json MlflowRunInfo(const RunInfo& r) {
   // Clients upload and download through the artifact proxy
   // (/api/2.0/mlflow-artifacts/artifacts/...), which stores in the run's record.
   info["artifact_uri"] = absl::StrCat("mlflow-artifacts:/", r.experiment_id.value_or(0), "/", r.id, "/artifacts");
-  info["lifecycle_stage"] = "active";
+  info["lifecycle_stage"] = r.deleted ? "deleted" : "active";
   return info;
 }
 
@@ -356,10 +490,10 @@ json MlflowExperiment(const Experiment& e) {
   return {{"experiment_id", absl::StrCat(e.id)},
           {"name", e.name},
           {"artifact_location", absl::StrCat("mlflow-artifacts:/", e.id)},
-          {"lifecycle_stage", "active"},
+          {"lifecycle_stage", e.deleted ? "deleted" : "active"},
           {"creation_time", e.created_at_ms},
-          {"last_update_time", e.created_at_ms},
-          {"tags", json::array()}};
+          {"last_update_time", e.updated_at_ms},
+          {"tags", KeyValueList(e.tags)}};
 }
 
 // Runs of no experiment are MLflow's default experiment 0.
@@ -381,10 +515,10 @@ json MlflowModelVersion(const ModelVersion& v) {
   json j = {{"name", v.model},
             {"version", absl::StrCat(v.version)},
             {"creation_timestamp", v.created_at_ms},
-            {"last_updated_timestamp", v.created_at_ms},
+            {"last_updated_timestamp", v.updated_at_ms},
             {"user_id", v.created_by},
-            {"current_stage", "None"},
-            {"description", ""},
+            {"current_stage", v.stage},
+            {"description", v.description},
             // Where the files can be fetched: the native download endpoint.
             {"source", main == nullptr ? std::string()
                                        : absl::StrCat("/api/v1/models/", v.model, "/versions/", v.version, "/files/",
@@ -801,10 +935,15 @@ class Handler {
         // MLflow 1.x's list (GET, view_type), which older clients call.
         {"experiments/list", http::verb::get, &Handler::ListExperiments},
         {"experiments/update", http::verb::post, &Handler::UpdateExperiment},
+        {"experiments/delete", http::verb::post, &Handler::DeleteExperiment},
+        {"experiments/restore", http::verb::post, &Handler::RestoreExperiment},
+        {"experiments/set-experiment-tag", http::verb::post, &Handler::SetExperimentTag},
         {"runs/create", http::verb::post, &Handler::CreateRun},
         {"runs/get", http::verb::get, &Handler::GetRun},
         {"runs/update", http::verb::post, &Handler::UpdateRun},
         {"runs/search", http::verb::post, &Handler::SearchRuns},
+        {"runs/delete", http::verb::post, &Handler::DeleteRun},
+        {"runs/restore", http::verb::post, &Handler::RestoreRun},
         {"runs/log-metric", http::verb::post, &Handler::LogMetric},
         {"runs/log-parameter", http::verb::post, &Handler::LogParam},
         {"runs/log-batch", http::verb::post, &Handler::LogBatch},
@@ -815,11 +954,22 @@ class Handler {
         {"registered-models/create", http::verb::post, &Handler::CreateRegisteredModel},
         {"registered-models/get", http::verb::get, &Handler::GetRegisteredModel},
         {"registered-models/search", http::verb::get, &Handler::SearchRegisteredModels},
+        {"registered-models/update", http::verb::patch, &Handler::UpdateRegisteredModel},
+        {"registered-models/rename", http::verb::post, &Handler::RenameRegisteredModel},
+        {"registered-models/delete", http::verb::delete_, &Handler::DeleteRegisteredModel},
+        {"registered-models/get-latest-versions", http::verb::post, &Handler::GetLatestVersions},
+        {"registered-models/get-latest-versions", http::verb::get, &Handler::GetLatestVersions},
         {"registered-models/alias", http::verb::post, &Handler::SetModelAlias},
         {"registered-models/alias", http::verb::get, &Handler::GetModelVersionByAlias},
         {"registered-models/alias", http::verb::delete_, &Handler::DeleteModelAlias},
         {"model-versions/create", http::verb::post, &Handler::CreateModelVersion},
         {"model-versions/get", http::verb::get, &Handler::GetModelVersion},
+        {"model-versions/search", http::verb::get, &Handler::SearchModelVersions},
+        {"model-versions/update", http::verb::patch, &Handler::UpdateModelVersion},
+        {"model-versions/transition-stage", http::verb::post, &Handler::TransitionStage},
+        {"model-versions/delete", http::verb::delete_, &Handler::DeleteModelVersion},
+        {"model-versions/set-tag", http::verb::post, &Handler::SetModelVersionTag},
+        {"model-versions/delete-tag", http::verb::delete_, &Handler::DeleteModelVersionTag},
     };
     std::vector<std::string> methods;
     for (const Route& route : kRoutes) {
@@ -871,34 +1021,122 @@ class Handler {
     return json{{"experiment", MlflowExperiment(*e)}};
   }
 
+  // Experiments in view (the Default experiment 0 is never deleted), in
+  // order_by's order: attributes name, experiment_id, creation_time,
+  // last_update_time (with or without the "attributes." prefix); by
+  // experiment_id when none is given and to break ties.
+  absl::StatusOr<std::vector<Experiment>> ExperimentsInOrder(const json& a, const std::string& endpoint,
+                                                              LifecycleView view) {
+    HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
+    std::vector<OrderClause> clauses;
+    for (const std::string& o : order_by) {
+      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
+      static const std::set<std::string> kKeys = {"name", "experiment_id", "creation_time", "last_update_time"};
+      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
+        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
+                                                       "': experiments order by name, experiment_id, creation_time"
+                                                       " or last_update_time"));
+      }
+      clauses.push_back(c);
+    }
+    HEPML_ASSIGN_OR_RETURN(auto stored, reg_.ListExperiments());
+    std::vector<Experiment> all;
+    if (view != LifecycleView::kDeletedOnly) all.push_back(Experiment{0, "Default", "", 0, 0, false, {}});
+    for (auto& e : stored) {
+      if (view == LifecycleView::kAll || e.deleted == (view == LifecycleView::kDeletedOnly)) all.push_back(std::move(e));
+    }
+    std::stable_sort(all.begin(), all.end(), [&](const Experiment& x, const Experiment& y) {
+      for (const OrderClause& c : clauses) {
+        int r = 0;
+        if (c.key == "name") r = CompareOptional<std::string>(x.name, y.name, c.ascending);
+        if (c.key == "experiment_id") r = CompareOptional<int64_t>(x.id, y.id, c.ascending);
+        if (c.key == "creation_time") r = CompareOptional<int64_t>(x.created_at_ms, y.created_at_ms, c.ascending);
+        if (c.key == "last_update_time") r = CompareOptional<int64_t>(x.updated_at_ms, y.updated_at_ms, c.ascending);
+        if (r != 0) return r < 0;
+      }
+      return x.id < y.id;
+    });
+    return all;
+  }
+
+  static json ExperimentJson(const Experiment& e) {
+    return e.id == 0 ? MlflowDefaultExperiment() : MlflowExperiment(e);
+  }
+
   absl::StatusOr<json> SearchExperiments(const json& a) {
     HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
     if (filter && !filter->empty()) {
       return absl::UnimplementedError("experiments/search: filter strings are not supported; leave 'filter' empty");
     }
-    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/search", "view_type"));
-    if (!active) return json{{"experiments", json::array()}};
-    HEPML_ASSIGN_OR_RETURN(auto all, reg_.ListExperiments());
-    json list = json::array({MlflowDefaultExperiment()});
-    for (const auto& e : all) list.push_back(MlflowExperiment(e));
-    return json{{"experiments", list}};
+    HEPML_ASSIGN_OR_RETURN(LifecycleView view, View(a, "experiments/search", "view_type"));
+    HEPML_ASSIGN_OR_RETURN(int64_t max_results, MaxResults(a, "experiments/search", 1000, 50000));
+    HEPML_ASSIGN_OR_RETURN(int64_t offset, PageOffset(a, "experiments/search"));
+    HEPML_ASSIGN_OR_RETURN(auto all, ExperimentsInOrder(a, "experiments/search", view));
+    std::vector<json> list;
+    for (const auto& e : all) list.push_back(ExperimentJson(e));
+    return Page("experiments", std::move(list), offset, max_results);
   }
 
-  // MLflow's ViewType (view_type, run_view_type): whether deleted entities
-  // are wanted. Nothing is ever deleted here, so ACTIVE_ONLY and ALL list
-  // everything and DELETED_ONLY nothing (false); other values are refused.
-  static absl::StatusOr<bool> WantsActive(const json& a, const char* endpoint, const std::string& field) {
+  // MLflow's ViewType (view_type, run_view_type): ACTIVE_ONLY (the default),
+  // DELETED_ONLY or ALL; other values are refused.
+  static absl::StatusOr<LifecycleView> View(const json& a, const char* endpoint, const std::string& field) {
     HEPML_ASSIGN_OR_RETURN(auto view, OptString(a, field));
-    if (!view || view->empty() || *view == "ACTIVE_ONLY" || *view == "ALL") return true;
-    if (*view == "DELETED_ONLY") return false;
+    if (!view || view->empty() || *view == "ACTIVE_ONLY") return LifecycleView::kActiveOnly;
+    if (*view == "ALL") return LifecycleView::kAll;
+    if (*view == "DELETED_ONLY") return LifecycleView::kDeletedOnly;
     return absl::InvalidArgumentError(absl::StrCat(endpoint, ": ", field, " '", *view,
                                                    "': expected ACTIVE_ONLY, DELETED_ONLY or ALL"));
   }
 
   absl::StatusOr<json> ListExperiments(const json& a) {
-    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "experiments/list", "view_type"));
-    if (!active) return json{{"experiments", json::array()}};
-    return SearchExperiments(json::object());
+    HEPML_ASSIGN_OR_RETURN(LifecycleView view, View(a, "experiments/list", "view_type"));
+    HEPML_ASSIGN_OR_RETURN(auto all, ExperimentsInOrder(json::object(), "experiments/list", view));
+    json list = json::array();
+    for (const auto& e : all) list.push_back(ExperimentJson(e));
+    return json{{"experiments", list}};
+  }
+
+  static absl::StatusOr<int64_t> StoredExperimentId(const json& a, const char* endpoint) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, Int(a, "experiment_id"));
+    if (id == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(endpoint, ": the Default experiment 0 holds the runs of no experiment and cannot be changed"));
+    }
+    if (id < 0) return absl::NotFoundError(absl::StrCat("unknown experiment ", id));
+    return id;
+  }
+
+  absl::StatusOr<json> DeleteExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, StoredExperimentId(a, "experiments/delete"));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteExperiment(id));
+    return json::object();
+  }
+
+  absl::StatusOr<json> RestoreExperiment(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, StoredExperimentId(a, "experiments/restore"));
+    HEPML_RETURN_IF_ERROR(reg_.RestoreExperiment(id));
+    return json::object();
+  }
+
+  absl::StatusOr<json> SetExperimentTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, StoredExperimentId(a, "experiments/set-experiment-tag"));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_ASSIGN_OR_RETURN(auto value, OptString(a, "value"));
+    if (!value) return absl::InvalidArgumentError("missing field 'value'");
+    HEPML_RETURN_IF_ERROR(reg_.SetExperimentTag(id, key, *value));
+    return json::object();
+  }
+
+  absl::StatusOr<json> DeleteRun(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteRun(id));
+    return json::object();
+  }
+
+  absl::StatusOr<json> RestoreRun(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(int64_t id, RunId(a));
+    HEPML_RETURN_IF_ERROR(reg_.RestoreRun(id));
+    return json::object();
   }
 
   // Renames an experiment (MLflow's new_name); experiment 0 is not stored
@@ -1124,9 +1362,14 @@ class Handler {
     if (filter && !absl::StripAsciiWhitespace(*filter).empty()) {
       HEPML_ASSIGN_OR_RETURN(conditions, ParseRunFilter(*filter));
     }
-    HEPML_ASSIGN_OR_RETURN(bool active, WantsActive(a, "runs/search", "run_view_type"));
-    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "page_token", "raise max_results instead"));
-    HEPML_RETURN_IF_ERROR(Unsupported(a, "runs/search", "order_by", "runs come newest first"));
+    HEPML_ASSIGN_OR_RETURN(LifecycleView view, View(a, "runs/search", "run_view_type"));
+    HEPML_ASSIGN_OR_RETURN(int64_t offset, PageOffset(a, "runs/search"));
+    HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
+    std::vector<OrderClause> clauses;
+    for (const std::string& o : order_by) {
+      HEPML_ASSIGN_OR_RETURN(OrderClause c, RunOrderClause(o));
+      clauses.push_back(std::move(c));
+    }
     std::vector<int64_t> experiments;
     auto it = a.find("experiment_ids");
     if (it == a.end() || it->is_null()) return absl::InvalidArgumentError("missing field 'experiment_ids'");
@@ -1141,19 +1384,74 @@ class Handler {
     } else {
       HEPML_RETURN_IF_ERROR(add(*it));
     }
-    HEPML_ASSIGN_OR_RETURN(auto max, OptInt(a, "max_results"));
-    int64_t max_results = max.value_or(1000);
-    if (max_results <= 0 || max_results > 50000) {
-      return absl::InvalidArgumentError("max_results must be between 1 and 50000");
+    HEPML_ASSIGN_OR_RETURN(int64_t max_results, MaxResults(a, "runs/search", 1000, 50000));
+    // A filter or an order is applied to the newest 50000 runs of the
+    // experiments; without either only the page and one more are read.
+    const int64_t window = conditions.empty() && clauses.empty() ? std::min<int64_t>(offset + max_results + 1, 50000)
+                                                                  : 50000;
+    HEPML_ASSIGN_OR_RETURN(auto runs, reg_.SearchRuns(experiments, window, view));
+    std::vector<const RunInfo*> matched;
+    for (const auto& r : runs)
+      if (RunMatches(r, conditions)) matched.push_back(&r);
+    std::stable_sort(matched.begin(), matched.end(), [&](const RunInfo* x, const RunInfo* y) {
+      for (const OrderClause& c : clauses) {
+        int r = CompareRuns(*x, *y, c);
+        if (r != 0) return r < 0;
+      }
+      return false;  // the store's order: newest first
+    });
+    std::vector<json> list;
+    for (const RunInfo* r : matched) list.push_back(MlflowRun(*r));
+    return Page("runs", std::move(list), offset, max_results);
+  }
+
+  // runs/search order_by: metrics.KEY (the latest value), params.KEY,
+  // tags.KEY, or attributes start_time, end_time, status, run_name, run_id
+  // (with "attributes." or bare).
+  static absl::StatusOr<OrderClause> RunOrderClause(const std::string& text) {
+    HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause("runs/search", text));
+    static const std::map<std::string, std::string> kPrefixes = {
+        {"metrics", "metrics"}, {"metric", "metrics"},       {"params", "params"},         {"param", "params"},
+        {"parameters", "params"}, {"parameter", "params"}, {"tags", "tags"},             {"tag", "tags"},
+        {"attributes", "attributes"}, {"attribute", "attributes"}, {"attr", "attributes"}, {"run", "attributes"},
+        {"", "attributes"}};
+    auto it = kPrefixes.find(c.prefix);
+    if (it == kPrefixes.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("runs/search: order_by '", text, "': unknown prefix '", c.prefix,
+                                                     "' (expected metrics., params., tags. or attributes.)"));
     }
-    // A filter is applied to the newest 50000 runs of the experiments.
-    HEPML_ASSIGN_OR_RETURN(auto runs, reg_.SearchRuns(experiments, conditions.empty() ? max_results : 50000));
-    json list = json::array();
-    for (const auto& r : runs) {
-      if (static_cast<int64_t>(list.size()) >= max_results) break;
-      if (active && RunMatches(r, conditions)) list.push_back(MlflowRun(r));
+    c.prefix = it->second;
+    static const std::set<std::string> kAttributes = {"start_time", "end_time", "status", "run_name", "run_id"};
+    if (c.prefix == "attributes" && !kAttributes.count(c.key)) {
+      return absl::InvalidArgumentError(absl::StrCat("runs/search: order_by '", text, "': attribute '", c.key,
+                                                     "' is not one of start_time, end_time, status, run_name, run_id"));
     }
-    return json{{"runs", list}};
+    return c;
+  }
+
+  static int CompareRuns(const RunInfo& x, const RunInfo& y, const OrderClause& c) {
+    if (c.prefix == "metrics") {
+      auto latest = [&](const RunInfo& r) {
+        std::optional<double> v;
+        for (const MetricPoint& p : r.metrics)
+          if (p.key == c.key) v = p.value;  // points come by key, then step
+        return v;
+      };
+      return CompareOptional(latest(x), latest(y), c.ascending);
+    }
+    if (c.prefix == "params" || c.prefix == "tags") {
+      auto get = [&](const RunInfo& r) {
+        const auto& m = c.prefix == "params" ? r.params : r.tags;
+        auto it = m.find(c.key);
+        return it == m.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+      };
+      return CompareOptional(get(x), get(y), c.ascending);
+    }
+    if (c.key == "start_time") return CompareOptional<int64_t>(x.start_ms, y.start_ms, c.ascending);
+    if (c.key == "end_time") return CompareOptional(x.end_ms, y.end_ms, c.ascending);
+    if (c.key == "status") return CompareOptional(std::optional(MlflowStatus(x.status)), std::optional(MlflowStatus(y.status)), c.ascending);
+    if (c.key == "run_name") return CompareOptional<std::string>(x.name, y.name, c.ascending);
+    return CompareOptional<int64_t>(x.id, y.id, c.ascending);
   }
 
   absl::StatusOr<json> LogMetric(const json& a) {
@@ -1319,10 +1617,11 @@ class Handler {
     json aliases = json::array(), latest = json::array();
     for (const auto& v : versions) {
       for (const auto& alias : v.aliases) aliases.push_back({{"alias", alias}, {"version", absl::StrCat(v.version)}});
-      if (v.version == m.latest_version) latest.push_back(MlflowModelVersion(v));
     }
+    // MLflow's latest_versions: the newest version of each stage.
+    for (const ModelVersion* v : LatestPerStage(versions, {})) latest.push_back(MlflowModelVersion(*v));
     int64_t updated = m.created_at_ms;
-    for (const auto& v : versions) updated = std::max(updated, v.created_at_ms);
+    for (const auto& v : versions) updated = std::max(updated, v.updated_at_ms);
     return json{{"name", m.name},
                 {"creation_timestamp", m.created_at_ms},
                 {"last_updated_timestamp", updated},
@@ -1342,6 +1641,211 @@ class Handler {
     HEPML_RETURN_IF_ERROR(reg_.CreateModel(name, description.value_or("")).status());
     HEPML_ASSIGN_OR_RETURN(json m, RegisteredModel(name));
     return json{{"registered_model", m}};
+  }
+
+  // The newest version in each of `stages` (all stages when empty), in
+  // version order.
+  static std::vector<const ModelVersion*> LatestPerStage(const std::vector<ModelVersion>& versions,
+                                                         const std::set<std::string>& stages) {
+    std::map<std::string, const ModelVersion*> newest;
+    for (const auto& v : versions) {
+      if (!stages.empty() && !stages.count(v.stage)) continue;
+      auto& slot = newest[v.stage];
+      if (slot == nullptr || slot->version < v.version) slot = &v;
+    }
+    std::vector<const ModelVersion*> out;
+    for (const auto& [stage, v] : newest) out.push_back(v);
+    std::sort(out.begin(), out.end(), [](const ModelVersion* x, const ModelVersion* y) { return x->version < y->version; });
+    return out;
+  }
+
+  // A stage as MLflow spells it (matched case-insensitively).
+  static absl::StatusOr<std::string> Stage(const std::string& endpoint, const std::string& stage) {
+    for (const char* s : {"None", "Staging", "Production", "Archived"}) {
+      if (absl::AsciiStrToLower(stage) == absl::AsciiStrToLower(s)) return std::string(s);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(endpoint, ": stage '", stage,
+                                                   "' is not one of None, Staging, Production, Archived"));
+  }
+
+  absl::StatusOr<json> GetLatestVersions(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    std::set<std::string> stages;
+    auto it = a.find("stages");
+    if (it != a.end() && !it->is_null()) {
+      std::vector<json> items = it->is_array() ? std::vector<json>(it->begin(), it->end()) : std::vector<json>{*it};
+      for (const json& s : items) {
+        if (!s.is_string()) return absl::InvalidArgumentError("field 'stages' must be a list of strings");
+        HEPML_ASSIGN_OR_RETURN(std::string stage, Stage("registered-models/get-latest-versions", s.get<std::string>()));
+        stages.insert(stage);
+      }
+    }
+    HEPML_RETURN_IF_ERROR(reg_.GetModel(name).status());
+    HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(name));
+    json list = json::array();
+    for (const ModelVersion* v : LatestPerStage(versions, stages)) list.push_back(MlflowModelVersion(*v));
+    return json{{"model_versions", list}};
+  }
+
+  absl::StatusOr<json> UpdateRegisteredModel(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(auto description, OptString(a, "description"));
+    if (description) HEPML_RETURN_IF_ERROR(reg_.UpdateModelDescription(name, *description));
+    HEPML_ASSIGN_OR_RETURN(json m, RegisteredModel(name));
+    return json{{"registered_model", m}};
+  }
+
+  absl::StatusOr<json> RenameRegisteredModel(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(std::string new_name, String(a, "new_name"));
+    HEPML_RETURN_IF_ERROR(reg_.RenameModel(name, new_name));
+    HEPML_ASSIGN_OR_RETURN(json m, RegisteredModel(new_name));
+    return json{{"registered_model", m}};
+  }
+
+  absl::StatusOr<json> DeleteRegisteredModel(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteModel(name));
+    return json::object();
+  }
+
+  absl::StatusOr<std::pair<std::string, int64_t>> VersionArgs(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(std::string name, String(a, "name"));
+    HEPML_ASSIGN_OR_RETURN(int64_t version, Int(a, "version"));
+    if (version <= 0) return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+    return std::make_pair(name, version);
+  }
+
+  absl::StatusOr<json> TransitionStage(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto nv, VersionArgs(a));
+    HEPML_ASSIGN_OR_RETURN(std::string stage_arg, String(a, "stage"));
+    HEPML_ASSIGN_OR_RETURN(std::string stage, Stage("model-versions/transition-stage", stage_arg));
+    HEPML_ASSIGN_OR_RETURN(bool archive, Bool(a, "archive_existing_versions", false));
+    if (archive && stage != "Staging" && stage != "Production") {
+      return absl::InvalidArgumentError(absl::StrCat("model-versions/transition-stage: archive_existing_versions"
+                                                     " applies to stages Staging and Production, not '", stage, "'"));
+    }
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.SetVersionStage(nv.first, nv.second, stage, archive));
+    return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  absl::StatusOr<json> UpdateModelVersion(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto nv, VersionArgs(a));
+    HEPML_ASSIGN_OR_RETURN(auto description, OptString(a, "description"));
+    if (description) HEPML_RETURN_IF_ERROR(reg_.UpdateVersionDescription(nv.first, nv.second, *description));
+    HEPML_ASSIGN_OR_RETURN(auto v, reg_.GetVersion(nv.first, nv.second));
+    return json{{"model_version", MlflowModelVersion(v)}};
+  }
+
+  // hepml keeps every published version: aliases, validity intervals and
+  // lineage refer to it and its files are immutable, so deletion is refused
+  // (after checking the version exists); Archived is the way to retire one.
+  absl::StatusOr<json> DeleteModelVersion(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto nv, VersionArgs(a));
+    HEPML_RETURN_IF_ERROR(reg_.GetVersion(nv.first, nv.second).status());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model-versions/delete: ", nv.first, " version ", nv.second,
+        " is published and hepml keeps published versions (aliases, validity intervals and lineage refer to them);"
+        " retire it with model-versions/transition-stage to Archived instead"));
+  }
+
+  absl::StatusOr<json> SetModelVersionTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto nv, VersionArgs(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_ASSIGN_OR_RETURN(auto value, OptString(a, "value"));
+    if (!value) return absl::InvalidArgumentError("missing field 'value'");
+    HEPML_RETURN_IF_ERROR(reg_.SetVersionTag(nv.first, nv.second, key, *value));
+    return json::object();
+  }
+
+  absl::StatusOr<json> DeleteModelVersionTag(const json& a) {
+    HEPML_ASSIGN_OR_RETURN(auto nv, VersionArgs(a));
+    HEPML_ASSIGN_OR_RETURN(std::string key, String(a, "key"));
+    HEPML_RETURN_IF_ERROR(reg_.DeleteVersionTag(nv.first, nv.second, key));
+    return json::object();
+  }
+
+  // model-versions/search: filter name='X', name LIKE 'P', run_id='R' (or
+  // none); order_by name, version_number, creation_timestamp,
+  // last_updated_timestamp; by name, then newest version first, when none
+  // is given and to break ties.
+  absl::StatusOr<json> SearchModelVersions(const json& a) {
+    const std::string endpoint = "model-versions/search";
+    HEPML_ASSIGN_OR_RETURN(auto filter, OptString(a, "filter"));
+    std::string f(absl::StripAsciiWhitespace(filter.value_or("")));
+    std::function<bool(const ModelVersion&)> match = [](const ModelVersion&) { return true; };
+    if (!f.empty()) {
+      absl::string_view fv(f);
+      std::string field;
+      for (const char* k : {"name", "run_id"}) {
+        if (absl::ConsumePrefix(&fv, k)) {
+          field = k;
+          break;
+        }
+      }
+      fv = absl::StripLeadingAsciiWhitespace(fv);
+      bool like = false, ok = !field.empty();
+      if (ok && absl::ConsumePrefix(&fv, "=")) {
+      } else if (ok && field == "name" && (absl::ConsumePrefix(&fv, "LIKE ") || absl::ConsumePrefix(&fv, "like "))) {
+        like = true;
+      } else {
+        ok = false;
+      }
+      fv = absl::StripAsciiWhitespace(fv);
+      ok = ok && fv.size() >= 2 && (fv.front() == '\'' || fv.front() == '"') && fv.back() == fv.front();
+      std::string value = ok ? std::string(fv.substr(1, fv.size() - 2)) : "";
+      if (!ok || value.find(fv.front()) != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": filter '", f,
+                                                       "' is not supported; use name='X', name LIKE 'pattern'"
+                                                       " or run_id='ID'"));
+      }
+      if (field == "run_id") {
+        match = [value](const ModelVersion& v) { return v.source_run && absl::StrCat(*v.source_run) == value; };
+      } else if (like) {
+        match = [value](const ModelVersion& v) { return LikeMatch(value, v.model); };
+      } else {
+        match = [value](const ModelVersion& v) { return v.model == value; };
+      }
+    }
+    HEPML_ASSIGN_OR_RETURN(int64_t max_results, MaxResults(a, endpoint, 10000, 200000));
+    HEPML_ASSIGN_OR_RETURN(int64_t offset, PageOffset(a, endpoint));
+    HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
+    std::vector<OrderClause> clauses;
+    for (const std::string& o : order_by) {
+      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
+      static const std::set<std::string> kKeys = {"name", "version_number", "creation_timestamp",
+                                                  "last_updated_timestamp"};
+      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
+        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
+                                                       "': model versions order by name, version_number,"
+                                                       " creation_timestamp or last_updated_timestamp"));
+      }
+      clauses.push_back(c);
+    }
+    HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
+    std::vector<ModelVersion> all;
+    for (const auto& m : models) {
+      HEPML_ASSIGN_OR_RETURN(auto versions, reg_.ListVersions(m.name));
+      for (auto& v : versions)
+        if (match(v)) all.push_back(std::move(v));
+    }
+    std::stable_sort(all.begin(), all.end(), [&](const ModelVersion& x, const ModelVersion& y) {
+      for (const OrderClause& c : clauses) {
+        int r = 0;
+        if (c.key == "name") r = CompareOptional<std::string>(x.model, y.model, c.ascending);
+        if (c.key == "version_number") r = CompareOptional<int64_t>(x.version, y.version, c.ascending);
+        if (c.key == "creation_timestamp") r = CompareOptional<int64_t>(x.created_at_ms, y.created_at_ms, c.ascending);
+        if (c.key == "last_updated_timestamp") {
+          r = CompareOptional<int64_t>(x.updated_at_ms, y.updated_at_ms, c.ascending);
+        }
+        if (r != 0) return r < 0;
+      }
+      if (x.model != y.model) return x.model < y.model;
+      return x.version > y.version;
+    });
+    std::vector<json> list;
+    for (const auto& v : all) list.push_back(MlflowModelVersion(v));
+    return Page("model_versions", std::move(list), offset, max_results);
   }
 
   absl::StatusOr<json> GetRegisteredModel(const json& a) {
@@ -1381,22 +1885,42 @@ class Handler {
         match = [value](const std::string& name) { return name == value; };
       }
     }
-    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "page_token", "raise max_results instead"));
-    HEPML_RETURN_IF_ERROR(Unsupported(a, "registered-models/search", "order_by", "models come by name"));
-    HEPML_ASSIGN_OR_RETURN(auto max, OptInt(a, "max_results"));
-    int64_t max_results = max.value_or(100);
-    if (max_results <= 0 || max_results > 50000) {
-      return absl::InvalidArgumentError("max_results must be between 1 and 50000");
+    const std::string endpoint = "registered-models/search";
+    HEPML_ASSIGN_OR_RETURN(int64_t max_results, MaxResults(a, endpoint, 100, 50000));
+    HEPML_ASSIGN_OR_RETURN(int64_t offset, PageOffset(a, endpoint));
+    // order_by: name, creation_timestamp (or timestamp), last_updated_timestamp;
+    // by name when none is given and to break ties.
+    HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
+    std::vector<OrderClause> clauses;
+    for (const std::string& o : order_by) {
+      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
+      if (c.key == "timestamp") c.key = "creation_timestamp";
+      static const std::set<std::string> kKeys = {"name", "creation_timestamp", "last_updated_timestamp"};
+      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
+        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
+                                                       "': registered models order by name, creation_timestamp"
+                                                       " or last_updated_timestamp"));
+      }
+      clauses.push_back(c);
     }
     HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
-    json list = json::array();
+    std::vector<json> all;
     for (const auto& m : models) {
       if (!match(m.name)) continue;
-      if (static_cast<int64_t>(list.size()) >= max_results) break;
       HEPML_ASSIGN_OR_RETURN(json rm, RegisteredModel(m.name));
-      list.push_back(std::move(rm));
+      all.push_back(std::move(rm));
     }
-    return json{{"registered_models", list}};
+    std::stable_sort(all.begin(), all.end(), [&](const json& x, const json& y) {
+      for (const OrderClause& c : clauses) {
+        int r = c.key == "name" ? CompareOptional<std::string>(x["name"].get<std::string>(),
+                                                               y["name"].get<std::string>(), c.ascending)
+                                : CompareOptional<int64_t>(x[c.key].get<int64_t>(), y[c.key].get<int64_t>(),
+                                                           c.ascending);
+        if (r != 0) return r < 0;
+      }
+      return x["name"].get<std::string>() < y["name"].get<std::string>();
+    });
+    return Page("registered_models", std::move(all), offset, max_results);
   }
 
   // SQL LIKE: % any run, _ any one character.
