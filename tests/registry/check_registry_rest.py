@@ -438,8 +438,22 @@ def run_suite(hepml, where, tmp, label, suite):
                     body={"experiment_ids": [state["exp"]], "filter": "datasets.name = 'x'"})
             c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "missing field 'experiment_ids'",
                     body={})
-            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "'order_by' is not supported",
-                    body={"experiment_ids": [state["exp"]], "order_by": ["metrics.loss DESC"]})
+            # order_by: a run without the key sorts last; page tokens are opaque.
+            by_loss = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]],
+                                                          "order_by": ["metrics.loss ASC"]})["runs"]
+            assert len(by_loss) == 2 and by_loss[0]["info"]["run_id"] == state["run"], by_loss
+            first = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "max_results": 1,
+                                                        "order_by": ["metrics.loss ASC"]})
+            assert [r["info"]["run_id"] for r in first["runs"]] == [state["run"]] and first["next_page_token"], first
+            rest = c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "max_results": 1,
+                                                       "order_by": ["metrics.loss ASC"],
+                                                       "page_token": first["next_page_token"]})
+            assert [r["info"]["run_id"] for r in rest["runs"]] == [by_loss[1]["info"]["run_id"]], rest
+            assert "next_page_token" not in rest, rest
+            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "'SIDEWAYS' is neither ASC nor DESC",
+                    body={"experiment_ids": [state["exp"]], "order_by": ["metrics.loss SIDEWAYS"]})
+            c.error("POST", M + "runs/search", 400, "INVALID_PARAMETER_VALUE", "page_token 'not-a-token'",
+                    body={"experiment_ids": [state["exp"]], "page_token": "not-a-token"})
             assert len(c.json("POST", M + "runs/search", {"experiment_ids": [state["exp"]], "order_by": [],
                                                           "page_token": ""})["runs"]) == 2
 
@@ -626,10 +640,15 @@ def run_suite(hepml, where, tmp, label, suite):
                 "registered-models/create": ["name", "description", "tags"],
                 "registered-models/alias": ["name", "alias", "version"],
                 "model-versions/create": ["name", "source", "run_id", "tags"],
+                "model-versions/transition-stage": ["name", "version", "stage", "archive_existing_versions"],
+                "model-versions/set-tag": ["name", "version", "key", "value"],
+                "experiments/set-experiment-tag": ["experiment_id", "key", "value"],
+                "experiments/search": ["max_results", "order_by", "page_token", "view_type"],
             }
             fresh = c.json("POST", M + "runs/create", {})["run"]["info"]["run_id"]
             good = {"run_id": fresh, "key": "k", "value": "1", "name": "tagger", "alias": "a", "version": "1",
-                    "experiment_ids": ["0"], "source": p("m1.onnx")}
+                    "experiment_ids": ["0"], "source": p("m1.onnx"), "stage": "Staging",
+                    "experiment_id": "1"}
             seen = 0
             for endpoint, fields in endpoints.items():
                 for field in fields:
