@@ -476,6 +476,119 @@ TEST_P(RegistryTest, ExperimentsGroupRunsAndTagsAnnotateThem) {
   EXPECT_FALSE(reg_->GetRun(*loose)->experiment_id.has_value());
 }
 
+// MLflow's lifecycle: deleted runs and experiments are kept, hidden from
+// searches unless asked for, closed to writes, and restorable.
+TEST_P(RegistryTest, RunsAndExperimentsAreDeletedAndRestored) {
+  auto e = reg_->CreateExperiment("sweep");
+  ASSERT_TRUE(e.ok()) << e.status();
+  auto r1 = reg_->StartRun({.name = "a", .experiment_id = e->id});
+  auto r2 = reg_->StartRun({.name = "b", .experiment_id = e->id});
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  auto ids = [&](LifecycleView view) {
+    std::vector<int64_t> out;
+    auto runs = reg_->SearchRuns({e->id}, 100, view);
+    EXPECT_TRUE(runs.ok()) << runs.status();
+    if (runs.ok())
+      for (const auto& r : *runs) out.push_back(r.id);
+    return out;
+  };
+  ASSERT_TRUE(reg_->DeleteRun(*r1).ok());
+  EXPECT_TRUE(reg_->GetRun(*r1)->deleted);
+  EXPECT_FALSE(reg_->GetRun(*r2)->deleted);
+  EXPECT_EQ(ids(LifecycleView::kActiveOnly), std::vector<int64_t>{*r2});
+  EXPECT_EQ(ids(LifecycleView::kDeletedOnly), std::vector<int64_t>{*r1});
+  EXPECT_EQ(ids(LifecycleView::kAll), (std::vector<int64_t>{*r2, *r1}));
+  EXPECT_EQ(reg_->SearchRuns({e->id}, 100)->size(), 1u);  // active only by default
+  absl::Status s = reg_->LogMetric(*r1, "loss", 0.5, 0);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "deleted")) << s;
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->SetRunTag(*r1, "k", "v")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->EndRun(*r1, {})));
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->DeleteRun(*r1)));
+  EXPECT_TRUE(absl::IsNotFound(reg_->DeleteRun(99999)));
+  ASSERT_TRUE(reg_->RestoreRun(*r1).ok());
+  EXPECT_FALSE(reg_->GetRun(*r1)->deleted);
+  EXPECT_TRUE(reg_->LogMetric(*r1, "loss", 0.5, 0).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->RestoreRun(*r1)));
+
+  ASSERT_TRUE(reg_->SetExperimentTag(e->id, "team", "btag").ok());
+  ASSERT_TRUE(reg_->SetExperimentTag(e->id, "team", "flavour").ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->SetExperimentTag(e->id, "", "x")));
+  EXPECT_TRUE(absl::IsNotFound(reg_->SetExperimentTag(e->id + 100, "k", "v")));
+  ASSERT_TRUE(reg_->DeleteRun(*r2).ok());  // deleted before the experiment
+  ASSERT_TRUE(reg_->DeleteExperiment(e->id).ok());
+  auto got = reg_->GetExperiment(e->id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->deleted);
+  EXPECT_EQ(got->tags, (std::map<std::string, std::string>{{"team", "flavour"}}));
+  EXPECT_GE(got->updated_at_ms, got->created_at_ms);
+  EXPECT_TRUE(reg_->GetRun(*r1)->deleted);  // its runs go with it
+  EXPECT_TRUE(ids(LifecycleView::kActiveOnly).empty());
+  s = reg_->CreateExperiment("sweep").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(s) && absl::StrContains(s.message(), "deleted")) << s;
+  s = reg_->StartRun({.name = "c", .experiment_id = e->id}).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "deleted")) << s;
+  s = reg_->RestoreRun(*r1);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "restore the experiment")) << s;
+  ASSERT_TRUE(reg_->RestoreExperiment(e->id).ok());
+  EXPECT_FALSE(reg_->GetExperiment(e->id)->deleted);
+  EXPECT_FALSE(reg_->GetRun(*r1)->deleted);  // the runs its deletion marked come back
+  EXPECT_TRUE(reg_->StartRun({.name = "c", .experiment_id = e->id}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg_->RestoreExperiment(e->id)));
+  auto listed = reg_->ListExperiments();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].tags.at("team"), "flavour");
+}
+
+// What MLflow's registry lets change on a published version: stage,
+// description, tags. Files and numbers never change; versions are kept.
+TEST_P(RegistryTest, VersionStagesDescriptionsAndTags) {
+  ASSERT_TRUE(reg_->CreateModel("btag").ok());
+  auto v1 = reg_->PushModelVersion("btag", {P("m1.onnx")});
+  auto v2 = reg_->PushModelVersion("btag", {P("m2.onnx")});
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  EXPECT_EQ(v1->stage, "None");
+  auto prod = reg_->SetVersionStage("btag", 1, "production");
+  ASSERT_TRUE(prod.ok()) << prod.status();
+  EXPECT_EQ(prod->stage, "Production");
+  auto prod2 = reg_->SetVersionStage("btag", 2, "Production", /*archive_existing=*/true);
+  ASSERT_TRUE(prod2.ok()) << prod2.status();
+  EXPECT_EQ(reg_->GetVersion("btag", 1)->stage, "Archived");
+  EXPECT_EQ(reg_->GetVersion("btag", 2)->stage, "Production");
+  absl::Status s = reg_->SetVersionStage("btag", 2, "Live").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s) && absl::StrContains(s.message(), "'Live'")) << s;
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->SetVersionStage("btag", 2, "None", true).status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->SetVersionStage("btag", 7, "Staging").status()));
+
+  ASSERT_TRUE(reg_->UpdateVersionDescription("btag", 2, "retrained").ok());
+  ASSERT_TRUE(reg_->SetVersionTag("btag", 2, "validated", "yes").ok());
+  ASSERT_TRUE(reg_->SetVersionTag("btag", 2, "scratch", "x").ok());
+  ASSERT_TRUE(reg_->DeleteVersionTag("btag", 2, "scratch").ok());
+  EXPECT_TRUE(absl::IsNotFound(reg_->DeleteVersionTag("btag", 2, "scratch")));
+  auto got = reg_->GetVersion("btag", 2);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->description, "retrained");
+  EXPECT_EQ(got->tags, (std::map<std::string, std::string>{{"validated", "yes"}}));
+  EXPECT_GE(got->updated_at_ms, got->created_at_ms);
+  EXPECT_EQ(got->files[0].sha256, v2->files[0].sha256);  // the files stay
+
+  ASSERT_TRUE(reg_->UpdateModelDescription("btag", "b-jet tagger").ok());
+  EXPECT_EQ(reg_->GetModel("btag")->description, "b-jet tagger");
+  ASSERT_TRUE(reg_->SetAlias("btag", "champion", 2).ok());
+  ASSERT_TRUE(reg_->RenameModel("btag", "btag2").ok());
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetModel("btag").status()));
+  EXPECT_EQ(reg_->GetAlias("btag2", "champion")->version, 2);  // aliases follow the model
+  ASSERT_TRUE(reg_->CreateModel("empty").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(reg_->RenameModel("empty", "btag2")));
+  EXPECT_TRUE(absl::IsInvalidArgument(reg_->RenameModel("empty", "bad name")));
+  s = reg_->DeleteModel("btag2");
+  EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "published")) << s;
+  EXPECT_TRUE(reg_->GetVersion("btag2", 1).ok());
+  ASSERT_TRUE(reg_->DeleteModel("empty").ok());
+  EXPECT_TRUE(absl::IsNotFound(reg_->GetModel("empty").status()));
+  EXPECT_TRUE(absl::IsNotFound(reg_->DeleteModel("empty")));
+}
+
 TEST_P(RegistryTest, ExperimentsRenameAndRunTagsAreRemoved) {
   auto e = reg_->CreateExperiment("scratch");
   auto other = reg_->CreateExperiment("taken");
@@ -933,12 +1046,14 @@ TEST_P(RegistryTest, UpgradeFromSchema3KeepsData) {
   {
     auto db = MetadataDb::Open(uri);
     EXPECT_EQ(*SchemaVersion(**db), LatestSchemaVersion());
-    EXPECT_EQ(LatestSchemaVersion(), 4);
+    EXPECT_EQ(LatestSchemaVersion(), 5);
   }
   auto v = reg.GetVersion("btag", 1);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->params.at("lr"), "0.1");
   EXPECT_EQ(v->source_run, 1);
+  EXPECT_EQ(v->stage, "None");  // migration 5's default for versions published before it
+  EXPECT_EQ(v->updated_at_ms, v->created_at_ms);
   ASSERT_EQ(v->datasets.size(), 1u);
   EXPECT_EQ(v->datasets[0].dataset, "jets");
   auto ds = reg.GetDatasetVersion("jets", 1);
@@ -1187,6 +1302,15 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
     // Take the database back to schema version 1.
     auto db = MetadataDb::Open(uri_);
     ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP INDEX model_versions_by_stage").ok());
+    for (const char* column : {"stage", "description", "updated_at"}) {
+      ASSERT_TRUE((*db)->Exec(absl::StrCat("ALTER TABLE model_versions DROP COLUMN ", column)).ok());
+    }
+    ASSERT_TRUE((*db)->Exec("DROP TABLE experiment_tags").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE experiments DROP COLUMN updated_at").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE experiments DROP COLUMN deleted_at").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE runs DROP COLUMN deleted_at").ok());
+    ASSERT_TRUE((*db)->Exec("DELETE FROM schema_version WHERE version = 5").ok());
     ASSERT_TRUE((*db)->Exec("DROP INDEX run_model_inputs_by_version").ok());
     ASSERT_TRUE((*db)->Exec("DROP TABLE run_model_inputs").ok());
     ASSERT_TRUE((*db)->Exec("DROP INDEX dataset_versions_by_run").ok());
@@ -1206,10 +1330,12 @@ TEST_P(RegistryTest, OlderSchemaIsMigratedOnOpen) {
   auto db = MetadataDb::Open(uri_);
   auto rows = (*db)->Query("SELECT version FROM schema_version ORDER BY version");
   ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 4u);
+  ASSERT_EQ(rows->size(), 5u);
   EXPECT_EQ((*rows)[1].Int(0), 2);
   EXPECT_EQ((*rows)[2].Int(0), 3);
   EXPECT_EQ((*rows)[3].Int(0), 4);
+  EXPECT_EQ((*rows)[4].Int(0), 5);
+  EXPECT_EQ(reg_->GetModel("btag")->name, "btag");
   // The index of migration 2 is back: creating it again fails.
   EXPECT_FALSE((*db)->Exec("CREATE INDEX iovs_by_tag_first_time ON iovs (tag_id, first_time)").ok());
 }
