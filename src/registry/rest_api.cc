@@ -241,7 +241,9 @@ absl::StatusOr<int64_t> PageOffset(const json& args, const std::string& endpoint
     j = json::parse(decoded, nullptr, /*allow_exceptions=*/false);
   }
   auto it = j.is_object() ? j.find("offset") : j.end();
-  if (!j.is_object() || it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 0) {
+  // Offsets past a billion are no page of this server's (and would overflow offset + max_results).
+  if (!j.is_object() || it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 0 ||
+      it->get<int64_t>() > 1'000'000'000) {
     std::string shown = token->size() > 64 ? absl::StrCat(token->substr(0, 64), "...") : *token;
     return absl::InvalidArgumentError(absl::StrCat(endpoint, ": page_token '", shown,
                                                    "' is not a token this server handed out"
@@ -306,12 +308,17 @@ absl::StatusOr<OrderClause> ParseOrderClause(const std::string& endpoint, const 
   auto space = t.find_last_of(" \t");
   if (space != std::string::npos) {
     std::string dir = absl::AsciiStrToUpper(t.substr(space + 1));
-    if (dir != "ASC" && dir != "DESC") return fail(absl::StrCat("'", t.substr(space + 1), "' is neither ASC nor DESC"));
-    c.ascending = dir == "ASC";
-    t = std::string(absl::StripAsciiWhitespace(t.substr(0, space)));
+    if (dir == "ASC" || dir == "DESC") {
+      c.ascending = dir == "ASC";
+      t = std::string(absl::StripAsciiWhitespace(t.substr(0, space)));
+    } else if (t.back() != '`' && t.back() != '"') {
+      return fail(absl::StrCat("'", t.substr(space + 1), "' is neither ASC nor DESC"));
+    }
   }
+  bool quoted = false;
   if (t.empty()) return fail("it names no key");
   if (t.back() == '`' || t.back() == '"') {
+    quoted = true;
     auto open = t.rfind(t.back(), t.size() - 2);
     if (open == std::string::npos || t.size() < 2) return fail("a quoted key is not closed");
     c.key = t.substr(open + 1, t.size() - open - 2);
@@ -330,7 +337,7 @@ absl::StatusOr<OrderClause> ParseOrderClause(const std::string& endpoint, const 
     }
   }
   if (c.key.empty()) return fail("it names no key");
-  if (c.key.find_first_of(" \t") != std::string::npos) return fail("a key with spaces must be quoted");
+  if (!quoted && c.key.find_first_of(" \t") != std::string::npos) return fail("a key with spaces must be quoted");
   return c;
 }
 

@@ -445,6 +445,12 @@ async function lifecycle(endpoint, { exp, scratch, runId, run2, t0 }) {
     'runs/search order_by attributes.start_time ASC');
   eq(await order(['attributes.start_time DESC']), [...logged].sort((a, b) => b.start - a.start).map((r) => r.id),
     'runs/search order_by attributes.start_time DESC');
+  eq(await order(['tags.`mlflow.runName` DESC']), logged.map((r) => r.id).reverse(),
+    'runs/search order_by a backquoted tag (scan-5 first)');
+  eq(await order(['params.lr ASC', 'attributes.start_time DESC']),
+    [...logged].sort((a, b) => (a.lr < b.lr ? -1 : 1)).map((r) => r.id), 'runs/search with two order_by clauses');
+  await expectError(Runs.search({ experiment_ids: [scan], page_token: Buffer.from('{"offset": 99999999999}').toString('base64') }),
+    400, 'INVALID_PARAMETER_VALUE', 'page_token', 'runs/search with an offset no page has');
   const paged = await allPages((page_token) => Runs.search({ experiment_ids: [scan], order_by: ['metrics.loss ASC'],
     max_results: 4, page_token }), 'runs');
   eq([paged.pages, paged.items.map((r) => r.info.run_id)], [2, await order(['metrics.loss ASC'])],
