@@ -341,6 +341,24 @@ absl::StatusOr<OrderClause> ParseOrderClause(const std::string& endpoint, const 
   return c;
 }
 
+// order_by clauses of a search whose keys are attributes only (with or
+// without the "attributes." prefix): each key must be one of `keys`; `what`
+// names the entities in the error ("experiments order by name, ...").
+absl::StatusOr<std::vector<OrderClause>> AttributeOrderBy(const std::string& endpoint,
+                                                          const std::vector<std::string>& order_by,
+                                                          const std::set<std::string>& keys, const char* what) {
+  std::vector<OrderClause> clauses;
+  for (const std::string& o : order_by) {
+    HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
+    if (c.key == "timestamp" && keys.count("creation_timestamp")) c.key = "creation_timestamp";
+    if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !keys.count(c.key)) {
+      return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o, "': ", what));
+    }
+    clauses.push_back(std::move(c));
+  }
+  return clauses;
+}
+
 // Compares optional sort values: present before missing (whatever the
 // direction, as MLflow does), then by value in the clause's direction.
 // -1, 0, 1.
@@ -1035,17 +1053,9 @@ class Handler {
   absl::StatusOr<std::vector<Experiment>> ExperimentsInOrder(const json& a, const std::string& endpoint,
                                                               LifecycleView view) {
     HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
-    std::vector<OrderClause> clauses;
-    for (const std::string& o : order_by) {
-      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
-      static const std::set<std::string> kKeys = {"name", "experiment_id", "creation_time", "last_update_time"};
-      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
-        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
-                                                       "': experiments order by name, experiment_id, creation_time"
-                                                       " or last_update_time"));
-      }
-      clauses.push_back(c);
-    }
+    HEPML_ASSIGN_OR_RETURN(std::vector<OrderClause> clauses,
+                           AttributeOrderBy(endpoint, order_by, {"name", "experiment_id", "creation_time", "last_update_time"},
+                                            "experiments order by name, experiment_id, creation_time or last_update_time"));
     HEPML_ASSIGN_OR_RETURN(auto stored, reg_.ListExperiments());
     std::vector<Experiment> all;
     if (view != LifecycleView::kDeletedOnly) all.push_back(Experiment{0, "Default", "", 0, 0, false, {}});
@@ -1817,18 +1827,9 @@ class Handler {
     HEPML_ASSIGN_OR_RETURN(int64_t max_results, MaxResults(a, endpoint, 10000, 200000));
     HEPML_ASSIGN_OR_RETURN(int64_t offset, PageOffset(a, endpoint));
     HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
-    std::vector<OrderClause> clauses;
-    for (const std::string& o : order_by) {
-      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
-      static const std::set<std::string> kKeys = {"name", "version_number", "creation_timestamp",
-                                                  "last_updated_timestamp"};
-      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
-        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
-                                                       "': model versions order by name, version_number,"
-                                                       " creation_timestamp or last_updated_timestamp"));
-      }
-      clauses.push_back(c);
-    }
+    HEPML_ASSIGN_OR_RETURN(std::vector<OrderClause> clauses,
+                           AttributeOrderBy(endpoint, order_by, {"name", "version_number", "creation_timestamp", "last_updated_timestamp"},
+                                            "model versions order by name, version_number, creation_timestamp or last_updated_timestamp"));
     HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
     std::vector<ModelVersion> all;
     for (const auto& m : models) {
@@ -1898,18 +1899,9 @@ class Handler {
     // order_by: name, creation_timestamp (or timestamp), last_updated_timestamp;
     // by name when none is given and to break ties.
     HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
-    std::vector<OrderClause> clauses;
-    for (const std::string& o : order_by) {
-      HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
-      if (c.key == "timestamp") c.key = "creation_timestamp";
-      static const std::set<std::string> kKeys = {"name", "creation_timestamp", "last_updated_timestamp"};
-      if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !kKeys.count(c.key)) {
-        return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o,
-                                                       "': registered models order by name, creation_timestamp"
-                                                       " or last_updated_timestamp"));
-      }
-      clauses.push_back(c);
-    }
+    HEPML_ASSIGN_OR_RETURN(std::vector<OrderClause> clauses,
+                           AttributeOrderBy(endpoint, order_by, {"name", "creation_timestamp", "last_updated_timestamp"},
+                                            "registered models order by name, creation_timestamp or last_updated_timestamp"));
     HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
     std::vector<json> all;
     for (const auto& m : models) {
