@@ -350,7 +350,6 @@ absl::StatusOr<std::vector<OrderClause>> AttributeOrderBy(const std::string& end
   std::vector<OrderClause> clauses;
   for (const std::string& o : order_by) {
     HEPML_ASSIGN_OR_RETURN(OrderClause c, ParseOrderClause(endpoint, o));
-    if (c.key == "timestamp" && keys.count("creation_timestamp")) c.key = "creation_timestamp";
     if ((!c.prefix.empty() && c.prefix != "attribute" && c.prefix != "attributes") || !keys.count(c.key)) {
       return absl::InvalidArgumentError(absl::StrCat(endpoint, ": order_by '", o, "': ", what));
     }
@@ -1900,8 +1899,10 @@ class Handler {
     // by name when none is given and to break ties.
     HEPML_ASSIGN_OR_RETURN(auto order_by, OrderByList(a));
     HEPML_ASSIGN_OR_RETURN(std::vector<OrderClause> clauses,
-                           AttributeOrderBy(endpoint, order_by, {"name", "creation_timestamp", "last_updated_timestamp"},
+                           AttributeOrderBy(endpoint, order_by, {"name", "timestamp", "creation_timestamp", "last_updated_timestamp"},
                                             "registered models order by name, creation_timestamp or last_updated_timestamp"));
+    for (OrderClause& c : clauses)
+      if (c.key == "timestamp") c.key = "creation_timestamp";  // MLflow's older name
     HEPML_ASSIGN_OR_RETURN(auto models, reg_.ListModels());
     std::vector<json> all;
     for (const auto& m : models) {
