@@ -79,6 +79,14 @@ struct SessionOptions {
   // more than two of the GEMM's row tiles (25 rows with AVX-512), which
   // keeps the outputs bitwise those of one thread.
   int64_t batch_split_min_rows = 0;
+  // How long, in microseconds, the threads that ran a call's batch slices
+  // keep waiting (spinning) for the next call's slices before they go back
+  // to the arena. Back-to-back calls then find them awake instead of paying
+  // for a wake-up (tens of microseconds on a virtual machine, as much as a
+  // small model's slice), at the price of up to that much CPU after each
+  // call. -1: 50 when hepml owns its threads, 0 (no waiting) inside the
+  // caller's `arena`, whose cores stay the framework's.
+  int slice_spin_us = -1;
 };
 
 // Whether a Session may run a batch as slices of rows (SessionOptions::

@@ -1,8 +1,10 @@
 #include "runtime/batch_split.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
@@ -75,13 +77,24 @@ bool HasSubgraph(const Node& node) {
   return false;
 }
 
+// Operators whose rules below follow the samples along any axis (a
+// Transpose before a recurrent layer puts them on axis 1). Every other
+// operator is accepted only with its per-sample inputs batched on axis 0.
+const absl::flat_hash_set<std::string>& FollowsAnyAxis() {
+  static const auto* ops = new absl::flat_hash_set<std::string>{
+      "Softmax", "LogSoftmax", "Hardmax", "LpNormalization", "ArgMax", "ArgMin", "TopK", "Concat", "Split",
+      "Slice", "Transpose", "Squeeze", "Unsqueeze", "Gather", "Tile", "LayerNormalization", "LSTM", "GRU",
+      "RNN", "QuantizeLinear", "DequantizeLinear"};
+  return *ops;
+}
+
 class Analysis {
  public:
   explicit Analysis(const Graph& graph) : graph_(graph), shapes_(passes::ShapePropagation::Run(graph)) {}
 
   BatchSplitInfo Run() {
     BatchSplitInfo info;
-    for (const auto& [name, t] : graph_.initializers) kind_[name] = Kind::kInvariant;
+    for (const auto& [name, t] : graph_.initializers) facts_[name] = {Kind::kInvariant, 0};
     bool any_fed = false;
     for (const ValueInfo& vi : graph_.inputs) {
       if (graph_.IsInitializer(vi.name)) continue;  // fed or not, a call that feeds it is not split
@@ -94,7 +107,7 @@ class Analysis {
       if (t.shape[0].known()) {
         return No(absl::StrCat("input '", vi.name, "' fixes its first dimension to ", t.shape[0].value));
       }
-      kind_[vi.name] = Kind::kBatched;
+      facts_[vi.name] = {Kind::kBatched, 0};
     }
     if (!any_fed) return No("the model has no input to split");
     for (const Node& node : graph_.nodes) {
@@ -104,6 +117,9 @@ class Analysis {
     for (const ValueInfo& vi : graph_.outputs) {
       if (KindOf(vi.name) != Kind::kBatched) {
         return No(absl::StrCat("output '", vi.name, "' is not computed sample by sample from the inputs"));
+      }
+      if (AxisOf(vi.name) != 0) {
+        return No(absl::StrCat("output '", vi.name, "' holds its samples along axis ", AxisOf(vi.name)));
       }
       if (vi.type.dtype == DType::kString || (vi.type.kind != TypeInfo::Kind::kTensor &&
                                               vi.type.kind != TypeInfo::Kind::kUnknown)) {
@@ -118,6 +134,13 @@ class Analysis {
   }
 
  private:
+  // What is known of a value: its kind and, when batched, the axis its
+  // samples lie along.
+  struct Fact {
+    Kind kind = Kind::kOther;
+    int axis = 0;
+  };
+
   static BatchSplitInfo No(std::string reason) {
     BatchSplitInfo info;
     info.reason = std::move(reason);
@@ -125,8 +148,15 @@ class Analysis {
   }
 
   Kind KindOf(const std::string& name) const {
-    auto it = kind_.find(name);
-    return it == kind_.end() ? Kind::kOther : it->second;
+    auto it = facts_.find(name);
+    return it == facts_.end() ? Kind::kOther : it->second.kind;
+  }
+  int AxisOf(const std::string& name) const {
+    auto it = facts_.find(name);
+    return it == facts_.end() ? 0 : it->second.axis;
+  }
+  bool BatchedOn(const std::string& name, int axis) const {
+    return KindOf(name) == Kind::kBatched && AxisOf(name) == axis;
   }
   int Rank(const std::string& name) const { return shapes_.Rank(name); }
   std::optional<Shape> StaticShape(const std::string& name) const { return shapes_.StaticShape(name); }
@@ -151,8 +181,35 @@ class Analysis {
     return KnownInts(node.inputs[input]);
   }
 
-  // True when `axis` of a rank-`rank` tensor is not axis 0.
-  static bool NotAxis0(int64_t axis, int rank) { return rank > 0 && (axis < 0 ? axis + rank : axis) != 0; }
+  // "WHAT axis B (the samples' axis)": why a node that works along the
+  // samples' axis is not split.
+  static std::string AtSampleAxis(const char* what, int b) {
+    return absl::StrCat(what, " axis ", b, " (the samples' axis)");
+  }
+
+  // `axis` of a rank-`rank` tensor counted from 0 (-1 when out of range).
+  static int64_t Normalized(int64_t axis, int rank) {
+    if (rank < 0) return -1;
+    const int64_t a = axis < 0 ? axis + rank : axis;
+    return a >= 0 && a < rank ? a : -1;
+  }
+  // True when `axis` of a rank-`rank` tensor is a valid axis other than the
+  // sample axis `batch`.
+  static bool NotBatchAxis(int64_t axis, int rank, int batch) {
+    const int64_t a = Normalized(axis, rank);
+    return a >= 0 && a != batch;
+  }
+  // Counts the axes (normalised for rank `rank`) before `batch`; -1 when one
+  // is the sample axis or out of range.
+  static int AxesBefore(const std::vector<int64_t>& axes, int rank, int batch) {
+    int before = 0;
+    for (int64_t axis : axes) {
+      const int64_t a = Normalized(axis, rank);
+      if (a < 0 || a == batch) return -1;
+      before += a < batch ? 1 : 0;
+    }
+    return before;
+  }
 
   bool InputsFrom(const Node& node, size_t first, Kind kind) const {
     for (size_t i = first; i < node.inputs.size(); ++i) {
@@ -162,60 +219,76 @@ class Analysis {
   }
 
   // An invariant operand broadcast against a batched result of rank `rank`
-  // must not vary along (or stretch) axis 0.
-  bool BroadcastsAlongBatch(const std::string& name, int rank) const {
+  // with samples on `axis` must not vary along (or stretch) that axis.
+  bool BroadcastsAlongBatch(const std::string& name, int rank, int axis = 0) const {
     const int r = Rank(name);
-    if (r < 0) return false;
-    if (r < rank) return true;
-    if (r > rank) return false;
+    if (r < 0 || r > rank) return false;
+    const int d = axis - (rank - r);  // the operand's dim aligned with the sample axis
+    if (d < 0) return true;
     auto shape = StaticShape(name);
     const TypeInfo& t = shapes_.Type(name);
-    return (shape && (*shape)[0] == 1) || (t.has_shape && !t.shape.empty() && t.shape[0].value == 1);
+    return (shape && (*shape)[d] == 1) ||
+           (t.has_shape && static_cast<int>(t.shape.size()) > d && t.shape[d].value == 1);
   }
 
   void AddWork(double work) { work_per_sample_ += work; }
-  // Output elements per sample of `value`, when its dims past axis 0 are known.
-  void AddElements(const std::string& value) {
+  // Output elements per sample of `value` (samples on `axis`), when its
+  // other dims are known.
+  void AddElements(const std::string& value, int axis) {
     const TypeInfo& t = shapes_.Type(value);
     if (!t.has_shape || t.shape.empty()) return;
     double n = 1;
-    for (size_t d = 1; d < t.shape.size(); ++d) {
+    for (size_t d = 0; d < t.shape.size(); ++d) {
+      if (static_cast<int>(d) == axis) continue;
       if (!t.shape[d].known()) return;
       n *= static_cast<double>(t.shape[d].value);
     }
     AddWork(n);
   }
 
-  // Returns why `node` does not keep axis 0 as independent samples, or ""
-  // after marking its outputs.
+  // Returns why `node` does not keep the samples independent, or "" after
+  // marking its outputs.
   std::string Visit(const Node& node) {
     if (HasSubgraph(node)) return "control flow is not split";
     if (IsRandom(node)) return "a random operator is not split";
     bool any_batched = false;
+    int axis = -1;  // the sample axis of the first per-sample input
     for (const std::string& in : node.inputs) {
       if (in.empty()) continue;
       const Kind k = KindOf(in);
       if (k == Kind::kOther) return absl::StrCat("input '", in, "' is not known to be per sample");
-      any_batched |= k == Kind::kBatched;
+      if (k != Kind::kBatched) continue;
+      any_batched = true;
+      if (axis < 0) axis = AxisOf(in);
+      if (AxisOf(in) != 0 && !FollowsAnyAxis().contains(node.op_type) && !RowwiseUnary().contains(node.op_type) &&
+          !Broadcasting().contains(node.op_type)) {
+        return absl::StrCat("input '", in, "' holds its samples along axis ", AxisOf(in),
+                            " (this operator is split only with them on axis 0)");
+      }
     }
     if (!any_batched) {
       // Only weights and constants: the same in every slice.
       for (const std::string& out : node.outputs)
-        if (!out.empty()) kind_[out] = Kind::kInvariant;
+        if (!out.empty()) facts_[out] = {Kind::kInvariant, 0};
       return "";
     }
-    std::string why = Rule(node);
+    out_axes_.clear();
+    std::string why = Rule(node, axis);
     if (!why.empty()) return why;
-    for (const std::string& out : node.outputs) {
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      const std::string& out = node.outputs[k];
       if (out.empty()) continue;
-      kind_[out] = Kind::kBatched;
-      if (!counted_) AddElements(out);
+      const int out_axis = k < out_axes_.size() ? out_axes_[k] : (out_axes_.empty() ? axis : out_axes_.back());
+      facts_[out] = {Kind::kBatched, out_axis};
+      if (!counted_) AddElements(out, out_axis);
     }
     counted_ = false;
     return "";
   }
 
-  std::string Rule(const Node& node) {
+  // `b`: the sample axis of the node's first per-sample input. Rules that
+  // move it set out_axes_ (one per output, or one for all).
+  std::string Rule(const Node& node, int b) {
     const std::string& op = node.op_type;
     const bool hepml_domain = node.domain == "ai.hepml";
     if (!node.domain.empty() && !hepml_domain) return "operators outside ai.onnx and ai.hepml are not split";
@@ -234,7 +307,9 @@ class Analysis {
       if (op == "QuantizeLinear" || op == "DequantizeLinear") {
         auto scale = node.HasInput(1) ? StaticShape(node.inputs[1]) : std::nullopt;
         if (!scale) return "the scale's shape is not known";
-        if (NumElements(*scale) > 1 && !NotAxis0(node.GetInt("axis", 1), rank)) return "quantised along axis 0";
+        if (NumElements(*scale) > 1 && !NotBatchAxis(node.GetInt("axis", 1), rank, b)) {
+          return AtSampleAxis("quantised along", b);
+        }
       }
       return "";
     }
@@ -248,11 +323,11 @@ class Analysis {
       }
       for (const std::string& in : node.inputs) {
         if (in.empty()) continue;
-        if (KindOf(in) == Kind::kBatched && Rank(in) != out_rank) {
-          return absl::StrCat("'", in, "' is broadcast to a higher rank (its axis 0 would not be the samples)");
+        if (KindOf(in) == Kind::kBatched && (Rank(in) != out_rank || AxisOf(in) != b)) {
+          return absl::StrCat("'", in, "' is broadcast to a higher rank or holds its samples on another axis");
         }
-        if (KindOf(in) == Kind::kInvariant && !BroadcastsAlongBatch(in, out_rank)) {
-          return absl::StrCat("'", in, "' varies along axis 0");
+        if (KindOf(in) == Kind::kInvariant && !BroadcastsAlongBatch(in, out_rank, b)) {
+          return absl::StrCat("'", in, "' varies along the sample axis");
         }
       }
       return "";
@@ -280,34 +355,46 @@ class Analysis {
     }
     if (op == "LayerNormalization") {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
-      if (!NotAxis0(node.GetInt("axis", -1), rank)) return "normalises over axis 0";
+      const int64_t first = Normalized(node.GetInt("axis", -1), rank);
+      if (first < 0 || first <= b) return AtSampleAxis("normalises over", b);
       return "";
     }
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
       if (!x_batched) return "input is not per sample";
-      if (!NotAxis0(node.GetInt("axis", node.opset < 13 ? 1 : -1), rank)) return "normalises over axis 0";
+      if (node.opset < 13) {  // coerced to 2-D at `axis`: the samples must lie before it
+        const int64_t first = Normalized(node.GetInt("axis", 1), rank);
+        if (first < 0 || first <= b) return AtSampleAxis("normalises over", b);
+        return "";
+      }
+      if (!NotBatchAxis(node.GetInt("axis", -1), rank, b)) return AtSampleAxis("normalises over", b);
       return "";
     }
     if (op == "LpNormalization" || op == "ArgMax" || op == "ArgMin") {
       if (!x_batched) return "input is not per sample";
       const int64_t def = op == "LpNormalization" ? -1 : 0;
-      if (!NotAxis0(node.GetInt("axis", def), rank)) return "works along axis 0";
+      const int64_t axis = node.GetInt("axis", def);
+      if (!NotBatchAxis(axis, rank, b)) return AtSampleAxis("works along", b);
+      if (op != "LpNormalization" && node.GetInt("keepdims", 1) == 0 && Normalized(axis, rank) < b) {
+        out_axes_ = {b - 1};
+      }
       return "";
     }
     if (op == "TopK") {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only X may vary per sample";
-      if (!NotAxis0(node.GetInt("axis", -1), rank)) return "works along axis 0";
+      if (!NotBatchAxis(node.GetInt("axis", -1), rank, b)) return AtSampleAxis("works along", b);
       return "";
     }
     if (op == "Concat") {
-      if (!InputsFrom(node, 0, Kind::kBatched)) return "every input must vary per sample";
-      if (!NotAxis0(node.GetInt("axis", 0), rank)) return "concatenates along axis 0";
+      for (const std::string& in : node.inputs) {
+        if (!in.empty() && !BatchedOn(in, b)) return "every input must vary per sample, along the same axis";
+      }
+      if (!NotBatchAxis(node.GetInt("axis", 0), rank, b)) return AtSampleAxis("concatenates along", b);
       counted_ = true;
       return "";
     }
     if (op == "Split") {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
-      if (!NotAxis0(node.GetInt("axis", 0), rank)) return "splits along axis 0";
+      if (!NotBatchAxis(node.GetInt("axis", 0), rank, b)) return AtSampleAxis("splits along", b);
       counted_ = true;
       return "";
     }
@@ -317,7 +404,7 @@ class Analysis {
                                   : (node.HasInput(3) ? KnownInts(node.inputs[3]) : std::nullopt);
       if (!axes) return "slices every axis from 0 (no constant axes)";
       for (int64_t a : *axes)
-        if (!NotAxis0(a, rank)) return "slices axis 0";
+        if (!NotBatchAxis(a, rank, b)) return AtSampleAxis("slices", b);
       counted_ = true;
       return "";
     }
@@ -343,16 +430,20 @@ class Analysis {
     }
     if (op == "Flatten") {
       if (!x_batched) return "input is not per sample";
-      if (rank < 1 || (node.GetInt("axis", 1) < 0 ? node.GetInt("axis", 1) + rank : node.GetInt("axis", 1)) != 1) {
-        return "only axis 1 keeps axis 0";
-      }
+      if (rank < 1 || Normalized(node.GetInt("axis", 1), rank) != 1) return "only axis 1 keeps axis 0";
       counted_ = true;
       return "";
     }
     if (op == "Transpose") {
       if (!x_batched) return "input is not per sample";
-      const std::vector<int64_t> perm = node.GetInts("perm");
-      if (perm.empty() || perm[0] != 0) return "moves axis 0";
+      std::vector<int64_t> perm = node.GetInts("perm");
+      if (perm.empty()) {  // reversed axes
+        if (rank < 1) return "the rank is not known";
+        for (int d = rank - 1; d >= 0; --d) perm.push_back(d);
+      }
+      const auto at = std::find(perm.begin(), perm.end(), b);
+      if (at == perm.end()) return "the permutation is malformed";
+      out_axes_ = {static_cast<int>(at - perm.begin())};
       counted_ = true;
       return "";
     }
@@ -360,37 +451,103 @@ class Analysis {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
       auto axes = Axes(node, "axes", 13, 1);
       if (!axes || axes->empty()) return "the axes are not known constants";
-      const int r = op == "Squeeze" ? rank : (rank < 0 ? -1 : rank + static_cast<int>(axes->size()));
-      for (int64_t a : *axes)
-        if (!NotAxis0(a, r)) return "changes axis 0";
       counted_ = true;
-      return "";
+      if (op == "Squeeze") {
+        const int before = AxesBefore(*axes, rank, b);
+        if (before < 0) return AtSampleAxis("changes", b);
+        out_axes_ = {b - before};
+        return "";
+      }
+      // Unsqueeze: the sample axis lands on the b-th position not inserted.
+      if (rank < 0) return "the rank is not known";
+      const int out_rank = rank + static_cast<int>(axes->size());
+      std::vector<bool> inserted(out_rank, false);
+      for (int64_t axis : *axes) {
+        const int64_t a = Normalized(axis, out_rank);
+        if (a < 0) return "the axes are out of range";
+        inserted[a] = true;
+      }
+      for (int d = 0, kept = 0; d < out_rank; ++d) {
+        if (inserted[d]) continue;
+        if (kept++ == b) out_axes_ = {d};
+      }
+      return out_axes_.empty() ? "the axes are malformed" : "";
     }
     if (Reductions().contains(op)) {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
       const int since = op == "ReduceSum" ? 13 : 18;
       auto axes = Axes(node, "axes", since, 1);
       if (!axes || axes->empty()) return "reduces over every axis (or axes not known)";
-      for (int64_t a : *axes)
-        if (!NotAxis0(a, rank)) return "reduces over axis 0";
+      const int before = AxesBefore(*axes, rank, b);
+      if (before < 0) return AtSampleAxis("reduces over", b);
+      if (node.GetInt("keepdims", 1) == 0) out_axes_ = {b - before};
       return "";
     }
     if (op == "Gather") {
       if (node.inputs.size() < 2) return "malformed";
       const int64_t axis = node.GetInt("axis", 0);
       const bool data_batched = x_batched && KindOf(node.inputs[1]) == Kind::kInvariant;
-      const bool indices_batched = KindOf(x) == Kind::kInvariant && KindOf(node.inputs[1]) == Kind::kBatched;
-      if (data_batched && NotAxis0(axis, rank)) return "";
-      if (indices_batched && !NotAxis0(axis, Rank(x)) && Rank(node.inputs[1]) >= 1) return "";
-      return "gathers along axis 0 of per-sample data";
+      const bool indices_batched = KindOf(x) == Kind::kInvariant && BatchedOn(node.inputs[1], 0);
+      if (data_batched && NotBatchAxis(axis, rank, b)) {
+        // Axes before the gathered one keep their place; it becomes the
+        // indices' axes.
+        const int ri = Rank(node.inputs[1]);
+        if (ri < 0) return "the rank of the indices is not known";
+        if (Normalized(axis, rank) < b) out_axes_ = {b + ri - 1};
+        return "";
+      }
+      if (indices_batched && Normalized(axis, Rank(x)) == 0 && Rank(node.inputs[1]) >= 1) return "";
+      return "gathers along the sample axis of per-sample data";
     }
     if (op == "Tile") {
       if (!x_batched || !InputsFrom(node, 1, Kind::kInvariant)) return "only the data may vary per sample";
       auto repeats = node.HasInput(1) ? KnownInts(node.inputs[1]) : std::nullopt;
-      if (!repeats || repeats->empty() || (*repeats)[0] != 1) return "may repeat along axis 0";
+      if (!repeats || static_cast<int>(repeats->size()) <= b || (*repeats)[b] != 1) {
+        return AtSampleAxis("may repeat along", b);
+      }
       return "";
     }
+    if (op == "LSTM" || op == "GRU" || op == "RNN") return Recurrent(node);
     return "not known to keep samples independent";
+  }
+
+  // LSTM, GRU, RNN: X is [seq, batch, in] (layout 0) or [batch, seq, in];
+  // the weights are constants; sequence_lens ([batch]) and the initial
+  // states ([dirs, batch, h] or [batch, dirs, h]) absent or per sample.
+  std::string Recurrent(const Node& node) {
+    const bool seq_major = node.GetInt("layout", 0) == 0;
+    const int x_axis = seq_major ? 1 : 0, state_axis = seq_major ? 1 : 0;
+    const std::string& x = node.inputs[0];
+    if (!BatchedOn(x, x_axis) || Rank(x) != 3) {
+      return absl::StrCat("X must hold its samples along axis ", x_axis, " (layout ", seq_major ? 0 : 1, ")");
+    }
+    const size_t p_input = node.op_type == "LSTM" ? 7 : 99;
+    for (size_t i = 1; i < node.inputs.size(); ++i) {
+      const std::string& in = node.inputs[i];
+      if (in.empty()) continue;
+      if (i <= 3 || i == p_input) {
+        if (KindOf(in) != Kind::kInvariant) return absl::StrCat("weight input '", in, "' must be a constant");
+      } else if (i == 4) {
+        if (!BatchedOn(in, 0) || Rank(in) != 1) return "sequence_lens must be given per sample";
+      } else if (!BatchedOn(in, state_axis)) {
+        return absl::StrCat("initial state '", in, "' must be given per sample");
+      }
+    }
+    // Y: [seq, dirs, batch, h] or [batch, seq, dirs, h]; Y_h, Y_c: states.
+    out_axes_ = {seq_major ? 2 : 0, state_axis, state_axis};
+    const int gates = node.op_type == "LSTM" ? 4 : node.op_type == "GRU" ? 3 : 1;
+    const TypeInfo& t = shapes_.Type(x);
+    auto w = node.HasInput(1) ? StaticShape(node.inputs[1]) : std::nullopt;
+    const int64_t h = node.GetInt("hidden_size", 0);
+    const int seq_dim = seq_major ? 0 : 1;
+    if (w && w->size() == 3 && h > 0 && t.has_shape && t.shape.size() == 3 && t.shape[seq_dim].known()) {
+      // Per sample and step: gates * h * (in + h) multiply-adds per direction.
+      AddWork(static_cast<double>(t.shape[seq_dim].value) * static_cast<double>((*w)[0]) * gates *
+              static_cast<double>(h) * static_cast<double>((*w)[2] + h));
+    } else {
+      heavy_ = true;
+    }
+    return "";
   }
 
   // Rows a sample of `value` contributes to a GEMM: the product of dims 1..last-1.
@@ -408,7 +565,7 @@ class Analysis {
     if (node.inputs.size() < 2) return "malformed";
     const std::string& a = node.inputs[0];
     const int rank = Rank(a);
-    if (KindOf(a) != Kind::kBatched || (any_rank ? rank < 2 : rank != 2)) return "only a batched A is split";
+    if (!BatchedOn(a, 0) || (any_rank ? rank < 2 : rank != 2)) return "only a batched A is split";
     if (node.GetInt("transA", 0) != 0) return "transA puts the samples in columns";
     if (!InputsFrom(node, 1, Kind::kInvariant)) return "B and C must be constants";
     if (node.HasInput(2) && !BroadcastsAlongBatch(node.inputs[2], 2)) return "C varies along the rows";
@@ -442,10 +599,45 @@ class Analysis {
 
   const Graph& graph_;
   passes::ShapePropagation shapes_;
-  absl::flat_hash_map<std::string, Kind> kind_;
+  absl::flat_hash_map<std::string, Fact> facts_;
+  std::vector<int> out_axes_;  // set by a rule that moves the sample axis
   double work_per_sample_ = 0;
   bool heavy_ = false;    // some work per sample is unknown and probably large
   bool counted_ = false;  // the node moves data only: not counted as work
+};
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spins on `done` with a pause, then yields: a slice runs microseconds to
+// milliseconds.
+template <typename Done>
+void WaitUntil(Done done) {
+  for (int i = 0; !done(); ++i) {
+    if (i < 4096) CpuRelax();
+    else std::this_thread::yield();
+  }
+}
+
+// A lock for sections of a few hundred nanoseconds that the slices, running
+// in step, often enter at once: a std::mutex would put the loser to sleep
+// (a futex wait and a wake-up, microseconds on a virtual machine).
+class SpinLock {
+ public:
+  void lock() {
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      WaitUntil([&] { return !locked_.load(std::memory_order_relaxed); });
+    }
+  }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
 };
 
 // Where the slices write the graph outputs: allocated by the first slice
@@ -459,7 +651,7 @@ class OutputSink {
   // the slice's output does not fit the one allocated (then Collect
   // reports it).
   Tensor Allocate(size_t k, DType dtype, const Shape& shape, int64_t row) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<SpinLock> lock(mu_);
     if (!Ensure(k, dtype, shape)) return Tensor::Empty(dtype, shape);
     return View(k, shape, row);
   }
@@ -471,7 +663,7 @@ class OutputSink {
       return absl::InternalError(absl::StrCat("batch slices: output '", name, "' is not a tensor"));
     }
     const Tensor& t = value.tensor;
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<SpinLock> lock(mu_);
     if (t.rank() < 1 || t.dim(0) != rows || t.dtype() == DType::kString || !Ensure(k, t.dtype(), t.shape())) {
       return absl::InternalError(absl::StrCat("batch slices: output '", name, "' of rows [", row, ", ", row + rows,
                                               ") is ", DTypeName(t.dtype()), ShapeToString(t.shape()),
@@ -510,7 +702,7 @@ class OutputSink {
     return Tensor::Wrap(full_[k].dtype(), shape, data);
   }
 
-  std::mutex mu_;
+  SpinLock mu_;
   std::vector<Tensor> full_;
   const int64_t batch_;
 };
@@ -570,9 +762,87 @@ int64_t SliceBegin(int64_t batch, int slices, int s) {
   return std::min(batch, (target + align / 2) / align * align);
 }
 
+// ---- SliceCrew ----
+
+// Calls open and close by bumping `gen` (odd while open). A worker that
+// sees an open call registers in `active` and then checks `gen` again
+// before it touches the call's fields; the caller closes and then waits for
+// `active` to drain. With sequentially consistent atomics one of the two
+// sees the other: a worker either finds the call still open (and the caller
+// waits for it to leave) or leaves without touching it.
+struct SliceCrew::State {
+  explicit State(std::chrono::microseconds s) : spin(s) {}
+  const std::chrono::microseconds spin;
+  std::mutex busy;  // one call at a time
+  std::atomic<uint64_t> gen{0};
+  const std::function<void(int)>* fn = nullptr;
+  int slices = 0;
+  std::atomic<int> next{0};     // the next slice to take
+  std::atomic<int> done{0};     // slices 1.. finished
+  std::atomic<int> active{0};   // workers inside an open call
+  std::atomic<int> waiting{0};  // workers waiting for a call
+  std::atomic<bool> stop{false};
+};
+
+SliceCrew::SliceCrew(std::chrono::microseconds spin) : state_(std::make_shared<State>(spin)) {}
+
+SliceCrew::~SliceCrew() { state_->stop = true; }
+
+void SliceCrew::Help(const std::shared_ptr<State>& state) {
+  State& st = *state;
+  using Clock = std::chrono::steady_clock;
+  st.waiting.fetch_add(1);
+  uint64_t served = 0;
+  auto deadline = Clock::now() + st.spin;
+  for (int idle = 0;; ++idle) {
+    const uint64_t g = st.gen.load();
+    if ((g & 1) != 0 && g != served) {
+      st.active.fetch_add(1);
+      if (st.gen.load() == g) {
+        for (int s; (s = st.next.fetch_add(1)) < st.slices;) {
+          (*st.fn)(s);
+          st.done.fetch_add(1);
+        }
+      }
+      st.active.fetch_sub(1);
+      served = g;
+      deadline = Clock::now() + st.spin;
+      idle = 0;
+      continue;
+    }
+    if (st.stop.load(std::memory_order_relaxed)) break;
+    if ((idle & 63) == 0 && Clock::now() >= deadline) break;
+    CpuRelax();
+  }
+  st.waiting.fetch_sub(1);
+}
+
+bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn) {
+  State& st = *state_;
+  std::unique_lock<std::mutex> lock(st.busy, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  st.fn = &fn;
+  st.slices = slices;
+  st.next.store(1);
+  st.done.store(0);
+  st.gen.fetch_add(1);  // open
+  for (int missing = slices - 1 - st.waiting.load(); missing > 0; --missing) {
+    arena.enqueue([state = state_] { Help(state); });
+  }
+  fn(0);
+  for (int s; (s = st.next.fetch_add(1)) < slices;) {
+    fn(s);
+    st.done.fetch_add(1);
+  }
+  WaitUntil([&] { return st.done.load() >= slices - 1; });
+  st.gen.fetch_add(1);  // closed
+  WaitUntil([&] { return st.active.load() == 0; });
+  return true;
+}
+
 absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
                                                       int64_t batch, int slices, const ExecutionContext& exec,
-                                                      MemoryPlanner& memory) {
+                                                      MemoryPlanner& memory, SliceCrew* crew) {
   OutputSink sink(plan.output_slots.size(), batch);
   std::vector<absl::Status> status(slices);
   auto run_slice = [&](int s) {
@@ -606,12 +876,15 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     }  // the slice's values are gone before its planned memory goes back
     memory.End(ctx.allocator);
   };
-  oneapi::tbb::parallel_for(
-      oneapi::tbb::blocked_range<int>(0, slices, 1),
-      [&](const oneapi::tbb::blocked_range<int>& r) {
-        for (int s = r.begin(); s < r.end(); ++s) run_slice(s);
-      },
-      oneapi::tbb::simple_partitioner());
+  const std::function<void(int)> slice_fn = run_slice;
+  if (crew == nullptr || exec.arena == nullptr || !crew->Run(*exec.arena, slices, slice_fn)) {
+    oneapi::tbb::parallel_for(
+        oneapi::tbb::blocked_range<int>(0, slices, 1),
+        [&](const oneapi::tbb::blocked_range<int>& r) {
+          for (int s = r.begin(); s < r.end(); ++s) run_slice(s);
+        },
+        oneapi::tbb::simple_partitioner());
+  }
   for (const absl::Status& st : status) HEPML_RETURN_IF_ERROR(st);
   std::vector<Value> outputs;
   outputs.reserve(sink.outputs().size());

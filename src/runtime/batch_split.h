@@ -6,12 +6,15 @@
 // That is only correct when every sample (row along axis 0) is computed
 // independently of the others. AnalyzeBatchSplit decides it once, at
 // Session creation, by a conservative walk over the graph: each value is
-// "batched" (axis 0 indexes independent samples), "invariant" (does not
-// depend on any fed input: weights, constants, values computed only from
-// them) or neither; a node is accepted only when its operator is known to
-// keep axis 0 as the sample axis for the operands it has (see the rules in
-// batch_split.cc), and the graph only when every fed input and every output
-// is batched. Anything unknown (an operator not listed, a rank or attribute
+// "batched" along some axis (that axis indexes independent samples: axis 0
+// for the fed inputs; a Transpose, Squeeze, Unsqueeze or Gather may move it,
+// as does a recurrent layer's layout), "invariant" (does not depend on any
+// fed input: weights, constants, values computed only from them) or
+// neither; a node is accepted only when its operator is known to keep the
+// samples independent along that axis for the operands it has (see the
+// rules in batch_split.cc; most operators only with the samples on axis 0),
+// and the graph only when every fed input and every output is batched on
+// axis 0. Anything unknown (an operator not listed, a rank or attribute
 // not known statically, Shape of a batched value, control flow, random
 // operators) makes the graph not separable; it then runs as before.
 //
@@ -24,14 +27,21 @@
 // rows when there are at most 2 * mr. Slices therefore start at multiples
 // of mr and have more than 2 * mr rows: every row meets the tile and driver
 // it meets in the whole batch, and the outputs are bitwise those of one
-// thread (session_test checks it).
+// thread (session_test checks it). One exception: a recurrent layer projects
+// the input of all time steps in one GEMM of seq * batch rows, whose last
+// partial tile holds other rows in a slice than in the whole batch; those
+// few rows may differ in the last bits (session_test bounds it).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "oneapi/tbb/task_arena.h"
 #include "graph/graph.h"
 #include "hepml/session.h"
 #include "runtime/executor.h"
@@ -53,16 +63,46 @@ int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
 // the batch, rounded to the nearest multiple of the GEMM's row tile.
 int64_t SliceBegin(int64_t batch, int slices, int s);
 
+// The arena workers that run one Session's batch slices, kept waiting for
+// a short while after each call. Back-to-back calls (an event loop, a
+// benchmark, a server draining its queue) then hand their slices to a
+// worker that is awake, instead of paying for waking one that went to
+// sleep when the last call's parallel region ended (tens of microseconds on
+// a virtual machine: more than a small model's whole slice). The caller
+// runs slice 0 and then any slice no worker has started, so a call never
+// waits for a worker to arrive; a worker that arrives late finds nothing
+// left and waits for the next call instead. Only one call at a time uses
+// the crew (others run their slices with a parallel_for).
+class SliceCrew {
+ public:
+  // `spin`: how long a worker waits for the next call after its last slice.
+  explicit SliceCrew(std::chrono::microseconds spin);
+  ~SliceCrew();  // waiting workers stop waiting (they hold the shared state)
+  SliceCrew(const SliceCrew&) = delete;
+  SliceCrew& operator=(const SliceCrew&) = delete;
+
+  // Runs fn(s) for every s in [0, slices), inside `arena` (entered by the
+  // caller). Returns false, having run nothing, when another call holds the
+  // crew. REQUIRES: slices <= the arena's concurrency.
+  bool Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn);
+
+ private:
+  struct State;
+  static void Help(const std::shared_ptr<State>& state);
+  std::shared_ptr<State> state_;
+};
+
 // Runs `plan` on `inputs` (every one a tensor whose axis 0 has `batch`
 // rows, as the analysis requires) as `slices` slices in one parallel region
 // inside `exec.arena` (entered by the caller). Slice s gets rows
 // [SliceBegin(s), SliceBegin(s + 1)), runs serially with memory
 // planned by `memory` for its own input shapes, and writes the graph outputs
 // straight into rows of the full outputs. `exec.profile`, when set, gets the
-// first slice's node events.
+// first slice's node events. `crew`, when given, runs the slices (else, or
+// when it is busy, a parallel_for does).
 // REQUIRES: slices >= 2, batch >= slices, the plan's graph separable.
 absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
                                                       int64_t batch, int slices, const ExecutionContext& exec,
-                                                      MemoryPlanner& memory);
+                                                      MemoryPlanner& memory, SliceCrew* crew = nullptr);
 
 }  // namespace hepml

@@ -24,6 +24,7 @@ class Session::Impl {
   absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
   std::unique_ptr<MemoryPlanner> memory;
+  std::unique_ptr<SliceCrew> crew;  // null: slices run by a parallel_for
   ExecutionContext exec;
   BatchSplitInfo batch_split;
   bool split_batches = false;  // batch_split on and the graph separable
@@ -111,6 +112,10 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
       exec.arena = own_arena.get();
     }
   }
+  const int spin_us = options.slice_spin_us >= 0 ? options.slice_spin_us : (own_arena ? 50 : 0);
+  if (split_batches && exec.arena != nullptr && spin_us > 0) {
+    crew = std::make_unique<SliceCrew>(std::chrono::microseconds(spin_us));
+  }
   return absl::OkStatus();
 }
 
@@ -197,7 +202,7 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
   const int slices = NumBatchSlices(batch, call.concurrency, min_rows_per_slice);
   if (slices > 1) {
     // One parallel region for the whole graph (batch_split.h).
-    call.arena->execute([&] { result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory); });
+    call.arena->execute([&] { result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory, crew.get()); });
   } else {
     thread_local std::vector<int64_t> signature;
     MemoryPlanner::Signature(bound, &signature);

@@ -517,6 +517,117 @@ TEST(SessionTest, BatchSplitGivesTheOneThreadOutputs) {
   }
 }
 
+// DeepJet's kind of branch: per-sample sequences [batch, steps, features]
+// transposed to [steps, batch, features] for an LSTM (samples on axis 1),
+// the last hidden state taken by Gather + Squeeze back to axis 0 into a
+// Gemm ("tag"), and the whole output sequence transposed back and flattened
+// ("seq_feats"). With `states_out`, Y_h itself is an output: its samples lie
+// along axis 1, so the graph is not split.
+std::string RecurrentModel(bool states_out) {
+  GraphBuilder b("recurrent");
+  b.Input("parts", {"batch", "5", "3"});
+  b.Weight("w", {1, 32, 3});
+  b.Weight("r", {1, 32, 8});
+  b.Weight("bias", {1, 64});
+  b.Weight("wd", {4, 8});
+  b.Weight("bd", {4});
+  b.Ints("last", {0});
+  b.Ints("axis0", {0});
+  GraphBuilder::IntsAttr(b.Node("Transpose", {"parts"}, {"steps"}), "perm", {1, 0, 2});
+  GraphBuilder::IntAttr(b.Node("LSTM", {"steps", "w", "r", "bias"}, {"y", "y_h"}), "hidden_size", 8);
+  GraphBuilder::IntAttr(b.Node("Gather", {"y_h", "last"}, {"h_last"}), "axis", 0);
+  b.Node("Squeeze", {"h_last", "axis0"}, {"h"});
+  GraphBuilder::IntAttr(b.Node("Gemm", {"h", "wd", "bd"}, {"logits"}), "transB", 1);
+  GraphBuilder::IntAttr(b.Node("Softmax", {"logits"}, {"tag"}), "axis", -1);
+  GraphBuilder::IntsAttr(b.Node("Transpose", {"y"}, {"y_b"}), "perm", {2, 0, 1, 3});
+  GraphBuilder::IntAttr(b.Node("Flatten", {"y_b"}, {"seq_feats"}), "axis", 1);
+  b.Output("tag");
+  b.Output("seq_feats");
+  if (states_out) b.Output("y_h");
+  return b.Bytes();
+}
+
+// The samples are followed through Transpose, LSTM, Gather and Squeeze: two
+// threads run the batch as slices, with the one-thread results up to the
+// last bits of the rows in the input projection's last partial GEMM tile
+// (batch_split.h).
+TEST(SessionTest, BatchSplitFollowsTheSamplesThroughARecurrentLayer) {
+  auto whole = Session::CreateFromBytes(RecurrentModel(/*states_out=*/true));
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_FALSE((*whole)->batch_split().separable);
+  EXPECT_NE((*whole)->batch_split().reason.find("'y_h' holds its samples along axis 1"), std::string::npos)
+      << (*whole)->batch_split().reason;
+
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(RecurrentModel(false), one);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  SessionOptions two;
+  two.num_threads = 2;
+  two.batch_split_min_rows = 1;
+  auto split = Session::CreateFromBytes(RecurrentModel(false), two);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_TRUE((*split)->batch_split().separable) << (*split)->batch_split().reason;
+  for (int64_t batch : {3, 100, 256, 1001}) {
+    Session::NamedTensors inputs = {{"parts", Pattern({batch, 5, 3}, 4)}};
+    auto want = (*reference)->Run(inputs);
+    ASSERT_TRUE(want.ok()) << want.status();
+    RunProfile profile;
+    auto got = (*split)->Run(inputs, {}, &profile);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (batch >= 256) EXPECT_EQ(profile.batch_slices, 2) << "batch " << batch;
+    ASSERT_EQ(got->size(), 2u);
+    for (size_t k = 0; k < 2; ++k) {
+      ASSERT_EQ((*got)[k].shape(), (*want)[k].shape()) << "output " << k;
+      for (int64_t i = 0; i < (*want)[k].size(); ++i) {
+        ASSERT_NEAR((*got)[k].data<float>()[i], (*want)[k].data<float>()[i], 1e-6f)
+            << "batch " << batch << " output " << k << " element " << i;
+      }
+    }
+  }
+}
+
+// Several threads calling one Session at once: one call at a time has the
+// slice crew, the others run their slices with a parallel_for; with the
+// crew's waiting off (0 us) every call enqueues its helpers afresh. Every
+// call gets the one-thread outputs, bit for bit.
+TEST(SessionTest, BatchSplitCrewServesConcurrentCallers) {
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(SeparableModel(), one);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const auto inputs = SeparableInputs(300);
+  auto want = (*reference)->Run(inputs);
+  ASSERT_TRUE(want.ok()) << want.status();
+  for (int spin_us : {0, 50, 100000}) {
+    SessionOptions options;
+    options.num_threads = 2;
+    options.batch_split_min_rows = 1;
+    options.slice_spin_us = spin_us;
+    auto split = Session::CreateFromBytes(SeparableModel(), options);
+    ASSERT_TRUE(split.ok()) << split.status();
+    std::vector<std::string> failures(4);
+    std::vector<std::thread> callers;
+    for (int c = 0; c < 4; ++c) {
+      callers.emplace_back([&, c] {
+        for (int call = 0; call < 200 && failures[c].empty(); ++call) {
+          auto got = (*split)->Run(inputs);
+          if (!got.ok()) {
+            failures[c] = got.status().ToString();
+            break;
+          }
+          for (size_t k = 0; k < want->size(); ++k) {
+            std::string diff = FirstDifference((*got)[k], (*want)[k]);
+            if (!diff.empty()) failures[c] = "output " + std::to_string(k) + ": " + diff;
+          }
+        }
+      });
+    }
+    for (std::thread& t : callers) t.join();
+    for (int c = 0; c < 4; ++c) EXPECT_EQ(failures[c], "") << "spin " << spin_us << " caller " << c;
+  }
+}
+
 TEST(SessionTest, BatchSplitOffOrSmallBatchesRunWhole) {
   SessionOptions off;
   off.num_threads = 2;

@@ -48,6 +48,7 @@ class PassManager {
 absl::StatusOr<bool> EliminateIdentities(Graph& graph);
 absl::StatusOr<bool> FoldConstants(Graph& graph);
 absl::StatusOr<bool> FoldShapeSubgraphs(Graph& graph);
+absl::StatusOr<bool> DropZeroRecurrentStates(Graph& graph);
 absl::StatusOr<bool> FoldBatchNorm(Graph& graph);
 absl::StatusOr<bool> FuseLayerNorm(Graph& graph);
 absl::StatusOr<bool> FuseGelu(Graph& graph);

@@ -17,6 +17,7 @@ PassManager PassManager::Default() {
   pm.Add({"eliminate-identities", EliminateIdentities});
   pm.Add({"fold-constants", FoldConstants});
   pm.Add({"fold-shape-subgraphs", FoldShapeSubgraphs});
+  pm.Add({"drop-zero-recurrent-states", DropZeroRecurrentStates});
   pm.Add({"fold-batchnorm", FoldBatchNorm});
   pm.Add({"fuse-layernorm", FuseLayerNorm});
   pm.Add({"fuse-gelu", FuseGelu});

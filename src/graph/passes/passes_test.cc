@@ -130,7 +130,8 @@ TEST(PassManagerTest, NamesTimesAndSwitchesOffPasses) {
 
 TEST(PassManagerTest, DefaultOrderFoldsBeforeFusingAndCleansUpLast) {
   EXPECT_EQ(PassManager::Default().Names(),
-            std::vector<std::string>({"eliminate-identities", "fold-constants", "fold-shape-subgraphs", "fold-batchnorm",
+            std::vector<std::string>({"eliminate-identities", "fold-constants", "fold-shape-subgraphs",
+                                      "drop-zero-recurrent-states", "fold-batchnorm",
                                       "fuse-layernorm", "fuse-gelu", "fuse-gemm-activation", "fuse-conv-maxpool", "fuse-edge-features", "factor-edge-conv", "pointwise-conv-to-gemm", "transpose-gemm-weights",
                                       "cancel-transpose-reshape",
                                       "eliminate-dead-nodes"}));
