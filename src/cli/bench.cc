@@ -1,7 +1,7 @@
 // `hepml bench MODEL.onnx [--input NAME=FILE.npy ...] [--batch B] [--dim NAME=V ...]
 //  [--threads T] [--iterations N] [--warmup W] [--json] [--profile [--trace FILE.json]]
 //  [--sweep 1,4,16 --html FILE.html] [--disable-pass NAME ...] [--precision fp32|fp16|bf16]
-//  [--batch-split on|off]`
+//  [--batch-split on|off] [--slice-spin-us US]`
 //
 // Latency and throughput of one model. Without inputs it makes random ones of
 // the right dtype: a symbolic first dimension is the batch B, other symbolic
@@ -54,6 +54,7 @@ struct Args {
   std::vector<std::string> disabled_passes;
   std::string precision = "fp32";
   std::string batch_split = "on";
+  int slice_spin_us = -1;
 };
 
 // CPU time of the whole process (all threads), in seconds.
@@ -361,6 +362,7 @@ int RunBenchCommand(Args a) {
     return kExitUsage;
   }
   options.batch_split = a.batch_split == "on";
+  options.slice_spin_us = a.slice_spin_us;
   options.disabled_passes.insert(a.disabled_passes.begin(), a.disabled_passes.end());
   auto precision = ParsePrecision(a.precision);
   if (!precision.ok()) {
@@ -476,6 +478,10 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--batch-split", a->batch_split,
                   "on (default): with several threads, run a separable model's batch as one slice per thread; off: split each operator")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--slice-spin-us", a->slice_spin_us,
+                  "How long the threads of a call's batch slices wait for the next call (SessionOptions::slice_spin_us; "
+                  "default 50; 0: they go back to the arena at once)")
+      ->check(CLI::Range(-1, 1000000));
   cmd->add_option("--precision", a->precision, "fp32, or fp16/bf16: mixed precision (see hepml run)");
   cmd->callback([=] { *exit_code = RunBenchCommand(*a); });
 }

@@ -782,7 +782,11 @@ struct SliceCrew::State {
   std::atomic<int> active{0};   // workers inside an open call
   std::atomic<int> waiting{0};  // workers waiting for a call
   std::atomic<bool> stop{false};
+  std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
 };
+
+// How long a caller spins on the slices it did not run before it sleeps.
+constexpr std::chrono::microseconds kCallerSpin{20};
 
 SliceCrew::SliceCrew(std::chrono::microseconds spin) : state_(std::make_shared<State>(spin)) {}
 
@@ -802,6 +806,7 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
         for (int s; (s = st.next.fetch_add(1)) < st.slices;) {
           (*st.fn)(s);
           st.done.fetch_add(1);
+          if (st.caller_sleeps.load()) st.done.notify_all();
         }
       }
       st.active.fetch_sub(1);
@@ -834,7 +839,20 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::funct
     fn(s);
     st.done.fetch_add(1);
   }
-  WaitUntil([&] { return st.done.load() >= slices - 1; });
+  // Spin for a few microseconds (the usual wait), then sleep: a caller
+  // spinning for long on a slice that is still running takes the core's
+  // resources from it where two vCPUs share one core. The helper wakes it
+  // only when it sleeps: a notify is a system call.
+  const auto spin_until = std::chrono::steady_clock::now() + kCallerSpin;
+  for (int i = 0; st.done.load() < slices - 1; ++i) {
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= spin_until) {
+      st.caller_sleeps.store(true);
+      for (int d; (d = st.done.load()) < slices - 1;) st.done.wait(d);
+      st.caller_sleeps.store(false);
+      break;
+    }
+    CpuRelax();
+  }
   st.gen.fetch_add(1);  // closed
   WaitUntil([&] { return st.active.load() == 0; });
   return true;
