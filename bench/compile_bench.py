@@ -25,9 +25,10 @@ with the model less node's with onnxruntime-node loaded and no model (as
 bench/run_benchmarks.py counts it); for a compiled package, NAME_run's VmHWM less its VmRSS when
 main() starts (libc, libstdc++ and libm loaded and initialised, nothing of the model yet:
 `added_rss_mib` of `NAME_run --bench --json`). The whole-process peaks are printed too. ORT's
-p50 includes the per-call cost of
-the Node binding, about 13 us, which bench/run_benchmarks.py reports separately as the
-floor). Not a test: nothing here asserts a
+p50 includes the per-call cost of the Node binding: each round also runs ort_bench.mjs on a
+one-node model (Identity of one float) with the same iterations, and the ratio table gives the
+packages' p50 against ORT's less that floor too, as bench/run_benchmarks.py does. Not a test:
+nothing here asserts a
 timing.
 """
 import argparse
@@ -69,6 +70,20 @@ def ort_inputs(models_dir, m, batch, work):
         np.save(path, x)
         feeds += ["--input", f"{name}={path}"]
     return feeds
+
+
+def identity_model(work):
+    """A one-node model (Identity of a 1-element float tensor): ORT's per-call floor through Node."""
+    import onnx
+    from onnx import TensorProto, helper
+    path = os.path.join(work, "floor_identity.onnx")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "floor", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    feed = os.path.join(work, "floor_x.npy")
+    np.save(feed, np.ones([1], np.float32))
+    return path, feed
 
 
 def main():
@@ -126,13 +141,18 @@ def main():
                                        os.path.join(args.models, f"{m}.onnx"), "--threads", "1", "--iterations",
                                        str(args.iterations), "--warmup", str(args.iterations // 10)] + \
                     ort_inputs(args.models, m, b, work)
+                # The binding's per-call cost, measured right after ORT in each round the same way.
+                floor_model, floor_feed = identity_model(work)
+                cmds["onnxruntime floor"] = [node, os.path.join(PEERS, "ort_bench.mjs"), "--model", floor_model,
+                                             "--threads", "1", "--iterations", str(args.iterations), "--warmup",
+                                             str(args.iterations // 10), "--input", f"x={floor_feed}"]
             p50 = {k: [] for k in cmds}
             rss = {k: [] for k in cmds}
             added = {k: [] for k in cmds}
             for _ in range(args.rounds):
                 for k, cmd in cmds.items():
                     j = json.loads(subprocess.check_output(cmd))
-                    if k == "onnxruntime":
+                    if k.startswith("onnxruntime"):
                         p50[k].append(statistics.median(j["latencies_us"]))
                         rss[k].append(j["vmhwm_kib"] / 1024.0)
                         added[k].append(j["vmhwm_kib"] / 1024.0 - ort_base_mib)
@@ -163,12 +183,18 @@ def main():
     if args.ort:
         comp = [k for k in kinds if k.startswith("compiled") or k.startswith("pruned")]
         print()
-        print("| model | batch | " + " | ".join(f"{k} p50 / ORT" for k in comp) + " | " +
+        print("ORT - floor: ORT's p50 less the median p50 of a one-node model run the same way in each round "
+              "(the Node binding's per-call cost).")
+        print()
+        print("| model | batch | ORT floor (us) | " + " | ".join(f"{k} p50 / ORT" for k in comp) + " | " +
+              " | ".join(f"{k} p50 / (ORT - floor)" for k in comp) + " | " +
               " | ".join(f"{k} added RSS / ORT" for k in comp) + " |")
-        print("|---|---:|" + "---:|" * (2 * len(comp)))
+        print("|---|---:|---:|" + "---:|" * (3 * len(comp)))
         for m, b, r in rows:
-            o = r["onnxruntime"]
-            print(f"| {m} | {b} | " + " | ".join(f"{r[k][0] / o[0]:.2f}" for k in comp) + " | " +
+            o, fl = r["onnxruntime"], r["onnxruntime floor"][0]
+            net = o[0] - fl
+            print(f"| {m} | {b} | {fl:.2f} | " + " | ".join(f"{r[k][0] / o[0]:.2f}" for k in comp) + " | " +
+                  " | ".join(f"{r[k][0] / net:.2f}" if net > 0 else "n/a" for k in comp) + " | " +
                   " | ".join(f"{r[k][2] / o[2]:.2f}" if o[2] > 0 else "n/a" for k in comp) + " |")
 
 
