@@ -410,7 +410,9 @@ TEST(EmittedKernels, FusedActivationsMatchTheirFunctions) {
 }
 
 TEST(EmittedKernels, TransposeRowsAtOddShapes) {
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}}) {
+  // Shapes across the 16 x 16 blocks: one partial block, several whole and
+  // partial ones in either direction.
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}, {64, 33}, {50, 512}}) {
     std::vector<float> x(cols * (rows + 2)), y(rows * (cols + 1), 0.f);
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
     K::TransposeRows(rows, cols, x.data(), rows + 2, y.data(), cols + 1);

@@ -656,7 +656,8 @@ inline void SpColumnsT(int64_t N, const float* at, const int32_t* ptr, const int
 }
 
 // y[r, c] = x[c, r] for r < rows, c < cols (row strides ldx, ldy), in 4x4
-// register blocks where the compiler has vector shuffles. Not inlined, and
+// register blocks where the compiler has vector shuffles. One block of
+// TransposeRows (at most 16 x 16). Not inlined, and
 // the edge loops bounded by their few iterations: GCC otherwise propagates a
 // caller's constant strides into them and warns
 // (-Waggressive-loop-optimizations) about iterations it cannot rule out; one
@@ -664,7 +665,7 @@ inline void SpColumnsT(int64_t N, const float* at, const int32_t* ptr, const int
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
-inline void TransposeRows(int64_t rows_, int64_t cols_, const float* x, int64_t ldx_, float* y, int64_t ldy_) {
+inline void TransposeBlock(int64_t rows_, int64_t cols_, const float* x, int64_t ldx_, float* y, int64_t ldy_) {
   const size_t rows = static_cast<size_t>(rows_), cols = static_cast<size_t>(cols_);
   const size_t ldx = static_cast<size_t>(ldx_), ldy = static_cast<size_t>(ldy_);
   size_t c0 = 0;
@@ -693,6 +694,22 @@ inline void TransposeRows(int64_t rows_, int64_t cols_, const float* x, int64_t 
 #endif
   for (size_t r = 0; r < rows; ++r)
     for (size_t c = c0; c < cols; ++c) y[r * ldy + c] = x[c * ldx + r];
+}
+
+// y[r, c] = x[c, r] for r < rows, c < cols, in blocks of 16 x 16: each
+// block reads 16 lines of x and writes 16 lines of y whole. Sweeping every
+// r for 4 columns at a time instead writes 16 bytes into each of `rows`
+// lines of y at a stride of ldy (the sparse kernel's 256-byte scratch rows,
+// or an output row of up to 2 KiB), which fall into a few cache sets and
+// are evicted before the next 4 columns come back to them.
+inline void TransposeRows(int64_t rows, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
+  for (int64_t rb = 0; rb < rows; rb += 16) {
+    const int64_t nr = rows - rb < 16 ? rows - rb : 16;
+    for (int64_t cb = 0; cb < cols; cb += 16) {
+      const int64_t nc = cols - cb < 16 ? cols - cb : 16;
+      TransposeBlock(nr, nc, x + cb * ldx + rb, ldx, y + rb * ldy + cb, ldy);
+    }
+  }
 }
 
 // Y[M, N] = A[M, K] x B, B CSC by column, through the batch-vectorised
