@@ -783,6 +783,7 @@ struct SliceCrew::State {
   std::atomic<int> waiting{0};  // workers waiting for a call
   std::atomic<bool> stop{false};
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
+  std::atomic<double> share{0.5};          // slice 0's part of the rows when there are two
 };
 
 // How long a caller spins on the slices it did not run before it sleeps.
@@ -820,6 +821,22 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
     CpuRelax();
   }
   st.waiting.fetch_sub(1);
+}
+
+int64_t SliceCrew::SplitRow(int64_t batch) const {
+  const int64_t align = BatchSliceAlignment();
+  const int64_t least = (2 * align + 1 + align - 1) / align * align;  // more than two tiles, on a tile
+  const double share = state_->share.load(std::memory_order_relaxed);
+  const int64_t row = (static_cast<int64_t>(share * static_cast<double>(batch)) + align / 2) / align * align;
+  return std::clamp<int64_t>(row, least, std::max(least, (batch - 2 * align - 1) / align * align));
+}
+
+void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double seconds1) {
+  if (rows0 <= 0 || rows1 <= 0 || seconds0 <= 0 || seconds1 <= 0) return;
+  const double speed0 = rows0 / seconds0, speed1 = rows1 / seconds1;
+  const double balanced = speed0 / (speed0 + speed1);  // equal finishing times
+  const double share = state_->share.load(std::memory_order_relaxed);
+  state_->share.store(std::clamp(0.8 * share + 0.2 * balanced, 0.25, 0.75), std::memory_order_relaxed);
 }
 
 bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn) {
@@ -863,8 +880,13 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
                                                       MemoryPlanner& memory, SliceCrew* crew) {
   OutputSink sink(plan.output_slots.size(), batch);
   std::vector<absl::Status> status(slices);
+  // Two slices through the crew: split where the threads' speeds say.
+  const int64_t split = crew != nullptr && slices == 2 ? crew->SplitRow(batch) : -1;
+  auto begin = [&](int s) { return split < 0 || s != 1 ? SliceBegin(batch, slices, s) : split; };
+  double seconds[2] = {0, 0};
   auto run_slice = [&](int s) {
-    const int64_t row = SliceBegin(batch, slices, s), rows = SliceBegin(batch, slices, s + 1) - row;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t row = begin(s), rows = begin(s + 1) - row;
     std::vector<Value> part(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       const Value& in = inputs[i];
@@ -893,9 +915,12 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
       status[s] = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
     }  // the slice's values are gone before its planned memory goes back
     memory.End(ctx.allocator);
+    if (s < 2) seconds[s] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   const std::function<void(int)> slice_fn = run_slice;
-  if (crew == nullptr || exec.arena == nullptr || !crew->Run(*exec.arena, slices, slice_fn)) {
+  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, slice_fn)) {
+    if (split >= 0) crew->Observe(split, seconds[0], batch - split, seconds[1]);
+  } else {
     oneapi::tbb::parallel_for(
         oneapi::tbb::blocked_range<int>(0, slices, 1),
         [&](const oneapi::tbb::blocked_range<int>& r) {

@@ -86,6 +86,17 @@ class SliceCrew {
   // crew. REQUIRES: slices <= the arena's concurrency.
   bool Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn);
 
+  // Balance of two slices: the first row of slice 1 for `batch` rows (a
+  // multiple of the GEMM's row tile, each slice more than two tiles), from
+  // the threads' speeds seen so far (Observe); the middle at first. The two
+  // vCPUs of a virtual machine often run at different speeds for a while
+  // (another guest on one core), and equal halves then wait for the slower.
+  // REQUIRES: batch large enough for two slices (NumBatchSlices).
+  int64_t SplitRow(int64_t batch) const;
+  // The time slice 0 (`rows0` rows) and slice 1 took in a call with two
+  // slices; moves the split a fifth of the way toward equal finishing times.
+  void Observe(int64_t rows0, double seconds0, int64_t rows1, double seconds1);
+
  private:
   struct State;
   static void Help(const std::shared_ptr<State>& state);
@@ -95,7 +106,8 @@ class SliceCrew {
 // Runs `plan` on `inputs` (every one a tensor whose axis 0 has `batch`
 // rows, as the analysis requires) as `slices` slices in one parallel region
 // inside `exec.arena` (entered by the caller). Slice s gets rows
-// [SliceBegin(s), SliceBegin(s + 1)), runs serially with memory
+// [SliceBegin(s), SliceBegin(s + 1)) (two slices run by the crew: split at
+// crew->SplitRow, and their times go to crew->Observe), runs serially with memory
 // planned by `memory` for its own input shapes, and writes the graph outputs
 // straight into rows of the full outputs. `exec.profile`, when set, gets the
 // first slice's node events. `crew`, when given, runs the slices (else, or

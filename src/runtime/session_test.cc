@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "onnx/onnx_pb.h"
+#include "ops/gemm.h"
+#include "runtime/batch_split.h"
 
 namespace hepml {
 namespace {
@@ -626,6 +628,40 @@ TEST(SessionTest, BatchSplitCrewServesConcurrentCallers) {
     for (std::thread& t : callers) t.join();
     for (int c = 0; c < 4; ++c) EXPECT_EQ(failures[c], "") << "spin " << spin_us << " caller " << c;
   }
+}
+
+// Two slices split where the threads' speeds say: toward the faster one,
+// on a multiple of the GEMM's row tile, each slice more than two tiles.
+TEST(SessionTest, SliceCrewMovesTheSplitTowardTheFasterThread) {
+  const int64_t align = std::max(1, ops::GemmF32KernelShape().mr);
+  SliceCrew crew(std::chrono::microseconds(0));
+  const int64_t batch = 256;
+  const int64_t middle = crew.SplitRow(batch);
+  EXPECT_EQ(middle % align, 0);
+  EXPECT_LE(std::abs(middle - batch / 2), align);
+  // Slice 0's thread twice as fast: it should get about two thirds.
+  for (int call = 0; call < 50; ++call) {
+    const int64_t row = crew.SplitRow(batch);
+    crew.Observe(row, static_cast<double>(row) / 2.0, batch - row, static_cast<double>(batch - row));
+  }
+  const int64_t faster = crew.SplitRow(batch);
+  EXPECT_EQ(faster % align, 0);
+  EXPECT_NEAR(static_cast<double>(faster), batch * 2.0 / 3.0, static_cast<double>(align));
+  // Then slice 1's thread ten times as fast: the split stops at a quarter,
+  // and never leaves slice 0 two tiles or fewer, even on a small batch.
+  for (int call = 0; call < 100; ++call) {
+    const int64_t row = crew.SplitRow(batch);
+    crew.Observe(row, static_cast<double>(row), batch - row, static_cast<double>(batch - row) / 10.0);
+  }
+  EXPECT_GE(crew.SplitRow(batch), batch / 4 - align);
+  EXPECT_LE(crew.SplitRow(batch), batch / 2);
+  const int64_t small = 2 * (2 * align + 1 + align);
+  EXPECT_GT(crew.SplitRow(small), 2 * align);
+  EXPECT_GT(small - crew.SplitRow(small), 2 * align);
+  // Nonsense timings are ignored.
+  const int64_t before = crew.SplitRow(batch);
+  crew.Observe(100, 0.0, 156, -1.0);
+  EXPECT_EQ(crew.SplitRow(batch), before);
 }
 
 TEST(SessionTest, BatchSplitOffOrSmallBatchesRunWhole) {
