@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import numpy as np
@@ -245,7 +246,24 @@ class ServeProcess:
         self.proc.stdout.close()
 
     def stop(self):
+        """SIGSTOP, then wait until every thread has stopped: the kernel
+        stops a process's threads one by one, and on a loaded machine a
+        thread can still answer a request sent right after kill()."""
         self.proc.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+        task = f"/proc/{self.proc.pid}/task"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = []
+            for tid in os.listdir(task):
+                try:
+                    with open(f"{task}/{tid}/stat") as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                except FileNotFoundError:
+                    pass
+            if states and all(s in ("T", "t") for s in states):
+                return
+            time.sleep(0.001)
+        raise AssertionError("hepml serve did not stop within 30 s of SIGSTOP")
 
     def cont(self):
         self.proc.send_signal(signal.SIGCONT)

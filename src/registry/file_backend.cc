@@ -1,10 +1,11 @@
 // file:// objects: a local folder. Put writes tmp/NAME.UNIQUE, fsyncs it,
 // renames it into place and remembers the folder so Sync can fsync it.
-// PutDeferred writes the temporary and starts its write-back; Sync makes a
-// whole batch durable with one syncfs of the store's file system (one
-// journal commit instead of one per object), renames the batch into place
-// and makes the renames durable with a second syncfs. A few folders
-// touched by Puts alone are fsynced one by one instead.
+// PutDeferred writes the temporary; every kFlushAhead bytes a background
+// thread makes the batch so far durable with one syncfs of the store's file
+// system (one journal commit instead of one per object) and renames it into
+// place, and Sync does the same for the rest, then makes the renames durable
+// with a second syncfs. A few folders touched by Puts alone are fsynced one
+// by one instead.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -87,6 +89,12 @@ class FileBackend final : public Backend {
   }
 
   ~FileBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(flush_mu_);
+      flush_stop_ = true;
+    }
+    flush_cv_.notify_one();
+    if (flusher_.joinable()) flusher_.join();
     // Deferred objects no Sync placed (a failed push): their temporaries
     // are left for gc.
     if (root_fd_ >= 0) ::close(root_fd_);
@@ -148,13 +156,15 @@ class FileBackend final : public Backend {
     std::string tmp;
     absl::StatusOr<int> fd = WriteTemp(name, data, more, tmp);
     if (!fd.ok()) return fd.status();
-    // Start the write-back now; the Sync's syncfs waits for it.
-    ::sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    // No sync_file_range here: the flusher's syncfs starts the write-back
+    // of a whole batch at once, in fewer and larger requests (measured: less
+    // CPU and a faster push than a write-back started per object).
     if (::close(*fd) != 0) {
       int err = errno;
       ::unlink(tmp.c_str());
       return Failed(ErrnoStatus(err, absl::StrCat("closing ", name)));
     }
+    FlushAhead(data.size() + more.size());
     std::lock_guard<std::mutex> lock(mu_);
     written_.push_back({std::move(tmp), name});
     pending_names_.insert(name);
@@ -235,30 +245,11 @@ class FileBackend final : public Backend {
     // returns from its Sync only after the Sync that took that chunk has
     // placed it.
     std::lock_guard<std::mutex> serial(sync_mu_);
-    std::vector<Written> batch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!broken_.ok()) return broken_;
-      batch.swap(written_);
-    }
-    absl::Status s;
-    size_t placed = 0;
-    if (!batch.empty()) {
-      s = SyncFs(absl::StrCat(batch.size(), " new objects"));
-      for (; s.ok() && placed < batch.size(); ++placed) s = Place(batch[placed].tmp, batch[placed].name);
-      for (size_t i = placed; i < batch.size(); ++i) ::unlink(batch[i].tmp.c_str());
-    }
+    absl::Status s = PlaceWritten();
+    if (!s.ok()) return s;
     std::vector<std::string> dirs;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const Written& w : batch) pending_names_.erase(pending_names_.find(w.name));
-      if (!s.ok()) {
-        // Another push may have counted on one of these objects
-        // (TouchIfExists said it was there): no later Sync may succeed.
-        broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
-                                                       " open the store again)"));
-        return broken_;
-      }
       dirs.assign(dirty_dirs_.begin(), dirty_dirs_.end());
       dirty_dirs_.clear();
     }
@@ -282,6 +273,69 @@ class FileBackend final : public Backend {
   absl::Status SyncFs(const std::string& what) {
     if (::syncfs(root_fd_) != 0) return Failed(ErrnoStatus(errno, absl::StrCat("syncfs for ", what)));
     return absl::OkStatus();
+  }
+
+  // The deferred objects written so far made durable (one syncfs) and
+  // renamed into place; their folders' entries stay dirty for the Sync.
+  // REQUIRES: sync_mu_ held.
+  absl::Status PlaceWritten() {
+    {
+      std::lock_guard<std::mutex> lock(flush_mu_);
+      unflushed_ = 0;  // this syncfs takes them
+    }
+    std::vector<Written> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!broken_.ok()) return broken_;
+      batch.swap(written_);
+    }
+    if (batch.empty()) return absl::OkStatus();
+    absl::Status s = SyncFs(absl::StrCat(batch.size(), " new objects"));
+    size_t placed = 0;
+    for (; s.ok() && placed < batch.size(); ++placed) s = Place(batch[placed].tmp, batch[placed].name);
+    for (size_t i = placed; i < batch.size(); ++i) ::unlink(batch[i].tmp.c_str());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Written& w : batch) pending_names_.erase(pending_names_.find(w.name));
+    if (!s.ok()) {
+      // Another push may have counted on one of these objects
+      // (TouchIfExists said it was there): no later Sync may succeed.
+      broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (this store handle refuses further pushes;"
+                                                     " open the store again)"));
+      return broken_;
+    }
+    return absl::OkStatus();
+  }
+
+  // Deferred objects are made durable and placed ahead of the Sync, every
+  // kFlushAhead bytes, on a background thread: the device writes (and
+  // flushes its cache) and the renames run while the push still hashes and
+  // writes, so the Sync finds little left to do. A placed object is whole
+  // and durable; what makes a version visible is still the manifest and the
+  // metadata commit after the Sync, and gc keeps young unreferenced chunks.
+  // An error here breaks the store handle like one in a Sync: the Sync
+  // returns it.
+  static constexpr uint64_t kFlushAhead = 16u << 20;
+
+  void FlushAhead(uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(flush_mu_);
+    unflushed_ += bytes;
+    if (unflushed_ < kFlushAhead || flush_stop_) return;
+    if (!flusher_.joinable()) flusher_ = std::thread([this] { FlushLoop(); });
+    flush_cv_.notify_one();
+  }
+
+  void FlushLoop() {
+    std::unique_lock<std::mutex> lock(flush_mu_);
+    while (true) {
+      flush_cv_.wait(lock, [&] { return flush_stop_ || unflushed_ >= kFlushAhead; });
+      if (flush_stop_) return;
+      lock.unlock();
+      {
+        std::lock_guard<std::mutex> serial(sync_mu_);
+        (void)PlaceWritten();  // an error sticks in broken_
+      }
+      lock.lock();
+    }
   }
 
   // A few folders fsynced at once (cheaper than a syncfs that may wait for
@@ -423,6 +477,11 @@ class FileBackend final : public Backend {
   absl::Status broken_;  // set by a failed Sync of deferred objects; sticks
   std::mutex sync_mu_;   // one Sync at a time
   int root_fd_ = -1;     // the store's folder, for syncfs
+  std::mutex flush_mu_;  // guards the four below
+  std::condition_variable flush_cv_;
+  uint64_t unflushed_ = 0;  // bytes of deferred objects since the last syncfs
+  bool flush_stop_ = false;
+  std::thread flusher_;
   static constexpr size_t kFewFolders = 4;
 };
 

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <barrier>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -89,7 +90,31 @@ class ServeProcess {
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
-  void Stop() { kill(pid_, SIGSTOP); }
+  // SIGSTOP, then wait until every thread has stopped: the kernel stops a
+  // process's threads one by one, and on a loaded machine a thread can still
+  // answer a request sent right after kill().
+  void Stop() {
+    kill(pid_, SIGSTOP);
+    const std::string task = "/proc/" + std::to_string(pid_) + "/task";
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      bool all_stopped = true;
+      int threads = 0;
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(task, ec)) {
+        std::ifstream stat(entry.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const size_t paren = text.rfind(')');
+        if (paren == std::string::npos || paren + 2 >= text.size()) continue;  // the thread ended
+        ++threads;
+        const char state = text[paren + 2];
+        if (state != 'T' && state != 't') all_stopped = false;
+      }
+      if (threads > 0 && all_stopped) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ADD_FAILURE() << "hepml serve did not stop within 30 s of SIGSTOP";
+  }
   void Continue() { kill(pid_, SIGCONT); }
 
  private:
