@@ -179,7 +179,10 @@ class BufferPool {
     return b;
   }
   void Give(std::string&& b) {
-    if (b.capacity() == 0) return;
+    // A moved-from string (a raw chunk's decode took the buffer) has only
+    // its inline capacity left: pooled, it would cost a fresh allocation,
+    // zero-fill and page faults at its next use.
+    if (b.capacity() < (64u << 10)) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < max_) free_.push_back(std::move(b));
   }
