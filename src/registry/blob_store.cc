@@ -50,7 +50,7 @@ namespace hepml::registry {
 namespace {
 
 constexpr const char* kManifestFormat = "hepml-manifest/1";
-constexpr uint64_t kWriteBackStep = 16 << 20;  // bytes a pull writes between write-back starts
+constexpr uint64_t kWriteBackStep = 16 << 20;  // bytes a pull writes between fdatasyncs
 
 std::string ChunkName(const std::string& id) { return absl::StrCat("chunks/", id.substr(0, 2), "/", id); }
 std::string ManifestName(const std::string& id) { return absl::StrCat("manifests/", id.substr(0, 2), "/", id); }
@@ -193,6 +193,68 @@ class BufferPool {
   std::vector<std::string> free_;
 };
 
+// fdatasync of a growing file on a thread of its own, each time `step` more
+// bytes are written: the device writes (and flushes its cache) while the
+// pull goes on, so the fsync at the end waits for the tail only (a write-
+// back merely started, sync_file_range, left that fsync 0.14 s of 0.27).
+// The first error is kept: an fdatasync that meets a write-back error
+// consumes it for the descriptor, and the final fsync would not see it.
+class BackgroundDatasync {
+ public:
+  BackgroundDatasync(int fd, uint64_t step, uint64_t start)
+      : fd_(fd), step_(step), requested_(start), written_(start), synced_(start), thread_([this] { Loop(); }) {}
+  ~BackgroundDatasync() { (void)Stop(); }
+
+  // The file is written up to `offset`. One thread calls this.
+  void Written(uint64_t offset) {
+    if (offset < requested_ + step_) return;
+    requested_ = offset;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_ = offset;
+    }
+    cv_.notify_one();
+  }
+
+  // Ends the thread (an fdatasync under way finishes first); the first
+  // error of its fdatasyncs, if any.
+  absl::Status Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    return error_;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return done_ || written_ > synced_; });
+      if (done_) return;
+      const uint64_t target = written_;
+      lock.unlock();
+      const int rc = ::fdatasync(fd_);
+      const int err = errno;
+      lock.lock();
+      if (rc != 0 && error_.ok()) error_ = ErrnoStatus(err, "fdatasync");
+      synced_ = target;
+    }
+  }
+
+  const int fd_;
+  const uint64_t step_;
+  uint64_t requested_;  // the caller's thread only
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t written_, synced_;  // under mu_
+  bool done_ = false;
+  absl::Status error_;
+  std::thread thread_;  // last: starts once the rest is set
+};
+
 // Runs fn(i) for i in [0, n) on `threads` threads.
 void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
   std::atomic<size_t> next{0};
@@ -294,7 +356,7 @@ class Store final : public BlobStore {
     }
     if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return ErrnoStatus(errno, "truncating " + partial);
 
-    uint64_t flushed = offset;
+    BackgroundDatasync datasync(fd, kWriteBackStep, offset);
     // The whole-file hash runs on its own thread, behind the writes.
     BoundedQueue<DecodedChunk> to_hash(static_cast<size_t>(threads_));
     BufferPool buffers(3 * static_cast<size_t>(threads_) + 2);  // as many as can be in flight
@@ -329,18 +391,14 @@ class Store final : public BlobStore {
       } else {
         to_hash.Push(std::move(chunk));
       }
-      if (offset - flushed >= kWriteBackStep) {
-        // Start the write-back as the file grows, so the fsync at the end
-        // waits for the tail only.
-        ::sync_file_range(fd, static_cast<off_t>(flushed), static_cast<off_t>(offset - flushed),
-                          SYNC_FILE_RANGE_WRITE);
-        flushed = offset;
-      }
+      datasync.Written(offset);
       return absl::OkStatus();
     }, &buffers);
     to_hash.Close();
     if (hasher.joinable()) hasher.join();
+    absl::Status synced = datasync.Stop();
     if (!s.ok()) return s;  // the verified prefix stays for a later attempt
+    if (!synced.ok()) return absl::Status(synced.code(), absl::StrCat(partial, ": ", synced.message()));
     std::string actual = m->chunk_list_sealed ? m->id : file_hash.HexDigest();
     if (actual != m->id) {
       ::unlink(partial.c_str());
