@@ -412,7 +412,10 @@ TEST(EmittedKernels, FusedActivationsMatchTheirFunctions) {
 TEST(EmittedKernels, TransposeRowsAtOddShapes) {
   // Shapes across the 16 x 16 blocks: one partial block, several whole and
   // partial ones in either direction.
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}, {64, 33}, {50, 512}}) {
+  // Whole 16 x 16 and 8 x 8 register blocks (AVX-512, AVX) with partial
+  // ones beside them: {16, 16}, {40, 24}, {64, 5}, {23, 31}, {48, 72}.
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 9}, {8, 4}, {17, 13}, {64, 33}, {50, 512}, {16, 16},
+                            {40, 24}, {64, 5}, {23, 31}, {48, 72}}) {
     std::vector<float> x(cols * (rows + 2)), y(rows * (cols + 1), 0.f);
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
     K::TransposeRows(rows, cols, x.data(), rows + 2, y.data(), cols + 1);
@@ -685,6 +688,31 @@ TEST(EmittedKernels, SoftmaxLayerNormReduceMatchHepml) {
   std::vector<float> yx(3);
   K::Reduce(3, 20, 1, 2, x.data<float>(), yx.data());
   ExpectNear((*mx)[0], yx);
+}
+
+TEST(EmittedKernels, ShortSoftmaxRowsInBlocksAreTheBitsOfOneRowAtATime) {
+  // A classifier's few classes (n < 8) go 16 rows at a time; 37 rows: two
+  // blocks and a tail. The same bits as each row alone, and hepml's values.
+  for (int64_t n : {1, 2, 5, 7}) {
+    Tensor x = Random({37, n}, 40 + n);
+    float* px = x.mutable_data<float>();
+    px[3] = -std::numeric_limits<float>::infinity();
+    px[n * 20] = 60.f;
+    for (bool log : {false, true}) {
+      std::vector<float> y(37 * n), one(37 * n);
+      K::Softmax(37, n, 1, x.data<float>(), y.data(), log);
+      for (int64_t r = 0; r < 37; ++r) K::Softmax(1, n, 1, x.data<float>() + r * n, one.data() + r * n, log);
+      auto ref = RunOp(log ? "LogSoftmax" : "Softmax", 13, {x}, {AttrInt("axis", -1)});
+      ASSERT_TRUE(ref.ok()) << ref.status();
+      for (int64_t i = 0; i < 37 * n; ++i) {
+        ASSERT_EQ(std::memcmp(&y[i], &one[i], sizeof(float)), 0) << "n " << n << (log ? " log " : " ") << i;
+        const float want = (*ref)[0].data<float>()[i];
+        if (std::isnan(want)) EXPECT_TRUE(std::isnan(y[i])) << i;  // a row of one -inf
+        else if (std::isinf(want)) EXPECT_EQ(y[i], want) << i;
+        else EXPECT_NEAR(y[i], want, 1e-6f * std::max(1.f, std::fabs(want))) << (log ? "log " : "") << i;
+      }
+    }
+  }
 }
 
 TEST(EmittedKernels, VectorisedSoftmaxAndLayerNormMatchHepml) {

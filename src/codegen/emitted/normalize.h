@@ -58,8 +58,46 @@ inline double SoftmaxExp(double v) { return std::exp(v); }
 // as attention scores are): the maximum, then one vectorised pass writing
 // e^(x - max), its sum, and one scaling pass; log-softmax sums without
 // storing and writes x - max - log(sum) (so x may be y).
+//
+// Short rows (n < 8: a classifier's few classes) go 16 rows at a time,
+// transposed into registers-sized lanes so that the exponentials vectorise
+// across rows; each row sees the same operations in the same order as
+// below (for n < 8, MaxF, SumF and SumExpF run one lane, in order), so the
+// results are the same bits.
 inline void SoftmaxRowsF(int64_t rows, int64_t n, const float* x, float* y, bool log) {
-  for (int64_t r = 0; r < rows; ++r) {
+  constexpr int64_t kLanes = 16;
+  int64_t r0 = 0;
+  if (n > 0 && n < 8) {
+    for (; r0 + kLanes <= rows; r0 += kLanes) {
+      float t[8][kLanes], mx[kLanes], sum[kLanes];
+      for (int64_t l = 0; l < kLanes; ++l)
+        for (int64_t k = 0; k < n; ++k) t[k][l] = x[(r0 + l) * n + k];
+      for (int64_t l = 0; l < kLanes; ++l) {
+        mx[l] = -std::numeric_limits<float>::infinity();
+        sum[l] = 0.f;
+      }
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t l = 0; l < kLanes; ++l) mx[l] = t[k][l] > mx[l] ? t[k][l] : mx[l];
+      float e[8][kLanes];
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t l = 0; l < kLanes; ++l) {
+          e[k][l] = ExpF(t[k][l] - mx[l]);
+          sum[l] += e[k][l];
+        }
+      if (log) {
+        for (int64_t l = 0; l < kLanes; ++l) sum[l] = std::log(sum[l]);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t l = 0; l < kLanes; ++l) e[k][l] = t[k][l] - mx[l] - sum[l];
+      } else {
+        for (int64_t l = 0; l < kLanes; ++l) sum[l] = 1.f / sum[l];
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t l = 0; l < kLanes; ++l) e[k][l] *= sum[l];
+      }
+      for (int64_t l = 0; l < kLanes; ++l)
+        for (int64_t k = 0; k < n; ++k) y[(r0 + l) * n + k] = e[k][l];
+    }
+  }
+  for (int64_t r = r0; r < rows; ++r) {
     const float* px = x + r * n;
     float* py = y + r * n;
     const float mx = MaxF(n, px);
