@@ -481,8 +481,15 @@ absl::Status ComputeScatterElements(KernelContext& ctx) {
         ctx.ParallelFor(0, L.outer, GrainFor(L.a * L.inner),
                         [&](int64_t lo, int64_t hi) { run(lo, hi, 0, L.inner); });
       } else {
-        ctx.ParallelFor(0, L.inner, GrainFor(L.outer * L.a),
-                        [&](int64_t lo, int64_t hi) { run(0, L.outer, lo, hi); });
+        // Columns go to tasks in whole cache lines: tasks with neighbouring
+        // columns would write the same lines of every destination row, row
+        // after row (a GNN's edge aggregation at two threads took 3.3x the
+        // time of one when the columns were split anywhere).
+        constexpr int64_t kLine = std::max<int64_t>(1, 64 / static_cast<int64_t>(sizeof(T)));
+        const int64_t lines = (L.inner + kLine - 1) / kLine;
+        ctx.ParallelFor(0, lines, GrainFor(L.outer * L.a * kLine), [&](int64_t lo, int64_t hi) {
+          run(0, L.outer, lo * kLine, std::min(L.inner, hi * kLine));
+        });
       }
       return absl::OkStatus();
     });

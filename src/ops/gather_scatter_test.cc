@@ -443,47 +443,50 @@ absl::StatusOr<std::vector<Tensor>> RunOpThreaded(const std::string& op_type, in
 }
 
 TEST(GatherScatterParallelTest, ThreadedResultsEqualSerialOnes) {
-  // Large enough for several tasks: 2000 rows of 64 floats, 3000 edges.
-  const int64_t rows = 2000, width = 64, edges = 3000;
-  std::vector<float> table(rows * width), feats(edges * width);
-  for (int64_t i = 0; i < rows * width; ++i) table[i] = static_cast<float>(i % 101);
-  for (int64_t i = 0; i < edges * width; ++i) feats[i] = static_cast<float>(i % 7) - 3;
-  std::vector<int64_t> src(edges), dst_rows(edges * width);
-  for (int64_t e = 0; e < edges; ++e) {
-    src[e] = (e * 37) % rows;
-    for (int64_t f = 0; f < width; ++f) dst_rows[e * width + f] = (e * 13) % 50;  // many duplicates
-  }
-  Tensor data = T_<float>({rows, width}, table);
-  Tensor updates = T_<float>({edges, width}, feats);
-  Tensor dst = T_<int64_t>({edges, width}, dst_rows);
-  struct Case {
-    std::string op;
-    std::vector<Tensor> inputs;
-    std::vector<Attribute> attrs;
-  };
-  std::vector<int64_t> nd_idx(edges);
-  for (int64_t e = 0; e < edges; ++e) nd_idx[e] = (e * 13) % 50;
-  const std::vector<Case> cases = {
-      {"Gather", {data, T_<int64_t>({edges}, src)}, {}},
-      {"GatherElements", {data, T_<int64_t>({50, width}, std::vector<int64_t>(dst_rows.begin(), dst_rows.begin() + 50 * width))}, {}},
-      {"ScatterElements", {data, dst, updates}, {AttrString("reduction", "add")}},
-      {"ScatterElements", {data, dst, updates}, {}},  // duplicates: last write wins
-      {"ScatterND", {data, T_<int64_t>({edges, 1}, nd_idx), updates}, {AttrString("reduction", "add")}},
-      {"ScatterND", {data, T_<int64_t>({edges, 1}, nd_idx), updates}, {}},
-  };
-  for (const Case& c : cases) {
-    auto serial = RunOp(c.op, 18, c.inputs, c.attrs);
-    auto threaded = RunOpThreaded(c.op, 18, c.inputs, c.attrs);
-    ASSERT_TRUE(serial.ok()) << serial.status();
-    ASSERT_TRUE(threaded.ok()) << threaded.status();
-    EXPECT_EQ(Values<float>(serial->at(0)), Values<float>(threaded->at(0))) << c.op;
-  }
-  // Spot check of "last write wins": row 0 receives edges 0, 50, ..., 2950;
-  // the last one is edge 2950, whose features are (2950 * 64 + f) % 7 - 3.
-  auto last = RunOpThreaded("ScatterElements", 18, {data, dst, updates}, {});
-  ASSERT_TRUE(last.ok()) << last.status();
-  for (int64_t f = 0; f < width; ++f) {
-    EXPECT_EQ(last->at(0).data<float>()[f], static_cast<float>((2950 * width + f) % 7) - 3);
+  // Large enough for several tasks: 2000 rows of 64 or 100 floats (rows that
+  // do not fill whole cache lines), 3000 edges.
+  for (const int64_t width : {int64_t{64}, int64_t{100}}) {
+    const int64_t rows = 2000, edges = 3000;
+    std::vector<float> table(rows * width), feats(edges * width);
+    for (int64_t i = 0; i < rows * width; ++i) table[i] = static_cast<float>(i % 101);
+    for (int64_t i = 0; i < edges * width; ++i) feats[i] = static_cast<float>(i % 7) - 3;
+    std::vector<int64_t> src(edges), dst_rows(edges * width);
+    for (int64_t e = 0; e < edges; ++e) {
+      src[e] = (e * 37) % rows;
+      for (int64_t f = 0; f < width; ++f) dst_rows[e * width + f] = (e * 13) % 50;  // many duplicates
+    }
+    Tensor data = T_<float>({rows, width}, table);
+    Tensor updates = T_<float>({edges, width}, feats);
+    Tensor dst = T_<int64_t>({edges, width}, dst_rows);
+    struct Case {
+      std::string op;
+      std::vector<Tensor> inputs;
+      std::vector<Attribute> attrs;
+    };
+    std::vector<int64_t> nd_idx(edges);
+    for (int64_t e = 0; e < edges; ++e) nd_idx[e] = (e * 13) % 50;
+    const std::vector<Case> cases = {
+        {"Gather", {data, T_<int64_t>({edges}, src)}, {}},
+        {"GatherElements", {data, T_<int64_t>({50, width}, std::vector<int64_t>(dst_rows.begin(), dst_rows.begin() + 50 * width))}, {}},
+        {"ScatterElements", {data, dst, updates}, {AttrString("reduction", "add")}},
+        {"ScatterElements", {data, dst, updates}, {}},  // duplicates: last write wins
+        {"ScatterND", {data, T_<int64_t>({edges, 1}, nd_idx), updates}, {AttrString("reduction", "add")}},
+        {"ScatterND", {data, T_<int64_t>({edges, 1}, nd_idx), updates}, {}},
+    };
+    for (const Case& c : cases) {
+      auto serial = RunOp(c.op, 18, c.inputs, c.attrs);
+      auto threaded = RunOpThreaded(c.op, 18, c.inputs, c.attrs);
+      ASSERT_TRUE(serial.ok()) << serial.status();
+      ASSERT_TRUE(threaded.ok()) << threaded.status();
+      EXPECT_EQ(Values<float>(serial->at(0)), Values<float>(threaded->at(0))) << c.op;
+    }
+    // Spot check of "last write wins": row 0 receives edges 0, 50, ..., 2950;
+    // the last one is edge 2950, whose features are (2950 * width + f) % 7 - 3.
+    auto last = RunOpThreaded("ScatterElements", 18, {data, dst, updates}, {});
+    ASSERT_TRUE(last.ok()) << last.status();
+    for (int64_t f = 0; f < width; ++f) {
+      EXPECT_EQ(last->at(0).data<float>()[f], static_cast<float>((2950 * width + f) % 7) - 3);
+    }
   }
 }
 
