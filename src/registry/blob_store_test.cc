@@ -692,6 +692,39 @@ TEST_F(BlobStoreTmpfsTest, ReadOnlyStoreRefusesPushesAndStillServesPulls) {
   EXPECT_NE(std::string(fresh.status().message()).find("Read-only file system"), std::string::npos);
 }
 
+TEST_F(BlobStoreTest, ConcurrentPushesThroughOneHandleShareChunksPlacedAhead) {
+  // Four threads push through one store handle files of 24 MiB (more than
+  // the file backend's 16 MiB between background syncfs-and-place rounds)
+  // that share their first 20 MiB: a chunk one push wrote and the flusher
+  // has not placed yet counts as present for the others, and every push
+  // returns only once what it counted on is in place.
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const std::string base = RandomBytes(20 << 20, 70);
+  std::vector<std::string> files;
+  for (int t = 0; t < 4; ++t) files.push_back(base + RandomBytes(4 << 20, 71 + t));
+  std::vector<absl::StatusOr<Manifest>> got(files.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < files.size(); ++t) threads.emplace_back([&, t] { got[t] = store->PutBytes(files[t]); });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < files.size(); ++t) {
+    ASSERT_TRUE(got[t].ok()) << got[t].status();
+    EXPECT_EQ(got[t]->id, Sha256Hex(files[t]));
+    // Every chunk is in place now, not in tmp/.
+    for (const auto& c : got[t]->chunks) ASSERT_TRUE(fs::exists(ChunkPath(root_, c.id))) << c.id;
+  }
+  auto fresh = OpenStore();
+  ASSERT_TRUE(fresh);
+  for (size_t t = 0; t < files.size(); ++t) {
+    absl::StatusOr<std::string> back = fresh->GetBytes(got[t]->id);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == files[t]) << "file " << t;
+  }
+  absl::StatusOr<FsckReport> r = fresh->Fsck({});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->ok()) << r->problems[0];
+}
+
 TEST_F(BlobStoreTest, PushKilledAtRandomPointsLeavesAConsistentStore) {
   std::string data = RandomBytes(32 << 20, 40);
   data.replace(0, 8 << 20, std::string(8 << 20, 'z'));  // some compression work too
