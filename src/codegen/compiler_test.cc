@@ -82,6 +82,43 @@ std::string GemmModel(int cols = 96) {
   return m.SerializeAsString();
 }
 
+// x [n, widths[0]] -> Gemm "fc0" -> h1 -> Gemm "fc1" -> h2 ... -> y, weights
+// [widths[i], widths[i + 1]] and biases; with `expose`, h<expose> is a graph
+// output too.
+std::string MlpModel(const std::vector<int>& widths, int expose = 0) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("mlp");
+  const int layers = static_cast<int>(widths.size()) - 1;
+  AddTensorValue(g->add_input(), "x", {"n", std::to_string(widths[0])});
+  AddTensorValue(g->add_output(), "y", {"n", std::to_string(widths.back())});
+  if (expose > 0) AddTensorValue(g->add_output(), "h" + std::to_string(expose), {"n", std::to_string(widths[expose])});
+  for (int l = 0; l < layers; ++l) {
+    const std::string id = std::to_string(l);
+    auto* w = g->add_initializer();
+    w->set_name("w" + id);
+    w->set_data_type(onnx::TensorProto::FLOAT);
+    w->add_dims(widths[l]);
+    w->add_dims(widths[l + 1]);
+    for (int i = 0; i < widths[l] * widths[l + 1]; ++i) w->add_float_data(0.01f * static_cast<float>((i * 7 + l) % 23) - 0.11f);
+    auto* b = g->add_initializer();
+    b->set_name("b" + id);
+    b->set_data_type(onnx::TensorProto::FLOAT);
+    b->add_dims(widths[l + 1]);
+    for (int i = 0; i < widths[l + 1]; ++i) b->add_float_data(0.25f);
+    auto* node = g->add_node();
+    node->set_op_type("Gemm");
+    node->set_name("fc" + id);
+    node->add_input(l == 0 ? "x" : "h" + id);
+    node->add_input("w" + id);
+    node->add_input("b" + id);
+    node->add_output(l + 1 == layers ? "y" : "h" + std::to_string(l + 1));
+  }
+  return m.SerializeAsString();
+}
+
 class CompilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -269,6 +306,37 @@ TEST_F(CompilerTest, PruningReachesTheSparsityAndPicksTheSparseKernel) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string("--prune '") + bad + "'"));
   }
+}
+
+TEST_F(CompilerTest, PrunedLayersThatFeedOnlyEachOtherAreLinked) {
+  CompileOptions o;
+  o.name = "g";
+  o.prune = "0.8";
+  auto pkg = GeneratePackage(Write("mlp.onnx", MlpModel({64, 48, 40, 8})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  const std::vector<std::string> layers(pkg->report.sparse_layers.begin(), pkg->report.sparse_layers.end());
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_THAT(layers[0], HasSubstr("fc0 ("));
+  EXPECT_THAT(layers[0], HasSubstr("; linked to fc1 from batch 16 (no transposes between)"));
+  EXPECT_THAT(layers[1], HasSubstr("; linked to fc2 from batch 16"));
+  EXPECT_THAT(layers[2], ::testing::Not(HasSubstr("linked")));
+  const std::string code = *File(*pkg, "g.cc");
+  EXPECT_THAT(code, HasSubstr("K::GemmSparseLinked(b, 48, 64, static_cast<const float*>(in[0]), false, true, 16,"));
+  EXPECT_THAT(code, ::testing::Not(HasSubstr("K::GemmSparse(b")));
+  // h2 read by the graph's caller too: it stays row-major, fc1 -> fc2 is
+  // not linked and fc2 has no link at all.
+  pkg = GeneratePackage(Write("mlp2.onnx", MlpModel({64, 48, 40, 8}, 2)), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  const std::vector<std::string> exposed(pkg->report.sparse_layers.begin(), pkg->report.sparse_layers.end());
+  ASSERT_EQ(exposed.size(), 3u);
+  EXPECT_THAT(exposed[0], HasSubstr("; linked to fc1"));
+  EXPECT_THAT(exposed[1], ::testing::Not(HasSubstr("linked")));
+  EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr("K::GemmSparse(b, 8, 40,"));
+  // --max-batch below the crossover: no batch kernel, nothing linked.
+  o.max_batch = 8;
+  pkg = GeneratePackage(Write("mlp.onnx", MlpModel({64, 48, 40, 8})), o);
+  ASSERT_TRUE(pkg.ok()) << pkg.status();
+  EXPECT_THAT(*File(*pkg, "g.cc"), ::testing::Not(HasSubstr("GemmSparseLinked(b")));
 }
 
 TEST_F(CompilerTest, PrecisionFileMapsLayersAndRejectsBadEntries) {

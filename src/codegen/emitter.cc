@@ -328,6 +328,24 @@ class Emitter {
   std::vector<ArenaBlock> scratch_;
   std::set<std::string> kernels_;
   std::set<std::string> sparse_nodes_;
+  // How EmitGemm takes a Gemm of mostly zero weights (--prune); see there.
+  struct SparsePlan {
+    bool csc = false;     // the sparse kernels (GemmSparse)
+    bool batch = false;   // ... with the batch-vectorised one reachable (scratch planned)
+    int64_t batch_min = 0, nnz = 0, K = 0, N = 0;
+    double density = 1.0;
+    bool lanes = false, dense_copy = true;
+  };
+  SparsePlan PlanSparse(const Node& n) const;
+  // Linked pruned layers (gemm.h GemmSparseLinked), by node name: the chain's
+  // crossover and whether the layer reads / writes transposed blocks.
+  struct SparseLink {
+    int64_t chain_min = 0;
+    bool in_t = false, out_t = false;
+    std::string next;
+  };
+  std::map<std::string, SparseLink> sparse_links_;
+  void LinkSparseChains();
   // Inputs of MaxPool nodes a 3x3 convolution already pooled as it stored
   // its output (EmitConv): those MaxPools emit nothing.
   std::set<std::string> pooled_by_conv_;
@@ -491,6 +509,95 @@ absl::StatusOr<std::string> ActArgs(const Node& n) {
   return absl::StrCat(act, ", ", FloatLit(alpha), ", ", FloatLit(beta));
 }
 
+Emitter::SparsePlan Emitter::PlanSparse(const Node& n) const {
+  SparsePlan p;
+  if ((n.op_type != "Gemm" && n.op_type != "FusedGemm") || n.inputs.size() < 2 || !formats_.sparse_gemm) return p;
+  const Tensor* b = Const(n.inputs[1]);
+  if (b == nullptr || b->dtype() != DType::kFloat32 || b->rank() != 2 || DT(n.inputs[0]) != DType::kFloat32) return p;
+  if (n.GetInt("transA", 0) != 0 || FormatQ(n.name) != 0) return p;
+  const LinShape& sa = S(n.inputs[0]);
+  if (sa.size() < 2) return p;
+  const bool trans_b = n.GetInt("transB", 0) != 0;
+  const int64_t r = b->dim(0), c = b->dim(1);
+  p.K = trans_b ? c : r;
+  p.N = trans_b ? r : c;
+  const float* src = b->data<float>();
+  for (int64_t i = 0; i < r * c; ++i) p.nnz += src[i] != 0.f;
+  // Rules, measured on the 2-core EPYC (AVX-512; bench/compile_bench.py
+  // --prune) at 20% non-zero over layers of 5 to 512 columns: from 16 batch
+  // rows up the batch-vectorised sparse kernel beats the dense tiles (3-15x
+  // at 256 rows) and the single-row kernels; its cost is per 64-row block
+  // and scales with the non-zeros, so the crossover is taken as 80 x
+  // density rows. Below it, rows one at a time: the lane slots (1.0-3.7x
+  // faster than the dense tiles at batch 1, at half their bytes) where the
+  // reduction is at least one 16-row chunk; else the dense tiles, except in
+  // layers narrower than one 16-column vector tile (scalar edge loops),
+  // where the gathered dot products win.
+  p.density = r * c > 0 ? static_cast<double>(p.nnz) / static_cast<double>(r * c) : 1.0;
+  const int64_t m_max = MaxCount(sa, 0, sa.size() - 1);
+  p.lanes = p.K >= hepml_emitted::kSpLanes;
+  p.dense_copy = !p.lanes && p.N >= 16;
+  p.batch_min = std::max<int64_t>(2, static_cast<int64_t>(std::lround(80.0 * p.density)));
+  p.csc = p.density <= 0.3 && (!p.dense_copy || m_max >= p.batch_min);
+  p.batch = p.csc && m_max >= p.batch_min;
+  return p;
+}
+
+// Pairs of pruned layers on the batch kernel where the second is the only
+// reader of the first's output (not a graph output) and reads it as its A;
+// the writer's bias, if any, is one per column (its epilogue then runs on the
+// transposed blocks). Each chain of such pairs gets the largest crossover of
+// its layers as the batch from which all of them link.
+void Emitter::LinkSparseChains() {
+  absl::flat_hash_map<std::string, int> readers;
+  absl::flat_hash_map<std::string, const Node*> reader;
+  for (const Node& n : graph_.nodes) {
+    for (const std::string& in : n.inputs) {
+      if (in.empty()) continue;
+      ++readers[in];
+      reader[in] = &n;
+    }
+  }
+  for (const ValueInfo& o : graph_.outputs) readers[o.name] += 2;  // never linked
+  absl::flat_hash_map<std::string, SparsePlan> plans;
+  auto plan_of = [&](const Node& n) -> const SparsePlan& {
+    auto it = plans.find(n.name);
+    if (it == plans.end()) it = plans.emplace(n.name, PlanSparse(n)).first;
+    return it->second;
+  };
+  std::map<std::string, std::string> next;  // writer -> reader
+  std::set<std::string> has_prev;
+  for (const Node& n : graph_.nodes) {
+    if (n.name.empty() || n.outputs.empty() || !plan_of(n).batch) continue;
+    const std::string& y = n.outputs[0];
+    if (readers[y] != 1) continue;
+    const Node& r = *reader.at(y);
+    if (r.name.empty() || r.inputs[0] != y || !plan_of(r).batch) continue;
+    if (n.HasInput(2)) {
+      const LinShape& sc = S(n.inputs[2]);
+      if (sc.size() > 2 || (sc.size() == 2 && !(sc[0].IsConst() && sc[0].fixed == 1))) continue;
+    }
+    next[n.name] = r.name;
+    has_prev.insert(r.name);
+  }
+  for (const auto& [first, unused] : next) {
+    if (has_prev.count(first)) continue;  // not the head of its chain
+    int64_t chain_min = 0;
+    for (std::string v = first;; v = next.at(v)) {
+      chain_min = std::max(chain_min, plans.at(v).batch_min);
+      if (!next.count(v)) break;
+    }
+    for (std::string v = first;; v = next.at(v)) {
+      SparseLink& l = sparse_links_[v];
+      l.chain_min = chain_min;
+      l.in_t = has_prev.count(v) > 0;
+      l.out_t = next.count(v) > 0;
+      if (!l.out_t) break;
+      l.next = next.at(v);
+    }
+  }
+}
+
 absl::Status Emitter::EmitGemm(const Node& n) {
   const bool fused = n.op_type == "FusedGemm";
   const std::string& a = n.inputs[0];
@@ -529,24 +636,12 @@ absl::Status Emitter::EmitGemm(const Node& n) {
     const int64_t r = bconst->dim(0), c = bconst->dim(1), kk = trans_b ? c : r;
     const float* src = bconst->data<float>();
     auto at = [&](int64_t k, int64_t j) { return trans_b ? src[j * c + k] : src[k * N + j]; };
-    int64_t nnz = 0;
-    for (int64_t i = 0; i < r * c; ++i) nnz += src[i] != 0.f;
-    // Rules, measured on the 2-core EPYC (AVX-512; bench/compile_bench.py
-    // --prune) at 20% non-zero over layers of 5 to 512 columns: from 16 batch
-    // rows up the batch-vectorised sparse kernel beats the dense tiles (3-15x
-    // at 256 rows) and the single-row kernels; its cost is per 64-row block
-    // and scales with the non-zeros, so the crossover is taken as 80 x
-    // density rows. Below it, rows one at a time: the lane slots (1.0-3.7x
-    // faster than the dense tiles at batch 1, at half their bytes) where the
-    // reduction is at least one 16-row chunk; else the dense tiles, except in
-    // layers narrower than one 16-column vector tile (scalar edge loops),
-    // where the gathered dot products win.
-    const double density = r * c > 0 ? static_cast<double>(nnz) / static_cast<double>(r * c) : 1.0;
-    const int64_t m_max = trans_a ? 0 : MaxCount(sa, 0, sa.size() - 1);
-    const bool lanes = kk >= hepml_emitted::kSpLanes;
-    dense_copy = !lanes && N >= 16;
-    const int64_t batch_min = std::max<int64_t>(2, static_cast<int64_t>(std::lround(80.0 * density)));
-    if (density <= 0.3 && (!dense_copy || m_max >= batch_min)) {
+    const SparsePlan plan = PlanSparse(n);
+    const int64_t nnz = plan.nnz, batch_min = plan.batch_min;
+    const int64_t m_max = MaxCount(sa, 0, sa.size() - 1);
+    const bool lanes = plan.lanes;
+    dense_copy = plan.dense_copy;
+    if (plan.csc) {
       std::string lane_args = "nullptr, nullptr, nullptr, nullptr";
       if (lanes) {
         // Lane slots: per 16-column block, per 16-row chunk, as many slots as
@@ -602,11 +697,16 @@ absl::Status Emitter::EmitGemm(const Node& n) {
                          AddWeight(idx.data(), idx.size() * 4), "), reinterpret_cast<const float*>(w + ",
                          AddWeight(val.data(), val.size() * 4), "), ", batch_min, ", ", scratch);
       packed = dense_copy;
+      const auto link = sparse_links_.find(n.name);
       sparse_nodes_.insert(absl::StrCat(
           n.name, " (", nnz, " of ", r * c, " non-zero): sparse kernel from batch ", batch_min,
           m_max >= batch_min ? "" : " (above --max-batch: never)", ", below it ",
-          lanes ? "lane slots" : dense_copy ? "the dense tiles" : "gathered dot products"));
-    } else if (density <= 0.3) {
+          lanes ? "lane slots" : dense_copy ? "the dense tiles" : "gathered dot products",
+          link != sparse_links_.end() && link->second.out_t
+              ? absl::StrCat("; linked to ", link->second.next, " from batch ", link->second.chain_min,
+                             " (no transposes between)")
+              : ""));
+    } else if (plan.density <= 0.3) {
       sparse_nodes_.insert(absl::StrCat(n.name, " (", nnz, " of ", r * c, " non-zero): dense tiles (--max-batch ",
                                         m_max, " is below the sparse crossover, batch ", batch_min, ")"));
     }
@@ -657,8 +757,15 @@ absl::Status Emitter::EmitGemm(const Node& n) {
   HEPML_ASSIGN_OR_RETURN(std::string aptr, In(a));
   const std::string y = Out(n.outputs[0]);
   if (!csc.empty()) {
-    Code(absl::StrCat("K::GemmSparse(", M, ", ", N, ", ", K, ", ", aptr, ", ", absl::StrReplaceAll(csc, {{"@DENSE@", bptr}}), ", ", FloatLit(alpha),
-                      ", ", FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
+    const auto link = sparse_links_.find(n.name);
+    const std::string head =
+        link == sparse_links_.end()
+            ? absl::StrCat("K::GemmSparse(", M, ", ", N, ", ", K, ", ", aptr, ", ")
+            : absl::StrCat("K::GemmSparseLinked(", M, ", ", N, ", ", K, ", ", aptr, ", ",
+                           link->second.in_t ? "true" : "false", ", ", link->second.out_t ? "true" : "false", ", ",
+                           link->second.chain_min, ", ");
+    Code(absl::StrCat(head, absl::StrReplaceAll(csc, {{"@DENSE@", bptr}}), ", ", FloatLit(alpha), ", ",
+                      FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
   } else if (packed) {
     Code(absl::StrCat(format != 0 ? absl::StrCat("K::GemmPacked16<", format, ">(") : std::string("K::GemmPacked("), M, ", ", N, ", ", K, ", ", aptr, ", ", bptr, ", ", FloatLit(alpha), ", ",
                       FloatLit(beta), ", ", cptr, ", ", c_rows, ", ", c_cols, ", ", act, ", ", y, ");"));
@@ -3175,6 +3282,7 @@ absl::StatusOr<EmittedProgram> Emitter::Run() {
     outputs_.push_back(IoSpec{name, vs->dtype, vs->shape});
     if (!output_of_.count(name)) output_of_[name] = static_cast<int>(i);
   }
+  LinkSparseChains();
   // Nodes in order; nodes whose outputs are all folded shape values vanish.
   for (const Node& n : graph_.nodes) {
     bool all_known = true;

@@ -294,6 +294,78 @@ TEST(EmittedKernels, SparseGemmMatchesHepmlOnPrunedWeights) {
   }
 }
 
+// Linked pruned layers (GemmSparseLinked): a chain of three layers whose
+// intermediate outputs stay in transposed blocks gives, bit for bit, the
+// final output of the same layers unlinked (GemmSparse on the batch kernel),
+// at batches below the chain's crossover (16 here: the unlinked path), of
+// whole kSpMB-row blocks, and with a partial last block; biases per column, one for all
+// (alpha, beta != 1) and none; ReLU, tanh and no activation.
+TEST(EmittedKernels, LinkedSparseLayersGiveTheBitsOfUnlinkedOnes) {
+  struct Layer {
+    int64_t k, n;
+    std::vector<int32_t> ptr, idx;
+    std::vector<float> val, bias;
+    int64_t c_cols;
+    float alpha, beta;
+    K::Act act;
+  };
+  const int64_t dims[] = {23, 70, 37, 5};
+  std::vector<Layer> layers;
+  for (int l = 0; l < 3; ++l) {
+    Layer L;
+    L.k = dims[l];
+    L.n = dims[l + 1];
+    Tensor w = Random({L.k, L.n}, 40 + l);
+    L.ptr.assign(L.n + 1, 0);
+    for (int64_t j = 0; j < L.n; ++j) {
+      for (int64_t kk = 0; kk < L.k; ++kk)
+        if ((kk * L.n + j) % 5 == l) {
+          L.idx.push_back(static_cast<int32_t>(kk));
+          L.val.push_back(w.data<float>()[kk * L.n + j]);
+        }
+      L.ptr[j + 1] = static_cast<int32_t>(L.idx.size());
+    }
+    Tensor b = Random({L.n}, 50 + l);
+    L.bias.assign(b.data<float>(), b.data<float>() + L.n);
+    L.c_cols = l == 0 ? L.n : 1;
+    L.alpha = l == 1 ? 0.5f : 1.f;
+    L.beta = l == 1 ? 0.75f : 1.f;
+    L.act = l == 0 ? K::Act::kRelu : l == 1 ? K::Act::kTanh : K::Act::kNone;
+    layers.push_back(std::move(L));
+  }
+  for (int64_t m : {9, 64, 141, 256}) {
+    SCOPED_TRACE(testing::Message() << "batch " << m);
+    Tensor x = Random({m, dims[0]}, 60);
+    std::vector<std::vector<float>> plain(3), linked(3);
+    for (int l = 0; l < 3; ++l) {
+      const Layer& L = layers[l];
+      std::vector<float> at(L.k * K::kSpMBMax), ct(L.n * K::kSpMBMax);
+      const float* c = l == 2 ? nullptr : L.bias.data();
+      plain[l].assign(m * L.n, -7.f);
+      linked[l].assign(m * L.n, -7.f);
+      const float* a_plain = l == 0 ? x.data<float>() : plain[l - 1].data();
+      const float* a_linked = l == 0 ? x.data<float>() : linked[l - 1].data();
+      K::GemmSparse(m, L.n, L.k, a_plain, nullptr, nullptr, nullptr, nullptr, nullptr, L.ptr.data(), L.idx.data(),
+                    L.val.data(), 1, at.data(), ct.data(), L.alpha, L.beta, c, 1, L.c_cols, L.act, 0.f, 0.f,
+                    plain[l].data());
+      K::GemmSparseLinked(m, L.n, L.k, a_linked, l > 0, l < 2, 16, nullptr, nullptr, nullptr, nullptr, nullptr,
+                          L.ptr.data(), L.idx.data(), L.val.data(), 1, at.data(), ct.data(), L.alpha, L.beta, c, 1,
+                          L.c_cols, L.act, 0.f, 0.f, linked[l].data());
+    }
+    ASSERT_EQ(std::memcmp(plain[2].data(), linked[2].data(), plain[2].size() * sizeof(float)), 0);
+    // Below the crossover nothing is transposed; from it, whole blocks of the
+    // intermediate outputs are (and differ from the row-major ones).
+    const bool transposed = std::memcmp(plain[0].data(), linked[0].data(), plain[0].size() * sizeof(float)) != 0;
+    EXPECT_EQ(transposed, m >= 16 && m >= K::kSpMB);
+    if (m % K::kSpMB != 0 && m > K::kSpMB) {  // the partial last block stays row-major
+      const int64_t from = m / K::kSpMB * K::kSpMB * layers[0].n;
+      EXPECT_EQ(std::memcmp(plain[0].data() + from, linked[0].data() + from,
+                            (plain[0].size() - from) * sizeof(float)),
+                0);
+    }
+  }
+}
+
 TEST(EmittedKernels, SoftplusWithoutLibmMatchesLog1p) {
   for (float v = -100.f; v <= 100.f; v += 0.0137f) {
     const double want = v > 0 ? v + std::log1p(std::exp(-static_cast<double>(v))) : std::log1p(std::exp(static_cast<double>(v)));

@@ -905,6 +905,82 @@ inline void GemmSparse(int64_t M, int64_t N, int64_t K, const float* A, const in
   GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
 }
 
+// ---- Linked pruned layers (hepml compile --prune). Where a pruned layer's
+// only reader is the next pruned layer, the compiler links the two: from
+// `chain_min` rows (the largest crossover of the chain's layers) every layer
+// of the chain takes the batch kernel, and a layer with a linked reader
+// (out_t) leaves each whole kSpMB-row block of its output transposed,
+// [N, kSpMB] in the block's own place, with its epilogue applied there; the
+// reader (in_t) takes that block as its at[K, kSpMB]. The two transposes
+// between the layers go, which in a chain of small layers is most of the
+// time of a block. A partial last block stays row-major both ways. Sums are
+// those of the unlinked layers, term for term and in the same order; the
+// epilogue is the same per element.
+inline void EpilogueT(int64_t N, float alpha, float beta, const float* C, int64_t c_cols, Act act, float act_alpha,
+                      float act_beta, float* yt) {
+  const int64_t n = N * kSpMB;
+  if (alpha != 1.f)
+    for (int64_t i = 0; i < n; ++i) yt[i] *= alpha;
+  if (C != nullptr && beta != 0.f) {
+    for (int64_t j = 0; j < N; ++j) {
+      const float v = c_cols == 1 ? beta * C[0] : beta == 1.f ? C[j] : beta * C[j];
+      float* row = yt + j * kSpMB;
+      for (int64_t x = 0; x < kSpMB; ++x) row[x] += v;
+    }
+  }
+  ActInPlace(act, yt, n, act_alpha, act_beta);
+}
+
+// GemmCscBatchNN plus the epilogue, reading whole blocks of A transposed
+// when in_t and writing whole blocks of Y transposed when out_t (see above;
+// REQUIRES c_rows == 1 when out_t: one bias per column or one in all).
+inline void GemmCscBatchLinked(int64_t M, int64_t N, int64_t K, const float* A, bool in_t, bool out_t,
+                               const int32_t* ptr, const int32_t* idx, const float* val, float* at, float* ct,
+                               float alpha, float beta, const float* C, int64_t c_rows, int64_t c_cols, Act act,
+                               float act_alpha, float act_beta, float* Y) {
+  for (int64_t i0 = 0; i0 < M; i0 += kSpMB) {
+    const int64_t mb = M - i0 < kSpMB ? M - i0 : kSpMB;
+    const bool whole = mb == kSpMB;
+    const float* a = at;
+    if (in_t && whole) {
+      a = A + i0 * K;  // the writer's [K, kSpMB] block
+    } else {
+      TransposeRows(K, mb, A + i0 * K, K, at, kSpMB);
+      if (!whole)
+        for (int64_t k = 0; k < K; ++k) std::memset(at + k * kSpMB + mb, 0, sizeof(float) * (kSpMB - mb));
+    }
+    if (out_t && whole) {
+      float* yt = Y + i0 * N;
+      SpColumnsT(N, a, ptr, idx, val, yt);
+      EpilogueT(N, alpha, beta, C, c_cols, act, act_alpha, act_beta, yt);
+    } else {
+      SpColumnsT(N, a, ptr, idx, val, ct);
+      TransposeRows(mb, N, ct, kSpMB, Y + i0 * N, N);
+      if (out_t) GemmEpilogue(mb, N, alpha, beta, C, 1, c_cols, act, act_alpha, act_beta, Y + i0 * N);
+    }
+  }
+  if (!out_t) GemmEpilogue(M, N, alpha, beta, C, c_rows, c_cols, act, act_alpha, act_beta, Y);
+}
+
+// A pruned layer of a linked chain: the linked batch kernel from chain_min
+// rows, else GemmSparse (row-major in and out) with the same arguments.
+// Every layer of a chain gets the same chain_min, so writer and reader agree
+// on the layout of each call.
+inline void GemmSparseLinked(int64_t M, int64_t N, int64_t K, const float* A, bool in_t, bool out_t,
+                             int64_t chain_min, const int32_t* sptr, const int32_t* k0, const uint8_t* lidx,
+                             const float* lval, const float* packed_b, const int32_t* ptr, const int32_t* idx,
+                             const float* val, int64_t batch_min, float* at, float* ct, float alpha, float beta,
+                             const float* C, int64_t c_rows, int64_t c_cols, Act act, float act_alpha,
+                             float act_beta, float* Y) {
+  if (M >= chain_min) {
+    GemmCscBatchLinked(M, N, K, A, in_t, out_t, ptr, idx, val, at, ct, alpha, beta, C, c_rows, c_cols, act,
+                       act_alpha, act_beta, Y);
+  } else {
+    GemmSparse(M, N, K, A, sptr, k0, lidx, lval, packed_b, ptr, idx, val, batch_min, at, ct, alpha, beta, C, c_rows,
+               c_cols, act, act_alpha, act_beta, Y);
+  }
+}
+
 #ifdef HEPML_EMITTED_GEMM_VECTOR
 // c[4, kGemmVW] = a[4, K] x b[K, kGemmVW] (row strides lda, ldb, ldc): one
 // vector of columns, four rows, so four independent accumulators. An
