@@ -16,6 +16,16 @@
 #include <cstdint>
 #include <cstring>
 
+// Each function is forced inline (GCC, Clang): GCC's inliner otherwise keeps
+// some as calls once a translation unit grows (a whole model's code), and a
+// loop that calls one does not vectorise (a transformer's GELU took half of
+// its batch-1 time as one call per element).
+#if defined(__GNUC__) || defined(__clang__)
+#define HEPML_VEC_INLINE inline __attribute__((always_inline))
+#else
+#define HEPML_VEC_INLINE inline
+#endif
+
 namespace hepml_emitted {
 
 // The bits of a float and back, and a select of two already computed
@@ -23,28 +33,28 @@ namespace hepml_emitted {
 // of a and b into branches and then, under its default -ftrapping-math, will
 // not vectorise the loop for SSE2/AVX2 (it may not compute both sides of a
 // branch); the bitwise select keeps both computed unconditionally.
-inline uint32_t VecBits(float f) {
+HEPML_VEC_INLINE uint32_t VecBits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, sizeof b);
   return b;
 }
-inline float VecFloat(uint32_t b) {
+HEPML_VEC_INLINE float VecFloat(uint32_t b) {
   float f;
   std::memcpy(&f, &b, sizeof f);
   return f;
 }
-inline float SelectF(bool c, float a, float b) {
+HEPML_VEC_INLINE float SelectF(bool c, float a, float b) {
   const uint32_t m = 0u - static_cast<uint32_t>(c);
   return VecFloat((VecBits(a) & m) | (VecBits(b) & ~m));
 }
 
 // |x|, and t >= 0 (or NaN) with the sign of x, through the bits.
-inline float AbsF(float x) { return VecFloat(VecBits(x) & 0x7fffffffu); }
-inline float WithSignOf(float t, float x) { return VecFloat(VecBits(t) | (VecBits(x) & 0x80000000u)); }
+HEPML_VEC_INLINE float AbsF(float x) { return VecFloat(VecBits(x) & 0x7fffffffu); }
+HEPML_VEC_INLINE float WithSignOf(float t, float x) { return VecFloat(VecBits(t) | (VecBits(x) & 0x80000000u)); }
 
 // 2^n for n in [-126, 127], from its exponent bits (any other n gives some
 // float and no undefined behaviour).
-inline float Pow2I(int32_t n) { return VecFloat(static_cast<uint32_t>(n + 127) << 23); }
+HEPML_VEC_INLINE float Pow2I(int32_t n) { return VecFloat(static_cast<uint32_t>(n + 127) << 23); }
 
 // e^x: x = n ln 2 + r with |r| <= ln 2 / 2 (Cody-Waite, ln 2 in two parts
 // whose first has 9 bits, so n * part is exact), e^r = 1 + r + r^2 p(r) with
@@ -56,7 +66,7 @@ inline float Pow2I(int32_t n) { return VecFloat(static_cast<uint32_t>(n + 127) <
 // n is read from the bits of x log2 e + 1.5 * 2^23, whose low bits hold it in
 // two's complement (no float-to-int conversion, which NaN would make
 // undefined).
-inline float ExpF(float x) {
+HEPML_VEC_INLINE float ExpF(float x) {
   float xc = SelectF(x < -104.f, -104.f, x);
   xc = SelectF(xc > 89.f, 89.f, xc);
   const float kf = xc * 1.44269504088896341f + 12582912.f;
@@ -76,7 +86,7 @@ inline float ExpF(float x) {
 
 // 1 / (1 + e^-x), as e / (1 + e) with e = e^-|x| and the numerator 1 or e by
 // the sign, so neither side overflows and tiny results keep their precision.
-inline float SigmoidF(float x) {
+HEPML_VEC_INLINE float SigmoidF(float x) {
   const float e = ExpF(-AbsF(x));
   return SelectF(x < 0.f, e, 1.f) / (1.f + e);
 }
@@ -84,7 +94,7 @@ inline float SigmoidF(float x) {
 // tanh: x + x^3 p(x^2) below |x| = 1 (degree-6 minimax p, relative error of
 // the fit 5e-9); above, 1 - 2 / (e^2|x| + 1) with the sign of x (the
 // quotient is at most 0.24 of the result there, so its rounding stays small).
-inline float TanhF(float x) {
+HEPML_VEC_INLINE float TanhF(float x) {
   const float a = AbsF(x);
   const float z = x * x;
   float p = -3.5847382969222963e-4f;
@@ -103,7 +113,7 @@ inline float TanhF(float x) {
 // t = 1 / (1 + a / 2) (relative error of the fit 1.2e-10 on [1, 10.5]; beyond
 // 10.5 e^(-a^2) is below the smallest denormal), so erfc(a) = e^(-a^2) times
 // it keeps its relative accuracy all the way down.
-inline float ErfcScaledTail(float a) {
+HEPML_VEC_INLINE float ErfcScaledTail(float a) {
   const float t = 1.f / (1.f + 0.5f * a) - 0.41333333333333333f;
   float q = -5.506514757871628e-2f;
   q = q * t - 6.921426206827164e-2f;
@@ -121,7 +131,7 @@ inline float ErfcScaledTail(float a) {
 
 // erf(x) / x - 1 for |x| < 1 as a degree-6 minimax polynomial in x^2
 // (relative error of the fit 2e-9), so erf(x) = x + x q with q small.
-inline float ErfSmallQ(float z) {
+HEPML_VEC_INLINE float ErfSmallQ(float z) {
   float q = 7.854098657844588e-5f;
   q = q * z - 8.010261226445436e-4f;
   q = q * z + 5.188334733247757e-3f;
@@ -134,7 +144,7 @@ inline float ErfSmallQ(float z) {
 
 // erf: x + x q(x^2) below |x| = 1; above, 1 - e^(-x^2) ErfcScaledTail(|x|)
 // with the sign of x.
-inline float ErfF(float x) {
+HEPML_VEC_INLINE float ErfF(float x) {
   const float a = AbsF(x);
   const float z = x * x;
   const float small = a + a * ErfSmallQ(z);
@@ -147,7 +157,7 @@ inline float ErfF(float x) {
 // cancellation: GELU(-6) keeps its 3e-9) and x (1 - erfc / 2) on the
 // positive, with e^(-x^2/2) multiplied last on the negative side so a
 // denormal result is rounded once more, not scaled after rounding.
-inline float GeluF(float x) {
+HEPML_VEC_INLINE float GeluF(float x) {
   const float s = x * 0.70710678118654752440f;
   const float a = AbsF(s);
   const float z = s * s;
@@ -160,7 +170,7 @@ inline float GeluF(float x) {
 // GELU's tanh form, x (1 + tanh(u)) / 2 with u = sqrt(2 / pi) (x + 0.044715
 // x^3), as x sigmoid(2u) = x / (1 + e) times 1 or e, e = e^-|2u| (the same
 // value without cancellation for negative x; e multiplied last as above).
-inline float GeluTanhF(float x) {
+HEPML_VEC_INLINE float GeluTanhF(float x) {
   const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
   const float e = ExpF(-AbsF(u + u));
   return (x / (1.f + e)) * SelectF(u < 0.f, e, 1.f);
@@ -173,7 +183,7 @@ inline float GeluTanhF(float x) {
 // (Cody-Waite: ln 2 in two parts), e^r by its degree-7 Taylor polynomial
 // (relative error < 2e-8); log1p(t) for t in (0, 1] as 2 atanh(t / (2 + t))
 // by its odd series to s^15 (s <= 1/3, relative error < 1e-8). NaN stays NaN.
-inline float SoftplusF(float v) {
+HEPML_VEC_INLINE float SoftplusF(float v) {
   const float a = AbsF(v), xa = a < 87.f ? a : 87.f;
   const float fn = (-xa * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest
   const float r = (-xa - fn * 0.693145751953125f) - fn * 1.42860682030941723e-6f;
