@@ -12,9 +12,10 @@ with the same folder reuses them.
 
 DIR is what bench/models/generate.py wrote; symbolic dims other than the batch (particlenet's
 `particles`) are fixed to the model's first data set with --dim, for the compile and `hepml bench`. Each model is compiled (--max-batch = the
-largest batch) and built twice with its CMakeLists.txt defaults (Release): for the x86-64
-baseline and with NAME_NATIVE=ON (-march=native). Each round runs, one after the other,
-`hepml bench --threads 1 --json`, `NAME_run --bench --json` (baseline) and the native one;
+largest batch) and built twice with its CMakeLists.txt defaults (Release): the portable
+default (the x86-64 baseline plus x86-64-v3/-v4 variants, run() on the best this CPU has: the
+`isa` printed) and with NAME_NATIVE=ON (-march=native). Each round runs, one after the other,
+`hepml bench --threads 1 --json`, `NAME_run --bench --json` (portable) and the native one;
 the table gives the median over rounds of each p50 and of peak RSS. With --ort (node and
 onnxruntime-node installed in bench/peers) each round also runs ONNX Runtime
 (bench/peers/ort_bench.mjs: default graph optimizations, one intra-op thread) on the model's
@@ -114,7 +115,7 @@ def main():
     for m in args.only.split(","):
         exes = {}
         dims = fixed_dims(args.models, m)
-        variants = [("compiled", "OFF", []), ("compiled -march=native", "ON", [])]
+        variants = [("compiled portable", "OFF", []), ("compiled -march=native", "ON", [])]
         if args.prune > 0:
             variants.append((f"pruned {args.prune:g} -march=native", "ON", ["--prune", f"{args.prune:g}"]))
         for kind, native, extra in variants:

@@ -153,7 +153,18 @@ TEST_F(CompilerTest, PackageHoldsHeaderSourceWeightsRunnerAndCMake) {
   EXPECT_THAT(h, HasSubstr("static constexpr int kMaxBatch = 8;"));
   EXPECT_THAT(h, HasSubstr("one instance per thread"));
   EXPECT_THAT(h, HasSubstr("input 0  'x'  float32[batch, 3]"));
-  EXPECT_THAT(*File(*pkg, "CMakeLists.txt"), HasSubstr("add_executable(chain_run chain_run.cc)"));
+  EXPECT_THAT(h, HasSubstr("static const char* isa();"));
+  const std::string& cmake = *File(*pkg, "CMakeLists.txt");
+  EXPECT_THAT(cmake, HasSubstr("add_executable(chain_run chain_run.cc)"));
+  // The portable default: the file compiled again per run-time variant, each
+  // in a namespace of its own, and the library's build picks one.
+  EXPECT_THAT(cmake, HasSubstr("option(chain_DISPATCH "));
+  EXPECT_THAT(cmake, HasSubstr("target_compile_definitions(chain_${isa} PRIVATE HEPML_ISA_VARIANT=${isa})"));
+  EXPECT_THAT(cmake, HasSubstr("target_compile_options(chain_${isa} PRIVATE -march=x86-64-${isa})"));
+  const std::string& cc = *File(*pkg, "chain.cc");
+  EXPECT_THAT(cc, HasSubstr("#define HEPML_KERNELS HEPML_PASTE(chain_kernels, HEPML_ISA_NAME)"));
+  EXPECT_THAT(cc, HasSubstr("namespace l1::trigger::HEPML_KERNELS {"));
+  EXPECT_THAT(cc, HasSubstr("return {chain_kernels_v4::Run, \"x86-64-v4\"};"));
   // The weights file starts with its magic; the source only names it.
   EXPECT_EQ(File(*pkg, "chain.weights")->substr(0, 8), "HEPMLW01");
   EXPECT_THAT(*File(*pkg, "chain.cc"), ::testing::Not(HasSubstr("kEmbeddedWeights")));

@@ -1611,7 +1611,7 @@ absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
     const std::string yp = Out(y);
     Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    int64_t axis = ", axis_code,
                       ";\n    if (axis < 0) axis += ", rank, ";\n    if (axis < 0 || axis >= ", rank,
-                      ") return Fail(\"", absl::CEscape(n.Describe()),
+                      ") return (\"", absl::CEscape(n.Describe()),
                       ": axis out of range\");\n    int64_t outer = 1, inner = 1;\n    for (int64_t d = 0; d < ", rank,
                       "; ++d) {\n      if (d < axis) outer *= dx[d];\n      if (d > axis) inner *= dx[d];\n    }\n    K::CumSum<",
                       CT(x), ">(outer, dx[axis], inner, ", n.GetInt("exclusive", 0) ? "true" : "false", ", ",
@@ -1709,7 +1709,7 @@ absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
     const std::string yp = Out(n.outputs[0]);
     Code(absl::StrCat("if (!K::NllLoss<", CT(x), ", ", CT(t), ">(", N, ", ", C, ", ", D, ", ", lp, ", ", tp, ", ", wp, ", ",
                       has_ignore ? "true" : "false", ", ", n.GetInt("ignore_index", 0), ", ", red->second, ", ", yp,
-                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": target out of range\");"));
+                      ")) return (\"", absl::CEscape(n.Describe()), ": target out of range\");"));
     kernels_.insert("loss.h");
     return absl::OkStatus();
   }
@@ -1823,7 +1823,7 @@ absl::Status Emitter::EmitMisc(const Node& n, bool* handled) {
       HEPML_ASSIGN_OR_RETURN(up, In(n.inputs[2]));
     }
     const std::string yp = Out(y);
-    const std::string fail = absl::StrCat(" return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");");
+    const std::string fail = absl::StrCat(" return (\"", absl::CEscape(n.Describe()), ": index out of range\");");
     if (op == "GatherND") {
       Code(absl::StrCat("{\n    const int64_t dims[] = {", absl::StrJoin(dims, ", "), "};\n    if (!K::GatherND<", CT(x),
                         ", ", CT(idx), ">(", batches, ", ", tuples, ", ", k, ", dims, ", slice, ", ", xp, ", ", ip, ", ",
@@ -2538,7 +2538,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     const std::string yp = Out(y);
     const std::string ip = absl::StrCat("reinterpret_cast<const int64_t*>(w + ", AddWeight(idx.data(), idx.size() * 8), ")");
     Code(absl::StrCat("if (!K::Gather<", CT(x), ", int64_t>(", outer, ", ", len, ", ", inner, ", ", xp, ", ", idx.size(),
-                      ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
+                      ", ", ip, ", ", yp, ")) return (\"", absl::CEscape(n.Describe()), ": index out of range\");"));
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }
@@ -2631,7 +2631,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     const std::string yp = Out(y);
     Code(absl::StrCat("{\n    const int64_t full_dims[] = {", absl::StrJoin(full, ", "), "};\n    const int64_t y_dims[] = {",
                       absl::StrJoin(dims_of(y), ", "), "};\n    if (!K::MaxUnpool<", CT(x), ", ", CT(n.inputs[1]), ">(",
-                      rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return Fail(\"",
+                      rank, ", full_dims, y_dims, ", Count(x), ", ", xp, ", ", ip, ", ", yp, ")) return (\"",
                       absl::CEscape(n.Describe()), ": an index outside the unpooled tensor\");\n  }"));
     return absl::OkStatus();
   }
@@ -2665,7 +2665,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     Code(absl::StrCat("if (!K::RoiAlign(", LinExpr(sx[0]), ", ", LinExpr(sx[1]), ", ", sx[2].fixed, ", ", sx[3].fixed, ", ",
                       xp, ", ", LinExpr(S(rois)[0]), ", ", rp, ", ", bp, ", ", oh, ", ", ow, ", ", sampling, ", ", scale,
                       ", ", half_pixel ? "true" : "false", ", ", mode == "max" ? "true" : "false", ", ", yp,
-                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": a batch index outside [0, N)\");"));
+                      ")) return (\"", absl::CEscape(n.Describe()), ": a batch index outside [0, N)\");"));
     return absl::OkStatus();
   }
   if (op == "MelWeightMatrix") {
@@ -2682,7 +2682,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     }
     const std::string yp = Out(y);
     Code(absl::StrCat("if (!K::MelWeightMatrix(", (*mels)[0], ", ", (*dft_length)[0], ", ", absl::StrJoin(scalars, ", "), ", ",
-                      yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      yp, ")) return (\"", absl::CEscape(n.Describe()),
                       ": sample_rate must be positive and 0 <= lower_edge_hertz <= upper_edge_hertz <= sample_rate / 2\");"));
     return absl::OkStatus();
   }
@@ -2761,7 +2761,7 @@ absl::Status Emitter::EmitExtra(const Node& n, bool* handled) {
     const std::string yp = Out(y);
     Code(absl::StrCat("if (!K::ReverseSequence<", CT(x), ", ", CT(lens), ">(", LinExpr(sx[time_axis]), ", ",
                       LinExpr(sx[batch_axis]), ", ", ProdExpr(sx, 2, sx.size()), ", ", batch_axis == 0 ? "true" : "false",
-                      ", ", xp, ", ", lp, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ", ", xp, ", ", lp, ", ", yp, ")) return (\"", absl::CEscape(n.Describe()),
                       ": a sequence length outside [0, the time axis]\");"));
     return absl::OkStatus();
   }
@@ -2995,7 +2995,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
       const std::string yp = Out(y);
       const std::string channels = op == "EdgeFeatures" ? LinExpr(sx[1]) : absl::StrCat("(", LinExpr(sx[1]), ") / 2");
       Code(absl::StrCat("if (!K::", op, "<", CT(idx), ">(", LinExpr(sx[0]), ", ", channels, ", ", LinExpr(sx[2]), ", ",
-                        LinExpr(si[2]), ", ", xp, ", ", ip, ", ", yp, act, ")) return Fail(\"",
+                        LinExpr(si[2]), ", ", xp, ", ", ip, ", ", yp, act, ")) return (\"",
                         absl::CEscape(n.Describe()), ": neighbour index out of range\");"));
       kernels_.insert("shape.h");
       return absl::OkStatus();
@@ -3033,7 +3033,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
         const std::string yp = Out(y);
         const std::string mp = n.HasOutput(1) ? Out(n.outputs[1]) : "nullptr";
         if (n.HasOutput(1) && DT(n.outputs[1]) != DType::kBool) return Unsupported(n, "mask type");
-        Code(absl::StrCat("{\n    const double ratio = ", ratio, ";\n    if (!(ratio >= 0.0 && ratio <= 1.0)) return Fail(\"",
+        Code(absl::StrCat("{\n    const double ratio = ", ratio, ";\n    if (!(ratio >= 0.0 && ratio <= 1.0)) return (\"",
                           absl::CEscape(n.Describe()), ": ratio outside [0, 1]\");\n    K::Dropout<", CT(x), ">(",
                           Count(x), ", ", xp, ", ratio, ", tp, "[0], ", seed->i, "u, ", yp, ", ", mp, ");\n  }"));
         kernels_.insert("extra.h");
@@ -3164,7 +3164,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     const std::string yp = Out(y);
     Code(absl::StrCat("if (!K::Gather<", CT(x), ", ", CT(idx), ">(", ProdExpr(sx, 0, axis), ", ", LinExpr(sx[axis]), ", ",
                       ProdExpr(sx, axis + 1, rank), ", ", xp, ", ", Count(idx), ", ", ip, ", ", yp,
-                      ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");"));
+                      ")) return (\"", absl::CEscape(n.Describe()), ": index out of range\");"));
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }
@@ -3178,7 +3178,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     const std::string yp = Out(y);
     Code(absl::StrCat("{\n    const int64_t dx[] = ", Dims(x), ";\n    const int64_t di[] = ", Dims(idx),
                       ";\n    if (!K::GatherElements<", CT(x), ", ", CT(idx), ">(", rank, ", dx, di, ", axis, ", ", xp,
-                      ", ", ip, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()), ": index out of range\");\n  }"));
+                      ", ", ip, ", ", yp, ")) return (\"", absl::CEscape(n.Describe()), ": index out of range\");\n  }"));
     kernels_.insert("shape.h");
     return absl::OkStatus();
   }
@@ -3197,7 +3197,7 @@ absl::Status Emitter::EmitNode(const Node& n) {
     Code(absl::StrCat("{\n    const int64_t dy[] = ", Dims(y), ";\n    const int64_t di[] = ", Dims(idx),
                       ";\n    std::memcpy(", yp, ", ", xp, ", sizeof(", CT(y), ") * static_cast<size_t>(", Count(y),
                       "));\n    if (!K::ScatterElements<", CT(y), ", ", CT(idx), ">(", rank, ", dy, di, ", axis, ", ", ip,
-                      ", ", up, ", ", red->second, ", ", yp, ")) return Fail(\"", absl::CEscape(n.Describe()),
+                      ", ", up, ", ", red->second, ", ", yp, ")) return (\"", absl::CEscape(n.Describe()),
                       ": index out of range\");\n  }"));
     kernels_.insert("shape.h");
     return absl::OkStatus();

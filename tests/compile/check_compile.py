@@ -11,7 +11,8 @@ DIR is what bench/models/generate.py wrote. For each model this
      every symbolic input axis other than "batch": once per distinct set of sizes among
      the model's data sets (steps 2-3 for each),
   2. builds the package with cmake and the chosen compiler, flags
-     `-Wall -Wextra -Werror -O2` (any warning fails; --native adds -march=native),
+     `-Wall -Wextra -Werror -O2` (any warning fails; --native adds -march=native; by default
+     the package's run-time variants x86-64-v3/-v4 are built too, --no-dispatch leaves them out),
   3. runs `NAME_run --input ... --output-dir` on each data set and `hepml run` on the
      same inputs, and compares every output file: same dtype and shape,
      |compiled - hepml| <= atol elementwise (with --prune and --max-batch above 16, also
@@ -19,7 +20,8 @@ DIR is what bench/models/generate.py wrote. For each model this
   4. (first package) builds tests/compile/instance_check.cc against the library: run() allocates nothing,
      four threads with an instance each agree with a single-threaded run, batch 1 after
      the maximum batch equals a fresh instance's, batches outside 1..max are refused,
-  5. (first package) runs `NAME_run --bench --json` once and checks the JSON object's fields.
+  5. (first package) runs `NAME_run --bench --json` once and checks the JSON object's fields,
+     "isa" among them: the variant this CPU's flags (/proc/cpuinfo) call for.
 
 With --precision fp16|bf16 the package stores its Gemm/MatMul/Conv weights in 16 bits; step 3
 then bounds the error against `hepml run` (float weights) relative to the output's scale,
@@ -46,6 +48,7 @@ failure.
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -56,8 +59,27 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from npcompare import compare, sanitize  # noqa: E402
 
 FLAGS = "-Wall -Wextra -Werror -O2"
-BENCH_KEYS = ["model", "batch", "threads", "iterations", "load_ms", "latency_us", "throughput_per_s", "peak_rss_mib",
-              "start_rss_mib", "added_rss_mib"]
+BENCH_KEYS = ["model", "batch", "threads", "iterations", "isa", "load_ms", "latency_us", "throughput_per_s",
+              "peak_rss_mib", "start_rss_mib", "added_rss_mib"]
+
+
+def expected_isa(args):
+    """The variant NAME::isa() must name on this machine for the build chosen by args."""
+    if args.native:
+        return "native"
+    if args.no_dispatch or platform.machine() not in ("x86_64", "AMD64", "amd64"):
+        return "baseline"
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    if {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= flags:
+        return "x86-64-v4"
+    if {"avx2", "fma", "bmi1", "bmi2"} <= flags:
+        return "x86-64-v3"
+    return "baseline"
 
 
 def run(cmd, timeout=600, **kw):
@@ -174,7 +196,8 @@ def check_package(args, m, work, dims, data_sets, contracts):
                             f"(expected at most {shrink:.0%})")
     build = os.path.join(work, "build")
     rc, out = run(["cmake", "-S", pkg, "-B", build, "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_COMPILER={args.cxx}",
-                   f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}"])
+                   f"-DCMAKE_CXX_FLAGS={FLAGS}", f"-D{name}_NATIVE={'ON' if args.native else 'OFF'}",
+                   f"-D{name}_DISPATCH={'OFF' if args.no_dispatch else 'ON'}"])
     if rc != 0:
         return [f"cmake configure failed: {out[-2000:]}"]
     rc, out = run(["cmake", "--build", build, "-j", str(args.jobs)])
@@ -255,6 +278,9 @@ def check_package(args, m, work, dims, data_sets, contracts):
             if missing or j["batch"] != 2 or j["iterations"] != 5 or not all(
                     k in j["latency_us"] for k in ("p50", "p90", "p99", "mean")):
                 problems.append(f"{name}_run --bench --json: unexpected object {j}")
+            elif j["isa"] != expected_isa(args):
+                problems.append(f"{name}_run --bench --json: isa {j['isa']!r}, expected {expected_isa(args)!r} "
+                                f"on this CPU")
             elif not 0 < j["start_rss_mib"] < j["peak_rss_mib"] or \
                     abs(j["added_rss_mib"] - (j["peak_rss_mib"] - j["start_rss_mib"])) > 1e-9:
                 problems.append(f"{name}_run --bench --json: memory figures do not add up: {j}")
@@ -274,6 +300,8 @@ def main():
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--embed-weights", action="store_true")
     ap.add_argument("--native", action="store_true", help="build with the package's NAME_NATIVE=ON (-march=native)")
+    ap.add_argument("--no-dispatch", action="store_true",
+                    help="build with NAME_DISPATCH=OFF: the baseline build alone, no x86-64-v3/v4 variants")
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, int8 or fixed<W,I[,Q[,O]]>")
     ap.add_argument("--verbose", action="store_true", help="print every output's error")

@@ -467,7 +467,8 @@ int RunBench(const Args& a) {
   const double weight_mib = static_cast<double>(Model::kWeightBytes) / (1024.0 * 1024.0);
   if (a.json) {
     std::cout << "{\n  \"model\": " << JsonString("@MODEL@") << ",\n  \"batch\": " << a.batch
-              << ",\n  \"threads\": 1,\n  \"iterations\": " << a.iterations << ",\n  \"precision\": \"@PRECISION@\",\n  \"load_ms\": "
+              << ",\n  \"threads\": 1,\n  \"iterations\": " << a.iterations << ",\n  \"precision\": \"@PRECISION@\",\n  \"isa\": \""
+              << Model::isa() << "\",\n  \"load_ms\": "
               << Num(load_ms) << ",\n  \"latency_us\": {\n    \"p50\": " << Num(Percentile(lat, 50)) << ",\n    \"p90\": "
               << Num(Percentile(lat, 90)) << ",\n    \"p99\": " << Num(Percentile(lat, 99)) << ",\n    \"mean\": " << Num(mean)
               << "\n  },\n  \"throughput_per_s\": " << Num(throughput) << ",\n  \"peak_rss_mib\": " << Num(rss)
@@ -475,7 +476,8 @@ int RunBench(const Args& a) {
               << Num(rss - g_start_rss_mib) << ",\n  \"weight_mib\": " << Num(weight_mib) << "\n}" << std::endl;
     return 0;
   }
-  std::printf("model %s  batch %d  threads 1  iterations %d  precision @PRECISION@\n", "@MODEL@", a.batch, a.iterations);
+  std::printf("model %s  batch %d  threads 1  iterations %d  precision @PRECISION@  isa %s\n", "@MODEL@", a.batch,
+              a.iterations, Model::isa());
   std::printf("  load %.1f ms  latency p50 %.1f us  p90 %.1f us  p99 %.1f us  throughput %.0f /s  peak RSS %.1f MiB (%.1f MiB above the process at start)  weights %.2f MiB\n",
               load_ms, Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), throughput, rss,
               rss - g_start_rss_mib, weight_mib);
