@@ -921,12 +921,17 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
   if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, slice_fn)) {
     if (split >= 0) crew->Observe(split, seconds[0], batch - split, seconds[1]);
   } else {
-    oneapi::tbb::parallel_for(
-        oneapi::tbb::blocked_range<int>(0, slices, 1),
-        [&](const oneapi::tbb::blocked_range<int>& r) {
-          for (int s = r.begin(); s < r.end(); ++s) run_slice(s);
-        },
-        oneapi::tbb::simple_partitioner());
+    auto all = [&] {
+      oneapi::tbb::parallel_for(
+          oneapi::tbb::blocked_range<int>(0, slices, 1),
+          [&](const oneapi::tbb::blocked_range<int>& r) {
+            for (int s = r.begin(); s < r.end(); ++s) run_slice(s);
+          },
+          oneapi::tbb::simple_partitioner());
+    };
+    // The caller is in the arena already unless it came with a crew (Session::Run).
+    if (crew != nullptr && exec.arena != nullptr) exec.arena->execute(all);
+    else all();
   }
   for (const absl::Status& st : status) HEPML_RETURN_IF_ERROR(st);
   std::vector<Value> outputs;

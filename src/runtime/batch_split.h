@@ -110,9 +110,11 @@ class SliceCrew {
 // crew->SplitRow, and their times go to crew->Observe), runs serially with memory
 // planned by `memory` for its own input shapes, and writes the graph outputs
 // straight into rows of the full outputs. `exec.profile`, when set, gets the
-// first slice's node events. `crew`, when given, runs the slices (else, or
-// when it is busy, a parallel_for does).
-// REQUIRES: slices >= 2, batch >= slices, the plan's graph separable.
+// first slice's node events. `crew`, when given, runs the slices from the
+// calling thread, which then need not be inside exec.arena (when the crew is
+// busy, a parallel_for in exec.arena does); without one, a parallel_for does.
+// REQUIRES: slices >= 2, batch >= slices, the plan's graph separable; without
+// a crew, the caller runs inside exec.arena.
 absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
                                                       int64_t batch, int slices, const ExecutionContext& exec,
                                                       MemoryPlanner& memory, SliceCrew* crew = nullptr);

@@ -201,8 +201,15 @@ absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std:
   const int64_t batch = split_batches && call.arena != nullptr ? SplittableBatch(bound, fed) : -1;
   const int slices = NumBatchSlices(batch, call.concurrency, min_rows_per_slice);
   if (slices > 1) {
-    // One parallel region for the whole graph (batch_split.h).
-    call.arena->execute([&] { result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory, crew.get()); });
+    // One parallel region for the whole graph (batch_split.h). The crew's
+    // caller runs slice 0 on its own thread and its helpers are the arena's
+    // workers, so it does not enter the arena (a join and a leave per call);
+    // ExecuteBatchSlices enters it for its parallel_for.
+    if (crew != nullptr) {
+      result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory, crew.get());
+    } else {
+      call.arena->execute([&] { result = ExecuteBatchSlices(*plan, bound, batch, slices, call, *memory, nullptr); });
+    }
   } else {
     thread_local std::vector<int64_t> signature;
     MemoryPlanner::Signature(bound, &signature);
