@@ -12,6 +12,7 @@
 #include <set>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -227,8 +228,9 @@ std::string Header(const CompileOptions& o, const std::string& model_path, const
       "  bool ok() const { return ok_; }\n"
       "  // Why the constructor or the last run() failed.\n"
       "  const std::string& error() const { return error_; }\n"
-      "  // The instruction set run() executes: \"x86-64-v4\" (AVX-512) or \"x86-64-v3\"\n"
-      "  // (AVX2, FMA) when the package was built with its run-time variants (the\n"
+      "  // The instruction set run() executes: \"x86-64-v4\" (AVX-512; with bfloat16\n"
+      "  // weights \"x86-64-v4+avx512bf16\" where the CPU has its dot products) or\n"
+      "  // \"x86-64-v3\" (AVX2, FMA) when the package was built with its run-time variants (the\n"
       "  // CMakeLists.txt default on x86-64) and this CPU has them, else the flags\n"
       "  // the library was compiled with: \"native\" (", N, "_NATIVE) or \"baseline\".\n"
       "  static const char* isa();\n"
@@ -271,6 +273,11 @@ std::string EmbeddedWeights(const std::vector<uint8_t>& w) {
   return out + "    ;\n";
 }
 
+// Whether the program multiplies bfloat16 weights in the 16-bit GEMM, which
+// has AVX512-BF16 dot products (emitted/gemm.h GemmBf16DotNN): such a package
+// gets a fourth run-time variant built for them.
+bool UsesBf16Gemm(const EmittedProgram& p) { return absl::StrContains(p.body, "GemmPacked16<2>("); }
+
 std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t hash) {
   const std::string& N = o.name;
   // The kernels and the model's steps live in a namespace per instruction-set
@@ -304,6 +311,8 @@ std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t ha
                   "const char* Run(std::int64_t, const void* const*, void* const*, unsigned char*, const unsigned char*);\n"
                   "}\nnamespace ", N, "_kernels_v4 {\n"
                   "const char* Run(std::int64_t, const void* const*, void* const*, unsigned char*, const unsigned char*);\n"
+                  "}\n#endif\n#ifdef HEPML_DISPATCH_BF16\nnamespace ", N, "_kernels_v4bf16 {\n"
+                  "const char* Run(std::int64_t, const void* const*, void* const*, unsigned char*, const unsigned char*);\n"
                   "}\n#endif\n");
   absl::StrAppend(&src, "namespace {\n\nnamespace K = ::", kernel_ns, ";\n\n",
                   "constexpr std::uint64_t kWeightsHash = 0x", absl::Hex(hash), "ull;\n");
@@ -318,10 +327,14 @@ std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t ha
                   "Variant Pick() {\n"
                   "#ifdef HEPML_DISPATCH\n"
                   "  __builtin_cpu_init();\n"
-                  "  if (__builtin_cpu_supports(\"avx512f\") && __builtin_cpu_supports(\"avx512bw\") &&\n"
-                  "      __builtin_cpu_supports(\"avx512cd\") && __builtin_cpu_supports(\"avx512dq\") &&\n"
-                  "      __builtin_cpu_supports(\"avx512vl\"))\n"
-                  "    return {", N, "_kernels_v4::Run, \"x86-64-v4\"};\n"
+                  "  const bool v4 = __builtin_cpu_supports(\"avx512f\") && __builtin_cpu_supports(\"avx512bw\") &&\n"
+                  "                  __builtin_cpu_supports(\"avx512cd\") && __builtin_cpu_supports(\"avx512dq\") &&\n"
+                  "                  __builtin_cpu_supports(\"avx512vl\");\n"
+                  "#ifdef HEPML_DISPATCH_BF16\n"
+                  "  // bfloat16 weights: the variant with AVX512-BF16 dot products.\n"
+                  "  if (v4 && __builtin_cpu_supports(\"avx512bf16\")) return {", N, "_kernels_v4bf16::Run, \"x86-64-v4+avx512bf16\"};\n"
+                  "#endif\n"
+                  "  if (v4) return {", N, "_kernels_v4::Run, \"x86-64-v4\"};\n"
                   "  if (__builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\") && __builtin_cpu_supports(\"bmi\") &&\n"
                   "      __builtin_cpu_supports(\"bmi2\"))\n"
                   "    return {", N, "_kernels_v3::Run, \"x86-64-v3\"};\n"
@@ -378,8 +391,18 @@ std::string Source(const CompileOptions& o, const EmittedProgram& p, uint64_t ha
   return src;
 }
 
-std::string CMakeText(const CompileOptions& o) {
+std::string CMakeText(const CompileOptions& o, bool bf16_variant) {
   const std::string& N = o.name;
+  const std::string bf16 = !bf16_variant ? "" : absl::StrCat(
+      "    # bfloat16 weights: a variant with AVX512-BF16 dot products too.\n"
+      "    check_cxx_compiler_flag(-mavx512bf16 ", N, "_HAS_AVX512BF16)\n"
+      "    if(", N, "_HAS_AVX512BF16)\n"
+      "      add_library(", N, "_v4bf16 OBJECT ", N, ".cc)\n"
+      "      target_compile_definitions(", N, "_v4bf16 PRIVATE HEPML_ISA_VARIANT=v4bf16)\n"
+      "      target_compile_options(", N, "_v4bf16 PRIVATE -march=x86-64-v4 -mavx512bf16)\n"
+      "      target_sources(", N, " PRIVATE $<TARGET_OBJECTS:", N, "_v4bf16>)\n"
+      "      target_compile_definitions(", N, " PRIVATE HEPML_DISPATCH_BF16=1)\n"
+      "    endif()\n");
   std::string weights_def = o.embed_weights ? "" : absl::StrCat(
       "# ", N, "() reads this file; ", N, "(path) reads another copy of it.\n"
       "target_compile_definitions(", N, " PRIVATE HEPML_WEIGHTS_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/", N, ".weights\")\n");
@@ -410,7 +433,7 @@ std::string CMakeText(const CompileOptions& o) {
       "      target_compile_options(", N, "_${isa} PRIVATE -march=x86-64-${isa})\n"
       "      target_sources(", N, " PRIVATE $<TARGET_OBJECTS:", N, "_${isa}>)\n"
       "    endforeach()\n"
-      "    target_compile_definitions(", N, " PRIVATE HEPML_DISPATCH=1)\n"
+      "    target_compile_definitions(", N, " PRIVATE HEPML_DISPATCH=1)\n", bf16,
       "  endif()\n"
       "endif()\n\n"
       "add_executable(", N, "_run ", N, "_run.cc)\n"
@@ -655,7 +678,7 @@ absl::StatusOr<GeneratedPackage> GeneratePackage(const std::string& model_path, 
                                                                                          ? WeightPrecisionName(options.precision)
                                                                                          : "mixed"},
                                                                      {"@MODEL@", absl::CEscape(model_path)}}));
-  pkg.files.emplace_back("CMakeLists.txt", CMakeText(options));
+  pkg.files.emplace_back("CMakeLists.txt", CMakeText(options, UsesBf16Gemm(prog)));
   pkg.report.num_steps = prog.num_steps;
   pkg.report.arena_bytes = prog.arena_bytes;
   pkg.report.weight_bytes = prog.weights.size();

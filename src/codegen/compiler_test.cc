@@ -258,6 +258,9 @@ TEST_F(CompilerTest, SixteenBitWeightsHalveTheGemmWeights) {
     // 64 x 96 weights in 2 bytes instead of 4; the 96 biases stay float.
     EXPECT_LT(pkg->report.weight_bytes, fp32->report.weight_bytes * 55 / 100) << WeightPrecisionName(p);
     EXPECT_THAT(*File(*pkg, "g.cc"), HasSubstr(p == WeightPrecision::kFp16 ? "GemmPacked16<1>" : "GemmPacked16<2>"));
+    // bfloat16 GEMMs get a run-time variant with AVX512-BF16 dot products.
+    const bool bf16 = p == WeightPrecision::kBf16;
+    EXPECT_EQ(File(*pkg, "CMakeLists.txt")->find("-march=x86-64-v4 -mavx512bf16") != std::string::npos, bf16);
   }
   // Per layer: "fc" back to float overrides the default.
   o.precision = WeightPrecision::kBf16;

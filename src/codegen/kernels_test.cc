@@ -190,18 +190,32 @@ TEST(EmittedKernels, HalfAndBfloat16Conversions) {
   EXPECT_EQ(K::FloatToBf16(-2.f), 0xc000u);
 }
 
+// Sizes over the 4-row and 64-column tiles, odd K, K past one 256-deep block
+// and, for the bfloat16 dot products, past one 1024-deep chunk.
 TEST(EmittedKernels, Packed16GemmMatchesWidenedWeights) {
   for (int format : {K::kWeightF16, K::kWeightBF16}) {
-    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {11, 37, 300}, {1, 128, 600}}) {
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 5, 16}, {3, 70, 7}, {11, 37, 300}, {1, 128, 600},
+                           {6, 83, 1031}, {20, 70, 517}}) {
+      SCOPED_TRACE(testing::Message() << "format " << format << " m " << m << " n " << n << " k " << k);
       Tensor a = Random({m, k}, 1), b = Random({k, n}, 2), c = Random({n}, 3);
-      // The reference: float GEMM on the weights rounded to 16 bits.
+      // The reference: float GEMM on the weights rounded to 16 bits (and,
+      // where the build has AVX512-BF16 dot products for bfloat16, on the
+      // activations rounded too: the kernel rounds them).
       Tensor rounded = b;
       std::vector<uint16_t> h(k * n);
       for (int64_t i = 0; i < k * n; ++i) {
         h[i] = format == K::kWeightF16 ? K::FloatToHalf(b.data<float>()[i]) : K::FloatToBf16(b.data<float>()[i]);
         rounded.mutable_data<float>()[i] = format == K::kWeightF16 ? K::HalfToFloat(h[i]) : K::Bf16ToFloat(h[i]);
       }
-      auto ref = RunOp("Gemm", 13, {a, rounded, c});
+      Tensor a_ref = a;
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+      if (format == K::kWeightBF16) {
+        a_ref = Tensor::Empty(DType::kFloat32, {m, k});
+        for (int64_t i = 0; i < m * k; ++i)
+          a_ref.mutable_data<float>()[i] = K::Bf16ToFloat(K::FloatToBf16(a.data<float>()[i]));
+      }
+#endif
+      auto ref = RunOp("Gemm", 13, {a_ref, rounded, c});
       ASSERT_TRUE(ref.ok()) << ref.status();
       std::vector<float> packed(k * n), widened(k * n), y(m * n);
       K::PackB(k, n, rounded.data<float>(), widened.data());

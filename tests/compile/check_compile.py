@@ -76,7 +76,8 @@ def expected_isa(args):
                 flags = set(line.split(":", 1)[1].split())
                 break
     if {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= flags:
-        return "x86-64-v4"
+        # bfloat16 Gemm weights add a variant with AVX512-BF16 dot products.
+        return "x86-64-v4+avx512bf16" if args.precision == "bf16" and "avx512_bf16" in flags else "x86-64-v4"
     if {"avx2", "fma", "bmi1", "bmi2"} <= flags:
         return "x86-64-v3"
     return "baseline"

@@ -398,11 +398,174 @@ inline void DecodeWeights(int64_t n, const uint16_t* src, float* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = DecodeWeight<kFormat>(src[i]);
 }
 
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// bfloat16 weights where the build targets AVX512-BF16 (-march=native on such
+// a CPU): vdpbf16ps multiplies pairs of bfloat16 and adds both products to a
+// float accumulator, two k per instruction. Rows of A are rounded to
+// bfloat16 (nearest even, vcvtne2ps2bf16) in chunks of kBf16KC as they are
+// read, so each product carries the rounding of both operands (the error
+// `--report` gives for bf16). Rows k and k + 1 of a panel are interleaved
+// into the instruction's pairs by one permute per 16 columns, shared by the
+// kBf16Rows rows of A in flight.
+inline constexpr int64_t kBf16Rows = 4;
+inline constexpr int64_t kBf16KC = 1024;
+
+// out[0, kc) = a[0, kc) rounded to bfloat16 (nearest even), out[kc] = 0 (a
+// whole last pair). out holds kc rounded up to 32, plus one.
+inline void RowToBf16(const float* a, int64_t kc, uint16_t* out) {
+  for (int64_t k = 0; k < kc; k += 32) {
+    const int64_t n = kc - k < 32 ? kc - k : 32;
+    const __mmask16 lo = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    const __mmask16 hi = static_cast<__mmask16>(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, a + k + 16), _mm512_maskz_loadu_ps(lo, a + k));
+    std::memcpy(out + k, &h, sizeof h);
+  }
+  out[kc] = 0;
+}
+
+// c[0, w) = acc (16 columns per vector), plus c's own values when `add`.
+inline void AddRow16(int64_t w, bool add, const __m512* acc, float* c) {
+  for (int64_t g = 0; 16 * g < w; ++g) {
+    const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
+    const __mmask16 m = static_cast<__mmask16>(n == 16 ? 0xffffu : (1u << n) - 1u);
+    const __m512 prev = add ? _mm512_maskz_loadu_ps(m, c + 16 * g) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(c + 16 * g, m, _mm512_add_ps(prev, acc[g]));
+  }
+}
+
+// The permutation that interleaves two rows of 16 bfloat16 (the low halves
+// of two vectors) into 16 pairs: lane 2j from the first, 2j + 1 the second.
+alignas(64) inline constexpr uint16_t kBf16PairLanes[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
+                                                           8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+
+inline void GemmBf16DotNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                          float* C, int64_t ldc) {
+  const __m512i pairs = _mm512_load_si512(kBf16PairLanes);
+  alignas(64) uint16_t abf[kBf16Rows][kBf16KC + 32];
+  for (int64_t i0 = 0; i0 < M; i0 += kBf16Rows) {
+    const int64_t mr = M - i0 < kBf16Rows ? M - i0 : kBf16Rows;
+    for (int64_t k0 = 0; k0 < K; k0 += kBf16KC) {
+      const int64_t kc = K - k0 < kBf16KC ? K - k0 : kBf16KC;
+      // This chunk of the rows in bfloat16, zero-padded to whole pairs.
+      for (int64_t r = 0; r < mr; ++r) RowToBf16(A + (i0 + r) * lda + k0, kc, abf[r]);
+      for (int64_t j = 0; j < N; j += kGemmWide) {
+        const int64_t w = N - j < kGemmWide ? N - j : kGemmWide;
+        const uint16_t* panel = packed + j * K + k0 * w;  // rows k0.. of the [K, w] panel
+        const int64_t groups = (w + 15) / 16;
+        __m512 acc[kBf16Rows][kGemmWide / 16];
+        for (int64_t r = 0; r < kBf16Rows; ++r)
+          for (int64_t g = 0; g < kGemmWide / 16; ++g) acc[r][g] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < kc; k += 2) {
+          const bool two = k + 1 < kc;
+          __m512i ap[kBf16Rows];
+          for (int64_t r = 0; r < kBf16Rows; ++r) {
+            uint32_t v = 0;
+            if (r < mr) std::memcpy(&v, &abf[r][k], sizeof v);
+            ap[r] = _mm512_set1_epi32(static_cast<int>(v));
+          }
+          for (int64_t g = 0; g < groups; ++g) {
+            const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
+            const __mmask16 m = static_cast<__mmask16>(n == 16 ? 0xffffu : (1u << n) - 1u);
+            // 16 bfloat16 into the low half (masked loads: nothing read past the panel).
+            const __m512i r0 = _mm512_maskz_loadu_epi16(m, panel + k * w + 16 * g);
+            const __m512i r1 = two ? _mm512_maskz_loadu_epi16(m, panel + (k + 1) * w + 16 * g) : _mm512_setzero_si512();
+            const __m512i bp = _mm512_permutex2var_epi16(r0, pairs, r1);
+            __m512bh b;
+            std::memcpy(&b, &bp, sizeof b);
+            for (int64_t r = 0; r < kBf16Rows; ++r) {
+              __m512bh a;
+              std::memcpy(&a, &ap[r], sizeof a);
+              if (r < mr) acc[r][g] = _mm512_dpbf16_ps(acc[r][g], a, b);
+            }
+          }
+        }
+        for (int64_t r = 0; r < mr; ++r) AddRow16(w, k0 > 0, acc[r], C + (i0 + r) * ldc + j);
+      }
+    }
+  }
+}
+
+// GemmBf16DotNN for many rows: each [256, w] block of a panel is interleaved
+// into the dot products' pairs once (32 KiB on the stack), then tiles of six
+// rows x 64 columns (24 accumulators) read it with no permutes left.
+inline constexpr int64_t kBf16BlockKC = 256;
+inline constexpr int64_t kBf16BlockRows = 8;
+
+// acc[r][g] += pairs p < np of row r of abf (bfloat16) times pair block
+// p, group g of blk, for r < rows, g < groups.
+template <int64_t kRowsMax, int64_t kGroupsMax, int64_t kStride>
+inline void Bf16DotPairs(int64_t np, const __m512i* blk, const uint16_t (*abf)[kStride], int64_t rows, int64_t groups,
+                         __m512 (*acc)[kGroupsMax]) {
+  for (int64_t p = 0; p < np; ++p) {
+    const __m512i* b = blk + p * kGroupsMax;
+    for (int64_t r = 0; r < rows && r < kRowsMax; ++r) {
+      uint32_t v;
+      std::memcpy(&v, &abf[r][2 * p], sizeof v);
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(v));
+      __m512bh a;
+      std::memcpy(&a, &av, sizeof a);
+      for (int64_t g = 0; g < groups; ++g) {
+        __m512bh bg;
+        std::memcpy(&bg, &b[g], sizeof bg);
+        acc[r][g] = _mm512_dpbf16_ps(acc[r][g], a, bg);
+      }
+    }
+  }
+}
+
+inline void GemmBf16DotBlockNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                               float* C, int64_t ldc) {
+  constexpr int64_t kRows = 6, kGroups = kGemmWide / 16;
+  const __m512i pairs = _mm512_load_si512(kBf16PairLanes);
+  alignas(64) __m512i blk[kBf16BlockKC / 2 * kGroups];
+  alignas(64) uint16_t abf[kRows][kBf16BlockKC + 32];
+  for (int64_t j = 0; j < N; j += kGemmWide) {
+    const int64_t w = N - j < kGemmWide ? N - j : kGemmWide;
+    const int64_t groups = (w + 15) / 16;
+    for (int64_t k0 = 0; k0 < K; k0 += kBf16BlockKC) {
+      const int64_t kc = K - k0 < kBf16BlockKC ? K - k0 : kBf16BlockKC, np = (kc + 1) / 2;
+      const uint16_t* panel = packed + j * K + k0 * w;
+      for (int64_t p = 0; p < np; ++p) {
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
+          const __mmask32 m = static_cast<__mmask32>(n == 16 ? 0xffffu : (1u << n) - 1u);
+          const __m512i r0 = _mm512_maskz_loadu_epi16(m, panel + 2 * p * w + 16 * g);
+          const __m512i r1 = 2 * p + 1 < kc ? _mm512_maskz_loadu_epi16(m, panel + (2 * p + 1) * w + 16 * g)
+                                            : _mm512_setzero_si512();
+          blk[p * kGroups + g] = _mm512_permutex2var_epi16(r0, pairs, r1);
+        }
+      }
+      for (int64_t i0 = 0; i0 < M; i0 += kRows) {
+        const int64_t mr = M - i0 < kRows ? M - i0 : kRows;
+        for (int64_t r = 0; r < mr; ++r) RowToBf16(A + (i0 + r) * lda + k0, kc, abf[r]);
+        __m512 acc[kRows][kGroups];
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t g = 0; g < kGroups; ++g) acc[r][g] = _mm512_setzero_ps();
+        // Whole tiles with constant bounds (unrolled, accumulators in registers).
+        if (mr == kRows && groups == kGroups) Bf16DotPairs<kRows>(np, blk, abf, kRows, kGroups, acc);
+        else Bf16DotPairs<kRows>(np, blk, abf, mr, groups, acc);
+        for (int64_t r = 0; r < mr; ++r) AddRow16(w, k0 > 0, acc[r], C + (i0 + r) * ldc + j);
+      }
+    }
+  }
+}
+
+#endif
+
 // GemmPackedNN with 16-bit panels: each [kc, w] block of a panel is widened
-// into a float block on the stack (64 KiB) just before the tiles read it.
+// into a float block on the stack (64 KiB) just before the tiles read it
+// (bfloat16 on AVX512-BF16 targets: GemmBf16DotNN for a few rows, whose
+// interleaving is shared by them; GemmBf16DotBlockNN from kBf16BlockRows).
 template <int kFormat>
 inline void GemmPacked16NN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
                            float* C, int64_t ldc) {
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+  if constexpr (kFormat == kWeightBF16) {
+    if (M >= kBf16BlockRows) GemmBf16DotBlockNN(M, N, K, A, lda, packed, C, ldc);
+    else GemmBf16DotNN(M, N, K, A, lda, packed, C, ldc);
+    return;
+  }
+#endif
   alignas(64) float block[kGemmKC * kGemmWide];
   for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(N) * sizeof(float));
   for (int64_t j = 0; j < N; j += kGemmWide) {
