@@ -161,6 +161,24 @@ TEST(EmittedKernels, Float16AndBFloat16StorageTypesRoundToNearestEven) {
   EXPECT_EQ(static_cast<float>(K::Float16(a * b)), 0.375f);
 }
 
+// DecodeWeights (the CPU's conversion where the build has F16C / AVX-512)
+// gives HalfToFloat's bits for every half, NaNs as NaNs, at every offset of a
+// vector (the 65536 patterns start at an odd element).
+TEST(EmittedKernels, DecodedHalfWeightsAreExact) {
+  std::vector<uint16_t> h(65537);
+  for (uint32_t i = 0; i < 65536; ++i) h[i + 1] = static_cast<uint16_t>(i);
+  std::vector<float> got(h.size());
+  K::DecodeWeights<K::kWeightF16>(static_cast<int64_t>(h.size()), h.data(), got.data());
+  for (size_t i = 0; i < h.size(); ++i) {
+    const float want = K::HalfToFloat(h[i]);
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(got[i])) << std::hex << h[i];
+    } else {
+      ASSERT_EQ(K::FloatToBits(got[i]), K::FloatToBits(want)) << std::hex << h[i];
+    }
+  }
+}
+
 TEST(EmittedKernels, HalfAndBfloat16Conversions) {
   // Every half round-trips through float (NaN stays NaN).
   for (uint32_t h = 0; h < 0x10000u; ++h) {
