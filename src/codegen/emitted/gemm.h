@@ -426,13 +426,15 @@ inline void DecodeWeights(int64_t n, const uint16_t* src, float* dst) {
 inline constexpr int64_t kBf16Rows = 4;
 inline constexpr int64_t kBf16KC = 1024;
 
+// The first n (<= 16, more is all) lanes of a 16-lane mask.
+inline __mmask16 LowLanes16(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u); }
+
 // out[0, kc) = a[0, kc) rounded to bfloat16 (nearest even), out[kc] = 0 (a
 // whole last pair). out holds kc rounded up to 32, plus one.
 inline void RowToBf16(const float* a, int64_t kc, uint16_t* out) {
   for (int64_t k = 0; k < kc; k += 32) {
     const int64_t n = kc - k < 32 ? kc - k : 32;
-    const __mmask16 lo = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
-    const __mmask16 hi = static_cast<__mmask16>(n >= 32 ? 0xffffu : n > 16 ? (1u << (n - 16)) - 1u : 0u);
+    const __mmask16 lo = LowLanes16(n), hi = n > 16 ? LowLanes16(n - 16) : static_cast<__mmask16>(0);
     const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, a + k + 16), _mm512_maskz_loadu_ps(lo, a + k));
     std::memcpy(out + k, &h, sizeof h);
   }
@@ -442,8 +444,7 @@ inline void RowToBf16(const float* a, int64_t kc, uint16_t* out) {
 // c[0, w) = acc (16 columns per vector), plus c's own values when `add`.
 inline void AddRow16(int64_t w, bool add, const __m512* acc, float* c) {
   for (int64_t g = 0; 16 * g < w; ++g) {
-    const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
-    const __mmask16 m = static_cast<__mmask16>(n == 16 ? 0xffffu : (1u << n) - 1u);
+    const __mmask16 m = LowLanes16(w - 16 * g);
     const __m512 prev = add ? _mm512_maskz_loadu_ps(m, c + 16 * g) : _mm512_setzero_ps();
     _mm512_mask_storeu_ps(c + 16 * g, m, _mm512_add_ps(prev, acc[g]));
   }
@@ -453,6 +454,16 @@ inline void AddRow16(int64_t w, bool add, const __m512* acc, float* c) {
 // of two vectors) into 16 pairs: lane 2j from the first, 2j + 1 the second.
 alignas(64) inline constexpr uint16_t kBf16PairLanes[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
                                                            8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+
+// Columns [16g, 16g + 16) of rows k and k + 1 (if two) of a [kc, w] bfloat16
+// panel block as 16 pairs (kBf16PairLanes in `pairs`); masked loads, so
+// nothing is read past a narrow panel, and a missing row k + 1 is zeros.
+inline __m512i PairOfRows(const uint16_t* panel, int64_t w, int64_t k, bool two, int64_t g, __m512i pairs) {
+  const __mmask32 m = LowLanes16(w - 16 * g);
+  const __m512i r0 = _mm512_maskz_loadu_epi16(m, panel + k * w + 16 * g);
+  const __m512i r1 = two ? _mm512_maskz_loadu_epi16(m, panel + (k + 1) * w + 16 * g) : _mm512_setzero_si512();
+  return _mm512_permutex2var_epi16(r0, pairs, r1);
+}
 
 inline void GemmBf16DotNN(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
                           float* C, int64_t ldc) {
@@ -480,12 +491,7 @@ inline void GemmBf16DotNN(int64_t M, int64_t N, int64_t K, const float* A, int64
             ap[r] = _mm512_set1_epi32(static_cast<int>(v));
           }
           for (int64_t g = 0; g < groups; ++g) {
-            const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
-            const __mmask16 m = static_cast<__mmask16>(n == 16 ? 0xffffu : (1u << n) - 1u);
-            // 16 bfloat16 into the low half (masked loads: nothing read past the panel).
-            const __m512i r0 = _mm512_maskz_loadu_epi16(m, panel + k * w + 16 * g);
-            const __m512i r1 = two ? _mm512_maskz_loadu_epi16(m, panel + (k + 1) * w + 16 * g) : _mm512_setzero_si512();
-            const __m512i bp = _mm512_permutex2var_epi16(r0, pairs, r1);
+            const __m512i bp = PairOfRows(panel, w, k, two, g, pairs);
             __m512bh b;
             std::memcpy(&b, &bp, sizeof b);
             for (int64_t r = 0; r < kBf16Rows; ++r) {
@@ -541,16 +547,8 @@ inline void GemmBf16DotBlockNN(int64_t M, int64_t N, int64_t K, const float* A, 
     for (int64_t k0 = 0; k0 < K; k0 += kBf16BlockKC) {
       const int64_t kc = K - k0 < kBf16BlockKC ? K - k0 : kBf16BlockKC, np = (kc + 1) / 2;
       const uint16_t* panel = packed + j * K + k0 * w;
-      for (int64_t p = 0; p < np; ++p) {
-        for (int64_t g = 0; g < groups; ++g) {
-          const int64_t n = w - 16 * g < 16 ? w - 16 * g : 16;
-          const __mmask32 m = static_cast<__mmask32>(n == 16 ? 0xffffu : (1u << n) - 1u);
-          const __m512i r0 = _mm512_maskz_loadu_epi16(m, panel + 2 * p * w + 16 * g);
-          const __m512i r1 = 2 * p + 1 < kc ? _mm512_maskz_loadu_epi16(m, panel + (2 * p + 1) * w + 16 * g)
-                                            : _mm512_setzero_si512();
-          blk[p * kGroups + g] = _mm512_permutex2var_epi16(r0, pairs, r1);
-        }
-      }
+      for (int64_t p = 0; p < np; ++p)
+        for (int64_t g = 0; g < groups; ++g) blk[p * kGroups + g] = PairOfRows(panel, w, 2 * p, 2 * p + 1 < kc, g, pairs);
       for (int64_t i0 = 0; i0 < M; i0 += kRows) {
         const int64_t mr = M - i0 < kRows ? M - i0 : kRows;
         for (int64_t r = 0; r < mr; ++r) RowToBf16(A + (i0 + r) * lda + k0, kc, abf[r]);
