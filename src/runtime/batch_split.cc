@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
 #include <optional>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -762,6 +767,29 @@ int64_t SliceBegin(int64_t batch, int slices, int s) {
   return std::min(batch, (target + align / 2) / align * align);
 }
 
+// ---- OffCpu ----
+
+OffCpu::~OffCpu() {
+#if defined(__linux__)
+  if (moved_) sched_setaffinity(0, sizeof(allowed_), &allowed_);
+#endif
+}
+
+bool OffCpu::Leave(int cpu) {
+#if defined(__linux__)
+  if (!moved_ && sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) return false;
+  if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed_) || CPU_COUNT(&allowed_) < 2) return false;
+  cpu_set_t others = allowed_;
+  CPU_CLR(cpu, &others);
+  if (sched_setaffinity(0, sizeof(others), &others) != 0) return false;
+  moved_ = true;
+  return true;
+#else
+  (void)cpu;
+  return false;
+#endif
+}
+
 // ---- SliceCrew ----
 
 // Calls open and close by bumping `gen` (odd while open). A worker that
@@ -784,14 +812,42 @@ struct SliceCrew::State {
   std::atomic<bool> stop{false};
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
   std::atomic<double> share{0.5};          // slice 0's part of the rows when there are two
+  // A worker that finds itself on the caller's CPU sleeps until the next
+  // call instead of spinning (see Help).
+  std::atomic<int> caller_cpu{-1};  // where the last call started
+  std::atomic<int> sleepers{0};     // workers asleep on `wake`
+  std::mutex sleep_mu;
+  std::condition_variable wake;
 };
+
+namespace {
+
+// The CPU this thread runs on, or -1 where the system cannot say.
+int CurrentCpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+
+}  // namespace
 
 // How long a caller spins on the slices it did not run before it sleeps.
 constexpr std::chrono::microseconds kCallerSpin{20};
+// How long a worker that left the caller's CPU to it sleeps waiting for the
+// next call before it gives its thread back to the arena.
+constexpr std::chrono::milliseconds kSleepLimit{100};
 
 SliceCrew::SliceCrew(std::chrono::microseconds spin) : state_(std::make_shared<State>(spin)) {}
 
-SliceCrew::~SliceCrew() { state_->stop = true; }
+SliceCrew::~SliceCrew() {
+  State& st = *state_;
+  st.stop = true;
+  std::lock_guard<std::mutex> lock(st.sleep_mu);
+  st.wake.notify_all();
+}
 
 void SliceCrew::Help(const std::shared_ptr<State>& state) {
   State& st = *state;
@@ -799,6 +855,7 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
   st.waiting.fetch_add(1);
   uint64_t served = 0;
   auto deadline = Clock::now() + st.spin;
+  OffCpu off_cpu;
   for (int idle = 0;; ++idle) {
     const uint64_t g = st.gen.load();
     if ((g & 1) != 0 && g != served) {
@@ -817,7 +874,24 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
       continue;
     }
     if (st.stop.load(std::memory_order_relaxed)) break;
-    if ((idle & 63) == 0 && Clock::now() >= deadline) break;
+    if ((idle & 63) == 0) {
+      if (Clock::now() >= deadline) break;
+      // Spinning on the caller's own CPU (where the scheduler may have put
+      // this worker) only takes that CPU from the caller, which then runs
+      // every slice itself at a fraction of its speed. Keep off it while
+      // helping; where there is no other CPU, sleep until the next call.
+      const int cpu = CurrentCpu();
+      if (cpu >= 0 && cpu == st.caller_cpu.load(std::memory_order_relaxed) && !off_cpu.Leave(cpu)) {
+        std::unique_lock<std::mutex> lock(st.sleep_mu);
+        st.sleepers.fetch_add(1);
+        const bool called = st.wake.wait_for(lock, kSleepLimit, [&] { return st.gen.load() != g || st.stop.load(); });
+        st.sleepers.fetch_sub(1);
+        if (!called) break;
+        deadline = Clock::now() + st.spin;
+        idle = 0;
+        continue;
+      }
+    }
     CpuRelax();
   }
   st.waiting.fetch_sub(1);
@@ -847,7 +921,12 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::funct
   st.slices = slices;
   st.next.store(1);
   st.done.store(0);
+  st.caller_cpu.store(CurrentCpu(), std::memory_order_relaxed);
   st.gen.fetch_add(1);  // open
+  if (st.sleepers.load() > 0) {  // after opening: a worker going to sleep now sees the call
+    std::lock_guard<std::mutex> sleep_lock(st.sleep_mu);
+    st.wake.notify_all();
+  }
   for (int missing = slices - 1 - st.waiting.load(); missing > 0; --missing) {
     arena.enqueue([state = state_] { Help(state); });
   }

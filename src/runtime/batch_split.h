@@ -40,6 +40,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "absl/status/statusor.h"
 #include "oneapi/tbb/task_arena.h"
 #include "graph/graph.h"
@@ -62,6 +66,31 @@ int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
 // The first row of slice s of `slices` (s == slices: `batch`): s / slices of
 // the batch, rounded to the nearest multiple of the GEMM's row tile.
 int64_t SliceBegin(int64_t batch, int slices, int s);
+
+// Keeps the calling thread off one CPU while it lives (Leave), then gives
+// the thread back the CPUs it was allowed. A slice worker uses it to get off
+// the caller's CPU: the scheduler of a virtual machine that does not
+// describe shared caches wakes a thread on its waker's CPU and may leave it
+// there for hundreds of milliseconds with the other CPU idle, and a worker
+// spinning there only takes the CPU from the caller.
+class OffCpu {
+ public:
+  OffCpu() = default;
+  ~OffCpu();
+  OffCpu(const OffCpu&) = delete;
+  OffCpu& operator=(const OffCpu&) = delete;
+
+  // Moves the thread off `cpu` now, to the other CPUs it may run on
+  // (including any it was kept off before). False, having changed nothing,
+  // when it may run nowhere else or the system cannot move threads.
+  bool Leave(int cpu);
+
+ private:
+  bool moved_ = false;
+#if defined(__linux__)
+  cpu_set_t allowed_;
+#endif
+};
 
 // The arena workers that run one Session's batch slices, kept waiting for
 // a short while after each call. Back-to-back calls (an event loop, a

@@ -506,8 +506,12 @@ TEST(SessionTest, BatchSplitGivesTheOneThreadOutputs) {
         RunProfile profile;
         auto got = (*split)->Run(inputs, {}, &profile);
         ASSERT_TRUE(got.ok()) << got.status();
-        if (batch <= 3) EXPECT_EQ(profile.batch_slices, 1) << "batch " << batch;
-        if (batch >= 255) EXPECT_EQ(profile.batch_slices, threads) << "batch " << batch;
+        if (batch <= 3) {
+          EXPECT_EQ(profile.batch_slices, 1) << "batch " << batch;
+        }
+        if (batch >= 255) {
+          EXPECT_EQ(profile.batch_slices, threads) << "batch " << batch;
+        }
         EXPECT_LE(profile.batch_slices, threads);
         ASSERT_EQ(got->size(), want->size());
         for (size_t k = 0; k < want->size(); ++k) {
@@ -577,7 +581,9 @@ TEST(SessionTest, BatchSplitFollowsTheSamplesThroughARecurrentLayer) {
     RunProfile profile;
     auto got = (*split)->Run(inputs, {}, &profile);
     ASSERT_TRUE(got.ok()) << got.status();
-    if (batch >= 256) EXPECT_EQ(profile.batch_slices, 2) << "batch " << batch;
+    if (batch >= 256) {
+      EXPECT_EQ(profile.batch_slices, 2) << "batch " << batch;
+    }
     ASSERT_EQ(got->size(), 2u);
     for (size_t k = 0; k < 2; ++k) {
       ASSERT_EQ((*got)[k].shape(), (*want)[k].shape()) << "output " << k;
@@ -662,6 +668,67 @@ TEST(SessionTest, SliceCrewMovesTheSplitTowardTheFasterThread) {
   const int64_t before = crew.SplitRow(batch);
   crew.Observe(100, 0.0, 156, -1.0);
   EXPECT_EQ(crew.SplitRow(batch), before);
+}
+
+// Back-to-back calls through the slice crew with workers that wait long for
+// the next call: every call gets the one-thread outputs. ctest also runs
+// this on one CPU (session_test_one_cpu), where a worker finds itself on the
+// caller's CPU with nowhere else to go and sleeps until each next call.
+TEST(SessionTest, BatchSplitCrewRunsBackToBackCalls) {
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(SeparableModel(), one);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const auto inputs = SeparableInputs(300);
+  auto want = (*reference)->Run(inputs);
+  ASSERT_TRUE(want.ok()) << want.status();
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  options.slice_spin_us = 100000;
+  auto split = Session::CreateFromBytes(SeparableModel(), options);
+  ASSERT_TRUE(split.ok()) << split.status();
+  for (int call = 0; call < 500; ++call) {
+    RunProfile profile;
+    auto got = (*split)->Run(inputs, {}, &profile);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(profile.batch_slices, 2);
+    for (size_t k = 0; k < want->size(); ++k) {
+      ASSERT_EQ(FirstDifference((*got)[k], (*want)[k]), "") << "call " << call << " output " << k;
+    }
+  }
+}
+
+// A slice worker on the caller's CPU moves off it, and gets its CPUs back
+// when it stops helping (the scheduler may move it back later).
+TEST(SessionTest, OffCpuMovesTheThreadAndGivesItsCpusBack) {
+#if defined(__linux__)
+  std::thread([] {
+    cpu_set_t allowed;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+    const int here = sched_getcpu();
+    ASSERT_GE(here, 0);
+    {
+      OffCpu off;
+      if (CPU_COUNT(&allowed) < 2) {
+        EXPECT_FALSE(off.Leave(here));  // nowhere else to go
+        return;
+      }
+      ASSERT_TRUE(off.Leave(here));
+      EXPECT_NE(sched_getcpu(), here);
+      cpu_set_t now;
+      ASSERT_EQ(sched_getaffinity(0, sizeof(now), &now), 0);
+      EXPECT_FALSE(CPU_ISSET(here, &now));
+      EXPECT_EQ(CPU_COUNT(&now), CPU_COUNT(&allowed) - 1);
+      EXPECT_FALSE(off.Leave(-1));
+    }
+    cpu_set_t after;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(after), &after), 0);
+    EXPECT_TRUE(CPU_EQUAL(&after, &allowed));
+  }).join();
+#else
+  GTEST_SKIP() << "moving threads between CPUs is done on Linux only";
+#endif
 }
 
 TEST(SessionTest, BatchSplitOffOrSmallBatchesRunWhole) {
