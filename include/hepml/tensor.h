@@ -227,6 +227,9 @@ class Tensor {
   bool SharesBufferWith(const Tensor& other) const {
     return data_ != nullptr && data_ == other.data_;
   }
+  // True if this handle holds its storage alone: no copy and no view that
+  // keeps it alive (a Wrap without keep_alive does not) exists.
+  bool sole_owner() const { return storage_ != nullptr && storage_.use_count() == 1; }
 
   // "float32[2,3]" and the first few values.
   std::string DebugString(int max_values = 8) const;

@@ -645,6 +645,8 @@ class SpinLock {
   std::atomic<bool> locked_{false};
 };
 
+}  // namespace
+
 // Where the slices write the graph outputs: allocated by the first slice
 // that produces each one (its dims past axis 0 are then known), with the
 // whole batch's rows; every slice gets a view of its rows.
@@ -659,6 +661,13 @@ class OutputSink {
     std::lock_guard<SpinLock> lock(mu_);
     if (!Ensure(k, dtype, shape)) return Tensor::Empty(dtype, shape);
     return View(k, shape, row);
+  }
+
+  // Full outputs of an earlier call that Ensure may fill again: each one
+  // that nobody else holds, with this call's dtype and shape.
+  void Recycle(std::vector<Tensor>* recycled) {
+    std::lock_guard<SpinLock> lock(mu_);
+    recycled_ = recycled;
   }
 
   // Puts a slice's value of output k in place (a copy, unless it already
@@ -690,6 +699,13 @@ class OutputSink {
     if (!f.defined()) {
       Shape whole = shape;
       whole[0] = batch_;
+      if (recycled_ != nullptr && k < recycled_->size()) {
+        Tensor& old = (*recycled_)[k];
+        if (old.sole_owner() && old.dtype() == dtype && old.shape() == whole) {
+          f = std::move(old);
+          return true;
+        }
+      }
       f = Tensor::Empty(dtype, whole);
       return true;
     }
@@ -710,7 +726,10 @@ class OutputSink {
   SpinLock mu_;
   std::vector<Tensor> full_;
   const int64_t batch_;
+  std::vector<Tensor>* recycled_ = nullptr;
 };
+
+namespace {
 
 // One slice's view of the sink: its rows start at `row`.
 class SliceRows final : public SliceOutputs {
@@ -818,6 +837,7 @@ struct SliceCrew::State {
   std::atomic<int> sleepers{0};     // workers asleep on `wake`
   std::mutex sleep_mu;
   std::condition_variable wake;
+  std::vector<Tensor> outputs;  // the last call's full outputs (OutputSink::Recycle)
 };
 
 namespace {
@@ -913,10 +933,12 @@ void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double se
   state_->share.store(std::clamp(0.8 * share + 0.2 * balanced, 0.25, 0.75), std::memory_order_relaxed);
 }
 
-bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn) {
+bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn,
+                    OutputSink* sink) {
   State& st = *state_;
   std::unique_lock<std::mutex> lock(st.busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
+  if (sink != nullptr) sink->Recycle(&st.outputs);
   st.fn = &fn;
   st.slices = slices;
   st.next.store(1);
@@ -951,6 +973,10 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::funct
   }
   st.gen.fetch_add(1);  // closed
   WaitUntil([&] { return st.active.load() == 0; });
+  if (sink != nullptr) {
+    sink->Recycle(nullptr);
+    st.outputs = sink->outputs();  // shared with the caller's results
+  }
   return true;
 }
 
@@ -997,7 +1023,7 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     if (s < 2) seconds[s] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   const std::function<void(int)> slice_fn = run_slice;
-  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, slice_fn)) {
+  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, slice_fn, &sink)) {
     if (split >= 0) crew->Observe(split, seconds[0], batch - split, seconds[1]);
   } else {
     auto all = [&] {

@@ -67,6 +67,8 @@ int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
 // the batch, rounded to the nearest multiple of the GEMM's row tile.
 int64_t SliceBegin(int64_t batch, int slices, int s);
 
+class OutputSink;  // the full outputs of a call run as batch slices (batch_split.cc)
+
 // Keeps the calling thread off one CPU while it lives (Leave), then gives
 // the thread back the CPUs it was allowed. A slice worker uses it to get off
 // the caller's CPU: the scheduler of a virtual machine that does not
@@ -112,8 +114,13 @@ class SliceCrew {
 
   // Runs fn(s) for every s in [0, slices), inside `arena` (entered by the
   // caller). Returns false, having run nothing, when another call holds the
-  // crew. REQUIRES: slices <= the arena's concurrency.
-  bool Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn);
+  // crew. `sink`, when given, gets the full outputs of the crew's last call
+  // to fill again where the caller let go of them (the same memory every
+  // call: the rows each thread writes stay in its cache instead of coming
+  // from wherever the allocator found them), and then keeps this call's.
+  // REQUIRES: slices <= the arena's concurrency.
+  bool Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn,
+           OutputSink* sink = nullptr);
 
   // Balance of two slices: the first row of slice 1 for `batch` rows (a
   // multiple of the GEMM's row tile, each slice more than two tiles), from

@@ -699,6 +699,52 @@ TEST(SessionTest, BatchSplitCrewRunsBackToBackCalls) {
   }
 }
 
+// The slice crew fills the full outputs of its last call again, but only
+// those the caller let go of: results a caller still holds keep their
+// values through later calls.
+TEST(SessionTest, BatchSplitReusesOnlyOutputsTheCallerLetGoOf) {
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(SeparableModel(), one);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  Session::NamedTensors a = SeparableInputs(300);
+  Session::NamedTensors b = {{"latent", Pattern({300, 6}, 4)}, {"cond", Pattern({300, 3}, 5)},
+                             {"seq", Pattern({300, 2, 4}, 6)}};
+  auto want_a = (*reference)->Run(a);
+  auto want_b = (*reference)->Run(b);
+  ASSERT_TRUE(want_a.ok() && want_b.ok());
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  options.slice_spin_us = 100000;
+  auto split = Session::CreateFromBytes(SeparableModel(), options);
+  ASSERT_TRUE(split.ok()) << split.status();
+  auto expect_same = [](const std::vector<Tensor>& got, const std::vector<Tensor>& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(FirstDifference(got[k], want[k]), "") << what << " output " << k;
+  };
+  auto held = (*split)->Run(a);
+  ASSERT_TRUE(held.ok()) << held.status();
+  for (int call = 0; call < 3; ++call) {
+    auto other = (*split)->Run(call % 2 == 0 ? b : a);
+    ASSERT_TRUE(other.ok()) << other.status();
+    expect_same(*other, call % 2 == 0 ? *want_b : *want_a, "later call");
+    for (size_t k = 0; k < held->size(); ++k) EXPECT_FALSE((*other)[k].SharesBufferWith((*held)[k])) << k;
+  }
+  expect_same(*held, *want_a, "held through three later calls");
+  // Let go of the results: the next call writes into the same memory.
+  std::vector<const void*> memory;
+  {
+    auto last = (*split)->Run(b);
+    ASSERT_TRUE(last.ok()) << last.status();
+    for (const Tensor& t : *last) memory.push_back(t.raw_data());
+  }
+  auto again = (*split)->Run(a);
+  ASSERT_TRUE(again.ok()) << again.status();
+  expect_same(*again, *want_a, "reused memory");
+  for (size_t k = 0; k < again->size(); ++k) EXPECT_EQ((*again)[k].raw_data(), memory[k]) << "output " << k;
+}
+
 // A slice worker on the caller's CPU moves off it, and gets its CPUs back
 // when it stops helping (the scheduler may move it back later).
 TEST(SessionTest, OffCpuMovesTheThreadAndGivesItsCpusBack) {
