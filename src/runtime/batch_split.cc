@@ -819,25 +819,29 @@ bool OffCpu::Leave(int cpu) {
 // waits for it to leave) or leaves without touching it.
 struct SliceCrew::State {
   explicit State(std::chrono::microseconds s) : spin(s) {}
-  const std::chrono::microseconds spin;
-  std::mutex busy;  // one call at a time
-  std::atomic<uint64_t> gen{0};
+  // What waiting workers poll, alone on its cache line: the caller's other
+  // writes (its bookkeeping before and after the slices) then do not take
+  // the line from them, and each write of theirs is not a transfer.
+  alignas(64) std::atomic<uint64_t> gen{0};
+  std::atomic<bool> stop{false};
+  // The call: written by the caller before it opens, read once by each worker.
+  alignas(64) const std::chrono::microseconds spin;
   const std::function<void(int)>* fn = nullptr;
   int slices = 0;
-  std::atomic<int> next{0};     // the next slice to take
-  std::atomic<int> done{0};     // slices 1.. finished
-  std::atomic<int> active{0};   // workers inside an open call
-  std::atomic<int> waiting{0};  // workers waiting for a call
-  std::atomic<bool> stop{false};
-  std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
-  std::atomic<double> share{0.5};          // slice 0's part of the rows when there are two
-  // A worker that finds itself on the caller's CPU sleeps until the next
-  // call instead of spinning (see Help).
   std::atomic<int> caller_cpu{-1};  // where the last call started
-  std::atomic<int> sleepers{0};     // workers asleep on `wake`
+  // Counted by the caller and the workers during a call.
+  alignas(64) std::atomic<int> next{0};  // the next slice to take
+  std::atomic<int> done{0};              // slices 1.. finished
+  std::atomic<int> active{0};            // workers inside an open call
+  std::atomic<int> waiting{0};           // workers waiting for a call
+  std::atomic<int> sleepers{0};          // workers asleep on `wake` (see Help)
+  std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
+  // The caller's own.
+  alignas(64) std::mutex busy;      // one call at a time
+  std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
+  std::vector<Tensor> outputs;      // the last call's full outputs (OutputSink::Recycle)
   std::mutex sleep_mu;
   std::condition_variable wake;
-  std::vector<Tensor> outputs;  // the last call's full outputs (OutputSink::Recycle)
 };
 
 namespace {
@@ -880,14 +884,24 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
     const uint64_t g = st.gen.load();
     if ((g & 1) != 0 && g != served) {
       st.active.fetch_add(1);
+      bool left = false;
       if (st.gen.load() == g) {
-        for (int s; (s = st.next.fetch_add(1)) < st.slices;) {
+        const int slices = st.slices;
+        for (int s = st.next.fetch_add(1); s < slices;) {
           (*st.fn)(s);
+          s = st.next.fetch_add(1);
+          // After the last slice it runs, the worker leaves the call before
+          // it counts that slice done: the caller, which waits for `done`
+          // first, then finds `active` drained at once.
+          if (s >= slices) {
+            st.active.fetch_sub(1);
+            left = true;
+          }
           st.done.fetch_add(1);
           if (st.caller_sleeps.load()) st.done.notify_all();
         }
       }
-      st.active.fetch_sub(1);
+      if (!left) st.active.fetch_sub(1);
       served = g;
       deadline = Clock::now() + st.spin;
       idle = 0;
