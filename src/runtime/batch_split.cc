@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "graph/passes/shape_propagation.h"
 #include "ops/gemm.h"
@@ -658,17 +659,19 @@ class OutputSink {
   // the slice's output does not fit the one allocated (then Collect
   // reports it).
   Tensor Allocate(size_t k, DType dtype, const Shape& shape, int64_t row) {
+    if (Published(k)) {
+      if (!Fits(full_[k], dtype, shape)) return Tensor::Empty(dtype, shape);
+      return View(k, shape, row);
+    }
     std::lock_guard<SpinLock> lock(mu_);
     if (!Ensure(k, dtype, shape)) return Tensor::Empty(dtype, shape);
     return View(k, shape, row);
   }
 
   // Full outputs of an earlier call that Ensure may fill again: each one
-  // that nobody else holds, with this call's dtype and shape.
-  void Recycle(std::vector<Tensor>* recycled) {
-    std::lock_guard<SpinLock> lock(mu_);
-    recycled_ = recycled;
-  }
+  // that nobody else holds, with this call's dtype and shape. Called only
+  // while no slice runs.
+  void Recycle(std::vector<Tensor>* recycled) { recycled_ = recycled; }
 
   // Puts a slice's value of output k in place (a copy, unless it already
   // is the view Allocate gave).
@@ -677,7 +680,8 @@ class OutputSink {
       return absl::InternalError(absl::StrCat("batch slices: output '", name, "' is not a tensor"));
     }
     const Tensor& t = value.tensor;
-    std::lock_guard<SpinLock> lock(mu_);
+    std::unique_lock<SpinLock> lock(mu_, std::defer_lock);
+    if (!Published(k)) lock.lock();
     if (t.rank() < 1 || t.dim(0) != rows || t.dtype() == DType::kString || !Ensure(k, t.dtype(), t.shape())) {
       return absl::InternalError(absl::StrCat("batch slices: output '", name, "' of rows [", row, ", ", row + rows,
                                               ") is ", DTypeName(t.dtype()), ShapeToString(t.shape()),
@@ -693,6 +697,20 @@ class OutputSink {
   std::vector<Tensor>& outputs() { return full_; }
 
  private:
+  // Whether output k is allocated for good: from then on full_[k] is only
+  // read, and the slices read it without the lock (outputs past the 64th
+  // always take the lock).
+  bool Published(size_t k) const { return k < 64 && (published_.load(std::memory_order_acquire) >> k & 1) != 0; }
+
+  static bool Fits(const Tensor& f, DType dtype, const Shape& shape) {
+    if (shape.empty() || dtype == DType::kString) return false;
+    if (f.dtype() != dtype || f.rank() != static_cast<int>(shape.size())) return false;
+    for (size_t d = 1; d < shape.size(); ++d)
+      if (f.dim(static_cast<int>(d)) != shape[d]) return false;
+    return true;
+  }
+
+  // Allocates output k if it is not yet (under the lock, or published).
   bool Ensure(size_t k, DType dtype, const Shape& shape) {
     if (shape.empty() || dtype == DType::kString) return false;
     Tensor& f = full_[k];
@@ -701,18 +719,13 @@ class OutputSink {
       whole[0] = batch_;
       if (recycled_ != nullptr && k < recycled_->size()) {
         Tensor& old = (*recycled_)[k];
-        if (old.sole_owner() && old.dtype() == dtype && old.shape() == whole) {
-          f = std::move(old);
-          return true;
-        }
+        if (old.sole_owner() && old.dtype() == dtype && old.shape() == whole) f = std::move(old);
       }
-      f = Tensor::Empty(dtype, whole);
+      if (!f.defined()) f = Tensor::Empty(dtype, whole);
+      if (k < 64) published_.fetch_or(uint64_t{1} << k, std::memory_order_release);
       return true;
     }
-    if (f.dtype() != dtype || f.rank() != static_cast<int>(shape.size())) return false;
-    for (size_t d = 1; d < shape.size(); ++d)
-      if (f.dim(static_cast<int>(d)) != shape[d]) return false;
-    return true;
+    return Fits(f, dtype, shape);
   }
 
   // The full tensor outlives every slice's frame (it is returned after the
@@ -724,6 +737,7 @@ class OutputSink {
   }
 
   SpinLock mu_;
+  std::atomic<uint64_t> published_{0};  // bit k: full_[k] allocated for good
   std::vector<Tensor> full_;
   const int64_t batch_;
   std::vector<Tensor>* recycled_ = nullptr;
@@ -826,7 +840,7 @@ struct SliceCrew::State {
   std::atomic<bool> stop{false};
   // The call: written by the caller before it opens, read once by each worker.
   alignas(64) const std::chrono::microseconds spin;
-  const std::function<void(int)>* fn = nullptr;
+  const absl::FunctionRef<void(int)>* fn = nullptr;
   int slices = 0;
   std::atomic<int> caller_cpu{-1};  // where the last call started
   // Counted by the caller and the workers during a call.
@@ -947,17 +961,21 @@ void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double se
   state_->share.store(std::clamp(0.8 * share + 0.2 * balanced, 0.25, 0.75), std::memory_order_relaxed);
 }
 
-bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn,
+bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRef<void(int)> fn,
                     OutputSink* sink) {
   State& st = *state_;
   std::unique_lock<std::mutex> lock(st.busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
   if (sink != nullptr) sink->Recycle(&st.outputs);
-  st.fn = &fn;
-  st.slices = slices;
+  // The call's line is written only where it changes (it seldom does): the
+  // workers then keep their copy of it from one call to the next.
+  if (st.fn != &fn) st.fn = &fn;
+  if (st.slices != slices) st.slices = slices;
+  if (const int cpu = CurrentCpu(); st.caller_cpu.load(std::memory_order_relaxed) != cpu) {
+    st.caller_cpu.store(cpu, std::memory_order_relaxed);
+  }
   st.next.store(1);
   st.done.store(0);
-  st.caller_cpu.store(CurrentCpu(), std::memory_order_relaxed);
   st.gen.fetch_add(1);  // open
   if (st.sleepers.load() > 0) {  // after opening: a worker going to sleep now sees the call
     std::lock_guard<std::mutex> sleep_lock(st.sleep_mu);
@@ -987,7 +1005,7 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, const std::funct
   }
   st.gen.fetch_add(1);  // closed
   WaitUntil([&] { return st.active.load() == 0; });
-  if (sink != nullptr) {
+  if (sink != nullptr) {  // every slice is done
     sink->Recycle(nullptr);
     st.outputs = sink->outputs();  // shared with the caller's results
   }
@@ -998,12 +1016,18 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
                                                       int64_t batch, int slices, const ExecutionContext& exec,
                                                       MemoryPlanner& memory, SliceCrew* crew) {
   OutputSink sink(plan.output_slots.size(), batch);
-  std::vector<absl::Status> status(slices);
+  // What each slice leaves for the caller, a cache line apiece: the threads
+  // do not write each other's.
+  struct alignas(64) SliceResult {
+    absl::Status status;
+    double seconds = 0;
+  };
+  absl::InlinedVector<SliceResult, 4> results(slices);
   // Two slices through the crew: split where the threads' speeds say.
   const int64_t split = crew != nullptr && slices == 2 ? crew->SplitRow(batch) : -1;
   auto begin = [&](int s) { return split < 0 || s != 1 ? SliceBegin(batch, slices, s) : split; };
-  double seconds[2] = {0, 0};
   auto run_slice = [&](int s) {
+    SliceResult& result = results[s];
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t row = begin(s), rows = begin(s + 1) - row;
     std::vector<Value> part(inputs.size());
@@ -1024,21 +1048,20 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     try {
       auto out = ExecutePlan(plan, std::move(part), ctx);
       if (!out.ok()) {
-        status[s] = out.status();
+        result.status = out.status();
       } else {
-        for (size_t k = 0; k < out->size() && status[s].ok(); ++k) {
-          status[s] = sink.Collect(k, (*out)[k], row, rows, plan.graph->outputs[k].name);
+        for (size_t k = 0; k < out->size() && result.status.ok(); ++k) {
+          result.status = sink.Collect(k, (*out)[k], row, rows, plan.graph->outputs[k].name);
         }
       }
     } catch (const std::bad_alloc&) {
-      status[s] = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
+      result.status = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
     }  // the slice's values are gone before its planned memory goes back
     memory.End(ctx.allocator);
-    if (s < 2) seconds[s] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  const std::function<void(int)> slice_fn = run_slice;
-  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, slice_fn, &sink)) {
-    if (split >= 0) crew->Observe(split, seconds[0], batch - split, seconds[1]);
+  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, run_slice, &sink)) {
+    if (split >= 0) crew->Observe(split, results[0].seconds, batch - split, results[1].seconds);
   } else {
     auto all = [&] {
       oneapi::tbb::parallel_for(
@@ -1052,7 +1075,7 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     if (crew != nullptr && exec.arena != nullptr) exec.arena->execute(all);
     else all();
   }
-  for (const absl::Status& st : status) HEPML_RETURN_IF_ERROR(st);
+  for (const SliceResult& r : results) HEPML_RETURN_IF_ERROR(r.status);
   std::vector<Value> outputs;
   outputs.reserve(sink.outputs().size());
   for (Tensor& t : sink.outputs()) outputs.push_back(Value::FromTensor(std::move(t)));

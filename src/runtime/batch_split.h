@@ -44,6 +44,7 @@
 #include <sched.h>
 #endif
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "oneapi/tbb/task_arena.h"
 #include "graph/graph.h"
@@ -119,7 +120,7 @@ class SliceCrew {
   // call: the rows each thread writes stay in its cache instead of coming
   // from wherever the allocator found them), and then keeps this call's.
   // REQUIRES: slices <= the arena's concurrency.
-  bool Run(oneapi::tbb::task_arena& arena, int slices, const std::function<void(int)>& fn,
+  bool Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRef<void(int)> fn,
            OutputSink* sink = nullptr);
 
   // Balance of two slices: the first row of slice 1 for `batch` rows (a
