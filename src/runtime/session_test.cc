@@ -595,37 +595,53 @@ TEST(SessionTest, BatchSplitFollowsTheSamplesThroughARecurrentLayer) {
   }
 }
 
+// SeparableModel's outputs for `inputs` from a one-thread Session.
+std::vector<Tensor> OneThreadOutputs(const Session::NamedTensors& inputs) {
+  SessionOptions one;
+  one.num_threads = 1;
+  auto reference = Session::CreateFromBytes(SeparableModel(), one);
+  EXPECT_TRUE(reference.ok()) << reference.status();
+  if (!reference.ok()) return {};
+  auto want = (*reference)->Run(inputs);
+  EXPECT_TRUE(want.ok()) << want.status();
+  return want.ok() ? *want : std::vector<Tensor>{};
+}
+
+// A two-thread Session of SeparableModel whose calls split from one row on,
+// its crew's workers waiting `spin_us` for the next call.
+std::unique_ptr<Session> CrewSession(int spin_us) {
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  options.slice_spin_us = spin_us;
+  auto split = Session::CreateFromBytes(SeparableModel(), options);
+  EXPECT_TRUE(split.ok()) << split.status();
+  return split.ok() ? std::move(*split) : nullptr;
+}
+
 // Several threads calling one Session at once: one call at a time has the
 // slice crew, the others run their slices with a parallel_for; with the
 // crew's waiting off (0 us) every call enqueues its helpers afresh. Every
 // call gets the one-thread outputs, bit for bit.
 TEST(SessionTest, BatchSplitCrewServesConcurrentCallers) {
-  SessionOptions one;
-  one.num_threads = 1;
-  auto reference = Session::CreateFromBytes(SeparableModel(), one);
-  ASSERT_TRUE(reference.ok()) << reference.status();
   const auto inputs = SeparableInputs(300);
-  auto want = (*reference)->Run(inputs);
-  ASSERT_TRUE(want.ok()) << want.status();
+  const std::vector<Tensor> want = OneThreadOutputs(inputs);
+  ASSERT_FALSE(want.empty());
   for (int spin_us : {0, 50, 100000}) {
-    SessionOptions options;
-    options.num_threads = 2;
-    options.batch_split_min_rows = 1;
-    options.slice_spin_us = spin_us;
-    auto split = Session::CreateFromBytes(SeparableModel(), options);
-    ASSERT_TRUE(split.ok()) << split.status();
+    std::unique_ptr<Session> split = CrewSession(spin_us);
+    ASSERT_NE(split, nullptr);
     std::vector<std::string> failures(4);
     std::vector<std::thread> callers;
     for (int c = 0; c < 4; ++c) {
       callers.emplace_back([&, c] {
         for (int call = 0; call < 200 && failures[c].empty(); ++call) {
-          auto got = (*split)->Run(inputs);
+          auto got = split->Run(inputs);
           if (!got.ok()) {
             failures[c] = got.status().ToString();
             break;
           }
-          for (size_t k = 0; k < want->size(); ++k) {
-            std::string diff = FirstDifference((*got)[k], (*want)[k]);
+          for (size_t k = 0; k < want.size(); ++k) {
+            std::string diff = FirstDifference((*got)[k], want[k]);
             if (!diff.empty()) failures[c] = "output " + std::to_string(k) + ": " + diff;
           }
         }
@@ -675,26 +691,18 @@ TEST(SessionTest, SliceCrewMovesTheSplitTowardTheFasterThread) {
 // this on one CPU (session_test_one_cpu), where a worker finds itself on the
 // caller's CPU with nowhere else to go and sleeps until each next call.
 TEST(SessionTest, BatchSplitCrewRunsBackToBackCalls) {
-  SessionOptions one;
-  one.num_threads = 1;
-  auto reference = Session::CreateFromBytes(SeparableModel(), one);
-  ASSERT_TRUE(reference.ok()) << reference.status();
   const auto inputs = SeparableInputs(300);
-  auto want = (*reference)->Run(inputs);
-  ASSERT_TRUE(want.ok()) << want.status();
-  SessionOptions options;
-  options.num_threads = 2;
-  options.batch_split_min_rows = 1;
-  options.slice_spin_us = 100000;
-  auto split = Session::CreateFromBytes(SeparableModel(), options);
-  ASSERT_TRUE(split.ok()) << split.status();
+  const std::vector<Tensor> want = OneThreadOutputs(inputs);
+  ASSERT_FALSE(want.empty());
+  std::unique_ptr<Session> split = CrewSession(100000);
+  ASSERT_NE(split, nullptr);
   for (int call = 0; call < 500; ++call) {
     RunProfile profile;
-    auto got = (*split)->Run(inputs, {}, &profile);
+    auto got = split->Run(inputs, {}, &profile);
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(profile.batch_slices, 2);
-    for (size_t k = 0; k < want->size(); ++k) {
-      ASSERT_EQ(FirstDifference((*got)[k], (*want)[k]), "") << "call " << call << " output " << k;
+    for (size_t k = 0; k < want.size(); ++k) {
+      ASSERT_EQ(FirstDifference((*got)[k], want[k]), "") << "call " << call << " output " << k;
     }
   }
 }
@@ -703,45 +711,36 @@ TEST(SessionTest, BatchSplitCrewRunsBackToBackCalls) {
 // those the caller let go of: results a caller still holds keep their
 // values through later calls.
 TEST(SessionTest, BatchSplitReusesOnlyOutputsTheCallerLetGoOf) {
-  SessionOptions one;
-  one.num_threads = 1;
-  auto reference = Session::CreateFromBytes(SeparableModel(), one);
-  ASSERT_TRUE(reference.ok()) << reference.status();
   Session::NamedTensors a = SeparableInputs(300);
   Session::NamedTensors b = {{"latent", Pattern({300, 6}, 4)}, {"cond", Pattern({300, 3}, 5)},
                              {"seq", Pattern({300, 2, 4}, 6)}};
-  auto want_a = (*reference)->Run(a);
-  auto want_b = (*reference)->Run(b);
-  ASSERT_TRUE(want_a.ok() && want_b.ok());
-  SessionOptions options;
-  options.num_threads = 2;
-  options.batch_split_min_rows = 1;
-  options.slice_spin_us = 100000;
-  auto split = Session::CreateFromBytes(SeparableModel(), options);
-  ASSERT_TRUE(split.ok()) << split.status();
+  const std::vector<Tensor> want_a = OneThreadOutputs(a), want_b = OneThreadOutputs(b);
+  ASSERT_FALSE(want_a.empty() || want_b.empty());
+  std::unique_ptr<Session> split = CrewSession(100000);
+  ASSERT_NE(split, nullptr);
   auto expect_same = [](const std::vector<Tensor>& got, const std::vector<Tensor>& want, const char* what) {
     ASSERT_EQ(got.size(), want.size()) << what;
     for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(FirstDifference(got[k], want[k]), "") << what << " output " << k;
   };
-  auto held = (*split)->Run(a);
+  auto held = split->Run(a);
   ASSERT_TRUE(held.ok()) << held.status();
   for (int call = 0; call < 3; ++call) {
-    auto other = (*split)->Run(call % 2 == 0 ? b : a);
+    auto other = split->Run(call % 2 == 0 ? b : a);
     ASSERT_TRUE(other.ok()) << other.status();
-    expect_same(*other, call % 2 == 0 ? *want_b : *want_a, "later call");
+    expect_same(*other, call % 2 == 0 ? want_b : want_a, "later call");
     for (size_t k = 0; k < held->size(); ++k) EXPECT_FALSE((*other)[k].SharesBufferWith((*held)[k])) << k;
   }
-  expect_same(*held, *want_a, "held through three later calls");
+  expect_same(*held, want_a, "held through three later calls");
   // Let go of the results: the next call writes into the same memory.
   std::vector<const void*> memory;
   {
-    auto last = (*split)->Run(b);
+    auto last = split->Run(b);
     ASSERT_TRUE(last.ok()) << last.status();
     for (const Tensor& t : *last) memory.push_back(t.raw_data());
   }
-  auto again = (*split)->Run(a);
+  auto again = split->Run(a);
   ASSERT_TRUE(again.ok()) << again.status();
-  expect_same(*again, *want_a, "reused memory");
+  expect_same(*again, want_a, "reused memory");
   for (size_t k = 0; k < again->size(); ++k) EXPECT_EQ((*again)[k].raw_data(), memory[k]) << "output " << k;
 }
 
