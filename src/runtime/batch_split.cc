@@ -653,7 +653,9 @@ class SpinLock {
 // whole batch's rows; every slice gets a view of its rows.
 class OutputSink {
  public:
-  OutputSink(size_t num_outputs, int64_t batch) : full_(num_outputs), batch_(batch) {}
+  // `outputs`: the graph's, for their number and names; they outlive the sink.
+  OutputSink(const std::vector<ValueInfo>& outputs, int64_t batch)
+      : full_(outputs.size()), batch_(batch), infos_(outputs) {}
 
   // A view of rows [row, row + shape[0]) of output k, or an own tensor when
   // the slice's output does not fit the one allocated (then Collect
@@ -668,10 +670,25 @@ class OutputSink {
     return View(k, shape, row);
   }
 
-  // Full outputs of an earlier call that Ensure may fill again: each one
-  // that nobody else holds, with this call's dtype and shape. Called only
-  // while no slice runs.
-  void Recycle(std::vector<Tensor>* recycled) { recycled_ = recycled; }
+  // Allocates, before any slice runs, the full outputs this call is
+  // predicted to have: `last`'s (the crew's previous call's) dtypes and dims
+  // past axis 0. Each of `last` that nobody else holds and has this call's
+  // shape is filled again (the same memory every call: the rows each thread
+  // writes stay in its cache); the others are left alone. The slices then
+  // find their outputs allocated and never take the lock for them. A slice
+  // whose output does not fit the prediction (the model's output dims moved
+  // with the inputs) writes its own tensor, which Settle puts together.
+  void Predict(std::vector<Tensor>& last) {
+    for (size_t k = 0; k < full_.size() && k < last.size() && k < 64; ++k) {
+      Tensor& old = last[k];
+      if (!old.defined() || old.rank() < 1 || old.dtype() == DType::kString) continue;
+      Shape whole = old.shape();
+      whole[0] = batch_;
+      full_[k] = old.sole_owner() && old.shape() == whole ? std::move(old) : Tensor::Empty(old.dtype(), whole);
+      predicted_ |= uint64_t{1} << k;
+    }
+    published_.store(predicted_, std::memory_order_release);
+  }
 
   // Puts a slice's value of output k in place (a copy, unless it already
   // is the view Allocate gave).
@@ -682,6 +699,11 @@ class OutputSink {
     const Tensor& t = value.tensor;
     std::unique_lock<SpinLock> lock(mu_, std::defer_lock);
     if (!Published(k)) lock.lock();
+    if (Predicted(k) && t.rank() >= 1 && t.dim(0) == rows && !Fits(full_[k], t.dtype(), t.shape())) {
+      lock.lock();
+      pending_.push_back(Piece{k, row, t});
+      return absl::OkStatus();
+    }
     if (t.rank() < 1 || t.dim(0) != rows || t.dtype() == DType::kString || !Ensure(k, t.dtype(), t.shape())) {
       return absl::InternalError(absl::StrCat("batch slices: output '", name, "' of rows [", row, ", ", row + rows,
                                               ") is ", DTypeName(t.dtype()), ShapeToString(t.shape()),
@@ -694,6 +716,44 @@ class OutputSink {
     return absl::OkStatus();
   }
 
+  // Once every slice is done: the outputs that did not fit their
+  // prediction, put together from the slices' own tensors. An output that
+  // fit for some slices and not for others is an error (the same on every
+  // later call).
+  absl::Status Settle() {
+    if (!settled_.ok() || pending_.empty()) return settled_;
+    std::sort(pending_.begin(), pending_.end(),
+              [](const Piece& a, const Piece& b) { return a.k != b.k ? a.k < b.k : a.row < b.row; });
+    for (size_t i = 0; i < pending_.size();) {
+      const size_t k = pending_[i].k;
+      size_t end = i;
+      int64_t covered = 0;
+      for (; end < pending_.size() && pending_[end].k == k; ++end) covered += pending_[end].tensor.dim(0);
+      const Tensor& first = pending_[i].tensor;
+      Shape whole = first.shape();
+      whole[0] = batch_;
+      bool ok = covered == batch_;
+      for (size_t j = i; j < end && ok; ++j) ok = Fits(pending_[j].tensor, first.dtype(), whole) || first.dtype() == DType::kString;
+      if (!ok || first.dtype() == DType::kString) {
+        settled_ = absl::InternalError(absl::StrCat("batch slices: output '", infos_[k].name, "' has ", covered, " of ",
+                                                    batch_, " rows in ", DTypeName(first.dtype()),
+                                                    ShapeToString(first.shape()), " and the others in ",
+                                                    ShapeToString(full_[k].shape())));
+        return settled_;
+      }
+      Tensor full = Tensor::Empty(first.dtype(), whole);
+      const size_t row_bytes = full.nbytes() / static_cast<size_t>(batch_);
+      for (size_t j = i; j < end; ++j) {
+        std::memcpy(static_cast<uint8_t*>(full.raw_mutable_data()) + pending_[j].row * row_bytes,
+                    pending_[j].tensor.raw_data(), pending_[j].tensor.nbytes());
+      }
+      full_[k] = std::move(full);
+      i = end;
+    }
+    pending_.clear();
+    return absl::OkStatus();
+  }
+
   std::vector<Tensor>& outputs() { return full_; }
 
  private:
@@ -701,6 +761,7 @@ class OutputSink {
   // read, and the slices read it without the lock (outputs past the 64th
   // always take the lock).
   bool Published(size_t k) const { return k < 64 && (published_.load(std::memory_order_acquire) >> k & 1) != 0; }
+  bool Predicted(size_t k) const { return k < 64 && (predicted_ >> k & 1) != 0; }
 
   static bool Fits(const Tensor& f, DType dtype, const Shape& shape) {
     if (shape.empty() || dtype == DType::kString) return false;
@@ -717,11 +778,7 @@ class OutputSink {
     if (!f.defined()) {
       Shape whole = shape;
       whole[0] = batch_;
-      if (recycled_ != nullptr && k < recycled_->size()) {
-        Tensor& old = (*recycled_)[k];
-        if (old.sole_owner() && old.dtype() == dtype && old.shape() == whole) f = std::move(old);
-      }
-      if (!f.defined()) f = Tensor::Empty(dtype, whole);
+      f = Tensor::Empty(dtype, whole);
       if (k < 64) published_.fetch_or(uint64_t{1} << k, std::memory_order_release);
       return true;
     }
@@ -736,11 +793,20 @@ class OutputSink {
     return Tensor::Wrap(full_[k].dtype(), shape, data);
   }
 
+  struct Piece {  // a slice's own tensor for an output that missed its prediction
+    size_t k;
+    int64_t row;
+    Tensor tensor;
+  };
+
   SpinLock mu_;
   std::atomic<uint64_t> published_{0};  // bit k: full_[k] allocated for good
+  uint64_t predicted_ = 0;              // bit k: full_[k] allocated by Predict (set before the slices)
   std::vector<Tensor> full_;
   const int64_t batch_;
-  std::vector<Tensor>* recycled_ = nullptr;
+  std::vector<Piece> pending_;  // under mu_
+  const std::vector<ValueInfo>& infos_;
+  absl::Status settled_;
 };
 
 namespace {
@@ -966,7 +1032,7 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRe
   State& st = *state_;
   std::unique_lock<std::mutex> lock(st.busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  if (sink != nullptr) sink->Recycle(&st.outputs);
+  if (sink != nullptr) sink->Predict(st.outputs);
   // The call's line is written only where it changes (it seldom does): the
   // workers then keep their copy of it from one call to the next.
   if (st.fn != &fn) st.fn = &fn;
@@ -1006,8 +1072,8 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRe
   st.gen.fetch_add(1);  // closed
   WaitUntil([&] { return st.active.load() == 0; });
   if (sink != nullptr) {  // every slice is done
-    sink->Recycle(nullptr);
-    st.outputs = sink->outputs();  // shared with the caller's results
+    if (sink->Settle().ok()) st.outputs = sink->outputs();  // shared with the caller's results
+    else st.outputs.clear();
   }
   return true;
 }
@@ -1015,7 +1081,7 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRe
 absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
                                                       int64_t batch, int slices, const ExecutionContext& exec,
                                                       MemoryPlanner& memory, SliceCrew* crew) {
-  OutputSink sink(plan.output_slots.size(), batch);
+  OutputSink sink(plan.graph->outputs, batch);
   // What each slice leaves for the caller. (A cache line apiece was slower:
   // the caller then fetched two lines at the end of the call instead of one.)
   struct SliceResult {
@@ -1076,6 +1142,7 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     else all();
   }
   for (const SliceResult& r : results) HEPML_RETURN_IF_ERROR(r.status);
+  HEPML_RETURN_IF_ERROR(sink.Settle());
   std::vector<Value> outputs;
   outputs.reserve(sink.outputs().size());
   for (Tensor& t : sink.outputs()) outputs.push_back(Value::FromTensor(std::move(t)));

@@ -744,6 +744,33 @@ TEST(SessionTest, BatchSplitReusesOnlyOutputsTheCallerLetGoOf) {
   for (size_t k = 0; k < again->size(); ++k) EXPECT_EQ((*again)[k].raw_data(), memory[k]) << "output " << k;
 }
 
+// The crew allocates each call's full outputs before its slices run, as the
+// last call's were; when the inputs move an output's dims past the batch,
+// the slices' own tensors are put together instead.
+TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
+  GraphBuilder b("relu");
+  b.Input("x", {"batch", "n"});
+  b.Node("Relu", {"x"}, {"y"});
+  b.Output("y");
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  options.slice_spin_us = 100000;
+  auto session = Session::CreateFromBytes(b.Bytes(), options);
+  ASSERT_TRUE(session.ok()) << session.status();
+  for (int64_t n : {4, 4, 7, 7, 2, 4}) {
+    Tensor x = Pattern({300, n}, static_cast<int>(n));
+    RunProfile profile;
+    auto got = (*session)->Run({{"x", x}}, {}, &profile);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(profile.batch_slices, 2);
+    ASSERT_EQ(got->size(), 1u);
+    const Tensor& y = (*got)[0];
+    ASSERT_EQ(y.shape(), Shape({300, n}));
+    for (int64_t i = 0; i < x.size(); ++i) ASSERT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i])) << "n " << n << " element " << i;
+  }
+}
+
 // A slice worker on the caller's CPU moves off it, and gets its CPUs back
 // when it stops helping (the scheduler may move it back later).
 TEST(SessionTest, OffCpuMovesTheThreadAndGivesItsCpusBack) {
