@@ -648,7 +648,8 @@ class SpinLock {
 
 }  // namespace
 
-// Where the slices write the graph outputs: allocated by the first slice
+// Where the slices write the graph outputs: allocated before the slices as
+// predicted from the crew's last call (Predict), or else by the first slice
 // that produces each one (its dims past axis 0 are then known), with the
 // whole batch's rows; every slice gets a view of its rows.
 class OutputSink {
@@ -732,9 +733,9 @@ class OutputSink {
       const Tensor& first = pending_[i].tensor;
       Shape whole = first.shape();
       whole[0] = batch_;
-      bool ok = covered == batch_;
-      for (size_t j = i; j < end && ok; ++j) ok = Fits(pending_[j].tensor, first.dtype(), whole) || first.dtype() == DType::kString;
-      if (!ok || first.dtype() == DType::kString) {
+      bool ok = covered == batch_;  // (string outputs are never predicted)
+      for (size_t j = i; j < end && ok; ++j) ok = Fits(pending_[j].tensor, first.dtype(), whole);
+      if (!ok) {
         settled_ = absl::InternalError(absl::StrCat("batch slices: output '", infos_[k].name, "' has ", covered, " of ",
                                                     batch_, " rows in ", DTypeName(first.dtype()),
                                                     ShapeToString(first.shape()), " and the others in ",
@@ -919,7 +920,7 @@ struct SliceCrew::State {
   // The caller's own.
   alignas(64) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
-  std::vector<Tensor> outputs;      // the last call's full outputs (OutputSink::Recycle)
+  std::vector<Tensor> outputs;      // the last call's full outputs (OutputSink::Predict)
   std::mutex sleep_mu;
   std::condition_variable wake;
 };
@@ -934,7 +935,6 @@ int CurrentCpu() {
   return -1;
 #endif
 }
-
 
 }  // namespace
 

@@ -115,10 +115,11 @@ class SliceCrew {
 
   // Runs fn(s) for every s in [0, slices), inside `arena` (entered by the
   // caller). Returns false, having run nothing, when another call holds the
-  // crew. `sink`, when given, gets the full outputs of the crew's last call
-  // to fill again where the caller let go of them (the same memory every
-  // call: the rows each thread writes stay in its cache instead of coming
-  // from wherever the allocator found them), and then keeps this call's.
+  // crew. `sink`, when given, gets this call's full outputs allocated before
+  // the slices as the crew's last call's were, filling those again where
+  // the caller let go of them (the same memory every call: the rows each
+  // thread writes stay in its cache instead of coming from wherever the
+  // allocator found them), and the crew then keeps this call's.
   // REQUIRES: slices <= the arena's concurrency.
   bool Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRef<void(int)> fn,
            OutputSink* sink = nullptr);
