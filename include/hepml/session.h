@@ -84,8 +84,11 @@ struct SessionOptions {
   // to the arena. Back-to-back calls then find them awake instead of paying
   // for a wake-up (tens of microseconds on a virtual machine, as much as a
   // small model's slice), at the price of up to that much CPU after each
-  // call. -1: 50 when hepml owns its threads, 0 (no waiting) inside the
-  // caller's `arena`, whose cores stay the framework's.
+  // call. While they wait, a thread that finds itself on the calling
+  // thread's CPU keeps off that CPU (its affinity without it, given back
+  // when it stops waiting), or sleeps where it may run nowhere else.
+  // -1: 50 when hepml owns its threads, 0 (no waiting, no affinity
+  // changes) inside the caller's `arena`, whose cores stay the framework's.
   int slice_spin_us = -1;
 };
 
