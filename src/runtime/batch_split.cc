@@ -756,6 +756,8 @@ class OutputSink {
   }
 
   std::vector<Tensor>& outputs() { return full_; }
+  // Whether Predict allocated output k before the slices.
+  bool predicted(size_t k) const { return Predicted(k); }
 
  private:
   // Whether output k is allocated for good: from then on full_[k] is only
@@ -900,16 +902,19 @@ bool OffCpu::Leave(int cpu) {
 // waits for it to leave) or leaves without touching it.
 struct SliceCrew::State {
   explicit State(std::chrono::microseconds s) : spin(s) {}
-  // What waiting workers poll, alone on its cache line: the caller's other
-  // writes (its bookkeeping before and after the slices) then do not take
-  // the line from them, and each write of theirs is not a transfer.
+  // What waiting workers poll, alone on its cache line with the call's
+  // words: the caller's other writes (its bookkeeping before and after the
+  // slices) then do not take the line from them, and a worker has all of
+  // the call it needs (with a task that keeps the rest) in one transfer.
   alignas(64) std::atomic<uint64_t> gen{0};
-  std::atomic<bool> stop{false};
-  // The call: written by the caller before it opens, read once by each worker.
+  std::atomic<uint64_t> words[kWords]{};
+  // The call's task and size: written by the caller only where they change,
+  // read by each worker.
   alignas(64) const std::chrono::microseconds spin;
-  const absl::FunctionRef<void(int)>* fn = nullptr;
+  Task* task = nullptr;
   int slices = 0;
   std::atomic<int> caller_cpu{-1};  // where the last call started
+  std::atomic<bool> stop{false};
   // Counted by the caller and the workers during a call.
   alignas(64) std::atomic<int> next{0};  // the next slice to take
   std::atomic<int> done{0};              // slices 1.. finished
@@ -917,10 +922,11 @@ struct SliceCrew::State {
   std::atomic<int> waiting{0};           // workers waiting for a call
   std::atomic<int> sleepers{0};          // workers asleep on `wake` (see Help)
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
+  std::atomic<bool> failed{false};         // some slice of the call failed
+  std::atomic<double> seconds1{0};         // slice 1's time: read with `done`
   // The caller's own.
   alignas(64) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
-  std::vector<Tensor> outputs;      // the last call's full outputs (OutputSink::Predict)
   std::mutex sleep_mu;
   std::condition_variable wake;
 };
@@ -953,6 +959,23 @@ SliceCrew::~SliceCrew() {
   st.wake.notify_all();
 }
 
+namespace {
+
+// Runs slice s of a crew's call, noting a failure and slice 1's time on the
+// line the caller reads at the end.
+template <typename State, typename Task, typename Words>
+void RunCrewSlice(State& st, Task& task, int s, int slices, const Words& words) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool ok = task.RunSlice(s, slices, words);
+  if (s == 1) {
+    st.seconds1.store(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                      std::memory_order_relaxed);
+  }
+  if (!ok) st.failed.store(true, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void SliceCrew::Help(const std::shared_ptr<State>& state) {
   State& st = *state;
   using Clock = std::chrono::steady_clock;
@@ -966,9 +989,12 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
       st.active.fetch_add(1);
       bool left = false;
       if (st.gen.load() == g) {
+        Words words;
+        for (int i = 0; i < kWords; ++i) words[i] = st.words[i].load(std::memory_order_relaxed);
+        Task& task = *st.task;
         const int slices = st.slices;
         for (int s = st.next.fetch_add(1); s < slices;) {
-          (*st.fn)(s);
+          RunCrewSlice(st, task, s, slices, words);
           s = st.next.fetch_add(1);
           // After the last slice it runs, the worker leaves the call before
           // it counts that slice done: the caller, which waits for `done`
@@ -1027,21 +1053,24 @@ void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double se
   state_->share.store(std::clamp(0.8 * share + 0.2 * balanced, 0.25, 0.75), std::memory_order_relaxed);
 }
 
-bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRef<void(int)> fn,
-                    OutputSink* sink) {
+bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl::FunctionRef<void(Words&)> open,
+                    absl::FunctionRef<void()> close, Outcome* outcome) {
   State& st = *state_;
   std::unique_lock<std::mutex> lock(st.busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  if (sink != nullptr) sink->Predict(st.outputs);
+  Words words{};
+  open(words);
   // The call's line is written only where it changes (it seldom does): the
   // workers then keep their copy of it from one call to the next.
-  if (st.fn != &fn) st.fn = &fn;
+  if (st.task != &task) st.task = &task;
   if (st.slices != slices) st.slices = slices;
   if (const int cpu = CurrentCpu(); st.caller_cpu.load(std::memory_order_relaxed) != cpu) {
     st.caller_cpu.store(cpu, std::memory_order_relaxed);
   }
+  for (int i = 0; i < kWords; ++i) st.words[i].store(words[i], std::memory_order_relaxed);
   st.next.store(1);
   st.done.store(0);
+  if (st.failed.load(std::memory_order_relaxed)) st.failed.store(false, std::memory_order_relaxed);
   st.gen.fetch_add(1);  // open
   if (st.sleepers.load() > 0) {  // after opening: a worker going to sleep now sees the call
     std::lock_guard<std::mutex> sleep_lock(st.sleep_mu);
@@ -1050,11 +1079,17 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRe
   for (int missing = slices - 1 - st.waiting.load(); missing > 0; --missing) {
     arena.enqueue([state = state_] { Help(state); });
   }
-  fn(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool ok0 = task.RunSlice(0, slices, words);
+  outcome->seconds[0] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (int s; (s = st.next.fetch_add(1)) < slices;) {
-    fn(s);
+    RunCrewSlice(st, task, s, slices, words);
     st.done.fetch_add(1);
   }
+  // Every slice is taken: close the call now, while the workers still run
+  // theirs (a worker that has not joined will not), so that the close is
+  // not one more transfer between the CPUs after the last slice ends.
+  st.gen.fetch_add(1);
   // Spin for a few microseconds (the usual wait), then sleep: a caller
   // spinning for long on a slice that is still running takes the core's
   // resources from it where two vCPUs share one core. The helper wakes it
@@ -1069,66 +1104,281 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRe
     }
     CpuRelax();
   }
-  st.gen.fetch_add(1);  // closed
+  outcome->seconds[1] = slices > 1 ? st.seconds1.load(std::memory_order_relaxed) : 0;
+  outcome->failed = !ok0 || st.failed.load(std::memory_order_relaxed);
   WaitUntil([&] { return st.active.load() == 0; });
-  if (sink != nullptr) {  // every slice is done
-    if (sink->Settle().ok()) st.outputs = sink->outputs();  // shared with the caller's results
-    else st.outputs.clear();
-  }
+  close();
   return true;
 }
 
-absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
-                                                      int64_t batch, int slices, const ExecutionContext& exec,
-                                                      MemoryPlanner& memory, SliceCrew* crew) {
-  OutputSink sink(plan.graph->outputs, batch);
-  // What each slice leaves for the caller. (A cache line apiece was slower:
-  // the caller then fetched two lines at the end of the call instead of one.)
-  struct SliceResult {
-    absl::Status status;
-    double seconds = 0;
-  };
-  absl::InlinedVector<SliceResult, 4> results(slices);
-  // Two slices through the crew: split where the threads' speeds say.
-  const int64_t split = crew != nullptr && slices == 2 ? crew->SplitRow(batch) : -1;
-  auto begin = [&](int s) { return split < 0 || s != 1 ? SliceBegin(batch, slices, s) : split; };
-  auto run_slice = [&](int s) {
-    SliceResult& result = results[s];
-    const auto t0 = std::chrono::steady_clock::now();
-    const int64_t row = begin(s), rows = begin(s + 1) - row;
-    std::vector<Value> part(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Value& in = inputs[i];
-      if (in.kind == Value::Kind::kTensor && in.tensor.defined()) part[i] = Value::FromTensor(RowsOf(in.tensor, row, rows));
+// ---- batch slices ----
+
+namespace {
+
+// Runs one slice's rows (`part`) through the plan on this thread with its
+// own planned memory, then puts each graph output k in place (`collect`).
+absl::Status RunSliceRows(const GraphPlan& plan, std::vector<Value> part, ExecutionContext& ctx,
+                          MemoryPlanner& memory, absl::FunctionRef<absl::Status(size_t, const Value&)> collect) {
+  thread_local std::vector<int64_t> signature;
+  MemoryPlanner::Signature(part, &signature);
+  ctx.allocator = memory.Begin(signature);
+  absl::Status status;
+  try {
+    auto out = ExecutePlan(plan, std::move(part), ctx);
+    if (!out.ok()) {
+      status = out.status();
+    } else {
+      for (size_t k = 0; k < out->size() && status.ok(); ++k) status = collect(k, (*out)[k]);
     }
-    SliceRows slice(sink, row);
+  } catch (const std::bad_alloc&) {
+    status = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
+  }  // the slice's values are gone before its planned memory goes back
+  memory.End(ctx.allocator);
+  return status;
+}
+
+}  // namespace
+
+// The task of a Session's crew. What a slice needs of a call comes in the
+// crew's words: the batch, the split, the epoch of the inputs' and the
+// predicted outputs' dtypes and dims, and their addresses where they fit.
+// The rest each slice keeps from the last call of the same epoch. The
+// call's own structures (`call_`, on the caller's stack) are read by a
+// worker only to learn a new epoch, for addresses that do not fit the
+// words, for an output that does not fit its prediction, and for errors.
+class CrewSlices::Task final : public SliceCrew::Task {
+ public:
+  Task(const GraphPlan& plan, MemoryPlanner& memory, int max_slices)
+      : plan_(plan), memory_(memory), slices_(static_cast<size_t>(std::max(max_slices, 2))) {}
+
+  // A call, set up by Open on the caller (holding the crew).
+  struct Call {
+    const std::vector<Value>* inputs = nullptr;
+    int64_t batch = 0;
+    int64_t split = -1;  // the first row of slice 1, or -1: SliceBegin
+    const ExecutionContext* exec = nullptr;
+    OutputSink* sink = nullptr;
+    absl::Status* errors = nullptr;  // one per slice
+  };
+
+  // On the caller, before the slices: the call's outputs predicted from
+  // the last call's, its epoch, and its words.
+  void Open(const Call& call, SliceCrew::Words& words) {
+    call_ = call;
+    call.sink->Predict(outputs_);
+    const std::vector<Value>& in = *call.inputs;
+    const std::vector<Tensor>& out = call.sink->outputs();
+    form_.clear();
+    auto add = [&](bool present, const Tensor& t) {
+      form_.push_back(present);
+      if (!present) return;
+      form_.push_back(static_cast<int64_t>(t.dtype()));
+      form_.push_back(t.rank());
+      form_.insert(form_.end(), t.shape().begin() + 1, t.shape().end());
+    };
+    for (const Value& v : in) add(v.kind == Value::Kind::kTensor && v.tensor.defined() && v.tensor.rank() >= 1, v.tensor);
+    for (size_t k = 0; k < out.size(); ++k) add(call.sink->predicted(k), out[k]);
+    if (form_ != last_form_) {
+      last_form_.swap(form_);
+      ++epoch_;
+    }
+    const bool direct = in.size() + out.size() <= kAddressWords;
+    words[0] = static_cast<uint64_t>(call.batch);
+    words[1] = static_cast<uint64_t>(call.split + 1);
+    words[2] = epoch_ | (direct ? kDirect : 0);
+    if (!direct) return;
+    size_t w = 3;
+    for (const Value& v : in) words[w++] = v.kind == Value::Kind::kTensor ? Address(v.tensor.raw_data()) : 0;
+    for (size_t k = 0; k < out.size(); ++k) words[w++] = call.sink->predicted(k) ? Address(out[k].raw_data()) : 0;
+  }
+
+  // On the caller after every slice: the call's outputs, kept for the next.
+  void Close() {
+    if (call_.sink->Settle().ok()) outputs_ = call_.sink->outputs();  // shared with the caller's results
+    else outputs_.clear();
+  }
+
+  bool RunSlice(int s, int slices, const SliceCrew::Words& words) override {
+    Slice& slice = slices_[static_cast<size_t>(s)];
+    const int64_t batch = static_cast<int64_t>(words[0]);
+    const int64_t split = static_cast<int64_t>(words[1]) - 1;
+    auto begin = [&](int i) { return split < 0 || i != 1 ? SliceBegin(batch, slices, i) : split; };
+    const int64_t row = begin(s), rows = begin(s + 1) - row;
+    if (slice.epoch != (words[2] & ~kDirect)) Learn(slice, words[2] & ~kDirect);
+    absl::Status status = Rows(slice, s, row, rows, words);
+    if (status.ok()) return true;
+    call_.errors[s] = std::move(status);
+    return false;
+  }
+
+ private:
+  static constexpr size_t kAddressWords = SliceCrew::kWords - 3;
+  static constexpr uint64_t kDirect = uint64_t{1} << 63;  // in words[2]: the addresses are words[3..]
+
+  static uint64_t Address(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
+
+  // A tensor a slice takes rows of: its dtype and dims (axis 0 set per
+  // call) and the bytes of one row.
+  struct Form {
+    bool present = false;  // inputs: a tensor was given; outputs: predicted
+    DType dtype = DType::kUndefined;
+    Shape shape;
+    size_t row_bytes = 0;
+  };
+  // What slice s keeps between calls, on lines of its own.
+  struct alignas(64) Slice {
+    uint64_t epoch = 0;
+    std::vector<Form> inputs, outputs;
+  };
+
+  // Where one slice's graph outputs go: rows of the call's predicted full
+  // outputs, else whatever the call's sink gives.
+  class Views final : public SliceOutputs {
+   public:
+    Views(const Task& task, const Slice& slice, const SliceCrew::Words& words, int64_t row, int64_t rows)
+        : task_(task), slice_(slice), words_(words), row_(row), rows_(rows) {}
+    Tensor Allocate(size_t k, DType dtype, const Shape& shape) override {
+      if (uint8_t* data = View(k, dtype, shape)) return Tensor::Wrap(dtype, shape, data);
+      return task_.call_.sink->Allocate(k, dtype, shape, row_);
+    }
+    // Whether `value` is already in place: the view Allocate gave.
+    bool Placed(size_t k, const Value& value) const {
+      if (value.kind != Value::Kind::kTensor || !value.tensor.defined()) return false;
+      const uint8_t* data = View(k, value.tensor.dtype(), value.tensor.shape());
+      return data != nullptr && data == value.tensor.raw_data();
+    }
+
+   private:
+    // Rows [row, row + rows) of full output k when it was predicted in
+    // `dtype` and `shape`'s dims past axis 0; null otherwise.
+    uint8_t* View(size_t k, DType dtype, const Shape& shape) const {
+      if (k >= slice_.outputs.size()) return nullptr;
+      const Form& f = slice_.outputs[k];
+      if (!f.present || f.dtype != dtype || shape.size() != f.shape.size() || shape.empty() || shape[0] != rows_) {
+        return nullptr;
+      }
+      for (size_t d = 1; d < shape.size(); ++d)
+        if (shape[d] != f.shape[d]) return nullptr;
+      uint8_t* base = (words_[2] & kDirect) != 0
+                          ? reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(words_[3 + slice_.inputs.size() + k]))
+                          : static_cast<uint8_t*>(task_.call_.sink->outputs()[k].raw_mutable_data());
+      return base + row_ * f.row_bytes;
+    }
+
+    const Task& task_;
+    const Slice& slice_;
+    const SliceCrew::Words& words_;
+    const int64_t row_, rows_;
+  };
+
+  // The forms of a new epoch, from the call's own structures.
+  void Learn(Slice& slice, uint64_t epoch) const {
+    const std::vector<Value>& in = *call_.inputs;
+    slice.inputs.assign(in.size(), Form{});
+    for (size_t i = 0; i < in.size(); ++i) {
+      const Value& v = in[i];
+      if (v.kind != Value::Kind::kTensor || !v.tensor.defined() || v.tensor.rank() < 1) continue;
+      Form& f = slice.inputs[i];
+      f.present = true;
+      f.dtype = v.tensor.dtype();
+      f.shape = v.tensor.shape();
+      f.row_bytes = v.tensor.dim(0) > 0 ? v.tensor.nbytes() / static_cast<size_t>(v.tensor.dim(0)) : 0;
+    }
+    const std::vector<Tensor>& out = call_.sink->outputs();
+    slice.outputs.assign(out.size(), Form{});
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (!call_.sink->predicted(k)) continue;
+      Form& f = slice.outputs[k];
+      f.present = true;
+      f.dtype = out[k].dtype();
+      f.shape = out[k].shape();
+      f.row_bytes = out[k].nbytes() / static_cast<size_t>(call_.batch);
+    }
+    slice.epoch = epoch;
+  }
+
+  // Rows [row, row + rows) of the call through the plan.
+  absl::Status Rows(const Slice& slice, int s, int64_t row, int64_t rows, const SliceCrew::Words& words) {
+    const bool direct = (words[2] & kDirect) != 0;
+    std::vector<Value> part(slice.inputs.size());
+    for (size_t i = 0; i < part.size(); ++i) {
+      const Form& f = slice.inputs[i];
+      if (!f.present) continue;
+      const uint8_t* base = direct ? reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(words[3 + i]))
+                                   : static_cast<const uint8_t*>((*call_.inputs)[i].tensor.raw_data());
+      Shape shape = f.shape;
+      shape[0] = rows;
+      part[i] = Value::FromTensor(Tensor::Wrap(f.dtype, std::move(shape), const_cast<uint8_t*>(base) + row * f.row_bytes));
+    }
+    Views views(*this, slice, words, row, rows);
     ExecutionContext ctx;
     ctx.arena = nullptr;  // kernels run serially on this slice's thread
     ctx.concurrency = 1;
-    ctx.profile = s == 0 ? exec.profile : nullptr;
-    ctx.start = exec.start;
-    ctx.slice_outputs = &slice;
-    thread_local std::vector<int64_t> signature;
-    MemoryPlanner::Signature(part, &signature);
-    ctx.allocator = memory.Begin(signature);
-    try {
-      auto out = ExecutePlan(plan, std::move(part), ctx);
-      if (!out.ok()) {
-        result.status = out.status();
-      } else {
-        for (size_t k = 0; k < out->size() && result.status.ok(); ++k) {
-          result.status = sink.Collect(k, (*out)[k], row, rows, plan.graph->outputs[k].name);
-        }
+    if (s == 0) {  // the caller's slice
+      ctx.profile = call_.exec->profile;
+      ctx.start = call_.exec->start;
+    }
+    ctx.slice_outputs = &views;
+    return RunSliceRows(plan_, std::move(part), ctx, memory_, [&](size_t k, const Value& value) {
+      if (views.Placed(k, value)) return absl::OkStatus();
+      return call_.sink->Collect(k, value, row, rows, plan_.graph->outputs[k].name);
+    });
+  }
+
+  const GraphPlan& plan_;
+  MemoryPlanner& memory_;
+  std::vector<Slice> slices_;  // by slice
+  Call call_;
+  // The caller's: the last call's full outputs, the forms of the last
+  // epoch (none at first, so the first call opens epoch 1), the epoch.
+  std::vector<Tensor> outputs_;
+  std::vector<int64_t> form_, last_form_{-1};
+  uint64_t epoch_ = 0;
+};
+
+CrewSlices::CrewSlices(std::chrono::microseconds spin, const GraphPlan& plan, MemoryPlanner& memory, int max_slices)
+    : task_(std::make_unique<Task>(plan, memory, max_slices)), crew_(spin) {}
+
+CrewSlices::~CrewSlices() = default;
+
+absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
+                                                      int64_t batch, int slices, const ExecutionContext& exec,
+                                                      MemoryPlanner& memory, CrewSlices* crew) {
+  OutputSink sink(plan.graph->outputs, batch);
+  absl::InlinedVector<absl::Status, 4> errors(static_cast<size_t>(slices));
+  bool ran = false;
+  if (crew != nullptr && exec.arena != nullptr) {
+    SliceCrew& c = crew->crew();
+    CrewSlices::Task& task = crew->task();
+    // Two slices: split where the threads' speeds say.
+    const int64_t split = slices == 2 ? c.SplitRow(batch) : -1;
+    SliceCrew::Outcome outcome;
+    ran = c.Run(
+        *exec.arena, slices, task,
+        [&](SliceCrew::Words& words) { task.Open({&inputs, batch, split, &exec, &sink, errors.data()}, words); },
+        [&] { task.Close(); }, &outcome);
+    if (ran && split >= 0 && !outcome.failed) c.Observe(split, outcome.seconds[0], batch - split, outcome.seconds[1]);
+  }
+  if (!ran) {
+    auto run_slice = [&](int s) {
+      const int64_t row = SliceBegin(batch, slices, s), rows = SliceBegin(batch, slices, s + 1) - row;
+      std::vector<Value> part(inputs.size());
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const Value& in = inputs[i];
+        if (in.kind == Value::Kind::kTensor && in.tensor.defined()) part[i] = Value::FromTensor(RowsOf(in.tensor, row, rows));
       }
-    } catch (const std::bad_alloc&) {
-      result.status = absl::ResourceExhaustedError("out of memory allocating the outputs of a batch slice");
-    }  // the slice's values are gone before its planned memory goes back
-    memory.End(ctx.allocator);
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  if (crew != nullptr && exec.arena != nullptr && crew->Run(*exec.arena, slices, run_slice, &sink)) {
-    if (split >= 0) crew->Observe(split, results[0].seconds, batch - split, results[1].seconds);
-  } else {
+      SliceRows slice(sink, row);
+      ExecutionContext ctx;
+      ctx.arena = nullptr;  // kernels run serially on this slice's thread
+      ctx.concurrency = 1;
+      ctx.profile = s == 0 ? exec.profile : nullptr;
+      ctx.start = exec.start;
+      ctx.slice_outputs = &slice;
+      errors[static_cast<size_t>(s)] =
+          RunSliceRows(plan, std::move(part), ctx, memory, [&](size_t k, const Value& value) {
+            return sink.Collect(k, value, row, rows, plan.graph->outputs[k].name);
+          });
+    };
     auto all = [&] {
       oneapi::tbb::parallel_for(
           oneapi::tbb::blocked_range<int>(0, slices, 1),
@@ -1141,7 +1391,7 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
     if (crew != nullptr && exec.arena != nullptr) exec.arena->execute(all);
     else all();
   }
-  for (const SliceResult& r : results) HEPML_RETURN_IF_ERROR(r.status);
+  for (const absl::Status& e : errors) HEPML_RETURN_IF_ERROR(e);
   HEPML_RETURN_IF_ERROR(sink.Settle());
   std::vector<Value> outputs;
   outputs.reserve(sink.outputs().size());

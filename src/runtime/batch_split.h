@@ -33,6 +33,7 @@
 // few rows may differ in the last bits (session_test bounds it).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -66,8 +67,6 @@ int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
 // The first row of slice s of `slices` (s == slices: `batch`): s / slices of
 // the batch, rounded to the nearest multiple of the GEMM's row tile.
 int64_t SliceBegin(int64_t batch, int slices, int s);
-
-class OutputSink;  // the full outputs of a call run as batch slices (batch_split.cc)
 
 // Keeps the calling thread off one CPU while it lives (Leave), then gives
 // the thread back the CPUs it was allowed. A slice worker uses it to get off
@@ -106,22 +105,44 @@ class OffCpu {
 // the crew (others run their slices with a parallel_for).
 class SliceCrew {
  public:
+  // What a call hands its workers on the cache line they poll: a worker
+  // that reads nothing else the caller wrote for the call starts its slice
+  // after one transfer of a line between the CPUs.
+  static constexpr int kWords = 7;
+  using Words = std::array<uint64_t, kWords>;
+
+  // What runs a call's slices: the same object call after call (its
+  // address stays on a line the workers keep).
+  class Task {
+   public:
+    // Slice s of `slices`, on whichever thread takes it, with the call's
+    // words; false when it failed (the task keeps the error).
+    virtual bool RunSlice(int s, int slices, const Words& words) = 0;
+
+   protected:
+    ~Task() = default;
+  };
+
+  // What the caller learns of a call's slices.
+  struct Outcome {
+    double seconds[2] = {0, 0};  // slices 0 and 1, each on its thread
+    bool failed = false;         // some RunSlice returned false
+  };
+
   // `spin`: how long a worker waits for the next call after its last slice.
   explicit SliceCrew(std::chrono::microseconds spin);
   ~SliceCrew();  // waiting workers stop waiting (they hold the shared state)
   SliceCrew(const SliceCrew&) = delete;
   SliceCrew& operator=(const SliceCrew&) = delete;
 
-  // Runs fn(s) for every s in [0, slices), inside `arena` (entered by the
-  // caller). Returns false, having run nothing, when another call holds the
-  // crew. `sink`, when given, gets this call's full outputs allocated before
-  // the slices as the crew's last call's were, filling those again where
-  // the caller let go of them (the same memory every call: the rows each
-  // thread writes stay in its cache instead of coming from wherever the
-  // allocator found them), and the crew then keeps this call's.
+  // Runs task.RunSlice(s) for every s in [0, slices), inside `arena`
+  // (entered by the caller): first `open` on the caller, holding the crew
+  // (it sets the call up and fills its words), then the slices, then
+  // `close` on the caller, still holding the crew. Returns false, having
+  // run nothing, when another call holds the crew.
   // REQUIRES: slices <= the arena's concurrency.
-  bool Run(oneapi::tbb::task_arena& arena, int slices, absl::FunctionRef<void(int)> fn,
-           OutputSink* sink = nullptr);
+  bool Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl::FunctionRef<void(Words&)> open,
+           absl::FunctionRef<void()> close, Outcome* outcome);
 
   // Balance of two slices: the first row of slice 1 for `batch` rows (a
   // multiple of the GEMM's row tile, each slice more than two tiles), from
@@ -140,20 +161,44 @@ class SliceCrew {
   std::shared_ptr<State> state_;
 };
 
+// A Session's SliceCrew with what its calls keep from one to the next (the
+// task in batch_split.cc): the last call's full outputs, filled again where
+// the caller let go of them, and each slice's inputs' and outputs' dtypes
+// and dims. A worker then reads of a call only the crew's words (the
+// batch, the split, the inputs' and outputs' addresses) unless those dtypes
+// and dims changed: the rest it has from earlier calls.
+class CrewSlices {
+ public:
+  // `plan` and `memory` outlive this; `max_slices`: the arena's concurrency.
+  CrewSlices(std::chrono::microseconds spin, const GraphPlan& plan, MemoryPlanner& memory, int max_slices);
+  ~CrewSlices();
+  CrewSlices(const CrewSlices&) = delete;
+  CrewSlices& operator=(const CrewSlices&) = delete;
+
+  class Task;  // batch_split.cc
+  SliceCrew& crew() { return crew_; }
+  Task& task() { return *task_; }
+
+ private:
+  std::unique_ptr<Task> task_;
+  SliceCrew crew_;  // gone first: its waiting workers stop
+};
+
 // Runs `plan` on `inputs` (every one a tensor whose axis 0 has `batch`
 // rows, as the analysis requires) as `slices` slices in one parallel region
 // inside `exec.arena` (entered by the caller). Slice s gets rows
 // [SliceBegin(s), SliceBegin(s + 1)) (two slices run by the crew: split at
-// crew->SplitRow, and their times go to crew->Observe), runs serially with memory
-// planned by `memory` for its own input shapes, and writes the graph outputs
-// straight into rows of the full outputs. `exec.profile`, when set, gets the
-// first slice's node events. `crew`, when given, runs the slices from the
-// calling thread, which then need not be inside exec.arena (when the crew is
-// busy, a parallel_for in exec.arena does); without one, a parallel_for does.
+// its SplitRow, and their times go to its Observe), runs serially with
+// memory planned by `memory` for its own input shapes, and writes the graph
+// outputs straight into rows of the full outputs. `exec.profile`, when set,
+// gets the first slice's node events. `crew`, when given (its plan and
+// memory those given here), runs the slices from the calling thread, which
+// then need not be inside exec.arena (when the crew is busy, a parallel_for
+// in exec.arena does); without one, a parallel_for does.
 // REQUIRES: slices >= 2, batch >= slices, the plan's graph separable; without
 // a crew, the caller runs inside exec.arena.
 absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, const std::vector<Value>& inputs,
                                                       int64_t batch, int slices, const ExecutionContext& exec,
-                                                      MemoryPlanner& memory, SliceCrew* crew = nullptr);
+                                                      MemoryPlanner& memory, CrewSlices* crew = nullptr);
 
 }  // namespace hepml

@@ -24,7 +24,7 @@ class Session::Impl {
   absl::flat_hash_map<std::string, size_t> output_index;  // name -> graph output position
   std::unique_ptr<oneapi::tbb::task_arena> own_arena;
   std::unique_ptr<MemoryPlanner> memory;
-  std::unique_ptr<SliceCrew> crew;  // null: slices run by a parallel_for
+  std::unique_ptr<CrewSlices> crew;  // null: slices run by a parallel_for
   ExecutionContext exec;
   BatchSplitInfo batch_split;
   bool split_batches = false;  // batch_split on and the graph separable
@@ -114,7 +114,7 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   }
   const int spin_us = options.slice_spin_us >= 0 ? options.slice_spin_us : (own_arena ? 50 : 0);
   if (split_batches && exec.arena != nullptr && spin_us > 0) {
-    crew = std::make_unique<SliceCrew>(std::chrono::microseconds(spin_us));
+    crew = std::make_unique<CrewSlices>(std::chrono::microseconds(spin_us), *plan, *memory, exec.concurrency);
   }
   return absl::OkStatus();
 }

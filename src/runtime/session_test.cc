@@ -771,6 +771,60 @@ TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
   }
 }
 
+// A crew's worker learns of a call the batch, the split and the rows'
+// addresses from the words the call hands it, and keeps the inputs' and
+// outputs' dtypes and dims from earlier calls: every call's own rows reach
+// it, through a new batch size too, whether the addresses fit the words
+// (one input and one output) or are read from the call (three inputs and
+// the separable model's outputs).
+TEST(SessionTest, BatchSplitCrewReadsEveryCallsOwnRows) {
+  GraphBuilder b("relu");
+  b.Input("x", {"batch", "n"});
+  b.Node("Relu", {"x"}, {"y"});
+  b.Output("y");
+  SessionOptions options;
+  options.num_threads = 2;
+  options.batch_split_min_rows = 1;
+  options.slice_spin_us = 100000;
+  auto relu = Session::CreateFromBytes(b.Bytes(), options);
+  ASSERT_TRUE(relu.ok()) << relu.status();
+  int seed = 0;
+  for (int64_t batch : {300, 301, 260, 300}) {
+    for (int call = 0; call < 3; ++call) {
+      const Tensor x = Pattern({batch, 5}, ++seed);
+      RunProfile profile;
+      auto got = (*relu)->Run({{"x", x}}, {}, &profile);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(profile.batch_slices, 2);
+      ASSERT_EQ(got->size(), 1u);
+      const Tensor& y = (*got)[0];
+      ASSERT_EQ(y.shape(), Shape({batch, 5}));
+      for (int64_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i])) << "batch " << batch << " element " << i;
+      }
+    }
+  }
+  std::unique_ptr<Session> split = CrewSession(100000);
+  ASSERT_NE(split, nullptr);
+  for (int64_t batch : {300, 280, 300}) {
+    for (int call = 0; call < 2; ++call) {
+      Session::NamedTensors inputs = {{"latent", Pattern({batch, 6}, ++seed)},
+                                      {"cond", Pattern({batch, 3}, ++seed)},
+                                      {"seq", Pattern({batch, 2, 4}, ++seed)}};
+      const std::vector<Tensor> want = OneThreadOutputs(inputs);
+      ASSERT_FALSE(want.empty());
+      RunProfile profile;
+      auto got = split->Run(inputs, {}, &profile);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(profile.batch_slices, 2);
+      ASSERT_EQ(got->size(), want.size());
+      for (size_t k = 0; k < want.size(); ++k) {
+        EXPECT_EQ(FirstDifference((*got)[k], want[k]), "") << "batch " << batch << " output " << k;
+      }
+    }
+  }
+}
+
 // A slice worker on the caller's CPU moves off it, and gets its CPUs back
 // when it stops helping (the scheduler may move it back later).
 TEST(SessionTest, OffCpuMovesTheThreadAndGivesItsCpusBack) {
