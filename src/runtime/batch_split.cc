@@ -944,6 +944,8 @@ int CurrentCpu() {
 
 }  // namespace
 
+// The most the split between two slices moves per call (Observe).
+constexpr double kShareStep = 0.01;
 // How long a caller spins on the slices it did not run before it sleeps.
 constexpr std::chrono::microseconds kCallerSpin{20};
 // How long a worker that left the caller's CPU to it sleeps waiting for the
@@ -1050,7 +1052,12 @@ void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double se
   const double speed0 = rows0 / seconds0, speed1 = rows1 / seconds1;
   const double balanced = speed0 / (speed0 + speed1);  // equal finishing times
   const double share = state_->share.load(std::memory_order_relaxed);
-  state_->share.store(std::clamp(0.8 * share + 0.2 * balanced, 0.25, 0.75), std::memory_order_relaxed);
+  // At most a hundredth of the rows per call: a slice interrupted once (the
+  // host took its vCPU for tens of microseconds) says nothing of the
+  // threads' speeds, and a split thrown far by it would cost the next calls
+  // their balance and each thread its planned memory (made for its rows).
+  const double moved = std::clamp(0.8 * share + 0.2 * balanced, share - kShareStep, share + kShareStep);
+  state_->share.store(std::clamp(moved, 0.25, 0.75), std::memory_order_relaxed);
 }
 
 bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl::FunctionRef<void(Words&)> open,

@@ -152,7 +152,8 @@ class SliceCrew {
   // REQUIRES: batch large enough for two slices (NumBatchSlices).
   int64_t SplitRow(int64_t batch) const;
   // The time slice 0 (`rows0` rows) and slice 1 took in a call with two
-  // slices; moves the split a fifth of the way toward equal finishing times.
+  // slices; moves the split a fifth of the way toward equal finishing times,
+  // by at most a hundredth of the rows per call.
   void Observe(int64_t rows0, double seconds0, int64_t rows1, double seconds1);
 
  private:

@@ -680,6 +680,11 @@ TEST(SessionTest, SliceCrewMovesTheSplitTowardTheFasterThread) {
   const int64_t small = 2 * (2 * align + 1 + align);
   EXPECT_GT(crew.SplitRow(small), 2 * align);
   EXPECT_GT(small - crew.SplitRow(small), 2 * align);
+  // One slice interrupted once (twenty times its time) hardly moves it.
+  SliceCrew steady(std::chrono::microseconds(0));
+  const int64_t split = steady.SplitRow(batch);
+  steady.Observe(split, 1e-5, batch - split, 2e-4);
+  EXPECT_EQ(steady.SplitRow(batch), split);
   // Nonsense timings are ignored.
   const int64_t before = crew.SplitRow(batch);
   crew.Observe(100, 0.0, 156, -1.0);
