@@ -894,36 +894,41 @@ bool OffCpu::Leave(int cpu) {
 
 // ---- SliceCrew ----
 
-// Calls open and close by bumping `gen` (odd while open). A worker that
-// sees an open call registers in `active` and then checks `gen` again
-// before it touches the call's fields; the caller closes and then waits for
-// `active` to drain. With sequentially consistent atomics one of the two
-// sees the other: a worker either finds the call still open (and the caller
-// waits for it to leave) or leaves without touching it.
+// A call opens and closes by bumping `gen` (odd while open), with its words
+// written before it opens. A worker that sees a call open copies its words,
+// task and size, then reads `gen` again: the copy is the call's when `gen`
+// has not moved (a sequence lock). Slices 1.. are then claimed through
+// `claim`, which holds the generation of the call whose slices were last
+// claimed and the next slice to take: a claim succeeds only for a call
+// still open (a slice of it unclaimed means the call cannot be over), so a
+// worker touches a call's task only for a slice it holds, and the caller,
+// which waits for every slice to be done, keeps the call alive meanwhile.
+// The caller leaves `claim` alone unless a slice's flag (`claimed`) says
+// no worker took it: the worker that claimed the last call's slices then
+// finds the line in its own cache, and starting a slice costs one transfer
+// of a line between the CPUs (the call's words), not two.
 struct SliceCrew::State {
   explicit State(std::chrono::microseconds s) : spin(s) {}
-  // What waiting workers poll, alone on its cache line with the call's
-  // words: the caller's other writes (its bookkeeping before and after the
-  // slices) then do not take the line from them, and a worker has all of
-  // the call it needs (with a task that keeps the rest) in one transfer.
+  // What waiting workers poll, alone on its cache line with the call's words.
   alignas(64) std::atomic<uint64_t> gen{0};
   std::atomic<uint64_t> words[kWords]{};
-  // The call's task and size: written by the caller only where they change,
-  // read by each worker.
+  // The call's task and size: written by the caller only where they change.
   alignas(64) const std::chrono::microseconds spin;
-  Task* task = nullptr;
-  int slices = 0;
+  std::atomic<Task*> task{nullptr};
+  std::atomic<int> slices{0};
   std::atomic<int> caller_cpu{-1};  // where the last call started
   std::atomic<bool> stop{false};
-  // Counted by the caller and the workers during a call.
-  alignas(64) std::atomic<int> next{0};  // the next slice to take
-  std::atomic<int> done{0};              // slices 1.. finished
-  std::atomic<int> active{0};            // workers inside an open call
-  std::atomic<int> waiting{0};           // workers waiting for a call
-  std::atomic<int> sleepers{0};          // workers asleep on `wake` (see Help)
+  // The claims: (generation << 16) | the next slice to take.
+  alignas(64) std::atomic<uint64_t> claim{0};
+  // What the caller reads at the end of a call, on one line.
+  alignas(64) std::atomic<int> done{0};    // slices 1.. finished
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
   std::atomic<bool> failed{false};         // some slice of the call failed
-  std::atomic<double> seconds1{0};         // slice 1's time: read with `done`
+  std::atomic<double> seconds1{0};         // slice 1's time
+  std::atomic<uint64_t> claimed[kFlagged]{};  // slice s: the generation of the last call it was claimed in
+  // Counts of workers: written as they come, go and sleep.
+  alignas(64) std::atomic<int> waiting{0};  // workers waiting for a call
+  std::atomic<int> sleepers{0};             // workers asleep on `wake` (see Help)
   // The caller's own.
   alignas(64) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
@@ -961,12 +966,21 @@ SliceCrew::~SliceCrew() {
   st.wake.notify_all();
 }
 
-namespace {
+int SliceCrew::Claim(State& st, uint64_t g, int slices) {
+  uint64_t cur = st.claim.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t claimed_gen = cur >> 16;
+    if (claimed_gen > g) return -1;  // a later call's: this one is over
+    const int s = claimed_gen == g ? static_cast<int>(cur & 0xffff) : 1;
+    if (s >= slices) return -1;
+    if (st.claim.compare_exchange_weak(cur, g << 16 | static_cast<uint64_t>(s + 1))) {
+      if (s < kFlagged) st.claimed[s].store(g, std::memory_order_relaxed);
+      return s;
+    }
+  }
+}
 
-// Runs slice s of a crew's call, noting a failure and slice 1's time on the
-// line the caller reads at the end.
-template <typename State, typename Task, typename Words>
-void RunCrewSlice(State& st, Task& task, int s, int slices, const Words& words) {
+void SliceCrew::RunClaimed(State& st, Task& task, int s, int slices, const Words& words) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool ok = task.RunSlice(s, slices, words);
   if (s == 1) {
@@ -974,9 +988,8 @@ void RunCrewSlice(State& st, Task& task, int s, int slices, const Words& words) 
                       std::memory_order_relaxed);
   }
   if (!ok) st.failed.store(true, std::memory_order_relaxed);
+  st.done.fetch_add(1);  // after the time and the failure: the caller reads them once it sees this
 }
-
-}  // namespace
 
 void SliceCrew::Help(const std::shared_ptr<State>& state) {
   State& st = *state;
@@ -986,31 +999,20 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
   auto deadline = Clock::now() + st.spin;
   OffCpu off_cpu;
   for (int idle = 0;; ++idle) {
-    const uint64_t g = st.gen.load();
+    const uint64_t g = st.gen.load(std::memory_order_acquire);
     if ((g & 1) != 0 && g != served) {
-      st.active.fetch_add(1);
-      bool left = false;
-      if (st.gen.load() == g) {
-        Words words;
-        for (int i = 0; i < kWords; ++i) words[i] = st.words[i].load(std::memory_order_relaxed);
-        Task& task = *st.task;
-        const int slices = st.slices;
-        for (int s = st.next.fetch_add(1); s < slices;) {
-          RunCrewSlice(st, task, s, slices, words);
-          s = st.next.fetch_add(1);
-          // After the last slice it runs, the worker leaves the call before
-          // it counts that slice done: the caller, which waits for `done`
-          // first, then finds `active` drained at once.
-          if (s >= slices) {
-            st.active.fetch_sub(1);
-            left = true;
-          }
-          st.done.fetch_add(1);
+      served = g;
+      Words words;
+      for (int i = 0; i < kWords; ++i) words[i] = st.words[i].load(std::memory_order_relaxed);
+      Task* task = st.task.load(std::memory_order_relaxed);
+      const int slices = st.slices.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (st.gen.load(std::memory_order_relaxed) == g) {  // the copy is the call's
+        for (int s; (s = Claim(st, g, slices)) >= 0;) {
+          RunClaimed(st, *task, s, slices, words);
           if (st.caller_sleeps.load()) st.done.notify_all();
         }
       }
-      if (!left) st.active.fetch_sub(1);
-      served = g;
       deadline = Clock::now() + st.spin;
       idle = 0;
       continue;
@@ -1067,18 +1069,19 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   if (!lock.owns_lock()) return false;
   Words words{};
   open(words);
-  // The call's line is written only where it changes (it seldom does): the
-  // workers then keep their copy of it from one call to the next.
-  if (st.task != &task) st.task = &task;
-  if (st.slices != slices) st.slices = slices;
+  // The last call's close before this call's words (the sequence lock).
+  std::atomic_thread_fence(std::memory_order_release);
+  // The call's task and size are written only where they change (they
+  // seldom do): the workers then keep their copy of that line.
+  if (st.task.load(std::memory_order_relaxed) != &task) st.task.store(&task, std::memory_order_relaxed);
+  if (st.slices.load(std::memory_order_relaxed) != slices) st.slices.store(slices, std::memory_order_relaxed);
   if (const int cpu = CurrentCpu(); st.caller_cpu.load(std::memory_order_relaxed) != cpu) {
     st.caller_cpu.store(cpu, std::memory_order_relaxed);
   }
   for (int i = 0; i < kWords; ++i) st.words[i].store(words[i], std::memory_order_relaxed);
-  st.next.store(1);
-  st.done.store(0);
+  st.done.store(0, std::memory_order_relaxed);
   if (st.failed.load(std::memory_order_relaxed)) st.failed.store(false, std::memory_order_relaxed);
-  st.gen.fetch_add(1);  // open
+  const uint64_t g = st.gen.fetch_add(1) + 1;  // open
   if (st.sleepers.load() > 0) {  // after opening: a worker going to sleep now sees the call
     std::lock_guard<std::mutex> sleep_lock(st.sleep_mu);
     st.wake.notify_all();
@@ -1089,13 +1092,16 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   const auto t0 = std::chrono::steady_clock::now();
   const bool ok0 = task.RunSlice(0, slices, words);
   outcome->seconds[0] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (int s; (s = st.next.fetch_add(1)) < slices;) {
-    RunCrewSlice(st, task, s, slices, words);
-    st.done.fetch_add(1);
+  // Then the slices no worker took: each worker flags the slices it claims,
+  // and only where a flag is missing does the caller go to the claims.
+  bool taken = slices <= kFlagged;
+  for (int s = 1; taken && s < slices; ++s) taken = st.claimed[s].load(std::memory_order_relaxed) == g;
+  if (!taken) {
+    for (int s; (s = Claim(st, g, slices)) >= 0;) RunClaimed(st, task, s, slices, words);
   }
   // Every slice is taken: close the call now, while the workers still run
-  // theirs (a worker that has not joined will not), so that the close is
-  // not one more transfer between the CPUs after the last slice ends.
+  // theirs, so that the close is not one more transfer of a line between
+  // the CPUs after the last slice ends.
   st.gen.fetch_add(1);
   // Spin for a few microseconds (the usual wait), then sleep: a caller
   // spinning for long on a slice that is still running takes the core's
@@ -1113,7 +1119,6 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   }
   outcome->seconds[1] = slices > 1 ? st.seconds1.load(std::memory_order_relaxed) : 0;
   outcome->failed = !ok0 || st.failed.load(std::memory_order_relaxed);
-  WaitUntil([&] { return st.active.load() == 0; });
   close();
   return true;
 }

@@ -158,7 +158,15 @@ class SliceCrew {
 
  private:
   struct State;
+  // Slices past this one have no flag of their own (the caller then looks
+  // at the claims for them).
+  static constexpr int kFlagged = 6;
   static void Help(const std::shared_ptr<State>& state);
+  // The next slice of call `g` (a generation) for this thread, or -1 when
+  // none is left or the call is over.
+  static int Claim(State& st, uint64_t g, int slices);
+  // Runs claimed slice s and counts it done.
+  static void RunClaimed(State& st, Task& task, int s, int slices, const Words& words);
   std::shared_ptr<State> state_;
 };
 
