@@ -1102,7 +1102,7 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   // Every slice is taken: close the call now, while the workers still run
   // theirs, so that the close is not one more transfer of a line between
   // the CPUs after the last slice ends.
-  st.gen.fetch_add(1);
+  st.gen.store(g + 1, std::memory_order_release);
   // Spin for a few microseconds (the usual wait), then sleep: a caller
   // spinning for long on a slice that is still running takes the core's
   // resources from it where two vCPUs share one core. The helper wakes it
