@@ -749,10 +749,9 @@ TEST(SessionTest, BatchSplitReusesOnlyOutputsTheCallerLetGoOf) {
   for (size_t k = 0; k < again->size(); ++k) EXPECT_EQ((*again)[k].raw_data(), memory[k]) << "output " << k;
 }
 
-// The crew allocates each call's full outputs before its slices run, as the
-// last call's were; when the inputs move an output's dims past the batch,
-// the slices' own tensors are put together instead.
-TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
+// A two-thread Session of one Relu over x [batch, n], whose slices a crew
+// runs, and a check of one call through it.
+std::unique_ptr<Session> ReluCrewSession() {
   GraphBuilder b("relu");
   b.Input("x", {"batch", "n"});
   b.Node("Relu", {"x"}, {"y"});
@@ -762,18 +761,30 @@ TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
   options.batch_split_min_rows = 1;
   options.slice_spin_us = 100000;
   auto session = Session::CreateFromBytes(b.Bytes(), options);
-  ASSERT_TRUE(session.ok()) << session.status();
-  for (int64_t n : {4, 4, 7, 7, 2, 4}) {
-    Tensor x = Pattern({300, n}, static_cast<int>(n));
-    RunProfile profile;
-    auto got = (*session)->Run({{"x", x}}, {}, &profile);
-    ASSERT_TRUE(got.ok()) << got.status();
-    EXPECT_EQ(profile.batch_slices, 2);
-    ASSERT_EQ(got->size(), 1u);
-    const Tensor& y = (*got)[0];
-    ASSERT_EQ(y.shape(), Shape({300, n}));
-    for (int64_t i = 0; i < x.size(); ++i) ASSERT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i])) << "n " << n << " element " << i;
+  EXPECT_TRUE(session.ok()) << session.status();
+  return session.ok() ? std::move(*session) : nullptr;
+}
+
+void ExpectReluOfIt(const Session& session, const Tensor& x) {
+  RunProfile profile;
+  auto got = session.Run({{"x", x}}, {}, &profile);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(profile.batch_slices, 2);
+  ASSERT_EQ(got->size(), 1u);
+  const Tensor& y = (*got)[0];
+  ASSERT_EQ(y.shape(), x.shape());
+  for (int64_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i])) << ShapeToString(x.shape()) << " element " << i;
   }
+}
+
+// The crew allocates each call's full outputs before its slices run, as the
+// last call's were; when the inputs move an output's dims past the batch,
+// the slices' own tensors are put together instead.
+TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
+  std::unique_ptr<Session> session = ReluCrewSession();
+  ASSERT_NE(session, nullptr);
+  for (int64_t n : {4, 4, 7, 7, 2, 4}) ExpectReluOfIt(*session, Pattern({300, n}, static_cast<int>(n)));
 }
 
 // A crew's worker learns of a call the batch, the split and the rows'
@@ -783,31 +794,11 @@ TEST(SessionTest, BatchSplitOutputsFollowInputsWhoseOtherDimsChange) {
 // (one input and one output) or are read from the call (three inputs and
 // the separable model's outputs).
 TEST(SessionTest, BatchSplitCrewReadsEveryCallsOwnRows) {
-  GraphBuilder b("relu");
-  b.Input("x", {"batch", "n"});
-  b.Node("Relu", {"x"}, {"y"});
-  b.Output("y");
-  SessionOptions options;
-  options.num_threads = 2;
-  options.batch_split_min_rows = 1;
-  options.slice_spin_us = 100000;
-  auto relu = Session::CreateFromBytes(b.Bytes(), options);
-  ASSERT_TRUE(relu.ok()) << relu.status();
+  std::unique_ptr<Session> relu = ReluCrewSession();
+  ASSERT_NE(relu, nullptr);
   int seed = 0;
   for (int64_t batch : {300, 301, 260, 300}) {
-    for (int call = 0; call < 3; ++call) {
-      const Tensor x = Pattern({batch, 5}, ++seed);
-      RunProfile profile;
-      auto got = (*relu)->Run({{"x", x}}, {}, &profile);
-      ASSERT_TRUE(got.ok()) << got.status();
-      EXPECT_EQ(profile.batch_slices, 2);
-      ASSERT_EQ(got->size(), 1u);
-      const Tensor& y = (*got)[0];
-      ASSERT_EQ(y.shape(), Shape({batch, 5}));
-      for (int64_t i = 0; i < x.size(); ++i) {
-        ASSERT_EQ(y.data<float>()[i], std::max(0.f, x.data<float>()[i])) << "batch " << batch << " element " << i;
-      }
-    }
+    for (int call = 0; call < 3; ++call) ExpectReluOfIt(*relu, Pattern({batch, 5}, ++seed));
   }
   std::unique_ptr<Session> split = CrewSession(100000);
   ASSERT_NE(split, nullptr);
