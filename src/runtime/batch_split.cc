@@ -1149,6 +1149,10 @@ absl::Status RunSliceRows(const GraphPlan& plan, std::vector<Value> part, Execut
   return status;
 }
 
+// Whether a slice takes rows of this input (a fed tensor; the analysis
+// puts every fed input's samples on axis 0).
+bool Sliced(const Value& v) { return v.kind == Value::Kind::kTensor && v.tensor.defined() && v.tensor.rank() >= 1; }
+
 }  // namespace
 
 // The task of a Session's crew. What a slice needs of a call comes in the
@@ -1188,7 +1192,7 @@ class CrewSlices::Task final : public SliceCrew::Task {
       form_.push_back(t.rank());
       form_.insert(form_.end(), t.shape().begin() + 1, t.shape().end());
     };
-    for (const Value& v : in) add(v.kind == Value::Kind::kTensor && v.tensor.defined() && v.tensor.rank() >= 1, v.tensor);
+    for (const Value& v : in) add(Sliced(v), v.tensor);
     for (size_t k = 0; k < out.size(); ++k) add(call.sink->predicted(k), out[k]);
     if (form_ != last_form_) {
       last_form_.swap(form_);
@@ -1200,7 +1204,7 @@ class CrewSlices::Task final : public SliceCrew::Task {
     words[2] = epoch_ | (direct ? kDirect : 0);
     if (!direct) return;
     size_t w = 3;
-    for (const Value& v : in) words[w++] = v.kind == Value::Kind::kTensor ? Address(v.tensor.raw_data()) : 0;
+    for (const Value& v : in) words[w++] = Sliced(v) ? Address(v.tensor.raw_data()) : 0;
     for (size_t k = 0; k < out.size(); ++k) words[w++] = call.sink->predicted(k) ? Address(out[k].raw_data()) : 0;
   }
 
@@ -1228,6 +1232,7 @@ class CrewSlices::Task final : public SliceCrew::Task {
   static constexpr uint64_t kDirect = uint64_t{1} << 63;  // in words[2]: the addresses are words[3..]
 
   static uint64_t Address(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
+  static uint8_t* AtAddress(uint64_t word) { return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(word)); }
 
   // A tensor a slice takes rows of: its dtype and dims (axis 0 set per
   // call) and the bytes of one row.
@@ -1237,6 +1242,10 @@ class CrewSlices::Task final : public SliceCrew::Task {
     Shape shape;
     size_t row_bytes = 0;
   };
+  // The form of `t`, whose axis 0 has `rows` rows.
+  static Form FormOf(const Tensor& t, int64_t rows) {
+    return Form{true, t.dtype(), t.shape(), rows > 0 ? t.nbytes() / static_cast<size_t>(rows) : 0};
+  }
   // What slice s keeps between calls, on lines of its own.
   struct alignas(64) Slice {
     uint64_t epoch = 0;
@@ -1271,9 +1280,8 @@ class CrewSlices::Task final : public SliceCrew::Task {
       }
       for (size_t d = 1; d < shape.size(); ++d)
         if (shape[d] != f.shape[d]) return nullptr;
-      uint8_t* base = (words_[2] & kDirect) != 0
-                          ? reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(words_[3 + slice_.inputs.size() + k]))
-                          : static_cast<uint8_t*>(task_.call_.sink->outputs()[k].raw_mutable_data());
+      uint8_t* base = (words_[2] & kDirect) != 0 ? AtAddress(words_[3 + slice_.inputs.size() + k])
+                                                  : static_cast<uint8_t*>(task_.call_.sink->outputs()[k].raw_mutable_data());
       return base + row_ * f.row_bytes;
     }
 
@@ -1288,23 +1296,12 @@ class CrewSlices::Task final : public SliceCrew::Task {
     const std::vector<Value>& in = *call_.inputs;
     slice.inputs.assign(in.size(), Form{});
     for (size_t i = 0; i < in.size(); ++i) {
-      const Value& v = in[i];
-      if (v.kind != Value::Kind::kTensor || !v.tensor.defined() || v.tensor.rank() < 1) continue;
-      Form& f = slice.inputs[i];
-      f.present = true;
-      f.dtype = v.tensor.dtype();
-      f.shape = v.tensor.shape();
-      f.row_bytes = v.tensor.dim(0) > 0 ? v.tensor.nbytes() / static_cast<size_t>(v.tensor.dim(0)) : 0;
+      if (Sliced(in[i])) slice.inputs[i] = FormOf(in[i].tensor, in[i].tensor.dim(0));
     }
     const std::vector<Tensor>& out = call_.sink->outputs();
     slice.outputs.assign(out.size(), Form{});
     for (size_t k = 0; k < out.size(); ++k) {
-      if (!call_.sink->predicted(k)) continue;
-      Form& f = slice.outputs[k];
-      f.present = true;
-      f.dtype = out[k].dtype();
-      f.shape = out[k].shape();
-      f.row_bytes = out[k].nbytes() / static_cast<size_t>(call_.batch);
+      if (call_.sink->predicted(k)) slice.outputs[k] = FormOf(out[k], call_.batch);
     }
     slice.epoch = epoch;
   }
@@ -1316,11 +1313,11 @@ class CrewSlices::Task final : public SliceCrew::Task {
     for (size_t i = 0; i < part.size(); ++i) {
       const Form& f = slice.inputs[i];
       if (!f.present) continue;
-      const uint8_t* base = direct ? reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(words[3 + i]))
-                                   : static_cast<const uint8_t*>((*call_.inputs)[i].tensor.raw_data());
+      uint8_t* base = direct ? AtAddress(words[3 + i])
+                             : static_cast<uint8_t*>(const_cast<void*>((*call_.inputs)[i].tensor.raw_data()));
       Shape shape = f.shape;
       shape[0] = rows;
-      part[i] = Value::FromTensor(Tensor::Wrap(f.dtype, std::move(shape), const_cast<uint8_t*>(base) + row * f.row_bytes));
+      part[i] = Value::FromTensor(Tensor::Wrap(f.dtype, std::move(shape), base + row * f.row_bytes));
     }
     Views views(*this, slice, words, row, rows);
     ExecutionContext ctx;
@@ -1376,8 +1373,7 @@ absl::StatusOr<std::vector<Value>> ExecuteBatchSlices(const GraphPlan& plan, con
       const int64_t row = SliceBegin(batch, slices, s), rows = SliceBegin(batch, slices, s + 1) - row;
       std::vector<Value> part(inputs.size());
       for (size_t i = 0; i < inputs.size(); ++i) {
-        const Value& in = inputs[i];
-        if (in.kind == Value::Kind::kTensor && in.tensor.defined()) part[i] = Value::FromTensor(RowsOf(in.tensor, row, rows));
+        if (Sliced(inputs[i])) part[i] = Value::FromTensor(RowsOf(inputs[i].tensor, row, rows));
       }
       SliceRows slice(sink, row);
       ExecutionContext ctx;
