@@ -112,6 +112,19 @@ constexpr int kMR = 6;
 // q * k * kNR floats into a packed operand.
 constexpr int64_t PanelWidth(int64_t cols_left) { return cols_left <= kL ? kL : kNR; }
 
+// A tile with at least this many accumulators (rows x vectors) sums over k
+// in one chain per accumulator; fewer would each wait on the FMA latency
+// and split the sum into two or four chains (Tile). Every panel is at least
+// one vector wide, so tiles of this many rows or more always take one chain.
+constexpr int kOneChainAccumulators = 4;
+// The smallest divisor of kMR from which every tile takes one chain: tiles
+// of any multiple of it do (GemmKernelShape::exact_rows).
+constexpr int ExactRows() {
+  for (int d = kOneChainAccumulators; d < kMR; ++d)
+    if (kMR % d == 0) return d;
+  return kMR;
+}
+
 // Cache blocking of the blocked driver: a KC x MR sliver of A (24 KiB on
 // AVX-512) stays in L1 while the KC x NC block of B (1 MiB) streams from
 // L2/L3; the MC x KC block of A is packed once per column block. Chosen by
@@ -171,7 +184,7 @@ HWY_NOINLINE void Tile(int64_t kc, const float* HWY_RESTRICT a, int64_t a_stride
       acc3 = hn::MulAdd(hn::Set(d, a_at(0, p + 3)), hn::LoadU(d, b + (p + 3) * ldb), acc3);
     }
     acc[0][0] = hn::Add(hn::Add(acc[0][0], acc1), hn::Add(acc2, acc3));
-  } else if constexpr (R * NV < 4) {
+  } else if constexpr (R * NV < kOneChainAccumulators) {
     // Few accumulators: one chain of dependent FMAs each would wait on the
     // FMA latency; a second set halves the chains.
     VF acc2[R][NV];
@@ -604,7 +617,7 @@ void BlockedDriver(const Problem& pr) {
 
 }  // namespace
 
-GemmKernelShape KernelShape() { return {kMR, kNR, hwy::TargetName(HWY_TARGET)}; }
+GemmKernelShape KernelShape() { return {kMR, kNR, hwy::TargetName(HWY_TARGET), ExactRows()}; }
 
 void PackB(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst) {
   PackBPanels(trans_b, b, ldb, n, 0, k, 0, (n + kNR - 1) / kNR, dst);

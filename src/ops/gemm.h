@@ -26,6 +26,13 @@ struct GemmKernelShape {
   int mr = 0;  // rows of a tile (and of a packed A panel)
   int nr = 0;  // columns of a tile (and of a packed B panel)
   const char* target = "";  // Highway target name, e.g. "AVX3", "AVX2"
+  // A divisor of mr: a tile of any multiple of this many rows sums each row
+  // over k in the same order as a full tile (tiles of fewer rows split the
+  // sums into two or four chains). So rows [r, r + m) of a product of M
+  // rows, computed as a product of their own, get bitwise the values of the
+  // whole when r, m and M are multiples of it and m and M exceed 2 * mr
+  // (the drivers for fewer rows differ).
+  int exact_rows = 0;
 };
 GemmKernelShape GemmF32KernelShape();
 

@@ -8,6 +8,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <thread>
@@ -325,6 +326,46 @@ TEST(GemmF32Test, RowBiasStandsForEveryRowOfC) {
           ExpectMatches(c, o, got, packed ? "row bias, packed" : "row bias");
         }
       }
+}
+
+// A batch split into slices (runtime/batch_split.h) runs a layer's GEMM on
+// each slice's rows: rows [r, r + m) as a product of their own must give
+// bitwise the whole product's values when r, m and M are multiples of
+// exact_rows and m, M > 2 * mr, whatever tiles the rows fall in, for every
+// driver (k past a cache block, B prepacked or as given, wide and narrow
+// last panels) and epilogue (bias, beta).
+TEST(GemmF32Test, RowsOnMultiplesOfExactRowsGiveTheWholeProductsBits) {
+  const GemmKernelShape shape = GemmF32KernelShape();
+  const int64_t g = shape.exact_rows, mr = shape.mr;
+  ASSERT_GE(g, 1);
+  ASSERT_EQ(mr % g, 0);
+  const int64_t m_total = (8 * mr / g + 3) * g;  // not a multiple of mr where g < mr
+  int checked = 0;
+  for (int64_t n : {5, 16, 21, 37, 64, 200})
+    for (int64_t k : {1, 7, 64, 300, 700})
+      for (bool tb : {false, true})
+        for (bool packed : {false, true}) {
+          const Case c{false, tb, m_total, n, k, 1.0f, 1.0f};
+          const Operands o = MakeOperands(c, static_cast<uint32_t>(n * 1000 + k));
+          const std::vector<float> bias = Pseudo(n, 77);
+          PackedB pb;
+          if (packed) pb = PackedB::Pack(tb, k, n, o.b.data(), o.ldb);
+          auto product = [&](int64_t r, int64_t m, std::vector<float>& out) {
+            GemmF32(false, tb, m, n, k, 0.5f, o.a.data() + r * o.lda, o.lda, nullptr, o.b.data(), o.ldb,
+                    packed ? &pb : nullptr, 1.0f, out.data() + r * o.ldc, o.ldc, nullptr, bias.data());
+          };
+          std::vector<float> whole = o.c;
+          product(0, m_total, whole);
+          for (int64_t split = (2 * mr / g + 1) * g; m_total - split > 2 * mr; split += g) {
+            std::vector<float> parts = o.c;
+            product(0, split, parts);
+            product(split, m_total - split, parts);
+            ASSERT_EQ(std::memcmp(parts.data(), whole.data(), whole.size() * sizeof(float)), 0)
+                << Describe(c) << " packed=" << packed << " split at row " << split;
+            ++checked;
+          }
+        }
+  EXPECT_GT(checked, 0);
 }
 
 TEST(ReluF32Test, MatchesTheScalarDefinitionForEveryLength) {

@@ -843,10 +843,18 @@ BatchSplitInfo AnalyzeBatchSplit(const Graph& graph) { return Analysis(graph).Ru
 
 namespace {
 
-// Slices start at multiples of the fp32 GEMM's register tile rows.
+// The fp32 GEMM's register tile rows.
 int64_t BatchSliceAlignment() {
   static const int64_t align = std::max(1, ops::GemmF32KernelShape().mr);
   return align;
+}
+
+// Slices of `batch` rows start at multiples of this: the GEMM's exact rows
+// when they divide the batch (every slice's tiles, and the whole batch's,
+// then hold multiples of them: see GemmKernelShape), else its tile rows.
+int64_t SliceGranule(int64_t batch) {
+  static const int64_t exact = std::max(1, ops::GemmF32KernelShape().exact_rows);
+  return batch % exact == 0 ? exact : BatchSliceAlignment();
 }
 
 }  // namespace
@@ -864,7 +872,7 @@ int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice) {
 
 int64_t SliceBegin(int64_t batch, int slices, int s) {
   if (s >= slices) return batch;
-  const int64_t align = BatchSliceAlignment();
+  const int64_t align = SliceGranule(batch);
   const int64_t target = batch * s / slices;
   return std::min(batch, (target + align / 2) / align * align);
 }
@@ -924,7 +932,7 @@ struct SliceCrew::State {
   alignas(64) std::atomic<int> done{0};    // slices 1.. finished
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
   std::atomic<bool> failed{false};         // some slice of the call failed
-  std::atomic<double> seconds1{0};         // slice 1's time
+  std::atomic<int64_t> end1{0};            // when slice 1 ended (steady clock, ns)
   std::atomic<uint64_t> claimed[kFlagged]{};  // slice s: the generation of the last call it was claimed in
   // Counts of workers: written as they come, go and sleep.
   alignas(64) std::atomic<int> waiting{0};  // workers waiting for a call
@@ -932,6 +940,7 @@ struct SliceCrew::State {
   // The caller's own.
   alignas(64) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
+  std::atomic<int64_t> split{-1};   // the row SplitRow gave last
   std::mutex sleep_mu;
   std::condition_variable wake;
 };
@@ -950,7 +959,7 @@ int CurrentCpu() {
 }  // namespace
 
 // The most the split between two slices moves per call (Observe).
-constexpr double kShareStep = 0.01;
+constexpr double kShareStep = 0.004;
 // How long a caller spins on the slices it did not run before it sleeps.
 constexpr std::chrono::microseconds kCallerSpin{20};
 // How long a worker that left the caller's CPU to it sleeps waiting for the
@@ -981,11 +990,11 @@ int SliceCrew::Claim(State& st, uint64_t g, int slices) {
 }
 
 void SliceCrew::RunClaimed(State& st, Task& task, int s, int slices, const Words& words) {
-  const auto t0 = std::chrono::steady_clock::now();
   const bool ok = task.RunSlice(s, slices, words);
   if (s == 1) {
-    st.seconds1.store(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                      std::memory_order_relaxed);
+    st.end1.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch()).count(),
+                  std::memory_order_relaxed);
   }
   if (!ok) st.failed.store(true, std::memory_order_relaxed);
   st.done.fetch_add(1);  // after the time and the failure: the caller reads them once it sees this
@@ -1042,11 +1051,23 @@ void SliceCrew::Help(const std::shared_ptr<State>& state) {
 }
 
 int64_t SliceCrew::SplitRow(int64_t batch) const {
-  const int64_t align = BatchSliceAlignment();
-  const int64_t least = (2 * align + 1 + align - 1) / align * align;  // more than two tiles, on a tile
-  const double share = state_->share.load(std::memory_order_relaxed);
-  const int64_t row = (static_cast<int64_t>(share * static_cast<double>(batch)) + align / 2) / align * align;
-  return std::clamp<int64_t>(row, least, std::max(least, (batch - 2 * align - 1) / align * align));
+  const int64_t tile = BatchSliceAlignment(), granule = SliceGranule(batch);
+  // Each slice more than two tiles, on a multiple of the granule.
+  const int64_t least = (2 * tile + granule) / granule * granule;
+  const int64_t most = std::max(least, (batch - 2 * tile - 1) / granule * granule);
+  const double target = state_->share.load(std::memory_order_relaxed) * static_cast<double>(batch);
+  // The last split while the share stays within a granule of it: a split
+  // that moves back and forth with the noise of the timings would cost each
+  // move the slices' planned memory (made for their rows) and the workers'
+  // forms of the call.
+  const int64_t last = state_->split.load(std::memory_order_relaxed);
+  if (last >= least && last <= most && last % granule == 0 &&
+      std::abs(target - static_cast<double>(last)) < static_cast<double>(granule)) {
+    return last;
+  }
+  const int64_t row = std::clamp<int64_t>((static_cast<int64_t>(target) + granule / 2) / granule * granule, least, most);
+  state_->split.store(row, std::memory_order_relaxed);
+  return row;
 }
 
 void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double seconds1) {
@@ -1054,11 +1075,13 @@ void SliceCrew::Observe(int64_t rows0, double seconds0, int64_t rows1, double se
   const double speed0 = rows0 / seconds0, speed1 = rows1 / seconds1;
   const double balanced = speed0 / (speed0 + speed1);  // equal finishing times
   const double share = state_->share.load(std::memory_order_relaxed);
-  // At most a hundredth of the rows per call: a slice interrupted once (the
-  // host took its vCPU for tens of microseconds) says nothing of the
-  // threads' speeds, and a split thrown far by it would cost the next calls
-  // their balance and each thread its planned memory (made for its rows).
-  const double moved = std::clamp(0.8 * share + 0.2 * balanced, share - kShareStep, share + kShareStep);
+  // Slowly, and by at most 0.4% of the rows per call: one call's timings
+  // are noisy on a virtual machine, a slice interrupted once (the host took
+  // its vCPU for tens of microseconds) says nothing of the threads' speeds,
+  // and a split moved by noise costs the next calls their balance. A change
+  // of speed that lasts (another guest on a core, for seconds or minutes)
+  // moves it within a hundred calls.
+  const double moved = std::clamp(0.95 * share + 0.05 * balanced, share - kShareStep, share + kShareStep);
   state_->share.store(std::clamp(moved, 0.25, 0.75), std::memory_order_relaxed);
 }
 
@@ -1089,15 +1112,21 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   for (int missing = slices - 1 - st.waiting.load(); missing > 0; --missing) {
     arena.enqueue([state = state_] { Help(state); });
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   const bool ok0 = task.RunSlice(0, slices, words);
-  outcome->seconds[0] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto now = Clock::now();
+  outcome->seconds[0] = std::chrono::duration<double>(now - t0).count();
   // Then the slices no worker took: each worker flags the slices it claims,
   // and only where a flag is missing does the caller go to the claims.
-  bool taken = slices <= kFlagged;
+  bool taken = slices <= kFlagged, ran1 = false;
   for (int s = 1; taken && s < slices; ++s) taken = st.claimed[s].load(std::memory_order_relaxed) == g;
   if (!taken) {
-    for (int s; (s = Claim(st, g, slices)) >= 0;) RunClaimed(st, task, s, slices, words);
+    for (int s; (s = Claim(st, g, slices)) >= 0;) {
+      ran1 |= s == 1;
+      RunClaimed(st, task, s, slices, words);
+    }
+    now = Clock::now();
   }
   // Every slice is taken: close the call now, while the workers still run
   // theirs, so that the close is not one more transfer of a line between
@@ -1107,9 +1136,9 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   // spinning for long on a slice that is still running takes the core's
   // resources from it where two vCPUs share one core. The helper wakes it
   // only when it sleeps: a notify is a system call.
-  const auto spin_until = std::chrono::steady_clock::now() + kCallerSpin;
+  const auto spin_until = now + kCallerSpin;
   for (int i = 0; st.done.load() < slices - 1; ++i) {
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= spin_until) {
+    if ((i & 63) == 63 && Clock::now() >= spin_until) {
       st.caller_sleeps.store(true);
       for (int d; (d = st.done.load()) < slices - 1;) st.done.wait(d);
       st.caller_sleeps.store(false);
@@ -1117,7 +1146,10 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
     }
     CpuRelax();
   }
-  outcome->seconds[1] = slices > 1 ? st.seconds1.load(std::memory_order_relaxed) : 0;
+  if (slices > 1 && !ran1) {
+    const Clock::time_point end1{std::chrono::nanoseconds(st.end1.load(std::memory_order_relaxed))};
+    outcome->seconds[1] = std::chrono::duration<double>(end1 - t0).count();
+  }
   outcome->failed = !ok0 || st.failed.load(std::memory_order_relaxed);
   close();
   return true;

@@ -22,13 +22,17 @@
 // has compute each output row from its input row alone, and with the same
 // operations wherever the row lies, with one exception: the fp32 GEMM
 // computes rows in register tiles of `mr` rows (12 with AVX-512), and tiles
-// of few rows sum in two chains, so a row's bits depend on the tile it falls
-// in; and it picks its driver (which differs for k > 512) by the number of
-// rows when there are at most 2 * mr. Slices therefore start at multiples
-// of mr and have more than 2 * mr rows: every row meets the tile and driver
-// it meets in the whole batch, and the outputs are bitwise those of one
-// thread (session_test checks it). One exception: a recurrent layer projects
-// the input of all time steps in one GEMM of seq * batch rows, whose last
+// of fewer than `exact_rows` rows (4 with AVX-512) sum in two or four
+// chains, so such a row's bits depend on the tile it falls in; and it picks
+// its driver (which differs for k > 512) by the number of rows when there
+// are at most 2 * mr. Slices therefore have more than 2 * mr rows and start
+// at multiples of exact_rows when those divide the batch (every tile of a
+// slice and of the whole batch then has a multiple of them, in a GEMM over
+// rows x anything too: gemm.h), else at multiples of mr: every row meets a
+// tile that sums as the one it meets in the whole batch, and the outputs are
+// bitwise those of one thread (session_test checks it). One exception: on
+// a batch that exact_rows does not divide, a recurrent layer projects the
+// input of all time steps in one GEMM of seq * batch rows, whose last
 // partial tile holds other rows in a slice than in the whole batch; those
 // few rows may differ in the last bits (session_test bounds it).
 #pragma once
@@ -65,7 +69,8 @@ BatchSplitInfo AnalyzeBatchSplit(const Graph& graph);
 int NumBatchSlices(int64_t batch, int concurrency, int64_t min_rows_per_slice);
 
 // The first row of slice s of `slices` (s == slices: `batch`): s / slices of
-// the batch, rounded to the nearest multiple of the GEMM's row tile.
+// the batch, rounded to the nearest multiple of the slices' granule (the
+// GEMM's exact rows or row tile, see above).
 int64_t SliceBegin(int64_t batch, int slices, int s);
 
 // Keeps the calling thread off one CPU while it lives (Leave), then gives
@@ -125,8 +130,11 @@ class SliceCrew {
 
   // What the caller learns of a call's slices.
   struct Outcome {
-    double seconds[2] = {0, 0};  // slices 0 and 1, each on its thread
-    bool failed = false;         // some RunSlice returned false
+    // Slice 0's time, and the time from its start to the end of slice 1 on
+    // a worker (the worker's lag in starting it included: so the split
+    // balances when the slices end); 0 where the caller ran slice 1.
+    double seconds[2] = {0, 0};
+    bool failed = false;  // some RunSlice returned false
   };
 
   // `spin`: how long a worker waits for the next call after its last slice.
@@ -144,16 +152,19 @@ class SliceCrew {
   bool Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl::FunctionRef<void(Words&)> open,
            absl::FunctionRef<void()> close, Outcome* outcome);
 
-  // Balance of two slices: the first row of slice 1 for `batch` rows (a
-  // multiple of the GEMM's row tile, each slice more than two tiles), from
-  // the threads' speeds seen so far (Observe); the middle at first. The two
-  // vCPUs of a virtual machine often run at different speeds for a while
+  // Balance of two slices: the first row of slice 1 for `batch` rows (on
+  // the slices' granule, see SliceBegin; each slice more than two tiles),
+  // from the threads' speeds seen so far (Observe); the middle at first. The
+  // two vCPUs of a virtual machine often run at different speeds for a while
   // (another guest on one core), and equal halves then wait for the slower.
+  // It stays where it was while the speeds say a row less than a granule
+  // away.
   // REQUIRES: batch large enough for two slices (NumBatchSlices).
   int64_t SplitRow(int64_t batch) const;
-  // The time slice 0 (`rows0` rows) and slice 1 took in a call with two
-  // slices; moves the split a fifth of the way toward equal finishing times,
-  // by at most a hundredth of the rows per call.
+  // The times of a call with two slices (Outcome::seconds): slice 0 with
+  // `rows0` rows, and slice 1 with `rows1` rows counted from slice 0's
+  // start; moves the split a twentieth of the way toward equal finishing
+  // times, by at most 0.4% of the rows (a row of 256) per call.
   void Observe(int64_t rows0, double seconds0, int64_t rows1, double seconds1);
 
  private:

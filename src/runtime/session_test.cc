@@ -554,9 +554,10 @@ std::string RecurrentModel(bool states_out) {
 }
 
 // The samples are followed through Transpose, LSTM, Gather and Squeeze: two
-// threads run the batch as slices, with the one-thread results up to the
-// last bits of the rows in the input projection's last partial GEMM tile
-// (batch_split.h).
+// threads run the batch as slices, with the one-thread results (bitwise on
+// batches of a multiple of the GEMM's exact rows; elsewhere up to the last
+// bits of the rows in the input projection's last partial GEMM tile:
+// batch_split.h).
 TEST(SessionTest, BatchSplitFollowsTheSamplesThroughARecurrentLayer) {
   auto whole = Session::CreateFromBytes(RecurrentModel(/*states_out=*/true));
   ASSERT_TRUE(whole.ok()) << whole.status();
@@ -587,6 +588,9 @@ TEST(SessionTest, BatchSplitFollowsTheSamplesThroughARecurrentLayer) {
     ASSERT_EQ(got->size(), 2u);
     for (size_t k = 0; k < 2; ++k) {
       ASSERT_EQ((*got)[k].shape(), (*want)[k].shape()) << "output " << k;
+      if (batch % ops::GemmF32KernelShape().exact_rows == 0) {
+        EXPECT_EQ(FirstDifference((*got)[k], (*want)[k]), "") << "batch " << batch << " output " << k;
+      }
       for (int64_t i = 0; i < (*want)[k].size(); ++i) {
         ASSERT_NEAR((*got)[k].data<float>()[i], (*want)[k].data<float>()[i], 1e-6f)
             << "batch " << batch << " output " << k << " element " << i;
@@ -653,33 +657,51 @@ TEST(SessionTest, BatchSplitCrewServesConcurrentCallers) {
 }
 
 // Two slices split where the threads' speeds say: toward the faster one,
-// on a multiple of the GEMM's row tile, each slice more than two tiles.
+// on a multiple of the GEMM's exact rows where they divide the batch (else
+// of its row tile), each slice more than two tiles, and not moved by
+// timings that say less than a granule.
 TEST(SessionTest, SliceCrewMovesTheSplitTowardTheFasterThread) {
-  const int64_t align = std::max(1, ops::GemmF32KernelShape().mr);
+  const int64_t tile = std::max(1, ops::GemmF32KernelShape().mr);
+  const int64_t exact = std::max(1, ops::GemmF32KernelShape().exact_rows);
   SliceCrew crew(std::chrono::microseconds(0));
-  const int64_t batch = 256;
+  const int64_t batch = 64 * exact;
   const int64_t middle = crew.SplitRow(batch);
-  EXPECT_EQ(middle % align, 0);
-  EXPECT_LE(std::abs(middle - batch / 2), align);
+  EXPECT_EQ(middle % exact, 0);
+  EXPECT_LE(std::abs(middle - batch / 2), exact);
   // Slice 0's thread twice as fast: it should get about two thirds.
-  for (int call = 0; call < 50; ++call) {
+  for (int call = 0; call < 200; ++call) {
     const int64_t row = crew.SplitRow(batch);
     crew.Observe(row, static_cast<double>(row) / 2.0, batch - row, static_cast<double>(batch - row));
   }
   const int64_t faster = crew.SplitRow(batch);
-  EXPECT_EQ(faster % align, 0);
-  EXPECT_NEAR(static_cast<double>(faster), batch * 2.0 / 3.0, static_cast<double>(align));
+  EXPECT_EQ(faster % exact, 0);
+  EXPECT_NEAR(static_cast<double>(faster), batch * 2.0 / 3.0, static_cast<double>(exact));
+  // Timings that put the balance less than a granule away keep the split.
+  for (double away : {-0.75, 0.75}) {
+    const double balance = (static_cast<double>(faster) + away * static_cast<double>(exact)) / batch;
+    for (int call = 0; call < 20; ++call) {
+      const int64_t row = crew.SplitRow(batch);
+      crew.Observe(row, static_cast<double>(row) / balance, batch - row,
+                   static_cast<double>(batch - row) / (1.0 - balance));
+      EXPECT_EQ(crew.SplitRow(batch), faster) << "balance " << balance << " call " << call;
+    }
+  }
+  // A batch the exact rows do not divide splits on a tile.
+  const int64_t odd = 64 * tile + 1;
+  if (odd % exact != 0) {
+    EXPECT_EQ(crew.SplitRow(odd) % tile, 0);
+  }
   // Then slice 1's thread ten times as fast: the split stops at a quarter,
   // and never leaves slice 0 two tiles or fewer, even on a small batch.
-  for (int call = 0; call < 100; ++call) {
+  for (int call = 0; call < 400; ++call) {
     const int64_t row = crew.SplitRow(batch);
     crew.Observe(row, static_cast<double>(row), batch - row, static_cast<double>(batch - row) / 10.0);
   }
-  EXPECT_GE(crew.SplitRow(batch), batch / 4 - align);
+  EXPECT_GE(crew.SplitRow(batch), batch / 4 - exact);
   EXPECT_LE(crew.SplitRow(batch), batch / 2);
-  const int64_t small = 2 * (2 * align + 1 + align);
-  EXPECT_GT(crew.SplitRow(small), 2 * align);
-  EXPECT_GT(small - crew.SplitRow(small), 2 * align);
+  const int64_t small = 2 * (2 * tile + 1 + tile);
+  EXPECT_GT(crew.SplitRow(small), 2 * tile);
+  EXPECT_GT(small - crew.SplitRow(small), 2 * tile);
   // One slice interrupted once (twenty times its time) hardly moves it.
   SliceCrew steady(std::chrono::microseconds(0));
   const int64_t split = steady.SplitRow(batch);
