@@ -915,30 +915,32 @@ bool OffCpu::Leave(int cpu) {
 // no worker took it: the worker that claimed the last call's slices then
 // finds the line in its own cache, and starting a slice costs one transfer
 // of a line between the CPUs (the call's words), not two.
-struct SliceCrew::State {
+// Each group of fields below that one side writes lies on lines of its own
+// (kThreadApart: not beside a line the other side writes either).
+struct alignas(kThreadApart) SliceCrew::State {
   explicit State(std::chrono::microseconds s) : spin(s) {}
   // What waiting workers poll, alone on its cache line with the call's words.
-  alignas(64) std::atomic<uint64_t> gen{0};
+  alignas(kThreadApart) std::atomic<uint64_t> gen{0};
   std::atomic<uint64_t> words[kWords]{};
   // The call's task and size: written by the caller only where they change.
-  alignas(64) const std::chrono::microseconds spin;
+  alignas(kThreadApart) const std::chrono::microseconds spin;
   std::atomic<Task*> task{nullptr};
   std::atomic<int> slices{0};
   std::atomic<int> caller_cpu{-1};  // where the last call started
   std::atomic<bool> stop{false};
   // The claims: (generation << 16) | the next slice to take.
-  alignas(64) std::atomic<uint64_t> claim{0};
+  alignas(kThreadApart) std::atomic<uint64_t> claim{0};
   // What the caller reads at the end of a call, on one line.
-  alignas(64) std::atomic<int> done{0};    // slices 1.. finished
+  alignas(kThreadApart) std::atomic<int> done{0};    // slices 1.. finished
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
   std::atomic<bool> failed{false};         // some slice of the call failed
   std::atomic<int64_t> end1{0};            // when slice 1 ended (steady clock, ns)
   std::atomic<uint64_t> claimed[kFlagged]{};  // slice s: the generation of the last call it was claimed in
   // Counts of workers: written as they come, go and sleep.
-  alignas(64) std::atomic<int> waiting{0};  // workers waiting for a call
+  alignas(kThreadApart) std::atomic<int> waiting{0};  // workers waiting for a call
   std::atomic<int> sleepers{0};             // workers asleep on `wake` (see Help)
   // The caller's own.
-  alignas(64) std::mutex busy;      // one call at a time
+  alignas(kThreadApart) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
   std::atomic<int64_t> split{-1};   // the row SplitRow gave last
   std::mutex sleep_mu;
@@ -1279,7 +1281,7 @@ class CrewSlices::Task final : public SliceCrew::Task {
     return Form{true, t.dtype(), t.shape(), rows > 0 ? t.nbytes() / static_cast<size_t>(rows) : 0};
   }
   // What slice s keeps between calls, on lines of its own.
-  struct alignas(64) Slice {
+  struct alignas(kThreadApart) Slice {
     uint64_t epoch = 0;
     std::vector<Form> inputs, outputs;
   };
@@ -1366,12 +1368,15 @@ class CrewSlices::Task final : public SliceCrew::Task {
     });
   }
 
+  // What the slices read every call.
   const GraphPlan& plan_;
   MemoryPlanner& memory_;
   std::vector<Slice> slices_;  // by slice
-  Call call_;
-  // The caller's: the last call's full outputs, the forms of the last
-  // epoch (none at first, so the first call opens epoch 1), the epoch.
+  // The caller's, written every call (a worker reads the call only as the
+  // class comment says): the call, the last call's full outputs, the forms
+  // of the last epoch (none at first, so the first call opens epoch 1), the
+  // epoch.
+  alignas(kThreadApart) Call call_;
   std::vector<Tensor> outputs_;
   std::vector<int64_t> form_, last_form_{-1};
   uint64_t epoch_ = 0;
