@@ -931,7 +931,9 @@ struct alignas(kThreadApart) SliceCrew::State {
   // The claims: (generation << 16) | the next slice to take.
   alignas(kThreadApart) std::atomic<uint64_t> claim{0};
   // What the caller reads at the end of a call, on one line.
-  alignas(kThreadApart) std::atomic<int> done{0};    // slices 1.. finished
+  // Slices 1.. finished, over all calls: the caller does not reset it (a
+  // write to this line before each call would cost one more transfer).
+  alignas(kThreadApart) std::atomic<uint32_t> done{0};
   std::atomic<bool> caller_sleeps{false};  // the caller waits on `done` in the kernel
   std::atomic<bool> failed{false};         // some slice of the call failed
   std::atomic<int64_t> end1{0};            // when slice 1 ended (steady clock, ns)
@@ -943,6 +945,7 @@ struct alignas(kThreadApart) SliceCrew::State {
   alignas(kThreadApart) std::mutex busy;      // one call at a time
   std::atomic<double> share{0.5};   // slice 0's part of the rows when there are two
   std::atomic<int64_t> split{-1};   // the row SplitRow gave last
+  uint32_t done_before = 0;         // `done` when the last call ended
   std::mutex sleep_mu;
   std::condition_variable wake;
 };
@@ -1104,7 +1107,6 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
     st.caller_cpu.store(cpu, std::memory_order_relaxed);
   }
   for (int i = 0; i < kWords; ++i) st.words[i].store(words[i], std::memory_order_relaxed);
-  st.done.store(0, std::memory_order_relaxed);
   if (st.failed.load(std::memory_order_relaxed)) st.failed.store(false, std::memory_order_relaxed);
   const uint64_t g = st.gen.fetch_add(1) + 1;  // open
   if (st.sleepers.load() > 0) {  // after opening: a worker going to sleep now sees the call
@@ -1139,15 +1141,19 @@ bool SliceCrew::Run(oneapi::tbb::task_arena& arena, int slices, Task& task, absl
   // resources from it where two vCPUs share one core. The helper wakes it
   // only when it sleeps: a notify is a system call.
   const auto spin_until = now + kCallerSpin;
-  for (int i = 0; st.done.load() < slices - 1; ++i) {
+  // Every slice taken in a call is done before the call ends, so `done`
+  // moves only in the call that took the slice.
+  const uint32_t all_done = st.done_before + static_cast<uint32_t>(slices - 1);
+  for (int i = 0; st.done.load() != all_done; ++i) {
     if ((i & 63) == 63 && Clock::now() >= spin_until) {
       st.caller_sleeps.store(true);
-      for (int d; (d = st.done.load()) < slices - 1;) st.done.wait(d);
+      for (uint32_t d; (d = st.done.load()) != all_done;) st.done.wait(d);
       st.caller_sleeps.store(false);
       break;
     }
     CpuRelax();
   }
+  st.done_before = all_done;
   if (slices > 1 && !ran1) {
     const Clock::time_point end1{std::chrono::nanoseconds(st.end1.load(std::memory_order_relaxed))};
     outcome->seconds[1] = std::chrono::duration<double>(end1 - t0).count();
