@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "graph/graph.h"
@@ -30,12 +31,25 @@ class Session::Impl {
   bool split_batches = false;  // batch_split on and the graph separable
   int64_t min_rows_per_slice = 1;
 
+  std::vector<bool> input_is_initializer;  // per graph input position
+
+  // Which graph inputs a call fed (by position).
+  using Fed = absl::InlinedVector<bool, 8>;
+
   absl::Status Init(const SessionOptions& options);
-  absl::Status CheckInput(const std::string& name, const Value& value, size_t* position) const;
+  // The graph input position of input `name`, given as the `k`th of a call
+  // (callers usually give the inputs in the graph's order: then no lookup).
+  absl::Status CheckInput(const std::string& name, size_t k, const Value& value, size_t* position) const;
+  // Binds named inputs (pairs of a name and what `to_value` makes a Value
+  // of) to their graph input positions in `bound`; an error names an
+  // unknown, repeated or missing input, or one of the wrong type or shape.
+  template <typename Named, typename ToValue>
+  absl::Status Bind(const Named& named, ToValue to_value, std::vector<Value>& bound, Fed& fed) const;
   // The rows of a call whose fed values all are tensors with the same
   // axis 0 and none overrides an initializer; -1 otherwise.
-  int64_t SplittableBatch(const std::vector<Value>& bound, const std::vector<bool>& fed) const;
-  absl::StatusOr<std::vector<Value>> Run(std::vector<std::pair<std::string, Value>> inputs,
+  int64_t SplittableBatch(const std::vector<Value>& bound, const Fed& fed) const;
+  // Runs the graph on bound inputs (Bind).
+  absl::StatusOr<std::vector<Value>> Run(std::vector<Value> bound, const Fed& fed,
                                          const std::vector<std::string>& output_names,
                                          RunProfile* profile) const;
 };
@@ -66,7 +80,8 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   for (size_t i = 0; i < model.graph.inputs.size(); ++i) {
     const ValueInfo& vi = model.graph.inputs[i];
     input_index[vi.name] = i;
-    if (!model.graph.IsInitializer(vi.name)) inputs.push_back(MakeInfo(vi));
+    input_is_initializer.push_back(model.graph.IsInitializer(vi.name));
+    if (!input_is_initializer.back()) inputs.push_back(MakeInfo(vi));
   }
   for (size_t i = 0; i < model.graph.outputs.size(); ++i) {
     output_index[model.graph.outputs[i].name] = i;
@@ -119,16 +134,21 @@ absl::Status Session::Impl::Init(const SessionOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status Session::Impl::CheckInput(const std::string& name, const Value& value, size_t* position) const {
-  auto it = input_index.find(name);
-  if (it == input_index.end()) {
-    std::vector<std::string> names;
-    for (const TensorInfo& info : inputs) names.push_back(info.name);
-    return absl::InvalidArgumentError(absl::StrCat("unknown input '", name, "'; the model's inputs are: ",
-                                                   absl::StrJoin(names, ", ")));
+absl::Status Session::Impl::CheckInput(const std::string& name, size_t k, const Value& value,
+                                       size_t* position) const {
+  if (k < model.graph.inputs.size() && model.graph.inputs[k].name == name) {
+    *position = k;
+  } else {
+    auto it = input_index.find(name);
+    if (it == input_index.end()) {
+      std::vector<std::string> names;
+      for (const TensorInfo& info : inputs) names.push_back(info.name);
+      return absl::InvalidArgumentError(absl::StrCat("unknown input '", name, "'; the model's inputs are: ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+    *position = it->second;
   }
-  *position = it->second;
-  const TypeInfo& type = model.graph.inputs[it->second].type;
+  const TypeInfo& type = model.graph.inputs[*position].type;
   if (type.kind != TypeInfo::Kind::kTensor || value.kind != Value::Kind::kTensor) return absl::OkStatus();
   const Tensor& t = value.tensor;
   if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is an undefined tensor"));
@@ -152,11 +172,11 @@ absl::Status Session::Impl::CheckInput(const std::string& name, const Value& val
   return absl::OkStatus();
 }
 
-int64_t Session::Impl::SplittableBatch(const std::vector<Value>& bound, const std::vector<bool>& fed) const {
+int64_t Session::Impl::SplittableBatch(const std::vector<Value>& bound, const Fed& fed) const {
   int64_t batch = -1;
   for (size_t i = 0; i < bound.size(); ++i) {
     if (!fed[i]) continue;
-    if (model.graph.IsInitializer(model.graph.inputs[i].name)) return -1;
+    if (input_is_initializer[i]) return -1;
     const Value& v = bound[i];
     if (v.kind != Value::Kind::kTensor || !v.tensor.defined() || v.tensor.rank() < 1) return -1;
     if (batch >= 0 && v.tensor.dim(0) != batch) return -1;
@@ -165,24 +185,30 @@ int64_t Session::Impl::SplittableBatch(const std::vector<Value>& bound, const st
   return batch;
 }
 
-absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<std::pair<std::string, Value>> named,
-                                                      const std::vector<std::string>& output_names,
-                                                      RunProfile* profile) const {
-  std::vector<Value> bound(model.graph.inputs.size());
-  std::vector<bool> fed(model.graph.inputs.size(), false);
-  for (auto& [name, value] : named) {
+template <typename Named, typename ToValue>
+absl::Status Session::Impl::Bind(const Named& named, ToValue to_value, std::vector<Value>& bound, Fed& fed) const {
+  bound.resize(model.graph.inputs.size());
+  fed.assign(model.graph.inputs.size(), false);
+  size_t k = 0;
+  for (const auto& [name, given] : named) {
+    Value value = to_value(given);
     size_t pos = 0;
-    HEPML_RETURN_IF_ERROR(CheckInput(name, value, &pos));
+    HEPML_RETURN_IF_ERROR(CheckInput(name, k++, value, &pos));
     if (fed[pos]) return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is given twice"));
     fed[pos] = true;
     bound[pos] = std::move(value);
   }
   for (size_t i = 0; i < fed.size(); ++i) {
-    const std::string& name = model.graph.inputs[i].name;
-    if (!fed[i] && !model.graph.IsInitializer(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is missing"));
+    if (!fed[i] && !input_is_initializer[i]) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", model.graph.inputs[i].name, "' is missing"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Value>> Session::Impl::Run(std::vector<Value> bound, const Fed& fed,
+                                                      const std::vector<std::string>& output_names,
+                                                      RunProfile* profile) const {
   std::vector<size_t> wanted;
   for (const std::string& name : output_names) {
     auto it = output_index.find(name);
@@ -276,10 +302,10 @@ absl::StatusOr<Precision> ParsePrecision(std::string_view name) {
 absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
                                                  const std::vector<std::string>& output_names,
                                                  RunProfile* profile) const {
-  std::vector<std::pair<std::string, Value>> values;
-  values.reserve(inputs.size());
-  for (const auto& [name, t] : inputs) values.emplace_back(name, Value::FromTensor(t));
-  HEPML_ASSIGN_OR_RETURN(std::vector<Value> out, impl_->Run(std::move(values), output_names, profile));
+  std::vector<Value> bound;
+  Impl::Fed fed;
+  HEPML_RETURN_IF_ERROR(impl_->Bind(inputs, [](const Tensor& t) { return Value::FromTensor(t); }, bound, fed));
+  HEPML_ASSIGN_OR_RETURN(std::vector<Value> out, impl_->Run(std::move(bound), fed, output_names, profile));
   std::vector<Tensor> tensors;
   tensors.reserve(out.size());
   for (size_t i = 0; i < out.size(); ++i) {
@@ -294,7 +320,10 @@ absl::StatusOr<std::vector<Tensor>> Session::Run(const NamedTensors& inputs,
 absl::StatusOr<std::vector<Value>> Session::RunValues(const std::vector<std::pair<std::string, Value>>& inputs,
                                                       const std::vector<std::string>& output_names,
                                                       RunProfile* profile) const {
-  return impl_->Run(inputs, output_names, profile);
+  std::vector<Value> bound;
+  Impl::Fed fed;
+  HEPML_RETURN_IF_ERROR(impl_->Bind(inputs, [](const Value& v) { return v; }, bound, fed));
+  return impl_->Run(std::move(bound), fed, output_names, profile);
 }
 
 }  // namespace hepml
