@@ -1063,8 +1063,7 @@ int64_t SliceCrew::SplitRow(int64_t batch) const {
   const double target = state_->share.load(std::memory_order_relaxed) * static_cast<double>(batch);
   // The last split while the share stays within a granule of it: a split
   // that moves back and forth with the noise of the timings would cost each
-  // move the slices' planned memory (made for their rows) and the workers'
-  // forms of the call.
+  // move the slices' planned memory (made for their rows).
   const int64_t last = state_->split.load(std::memory_order_relaxed);
   if (last >= least && last <= most && last % granule == 0 &&
       std::abs(target - static_cast<double>(last)) < static_cast<double>(granule)) {
